@@ -1,0 +1,68 @@
+"""The exception hierarchy: every failure the library reports is an `SpdmError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "NegotiationError",
+    "ProtocolError",
+    "SpdmError",
+    "TransportError",
+    "VerificationError",
+]
+
+
+class SpdmError(Exception):
+    """Base class of every error raised by this library."""
+
+
+class DecodeError(SpdmError):
+    """Bytes that are not a well-formed instance of the layout they were read as.
+
+    `message` is the layout's name (an SPDM message name such as ``CHALLENGE_AUTH``, or a
+    transport object such as ``DOE``), `field` the dotted path of the offending field (empty
+    when the fault is the message as a whole) and `reason` what was wrong with it.
+    """
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        self.message = message
+        self.field = field
+        self.reason = reason
+        where = f"{message}.{field}" if field else message
+        super().__init__(f"{where}: {reason}")
+
+
+class EncodeError(SpdmError):
+    """A message object that cannot be written: a field out of range or of the wrong type.
+
+    Same attributes as `DecodeError`.
+    """
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        self.message = message
+        self.field = field
+        self.reason = reason
+        where = f"{message}.{field}" if field else message
+        super().__init__(f"{where}: {reason}")
+
+
+class ProtocolError(SpdmError):
+    """A protocol rule was broken; `error_code` is the SPDM ErrorCode that describes it."""
+
+    def __init__(self, error_code: int, reason: str, error_data: int = 0) -> None:
+        self.error_code = error_code
+        self.error_data = error_data
+        super().__init__(reason)
+
+
+class VerificationError(SpdmError):
+    """A signature, certificate, MAC, AEAD tag or measurement did not verify."""
+
+
+class TransportError(SpdmError):
+    """The transport could not carry a message (closed, timed out, malformed framing)."""
+
+
+class NegotiationError(SpdmError):
+    """The peers share no version, capability or algorithm that both accept."""

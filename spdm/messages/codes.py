@@ -1,0 +1,292 @@
+"""Numeric values of the SPDM 1.0/1.1 wire: message codes, error codes, flags and algorithm bits.
+
+Messages keep these as plain ints on the wire so that unknown bits survive a round trip; the
+enums here give them their spec names.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from spdm.errors import NegotiationError
+
+__all__ = [
+    "AeadAlgorithm",
+    "AlgType",
+    "BaseAsymAlgo",
+    "BaseHashAlgo",
+    "CapabilityFlags",
+    "Code",
+    "DheGroup",
+    "ErrorCode",
+    "KeyScheduleAlgo",
+    "KeyUpdateOperation",
+    "MeasurementHashAlgo",
+    "MeasurementSpecification",
+    "MeasurementValueType",
+    "MutAuthRequest",
+    "SummaryHashType",
+    "asym_signature_size",
+    "dhe_exchange_size",
+    "hash_size",
+    "measurement_hash_size",
+]
+
+
+class Code(enum.IntEnum):
+    """RequestResponseCode (header byte 1)."""
+
+    DIGESTS = 0x01
+    CERTIFICATE = 0x02
+    CHALLENGE_AUTH = 0x03
+    VERSION = 0x04
+    MEASUREMENTS = 0x60
+    CAPABILITIES = 0x61
+    ALGORITHMS = 0x63
+    KEY_EXCHANGE_RSP = 0x64
+    FINISH_RSP = 0x65
+    PSK_EXCHANGE_RSP = 0x66
+    PSK_FINISH_RSP = 0x67
+    HEARTBEAT_ACK = 0x68
+    KEY_UPDATE_ACK = 0x69
+    ENCAPSULATED_REQUEST = 0x6A
+    ENCAPSULATED_RESPONSE_ACK = 0x6B
+    END_SESSION_ACK = 0x6C
+    VENDOR_DEFINED_RESPONSE = 0x7E
+    ERROR = 0x7F
+    GET_DIGESTS = 0x81
+    GET_CERTIFICATE = 0x82
+    CHALLENGE = 0x83
+    GET_VERSION = 0x84
+    GET_MEASUREMENTS = 0xE0
+    GET_CAPABILITIES = 0xE1
+    NEGOTIATE_ALGORITHMS = 0xE3
+    KEY_EXCHANGE = 0xE4
+    FINISH = 0xE5
+    PSK_EXCHANGE = 0xE6
+    PSK_FINISH = 0xE7
+    HEARTBEAT = 0xE8
+    KEY_UPDATE = 0xE9
+    GET_ENCAPSULATED_REQUEST = 0xEA
+    DELIVER_ENCAPSULATED_RESPONSE = 0xEB
+    END_SESSION = 0xEC
+    VENDOR_DEFINED_REQUEST = 0xFE
+    RESPOND_IF_READY = 0xFF
+
+    @property
+    def is_request(self) -> bool:
+        return bool(self & 0x80)
+
+
+class ErrorCode(enum.IntEnum):
+    """ERROR Param1."""
+
+    InvalidRequest = 0x01
+    InvalidSession = 0x02
+    Busy = 0x03
+    UnexpectedRequest = 0x04
+    Unspecified = 0x05
+    DecryptError = 0x06
+    UnsupportedRequest = 0x07
+    RequestInFlight = 0x08
+    InvalidResponseCode = 0x09
+    SessionLimitExceeded = 0x0A
+    VersionMismatch = 0x41
+    ResponseNotReady = 0x42
+    RequestResynch = 0x43
+    VendorDefined = 0xFF
+
+
+class CapabilityFlags(enum.IntFlag):
+    """GET_CAPABILITIES / CAPABILITIES Flags."""
+
+    CACHE_CAP = 1 << 0
+    CERT_CAP = 1 << 1
+    CHAL_CAP = 1 << 2
+    MEAS_CAP_NO_SIG = 1 << 3
+    MEAS_CAP_SIG = 1 << 4
+    MEAS_FRESH_CAP = 1 << 5
+    ENCRYPT_CAP = 1 << 6
+    MAC_CAP = 1 << 7
+    MUT_AUTH_CAP = 1 << 8
+    KEY_EX_CAP = 1 << 9
+    PSK_CAP_NO_CONTEXT = 1 << 10
+    PSK_CAP_WITH_CONTEXT = 1 << 11
+    ENCAP_CAP = 1 << 12
+    HBEAT_CAP = 1 << 13
+    KEY_UPD_CAP = 1 << 14
+    HANDSHAKE_IN_THE_CLEAR_CAP = 1 << 15
+    PUB_KEY_ID_CAP = 1 << 16
+
+    MEAS_CAP_MASK = MEAS_CAP_NO_SIG | MEAS_CAP_SIG
+    PSK_CAP_MASK = PSK_CAP_NO_CONTEXT | PSK_CAP_WITH_CONTEXT
+
+
+class BaseAsymAlgo(enum.IntFlag):
+    """BaseAsymAlgo / BaseAsymSel and the ReqBaseAsymAlg AlgStruct."""
+
+    RSASSA_2048 = 1 << 0
+    RSAPSS_2048 = 1 << 1
+    RSASSA_3072 = 1 << 2
+    RSAPSS_3072 = 1 << 3
+    ECDSA_P256 = 1 << 4
+    RSASSA_4096 = 1 << 5
+    RSAPSS_4096 = 1 << 6
+    ECDSA_P384 = 1 << 7
+    ECDSA_P521 = 1 << 8
+
+
+class BaseHashAlgo(enum.IntFlag):
+    """BaseHashAlgo / BaseHashSel."""
+
+    SHA_256 = 1 << 0
+    SHA_384 = 1 << 1
+    SHA_512 = 1 << 2
+    SHA3_256 = 1 << 3
+    SHA3_384 = 1 << 4
+    SHA3_512 = 1 << 5
+
+
+class MeasurementHashAlgo(enum.IntFlag):
+    """ALGORITHMS MeasurementHashAlgo."""
+
+    RAW_BIT_STREAM_ONLY = 1 << 0
+    SHA_256 = 1 << 1
+    SHA_384 = 1 << 2
+    SHA_512 = 1 << 3
+    SHA3_256 = 1 << 4
+    SHA3_384 = 1 << 5
+    SHA3_512 = 1 << 6
+
+
+class MeasurementSpecification(enum.IntFlag):
+    DMTF = 1 << 0
+
+
+class AlgType(enum.IntEnum):
+    """AlgStruct AlgType."""
+
+    DHE = 2
+    AEAD = 3
+    REQ_BASE_ASYM_ALG = 4
+    KEY_SCHEDULE = 5
+
+
+class DheGroup(enum.IntFlag):
+    FFDHE_2048 = 1 << 0
+    FFDHE_3072 = 1 << 1
+    FFDHE_4096 = 1 << 2
+    SECP_256_R1 = 1 << 3
+    SECP_384_R1 = 1 << 4
+    SECP_521_R1 = 1 << 5
+
+
+class AeadAlgorithm(enum.IntFlag):
+    AES_128_GCM = 1 << 0
+    AES_256_GCM = 1 << 1
+    CHACHA20_POLY1305 = 1 << 2
+
+
+class KeyScheduleAlgo(enum.IntFlag):
+    SPDM_KEY_SCHEDULE = 1 << 0
+
+
+class SummaryHashType(enum.IntEnum):
+    """MeasurementSummaryHashType in CHALLENGE, KEY_EXCHANGE and PSK_EXCHANGE."""
+
+    NONE = 0x00
+    TCB = 0x01
+    ALL = 0xFF
+
+
+class MeasurementValueType(enum.IntEnum):
+    """DMTFSpecMeasurementValueType bits [6:0]."""
+
+    IMMUTABLE_ROM = 0
+    MUTABLE_FIRMWARE = 1
+    HARDWARE_CONFIGURATION = 2
+    FIRMWARE_CONFIGURATION = 3
+    MEASUREMENT_MANIFEST = 4
+    DEVICE_MODE = 5
+    MUTABLE_FIRMWARE_VERSION = 6
+    MUTABLE_FIRMWARE_SECURITY_VERSION = 7
+
+
+class KeyUpdateOperation(enum.IntEnum):
+    UPDATE_KEY = 1
+    UPDATE_ALL_KEYS = 2
+    VERIFY_NEW_KEY = 3
+
+
+class MutAuthRequest(enum.IntFlag):
+    """KEY_EXCHANGE_RSP MutAuthRequested."""
+
+    MUT_AUTH_REQUESTED = 1 << 0
+    WITH_ENCAP_REQUEST = 1 << 1
+    WITH_GET_DIGESTS = 1 << 2
+
+
+_HASH_SIZES = {
+    BaseHashAlgo.SHA_256: 32,
+    BaseHashAlgo.SHA_384: 48,
+    BaseHashAlgo.SHA_512: 64,
+    BaseHashAlgo.SHA3_256: 32,
+    BaseHashAlgo.SHA3_384: 48,
+    BaseHashAlgo.SHA3_512: 64,
+}
+_MEAS_HASH_SIZES = {
+    MeasurementHashAlgo.RAW_BIT_STREAM_ONLY: 0,
+    MeasurementHashAlgo.SHA_256: 32,
+    MeasurementHashAlgo.SHA_384: 48,
+    MeasurementHashAlgo.SHA_512: 64,
+    MeasurementHashAlgo.SHA3_256: 32,
+    MeasurementHashAlgo.SHA3_384: 48,
+    MeasurementHashAlgo.SHA3_512: 64,
+}
+_SIGNATURE_SIZES = {
+    BaseAsymAlgo.RSASSA_2048: 256,
+    BaseAsymAlgo.RSAPSS_2048: 256,
+    BaseAsymAlgo.RSASSA_3072: 384,
+    BaseAsymAlgo.RSAPSS_3072: 384,
+    BaseAsymAlgo.ECDSA_P256: 64,
+    BaseAsymAlgo.RSASSA_4096: 512,
+    BaseAsymAlgo.RSAPSS_4096: 512,
+    BaseAsymAlgo.ECDSA_P384: 96,
+    BaseAsymAlgo.ECDSA_P521: 132,
+}
+_DHE_SIZES = {
+    DheGroup.FFDHE_2048: 256,
+    DheGroup.FFDHE_3072: 384,
+    DheGroup.FFDHE_4096: 512,
+    DheGroup.SECP_256_R1: 64,
+    DheGroup.SECP_384_R1: 96,
+    DheGroup.SECP_521_R1: 132,
+}
+
+
+def _lookup(table: Mapping[int, int], value: int, what: str) -> int:
+    try:
+        return table[value]
+    except KeyError:
+        raise NegotiationError(f"{what} 0x{value:x} is not exactly one known algorithm") from None
+
+
+def hash_size(algo: int) -> int:
+    """Digest size H of one BaseHashAlgo bit."""
+    return _lookup(_HASH_SIZES, algo, "BaseHashAlgo")
+
+
+def measurement_hash_size(algo: int) -> int:
+    """Digest size of one MeasurementHashAlgo bit (0 for raw bit stream only)."""
+    return _lookup(_MEAS_HASH_SIZES, algo, "MeasurementHashAlgo")
+
+
+def asym_signature_size(algo: int) -> int:
+    """Signature size S of one BaseAsymAlgo bit."""
+    return _lookup(_SIGNATURE_SIZES, algo, "BaseAsymAlgo")
+
+
+def dhe_exchange_size(group: int) -> int:
+    """ExchangeData size D of one DHE group bit."""
+    return _lookup(_DHE_SIZES, group, "DHE group")

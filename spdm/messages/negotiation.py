@@ -1,0 +1,261 @@
+"""GET_VERSION/VERSION, GET_CAPABILITIES/CAPABILITIES, NEGOTIATE_ALGORITHMS/ALGORITHMS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import construct as c
+
+from spdm.messages._codec import Message, Record, message, record, require
+from spdm.messages.codes import CapabilityFlags, Code
+
+__all__ = [
+    "AlgStruct",
+    "Algorithms",
+    "Capabilities",
+    "ExtAlg",
+    "GetCapabilities",
+    "GetVersion",
+    "NegotiateAlgorithms",
+    "Version",
+    "VersionNumber",
+]
+
+_MAX_EXT_ALGS = 20
+_MAX_ALGORITHMS_LENGTH = {0x10: 0x40}
+_MAX_ALGORITHMS_LENGTH_DEFAULT = 0x80
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionNumber:
+    """A version number entry: Major.Minor.Update.Alpha in one u16."""
+
+    value: int
+
+    @property
+    def major_minor(self) -> int:
+        """The SPDMVersion header byte for this version (0x11 for 1.1.x)."""
+        return self.value >> 8
+
+    def __str__(self) -> str:
+        v = self.value
+        return f"{v >> 12}.{(v >> 8) & 0xF}.{(v >> 4) & 0xF}.{v & 0xF}"
+
+
+@message(Code.GET_VERSION, "param1" / c.Int8ul, "param2" / c.Int8ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetVersion(Message):
+    version: int = 0x10
+    param1: int = 0
+    param2: int = 0
+
+
+@message(
+    Code.VERSION,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "reserved" / c.Int8ul,
+    "_count" / c.Rebuild(c.Int8ul, c.len_(c.this.entries)),
+    require(lambda this: this._count >= 1, "VersionNumberEntryCount is 0"),
+    "entries" / c.Array(c.this._count, c.Int16ul),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Version(Message):
+    version: int = 0x10
+    param1: int = 0
+    param2: int = 0
+    reserved: int = 0
+    entries: tuple[int, ...]
+
+    @property
+    def versions(self) -> tuple[VersionNumber, ...]:
+        return tuple(VersionNumber(value=v) for v in self.entries)
+
+
+def _v11(this: Any) -> bool:
+    return bool(this.version >= 0x11)
+
+
+@message(
+    Code.GET_CAPABILITIES,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "reserved" / c.If(_v11, c.Int8ul),
+    "ct_exponent" / c.If(_v11, c.Int8ul),
+    "reserved2" / c.If(_v11, c.Int16ul),
+    "flags" / c.If(_v11, c.Int32ul),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetCapabilities(Message):
+    """The 1.0 request is the header alone: its 1.1 fields are then ``None``."""
+
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+    reserved: int | None = 0
+    ct_exponent: int | None = 0
+    reserved2: int | None = 0
+    flags: int | None = 0
+
+    @property
+    def capabilities(self) -> CapabilityFlags:
+        return CapabilityFlags(self.flags or 0)
+
+
+@message(
+    Code.CAPABILITIES,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "reserved" / c.Int8ul,
+    "ct_exponent" / c.Int8ul,
+    "reserved2" / c.Int16ul,
+    "flags" / c.Int32ul,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities(Message):
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+    reserved: int = 0
+    ct_exponent: int = 0
+    reserved2: int = 0
+    flags: int = 0
+
+    @property
+    def capabilities(self) -> CapabilityFlags:
+        return CapabilityFlags(self.flags)
+
+
+@record("registry_id" / c.Int8ul, "reserved" / c.Int8ul, "algorithm_id" / c.Int16ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtAlg(Record):
+    """An extended (non-DMTF) algorithm entry."""
+
+    registry_id: int
+    reserved: int = 0
+    algorithm_id: int
+
+
+@record(
+    "alg_type" / c.Int8ul,
+    "_alg_count" / c.Rebuild(c.Int8ul, lambda this: 0x20 | len(this.ext)),
+    require(lambda this: this._alg_count >> 4 == 2, "FixedAlgCount is not 2"),
+    "alg_supported" / c.Int16ul,
+    "ext" / c.Array(c.this._alg_count & 0xF, ExtAlg.layout),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlgStruct(Record):
+    """One AlgStruct: an AlgType (DHE, AEAD, ReqBaseAsymAlg, KeySchedule) and its bitmask."""
+
+    alg_type: int
+    alg_supported: int
+    ext: tuple[ExtAlg, ...] = ()
+
+
+def _algorithms_length(fixed: int) -> Any:
+    def expected(this: Any) -> int:
+        exts = len(this.ext_asym) + len(this.ext_hash)
+        return fixed + 4 * exts + sum(4 + 4 * len(a.ext) for a in this.alg_structs)
+
+    return expected
+
+
+def _length_rules(fixed: int) -> list[c.Construct]:
+    """Length equals the message size and stays within the version's bound; few ext algs."""
+    expected = _algorithms_length(fixed)
+
+    def within(this: Any) -> bool:
+        bound = _MAX_ALGORITHMS_LENGTH.get(this.version, _MAX_ALGORITHMS_LENGTH_DEFAULT)
+        return bool(this.length <= bound)
+
+    return [
+        require(lambda this: this.length == expected(this), "Length does not match the message size"),
+        require(within, "Length over the bound for this SPDM version"),
+    ]
+
+
+def _alg_structs() -> c.Construct:
+    return "alg_structs" / c.Array(c.this._alg_struct_count, AlgStruct.layout)
+
+
+@message(
+    Code.NEGOTIATE_ALGORITHMS,
+    "_alg_struct_count" / c.Rebuild(c.Int8ul, c.len_(c.this.alg_structs)),
+    "param2" / c.Int8ul,
+    "length" / c.Rebuild(c.Int16ul, _algorithms_length(32)),
+    "measurement_specification" / c.Int8ul,
+    "reserved" / c.Int8ul,
+    "base_asym_algo" / c.Int32ul,
+    "base_hash_algo" / c.Int32ul,
+    "reserved2" / c.Bytes(12),
+    "_ext_asym_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_asym)),
+    "_ext_hash_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_hash)),
+    require(
+        lambda this: this._ext_asym_count + this._ext_hash_count <= _MAX_EXT_ALGS,
+        "ExtAsymCount + ExtHashCount over 20",
+    ),
+    "reserved3" / c.Int16ul,
+    "ext_asym" / c.Array(c.this._ext_asym_count, ExtAlg.layout),
+    "ext_hash" / c.Array(c.this._ext_hash_count, ExtAlg.layout),
+    _alg_structs(),
+    *_length_rules(32),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NegotiateAlgorithms(Message):
+    """The requester's offer; Length and the counts are derived when encoding, checked when decoding."""
+
+    version: int = 0x11
+    param2: int = 0
+    measurement_specification: int
+    reserved: int = 0
+    base_asym_algo: int
+    base_hash_algo: int
+    reserved2: bytes = bytes(12)
+    reserved3: int = 0
+    ext_asym: tuple[ExtAlg, ...] = ()
+    ext_hash: tuple[ExtAlg, ...] = ()
+    alg_structs: tuple[AlgStruct, ...] = ()
+
+
+@message(
+    Code.ALGORITHMS,
+    "_alg_struct_count" / c.Rebuild(c.Int8ul, c.len_(c.this.alg_structs)),
+    "param2" / c.Int8ul,
+    "length" / c.Rebuild(c.Int16ul, _algorithms_length(36)),
+    "measurement_specification_sel" / c.Int8ul,
+    "reserved" / c.Int8ul,
+    "measurement_hash_algo" / c.Int32ul,
+    "base_asym_sel" / c.Int32ul,
+    "base_hash_sel" / c.Int32ul,
+    "reserved2" / c.Bytes(12),
+    "_ext_asym_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_asym)),
+    "_ext_hash_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_hash)),
+    require(lambda this: this._ext_asym_count <= 1, "ExtAsymSelCount over 1"),
+    require(lambda this: this._ext_hash_count <= 1, "ExtHashSelCount over 1"),
+    "reserved3" / c.Int16ul,
+    "ext_asym" / c.Array(c.this._ext_asym_count, ExtAlg.layout),
+    "ext_hash" / c.Array(c.this._ext_hash_count, ExtAlg.layout),
+    _alg_structs(),
+    *_length_rules(36),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Algorithms(Message):
+    """The responder's selection; Length and the counts are derived when encoding, checked when decoding."""
+
+    version: int = 0x11
+    param2: int = 0
+    measurement_specification_sel: int
+    reserved: int = 0
+    measurement_hash_algo: int
+    base_asym_sel: int
+    base_hash_sel: int
+    reserved2: bytes = bytes(12)
+    reserved3: int = 0
+    ext_asym: tuple[ExtAlg, ...] = ()
+    ext_hash: tuple[ExtAlg, ...] = ()
+    alg_structs: tuple[AlgStruct, ...] = ()
+
+    def selected(self, alg_type: int) -> int:
+        """The AlgSupported bits of the AlgStruct of `alg_type`, 0 when absent."""
+        return next((a.alg_supported for a in self.alg_structs if a.alg_type == alg_type), 0)
