@@ -227,7 +227,7 @@ class MutAuthRequest(enum.IntFlag):
     WITH_GET_DIGESTS = 1 << 2
 
 
-_HASH_SIZES = {
+_HASH_SIZES: dict[int, int] = {
     BaseHashAlgo.SHA_256: 32,
     BaseHashAlgo.SHA_384: 48,
     BaseHashAlgo.SHA_512: 64,
@@ -235,7 +235,7 @@ _HASH_SIZES = {
     BaseHashAlgo.SHA3_384: 48,
     BaseHashAlgo.SHA3_512: 64,
 }
-_MEAS_HASH_SIZES = {
+_MEAS_HASH_SIZES: dict[int, int] = {
     MeasurementHashAlgo.RAW_BIT_STREAM_ONLY: 0,
     MeasurementHashAlgo.SHA_256: 32,
     MeasurementHashAlgo.SHA_384: 48,
@@ -244,7 +244,7 @@ _MEAS_HASH_SIZES = {
     MeasurementHashAlgo.SHA3_384: 48,
     MeasurementHashAlgo.SHA3_512: 64,
 }
-_SIGNATURE_SIZES = {
+_SIGNATURE_SIZES: dict[int, int] = {
     BaseAsymAlgo.RSASSA_2048: 256,
     BaseAsymAlgo.RSAPSS_2048: 256,
     BaseAsymAlgo.RSASSA_3072: 384,
@@ -255,7 +255,7 @@ _SIGNATURE_SIZES = {
     BaseAsymAlgo.ECDSA_P384: 96,
     BaseAsymAlgo.ECDSA_P521: 132,
 }
-_DHE_SIZES = {
+_DHE_SIZES: dict[int, int] = {
     DheGroup.FFDHE_2048: 256,
     DheGroup.FFDHE_3072: 384,
     DheGroup.FFDHE_4096: 512,
