@@ -18,7 +18,7 @@ from spdm.messages import (
     session_control,
     vendor,
 )
-from spdm.messages._codec import Message, Record, decode, decode_as, encode, registry
+from spdm.messages._codec import Message, Record, decode, decode_as, decode_prefix, encode, registry
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
 
@@ -32,6 +32,7 @@ __all__ = [
     "challenge",
     "decode",
     "decode_as",
+    "decode_prefix",
     "encapsulated",
     "encode",
     "error",

@@ -10,6 +10,7 @@ non-derived fields, and registers the class under its RequestResponseCode. `deco
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -24,6 +25,7 @@ __all__ = [
     "Record",
     "decode",
     "decode_as",
+    "decode_prefix",
     "encode",
     "layout_fields",
     "message",
@@ -47,6 +49,7 @@ class Message(Record):
     __slots__ = ()
     code: ClassVar[Code]
     name: ClassVar[str]
+    open_layout: ClassVar[c.Construct]
     version: int
 
 
@@ -125,10 +128,11 @@ def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
     def bind(cls: type[M]) -> type[M]:
         if code in _REGISTRY:
             raise TypeError(f"code 0x{code:02x} registered twice")
-        struct = c.Struct("version" / c.Int8ul, "_code" / c.Const(int(code), c.Int8ul), *fields, c.Terminated)
+        head = ("version" / c.Int8ul, "_code" / c.Const(int(code), c.Int8ul))
         cls.code = code
         cls.name = code.name
-        _bind(cls, struct)
+        _bind(cls, c.Struct(*head, *fields, c.Terminated))
+        cls.open_layout = _DataclassAdapter(c.Struct(*head, *fields), cls)
         _REGISTRY[code] = cls
         return cls
 
@@ -233,15 +237,36 @@ def decode_as(cls: type[M], data: bytes, context: CodecContext | None = None) ->
     return obj
 
 
-def decode(data: bytes, context: CodecContext | None = None) -> Message:
-    """Decode one SPDM message (header included, nothing after it)."""
-    data = bytes(data)
+def _class_of(data: bytes) -> type[Message]:
     if len(data) < 4:
         raise DecodeError("SPDM", "header", f"truncated: {len(data)} bytes, a message has at least 4")
     cls = _REGISTRY.get(data[1])
     if cls is None:
         raise DecodeError("SPDM", "code", f"unknown RequestResponseCode 0x{data[1]:02x}")
-    return decode_as(cls, data, context)
+    return cls
+
+
+def decode(data: bytes, context: CodecContext | None = None) -> Message:
+    """Decode one SPDM message (header included, nothing after it)."""
+    data = bytes(data)
+    return decode_as(_class_of(data), data, context)
+
+
+def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Message, int]:
+    """Decode the SPDM message at the start of `data`; return it and its length.
+
+    For transports that pad (DOE pads to DWORDs): the message's own fields say where it ends,
+    and the caller decides what the bytes after it may be.
+    """
+    data = bytes(data)
+    cls = _class_of(data)
+    stream = io.BytesIO(data)
+    try:
+        obj: Message = cls.open_layout.parse_stream(stream, ctx=context)
+    except c.ConstructError as error:
+        field, reason = _split(error)
+        raise DecodeError(cls.name, field, reason) from None
+    return obj, stream.tell()
 
 
 def encode(msg: Message) -> bytes:
@@ -254,4 +279,6 @@ def encode(msg: Message) -> bytes:
     except c.ConstructError as error:
         field, reason = _split(error)
         raise EncodeError(cls.name, field, reason) from None
+    except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as error:
+        raise EncodeError(cls.name, "", f"malformed field value: {error}") from None
     return data
