@@ -1,4 +1,4 @@
-"""The one generic adapter between construct layouts and typed message objects.
+"""Typed messages on construct layouts: the registry and the only doors in and out.
 
 Every message module declares a frozen dataclass and the construct fields of its layout; the
 `message` decorator ties the two, checks that the dataclass fields are exactly the layout's
@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import construct as c
 
 from spdm.errors import DecodeError, EncodeError
+from spdm.messages._layout import Layout, negotiated_bytes, require, root_context
 from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
 
 __all__ = [
+    "Layout",
     "Message",
     "Record",
     "decode",
@@ -40,7 +42,7 @@ class Record:
     """Base of typed structures nested in messages (AlgStructs, measurement blocks, ...)."""
 
     __slots__ = ()
-    layout: ClassVar[c.Construct]
+    layout: ClassVar[Layout]
 
 
 class Message(Record):
@@ -49,7 +51,7 @@ class Message(Record):
     __slots__ = ()
     code: ClassVar[Code]
     name: ClassVar[str]
-    open_layout: ClassVar[c.Construct]
+    open_layout: ClassVar[Layout]
     version: int
 
 
@@ -64,36 +66,13 @@ def registry() -> dict[Code, type[Message]]:
     return {Code(k): v for k, v in sorted(_REGISTRY.items())}
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-class _DataclassAdapter(c.Adapter):  # type: ignore[misc]
-    """Container <-> dataclass, field by field, by name."""
-
-    def __init__(self, subcon: c.Construct, cls: type[Record]) -> None:
-        super().__init__(subcon)
-        self.cls = cls
-        self.names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-
-    def _decode(self, obj: Any, context: Any, path: str) -> Record:
-        return self.cls(**{n: _freeze(obj[n]) for n in self.names})
-
-    def _encode(self, obj: Any, context: Any, path: str) -> dict[str, Any]:
-        if not isinstance(obj, self.cls):
-            raise c.ExplicitError(f"expected {self.cls.__name__}, got {type(obj).__name__}", path=path)
-        return {n: getattr(obj, n) for n in self.names}
-
-
 _DERIVED = (c.Const, c.Rebuild, c.Computed, c.Check)
 
 
-def layout_fields(struct: c.Construct) -> tuple[str, ...]:
-    """Names of a Struct's fields that a message object carries (not derived, not private)."""
+def layout_fields(layout: Layout) -> tuple[str, ...]:
+    """Names of a layout's fields that a message object carries (not derived, not private)."""
     names = []
-    for sub in struct.subcons:
+    for sub in layout.subcons:
         name = getattr(sub, "name", None)
         inner = sub.subcon if isinstance(sub, c.Renamed) else sub
         if name and not name.startswith("_") and not isinstance(inner, _DERIVED):
@@ -101,20 +80,21 @@ def layout_fields(struct: c.Construct) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _bind(cls: type[R], struct: c.Struct) -> type[R]:
+def _bind(cls: type[R], layout: Layout) -> Layout:
     fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    wire = layout_fields(struct)
+    wire = layout_fields(layout)
     if fields != wire:
         raise TypeError(f"{cls.__name__}: dataclass fields {fields} differ from layout fields {wire}")
-    cls.layout = _DataclassAdapter(struct, cls)
-    return cls
+    layout.bind(cls, fields)
+    return layout
 
 
 def record(*fields: c.Construct) -> Callable[[type[R]], type[R]]:
-    """Bind a nested structure's dataclass to its layout (a Struct of `fields`)."""
+    """Bind a nested structure's dataclass to its layout (a Layout of `fields`)."""
 
     def bind(cls: type[R]) -> type[R]:
-        return _bind(cls, c.Struct(*fields))
+        cls.layout = _bind(cls, Layout(*fields))
+        return cls
 
     return bind
 
@@ -131,88 +111,12 @@ def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
         head = ("version" / c.Int8ul, "_code" / c.Const(int(code), c.Int8ul))
         cls.code = code
         cls.name = code.name
-        _bind(cls, c.Struct(*head, *fields, c.Terminated))
-        cls.open_layout = _DataclassAdapter(c.Struct(*head, *fields), cls)
+        cls.layout = _bind(cls, Layout(*head, *fields, c.Terminated))
+        cls.open_layout = _bind(cls, Layout(*head, *fields))
         _REGISTRY[code] = cls
         return cls
 
     return bind
-
-
-def _codec_context(context: Any) -> CodecContext | None:
-    params = context.get("_params")
-    return None if params is None else params.get("ctx")
-
-
-def _context_value(context: Any, key: str, path: str) -> Any:
-    ctx = _codec_context(context)
-    if ctx is None:
-        raise c.ExplicitError(f"needs a negotiation context ({key})", path=path)
-    value = getattr(ctx, key)
-    if value is None:
-        raise c.ExplicitError(f"the negotiation context has no {key}", path=path)
-    return value
-
-
-class _NegotiatedBytes(c.Construct):  # type: ignore[misc]
-    """Bytes whose size (and presence) negotiation fixes: read by the context, written as given."""
-
-    def __init__(self, size_key: str, present_key: str | None) -> None:
-        super().__init__()
-        self.size_key = size_key
-        self.present_key = present_key
-        self.flagbuildnone = present_key is not None
-
-    def _parse(self, stream: Any, context: Any, path: str) -> bytes | None:
-        if self.present_key is not None and not _context_value(context, self.present_key, path):
-            return None
-        size: int = _context_value(context, self.size_key, path)
-        return bytes(c.stream_read(stream, size, path))
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if obj is None and self.present_key is not None:
-            return None
-        if not isinstance(obj, bytes):
-            raise c.ExplicitError(f"expected bytes, got {type(obj).__name__}", path=path)
-        c.stream_write(stream, obj, len(obj), path)
-        return obj
-
-
-class _Require(c.Construct):  # type: ignore[misc]
-    """A rule over already-read fields, checked when reading and when writing."""
-
-    def __init__(self, predicate: Callable[[Any], bool], reason: str) -> None:
-        super().__init__()
-        self.predicate = predicate
-        self.reason = reason
-        self.flagbuildnone = True
-
-    def _check(self, context: Any, path: str) -> None:
-        if not self.predicate(context):
-            raise c.ExplicitError(self.reason, path=path)
-
-    def _parse(self, stream: Any, context: Any, path: str) -> None:
-        self._check(context, path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
-        self._check(context, path)
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        return 0
-
-
-def require(predicate: Callable[[Any], bool], reason: str) -> c.Construct:
-    """A layout rule (count bounds, length consistency) that fails with `reason`."""
-    return _Require(predicate, reason)
-
-
-def negotiated_bytes(size_key: str, present_key: str | None = None) -> c.Construct:
-    """Bytes of the context's `size_key` size; with `present_key`, present only when it is true.
-
-    Decoding reads the size from the `CodecContext`; encoding writes the object's bytes as they
-    are (``None`` writes nothing when the field is optional).
-    """
-    return _NegotiatedBytes(size_key, present_key)
 
 
 def _split(error: c.ConstructError) -> tuple[str, str]:
@@ -227,14 +131,19 @@ def _split(error: c.ConstructError) -> tuple[str, str]:
     return field, reason
 
 
-def decode_as(cls: type[M], data: bytes, context: CodecContext | None = None) -> M:
-    """Decode `data` as one message of class `cls`."""
+def _parse(cls: type[M], layout: Layout, data: bytes, context: CodecContext | None) -> tuple[M, int]:
+    stream = io.BytesIO(data)
     try:
-        obj: M = cls.layout.parse(data, ctx=context)
+        obj: M = layout._parsereport(stream, root_context(context, stream, parsing=True), "(parsing)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise DecodeError(cls.name, field, reason) from None
-    return obj
+    return obj, stream.tell()
+
+
+def decode_as(cls: type[M], data: bytes, context: CodecContext | None = None) -> M:
+    """Decode `data` as one message of class `cls`."""
+    return _parse(cls, cls.layout, bytes(data), context)[0]
 
 
 def _class_of(data: bytes) -> type[Message]:
@@ -249,7 +158,8 @@ def _class_of(data: bytes) -> type[Message]:
 def decode(data: bytes, context: CodecContext | None = None) -> Message:
     """Decode one SPDM message (header included, nothing after it)."""
     data = bytes(data)
-    return decode_as(_class_of(data), data, context)
+    cls = _class_of(data)
+    return _parse(cls, cls.layout, data, context)[0]
 
 
 def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Message, int]:
@@ -260,13 +170,7 @@ def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Mes
     """
     data = bytes(data)
     cls = _class_of(data)
-    stream = io.BytesIO(data)
-    try:
-        obj: Message = cls.open_layout.parse_stream(stream, ctx=context)
-    except c.ConstructError as error:
-        field, reason = _split(error)
-        raise DecodeError(cls.name, field, reason) from None
-    return obj, stream.tell()
+    return _parse(cls, cls.open_layout, data, context)
 
 
 def encode(msg: Message) -> bytes:
@@ -274,11 +178,12 @@ def encode(msg: Message) -> bytes:
     cls = type(msg)
     if not isinstance(msg, Message) or _REGISTRY.get(cls.code) is not cls:
         raise EncodeError(type(msg).__name__, "", "not a registered SPDM message")
+    stream = io.BytesIO()
     try:
-        data: bytes = cls.layout.build(msg)
+        cls.layout._build(msg, stream, root_context(None, stream, parsing=False), "(building)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise EncodeError(cls.name, field, reason) from None
     except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as error:
         raise EncodeError(cls.name, "", f"malformed field value: {error}") from None
-    return data
+    return stream.getvalue()

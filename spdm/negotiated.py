@@ -1,0 +1,108 @@
+"""The outcome of VCA (version, capabilities, algorithms) as one immutable value.
+
+Everything that depends on negotiation (codec sizes, transcripts, crypto) reads it from here,
+so no module keeps its own copy of "the hash size".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from spdm.errors import NegotiationError
+from spdm.messages.codes import (
+    AlgType,
+    CapabilityFlags,
+    asym_signature_size,
+    dhe_exchange_size,
+    hash_size,
+)
+from spdm.messages.context import CodecContext
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities
+
+__all__ = ["Negotiated"]
+
+
+def _size(table: Callable[[int], int], value: int) -> int | None:
+    """The size for one selected algorithm bit; None when nothing (or nonsense) was selected."""
+    try:
+        return table(value)
+    except NegotiationError:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Negotiated:
+    """Version, both sides' capabilities and the selected algorithms (raw wire values)."""
+
+    version: int
+    requester_flags: int = 0
+    responder_flags: int = 0
+    requester_ct_exponent: int = 0
+    responder_ct_exponent: int = 0
+    measurement_specification: int = 0
+    measurement_hash_algo: int = 0
+    base_asym_algo: int = 0
+    base_hash_algo: int = 0
+    dhe_group: int = 0
+    aead_suite: int = 0
+    req_base_asym_alg: int = 0
+    key_schedule: int = 0
+
+    @classmethod
+    def from_vca(
+        cls, version: int, request: GetCapabilities, response: Capabilities, algorithms: Algorithms
+    ) -> Negotiated:
+        """Collect the negotiated state from the messages of VCA."""
+        return cls(
+            version=version,
+            requester_flags=request.flags or 0,
+            responder_flags=response.flags,
+            requester_ct_exponent=request.ct_exponent or 0,
+            responder_ct_exponent=response.ct_exponent,
+            measurement_specification=algorithms.measurement_specification_sel,
+            measurement_hash_algo=algorithms.measurement_hash_algo,
+            base_asym_algo=algorithms.base_asym_sel,
+            base_hash_algo=algorithms.base_hash_sel,
+            dhe_group=algorithms.selected(AlgType.DHE),
+            aead_suite=algorithms.selected(AlgType.AEAD),
+            req_base_asym_alg=algorithms.selected(AlgType.REQ_BASE_ASYM_ALG),
+            key_schedule=algorithms.selected(AlgType.KEY_SCHEDULE),
+        )
+
+    def both(self, flag: CapabilityFlags) -> bool:
+        """A session feature is in effect only when both sides set its capability bit."""
+        return bool(self.requester_flags & self.responder_flags & flag == flag)
+
+    @property
+    def responder_measurement_cap(self) -> int:
+        """MEAS_CAP: 0 none, 1 without signature, 2 with signature."""
+        return (self.responder_flags & CapabilityFlags.MEAS_CAP_MASK) >> 3
+
+    @property
+    def hash_size(self) -> int | None:
+        return _size(hash_size, self.base_hash_algo)
+
+    @property
+    def signature_size(self) -> int | None:
+        return _size(asym_signature_size, self.base_asym_algo)
+
+    @property
+    def req_signature_size(self) -> int | None:
+        return _size(asym_signature_size, self.req_base_asym_alg)
+
+    @property
+    def dhe_size(self) -> int | None:
+        return _size(dhe_exchange_size, self.dhe_group)
+
+    def codec_context(self, *, summary_hash_type: int = 0, signature_requested: bool = False) -> CodecContext:
+        """The decode context for a message answering a request with these parameters."""
+        return CodecContext(
+            hash_size=self.hash_size,
+            signature_size=self.signature_size,
+            req_signature_size=self.req_signature_size,
+            dhe_size=self.dhe_size,
+            measurement_summary_hash=summary_hash_type != 0 and self.responder_measurement_cap != 0,
+            measurement_signature=signature_requested,
+            handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+        )
