@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import construct as c
 
@@ -28,7 +28,9 @@ __all__ = [
     "decode",
     "decode_as",
     "decode_prefix",
+    "decode_record",
     "encode",
+    "encode_record",
     "layout_fields",
     "message",
     "negotiated_bytes",
@@ -125,25 +127,57 @@ def _split(error: c.ConstructError) -> tuple[str, str]:
     text = str(error)
     reason = text.split("\n", 1)[1] if "\n" in text else text
     if isinstance(error, c.TerminatedError):
-        reason = "trailing bytes after the end of the message"
+        reason = f"trailing bytes after the end of {field or 'the message'}"
     elif isinstance(error, c.StreamError) and "stream read less" in reason:
         reason = f"truncated: {reason}"
     return field, reason
 
 
-def _parse(cls: type[M], layout: Layout, data: bytes, context: CodecContext | None) -> tuple[M, int]:
+def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None) -> tuple[Any, int]:
     stream = io.BytesIO(data)
     try:
-        obj: M = layout._parsereport(stream, root_context(context, stream, parsing=True), "(parsing)")
+        obj = layout._parsereport(stream, root_context(context, stream, parsing=True), "(parsing)")
     except c.ConstructError as error:
         field, reason = _split(error)
-        raise DecodeError(cls.name, field, reason) from None
+        raise DecodeError(name, field, reason) from None
     return obj, stream.tell()
+
+
+def _build(name: str, layout: Layout, obj: Record) -> bytes:
+    stream = io.BytesIO()
+    try:
+        layout._build(obj, stream, root_context(None, stream, parsing=False), "(building)")
+    except c.ConstructError as error:
+        field, reason = _split(error)
+        raise EncodeError(name, field, reason) from None
+    except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as error:
+        raise EncodeError(name, "", f"malformed field value: {error}") from None
+    return stream.getvalue()
+
+
+def decode_record(cls: type[R], data: bytes, name: str, context: CodecContext | None = None) -> R:
+    """Decode `data` as exactly one `cls` (a structure that is not itself an SPDM message).
+
+    `name` is what errors call the structure (e.g. ``OPAQUE_DATA``).
+    """
+    data = bytes(data)
+    obj, size = _parse(name, cls.layout, data, context)
+    if size != len(data):
+        raise DecodeError(name, "", f"{len(data) - size} trailing bytes after the end")
+    return cast(R, obj)
+
+
+def encode_record(obj: Record, name: str) -> bytes:
+    """The bytes of a structure that is not itself an SPDM message."""
+    if not isinstance(obj, Record) or not hasattr(type(obj), "layout"):
+        raise EncodeError(name, "", f"{type(obj).__name__} is not a record")
+    return _build(name, type(obj).layout, obj)
 
 
 def decode_as(cls: type[M], data: bytes, context: CodecContext | None = None) -> M:
     """Decode `data` as one message of class `cls`."""
-    return _parse(cls, cls.layout, bytes(data), context)[0]
+    obj, _ = _parse(cls.name, cls.layout, bytes(data), context)
+    return cast(M, obj)
 
 
 def _class_of(data: bytes) -> type[Message]:
@@ -159,7 +193,8 @@ def decode(data: bytes, context: CodecContext | None = None) -> Message:
     """Decode one SPDM message (header included, nothing after it)."""
     data = bytes(data)
     cls = _class_of(data)
-    return _parse(cls, cls.layout, data, context)[0]
+    obj, _ = _parse(cls.name, cls.layout, data, context)
+    return cast(Message, obj)
 
 
 def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Message, int]:
@@ -170,7 +205,8 @@ def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Mes
     """
     data = bytes(data)
     cls = _class_of(data)
-    return _parse(cls, cls.open_layout, data, context)
+    obj, size = _parse(cls.name, cls.open_layout, data, context)
+    return cast(Message, obj), size
 
 
 def encode(msg: Message) -> bytes:
@@ -178,12 +214,4 @@ def encode(msg: Message) -> bytes:
     cls = type(msg)
     if not isinstance(msg, Message) or _REGISTRY.get(cls.code) is not cls:
         raise EncodeError(type(msg).__name__, "", "not a registered SPDM message")
-    stream = io.BytesIO()
-    try:
-        cls.layout._build(msg, stream, root_context(None, stream, parsing=False), "(building)")
-    except c.ConstructError as error:
-        field, reason = _split(error)
-        raise EncodeError(cls.name, field, reason) from None
-    except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as error:
-        raise EncodeError(cls.name, "", f"malformed field value: {error}") from None
-    return stream.getvalue()
+    return _build(cls.name, cls.layout, msg)

@@ -93,15 +93,16 @@ def negotiated_bytes(size_key: str, present_key: str | None = None) -> c.Constru
 class _Require(c.Construct):  # type: ignore[misc]
     """A rule over already-read fields, checked when reading and when writing."""
 
-    def __init__(self, predicate: Callable[[Any], bool], reason: str) -> None:
+    def __init__(self, predicate: Callable[[Any], bool], reason: str, field: str | None) -> None:
         super().__init__()
         self.predicate = predicate
         self.reason = reason
+        self.field = field
         self.flagbuildnone = True
 
     def check(self, context: Any, path: str) -> None:
         if not self.predicate(context):
-            raise c.ExplicitError(self.reason, path=path)
+            raise c.ExplicitError(self.reason, path=f"{path} -> {self.field}" if self.field else path)
 
     def _parse(self, stream: Any, context: Any, path: str) -> None:
         self.check(context, path)
@@ -113,9 +114,12 @@ class _Require(c.Construct):  # type: ignore[misc]
         return 0
 
 
-def require(predicate: Callable[[Any], bool], reason: str) -> c.Construct:
-    """A layout rule (count bounds, length consistency) that fails with `reason`."""
-    return _Require(predicate, reason)
+def require(predicate: Callable[[Any], bool], reason: str, *, field: str | None = None) -> c.Construct:
+    """A layout rule (count bounds, length consistency) that fails with `reason`.
+
+    `field` names the field the rule is about, for the error's `field`.
+    """
+    return _Require(predicate, reason, field)
 
 
 class _Run:

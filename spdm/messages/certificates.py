@@ -1,1 +1,80 @@
-"""Placeholder: filled in by its family's codecs."""
+"""GET_DIGESTS/DIGESTS and GET_CERTIFICATE/CERTIFICATE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import construct as c
+
+from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages.codes import Code
+
+__all__ = ["Certificate", "Digests", "GetCertificate", "GetDigests"]
+
+
+@message(Code.GET_DIGESTS, "param1" / c.Int8ul, "param2" / c.Int8ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetDigests(Message):
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+
+
+@message(
+    Code.DIGESTS,
+    "param1" / c.Int8ul,
+    "slot_mask" / c.Int8ul,
+    "digests" / c.Array(lambda this: int(this.slot_mask).bit_count(), negotiated_bytes("hash_size")),
+    require(lambda this: len({len(d) for d in this.digests}) <= 1, "digests differ in size", field="digests"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Digests(Message):
+    """One digest per set bit of `slot_mask` (Param2), in increasing slot order."""
+
+    version: int = 0x11
+    param1: int = 0
+    slot_mask: int
+    digests: tuple[bytes, ...]
+
+
+@message(
+    Code.GET_CERTIFICATE,
+    "slot_param" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "offset" / c.Int16ul,
+    "length" / c.Int16ul,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetCertificate(Message):
+    version: int = 0x11
+    slot_param: int = 0
+    param2: int = 0
+    offset: int
+    length: int
+
+    @property
+    def slot_id(self) -> int:
+        return self.slot_param & 0xF
+
+
+@message(
+    Code.CERTIFICATE,
+    "slot_param" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "_portion_length" / c.Rebuild(c.Int16ul, c.len_(c.this.portion)),
+    "remainder_length" / c.Int16ul,
+    "portion" / c.Bytes(c.this._portion_length),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Certificate(Message):
+    """One portion of a slot's certificate chain; PortionLength comes from `portion`."""
+
+    version: int = 0x11
+    slot_param: int = 0
+    param2: int = 0
+    remainder_length: int
+    portion: bytes
+
+    @property
+    def slot_id(self) -> int:
+        return self.slot_param & 0xF

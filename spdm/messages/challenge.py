@@ -1,1 +1,63 @@
-"""Placeholder: filled in by its family's codecs."""
+"""CHALLENGE/CHALLENGE_AUTH."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import construct as c
+
+from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages.codes import Code
+
+__all__ = ["Challenge", "ChallengeAuth"]
+
+_NONCE_SIZE = 32
+_MAX_OPAQUE_LENGTH = 1024
+
+
+@message(
+    Code.CHALLENGE,
+    "slot_id" / c.Int8ul,
+    "summary_hash_type" / c.Int8ul,
+    "nonce" / c.Bytes(_NONCE_SIZE),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Challenge(Message):
+    version: int = 0x11
+    slot_id: int = 0
+    summary_hash_type: int = 0
+    nonce: bytes
+
+
+@message(
+    Code.CHALLENGE_AUTH,
+    "attributes" / c.Int8ul,
+    "slot_mask" / c.Int8ul,
+    "cert_chain_hash" / negotiated_bytes("hash_size"),
+    "nonce" / c.Bytes(_NONCE_SIZE),
+    "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
+    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
+    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "signature" / negotiated_bytes("signature_size"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeAuth(Message):
+    """`measurement_summary_hash` is ``None`` when the request asked for none or MEAS_CAP is 0."""
+
+    version: int = 0x11
+    attributes: int = 0
+    slot_mask: int
+    cert_chain_hash: bytes
+    nonce: bytes
+    measurement_summary_hash: bytes | None = None
+    opaque_data: bytes = b""
+    signature: bytes
+
+    @property
+    def slot_id(self) -> int:
+        return self.attributes & 0xF
+
+    @property
+    def basic_mut_auth_requested(self) -> bool:
+        return bool(self.attributes & 0x80)

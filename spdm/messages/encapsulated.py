@@ -1,1 +1,80 @@
-"""Placeholder: filled in by its family's codecs."""
+"""The encapsulated request flow (1.1 layout): a responder's requests carried inside the requester's.
+
+Each payload is the rest of the message, kept as bytes: an embedded SPDM message (decode it with
+`spdm.messages.decode`), or the 1-byte ReqSlotID when ENCAPSULATED_RESPONSE_ACK's PayloadType is
+2. The payload's end is the message's end, so a transport that pads (DOE outside a session) must
+strip its padding before these are decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import construct as c
+
+from spdm.messages._codec import Message, message
+from spdm.messages.codes import Code
+
+__all__ = [
+    "DeliverEncapsulatedResponse",
+    "EncapsulatedRequest",
+    "EncapsulatedResponseAck",
+    "GetEncapsulatedRequest",
+]
+
+
+@message(Code.GET_ENCAPSULATED_REQUEST, "param1" / c.Int8ul, "param2" / c.Int8ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetEncapsulatedRequest(Message):
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+
+
+@message(
+    Code.ENCAPSULATED_REQUEST,
+    "request_id" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "payload" / c.GreedyBytes,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncapsulatedRequest(Message):
+    """The responder's request, tagged with the `request_id` its response must carry."""
+
+    version: int = 0x11
+    request_id: int
+    param2: int = 0
+    payload: bytes
+
+
+@message(
+    Code.DELIVER_ENCAPSULATED_RESPONSE,
+    "request_id" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "payload" / c.GreedyBytes,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverEncapsulatedResponse(Message):
+    """The requester's response to the encapsulated request `request_id`."""
+
+    version: int = 0x11
+    request_id: int
+    param2: int = 0
+    payload: bytes
+
+
+@message(
+    Code.ENCAPSULATED_RESPONSE_ACK,
+    "request_id" / c.Int8ul,
+    "payload_type" / c.Int8ul,
+    "payload" / c.GreedyBytes,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncapsulatedResponseAck(Message):
+    """`payload_type` 0: the flow is done (no payload); 1: the next request, `request_id`;
+    2: the 1-byte ReqSlotID the requester signs FINISH with."""
+
+    version: int = 0x11
+    request_id: int = 0
+    payload_type: int = 0
+    payload: bytes = b""

@@ -1,1 +1,152 @@
-"""Placeholder: filled in by its family's codecs."""
+"""KEY_EXCHANGE/KEY_EXCHANGE_RSP and FINISH/FINISH_RSP: the DHE session handshake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import construct as c
+
+from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages.codes import Code
+
+__all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
+
+_RANDOM_SIZE = 32
+_MAX_OPAQUE_LENGTH = 1024
+
+
+class _UnlessInTheClear(c.Subconstruct):  # type: ignore[misc]
+    """A field that is absent when both sides set HANDSHAKE_IN_THE_CLEAR_CAP.
+
+    KEY_EXCHANGE_RSP's ResponderVerifyData is the one such field: in the clear it moves to
+    FINISH_RSP (which reads it with ``negotiated_bytes(..., "handshake_in_the_clear")``).
+    """
+
+    def __init__(self, subcon: c.Construct) -> None:
+        super().__init__(subcon)
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        params = context.get("_params")
+        ctx = None if params is None else params.get("ctx")
+        if ctx is None:
+            raise c.ExplicitError("needs a negotiation context (handshake_in_the_clear)", path=path)
+        if ctx.handshake_in_the_clear:
+            return None
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if obj is None:
+            return None
+        return self.subcon._build(obj, stream, context, path)
+
+
+def _opaque_data() -> list[c.Construct]:
+    """OpaqueDataLength (derived, at most 1024) and the OpaqueData it counts."""
+    return [
+        "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+        require(
+            lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"
+        ),
+        "opaque_data" / c.Bytes(c.this._opaque_length),
+    ]
+
+
+@message(
+    Code.KEY_EXCHANGE,
+    "summary_hash_type" / c.Int8ul,
+    "slot_id" / c.Int8ul,
+    "req_session_id" / c.Int16ul,
+    "reserved" / c.Int16ul,
+    "random_data" / c.Bytes(_RANDOM_SIZE),
+    "exchange_data" / negotiated_bytes("dhe_size"),
+    *_opaque_data(),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyExchange(Message):
+    """`slot_id` 0xFF names a provisioned public key; `opaque_data` holds the DSP0277 version offer."""
+
+    version: int = 0x11
+    summary_hash_type: int = 0
+    slot_id: int = 0
+    req_session_id: int
+    reserved: int = 0
+    random_data: bytes
+    exchange_data: bytes
+    opaque_data: bytes = b""
+
+
+@message(
+    Code.KEY_EXCHANGE_RSP,
+    "heartbeat_period" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "rsp_session_id" / c.Int16ul,
+    "mut_auth_requested" / c.Int8ul,
+    "req_slot_id_param" / c.Int8ul,
+    "random_data" / c.Bytes(_RANDOM_SIZE),
+    "exchange_data" / negotiated_bytes("dhe_size"),
+    "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
+    *_opaque_data(),
+    "signature" / negotiated_bytes("signature_size"),
+    "responder_verify_data" / _UnlessInTheClear(negotiated_bytes("hash_size")),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyExchangeRsp(Message):
+    """`measurement_summary_hash` is ``None`` when none was asked for or MEAS_CAP is 0;
+    `responder_verify_data` is ``None`` when the handshake is in the clear."""
+
+    version: int = 0x11
+    heartbeat_period: int = 0
+    param2: int = 0
+    rsp_session_id: int
+    mut_auth_requested: int = 0
+    req_slot_id_param: int = 0
+    random_data: bytes
+    exchange_data: bytes
+    measurement_summary_hash: bytes | None = None
+    opaque_data: bytes = b""
+    signature: bytes
+    responder_verify_data: bytes | None = None
+
+
+@message(
+    Code.FINISH,
+    "attributes" / c.Int8ul,
+    "req_slot_id" / c.Int8ul,
+    "signature" / c.If(c.this.attributes & 1, negotiated_bytes("req_signature_size")),
+    require(
+        lambda this: (this.signature is not None) == bool(this.attributes & 1),
+        "Signature must be present exactly when SignatureIncluded (Param1 bit 0) is set",
+    ),
+    "requester_verify_data" / negotiated_bytes("hash_size"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish(Message):
+    """`signature` (the requester's, sized by ReqBaseAsymAlg) is there only under mutual auth."""
+
+    version: int = 0x11
+    attributes: int = 0
+    req_slot_id: int = 0
+    signature: bytes | None = None
+    requester_verify_data: bytes
+
+    @property
+    def signature_included(self) -> bool:
+        return bool(self.attributes & 1)
+
+
+@message(
+    Code.FINISH_RSP,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "responder_verify_data" / negotiated_bytes("hash_size", "handshake_in_the_clear"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishRsp(Message):
+    """`responder_verify_data` is here only when the handshake is in the clear."""
+
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+    responder_verify_data: bytes | None = None

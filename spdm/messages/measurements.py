@@ -1,1 +1,148 @@
-"""Placeholder: filled in by its family's codecs."""
+"""GET_MEASUREMENTS/MEASUREMENTS, measurement blocks and DMTF measurement values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import construct as c
+
+from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
+from spdm.messages.codes import Code, MeasurementSpecification
+
+__all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
+
+_NONCE_SIZE = 32
+_MAX_OPAQUE_LENGTH = 1024
+_SIGNATURE_REQUESTED = 0x01
+_DMTF = int(MeasurementSpecification.DMTF)
+
+
+def _filling(name: str, subcon: c.Construct) -> c.Construct:
+    """`subcon`, which must use up the FixedSized region around it exactly."""
+    return c.FocusedSeq(name, name / subcon, c.Terminated)
+
+
+@record(
+    "value_type" / c.Int8ul,
+    "_value_size" / c.Rebuild(c.Int16ul, c.len_(c.this.value)),
+    "value" / c.Bytes(c.this._value_size),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DmtfMeasurement(Record):
+    """A measurement in the DMTF format: a digest, or a raw bit stream when bit 7 of the type is set."""
+
+    value_type: int
+    value: bytes
+
+    @property
+    def is_raw_bit_stream(self) -> bool:
+        return bool(self.value_type & 0x80)
+
+    @property
+    def kind(self) -> int:
+        """DMTFSpecMeasurementValueType bits [6:0] (see `MeasurementValueType`; later specs add more)."""
+        return self.value_type & 0x7F
+
+
+def _measurement_size(measurement: DmtfMeasurement | bytes) -> int:
+    if isinstance(measurement, DmtfMeasurement):
+        return 3 + len(measurement.value)
+    return len(measurement)
+
+
+def _is_dmtf(this: Any) -> bool:
+    return bool(this.specification == _DMTF)
+
+
+@record(
+    "index" / c.Int8ul,
+    "specification" / c.Int8ul,
+    "_measurement_size" / c.Rebuild(c.Int16ul, lambda this: _measurement_size(this.measurement)),
+    "measurement"
+    / c.FixedSized(
+        c.this._measurement_size,
+        c.IfThenElse(_is_dmtf, _filling("dmtf", DmtfMeasurement.layout), c.GreedyBytes),
+    ),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeasurementBlock(Record):
+    """One measurement block; a DMTF `specification` (0x01) makes `measurement` a `DmtfMeasurement`."""
+
+    index: int
+    specification: int = _DMTF
+    measurement: DmtfMeasurement | bytes
+
+
+def _signature_requested(this: Any) -> bool:
+    return bool(this.attributes & _SIGNATURE_REQUESTED)
+
+
+def _has_slot_id_param(this: Any) -> bool:
+    return _signature_requested(this) and this.version >= 0x11
+
+
+@message(
+    Code.GET_MEASUREMENTS,
+    "attributes" / c.Int8ul,
+    "operation" / c.Int8ul,
+    "nonce" / c.If(_signature_requested, c.Bytes(_NONCE_SIZE)),
+    "slot_id_param" / c.If(_has_slot_id_param, c.Int8ul),
+    require(
+        lambda this: this.nonce is None or _signature_requested(this),
+        "Nonce present without SignatureRequested",
+        field="nonce",
+    ),
+    require(
+        lambda this: this.slot_id_param is None or _has_slot_id_param(this),
+        "SlotIDParam present without SignatureRequested or before SPDM 1.1",
+        field="slot_id_param",
+    ),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetMeasurements(Message):
+    """Nonce and (from 1.1) SlotIDParam are present only when a signature is requested."""
+
+    version: int = 0x11
+    attributes: int = 0
+    operation: int
+    nonce: bytes | None = None
+    slot_id_param: int | None = None
+
+    @property
+    def signature_requested(self) -> bool:
+        return bool(self.attributes & _SIGNATURE_REQUESTED)
+
+
+def _record_length(this: Any) -> int:
+    return sum(4 + _measurement_size(block.measurement) for block in this.blocks)
+
+
+@message(
+    Code.MEASUREMENTS,
+    "total_indices" / c.Int8ul,
+    "slot_param" / c.Int8ul,
+    "_block_count" / c.Rebuild(c.Int8ul, c.len_(c.this.blocks)),
+    "_record_length" / c.Rebuild(c.Int24ul, _record_length),
+    "blocks"
+    / c.FixedSized(
+        c.this._record_length,
+        _filling("record", c.Array(c.this._._block_count, MeasurementBlock.layout)),
+    ),
+    "nonce" / c.Bytes(_NONCE_SIZE),
+    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
+    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "signature" / negotiated_bytes("signature_size", "measurement_signature"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurements(Message):
+    """Nonce and OpaqueLength are always present (1.0 and 1.1); the signature only when requested."""
+
+    version: int = 0x11
+    total_indices: int = 0
+    slot_param: int = 0
+    blocks: tuple[MeasurementBlock, ...] = ()
+    nonce: bytes
+    opaque_data: bytes = b""
+    signature: bytes | None = None

@@ -57,7 +57,7 @@ class GetVersion(Message):
     "param2" / c.Int8ul,
     "reserved" / c.Int8ul,
     "_count" / c.Rebuild(c.Int8ul, c.len_(c.this.entries)),
-    require(lambda this: this._count >= 1, "VersionNumberEntryCount is 0"),
+    require(lambda this: this._count >= 1, "VersionNumberEntryCount is 0", field="entries"),
     "entries" / c.Array(c.this._count, c.Int16ul),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +140,7 @@ class ExtAlg(Record):
 @record(
     "alg_type" / c.Int8ul,
     "_alg_count" / c.Rebuild(c.Int8ul, lambda this: 0x20 | len(this.ext)),
-    require(lambda this: this._alg_count >> 4 == 2, "FixedAlgCount is not 2"),
+    require(lambda this: this._alg_count >> 4 == 2, "FixedAlgCount is not 2", field="alg_count"),
     "alg_supported" / c.Int16ul,
     "ext" / c.Array(c.this._alg_count & 0xF, ExtAlg.layout),
 )
@@ -170,8 +170,8 @@ def _length_rules(fixed: int) -> list[c.Construct]:
         return bool(this.length <= bound)
 
     return [
-        require(lambda this: this.length == expected(this), "Length does not match the message size"),
-        require(within, "Length over the bound for this SPDM version"),
+        require(lambda this: this.length == expected(this), "Length does not match the message size", field="length"),
+        require(within, "Length over the bound for this SPDM version", field="length"),
     ]
 
 
@@ -231,8 +231,8 @@ class NegotiateAlgorithms(Message):
     "reserved2" / c.Bytes(12),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_asym)),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_hash)),
-    require(lambda this: this._ext_asym_count <= 1, "ExtAsymSelCount over 1"),
-    require(lambda this: this._ext_hash_count <= 1, "ExtHashSelCount over 1"),
+    require(lambda this: this._ext_asym_count <= 1, "ExtAsymSelCount over 1", field="ext_asym"),
+    require(lambda this: this._ext_hash_count <= 1, "ExtHashSelCount over 1", field="ext_hash"),
     "reserved3" / c.Int16ul,
     "ext_asym" / c.Array(c.this._ext_asym_count, ExtAlg.layout),
     "ext_hash" / c.Array(c.this._ext_hash_count, ExtAlg.layout),

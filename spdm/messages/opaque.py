@@ -1,1 +1,164 @@
-"""Placeholder: filled in by its family's codecs."""
+"""DSP0277 secured-message opaque data (1.1 format): how the peers agree on a secured-message version.
+
+KEY_EXCHANGE and PSK_EXCHANGE carry it in OpaqueData with a SupportedVersionList element, their
+responses with a VersionSelection element. It is not an SPDM message: `decode_opaque` reads one
+table that must fill the bytes exactly and raises `DecodeError` named ``OPAQUE_DATA``.
+
+Element AlignPadding must be zero, so a decoded table re-encodes to the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import construct as c
+
+from spdm.errors import DecodeError
+from spdm.messages._codec import Record, decode_record, encode_record, record, require
+
+__all__ = [
+    "OpaqueElement",
+    "OpaqueTable",
+    "SupportedVersionList",
+    "VersionSelection",
+    "decode_opaque",
+    "encode_opaque",
+    "secured_message_versions",
+    "selected_secured_message_version",
+    "version_list_opaque",
+    "version_selection_opaque",
+]
+
+_NAME = "OPAQUE_DATA"
+_SPEC_ID = 0x444D5446  # "FTMD" on the wire
+_OPAQUE_VERSION = 1
+_SM_DATA_VERSION = 1
+_SM_DATA_ID_VERSION_SELECTION = 0
+_SM_DATA_ID_SUPPORTED_VERSION_LIST = 1
+_REGISTRY_DMTF = 0
+
+R = TypeVar("R", bound=Record)
+
+
+def _padding_length(this: Any) -> int:
+    """AlignPadding: up to the next multiple of 4 of the whole element (4 fixed bytes + variable)."""
+    return int(-(4 + this._vendor_len + this._data_len) % 4)
+
+
+@record(
+    "registry_id" / c.Int8ul,
+    "_vendor_len" / c.Rebuild(c.Int8ul, c.len_(c.this.vendor_id)),
+    "vendor_id" / c.Bytes(c.this._vendor_len),
+    "_data_len" / c.Rebuild(c.Int16ul, c.len_(c.this.data)),
+    "data" / c.Bytes(c.this._data_len),
+    "_padding" / c.Rebuild(c.Bytes(_padding_length), lambda this: bytes(_padding_length(this))),
+    require(lambda this: not any(this._padding), "AlignPadding is not zero"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpaqueElement(Record):
+    """One element; DMTF's (registry 0, no vendor ID) hold SMDataVersion, SMDataID, then the data."""
+
+    registry_id: int = _REGISTRY_DMTF
+    vendor_id: bytes = b""
+    data: bytes
+
+
+@record(
+    "spec_id" / c.Const(_SPEC_ID, c.Int32ul),
+    "opaque_version" / c.Const(_OPAQUE_VERSION, c.Int8ul),
+    "_total_elements" / c.Rebuild(c.Int8ul, c.len_(c.this.elements)),
+    "reserved" / c.Int16ul,
+    "elements" / c.Array(c.this._total_elements, OpaqueElement.layout),
+    c.Terminated,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpaqueTable(Record):
+    """The whole OpaqueData: SpecID "FTMD" and OpaqueVersion 1 are implied, then the elements."""
+
+    reserved: int = 0
+    elements: tuple[OpaqueElement, ...] = ()
+
+
+@record(
+    "sm_data_version" / c.Const(_SM_DATA_VERSION, c.Int8ul),
+    "sm_data_id" / c.Const(_SM_DATA_ID_SUPPORTED_VERSION_LIST, c.Int8ul),
+    "_version_count" / c.Rebuild(c.Int8ul, c.len_(c.this.versions)),
+    require(lambda this: this._version_count >= 1, "VersionCount is 0", field="versions"),
+    "versions" / c.Array(c.this._version_count, c.Int16ul),
+    c.Terminated,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportedVersionList(Record):
+    """The requester's offer: version number entries (0x1100 is 1.1), any order."""
+
+    versions: tuple[int, ...]
+
+
+@record(
+    "sm_data_version" / c.Const(_SM_DATA_VERSION, c.Int8ul),
+    "sm_data_id" / c.Const(_SM_DATA_ID_VERSION_SELECTION, c.Int8ul),
+    "selected_version" / c.Int16ul,
+    c.Terminated,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionSelection(Record):
+    """The responder's choice among the offered versions."""
+
+    selected_version: int
+
+
+def _element_data(cls: type[R], data: bytes) -> R:
+    """An element's secured-message data, with errors located inside the element."""
+    try:
+        return decode_record(cls, data, _NAME)
+    except DecodeError as error:
+        field = ".".join(p for p in ("elements.data", error.field) if p)
+        raise DecodeError(_NAME, field, error.reason) from None
+
+
+def decode_opaque(data: bytes) -> OpaqueTable:
+    """Decode OpaqueData that must be exactly one 1.1-format table."""
+    return decode_record(OpaqueTable, data, _NAME)
+
+
+def encode_opaque(table: OpaqueTable) -> bytes:
+    """The wire bytes of `table`, element padding included."""
+    return encode_record(table, _NAME)
+
+
+def _sm_data(table: OpaqueTable, sm_data_id: int, name: str) -> bytes:
+    """The data of the one DMTF element with `sm_data_id`; other registries' elements are ignored."""
+    found = [
+        e.data
+        for e in table.elements
+        if e.registry_id == _REGISTRY_DMTF and not e.vendor_id and e.data[1:2] == bytes([sm_data_id])
+    ]
+    if len(found) != 1:
+        raise DecodeError(_NAME, "elements", f"{len(found)} {name} elements, expected exactly 1")
+    return found[0]
+
+
+def secured_message_versions(table: OpaqueTable) -> tuple[int, ...]:
+    """The secured-message versions a KEY_EXCHANGE or PSK_EXCHANGE offers."""
+    data = _sm_data(table, _SM_DATA_ID_SUPPORTED_VERSION_LIST, "SupportedVersionList")
+    return _element_data(SupportedVersionList, data).versions
+
+
+def selected_secured_message_version(table: OpaqueTable) -> int:
+    """The secured-message version a KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP selects."""
+    data = _sm_data(table, _SM_DATA_ID_VERSION_SELECTION, "VersionSelection")
+    return _element_data(VersionSelection, data).selected_version
+
+
+def version_list_opaque(versions: Iterable[int]) -> bytes:
+    """A requester's OpaqueData offering `versions` (libspdm's bytes for the same offer)."""
+    element = OpaqueElement(data=encode_record(SupportedVersionList(versions=tuple(versions)), _NAME))
+    return encode_opaque(OpaqueTable(elements=(element,)))
+
+
+def version_selection_opaque(version: int) -> bytes:
+    """A responder's OpaqueData selecting `version` (libspdm's bytes for the same choice)."""
+    element = OpaqueElement(data=encode_record(VersionSelection(selected_version=version), _NAME))
+    return encode_opaque(OpaqueTable(elements=(element,)))

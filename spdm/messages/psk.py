@@ -1,1 +1,113 @@
-"""Placeholder: filled in by its family's codecs."""
+"""PSK_EXCHANGE/PSK_EXCHANGE_RSP and PSK_FINISH/PSK_FINISH_RSP: the pre-shared-key session handshake.
+
+Bounds on the variable fields (the spec sets none beyond their u16 lengths): PSKHint at most 32
+bytes (libspdm's limit; its 1.1-era releases used 16), each context and the OpaqueData at most
+1024 bytes (the OpaqueData limit of the other 1.1 messages; libspdm sends 64-byte contexts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import construct as c
+
+from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages.codes import Code
+
+__all__ = ["PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
+
+_MAX_PSK_HINT_LENGTH = 32
+_MAX_CONTEXT_LENGTH = 1024
+_MAX_OPAQUE_LENGTH = 1024
+
+
+@message(
+    Code.PSK_EXCHANGE,
+    "summary_hash_type" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "req_session_id" / c.Int16ul,
+    "_psk_hint_length" / c.Rebuild(c.Int16ul, c.len_(c.this.psk_hint)),
+    "_context_length" / c.Rebuild(c.Int16ul, c.len_(c.this.requester_context)),
+    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    require(lambda this: this._psk_hint_length <= _MAX_PSK_HINT_LENGTH, "PSKHintLength over 32", field="psk_hint"),
+    require(
+        lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
+        "RequesterContextLength over 1024",
+        field="requester_context",
+    ),
+    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
+    "psk_hint" / c.Bytes(c.this._psk_hint_length),
+    "requester_context" / c.Bytes(c.this._context_length),
+    "opaque_data" / c.Bytes(c.this._opaque_length),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PskExchange(Message):
+    """`psk_hint` names the PSK (empty when the responder knows which); `opaque_data` holds the
+    DSP0277 version offer."""
+
+    version: int = 0x11
+    summary_hash_type: int = 0
+    param2: int = 0
+    req_session_id: int
+    psk_hint: bytes = b""
+    requester_context: bytes
+    opaque_data: bytes = b""
+
+
+@message(
+    Code.PSK_EXCHANGE_RSP,
+    "heartbeat_period" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "rsp_session_id" / c.Int16ul,
+    "reserved" / c.Int16ul,
+    "_context_length" / c.Rebuild(c.Int16ul, c.len_(c.this.responder_context)),
+    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    require(
+        lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
+        "ResponderContextLength over 1024",
+        field="responder_context",
+    ),
+    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
+    "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
+    "responder_context" / c.Bytes(c.this._context_length),
+    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "responder_verify_data" / negotiated_bytes("hash_size"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PskExchangeRsp(Message):
+    """An empty `responder_context` (PSK_CAP 01b) means no PSK_FINISH: the session is up at once.
+
+    `measurement_summary_hash` is ``None`` when none was asked for or MEAS_CAP is 0.
+    """
+
+    version: int = 0x11
+    heartbeat_period: int = 0
+    param2: int = 0
+    rsp_session_id: int
+    reserved: int = 0
+    measurement_summary_hash: bytes | None = None
+    responder_context: bytes = b""
+    opaque_data: bytes = b""
+    responder_verify_data: bytes
+
+
+@message(
+    Code.PSK_FINISH,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "requester_verify_data" / negotiated_bytes("hash_size"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PskFinish(Message):
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+    requester_verify_data: bytes
+
+
+@message(Code.PSK_FINISH_RSP, "param1" / c.Int8ul, "param2" / c.Int8ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PskFinishRsp(Message):
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0

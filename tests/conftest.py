@@ -1,0 +1,64 @@
+"""Shared test fixtures: where the DMTF libspdm reference captures live.
+
+The captures sit in the repository's sibling folder ``shared/`` (CI clones the repository with
+``shared/`` beside the clone), so they are located relative to this file, never the working
+directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+LIBSPDM_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "libspdm"
+
+
+def libspdm_capture_names(link_type: int | None = None) -> list[str]:
+    """Vector folders holding a requester.pcap (found by globbing, so new captures count),
+    optionally only those of one pcap link type (292 PCI DOE, 291 MCTP)."""
+    if not LIBSPDM_VECTORS.is_dir():
+        return []
+    names = []
+    for pcap in sorted(LIBSPDM_VECTORS.glob("*/requester.pcap")):
+        if link_type is None or _link_type(pcap) == link_type:
+            names.append(pcap.parent.name)
+    return names
+
+
+def _link_type(pcap: Path) -> int | None:
+    """The link type in a little-endian classic pcap header (all spdm-emu writes), else None."""
+    with pcap.open("rb") as f:
+        header = f.read(24)
+    if len(header) < 24 or header[:4] != b"\xd4\xc3\xb2\xa1":
+        return None
+    return int.from_bytes(header[20:24], "little")
+
+
+@pytest.fixture(scope="session")
+def libspdm_vectors() -> Path:
+    """The libspdm vector folder; skips the test when it is absent."""
+    if not LIBSPDM_VECTORS.is_dir():
+        pytest.skip(f"libspdm vectors not found at {LIBSPDM_VECTORS}")
+    return LIBSPDM_VECTORS
+
+
+# parameter name -> pcap link type of the captures it runs over (None: every capture)
+_CAPTURE_PARAMETERS: dict[str, int | None] = {
+    "libspdm_capture": None,
+    "libspdm_doe_capture": 292,
+    "libspdm_mctp_capture": 291,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test once per vector folder when it takes `libspdm_capture` (every capture),
+    `libspdm_doe_capture` (PCI DOE ones) or `libspdm_mctp_capture` (MCTP ones): the folder's
+    name, to join to the `libspdm_vectors` fixture."""
+    for parameter, link_type in _CAPTURE_PARAMETERS.items():
+        if parameter in metafunc.fixturenames:
+            names = libspdm_capture_names(link_type)
+            params: list[object] = list(names) or [
+                pytest.param("", marks=pytest.mark.skip(reason=f"no libspdm captures for {parameter}"))
+            ]
+            metafunc.parametrize(parameter, params)

@@ -1,0 +1,86 @@
+"""The generic codec: registry, field mirroring, the decode/encode boundary, packed runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import spdm.messages as m
+from spdm.errors import DecodeError, EncodeError
+from spdm.messages import Code
+from spdm.messages._codec import layout_fields
+from spdm.messages.negotiation import AlgStruct, GetVersion, NegotiateAlgorithms, Version
+
+# NEGOTIATE_ALGORITHMS as libspdm sends it (capture a_conn_ecdsap384_sha384_v11, record 11)
+NEGOTIATE = bytes.fromhex(
+    "11e304003000010080000000020000000000000000000000000000000000000002201b000320060004200f0005200100"
+)
+
+
+def test_every_spdm_1_1_code_is_registered() -> None:
+    assert set(m.registry()) == set(Code)
+
+
+@pytest.mark.parametrize("cls", list(m.registry().values()), ids=lambda cls: cls.name)
+def test_message_fields_mirror_layout_fields(cls: type[m.Message]) -> None:
+    fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    assert fields == layout_fields(cls.layout)
+    assert fields[0] == "version"
+
+
+def test_decode_dispatches_on_the_code() -> None:
+    msg = m.decode(NEGOTIATE)
+    assert isinstance(msg, NegotiateAlgorithms)
+    assert msg.code is Code.NEGOTIATE_ALGORITHMS and msg.name == "NEGOTIATE_ALGORITHMS"
+    assert msg.alg_structs[0] == AlgStruct(alg_type=2, alg_supported=0x1B)
+    assert m.encode(msg) == NEGOTIATE
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "field"),
+    [
+        (b"", "SPDM", "header"),
+        (b"\x10\x84\x00", "SPDM", "header"),
+        (b"\x10\x00\x00\x00", "SPDM", "code"),
+        (NEGOTIATE[:7], "NEGOTIATE_ALGORITHMS", "reserved"),
+        (NEGOTIATE[:-1], "NEGOTIATE_ALGORITHMS", "alg_structs.alg_supported"),
+        (NEGOTIATE + b"\x00", "NEGOTIATE_ALGORITHMS", ""),
+        (bytes.fromhex("100400000000"), "VERSION", "entries"),
+    ],
+)
+def test_malformed_input_names_message_and_field(data: bytes, message: str, field: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        m.decode(data)
+    assert caught.value.message == message
+    assert caught.value.field == field
+
+
+def test_length_field_must_match_the_message() -> None:
+    bad = bytearray(NEGOTIATE)
+    bad[4] = 0x2C
+    with pytest.raises(DecodeError, match="Length does not match"):
+        m.decode(bytes(bad))
+
+
+def test_const_code_is_checked_by_decode_as() -> None:
+    with pytest.raises(DecodeError) as caught:
+        m.decode_as(Version, bytes.fromhex("1084000000010010"))
+    assert caught.value.field == "_code"
+
+
+def test_decode_prefix_reports_the_message_length() -> None:
+    padded = bytes.fromhex("1004000000020010001100000000")
+    msg, size = m.decode_prefix(padded)
+    assert isinstance(msg, Version) and size == 10
+    assert msg.entries == (0x1000, 0x1100)
+
+
+def test_encode_rejects_out_of_range_and_foreign_objects() -> None:
+    with pytest.raises(EncodeError) as caught:
+        m.encode(GetVersion(param1=256))
+    assert caught.value.field == "param1"
+    with pytest.raises(EncodeError):
+        m.encode(dataclasses.replace(m.decode(NEGOTIATE), reserved2=b"\x00"))  # type: ignore[type-var]
+    with pytest.raises(EncodeError):
+        m.encode(AlgStruct(alg_type=2, alg_supported=1))  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""ERROR and RESPOND_IF_READY.
+
+The captures only hold ERROR InvalidRequest (a_conn_ecdsap384_sha384_v11, records 38 and on, for
+absent measurement indices); the other messages here are synthetic, shaped like libspdm's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from spdm.errors import DecodeError, EncodeError
+from spdm.messages import Code, ErrorCode, decode, decode_as, encode
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+
+# a_conn_ecdsap384_sha384_v11 #38: InvalidRequest for GET_MEASUREMENTS index 5
+INVALID_REQUEST = bytes.fromhex("117f0100")
+# ResponseNotReady: RDExponent 1, RequestCode GET_MEASUREMENTS, Token 5, RDTM 1
+NOT_READY = bytes.fromhex("117f420001e00501")
+# UnsupportedRequest: ErrorData is the refused code (KEY_EXCHANGE)
+UNSUPPORTED = bytes.fromhex("117f07e4")
+# Vendor/Other error with 32 bytes of extended data, the most allowed
+VENDOR_ERROR = bytes.fromhex("117fff00") + bytes(range(32))
+# the RESPOND_IF_READY answering NOT_READY
+RESPOND_IF_READY = bytes.fromhex("11ffe005")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [INVALID_REQUEST, NOT_READY, UNSUPPORTED, VENDOR_ERROR, RESPOND_IF_READY],
+    ids=["invalid_request", "not_ready", "unsupported", "vendor", "respond_if_ready"],
+)
+def test_round_trip(data: bytes) -> None:
+    assert encode(decode(data)) == data
+
+
+def test_invalid_request() -> None:
+    msg = decode(INVALID_REQUEST)
+    assert msg == ErrorResponse(error_code=ErrorCode.InvalidRequest, error_data=0, extended_data=b"")
+    assert msg.code is Code.ERROR and msg.name == "ERROR"
+
+
+def test_response_not_ready_is_a_record() -> None:
+    msg = decode(NOT_READY)
+    assert isinstance(msg, ErrorResponse)
+    assert msg.extended_data == ResponseNotReady(
+        rd_exponent=1, request_code=Code.GET_MEASUREMENTS, token=5, rdtm=1
+    )
+
+
+def test_respond_if_ready_echoes_code_and_token() -> None:
+    msg = decode(RESPOND_IF_READY)
+    assert msg == RespondIfReady(request_code=0xE0, token=5)
+    not_ready = decode(NOT_READY)
+    assert isinstance(msg, RespondIfReady) and isinstance(not_ready, ErrorResponse)
+    ready = not_ready.extended_data
+    assert isinstance(ready, ResponseNotReady)
+    assert (msg.request_code, msg.token) == (ready.request_code, ready.token)
+
+
+def test_other_codes_keep_raw_extended_data() -> None:
+    msg = decode(VENDOR_ERROR)
+    assert isinstance(msg, ErrorResponse)
+    assert (msg.error_code, msg.extended_data) == (0xFF, bytes(range(32)))
+    unsupported = decode(UNSUPPORTED)
+    assert isinstance(unsupported, ErrorResponse)
+    assert unsupported.error_code == ErrorCode.UnsupportedRequest
+    assert unsupported.error_data == Code.KEY_EXCHANGE
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        (NOT_READY[:-1], "extended_data.rdtm", "truncated"),
+        (NOT_READY + b"\x00", "", "trailing"),
+        (NOT_READY[:4], "extended_data.rd_exponent", "truncated"),
+        (VENDOR_ERROR + b"\x00", "extended_data", "ExtendedErrorData over 32 bytes"),
+        (INVALID_REQUEST[:-1], "error_data", "truncated"),
+    ],
+    ids=["not_ready_truncated", "not_ready_trailing", "not_ready_empty", "extended_max", "truncated"],
+)
+def test_error_rejected(data: bytes, field: str, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_as(ErrorResponse, data)
+    assert (caught.value.message, caught.value.field) == ("ERROR", field)
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [(RESPOND_IF_READY[:-1], "token", "truncated"), (RESPOND_IF_READY + b"\x00", "", "trailing")],
+    ids=["truncated", "trailing"],
+)
+def test_respond_if_ready_rejected(data: bytes, field: str, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_as(RespondIfReady, data)
+    assert (caught.value.message, caught.value.field) == ("RESPOND_IF_READY", field)
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("msg", "field", "reason"),
+    [
+        (ErrorResponse(error_code=ErrorCode.ResponseNotReady), "extended_data", "expected ResponseNotReady"),
+        (ErrorResponse(error_code=ErrorCode.Busy, extended_data=bytes(33)), "extended_data", "over 32 bytes"),
+        (
+            ErrorResponse(
+                error_code=ErrorCode.Busy,
+                extended_data=ResponseNotReady(rd_exponent=1, request_code=0xE0, token=0, rdtm=1),
+            ),
+            "",
+            "malformed",
+        ),
+    ],
+    ids=["not_ready_bytes", "extended_max", "record_for_other_code"],
+)
+def test_encode_rejects(msg: ErrorResponse, field: str, reason: str) -> None:
+    with pytest.raises(EncodeError) as caught:
+        encode(msg)
+    assert (caught.value.message, caught.value.field) == ("ERROR", field)
+    assert reason in caught.value.reason

@@ -1,0 +1,79 @@
+"""The `spdm` command: exit statuses and failure reporting of `spdm dump`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spdm import cli
+from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
+
+
+def _copy_with(source: Path, target: Path, index: int, offset: int, value: int) -> None:
+    """Rewrite a capture with one byte of record `index` (1-based) set to `value`."""
+    pcap = read_pcap(source)
+    records = []
+    for record in pcap.records:
+        data = bytearray(record.data)
+        if record.index == index:
+            data[offset] = value
+        records.append((record.timestamp, bytes(data)))
+    write_pcap(target, pcap.link_type, records)
+
+
+def test_dump_exit_0_and_json_lines(libspdm_vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["dump", "--json", str(libspdm_vectors / "b_conn_ecdsap256_sha256_v11/requester.pcap")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"index", "direction", "code"} <= set(rows[0])
+    assert [row["code"] for row in rows[6:8]] == ["GET_VERSION", "VERSION"]
+
+
+def test_dump_exit_1_names_the_failed_record(
+    libspdm_vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.pcap"
+    # record 8 is VERSION: DOE header (8 bytes), then "10 04 00 00 00 01 ..."; entry count 1 -> 9
+    _copy_with(libspdm_vectors / "b_conn_ecdsap256_sha256_v11/requester.pcap", broken, 8, 8 + 5, 9)
+    assert cli.main(["dump", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert "record 8" in captured.err and "VERSION" in captured.err
+    assert "9 REQ->RSP" in captured.out  # the records after it are still shown
+
+
+def test_dump_exit_2_for_unusable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["dump", str(tmp_path / "missing.pcap")]) == 2
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a pcap at all, not even close")
+    assert cli.main(["dump", str(junk)]) == 2
+    other = tmp_path / "ethernet.pcap"
+    write_pcap(other, 1, [(0.0, b"\x00" * 14)])
+    assert cli.main(["dump", str(other)]) == 2
+    assert cli.main(["dump"]) == 2
+    assert cli.main(["frobnicate"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_dump_of_a_written_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = tmp_path / "tiny.pcap"
+    write_pcap(capture, LINKTYPE_PCI_DOE, [(1.0, bytes.fromhex("010001000300000010840000"))])
+    assert cli.main(["dump", "--json", str(capture)]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row == {
+        "index": 1,
+        "direction": "request",
+        "transport": "pci-doe",
+        "kind": "spdm",
+        "code": "GET_VERSION",
+        "version": "1.0",
+        "fields": {"param1": 0, "param2": 0},
+    }
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "spdm", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "dump" in result.stdout
