@@ -136,7 +136,7 @@ def _split(error: c.ConstructError) -> tuple[str, str]:
 def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None) -> tuple[Any, int]:
     stream = io.BytesIO(data)
     try:
-        obj = layout._parsereport(stream, root_context(context, stream, parsing=True), "(parsing)")
+        obj = layout._parse(stream, root_context(context, parsing=True), "(parsing)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise DecodeError(name, field, reason) from None
@@ -146,7 +146,7 @@ def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None)
 def _build(name: str, layout: Layout, obj: Record) -> bytes:
     stream = io.BytesIO()
     try:
-        layout._build(obj, stream, root_context(None, stream, parsing=False), "(building)")
+        layout._build(obj, stream, root_context(None, parsing=False), "(building)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise EncodeError(name, field, reason) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
 __all__ = ["Certificate", "Digests", "GetCertificate", "GetDigests"]
@@ -61,9 +62,9 @@ class GetCertificate(Message):
     Code.CERTIFICATE,
     "slot_param" / c.Int8ul,
     "param2" / c.Int8ul,
-    "_portion_length" / c.Rebuild(c.Int16ul, c.len_(c.this.portion)),
+    "_portion_length" / c.Rebuild(c.Int16ul, length_of("portion")),
     "remainder_length" / c.Int16ul,
-    "portion" / c.Bytes(c.this._portion_length),
+    "portion" / c.Bytes(field("_portion_length")),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Certificate(Message):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
 __all__ = ["Challenge", "ChallengeAuth"]
@@ -36,9 +37,9 @@ class Challenge(Message):
     "cert_chain_hash" / negotiated_bytes("hash_size"),
     "nonce" / c.Bytes(_NONCE_SIZE),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
-    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
-    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "opaque_data" / c.Bytes(field("_opaque_length")),
     "signature" / negotiated_bytes("signature_size"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
 __all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
@@ -45,11 +46,11 @@ class _UnlessInTheClear(c.Subconstruct):  # type: ignore[misc]
 def _opaque_data() -> list[c.Construct]:
     """OpaqueDataLength (derived, at most 1024) and the OpaqueData it counts."""
     return [
-        "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+        "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
         require(
             lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"
         ),
-        "opaque_data" / c.Bytes(c.this._opaque_length),
+        "opaque_data" / c.Bytes(field("_opaque_length")),
     ]
 
 

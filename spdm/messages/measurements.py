@@ -8,6 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
+from spdm.messages._layout import exactly, field, length_of
 from spdm.messages.codes import Code, MeasurementSpecification
 
 __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
@@ -18,15 +19,10 @@ _SIGNATURE_REQUESTED = 0x01
 _DMTF = int(MeasurementSpecification.DMTF)
 
 
-def _filling(name: str, subcon: c.Construct) -> c.Construct:
-    """`subcon`, which must use up the FixedSized region around it exactly."""
-    return c.FocusedSeq(name, name / subcon, c.Terminated)
-
-
 @record(
     "value_type" / c.Int8ul,
-    "_value_size" / c.Rebuild(c.Int16ul, c.len_(c.this.value)),
-    "value" / c.Bytes(c.this._value_size),
+    "_value_size" / c.Rebuild(c.Int16ul, length_of("value")),
+    "value" / c.Bytes(field("_value_size")),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DmtfMeasurement(Record):
@@ -59,11 +55,7 @@ def _is_dmtf(this: Any) -> bool:
     "index" / c.Int8ul,
     "specification" / c.Int8ul,
     "_measurement_size" / c.Rebuild(c.Int16ul, lambda this: _measurement_size(this.measurement)),
-    "measurement"
-    / c.FixedSized(
-        c.this._measurement_size,
-        c.IfThenElse(_is_dmtf, _filling("dmtf", DmtfMeasurement.layout), c.GreedyBytes),
-    ),
+    "measurement" / exactly(field("_measurement_size"), c.IfThenElse(_is_dmtf, DmtfMeasurement.layout, c.GreedyBytes)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeasurementBlock(Record):
@@ -122,17 +114,13 @@ def _record_length(this: Any) -> int:
     Code.MEASUREMENTS,
     "total_indices" / c.Int8ul,
     "slot_param" / c.Int8ul,
-    "_block_count" / c.Rebuild(c.Int8ul, c.len_(c.this.blocks)),
+    "_block_count" / c.Rebuild(c.Int8ul, length_of("blocks")),
     "_record_length" / c.Rebuild(c.Int24ul, _record_length),
-    "blocks"
-    / c.FixedSized(
-        c.this._record_length,
-        _filling("record", c.Array(c.this._._block_count, MeasurementBlock.layout)),
-    ),
+    "blocks" / exactly(field("_record_length"), c.Array(field("_block_count"), MeasurementBlock.layout)),
     "nonce" / c.Bytes(_NONCE_SIZE),
-    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
-    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "opaque_data" / c.Bytes(field("_opaque_length")),
     "signature" / negotiated_bytes("signature_size", "measurement_signature"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

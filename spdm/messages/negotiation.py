@@ -8,6 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
@@ -56,9 +57,9 @@ class GetVersion(Message):
     "param1" / c.Int8ul,
     "param2" / c.Int8ul,
     "reserved" / c.Int8ul,
-    "_count" / c.Rebuild(c.Int8ul, c.len_(c.this.entries)),
+    "_count" / c.Rebuild(c.Int8ul, length_of("entries")),
     require(lambda this: this._count >= 1, "VersionNumberEntryCount is 0", field="entries"),
-    "entries" / c.Array(c.this._count, c.Int16ul),
+    "entries" / c.Array(field("_count"), c.Int16ul),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Version(Message):
@@ -142,7 +143,7 @@ class ExtAlg(Record):
     "_alg_count" / c.Rebuild(c.Int8ul, lambda this: 0x20 | len(this.ext)),
     require(lambda this: this._alg_count >> 4 == 2, "FixedAlgCount is not 2", field="alg_count"),
     "alg_supported" / c.Int16ul,
-    "ext" / c.Array(c.this._alg_count & 0xF, ExtAlg.layout),
+    "ext" / c.Array(lambda this: this["_alg_count"] & 0xF, ExtAlg.layout),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgStruct(Record):
@@ -176,12 +177,12 @@ def _length_rules(fixed: int) -> list[c.Construct]:
 
 
 def _alg_structs() -> c.Construct:
-    return "alg_structs" / c.Array(c.this._alg_struct_count, AlgStruct.layout)
+    return "alg_structs" / c.Array(field("_alg_struct_count"), AlgStruct.layout)
 
 
 @message(
     Code.NEGOTIATE_ALGORITHMS,
-    "_alg_struct_count" / c.Rebuild(c.Int8ul, c.len_(c.this.alg_structs)),
+    "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, _algorithms_length(32)),
     "measurement_specification" / c.Int8ul,
@@ -189,15 +190,15 @@ def _alg_structs() -> c.Construct:
     "base_asym_algo" / c.Int32ul,
     "base_hash_algo" / c.Int32ul,
     "reserved2" / c.Bytes(12),
-    "_ext_asym_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_asym)),
-    "_ext_hash_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_hash)),
+    "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
+    "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(
         lambda this: this._ext_asym_count + this._ext_hash_count <= _MAX_EXT_ALGS,
         "ExtAsymCount + ExtHashCount over 20",
     ),
     "reserved3" / c.Int16ul,
-    "ext_asym" / c.Array(c.this._ext_asym_count, ExtAlg.layout),
-    "ext_hash" / c.Array(c.this._ext_hash_count, ExtAlg.layout),
+    "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
+    "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
     _alg_structs(),
     *_length_rules(32),
 )
@@ -220,7 +221,7 @@ class NegotiateAlgorithms(Message):
 
 @message(
     Code.ALGORITHMS,
-    "_alg_struct_count" / c.Rebuild(c.Int8ul, c.len_(c.this.alg_structs)),
+    "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, _algorithms_length(36)),
     "measurement_specification_sel" / c.Int8ul,
@@ -229,13 +230,13 @@ class NegotiateAlgorithms(Message):
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
     "reserved2" / c.Bytes(12),
-    "_ext_asym_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_asym)),
-    "_ext_hash_count" / c.Rebuild(c.Int8ul, c.len_(c.this.ext_hash)),
+    "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
+    "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(lambda this: this._ext_asym_count <= 1, "ExtAsymSelCount over 1", field="ext_asym"),
     require(lambda this: this._ext_hash_count <= 1, "ExtHashSelCount over 1", field="ext_hash"),
     "reserved3" / c.Int16ul,
-    "ext_asym" / c.Array(c.this._ext_asym_count, ExtAlg.layout),
-    "ext_hash" / c.Array(c.this._ext_hash_count, ExtAlg.layout),
+    "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
+    "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
     _alg_structs(),
     *_length_rules(36),
 )

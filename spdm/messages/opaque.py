@@ -17,6 +17,7 @@ import construct as c
 
 from spdm.errors import DecodeError
 from spdm.messages._codec import Record, decode_record, encode_record, record, require
+from spdm.messages._layout import field, length_of
 
 __all__ = [
     "OpaqueElement",
@@ -49,10 +50,10 @@ def _padding_length(this: Any) -> int:
 
 @record(
     "registry_id" / c.Int8ul,
-    "_vendor_len" / c.Rebuild(c.Int8ul, c.len_(c.this.vendor_id)),
-    "vendor_id" / c.Bytes(c.this._vendor_len),
-    "_data_len" / c.Rebuild(c.Int16ul, c.len_(c.this.data)),
-    "data" / c.Bytes(c.this._data_len),
+    "_vendor_len" / c.Rebuild(c.Int8ul, length_of("vendor_id")),
+    "vendor_id" / c.Bytes(field("_vendor_len")),
+    "_data_len" / c.Rebuild(c.Int16ul, length_of("data")),
+    "data" / c.Bytes(field("_data_len")),
     "_padding" / c.Rebuild(c.Bytes(_padding_length), lambda this: bytes(_padding_length(this))),
     require(lambda this: not any(this._padding), "AlignPadding is not zero"),
 )
@@ -68,9 +69,9 @@ class OpaqueElement(Record):
 @record(
     "spec_id" / c.Const(_SPEC_ID, c.Int32ul),
     "opaque_version" / c.Const(_OPAQUE_VERSION, c.Int8ul),
-    "_total_elements" / c.Rebuild(c.Int8ul, c.len_(c.this.elements)),
+    "_total_elements" / c.Rebuild(c.Int8ul, length_of("elements")),
     "reserved" / c.Int16ul,
-    "elements" / c.Array(c.this._total_elements, OpaqueElement.layout),
+    "elements" / c.Array(field("_total_elements"), OpaqueElement.layout),
     c.Terminated,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,9 +85,9 @@ class OpaqueTable(Record):
 @record(
     "sm_data_version" / c.Const(_SM_DATA_VERSION, c.Int8ul),
     "sm_data_id" / c.Const(_SM_DATA_ID_SUPPORTED_VERSION_LIST, c.Int8ul),
-    "_version_count" / c.Rebuild(c.Int8ul, c.len_(c.this.versions)),
+    "_version_count" / c.Rebuild(c.Int8ul, length_of("versions")),
     require(lambda this: this._version_count >= 1, "VersionCount is 0", field="versions"),
-    "versions" / c.Array(c.this._version_count, c.Int16ul),
+    "versions" / c.Array(field("_version_count"), c.Int16ul),
     c.Terminated,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
 __all__ = ["PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
@@ -26,9 +27,9 @@ _MAX_OPAQUE_LENGTH = 1024
     "summary_hash_type" / c.Int8ul,
     "param2" / c.Int8ul,
     "req_session_id" / c.Int16ul,
-    "_psk_hint_length" / c.Rebuild(c.Int16ul, c.len_(c.this.psk_hint)),
-    "_context_length" / c.Rebuild(c.Int16ul, c.len_(c.this.requester_context)),
-    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    "_psk_hint_length" / c.Rebuild(c.Int16ul, length_of("psk_hint")),
+    "_context_length" / c.Rebuild(c.Int16ul, length_of("requester_context")),
+    "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(lambda this: this._psk_hint_length <= _MAX_PSK_HINT_LENGTH, "PSKHintLength over 32", field="psk_hint"),
     require(
         lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
@@ -36,9 +37,9 @@ _MAX_OPAQUE_LENGTH = 1024
         field="requester_context",
     ),
     require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
-    "psk_hint" / c.Bytes(c.this._psk_hint_length),
-    "requester_context" / c.Bytes(c.this._context_length),
-    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "psk_hint" / c.Bytes(field("_psk_hint_length")),
+    "requester_context" / c.Bytes(field("_context_length")),
+    "opaque_data" / c.Bytes(field("_opaque_length")),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PskExchange(Message):
@@ -60,8 +61,8 @@ class PskExchange(Message):
     "param2" / c.Int8ul,
     "rsp_session_id" / c.Int16ul,
     "reserved" / c.Int16ul,
-    "_context_length" / c.Rebuild(c.Int16ul, c.len_(c.this.responder_context)),
-    "_opaque_length" / c.Rebuild(c.Int16ul, c.len_(c.this.opaque_data)),
+    "_context_length" / c.Rebuild(c.Int16ul, length_of("responder_context")),
+    "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(
         lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
         "ResponderContextLength over 1024",
@@ -69,8 +70,8 @@ class PskExchange(Message):
     ),
     require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
-    "responder_context" / c.Bytes(c.this._context_length),
-    "opaque_data" / c.Bytes(c.this._opaque_length),
+    "responder_context" / c.Bytes(field("_context_length")),
+    "opaque_data" / c.Bytes(field("_opaque_length")),
     "responder_verify_data" / negotiated_bytes("hash_size"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message
+from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
 __all__ = ["VendorDefinedRequest", "VendorDefinedResponse"]
@@ -18,10 +19,10 @@ def _fields() -> list[c.Construct]:
         "param1" / c.Int8ul,
         "param2" / c.Int8ul,
         "standard_id" / c.Int16ul,
-        "_vendor_id_length" / c.Rebuild(c.Int8ul, c.len_(c.this.vendor_id)),
-        "vendor_id" / c.Bytes(c.this._vendor_id_length),
-        "_payload_length" / c.Rebuild(c.Int16ul, c.len_(c.this.payload)),
-        "payload" / c.Bytes(c.this._payload_length),
+        "_vendor_id_length" / c.Rebuild(c.Int8ul, length_of("vendor_id")),
+        "vendor_id" / c.Bytes(field("_vendor_id_length")),
+        "_payload_length" / c.Rebuild(c.Int16ul, length_of("payload")),
+        "payload" / c.Bytes(field("_payload_length")),
     ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple, NoReturn
 
 from spdm.errors import DecodeError, EncodeError
 
@@ -77,9 +78,11 @@ _DISCOVERY_REQUEST = "DOE_DISCOVERY_REQUEST"
 _DISCOVERY_RESPONSE = "DOE_DISCOVERY_RESPONSE"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DoeHeader:
-    """The 2-DW header; `length_dw` is the decoded length (a field of 0 reads as 2^18)."""
+class DoeHeader(NamedTuple):
+    """The 2-DW header; `length_dw` is the decoded length (a field of 0 reads as 2^18).
+
+    A named tuple, not a dataclass: it is made for every object on the data path.
+    """
 
     vendor_id: int
     object_type: int
@@ -152,20 +155,35 @@ def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
     It does not look at what follows, so a mailbox reader can decode the first two DW and learn
     how many more to collect; `decode_object` checks a whole object.
     """
+    try:
+        vendor_id, object_type, reserved, dw1 = _unpack_header(data, offset)
+    except struct.error:
+        _header_too_short(data, offset)
+    if reserved or dw1 & _DW1_RESERVED or dw1 == 1 or offset < 0:
+        _bad_header(data, offset)
+    return _new_header(DoeHeader, (vendor_id, object_type, dw1 or MAX_OBJECT_DWORDS))
+
+
+_unpack_header = struct.Struct("<HBBI").unpack_from
+_new_header = tuple.__new__
+
+
+def _header_too_short(data: bytes, offset: int) -> NoReturn:
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
     available = len(data) - offset
-    if available < HEADER_SIZE:
-        raise DecodeError(_DOE, "header", f"needs {HEADER_SIZE} bytes, got {max(available, 0)}")
+    raise DecodeError(_DOE, "header", f"needs {HEADER_SIZE} bytes, got {max(available, 0)}")
+
+
+def _bad_header(data: bytes, offset: int) -> NoReturn:
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
     dw0, dw1 = _HEADER.unpack_from(data, offset)
     if dw0 & _DW0_RESERVED:
         raise DecodeError(_DOE, "reserved", f"DW0 bits [31:24] must be 0, got {dw0 >> 24:#04x}")
     if dw1 & _DW1_RESERVED:
         raise DecodeError(_DOE, "reserved", f"DW1 bits [31:18] must be 0, got DW1 = {dw1:#010x}")
-    length_dw = dw1 or MAX_OBJECT_DWORDS
-    if length_dw < HEADER_DWORDS:
-        raise DecodeError(_DOE, "length", f"{length_dw} DW is less than the {HEADER_DWORDS}-DW header")
-    return DoeHeader(vendor_id=dw0 & 0xFFFF, object_type=(dw0 >> 16) & 0xFF, length_dw=length_dw)
+    raise DecodeError(_DOE, "length", f"{dw1} DW is less than the {HEADER_DWORDS}-DW header")
 
 
 def decode_object(data: bytes) -> DataObject:

@@ -16,7 +16,7 @@ SIGNED = CodecContext(hash_size=48, signature_size=96, measurement_signature=Tru
 UNSIGNED = CodecContext(hash_size=48, signature_size=96)
 NO_SIGNATURE_SIZE = CodecContext(measurement_signature=True)
 NONCE = bytes(32)
-MEASUREMENT = "blocks.record.measurement"
+MEASUREMENT = "blocks.measurement"
 
 # a_conn_ecdsap384_sha384_v11, record 27: operation 0 (count), unsigned
 GET_MEASUREMENTS_COUNT = bytes.fromhex("11e00000")
@@ -177,14 +177,14 @@ def test_non_dmtf_block_is_raw_bytes() -> None:
     [
         (MEASUREMENTS_SVN[:-1], UNSIGNED, "_opaque_length", "truncated"),
         (MEASUREMENTS_SVN + b"\x00", UNSIGNED, "", "trailing"),
-        (_patched(MEASUREMENTS_SVN, 4, "02"), UNSIGNED, "blocks.record.index", "truncated"),
+        (_patched(MEASUREMENTS_SVN, 4, "02"), UNSIGNED, "blocks.index", "truncated"),
         (_patched(MEASUREMENTS_SVN, 4, "00"), UNSIGNED, "blocks", "trailing"),
         (_patched(MEASUREMENTS_SVN, 5, "10"), UNSIGNED, "blocks", "trailing"),
         (_patched(MEASUREMENTS_SVN, 5, "0e"), UNSIGNED, MEASUREMENT, "truncated"),
         (_patched(MEASUREMENTS_SVN, 5, "ffffff"), UNSIGNED, "blocks", "truncated"),
         (_patched(MEASUREMENTS_SVN, 10, "0c00"), UNSIGNED, MEASUREMENT, "truncated"),
         (_patched(MEASUREMENTS_SVN, 13, "0700"), UNSIGNED, MEASUREMENT, "trailing"),
-        (_patched(MEASUREMENTS_SVN, 13, "0900"), UNSIGNED, f"{MEASUREMENT}.dmtf.value", "truncated"),
+        (_patched(MEASUREMENTS_SVN, 13, "0900"), UNSIGNED, f"{MEASUREMENT}.value", "truncated"),
         (_patched(MEASUREMENTS_SVN, 55, "0104"), UNSIGNED, "opaque_data", "OpaqueLength over 1024"),
         (_patched(MEASUREMENTS_SVN, 55, "0100"), UNSIGNED, "opaque_data", "truncated"),
         (MEASUREMENTS_SVN, None, "signature", "needs a negotiation context (measurement_signature)"),
