@@ -6,6 +6,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "NegotiationError",
+    "PeerError",
     "ProtocolError",
     "SpdmError",
     "TransportError",
@@ -54,6 +55,22 @@ class ProtocolError(SpdmError):
         self.error_code = error_code
         self.error_data = error_data
         super().__init__(reason)
+
+
+class PeerError(ProtocolError):
+    """The peer answered with an SPDM ERROR; `response` is the decoded ERROR message."""
+
+    def __init__(self, response: object) -> None:
+        from spdm.messages.codes import ErrorCode  # errors sit below messages; only the name is needed
+
+        code = int(getattr(response, "error_code", 0))
+        data = int(getattr(response, "error_data", 0))
+        try:
+            name = ErrorCode(code).name
+        except ValueError:
+            name = f"0x{code:02x}"
+        super().__init__(code, f"the peer answered ERROR {name} (ErrorData 0x{data:02x})", data)
+        self.response = response
 
 
 class VerificationError(SpdmError):

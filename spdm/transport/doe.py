@@ -12,6 +12,11 @@ Layout (little-endian DWORDs)::
 
 Decoding keeps the padding: only the SPDM layer knows the true message length, from its own
 fields.
+
+On top of the codecs sit the two ends of the CMA/SPDM binding: `DoeTransport` (requester side:
+discovery, then SPDM in type-1 and secured messages in type-2 objects, over any `DoeLink` that
+moves whole objects) and `DoeMailboxResponder` (device side: answers discovery itself and hands
+SPDM payloads to a responder's `respond` callable; transports never import the responder).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple, NoReturn, Protocol
 
-from spdm.errors import DecodeError, EncodeError
+from spdm.errors import DecodeError, EncodeError, TransportError
+from spdm.transport.base import Respond, Transport, check_session_prefix
 
 __all__ = [
+    "CMA_PROTOCOLS",
     "HEADER_DWORDS",
     "HEADER_SIZE",
     "MAX_OBJECT_BYTES",
@@ -34,6 +41,9 @@ __all__ = [
     "DiscoveryRequest",
     "DiscoveryResponse",
     "DoeHeader",
+    "DoeLink",
+    "DoeMailboxResponder",
+    "DoeTransport",
     "DoeType",
     "decode_discovery_request",
     "decode_discovery_response",
@@ -253,3 +263,176 @@ def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
     """Response payload (1 DW)."""
     dw = _one_dword(_DISCOVERY_RESPONSE, payload)
     return DiscoveryResponse(vendor_id=dw & 0xFFFF, object_type=(dw >> 16) & 0xFF, next_index=dw >> 24)
+
+
+# --- CMA/SPDM over DOE: the requester side --------------------------------------------------------
+
+CMA_PROTOCOLS: tuple[tuple[int, int], ...] = (
+    (PCI_SIG_VENDOR_ID, DoeType.DISCOVERY),
+    (PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM),
+    (PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM),
+)
+"""The discovery table of a CMA device: (vendor ID, data object type) by index."""
+
+_PROTOCOL_NAMES = {DoeType.CMA_SPDM: "CMA/SPDM", DoeType.SECURED_CMA_SPDM: "secured CMA/SPDM"}
+
+
+class DoeLink(Protocol):
+    """Moves whole data objects to one DOE instance and back: a mailbox driver, a socket, a fake."""
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        """Write one request object; return the one response object, or raise `TransportError`.
+
+        `timeout` bounds the wait for the response (None: the link's own default).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the link."""
+        ...
+
+
+def _unwrap(data: bytes, object_type: int, what: str) -> bytes:
+    """The payload of a response object, which must be exactly one PCI-SIG object of `object_type`."""
+    try:
+        return expect_type(decode_object(data), object_type)
+    except DecodeError as exc:
+        raise TransportError(f"{what} response: {exc}") from exc
+
+
+class DoeTransport(Transport):
+    """SPDM over PCIe DOE (the CMA binding), on a `DoeLink`.
+
+    Before the first message it walks DOE discovery and refuses to send SPDM (type 1) or secured
+    SPDM (type 2) unless the instance lists it. Responses must be one object of the request's
+    type, exactly as long as its header says; `exchange` returns the payload *with* its DW padding
+    (up to 3 zero bytes): the caller decodes with SPDM field lengths and ignores the rest.
+    """
+
+    max_padding = 3
+
+    def __init__(self, link: DoeLink, *, discovery_version: int = 0) -> None:
+        encode_discovery_request(0, discovery_version)  # range check, now rather than at first use
+        self._link = link
+        self._discovery_version = discovery_version
+        self._protocols: tuple[tuple[int, int], ...] | None = None
+        self._closed = False
+
+    @property
+    def link(self) -> DoeLink:
+        return self._link
+
+    @property
+    def protocols(self) -> tuple[tuple[int, int], ...]:
+        """The (vendor ID, type) pairs the instance lists, by index; discovers them on first use."""
+        if self._protocols is None:
+            self._check_open()
+            self._protocols = self._discover()
+        return self._protocols
+
+    def _discover(self) -> tuple[tuple[int, int], ...]:
+        found: list[tuple[int, int]] = []
+        index = 0
+        while True:  # ends: the index strictly increases and is 8 bits wide
+            request = encode_object(DoeType.DISCOVERY, encode_discovery_request(index, self._discovery_version))
+            payload = _unwrap(self._link.exchange_object(request), DoeType.DISCOVERY, "DOE discovery")
+            try:
+                entry = decode_discovery_response(payload)
+            except DecodeError as exc:
+                raise TransportError(f"DOE discovery index {index}: {exc}") from exc
+            found.append((entry.vendor_id, entry.object_type))
+            if entry.next_index == 0:
+                return tuple(found)
+            if entry.next_index <= index:
+                raise TransportError(
+                    f"DOE discovery index {index}: next index {entry.next_index} does not move forward"
+                )
+            index = entry.next_index
+
+    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        self._check_open()
+        if session_id is None:
+            object_type = DoeType.CMA_SPDM
+        else:
+            check_session_prefix(request, session_id)
+            object_type = DoeType.SECURED_CMA_SPDM
+        name = _PROTOCOL_NAMES[object_type]
+        if (PCI_SIG_VENDOR_ID, object_type) not in self.protocols:
+            listed = ", ".join(f"{vendor:04x}:{kind:02x}" for vendor, kind in self.protocols)
+            raise TransportError(
+                f"the DOE instance does not list {name} ({PCI_SIG_VENDOR_ID:04x}:{object_type:02x}); "
+                f"discovery listed {listed}"
+            )
+        response = self._link.exchange_object(encode_object(object_type, request), timeout=timeout)
+        return _unwrap(response, object_type, name)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError("DOE transport is closed")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._link.close()
+
+
+# --- CMA/SPDM over DOE: the device side -------------------------------------------------------
+
+
+class DoeMailboxResponder:
+    """A DOE instance around an SPDM `respond(request, session_id)` callable: object in, object out.
+
+    * Discovery (type 0) is answered here from `CMA_PROTOCOLS` (without the secured type when
+      `secured` is false); an index past the table gets FFFF:FF with next index 0, as QEMU answers.
+    * A type-1 payload goes to `respond(payload, None)`; a type-2 payload, whole, to
+      `respond(payload, session_id)` with the session ID read from its first 4 bytes (LE).
+      The answer goes back in an object of the same type, zero-padded to a DW.
+    * The payload is passed *with* its DW padding: the SPDM length is not in the DOE header, so
+      the responder must decode by SPDM field lengths and accept up to 3 trailing zero bytes.
+    * Anything else (malformed object, other vendor or type, a type not listed, an empty answer
+      from `respond`) returns None: the object is silently discarded, as PCIe DOE requires.
+    Exceptions from `respond` propagate: a server decides what to do with them.
+    """
+
+    def __init__(self, respond: Respond, *, secured: bool = True) -> None:
+        self._respond = respond
+        self._protocols = CMA_PROTOCOLS if secured else CMA_PROTOCOLS[:2]
+
+    @property
+    def protocols(self) -> tuple[tuple[int, int], ...]:
+        return self._protocols
+
+    def __call__(self, data: bytes) -> bytes | None:
+        try:
+            obj = decode_object(data)
+        except DecodeError:
+            return None
+        object_type = obj.object_type
+        if obj.vendor_id != PCI_SIG_VENDOR_ID:
+            return None
+        if object_type == DoeType.DISCOVERY:
+            return self._discovery(obj.payload)
+        if (PCI_SIG_VENDOR_ID, object_type) not in self._protocols or not obj.payload:
+            return None
+        session_id: int | None = None
+        if object_type == DoeType.SECURED_CMA_SPDM:
+            if len(obj.payload) <= 4:
+                return None
+            session_id = int.from_bytes(obj.payload[:4], "little")
+        response = self._respond(obj.payload, session_id)
+        if not response:
+            return None
+        return encode_object(object_type, response)
+
+    def _discovery(self, payload: bytes) -> bytes | None:
+        try:
+            index = decode_discovery_request(payload).index
+        except DecodeError:
+            return None
+        table = self._protocols
+        if index < len(table):
+            vendor_id, object_type = table[index]
+            next_index = index + 1 if index + 1 < len(table) else 0
+        else:
+            vendor_id, object_type, next_index = 0xFFFF, 0xFF, 0
+        return encode_object(DoeType.DISCOVERY, encode_discovery_response(vendor_id, object_type, next_index))
