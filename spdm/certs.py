@@ -1,0 +1,578 @@
+"""SPDM certificate chains: the slot format, and validation of a chain against a slot's trust anchor.
+
+Slot format (SPDM 1.0-1.3, SPDM_NOTES section 2): u16 LE Length (the whole buffer), u16
+Reserved, RootHash = Hash(DER of the root certificate), then DER certificates, root (or first
+intermediate) first and leaf last. DIGESTS and the key-exchange transcript hash these exact bytes.
+
+Validation is `cryptography.x509.verification` (path building, signatures, validity, critical
+extensions, CA constraints) with extension policies fitted to device certificates rather than
+web PKI; this module adds only what that library does not know: the SPDM order of the chain,
+RootHash, the leaf's fit to the negotiated algorithm, SPDM EKUs and the PCIe CMA identity in
+SubjectAltName.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import os
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asn1crypto import core as asn1
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import verification as x509v
+
+from spdm.crypto import AsymSuite, HashSuite
+from spdm.errors import DecodeError, EncodeError, VerificationError
+
+__all__ = [
+    "CMA_IDENTITY_OID",
+    "MAX_CHAIN_CERTIFICATES",
+    "SPDM_EKU_OIDS",
+    "SPDM_HARDWARE_IDENTITY_OID",
+    "SPDM_REQUESTER_AUTH_OID",
+    "SPDM_RESPONDER_AUTH_OID",
+    "CertChain",
+    "ChainPolicy",
+    "CmaIdentity",
+    "VerifiedChain",
+    "load_certificates",
+    "split_der",
+    "verify_chain",
+]
+
+SPDM_HARDWARE_IDENTITY_OID = "1.3.6.1.4.1.412.274.2"
+SPDM_RESPONDER_AUTH_OID = "1.3.6.1.4.1.412.274.3"
+SPDM_REQUESTER_AUTH_OID = "1.3.6.1.4.1.412.274.4"
+SPDM_EKU_OIDS = frozenset({SPDM_RESPONDER_AUTH_OID, SPDM_REQUESTER_AUTH_OID})
+"""The DMTF extended key usages that say which side of SPDM authentication a leaf may serve."""
+CMA_IDENTITY_OID = "2.23.147"
+"""PCIe CMA: SubjectAltName otherName type-id whose UTF8String names the device (PCIe r6.1)."""
+
+MAX_CHAIN_CERTIFICATES = 16
+"""The most certificates `CertChain.from_bytes` splits a slot into (the 64 KiB buffer bounds bytes, not count)."""
+
+_HEADER = struct.Struct("<HH")
+_MAX_LENGTH = 0xFFFF
+
+
+# --- DER framing -----------------------------------------------------------------------------
+
+
+def _element_size(data: bytes, offset: int) -> int:
+    """Size of the DER SEQUENCE starting at `offset`, checked against the remaining bytes; ValueError if not one."""
+    remaining = len(data) - offset
+    if remaining < 2:
+        raise ValueError(f"{remaining} byte(s) left, too few for a DER header")
+    if data[offset] != 0x30:
+        raise ValueError(f"tag 0x{data[offset]:02x} is not a DER SEQUENCE")
+    first = data[offset + 1]
+    if first < 0x80:
+        header, length = 2, first
+    elif first == 0x80:
+        raise ValueError("indefinite length is not DER")
+    else:
+        count = first & 0x7F
+        if count > 3:
+            raise ValueError(f"a {count}-byte length cannot fit in an SPDM chain")
+        if remaining < 2 + count:
+            raise ValueError("truncated DER length")
+        length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+        if data[offset + 2] == 0 or length < 0x80:
+            raise ValueError("length is not in minimal DER form")
+        header = 2 + count
+    if header + length > remaining:
+        raise ValueError(f"certificate of {header + length} bytes overruns the {remaining} bytes left")
+    return header + length
+
+
+def _split(data: bytes, message: str, max_count: int) -> tuple[bytes, ...]:
+    certificates: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        if len(certificates) == max_count:
+            raise DecodeError(message, "certificates", f"more than {max_count} certificates")
+        try:
+            size = _element_size(data, offset)
+        except ValueError as exc:
+            raise DecodeError(message, f"certificates[{len(certificates)}]", str(exc)) from None
+        certificates.append(data[offset : offset + size])
+        offset += size
+    if not certificates:
+        raise DecodeError(message, "certificates", "no certificate")
+    return tuple(certificates)
+
+
+def split_der(data: bytes, *, max_count: int = 256) -> tuple[bytes, ...]:
+    """Split concatenated DER certificates (libspdm's ``bundle_*.certchain.der``); `DecodeError` if malformed."""
+    return _split(data, "DER", max_count)
+
+
+def load_certificates(source: bytes | str | os.PathLike[str]) -> tuple[bytes, ...]:
+    """DER certificates from a file path or bytes holding concatenated DER or PEM, in their order."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if b"-----BEGIN" in data:
+        try:
+            loaded = x509.load_pem_x509_certificates(data)
+        except ValueError as exc:
+            raise DecodeError("PEM", "certificates", str(exc)) from None
+        return tuple(certificate.public_bytes(Encoding.DER) for certificate in loaded)
+    return split_der(data)
+
+
+# --- the slot format ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertChain:
+    """A certificate chain as an SPDM slot holds it. `certificates` are DER, root or first intermediate first."""
+
+    root_hash: bytes
+    certificates: tuple[bytes, ...]
+    reserved: int = 0
+
+    @classmethod
+    def from_bytes(cls, data: bytes, hash_size: int, *, max_certificates: int = MAX_CHAIN_CERTIFICATES) -> CertChain:
+        """Parse a slot's bytes strictly: Length is the whole buffer, every certificate one complete DER SEQUENCE."""
+        data = bytes(data)
+        if len(data) < _HEADER.size + hash_size:
+            raise DecodeError(
+                "CERT_CHAIN", "RootHash", f"{len(data)} bytes cannot hold the header and a {hash_size}-byte RootHash"
+            )
+        length, reserved = _HEADER.unpack_from(data)
+        if length != len(data):
+            raise DecodeError(
+                "CERT_CHAIN", "Length", f"Length {length} does not match the {len(data)} bytes of the chain"
+            )
+        body = _HEADER.size + hash_size
+        return cls(
+            root_hash=data[_HEADER.size : body],
+            certificates=_split(data[body:], "CERT_CHAIN", max_certificates),
+            reserved=reserved,
+        )
+
+    @classmethod
+    def build(
+        cls, certificates_der: Sequence[bytes], hash_suite: HashSuite, root_certificate_der: bytes | None = None
+    ) -> CertChain:
+        """The slot contents for `certificates_der`; RootHash covers `root_certificate_der`, else the first certificate.
+
+        Pass the root separately when the chain starts at an intermediate.
+        """
+        certificates = tuple(bytes(certificate) for certificate in certificates_der)
+        if not certificates:
+            raise EncodeError("CERT_CHAIN", "certificates", "no certificate")
+        for index, certificate in enumerate(certificates):
+            try:
+                if _element_size(certificate, 0) != len(certificate):
+                    raise ValueError("trailing bytes after the DER SEQUENCE")
+            except ValueError as exc:
+                raise EncodeError("CERT_CHAIN", f"certificates[{index}]", str(exc)) from None
+        root = certificates[0] if root_certificate_der is None else root_certificate_der
+        chain = cls(root_hash=hash_suite.digest(root), certificates=certificates)
+        if chain.size > _MAX_LENGTH:
+            raise EncodeError("CERT_CHAIN", "Length", f"{chain.size} bytes do not fit the 16-bit Length")
+        return chain
+
+    @property
+    def size(self) -> int:
+        """Length: the size of the whole slot buffer."""
+        return _HEADER.size + len(self.root_hash) + sum(len(certificate) for certificate in self.certificates)
+
+    @property
+    def leaf(self) -> bytes:
+        return self.certificates[-1]
+
+    def to_bytes(self) -> bytes:
+        size = self.size
+        if size > _MAX_LENGTH:
+            raise EncodeError("CERT_CHAIN", "Length", f"{size} bytes do not fit the 16-bit Length")
+        if not 0 <= self.reserved <= 0xFFFF:
+            raise EncodeError("CERT_CHAIN", "Reserved", f"{self.reserved} does not fit 16 bits")
+        return _HEADER.pack(size, self.reserved) + self.root_hash + b"".join(self.certificates)
+
+    def digest(self, hash_suite: HashSuite) -> bytes:
+        """Hash of the whole slot buffer: what DIGESTS reports and what KEY_EXCHANGE's TH holds."""
+        return hash_suite.digest(self.to_bytes())
+
+
+# --- PCIe CMA identity -------------------------------------------------------------------------
+
+_CMA_PATTERN = re.compile(
+    r"Vendor=(?P<vendor>[0-9a-f]{4}):Device=(?P<device>[0-9a-f]{4}):CC=(?P<cc>[0-9a-f]{6}):REV=(?P<rev>[0-9a-f]{2})"
+    r"(?::SSVID=(?P<ssvid>[0-9a-f]{4}):SSID=(?P<ssid>[0-9a-f]{4}))?"
+    r"(?::(?P<dsn>[0-9a-f]{16}))?"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CmaIdentity:
+    """The PCIe function a CMA leaf certificate names, in its SubjectAltName (otherName 2.23.147).
+
+    Format: ``Vendor=%04x:Device=%04x:CC=%06x:REV=%02x[:SSVID=%04x:SSID=%04x][:%016x]`` (the last
+    part is the Device Serial Number).
+    The caller compares it with the function's config space; lower-case hex exactly as the
+    printf format writes it (that is what the Linux CMA code compares against).
+    """
+
+    vendor_id: int
+    device_id: int
+    class_code: int
+    revision: int
+    ssvid: int | None = None
+    ssid: int | None = None
+    dsn: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> CmaIdentity:
+        """Read the SubjectAltName string; `VerificationError` when it is not in the CMA format."""
+        match = _CMA_PATTERN.fullmatch(text)
+        if match is None:
+            raise VerificationError(
+                f"CMA identity {text!r} is not Vendor=..:Device=..:CC=..:REV=..[:SSVID=..:SSID=..][:DSN]"
+            )
+
+        def number(group: str) -> int | None:
+            value = match.group(group)
+            return None if value is None else int(value, 16)
+
+        return cls(
+            vendor_id=int(match.group("vendor"), 16),
+            device_id=int(match.group("device"), 16),
+            class_code=int(match.group("cc"), 16),
+            revision=int(match.group("rev"), 16),
+            ssvid=number("ssvid"),
+            ssid=number("ssid"),
+            dsn=number("dsn"),
+        )
+
+    def __str__(self) -> str:
+        text = (
+            f"Vendor={self.vendor_id:04x}:Device={self.device_id:04x}:CC={self.class_code:06x}:REV={self.revision:02x}"
+        )
+        if self.ssvid is not None and self.ssid is not None:
+            text += f":SSVID={self.ssvid:04x}:SSID={self.ssid:04x}"
+        if self.dsn is not None:
+            text += f":{self.dsn:016x}"
+        return text
+
+
+def _cma_identity(leaf: x509.Certificate) -> CmaIdentity:
+    """The CMA identity in the leaf's SubjectAltName; `VerificationError` when absent, ambiguous or malformed."""
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        raise VerificationError("the leaf has no SubjectAltName, so no CMA identity") from None
+    values = [
+        name.value
+        for name in names.get_values_for_type(x509.OtherName)
+        if name.type_id.dotted_string == CMA_IDENTITY_OID
+    ]
+    if len(values) != 1:
+        raise VerificationError(
+            f"the leaf's SubjectAltName has {len(values)} CMA identities (otherName {CMA_IDENTITY_OID})"
+        )
+    try:
+        parsed = asn1.UTF8String.load(values[0], strict=True)
+        text = parsed.native
+    except (ValueError, TypeError) as exc:
+        raise VerificationError(f"the CMA identity is not a DER UTF8String: {exc}") from None
+    if not isinstance(text, str):
+        raise VerificationError("the CMA identity is not a DER UTF8String")
+    return CmaIdentity.parse(text)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainPolicy:
+    """What a chain must satisfy beyond signatures and validity.
+
+    `max_depth` bounds the certificates in the slot (root included when present); `max_chain_bytes`
+    the slot buffer. `require_cma_identity`: the leaf must name a PCIe CMA identity.
+    `expected_spdm_eku` (`SPDM_RESPONDER_AUTH_OID` or `SPDM_REQUESTER_AUTH_OID`): when the leaf lists
+    SPDM EKUs at all, it must list this one (libspdm's rule; a leaf without SPDM EKUs passes).
+    """
+
+    max_depth: int = 8
+    max_chain_bytes: int = _MAX_LENGTH
+    require_cma_identity: bool = False
+    expected_spdm_eku: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedChain:
+    """A chain that validated: its parsed certificates (slot order, leaf last) and what the leaf says."""
+
+    certificates: tuple[x509.Certificate, ...]
+    leaf_public_key: CertificatePublicKeyTypes
+    cma_identity: CmaIdentity | None
+    spdm_ekus: frozenset[str]
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.certificates[-1]
+
+
+def _describe(index: int, certificate: x509.Certificate) -> str:
+    return f"certificate {index} ({certificate.subject.rfc4514_string() or 'empty subject'})"
+
+
+class _Rule(VerificationError):
+    """Raised inside the extension-policy callbacks; the library wraps it, `_Recorder` remembers it."""
+
+
+class _Recorder:
+    """Extension-policy callbacks for the library, remembering which certificate broke which rule."""
+
+    def __init__(self, positions: dict[bytes, int], anchor: bytes, expected_eku: str | None) -> None:
+        self.positions = positions
+        self.anchor = anchor
+        self.expected_eku = expected_eku
+        self.failure: str | None = None
+
+    def _fail(self, certificate: x509.Certificate, rule: str) -> None:
+        der = certificate.public_bytes(Encoding.DER)
+        index = self.positions.get(der, -1)
+        if index >= 0:
+            where = _describe(index, certificate)
+        else:
+            what = "the trust anchor" if der == self.anchor else "a certificate outside the chain"
+            where = f"{what} ({certificate.subject.rfc4514_string()})"
+        message = f"{where}: {rule}"
+        if self.failure is None:
+            self.failure = message
+        raise _Rule(message)
+
+    def ca_key_usage(self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.KeyUsage | None) -> None:
+        if value is not None and not value.key_cert_sign:
+            self._fail(certificate, "issues a certificate but its keyUsage lacks keyCertSign")
+
+    def leaf_basic_constraints(
+        self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.BasicConstraints | None
+    ) -> None:
+        if value is not None and value.ca:
+            self._fail(certificate, "is the leaf but basicConstraints asserts CA")
+
+    def leaf_key_usage(self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.KeyUsage | None) -> None:
+        if value is not None and not value.digital_signature:
+            self._fail(certificate, "is the leaf but its keyUsage lacks digitalSignature")
+
+    def leaf_eku(
+        self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.ExtendedKeyUsage | None
+    ) -> None:
+        if value is None or self.expected_eku is None:
+            return
+        spdm = {oid.dotted_string for oid in value} & SPDM_EKU_OIDS
+        if spdm and self.expected_eku not in spdm:
+            self._fail(certificate, f"lists SPDM EKUs {sorted(spdm)} but not {self.expected_eku}")
+
+    def policies(self) -> tuple[x509v.ExtensionPolicy, x509v.ExtensionPolicy]:
+        """(CA policy, leaf policy): anything may be present, with the SPDM device-certificate rules on top.
+
+        Web PKI defaults do not fit device chains (libspdm's intermediates carry a critical EKU and a
+        non-critical basicConstraints; leaves need no SubjectAltName or serverAuth EKU). Unknown
+        critical extensions still fail: permit_all only accounts for the extensions the library knows.
+        The library itself insists on basicConstraints CA in issuers (hence no validator there) but,
+        outside its web PKI defaults, not on keyCertSign, nor on anything about the leaf.
+        """
+        agnostic = x509v.Criticality.AGNOSTIC
+        ca = (
+            x509v.ExtensionPolicy.permit_all()
+            .require_present(x509.BasicConstraints, agnostic, None)
+            .may_be_present(x509.KeyUsage, agnostic, self.ca_key_usage)
+        )
+        leaf = (
+            x509v.ExtensionPolicy.permit_all()
+            .may_be_present(x509.BasicConstraints, agnostic, self.leaf_basic_constraints)
+            .may_be_present(x509.KeyUsage, agnostic, self.leaf_key_usage)
+            .may_be_present(x509.ExtendedKeyUsage, agnostic, self.leaf_eku)
+        )
+        return ca, leaf
+
+
+def _load(der: bytes) -> x509.Certificate:
+    """Parse a certificate completely, or raise ValueError.
+
+    `cryptography` parses names, extensions and the key lazily, and some malformed encodings
+    surface later as other exceptions (an unknown string tag in a name is a KeyError,
+    found by flipping bits in the tests); touch every part used here so they fail now.
+    """
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        _ = (certificate.subject, certificate.issuer, certificate.extensions, certificate.public_key())
+        _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    return certificate
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment.replace(tzinfo=datetime.timezone.utc) if moment.tzinfo is None else moment
+
+
+_LIBRARY_NOISE = re.compile(r"^validation failed: (candidates exhausted: )?| \(encountered processing <Certificate.*$")
+_CERTIFICATE_HASHES = ("sha256", "sha384", "sha512")
+
+
+def _explain(
+    message: str, path: Sequence[tuple[int, x509.Certificate]], anchor: x509.Certificate, now: datetime.datetime
+) -> str:
+    """Name the certificate and rule behind a library rejection.
+
+    The library decided; its message does not always say which certificate it was processing, so
+    this looks for the certificate that breaks the rule the message names.
+    """
+    detail = _LIBRARY_NOISE.sub("", message)
+    if "not valid at validation time" in detail:
+        for index, certificate in [*path, (-1, anchor)]:
+            before, after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+            where = _describe(index, certificate) if index >= 0 else "the trust anchor"
+            if now < before:
+                return f"{where}: not valid before {before.isoformat()} (now {now.isoformat()})"
+            if now > after:
+                return f"{where}: expired at {after.isoformat()} (now {now.isoformat()})"
+    if "basicConstraints" in detail:
+        for index, certificate in path[:-1]:
+            try:
+                constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+            except x509.ExtensionNotFound:
+                return f"{_describe(index, certificate)}: issues a certificate but has no basicConstraints"
+            if not constraints.ca:
+                return f"{_describe(index, certificate)}: issues a certificate but basicConstraints does not assert CA"
+    if "signature algorithm" in detail:
+        for index, certificate in path:
+            try:
+                algorithm = certificate.signature_hash_algorithm
+            except UnsupportedAlgorithm:
+                algorithm = None
+            if algorithm is None or algorithm.name not in _CERTIFICATE_HASHES:
+                name = certificate.signature_algorithm_oid.dotted_string if algorithm is None else algorithm.name
+                return (
+                    f"{_describe(index, certificate)}: signed with {name}, which certificate validation does not accept"
+                )
+    issuer, issuer_name = anchor, "the trust anchor"
+    for index, certificate in path:
+        try:
+            certificate.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            reason = str(exc) or "the signature does not match its public key"
+            return f"{_describe(index, certificate)}: not signed by {issuer_name}: {reason}"
+        issuer, issuer_name = certificate, f"certificate {index}"
+    for index, certificate in path:
+        if f"subject={certificate.subject!r}" in message:
+            return f"{_describe(index, certificate)}: {detail}"
+    return f"certificate path validation failed: {detail}"
+
+
+def verify_chain(
+    chain: CertChain,
+    *,
+    trust_anchor: bytes,
+    hash_suite: HashSuite,
+    asym_suite: AsymSuite,
+    now: datetime.datetime,
+    policy: ChainPolicy = ChainPolicy(),
+) -> VerifiedChain:
+    """Validate a slot's chain against that slot's trust anchor (its DER root); `VerificationError` names the failure.
+
+    Checks: RootHash = Hash(trust anchor); the chain starts at the anchor (is it, or was issued by
+    it) and each certificate issues the next; every signature and validity period at `now`; CA
+    basicConstraints on every issuer and not on the leaf (a leaf without basicConstraints passes,
+    as libspdm's ``end_requester_without_basic_constraint`` sample has none); digitalSignature on
+    the leaf when keyUsage is present; unknown critical extensions; the leaf key fits `asym_suite`;
+    the bounds and identity rules of `policy`.
+    """
+    now = _utc(now)
+    count = len(chain.certificates)
+    if count > policy.max_depth:
+        raise VerificationError(f"the chain holds {count} certificates, more than the {policy.max_depth} allowed")
+    if chain.size > policy.max_chain_bytes:
+        raise VerificationError(f"the chain is {chain.size} bytes, more than the {policy.max_chain_bytes} allowed")
+    if count == 0:
+        raise VerificationError("the chain holds no certificate")
+    try:
+        anchor = _load(trust_anchor)
+    except ValueError as exc:
+        raise VerificationError(f"the trust anchor is not a DER X.509 certificate: {exc}") from None
+    if not hmac.compare_digest(chain.root_hash, hash_suite.digest(trust_anchor)):
+        raise VerificationError(f"RootHash is not the {hash_suite.name} of the trust anchor")
+
+    certificates: list[x509.Certificate] = []
+    for index, der in enumerate(chain.certificates):
+        try:
+            certificates.append(_load(der))
+        except ValueError as exc:
+            raise VerificationError(f"certificate {index} is not a parseable X.509 certificate: {exc}") from None
+
+    # SPDM order: [anchor,] first issued by the anchor, each next issued by the one before.
+    start = 1 if chain.certificates[0] == trust_anchor else 0
+    if start == 0 and certificates[0].issuer != anchor.subject:
+        raise VerificationError(
+            f"{_describe(0, certificates[0])}: is neither the trust anchor nor issued by it "
+            f"(issuer {certificates[0].issuer.rfc4514_string()}, anchor {anchor.subject.rfc4514_string()})"
+        )
+    if start == count:
+        raise VerificationError(f"{_describe(0, certificates[0])}: the chain holds only the trust anchor, no leaf")
+    for index in range(max(start, 1), count):
+        if certificates[index].issuer != certificates[index - 1].subject:
+            raise VerificationError(
+                f"{_describe(index, certificates[index])}: not issued by certificate {index - 1} "
+                f"(issuer {certificates[index].issuer.rfc4514_string()})"
+            )
+
+    leaf = certificates[-1]
+    path = list(enumerate(certificates))[start:]
+    positions = {der: index for index, der in enumerate(chain.certificates)}
+    recorder = _Recorder(positions, trust_anchor, policy.expected_spdm_eku)
+    ca_policy, leaf_policy = recorder.policies()
+    verifier = (
+        x509v.PolicyBuilder()
+        .store(x509v.Store([anchor]))
+        .time(now)
+        .max_chain_depth(max(policy.max_depth, 1))
+        .extension_policies(ca_policy=ca_policy, ee_policy=leaf_policy)
+        .build_client_verifier()
+    )
+    intermediates = [certificate for _, certificate in path[:-1]]
+    try:
+        built = verifier.verify(leaf, intermediates).chain
+    except x509v.VerificationError as exc:
+        raise VerificationError(recorder.failure or _explain(str(exc), path, anchor, now)) from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. a key type the library cannot use
+        raise VerificationError(f"certificate path validation failed: {exc}") from None
+    expected = [leaf, *reversed(intermediates), anchor]
+    if built != expected:
+        raise VerificationError("the validated path does not use the chain's certificates in the chain's order")
+
+    public_key = leaf.public_key()  # parsed by _load already
+    if not asym_suite.accepts(public_key):
+        raise VerificationError(f"{_describe(count - 1, leaf)}: its public key cannot verify {asym_suite.name}")
+
+    try:
+        identity: CmaIdentity | None = _cma_identity(leaf)
+    except VerificationError as exc:
+        if policy.require_cma_identity:
+            raise VerificationError(f"{_describe(count - 1, leaf)}: {exc}") from None
+        identity = None
+
+    try:
+        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        ekus = frozenset(oid.dotted_string for oid in usages if oid.dotted_string in SPDM_EKU_OIDS)
+    except x509.ExtensionNotFound:
+        ekus = frozenset()
+
+    return VerifiedChain(
+        certificates=tuple(certificates),
+        leaf_public_key=public_key,
+        cma_identity=identity,
+        spdm_ekus=ekus,
+    )
