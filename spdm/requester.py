@@ -1,0 +1,464 @@
+"""The SPDM requester: authenticate a device and read its signed measurements.
+
+`Requester` runs the connection flow over any `Transport` (DOE over a socket, a DOE mailbox,
+an in-memory loopback): VCA, GET_DIGESTS, GET_CERTIFICATE, CHALLENGE, GET_MEASUREMENTS. Every
+response is checked against what was asked, every signature against the transcript of the exact
+bytes exchanged, and the certificate chain against the slot's trust anchor. The peer's ERROR
+answers are handled as SPDM says (Busy: bounded retry; ResponseNotReady: wait, then
+RESPOND_IF_READY) or raised as `PeerError`. Clock, sleep and randomness are injected.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from spdm._checks import check_measurements, check_responder_flags, check_selection, check_summary_hash, invalid
+from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
+from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.measurements import Appraisal, ReferenceValues, appraise
+from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import (
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    Code,
+    ErrorCode,
+    MeasurementSpecification,
+    SummaryHashType,
+)
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.negotiation import (
+    Algorithms,
+    AlgStruct,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+    Version,
+)
+from spdm.negotiated import Negotiated
+from spdm.transcript import ConnectionTranscript
+from spdm.transport.base import Transport
+
+__all__ = [
+    "AuthenticationResult",
+    "ChallengeResult",
+    "MeasurementResult",
+    "Requester",
+    "RequesterConfig",
+]
+
+M = TypeVar("M", bound=Message)
+
+_NONCE_SIZE = 32
+_MAX_CHAIN_BYTES = 0xFFFF
+_ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
+_ALL_HASH = sum(int(h) for h in BaseHashAlgo)
+_ST1 = 0.1  # seconds: SPDM's ST1, the time a responder has for a non-cryptographic response
+_CRYPTO_REQUESTS = frozenset({Code.CHALLENGE, Code.GET_MEASUREMENTS, Code.KEY_EXCHANGE, Code.FINISH, Code.PSK_EXCHANGE})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequesterConfig:
+    """What the requester offers and how it checks the device.
+
+    `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per
+    device: each requester instance has its own). `certificate_portion` is the Length asked per
+    GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
+    CT/ST1 time to make each exchange's timeout.
+    """
+
+    versions: tuple[int, ...] = (0x10, 0x11)
+    capabilities: int = CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
+    ct_exponent: int = 0
+    base_asym_algo: int = _ALL_ASYM
+    base_hash_algo: int = _ALL_HASH
+    measurement_specification: int = MeasurementSpecification.DMTF
+    alg_structs: tuple[AlgStruct, ...] = ()
+    trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
+    chain_policy: ChainPolicy = field(default_factory=ChainPolicy)
+    certificate_portion: int = 0x400
+    busy_retries: int = 3
+    not_ready_retries: int = 3
+    rtt: float = 1.0
+    clock: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[int], bytes] = os.urandom
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeResult:
+    slot: int
+    requester_nonce: bytes
+    responder_nonce: bytes
+    measurement_summary_hash: bytes | None
+    opaque_data: bytes
+    basic_mut_auth_requested: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeasurementResult:
+    """Measurement blocks as reported; `signed` means the signature over L1/L2 verified."""
+
+    operation: int
+    blocks: tuple[MeasurementBlock, ...]
+    total_indices: int | None
+    signed: bool
+    slot: int | None
+    requester_nonce: bytes | None
+    responder_nonce: bytes
+    opaque_data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationResult:
+    """Everything `authenticate` established, each part verified."""
+
+    negotiated: Negotiated
+    digests: Mapping[int, bytes]
+    slot: int
+    chain: VerifiedChain
+    chain_bytes: bytes
+    challenge: ChallengeResult
+    measurements: MeasurementResult | None
+    appraisal: Appraisal | None
+
+
+class Requester:
+    """One SPDM connection to one device, driven over `transport`."""
+
+    def __init__(self, transport: Transport, config: RequesterConfig | None = None) -> None:
+        self.transport = transport
+        self.config = config or RequesterConfig()
+        self.transcript = ConnectionTranscript()
+        self.version = 0x10
+        self.negotiated: Negotiated | None = None
+        self.digests: dict[int, bytes] = {}
+        self.chains: dict[int, bytes] = {}
+        self.verified: dict[int, VerifiedChain] = {}
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def hash(self) -> HashSuite:
+        return hash_suite(self._require_negotiated().base_hash_algo)
+
+    @property
+    def asym(self) -> AsymSuite:
+        return asym_suite(self._require_negotiated().base_asym_algo)
+
+    def _require_negotiated(self) -> Negotiated:
+        if self.negotiated is None:
+            raise NegotiationError("the connection is not negotiated yet: run init_connection() first")
+        return self.negotiated
+
+    def _timeout(self, code: int) -> float:
+        ct = self.negotiated.responder_ct_exponent if self.negotiated else 0
+        wait = (1 << ct) / 1e6 if code in _CRYPTO_REQUESTS else _ST1
+        return self.config.rtt + wait
+
+    def _transact(self, request: Message, expect: type[M], **context: object) -> tuple[M, bytes, bytes]:
+        """Send `request`, follow Busy/ResponseNotReady, and return the response and both exact byte strings."""
+        data = encode(request)
+        self.transcript.before_request(request.code)
+        sent, busy, not_ready = data, 0, 0
+        while True:
+            raw = self.transport.exchange(sent, timeout=self._timeout(request.code))
+            response, exact = self._decode(raw, context)
+            if not isinstance(response, ErrorResponse):
+                break
+            self.transcript.after_error()
+            code = response.error_code
+            if code == ErrorCode.Busy and busy < self.config.busy_retries:
+                busy += 1
+                sent = data
+                continue
+            if code == ErrorCode.ResponseNotReady and not_ready < self.config.not_ready_retries:
+                not_ready += 1
+                sent = self._respond_if_ready(request, response)
+                continue
+            raise PeerError(response)
+        if response.code != request.code & 0x7F or not isinstance(response, expect):
+            raise invalid(f"{request.name} was answered with {response.name}")
+        if response.version != request.version:
+            raise ProtocolError(
+                ErrorCode.VersionMismatch,
+                f"{response.name} carries version 0x{response.version:02x}, the request 0x{request.version:02x}",
+            )
+        return response, data, exact
+
+    def _respond_if_ready(self, request: Message, error: ErrorResponse) -> bytes:
+        extended = error.extended_data
+        if not isinstance(extended, ResponseNotReady) or extended.request_code != request.code:
+            raise invalid("ResponseNotReady names another request")
+        if extended.rd_exponent > 31:
+            raise invalid(f"RDExponent {extended.rd_exponent} is over 31")
+        self.config.sleep((1 << extended.rd_exponent) / 1e6)
+        return encode(RespondIfReady(version=request.version, request_code=request.code, token=extended.token))
+
+    def _decode(self, raw: bytes, context: Mapping[str, object]) -> tuple[Message, bytes]:
+        codec = None
+        if self.negotiated is not None:
+            codec = self.negotiated.codec_context(
+                summary_hash_type=int(context.get("summary_hash_type", 0)),  # type: ignore[call-overload]
+                signature_requested=bool(context.get("signature_requested", False)),
+            )
+        message, size = decode_prefix(raw, codec)
+        tail = raw[size:]
+        if len(tail) > self.transport.max_padding or any(tail):
+            raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
+        return message, bytes(raw[:size])
+
+    # --- VCA -----------------------------------------------------------------------------
+
+    def init_connection(self) -> Negotiated:
+        """GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS: the highest common version and the algorithms."""
+        self.negotiated = None
+        self.digests.clear()
+        self.chains.clear()
+        self.verified.clear()
+        version, request, response = self._transact(GetVersion(), Version)
+        self.transcript.add_vca(request, response)
+        common = {v.major_minor for v in version.versions} & set(self.config.versions)
+        if not common:
+            offered = ", ".join(str(v) for v in version.versions)
+            raise NegotiationError(f"no common SPDM version: the device offers {offered}")
+        self.version = max(common)
+        ask, answer = self._exchange_capabilities()
+        return self._negotiate_algorithms(ask, answer)
+
+    def _exchange_capabilities(self) -> tuple[GetCapabilities, Capabilities]:
+        cfg = self.config
+        if self.version >= 0x11:
+            ask = GetCapabilities(version=self.version, ct_exponent=cfg.ct_exponent, flags=cfg.capabilities)
+        else:
+            ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
+        answer, request, response = self._transact(ask, Capabilities)
+        check_responder_flags(answer.flags, self.version)
+        if answer.ct_exponent > 31:
+            raise NegotiationError(f"CTExponent {answer.ct_exponent} is over 31")
+        self.transcript.add_vca(request, response)
+        return ask, answer
+
+    def _negotiate_algorithms(self, asked: GetCapabilities, capabilities: Capabilities) -> Negotiated:
+        cfg = self.config
+        structs = cfg.alg_structs if self.version >= 0x11 else ()
+        offer = NegotiateAlgorithms(
+            version=self.version,
+            measurement_specification=cfg.measurement_specification,
+            base_asym_algo=cfg.base_asym_algo,
+            base_hash_algo=cfg.base_hash_algo,
+            alg_structs=structs,
+        )
+        chosen, request, response = self._transact(offer, Algorithms)
+        negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen)
+        check_selection(offer, chosen, negotiated)
+        self.transcript.add_vca(request, response)
+        self.transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+        self.negotiated = negotiated
+        return negotiated
+
+    # --- certificates --------------------------------------------------------------------
+
+    def get_digests(self) -> dict[int, bytes]:
+        """The digest of each populated slot's certificate chain."""
+        self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
+        answer, request, response = self._transact(GetDigests(version=self.version), Digests)
+        slots = [slot for slot in range(8) if answer.slot_mask >> slot & 1]
+        self.transcript.add_certificate_exchange(request, response)
+        self.digests = dict(zip(slots, answer.digests, strict=True))
+        return dict(self.digests)
+
+    def get_certificate(self, slot: int = 0) -> bytes:
+        """The slot's whole SPDM-format certificate chain, read portion by portion."""
+        self._require_responder(CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        if not 0 <= slot <= 7:
+            raise ValueError(f"slot {slot} is not 0..7")
+        chain = bytearray()
+        total: int | None = None
+        while True:
+            ask = GetCertificate(
+                version=self.version, slot_param=slot, offset=len(chain), length=self.config.certificate_portion
+            )
+            answer, request, response = self._transact(ask, Certificate)
+            portion = answer.portion
+            if answer.slot_id != slot:
+                raise invalid(f"CERTIFICATE for slot {answer.slot_id}, asked {slot}")
+            if not 0 < len(portion) <= ask.length:
+                raise invalid(f"PortionLength {len(portion)} for Length {ask.length}")
+            size = len(chain) + len(portion) + answer.remainder_length
+            if total is not None and size != total:
+                raise invalid("the chain's total size changed between portions")
+            if size > _MAX_CHAIN_BYTES:
+                raise invalid(f"a {size}-byte chain is over {_MAX_CHAIN_BYTES}")
+            total = size
+            self.transcript.add_certificate_exchange(request, response)
+            chain += portion
+            if answer.remainder_length == 0:
+                break
+        data = bytes(chain)
+        digest = self.digests.get(slot)
+        if digest is not None and self.hash.digest(data) != digest:
+            raise VerificationError(f"slot {slot}: the certificate chain does not match its DIGESTS digest")
+        self.chains[slot] = data
+        return data
+
+    def verify_certificate(self, slot: int = 0) -> VerifiedChain:
+        """Validate the slot's chain (fetched by `get_certificate`) against the slot's trust anchor."""
+        anchor = self.config.trust_anchors.get(slot)
+        if anchor is None:
+            raise VerificationError(f"slot {slot}: no trust anchor configured")
+        data = self.chains.get(slot)
+        if data is None:
+            raise VerificationError(f"slot {slot}: no certificate chain fetched")
+        verified = verify_chain(
+            CertChain.from_bytes(data, self.hash.size),
+            trust_anchor=anchor,
+            hash_suite=self.hash,
+            asym_suite=self.asym,
+            now=self.config.clock(),
+            policy=self.config.chain_policy,
+        )
+        self.verified[slot] = verified
+        return verified
+
+    # --- challenge -----------------------------------------------------------------------
+
+    def challenge(self, slot: int = 0, summary_hash_type: int = SummaryHashType.NONE) -> ChallengeResult:
+        """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript."""
+        self._require_responder(CapabilityFlags.CHAL_CAP, "CHALLENGE")
+        verified = self.verified.get(slot)
+        if verified is None:
+            raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
+        nonce = self.config.random(_NONCE_SIZE)
+        ask = Challenge(version=self.version, slot_id=slot, summary_hash_type=summary_hash_type, nonce=nonce)
+        answer, request, response = self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
+        if answer.slot_id != slot:
+            raise invalid(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
+        if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
+            raise VerificationError(f"slot {slot}: CertChainHash does not match the certificate chain")
+        signed = response[: len(response) - len(answer.signature)]
+        digest = self.transcript.challenge_digest(request, signed)
+        self.asym.verify(verified.leaf_public_key, digest, answer.signature, self.hash)
+        self.transcript.challenge_done(True)
+        return ChallengeResult(
+            slot=slot,
+            requester_nonce=nonce,
+            responder_nonce=answer.nonce,
+            measurement_summary_hash=answer.measurement_summary_hash,
+            opaque_data=answer.opaque_data,
+            basic_mut_auth_requested=answer.basic_mut_auth_requested,
+        )
+
+    # --- measurements --------------------------------------------------------------------
+
+    def get_measurements(self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0) -> MeasurementResult:
+        """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0).
+
+        A signed request is checked against the slot's verified chain over L1/L2.
+        """
+        negotiated = self._require_negotiated()
+        cap = negotiated.responder_measurement_cap
+        if cap == 0 or (signed and cap != 2):
+            raise NegotiationError("the device does not offer " + ("signed " if signed else "") + "measurements")
+        if signed and slot not in self.verified:
+            raise VerificationError(f"slot {slot}: verify the certificate chain before signed measurements")
+        nonce = self.config.random(_NONCE_SIZE) if signed else None
+        ask = GetMeasurements(
+            version=self.version,
+            attributes=1 if signed else 0,
+            operation=operation,
+            nonce=nonce,
+            slot_id_param=slot if signed and self.version >= 0x11 else None,
+        )
+        answer, request, response = self._transact(ask, Measurements, signature_requested=signed)
+        check_measurements(ask, answer, negotiated)
+        if answer.signature is not None:
+            signed_part = response[: len(response) - len(answer.signature)]
+            digest = self.transcript.measurements_digest(request, signed_part)
+            self.asym.verify(self.verified[slot].leaf_public_key, digest, answer.signature, self.hash)
+        else:
+            self.transcript.add_measurements(request, response)
+        return MeasurementResult(
+            operation=operation,
+            blocks=answer.blocks,
+            total_indices=answer.total_indices if operation == 0 else None,
+            signed=signed,
+            slot=slot if signed else None,
+            requester_nonce=nonce,
+            responder_nonce=answer.nonce,
+            opaque_data=answer.opaque_data,
+        )
+
+    # --- the whole job -------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        slot: int = 0,
+        *,
+        measurements: int | None = 0xFF,
+        summary_hash_type: int = SummaryHashType.NONE,
+        reference: ReferenceValues | None = None,
+    ) -> AuthenticationResult:
+        """VCA, digests, the slot's chain (validated), CHALLENGE, and signed measurements.
+
+        `measurements`: 0xFF for all blocks, an index for one, None to skip. A RequestResynch
+        answer restarts the flow once.
+        """
+        try:
+            return self._authenticate(slot, measurements, summary_hash_type, reference)
+        except PeerError as error:
+            if error.error_code != ErrorCode.RequestResynch:
+                raise
+            return self._authenticate(slot, measurements, summary_hash_type, reference)
+
+    def _authenticate(
+        self, slot: int, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
+    ) -> AuthenticationResult:
+        negotiated = self.init_connection()
+        digests = self.get_digests()
+        if slot not in digests:
+            raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
+        chain_bytes = self.get_certificate(slot)
+        chain = self.verify_certificate(slot)
+        challenge = self.challenge(slot, summary_hash_type)
+        result = None
+        if measurements is not None and negotiated.responder_measurement_cap:
+            result = self.get_measurements(measurements, signed=negotiated.responder_measurement_cap == 2, slot=slot)
+            summary = challenge.measurement_summary_hash
+            if (
+                summary_hash_type == SummaryHashType.ALL
+                and summary is not None
+                and result.signed
+                and measurements == 0xFF
+            ):
+                check_summary_hash(summary, result.blocks, self.hash)
+        verdict = appraise(result.blocks, reference) if reference is not None and result is not None else None
+        return AuthenticationResult(
+            negotiated=negotiated,
+            digests=digests,
+            slot=slot,
+            chain=chain,
+            chain_bytes=chain_bytes,
+            challenge=challenge,
+            measurements=result,
+            appraisal=verdict,
+        )
+
+    def _require_responder(self, flag: CapabilityFlags, what: str) -> None:
+        negotiated = self._require_negotiated()
+        if not negotiated.responder_flags & flag:
+            raise NegotiationError(f"the device does not set {flag.name}: no {what}")

@@ -1,0 +1,181 @@
+"""What SPDM 1.0/1.1 signs: the message transcripts A, B, C (M1/M2) and M (L1/L2).
+
+Both roles keep the same transcripts over the exact bytes that crossed the wire (never
+re-encoded objects, never transport padding) and reset them at the same points, as libspdm
+does (`libspdm_reset_message_buffer_via_request_code`):
+
+* A (VCA) is restarted by GET_VERSION. It is kept as bytes: it is a prefix of M1/M2 and of the
+  session transcripts, and it is complete before the hash algorithm is known.
+* B and C (certificates and challenge, "M1/M2" = A || B || C in 1.0/1.1) are hashed
+  incrementally from A; GET_DIGESTS restarts B, a signed CHALLENGE_AUTH ends them, and session
+  or measurement requests before authentication completes drop them.
+* M (L1/L2 = M alone in 1.0/1.1) collects GET_MEASUREMENTS/MEASUREMENTS pairs; any other request,
+  an ERROR answer and every signed MEASUREMENTS restart it.
+
+An ERROR response and the request it answers are never recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from spdm.errors import NegotiationError
+from spdm.messages.codes import Code, ErrorCode
+
+__all__ = ["ConnectionTranscript", "HashObject", "Transcript"]
+
+
+class HashObject(Protocol):
+    """An incremental hash (hashlib's interface)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def copy(self) -> HashObject: ...
+
+    def digest(self) -> bytes: ...
+
+
+HashFactory = Callable[[], HashObject]
+
+# Requests that drop B and C when they arrive before authentication completes (libspdm).
+_DROPS_UNFINISHED_AUTH = frozenset(
+    {
+        Code.KEY_EXCHANGE,
+        Code.GET_MEASUREMENTS,
+        Code.FINISH,
+        Code.PSK_EXCHANGE,
+        Code.PSK_FINISH,
+        Code.KEY_UPDATE,
+        Code.HEARTBEAT,
+        Code.GET_ENCAPSULATED_REQUEST,
+        Code.END_SESSION,
+    }
+)
+
+
+class Transcript:
+    """An incremental hash over a sequence of messages, started from an optional prefix.
+
+    `labels` collects whatever the caller tags appended messages with (a capture verifier uses
+    record numbers, to know which records a signature covered).
+    """
+
+    __slots__ = ("_hash", "labels")
+
+    def __init__(self, new_hash: HashFactory, prefix: bytes = b"", labels: tuple[object, ...] = ()) -> None:
+        self._hash = new_hash()
+        self.labels = list(labels)
+        if prefix:
+            self._hash.update(prefix)
+
+    def append(self, *messages: bytes, labels: tuple[object, ...] = ()) -> None:
+        for data in messages:
+            self._hash.update(data)
+        self.labels.extend(labels)
+
+    def digest(self, *tail: bytes) -> bytes:
+        """The hash of everything appended, then `tail`, without consuming the transcript."""
+        state = self._hash.copy()
+        for data in tail:
+            state.update(data)
+        return state.digest()
+
+
+class ConnectionTranscript:
+    """A, B, C and M of one connection, for either role."""
+
+    def __init__(self) -> None:
+        self.vca = bytearray()
+        self.vca_labels: list[object] = []
+        self.signed_labels: tuple[object, ...] = ()
+        """The labels of everything the last computed signature digest covered."""
+        self._new: HashFactory | None = None
+        self._m1m2: Transcript | None = None
+        self._l1l2: Transcript | None = None
+        self.authenticated = False
+
+    def restart(self) -> None:
+        """GET_VERSION: everything starts again."""
+        self.vca.clear()
+        self.vca_labels.clear()
+        self._new = None
+        self._m1m2 = self._l1l2 = None
+        self.authenticated = False
+
+    def add_vca(self, *messages: bytes, labels: tuple[object, ...] = ()) -> None:
+        self.vca.extend(b"".join(messages))
+        self.vca_labels.extend(labels)
+
+    def set_hash(self, new_hash: HashFactory) -> None:
+        """ALGORITHMS chose the hash: B, C and M can be hashed from now on."""
+        self._new = new_hash
+        self._m1m2 = None
+        self._l1l2 = None
+
+    def _factory(self) -> HashFactory:
+        if self._new is None:
+            raise NegotiationError("no hash algorithm has been negotiated yet")
+        return self._new
+
+    def before_request(self, code: int) -> None:
+        """Apply the reset rules for a request about to be sent (or just received)."""
+        if code == Code.GET_VERSION:
+            self.restart()
+            return
+        if code != Code.GET_MEASUREMENTS and code != Code.RESPOND_IF_READY:
+            self._l1l2 = None
+        if code == Code.GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
+            self._m1m2 = None
+
+    def after_error(self, error_code: int | None = None) -> None:
+        """An ERROR answer: the pair is not recorded, and the measurement transcript restarts.
+
+        Except for ResponseNotReady (pass the `error_code`): the request is still being served
+        and its real answer, fetched with RESPOND_IF_READY, continues M as if it came at once.
+        libspdm keeps M on both sides then (`libspdm_rsp_measurements.c` resets M for every
+        other ERROR, never for the NOT_READY response state).
+        """
+        if error_code == ErrorCode.ResponseNotReady:
+            return
+        self._l1l2 = None
+
+    def _m1m2_transcript(self) -> Transcript:
+        if self._m1m2 is None:
+            self._m1m2 = Transcript(self._factory(), bytes(self.vca), tuple(self.vca_labels))
+        return self._m1m2
+
+    def add_certificate_exchange(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
+        """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair."""
+        self._m1m2_transcript().append(request, response, labels=labels)
+
+    def challenge_digest(
+        self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()
+    ) -> bytes:
+        """Hash(A || B || C) that CHALLENGE_AUTH signs; B and C end with it."""
+        transcript = self._m1m2_transcript()
+        digest = transcript.digest(challenge, auth_without_signature)
+        self.signed_labels = (*transcript.labels, *labels)
+        self._m1m2 = None
+        return digest
+
+    def challenge_done(self, ok: bool) -> None:
+        """Record the outcome of the CHALLENGE_AUTH check (a success marks the connection authenticated)."""
+        if ok:
+            self.authenticated = True
+
+    def add_measurements(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
+        """M: an unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""
+        if self._l1l2 is None:
+            self._l1l2 = Transcript(self._factory())
+        self._l1l2.append(request, response, labels=labels)
+
+    def measurements_digest(
+        self, request: bytes, response_without_signature: bytes, *, labels: tuple[object, ...] = ()
+    ) -> bytes:
+        """Hash(M) that a signed MEASUREMENTS signs (1.0/1.1: no A); M restarts after it."""
+        transcript = self._l1l2 or Transcript(self._factory())
+        digest = transcript.digest(request, response_without_signature)
+        self.signed_labels = (*transcript.labels, *labels)
+        self._l1l2 = None
+        return digest

@@ -1,0 +1,283 @@
+"""`spdm verify`: check a captured connection as the requester would have.
+
+A passive replay of the capture: VCA is followed to learn the algorithms, the transcripts are
+rebuilt from the exact bytes on the wire, each certificate chain is checked against its DIGESTS
+digest and validated to the slot's trust anchor (at the capture's own time), and every
+CHALLENGE_AUTH and signed MEASUREMENTS signature is verified over its transcript. Each check is
+one `Check`; a capture verifies when every check passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from spdm._checks import check_measurements, check_responder_flags, check_selection
+from spdm.capture import CapturedMessage, Pcap, messages
+from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
+from spdm.crypto import asym_suite, hash_suite
+from spdm.errors import SpdmError
+from spdm.messages import Message
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.error import ErrorResponse, RespondIfReady
+from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.negotiated import Negotiated
+from spdm.transcript import ConnectionTranscript
+
+__all__ = ["CaptureVerification", "Check", "verify_capture"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One verdict: which record, what was checked, whether it held, and why not."""
+
+    record: int
+    name: str
+    ok: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        status = "ok  " if self.ok else "FAIL"
+        return f"{status} record {self.record}: {self.name}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(slots=True)
+class CaptureVerification:
+    """All checks of one capture; `covered` holds the records some verified signature covers."""
+
+    checks: list[Check] = field(default_factory=list)
+    covered: set[int] = field(default_factory=set)
+    skipped_secured: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and any(c.ok for c in self.checks)
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((c for c in self.checks if not c.ok), None)
+
+
+class _Verifier:
+    """The requester's checks, applied to request/response pairs as they went by."""
+
+    def __init__(self, trust_anchors: Mapping[int, bytes], policy: ChainPolicy) -> None:
+        self.anchors = trust_anchors
+        self.policy = policy
+        self.result = CaptureVerification()
+        self.transcript = ConnectionTranscript()
+        self.negotiated: Negotiated | None = None
+        self.get_caps: GetCapabilities | None = None
+        self.caps: Capabilities | None = None
+        self.digests: dict[int, bytes] = {}
+        self.portions: dict[int, bytearray] = {}
+        self.chains: dict[int, bytes] = {}
+        self.verified: dict[int, VerifiedChain] = {}
+
+    def check(self, record: int, name: str) -> None:
+        self.result.checks.append(Check(record, name, True))
+
+    def fail(self, record: int, name: str, error: Exception) -> None:
+        self.result.checks.append(Check(record, name, False, str(error)))
+
+    def pair(self, request: CapturedMessage, response: CapturedMessage, now: datetime) -> None:
+        ask, answer = request.message, response.message
+        if ask is None or answer is None:
+            return
+        if isinstance(answer, ErrorResponse):
+            self.transcript.after_error()
+            return
+        labels = (request.index, response.index)
+        if not isinstance(ask, RespondIfReady):
+            self.transcript.before_request(ask.code)
+        handler = _HANDLERS.get(type(ask))
+        if handler is not None:
+            handler(self, ask, answer, request.data, response.data, labels, now)
+
+    # --- VCA -----------------------------------------------------------------------------
+
+    def vca(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        self.transcript.add_vca(req, rsp, labels=labels)
+        record = labels[1]
+        if isinstance(answer, Capabilities) and isinstance(ask, GetCapabilities):
+            self.get_caps, self.caps = ask, answer
+            try:
+                check_responder_flags(answer.flags, answer.version)
+                self.check(record, "CAPABILITIES flags are consistent")
+            except SpdmError as error:
+                self.fail(record, "CAPABILITIES flags are consistent", error)
+        elif isinstance(answer, Algorithms) and isinstance(ask, NegotiateAlgorithms):
+            negotiated = Negotiated.from_vca(
+                answer.version,
+                self.get_caps or GetCapabilities(version=answer.version),
+                self.caps or Capabilities(version=answer.version),
+                answer,
+            )
+            try:
+                check_selection(ask, answer, negotiated)
+                self.transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+                self.negotiated = negotiated
+                self.check(record, "ALGORITHMS selects one offered algorithm of each kind")
+            except SpdmError as error:
+                self.fail(record, "ALGORITHMS selects one offered algorithm of each kind", error)
+
+    # --- certificates --------------------------------------------------------------------
+
+    def digests_(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        if not isinstance(answer, Digests) or self.negotiated is None:
+            return
+        self.transcript.add_certificate_exchange(req, rsp, labels=labels)
+        slots = [s for s in range(8) if answer.slot_mask >> s & 1]
+        self.digests = dict(zip(slots, answer.digests, strict=True))
+
+    def certificate(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        if not isinstance(ask, GetCertificate) or not isinstance(answer, Certificate) or self.negotiated is None:
+            return
+        self.transcript.add_certificate_exchange(req, rsp, labels=labels)
+        slot = answer.slot_id
+        if ask.offset == 0:
+            self.portions[slot] = bytearray()
+        self.portions.setdefault(slot, bytearray()).extend(answer.portion)
+        if answer.remainder_length:
+            return
+        chain = bytes(self.portions.pop(slot))
+        self.chains[slot] = chain
+        self.verified.pop(slot, None)
+        record = labels[1]
+        suite = hash_suite(self.negotiated.base_hash_algo)
+        name = f"slot {slot} certificate chain matches its DIGESTS digest"
+        if slot in self.digests:
+            if suite.digest(chain) == self.digests[slot]:
+                self.check(record, name)
+            else:
+                self.fail(record, name, ValueError("digest mismatch"))
+        anchor = self.anchors.get(slot)
+        name = f"slot {slot} certificate chain validates to its trust anchor"
+        if anchor is None:
+            self.result.checks.append(Check(record, name, True, "not checked: no trust anchor for this slot"))
+            return
+        try:
+            self.verified[slot] = verify_chain(
+                CertChain.from_bytes(chain, suite.size),
+                trust_anchor=anchor,
+                hash_suite=suite,
+                asym_suite=asym_suite(self.negotiated.base_asym_algo),
+                now=now,
+                policy=self.policy,
+            )
+            self.check(record, name)
+        except SpdmError as error:
+            self.fail(record, name, error)
+
+    # --- challenge and measurements ------------------------------------------------------
+
+    def challenge(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        if not isinstance(ask, Challenge) or not isinstance(answer, ChallengeAuth) or self.negotiated is None:
+            return
+        record = labels[1]
+        suite = hash_suite(self.negotiated.base_hash_algo)
+        signed = rsp[: len(rsp) - len(answer.signature)]
+        digest = self.transcript.challenge_digest(req, signed, labels=labels)
+        slot = answer.slot_id
+        name = f"CHALLENGE_AUTH CertChainHash is the hash of slot {slot}'s chain"
+        chain = self.chains.get(slot)
+        if chain is not None and suite.digest(chain) == answer.cert_chain_hash:
+            self.check(record, name)
+        else:
+            self.fail(record, name, ValueError("no such chain seen" if chain is None else "hash mismatch"))
+        self._signature(
+            self.negotiated, record, "CHALLENGE_AUTH signature over M1/M2 (A, B, C)", slot, digest, answer.signature
+        )
+        self.transcript.challenge_done(True)
+
+    def measurements(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        if not isinstance(ask, GetMeasurements) or not isinstance(answer, Measurements) or self.negotiated is None:
+            return
+        record = labels[1]
+        try:
+            check_measurements(ask, answer, self.negotiated)
+        except SpdmError as error:
+            self.fail(record, "MEASUREMENTS answers the request", error)
+        if answer.signature is None:
+            self.transcript.add_measurements(req, rsp, labels=labels)
+            return
+        signed = rsp[: len(rsp) - len(answer.signature)]
+        digest = self.transcript.measurements_digest(req, signed, labels=labels)
+        slot = (ask.slot_id_param or 0) & 0xF
+        self._signature(self.negotiated, record, "MEASUREMENTS signature over L1/L2", slot, digest, answer.signature)
+
+    def _signature(
+        self, negotiated: Negotiated, record: int, name: str, slot: int, digest: bytes, signature: bytes
+    ) -> None:
+        verified = self.verified.get(slot)
+        if verified is None:
+            self.fail(record, name, ValueError(f"slot {slot} has no validated certificate chain"))
+            return
+        try:
+            asym_suite(negotiated.base_asym_algo).verify(
+                verified.leaf_public_key, digest, signature, hash_suite(negotiated.base_hash_algo)
+            )
+        except SpdmError as error:
+            self.fail(record, name, error)
+            return
+        self.check(record, name)
+        self.result.covered.update(int(label) for label in self.transcript.signed_labels if isinstance(label, int))
+
+
+_HANDLERS = {
+    GetCapabilities: _Verifier.vca,
+    NegotiateAlgorithms: _Verifier.vca,
+    GetDigests: _Verifier.digests_,
+    GetCertificate: _Verifier.certificate,
+    Challenge: _Verifier.challenge,
+    GetMeasurements: _Verifier.measurements,
+}
+
+
+def verify_capture(
+    pcap: Pcap, trust_anchors: Mapping[int, bytes], *, policy: ChainPolicy | None = None
+) -> CaptureVerification:
+    """Run every check the capture allows; certificates are judged at each record's own time."""
+    verifier = _Verifier(trust_anchors, policy or ChainPolicy())
+    pending: CapturedMessage | None = None
+    for item in messages(pcap):
+        if item.error is not None:
+            verifier.fail(item.index, "record decodes", item.error)
+            continue
+        if item.kind == "secured":
+            verifier.result.skipped_secured += 1
+            continue
+        if item.kind != "spdm" or item.message is None:
+            continue
+        if item.message.code.is_request:
+            if not (isinstance(item.message, RespondIfReady) and pending is not None):
+                pending = item
+                if item.message.name == "GET_VERSION":
+                    verifier.transcript.restart()
+                    verifier.negotiated = None
+            continue
+        if pending is None:
+            verifier.fail(item.index, "response follows a request", ValueError("no request before it"))
+            continue
+        if isinstance(item.message, ErrorResponse) and item.message.error_code == 0x42:
+            verifier.transcript.after_error()
+            continue
+        if pending.message is not None and pending.message.name == "GET_VERSION":
+            verifier.transcript.add_vca(pending.data, item.data, labels=(pending.index, item.index))
+        else:
+            verifier.pair(pending, item, datetime.fromtimestamp(item.timestamp, timezone.utc))
+        pending = None
+    return verifier.result

@@ -1,0 +1,102 @@
+"""`spdm verify` on the libspdm captures: every capture verifies with its root, and a single altered
+byte anywhere a signature or transcript covers makes it fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spdm import cli
+from spdm.capture import Pcap, PcapRecord, read_pcap
+from spdm.transport.doe import HEADER_SIZE
+from spdm.verify import verify_capture
+
+
+def _manifest(vectors: Path) -> dict[str, dict[str, object]]:
+    document = json.loads((vectors / "manifest.json").read_text())
+    return {entry["name"]: entry for entry in document["vectors"]}
+
+
+def _root(vectors: Path, capture: str) -> bytes:
+    return (vectors / str(_manifest(vectors)[capture]["root_cert"])).read_bytes()
+
+
+def test_every_capture_verifies(libspdm_vectors: Path, libspdm_capture: str) -> None:
+    result = verify_capture(
+        read_pcap(libspdm_vectors / libspdm_capture / "requester.pcap"), {0: _root(libspdm_vectors, libspdm_capture)}
+    )
+    assert result.ok, result.first_failure
+    names = {check.name for check in result.checks}
+    assert "ALGORITHMS selects one offered algorithm of each kind" in names
+    if "psk" not in libspdm_capture:  # PSK sessions carry no certificates
+        assert "slot 0 certificate chain validates to its trust anchor" in names
+
+
+_CONNECTIONS = [
+    "a_conn_ecdsap384_sha384_v11",
+    "b_conn_ecdsap256_sha256_v11",
+    "c_conn_rsassa3072_sha256_v11",
+    "f_conn_ecdsap384_sha384_v10",
+    "g_conn_ecdsap521_sha512_v11",
+]
+
+
+@pytest.mark.parametrize("capture", _CONNECTIONS)
+def test_connection_signatures_are_checked(libspdm_vectors: Path, capture: str) -> None:
+    result = verify_capture(
+        read_pcap(libspdm_vectors / capture / "requester.pcap"), {0: _root(libspdm_vectors, capture)}
+    )
+    signatures = [c for c in result.checks if "signature" in c.name]
+    assert signatures and all(c.ok for c in signatures)
+    assert any(c.name.startswith("CHALLENGE_AUTH signature") for c in signatures)
+    assert any(c.name.startswith("MEASUREMENTS signature") for c in signatures)
+    assert set(range(7, 21)) <= result.covered  # VCA, DIGESTS, CERTIFICATE, CHALLENGE, CHALLENGE_AUTH
+
+
+def _positions(size: int, spread: int) -> list[int]:
+    """The header, the last byte, and `spread` evenly spaced bytes of a message."""
+    return sorted({0, 1, 2, 3, size - 1} | {size * k // spread for k in range(spread)})
+
+
+# a_conn holds 552 records (each check replays them all): fewer positions per message there
+@pytest.mark.parametrize(("capture", "spread"), [(c, 4 if c.startswith("a_") else 24) for c in _CONNECTIONS])
+def test_any_altered_covered_byte_fails_verification(libspdm_vectors: Path, capture: str, spread: int) -> None:
+    pcap = read_pcap(libspdm_vectors / capture / "requester.pcap")
+    anchors = {0: _root(libspdm_vectors, capture)}
+    baseline = verify_capture(pcap, anchors)
+    assert baseline.ok
+    spdm_sizes = {}
+    from spdm.capture import messages
+
+    for item in messages(pcap):
+        spdm_sizes[item.index] = len(item.data)
+    tried = 0
+    for index in sorted(baseline.covered):
+        record = pcap.records[index - 1]
+        for position in _positions(spdm_sizes[index], spread):
+            data = bytearray(record.data)
+            data[HEADER_SIZE + position] ^= 0x01
+            records = list(pcap.records)
+            records[index - 1] = PcapRecord(index=index, timestamp=record.timestamp, data=bytes(data))
+            altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+            assert not verify_capture(altered, anchors).ok, f"record {index} byte {position} altered, still verifies"
+            tried += 1
+    assert tried > 100
+
+
+def test_cli_verify_statuses(libspdm_vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = libspdm_vectors / "b_conn_ecdsap256_sha256_v11"
+    root = str(libspdm_vectors / "sample_key/ecp256/ca.cert.der")
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root]) == 0
+    out = capsys.readouterr().out
+    assert "ok   record 20: CHALLENGE_AUTH signature over M1/M2 (A, B, C)" in out
+    assert "verified:" in out
+
+    wrong_root = str(libspdm_vectors / "sample_key/ecp384/ca.cert.der")
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", wrong_root]) == 1
+    assert "FAILED" in capsys.readouterr().err
+
+    assert cli.main(["verify", str(tmp_path / "missing.pcap"), "--root-cert", root]) == 2
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", str(tmp_path / "none.der")]) == 2
