@@ -1,32 +1,98 @@
-"""The `spdm` command line: one subcommand per job."""
+"""The `spdm` command line: one subcommand per job.
+
+Exit statuses: 0 success; 1 a failed verification (or a capture record that did not decode);
+2 a protocol, connection or usage error, with a one-line reason on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from spdm import dump
+from spdm._report import print_authentication
+from spdm.capture import read_pcap
+from spdm.certs import load_certificates
+from spdm.errors import DecodeError, SpdmError, VerificationError
+from spdm.measurements import ReferenceValues
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.socket import DEFAULT_PORT, SocketLink, SocketServer
+from spdm.verify import verify_capture
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_DOE_PADDING = 3
+
+
+class _Usage(Exception):
+    """A usage problem found after parsing (bad file, bad address): exit 2 with its message."""
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _measurement_choice(text: str) -> int | None:
+    if text == "all":
+        return 0xFF
+    if text == "none":
+        return None
+    try:
+        index = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use all, none or an index 1..254") from None
+    if not 1 <= index <= 0xFE:
+        raise argparse.ArgumentTypeError(f"index {index} is not within 1..254")
+    return index
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spdm", description="DMTF SPDM 1.1 / PCIe CMA tools")
     commands = parser.add_subparsers(dest="command", required=True)
+
     p = commands.add_parser("dump", help="decode a pcap capture (spdm-emu format) and print every message")
     p.add_argument("capture", help="pcap file (link type 292 PCI DOE or 291 MCTP)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = commands.add_parser("verify", help="check a captured connection: transcripts, chains, signatures")
+    p.add_argument("capture", help="pcap file as spdm-emu writes it")
+    p.add_argument("--root-cert", required=True, help="DER root certificate of slot 0")
+    p.add_argument("--slot-root", action="append", default=[], metavar="N=DER", help="root of another slot")
+
+    p = commands.add_parser("responder", help="serve an SPDM responder over the spdm-emu socket protocol")
+    p.add_argument("--listen", type=_address, default=("127.0.0.1", DEFAULT_PORT), metavar="HOST:PORT")
+    p.add_argument("--transport", choices=["doe"], default="doe")
+    p.add_argument("--cert-chain", help="certificates, root first: concatenated DER or PEM")
+    p.add_argument("--key", help="the leaf's private key (PEM)")
+
+    p = commands.add_parser("requester", help="authenticate a device and read its measurements")
+    p.add_argument("--connect", type=_address, default=("127.0.0.1", DEFAULT_PORT), metavar="HOST:PORT")
+    p.add_argument("--transport", choices=["doe"], default="doe")
+    p.add_argument("--root-cert", required=True, help="DER root certificate of the slot")
+    p.add_argument("--slot", type=int, default=0, choices=range(8))
+    p.add_argument("--measurements", type=_measurement_choice, default=0xFF, metavar="all|N|none")
+    p.add_argument("--reference", help="reference values (JSON) to appraise the measurements against")
+    p.add_argument("--exe-mode", choices=["shutdown", "continue"], default="shutdown")
+
+    commands.add_parser("demo", help="run a responder with the demo identity and authenticate it")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 failed, 2 unusable arguments or files)."""
+    """Run the command line; return the exit status."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:
@@ -34,8 +100,166 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "dump":
             return dump.run(args.capture, as_json=args.json, out=sys.stdout, err=sys.stderr)
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "responder":
+            return _responder(args)
+        if args.command == "requester":
+            return _requester(args)
+        return _demo()
+    except _Usage as problem:
+        print(f"spdm {args.command}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         # the reader went away (`spdm dump x | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
-    return EXIT_USAGE
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise _Usage(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace) -> int:
+    anchors = {0: _read(args.root_cert, "root certificate")}
+    for item in args.slot_root:
+        slot, _, path = item.partition("=")
+        if not slot.isdigit() or not 0 <= int(slot) <= 7 or not path:
+            raise _Usage(f"--slot-root {item!r}: use N=FILE with N in 0..7")
+        anchors[int(slot)] = _read(path, "root certificate")
+    try:
+        pcap = read_pcap(args.capture)
+    except OSError as error:
+        raise _Usage(f"cannot read {args.capture}: {error.strerror or error}") from None
+    except DecodeError as error:
+        raise _Usage(f"{args.capture} is not a usable capture: {error}") from None
+    try:
+        result = verify_capture(pcap, anchors)
+    except DecodeError as error:
+        raise _Usage(f"{args.capture}: {error}") from None
+    for check in result.checks:
+        print(check)
+    if result.skipped_secured:
+        print(f"skipped: {result.skipped_secured} secured records (session traffic is not checked here)")
+    if result.ok:
+        print(f"verified: {sum(c.ok for c in result.checks)} checks passed")
+        return EXIT_OK
+    failure = result.first_failure
+    print(f"FAILED: {failure if failure else 'nothing in the capture could be checked'}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# --- responder -------------------------------------------------------------------------------
+
+
+def _identity(args: argparse.Namespace) -> ResponderConfig:
+    if args.cert_chain is None and args.key is None:
+        config = demo_config(transport_padding=_DOE_PADDING)
+        root = Path(tempfile.gettempdir()) / f"spdm-demo-root-{os.getpid()}.der"
+        root.write_bytes(config.slots[0].certificates[0])
+        print(f"demo identity: root certificate written to {root}")
+        return config
+    if args.cert_chain is None or args.key is None:
+        raise _Usage("--cert-chain and --key go together")
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        certificates = load_certificates(_read(args.cert_chain, "certificate chain"))
+        key = load_pem_private_key(_read(args.key, "private key"), password=None)
+        slot = SlotIdentity(certificates=certificates, private_key=key)  # type: ignore[arg-type]
+    except (SpdmError, ValueError, TypeError) as error:
+        raise _Usage(f"unusable identity: {error}") from None
+    return demo_config(slots={0: slot}, transport_padding=_DOE_PADDING)
+
+
+def _responder(args: argparse.Namespace) -> int:
+    responder = Responder(_identity(args))
+    host, port = args.listen
+    try:
+        server = SocketServer(DoeMailboxResponder(responder.respond), host=host, port=port)
+    except SpdmError as error:
+        raise _Usage(str(error)) from None
+    print(f"listening on {server.host}:{server.port} (PCI DOE over the spdm-emu socket protocol)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=0))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop(timeout=1)
+    return EXIT_OK
+
+
+# --- requester -------------------------------------------------------------------------------
+
+
+def _run_requester(link: SocketLink, config: RequesterConfig, args: argparse.Namespace) -> int:
+    reference = None
+    if args.reference is not None:
+        try:
+            reference = ReferenceValues.load(args.reference)
+        except DecodeError as error:
+            raise _Usage(str(error)) from None
+    requester = Requester(DoeTransport(link), config)
+    try:
+        result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
+    except VerificationError as error:
+        print(f"spdm requester: verification failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print_authentication(result, sys.stdout)
+    if result.appraisal is not None and not result.appraisal.ok:
+        print("spdm requester: measurements do not match the reference values", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _requester(args: argparse.Namespace) -> int:
+    anchor = _read(args.root_cert, "root certificate")
+    config = RequesterConfig(trust_anchors={args.slot: anchor})
+    host, port = args.connect
+    try:
+        link = SocketLink(host, port)
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        status = _run_requester(link, config, args)
+        if args.exe_mode == "continue":
+            link.continue_()
+        else:
+            link.shutdown()
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        link.close()
+    return status
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def _demo() -> int:
+    config = demo_config(transport_padding=_DOE_PADDING)
+    responder = Responder(config)
+    server = SocketServer(DoeMailboxResponder(responder.respond), host="127.0.0.1", port=0).start()
+    print(f"demo responder on 127.0.0.1:{server.port}; authenticating it over PCI DOE")
+    try:
+        args = argparse.Namespace(slot=0, measurements=0xFF, reference=None)
+        anchors = {0: config.slots[0].certificates[0]}
+        link = SocketLink("127.0.0.1", server.port)
+        try:
+            status = _run_requester(link, RequesterConfig(trust_anchors=anchors), args)
+            link.shutdown()
+        finally:
+            link.close()
+    finally:
+        server.stop(timeout=2)
+    return status

@@ -180,7 +180,7 @@ class Requester:
             response, exact = self._decode(raw, context)
             if not isinstance(response, ErrorResponse):
                 break
-            self.transcript.after_error()
+            self.transcript.after_error(response.error_code)
             code = response.error_code
             if code == ErrorCode.Busy and busy < self.config.busy_retries:
                 busy += 1

@@ -128,10 +128,10 @@ class ConnectionTranscript:
         if code == Code.GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
             self._m1m2 = None
 
-    def after_error(self, error_code: int | None = None) -> None:
+    def after_error(self, error_code: int) -> None:
         """An ERROR answer: the pair is not recorded, and the measurement transcript restarts.
 
-        Except for ResponseNotReady (pass the `error_code`): the request is still being served
+        Except for ResponseNotReady: the request is still being served
         and its real answer, fetched with RESPOND_IF_READY, continues M as if it came at once.
         libspdm keeps M on both sides then (`libspdm_rsp_measurements.c` resets M for every
         other ERROR, never for the NOT_READY response state).

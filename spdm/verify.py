@@ -21,6 +21,7 @@ from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import ErrorCode
 from spdm.messages.error import ErrorResponse, RespondIfReady
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
@@ -88,7 +89,7 @@ class _Verifier:
         if ask is None or answer is None:
             return
         if isinstance(answer, ErrorResponse):
-            self.transcript.after_error()
+            self.transcript.after_error(answer.error_code)
             return
         labels = (request.index, response.index)
         if not isinstance(ask, RespondIfReady):
@@ -272,9 +273,8 @@ def verify_capture(
         if pending is None:
             verifier.fail(item.index, "response follows a request", ValueError("no request before it"))
             continue
-        if isinstance(item.message, ErrorResponse) and item.message.error_code == 0x42:
-            verifier.transcript.after_error()
-            continue
+        if isinstance(item.message, ErrorResponse) and item.message.error_code == ErrorCode.ResponseNotReady:
+            continue  # the request stays pending: RESPOND_IF_READY fetches its answer
         if pending.message is not None and pending.message.name == "GET_VERSION":
             verifier.transcript.add_vca(pending.data, item.data, labels=(pending.index, item.index))
         else:

@@ -1,0 +1,707 @@
+"""The SPDM 1.0/1.1 responder: a bytes-in, bytes-out state machine that a device emulator embeds.
+
+`Responder.respond(request)` is the only entry point. It never raises on any input and always
+answers with one SPDM message: the response, or an ERROR saying why not. Every request goes
+through the same steps, in the order the style guide asks for:
+
+1. the 4-byte header: a code this responder does not implement (or whose capability it does
+   not have) is UnsupportedRequest with ErrorData = the code; a version other than the
+   negotiated one (0x10 for GET_VERSION) is VersionMismatch;
+2. the test knobs (`answer_busy`, `answer_not_ready`);
+3. permission: the (state, code) pair must be in `spdm._responder_state.TRANSITIONS`, else
+   UnexpectedRequest;
+4. the body: a malformed one (truncated, trailing bytes beyond the transport's zero padding, bad
+   counts) is InvalidRequest;
+5. the handler, which raises `ProtocolError` for what it refuses. `respond` turns any
+   `ProtocolError` into the ERROR response in one place, and an ERROR never changes the state.
+
+Transcripts are `spdm.transcript.ConnectionTranscript`, fed exactly as the requester side feeds
+its own, so that signatures verify over the same bytes; the libspdm captures in
+shared/vectors/libspdm replay byte for byte (tests/protocol/test_responder_replay.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from spdm._responder_config import (
+    DEFAULT_CAPABILITIES,
+    MAX_CT_EXPONENT,
+    ResponderConfig,
+    SlotIdentity,
+    demo_config,
+)
+from spdm._responder_state import CAPABILITY_OF, HANDLED, State, allowed, next_state, state_diagram
+from spdm.certs import CertChain
+from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
+from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
+from spdm.measurements import MeasurementProvider, summary_hash
+from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import AlgType, CapabilityFlags, Code, ErrorCode, MeasurementSpecification, SummaryHashType
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.negotiation import (
+    Algorithms,
+    AlgStruct,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+    Version,
+)
+from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
+from spdm.negotiated import Negotiated
+from spdm.transcript import ConnectionTranscript
+
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "Responder",
+    "ResponderConfig",
+    "SlotIdentity",
+    "State",
+    "VendorHandler",
+    "demo_config",
+    "state_diagram",
+]
+
+_log = logging.getLogger(__name__)
+
+F = CapabilityFlags
+
+# Capability bits each version defines (libspdm SPDM_GET_CAPABILITIES_*_FLAGS_1x_MASK).
+_RESPONDER_FLAGS = {0x10: 0x0000_003F, 0x11: 0x0001_FFFF}
+_REQUESTER_FLAGS_11 = 0x0001_FFC6
+_NONCE_SIZE = 32
+_PUBLIC_KEY_SLOT = 0xFF
+_MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
+_MAX_EXT_ALGS = {0x10: 8, 0x11: 20}
+_COUNT_OPERATION = 0x00
+_ALL_OPERATION = 0xFF
+
+VendorHandler = Callable[[VendorDefinedRequest], bytes]
+"""Serves one VENDOR_DEFINED_REQUEST: returns the response payload, or raises `ProtocolError`."""
+
+M = TypeVar("M", bound=Message)
+
+
+# --- errors the responder answers --------------------------------------------------------------
+
+
+class _NotReady(ProtocolError):
+    """ResponseNotReady, with the extended data the ERROR carries."""
+
+    def __init__(self, extended: ResponseNotReady) -> None:
+        super().__init__(ErrorCode.ResponseNotReady, "the response is not ready yet")
+        self.extended = extended
+
+
+def _invalid(reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.InvalidRequest, reason)
+
+
+def _unsupported(code: int, reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UnsupportedRequest, reason, code)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A request answered with ResponseNotReady, kept for RESPOND_IF_READY."""
+
+    request: bytes
+    code: int
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Connection:
+    """What VCA settled: the negotiated value, its suites and the chains of the usable slots."""
+
+    negotiated: Negotiated
+    hash: HashSuite | None
+    asym: AsymSuite | None
+    chains: Mapping[int, bytes]
+
+    @property
+    def slot_mask(self) -> int:
+        return sum(1 << slot for slot in self.chains)
+
+
+# --- the responder ---------------------------------------------------------------------------
+
+
+class Responder:
+    """One device's side of one SPDM connection: `respond(request) -> response`, nothing else."""
+
+    def __init__(self, config: ResponderConfig | None = None) -> None:
+        self.config = config or demo_config()
+        self._vendor: dict[tuple[int, bytes], VendorHandler] = {}
+        self._busy = 0
+        self._not_ready = 0
+        self._rd_exponent = 1
+        self._rdtm = 2
+        self._token = 0
+        self._pending: _Pending | None = None
+        self._reply_version = 0x10
+        self._state = State.EXPECT_GET_VERSION
+        self._reset_connection()
+
+    def _reset_connection(self) -> None:
+        self.transcript = ConnectionTranscript()
+        self._version: int | None = None
+        self._requester: GetCapabilities | None = None
+        self._capabilities: Capabilities | None = None
+        self._connection: _Connection | None = None
+
+    # --- public surface ------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """The outcome of VCA, once ALGORITHMS has been sent."""
+        return self._connection.negotiated if self._connection else None
+
+    def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
+        """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
+        self._vendor[(standard_id, bytes(vendor_id))] = handler
+
+    def answer_busy(self, count: int = 1) -> None:
+        """Answer the next `count` requests with ERROR Busy (requester retry testing)."""
+        self._busy = max(count, 0)
+
+    def answer_not_ready(self, count: int = 1, *, rd_exponent: int = 1, rdtm: int = 2) -> None:
+        """Answer the next `count` requests with ERROR ResponseNotReady and keep each for RESPOND_IF_READY.
+
+        A RESPOND_IF_READY with the right RequestCode and Token while the count lasts is told
+        ResponseNotReady again (same token). RDTM defaults to 2: libspdm's requester refuses 1.
+        """
+        if not (0 <= rd_exponent <= 0xFF and 0 <= rdtm <= 0xFF):
+            raise ValueError("rd_exponent and rdtm are bytes")
+        self._not_ready = max(count, 0)
+        self._rd_exponent = rd_exponent
+        self._rdtm = rdtm
+
+    def respond(self, request: bytes, session_id: int | None = None) -> bytes:
+        """The response to one SPDM request (bytes as received, transport header removed).
+
+        Never raises for any request bytes: always one decodable SPDM message, ERROR when needed.
+        Only a bug in a callback of the configuration (`random`, the measurement provider, a
+        vendor handler) that raises something other than `SpdmError` reaches the caller.
+        """
+        self._reply_version = self._version or 0x10
+        try:
+            return self._dispatch(bytes(request), session_id)
+        except ProtocolError as error:
+            return self._error(error)
+        except SpdmError as error:
+            # Our own inconsistency (a response that does not encode, a key that cannot sign).
+            _log.warning("responder failure: %s", error)
+            return self._error(ProtocolError(ErrorCode.Unspecified, str(error)))
+
+    # --- the pipeline --------------------------------------------------------------------
+
+    def _error(self, error: ProtocolError) -> bytes:
+        """The one place a refusal becomes the ERROR response."""
+        code, data = error.error_code, error.error_data
+        extended: ResponseNotReady | bytes = b""
+        if isinstance(error, _NotReady):
+            extended = error.extended
+        elif code == ErrorCode.ResponseNotReady or not 0 <= code <= 0xFF or not 0 <= data <= 0xFF:
+            code, data = ErrorCode.Unspecified, 0
+        _log.debug("ERROR 0x%02x (data 0x%02x): %s", code, data, error)
+        self.transcript.after_error(code)
+        return encode(
+            ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
+        )
+
+    def _dispatch(self, request: bytes, session_id: int | None) -> bytes:
+        if session_id is not None:
+            raise ProtocolError(ErrorCode.InvalidSession, f"no session 0x{session_id:08x}: sessions are not served")
+        if len(request) > self.config.max_request_size:
+            raise _invalid(f"{len(request)} bytes is over the {self.config.max_request_size}-byte limit")
+        if len(request) < 4:
+            raise _invalid(f"{len(request)} bytes: a request has a 4-byte header")
+        version, code = request[0], request[1]
+        if code == Code.GET_VERSION:
+            self._reply_version = 0x10
+        self._check_code(code)
+        self._check_version(code, version)
+        if self._busy:
+            self._busy -= 1
+            raise ProtocolError(ErrorCode.Busy, "busy (answer_busy)")
+        if code == Code.RESPOND_IF_READY:
+            return self._respond_if_ready(request)
+        if self._not_ready:
+            self._not_ready -= 1
+            self._pending = _Pending(request, code, self._token)
+            self._token = (self._token + 1) & 0xFF
+            raise self._not_ready_error(self._pending)
+        self._pending = None
+        return self._serve(request, code)
+
+    def _check_code(self, code: int) -> None:
+        if code not in HANDLED:
+            raise _unsupported(code, f"request code 0x{code:02x} is not served")
+        needed = CAPABILITY_OF.get(Code(code), 0)
+        if needed and not self.config.capabilities & needed:
+            raise _unsupported(code, f"{Code(code).name} needs a capability this device does not have")
+
+    def _check_version(self, code: int, version: int) -> None:
+        if code == Code.GET_VERSION:
+            expected: frozenset[int] = frozenset({0x10})
+        elif code == Code.RESPOND_IF_READY and self._pending is not None:
+            expected = frozenset({self._pending.request[0]})
+        elif self._version is not None:
+            expected = frozenset({self._version})
+        elif code == Code.GET_CAPABILITIES:
+            expected = frozenset(self.config.versions)
+        else:
+            return  # nothing negotiated yet: the permission check refuses it
+        if version not in expected:
+            raise ProtocolError(ErrorCode.VersionMismatch, f"version 0x{version:02x}, expected {sorted(expected)}")
+
+    def _serve(self, request: bytes, code: int) -> bytes:
+        """Permission, body, handler, then the transition: the request has passed the header checks."""
+        if not allowed(self._state, code):
+            raise ProtocolError(ErrorCode.UnexpectedRequest, f"{Code(code).name} in state {self._state.name}")
+        message, exact = self._decode(request)
+        response = _HANDLERS[Code(code)](self, message, exact)
+        self._set_state(next_state(self._state, code))
+        return response
+
+    def _set_state(self, state: State) -> None:
+        """Every state change goes through here."""
+        if state is not self._state:
+            _log.debug("state %s -> %s", self._state.name, state.name)
+            self._state = state
+
+    def _decode(self, request: bytes) -> tuple[Message, bytes]:
+        """The request and its exact bytes; only zero transport padding may follow it."""
+        context = self._connection.negotiated.codec_context() if self._connection else None
+        try:
+            message, size = decode_prefix(request, context)
+        except DecodeError as exc:
+            raise _invalid(str(exc)) from None
+        tail = request[size:]
+        if len(tail) > self.config.transport_padding or any(tail):
+            raise _invalid(f"{message.name}: {len(tail)} bytes follow the message")
+        return message, request[:size]
+
+    # --- RESPOND_IF_READY ----------------------------------------------------------------
+
+    def _not_ready_error(self, pending: _Pending) -> _NotReady:
+        return _NotReady(
+            ResponseNotReady(
+                rd_exponent=self._rd_exponent, request_code=pending.code, token=pending.token, rdtm=self._rdtm
+            )
+        )
+
+    def _respond_if_ready(self, request: bytes) -> bytes:
+        pending = self._pending
+        if pending is None:
+            raise ProtocolError(ErrorCode.UnexpectedRequest, "RESPOND_IF_READY with no request pending")
+        message = _expect(self._decode(request)[0], RespondIfReady)
+        if message.request_code != pending.code or message.token != pending.token:
+            raise _invalid(
+                f"RESPOND_IF_READY for 0x{message.request_code:02x} token {message.token}, "
+                f"pending 0x{pending.code:02x} token {pending.token}"
+            )
+        if self._not_ready:
+            self._not_ready -= 1
+            raise self._not_ready_error(pending)
+        self._pending = None
+        self._reply_version = 0x10 if pending.code == Code.GET_VERSION else self._version or 0x10
+        return self._serve(pending.request, pending.code)
+
+    # --- VCA -----------------------------------------------------------------------------
+
+    def _get_version(self, message: Message, request: bytes) -> bytes:
+        _expect(message, GetVersion)
+        self._reset_connection()
+        self.transcript.before_request(Code.GET_VERSION)
+        response = encode(Version(version=0x10, entries=tuple(v << 8 for v in sorted(set(self.config.versions)))))
+        self.transcript.add_vca(request, response)
+        return response
+
+    def _get_capabilities(self, message: Message, request: bytes) -> bytes:
+        ask = _expect(message, GetCapabilities)
+        version = ask.version
+        self._reply_version = version
+        requester_flags = 0
+        if version >= 0x11:
+            if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
+                raise _invalid(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
+            requester_flags = (ask.flags or 0) & _REQUESTER_FLAGS_11
+            _check_requester_flags(requester_flags)
+        self.transcript.before_request(Code.GET_CAPABILITIES)
+        answer = Capabilities(
+            version=version,
+            ct_exponent=self.config.ct_exponent,
+            flags=self.config.capabilities & _RESPONDER_FLAGS[version],
+        )
+        response = encode(answer)
+        self.transcript.add_vca(request, response)
+        self._version = version
+        self._requester = GetCapabilities(
+            version=version, ct_exponent=ask.ct_exponent or 0, flags=requester_flags, reserved=0, reserved2=0
+        )
+        self._capabilities = answer
+        return response
+
+    def _negotiate_algorithms(self, message: Message, request: bytes) -> bytes:
+        offer = _expect(message, NegotiateAlgorithms)
+        requester, capabilities = self._requester, self._capabilities
+        if requester is None or capabilities is None:
+            raise ProtocolError(ErrorCode.UnexpectedRequest, "NEGOTIATE_ALGORITHMS before CAPABILITIES")
+        _check_offer(offer)
+        answer = self._select(offer, requester.flags or 0)
+        negotiated = Negotiated(
+            version=offer.version,
+            requester_flags=requester.flags or 0,
+            responder_flags=capabilities.flags,
+            requester_ct_exponent=requester.ct_exponent or 0,
+            responder_ct_exponent=capabilities.ct_exponent,
+            measurement_specification=answer.measurement_specification_sel,
+            measurement_hash_algo=answer.measurement_hash_algo,
+            base_asym_algo=answer.base_asym_sel,
+            base_hash_algo=answer.base_hash_sel,
+            dhe_group=answer.selected(AlgType.DHE),
+            aead_suite=answer.selected(AlgType.AEAD),
+            req_base_asym_alg=answer.selected(AlgType.REQ_BASE_ASYM_ALG),
+            key_schedule=answer.selected(AlgType.KEY_SCHEDULE),
+        )
+        connection = self._settle(negotiated)
+        self.transcript.before_request(Code.NEGOTIATE_ALGORITHMS)
+        response = encode(answer)
+        self.transcript.add_vca(request, response)
+        if connection.hash is not None:
+            self.transcript.set_hash(connection.hash.new)
+        self._connection = connection
+        return response
+
+    def _select(self, offer: NegotiateAlgorithms, requester_flags: int) -> Algorithms:
+        """ALGORITHMS for `offer`: each selection by priority among what both sides can do."""
+        config = self.config
+        ours = config.capabilities
+        both = ours & requester_flags
+        asym = select_algorithm(offer.base_asym_algo, self._signable(config.base_asym_priority))
+        base_hash = select_algorithm(offer.base_hash_algo, config.base_hash_priority)
+        spec = measurement_hash = 0
+        if ours & F.MEAS_CAP_MASK and offer.measurement_specification:
+            spec = select_algorithm(offer.measurement_specification, (MeasurementSpecification.DMTF,))
+            if not spec:
+                raise _invalid(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
+            measurement_hash = config.measurement_hash_priority[0]
+        hashes = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_MASK) or both & (F.KEY_EX_CAP | F.PSK_CAP_MASK)
+        if hashes and not base_hash:
+            raise _invalid(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
+        signs = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG) or both & F.KEY_EX_CAP
+        if signs and not asym:
+            raise _invalid(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
+        structs = tuple(
+            AlgStruct(alg_type=s.alg_type, alg_supported=select_algorithm(s.alg_supported, self._priority(s.alg_type)))
+            for s in offer.alg_structs
+            if self._needs(s.alg_type)
+        )
+        chosen = {s.alg_type: s.alg_supported for s in structs}
+        required = (
+            (F.KEY_EX_CAP, AlgType.DHE),
+            (F.ENCRYPT_CAP | F.MAC_CAP, AlgType.AEAD),
+            (F.MUT_AUTH_CAP, AlgType.REQ_BASE_ASYM_ALG),
+            (F.KEY_EX_CAP | F.PSK_CAP_MASK, AlgType.KEY_SCHEDULE),
+        )
+        for flags, alg_type in required:
+            if both & flags and not chosen.get(alg_type):
+                raise _invalid(f"no common {AlgType(alg_type).name} algorithm")
+        return Algorithms(
+            version=offer.version,
+            measurement_specification_sel=spec,
+            measurement_hash_algo=measurement_hash,
+            base_asym_sel=asym,
+            base_hash_sel=base_hash,
+            alg_structs=structs,
+        )
+
+    def _signable(self, priority: tuple[int, ...]) -> tuple[int, ...]:
+        """The asym priority restricted to what some slot's key can sign (all of it without slots)."""
+        keys = [slot.public_key for slot in self.config.slots.values()]
+        if not keys:
+            return priority
+        return tuple(bit for bit in priority if _suite(bit) is not None and any(_accepts(bit, key) for key in keys))
+
+    def _priority(self, alg_type: int) -> tuple[int, ...]:
+        config = self.config
+        return {
+            AlgType.DHE: config.dhe_priority,
+            AlgType.AEAD: config.aead_priority,
+            AlgType.REQ_BASE_ASYM_ALG: config.req_base_asym_priority,
+            AlgType.KEY_SCHEDULE: config.key_schedule_priority,
+        }[AlgType(alg_type)]
+
+    def _needs(self, alg_type: int) -> bool:
+        """Whether our capabilities use an AlgStruct type; libspdm answers each one the requester sent."""
+        needed_by = {
+            AlgType.DHE: F.KEY_EX_CAP,
+            AlgType.AEAD: F.ENCRYPT_CAP | F.MAC_CAP,
+            AlgType.REQ_BASE_ASYM_ALG: F.MUT_AUTH_CAP,
+            AlgType.KEY_SCHEDULE: F.KEY_EX_CAP | F.PSK_CAP_MASK,
+        }
+        return bool(self.config.capabilities & needed_by[AlgType(alg_type)])
+
+    def _settle(self, negotiated: Negotiated) -> _Connection:
+        suite = hash_suite(negotiated.base_hash_algo) if negotiated.base_hash_algo else None
+        asym = asym_suite(negotiated.base_asym_algo) if negotiated.base_asym_algo else None
+        chains: dict[int, bytes] = {}
+        if suite is not None and asym is not None:
+            for slot_id, slot in sorted(self.config.slots.items()):
+                if asym.accepts(slot.public_key):
+                    chain = CertChain.build(slot.certificates, suite, root_certificate_der=slot.root_certificate)
+                    chains[slot_id] = chain.to_bytes()
+        return _Connection(negotiated=negotiated, hash=suite, asym=asym, chains=MappingProxyType(chains))
+
+    # --- certificates and CHALLENGE ------------------------------------------------------
+
+    def _suites(self) -> tuple[_Connection, HashSuite, AsymSuite]:
+        connection = self._connection
+        if connection is None or connection.hash is None or connection.asym is None:
+            raise ProtocolError(ErrorCode.UnexpectedRequest, "no hash and signature algorithm were negotiated")
+        return connection, connection.hash, connection.asym
+
+    def _get_digests(self, message: Message, request: bytes) -> bytes:
+        _expect(message, GetDigests)
+        connection, suite, _ = self._suites()
+        if not connection.chains:
+            raise ProtocolError(ErrorCode.Unspecified, "no slot holds a chain for the negotiated algorithm")
+        self.transcript.before_request(Code.GET_DIGESTS)
+        digests = tuple(suite.digest(chain) for _, chain in sorted(connection.chains.items()))
+        response = encode(Digests(version=message.version, slot_mask=connection.slot_mask, digests=digests))
+        self.transcript.add_certificate_exchange(request, response)
+        return response
+
+    def _get_certificate(self, message: Message, request: bytes) -> bytes:
+        ask = _expect(message, GetCertificate)
+        connection, _, _ = self._suites()
+        slot = ask.slot_id
+        chain = connection.chains.get(slot)
+        if chain is None:
+            raise _invalid(f"slot {slot} holds no certificate chain")
+        if ask.offset >= len(chain):
+            raise _invalid(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
+        length = min(ask.length, self.config.certificate_portion, len(chain) - ask.offset)
+        portion = chain[ask.offset : ask.offset + length]
+        self.transcript.before_request(Code.GET_CERTIFICATE)
+        response = encode(
+            Certificate(
+                version=ask.version,
+                slot_param=slot,
+                remainder_length=len(chain) - ask.offset - length,
+                portion=portion,
+            )
+        )
+        self.transcript.add_certificate_exchange(request, response)
+        return response
+
+    def _challenge(self, message: Message, request: bytes) -> bytes:
+        ask = _expect(message, Challenge)
+        connection, suite, asym = self._suites()
+        slot = ask.slot_id
+        if slot == _PUBLIC_KEY_SLOT:
+            raise _invalid("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+        chain = connection.chains.get(slot)
+        if chain is None:
+            raise _invalid(f"slot {slot} holds no certificate chain")
+        summary_type = ask.summary_hash_type
+        if summary_type not in (SummaryHashType.NONE, SummaryHashType.TCB, SummaryHashType.ALL):
+            raise _invalid(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
+        provider = self._measurement_provider(summary_type)
+        self.transcript.before_request(Code.CHALLENGE)
+        summary = summary_hash(provider, summary_type, suite.digest) if provider is not None else None
+        unsigned = encode(
+            ChallengeAuth(
+                version=ask.version,
+                attributes=slot,
+                slot_mask=connection.slot_mask,
+                cert_chain_hash=suite.digest(chain),
+                nonce=self._nonce(),
+                measurement_summary_hash=summary,
+                signature=b"",
+            )
+        )
+        digest = self.transcript.challenge_digest(request, unsigned)
+        signature = asym.sign(self.config.slots[slot].private_key, digest, suite)
+        self.transcript.challenge_done(True)
+        return unsigned + signature
+
+    def _measurement_provider(self, summary_type: int) -> MeasurementProvider | None:
+        """The provider whose summary hash CHALLENGE_AUTH carries; None when the field is absent.
+
+        Without MEAS_CAP the field is absent (DSP0274 1.1; libspdm answers InvalidRequest); with
+        MEAS_CAP but no measurement specification negotiated, libspdm's InvalidRequest.
+        """
+        if summary_type == SummaryHashType.NONE or not self.config.capabilities & F.MEAS_CAP_MASK:
+            return None
+        connection = self._connection
+        if connection is None or not connection.negotiated.measurement_hash_algo:
+            raise _invalid("a measurement summary hash, but no measurement algorithm was negotiated")
+        return self.config.measurements
+
+    def _nonce(self) -> bytes:
+        nonce = bytes(self.config.random(_NONCE_SIZE))
+        if len(nonce) != _NONCE_SIZE:
+            raise ProtocolError(ErrorCode.Unspecified, f"the random source gave {len(nonce)} bytes for a nonce")
+        return nonce
+
+    # --- measurements --------------------------------------------------------------------
+
+    def _get_measurements(self, message: Message, request: bytes) -> bytes:
+        ask = _expect(message, GetMeasurements)
+        connection = self._connection
+        provider = self.config.measurements
+        if connection is None or provider is None or not connection.negotiated.measurement_hash_algo:
+            raise ProtocolError(ErrorCode.UnexpectedRequest, "no measurement algorithm was negotiated")
+        signed = ask.signature_requested
+        if signed and not self.config.capabilities & F.MEAS_CAP_SIG:
+            raise _invalid("a signature was requested from a device without signed measurements")
+        blocks = tuple(provider.blocks())
+        chosen = self._blocks(blocks, ask.operation)
+        slot = 0
+        if signed:
+            slot = (ask.slot_id_param or 0) & 0xF if ask.version >= 0x11 else 0
+            if slot == _MEASUREMENT_PUBLIC_KEY_SLOT:
+                raise _invalid("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+            if slot not in connection.chains:
+                raise _invalid(f"slot {slot} holds no certificate chain")
+        self.transcript.before_request(Code.GET_MEASUREMENTS)
+        unsigned = encode(
+            Measurements(
+                version=ask.version,
+                total_indices=len(blocks) if ask.operation == _COUNT_OPERATION else 0,
+                slot_param=slot if signed and ask.version >= 0x11 else 0,
+                blocks=chosen,
+                nonce=self._nonce(),
+                signature=None,
+            )
+        )
+        if not signed:
+            self.transcript.add_measurements(request, unsigned)
+            return unsigned
+        _, suite, asym = self._suites()
+        digest = self.transcript.measurements_digest(request, unsigned)
+        return unsigned + asym.sign(self.config.slots[slot].private_key, digest, suite)
+
+    @staticmethod
+    def _blocks(blocks: tuple[MeasurementBlock, ...], operation: int) -> tuple[MeasurementBlock, ...]:
+        if operation == _COUNT_OPERATION:
+            return ()
+        if operation == _ALL_OPERATION:
+            return blocks
+        chosen = tuple(block for block in blocks if block.index == operation)
+        if not chosen:
+            raise _invalid(f"no measurement block has index {operation}")
+        return chosen[:1]
+
+    # --- vendor-defined ------------------------------------------------------------------
+
+    def _vendor_defined(self, message: Message, request: bytes) -> bytes:
+        ask = _expect(message, VendorDefinedRequest)
+        handler = self._vendor.get((ask.standard_id, ask.vendor_id))
+        if handler is None:
+            raise _unsupported(
+                Code.VENDOR_DEFINED_REQUEST,
+                f"no handler for StandardID {ask.standard_id} VendorID {ask.vendor_id.hex() or '-'}",
+            )
+        payload = bytes(handler(ask))
+        self.transcript.before_request(Code.VENDOR_DEFINED_REQUEST)
+        return encode(
+            VendorDefinedResponse(
+                version=ask.version, standard_id=ask.standard_id, vendor_id=ask.vendor_id, payload=payload
+            )
+        )
+
+
+_Handler = Callable[[Responder, Message, bytes], bytes]
+
+_HANDLERS: Mapping[Code, _Handler] = {
+    Code.GET_VERSION: Responder._get_version,
+    Code.GET_CAPABILITIES: Responder._get_capabilities,
+    Code.NEGOTIATE_ALGORITHMS: Responder._negotiate_algorithms,
+    Code.GET_DIGESTS: Responder._get_digests,
+    Code.GET_CERTIFICATE: Responder._get_certificate,
+    Code.CHALLENGE: Responder._challenge,
+    Code.GET_MEASUREMENTS: Responder._get_measurements,
+    Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
+}
+
+
+# --- request checks ----------------------------------------------------------------------------
+
+
+def _expect(message: Message, cls: type[M]) -> M:
+    """Narrow a decoded request to its class (the header's code chose the class, so this holds)."""
+    if not isinstance(message, cls):
+        raise _invalid(f"{message.name} where {cls.name} was expected")
+    return message
+
+
+def _check_requester_flags(flags: int) -> None:
+    """The 1.1 rules for a requester's flags (libspdm_check_request_flag_compatibility)."""
+    cert, chal = flags & F.CERT_CAP, flags & F.CHAL_CAP
+    secure = flags & (F.ENCRYPT_CAP | F.MAC_CAP)
+    key_ex, psk = flags & F.KEY_EX_CAP, flags & F.PSK_CAP_MASK
+    pub_key_id, mut_auth = flags & F.PUB_KEY_ID_CAP, flags & F.MUT_AUTH_CAP
+    session_only = F.ENCRYPT_CAP | F.MAC_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP | F.HBEAT_CAP | F.KEY_UPD_CAP
+    rules = (
+        (psk == F.PSK_CAP_MASK or psk == F.PSK_CAP_WITH_CONTEXT, "PSK_CAP 10b and 11b are reserved for a requester"),
+        (bool(key_ex or psk) and not secure, "KEY_EX_CAP/PSK_CAP without ENCRYPT_CAP or MAC_CAP"),
+        (not (key_ex or psk) and bool(flags & session_only), "session capabilities without KEY_EX_CAP or PSK_CAP"),
+        (not key_ex and bool(psk) and bool(flags & F.HANDSHAKE_IN_THE_CLEAR_CAP), "PSK only, handshake in the clear"),
+        (bool(cert and pub_key_id), "CERT_CAP and PUB_KEY_ID_CAP together"),
+        (bool(cert or pub_key_id) and not (chal or key_ex), "a certificate or key, no CHAL_CAP or KEY_EX_CAP"),
+        (not (cert or pub_key_id) and bool(chal or mut_auth), "CHAL_CAP or MUT_AUTH_CAP without a certificate or key"),
+        (bool(mut_auth) and not (key_ex or chal), "MUT_AUTH_CAP without KEY_EX_CAP or CHAL_CAP"),
+        (bool(mut_auth) and not flags & F.ENCAP_CAP, "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"),
+    )
+    for broken, reason in rules:
+        if broken:
+            raise _invalid(f"GET_CAPABILITIES: {reason}")
+
+
+def _check_offer(offer: NegotiateAlgorithms) -> None:
+    """What the codec does not check: AlgStruct types and order, empty offers, the ext-alg budget per version."""
+    version = offer.version
+    ext_total = len(offer.ext_asym) + len(offer.ext_hash) + sum(len(s.ext) for s in offer.alg_structs)
+    if ext_total > _MAX_EXT_ALGS.get(version, _MAX_EXT_ALGS[0x11]):
+        raise _invalid(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
+    if version < 0x11 and offer.alg_structs:
+        raise _invalid("SPDM 1.0 has no AlgStructs")
+    previous = 0
+    for struct in offer.alg_structs:
+        if not AlgType.DHE <= struct.alg_type <= AlgType.KEY_SCHEDULE:
+            raise _invalid(f"AlgType {struct.alg_type} is not defined in SPDM 1.1")
+        if struct.alg_type <= previous:
+            raise _invalid("AlgStruct types do not increase")
+        if not struct.alg_supported:
+            raise _invalid(f"{AlgType(struct.alg_type).name} offers no algorithm")
+        previous = struct.alg_type
+
+
+def _suite(bit: int) -> AsymSuite | None:
+    try:
+        return asym_suite(bit)
+    except NegotiationError:
+        return None
+
+
+def _accepts(bit: int, key: PublicKeyTypes) -> bool:
+    suite = _suite(bit)
+    return suite is not None and suite.accepts(key)

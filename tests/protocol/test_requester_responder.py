@@ -1,0 +1,183 @@
+"""Our requester against our responder: every hash x asymmetric algorithm, in memory over DOE and
+over the spdm-emu socket protocol on 127.0.0.1; and the requester's ERROR handling."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from spdm.errors import DecodeError, NegotiationError, PeerError, VerificationError
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, ErrorCode, SummaryHashType
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.testing.pki import make_chain
+from spdm.transport.base import Transport
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.loopback import LoopbackTransport
+from spdm.transport.socket import SocketLink, SocketServer
+
+_DOE_PADDING = 3
+
+
+class MemoryLink:
+    """A DOE link that hands whole objects to a mailbox responder, in memory."""
+
+    def __init__(self, respond_object: Callable[[bytes], bytes | None]) -> None:
+        self.respond_object = respond_object
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        answer = self.respond_object(obj)
+        if answer is None:
+            raise AssertionError("the mailbox discarded an object")
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+def _pair(asym: int, hash_algo: int, **responder: object) -> tuple[ResponderConfig, RequesterConfig]:
+    chain = make_chain(asym, hash_algo=BaseHashAlgo.SHA_256)
+    identity = SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)
+    rsp = demo_config(
+        slots={0: identity},
+        base_asym_priority=(asym,),
+        base_hash_priority=(hash_algo,),
+        transport_padding=_DOE_PADDING,
+        **responder,
+    )
+    req = RequesterConfig(trust_anchors={0: chain.root_der})
+    return rsp, req
+
+
+def _doe_in_memory(responder: Responder) -> Transport:
+    return DoeTransport(MemoryLink(DoeMailboxResponder(responder.respond)))
+
+
+_ASYMS = list(BaseAsymAlgo)
+_HASHES = list(BaseHashAlgo)
+
+
+@pytest.mark.parametrize(("asym", "hash_algo"), list(itertools.product(_ASYMS, _HASHES)), ids=lambda v: v.name)
+def test_authenticate_in_memory_over_doe(asym: BaseAsymAlgo, hash_algo: BaseHashAlgo) -> None:
+    rsp, req = _pair(asym, hash_algo)
+    result = Requester(_doe_in_memory(Responder(rsp)), req).authenticate(0, summary_hash_type=SummaryHashType.ALL)
+    assert result.negotiated.base_asym_algo == asym
+    assert result.negotiated.base_hash_algo == hash_algo
+    assert result.measurements is not None and result.measurements.signed
+    assert [b.index for b in result.measurements.blocks] == [1, 2, 3, 4, 5]
+
+
+@pytest.fixture(scope="module")
+def socket_pairs() -> Iterator[Callable[[ResponderConfig], SocketLink]]:
+    servers: list[SocketServer] = []
+
+    def serve(config: ResponderConfig) -> SocketLink:
+        server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
+        servers.append(server)
+        return SocketLink("127.0.0.1", server.port, timeout=5)
+
+    yield serve
+    for server in servers:
+        server.stop(timeout=2)
+
+
+@pytest.mark.parametrize(("asym", "hash_algo"), list(itertools.product(_ASYMS, _HASHES)), ids=lambda v: v.name)
+def test_authenticate_over_the_socket_protocol(
+    socket_pairs: Callable[[ResponderConfig], SocketLink], asym: BaseAsymAlgo, hash_algo: BaseHashAlgo
+) -> None:
+    rsp, req = _pair(asym, hash_algo)
+    link = socket_pairs(rsp)
+    result = Requester(DoeTransport(link), req).authenticate(0)
+    link.shutdown()
+    assert result.negotiated.base_asym_algo == asym and result.negotiated.base_hash_algo == hash_algo
+    assert result.measurements is not None and result.measurements.signed
+
+
+def _loopback() -> tuple[Responder, Requester, list[float]]:
+    rsp, req = _pair(BaseAsymAlgo.ECDSA_P256, BaseHashAlgo.SHA_256)
+    slept: list[float] = []
+    responder = Responder(rsp)
+    requester = Requester(
+        LoopbackTransport(responder.respond),
+        RequesterConfig(trust_anchors=req.trust_anchors, sleep=slept.append),
+    )
+    return responder, requester, slept
+
+
+def test_busy_is_retried_within_bounds() -> None:
+    responder, requester, _ = _loopback()
+    responder.answer_busy(3)
+    requester.init_connection()  # GET_VERSION answered Busy three times, then VERSION
+    responder.answer_busy(4)
+    with pytest.raises(PeerError) as caught:
+        requester.get_digests()
+    assert caught.value.error_code == ErrorCode.Busy
+
+
+def test_response_not_ready_waits_then_asks_respond_if_ready() -> None:
+    responder, requester, slept = _loopback()
+    requester.init_connection()
+    responder.answer_not_ready(1, rd_exponent=10)
+    digests = requester.get_digests()
+    assert 0 in digests
+    assert slept == [(1 << 10) / 1e6]
+    assert requester.authenticate(0).challenge.slot == 0
+
+
+def test_request_resynch_restarts_the_flow_once() -> None:
+    responder, requester, _ = _loopback()
+
+    class Resynch(Transport):
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+            self.sent += 1
+            if self.sent == 4:  # the first GET_DIGESTS
+                return bytes([0x11, 0x7F, ErrorCode.RequestResynch, 0])
+            return responder.respond(request)
+
+    requester.transport = Resynch()
+    result = requester.authenticate(0)
+    assert result.challenge.slot == 0
+
+
+def test_wrong_root_is_a_verification_error() -> None:
+    responder, _, _ = _loopback()
+    other = make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_384)
+    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(trust_anchors={0: other.root_der}))
+    with pytest.raises(VerificationError):
+        requester.authenticate(0)
+
+
+def test_no_common_version() -> None:
+    responder, _, _ = _loopback()
+    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(versions=(0x12,)))
+    with pytest.raises(NegotiationError, match="no common SPDM version"):
+        requester.init_connection()
+
+
+def test_no_common_algorithm() -> None:
+    responder, _, _ = _loopback()
+    config = RequesterConfig(base_asym_algo=BaseAsymAlgo.RSASSA_2048)
+    with pytest.raises((PeerError, NegotiationError)):
+        Requester(LoopbackTransport(responder.respond), config).init_connection()
+
+
+@pytest.mark.parametrize("target", ["CHALLENGE_AUTH", "MEASUREMENTS", "CERTIFICATE", "ALGORITHMS"])
+def test_a_tampered_response_is_rejected(target: str) -> None:
+    responder, requester, _ = _loopback()
+
+    class Tamper(Transport):
+        def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+            response = bytearray(responder.respond(request))
+            names = {0x03: "CHALLENGE_AUTH", 0x60: "MEASUREMENTS", 0x02: "CERTIFICATE", 0x63: "ALGORITHMS"}
+            if names.get(response[1]) == target:
+                response[len(response) // 2] ^= 0x01
+            return bytes(response)
+
+    requester.transport = Tamper()
+    with pytest.raises((VerificationError, NegotiationError, PeerError, DecodeError)):
+        requester.authenticate(0)
