@@ -77,3 +77,97 @@ def test_python_dash_m_runs_the_command() -> None:
     result = subprocess.run([sys.executable, "-m", "spdm", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "dump" in result.stdout
+
+
+def _spdm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spdm", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_demo_authenticates_the_demo_responder() -> None:
+    result = _spdm("demo")
+    assert result.returncode == 0, result.stderr
+    assert "certificate chain, slot 0: 3 certificates, verified" in result.stdout
+    assert "challenge: slot 0 signature verified" in result.stdout
+    assert "measurements: 5 blocks, signature verified" in result.stdout
+    assert result.stdout.rstrip().endswith("result: authenticated")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) -> None:
+    keys = libspdm_vectors / "sample_key" / "ecp384"
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "spdm",
+            "responder",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--cert-chain",
+            str(keys / "bundle_responder.certchain.der"),
+            "--key",
+            str(keys / "end_responder.key"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "listening on" in server.stdout.readline()
+        reference = tmp_path / "reference.json"
+        root = str(keys / "ca.cert.der")
+        # continue: the responder stays up for the next run
+        first = _spdm("requester", "--connect", f"127.0.0.1:{port}", "--root-cert", root, "--exe-mode", "continue")
+        assert first.returncode == 0, first.stderr
+        assert "CN=DMTF libspdm ECP384 responder cert" in first.stdout
+        # a reference that does not match: exit 1
+        reference.write_text(json.dumps({"measurements": {"1": "00" * 64}}))
+        second = _spdm(
+            "requester",
+            "--connect",
+            f"127.0.0.1:{port}",
+            "--root-cert",
+            root,
+            "--reference",
+            str(reference),
+            "--exe-mode",
+            "continue",
+        )
+        assert second.returncode == 1 and "MISMATCH" in second.stdout
+        # the wrong root: exit 1; then shut the responder down
+        wrong = _spdm(
+            "requester",
+            "--connect",
+            f"127.0.0.1:{port}",
+            "--root-cert",
+            str(libspdm_vectors / "sample_key/ecp256/ca.cert.der"),
+        )
+        assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+        assert "verification failed" in wrong.stderr
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_requester_exit_2_when_nothing_listens(libspdm_vectors: Path) -> None:
+    result = _spdm(
+        "requester",
+        "--connect",
+        f"127.0.0.1:{_free_port()}",
+        "--root-cert",
+        str(libspdm_vectors / "sample_key/ecp384/ca.cert.der"),
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "spdm requester:" in result.stderr
