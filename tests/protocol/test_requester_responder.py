@@ -181,3 +181,20 @@ def test_a_tampered_response_is_rejected(target: str) -> None:
     requester.transport = Tamper()
     with pytest.raises((VerificationError, NegotiationError, PeerError, DecodeError)):
         requester.authenticate(0)
+
+
+def test_each_exchange_times_out_per_ct_exponent() -> None:
+    rsp, req = _pair(BaseAsymAlgo.ECDSA_P256, BaseHashAlgo.SHA_256, ct_exponent=20)
+    responder = Responder(rsp)
+    seen: list[tuple[int, float | None]] = []
+
+    class Timed(Transport):
+        def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+            seen.append((request[1], timeout))
+            return responder.respond(request)
+
+    Requester(Timed(), RequesterConfig(trust_anchors=req.trust_anchors, rtt=0.5)).authenticate(0)
+    timeouts = dict(seen)
+    assert timeouts[0x84] == pytest.approx(0.5 + 0.1)  # GET_VERSION: RTT + ST1
+    assert timeouts[0x83] == pytest.approx(0.5 + (1 << 20) / 1e6)  # CHALLENGE: RTT + 2^CTExponent us
+    assert timeouts[0xE0] == pytest.approx(0.5 + (1 << 20) / 1e6)  # signed GET_MEASUREMENTS
