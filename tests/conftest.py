@@ -7,9 +7,11 @@ directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 LIBSPDM_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "libspdm"
 
@@ -62,3 +64,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 pytest.param("", marks=pytest.mark.skip(reason=f"no libspdm captures for {parameter}"))
             ]
             metafunc.parametrize(parameter, params)
+
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default) keeps the whole suite
+# within a couple of minutes, "dev" looks harder, "fuzz" is for long unattended runs.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=25_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,0 +1,1254 @@
+"""Hypothesis strategies for every SPDM 1.0/1.1 message, the records nested in them and opaque data.
+
+Each message strategy is named after its class in snake_case (`challenge_auth` for
+`ChallengeAuth`) and takes an optional `CodecContext`. A layout that depends on negotiation
+(hash, signature and DHE sizes, optional fields) is drawn consistent with the given context, so
+``decode(encode(msg), context) == msg``; given no context, such a strategy draws one first, and the
+caller who needs it should use `any_message` (a `Sample` keeps the two together). A context that
+lacks a size a message cannot do without raises `hypothesis.errors.InvalidArgument`.
+
+Every shape is produced: every negotiated size, empty and maximal lists and lengths (up to each
+codec bound), reserved fields sometimes non-zero, SPDM versions 0x10, 0x11 and 0x12 (1.1-only
+messages: 0x11 and 0x12), optional fields present and absent. Large variable fields are filled
+from a short repeated pattern so that drawing them stays cheap.
+
+`STRATEGIES` (and `strategy_for`) maps each registered message class to its strategy;
+`mutations` turns valid wire bytes into near-valid ones for never-crash fuzzing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ParamSpec, Protocol, TypeVar, cast
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.strategies import SearchStrategy
+
+from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    GetEncapsulatedRequest,
+)
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.negotiation import (
+    Algorithms,
+    AlgStruct,
+    Capabilities,
+    ExtAlg,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+    Version,
+)
+from spdm.messages.opaque import (
+    OpaqueElement,
+    OpaqueTable,
+    SupportedVersionList,
+    VersionSelection,
+    encode_opaque,
+)
+from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.messages.session_control import (
+    EndSession,
+    EndSessionAck,
+    Heartbeat,
+    HeartbeatAck,
+    KeyUpdate,
+    KeyUpdateAck,
+)
+from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
+
+__all__ = [
+    "DHE_SIZES",
+    "HASH_SIZES",
+    "NEEDS_CONTEXT",
+    "SIGNATURE_SIZES",
+    "STRATEGIES",
+    "MessageStrategy",
+    "Sample",
+    "alg_struct",
+    "algorithms",
+    "any_message",
+    "capabilities",
+    "certificate",
+    "challenge",
+    "challenge_auth",
+    "contexts",
+    "deliver_encapsulated_response",
+    "digests",
+    "dmtf_measurement",
+    "encapsulated_request",
+    "encapsulated_response_ack",
+    "end_session",
+    "end_session_ack",
+    "error_response",
+    "ext_alg",
+    "finish",
+    "finish_rsp",
+    "get_capabilities",
+    "get_certificate",
+    "get_digests",
+    "get_encapsulated_request",
+    "get_measurements",
+    "get_version",
+    "heartbeat",
+    "heartbeat_ack",
+    "key_exchange",
+    "key_exchange_rsp",
+    "key_update",
+    "key_update_ack",
+    "measurement_block",
+    "measurements",
+    "messages",
+    "mutations",
+    "negotiate_algorithms",
+    "opaque_data",
+    "opaque_element",
+    "opaque_table",
+    "psk_exchange",
+    "psk_exchange_rsp",
+    "psk_finish",
+    "psk_finish_rsp",
+    "respond_if_ready",
+    "response_not_ready",
+    "strategy_for",
+    "supported_version_list",
+    "vendor_defined_request",
+    "vendor_defined_response",
+    "version",
+    "version_selection",
+    "wire_messages",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+M = TypeVar("M", bound=Message)
+M_co = TypeVar("M_co", bound=Message, covariant=True)
+
+
+class MessageStrategy(Protocol[M_co]):
+    """A message strategy function: ``(context=None) -> SearchStrategy[message class]``."""
+
+    def __call__(self, context: CodecContext | None = None) -> SearchStrategy[M_co]: ...
+
+
+def _memo(build: Callable[P, T]) -> Callable[P, T]:
+    """`build` remembering its results: strategies are immutable, and Hypothesis validates each new
+    strategy object on its first draw, which costs more than drawing from a known one."""
+    return cast("Callable[P, T]", functools.cache(build))
+
+
+HASH_SIZES: tuple[int, ...] = (32, 48, 64)
+"""Digest sizes H of every SPDM 1.1 BaseHashAlgo."""
+SIGNATURE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
+"""Signature sizes S of every SPDM 1.1 BaseAsymAlgo (and ReqBaseAsymAlg)."""
+DHE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
+"""ExchangeData sizes D of every SPDM 1.1 DHE group."""
+
+# codec bounds (see each message module)
+_MAX_OPAQUE = 1024
+_MAX_EXTENDED_ERROR_DATA = 32
+_MAX_PSK_HINT = 32
+_MAX_PSK_CONTEXT = 1024
+_MAX_EXT_ALGS = 20
+_MAX_ALG_STRUCT_EXTS = 15
+_NONCE = 32
+_RANDOM = 32
+_U8, _U16 = 0xFF, 0xFFFF
+
+# variable fields are usually at most this long; the maximal size is drawn on purpose
+_TYPICAL = 64
+_VERSIONS_1_0 = (0x10, 0x11, 0x12)
+_VERSIONS_1_1 = (0x11, 0x12)
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+
+
+@_memo
+def _uint(maximum: int) -> SearchStrategy[int]:
+    return st.integers(0, maximum)
+
+
+@_memo
+def _reserved(maximum: int = _U8) -> SearchStrategy[int]:
+    """A reserved or rarely used field: mostly zero, sometimes any value (it must round-trip)."""
+    return st.one_of(st.just(0), _uint(maximum))
+
+
+@_memo
+def _usual(values: Sequence[int], maximum: int = _U8) -> SearchStrategy[int]:
+    """One of the usual `values`, or any value up to `maximum`."""
+    return st.one_of(st.sampled_from(tuple(values)), _uint(maximum))
+
+
+@_memo
+def _bitmask(defined_bits: int, maximum: int) -> SearchStrategy[int]:
+    """A flags field: one defined bit, any mix of defined bits, or anything at all."""
+    return st.one_of(
+        st.sampled_from(tuple(1 << i for i in range(defined_bits))),
+        _uint((1 << defined_bits) - 1),
+        _uint(maximum),
+    )
+
+
+@_memo
+def _versions(first: int = 0x10) -> SearchStrategy[int]:
+    return st.sampled_from(_VERSIONS_1_0 if first == 0x10 else _VERSIONS_1_1)
+
+
+@_memo
+@st.composite
+def _sizes(draw: st.DrawFn, maximum: int, minimum: int = 0, typical: int = _TYPICAL) -> int:
+    """A length in minimum..maximum: mostly up to `typical`, sometimes exactly `maximum`, sometimes any."""
+    if maximum <= minimum:
+        return minimum
+    shape = draw(st.integers(0, 7))
+    if shape == 6:
+        return maximum
+    if shape == 7:
+        return draw(st.integers(minimum, maximum))
+    return draw(st.integers(minimum, max(minimum, min(maximum, typical))))
+
+
+@_memo
+def _bytes_of(size: int) -> SearchStrategy[bytes]:
+    """Exactly `size` bytes: random when short, a repeated random pattern when long."""
+    if size <= _TYPICAL:
+        return st.binary(min_size=size, max_size=size)
+    return st.binary(min_size=1, max_size=16).map(lambda pattern: (pattern * (size // len(pattern) + 1))[:size])
+
+
+@_memo
+def _fixed(size: int) -> SearchStrategy[bytes]:
+    """A fixed-size field (nonce, digest, signature, exchange data): random bytes."""
+    return st.binary(min_size=size, max_size=size)
+
+
+@_memo
+def _blob(maximum: int, minimum: int = 0, typical: int = _TYPICAL) -> SearchStrategy[bytes]:
+    """Variable-length bytes up to `maximum`, the empty and the maximal ones included."""
+    return _sizes(maximum, minimum, typical).flatmap(_bytes_of)
+
+
+@_memo
+def _tuples(
+    elements: SearchStrategy[T], maximum: int, minimum: int = 0, typical: int = 6
+) -> SearchStrategy[tuple[T, ...]]:
+    """Tuples of minimum..maximum elements, the empty and the maximal ones included."""
+    return _sizes(maximum, minimum, typical).flatmap(lambda size: _tuples_of(elements, size))
+
+
+@_memo
+def _tuples_of(elements: SearchStrategy[T], size: int) -> SearchStrategy[tuple[T, ...]]:
+    return st.lists(elements, min_size=size, max_size=size).map(tuple)
+
+
+def _size(context: CodecContext, key: str, cls: type[Message]) -> int:
+    value = getattr(context, key)
+    if value is None:
+        raise InvalidArgument(f"{cls.__name__} needs a CodecContext with {key}")
+    return int(value)
+
+
+@_memo
+def _with_context(
+    build: Callable[[CodecContext], SearchStrategy[M]], context: CodecContext | None
+) -> SearchStrategy[M]:
+    """`build(context)`, or `build` of a drawn context when there is none."""
+    if context is None:
+        return contexts().flatmap(build)
+    return build(context)
+
+
+# ---------------------------------------------------------------------------------------------
+# contexts
+
+
+@_memo
+def contexts() -> SearchStrategy[CodecContext]:
+    """Negotiation contexts with realistic sizes (every SPDM 1.1 algorithm's) and every presence flag."""
+    return st.builds(
+        CodecContext,
+        hash_size=st.sampled_from(HASH_SIZES),
+        signature_size=st.sampled_from(SIGNATURE_SIZES),
+        req_signature_size=st.sampled_from(SIGNATURE_SIZES),
+        dhe_size=st.sampled_from(DHE_SIZES),
+        measurement_summary_hash=st.booleans(),
+        measurement_signature=st.booleans(),
+        handshake_in_the_clear=st.booleans(),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# GET_VERSION / VERSION, GET_CAPABILITIES / CAPABILITIES, NEGOTIATE_ALGORITHMS / ALGORITHMS
+
+
+@_memo
+def _version_entries() -> SearchStrategy[int]:
+    return _usual((0x1000, 0x1100, 0x1200, 0x1101), _U16)
+
+
+@_memo
+def get_version(context: CodecContext | None = None) -> SearchStrategy[GetVersion]:
+    return st.builds(GetVersion, version=_versions(), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def version(context: CodecContext | None = None) -> SearchStrategy[Version]:
+    return st.builds(
+        Version,
+        version=_versions(),
+        param1=_reserved(),
+        param2=_reserved(),
+        reserved=_reserved(),
+        entries=_tuples(_version_entries(), _U8, minimum=1, typical=4),
+    )
+
+
+_CAPABILITY_BITS = 17
+
+
+@_memo
+@st.composite
+def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
+    ver = draw(_versions())
+    if ver < 0x11:
+        return GetCapabilities(
+            version=ver,
+            param1=draw(_reserved()),
+            param2=draw(_reserved()),
+            reserved=None,
+            ct_exponent=None,
+            reserved2=None,
+            flags=None,
+        )
+    return GetCapabilities(
+        version=ver,
+        param1=draw(_reserved()),
+        param2=draw(_reserved()),
+        reserved=draw(_reserved()),
+        ct_exponent=draw(_uint(_U8)),
+        reserved2=draw(_reserved(_U16)),
+        flags=draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
+    )
+
+
+@_memo
+def get_capabilities(context: CodecContext | None = None) -> SearchStrategy[GetCapabilities]:
+    """1.0 requests (the header alone, 1.1 fields ``None``) and 1.1+ ones."""
+    return _get_capabilities()
+
+
+@_memo
+def capabilities(context: CodecContext | None = None) -> SearchStrategy[Capabilities]:
+    return st.builds(
+        Capabilities,
+        version=_versions(),
+        param1=_reserved(),
+        param2=_reserved(),
+        reserved=_reserved(),
+        ct_exponent=_uint(_U8),
+        reserved2=_reserved(_U16),
+        flags=_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF),
+    )
+
+
+@_memo
+def ext_alg() -> SearchStrategy[ExtAlg]:
+    """An extended algorithm entry (RegistryID, reserved, AlgorithmID)."""
+    return st.builds(
+        ExtAlg,
+        registry_id=_usual((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)),
+        reserved=_reserved(),
+        algorithm_id=_uint(_U16),
+    )
+
+
+@_memo
+def _alg_struct(max_ext: int) -> SearchStrategy[AlgStruct]:
+    return st.builds(
+        AlgStruct,
+        alg_type=_usual((2, 3, 4, 5)),
+        alg_supported=_bitmask(6, _U16),
+        ext=_tuples(ext_alg(), max_ext, typical=2),
+    )
+
+
+@_memo
+def alg_struct() -> SearchStrategy[AlgStruct]:
+    """An AlgStruct with 0 to 15 extended algorithms."""
+    return _alg_struct(_MAX_ALG_STRUCT_EXTS)
+
+
+@_memo
+@st.composite
+def _alg_structs(draw: st.DrawFn, budget: int) -> tuple[AlgStruct, ...]:
+    """AlgStructs taking at most `budget` 4-byte units (1 each, plus 1 per extended algorithm)."""
+    count = draw(_sizes(min(budget, _U8), typical=4))
+    structs, used = [], 0
+    for i in range(count):
+        spare = budget - used - (count - i)  # units left once every remaining struct has its own
+        structs.append(draw(_alg_struct(min(_MAX_ALG_STRUCT_EXTS, spare))))
+        used += 1 + len(structs[-1].ext)
+    return tuple(structs)
+
+
+def _algorithms_bound(ver: int) -> int:
+    return 0x40 if ver == 0x10 else 0x80
+
+
+@_memo
+def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
+    return st.one_of(st.just(bytes(size)), _fixed(size))
+
+
+@_memo
+@st.composite
+def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
+    ver = draw(_versions())
+    budget = (_algorithms_bound(ver) - 32) // 4
+    ext_asym = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS, budget), typical=2))
+    budget -= len(ext_asym)
+    ext_hash = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS - len(ext_asym), budget), typical=2))
+    budget -= len(ext_hash)
+    return NegotiateAlgorithms(
+        version=ver,
+        param2=draw(_reserved()),
+        measurement_specification=draw(_usual((0, 1))),
+        reserved=draw(_reserved()),
+        base_asym_algo=draw(_bitmask(9, 0xFFFFFFFF)),
+        base_hash_algo=draw(_bitmask(6, 0xFFFFFFFF)),
+        reserved2=draw(_reserved_bytes(12)),
+        reserved3=draw(_reserved(_U16)),
+        ext_asym=ext_asym,
+        ext_hash=ext_hash,
+        alg_structs=draw(_alg_structs(budget)),
+    )
+
+
+@_memo
+def negotiate_algorithms(context: CodecContext | None = None) -> SearchStrategy[NegotiateAlgorithms]:
+    """Offers up to the Length bound of their version (0x40 for 1.0, 0x80 after), ext algs up to 20."""
+    return _negotiate_algorithms()
+
+
+@_memo
+@st.composite
+def _algorithms(draw: st.DrawFn) -> Algorithms:
+    ver = draw(_versions())
+    budget = (_algorithms_bound(ver) - 36) // 4
+    ext_asym = draw(_tuples(ext_alg(), min(1, budget)))
+    ext_hash = draw(_tuples(ext_alg(), min(1, budget - len(ext_asym))))
+    budget -= len(ext_asym) + len(ext_hash)
+    return Algorithms(
+        version=ver,
+        param2=draw(_reserved()),
+        measurement_specification_sel=draw(_usual((0, 1))),
+        reserved=draw(_reserved()),
+        measurement_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
+        base_asym_sel=draw(_bitmask(9, 0xFFFFFFFF)),
+        base_hash_sel=draw(_bitmask(6, 0xFFFFFFFF)),
+        reserved2=draw(_reserved_bytes(12)),
+        reserved3=draw(_reserved(_U16)),
+        ext_asym=ext_asym,
+        ext_hash=ext_hash,
+        alg_structs=draw(_alg_structs(budget)),
+    )
+
+
+@_memo
+def algorithms(context: CodecContext | None = None) -> SearchStrategy[Algorithms]:
+    """Selections up to the Length bound of their version, at most one ext alg of each kind."""
+    return _algorithms()
+
+
+# ---------------------------------------------------------------------------------------------
+# GET_DIGESTS / DIGESTS, GET_CERTIFICATE / CERTIFICATE
+
+
+@_memo
+def get_digests(context: CodecContext | None = None) -> SearchStrategy[GetDigests]:
+    return st.builds(GetDigests, version=_versions(), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def _digests(context: CodecContext) -> SearchStrategy[Digests]:
+    if context.hash_size is None:  # only an empty slot mask decodes without a hash size
+        return st.builds(Digests, version=_versions(), param1=_reserved(), slot_mask=st.just(0), digests=st.just(()))
+    size = context.hash_size
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Digests:
+        mask = draw(_usual((0x01, 0x03, 0xFF, 0x00)))
+        return Digests(
+            version=draw(_versions()),
+            param1=draw(_reserved()),
+            slot_mask=mask,
+            digests=tuple(draw(_fixed(size)) for _ in range(mask.bit_count())),
+        )
+
+    return build()
+
+
+@_memo
+def digests(context: CodecContext | None = None) -> SearchStrategy[Digests]:
+    """One digest of the context's hash size per slot in the mask, from none to all eight."""
+    return _with_context(_digests, context)
+
+
+@_memo
+def _slot_param() -> SearchStrategy[int]:
+    return _usual(tuple(range(8)))
+
+
+@_memo
+def get_certificate(context: CodecContext | None = None) -> SearchStrategy[GetCertificate]:
+    return st.builds(
+        GetCertificate,
+        version=_versions(),
+        slot_param=_slot_param(),
+        param2=_reserved(),
+        offset=_usual((0, 0x400, 0x800), _U16),
+        length=_usual((0x400, 0xFFFF, 0), _U16),
+    )
+
+
+@_memo
+def certificate(context: CodecContext | None = None) -> SearchStrategy[Certificate]:
+    """Portions from empty to 0xFFFF bytes."""
+    return st.builds(
+        Certificate,
+        version=_versions(),
+        slot_param=_slot_param(),
+        param2=_reserved(),
+        remainder_length=_usual((0,), _U16),
+        portion=_blob(_U16),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CHALLENGE / CHALLENGE_AUTH
+
+
+@_memo
+def _summary_hash_type() -> SearchStrategy[int]:
+    return _usual((0x00, 0x01, 0xFF))
+
+
+@_memo
+def challenge(context: CodecContext | None = None) -> SearchStrategy[Challenge]:
+    return st.builds(
+        Challenge,
+        version=_versions(),
+        slot_id=_usual((0, 1, 7, 0xFF)),
+        summary_hash_type=_summary_hash_type(),
+        nonce=_fixed(_NONCE),
+    )
+
+
+@_memo
+def _summary_hash(context: CodecContext, hash_size: int) -> SearchStrategy[bytes | None]:
+    return _fixed(hash_size) if context.measurement_summary_hash else st.none()
+
+
+@_memo
+def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
+    hash_size = _size(context, "hash_size", ChallengeAuth)
+    return st.builds(
+        ChallengeAuth,
+        version=_versions(),
+        attributes=_usual((0x00, 0x01, 0x80)),
+        slot_mask=_usual((0x01, 0xFF)),
+        cert_chain_hash=_fixed(hash_size),
+        nonce=_fixed(_NONCE),
+        measurement_summary_hash=_summary_hash(context, hash_size),
+        opaque_data=opaque_data(),
+        signature=_fixed(_size(context, "signature_size", ChallengeAuth)),
+    )
+
+
+@_memo
+def challenge_auth(context: CodecContext | None = None) -> SearchStrategy[ChallengeAuth]:
+    """MeasurementSummaryHash present exactly when the context says so; opaque data up to 1024."""
+    return _with_context(_challenge_auth, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# GET_MEASUREMENTS / MEASUREMENTS
+
+
+@_memo
+@st.composite
+def _get_measurements(draw: st.DrawFn) -> GetMeasurements:
+    ver = draw(_versions())
+    attributes = draw(_usual((0x00, 0x01)))
+    signed = bool(attributes & 0x01)
+    return GetMeasurements(
+        version=ver,
+        attributes=attributes,
+        operation=draw(_usual((0x00, 0x01, 0xFE, 0xFF))),
+        nonce=draw(_fixed(_NONCE)) if signed else None,
+        slot_id_param=draw(_slot_param()) if signed and ver >= 0x11 else None,
+    )
+
+
+@_memo
+def get_measurements(context: CodecContext | None = None) -> SearchStrategy[GetMeasurements]:
+    """Nonce when a signature is requested, SlotIDParam too from 1.1."""
+    return _get_measurements()
+
+
+@_memo
+def dmtf_measurement(max_value: int = _U16 - 3) -> SearchStrategy[DmtfMeasurement]:
+    """A DMTF measurement: digests of every size or raw bit streams, up to the u16 block size."""
+    return st.builds(
+        DmtfMeasurement,
+        value_type=_usual((0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x81, 0x85)),
+        value=st.one_of(st.sampled_from((32, 48, 64)).flatmap(_fixed), _blob(max_value)),
+    )
+
+
+@_memo
+@st.composite
+def _measurement_block(draw: st.DrawFn, max_size: int) -> MeasurementBlock:
+    specification = draw(_usual((0x01,)))
+    # the DMTF format is a record; any other specification's measurement is raw bytes
+    measurement: DmtfMeasurement | bytes = (
+        draw(dmtf_measurement(max_size - 3)) if specification == 0x01 else draw(_blob(max_size))
+    )
+    index = draw(_usual((0x01, 0x10, 0xFD, 0xFE)))
+    return MeasurementBlock(index=index, specification=specification, measurement=measurement)
+
+
+@_memo
+def measurement_block() -> SearchStrategy[MeasurementBlock]:
+    """A block in the DMTF format (specification 0x01) or any other (raw bytes), up to 0xFFFF bytes."""
+    return _measurement_block(_U16)
+
+
+@_memo
+@st.composite
+def _measurement_blocks(draw: st.DrawFn) -> tuple[MeasurementBlock, ...]:
+    if draw(st.integers(0, 7)) == 7:  # the most blocks a MEASUREMENTS holds: 255 small ones
+        block = draw(_measurement_block(8))
+        count = draw(_sizes(_U8, typical=_U8))
+        return tuple(
+            MeasurementBlock(index=i + 1, specification=block.specification, measurement=block.measurement)
+            for i in range(count)
+        )
+    return draw(_tuples(measurement_block(), 8, typical=4))
+
+
+@_memo
+def _measurements(context: CodecContext) -> SearchStrategy[Measurements]:
+    signature: SearchStrategy[bytes | None] = st.none()
+    if context.measurement_signature:
+        signature = _fixed(_size(context, "signature_size", Measurements))
+    return st.builds(
+        Measurements,
+        version=_versions(),
+        total_indices=_usual((0, 8)),
+        slot_param=_slot_param(),
+        blocks=_measurement_blocks(),
+        nonce=_fixed(_NONCE),
+        opaque_data=opaque_data(),
+        signature=signature,
+    )
+
+
+@_memo
+def measurements(context: CodecContext | None = None) -> SearchStrategy[Measurements]:
+    """From no blocks to 255; the signature present exactly when the context says so."""
+    return _with_context(_measurements, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# ERROR / RESPOND_IF_READY, VENDOR_DEFINED_*
+
+
+@_memo
+def _codes() -> SearchStrategy[int]:
+    return _usual(tuple(int(code) for code in Code))
+
+
+@_memo
+def response_not_ready() -> SearchStrategy[ResponseNotReady]:
+    """The ExtendedErrorData of ResponseNotReady."""
+    return st.builds(ResponseNotReady, rd_exponent=_uint(_U8), request_code=_codes(), token=_uint(_U8), rdtm=_uint(_U8))
+
+
+@_memo
+@st.composite
+def _error_response(draw: st.DrawFn) -> ErrorResponse:
+    error_code = draw(_usual(tuple(int(e) for e in ErrorCode)))
+    extended: ResponseNotReady | bytes
+    if error_code == ErrorCode.ResponseNotReady:
+        extended = draw(response_not_ready())
+    else:
+        extended = draw(_blob(_MAX_EXTENDED_ERROR_DATA, typical=8))
+    return ErrorResponse(
+        version=draw(_versions()), error_code=error_code, error_data=draw(_uint(_U8)), extended_data=extended
+    )
+
+
+@_memo
+def error_response(context: CodecContext | None = None) -> SearchStrategy[ErrorResponse]:
+    """ResponseNotReady with its record, other codes with 0 to 32 bytes of extended data."""
+    return _error_response()
+
+
+@_memo
+def respond_if_ready(context: CodecContext | None = None) -> SearchStrategy[RespondIfReady]:
+    return st.builds(RespondIfReady, version=_versions(), request_code=_codes(), token=_uint(_U8))
+
+
+@_memo
+def _vendor(cls: type[M]) -> SearchStrategy[M]:
+    return st.builds(
+        cls,
+        version=_versions(),
+        param1=_reserved(),
+        param2=_reserved(),
+        standard_id=_usual((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10), _U16),
+        vendor_id=_blob(_U8, typical=4),
+        payload=_blob(_U16),
+    )
+
+
+@_memo
+def vendor_defined_request(context: CodecContext | None = None) -> SearchStrategy[VendorDefinedRequest]:
+    """Vendor IDs up to 255 bytes, payloads up to 0xFFFF."""
+    return _vendor(VendorDefinedRequest)
+
+
+@_memo
+def vendor_defined_response(context: CodecContext | None = None) -> SearchStrategy[VendorDefinedResponse]:
+    """Vendor IDs up to 255 bytes, payloads up to 0xFFFF."""
+    return _vendor(VendorDefinedResponse)
+
+
+# ---------------------------------------------------------------------------------------------
+# DSP0277 opaque data
+
+
+@_memo
+def _secured_versions() -> SearchStrategy[int]:
+    return _usual((0x1000, 0x1100, 0x1200), _U16)
+
+
+@_memo
+def _supported_version_list(max_versions: int) -> SearchStrategy[SupportedVersionList]:
+    return st.builds(SupportedVersionList, versions=_tuples(_secured_versions(), max_versions, minimum=1, typical=3))
+
+
+@_memo
+def supported_version_list() -> SearchStrategy[SupportedVersionList]:
+    """A requester's secured-message version offer: 1 to 255 versions."""
+    return _supported_version_list(_U8)
+
+
+@_memo
+def version_selection() -> SearchStrategy[VersionSelection]:
+    """A responder's secured-message version choice."""
+    return st.builds(VersionSelection, selected_version=_secured_versions())
+
+
+def _built(record: SupportedVersionList | VersionSelection) -> bytes:
+    return bytes(record.layout.build(record))
+
+
+@_memo
+def _opaque_element(max_size: int) -> SearchStrategy[OpaqueElement]:
+    """DMTF version elements and raw elements with vendor IDs and data up to about `max_size` bytes."""
+    raw = st.builds(
+        OpaqueElement,
+        registry_id=_usual((0, 1, 3, 4)),
+        vendor_id=_blob(min(_U8, max_size), typical=4),
+        data=_blob(max_size, typical=16),
+    )
+    return st.one_of(
+        _supported_version_list(min(_U8, max_size)).map(lambda r: OpaqueElement(data=_built(r))),
+        version_selection().map(lambda r: OpaqueElement(data=_built(r))),
+        raw,
+    )
+
+
+@_memo
+def opaque_element() -> SearchStrategy[OpaqueElement]:
+    """A DMTF SupportedVersionList or VersionSelection element, or a raw one of any registry."""
+    return _opaque_element(_U16)
+
+
+@_memo
+@st.composite
+def _opaque_table(draw: st.DrawFn, max_elements: int, max_size: int) -> OpaqueTable:
+    count = draw(_sizes(max_elements, typical=3))
+    if count <= 8:
+        elements = tuple(draw(_opaque_element(max_size)) for _ in range(count))
+    else:  # many elements: a few small ones over and over, cheap to draw
+        cycle = draw(st.lists(_opaque_element(8), min_size=1, max_size=4))
+        elements = tuple(cycle[i % len(cycle)] for i in range(count))
+    return OpaqueTable(reserved=draw(_reserved(_U16)), elements=elements)
+
+
+@_memo
+def opaque_table() -> SearchStrategy[OpaqueTable]:
+    """A 1.1-format opaque data table: none to 255 elements, version lists, selections and raw ones."""
+    return _opaque_table(_U8, _U16)
+
+
+@_memo
+def opaque_data(max_size: int = _MAX_OPAQUE) -> SearchStrategy[bytes]:
+    """A message's OpaqueData: an encoded `opaque_table` or any bytes, at most `max_size` long."""
+    tables = _opaque_table(6, 64).map(encode_opaque).filter(lambda data: len(data) <= max_size)
+    return st.one_of(_blob(max_size), tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# KEY_EXCHANGE / KEY_EXCHANGE_RSP, FINISH / FINISH_RSP
+
+
+@_memo
+def _key_exchange(context: CodecContext) -> SearchStrategy[KeyExchange]:
+    return st.builds(
+        KeyExchange,
+        version=_versions(0x11),
+        summary_hash_type=_summary_hash_type(),
+        slot_id=_usual((0, 1, 7, 0xFF)),
+        req_session_id=_uint(_U16),
+        reserved=_reserved(_U16),
+        random_data=_fixed(_RANDOM),
+        exchange_data=_fixed(_size(context, "dhe_size", KeyExchange)),
+        opaque_data=opaque_data(),
+    )
+
+
+@_memo
+def key_exchange(context: CodecContext | None = None) -> SearchStrategy[KeyExchange]:
+    """ExchangeData of the context's DHE size."""
+    return _with_context(_key_exchange, context)
+
+
+@_memo
+def _key_exchange_rsp(context: CodecContext) -> SearchStrategy[KeyExchangeRsp]:
+    hash_size = _size(context, "hash_size", KeyExchangeRsp)
+    return st.builds(
+        KeyExchangeRsp,
+        version=_versions(0x11),
+        heartbeat_period=_usual((0,)),
+        param2=_reserved(),
+        rsp_session_id=_uint(_U16),
+        mut_auth_requested=_usual((0x00, 0x01, 0x03, 0x05)),
+        req_slot_id_param=_usual((0x00, 0x01, 0x0F)),
+        random_data=_fixed(_RANDOM),
+        exchange_data=_fixed(_size(context, "dhe_size", KeyExchangeRsp)),
+        measurement_summary_hash=_summary_hash(context, hash_size),
+        opaque_data=opaque_data(),
+        signature=_fixed(_size(context, "signature_size", KeyExchangeRsp)),
+        responder_verify_data=st.none() if context.handshake_in_the_clear else _fixed(hash_size),
+    )
+
+
+@_memo
+def key_exchange_rsp(context: CodecContext | None = None) -> SearchStrategy[KeyExchangeRsp]:
+    """MeasurementSummaryHash and ResponderVerifyData present exactly when the context says so."""
+    return _with_context(_key_exchange_rsp, context)
+
+
+@_memo
+def _finish(context: CodecContext) -> SearchStrategy[Finish]:
+    hash_size = _size(context, "hash_size", Finish)
+    req_signature_size = context.req_signature_size
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Finish:
+        attributes = draw(_usual((0x00, 0x01)))
+        if req_signature_size is None:  # no requester signature size: SignatureIncluded stays clear
+            attributes &= ~0x01
+        signature = None
+        if req_signature_size is not None and attributes & 0x01:
+            signature = draw(_fixed(req_signature_size))
+        return Finish(
+            version=draw(_versions(0x11)),
+            attributes=attributes,
+            req_slot_id=draw(_usual((0x00, 0x01, 0xFF))),
+            signature=signature,
+            requester_verify_data=draw(_fixed(hash_size)),
+        )
+
+    return build()
+
+
+@_memo
+def finish(context: CodecContext | None = None) -> SearchStrategy[Finish]:
+    """The requester's signature (of the context's ReqBaseAsymAlg size) exactly when Param1 bit 0 says so."""
+    return _with_context(_finish, context)
+
+
+@_memo
+def _finish_rsp(context: CodecContext) -> SearchStrategy[FinishRsp]:
+    verify_data: SearchStrategy[bytes | None] = st.none()
+    if context.handshake_in_the_clear:
+        verify_data = _fixed(_size(context, "hash_size", FinishRsp))
+    return st.builds(
+        FinishRsp, version=_versions(0x11), param1=_reserved(), param2=_reserved(), responder_verify_data=verify_data
+    )
+
+
+@_memo
+def finish_rsp(context: CodecContext | None = None) -> SearchStrategy[FinishRsp]:
+    """ResponderVerifyData exactly when the handshake is in the clear."""
+    return _with_context(_finish_rsp, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# PSK_EXCHANGE / PSK_EXCHANGE_RSP, PSK_FINISH / PSK_FINISH_RSP
+
+
+@_memo
+def psk_exchange(context: CodecContext | None = None) -> SearchStrategy[PskExchange]:
+    """PSKHint up to 32 bytes, RequesterContext and OpaqueData up to 1024."""
+    return st.builds(
+        PskExchange,
+        version=_versions(0x11),
+        summary_hash_type=_summary_hash_type(),
+        param2=_reserved(),
+        req_session_id=_uint(_U16),
+        psk_hint=_blob(_MAX_PSK_HINT, typical=16),
+        requester_context=_blob(_MAX_PSK_CONTEXT),
+        opaque_data=opaque_data(),
+    )
+
+
+@_memo
+def _psk_exchange_rsp(context: CodecContext) -> SearchStrategy[PskExchangeRsp]:
+    hash_size = _size(context, "hash_size", PskExchangeRsp)
+    return st.builds(
+        PskExchangeRsp,
+        version=_versions(0x11),
+        heartbeat_period=_usual((0,)),
+        param2=_reserved(),
+        rsp_session_id=_uint(_U16),
+        reserved=_reserved(_U16),
+        measurement_summary_hash=_summary_hash(context, hash_size),
+        responder_context=_blob(_MAX_PSK_CONTEXT),
+        opaque_data=opaque_data(),
+        responder_verify_data=_fixed(hash_size),
+    )
+
+
+@_memo
+def psk_exchange_rsp(context: CodecContext | None = None) -> SearchStrategy[PskExchangeRsp]:
+    """ResponderContext (empty: no PSK_FINISH) and OpaqueData up to 1024; summary hash per the context."""
+    return _with_context(_psk_exchange_rsp, context)
+
+
+@_memo
+def _psk_finish(context: CodecContext) -> SearchStrategy[PskFinish]:
+    return st.builds(
+        PskFinish,
+        version=_versions(0x11),
+        param1=_reserved(),
+        param2=_reserved(),
+        requester_verify_data=_fixed(_size(context, "hash_size", PskFinish)),
+    )
+
+
+@_memo
+def psk_finish(context: CodecContext | None = None) -> SearchStrategy[PskFinish]:
+    return _with_context(_psk_finish, context)
+
+
+@_memo
+def psk_finish_rsp(context: CodecContext | None = None) -> SearchStrategy[PskFinishRsp]:
+    return st.builds(PskFinishRsp, version=_versions(0x11), param1=_reserved(), param2=_reserved())
+
+
+# ---------------------------------------------------------------------------------------------
+# HEARTBEAT, KEY_UPDATE, END_SESSION and their ACKs
+
+
+@_memo
+def heartbeat(context: CodecContext | None = None) -> SearchStrategy[Heartbeat]:
+    return st.builds(Heartbeat, version=_versions(0x11), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def heartbeat_ack(context: CodecContext | None = None) -> SearchStrategy[HeartbeatAck]:
+    return st.builds(HeartbeatAck, version=_versions(0x11), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def key_update(context: CodecContext | None = None) -> SearchStrategy[KeyUpdate]:
+    return st.builds(KeyUpdate, version=_versions(0x11), operation=_usual((1, 2, 3)), tag=_uint(_U8))
+
+
+@_memo
+def key_update_ack(context: CodecContext | None = None) -> SearchStrategy[KeyUpdateAck]:
+    return st.builds(KeyUpdateAck, version=_versions(0x11), operation=_usual((1, 2, 3)), tag=_uint(_U8))
+
+
+@_memo
+def end_session(context: CodecContext | None = None) -> SearchStrategy[EndSession]:
+    return st.builds(EndSession, version=_versions(0x11), attributes=_usual((0, 1)), param2=_reserved())
+
+
+@_memo
+def end_session_ack(context: CodecContext | None = None) -> SearchStrategy[EndSessionAck]:
+    return st.builds(EndSessionAck, version=_versions(0x11), param1=_reserved(), param2=_reserved())
+
+
+# ---------------------------------------------------------------------------------------------
+# the encapsulated request flow
+
+
+@_memo
+def get_encapsulated_request(context: CodecContext | None = None) -> SearchStrategy[GetEncapsulatedRequest]:
+    return st.builds(GetEncapsulatedRequest, version=_versions(0x11), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def _encoded(strategy: SearchStrategy[M]) -> SearchStrategy[bytes]:
+    return strategy.map(encode)
+
+
+@_memo
+def _encapsulated_requests(context: CodecContext | None) -> SearchStrategy[bytes]:
+    """The requests a responder may encapsulate, encoded."""
+    return st.one_of(
+        _encoded(get_digests(context)),
+        _encoded(get_certificate(context)),
+        _encoded(challenge(context)),
+        _encoded(key_update(context)),
+    )
+
+
+@_memo
+def _encapsulated_responses(context: CodecContext | None) -> SearchStrategy[bytes]:
+    """The requester's answers to them, encoded (decodable under `context` when one is given)."""
+    return st.one_of(
+        _encoded(digests(context)),
+        _encoded(certificate(context)),
+        _encoded(challenge_auth(context)),
+        _encoded(key_update_ack(context)),
+        _encoded(error_response(context)),
+    )
+
+
+@_memo
+def encapsulated_request(context: CodecContext | None = None) -> SearchStrategy[EncapsulatedRequest]:
+    """Payloads are encoded requests (GET_DIGESTS, GET_CERTIFICATE, CHALLENGE, KEY_UPDATE) or any bytes."""
+    return st.builds(
+        EncapsulatedRequest,
+        version=_versions(0x11),
+        request_id=_uint(_U8),
+        param2=_reserved(),
+        payload=st.one_of(_encapsulated_requests(context), _blob(_U16)),
+    )
+
+
+@_memo
+def deliver_encapsulated_response(
+    context: CodecContext | None = None,
+) -> SearchStrategy[DeliverEncapsulatedResponse]:
+    """Payloads are encoded responses (or any bytes); given a context, they decode under it."""
+    return st.builds(
+        DeliverEncapsulatedResponse,
+        version=_versions(0x11),
+        request_id=_uint(_U8),
+        param2=_reserved(),
+        payload=st.one_of(_encapsulated_responses(context), _blob(_U16)),
+    )
+
+
+@_memo
+@st.composite
+def _encapsulated_response_ack(draw: st.DrawFn, context: CodecContext | None) -> EncapsulatedResponseAck:
+    payload_type = draw(_usual((0, 1, 2)))
+    payload: bytes
+    if payload_type == 0:
+        payload = b""
+    elif payload_type == 1:
+        payload = draw(_encapsulated_requests(context))
+    elif payload_type == 2:
+        payload = bytes([draw(_slot_param())])
+    else:
+        payload = draw(_blob(_U16))
+    return EncapsulatedResponseAck(
+        version=draw(_versions(0x11)),
+        request_id=draw(_uint(_U8)),
+        payload_type=payload_type,
+        payload=payload,
+    )
+
+
+@_memo
+def encapsulated_response_ack(context: CodecContext | None = None) -> SearchStrategy[EncapsulatedResponseAck]:
+    """PayloadType 0 (no payload), 1 (an encoded request), 2 (ReqSlotID) and others (any bytes)."""
+    return _encapsulated_response_ack(context)
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry and whole-message strategies
+
+STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
+    GetVersion: get_version,
+    Version: version,
+    GetCapabilities: get_capabilities,
+    Capabilities: capabilities,
+    NegotiateAlgorithms: negotiate_algorithms,
+    Algorithms: algorithms,
+    GetDigests: get_digests,
+    Digests: digests,
+    GetCertificate: get_certificate,
+    Certificate: certificate,
+    Challenge: challenge,
+    ChallengeAuth: challenge_auth,
+    GetMeasurements: get_measurements,
+    Measurements: measurements,
+    ErrorResponse: error_response,
+    RespondIfReady: respond_if_ready,
+    VendorDefinedRequest: vendor_defined_request,
+    VendorDefinedResponse: vendor_defined_response,
+    KeyExchange: key_exchange,
+    KeyExchangeRsp: key_exchange_rsp,
+    Finish: finish,
+    FinishRsp: finish_rsp,
+    PskExchange: psk_exchange,
+    PskExchangeRsp: psk_exchange_rsp,
+    PskFinish: psk_finish,
+    PskFinishRsp: psk_finish_rsp,
+    Heartbeat: heartbeat,
+    HeartbeatAck: heartbeat_ack,
+    KeyUpdate: key_update,
+    KeyUpdateAck: key_update_ack,
+    EndSession: end_session,
+    EndSessionAck: end_session_ack,
+    GetEncapsulatedRequest: get_encapsulated_request,
+    EncapsulatedRequest: encapsulated_request,
+    DeliverEncapsulatedResponse: deliver_encapsulated_response,
+    EncapsulatedResponseAck: encapsulated_response_ack,
+}
+"""The strategy of each message class, keyed by class."""
+
+NEEDS_CONTEXT: frozenset[type[Message]] = frozenset(
+    {Digests, ChallengeAuth, Measurements, KeyExchange, KeyExchangeRsp, Finish, FinishRsp, PskExchangeRsp, PskFinish}
+)
+"""The message classes whose layout depends on the `CodecContext` (the others decode without one)."""
+
+
+def strategy_for(cls: type[M]) -> MessageStrategy[M]:
+    """The strategy function of message class `cls`; `KeyError` when there is none."""
+    return cast("MessageStrategy[M]", STRATEGIES[cls])
+
+
+def _usable(cls: type[Message], context: CodecContext | None) -> SearchStrategy[Message] | None:
+    try:
+        return STRATEGIES[cls](context)
+    except InvalidArgument:
+        return None
+
+
+@_memo
+def messages(context: CodecContext | None = None) -> SearchStrategy[Message]:
+    """Any registered message valid under `context` (types needing a size it lacks are left out).
+
+    Without a context each message is valid under some drawn context that is not returned; use
+    `any_message` to get it.
+    """
+    found = [s for s in (_usable(cls, context) for cls in registry().values()) if s is not None]
+    return st.one_of(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A message and a context it decodes under: ``decode(encode(message), context) == message``."""
+
+    message: Message
+    context: CodecContext
+
+    @property
+    def wire(self) -> bytes:
+        return encode(self.message)
+
+
+@_memo
+@st.composite
+def _any_message(draw: st.DrawFn, classes: tuple[type[Message], ...]) -> Sample:
+    context = draw(contexts())
+    cls = draw(st.sampled_from(classes))
+    return Sample(message=draw(STRATEGIES[cls](context)), context=context)
+
+
+@_memo
+def any_message(*classes: type[Message]) -> SearchStrategy[Sample]:
+    """A context, then a message valid under it (of one of `classes`, else of any registered class)."""
+    return _any_message(classes or tuple(registry().values()))
+
+
+@_memo
+def wire_messages(*classes: type[Message]) -> SearchStrategy[tuple[bytes, CodecContext]]:
+    """Encoded messages (of `classes`, else of any class) with a context they decode under."""
+    return any_message(*classes).map(lambda sample: (sample.wire, sample.context))
+
+
+# ---------------------------------------------------------------------------------------------
+# mutations
+
+_MUTATIONS = ("flip", "replace", "truncate", "insert", "append", "delete", "length")
+
+
+def _boundary_values(old: int, width: int) -> SearchStrategy[int]:
+    top = (1 << (8 * width)) - 1
+    return st.one_of(
+        st.sampled_from(tuple(v & top for v in (0, 1, top, top - 1, old + 1, old - 1, old * 2, old + 4, old - 4))),
+        _uint(top),
+    )
+
+
+@st.composite
+def _mutations(draw: st.DrawFn, data: bytes) -> bytes:
+    buf = bytearray(data)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(_MUTATIONS))
+        if not buf and kind not in ("insert", "append"):
+            kind = "append"
+        if kind == "flip":
+            at = draw(st.integers(0, len(buf) - 1))
+            buf[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "replace":
+            at = draw(st.integers(0, len(buf) - 1))
+            buf[at] = draw(_usual((0x00, 0x01, 0x7F, 0x80, 0xFF)))
+        elif kind == "truncate":
+            del buf[draw(st.integers(0, len(buf) - 1)) :]
+        elif kind == "insert":
+            at = draw(st.integers(0, len(buf)))
+            buf[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "append":
+            buf += draw(st.binary(min_size=1, max_size=16))
+        elif kind == "delete":
+            at = draw(st.integers(0, len(buf) - 1))
+            del buf[at : at + draw(st.integers(1, 8))]
+        else:  # a 1- to 4-byte little-endian field (a length, count or code) set to a boundary value
+            width = draw(st.integers(1, min(4, len(buf))))
+            at = draw(st.integers(0, len(buf) - width))
+            old = int.from_bytes(buf[at : at + width], "little")
+            buf[at : at + width] = draw(_boundary_values(old, width)).to_bytes(width, "little")
+    return bytes(buf)
+
+
+def mutations(data: bytes) -> SearchStrategy[bytes]:
+    """`data` after 1 to 3 edits: bit flips, byte replacements, truncation, insertion, deletion,
+    appended bytes, and 1- to 4-byte fields set to boundary values (lengths, counts, codes)."""
+    return _mutations(bytes(data))
