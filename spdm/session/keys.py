@@ -1,0 +1,213 @@
+"""The SPDM 1.1 key schedule (DSP0274 section "Key schedule"; SPDM_NOTES section 5).
+
+Pure functions (`bin_str`, `expand_label`, `verify_data`, `check_verify_data`) and one small
+class, `KeySchedule`, that holds the handshake secret and the master secret derived from it and
+turns transcript hashes into per-direction `TrafficKeys`. Nothing here sees a message: callers
+pass Hash(TH1) and Hash(TH2) from `spdm.session.transcript`.
+
+Derivation (HKDF per RFC 5869 with the negotiated hash)::
+
+    HandshakeSecret = HKDF-Extract(0^H, DHE secret or PSK)
+    {req,rsp}_hs    = HKDF-Expand(HandshakeSecret, bin_str1/2 with Hash(TH1), H)
+    MasterSecret    = HKDF-Extract(HKDF-Expand(HandshakeSecret, bin_str0, H), 0^H)
+    {req,rsp}_data  = HKDF-Expand(MasterSecret, bin_str3/4 with Hash(TH2), H)
+    key, iv         = HKDF-Expand(secret, bin_str5, key size), HKDF-Expand(secret, bin_str6, 12)
+    finished_key    = HKDF-Expand(X_hs, bin_str7, H)
+    KEY_UPDATE      : secret' = HKDF-Expand(secret, bin_str9, H), then key and iv again
+
+`bin_str` is little-endian and carries the SPDM version ("spdm1.1 " with a trailing space), not
+the DSP0277 version (mistake 10). libspdm keeps the same labels for every 1.x version.
+"""
+
+from __future__ import annotations
+
+import hmac
+import struct
+from dataclasses import dataclass
+
+from spdm.crypto.aead import AeadSuite
+from spdm.crypto.hashes import HashSuite
+from spdm.crypto.kdf import hkdf_expand, hkdf_extract
+from spdm.errors import VerificationError
+
+__all__ = [
+    "LABEL_DERIVED",
+    "LABEL_EXPORT_MASTER",
+    "LABEL_FINISHED",
+    "LABEL_IV",
+    "LABEL_KEY",
+    "LABEL_REQUEST_DATA",
+    "LABEL_REQUEST_HANDSHAKE",
+    "LABEL_RESPONSE_DATA",
+    "LABEL_RESPONSE_HANDSHAKE",
+    "LABEL_TRAFFIC_UPDATE",
+    "DataSecrets",
+    "HandshakeSecrets",
+    "KeySchedule",
+    "TrafficKeys",
+    "bin_str",
+    "check_verify_data",
+    "expand_label",
+    "verify_data",
+    "version_label",
+]
+
+LABEL_DERIVED = b"derived"
+LABEL_REQUEST_HANDSHAKE = b"req hs data"
+LABEL_RESPONSE_HANDSHAKE = b"rsp hs data"
+LABEL_REQUEST_DATA = b"req app data"
+LABEL_RESPONSE_DATA = b"rsp app data"
+LABEL_KEY = b"key"
+LABEL_IV = b"iv"
+LABEL_FINISHED = b"finished"
+LABEL_EXPORT_MASTER = b"exp master"
+LABEL_TRAFFIC_UPDATE = b"traffic upd"
+
+_LENGTH = struct.Struct("<H")
+
+
+def version_label(spdm_version: int) -> bytes:
+    """The 8-byte version prefix of every bin_str: 0x11 gives b"spdm1.1 " (trailing space included)."""
+    if not 0x10 <= spdm_version <= 0xFF:
+        raise ValueError(f"an SPDM version byte such as 0x11, got {spdm_version!r}")
+    return f"spdm{spdm_version >> 4}.{spdm_version & 0xF} ".encode("ascii")
+
+
+def bin_str(length: int, label: bytes, context: bytes = b"", *, spdm_version: int) -> bytes:
+    """BinConcat: u16 LE Length || "spdm1.1 " || Label || Context (SPDM_NOTES section 5)."""
+    if not 0 <= length <= 0xFFFF:
+        raise ValueError(f"bin_str Length must fit 16 bits, got {length}")
+    return _LENGTH.pack(length) + version_label(spdm_version) + label + context
+
+
+def expand_label(
+    hash_suite: HashSuite, secret: bytes, label: bytes, length: int, context: bytes = b"", *, spdm_version: int
+) -> bytes:
+    """HKDF-Expand(secret, bin_str(length, label, context), length): every derivation step of the schedule."""
+    return hkdf_expand(hash_suite, secret, bin_str(length, label, context, spdm_version=spdm_version), length)
+
+
+def verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes) -> bytes:
+    """RequesterVerifyData / ResponderVerifyData = HMAC(finished_key, Hash(TH))."""
+    return hash_suite.hmac(finished_key, th_digest)
+
+
+def check_verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
+    """Compare received verify data with the expected HMAC in constant time; `VerificationError` if they differ."""
+    expected = verify_data(hash_suite, finished_key, th_digest)
+    if not hmac.compare_digest(expected, bytes(received)):
+        raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficKeys:
+    """One direction's secret of one phase, and the AEAD key and IV derived from it."""
+
+    secret: bytes
+    key: bytes
+    iv: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeSecrets:
+    """What Hash(TH1) unlocks: handshake traffic keys (FINISH, PSK_FINISH, encapsulated mut auth) and finished keys."""
+
+    request: TrafficKeys
+    response: TrafficKeys
+    request_finished_key: bytes
+    response_finished_key: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSecrets:
+    """What Hash(TH2) unlocks: the application-phase traffic keys (and libspdm's export master secret)."""
+
+    request: TrafficKeys
+    response: TrafficKeys
+    export_master_secret: bytes
+
+
+class KeySchedule:
+    """The secrets of one session, from the DHE shared secret (or the PSK) to the data keys.
+
+    Construct it with the shared secret as soon as it is known; `handshake(th1)` and `data(th2)`
+    may each be called when the transcript hash is ready. `update(keys)` is KEY_UPDATE for one
+    direction. The object holds only the handshake and master secrets; traffic keys are returned.
+    """
+
+    __slots__ = ("_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
+
+    def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
+        """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
+        version_label(spdm_version)
+        self.hash_suite = hash_suite
+        self.aead = aead
+        self.spdm_version = spdm_version
+        self.handshake_secret = hkdf_extract(hash_suite, bytes(hash_suite.size), bytes(shared_secret))
+        self._master_secret: bytes | None = None
+
+    def _expand(self, secret: bytes, label: bytes, length: int, context: bytes = b"") -> bytes:
+        return expand_label(self.hash_suite, secret, label, length, context, spdm_version=self.spdm_version)
+
+    @property
+    def master_secret(self) -> bytes:
+        """MasterSecret = HKDF-Extract(salt = HKDF-Expand(HandshakeSecret, bin_str0, H), IKM = 0^H)."""
+        if self._master_secret is None:
+            size = self.hash_suite.size
+            salt = self._expand(self.handshake_secret, LABEL_DERIVED, size)
+            self._master_secret = hkdf_extract(self.hash_suite, salt, bytes(size))
+        return self._master_secret
+
+    def traffic_keys(self, secret: bytes) -> TrafficKeys:
+        """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
+        return TrafficKeys(
+            secret=secret,
+            key=self._expand(secret, LABEL_KEY, self.aead.key_size),
+            iv=self._expand(secret, LABEL_IV, self.aead.iv_size),
+        )
+
+    def finished_key(self, handshake_secret: bytes) -> bytes:
+        """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
+        return self._expand(handshake_secret, LABEL_FINISHED, self.hash_suite.size)
+
+    def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
+        """Handshake keys and finished keys from Hash(TH1)."""
+        self._check_digest(th1_digest)
+        size = self.hash_suite.size
+        request = self._expand(self.handshake_secret, LABEL_REQUEST_HANDSHAKE, size, th1_digest)
+        response = self._expand(self.handshake_secret, LABEL_RESPONSE_HANDSHAKE, size, th1_digest)
+        return HandshakeSecrets(
+            request=self.traffic_keys(request),
+            response=self.traffic_keys(response),
+            request_finished_key=self.finished_key(request),
+            response_finished_key=self.finished_key(response),
+        )
+
+    def data(self, th2_digest: bytes) -> DataSecrets:
+        """Data keys from Hash(TH2)."""
+        self._check_digest(th2_digest)
+        size = self.hash_suite.size
+        master = self.master_secret
+        return DataSecrets(
+            request=self.traffic_keys(self._expand(master, LABEL_REQUEST_DATA, size, th2_digest)),
+            response=self.traffic_keys(self._expand(master, LABEL_RESPONSE_DATA, size, th2_digest)),
+            export_master_secret=self._expand(master, LABEL_EXPORT_MASTER, size, th2_digest),
+        )
+
+    def update(self, keys: TrafficKeys) -> TrafficKeys:
+        """KEY_UPDATE for one direction: the next data secret (bin_str9 "traffic upd") and its key and IV."""
+        return self.traffic_keys(self._expand(keys.secret, LABEL_TRAFFIC_UPDATE, self.hash_suite.size))
+
+    def verify_data(self, finished_key: bytes, th_digest: bytes) -> bytes:
+        """HMAC(finished_key, Hash(TH))."""
+        return verify_data(self.hash_suite, finished_key, th_digest)
+
+    def check_verify_data(self, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
+        """Constant-time check of received verify data; `VerificationError` on a mismatch."""
+        check_verify_data(self.hash_suite, finished_key, th_digest, received)
+
+    def _check_digest(self, digest: bytes) -> None:
+        if len(digest) != self.hash_suite.size:
+            raise ValueError(
+                f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}"
+            )

@@ -1,0 +1,666 @@
+"""Replaying the sessions of a capture with known secrets: every secured record opened and checked.
+
+A passive observer of one connection (`spdm.capture.messages` gives the records) that knows the
+DHE shared secrets (in session order) or the PSK can follow each session exactly as both peers
+did: build TH1/TH2, derive every key, check the responder's KEY_EXCHANGE_RSP signature and verify
+data, the requester's FINISH signature and verify data, follow KEY_UPDATE, and open every record.
+`SessionReplayer.feed` takes the records one by one and returns a `ReplayRecord` for each one that
+belongs to a session (the clear exchange messages and every secured record), with the checks made
+on it; `replayed.sessions` keeps each session's transcript hashes and secrets.
+
+It is independent of the requester and responder, so `spdm verify` and `spdm dump` can use it on
+any capture. A record that fails to open or decode is reported in its `error` and the replay goes
+on with the next one: the failed record's sequence number is counted as used (its sender used it),
+and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cryptography import x509
+
+from spdm.capture import CapturedMessage, Pcap, messages
+from spdm.certs import CertChain
+from spdm.crypto.aead import AeadSuite, aead_suite
+from spdm.crypto.asym import asym_suite
+from spdm.crypto.hashes import HashSuite, hash_suite
+from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
+from spdm.flow import Direction, FlowDecoder
+from spdm.messages import Message, decode
+from spdm.messages.certificates import Certificate, Digests, GetCertificate
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.error import ErrorResponse
+from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
+from spdm.negotiated import Negotiated
+from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
+from spdm.session.secured import DirectionState, SecuredSession, secured_transport, session_id_of
+from spdm.session.transcript import SessionTranscript
+
+__all__ = [
+    "Check",
+    "KeyPhase",
+    "MissingSecretError",
+    "ReplayRecord",
+    "ReplaySecrets",
+    "ReplayedSession",
+    "SessionReplayer",
+    "replay",
+]
+
+KeyPhase = Literal["clear", "handshake", "data"]
+
+_VCA_REQUESTS = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
+_VCA_RESPONSES = frozenset({Code.VERSION, Code.CAPABILITIES, Code.ALGORITHMS})
+
+
+class MissingSecretError(SpdmError):
+    """The replay lacks what a session needs: a DHE secret, the PSK, or a certificate chain."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaySecrets:
+    """What an observer must be told.
+
+    `dhe_secrets` are the DHE shared secrets of the DHE sessions in capture order; `psk` the PSK
+    of PSK sessions. `requester_certificates` (DER, root first) is the requester's chain for
+    mutual authentication when it never crossed the wire; `responder_chains` (slot -> chain in
+    SPDM slot format) stands in for chains the capture did not fetch.
+    """
+
+    dhe_secrets: tuple[bytes, ...] = ()
+    psk: bytes | None = None
+    requester_certificates: tuple[bytes, ...] = ()
+    responder_chains: Mapping[int, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One verification made on a record: what, whether it passed, and why not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayRecord:
+    """A record that belongs to a session.
+
+    `data` is the exact SPDM message (decrypted for secured records, empty when it did not
+    open); `keys` the key phase that protected it and `sequence_number` the counter it was
+    opened with; `session` the session's position in the capture (0-based).
+    """
+
+    index: int
+    session: int
+    session_id: int | None
+    direction: Direction | None
+    secured: bool
+    keys: KeyPhase
+    sequence_number: int | None
+    data: bytes
+    message: Message | None = None
+    checks: tuple[Check, ...] = ()
+    error: SpdmError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(check.ok for check in self.checks)
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class ReplayedSession:
+    """One session as the replay found it; filled in as its messages go by."""
+
+    ordinal: int
+    session_id: int
+    psk: bool
+    slot_id: int | None
+    mut_auth_requested: int
+    hash_suite: HashSuite
+    aead: AeadSuite
+    transcript: SessionTranscript
+    schedule: KeySchedule | None = None
+    handshake: HandshakeSecrets | None = None
+    data: DataSecrets | None = None
+    channel: SecuredSession | None = None
+    phase: KeyPhase = "handshake"
+    ended: bool = False
+    key_updates: list[tuple[int, Direction, TrafficKeys]] = field(default_factory=list)
+    """(record index, direction whose key changed, its new keys) for every KEY_UPDATE applied."""
+    requester_chains: dict[int, bytes] = field(default_factory=dict)
+    _certificate_parts: dict[int, bytearray] = field(default_factory=dict)
+    _pending_get_certificate: GetCertificate | None = None
+    _pending_update: tuple[Direction, int] | None = None
+    _backup: tuple[Direction, DirectionState] | None = None
+
+    @property
+    def th1(self) -> bytes | None:
+        return self.transcript.th1
+
+    @property
+    def th2(self) -> bytes | None:
+        return self.transcript.th2
+
+    @property
+    def handshake_secret(self) -> bytes | None:
+        return None if self.schedule is None else self.schedule.handshake_secret
+
+    @property
+    def master_secret(self) -> bytes | None:
+        return None if self.schedule is None or self.data is None else self.schedule.master_secret
+
+
+class SessionReplayer:
+    """Follows one connection record by record (`feed`), opening the records of its sessions."""
+
+    def __init__(self, secrets: ReplaySecrets) -> None:
+        self.secrets = secrets
+        self.sessions: list[ReplayedSession] = []
+        self._flow = FlowDecoder()
+        self._vca = bytearray()
+        self._vca_request: bytes | None = None
+        self._digests: dict[int, bytes] = {}
+        self._chains: dict[int, bytes] = {}
+        self._chain_parts: dict[int, bytearray] = {}
+        self._get_certificate: GetCertificate | None = None
+        self._exchange: tuple[bytes, KeyExchange | PskExchange] | None = None
+        self._active: dict[int, ReplayedSession] = {}
+        self._dhe_used = 0
+
+    def run(self, pcap: Pcap) -> Iterator[ReplayRecord]:
+        """Every session record of a capture, in order."""
+        for item in messages(pcap):
+            record = self.feed(item)
+            if record is not None:
+                yield record
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def feed(self, item: CapturedMessage) -> ReplayRecord | None:
+        """Take the next record of the capture; a `ReplayRecord` if it belongs to a session."""
+        if item.kind == "secured":
+            return self._secured(item)
+        if item.kind == "spdm" and item.message is not None:
+            try:
+                return self._clear(item, item.message)
+            except SpdmError as error:  # e.g. ALGORITHMS selected nothing usable for a session
+                return self._record(item, len(self.sessions) - 1, None, item.message, error=error)
+        return None
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self._flow.negotiated
+
+    def context(self, session_id: int, direction: Direction) -> DirectionState | None:
+        """The context the next record of this session travelling in `direction` is opened with."""
+        session = self._active.get(session_id)
+        if session is None or session.channel is None:
+            return None
+        return session.channel.request if direction is Direction.REQUEST else session.channel.response
+
+    # --- clear messages ---------------------------------------------------------------------
+
+    def _clear(self, item: CapturedMessage, msg: Message) -> ReplayRecord | None:
+        self._flow.observe(msg)
+        code = msg.code
+        if code in _VCA_REQUESTS:
+            if code == Code.GET_VERSION:
+                self._restart()
+            self._vca_request = item.data
+        elif code in _VCA_RESPONSES:
+            if self._vca_request is not None:
+                self._vca += self._vca_request + item.data
+            self._vca_request = None
+        elif isinstance(msg, ErrorResponse):
+            self._vca_request = None
+            self._exchange = None
+        elif isinstance(msg, Digests):
+            slots = [slot for slot in range(8) if msg.slot_mask >> slot & 1]
+            self._digests.update(zip(slots, msg.digests, strict=False))
+        elif isinstance(msg, GetCertificate):
+            self._get_certificate = msg
+        elif isinstance(msg, Certificate):
+            _collect_certificate(self._chains, self._chain_parts, self._get_certificate, msg)
+        elif isinstance(msg, (KeyExchange, PskExchange)):
+            self._exchange = (item.data, msg)
+            return self._record(item, len(self.sessions), None, msg)
+        elif isinstance(msg, (KeyExchangeRsp, PskExchangeRsp)):
+            return self._start(item, msg)
+        elif isinstance(msg, (Finish, FinishRsp)):
+            session = next((s for s in self._active.values() if s.phase == "handshake"), None)
+            if session is not None:  # HANDSHAKE_IN_THE_CLEAR
+                checks = self._session_message(session, item.index, item.data, msg, Direction.REQUEST)
+                return self._record(item, session.ordinal, session.session_id, msg, checks)
+        return None
+
+    def _restart(self) -> None:
+        """GET_VERSION: a new connection; sessions and everything learnt are gone."""
+        self._vca.clear()
+        self._digests.clear()
+        self._chains.clear()
+        self._chain_parts.clear()
+        self._active.clear()
+        self._exchange = None
+
+    def _record(
+        self,
+        item: CapturedMessage,
+        ordinal: int,
+        session_id: int | None,
+        msg: Message,
+        checks: list[Check] | None = None,
+        error: SpdmError | None = None,
+    ) -> ReplayRecord:
+        return ReplayRecord(
+            index=item.index,
+            session=ordinal,
+            session_id=session_id,
+            direction=item.direction,
+            secured=False,
+            keys="clear",
+            sequence_number=None,
+            data=item.data,
+            message=msg,
+            checks=tuple(checks or ()),
+            error=error,
+        )
+
+    # --- session start ------------------------------------------------------------------------
+
+    def _start(self, item: CapturedMessage, msg: KeyExchangeRsp | PskExchangeRsp) -> ReplayRecord:
+        negotiated = self._flow.negotiated
+        exchange, self._exchange = self._exchange, None
+        ordinal = len(self.sessions)
+        if negotiated is None or exchange is None:
+            missing = DecodeError(msg.name, "", "no negotiated algorithms or no exchange request before it")
+            return self._record(item, ordinal, None, msg, error=missing)
+        request_data, request = exchange
+        session_id = msg.rsp_session_id << 16 | request.req_session_id
+        hashes = hash_suite(negotiated.base_hash_algo)
+        aead = aead_suite(negotiated.aead_suite)
+        checks: list[Check] = []
+        if isinstance(msg, KeyExchangeRsp) and isinstance(request, KeyExchange):
+            chain = self.secrets.responder_chains.get(request.slot_id) or self._chains.get(request.slot_id)
+            chain_hash = hashes.digest(chain) if chain is not None else self._digests.get(request.slot_id)
+            if chain_hash is None:
+                error = MissingSecretError(f"no certificate chain or digest for slot {request.slot_id}")
+                return self._record(item, ordinal, session_id, msg, error=error)
+            if chain is not None and request.slot_id in self._digests:
+                same = chain_hash == self._digests[request.slot_id]
+                checks.append(Check(name="Hash(Ct) = DIGESTS", ok=same, detail="" if same else "chain hash differs"))
+            transcript = SessionTranscript(hashes, bytes(self._vca), responder_chain_hash=chain_hash)
+            transcript.add_exchange_request(request_data)
+            digests = transcript.add_key_exchange_rsp(item.data, msg)
+            if chain is not None and digests.signature_digest is not None:
+                checks.append(
+                    _check_signature(
+                        "KEY_EXCHANGE_RSP signature", chain, hashes, negotiated.base_asym_algo,
+                        digests.signature_digest, msg.signature,
+                    )
+                )
+            secret = self._next_dhe_secret()
+            session = self._new_session(
+                ordinal, session_id, False, request.slot_id, msg.mut_auth_requested, hashes, aead, transcript
+            )
+        elif isinstance(msg, PskExchangeRsp) and isinstance(request, PskExchange):
+            transcript = SessionTranscript.for_psk(hashes, bytes(self._vca))
+            transcript.add_exchange_request(request_data)
+            digests = transcript.add_psk_exchange_rsp(item.data, msg)
+            secret = self.secrets.psk
+            session = self._new_session(ordinal, session_id, True, None, 0, hashes, aead, transcript)
+        else:
+            mismatch = DecodeError(msg.name, "", f"answers {request.name}")
+            return self._record(item, ordinal, session_id, msg, error=mismatch)
+        if secret is None:
+            error = MissingSecretError(f"no {'PSK' if session.psk else 'DHE secret'} for session {ordinal}")
+            return self._record(item, ordinal, session_id, msg, checks, error)
+        schedule = session.schedule = KeySchedule(hashes, aead, secret, spdm_version=negotiated.version)
+        handshake = session.handshake = schedule.handshake(digests.th1)
+        verify_data = msg.responder_verify_data
+        if verify_data is not None:
+            finished_key = handshake.response_finished_key
+            checks.append(_check_mac("ResponderVerifyData", schedule, finished_key, digests.th1, verify_data))
+        session.channel = SecuredSession.from_keys(
+            role="requester",
+            session_id=session_id,
+            aead=aead,
+            request=handshake.request,
+            response=handshake.response,
+            transport=secured_transport(item.transport),
+            encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
+        )
+        if session.psk and not negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT:
+            self._enter_data_phase(session, session.transcript.mark_th2())
+        return self._record(item, ordinal, session_id, msg, checks)
+
+    def _new_session(
+        self,
+        ordinal: int,
+        session_id: int,
+        psk: bool,
+        slot_id: int | None,
+        mut_auth: int,
+        hashes: HashSuite,
+        aead: AeadSuite,
+        transcript: SessionTranscript,
+    ) -> ReplayedSession:
+        session = ReplayedSession(
+            ordinal=ordinal,
+            session_id=session_id,
+            psk=psk,
+            slot_id=slot_id,
+            mut_auth_requested=mut_auth,
+            hash_suite=hashes,
+            aead=aead,
+            transcript=transcript,
+        )
+        self.sessions.append(session)
+        self._active[session_id] = session
+        return session
+
+    def _next_dhe_secret(self) -> bytes | None:
+        index = self._dhe_used
+        self._dhe_used += 1
+        return self.secrets.dhe_secrets[index] if index < len(self.secrets.dhe_secrets) else None
+
+    @staticmethod
+    def _enter_data_phase(session: ReplayedSession, th2: bytes) -> None:
+        if session.schedule is None or session.channel is None:
+            return
+        data = session.data = session.schedule.data(th2)
+        session.channel.rekey_request(data.request)
+        session.channel.rekey_response(data.response)
+        session.phase = "data"
+
+    # --- secured records ----------------------------------------------------------------------
+
+    def _secured(self, item: CapturedMessage) -> ReplayRecord:
+        direction = item.direction or Direction.REQUEST
+        try:
+            session_id = session_id_of(item.data)
+        except DecodeError as error:
+            return _secured_record(item, direction, None, None, error=error)
+        session = self._active.get(session_id)
+        if session is None:
+            unknown = ProtocolError(ErrorCode.InvalidSession, f"no open session 0x{session_id:08x}")
+            return _secured_record(item, direction, session_id, None, error=unknown)
+        if session.channel is None:
+            missing = MissingSecretError(f"session {session.ordinal} has no keys (its secret is missing)")
+            return _secured_record(item, direction, session_id, session, error=missing)
+        phase = session.phase
+        try:
+            app, sequence = self._open(session, direction, item.data)
+        except SpdmError as error:
+            # The sender used a sequence number for this record even though it does not open here
+            # (damaged in the capture): count it, so the records after it still open.
+            state = session.channel.request if direction is Direction.REQUEST else session.channel.response
+            sequence = state.sequence_number
+            if not isinstance(error, ProtocolError):
+                state.skip()
+            return _secured_record(item, direction, session_id, session, phase=phase, sequence=sequence, error=error)
+        record = functools.partial(
+            _secured_record, item, direction, session_id, session, phase=phase, sequence=sequence, data=app
+        )
+        try:
+            msg, _ = self._flow.decode(app)
+        except DecodeError as error:
+            return record(error=error)
+        try:
+            checks = self._session_message(session, item.index, app, msg, direction)
+        except SpdmError as error:
+            return record(message=msg, error=error)
+        return record(message=msg, checks=tuple(checks))
+
+    @staticmethod
+    def _open(session: ReplayedSession, direction: Direction, data: bytes) -> tuple[bytes, int]:
+        """(SPDM message, sequence number it was opened with).
+
+        After UpdateAllKeys the answer should come under the answering side's new key; like
+        libspdm's requester, fall back to the old one (the update then did not happen).
+        """
+        channel = session.channel
+        if channel is None:
+            raise MissingSecretError(f"session {session.ordinal} has no keys")
+        state = channel.request if direction is Direction.REQUEST else channel.response
+        sequence = state.sequence_number
+        backup = session._backup
+        try:
+            app = state.open(data)
+        except VerificationError as error:
+            if backup is None or backup[0] is not direction:
+                raise
+            old = backup[1]
+            sequence = old.sequence_number
+            try:
+                app = old.open(data)
+            except SpdmError:
+                raise error from None
+            if direction is Direction.REQUEST:
+                channel.request = old
+            else:
+                channel.response = old
+            session._pending_update = None
+            if session.key_updates:
+                session.key_updates.pop()
+        if backup is not None and backup[0] is direction:
+            session._backup = None
+        return app, sequence
+
+    # --- what a session message does ----------------------------------------------------------
+
+    def _session_message(
+        self, session: ReplayedSession, index: int, data: bytes, msg: Message, direction: Direction
+    ) -> list[Check]:
+        checks: list[Check] = []
+        if isinstance(msg, (Finish, PskFinish)):
+            self._finish(session, data, msg, checks)
+        elif isinstance(msg, (FinishRsp, PskFinishRsp)):
+            self._finish_rsp(session, data, msg, checks)
+        elif isinstance(msg, EndSessionAck):
+            session.ended = True
+            self._active.pop(session.session_id, None)
+        else:
+            inner, travel = _innermost(msg, direction, self._flow)
+            if isinstance(inner, KeyUpdate):
+                self._key_update(session, index, inner, travel)
+            elif isinstance(inner, KeyUpdateAck):
+                self._key_update_ack(session, index)
+            elif isinstance(inner, ErrorResponse):
+                session._pending_update = None
+            elif isinstance(inner, GetCertificate):
+                session._pending_get_certificate = inner
+            elif isinstance(inner, Certificate) and travel is Direction.REQUEST:
+                _collect_certificate(
+                    session.requester_chains, session._certificate_parts, session._pending_get_certificate, inner
+                )
+        return checks
+
+    def _finish(self, session: ReplayedSession, data: bytes, msg: Finish | PskFinish, checks: list[Check]) -> None:
+        schedule, handshake = session.schedule, session.handshake
+        if schedule is None or handshake is None:
+            raise MissingSecretError(f"session {session.ordinal} has no handshake keys")
+        if isinstance(msg, PskFinish):
+            digests = session.transcript.add_psk_finish(data, msg)
+        else:
+            requester_chain: bytes | None = None
+            if session.mut_auth_requested:
+                requester_chain = self._requester_chain(session, msg.req_slot_id)
+                if requester_chain is None:
+                    raise MissingSecretError("mutual authentication needs the requester's certificate chain")
+                session.transcript.add_requester_chain_hash(session.hash_suite.digest(requester_chain))
+            digests = session.transcript.add_finish(data, msg)
+            negotiated = self._flow.negotiated
+            if digests.signature_digest is not None and msg.signature is not None and requester_chain is not None:
+                algorithm = 0 if negotiated is None else negotiated.req_base_asym_alg
+                checks.append(
+                    _check_signature(
+                        "FINISH signature", requester_chain, session.hash_suite, algorithm,
+                        digests.signature_digest, msg.signature,
+                    )
+                )
+        checks.append(
+            _check_mac(
+                "RequesterVerifyData", schedule, handshake.request_finished_key, digests.verify_digest,
+                msg.requester_verify_data,
+            )
+        )
+
+    def _finish_rsp(
+        self, session: ReplayedSession, data: bytes, msg: FinishRsp | PskFinishRsp, checks: list[Check]
+    ) -> None:
+        schedule, handshake = session.schedule, session.handshake
+        if schedule is None or handshake is None:
+            raise MissingSecretError(f"session {session.ordinal} has no handshake keys")
+        verify_digest = session.transcript.add_finish_rsp(data, msg if isinstance(msg, FinishRsp) else None)
+        if verify_digest is not None and isinstance(msg, FinishRsp) and msg.responder_verify_data is not None:
+            checks.append(
+                _check_mac(
+                    "FINISH_RSP ResponderVerifyData", schedule, handshake.response_finished_key, verify_digest,
+                    msg.responder_verify_data,
+                )
+            )
+        th2 = session.transcript.th2
+        if th2 is not None:
+            self._enter_data_phase(session, th2)
+
+    def _requester_chain(self, session: ReplayedSession, slot_id: int) -> bytes | None:
+        """CM: fetched inside the session (encapsulated GET_CERTIFICATE), else the configured certificates."""
+        chain = session.requester_chains.get(slot_id & 0xF)
+        if chain is None and session.requester_chains:
+            chain = next(iter(session.requester_chains.values()))
+        if chain is None and self.secrets.requester_certificates:
+            chain = CertChain.build(self.secrets.requester_certificates, session.hash_suite).to_bytes()
+        return chain
+
+    def _key_update(self, session: ReplayedSession, index: int, msg: KeyUpdate, travel: Direction) -> None:
+        """KEY_UPDATE from the side that sends in `travel`: its own key changes after the ACK; with
+        UpdateAllKeys the ACK itself already uses the answering side's new key."""
+        channel, schedule = session.channel, session.schedule
+        if channel is None or schedule is None:
+            return
+        if msg.operation == KeyUpdateOperation.UPDATE_KEY:
+            session._pending_update = (travel, index)
+        elif msg.operation == KeyUpdateOperation.UPDATE_ALL_KEYS:
+            answering = travel.opposite
+            old = channel.response if answering is Direction.RESPONSE else channel.request
+            if old.keys is None:
+                return
+            keys = schedule.update(old.keys)
+            if answering is Direction.RESPONSE:
+                channel.response = old.rekeyed(keys)
+            else:
+                channel.request = old.rekeyed(keys)
+            session._backup = (answering, old)
+            session.key_updates.append((index, answering, keys))
+            session._pending_update = (travel, index)
+
+    @staticmethod
+    def _key_update_ack(session: ReplayedSession, index: int) -> None:
+        pending, session._pending_update = session._pending_update, None
+        channel, schedule = session.channel, session.schedule
+        if pending is None or channel is None or schedule is None:
+            return
+        travel, _ = pending
+        old = channel.request if travel is Direction.REQUEST else channel.response
+        if old.keys is None:
+            return
+        keys = schedule.update(old.keys)
+        if travel is Direction.REQUEST:
+            channel.request = old.rekeyed(keys)
+        else:
+            channel.response = old.rekeyed(keys)
+        session.key_updates.append((index, travel, keys))
+
+
+def replay(pcap: Pcap, secrets: ReplaySecrets) -> Iterator[ReplayRecord]:
+    """Every session record of `pcap`, opened and checked with `secrets`."""
+    return SessionReplayer(secrets).run(pcap)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _secured_record(
+    item: CapturedMessage,
+    direction: Direction,
+    session_id: int | None,
+    session: ReplayedSession | None,
+    *,
+    phase: KeyPhase = "clear",
+    sequence: int | None = None,
+    data: bytes = b"",
+    message: Message | None = None,
+    checks: tuple[Check, ...] = (),
+    error: SpdmError | None = None,
+) -> ReplayRecord:
+    return ReplayRecord(
+        index=item.index,
+        session=-1 if session is None else session.ordinal,
+        session_id=session_id,
+        direction=direction,
+        secured=True,
+        keys=phase if session is not None else "clear",
+        sequence_number=sequence,
+        data=data,
+        message=message,
+        checks=checks,
+        error=error,
+    )
+
+
+def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[Message, Direction]:
+    """The message an encapsulated carrier holds (and the direction it travels), else `msg` itself."""
+    payload = b""
+    if isinstance(msg, (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)) and (
+        not isinstance(msg, EncapsulatedResponseAck) or msg.payload_type == 1
+    ):
+        payload = msg.payload
+    if not payload:
+        return msg, direction
+    negotiated = flow.negotiated
+    context = None if negotiated is None else negotiated.codec_context()
+    return decode(payload, context), direction
+
+
+def _collect_certificate(
+    chains: dict[int, bytes], parts: dict[int, bytearray], request: GetCertificate | None, msg: Certificate
+) -> None:
+    """Reassemble a slot's chain from CERTIFICATE portions; complete when RemainderLength is 0."""
+    slot = msg.slot_id
+    if request is None or request.offset == 0 or slot not in parts:
+        parts[slot] = bytearray()
+    parts[slot] += msg.portion
+    if msg.remainder_length == 0:
+        chains[slot] = bytes(parts.pop(slot))
+
+
+def _check_mac(name: str, schedule: KeySchedule, finished_key: bytes, digest: bytes, received: bytes) -> Check:
+    try:
+        schedule.check_verify_data(finished_key, digest, received)
+    except VerificationError as error:
+        return Check(name=name, ok=False, detail=str(error))
+    return Check(name=name, ok=True)
+
+
+def _check_signature(
+    name: str, chain: bytes, hashes: HashSuite, algorithm: int, digest: bytes, signature: bytes
+) -> Check:
+    """A signature over `digest` by the leaf of an SPDM-format `chain`."""
+    try:
+        suite = asym_suite(algorithm)
+        leaf = CertChain.from_bytes(chain, hashes.size).leaf
+        public_key = x509.load_der_x509_certificate(leaf).public_key()
+        suite.verify(public_key, digest, signature, hashes)
+    except SpdmError as error:
+        return Check(name=name, ok=False, detail=str(error))
+    except ValueError as error:
+        return Check(name=name, ok=False, detail=f"the leaf certificate does not load: {error}")
+    return Check(name=name, ok=True)

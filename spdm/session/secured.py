@@ -1,0 +1,542 @@
+"""DSP0277 secured messages: one AEAD context per direction, sealing and opening records.
+
+Record layout (SPDM_NOTES section 6), N = 0 bytes of sequence number for PCI DOE, 2 for MCTP::
+
+    ENC+AUTH   SessionID u32 | Seq[N] | Length u16 | AEAD(AppDataLength u16 | AppData | padding) | MAC[16]
+    AUTH only  SessionID u32 | Seq[N] | Length u16 | AppData | MAC[16]      (MAC over everything before it)
+
+AppData is the SPDM message itself over DOE and 0x05 (the MCTP type of SPDM) then the message over
+MCTP, where the sender also adds 1..32 random padding bytes (libspdm's choice; injectable here).
+
+The nonce is the direction's IV with the 64-bit sequence number XORed in little-endian at the low
+indices (libspdm's default and the rule of DSP0277 1.2; confirmed against every libspdm capture).
+Each direction counts from 0 per key; a KEY_UPDATE or the switch from handshake to data keys
+installs a new `DirectionState` (`rekeyed`).
+
+Every check runs before any state changes: a record that fails to open (wrong session, bad
+framing, stale or replayed sequence number, bad tag) raises and leaves the context as it was, so
+the next genuine record still opens. Framing is hand-written with precompiled `struct.Struct`s:
+this is the data path.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography.exceptions import InvalidTag
+
+from spdm.crypto.aead import AeadSuite
+from spdm.errors import DecodeError, EncodeError, ProtocolError, VerificationError
+from spdm.messages.codes import ErrorCode
+from spdm.session.keys import TrafficKeys
+
+__all__ = [
+    "MAX_SEQUENCE_NUMBER",
+    "MCTP",
+    "PCI_DOE",
+    "SECURED_TRANSPORTS",
+    "DirectionState",
+    "PaddingSource",
+    "Role",
+    "SecuredSession",
+    "SecuredSessions",
+    "SecuredTransport",
+    "SequenceNumberExhausted",
+    "random_padding",
+    "secured_transport",
+    "session_id_of",
+]
+
+_NAME = "SECURED_MESSAGE"
+
+MAX_SEQUENCE_NUMBER = (1 << 64) - 1
+"""A context refuses to seal or open at this sequence number (libspdm's limit): a KEY_UPDATE or a new session is due."""
+
+PaddingSource = Callable[[], bytes]
+"""Returns the random padding for one record (MCTP: 1..32 bytes)."""
+
+Role = Literal["requester", "responder"]
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_MAC_SIZE = 16
+_SIMPLE_OVERHEAD = 2 + _MAC_SIZE  # AppDataLength and MAC around the message
+_MAX_SIMPLE_APP_SIZE = 0xFFFF - _SIMPLE_OVERHEAD
+_DOE_HEADER = struct.Struct("<IH")
+_DOE_HEADER_SIZE = _DOE_HEADER.size
+
+
+class SequenceNumberExhausted(ProtocolError):
+    """The direction's 64-bit sequence number reached 2^64 - 1: no record may be sealed or opened with this key."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            ErrorCode.DecryptError if operation == "open" else ErrorCode.Unspecified,
+            f"cannot {operation} a secured message: the sequence number reached 2^64-1; "
+            "a KEY_UPDATE or a new session is required",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecuredTransport:
+    """How a transport frames secured messages.
+
+    `sequence_number_size` is N (low bytes of the counter on the wire), `message_type` the
+    bytes before the SPDM message inside AppData, `max_random_padding` the most random bytes a
+    sender adds (at least one when non-zero), `alignment` the transport's padding granularity:
+    `open` accepts only zero bytes up to the next multiple of it after the record (DOE objects
+    are whole DWORDs).
+    """
+
+    name: str
+    sequence_number_size: int
+    message_type: bytes
+    max_random_padding: int
+    alignment: int
+    header: struct.Struct
+
+    def __post_init__(self) -> None:
+        expected = {0: "<IH", 2: "<IHH"}.get(self.sequence_number_size)
+        if expected is None or self.header.format != expected:
+            raise ValueError("a secured-message header carries 0 or 2 bytes of sequence number")
+        if self.alignment < 1 or not 0 <= self.max_random_padding <= 0xFF:
+            raise ValueError("alignment must be at least 1 and random padding at most 255 bytes")
+
+    @property
+    def header_size(self) -> int:
+        """SessionID, sequence number and Length: the AAD of ENC+AUTH."""
+        return self.header.size
+
+
+PCI_DOE = SecuredTransport(
+    name="pci-doe",
+    sequence_number_size=0,
+    message_type=b"",
+    max_random_padding=0,
+    alignment=4,
+    header=struct.Struct("<IH"),
+)
+MCTP = SecuredTransport(
+    name="mctp",
+    sequence_number_size=2,
+    message_type=b"\x05",
+    max_random_padding=32,
+    alignment=1,
+    header=struct.Struct("<IHH"),
+)
+SECURED_TRANSPORTS: dict[str, SecuredTransport] = {PCI_DOE.name: PCI_DOE, MCTP.name: MCTP}
+
+
+def secured_transport(name: str) -> SecuredTransport:
+    """The framing for a transport name ("pci-doe" or "mctp", as `spdm.capture` names them)."""
+    try:
+        return SECURED_TRANSPORTS[name]
+    except KeyError:
+        raise ValueError(f"no secured-message framing for transport {name!r}") from None
+
+
+_PADDING_POOL_SIZE = 4096
+
+
+def random_padding(maximum: int = 32) -> PaddingSource:
+    """A padding source like libspdm's: (random % maximum) + 1 random bytes per record.
+
+    The bytes come from a pool of OS randomness refilled 4 KiB at a time, which keeps a system
+    call off almost every record.
+    """
+    if not 1 <= maximum <= 255:
+        raise ValueError(f"random padding of 1..{maximum} bytes is not supported")
+    pool = b""
+    offset = 0
+
+    def pad() -> bytes:
+        nonlocal pool, offset
+        if offset + 1 + maximum > len(pool):
+            pool, offset = os.urandom(_PADDING_POOL_SIZE), 0
+        start = offset + 1
+        offset = start + pool[offset] % maximum + 1
+        return pool[start:offset]
+
+    return pad
+
+
+def session_id_of(data: bytes) -> int:
+    """The SessionID of a secured record, to find its session; `DecodeError` if there are not 4 bytes."""
+    if len(data) < _U32.size:
+        raise DecodeError(_NAME, "SessionID", f"truncated: {len(data)} bytes, a secured message starts with 4")
+    (session_id,) = _U32.unpack_from(data)
+    return int(session_id)
+
+
+class DirectionState:
+    """One direction of one session: AEAD key, IV and the 64-bit sequence number of the next record.
+
+    The same object seals (the sender's copy) or opens (the receiver's, or an observer's).
+    `encrypt` False is AUTH-only (MAC_CAP without ENCRYPT_CAP). `keys` keeps the `TrafficKeys`
+    it was made from, which KEY_UPDATE derives the next ones from.
+    """
+
+    __slots__ = (
+        "_decrypt",
+        "_encrypt",
+        "_header",
+        "_iv",
+        "_max_padding",
+        "_padding",
+        "_prefix",
+        "_sequence_number",
+        "_simple",
+        "_with_sequence",
+        "aead",
+        "encrypt",
+        "keys",
+        "session_id",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        *,
+        session_id: int,
+        aead: AeadSuite,
+        key: bytes,
+        iv: bytes,
+        transport: SecuredTransport = PCI_DOE,
+        encrypt: bool = True,
+        padding: PaddingSource | None = None,
+        sequence_number: int = 0,
+        keys: TrafficKeys | None = None,
+    ) -> None:
+        if not 0 <= session_id <= 0xFFFF_FFFF:
+            raise ValueError(f"a SessionID is 32 bits, got {session_id}")
+        if len(iv) != aead.iv_size:
+            raise ValueError(f"{aead.name} needs a {aead.iv_size}-byte IV, got {len(iv)}")
+        if not 0 <= sequence_number <= MAX_SEQUENCE_NUMBER:
+            raise ValueError(f"a sequence number is 64 bits, got {sequence_number}")
+        self.session_id = session_id
+        self.aead = aead
+        self.transport = transport
+        self.encrypt = encrypt
+        self.keys = keys
+        cipher = aead.cipher(key)
+        self._encrypt = cipher.encrypt
+        self._decrypt = cipher.decrypt
+        self._iv = int.from_bytes(iv, "little")
+        self._sequence_number = sequence_number
+        self._header = transport.header
+        self._with_sequence = transport.sequence_number_size > 0
+        self._prefix = transport.message_type
+        self._max_padding = transport.max_random_padding
+        self._padding = padding if padding is not None else random_padding(max(1, transport.max_random_padding))
+        # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
+        self._simple = encrypt and not self._with_sequence and not self._prefix and not self._max_padding
+
+    @classmethod
+    def from_keys(
+        cls,
+        keys: TrafficKeys,
+        *,
+        session_id: int,
+        aead: AeadSuite,
+        transport: SecuredTransport = PCI_DOE,
+        encrypt: bool = True,
+        padding: PaddingSource | None = None,
+    ) -> DirectionState:
+        """A fresh context (sequence number 0) for a direction's handshake or data keys."""
+        return cls(
+            session_id=session_id,
+            aead=aead,
+            key=keys.key,
+            iv=keys.iv,
+            transport=transport,
+            encrypt=encrypt,
+            padding=padding,
+            keys=keys,
+        )
+
+    def rekeyed(self, keys: TrafficKeys) -> DirectionState:
+        """The context that replaces this one after a key change (KEY_UPDATE, or handshake to data): sequence 0."""
+        return DirectionState.from_keys(
+            keys,
+            session_id=self.session_id,
+            aead=self.aead,
+            transport=self.transport,
+            encrypt=self.encrypt,
+            padding=self._padding,
+        )
+
+    @property
+    def sequence_number(self) -> int:
+        """The sequence number the next record sealed or opened with this context uses."""
+        return self._sequence_number
+
+    def skip(self) -> None:
+        """Count one record as gone without opening it: an observer's resynchronisation after a record
+        of the capture failed to open (its sender still used the sequence number). Never for a peer."""
+        if self._sequence_number >= MAX_SEQUENCE_NUMBER:
+            raise SequenceNumberExhausted("open")
+        self._sequence_number += 1
+
+    def nonce(self, sequence_number: int) -> bytes:
+        """IV XOR the sequence number, little-endian at the low indices (iv[i] ^= seq >> 8i for i < 8)."""
+        return (self._iv ^ sequence_number).to_bytes(12, "little")
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def seal(self, app_message: bytes) -> bytes:
+        """The secured record carrying `app_message` (one SPDM message); the sequence number advances."""
+        sequence_number = self._sequence_number
+        if sequence_number >= MAX_SEQUENCE_NUMBER:
+            raise SequenceNumberExhausted("seal")
+        if self._simple:
+            size = len(app_message)
+            if size > _MAX_SIMPLE_APP_SIZE:
+                raise EncodeError(_NAME, "Length", f"{size} bytes of application data do not fit a secured message")
+            aad = _DOE_HEADER.pack(self.session_id, size + _SIMPLE_OVERHEAD)
+            sealed = aad + self._encrypt(
+                (self._iv ^ sequence_number).to_bytes(12, "little"), _U16.pack(size) + app_message, aad
+            )
+        else:
+            sealed = self._seal_framed(app_message, sequence_number)
+        self._sequence_number = sequence_number + 1
+        return sealed
+
+    def _seal_framed(self, app_message: bytes, sequence_number: int) -> bytes:
+        """MCTP framing (sequence bytes, message type, random padding) and AUTH-only."""
+        prefix = self._prefix
+        size = len(prefix) + len(app_message)
+        encrypt = self.encrypt
+        padding = b""
+        if encrypt and self._max_padding:
+            padding = self._padding()
+            if not 1 <= len(padding) <= self._max_padding:
+                raise EncodeError(
+                    _NAME,
+                    "RandomData",
+                    f"{len(padding)} bytes of padding; {self.transport.name} allows 1..{self._max_padding}",
+                )
+        length = (2 + size + len(padding) if encrypt else size) + _MAC_SIZE
+        if length > 0xFFFF:
+            raise EncodeError(_NAME, "Length", f"{size} bytes of application data do not fit a secured message")
+        if self._with_sequence:
+            head = self._header.pack(self.session_id, sequence_number & 0xFFFF, length)
+        else:
+            head = self._header.pack(self.session_id, length)
+        nonce = (self._iv ^ sequence_number).to_bytes(12, "little")
+        if encrypt:
+            return head + self._encrypt(nonce, b"".join((_U16.pack(size), prefix, app_message, padding)), head)
+        authenticated = b"".join((head, prefix, app_message))
+        return authenticated + self._encrypt(nonce, b"", authenticated)
+
+    # --- receiving --------------------------------------------------------------------------
+
+    def open(self, data: bytes) -> bytes:
+        """The SPDM message in a secured record; nothing changes unless it opens.
+
+        `ProtocolError(InvalidSession)` for another session's record, `DecodeError` for framing
+        (truncation, lengths, transport padding, AppDataLength, MCTP message type),
+        `VerificationError` for a sequence number other than the expected one (MCTP) or a bad
+        tag, `SequenceNumberExhausted` at 2^64-1.
+        """
+        if self._simple and len(data) >= _DOE_HEADER_SIZE:
+            # The common DOE record (exact size, no padding): every check of `_open_framed` in
+            # a few operations; anything else takes the general path, which explains the fault.
+            session_id, length = _DOE_HEADER.unpack_from(data)
+            end = _DOE_HEADER_SIZE + length
+            sequence_number = self._sequence_number
+            if (
+                session_id == self.session_id
+                and len(data) == end
+                and length >= _SIMPLE_OVERHEAD
+                and sequence_number < MAX_SEQUENCE_NUMBER
+            ):
+                try:
+                    plaintext = self._decrypt(
+                        (self._iv ^ sequence_number).to_bytes(12, "little"),
+                        data[_DOE_HEADER_SIZE:end],
+                        data[:_DOE_HEADER_SIZE],
+                    )
+                except InvalidTag:
+                    raise VerificationError(f"secured message: the {self.aead.name} tag does not verify") from None
+                if plaintext[0] | plaintext[1] << 8 == len(plaintext) - 2:
+                    self._sequence_number = sequence_number + 1
+                    return plaintext[2:]
+        return self._open_framed(data)
+
+    def _open_framed(self, data: bytes) -> bytes:
+        """Every record: MCTP framing, AUTH-only, DOE padding, and the exact reason a record is refused."""
+        header = self._header
+        header_size = header.size
+        total = len(data)
+        if total < header_size:
+            raise DecodeError(_NAME, "header", f"truncated: {total} bytes, the header needs {header_size}")
+        if self._with_sequence:
+            session_id, wire_sequence, length = header.unpack_from(data)
+        else:
+            session_id, length = header.unpack_from(data)
+            wire_sequence = 0
+        if session_id != self.session_id:
+            raise ProtocolError(
+                ErrorCode.InvalidSession,
+                f"secured message for session 0x{session_id:08x}, expected 0x{self.session_id:08x}",
+            )
+        if length < (_MAC_SIZE + 2 if self.encrypt else _MAC_SIZE):
+            raise DecodeError(_NAME, "Length", f"{length} bytes cannot hold the record's fixed fields and MAC")
+        end = header_size + length
+        if total != end:
+            if total < end:
+                raise DecodeError(
+                    _NAME, "Length", f"truncated: Length says {length} bytes, {total - header_size} follow"
+                )
+            self._check_transport_padding(data, end)
+        sequence_number = self._sequence_number
+        if sequence_number >= MAX_SEQUENCE_NUMBER:
+            raise SequenceNumberExhausted("open")
+        if self._with_sequence and wire_sequence != sequence_number & 0xFFFF:
+            raise VerificationError(
+                f"secured message sequence number 0x{wire_sequence:04x}, expected 0x{sequence_number & 0xFFFF:04x}: "
+                "replayed, reordered or lost"
+            )
+        nonce = (self._iv ^ sequence_number).to_bytes(12, "little")
+        try:
+            if self.encrypt:
+                plaintext = self._decrypt(nonce, data[header_size:end], data[:header_size])
+            else:
+                mac_at = end - _MAC_SIZE
+                self._decrypt(nonce, data[mac_at:end], data[:mac_at])
+        except InvalidTag:
+            raise VerificationError(f"secured message: the {self.aead.name} tag does not verify") from None
+        if self.encrypt:
+            (size,) = _U16.unpack_from(plaintext)
+            if size > len(plaintext) - 2:
+                raise DecodeError(
+                    _NAME, "ApplicationDataLength", f"{size} exceeds the {len(plaintext) - 2} decrypted bytes"
+                )
+            source, start, stop = plaintext, 2, 2 + size
+        else:
+            source, start, stop = data, header_size, end - _MAC_SIZE
+        prefix = self._prefix
+        if prefix:
+            if source[start : start + len(prefix)] != prefix or stop - start < len(prefix):
+                kind = source[start : start + 1].hex() or "missing"
+                raise DecodeError(_NAME, "MessageType", f"application data is not an SPDM message (type {kind})")
+            start += len(prefix)
+        app = bytes(source[start:stop])
+        self._sequence_number = sequence_number + 1
+        return app
+
+    def _check_transport_padding(self, data: bytes, end: int) -> None:
+        """Only zero bytes up to the transport's alignment may follow the record (DOE DWORD padding)."""
+        alignment = self.transport.alignment
+        if len(data) != -(-end // alignment) * alignment or any(data[end:]):
+            raise DecodeError(
+                _NAME, "", f"{len(data) - end} bytes after the secured message are not {self.transport.name} padding"
+            )
+
+
+class SecuredSession:
+    """Both directions of one session as one side sees it: `request` (requester to responder) and `response`.
+
+    A requester seals with `request` and opens with `response`, a responder the reverse
+    (`seal`/`open` pick by `role`); an observer opens both directly. `rekey_request` /
+    `rekey_response` swap in a new context (data keys after FINISH, KEY_UPDATE).
+    """
+
+    __slots__ = ("request", "response", "role", "session_id")
+
+    def __init__(self, *, role: Role, request: DirectionState, response: DirectionState) -> None:
+        if request.session_id != response.session_id:
+            raise ValueError("both directions of a session share its SessionID")
+        self.role = role
+        self.session_id = request.session_id
+        self.request = request
+        self.response = response
+
+    @classmethod
+    def from_keys(
+        cls,
+        *,
+        role: Role,
+        session_id: int,
+        aead: AeadSuite,
+        request: TrafficKeys,
+        response: TrafficKeys,
+        transport: SecuredTransport = PCI_DOE,
+        encrypt: bool = True,
+        padding: PaddingSource | None = None,
+    ) -> SecuredSession:
+        """Contexts for a key pair (handshake or data) at sequence number 0."""
+
+        def state(keys: TrafficKeys) -> DirectionState:
+            return DirectionState.from_keys(
+                keys, session_id=session_id, aead=aead, transport=transport, encrypt=encrypt, padding=padding
+            )
+
+        return cls(role=role, request=state(request), response=state(response))
+
+    @property
+    def outbound(self) -> DirectionState:
+        return self.request if self.role == "requester" else self.response
+
+    @property
+    def inbound(self) -> DirectionState:
+        return self.response if self.role == "requester" else self.request
+
+    def seal(self, app_message: bytes) -> bytes:
+        """A record from this side."""
+        return self.outbound.seal(app_message)
+
+    def open(self, data: bytes) -> bytes:
+        """A record from the peer."""
+        return self.inbound.open(data)
+
+    def rekey_request(self, keys: TrafficKeys) -> None:
+        self.request = self.request.rekeyed(keys)
+
+    def rekey_response(self, keys: TrafficKeys) -> None:
+        self.response = self.response.rekeyed(keys)
+
+
+class SecuredSessions:
+    """The sessions one side has open, by SessionID: where incoming records are dispatched."""
+
+    __slots__ = ("_sessions",)
+
+    def __init__(self) -> None:
+        self._sessions: dict[int, SecuredSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[SecuredSession]:
+        return iter(tuple(self._sessions.values()))
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def add(self, session: SecuredSession) -> None:
+        if session.session_id in self._sessions:
+            raise ValueError(f"session 0x{session.session_id:08x} is already open")
+        self._sessions[session.session_id] = session
+
+    def remove(self, session_id: int) -> SecuredSession | None:
+        return self._sessions.pop(session_id, None)
+
+    def get(self, session_id: int) -> SecuredSession:
+        """The session; `ProtocolError(InvalidSession)` when there is none with this ID."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ProtocolError(ErrorCode.InvalidSession, f"no session 0x{session_id:08x}")
+        return session
+
+    def seal(self, session_id: int, app_message: bytes) -> bytes:
+        return self.get(session_id).seal(app_message)
+
+    def open(self, data: bytes) -> tuple[int, bytes]:
+        """(SessionID, SPDM message) of a record from a peer."""
+        session = self.get(session_id_of(data))
+        return session.session_id, session.open(data)

@@ -1,0 +1,108 @@
+"""The replayer's failure paths: missing or wrong secrets, a damaged record in the middle of a
+capture, and libspdm's fallback to the old key when an UpdateAllKeys answer does not use the new one."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from session_vectors import captured, manifest, secrets
+
+from spdm.capture import CapturedMessage
+from spdm.crypto import aead_suite, hash_suite
+from spdm.errors import ProtocolError, VerificationError
+from spdm.flow import Direction
+from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, ErrorCode
+from spdm.session import (
+    MissingSecretError,
+    ReplayedSession,
+    ReplayRecord,
+    SecuredSession,
+    SessionReplayer,
+    SessionTranscript,
+    TrafficKeys,
+)
+
+
+def _first_dhe_capture(vectors: Path) -> str:
+    for name, item in manifest(vectors).items():
+        if item["dhe_secrets"] and (vectors / name / "requester.pcap").is_file():
+            return str(name)
+    pytest.skip("no DHE capture in the manifest")
+
+
+def _run(replayer: SessionReplayer, items: list[CapturedMessage]) -> list[ReplayRecord]:
+    return [record for item in items if (record := replayer.feed(item)) is not None]
+
+
+def test_missing_dhe_secret(libspdm_vectors: Path) -> None:
+    name = _first_dhe_capture(libspdm_vectors)
+    given = dataclasses.replace(secrets(libspdm_vectors, name), dhe_secrets=())
+    records = _run(SessionReplayer(given), list(captured(libspdm_vectors, name)))
+    exchange = [r for r in records if r.message is not None and r.message.name == "KEY_EXCHANGE_RSP"]
+    assert exchange and all(isinstance(r.error, MissingSecretError) for r in exchange)
+    secured = [r for r in records if r.secured]
+    assert secured and all(isinstance(r.error, MissingSecretError) for r in secured)
+
+
+def test_wrong_dhe_secret(libspdm_vectors: Path) -> None:
+    name = _first_dhe_capture(libspdm_vectors)
+    real = secrets(libspdm_vectors, name)
+    wrong = tuple(bytes(len(secret)) for secret in real.dhe_secrets)
+    records = _run(SessionReplayer(dataclasses.replace(real, dhe_secrets=wrong)), list(captured(libspdm_vectors, name)))
+    for record in records:
+        if record.message is not None and record.message.name == "KEY_EXCHANGE_RSP":
+            verdicts = {check.name: check.ok for check in record.checks}
+            assert verdicts["KEY_EXCHANGE_RSP signature"] and not verdicts["ResponderVerifyData"]
+        if record.secured:
+            assert isinstance(record.error, VerificationError)
+
+
+def test_a_damaged_record_is_reported_and_the_replay_goes_on(libspdm_vectors: Path) -> None:
+    name = _first_dhe_capture(libspdm_vectors)
+    items = list(captured(libspdm_vectors, name))
+    secured = [i for i, item in enumerate(items) if item.kind == "secured"]
+    target = secured[len(secured) // 2]
+    altered = bytearray(items[target].data)
+    altered[-1] ^= 0xFF
+    items[target] = dataclasses.replace(items[target], data=bytes(altered))
+    records = _run(SessionReplayer(secrets(libspdm_vectors, name)), items)
+    failed = [r for r in records if not r.ok]
+    assert [r.index for r in failed] == [items[target].index]
+    assert isinstance(failed[0].error, VerificationError)
+
+
+def test_a_record_of_no_open_session(libspdm_vectors: Path) -> None:
+    name = _first_dhe_capture(libspdm_vectors)
+    first = next(item for item in captured(libspdm_vectors, name) if item.kind == "secured")
+    record = SessionReplayer(secrets(libspdm_vectors, name)).feed(first)
+    assert record is not None and isinstance(record.error, ProtocolError)
+    assert record.error.error_code == ErrorCode.InvalidSession
+
+
+def test_update_all_keys_answer_under_the_old_key_falls_back() -> None:
+    """libspdm's requester tries the new response key on the ACK, then the old one; with the old one the
+    update did not happen: the old context stays, the pending request-key update is dropped."""
+    sha, aes = hash_suite(BaseHashAlgo.SHA_256), aead_suite(AeadAlgorithm.AES_256_GCM)
+    old = TrafficKeys(secret=bytes(32), key=bytes(32), iv=bytes(12))
+    new = TrafficKeys(secret=bytes([1] * 32), key=bytes([1] * 32), iv=bytes([1] * 12))
+    session = ReplayedSession(
+        ordinal=0, session_id=7, psk=True, slot_id=None, mut_auth_requested=0, hash_suite=sha, aead=aes,
+        transcript=SessionTranscript.for_psk(sha, b""),
+    )
+    channel = session.channel = SecuredSession.from_keys(
+        role="requester", session_id=7, aead=aes, request=old, response=old
+    )
+    responder = SecuredSession.from_keys(role="responder", session_id=7, aead=aes, request=old, response=old)
+    previous = channel.response
+    channel.rekey_response(new)
+    session._backup = (Direction.RESPONSE, previous)
+    session._pending_update = (Direction.REQUEST, 1)
+    session.key_updates.append((1, Direction.RESPONSE, new))
+    app, sequence = SessionReplayer._open(session, Direction.RESPONSE, responder.seal(b"\x11\x7f\x01\x00"))
+    assert (app, sequence) == (b"\x11\x7f\x01\x00", 0)
+    assert channel.response is previous and previous.sequence_number == 1
+    assert session._pending_update is None and session._backup is None and session.key_updates == []
+    with pytest.raises(VerificationError):
+        SessionReplayer._open(session, Direction.RESPONSE, b"\x07\x00\x00\x00\x12\x00" + bytes(18))
