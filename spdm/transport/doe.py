@@ -53,6 +53,7 @@ __all__ = [
     "encode_discovery_response",
     "encode_object",
     "expect_type",
+    "read_header",
 ]
 
 PCI_SIG_VENDOR_ID = 0x0001
@@ -159,11 +160,10 @@ def encode_object(object_type: int, payload: bytes, vendor_id: int = PCI_SIG_VEN
     return b"".join((header, payload, bytes(-size % 4)))
 
 
-def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
-    """The header at `offset`, checked on its own (reserved bits, minimum length).
+def read_header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
+    """(vendor ID, object type, length in DW) of the header at `offset`, checked on its own.
 
-    It does not look at what follows, so a mailbox reader can decode the first two DW and learn
-    how many more to collect; `decode_object` checks a whole object.
+    The data path's form of `decode_header`: the same checks, a plain tuple.
     """
     try:
         vendor_id, object_type, reserved, dw1 = _unpack_header(data, offset)
@@ -171,11 +171,19 @@ def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
         _header_too_short(data, offset)
     if reserved or dw1 & _DW1_RESERVED or dw1 == 1 or offset < 0:
         _bad_header(data, offset)
-    return _new_header(DoeHeader, (vendor_id, object_type, dw1 or MAX_OBJECT_DWORDS))
+    return vendor_id, object_type, dw1 or MAX_OBJECT_DWORDS
+
+
+def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
+    """The header at `offset`, checked on its own (reserved bits, minimum length).
+
+    It does not look at what follows, so a mailbox reader can decode the first two DW and learn
+    how many more to collect; `decode_object` checks a whole object.
+    """
+    return DoeHeader(*read_header(data, offset))
 
 
 _unpack_header = struct.Struct("<HBBI").unpack_from
-_new_header = tuple.__new__
 
 
 def _header_too_short(data: bytes, offset: int) -> NoReturn:
@@ -198,19 +206,15 @@ def _bad_header(data: bytes, offset: int) -> NoReturn:
 
 def decode_object(data: bytes) -> DataObject:
     """Exactly one data object: `data` must be whole DWs and match the header's length."""
-    header = decode_header(data)
+    vendor_id, object_type, length_dw = read_header(data)
     size = len(data)
     if size % 4:
         raise DecodeError(_DOE, "length", f"{size} bytes is not a whole number of DW")
-    if header.size != size:
+    if 4 * length_dw != size:
         raise DecodeError(
-            _DOE,
-            "length",
-            f"header says {header.length_dw} DW ({header.size} bytes), object has {size} bytes",
+            _DOE, "length", f"header says {length_dw} DW ({4 * length_dw} bytes), object has {size} bytes"
         )
-    return DataObject(
-        vendor_id=header.vendor_id, object_type=header.object_type, payload=bytes(data[HEADER_SIZE:])
-    )
+    return DataObject(vendor_id=vendor_id, object_type=object_type, payload=bytes(data[HEADER_SIZE:]))
 
 
 def expect_type(obj: DataObject, object_type: int, vendor_id: int = PCI_SIG_VENDOR_ID) -> bytes:
