@@ -22,6 +22,7 @@ from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.session.replay import ReplaySecrets
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink, SocketServer
 from spdm.verify import verify_capture
@@ -66,11 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("dump", help="decode a pcap capture (spdm-emu format) and print every message")
     p.add_argument("capture", help="pcap file (link type 292 PCI DOE or 291 MCTP)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _secret_arguments(p)
 
     p = commands.add_parser("verify", help="check a captured connection: transcripts, chains, signatures")
     p.add_argument("capture", help="pcap file as spdm-emu writes it")
     p.add_argument("--root-cert", required=True, help="DER root certificate of slot 0")
     p.add_argument("--slot-root", action="append", default=[], metavar="N=DER", help="root of another slot")
+    _secret_arguments(p)
 
     p = commands.add_parser("responder", help="serve an SPDM responder over the spdm-emu socket protocol")
     p.add_argument("--listen", type=_address, default=("127.0.0.1", DEFAULT_PORT), metavar="HOST:PORT")
@@ -91,6 +94,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+
+
+def _secret_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--psk", type=_hex, help="the pre-shared key of PSK sessions (hex)")
+    parser.add_argument(
+        "--dhe-secret", type=_hex, action="append", default=[], help="a DHE shared secret (hex), one per session"
+    )
+    parser.add_argument("--req-cert-chain", help="the requester's certificates (mutual authentication), root first")
+
+
+def _secrets(args: argparse.Namespace) -> ReplaySecrets | None:
+    """The session secrets given on the command line; None when there are none."""
+    requester: tuple[bytes, ...] = ()
+    if args.req_cert_chain is not None:
+        try:
+            requester = load_certificates(_read(args.req_cert_chain, "requester certificate chain"))
+        except SpdmError as error:
+            raise _Usage(f"unusable --req-cert-chain: {error}") from None
+    if args.psk is None and not args.dhe_secret and not requester:
+        return None
+    return ReplaySecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_certificates=requester)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     try:
@@ -99,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(stop.code or 0)
     try:
         if args.command == "dump":
-            return dump.run(args.capture, as_json=args.json, out=sys.stdout, err=sys.stderr)
+            return dump.run(args.capture, as_json=args.json, out=sys.stdout, err=sys.stderr, secrets=_secrets(args))
         if args.command == "verify":
             return _verify(args)
         if args.command == "responder":
@@ -140,7 +171,7 @@ def _verify(args: argparse.Namespace) -> int:
     except DecodeError as error:
         raise _Usage(f"{args.capture} is not a usable capture: {error}") from None
     try:
-        result = verify_capture(pcap, anchors)
+        result = verify_capture(pcap, anchors, secrets=_secrets(args))
     except DecodeError as error:
         raise _Usage(f"{args.capture}: {error}") from None
     for check in result.checks:

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.errors import DecodeError
+from spdm.session.replay import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["describe", "run"]
 
@@ -24,8 +25,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def describe(item: CapturedMessage) -> dict[str, Any]:
-    """One record as a JSON-ready object: index, direction, transport, code, fields."""
+def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[str, Any]:
+    """One record as a JSON-ready object: index, direction, transport, code, fields.
+
+    `opened` is the session replay's view of a secured record: its decrypted message is shown
+    (with the session ID and the keys that protected it) instead of the ciphertext's header.
+    """
     out: dict[str, Any] = {
         "index": item.index,
         "direction": item.direction.value if item.direction else None,
@@ -33,13 +38,20 @@ def describe(item: CapturedMessage) -> dict[str, Any]:
         "kind": item.kind,
         "code": item.code,
     }
-    if item.message is not None:
-        out["version"] = f"{item.message.version >> 4}.{item.message.version & 0xF}"
-        out["fields"] = {k: v for k, v in _plain(item.message).items() if k != "version"}
+    message = item.message
+    if opened is not None and opened.secured and opened.message is not None:
+        message = opened.message
+        out["code"] = message.name
+        out["session_id"] = opened.session_id
+        out["keys"] = opened.keys
+    if message is not None:
+        out["version"] = f"{message.version >> 4}.{message.version & 0xF}"
+        out["fields"] = {k: v for k, v in _plain(message).items() if k != "version"}
     elif item.details:
         out["fields"] = _plain(item.details)
-    if item.error is not None:
-        out["error"] = str(item.error)
+    error = item.error or (opened.error if opened is not None else None)
+    if error is not None:
+        out["error"] = str(error)
     return out
 
 
@@ -58,18 +70,25 @@ def _text_value(value: Any) -> str:
 def _text(record: dict[str, Any], item: CapturedMessage) -> str:
     arrow = item.direction.arrow if item.direction else "?"
     head = f"{record['index']} {arrow} {item.transport} "
+    if "session_id" in record:
+        head += f"SECURED(0x{record['session_id']:08x}, {record['keys']} keys) "
     if "version" in record:
         head += f"SPDM({record['version']}) "
     head += str(record["code"])
     body = ", ".join(f"{k}={_text_value(v)}" for k, v in record.get("fields", {}).items())
     line = f"{head} ({body})"
-    if item.error is not None:
-        line += f" DECODE ERROR: {item.error}"
+    if "error" in record:
+        line += f" ERROR: {record['error']}"
     return line
 
 
-def run(path: str | os.PathLike[str], *, as_json: bool, out: TextIO, err: TextIO) -> int:
-    """Print every record of the capture at `path`; return the exit code."""
+def run(
+    path: str | os.PathLike[str], *, as_json: bool, out: TextIO, err: TextIO, secrets: ReplaySecrets | None = None
+) -> int:
+    """Print every record of the capture at `path`; return the exit code.
+
+    With `secrets` (PSK, DHE secrets in session order) secured records are decrypted and shown.
+    """
     try:
         pcap = read_pcap(path)
     except OSError as error:
@@ -78,16 +97,18 @@ def run(path: str | os.PathLike[str], *, as_json: bool, out: TextIO, err: TextIO
     except DecodeError as error:
         err.write(f"spdm dump: {path} is not a usable capture: {error}\n")
         return 2
-    failures = []
+    failures: list[tuple[int, str]] = []
+    replayer = SessionReplayer(secrets) if secrets is not None else None
     try:
         for item in messages(pcap):
-            record = describe(item)
+            opened = replayer.feed(item) if replayer is not None and item.error is None else None
+            record = describe(item, opened)
             out.write((json.dumps(record) if as_json else _text(record, item)) + "\n")
-            if item.error is not None:
-                failures.append(item)
+            if "error" in record:
+                failures.append((item.index, record["error"]))
     except DecodeError as error:
         err.write(f"spdm dump: {path}: {error}\n")
         return 2
-    for item in failures:
-        err.write(f"spdm dump: record {item.index} did not decode: {item.error}\n")
+    for index, reason in failures:
+        err.write(f"spdm dump: record {index} did not decode: {reason}\n")
     return 1 if failures else 0

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from spdm import cli
 from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.certs import split_der
 from spdm.messages import encode
+from spdm.session.replay import ReplaySecrets
 
 # "27 (1795698820) PCI_DOE(1, 2) REQ->RSP SecuredSPDM(0xffffffff) SPDM(11, 0xe5) SPDM_FINISH (..."
 _LINE = re.compile(
@@ -57,10 +59,22 @@ def test_every_spdm_message_decodes_and_reencodes_exactly(libspdm_vectors: Path,
         assert encode(item.message) == item.data, f"record {item.index} ({item.code}) re-encodes differently"
 
 
+def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
+    """The session secrets the manifest gives for a capture."""
+    entry = next(e for e in json.loads((vectors / "manifest.json").read_text())["vectors"] if e["name"] == capture)
+    chain = entry.get("requester_chain")
+    return ReplaySecrets(
+        dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
+        psk=bytes.fromhex(entry["psk"]),
+        requester_certificates=split_der((vectors / chain).read_bytes()) if chain else (),
+    )
+
+
 def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture: str) -> None:
     folder = libspdm_vectors / libspdm_capture
     out, err = io.StringIO(), io.StringIO()
-    assert cli.dump.run(folder / "requester.pcap", as_json=True, out=out, err=err) == 0, err.getvalue()
+    secrets = _secrets(libspdm_vectors, libspdm_capture)
+    assert cli.dump.run(folder / "requester.pcap", as_json=True, out=out, err=err, secrets=secrets) == 0, err.getvalue()
     ours = [json.loads(line) for line in out.getvalue().splitlines()]
     reference = _reference(folder)
     assert len(ours) == len(reference)
@@ -72,10 +86,19 @@ def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture:
         if expected["kind"] == "spdm":
             assert row["code"] == expected["name"], row
         elif expected["kind"] == "secured":
-            assert row["code"] == "SECURED_MESSAGE"
-            assert row["fields"]["session_id"] == int(expected["session"] or "", 16)
+            assert row["code"] == expected["name"], row  # decrypted with the manifest's secrets
+            assert row["session_id"] == int(expected["session"] or "", 16)
         else:
             assert row["code"] == "DOE_DISCOVERY"
+
+
+def test_dump_without_secrets_shows_secured_records_as_such(libspdm_vectors: Path) -> None:
+    out = io.StringIO()
+    pcap = libspdm_vectors / "e_dhe_secp384_aes256gcm_v11" / "requester.pcap"
+    assert cli.dump.run(pcap, as_json=True, out=out, err=io.StringIO()) == 0
+    secured = [json.loads(line) for line in out.getvalue().splitlines() if '"secured"' in line]
+    assert secured and all(row["code"] == "SECURED_MESSAGE" for row in secured)
+    assert secured[0]["fields"] == {"session_id": 0xFFFFFFFF, "length": 70}
 
 
 def test_dump_text_names_every_message(libspdm_vectors: Path) -> None:

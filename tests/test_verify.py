@@ -10,6 +10,8 @@ import pytest
 
 from spdm import cli
 from spdm.capture import Pcap, PcapRecord, read_pcap
+from spdm.certs import split_der
+from spdm.session.replay import ReplaySecrets
 from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
 
@@ -100,3 +102,88 @@ def test_cli_verify_statuses(libspdm_vectors: Path, tmp_path: Path, capsys: pyte
 
     assert cli.main(["verify", str(tmp_path / "missing.pcap"), "--root-cert", root]) == 2
     assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", str(tmp_path / "none.der")]) == 2
+
+
+_SESSIONS = [
+    "d_psk_sha384_aes256gcm_v11",
+    "e4_dhe_secp384_aes256gcm_mutauth_encap_v11",
+    "e_dhe_secp384_aes256gcm_v11",
+    "h_dhe_ffdhe3072_aes128gcm_rsassa3072_v11",
+    "i_mctp_dhe_secp384_aes256gcm_v11",
+    "j_psk_nocontext_sha256_chacha_v11",
+    "p_dhe_secp384_mutauth_wo_encap_v11",
+]
+
+
+def _session_secrets(vectors: Path, capture: str) -> ReplaySecrets:
+    entry = _manifest(vectors)[capture]
+    chain = entry.get("requester_chain")
+    return ReplaySecrets(
+        dhe_secrets=tuple(bytes.fromhex(str(s)) for s in entry["dhe_secrets"]),  # type: ignore[attr-defined]
+        psk=bytes.fromhex(str(entry["psk"])),
+        requester_certificates=split_der((vectors / str(chain)).read_bytes()) if chain else (),
+    )
+
+
+def _anchors(vectors: Path, capture: str) -> dict[int, bytes]:
+    root = vectors / str(_manifest(vectors)[capture]["root_cert"])
+    return {0: root.read_bytes(), 1: root.with_name("ca1.cert.der").read_bytes()}
+
+
+@pytest.mark.parametrize("capture", _SESSIONS)
+def test_sessions_verify_with_their_secrets(libspdm_vectors: Path, capture: str) -> None:
+    pcap = read_pcap(libspdm_vectors / capture / "requester.pcap")
+    result = verify_capture(
+        pcap, _anchors(libspdm_vectors, capture), secrets=_session_secrets(libspdm_vectors, capture)
+    )
+    assert result.ok, result.first_failure
+    assert result.skipped_secured == 0
+    names = [c.name for c in result.checks]
+    secured = sum(
+        1
+        for item in pcap.records
+        if any(c.record == item.index and c.name.startswith("secured record opens") for c in result.checks)
+    )
+    assert secured == sum(1 for n in names if n.startswith("secured record opens")) and secured > 0
+    assert any("VerifyData" in n for n in names)
+    if "psk" not in capture:
+        assert any(n == "KEY_EXCHANGE_RSP signature" for n in names)
+        assert (
+            any(n.startswith("in-session MEASUREMENTS signature") for n in names) or "e4" in capture or "p_" in capture
+        )
+
+
+@pytest.mark.parametrize("capture", _SESSIONS)
+def test_any_altered_secured_byte_fails_verification(libspdm_vectors: Path, capture: str) -> None:
+    pcap = read_pcap(libspdm_vectors / capture / "requester.pcap")
+    anchors, secrets = _anchors(libspdm_vectors, capture), _session_secrets(libspdm_vectors, capture)
+    assert verify_capture(pcap, anchors, secrets=secrets).ok
+    from spdm.capture import messages
+
+    secured = [item for item in messages(pcap) if item.kind == "secured"]
+    tried = 0
+    for item in secured:
+        record = pcap.records[item.index - 1]
+        header = len(record.data) - len(item.data)
+        for position in _positions(len(item.data), 6):
+            data = bytearray(record.data)
+            data[header + position] ^= 0x80
+            records = list(pcap.records)
+            records[item.index - 1] = PcapRecord(index=item.index, timestamp=record.timestamp, data=bytes(data))
+            altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+            assert not verify_capture(altered, anchors, secrets=secrets).ok, f"record {item.index} byte {position}"
+            tried += 1
+    assert tried >= 6 * len(secured)
+
+
+def test_cli_verify_and_dump_take_session_secrets(libspdm_vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = libspdm_vectors / "j_psk_nocontext_sha256_chacha_v11"
+    psk = str(_manifest(libspdm_vectors)["j_psk_nocontext_sha256_chacha_v11"]["psk"])
+    root = str(libspdm_vectors / "sample_key/ecp256/ca.cert.der")
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root, "--psk", psk]) == 0
+    assert "secured record opens: HEARTBEAT under data keys" in capsys.readouterr().out
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root, "--psk", "00" * 12]) == 1
+    capsys.readouterr()
+    assert cli.main(["dump", str(folder / "requester.pcap"), "--psk", psk]) == 0
+    assert "SECURED(0x" in capsys.readouterr().out
+    assert cli.main(["dump", str(folder / "requester.pcap"), "--psk", "nothex"]) == 2
