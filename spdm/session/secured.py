@@ -354,12 +354,11 @@ class DirectionState:
                 and length >= _SIMPLE_OVERHEAD
                 and sequence_number < MAX_SEQUENCE_NUMBER
             ):
-                view = memoryview(data)  # no copies of the record for the cipher to read
                 try:
                     plaintext = self._decrypt(
                         (self._iv ^ sequence_number).to_bytes(12, "little"),
-                        view[_DOE_HEADER_SIZE:end],
-                        view[:_DOE_HEADER_SIZE],
+                        data[_DOE_HEADER_SIZE:end],
+                        data[:_DOE_HEADER_SIZE],
                     )
                 except InvalidTag:
                     raise VerificationError(f"secured message: the {self.aead.name} tag does not verify") from None
