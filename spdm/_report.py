@@ -17,9 +17,10 @@ from spdm.messages.codes import (
     MeasurementValueType,
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
-from spdm.requester import AuthenticationResult
+from spdm.negotiated import Negotiated
+from spdm.requester import AuthenticationResult, MeasurementResult, Session
 
-__all__ = ["print_authentication"]
+__all__ = ["print_authentication", "print_measurements", "print_negotiated", "print_session"]
 
 
 def _flags(value: int) -> str:
@@ -63,9 +64,8 @@ def _block_line(block: MeasurementBlock, appraisal: Appraisal | None) -> str:
     return text
 
 
-def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
-    """Negotiated parameters, the chain, the challenge and the measurements with their status."""
-    n = result.negotiated
+def print_negotiated(n: Negotiated, out: TextIO) -> None:
+    """Version, both sides' capabilities and the selected algorithms."""
     out.write(f"SPDM version {n.version >> 4}.{n.version & 0xF}\n")
     out.write(f"requester capabilities: {_flags(n.requester_flags)}\n")
     out.write(f"responder capabilities: {_flags(n.responder_flags)} (CTExponent {n.responder_ct_exponent})\n")
@@ -73,8 +73,43 @@ def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
         f"algorithms: hash {_enum_name(BaseHashAlgo, n.base_hash_algo)}, "
         f"asym {_enum_name(BaseAsymAlgo, n.base_asym_algo)}, "
         f"measurement hash {_enum_name(MeasurementHashAlgo, n.measurement_hash_algo)}, "
-        f"DHE {_enum_name(DheGroup, n.dhe_group)}, AEAD {_enum_name(AeadAlgorithm, n.aead_suite)}\n"
+        f"DHE {_enum_name(DheGroup, n.dhe_group)}, AEAD {_enum_name(AeadAlgorithm, n.aead_suite)}"
+        + (f", ReqBaseAsym {_enum_name(BaseAsymAlgo, n.req_base_asym_alg)}" if n.req_base_asym_alg else "")
+        + "\n"
     )
+
+
+_MUT_AUTH_KINDS = {1: "signed FINISH", 2: "encapsulated requests", 4: "encapsulated requests after DIGESTS"}
+
+
+def print_session(session: Session, n: Negotiated, out: TextIO) -> None:
+    """What the handshake established."""
+    kind = "PSK" if session.psk else f"DHE {_enum_name(DheGroup, n.dhe_group)}, responder slot {session.slot}"
+    version = session.secured_message_version
+    protection = "encrypted and authenticated" if session.encrypted else "authenticated only"
+    out.write(
+        f"session 0x{session.session_id:08x}: {kind}; secured messages DSP0277 {version >> 12}.{version >> 8 & 0xF}, "
+        f"{_enum_name(AeadAlgorithm, n.aead_suite)} ({protection})\n"
+    )
+    if session.mut_auth_requested:
+        how = _MUT_AUTH_KINDS.get(session.mut_auth_requested, f"0x{session.mut_auth_requested:02x}")
+        out.write(f"  mutual authentication: requester slot {session.requester_slot} ({how})\n")
+    if session.heartbeat_period:
+        out.write(f"  heartbeat period: {session.heartbeat_period} s\n")
+
+
+def print_measurements(measured: MeasurementResult, out: TextIO, *, indent: str = "") -> None:
+    """The blocks of one measurement read and whether its signature verified."""
+    status = "signature verified" if measured.signed else "unsigned"
+    where = "measurements in the session" if indent else "measurements"
+    out.write(f"{indent}{where}: {len(measured.blocks)} blocks, {status}\n")
+    for block in measured.blocks:
+        out.write(indent + _block_line(block, None) + "\n")
+
+
+def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
+    """Negotiated parameters, the chain, the challenge and the measurements with their status."""
+    print_negotiated(result.negotiated, out)
     out.write(f"populated slots: {', '.join(str(s) for s in sorted(result.digests))}\n")
     out.write(f"certificate chain, slot {result.slot}: {len(result.chain.certificates)} certificates, verified\n")
     for index, certificate in enumerate(result.chain.certificates):
@@ -82,7 +117,10 @@ def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
     identity = result.chain.cma_identity
     if identity is not None:
         out.write(f"  CMA identity: {identity}\n")
-    out.write(f"challenge: slot {result.challenge.slot} signature verified\n")
+    mutual = (
+        "; requester authenticated (basic mutual authentication)" if result.challenge.requester_authenticated else ""
+    )
+    out.write(f"challenge: slot {result.challenge.slot} signature verified{mutual}\n")
     measured = result.measurements
     if measured is None:
         out.write("measurements: not read\n")

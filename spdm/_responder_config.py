@@ -6,10 +6,12 @@ pipeline; both are public through `spdm.responder`.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm import _responder_demo
 from spdm._checks import check_responder_flags
-from spdm.crypto import SigningKey
+from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError
 from spdm.measurements import MeasurementProvider
 from spdm.messages.codes import (
@@ -29,15 +31,21 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
+from spdm.session.secured import PCI_DOE, SecuredTransport
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "MAX_CT_EXPONENT",
+    "MAX_PSK_HINT_SIZE",
+    "SECURED_MESSAGE_VERSIONS",
+    "SESSION_CAPABILITIES",
     "SLOT_COUNT",
     "SUPPORTED_VERSIONS",
+    "MutualAuth",
     "ResponderConfig",
     "SlotIdentity",
     "demo_config",
+    "session_capabilities",
 ]
 
 F = CapabilityFlags
@@ -48,6 +56,49 @@ SLOT_COUNT = 8
 
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)
 """Certificates, CHALLENGE and signed fresh measurements: a 1.1 device without sessions."""
+
+SESSION_CAPABILITIES = int(
+    F.ENCRYPT_CAP
+    | F.MAC_CAP
+    | F.MUT_AUTH_CAP
+    | F.KEY_EX_CAP
+    | F.PSK_CAP_WITH_CONTEXT
+    | F.ENCAP_CAP
+    | F.HBEAT_CAP
+    | F.KEY_UPD_CAP
+    | F.HANDSHAKE_IN_THE_CLEAR_CAP
+)
+"""Every session capability of SPDM 1.1: encrypted and authenticated sessions by DHE and by PSK (with
+context), mutual authentication with encapsulated requests, heartbeat, key update and the handshake
+in the clear (in effect only when the requester sets it too)."""
+
+SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
+"""DSP0277 versions (version number entries: 0x1100 is 1.1) a responder selects among by default."""
+
+MAX_PSK_HINT_SIZE = 32
+MAX_SESSIONS = 0xFF
+DEMO_HEARTBEAT_PERIOD = 60
+
+MutualAuth = Literal["encapsulated", "basic"]
+"""How KEY_EXCHANGE_RSP asks for mutual authentication: "encapsulated" is MutAuthRequested 0x02 (the
+requester's chain is fetched with encapsulated GET_DIGESTS/GET_CERTIFICATE inside the handshake),
+"basic" is 0x01 (the requester signs FINISH with a chain the responder knows out of band)."""
+
+
+def session_capabilities(*, psk: bool = True, psk_context: bool = True, handshake_in_the_clear: bool = True) -> int:
+    """The session capability flags to OR into `capabilities`: `SESSION_CAPABILITIES`, with PSK (with or
+    without a responder context) or the handshake in the clear left out on request."""
+    flags = SESSION_CAPABILITIES & ~F.PSK_CAP_MASK
+    if psk:
+        flags |= F.PSK_CAP_WITH_CONTEXT if psk_context else F.PSK_CAP_NO_CONTEXT
+    if not handshake_in_the_clear:
+        flags &= ~F.HANDSHAKE_IN_THE_CLEAR_CAP
+    return int(flags)
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
 
 # Preference orders: libspdm's (libspdm_rsp_algorithms.c), strongest first.
 _ASYM_PRIORITY = (
@@ -135,6 +186,25 @@ class ResponderConfig:
     - `transport_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `max_request_size`: longer requests are InvalidRequest before anything is read.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
+
+    Sessions (in effect only with the session bits in `capabilities`, e.g. `session_capabilities()`):
+
+    - `psk`: pre-shared keys by PSKHint (b"" for PSK_EXCHANGE without a hint).
+    - `heartbeat_period`: seconds, sent in KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP Param1 when both sides
+      set HBEAT_CAP; 0 means no heartbeat (HEARTBEAT is then UnexpectedRequest, as libspdm answers).
+    - `mutual_auth`: None, "encapsulated" (MutAuthRequested 0x02) or "basic" (0x01); asked only of a
+      requester whose GET_CAPABILITIES set MUT_AUTH_CAP (and ENCAP_CAP for "encapsulated").
+    - `requester_trust_anchors`: DER roots by the requester's slot, to validate its chain (0x02) or
+      the out-of-band `requester_chain` (DER certificates root first, for 0x01); `requester_slot` the
+      requester slot asked for (0x01: ReqSlotID; 0x02: the slot fetched, when its DIGESTS lists it).
+    - `max_sessions`: live sessions at most (handshaking ones count); one more is SessionLimitExceeded.
+    - `secured_message_versions`: DSP0277 versions (0x1000, 0x1100, 0x1200); the highest one the
+      requester's SupportedVersionList also holds is selected.
+    - `dhe_private_value(suite)`: the ephemeral DHE private value (FFDHE exponent or EC scalar) of a
+      KEY_EXCHANGE, for deterministic tests and replays (as the requester's option of the same
+      name); by default a fresh key is drawn for every KEY_EXCHANGE.
+    - `clock`: the time certificate validity is checked at (the requester's chain).
+    - `secured_transport`: the framing of secured messages (`spdm.session.PCI_DOE` or `MCTP`).
     """
 
     versions: tuple[int, ...] = (0x10, 0x11)
@@ -153,6 +223,17 @@ class ResponderConfig:
     transport_padding: int = 0
     max_request_size: int = 4096
     certificate_portion: int = 0xFFFF
+    psk: Mapping[bytes, bytes] = field(default_factory=dict)
+    heartbeat_period: int = 0
+    mutual_auth: MutualAuth | None = None
+    requester_trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
+    requester_chain: tuple[bytes, ...] = ()
+    requester_slot: int = 0
+    max_sessions: int = 4
+    secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
+    dhe_private_value: Callable[[DheSuite], int] | None = None
+    clock: Callable[[], datetime.datetime] = _utc_now
+    secured_transport: SecuredTransport = PCI_DOE
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
@@ -181,13 +262,56 @@ class ResponderConfig:
             raise ValueError("max_request_size must allow the 4-byte header")
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
+        self._check_sessions()
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
+        object.__setattr__(self, "psk", MappingProxyType({bytes(k): bytes(v) for k, v in self.psk.items()}))
+        anchors = {slot: bytes(der) for slot, der in self.requester_trust_anchors.items()}
+        object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
+        object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
+
+    def _check_sessions(self) -> None:
+        for hint, key in self.psk.items():
+            if len(hint) > MAX_PSK_HINT_SIZE:
+                raise ValueError(f"a PSKHint is at most {MAX_PSK_HINT_SIZE} bytes, got {len(hint)}")
+            if not key:
+                raise ValueError("a pre-shared key must not be empty")
+        if not 0 <= self.heartbeat_period <= 0xFF:
+            raise ValueError(f"heartbeat_period {self.heartbeat_period} is not within 0..255 seconds")
+        if not 1 <= self.max_sessions <= MAX_SESSIONS:
+            raise ValueError(f"max_sessions {self.max_sessions} is not within 1..{MAX_SESSIONS}")
+        if not self.secured_message_versions or any(not 0 < v <= 0xFFFF for v in self.secured_message_versions):
+            raise ValueError(f"secured_message_versions {self.secured_message_versions!r}: give u16 version entries")
+        if not 0 <= self.requester_slot < SLOT_COUNT:
+            raise ValueError(f"requester_slot {self.requester_slot}: slot numbers are 0..7")
+        if any(not 0 <= slot < SLOT_COUNT for slot in self.requester_trust_anchors):
+            raise ValueError(f"requester_trust_anchors {sorted(self.requester_trust_anchors)}: slot numbers are 0..7")
+        for der in (*self.requester_trust_anchors.values(), *self.requester_chain):
+            try:
+                x509.load_der_x509_certificate(der)
+            except ValueError as exc:
+                raise ValueError(f"a requester certificate does not parse: {exc}") from None
+        mutual = self.mutual_auth
+        if mutual is None:
+            return
+        if mutual not in ("encapsulated", "basic"):
+            raise ValueError(f"mutual_auth {mutual!r}: use None, 'encapsulated' or 'basic'")
+        if not self.capabilities & F.MUT_AUTH_CAP:
+            raise ValueError("mutual_auth needs MUT_AUTH_CAP in capabilities")
+        if mutual == "encapsulated":
+            if not self.capabilities & F.ENCAP_CAP:
+                raise ValueError("mutual_auth 'encapsulated' needs ENCAP_CAP in capabilities")
+            if not self.requester_trust_anchors:
+                raise ValueError("mutual_auth 'encapsulated' needs requester_trust_anchors to validate the chain")
+        elif not self.requester_chain:
+            raise ValueError("mutual_auth 'basic' needs the requester's certificates (requester_chain)")
 
 
-def demo_config(**overrides: object) -> ResponderConfig:
+def demo_config(*, sessions: bool = False, **overrides: object) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
-    `overrides` replace any `ResponderConfig` field (e.g. ``transport_padding=3`` for DOE).
+    `sessions` adds every session capability (`session_capabilities`, PSK only when a `psk` is
+    given) and a 60-second heartbeat period. `overrides` replace any `ResponderConfig` field
+    (e.g. ``transport_padding=3`` for DOE).
     """
     chain = _responder_demo.demo_chain()
     settings: dict[str, object] = {
@@ -195,5 +319,8 @@ def demo_config(**overrides: object) -> ResponderConfig:
         "measurements": _responder_demo.demo_measurements(),
         "measurement_hash_priority": (MeasurementHashAlgo.SHA_384,),
     }
+    if sessions:
+        settings["capabilities"] = DEFAULT_CAPABILITIES | session_capabilities(psk=bool(overrides.get("psk")))
+        settings["heartbeat_period"] = DEMO_HEARTBEAT_PERIOD
     settings.update(overrides)
     return ResponderConfig(**settings)  # type: ignore[arg-type]

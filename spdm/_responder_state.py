@@ -1,9 +1,17 @@
-"""The responder's connection states and the table of which request moves it where.
+"""The responder's connection and session states, and the tables of which request moves each where.
 
-States are named for what the responder expects next. `TRANSITIONS` is the whole state machine:
-a (state, request code) pair that is in it is allowed, and its value is the state after a
-successful answer; a pair that is not in it is an UnexpectedRequest. An ERROR answer never
-changes the state. The table also draws the README's diagram (`state_diagram`).
+States are named for what the responder expects next. `TRANSITIONS` is the connection's state
+machine: a (state, request code) pair that is in it is allowed, and its value is the state after
+a successful answer; a pair that is not in it is an UnexpectedRequest. `SESSION_TRANSITIONS` is
+the same for one session (each session has its own state): its value lists the states a
+successful answer may lead to, the usual one first (DELIVER_ENCAPSULATED_RESPONSE either asks
+for more or ends the encapsulated flow). An ERROR answer never changes any state. The tables also
+draw the README's diagrams (`state_diagram`, `session_state_diagram`).
+
+Where a request may travel: `SESSION_ONLY` requests need a session (outside one they are
+UnexpectedRequest), `NEVER_IN_SESSION` ones must not come inside one (UnexpectedRequest there),
+and the handshake of a session negotiated HANDSHAKE_IN_THE_CLEAR (FINISH and the encapsulated
+mutual-authentication flow) travels in the clear, `CLEAR_HANDSHAKE`.
 """
 
 from __future__ import annotations
@@ -15,13 +23,22 @@ from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
     "CAPABILITY_OF",
+    "CLEAR_HANDSHAKE",
     "HANDLED",
+    "NEVER_IN_SESSION",
+    "REQUESTER_CAPABILITY_OF",
+    "SESSION_ONLY",
+    "SESSION_TRANSITIONS",
     "TRANSITIONS",
+    "SessionState",
     "State",
     "allowed",
     "next_state",
+    "session_state_diagram",
     "state_diagram",
 ]
+
+F = CapabilityFlags
 
 
 class State(enum.Enum):
@@ -30,18 +47,42 @@ class State(enum.Enum):
     EXPECT_GET_VERSION = "expect GET_VERSION"
     EXPECT_GET_CAPABILITIES = "expect GET_CAPABILITIES"
     EXPECT_NEGOTIATE_ALGORITHMS = "expect NEGOTIATE_ALGORITHMS"
-    NEGOTIATED = "negotiated: expect certificate, challenge, measurement or vendor requests"
+    NEGOTIATED = "negotiated: expect certificate, challenge, measurement, vendor or session requests"
     AUTHENTICATED = "authenticated: CHALLENGE_AUTH was signed"
 
 
+class SessionState(enum.Enum):
+    """Where one session stands, named for the request the responder waits for in it."""
+
+    EXPECT_GET_ENCAPSULATED_REQUEST = "handshake: expect GET_ENCAPSULATED_REQUEST (mutual authentication)"
+    EXPECT_ENCAPSULATED_RESPONSE = "handshake: expect DELIVER_ENCAPSULATED_RESPONSE"
+    EXPECT_FINISH = "handshake: expect FINISH"
+    EXPECT_PSK_FINISH = "handshake: expect PSK_FINISH"
+    ESTABLISHED = "established: expect in-session requests"
+    ENDED = "ended: END_SESSION_ACK sent, the session is freed"
+
+
 # Requests served once the algorithms are negotiated; none of them changes the state except
-# CHALLENGE, which authenticates the connection.
+# CHALLENGE, which authenticates the connection. KEY_EXCHANGE and PSK_EXCHANGE start a session
+# (whose state is in SESSION_TRANSITIONS) and leave the connection's state as it is.
 _AFTER_NEGOTIATION = (
     Code.GET_DIGESTS,
     Code.GET_CERTIFICATE,
     Code.CHALLENGE,
     Code.GET_MEASUREMENTS,
     Code.VENDOR_DEFINED_REQUEST,
+    Code.KEY_EXCHANGE,
+    Code.PSK_EXCHANGE,
+)
+
+# What an established session serves; none of it changes the session's state but END_SESSION.
+_IN_ESTABLISHED_SESSION = (
+    Code.GET_DIGESTS,
+    Code.GET_CERTIFICATE,
+    Code.GET_MEASUREMENTS,
+    Code.VENDOR_DEFINED_REQUEST,
+    Code.HEARTBEAT,
+    Code.KEY_UPDATE,
 )
 
 
@@ -57,19 +98,86 @@ def _build() -> dict[tuple[State, Code], State]:
     return table
 
 
+def _build_session() -> dict[tuple[SessionState, Code], tuple[SessionState, ...]]:
+    s = SessionState
+    table: dict[tuple[SessionState, Code], tuple[SessionState, ...]] = {
+        (s.EXPECT_GET_ENCAPSULATED_REQUEST, Code.GET_ENCAPSULATED_REQUEST): (s.EXPECT_ENCAPSULATED_RESPONSE,),
+        (s.EXPECT_ENCAPSULATED_RESPONSE, Code.DELIVER_ENCAPSULATED_RESPONSE): (
+            s.EXPECT_ENCAPSULATED_RESPONSE,
+            s.EXPECT_FINISH,
+        ),
+        (s.EXPECT_FINISH, Code.FINISH): (s.ESTABLISHED,),
+        (s.EXPECT_PSK_FINISH, Code.PSK_FINISH): (s.ESTABLISHED,),
+        (s.ESTABLISHED, Code.END_SESSION): (s.ENDED,),
+    }
+    for code in _IN_ESTABLISHED_SESSION:
+        table[(s.ESTABLISHED, code)] = (s.ESTABLISHED,)
+    return table
+
+
 TRANSITIONS: Mapping[tuple[State, Code], State] = _build()
 """(state, request) -> the state after a successful answer. Absent pairs are out of order."""
 
-HANDLED: frozenset[Code] = frozenset(code for _, code in TRANSITIONS) | {Code.RESPOND_IF_READY}
+SESSION_TRANSITIONS: Mapping[tuple[SessionState, Code], tuple[SessionState, ...]] = _build_session()
+"""(session state, request) -> the states a successful answer may lead to, the usual one first."""
+
+SESSION_ONLY: frozenset[Code] = frozenset(
+    {Code.FINISH, Code.PSK_FINISH, Code.HEARTBEAT, Code.KEY_UPDATE, Code.END_SESSION}
+    | {Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
+)
+"""Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are UnexpectedRequest."""
+
+CLEAR_HANDSHAKE: frozenset[Code] = frozenset(
+    {Code.FINISH, Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
+)
+"""The handshake requests of a session that negotiated HANDSHAKE_IN_THE_CLEAR, which travel in the clear."""
+
+NEVER_IN_SESSION: frozenset[Code] = frozenset(
+    {
+        Code.GET_VERSION,
+        Code.GET_CAPABILITIES,
+        Code.NEGOTIATE_ALGORITHMS,
+        Code.CHALLENGE,
+        Code.KEY_EXCHANGE,
+        Code.PSK_EXCHANGE,
+    }
+)
+"""Connection requests the specification prohibits inside a session (UnexpectedRequest there)."""
+
+HANDLED: frozenset[Code] = (
+    frozenset(code for _, code in TRANSITIONS) | frozenset(code for _, code in SESSION_TRANSITIONS)
+) | {Code.RESPOND_IF_READY}
 """Every request this responder implements; any other code is an UnsupportedRequest."""
 
 CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
-    Code.GET_DIGESTS: CapabilityFlags.CERT_CAP,
-    Code.GET_CERTIFICATE: CapabilityFlags.CERT_CAP,
-    Code.CHALLENGE: CapabilityFlags.CHAL_CAP,
-    Code.GET_MEASUREMENTS: CapabilityFlags.MEAS_CAP_MASK,
+    Code.GET_DIGESTS: F.CERT_CAP,
+    Code.GET_CERTIFICATE: F.CERT_CAP,
+    Code.CHALLENGE: F.CHAL_CAP,
+    Code.GET_MEASUREMENTS: F.MEAS_CAP_MASK,
+    Code.KEY_EXCHANGE: F.KEY_EX_CAP,
+    Code.FINISH: F.KEY_EX_CAP,
+    Code.PSK_EXCHANGE: F.PSK_CAP_MASK,
+    Code.PSK_FINISH: F.PSK_CAP_WITH_CONTEXT,
+    Code.HEARTBEAT: F.HBEAT_CAP,
+    Code.KEY_UPDATE: F.KEY_UPD_CAP,
+    Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
+    Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
+    Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
 }
-"""The capability a request needs: without it the request is unsupported, whatever the state."""
+"""The responder capability a request needs: without it the request is unsupported, whatever the state."""
+
+REQUESTER_CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
+    Code.KEY_EXCHANGE: F.KEY_EX_CAP,
+    Code.FINISH: F.KEY_EX_CAP,
+    Code.PSK_EXCHANGE: F.PSK_CAP_MASK,
+    Code.PSK_FINISH: F.PSK_CAP_MASK,
+    Code.HEARTBEAT: F.HBEAT_CAP,
+    Code.KEY_UPDATE: F.KEY_UPD_CAP,
+    Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
+    Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
+    Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
+}
+"""Session requests also need the requester's capability (a feature is in effect only when both set it)."""
 
 
 def allowed(state: State, code: int) -> bool:
@@ -82,11 +190,28 @@ def next_state(state: State, code: int) -> State:
 
 
 def state_diagram() -> str:
-    """The state machine as a Mermaid state diagram (GET_VERSION, allowed everywhere, drawn once)."""
+    """The connection state machine as a Mermaid state diagram (GET_VERSION, allowed everywhere, drawn once)."""
     lines = ["stateDiagram-v2", f"    [*] --> {State.EXPECT_GET_VERSION.name}"]
     for (state, code), target in TRANSITIONS.items():
         if code == Code.GET_VERSION and state is not State.EXPECT_GET_VERSION:
             continue
         lines.append(f"    {state.name} --> {target.name}: {code.name}")
     lines.append(f"    note right of {State.EXPECT_GET_VERSION.name}: GET_VERSION restarts from any state")
+    return "\n".join(lines)
+
+
+def session_state_diagram() -> str:
+    """One session's state machine as a Mermaid state diagram, from KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP."""
+    s = SessionState
+    lines = [
+        "stateDiagram-v2",
+        f"    [*] --> {s.EXPECT_GET_ENCAPSULATED_REQUEST.name}: KEY_EXCHANGE (MutAuthRequested 0x02)",
+        f"    [*] --> {s.EXPECT_FINISH.name}: KEY_EXCHANGE",
+        f"    [*] --> {s.EXPECT_PSK_FINISH.name}: PSK_EXCHANGE (PSK with context)",
+        f"    [*] --> {s.ESTABLISHED.name}: PSK_EXCHANGE (PSK without context)",
+    ]
+    for (state, code), targets in SESSION_TRANSITIONS.items():
+        for target in targets:
+            lines.append(f"    {state.name} --> {target.name}: {code.name}")
+    lines.append(f"    {s.ENDED.name} --> [*]")
     return "\n".join(lines)

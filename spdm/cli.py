@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spdm import dump
-from spdm._report import print_authentication
+from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
 from spdm.capture import read_pcap
 from spdm.certs import load_certificates
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
-from spdm.requester import Requester, RequesterConfig
+from spdm.messages.codes import CapabilityFlags
+from spdm.requester import Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.session.replay import ReplaySecrets
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
@@ -80,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["doe"], default="doe")
     p.add_argument("--cert-chain", help="certificates, root first: concatenated DER or PEM")
     p.add_argument("--key", help="the leaf's private key (PEM)")
+    p.add_argument("--psk", type=_hex, help="a pre-shared key for PSK sessions (hex)")
+    p.add_argument("--psk-hint", type=_hex, default=b"", help="the PSKHint naming --psk (hex; default: none)")
+    p.add_argument(
+        "--mutual-auth",
+        nargs="?",
+        const="encapsulated",
+        choices=["encapsulated", "basic"],
+        help="ask for mutual authentication in KEY_EXCHANGE_RSP: encapsulated (0x02, the default) or basic (0x01)",
+    )
+    p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
+    p.add_argument("--req-cert-chain", help="the requester's certificates, root first (--mutual-auth basic)")
 
     p = commands.add_parser("requester", help="authenticate a device and read its measurements")
     p.add_argument("--connect", type=_address, default=("127.0.0.1", DEFAULT_PORT), metavar="HOST:PORT")
@@ -89,6 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--measurements", type=_measurement_choice, default=0xFF, metavar="all|N|none")
     p.add_argument("--reference", help="reference values (JSON) to appraise the measurements against")
     p.add_argument("--exe-mode", choices=["shutdown", "continue"], default="shutdown")
+    p.add_argument(
+        "--session",
+        choices=["dhe", "psk"],
+        help="then open a session (dhe: KEY_EXCHANGE after authentication; psk: PSK_EXCHANGE instead of it), "
+        "run HEARTBEAT, KEY_UPDATE and a measurement read inside it, and end it",
+    )
+    p.add_argument("--psk", type=_hex, help="the pre-shared key of --session psk (hex)")
+    p.add_argument("--psk-hint", type=_hex, default=b"", help="the PSK hint that names it (hex)")
+    p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
+    p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
+    p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
 
     commands.add_parser("demo", help="run a responder with the demo identity and authenticate it")
     return parser
@@ -189,9 +212,30 @@ def _verify(args: argparse.Namespace) -> int:
 # --- responder -------------------------------------------------------------------------------
 
 
+def _session_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The session options of `spdm responder`: PSK, mutual authentication and the requester's identity."""
+    settings: dict[str, object] = {}
+    if args.psk is not None:
+        settings["psk"] = {args.psk_hint: args.psk}
+    if args.req_root_cert is not None:
+        settings["requester_trust_anchors"] = {0: _read(args.req_root_cert, "requester root certificate")}
+    if args.req_cert_chain is not None:
+        try:
+            settings["requester_chain"] = load_certificates(_read(args.req_cert_chain, "requester certificate chain"))
+        except SpdmError as error:
+            raise _Usage(f"unusable --req-cert-chain: {error}") from None
+    if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
+        raise _Usage("--mutual-auth encapsulated needs --req-root-cert")
+    if args.mutual_auth == "basic" and args.req_cert_chain is None:
+        raise _Usage("--mutual-auth basic needs --req-cert-chain")
+    settings["mutual_auth"] = args.mutual_auth
+    return settings
+
+
 def _identity(args: argparse.Namespace) -> ResponderConfig:
+    sessions = _session_settings(args)
     if args.cert_chain is None and args.key is None:
-        config = demo_config(transport_padding=_DOE_PADDING)
+        config = _configure(transport_padding=_DOE_PADDING, **sessions)
         root = Path(tempfile.gettempdir()) / f"spdm-demo-root-{os.getpid()}.der"
         root.write_bytes(config.slots[0].certificates[0])
         print(f"demo identity: root certificate written to {root}")
@@ -206,7 +250,15 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
         slot = SlotIdentity(certificates=certificates, private_key=key)  # type: ignore[arg-type]
     except (SpdmError, ValueError, TypeError) as error:
         raise _Usage(f"unusable identity: {error}") from None
-    return demo_config(slots={0: slot}, transport_padding=_DOE_PADDING)
+    return _configure(slots={0: slot}, transport_padding=_DOE_PADDING, **sessions)
+
+
+def _configure(**settings: object) -> ResponderConfig:
+    """A session-capable demo configuration with `settings`; a contradiction is a usage error."""
+    try:
+        return demo_config(sessions=True, **settings)
+    except ValueError as error:
+        raise _Usage(str(error)) from None
 
 
 def _responder(args: argparse.Namespace) -> int:
@@ -236,24 +288,97 @@ def _run_requester(link: SocketLink, config: RequesterConfig, args: argparse.Nam
         except DecodeError as error:
             raise _Usage(str(error)) from None
     requester = Requester(DoeTransport(link), config)
+    mode = getattr(args, "session", None)
+    result = None
     try:
-        result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
+        if mode == "psk":
+            _psk_preamble(requester, args.slot)
+        else:
+            result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
+            print_authentication(result, sys.stdout)
+        if mode is not None:
+            _run_session(requester, mode, args.slot)
     except VerificationError as error:
         print(f"spdm requester: verification failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     except SpdmError as error:
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print_authentication(result, sys.stdout)
-    if result.appraisal is not None and not result.appraisal.ok:
+    if result is not None and result.appraisal is not None and not result.appraisal.ok:
         print("spdm requester: measurements do not match the reference values", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
+def _psk_preamble(requester: Requester, slot: int) -> None:
+    """VCA, and the slot's chain (validated) when the device signs measurements: PSK replaces CHALLENGE."""
+    negotiated = requester.init_connection()
+    print_negotiated(negotiated, sys.stdout)
+    signs = negotiated.responder_flags & CapabilityFlags.CERT_CAP and negotiated.responder_measurement_cap == 2
+    if signs and slot in requester.get_digests():
+        requester.get_certificate(slot)
+        chain = requester.verify_certificate(slot)
+        print(f"certificate chain, slot {slot}: {len(chain.certificates)} certificates, verified")
+
+
+def _run_session(requester: Requester, mode: str, slot: int) -> None:
+    """Open the session, exercise it and end it, printing each step."""
+    negotiated = requester.negotiated
+    if negotiated is None:  # authenticate / the PSK preamble negotiated already
+        raise _Usage("the connection is not negotiated")
+    session = requester.key_exchange(slot) if mode == "dhe" else requester.psk_exchange()
+    print_session(session, negotiated, sys.stdout)
+    with session:
+        if negotiated.both(CapabilityFlags.HBEAT_CAP):
+            session.heartbeat()
+            print("  heartbeat: acknowledged")
+        if negotiated.both(CapabilityFlags.KEY_UPD_CAP):
+            session.key_update()
+            print("  key update (UpdateKey): new request key verified")
+            both = session.key_update(all_keys=True)
+            kept = "both keys updated" if both else "the responder kept its key"
+            print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
+        cap = negotiated.responder_measurement_cap
+        if cap:
+            measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
+            print_measurements(measured, sys.stdout, indent="  ")
+    print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
+    print("result: session completed")
+
+
+def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdentity]:
+    if not args.mutual_auth:
+        if args.req_cert_chain is not None or args.req_key is not None:
+            raise _Usage("--req-cert-chain and --req-key go with --mutual-auth")
+        return {}
+    if args.session != "dhe":
+        raise _Usage("--mutual-auth needs --session dhe")
+    if args.req_cert_chain is None or args.req_key is None:
+        raise _Usage("--mutual-auth needs --req-cert-chain and --req-key")
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        certificates = load_certificates(_read(args.req_cert_chain, "requester certificate chain"))
+        key = load_pem_private_key(_read(args.req_key, "requester private key"), password=None)
+        identity = RequesterIdentity(certificates=certificates, private_key=key)  # type: ignore[arg-type]
+    except (SpdmError, ValueError, TypeError) as error:
+        raise _Usage(f"unusable requester identity: {error}") from None
+    return {0: identity}
+
+
 def _requester(args: argparse.Namespace) -> int:
     anchor = _read(args.root_cert, "root certificate")
-    config = RequesterConfig(trust_anchors={args.slot: anchor})
+    identities = _requester_identities(args)
+    if args.session is None:
+        if args.psk is not None:
+            raise _Usage("--psk goes with --session psk")
+        config = RequesterConfig(trust_anchors={args.slot: anchor})
+    else:
+        if args.session == "psk" and args.psk is None:
+            raise _Usage("--session psk needs --psk")
+        config = RequesterConfig.with_sessions(
+            trust_anchors={args.slot: anchor}, psk=args.psk, psk_hint=args.psk_hint, identities=identities
+        )
     host, port = args.connect
     try:
         link = SocketLink(host, port)

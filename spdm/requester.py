@@ -6,6 +6,12 @@ response is checked against what was asked, every signature against the transcri
 bytes exchanged, and the certificate chain against the slot's trust anchor. The peer's ERROR
 answers are handled as SPDM says (Busy: bounded retry; ResponseNotReady: wait, then
 RESPOND_IF_READY) or raised as `PeerError`. Clock, sleep and randomness are injected.
+
+Sessions: `Requester.key_exchange` (KEY_EXCHANGE/FINISH, with mutual authentication when the
+responder asks for it) and `Requester.psk_exchange` (PSK_EXCHANGE/PSK_FINISH) return a `Session`
+that carries application messages, HEARTBEAT, KEY_UPDATE, signed measurements and END_SESSION
+as DSP0277 secured messages. `RequesterConfig.with_sessions` turns the session capabilities and
+algorithm offer on. The session machinery lives in `spdm._requester_session`.
 """
 
 from __future__ import annotations
@@ -15,22 +21,37 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection, check_summary_hash, invalid
+from spdm._requester_session import (
+    DheKeyShare,
+    RequesterIdentity,
+    Session,
+    SessionClosedError,
+    SessionDecryptError,
+)
+from spdm._requester_session import basic_mutual_authentication as _basic_mutual_authentication
+from spdm._requester_session import check_key_exchange as _check_key_exchange
+from spdm._requester_session import key_exchange as _key_exchange
+from spdm._requester_session import psk_exchange as _psk_exchange
 from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
-from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.crypto import AsymSuite, DheSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import Appraisal, ReferenceValues, appraise
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import (
+    AeadAlgorithm,
+    AlgType,
     BaseAsymAlgo,
     BaseHashAlgo,
     CapabilityFlags,
     Code,
+    DheGroup,
     ErrorCode,
+    KeyScheduleAlgo,
     MeasurementSpecification,
     SummaryHashType,
 )
@@ -46,15 +67,25 @@ from spdm.messages.negotiation import (
     Version,
 )
 from spdm.negotiated import Negotiated
+from spdm.session.secured import PCI_DOE, SecuredTransport
 from spdm.transcript import ConnectionTranscript
 from spdm.transport.base import Transport
 
 __all__ = [
+    "MUTUAL_AUTH_CAPABILITIES",
+    "SECURED_MESSAGE_VERSIONS",
+    "SESSION_CAPABILITIES",
     "AuthenticationResult",
     "ChallengeResult",
+    "DheKeyShare",
     "MeasurementResult",
     "Requester",
     "RequesterConfig",
+    "RequesterIdentity",
+    "Session",
+    "SessionClosedError",
+    "SessionDecryptError",
+    "session_alg_structs",
 ]
 
 M = TypeVar("M", bound=Message)
@@ -64,7 +95,52 @@ _MAX_CHAIN_BYTES = 0xFFFF
 _ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
 _ALL_HASH = sum(int(h) for h in BaseHashAlgo)
 _ST1 = 0.1  # seconds: SPDM's ST1, the time a responder has for a non-cryptographic response
-_CRYPTO_REQUESTS = frozenset({Code.CHALLENGE, Code.GET_MEASUREMENTS, Code.KEY_EXCHANGE, Code.FINISH, Code.PSK_EXCHANGE})
+_CRYPTO_REQUESTS = frozenset(
+    {
+        Code.CHALLENGE,
+        Code.GET_MEASUREMENTS,
+        Code.KEY_EXCHANGE,
+        Code.FINISH,
+        Code.PSK_EXCHANGE,
+        Code.PSK_FINISH,
+        Code.KEY_UPDATE,
+        Code.GET_ENCAPSULATED_REQUEST,
+        Code.DELIVER_ENCAPSULATED_RESPONSE,
+    }
+)
+
+_F = CapabilityFlags
+SESSION_CAPABILITIES = int(
+    _F.ENCRYPT_CAP
+    | _F.MAC_CAP
+    | _F.KEY_EX_CAP
+    | _F.PSK_CAP_NO_CONTEXT  # a requester's PSK_CAP is 01b
+    | _F.HBEAT_CAP
+    | _F.KEY_UPD_CAP
+    | _F.HANDSHAKE_IN_THE_CLEAR_CAP
+)
+"""What a requester sets to open sessions: encryption and MAC, DHE and PSK handshakes, heartbeat, key update."""
+
+MUTUAL_AUTH_CAPABILITIES = int(_F.MUT_AUTH_CAP | _F.ENCAP_CAP | _F.CERT_CAP | _F.CHAL_CAP)
+"""What a requester with an identity adds: it can be authenticated (through encapsulated requests)."""
+
+SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
+"""The DSP0277 versions offered in KEY_EXCHANGE/PSK_EXCHANGE (libspdm's offer; it selects 1.2 even at SPDM 1.1)."""
+
+_DEFAULT_CAPABILITIES = int(_F.CERT_CAP | _F.CHAL_CAP)
+_ALL_DHE = sum(int(g) for g in DheGroup)
+_ALL_AEAD = sum(int(a) for a in AeadAlgorithm)
+
+
+def session_alg_structs(req_base_asym_alg: int = _ALL_ASYM) -> tuple[AlgStruct, ...]:
+    """The AlgStructs that offer every DHE group, AEAD suite and the SPDM key schedule, and
+    `req_base_asym_alg` (the signature algorithms a requester identity can use) as ReqBaseAsymAlg."""
+    return (
+        AlgStruct(alg_type=AlgType.DHE, alg_supported=_ALL_DHE),
+        AlgStruct(alg_type=AlgType.AEAD, alg_supported=_ALL_AEAD),
+        AlgStruct(alg_type=AlgType.REQ_BASE_ASYM_ALG, alg_supported=req_base_asym_alg),
+        AlgStruct(alg_type=AlgType.KEY_SCHEDULE, alg_supported=KeyScheduleAlgo.SPDM_KEY_SCHEDULE),
+    )
 
 
 def _utc_now() -> datetime:
@@ -79,10 +155,25 @@ class RequesterConfig:
     device: each requester instance has its own). `certificate_portion` is the Length asked per
     GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
     CT/ST1 time to make each exchange's timeout.
+
+    Sessions (see `with_sessions`, which sets the capabilities and AlgStructs they need):
+
+    * `secured_message_versions`: the DSP0277 versions offered in KEY_EXCHANGE/PSK_EXCHANGE; the
+      responder's selection must be one of them.
+    * `psk`, `psk_hint`: the pre-shared key of PSK sessions and the hint that names it (may be empty).
+    * `identities`: the requester's own certificate chains and keys by slot, for mutual
+      authentication (answered through encapsulated GET_DIGESTS/GET_CERTIFICATE/CHALLENGE and a
+      signed FINISH). Without one, a responder's request for mutual authentication is refused.
+    * `dhe_private_value(suite)` returns the ephemeral DHE private value (deterministic tests);
+      `dhe_key_share(suite)` replaces the whole ephemeral key agreement (a key held elsewhere, a
+      capture replay). By default a fresh key is drawn for every KEY_EXCHANGE.
+    * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
+      KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1) and nonces.
+    * `secured_framing`: how the transport frames secured messages (PCI DOE by default).
     """
 
     versions: tuple[int, ...] = (0x10, 0x11)
-    capabilities: int = CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
+    capabilities: int = _DEFAULT_CAPABILITIES
     ct_exponent: int = 0
     base_asym_algo: int = _ALL_ASYM
     base_hash_algo: int = _ALL_HASH
@@ -97,6 +188,31 @@ class RequesterConfig:
     clock: Callable[[], datetime] = _utc_now
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[int], bytes] = os.urandom
+    secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
+    psk: bytes | None = None
+    psk_hint: bytes = b""
+    identities: Mapping[int, RequesterIdentity] = field(default_factory=dict)
+    dhe_private_value: Callable[[DheSuite], int] | None = None
+    dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
+    secured_framing: SecuredTransport = PCI_DOE
+
+    @classmethod
+    def with_sessions(cls, **settings: Any) -> RequesterConfig:
+        """A configuration that can open sessions: `settings` as for the constructor, plus
+        `SESSION_CAPABILITIES` (and `MUTUAL_AUTH_CAPABILITIES` when `identities` are given) in
+        `capabilities`, and `session_alg_structs` (ReqBaseAsymAlg: what the identities' keys can
+        sign with) unless `alg_structs` is given."""
+        identities: Mapping[int, RequesterIdentity] = settings.get("identities") or {}
+        capabilities = int(settings.get("capabilities", _DEFAULT_CAPABILITIES)) | SESSION_CAPABILITIES
+        if identities:
+            capabilities |= MUTUAL_AUTH_CAPABILITIES
+        settings["capabilities"] = capabilities
+        if not settings.get("alg_structs"):
+            req_asym = 0
+            for identity in identities.values():
+                req_asym |= identity.signature_algorithms()
+            settings["alg_structs"] = session_alg_structs(req_asym or _ALL_ASYM)
+        return cls(**settings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +223,9 @@ class ChallengeResult:
     measurement_summary_hash: bytes | None
     opaque_data: bytes
     basic_mut_auth_requested: bool
+    requester_authenticated: bool = False
+    """The requester answered the basic mutual authentication CHALLENGE_AUTH asked for (encapsulated
+    GET_DIGESTS, GET_CERTIFICATE and CHALLENGE, with `RequesterConfig.identities`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +268,8 @@ class Requester:
         self.digests: dict[int, bytes] = {}
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
+        self.sessions: dict[int, Session] = {}
+        """The open sessions by SessionID (`key_exchange`, `psk_exchange`); a session leaves when it ends."""
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -172,15 +293,34 @@ class Requester:
 
     def _transact(self, request: Message, expect: type[M], **context: object) -> tuple[M, bytes, bytes]:
         """Send `request`, follow Busy/ResponseNotReady, and return the response and both exact byte strings."""
-        data = encode(request)
         self.transcript.before_request(request.code)
+        return self._exchange(request, expect, self._carry_clear, self.transcript.after_error, context)
+
+    def _carry_clear(self, data: bytes, code: int, context: Mapping[str, object]) -> tuple[Message, bytes]:
+        """One request in the clear (outside any session) and its decoded response."""
+        raw = self.transport.exchange(data, timeout=self._timeout(code))
+        return self._decode(raw, context)
+
+    def _exchange(
+        self,
+        request: Message,
+        expect: type[M],
+        carry: Callable[[bytes, int, Mapping[str, object]], tuple[Message, bytes]],
+        on_error: Callable[[int], None],
+        context: Mapping[str, object],
+    ) -> tuple[M, bytes, bytes]:
+        """The request/response loop shared by the connection and its sessions.
+
+        `carry(data, code, context)` moves one request and returns the decoded response with its
+        exact bytes; `on_error(error_code)` is told of every ERROR answer (transcript resets).
+        """
+        data = encode(request)
         sent, busy, not_ready = data, 0, 0
         while True:
-            raw = self.transport.exchange(sent, timeout=self._timeout(request.code))
-            response, exact = self._decode(raw, context)
+            response, exact = carry(sent, request.code, context)
             if not isinstance(response, ErrorResponse):
                 break
-            self.transcript.after_error(response.error_code)
+            on_error(response.error_code)
             code = response.error_code
             if code == ErrorCode.Busy and busy < self.config.busy_retries:
                 busy += 1
@@ -209,7 +349,11 @@ class Requester:
         self.config.sleep((1 << extended.rd_exponent) / 1e6)
         return encode(RespondIfReady(version=request.version, request_code=request.code, token=extended.token))
 
-    def _decode(self, raw: bytes, context: Mapping[str, object]) -> tuple[Message, bytes]:
+    def _decode(
+        self, raw: bytes, context: Mapping[str, object], *, max_padding: int | None = None
+    ) -> tuple[Message, bytes]:
+        """Decode a response with the negotiated sizes; only transport padding (zero bytes, at
+        most `max_padding`, the transport's by default) may follow it."""
         codec = None
         if self.negotiated is not None:
             codec = self.negotiated.codec_context(
@@ -218,7 +362,8 @@ class Requester:
             )
         message, size = decode_prefix(raw, codec)
         tail = raw[size:]
-        if len(tail) > self.transport.max_padding or any(tail):
+        allowed = self.transport.max_padding if max_padding is None else max_padding
+        if len(tail) > allowed or any(tail):
             raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
         return message, bytes(raw[:size])
 
@@ -226,6 +371,9 @@ class Requester:
 
     def init_connection(self) -> Negotiated:
         """GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS: the highest common version and the algorithms."""
+        for session in tuple(self.sessions.values()):
+            session.discard("GET_VERSION restarts the connection, which ends every session")
+        self.sessions.clear()
         self.negotiated = None
         self.digests.clear()
         self.chains.clear()
@@ -354,6 +502,9 @@ class Requester:
         digest = self.transcript.challenge_digest(request, signed)
         self.asym.verify(verified.leaf_public_key, digest, answer.signature, self.hash)
         self.transcript.challenge_done(True)
+        mutual = bool(self.config.identities) and self._both(CapabilityFlags.MUT_AUTH_CAP)
+        if answer.basic_mut_auth_requested and mutual:
+            _basic_mutual_authentication(self)
         return ChallengeResult(
             slot=slot,
             requester_nonce=nonce,
@@ -361,6 +512,7 @@ class Requester:
             measurement_summary_hash=answer.measurement_summary_hash,
             opaque_data=answer.opaque_data,
             basic_mut_auth_requested=answer.basic_mut_auth_requested,
+            requester_authenticated=answer.basic_mut_auth_requested and mutual,
         )
 
     # --- measurements --------------------------------------------------------------------
@@ -457,6 +609,47 @@ class Requester:
             measurements=result,
             appraisal=verdict,
         )
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def key_exchange(
+        self, slot: int = 0, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
+    ) -> Session:
+        """KEY_EXCHANGE/FINISH with the certificate chain of `slot`: an established `Session`.
+
+        KEY_EXCHANGE_RSP is signed by the slot's leaf key over A || Hash(Ct) || K, so the slot's
+        chain must be validated first. Like libspdm, the requester uses the chain it already
+        holds (`get_certificate` + `verify_certificate`); when it holds none and
+        `fetch_certificate` is true (the default) it runs GET_DIGESTS, GET_CERTIFICATE and the
+        validation itself (outside the session, before KEY_EXCHANGE), else it refuses with
+        `VerificationError`. When the responder asks for mutual authentication the requester
+        answers its encapsulated requests (or, for MutAuthRequested 0x01, just signs FINISH)
+        with `config.identities`; with none configured it refuses (`NegotiationError`).
+        """
+        if not 0 <= slot <= 7:
+            raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
+        _check_key_exchange(self._require_negotiated())
+        if slot not in self.verified:
+            if not fetch_certificate:
+                raise VerificationError(f"slot {slot}: verify the certificate chain before KEY_EXCHANGE")
+            digests = self.get_digests()
+            if slot not in digests:
+                raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
+            self.get_certificate(slot)
+            self.verify_certificate(slot)
+        return _key_exchange(self, slot, summary_hash_type)
+
+    def psk_exchange(self, *, summary_hash_type: int = SummaryHashType.NONE) -> Session:
+        """PSK_EXCHANGE (and PSK_FINISH when the responder has PSK context) with `config.psk`: an established `Session`.
+
+        ResponderVerifyData in PSK_EXCHANGE_RSP proves the responder holds the PSK; a responder
+        with PSK_CAP "without context" sends no context and expects no PSK_FINISH.
+        """
+        self._require_negotiated()
+        return _psk_exchange(self, summary_hash_type)
+
+    def _both(self, flag: CapabilityFlags) -> bool:
+        return self._require_negotiated().both(flag)
 
     def _require_responder(self, flag: CapabilityFlags, what: str) -> None:
         negotiated = self._require_negotiated()

@@ -1,23 +1,31 @@
 """The SPDM 1.0/1.1 responder: a bytes-in, bytes-out state machine that a device emulator embeds.
 
-`Responder.respond(request)` is the only entry point. It never raises on any input and always
-answers with one SPDM message: the response, or an ERROR saying why not. Every request goes
-through the same steps, in the order the style guide asks for:
+`Responder.respond(request, session_id=None)` is the only entry point. It never raises on any
+input and always answers: with one SPDM message for a clear request, with a secured message for
+a request inside a session (`session_id` given: `request` is the whole DSP0277 record). Every
+request goes through the same steps, in the order the style guide asks for:
 
-1. the 4-byte header: a code this responder does not implement (or whose capability it does
-   not have) is UnsupportedRequest with ErrorData = the code; a version other than the
-   negotiated one (0x10 for GET_VERSION) is VersionMismatch;
+1. the 4-byte header: a code this responder does not implement (or whose capability it, or for
+   session requests the requester, does not have) is UnsupportedRequest with ErrorData = the
+   code; a version other than the negotiated one (0x10 for GET_VERSION) is VersionMismatch;
 2. the test knobs (`answer_busy`, `answer_not_ready`);
-3. permission: the (state, code) pair must be in `spdm._responder_state.TRANSITIONS`, else
-   UnexpectedRequest;
+3. permission: outside a session the (state, code) pair must be in
+   `spdm._responder_state.TRANSITIONS`; inside one, the (session state, code) pair in
+   `SESSION_TRANSITIONS` (connection requests such as GET_VERSION or CHALLENGE never are);
+   else UnexpectedRequest (RequestInFlight while the encapsulated flow runs);
 4. the body: a malformed one (truncated, trailing bytes beyond the transport's zero padding, bad
-   counts) is InvalidRequest;
+   counts) is InvalidRequest; inside a session no padding is allowed;
 5. the handler, which raises `ProtocolError` for what it refuses. `respond` turns any
    `ProtocolError` into the ERROR response in one place, and an ERROR never changes the state.
 
+A refusal inside a session is sealed in it. A record that does not open at all (unknown
+SessionID: InvalidSession; framing, replay or tag: DecryptError) gets a 4-byte ERROR in the
+clear and changes nothing. The session half lives in `spdm._responder_sessions`.
+
 Transcripts are `spdm.transcript.ConnectionTranscript`, fed exactly as the requester side feeds
 its own, so that signatures verify over the same bytes; the libspdm captures in
-shared/vectors/libspdm replay byte for byte (tests/protocol/test_responder_replay.py).
+shared/vectors/libspdm replay byte for byte (tests/protocol/test_responder_replay.py, and
+test_responder_sessions_replay.py for the PSK sessions, secured records included).
 """
 
 from __future__ import annotations
@@ -26,18 +34,37 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TypeVar
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from spdm._responder_common import Connection, expect, invalid, unexpected, unsupported
 from spdm._responder_config import (
     DEFAULT_CAPABILITIES,
     MAX_CT_EXPONENT,
+    SESSION_CAPABILITIES,
+    MutualAuth,
     ResponderConfig,
     SlotIdentity,
     demo_config,
+    session_capabilities,
 )
-from spdm._responder_state import CAPABILITY_OF, HANDLED, State, allowed, next_state, state_diagram
+from spdm._responder_sessions import Session, SessionHandlers
+from spdm._responder_state import (
+    CAPABILITY_OF,
+    CLEAR_HANDSHAKE,
+    HANDLED,
+    NEVER_IN_SESSION,
+    REQUESTER_CAPABILITY_OF,
+    SESSION_ONLY,
+    SESSION_TRANSITIONS,
+    SessionState,
+    State,
+    allowed,
+    next_state,
+    session_state_diagram,
+    state_diagram,
+)
 from spdm.certs import CertChain
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
@@ -63,12 +90,17 @@ from spdm.transcript import ConnectionTranscript
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "SESSION_CAPABILITIES",
+    "MutualAuth",
     "Responder",
     "ResponderConfig",
+    "SessionState",
     "SlotIdentity",
     "State",
     "VendorHandler",
     "demo_config",
+    "session_capabilities",
+    "session_state_diagram",
     "state_diagram",
 ]
 
@@ -85,11 +117,11 @@ _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
 _MAX_EXT_ALGS = {0x10: 8, 0x11: 20}
 _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
+_ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
+_ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
 
 VendorHandler = Callable[[VendorDefinedRequest], bytes]
 """Serves one VENDOR_DEFINED_REQUEST: returns the response payload, or raises `ProtocolError`."""
-
-M = TypeVar("M", bound=Message)
 
 
 # --- errors the responder answers --------------------------------------------------------------
@@ -103,42 +135,21 @@ class _NotReady(ProtocolError):
         self.extended = extended
 
 
-def _invalid(reason: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.InvalidRequest, reason)
-
-
-def _unsupported(code: int, reason: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.UnsupportedRequest, reason, code)
-
-
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """A request answered with ResponseNotReady, kept for RESPOND_IF_READY."""
+    """A request answered with ResponseNotReady, kept for RESPOND_IF_READY (in its session, if any)."""
 
     request: bytes
     code: int
     token: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Connection:
-    """What VCA settled: the negotiated value, its suites and the chains of the usable slots."""
-
-    negotiated: Negotiated
-    hash: HashSuite | None
-    asym: AsymSuite | None
-    chains: Mapping[int, bytes]
-
-    @property
-    def slot_mask(self) -> int:
-        return sum(1 << slot for slot in self.chains)
+    session_id: int | None = None
 
 
 # --- the responder ---------------------------------------------------------------------------
 
 
-class Responder:
-    """One device's side of one SPDM connection: `respond(request) -> response`, nothing else."""
+class Responder(SessionHandlers):
+    """One device's side of one SPDM connection and its sessions: `respond(request, session_id) -> response`."""
 
     def __init__(self, config: ResponderConfig | None = None) -> None:
         self.config = config or demo_config()
@@ -151,6 +162,7 @@ class Responder:
         self._pending: _Pending | None = None
         self._reply_version = 0x10
         self._state = State.EXPECT_GET_VERSION
+        self._sessions: dict[int, Session] = {}
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -158,7 +170,8 @@ class Responder:
         self._version: int | None = None
         self._requester: GetCapabilities | None = None
         self._capabilities: Capabilities | None = None
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
+        self._sessions.clear()
 
     # --- public surface ------------------------------------------------------------------
 
@@ -170,6 +183,11 @@ class Responder:
     def negotiated(self) -> Negotiated | None:
         """The outcome of VCA, once ALGORITHMS has been sent."""
         return self._connection.negotiated if self._connection else None
+
+    @property
+    def sessions(self) -> Mapping[int, SessionState]:
+        """The live sessions (handshaking or established) by SessionID, and where each stands."""
+        return MappingProxyType({session_id: s.state for session_id, s in self._sessions.items()})
 
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
@@ -194,23 +212,44 @@ class Responder:
     def respond(self, request: bytes, session_id: int | None = None) -> bytes:
         """The response to one SPDM request (bytes as received, transport header removed).
 
-        Never raises for any request bytes: always one decodable SPDM message, ERROR when needed.
+        Without `session_id`, `request` is an SPDM message and so is the answer. With it, `request`
+        is a whole secured message (DSP0277, starting with that SessionID, as a DOE type-2 object
+        carries it) and the answer is the secured message of the response, or, when the record
+        does not open (no such session, bad framing, replay, bad tag), a clear SPDM ERROR
+        (InvalidSession or DecryptError) that a transport sends as a plain SPDM message. A clear
+        answer is always 4 bytes, so it cannot be taken for a secured message.
+
+        Never raises for any request bytes: always one answer, ERROR when needed.
         Only a bug in a callback of the configuration (`random`, the measurement provider, a
         vendor handler) that raises something other than `SpdmError` reaches the caller.
         """
         self._reply_version = self._version or 0x10
         try:
-            return self._dispatch(bytes(request), session_id)
+            if session_id is None:
+                return self._dispatch(bytes(request), None)
+            session, message = self._open_record(bytes(request), session_id)
+            return self._seal(session, self._in_session(message, session))
         except ProtocolError as error:
-            return self._error(error)
+            return self._error(error, None)
         except SpdmError as error:
             # Our own inconsistency (a response that does not encode, a key that cannot sign).
             _log.warning("responder failure: %s", error)
-            return self._error(ProtocolError(ErrorCode.Unspecified, str(error)))
+            return self._error(ProtocolError(ErrorCode.Unspecified, str(error)), None)
 
     # --- the pipeline --------------------------------------------------------------------
 
-    def _error(self, error: ProtocolError) -> bytes:
+    def _in_session(self, request: bytes, session: Session) -> bytes:
+        """The answer to a request that arrived inside `session`, refusals included (to be sealed)."""
+        self._reply_version = self._version or 0x10
+        try:
+            return self._dispatch(request, session)
+        except ProtocolError as error:
+            return self._error(error, session)
+        except SpdmError as error:
+            _log.warning("responder failure in session 0x%08x: %s", session.session_id, error)
+            return self._error(ProtocolError(ErrorCode.Unspecified, str(error)), session)
+
+    def _error(self, error: ProtocolError, session: Session | None) -> bytes:
         """The one place a refusal becomes the ERROR response."""
         code, data = error.error_code, error.error_data
         extended: ResponseNotReady | bytes = b""
@@ -219,20 +258,18 @@ class Responder:
         elif code == ErrorCode.ResponseNotReady or not 0 <= code <= 0xFF or not 0 <= data <= 0xFF:
             code, data = ErrorCode.Unspecified, 0
         _log.debug("ERROR 0x%02x (data 0x%02x): %s", code, data, error)
-        self.transcript.after_error(code)
+        (self.transcript if session is None else session.measurements).after_error(code)
         return encode(
             ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
         )
 
-    def _dispatch(self, request: bytes, session_id: int | None) -> bytes:
-        if session_id is not None:
-            raise ProtocolError(ErrorCode.InvalidSession, f"no session 0x{session_id:08x}: sessions are not served")
+    def _dispatch(self, request: bytes, session: Session | None) -> bytes:
         if len(request) > self.config.max_request_size:
-            raise _invalid(f"{len(request)} bytes is over the {self.config.max_request_size}-byte limit")
+            raise invalid(f"{len(request)} bytes is over the {self.config.max_request_size}-byte limit")
         if len(request) < 4:
-            raise _invalid(f"{len(request)} bytes: a request has a 4-byte header")
+            raise invalid(f"{len(request)} bytes: a request has a 4-byte header")
         version, code = request[0], request[1]
-        if code == Code.GET_VERSION:
+        if code == Code.GET_VERSION and session is None:
             self._reply_version = 0x10
         self._check_code(code)
         self._check_version(code, version)
@@ -240,21 +277,26 @@ class Responder:
             self._busy -= 1
             raise ProtocolError(ErrorCode.Busy, "busy (answer_busy)")
         if code == Code.RESPOND_IF_READY:
-            return self._respond_if_ready(request)
+            return self._respond_if_ready(request, session)
         if self._not_ready:
             self._not_ready -= 1
-            self._pending = _Pending(request, code, self._token)
+            self._pending = _Pending(request, code, self._token, None if session is None else session.session_id)
             self._token = (self._token + 1) & 0xFF
             raise self._not_ready_error(self._pending)
         self._pending = None
-        return self._serve(request, code)
+        return self._serve(request, code, session)
 
     def _check_code(self, code: int) -> None:
         if code not in HANDLED:
-            raise _unsupported(code, f"request code 0x{code:02x} is not served")
+            raise unsupported(code, f"request code 0x{code:02x} is not served")
+        negotiated = self.negotiated
+        ours = negotiated.responder_flags if negotiated is not None else self.config.capabilities
         needed = CAPABILITY_OF.get(Code(code), 0)
-        if needed and not self.config.capabilities & needed:
-            raise _unsupported(code, f"{Code(code).name} needs a capability this device does not have")
+        if needed and not ours & needed:
+            raise unsupported(code, f"{Code(code).name} needs a capability this device does not have")
+        theirs = REQUESTER_CAPABILITY_OF.get(Code(code), 0)
+        if theirs and negotiated is not None and not negotiated.requester_flags & theirs:
+            raise unsupported(code, f"{Code(code).name} needs a capability the requester did not offer")
 
     def _check_version(self, code: int, version: int) -> None:
         if code == Code.GET_VERSION:
@@ -270,31 +312,66 @@ class Responder:
         if version not in expected:
             raise ProtocolError(ErrorCode.VersionMismatch, f"version 0x{version:02x}, expected {sorted(expected)}")
 
-    def _serve(self, request: bytes, code: int) -> bytes:
+    def _serve(self, request: bytes, code: int, session: Session | None) -> bytes:
         """Permission, body, handler, then the transition: the request has passed the header checks."""
+        if session is not None:
+            return self._serve_in_session(request, code, session, clear=False)
+        if code in CLEAR_HANDSHAKE:
+            clear = self._clear_handshake_session()
+            if clear is not None:
+                response = self._serve_in_session(request, code, clear, clear=True)
+                self._after_response(clear)
+                return response
         if not allowed(self._state, code):
-            raise ProtocolError(ErrorCode.UnexpectedRequest, f"{Code(code).name} in state {self._state.name}")
-        message, exact = self._decode(request)
-        response = _HANDLERS[Code(code)](self, message, exact)
+            where = " outside a session" if code in SESSION_ONLY else ""
+            raise unexpected(f"{Code(code).name}{where} in state {self._state.name}")
+        message, exact = self._decode(request, self.config.transport_padding)
+        response = _HANDLERS[Code(code)](self, message, exact, None)
         self._set_state(next_state(self._state, code))
         return response
 
+    def _serve_in_session(self, request: bytes, code: int, session: Session, *, clear: bool) -> bytes:
+        """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
+        name = Code(code).name
+        if code in NEVER_IN_SESSION:
+            raise unexpected(f"{name} inside a session")
+        if session.in_the_clear and not clear and code in CLEAR_HANDSHAKE:
+            raise unexpected(f"{name} of a session whose handshake is in the clear, sent inside the session")
+        targets = SESSION_TRANSITIONS.get((session.state, Code(code)))
+        if targets is None:
+            if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
+                raise ProtocolError(ErrorCode.RequestInFlight, f"{name} while the encapsulated flow is pending")
+            raise unexpected(f"{name} in session state {session.state.name}")
+        message, exact = self._decode(request, self.config.transport_padding if clear else 0)
+        if clear:
+            self.transcript.before_request(code)
+        session.measurements.before_request(code)
+        session.chosen = None
+        response = _HANDLERS[Code(code)](self, message, exact, session)
+        target = session.chosen or targets[0]
+        if target not in targets:
+            raise SpdmError(f"{name}: session state {target.name} is not a transition of {session.state.name}")
+        if target is not session.state:
+            _log.debug("session 0x%08x: %s -> %s", session.session_id, session.state.name, target.name)
+            session.state = target
+        return response
+
     def _set_state(self, state: State) -> None:
-        """Every state change goes through here."""
+        """Every state change of the connection goes through here."""
         if state is not self._state:
             _log.debug("state %s -> %s", self._state.name, state.name)
             self._state = state
 
-    def _decode(self, request: bytes) -> tuple[Message, bytes]:
-        """The request and its exact bytes; only zero transport padding may follow it."""
+    def _decode(self, request: bytes, padding: int) -> tuple[Message, bytes]:
+        """The request and its exact bytes; only `padding` zero bytes (the transport's) may follow it."""
         context = self._connection.negotiated.codec_context() if self._connection else None
         try:
             message, size = decode_prefix(request, context)
         except DecodeError as exc:
-            raise _invalid(str(exc)) from None
+            raise invalid(str(exc)) from None
         tail = request[size:]
-        if len(tail) > self.config.transport_padding or any(tail):
-            raise _invalid(f"{message.name}: {len(tail)} bytes follow the message")
+        if len(tail) > padding or any(tail):
+            raise invalid(f"{message.name}: {len(tail)} bytes follow the message")
         return message, request[:size]
 
     # --- RESPOND_IF_READY ----------------------------------------------------------------
@@ -306,13 +383,15 @@ class Responder:
             )
         )
 
-    def _respond_if_ready(self, request: bytes) -> bytes:
+    def _respond_if_ready(self, request: bytes, session: Session | None) -> bytes:
         pending = self._pending
-        if pending is None:
-            raise ProtocolError(ErrorCode.UnexpectedRequest, "RESPOND_IF_READY with no request pending")
-        message = _expect(self._decode(request)[0], RespondIfReady)
+        session_id = None if session is None else session.session_id
+        if pending is None or pending.session_id != session_id:
+            raise unexpected("RESPOND_IF_READY with no request pending")
+        padding = self.config.transport_padding if session is None else 0
+        message = expect(self._decode(request, padding)[0], RespondIfReady)
         if message.request_code != pending.code or message.token != pending.token:
-            raise _invalid(
+            raise invalid(
                 f"RESPOND_IF_READY for 0x{message.request_code:02x} token {message.token}, "
                 f"pending 0x{pending.code:02x} token {pending.token}"
             )
@@ -320,27 +399,28 @@ class Responder:
             self._not_ready -= 1
             raise self._not_ready_error(pending)
         self._pending = None
-        self._reply_version = 0x10 if pending.code == Code.GET_VERSION else self._version or 0x10
-        return self._serve(pending.request, pending.code)
+        if session is None:
+            self._reply_version = 0x10 if pending.code == Code.GET_VERSION else self._version or 0x10
+        return self._serve(pending.request, pending.code, session)
 
     # --- VCA -----------------------------------------------------------------------------
 
-    def _get_version(self, message: Message, request: bytes) -> bytes:
-        _expect(message, GetVersion)
+    def _get_version(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        expect(message, GetVersion)
         self._reset_connection()
         self.transcript.before_request(Code.GET_VERSION)
         response = encode(Version(version=0x10, entries=tuple(v << 8 for v in sorted(set(self.config.versions)))))
         self.transcript.add_vca(request, response)
         return response
 
-    def _get_capabilities(self, message: Message, request: bytes) -> bytes:
-        ask = _expect(message, GetCapabilities)
+    def _get_capabilities(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, GetCapabilities)
         version = ask.version
         self._reply_version = version
         requester_flags = 0
         if version >= 0x11:
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
-                raise _invalid(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
+                raise invalid(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & _REQUESTER_FLAGS_11
             _check_requester_flags(requester_flags)
         self.transcript.before_request(Code.GET_CAPABILITIES)
@@ -358,8 +438,8 @@ class Responder:
         self._capabilities = answer
         return response
 
-    def _negotiate_algorithms(self, message: Message, request: bytes) -> bytes:
-        offer = _expect(message, NegotiateAlgorithms)
+    def _negotiate_algorithms(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        offer = expect(message, NegotiateAlgorithms)
         requester, capabilities = self._requester, self._capabilities
         if requester is None or capabilities is None:
             raise ProtocolError(ErrorCode.UnexpectedRequest, "NEGOTIATE_ALGORITHMS before CAPABILITIES")
@@ -400,16 +480,16 @@ class Responder:
         if ours & F.MEAS_CAP_MASK and offer.measurement_specification:
             spec = select_algorithm(offer.measurement_specification, (MeasurementSpecification.DMTF,))
             if not spec:
-                raise _invalid(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
+                raise invalid(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
             measurement_hash = config.measurement_hash_priority[0]
         hashes = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_MASK) or both & (F.KEY_EX_CAP | F.PSK_CAP_MASK)
         if hashes and not base_hash:
-            raise _invalid(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
+            raise invalid(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
         signs = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG) or both & F.KEY_EX_CAP
         if signs and not asym:
-            raise _invalid(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
+            raise invalid(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
         structs = tuple(
-            AlgStruct(alg_type=s.alg_type, alg_supported=select_algorithm(s.alg_supported, self._priority(s.alg_type)))
+            AlgStruct(alg_type=s.alg_type, alg_supported=self._choose(s.alg_type, s.alg_supported))
             for s in offer.alg_structs
             if self._needs(s.alg_type)
         )
@@ -422,7 +502,7 @@ class Responder:
         )
         for flags, alg_type in required:
             if both & flags and not chosen.get(alg_type):
-                raise _invalid(f"no common {AlgType(alg_type).name} algorithm")
+                raise invalid(f"no common {AlgType(alg_type).name} algorithm")
         return Algorithms(
             version=offer.version,
             measurement_specification_sel=spec,
@@ -448,6 +528,18 @@ class Responder:
             AlgType.KEY_SCHEDULE: config.key_schedule_priority,
         }[AlgType(alg_type)]
 
+    def _choose(self, alg_type: int, offered: int) -> int:
+        """One AlgStruct's selection. ReqBaseAsymAlg prefers what the known requester key (mutual auth
+        0x01) can sign; when the offer holds none of that, the plain priority decides (the connection
+        still works; KEY_EXCHANGE then says why mutual authentication cannot)."""
+        priority = self._priority(alg_type)
+        if alg_type == AlgType.REQ_BASE_ASYM_ALG and self.config.mutual_auth == "basic" and self.config.requester_chain:
+            key = x509.load_der_x509_certificate(self.config.requester_chain[-1]).public_key()
+            fitting = select_algorithm(offered, tuple(bit for bit in priority if _accepts(bit, key)))
+            if fitting:
+                return fitting
+        return select_algorithm(offered, priority)
+
     def _needs(self, alg_type: int) -> bool:
         """Whether our capabilities use an AlgStruct type; libspdm answers each one the requester sent."""
         needed_by = {
@@ -458,7 +550,7 @@ class Responder:
         }
         return bool(self.config.capabilities & needed_by[AlgType(alg_type)])
 
-    def _settle(self, negotiated: Negotiated) -> _Connection:
+    def _settle(self, negotiated: Negotiated) -> Connection:
         suite = hash_suite(negotiated.base_hash_algo) if negotiated.base_hash_algo else None
         asym = asym_suite(negotiated.base_asym_algo) if negotiated.base_asym_algo else None
         chains: dict[int, bytes] = {}
@@ -467,39 +559,42 @@ class Responder:
                 if asym.accepts(slot.public_key):
                     chain = CertChain.build(slot.certificates, suite, root_certificate_der=slot.root_certificate)
                     chains[slot_id] = chain.to_bytes()
-        return _Connection(negotiated=negotiated, hash=suite, asym=asym, chains=MappingProxyType(chains))
+        return Connection(negotiated=negotiated, hash=suite, asym=asym, chains=MappingProxyType(chains))
 
     # --- certificates and CHALLENGE ------------------------------------------------------
 
-    def _suites(self) -> tuple[_Connection, HashSuite, AsymSuite]:
+    def _suites(self) -> tuple[Connection, HashSuite, AsymSuite]:
         connection = self._connection
         if connection is None or connection.hash is None or connection.asym is None:
             raise ProtocolError(ErrorCode.UnexpectedRequest, "no hash and signature algorithm were negotiated")
         return connection, connection.hash, connection.asym
 
-    def _get_digests(self, message: Message, request: bytes) -> bytes:
-        _expect(message, GetDigests)
+    def _get_digests(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        expect(message, GetDigests)
         connection, suite, _ = self._suites()
         if not connection.chains:
             raise ProtocolError(ErrorCode.Unspecified, "no slot holds a chain for the negotiated algorithm")
-        self.transcript.before_request(Code.GET_DIGESTS)
+        if session is None:
+            self.transcript.before_request(Code.GET_DIGESTS)
         digests = tuple(suite.digest(chain) for _, chain in sorted(connection.chains.items()))
         response = encode(Digests(version=message.version, slot_mask=connection.slot_mask, digests=digests))
-        self.transcript.add_certificate_exchange(request, response)
+        if session is None:  # B holds only what travels outside sessions
+            self.transcript.add_certificate_exchange(request, response)
         return response
 
-    def _get_certificate(self, message: Message, request: bytes) -> bytes:
-        ask = _expect(message, GetCertificate)
+    def _get_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, GetCertificate)
         connection, _, _ = self._suites()
         slot = ask.slot_id
         chain = connection.chains.get(slot)
         if chain is None:
-            raise _invalid(f"slot {slot} holds no certificate chain")
+            raise invalid(f"slot {slot} holds no certificate chain")
         if ask.offset >= len(chain):
-            raise _invalid(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
+            raise invalid(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
         length = min(ask.length, self.config.certificate_portion, len(chain) - ask.offset)
         portion = chain[ask.offset : ask.offset + length]
-        self.transcript.before_request(Code.GET_CERTIFICATE)
+        if session is None:
+            self.transcript.before_request(Code.GET_CERTIFICATE)
         response = encode(
             Certificate(
                 version=ask.version,
@@ -508,21 +603,22 @@ class Responder:
                 portion=portion,
             )
         )
-        self.transcript.add_certificate_exchange(request, response)
+        if session is None:
+            self.transcript.add_certificate_exchange(request, response)
         return response
 
-    def _challenge(self, message: Message, request: bytes) -> bytes:
-        ask = _expect(message, Challenge)
+    def _challenge(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, Challenge)
         connection, suite, asym = self._suites()
         slot = ask.slot_id
         if slot == _PUBLIC_KEY_SLOT:
-            raise _invalid("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+            raise invalid("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
         chain = connection.chains.get(slot)
         if chain is None:
-            raise _invalid(f"slot {slot} holds no certificate chain")
+            raise invalid(f"slot {slot} holds no certificate chain")
         summary_type = ask.summary_hash_type
         if summary_type not in (SummaryHashType.NONE, SummaryHashType.TCB, SummaryHashType.ALL):
-            raise _invalid(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
+            raise invalid(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
         provider = self._measurement_provider(summary_type)
         self.transcript.before_request(Code.CHALLENGE)
         summary = summary_hash(provider, summary_type, suite.digest) if provider is not None else None
@@ -552,36 +648,35 @@ class Responder:
             return None
         connection = self._connection
         if connection is None or not connection.negotiated.measurement_hash_algo:
-            raise _invalid("a measurement summary hash, but no measurement algorithm was negotiated")
+            raise invalid("a measurement summary hash, but no measurement algorithm was negotiated")
         return self.config.measurements
 
     def _nonce(self) -> bytes:
-        nonce = bytes(self.config.random(_NONCE_SIZE))
-        if len(nonce) != _NONCE_SIZE:
-            raise ProtocolError(ErrorCode.Unspecified, f"the random source gave {len(nonce)} bytes for a nonce")
-        return nonce
+        return self._random(_NONCE_SIZE)
 
     # --- measurements --------------------------------------------------------------------
 
-    def _get_measurements(self, message: Message, request: bytes) -> bytes:
-        ask = _expect(message, GetMeasurements)
+    def _get_measurements(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, GetMeasurements)
         connection = self._connection
         provider = self.config.measurements
         if connection is None or provider is None or not connection.negotiated.measurement_hash_algo:
             raise ProtocolError(ErrorCode.UnexpectedRequest, "no measurement algorithm was negotiated")
         signed = ask.signature_requested
         if signed and not self.config.capabilities & F.MEAS_CAP_SIG:
-            raise _invalid("a signature was requested from a device without signed measurements")
+            raise invalid("a signature was requested from a device without signed measurements")
         blocks = tuple(provider.blocks())
         chosen = self._blocks(blocks, ask.operation)
         slot = 0
         if signed:
             slot = (ask.slot_id_param or 0) & 0xF if ask.version >= 0x11 else 0
             if slot == _MEASUREMENT_PUBLIC_KEY_SLOT:
-                raise _invalid("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+                raise invalid("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
             if slot not in connection.chains:
-                raise _invalid(f"slot {slot} holds no certificate chain")
-        self.transcript.before_request(Code.GET_MEASUREMENTS)
+                raise invalid(f"slot {slot} holds no certificate chain")
+        # In a session, L1/L2 is the session's own (libspdm keeps M per session).
+        transcript = self.transcript if session is None else session.measurements
+        transcript.before_request(Code.GET_MEASUREMENTS)
         unsigned = encode(
             Measurements(
                 version=ask.version,
@@ -593,10 +688,10 @@ class Responder:
             )
         )
         if not signed:
-            self.transcript.add_measurements(request, unsigned)
+            transcript.add_measurements(request, unsigned)
             return unsigned
         _, suite, asym = self._suites()
-        digest = self.transcript.measurements_digest(request, unsigned)
+        digest = transcript.measurements_digest(request, unsigned)
         return unsigned + asym.sign(self.config.slots[slot].private_key, digest, suite)
 
     @staticmethod
@@ -607,21 +702,22 @@ class Responder:
             return blocks
         chosen = tuple(block for block in blocks if block.index == operation)
         if not chosen:
-            raise _invalid(f"no measurement block has index {operation}")
+            raise invalid(f"no measurement block has index {operation}")
         return chosen[:1]
 
     # --- vendor-defined ------------------------------------------------------------------
 
-    def _vendor_defined(self, message: Message, request: bytes) -> bytes:
-        ask = _expect(message, VendorDefinedRequest)
+    def _vendor_defined(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, VendorDefinedRequest)
         handler = self._vendor.get((ask.standard_id, ask.vendor_id))
         if handler is None:
-            raise _unsupported(
+            raise unsupported(
                 Code.VENDOR_DEFINED_REQUEST,
                 f"no handler for StandardID {ask.standard_id} VendorID {ask.vendor_id.hex() or '-'}",
             )
         payload = bytes(handler(ask))
-        self.transcript.before_request(Code.VENDOR_DEFINED_REQUEST)
+        if session is None:
+            self.transcript.before_request(Code.VENDOR_DEFINED_REQUEST)
         return encode(
             VendorDefinedResponse(
                 version=ask.version, standard_id=ask.standard_id, vendor_id=ask.vendor_id, payload=payload
@@ -629,7 +725,7 @@ class Responder:
         )
 
 
-_Handler = Callable[[Responder, Message, bytes], bytes]
+_Handler = Callable[[Responder, Message, bytes, Session | None], bytes]
 
 _HANDLERS: Mapping[Code, _Handler] = {
     Code.GET_VERSION: Responder._get_version,
@@ -640,17 +736,19 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.CHALLENGE: Responder._challenge,
     Code.GET_MEASUREMENTS: Responder._get_measurements,
     Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
+    Code.KEY_EXCHANGE: Responder._key_exchange,
+    Code.FINISH: Responder._finish,
+    Code.PSK_EXCHANGE: Responder._psk_exchange,
+    Code.PSK_FINISH: Responder._psk_finish,
+    Code.GET_ENCAPSULATED_REQUEST: Responder._get_encapsulated_request,
+    Code.DELIVER_ENCAPSULATED_RESPONSE: Responder._deliver_encapsulated_response,
+    Code.HEARTBEAT: Responder._heartbeat,
+    Code.KEY_UPDATE: Responder._key_update,
+    Code.END_SESSION: Responder._end_session,
 }
 
 
 # --- request checks ----------------------------------------------------------------------------
-
-
-def _expect(message: Message, cls: type[M]) -> M:
-    """Narrow a decoded request to its class (the header's code chose the class, so this holds)."""
-    if not isinstance(message, cls):
-        raise _invalid(f"{message.name} where {cls.name} was expected")
-    return message
 
 
 def _check_requester_flags(flags: int) -> None:
@@ -673,7 +771,7 @@ def _check_requester_flags(flags: int) -> None:
     )
     for broken, reason in rules:
         if broken:
-            raise _invalid(f"GET_CAPABILITIES: {reason}")
+            raise invalid(f"GET_CAPABILITIES: {reason}")
 
 
 def _check_offer(offer: NegotiateAlgorithms) -> None:
@@ -681,17 +779,17 @@ def _check_offer(offer: NegotiateAlgorithms) -> None:
     version = offer.version
     ext_total = len(offer.ext_asym) + len(offer.ext_hash) + sum(len(s.ext) for s in offer.alg_structs)
     if ext_total > _MAX_EXT_ALGS.get(version, _MAX_EXT_ALGS[0x11]):
-        raise _invalid(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
+        raise invalid(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
     if version < 0x11 and offer.alg_structs:
-        raise _invalid("SPDM 1.0 has no AlgStructs")
+        raise invalid("SPDM 1.0 has no AlgStructs")
     previous = 0
     for struct in offer.alg_structs:
         if not AlgType.DHE <= struct.alg_type <= AlgType.KEY_SCHEDULE:
-            raise _invalid(f"AlgType {struct.alg_type} is not defined in SPDM 1.1")
+            raise invalid(f"AlgType {struct.alg_type} is not defined in SPDM 1.1")
         if struct.alg_type <= previous:
-            raise _invalid("AlgStruct types do not increase")
+            raise invalid("AlgStruct types do not increase")
         if not struct.alg_supported:
-            raise _invalid(f"{AlgType(struct.alg_type).name} offers no algorithm")
+            raise invalid(f"{AlgType(struct.alg_type).name} offers no algorithm")
         previous = struct.alg_type
 
 

@@ -296,6 +296,11 @@ class DoeLink(Protocol):
         ...
 
 
+def _object_type_of(data: bytes) -> int | None:
+    """The data object type in a header, without checking the rest (None if there is no header)."""
+    return data[2] if len(data) >= HEADER_SIZE else None
+
+
 def _unwrap(data: bytes, object_type: int, what: str) -> bytes:
     """The payload of a response object, which must be exactly one PCI-SIG object of `object_type`."""
     try:
@@ -311,6 +316,9 @@ class DoeTransport(Transport):
     SPDM (type 2) unless the instance lists it. Responses must be one object of the request's
     type, exactly as long as its header says; `exchange` returns the payload *with* its DW padding
     (up to 3 zero bytes): the caller decodes with SPDM field lengths and ignores the rest.
+    The one exception: a secured request may draw a type-1 answer, the clear ERROR a responder
+    sends for a record it could not open (InvalidSession, DecryptError); it is returned as it came,
+    and, unlike a secured response, does not start with the session ID.
     """
 
     max_padding = 3
@@ -368,6 +376,8 @@ class DoeTransport(Transport):
                 f"discovery listed {listed}"
             )
         response = self._link.exchange_object(encode_object(object_type, request), timeout=timeout)
+        if object_type == DoeType.SECURED_CMA_SPDM and _object_type_of(response) == DoeType.CMA_SPDM:
+            return _unwrap(response, DoeType.CMA_SPDM, name)
         return _unwrap(response, object_type, name)
 
     def _check_open(self) -> None:
@@ -383,6 +393,17 @@ class DoeTransport(Transport):
 # --- CMA/SPDM over DOE: the device side -------------------------------------------------------
 
 
+_SECURED_HEADER_SIZE = 6  # SessionID and Length: the least a DOE secured message holds
+
+
+def _is_secured_answer(request: bytes, response: bytes) -> bool:
+    """Whether `response` to the secured `request` is itself secured: same session ID, and longer than a bare header.
+
+    A clear SPDM ERROR (4 bytes) never is, whatever its bytes.
+    """
+    return len(response) > _SECURED_HEADER_SIZE and response[:4] == request[:4]
+
+
 class DoeMailboxResponder:
     """A DOE instance around an SPDM `respond(request, session_id)` callable: object in, object out.
 
@@ -390,7 +411,10 @@ class DoeMailboxResponder:
       `secured` is false); an index past the table gets FFFF:FF with next index 0, as QEMU answers.
     * A type-1 payload goes to `respond(payload, None)`; a type-2 payload, whole, to
       `respond(payload, session_id)` with the session ID read from its first 4 bytes (LE).
-      The answer goes back in an object of the same type, zero-padded to a DW.
+      The answer goes back in an object of the same type, zero-padded to a DW, except a clear
+      answer to a type-2 request (a responder's ERROR InvalidSession or DecryptError for a record
+      it could not open): it does not start with the request's session ID, or is too short to be
+      a secured message, and goes back as type 1.
     * The payload is passed *with* its DW padding: the SPDM length is not in the DOE header, so
       the responder must decode by SPDM field lengths and accept up to 3 trailing zero bytes.
     * Anything else (malformed object, other vendor or type, a type not listed, an empty answer
@@ -426,6 +450,8 @@ class DoeMailboxResponder:
         response = self._respond(obj.payload, session_id)
         if not response:
             return None
+        if object_type == DoeType.SECURED_CMA_SPDM and not _is_secured_answer(obj.payload, response):
+            object_type = DoeType.CMA_SPDM
         return encode_object(object_type, response)
 
     def _discovery(self, payload: bytes) -> bytes | None:

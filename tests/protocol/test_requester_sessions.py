@@ -1,0 +1,600 @@
+"""The requester's sessions in memory: against our responder (every handshake variant), against a
+scripted responder built from the session building blocks (libspdm's UpdateAllKeys fallback, Busy
+and ResponseNotReady inside a session, ERROR DecryptError), and through `spdm requester --session`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from spdm import cli
+from spdm.certs import CertChain
+from spdm.crypto import aead_suite, asym_suite, hash_suite
+from spdm.errors import NegotiationError, PeerError, ProtocolError
+from spdm.messages import Message, decode, encode
+from spdm.messages.certificates import Certificate, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import (
+    AeadAlgorithm,
+    AlgType,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    Code,
+    ErrorCode,
+    KeyScheduleAlgo,
+    KeyUpdateOperation,
+)
+from spdm.messages.context import CodecContext
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.negotiation import Algorithms, AlgStruct, Capabilities, Version
+from spdm.messages.opaque import version_selection_opaque
+from spdm.messages.psk import PskExchange, PskExchangeRsp
+from spdm.messages.session_control import (
+    EndSession,
+    EndSessionAck,
+    Heartbeat,
+    HeartbeatAck,
+    KeyUpdate,
+    KeyUpdateAck,
+)
+from spdm.requester import (
+    MUTUAL_AUTH_CAPABILITIES,
+    SESSION_CAPABILITIES,
+    Requester,
+    RequesterConfig,
+    RequesterIdentity,
+    SessionClosedError,
+    SessionDecryptError,
+    session_alg_structs,
+)
+from spdm.responder import Responder, ResponderConfig, demo_config
+from spdm.session import KeySchedule, SecuredSession
+from spdm.testing.pki import make_chain
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.loopback import LoopbackTransport
+from spdm.transport.socket import SocketServer
+
+PSK = b"in-memory test pre-shared key"
+HINT = b"test-hint"
+DOE_PADDING = 3
+F = CapabilityFlags
+
+
+class MemoryLink:
+    """A DOE link to a mailbox in memory; `alter` may rewrite a response object."""
+
+    def __init__(self, respond_object: Callable[[bytes], bytes | None]) -> None:
+        self.respond_object = respond_object
+        self.alter: Callable[[bytes, bytes], bytes] | None = None
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        answer = self.respond_object(obj)
+        if answer is None:
+            raise AssertionError("the mailbox discarded an object")
+        return self.alter(obj, answer) if self.alter is not None else answer
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def requester_chain() -> Any:
+    return make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_256)
+
+
+def _pair(
+    requester_chain: Any, *, mutual: str | None = None, in_the_clear: bool = True, **requester: Any
+) -> tuple[Requester, MemoryLink, ResponderConfig]:
+    extra: dict[str, Any] = {}
+    if mutual is not None:
+        extra = {"mutual_auth": mutual, "requester_trust_anchors": {0: requester_chain.root_der}}
+        if mutual == "basic":
+            extra["requester_chain"] = requester_chain.certificates_der
+    responder_config = demo_config(sessions=True, psk={HINT: PSK}, transport_padding=DOE_PADDING, **extra)
+    if not in_the_clear:
+        responder_config = dataclasses.replace(
+            responder_config, capabilities=responder_config.capabilities & ~F.HANDSHAKE_IN_THE_CLEAR_CAP
+        )
+    identities = {}
+    if mutual is not None:
+        identity = RequesterIdentity(
+            certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key
+        )
+        identities = {0: identity}
+    settings: dict[str, Any] = {"psk": PSK, "psk_hint": HINT, "identities": identities, **requester}
+    config = RequesterConfig.with_sessions(trust_anchors={0: responder_config.slots[0].certificates[0]}, **settings)
+    link = MemoryLink(DoeMailboxResponder(Responder(responder_config).respond))
+    return Requester(DoeTransport(link), config), link, responder_config
+
+
+# --- against our responder --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_the_clear", [True, False], ids=["in-the-clear", "encrypted-handshake"])
+@pytest.mark.parametrize("mutual", [None, "encapsulated", "basic"])
+@pytest.mark.parametrize("kind", ["dhe", "psk"])
+def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str | None, in_the_clear: bool) -> None:
+    requester, _, _ = _pair(requester_chain, mutual=mutual, in_the_clear=in_the_clear)
+    requester.authenticate(0)
+    session = requester.key_exchange(0, summary_hash_type=0xFF) if kind == "dhe" else requester.psk_exchange()
+    assert requester.sessions == {session.session_id: session}
+    assert session.established and session.encrypted and session.secured_message_version == 0x1200
+    if kind == "dhe" and mutual is not None:
+        assert session.mut_auth_requested == (0x02 if mutual == "encapsulated" else 0x01)
+        assert session.requester_slot == 0
+    else:
+        assert session.mut_auth_requested == 0 and session.requester_slot is None
+    assert (session.measurement_summary_hash is not None) == (kind == "dhe")
+    with session:
+        session.heartbeat()
+        assert isinstance(session.send(Heartbeat(version=0x11)), HeartbeatAck)
+        assert session.sequence_numbers == (2, 2)
+        assert not session.key_update()
+        assert session.sequence_numbers == (1, 4)  # new request key; the response key went on
+        assert session.key_update(all_keys=True)
+        assert session.sequence_numbers == (1, 2)
+        measured = session.get_measurements(0xFF)
+        assert measured.signed and measured.blocks
+        unsigned = session.get_measurements(1, signed=False)
+        assert not unsigned.signed and [b.index for b in unsigned.blocks] == [1]
+    assert session.closed and session.closed_reason == "ended" and not requester.sessions
+    with pytest.raises(SessionClosedError):
+        session.heartbeat()
+
+
+def test_key_exchange_fetches_an_unverified_chain(requester_chain: Any) -> None:
+    requester, _, _ = _pair(requester_chain)
+    requester.init_connection()
+    with pytest.raises(Exception, match="verify the certificate chain"):
+        requester.key_exchange(0, fetch_certificate=False)
+    with requester.key_exchange(0) as session:  # GET_DIGESTS, GET_CERTIFICATE, validation, then KEY_EXCHANGE
+        assert 0 in requester.verified
+        session.heartbeat()
+
+
+def test_several_sessions_and_get_version_ends_them(requester_chain: Any) -> None:
+    requester, _, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    first = requester.key_exchange(0)
+    second = requester.psk_exchange()
+    assert len(requester.sessions) == 2 and first.session_id != second.session_id
+    first.heartbeat()
+    second.heartbeat()
+    first.close()
+    second.heartbeat()
+    requester.init_connection()  # GET_VERSION: the responder drops its sessions, and so does the requester
+    assert second.closed and not requester.sessions
+    with pytest.raises(SessionClosedError, match="GET_VERSION"):
+        second.heartbeat()
+
+
+def test_a_tampered_response_tears_the_session_down(requester_chain: Any) -> None:
+    requester, link, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    session = requester.key_exchange(0)
+
+    def flip(request: bytes, answer: bytes) -> bytes:
+        return answer[:-5] + bytes([answer[-5] ^ 0x40]) + answer[-4:] if answer[2] == 2 else answer
+
+    link.alter = flip  # type-2 (secured) DOE objects only
+    with pytest.raises(SessionDecryptError, match="torn down"):
+        session.heartbeat()
+    assert session.closed and not requester.sessions
+    link.alter = None
+    with pytest.raises(SessionClosedError):
+        session.get_measurements()
+
+
+def test_send_refuses_the_session_control_requests(requester_chain: Any) -> None:
+    requester, _, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    with requester.key_exchange(0) as session:
+        for request in (KeyUpdate(operation=1, tag=0), EndSession()):
+            with pytest.raises(ValueError, match="own methods"):
+                session.send(request)
+
+
+def test_the_context_manager_keeps_the_original_error(requester_chain: Any) -> None:
+    requester, link, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    with pytest.raises(KeyError), requester.key_exchange(0) as session:
+        link.alter = lambda request, answer: b"\x00" * 8  # END_SESSION's answer will not even decode
+        raise KeyError("the caller's own error")
+    assert session.closed
+
+
+def test_preset_capabilities_and_structs(requester_chain: Any) -> None:
+    plain = RequesterConfig.with_sessions()
+    assert plain.capabilities == F.CERT_CAP | F.CHAL_CAP | SESSION_CAPABILITIES
+    assert {s.alg_type for s in plain.alg_structs} == {AlgType.DHE, AlgType.AEAD, AlgType.REQ_BASE_ASYM_ALG, 5}
+    identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
+    mutual = RequesterConfig.with_sessions(identities={0: identity})
+    assert mutual.capabilities & MUTUAL_AUTH_CAPABILITIES == MUTUAL_AUTH_CAPABILITIES
+    req_asym = next(s.alg_supported for s in mutual.alg_structs if s.alg_type == AlgType.REQ_BASE_ASYM_ALG)
+    assert req_asym == BaseAsymAlgo.ECDSA_P256
+    other = make_chain(BaseAsymAlgo.ECDSA_P384)
+    with pytest.raises(ValueError, match="does not belong"):
+        RequesterIdentity(certificates=requester_chain.certificates_der, private_key=other.leaf_key)
+    with pytest.raises(ValueError, match="private_key or a sign"):
+        RequesterIdentity(certificates=requester_chain.certificates_der)
+
+
+def test_deterministic_dhe_private_value(requester_chain: Any) -> None:
+    requester, _, _ = _pair(requester_chain, dhe_private_value=lambda suite: 0x1234567)
+    requester.authenticate(0)
+    with requester.key_exchange(0) as session:
+        session.heartbeat()
+
+
+def test_psk_without_a_configured_key(requester_chain: Any) -> None:
+    requester, _, _ = _pair(requester_chain, psk=None)
+    requester.init_connection()
+    with pytest.raises(NegotiationError, match="pre-shared key"):
+        requester.psk_exchange()
+
+
+# --- a scripted responder ----------------------------------------------------------------------------
+
+
+class ScriptedResponder:
+    """A PSK responder without PSK context, written from the session building blocks.
+
+    Misbehaviour on request: `keep_key` answers UpdateAllKeys under its old response key (the
+    requester must fall back, as libspdm's does); `errors` are answered (sealed) to the next
+    in-session requests instead of the real response; `reject_record` answers the next record with
+    ERROR DecryptError in the clear.
+    """
+
+    FLAGS = F.ENCRYPT_CAP | F.MAC_CAP | F.PSK_CAP_NO_CONTEXT | F.HBEAT_CAP | F.KEY_UPD_CAP
+    SESSION_ID = 0xBEEF0000
+
+    def __init__(self) -> None:
+        self.hash = hash_suite(BaseHashAlgo.SHA_256)
+        self.aead = aead_suite(AeadAlgorithm.AES_256_GCM)
+        self.context = CodecContext(hash_size=32, signature_size=64)
+        self.vca = b""
+        self.channel: SecuredSession | None = None
+        self.schedule: KeySchedule | None = None
+        self.keep_key = False
+        self.reject_record = False
+        self.errors: list[ErrorResponse] = []
+        self.seen: list[tuple[Message, int]] = []
+
+    def respond(self, request: bytes, session_id: int | None) -> bytes:
+        if session_id is None:
+            return self._clear(request)
+        channel = self.channel
+        assert channel is not None and session_id == channel.session_id
+        sequence = channel.request.sequence_number
+        if self.reject_record:
+            self.reject_record = False
+            return encode(ErrorResponse(error_code=ErrorCode.DecryptError))
+        message = decode(channel.open(request), self.context)
+        self.seen.append((message, sequence))
+        if self.errors:
+            return channel.seal(encode(self.errors.pop(0)))
+        if isinstance(message, RespondIfReady):
+            message = next(m for m, _ in reversed(self.seen) if not isinstance(m, RespondIfReady))
+        return self._in_session(channel, message)
+
+    def _clear(self, request: bytes) -> bytes:
+        code = request[1]
+        if code == Code.GET_VERSION:
+            response = encode(Version(entries=(0x1100,)))
+            self.vca = request + response
+            return response
+        if code == Code.GET_CAPABILITIES:
+            response = encode(Capabilities(ct_exponent=0, flags=self.FLAGS))
+        elif code == Code.NEGOTIATE_ALGORITHMS:
+            structs = (
+                AlgStruct(alg_type=AlgType.AEAD, alg_supported=AeadAlgorithm.AES_256_GCM),
+                AlgStruct(alg_type=AlgType.KEY_SCHEDULE, alg_supported=KeyScheduleAlgo.SPDM_KEY_SCHEDULE),
+            )
+            response = encode(
+                Algorithms(
+                    measurement_specification_sel=0,
+                    measurement_hash_algo=0,
+                    base_asym_sel=BaseAsymAlgo.ECDSA_P256,
+                    base_hash_sel=BaseHashAlgo.SHA_256,
+                    alg_structs=structs,
+                )
+            )
+        elif code == Code.PSK_EXCHANGE:
+            return self._psk_exchange(request)
+        else:
+            raise AssertionError(f"unexpected clear request {request.hex()}")
+        self.vca += request + response
+        return response
+
+    def _psk_exchange(self, request: bytes) -> bytes:
+        ask = decode(request, self.context)
+        assert isinstance(ask, PskExchange) and ask.psk_hint == HINT
+        answer = PskExchangeRsp(
+            rsp_session_id=self.SESSION_ID >> 16,
+            opaque_data=version_selection_opaque(0x1100),
+            responder_verify_data=bytes(32),
+        )
+        unverified = encode(answer)[:-32]
+        th1 = self.hash.digest(self.vca + request + unverified)
+        schedule = self.schedule = KeySchedule(self.hash, self.aead, PSK, spdm_version=0x11)
+        verify_data = schedule.verify_data(schedule.handshake(th1).response_finished_key, th1)
+        data = schedule.data(self.hash.digest(self.vca + request + unverified + verify_data))  # no PSK_FINISH
+        self.channel = SecuredSession.from_keys(
+            role="responder",
+            session_id=self.SESSION_ID | ask.req_session_id,
+            aead=self.aead,
+            request=data.request,
+            response=data.response,
+        )
+        return unverified + verify_data
+
+    def _in_session(self, channel: SecuredSession, message: Message) -> bytes:
+        schedule = self.schedule
+        assert schedule is not None
+        if isinstance(message, Heartbeat):
+            return channel.seal(encode(HeartbeatAck()))
+        if isinstance(message, EndSession):
+            sealed = channel.seal(encode(EndSessionAck()))
+            self.channel = None
+            return sealed
+        assert isinstance(message, KeyUpdate)
+        ack = encode(KeyUpdateAck(operation=message.operation, tag=message.tag))
+        if message.operation == KeyUpdateOperation.UPDATE_ALL_KEYS and not self.keep_key:
+            assert channel.response.keys is not None
+            channel.rekey_response(schedule.update(channel.response.keys))
+        sealed = channel.seal(ack)
+        if message.operation != KeyUpdateOperation.VERIFY_NEW_KEY:
+            assert channel.request.keys is not None
+            channel.rekey_request(schedule.update(channel.request.keys))
+        return sealed
+
+
+def _scripted(**config: Any) -> tuple[Requester, ScriptedResponder, list[float]]:
+    responder = ScriptedResponder()
+    slept: list[float] = []
+    requester = Requester(
+        LoopbackTransport(responder.respond),
+        RequesterConfig.with_sessions(psk=PSK, psk_hint=HINT, sleep=slept.append, **config),
+    )
+    requester.init_connection()
+    return requester, responder, slept
+
+
+def test_psk_without_context_needs_no_psk_finish() -> None:
+    requester, responder, _ = _scripted()
+    with requester.psk_exchange() as session:
+        assert session.session_id >> 16 == ScriptedResponder.SESSION_ID >> 16
+        assert session.heartbeat_period == 0 and session.secured_message_version == 0x1100
+        session.heartbeat()
+    assert [type(m).__name__ for m, _ in responder.seen] == ["Heartbeat", "EndSession"]
+
+
+def test_update_all_keys_falls_back_to_the_responders_old_key() -> None:
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+    session.heartbeat()
+    responder.keep_key = True
+    assert session.key_update(all_keys=True) is False  # the ACK opened only with the old key: kept
+    assert session.sequence_numbers == (1, 3)  # the old response key goes on counting
+    session.heartbeat()
+    responder.keep_key = False
+    assert session.key_update(all_keys=True) is True
+    session.heartbeat()
+    session.close()
+
+
+@pytest.mark.parametrize("keep_key", [False, True])
+def test_busy_answer_to_update_all_keys(keep_key: bool) -> None:
+    """The Busy ERROR comes under the responder's old key; the retried request's ACK under its new
+    one (or, when it keeps its key, the old one again): both keys stay candidates until the end."""
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+    responder.keep_key = keep_key
+    responder.errors = [ErrorResponse(error_code=ErrorCode.Busy)]
+    assert session.key_update(all_keys=True) is not keep_key
+    session.heartbeat()
+    session.close()
+
+
+def test_busy_inside_a_session_resends_under_a_new_sequence_number() -> None:
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+    responder.errors = [ErrorResponse(error_code=ErrorCode.Busy)] * 2
+    session.heartbeat()
+    assert [(type(m).__name__, seq) for m, seq in responder.seen] == [
+        ("Heartbeat", 0),
+        ("Heartbeat", 1),
+        ("Heartbeat", 2),
+    ]
+    responder.errors = [ErrorResponse(error_code=ErrorCode.Busy)] * 4  # more than busy_retries
+    with pytest.raises(PeerError) as refused:
+        session.heartbeat()
+    assert refused.value.error_code == ErrorCode.Busy and session.established
+
+
+def test_response_not_ready_inside_a_session() -> None:
+    requester, responder, slept = _scripted()
+    session = requester.psk_exchange()
+    not_ready = ResponseNotReady(rd_exponent=3, request_code=Code.HEARTBEAT, token=7, rdtm=1)
+    responder.errors = [ErrorResponse(error_code=ErrorCode.ResponseNotReady, extended_data=not_ready)]
+    session.heartbeat()
+    last, sequence = responder.seen[-1]
+    assert isinstance(last, RespondIfReady) and last.token == 7 and sequence == 1
+    assert slept == [8e-6]
+
+
+def test_error_decrypt_error_from_the_responder_ends_the_session() -> None:
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+    responder.reject_record = True
+    with pytest.raises(PeerError) as refused:
+        session.heartbeat()
+    assert refused.value.error_code == ErrorCode.DecryptError
+    assert session.closed and not requester.sessions
+
+
+def test_sessions_need_the_session_capabilities() -> None:
+    responder = ScriptedResponder()
+    config = RequesterConfig(psk=PSK, alg_structs=session_alg_structs())  # the offer, but no session flags
+    requester = Requester(LoopbackTransport(responder.respond), config)
+    requester.init_connection()
+    with pytest.raises(NegotiationError, match="MAC_CAP"):
+        requester.psk_exchange()
+    with pytest.raises(NegotiationError, match="MAC_CAP"):
+        requester.key_exchange(0)  # refused before any certificate is fetched
+
+
+def test_a_version_of_the_peer_is_checked_in_the_session() -> None:
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+    responder.errors = [ErrorResponse(version=0x10, error_code=ErrorCode.Unspecified)]
+    with pytest.raises(ProtocolError):
+        session.heartbeat()
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(requester_chain: Any, tmp_path: Path) -> Iterator[tuple[int, Path, Path, Path]]:
+    """Our responder (sessions, PSK, encapsulated mutual auth) on 127.0.0.1, and the files the CLI reads."""
+    config = demo_config(
+        sessions=True,
+        psk={HINT: PSK},
+        transport_padding=DOE_PADDING,
+        mutual_auth="encapsulated",
+        requester_trust_anchors={0: requester_chain.root_der},
+    )
+    root = tmp_path / "root.der"
+    root.write_bytes(config.slots[0].certificates[0])
+    chain = tmp_path / "requester_chain.der"
+    chain.write_bytes(b"".join(requester_chain.certificates_der))
+    key = tmp_path / "requester.key"
+    key.write_bytes(requester_chain.leaf_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
+    try:
+        yield server.port, root, chain, key
+    finally:
+        server.stop(timeout=2)
+
+
+def test_cli_requester_sessions(served: tuple[int, Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    port, root, chain, key = served
+    base = ["requester", "--connect", f"127.0.0.1:{port}", "--root-cert", str(root), "--exe-mode", "continue"]
+    runs = [
+        ["--session", "dhe"],
+        ["--session", "psk", "--psk", PSK.hex(), "--psk-hint", HINT.hex()],
+        ["--session", "dhe", "--mutual-auth", "--req-cert-chain", str(chain), "--req-key", str(key)],
+    ]
+    for extra in runs:
+        assert cli.main(base + extra) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "heartbeat: acknowledged" in out and "UpdateAllKeys" in out
+        assert "measurements in the session" in out and "signature verified" in out
+        assert "END_SESSION: acknowledged" in out and out.endswith("result: session completed\n")
+        if "--mutual-auth" in extra:
+            assert "mutual authentication: requester slot 0 (encapsulated requests)" in out
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--session", "psk"],  # no --psk
+        ["--psk", "00"],  # --psk without --session psk
+        ["--session", "psk", "--psk", "00", "--mutual-auth"],  # mutual auth is for DHE
+        ["--session", "dhe", "--mutual-auth"],  # no identity files
+        ["--req-key", "key.pem"],  # identity without --mutual-auth
+    ],
+)
+def test_cli_requester_session_usage_errors(tmp_path: Path, extra: list[str]) -> None:
+    root = tmp_path / "root.der"
+    root.write_bytes(b"not read before the usage check")
+    assert cli.main(["requester", "--connect", "127.0.0.1:1", "--root-cert", str(root), *extra]) == 2
+
+
+# --- basic mutual authentication (encapsulated requests outside a session) ---------------------------
+
+
+class EncapsulatingResponder(ScriptedResponder):
+    """Asks the requester for its digests, its chain (in 0x200-byte portions) and a CHALLENGE_AUTH."""
+
+    FLAGS = ScriptedResponder.FLAGS | F.MUT_AUTH_CAP | F.ENCAP_CAP
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mut: list[bytes] = []  # mut_B || mut_C as the responder sees it
+        self.chain = b""
+        self.auth: ChallengeAuth | None = None
+        self.challenge = Challenge(slot_id=0, nonce=bytes(range(32)))
+        self.context = CodecContext(hash_size=32, signature_size=64)
+
+    def _clear(self, request: bytes) -> bytes:
+        code = request[1]
+        if code == Code.NEGOTIATE_ALGORITHMS:
+            structs = (
+                AlgStruct(alg_type=AlgType.AEAD, alg_supported=AeadAlgorithm.AES_256_GCM),
+                AlgStruct(alg_type=AlgType.REQ_BASE_ASYM_ALG, alg_supported=BaseAsymAlgo.ECDSA_P256),
+                AlgStruct(alg_type=AlgType.KEY_SCHEDULE, alg_supported=KeyScheduleAlgo.SPDM_KEY_SCHEDULE),
+            )
+            return encode(
+                Algorithms(
+                    measurement_specification_sel=0,
+                    measurement_hash_algo=0,
+                    base_asym_sel=BaseAsymAlgo.ECDSA_P256,
+                    base_hash_sel=BaseHashAlgo.SHA_256,
+                    alg_structs=structs,
+                )
+            )
+        if code == Code.GET_ENCAPSULATED_REQUEST:
+            return self._ask(1, GetDigests())
+        if code == Code.DELIVER_ENCAPSULATED_RESPONSE:
+            deliver = decode(request, self.context)
+            assert isinstance(deliver, DeliverEncapsulatedResponse)
+            return self._next(deliver.request_id, deliver.payload)
+        return super()._clear(request)
+
+    def _ask(self, request_id: int, inner: Message) -> bytes:
+        self.mut.append(encode(inner))
+        payload = encode(inner)
+        if request_id == 1:
+            return encode(EncapsulatedRequest(request_id=1, payload=payload))
+        return encode(EncapsulatedResponseAck(request_id=request_id, payload_type=1, payload=payload))
+
+    def _next(self, request_id: int, payload: bytes) -> bytes:
+        answer = decode(payload, dataclasses.replace(self.context, signature_size=64))
+        if isinstance(answer, ChallengeAuth):
+            self.auth = answer
+            self.mut.append(payload[:-64])
+            return encode(EncapsulatedResponseAck(payload_type=0))
+        self.mut.append(payload)
+        if isinstance(answer, Certificate):
+            self.chain += answer.portion
+            if answer.remainder_length == 0:
+                return self._ask(request_id + 1, self.challenge)
+        return self._ask(request_id + 1, GetCertificate(offset=len(self.chain), length=0x200))
+
+
+def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any) -> None:
+    from spdm._requester_session import basic_mutual_authentication
+
+    responder = EncapsulatingResponder()
+    identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
+    config = RequesterConfig.with_sessions(identities={0: identity}, random=lambda size: bytes(size))
+    requester = Requester(LoopbackTransport(responder.respond), config)
+    requester.init_connection()
+    basic_mutual_authentication(requester)
+    hashes = hash_suite(BaseHashAlgo.SHA_256)
+    assert responder.chain == CertChain.build(requester_chain.certificates_der, hashes).to_bytes()
+    auth = responder.auth
+    assert auth is not None and auth.slot_id == 0 and auth.slot_mask == 1
+    assert auth.cert_chain_hash == hashes.digest(responder.chain) and auth.measurement_summary_hash is None
+    # SPDM 1.1: the requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C), without A
+    digest = hashes.digest(b"".join(responder.mut))
+    asym_suite(BaseAsymAlgo.ECDSA_P256).verify(identity.public_key(), digest, auth.signature, hashes)

@@ -1,0 +1,371 @@
+"""The requester's sessions against DMTF libspdm's recorded responses, byte for byte.
+
+A replay transport serves each capture's responses (secured records included) in order and fails
+the test when a request differs from the recorded one. Everything the requester draws at random is
+injected from the capture (ReqSessionID, RandomData, RequesterContext, KEY_UPDATE tags, nonces), so:
+
+* PSK captures (d, j): PSK_EXCHANGE, PSK_FINISH, HEARTBEAT, KEY_UPDATE and END_SESSION records are
+  byte-identical to libspdm's.
+* DHE captures (e, h, e4, p): libspdm's ephemeral key cannot be reproduced, so a `DheKeyShare` hook
+  sends the recorded ExchangeData and yields the manifest's shared secret; the responder's
+  signature, ResponderVerifyData and every later record are then checked for real. Under mutual
+  authentication libspdm's FINISH signature (randomised ECDSA) is injected through the identity's
+  `sign` hook, which first verifies it over the requester's own transcript digest: Hash(CM) and
+  the FINISH transcript are libspdm's. The encapsulated DIGESTS/CERTIFICATE answers, FINISH,
+  in-session measurements and everything after are byte-identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.certs import load_certificates
+from spdm.crypto import DheSuite, asym_suite, hash_suite
+from spdm.errors import NegotiationError, VerificationError
+from spdm.messages.certificates import GetCertificate
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
+from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
+from spdm.messages.measurements import GetMeasurements
+from spdm.messages.negotiation import GetCapabilities, NegotiateAlgorithms
+from spdm.messages.psk import PskExchange
+from spdm.messages.session_control import KeyUpdate
+from spdm.requester import (
+    DheKeyShare,
+    Requester,
+    RequesterConfig,
+    RequesterIdentity,
+    SessionClosedError,
+    SessionDecryptError,
+)
+from spdm.session import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.transport.base import Transport
+
+PSK = bytes.fromhex("5465737450736b4461746100")
+PSK_HINT = bytes.fromhex("5465737450736b48696e7400")
+CLOCK = datetime(2026, 11, 26, tzinfo=timezone.utc)
+DOE_PADDING = 3
+
+
+class ReplayTransport(Transport):
+    """Serves recorded responses in order; with `strict`, fails when a request differs from the recording."""
+
+    max_padding = DOE_PADDING
+
+    def __init__(self, items: Sequence[CapturedMessage], *, strict: bool = True) -> None:
+        flow = [item for item in items if item.kind in ("spdm", "secured")]
+        self.pairs: Iterator[tuple[CapturedMessage, CapturedMessage]] = iter(zip(flow[::2], flow[1::2], strict=True))
+        self.strict = strict
+        self.alter: Callable[[CapturedMessage], bytes] | None = None
+
+    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        recorded, response = next(self.pairs)
+        assert (session_id is None) == (recorded.kind == "spdm"), f"record {recorded.index}: secured or not"
+        if self.strict:
+            # a DOE record may carry up to 3 zero bytes of padding after a secured message
+            padding = recorded.data[len(request) :]
+            same = recorded.data[: len(request)] == request and len(padding) <= DOE_PADDING and not any(padding)
+            assert same, f"record {recorded.index}: sent {request.hex()}, recorded {recorded.data.hex()}"
+        return self.alter(response) if self.alter is not None else response.data
+
+    def done(self) -> bool:
+        return next(self.pairs, None) is None
+
+
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """A capture, decrypted once by the passive replayer, and what the requester must be fed."""
+
+    name: str
+    items: tuple[CapturedMessage, ...]
+    records: tuple[ReplayRecord, ...]
+    entry: dict[str, Any]
+
+    def plain(self, kind: type[Any]) -> list[Any]:
+        """Every decoded message of `kind`, clear or decrypted, in capture order."""
+        return [r.message for r in self.records if isinstance(r.message, kind)]
+
+    def randoms(self) -> list[bytes]:
+        """The requester's random draws in the order it makes them."""
+        drawn: list[bytes] = []
+        for record in self.records:
+            message = record.message
+            if isinstance(message, (KeyExchange, PskExchange)):
+                drawn.append(message.req_session_id.to_bytes(2, "little"))
+                drawn.append(message.random_data if isinstance(message, KeyExchange) else message.requester_context)
+            elif isinstance(message, KeyUpdate):
+                drawn.append(bytes([message.tag]))
+            elif isinstance(message, GetMeasurements) and message.nonce is not None:
+                drawn.append(message.nonce)
+        return drawn
+
+
+@functools.cache
+def _manifest(vectors: Path) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in json.loads((vectors / "manifest.json").read_text())["vectors"]}
+
+
+def _capture(vectors: Path, name: str) -> Capture:
+    entry = _manifest(vectors)[name]
+    items = tuple(messages(read_pcap(vectors / name / "requester.pcap")))
+    chain = entry.get("requester_chain")
+    secrets = ReplaySecrets(
+        dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
+        psk=PSK,
+        requester_certificates=load_certificates(vectors / chain) if chain else (),
+    )
+    replayer = SessionReplayer(secrets)
+    records = tuple(record for item in items if (record := replayer.feed(item)) is not None)
+    assert all(record.ok for record in records), "the passive replay of the capture must succeed first"
+    return Capture(name=name, items=items, records=records, entry=entry)
+
+
+def _feed(values: Sequence[bytes]) -> Callable[[int], bytes]:
+    queue = iter(values)
+
+    def draw(size: int) -> bytes:
+        value = next(queue)
+        assert len(value) == size, f"the requester drew {size} bytes where libspdm drew {len(value)}"
+        return value
+
+    return draw
+
+
+@dataclasses.dataclass
+class RecordedKeyShare:
+    """libspdm's ExchangeData, and the manifest's shared secret for the recorded response's ExchangeData."""
+
+    sent: bytes
+    peer: bytes
+    secret: bytes
+
+    @property
+    def exchange_data(self) -> bytes:
+        return self.sent
+
+    def shared_secret(self, peer_exchange_data: bytes) -> bytes:
+        assert peer_exchange_data == self.peer
+        return self.secret
+
+
+def _key_shares(capture: Capture) -> Callable[[DheSuite], DheKeyShare]:
+    requests = capture.plain(KeyExchange)
+    responses = capture.plain(KeyExchangeRsp)
+    secrets = [bytes.fromhex(s) for s in capture.entry["dhe_secrets"]]
+    shares = iter(
+        RecordedKeyShare(sent=q.exchange_data, peer=r.exchange_data, secret=s)
+        for q, r, s in zip(requests, responses, secrets, strict=True)
+    )
+    return lambda suite: next(shares)
+
+
+def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> RequesterConfig:
+    """libspdm's offer as the capture shows it, its random values, secured-message version 1.1 (--sec_ver 1.1)."""
+    caps = next(i.message for i in capture.items if isinstance(i.message, GetCapabilities))
+    offer = next(i.message for i in capture.items if isinstance(i.message, NegotiateAlgorithms))
+    portions = [i.message.length for i in capture.items if isinstance(i.message, GetCertificate)]
+    keys = vectors / "sample_key" / algorithm
+    settings: dict[str, Any] = {
+        "capabilities": caps.flags,
+        "base_asym_algo": offer.base_asym_algo,
+        "base_hash_algo": offer.base_hash_algo,
+        "alg_structs": offer.alg_structs,
+        "random": _feed(capture.randoms()),
+        "secured_message_versions": (0x1100,),
+        "psk": PSK,
+        "psk_hint": PSK_HINT,
+        "trust_anchors": {0: (keys / "ca.cert.der").read_bytes(), 1: (keys / "ca1.cert.der").read_bytes()},
+        "certificate_portion": portions[0] if portions else 0x400,
+        "clock": lambda: CLOCK,
+    }
+    settings.update(extra)
+    return RequesterConfig(**settings)
+
+
+# --- PSK -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["d_psk_sha384_aes256gcm_v11", "j_psk_nocontext_sha256_chacha_v11"])
+def test_psk_session_records_are_libspdms(libspdm_vectors: Path, name: str) -> None:
+    capture = _capture(libspdm_vectors, name)
+    transport = ReplayTransport(capture.items)
+    requester = Requester(transport, _config(capture, libspdm_vectors, "ecp384"))
+    negotiated = requester.init_connection()
+    session = requester.psk_exchange(summary_hash_type=0xFF)
+    assert session.established and session.psk and session.session_id == 0xFFFFFFFF
+    assert session.secured_message_version == 0x1100
+    assert session.measurement_summary_hash is not None
+    key_schedule = capture.entry["sessions_key_schedule"]
+    if key_schedule:
+        assert session.th1 == bytes.fromhex(key_schedule[0]["th1"])
+        assert session.th2 == bytes.fromhex(key_schedule[0]["th2"])
+    with_context = bool(negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT)
+    assert with_context == name.startswith("d_")  # j: no PSK_FINISH at all
+    session.heartbeat()
+    assert session.key_update(all_keys=True)  # libspdm's responder answers under its new key
+    assert session.sequence_numbers == (1, 2)  # both directions restarted at 0 under their new keys
+    session.close(clear_negotiated_state=True)  # spdm-emu sets END_SESSION bit 0 (CACHE_CAP responder)
+    assert session.closed and not requester.sessions
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+# --- DHE -------------------------------------------------------------------------------------------
+
+
+def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Callable[[bytes], bytes]:
+    """libspdm's FINISH signatures, each handed out only if it verifies over the digest asked for."""
+    signatures: Iterator[bytes] = iter(m.signature for m in capture.plain(Finish) if m.signature is not None)
+    public_key = x509.load_der_x509_certificate(certificates[-1]).public_key()
+
+    def sign(digest: bytes) -> bytes:
+        signature = next(signatures)
+        # the requester's FINISH transcript (with Hash(CM)) must be the one libspdm signed
+        asym_suite(BaseAsymAlgo.ECDSA_P384).verify(public_key, digest, signature, hash_suite(BaseHashAlgo.SHA_384))
+        return signature
+
+    return sign
+
+
+@pytest.mark.parametrize(
+    ("name", "algorithm", "requester_slots"),
+    [
+        ("e_dhe_secp384_aes256gcm_v11", "ecp384", ()),
+        ("h_dhe_ffdhe3072_aes128gcm_rsassa3072_v11", "rsa3072", ()),
+        ("e4_dhe_secp384_aes256gcm_mutauth_encap_v11", "ecp384", (0, 1, 2)),  # spdm-emu provisions 3 slots
+        ("p_dhe_secp384_mutauth_wo_encap_v11", "ecp384", (0,)),
+    ],
+)
+def test_dhe_session_records_are_libspdms(
+    libspdm_vectors: Path, name: str, algorithm: str, requester_slots: tuple[int, ...]
+) -> None:
+    capture = _capture(libspdm_vectors, name)
+    identities = {}
+    if requester_slots:
+        certificates = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_requester.certchain.der")
+        identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
+        identities = dict.fromkeys(requester_slots, identity)
+    config = _config(capture, libspdm_vectors, algorithm, dhe_key_share=_key_shares(capture), identities=identities)
+    transport = ReplayTransport(capture.items)
+    requester = Requester(transport, config)
+
+    # spdm-emu's flow (README.txt): DIGESTS, both slots' chains, DIGESTS, slot 0 again, DIGESTS
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_certificate(1)
+    requester.verify_certificate(0)
+    requester.verify_certificate(1)
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_digests()
+    has_key_update = bool(capture.plain(KeyUpdate))
+    for slot, expected in zip((0, 1), capture.entry["sessions_key_schedule"], strict=True):
+        with requester.key_exchange(slot, summary_hash_type=0xFF) as session:
+            assert session.th1 == bytes.fromhex(expected["th1"])
+            assert session.th2 == bytes.fromhex(expected["th2"])
+            assert session.slot == slot and session.heartbeat_period == 240
+            if requester_slots:
+                assert session.mut_auth_requested in (0x01, 0x02) and session.requester_slot == 0
+            session.heartbeat()
+            if has_key_update:
+                assert not session.key_update()  # UpdateKey: only the request key changes
+            measured = session.get_measurements(0xFF)
+            assert measured.signed and measured.slot == slot and len(measured.blocks) == 8
+            # END_SESSION with bit 0, as spdm-emu sends it (the context manager would send 0)
+            session.close(clear_negotiated_state=True)
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+# --- what a bad capture does ------------------------------------------------------------------------
+
+
+def _psk_requester(vectors: Path, **extra: Any) -> tuple[Requester, ReplayTransport]:
+    capture = _capture(vectors, "d_psk_sha384_aes256gcm_v11")
+    transport = ReplayTransport(capture.items, strict=not extra)
+    requester = Requester(transport, _config(capture, vectors, "ecp384", **extra))
+    requester.init_connection()
+    return requester, transport
+
+
+def test_a_response_that_does_not_open_tears_the_session_down(libspdm_vectors: Path) -> None:
+    requester, transport = _psk_requester(libspdm_vectors)
+    session = requester.psk_exchange(summary_hash_type=0xFF)
+
+    def flip_last_byte(item: CapturedMessage) -> bytes:
+        return item.data[:-1] + bytes([item.data[-1] ^ 1])
+
+    transport.alter = flip_last_byte  # the HEARTBEAT_ACK's tag
+    with pytest.raises(SessionDecryptError) as failure:
+        session.heartbeat()
+    assert failure.value.session_id == session.session_id
+    assert session.closed and session.sequence_numbers == (0, 0)
+    assert not requester.sessions
+    with pytest.raises(SessionClosedError):
+        session.heartbeat()
+    session.close()  # closing a torn-down session does nothing
+
+
+def test_a_wrong_psk_fails_responder_verify_data(libspdm_vectors: Path) -> None:
+    requester, _ = _psk_requester(libspdm_vectors, psk=b"not the psk")
+    with pytest.raises(VerificationError, match="verify data"):
+        requester.psk_exchange(summary_hash_type=0xFF)
+    assert not requester.sessions
+
+
+def test_the_selected_secured_message_version_must_have_been_offered(libspdm_vectors: Path) -> None:
+    requester, _ = _psk_requester(libspdm_vectors, secured_message_versions=(0x1000, 0x1200))
+    with pytest.raises(NegotiationError, match="not offered"):
+        requester.psk_exchange(summary_hash_type=0xFF)
+
+
+def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -> None:
+    capture = _capture(libspdm_vectors, "e_dhe_secp384_aes256gcm_v11")
+    config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
+    transport = ReplayTransport(capture.items)
+    requester = Requester(transport, config)
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_certificate(1)
+    requester.verify_certificate(0)
+    requester.verify_certificate(1)
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_digests()
+    verify_size = len(capture.plain(KeyExchangeRsp)[0].responder_verify_data or b"")
+
+    def forge(item: CapturedMessage) -> bytes:
+        at = len(item.data) - verify_size - 1  # the last byte of the signature
+        return item.data[:at] + bytes([item.data[at] ^ 0x80]) + item.data[at + 1 :]
+
+    transport.alter = forge
+    with pytest.raises(VerificationError, match="signature"):
+        requester.key_exchange(0, summary_hash_type=0xFF)
+    assert not requester.sessions
+
+
+def test_mutual_authentication_is_refused_without_an_identity(libspdm_vectors: Path) -> None:
+    capture = _capture(libspdm_vectors, "p_dhe_secp384_mutauth_wo_encap_v11")
+    config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
+    requester = Requester(ReplayTransport(capture.items), config)
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_certificate(1)
+    requester.verify_certificate(0)
+    requester.verify_certificate(1)
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_digests()
+    with pytest.raises(NegotiationError, match="no requester identity"):
+        requester.key_exchange(0, summary_hash_type=0xFF)
+    assert not requester.sessions
