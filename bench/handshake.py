@@ -1,0 +1,115 @@
+"""Handshake benchmark: a DHE session (KEY_EXCHANGE through FINISH_RSP, then END_SESSION; secp384r1,
+ECDSA P-384, SHA-384, AES-256-GCM) and a PSK session (PSK_EXCHANGE through PSK_FINISH_RSP, then
+END_SESSION), in process, each beside the cryptography it needs, measured in the same run.
+
+Run: python bench/handshake.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import per_call
+
+from spdm.crypto import aead_suite, asym_suite, dhe_suite, hash_suite
+from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, demo_config
+from spdm.session.keys import KeySchedule
+from spdm.transport.loopback import LoopbackTransport
+
+PSK, HINT = b"bench psk value!", b"bench"
+HASH, AEAD = BaseHashAlgo.SHA_384, AeadAlgorithm.AES_256_GCM
+
+
+def _connected() -> tuple[Requester, bytes]:
+    config = demo_config(
+        sessions=True,
+        psk={HINT: PSK},
+        base_hash_priority=(HASH,),
+        max_sessions=4,
+        aead_priority=(AEAD,),
+        dhe_priority=(DheGroup.SECP_384_R1,),
+    )
+    responder = Responder(config)
+    root = config.slots[0].certificates[0]
+    requester = Requester(
+        LoopbackTransport(responder.respond),
+        RequesterConfig.with_sessions(trust_anchors={0: root}, psk=PSK, psk_hint=HINT),
+    )
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.verify_certificate(0)
+    return requester, root
+
+
+def _aead_round_trips(count: int) -> None:
+    suite = aead_suite(AEAD)
+    cipher = suite.cipher(bytes(32))
+    for _ in range(count):
+        nonce = os.urandom(12)
+        cipher.open(nonce, b"header", cipher.seal(nonce, b"header", bytes(70)))
+
+
+def _crypto_dhe(leaf_key: object, leaf_public: object) -> None:
+    """Two ephemeral keys and agreements, one signature made and checked, the key schedule, four
+    verify-data MACs, the transcript hashes, and four AEAD round trips (FINISH, FINISH_RSP, END_SESSION pair)."""
+    dhe, hashes, asym = dhe_suite(DheGroup.SECP_384_R1), hash_suite(HASH), asym_suite(BaseAsymAlgo.ECDSA_P384)
+    mine, theirs = dhe.generate(), dhe.generate()
+    secret = dhe.shared_secret(mine, dhe.public_bytes(theirs))
+    dhe.shared_secret(theirs, dhe.public_bytes(mine))
+    transcript = bytes(1200)
+    digest = hashes.digest(transcript)
+    asym.verify(leaf_public, digest, asym.sign(leaf_key, digest, hashes), hashes)  # type: ignore[arg-type]
+    schedule = KeySchedule(hashes, aead_suite(AEAD), secret, spdm_version=0x11)
+    handshake = schedule.handshake(hashes.digest(transcript))
+    schedule.data(hashes.digest(transcript))
+    for _ in range(2):
+        mac = schedule.verify_data(handshake.request_finished_key, digest)
+        schedule.check_verify_data(handshake.request_finished_key, digest, mac)
+    _aead_round_trips(2)
+
+
+def _crypto_psk() -> None:
+    hashes = hash_suite(HASH)
+    schedule = KeySchedule(hashes, aead_suite(AEAD), PSK, spdm_version=0x11)
+    transcript = bytes(400)
+    handshake = schedule.handshake(hashes.digest(transcript))
+    schedule.data(hashes.digest(transcript))
+    digest = hashes.digest(transcript)
+    for _ in range(2):
+        mac = schedule.verify_data(handshake.request_finished_key, digest)
+        schedule.check_verify_data(handshake.request_finished_key, digest, mac)
+    _aead_round_trips(2)
+
+
+def main() -> int:
+    requester, _ = _connected()
+    chain = requester.verified[0]
+    responder_key = demo_config().slots[0].private_key
+
+    def dhe() -> None:
+        requester.key_exchange(0).close()
+
+    def psk() -> None:
+        requester.psk_exchange().close()
+
+    t_dhe = per_call(dhe, budget=0.3)
+    t_dhe_crypto = per_call(lambda: _crypto_dhe(responder_key, chain.leaf_public_key), budget=0.3)
+    t_psk = per_call(psk, budget=0.3)
+    t_psk_crypto = per_call(_crypto_psk, budget=0.3)
+    for name, flow, crypto in (("DHE (secp384r1, ECDSA P-384)", t_dhe, t_dhe_crypto), ("PSK", t_psk, t_psk_crypto)):
+        print(
+            f"{name:29} session: {flow * 1e3:6.2f} ms; its cryptography alone {crypto * 1e3:6.2f} ms;"
+            f" ratio {flow / crypto:.2f} (target <= 1.5)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
