@@ -1,0 +1,77 @@
+"""Our requester against our responder for every DHE group x AEAD suite x hash, over DOE in memory:
+a KEY_EXCHANGE session (with a heartbeat, both key updates and a signed in-session measurement read)
+per combination, and a PSK session per AEAD x hash."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, SlotIdentity, demo_config
+from spdm.testing.pki import make_chain
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+
+PSK, HINT = b"matrix pre-shared key", b"matrix"
+
+
+class _Link:
+    def __init__(self, responder: Responder) -> None:
+        self.mailbox = DoeMailboxResponder(responder.respond)
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        answer = self.mailbox(obj)
+        if answer is None:
+            raise AssertionError("the mailbox discarded an object")
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+def _requester(dhe: int, aead: int, hashes: int) -> Requester:
+    chain = make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_256)
+    config = demo_config(
+        sessions=True,
+        psk={HINT: PSK},
+        slots={0: SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)},
+        base_hash_priority=(hashes,),
+        dhe_priority=(dhe,),
+        aead_priority=(aead,),
+        transport_padding=3,
+    )
+    settings = RequesterConfig.with_sessions(trust_anchors={0: chain.root_der}, psk=PSK, psk_hint=HINT)
+    return Requester(DoeTransport(_Link(Responder(config))), settings)
+
+
+@pytest.mark.parametrize(
+    ("dhe", "aead", "hashes"),
+    list(itertools.product(list(DheGroup), list(AeadAlgorithm), list(BaseHashAlgo))),
+    ids=lambda v: v.name,
+)
+def test_dhe_session(dhe: DheGroup, aead: AeadAlgorithm, hashes: BaseHashAlgo) -> None:
+    requester = _requester(dhe, aead, hashes)
+    requester.authenticate(0)
+    negotiated = requester.negotiated
+    assert negotiated is not None
+    assert (negotiated.dhe_group, negotiated.aead_suite, negotiated.base_hash_algo) == (dhe, aead, hashes)
+    with requester.key_exchange(0) as session:
+        session.heartbeat()
+        session.key_update()
+        session.key_update(all_keys=True)
+        assert session.get_measurements(0xFF).signed
+    assert session.closed
+
+
+@pytest.mark.parametrize(
+    ("aead", "hashes"), list(itertools.product(list(AeadAlgorithm), list(BaseHashAlgo))), ids=lambda v: v.name
+)
+def test_psk_session(aead: AeadAlgorithm, hashes: BaseHashAlgo) -> None:
+    requester = _requester(DheGroup.SECP_256_R1, aead, hashes)
+    requester.init_connection()
+    with requester.psk_exchange() as session:
+        session.heartbeat()
+        session.key_update(all_keys=True)
+    assert session.closed
