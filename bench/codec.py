@@ -77,29 +77,26 @@ def _p384_verify_time() -> float:
     return per_call(lambda: public.verify(signature, message, ec.ECDSA(hashes.SHA384())))
 
 
-def main() -> int:
+def measure() -> dict[str, object]:
+    """The codec figures: per-message decode+encode seconds, the connection flow, one P-384 verify, the DOE header.
+
+    Needs the libspdm captures (FileNotFoundError otherwise).
+    """
     if not LIBSPDM_VECTORS.is_dir():
-        print(f"bench/codec.py: needs the libspdm captures at {LIBSPDM_VECTORS}", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"the libspdm captures at {LIBSPDM_VECTORS}")
     samples = {**_synthetic_samples(), **_samples_from_captures()}
     verify = _p384_verify_time()
+    per_message = {
+        name: (len(data), per_call(lambda data=data, ctx=ctx: _round_trip(data, ctx)))
+        for name, (data, ctx) in sorted(samples.items())
+    }
 
-    print(f"{'message':32} {'bytes':>6} {'decode+encode/s':>16} {'us':>8}")
-    for name in sorted(samples):
-        data, ctx = samples[name]
-        t = per_call(lambda data=data, ctx=ctx: _round_trip(data, ctx))
-        print(f"{name:32} {len(data):6} {1 / t:16,.0f} {t * 1e6:8.1f}")
-
-    flow_items = [
-        item
-        for item in messages(read_pcap(LIBSPDM_VECTORS / FLOW_CAPTURE / "requester.pcap"))
-        if item.message is not None
-    ]
     flow = FlowDecoder()
     pairs = []
-    for item in flow_items:
+    for item in messages(read_pcap(LIBSPDM_VECTORS / FLOW_CAPTURE / "requester.pcap")):
+        if item.message is None:
+            continue
         pairs.append((item.data, flow.context(direction_of(item.data))))
-        assert item.message is not None
         flow.observe(item.message)
 
     def whole_flow() -> None:
@@ -107,16 +104,40 @@ def main() -> int:
             encode(decode(data, ctx))
 
     flow_time = per_call(whole_flow)
-    print()
-    print(f"ECDSA P-384 verify (cryptography, same run): {verify * 1e6:8.1f} us")
-    print(
-        f"connection flow ({len(pairs)} messages of {FLOW_CAPTURE}, decode+encode): {flow_time * 1e6:8.1f} us"
-        f"  ratio to one verify: {flow_time / verify:.2f} (target < 1)"
-    )
-
     names = {"doe": doe, "header": doe.encode_object(doe.DoeType.CMA_SPDM, bytes(4)), "bare": struct.Struct("<II")}
     t_doe = per_call("doe.read_header(header)", globals=names)
     t_bare = per_call("bare.unpack_from(header)", globals=names)
+    return {
+        "per_message": per_message,
+        "verify": verify,
+        "flow_messages": len(pairs),
+        "flow": flow_time,
+        "codec_flow_vs_verify": flow_time / verify,
+        "doe_header": t_doe,
+        "doe_bare": t_bare,
+        "doe_header_vs_struct": t_doe / t_bare,
+    }
+
+
+def main() -> int:
+    try:
+        figures = measure()
+    except FileNotFoundError as exc:
+        print(f"bench/codec.py: needs {exc}", file=sys.stderr)
+        return 2
+    per_message = figures["per_message"]
+    assert isinstance(per_message, dict)
+    print(f"{'message':32} {'bytes':>6} {'decode+encode/s':>16} {'us':>8}")
+    for name, (size, t) in per_message.items():
+        print(f"{name:32} {size:6} {1 / t:16,.0f} {t * 1e6:8.1f}")
+    verify, flow_time = float(figures["verify"]), float(figures["flow"])  # type: ignore[arg-type]
+    print()
+    print(f"ECDSA P-384 verify (cryptography, same run): {verify * 1e6:8.1f} us")
+    print(
+        f"connection flow ({figures['flow_messages']} messages of {FLOW_CAPTURE}, decode+encode):"
+        f" {flow_time * 1e6:8.1f} us  ratio to one verify: {flow_time / verify:.2f} (target < 1)"
+    )
+    t_doe, t_bare = float(figures["doe_header"]), float(figures["doe_bare"])  # type: ignore[arg-type]
     print(
         f"DOE header decode (read_header): {t_doe * 1e9:6.0f} ns, bare struct.unpack_from: {t_bare * 1e9:6.0f} ns"
         f"  ratio: {t_doe / t_bare:.2f} (target <= 5)"

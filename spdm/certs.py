@@ -465,12 +465,54 @@ def _explain(
             certificate.verify_directly_issued_by(issuer)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             reason = str(exc) or "the signature does not match its public key"
+            if _names_another_key(certificate, issuer):
+                reason = "its authorityKeyIdentifier names another key than the issuer's: a wrong issuing certificate"
             return f"{_describe(index, certificate)}: not signed by {issuer_name}: {reason}"
         issuer, issuer_name = certificate, f"certificate {index}"
     for index, certificate in path:
         if f"subject={certificate.subject!r}" in message:
             return f"{_describe(index, certificate)}: {detail}"
     return f"certificate path validation failed: {detail}"
+
+
+def _duplicate(ders: Sequence[bytes]) -> tuple[int, int] | None:
+    """(index, index of its first copy) of the first certificate that repeats an earlier one, if any."""
+    seen: dict[bytes, int] = {}
+    for index, der in enumerate(ders):
+        if der in seen:
+            return index, seen[der]
+        seen[der] = index
+    return None
+
+
+def _why_not_issued(
+    index: int, ders: Sequence[bytes], certificates: Sequence[x509.Certificate], anchor: x509.Certificate
+) -> str:
+    """What a certificate whose issuer is not the one before it is: a copy, self-signed, orphaned or misplaced."""
+    certificate = certificates[index]
+    copy = ders.index(ders[index])
+    if copy < index:
+        return f"; it duplicates certificate {copy}"
+    if certificate.issuer == certificate.subject:
+        return "; it is self-signed but is not the trust anchor"
+    if all(certificate.issuer != other.subject for other in [anchor, *certificates]):
+        return "; the chain holds no certificate of that subject: an intermediate is missing"
+    return "; the chain is out of order"
+
+
+def _names_another_key(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether the certificate's authorityKeyIdentifier names a key other than the issuer's (a wrong issuer)."""
+    try:
+        wanted = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        return False
+    if wanted is None:
+        return False
+    try:
+        have = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return False
+    return wanted != have
 
 
 def verify_chain(
@@ -527,6 +569,7 @@ def verify_chain(
             raise VerificationError(
                 f"{_describe(index, certificates[index])}: not issued by certificate {index - 1} "
                 f"(issuer {certificates[index].issuer.rfc4514_string()})"
+                + _why_not_issued(index, chain.certificates, certificates, anchor)
             )
 
     leaf = certificates[-1]
@@ -551,7 +594,11 @@ def verify_chain(
         raise VerificationError(f"certificate path validation failed: {exc}") from None
     expected = [leaf, *reversed(intermediates), anchor]
     if built != expected:
-        raise VerificationError("the validated path does not use the chain's certificates in the chain's order")
+        duplicate = _duplicate(chain.certificates)
+        raise VerificationError(
+            "the validated path does not use the chain's certificates in the chain's order"
+            + ("" if duplicate is None else f": certificate {duplicate[0]} duplicates certificate {duplicate[1]}")
+        )
 
     public_key = leaf.public_key()  # parsed by _load already
     if not asym_suite.accepts(public_key):

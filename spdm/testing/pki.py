@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
 from spdm.certs import CMA_IDENTITY_OID, SPDM_RESPONDER_AUTH_OID, CertChain
 from spdm.crypto import HashSuite, SignatureScheme, SigningKey, asym_suite, hash_suite
@@ -122,6 +122,7 @@ def make_chain(
     ca_asym_algo: int | None = None,
     leaf_is_ca: bool = False,
     leaf_basic_constraints: bool = True,
+    leaf_explicit_ca_false: bool = False,
     ca_on_intermediates: bool = True,
     intermediate_basic_constraints: bool = True,
     intermediate_key_usage: x509.KeyUsage | None = CA_KEY_USAGE,
@@ -144,7 +145,9 @@ def make_chain(
       override the leaf's.
     - Defects: `leaf_is_ca`, `ca_on_intermediates=False` (basicConstraints CA:FALSE),
       `intermediate_basic_constraints=False` / `leaf_basic_constraints=False` (extension absent),
-      `leaf_key_usage` (None: absent), `wrong_issuer_key` (leaf signed by a stranger, names intact),
+      `leaf_key_usage` (None: absent), `leaf_explicit_ca_false` (the leaf's basicConstraints with cA
+      FALSE written out, BER style, instead of omitted as DER's DEFAULT rule wants), `wrong_issuer_key`
+      (leaf signed by a stranger, names intact),
       `self_signed_leaf`, `unknown_critical_extension` (on the leaf).
     - Extras: `cma_identity` (the PCIe CMA SubjectAltName string, OID 2.23.147), `spdm_eku` (the
       SPDM responder-auth EKU), `extended_key_usages` (any further dotted EKU OIDs).
@@ -202,6 +205,7 @@ def make_chain(
                 builder,
                 leaf_is_ca=leaf_is_ca,
                 leaf_basic_constraints=leaf_basic_constraints,
+                leaf_explicit_ca_false=leaf_explicit_ca_false,
                 leaf_key_usage=leaf_key_usage,
                 cma_identity=cma_identity,
                 ekus=([SPDM_RESPONDER_AUTH_OID] if spdm_eku else []) + list(extended_key_usages),
@@ -223,12 +227,16 @@ def _leaf_extensions(
     *,
     leaf_is_ca: bool,
     leaf_basic_constraints: bool,
+    leaf_explicit_ca_false: bool,
     leaf_key_usage: x509.KeyUsage | None,
     cma_identity: str | None,
     ekus: list[str],
     unknown_critical_extension: bool,
 ) -> x509.CertificateBuilder:
-    if leaf_basic_constraints:
+    if leaf_explicit_ca_false:  # SEQUENCE { BOOLEAN FALSE }: the library's encoder always omits the default
+        explicit = x509.UnrecognizedExtension(ExtensionOID.BASIC_CONSTRAINTS, bytes.fromhex("3003010100"))
+        builder = builder.add_extension(explicit, critical=True)
+    elif leaf_basic_constraints:
         builder = builder.add_extension(x509.BasicConstraints(ca=leaf_is_ca, path_length=None), critical=True)
     if leaf_key_usage is not None:
         builder = builder.add_extension(leaf_key_usage, critical=True)
