@@ -1,0 +1,199 @@
+"""The requester fed one mutated response: it succeeds with exactly the unmutated results, or fails
+with a typed `SpdmError`; it never returns unverified data as verified.
+
+A transport hands each request to a real responder and mutates ONE of its answers, at a message
+hypothesis chooses, with `mutations` or a single-byte XOR. Answers inside a session are mutated
+either as records (the tag breaks) or inside them: opened with the responder's response key,
+mutated, and sealed again with the same key and sequence number, so that the requester's own
+parsing and checks meet the mutation. Three flows: the connection (`authenticate`: VCA, digests,
+the validated chain, CHALLENGE, signed measurements), a DHE session and a PSK session (each with
+signed measurements, HEARTBEAT, KEY_UPDATE and END_SESSION). A successful run must report the same
+negotiation, digests, chain, measurement blocks and session parameters as the unmutated run; the
+one exception is an unsigned in-session measurement mutated inside a record resealed with the
+session's key (what the device itself may say: `signed` is False there), which is still compared
+when the record itself was mutated.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oracle import shadow
+
+from spdm.errors import SpdmError
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, ResponderConfig, demo_config
+from spdm.testing.strategies import mutations
+from spdm.transport.base import Transport
+
+PSK = b"fuzzing pre-shared key"
+HINT = b"fuzz-hint"
+CONFIG: ResponderConfig = demo_config(sessions=True, psk={HINT: PSK})
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+EXAMPLES = min(settings.default.max_examples, 25) if PROFILE == "ci" else settings.default.max_examples
+
+Mutate = Callable[[bytes], bytes]
+
+
+class MutatingTransport(Transport):
+    """Carries requests to `responder` and mutates the answer to request number `target` with `mutate`."""
+
+    def __init__(self, responder: Responder, target: int = -1, mutate: Mutate | None = None, inner: bool = False):
+        self.responder = responder
+        self.target = target
+        self.mutate = mutate
+        self.inner = inner
+        self.count = 0
+        self.hit: tuple[bytes, bytes] | None = None
+
+    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        prior = None
+        live = self.responder._sessions.get(session_id) if session_id is not None else None
+        if live is not None:
+            prior = shadow(live.channel.response)
+        response = self.responder.respond(request, session_id)
+        index, self.count = self.count, self.count + 1
+        if index != self.target or self.mutate is None:
+            return response
+        if self.inner and session_id is not None and len(response) > 4:
+            response = self._mutate_inside(session_id, response, prior)
+        else:
+            response = self.mutate(response)
+        self.hit = (request, response)
+        return response
+
+    def _mutate_inside(self, session_id: int, record: bytes, prior: Any) -> bytes:
+        assert self.mutate is not None
+        candidates = []
+        session = self.responder._sessions.get(session_id)
+        if session is not None and session.channel.response.sequence_number > 0:
+            candidates.append(session.channel.response.sequence_number - 1)
+        for seq in candidates:
+            direction = shadow(session.channel.response, seq)  # type: ignore[union-attr]
+            try:
+                plain = shadow(direction).open(record)
+            except SpdmError:
+                continue
+            return shadow(direction, seq).seal(self.mutate(plain))
+        if prior is not None:
+            plain = shadow(prior).open(record)
+            return shadow(prior).seal(self.mutate(plain))
+        return self.mutate(record)
+
+
+def _requester(transport: Transport) -> Requester:
+    config = RequesterConfig.with_sessions(
+        trust_anchors={0: CONFIG.slots[0].certificates[0]}, psk=PSK, psk_hint=HINT, sleep=lambda _: None
+    )
+    return Requester(transport, config)
+
+
+def _measurements(result: Any) -> tuple[object, ...]:
+    return (result.operation, result.blocks, result.total_indices, result.signed, result.slot, result.opaque_data)
+
+
+def connection_flow(transport: Transport) -> tuple[object, ...]:
+    requester = _requester(transport)
+    result = requester.authenticate(summary_hash_type=0xFF)
+    assert result.measurements is not None
+    return (
+        result.negotiated,
+        dict(result.digests),
+        result.slot,
+        result.chain_bytes,
+        result.challenge.measurement_summary_hash,
+        result.challenge.opaque_data,
+        _measurements(result.measurements),
+        None,
+    )
+
+
+def _session_results(requester: Requester, session: Any) -> tuple[object, ...]:
+    measured = session.get_measurements(0xFF, signed=True)
+    session.heartbeat()
+    updated = session.key_update(all_keys=True)
+    unsigned = session.get_measurements(1, signed=False)
+    session.close()
+    return (
+        requester.negotiated,
+        session.psk,
+        session.slot,
+        session.heartbeat_period,
+        session.secured_message_version,
+        session.encrypted,
+        session.measurement_summary_hash,
+        _measurements(measured),
+        updated,
+        session.closed,
+        _measurements(unsigned),  # last: unsigned, so only as good as the record that carried it
+    )
+
+
+def dhe_flow(transport: Transport) -> tuple[object, ...]:
+    requester = _requester(transport)
+    requester.init_connection()
+    session = requester.key_exchange(0, summary_hash_type=0xFF)
+    return (requester.chains[0], *_session_results(requester, session))
+
+
+def psk_flow(transport: Transport) -> tuple[object, ...]:
+    requester = _requester(transport)
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.verify_certificate(0)  # for the signed measurements in the session
+    session = requester.psk_exchange()
+    return (requester.chains[0], *_session_results(requester, session))
+
+
+FLOWS = {"connection": connection_flow, "dhe": dhe_flow, "psk": psk_flow}
+
+
+@functools.cache
+def reference(name: str) -> tuple[tuple[object, ...], int]:
+    """The unmutated run's results and how many responses it took."""
+    transport = MutatingTransport(Responder(CONFIG))
+    results = FLOWS[name](transport)
+    return results, transport.count
+
+
+def _xor(data: bytes, index: int, mask: int) -> bytes:
+    index %= max(len(data), 1)
+    return data[:index] + bytes([data[index] ^ mask]) + data[index + 1 :] if data else data
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS))
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_one_mutated_response(name: str, data: st.DataObject) -> None:
+    expected, count = reference(name)
+    target = data.draw(st.integers(0, count - 1), label="response")
+    how = data.draw(st.sampled_from(["mutations", "xor"]), label="how")
+    inner = data.draw(st.booleans(), label="inside the record")
+    if how == "xor":
+        index = data.draw(st.integers(0, 0xFFFF), label="byte")
+        mask = data.draw(st.integers(1, 255), label="mask")
+
+        def mutate(blob: bytes) -> bytes:
+            return _xor(blob, index, mask)
+
+    else:
+
+        def mutate(blob: bytes) -> bytes:
+            return data.draw(mutations(blob), label="mutated")
+
+    transport = MutatingTransport(Responder(CONFIG), target, mutate, inner)
+    try:
+        results = FLOWS[name](transport)
+    except SpdmError:
+        return  # a typed refusal
+    assert transport.hit is not None
+    assert results[:-1] == expected[:-1], "a mutated response changed what the requester reports as verified"
+    if not inner:  # a record mutated on the way never opens: even unsigned data must be the device's
+        assert results[-1] == expected[-1], "a mutated record's content was accepted"
