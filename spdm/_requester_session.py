@@ -804,12 +804,10 @@ def key_exchange(requester: Requester, slot: int, summary_hash_type: int) -> Ses
     if digests.signature_digest is None:  # always set for a certificate-based transcript
         raise VerificationError("KEY_EXCHANGE_RSP: no signature digest")
     requester.asym.verify(verified.leaf_public_key, digests.signature_digest, answer.signature, hashes)
-    schedule = KeySchedule(
-        hashes,
-        aead_suite(negotiated.aead_suite),
-        share.shared_secret(answer.exchange_data),
-        spdm_version=negotiated.version,
-    )
+    secret = share.shared_secret(answer.exchange_data)
+    if config.on_dhe_secret is not None:
+        config.on_dhe_secret(session_id, secret)
+    schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), secret, spdm_version=negotiated.version)
     handshake = schedule.handshake(digests.th1)
     in_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
     if not in_clear:

@@ -205,6 +205,9 @@ class ResponderConfig:
       name); by default a fresh key is drawn for every KEY_EXCHANGE.
     - `clock`: the time certificate validity is checked at (the requester's chain).
     - `secured_transport`: the framing of secured messages (`spdm.session.PCI_DOE` or `MCTP`).
+    - `on_dhe_secret(session_id, secret)`: told each DHE session's shared secret once its
+      KEY_EXCHANGE_RSP is built (sessions in capture order), for a capture's secrets sidecar
+      (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
     """
 
     versions: tuple[int, ...] = (0x10, 0x11)
@@ -234,6 +237,7 @@ class ResponderConfig:
     dhe_private_value: Callable[[DheSuite], int] | None = None
     clock: Callable[[], datetime.datetime] = _utc_now
     secured_transport: SecuredTransport = PCI_DOE
+    on_dhe_secret: Callable[[int, bytes], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:

@@ -410,6 +410,8 @@ class SessionHandlers:
             requester_chain=None if requester is None else requester[0],
             requester_key=None if requester is None else requester[1],
         )
+        if self.config.on_dhe_secret is not None:
+            self.config.on_dhe_secret(session_id, shared_secret)
         return response
 
     def _mutual_auth_request(

@@ -5,38 +5,57 @@ type 292 (PCI DOE: each record is one whole DOE data object) or 291 (MCTP: trans
 message type byte, message). `read_pcap` bounds every length before reading it, so a hostile
 file fails with a `DecodeError` rather than a huge allocation; `frames` strips the transport;
 `write_pcap` writes the same header spdm-emu does, so recordings open in its spdm_dump.
+
+Recording: `CaptureWriter` streams such a file as an exchange happens; `RecordingLink` taps a
+`DoeLink` (every DOE object, discovery included), `RecordingTransport` any other transport, and
+`tap_objects` a `SocketServer`'s `respond_object` on the device side. `SecretsLog` keeps the
+sidecar of secrets (`CaptureSecrets`: PSK, DHE secrets in session order, requester chain) that
+opens the capture's sessions, for `spdm verify`, `spdm dump` and DMTF's spdm_dump.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import struct
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO, Literal
 
 from spdm.errors import DecodeError, EncodeError
 from spdm.flow import Direction, FlowDecoder, direction_of
 from spdm.messages import Message
 from spdm.transport import doe, mctp
+from spdm.transport.base import Transport
+from spdm.transport.doe import DoeLink
 
 __all__ = [
     "LINKTYPE_MCTP",
     "LINKTYPE_PCI_DOE",
     "MAX_RECORD_BYTES",
     "PCAP_SNAPLEN",
+    "CaptureSecrets",
+    "CaptureWriter",
     "CapturedMessage",
     "Frame",
     "FrameKind",
     "Pcap",
     "PcapRecord",
+    "RecordingLink",
+    "RecordingTransport",
+    "RespondObject",
+    "SecretsLog",
     "TransportName",
     "frames",
     "messages",
     "read_pcap",
+    "tap_objects",
     "write_pcap",
 ]
 
@@ -193,21 +212,28 @@ def write_pcap(
 
 
 def _encode_pcap(link_type: int, records: Iterable[tuple[float, bytes]]) -> bytes:
+    out = [_encode_header(link_type)]
+    for number, (timestamp, payload) in enumerate(records, start=1):
+        out.append(_encode_record(number, timestamp, payload))
+    return b"".join(out)
+
+
+def _encode_header(link_type: int) -> bytes:
     if isinstance(link_type, bool) or not isinstance(link_type, int) or not 0 <= link_type <= 0xFFFF_FFFF:
         raise EncodeError(_PCAP, "link_type", f"must be a 32-bit unsigned integer, got {link_type!r}")
-    out = [_GLOBAL["<"].pack(_MAGIC_USEC, *_VERSION, 0, 0, PCAP_SNAPLEN, link_type)]
-    record_header = _RECORD["<"]
-    for number, (timestamp, payload) in enumerate(records, start=1):
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise EncodeError(_PCAP, "data", f"record {number}: must be bytes, got {type(payload).__name__}")
-        if len(payload) > PCAP_SNAPLEN:
-            raise EncodeError(
-                _PCAP, "incl_len", f"record {number}: {len(payload)} bytes exceeds the snaplen {PCAP_SNAPLEN}"
-            )
-        ts_sec, ts_usec = _split_timestamp(number, timestamp)
-        out.append(record_header.pack(ts_sec, ts_usec, len(payload), len(payload)))
-        out.append(bytes(payload))
-    return b"".join(out)
+    return _GLOBAL["<"].pack(_MAGIC_USEC, *_VERSION, 0, 0, PCAP_SNAPLEN, link_type)
+
+
+def _encode_record(number: int, timestamp: float, payload: bytes) -> bytes:
+    """Record `number` (counted from 1, for messages): its 16-byte header and its data."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise EncodeError(_PCAP, "data", f"record {number}: must be bytes, got {type(payload).__name__}")
+    if len(payload) > PCAP_SNAPLEN:
+        raise EncodeError(
+            _PCAP, "incl_len", f"record {number}: {len(payload)} bytes exceeds the snaplen {PCAP_SNAPLEN}"
+        )
+    ts_sec, ts_usec = _split_timestamp(number, timestamp)
+    return _RECORD["<"].pack(ts_sec, ts_usec, len(payload), len(payload)) + bytes(payload)
 
 
 def _split_timestamp(number: int, timestamp: float) -> tuple[int, int]:
@@ -380,3 +406,312 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
             yield item(kind=kind, direction=direction, data=payload, details=details)
         except DecodeError as error:
             yield item(kind=kind, direction=direction, data=payload, error=error)
+
+
+# --- recording ------------------------------------------------------------------------------
+
+RespondObject = Callable[[bytes], "bytes | None"]
+"""What `spdm.transport.socket.SocketServer` serves: one transport object in, its answer (or None) out."""
+
+_SESSION_ID_SIZE = 4
+_SECURED_MIN = 6  # SessionID and Length: the least a secured message holds
+
+
+class CaptureWriter:
+    """A pcap file written as the exchange happens, in the format spdm-emu writes.
+
+    The global header (microsecond magic, v2.4, snaplen 65536, little-endian) is written at once,
+    then `write` appends one record per transport message and flushes it, so a capture cut short
+    (a killed server) still holds every record written. One lock guards each record: a socket
+    server's thread and a client in the same process may share a writer.
+
+    `target` is a path (created or truncated, closed by `close`) or an open binary file (flushed,
+    left open). `clock()` gives each record's timestamp in seconds since the epoch; inject a
+    counter for byte-reproducible files. A record over the snaplen is an `EncodeError` and is not
+    written.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | BinaryIO,
+        link_type: int = LINKTYPE_PCI_DOE,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        header = _encode_header(link_type)
+        self._owned = isinstance(target, (str, os.PathLike))
+        self._file: BinaryIO | None = open(target, "wb") if isinstance(target, (str, os.PathLike)) else target  # noqa: SIM115 - kept open until close()
+        self._link_type = link_type
+        self._clock = clock
+        self._count = 0
+        self._lock = threading.Lock()
+        self._file.write(header)
+        self._file.flush()
+
+    @property
+    def link_type(self) -> int:
+        return self._link_type
+
+    @property
+    def records(self) -> int:
+        """How many records have been written."""
+        return self._count
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def write(self, data: bytes, timestamp: float | None = None) -> None:
+        """Append one record (a whole transport message) and flush it; `timestamp` defaults to `clock()`."""
+        with self._lock:
+            file = self._file
+            if file is None:
+                raise ValueError("the capture writer is closed")
+            record = _encode_record(self._count + 1, self._clock() if timestamp is None else timestamp, data)
+            file.write(record)
+            file.flush()
+            self._count += 1
+
+    def close(self) -> None:
+        """Close the file if the writer opened it (else flush it); closing twice does nothing."""
+        with self._lock:
+            file, self._file = self._file, None
+            if file is not None:
+                if self._owned:
+                    file.close()
+                else:
+                    file.flush()
+
+    def __enter__(self) -> CaptureWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _require_link_type(writer: CaptureWriter, *allowed: int) -> None:
+    if writer.link_type not in allowed:
+        names = " or ".join(str(link) for link in allowed)
+        raise ValueError(f"the writer records link type {writer.link_type}; this recorder writes {names}")
+
+
+class RecordingLink:
+    """A `DoeLink` that records every request object and every response object on the way through.
+
+    The records are whole DOE objects (discovery included), exactly what spdm-emu's PCI DOE
+    captures hold, so the writer must be of link type 292. The request is recorded before it is
+    sent, the response when it arrives; a failed exchange leaves just its request. `close` closes
+    the inner link, not the writer (its owner closes it).
+    """
+
+    def __init__(self, link: DoeLink, writer: CaptureWriter) -> None:
+        _require_link_type(writer, LINKTYPE_PCI_DOE)
+        self._link = link
+        self._writer = writer
+
+    @property
+    def link(self) -> DoeLink:
+        """The link being recorded."""
+        return self._link
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        self._writer.write(bytes(obj))
+        response = self._link.exchange_object(obj, timeout=timeout)
+        self._writer.write(bytes(response))
+        return response
+
+    def close(self) -> None:
+        self._link.close()
+
+
+def _is_secured_answer(request: bytes, response: bytes) -> bool:
+    """Whether the answer to a secured request is a record of its session (not a clear ERROR)."""
+    return len(response) > _SECURED_MIN and response[:_SESSION_ID_SIZE] == request[:_SESSION_ID_SIZE]
+
+
+class RecordingTransport(Transport):
+    """Any unpadded `Transport` (a loopback, an MCTP binding), its messages recorded as spdm-emu frames them.
+
+    With a link type 292 writer each message is recorded as the DOE object that would carry it
+    (type 1, or type 2 for secured messages); with 291 as an MCTP record (spdm-emu's transport
+    header, message type 0x05 or 0x06, the message). A clear answer to a secured request (an ERROR
+    for a record the responder could not open) is recorded as clear SPDM. Record DOE transports
+    at their link (`RecordingLink`), where discovery and padding are seen: a transport that pads
+    its responses is refused here. `close` closes the inner transport, not the writer.
+    """
+
+    def __init__(self, transport: Transport, writer: CaptureWriter) -> None:
+        _require_link_type(writer, LINKTYPE_PCI_DOE, LINKTYPE_MCTP)
+        if transport.max_padding:
+            raise ValueError(f"{type(transport).__name__} pads its responses: record its DoeLink with RecordingLink")
+        self._transport = transport
+        self._writer = writer
+
+    @property
+    def transport(self) -> Transport:
+        """The transport being recorded."""
+        return self._transport
+
+    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        secured = session_id is not None
+        self._writer.write(self._frame(bytes(request), secured))
+        response = self._transport.exchange(request, session_id=session_id, timeout=timeout)
+        self._writer.write(self._frame(bytes(response), secured and _is_secured_answer(request, response)))
+        return response
+
+    def _frame(self, message: bytes, secured: bool) -> bytes:
+        if self._writer.link_type == LINKTYPE_MCTP:
+            return mctp.encode_mctp_record(mctp.MCTP_TYPE_SECURED_SPDM if secured else mctp.MCTP_TYPE_SPDM, message)
+        return doe.encode_object(doe.DoeType.SECURED_CMA_SPDM if secured else doe.DoeType.CMA_SPDM, message)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def tap_objects(respond_object: RespondObject, writer: CaptureWriter) -> RespondObject:
+    """A server-side tap: `respond_object` (what `SocketServer` serves) recording each object and its answer.
+
+    With link type 292 the socket payloads are whole DOE objects and are recorded as they are;
+    with 291 they start at the MCTP message type byte (spdm-emu's socket framing) and get
+    spdm-emu's 4-byte transport header in the capture. A discarded object (None) leaves just the
+    request, as in spdm-emu's captures; an exception from `respond_object` propagates unrecorded.
+    """
+    _require_link_type(writer, LINKTYPE_PCI_DOE, LINKTYPE_MCTP)
+    prefix = mctp.EMU_TRANSPORT_HEADER if writer.link_type == LINKTYPE_MCTP else b""
+
+    def tapped(obj: bytes) -> bytes | None:
+        writer.write(prefix + bytes(obj))
+        response = respond_object(obj)
+        if response is not None:
+            writer.write(prefix + bytes(response))
+        return response
+
+    return tapped
+
+
+# --- the secrets sidecar --------------------------------------------------------------------
+
+_SIDECAR = "SECRETS"
+_SIDECAR_KEYS = frozenset({"psk", "psk_hint", "dhe_secrets", "session_ids", "requester_chain"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureSecrets:
+    """What an observer needs to open a capture's sessions: the sidecar JSON a recording writes.
+
+    `dhe_secrets` are the DHE shared secrets in session order (with the SessionID of each in
+    `session_ids`, for people), `psk`/`psk_hint` the pre-shared key of PSK sessions,
+    `requester_chain` the requester's certificates (DER, root first) when mutual authentication
+    used a chain that never crossed the wire. These are the arguments of `spdm verify`/`spdm dump`
+    (`--psk`, `--dhe-secret`, `--req-cert-chain`) and of DMTF's spdm_dump (`--psk`, `--dhe_secret`).
+    Anyone holding them can decrypt the capture.
+    """
+
+    psk: bytes | None = None
+    psk_hint: bytes = b""
+    dhe_secrets: tuple[bytes, ...] = ()
+    session_ids: tuple[int, ...] = ()
+    requester_chain: tuple[bytes, ...] = ()
+
+    def to_json(self) -> str:
+        document = {
+            "psk": None if self.psk is None else self.psk.hex(),
+            "psk_hint": self.psk_hint.hex(),
+            "dhe_secrets": [secret.hex() for secret in self.dhe_secrets],
+            "session_ids": list(self.session_ids),
+            "requester_chain": [certificate.hex() for certificate in self.requester_chain],
+        }
+        return json.dumps(document, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CaptureSecrets:
+        """Parse a sidecar; anything malformed is a `DecodeError`."""
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise DecodeError(_SIDECAR, "json", str(error)) from None
+        if not isinstance(document, dict) or not set(document) <= _SIDECAR_KEYS:
+            raise DecodeError(_SIDECAR, "keys", f"an object with keys among {sorted(_SIDECAR_KEYS)}")
+        psk = document.get("psk")
+        session_ids = document.get("session_ids", [])
+        if not isinstance(session_ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= 0xFFFF_FFFF for i in session_ids
+        ):
+            raise DecodeError(_SIDECAR, "session_ids", "a list of 32-bit SessionIDs")
+        return cls(
+            psk=None if psk is None else _hex_field("psk", psk),
+            psk_hint=_hex_field("psk_hint", document.get("psk_hint", "")),
+            dhe_secrets=_hex_list("dhe_secrets", document.get("dhe_secrets", [])),
+            session_ids=tuple(session_ids),
+            requester_chain=_hex_list("requester_chain", document.get("requester_chain", [])),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CaptureSecrets:
+        """Read a sidecar file (an `OSError` if it cannot be read, a `DecodeError` if malformed)."""
+        return cls.from_json(Path(path).read_bytes())
+
+
+def _hex_field(field: str, value: object) -> bytes:
+    if not isinstance(value, str):
+        raise DecodeError(_SIDECAR, field, "must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise DecodeError(_SIDECAR, field, f"{value!r} is not hex") from None
+
+
+def _hex_list(field: str, value: object) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise DecodeError(_SIDECAR, field, "must be a list of hex strings")
+    return tuple(_hex_field(field, item) for item in value)
+
+
+class SecretsLog:
+    """The secrets sidecar of a recording, kept on disk as secrets appear (written only with the user's consent).
+
+    The file is rewritten whole (through a temporary file and a rename) at construction and after
+    each `add_dhe_secret`, so it is complete whenever the recording stops. `add_dhe_secret` has
+    the shape of `RequesterConfig.on_dhe_secret` / `ResponderConfig.on_dhe_secret`, and is
+    thread-safe.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        psk: bytes | None = None,
+        psk_hint: bytes = b"",
+        requester_chain: tuple[bytes, ...] = (),
+    ) -> None:
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        self._secrets = CaptureSecrets(psk=psk, psk_hint=psk_hint, requester_chain=tuple(requester_chain))
+        self._save()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def secrets(self) -> CaptureSecrets:
+        """What has been logged so far."""
+        return self._secrets
+
+    def add_dhe_secret(self, session_id: int, secret: bytes) -> None:
+        """Log one session's DHE shared secret (sessions in the order they were set up)."""
+        with self._lock:
+            current = self._secrets
+            self._secrets = replace(
+                current,
+                dhe_secrets=(*current.dhe_secrets, bytes(secret)),
+                session_ids=(*current.session_ids, session_id),
+            )
+            self._save()
+
+    def _save(self) -> None:
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        temporary.write_text(self._secrets.to_json())
+        os.replace(temporary, self._path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from spdm import dump
 from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
-from spdm.capture import read_pcap
+from spdm.capture import LINKTYPE_PCI_DOE, CaptureWriter, RecordingLink, SecretsLog, read_pcap, tap_objects
 from spdm.certs import load_certificates
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
@@ -24,7 +24,7 @@ from spdm.messages.codes import CapabilityFlags
 from spdm.requester import Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.session.replay import ReplaySecrets
-from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.doe import DoeLink, DoeMailboxResponder, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink, SocketServer
 from spdm.verify import verify_capture
 
@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (--mutual-auth basic)")
+    _recording_arguments(p)
 
     p = commands.add_parser("requester", help="authenticate a device and read its measurements")
     p.add_argument("--connect", type=_address, default=("127.0.0.1", DEFAULT_PORT), metavar="HOST:PORT")
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
     p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
+    _recording_arguments(p)
 
     commands.add_parser("demo", help="run a responder with the demo identity and authenticate it")
     return parser
@@ -122,6 +124,18 @@ def _hex(text: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+
+
+def _recording_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pcap", metavar="FILE", help="record every DOE object exchanged, as spdm-emu's --pcap does (link type 292)"
+    )
+    parser.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help="write the secrets that decrypt the sessions (PSK, DHE shared secrets, requester chain) to FILE "
+        "as JSON: anyone holding FILE can read the sessions",
+    )
 
 
 def _secret_arguments(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +223,31 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+# --- recording -------------------------------------------------------------------------------
+
+
+def _capture_writer(args: argparse.Namespace) -> CaptureWriter | None:
+    if args.pcap is None:
+        return None
+    try:
+        return CaptureWriter(args.pcap, LINKTYPE_PCI_DOE)
+    except OSError as error:
+        raise _Usage(f"cannot write {args.pcap}: {error.strerror or error}") from None
+
+
+def _secrets_log(
+    args: argparse.Namespace, *, psk: bytes | None, requester_chain: tuple[bytes, ...] = ()
+) -> SecretsLog | None:
+    if args.secrets is None:
+        return None
+    try:
+        log = SecretsLog(args.secrets, psk=psk, psk_hint=args.psk_hint, requester_chain=requester_chain)
+    except OSError as error:
+        raise _Usage(f"cannot write {args.secrets}: {error.strerror or error}") from None
+    print(f"session secrets go to {args.secrets}: anyone holding it can decrypt the sessions", file=sys.stderr)
+    return log
+
+
 # --- responder -------------------------------------------------------------------------------
 
 
@@ -234,6 +273,11 @@ def _session_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _identity(args: argparse.Namespace) -> ResponderConfig:
     sessions = _session_settings(args)
+    chain = sessions.get("requester_chain", ())
+    known = chain if args.mutual_auth == "basic" and isinstance(chain, tuple) else ()  # else it crosses the wire
+    log = _secrets_log(args, psk=args.psk, requester_chain=known)
+    if log is not None:
+        sessions["on_dhe_secret"] = log.add_dhe_secret
     if args.cert_chain is None and args.key is None:
         config = _configure(transport_padding=_DOE_PADDING, **sessions)
         root = Path(tempfile.gettempdir()) / f"spdm-demo-root-{os.getpid()}.der"
@@ -264,23 +308,29 @@ def _configure(**settings: object) -> ResponderConfig:
 def _responder(args: argparse.Namespace) -> int:
     responder = Responder(_identity(args))
     host, port = args.listen
+    writer = _capture_writer(args)
+    serve = DoeMailboxResponder(responder.respond)
     try:
-        server = SocketServer(DoeMailboxResponder(responder.respond), host=host, port=port)
-    except SpdmError as error:
-        raise _Usage(str(error)) from None
-    print(f"listening on {server.host}:{server.port} (PCI DOE over the spdm-emu socket protocol)", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=0))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop(timeout=1)
+        try:
+            server = SocketServer(serve if writer is None else tap_objects(serve, writer), host=host, port=port)
+        except SpdmError as error:
+            raise _Usage(str(error)) from None
+        print(f"listening on {server.host}:{server.port} (PCI DOE over the spdm-emu socket protocol)", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=0))
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.stop(timeout=1)
+    finally:
+        if writer is not None:
+            writer.close()
     return EXIT_OK
 
 
 # --- requester -------------------------------------------------------------------------------
 
 
-def _run_requester(link: SocketLink, config: RequesterConfig, args: argparse.Namespace) -> int:
+def _run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace) -> int:
     reference = None
     if args.reference is not None:
         try:
@@ -372,12 +422,20 @@ def _requester(args: argparse.Namespace) -> int:
     if args.session is None:
         if args.psk is not None:
             raise _Usage("--psk goes with --session psk")
-        config = RequesterConfig(trust_anchors={args.slot: anchor})
+    elif args.session == "psk" and args.psk is None:
+        raise _Usage("--session psk needs --psk")
+    chain = identities[0].certificates if identities else ()
+    log = _secrets_log(args, psk=args.psk, requester_chain=chain)
+    reveal = None if log is None else log.add_dhe_secret
+    if args.session is None:
+        config = RequesterConfig(trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
     else:
-        if args.session == "psk" and args.psk is None:
-            raise _Usage("--session psk needs --psk")
         config = RequesterConfig.with_sessions(
-            trust_anchors={args.slot: anchor}, psk=args.psk, psk_hint=args.psk_hint, identities=identities
+            trust_anchors={args.slot: anchor},
+            psk=args.psk,
+            psk_hint=args.psk_hint,
+            identities=identities,
+            on_dhe_secret=reveal,
         )
     host, port = args.connect
     try:
@@ -385,8 +443,10 @@ def _requester(args: argparse.Namespace) -> int:
     except SpdmError as error:
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
+    writer = None
     try:
-        status = _run_requester(link, config, args)
+        writer = _capture_writer(args)
+        status = _run_requester(link if writer is None else RecordingLink(link, writer), config, args)
         if args.exe_mode == "continue":
             link.continue_()
         else:
@@ -396,6 +456,8 @@ def _requester(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         link.close()
+        if writer is not None:
+            writer.close()
     return status
 
 

@@ -170,6 +170,9 @@ class RequesterConfig:
     * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
       KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1) and nonces.
     * `secured_framing`: how the transport frames secured messages (PCI DOE by default).
+    * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
+      arrives (sessions in capture order): what a capture's secrets sidecar needs
+      (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
     """
 
     versions: tuple[int, ...] = (0x10, 0x11)
@@ -195,6 +198,7 @@ class RequesterConfig:
     dhe_private_value: Callable[[DheSuite], int] | None = None
     dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
     secured_framing: SecuredTransport = PCI_DOE
+    on_dhe_secret: Callable[[int, bytes], None] | None = None
 
     @classmethod
     def with_sessions(cls, **settings: Any) -> RequesterConfig:

@@ -72,9 +72,9 @@ def _dhe_sessions(vectors: Path | None) -> list[tuple[str, int]]:
 
 
 def _vectors() -> Path | None:
-    from conftest import LIBSPDM_VECTORS  # the tests folder's conftest, for collection-time parameters
-
-    return LIBSPDM_VECTORS if LIBSPDM_VECTORS.is_dir() else None
+    """The libspdm vectors (the repository's sibling shared/ folder), for collection-time parameters."""
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "libspdm"
+    return folder if folder.is_dir() else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
