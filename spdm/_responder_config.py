@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -21,6 +21,7 @@ from spdm import _responder_demo
 from spdm._checks import check_responder_flags
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
 from spdm.messages.codes import (
     AeadAlgorithm,
@@ -76,7 +77,6 @@ SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
 """DSP0277 versions (version number entries: 0x1100 is 1.1) a responder selects among by default."""
 
 MAX_PSK_HINT_SIZE = 32
-MAX_SESSIONS = 0xFF
 DEMO_HEARTBEAT_PERIOD = 60
 
 MutualAuth = Literal["encapsulated", "basic"]
@@ -184,6 +184,10 @@ class ResponderConfig:
       sign the chosen algorithm are left out of that connection.
     - `random`: the source of the 32-byte nonces of CHALLENGE_AUTH and MEASUREMENTS.
     - `transport_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
+    - `limits`: the resource bounds (`spdm.limits.Limits`): request size, sessions, opaque data and
+      vendor payloads. The single source of truth; `max_request_size` and `max_sessions` below are
+      shorthands that set `limits.max_request_bytes` / `limits.max_sessions` (given both ways,
+      they must agree) and read back the effective value once the configuration is built.
     - `max_request_size`: longer requests are InvalidRequest before anything is read.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
 
@@ -224,7 +228,8 @@ class ResponderConfig:
     measurements: MeasurementProvider | None = None
     random: Callable[[int], bytes] = os.urandom
     transport_padding: int = 0
-    max_request_size: int = 4096
+    limits: Limits = DEFAULT_LIMITS
+    max_request_size: int | None = None
     certificate_portion: int = 0xFFFF
     psk: Mapping[bytes, bytes] = field(default_factory=dict)
     heartbeat_period: int = 0
@@ -232,7 +237,7 @@ class ResponderConfig:
     requester_trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
     requester_chain: tuple[bytes, ...] = ()
     requester_slot: int = 0
-    max_sessions: int = 4
+    max_sessions: int | None = None
     secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
     dhe_private_value: Callable[[DheSuite], int] | None = None
     clock: Callable[[], datetime.datetime] = _utc_now
@@ -262,8 +267,7 @@ class ResponderConfig:
                 raise ValueError("MEAS_CAP needs a measurement hash")
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
-        if self.max_request_size < 4:
-            raise ValueError("max_request_size must allow the 4-byte header")
+        self._merge_limits()
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         self._check_sessions()
@@ -273,6 +277,30 @@ class ResponderConfig:
         object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
         object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
 
+    def _merge_limits(self) -> None:
+        """Fold the shorthand fields into `limits`, then let them read back the effective values.
+
+        A shorthand that agrees with `limits`, or either side left at its default, is no conflict (so
+        `dataclasses.replace` works with either); two different non-default values are.
+        """
+        limits = self.limits
+        if not isinstance(limits, Limits):
+            raise ValueError(f"limits {limits!r} is not a spdm.limits.Limits")
+        for name, limit in (("max_request_size", "max_request_bytes"), ("max_sessions", "max_sessions")):
+            value = getattr(self, name)
+            current, default = getattr(limits, limit), getattr(DEFAULT_LIMITS, limit)
+            if value is None or value in (current, default):
+                continue
+            if current != default:
+                raise ValueError(f"{name} {value} contradicts limits.{limit} {current}: set only limits")
+            try:
+                limits = replace(limits, **{limit: value})
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        object.__setattr__(self, "limits", limits)
+        object.__setattr__(self, "max_request_size", limits.max_request_bytes)
+        object.__setattr__(self, "max_sessions", limits.max_sessions)
+
     def _check_sessions(self) -> None:
         for hint, key in self.psk.items():
             if len(hint) > MAX_PSK_HINT_SIZE:
@@ -281,8 +309,6 @@ class ResponderConfig:
                 raise ValueError("a pre-shared key must not be empty")
         if not 0 <= self.heartbeat_period <= 0xFF:
             raise ValueError(f"heartbeat_period {self.heartbeat_period} is not within 0..255 seconds")
-        if not 1 <= self.max_sessions <= MAX_SESSIONS:
-            raise ValueError(f"max_sessions {self.max_sessions} is not within 1..{MAX_SESSIONS}")
         if not self.secured_message_versions or any(not 0 < v <= 0xFFFF for v in self.secured_message_versions):
             raise ValueError(f"secured_message_versions {self.secured_message_versions!r}: give u16 version entries")
         if not 0 <= self.requester_slot < SLOT_COUNT:

@@ -80,7 +80,6 @@ _PSK_CONTEXT_SIZE = 64  # libspdm's LIBSPDM_PSK_CONTEXT_LENGTH
 _PUBLIC_KEY_SLOT = 0xFF
 _MAX_RSP_SESSION_ID = 0xFFFF
 _ENCAP_CERTIFICATE_LENGTH = 0x400  # libspdm's default certificate block
-_MAX_CHAIN_SIZE = 0xFFFF
 _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
 _HEADER_SIZE = 4
 _PAYLOAD_PRESENT = 1
@@ -246,10 +245,10 @@ class SessionHandlers:
 
     def _allocate_session_id(self, req_session_id: int) -> int:
         """SessionID = RspSessionID << 16 | ReqSessionID, with libspdm's RspSessionIDs: 0xFFFF, 0xFFFE, ..."""
-        if len(self._sessions) >= self.config.max_sessions:
+        if len(self._sessions) >= self.config.limits.max_sessions:
             raise ProtocolError(ErrorCode.SessionLimitExceeded, f"{len(self._sessions)} sessions are open already")
         used = {session_id >> 16 for session_id in self._sessions}
-        for index in range(self.config.max_sessions):
+        for index in range(self.config.limits.max_sessions):
             rsp_session_id = _MAX_RSP_SESSION_ID - index
             if rsp_session_id not in used:
                 return rsp_session_id << 16 | req_session_id
@@ -304,7 +303,7 @@ class SessionHandlers:
 
     def _open_record(self, record: bytes, session_id: int) -> tuple[Session, bytes]:
         """The session of a secured record and its SPDM message; a ProtocolError (answered in the clear) if none."""
-        if len(record) > self.config.max_request_size + _RECORD_OVERHEAD:
+        if len(record) > self.config.limits.max_request_bytes + _RECORD_OVERHEAD:
             raise invalid(f"a {len(record)}-byte secured message is over the limit")
         try:
             record_id = session_id_of(record)
@@ -685,7 +684,7 @@ class SessionHandlers:
             raise _fail_response(f"a {len(portion)}-byte portion for a {_ENCAP_CERTIFICATE_LENGTH}-byte request")
         chain = flow.chain + portion
         total = len(chain) + remainder
-        if (flow.total is not None and total != flow.total) or total > _MAX_CHAIN_SIZE:
+        if (flow.total is not None and total != flow.total) or total > self.config.limits.max_chain_bytes:
             raise _fail_response(f"the chain's length changes or is too long ({total} bytes)")
         if remainder:
             return dataclasses.replace(flow, request_id=(flow.request_id + 1) & 0xFF or 1, chain=chain, total=total)

@@ -38,6 +38,7 @@ from spdm._requester_session import psk_exchange as _psk_exchange
 from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
 from spdm.crypto import AsymSuite, DheSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import Appraisal, ReferenceValues, appraise
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
@@ -66,6 +67,7 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     Version,
 )
+from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
 from spdm.session.secured import PCI_DOE, SecuredTransport
 from spdm.transcript import ConnectionTranscript
@@ -91,7 +93,6 @@ __all__ = [
 M = TypeVar("M", bound=Message)
 
 _NONCE_SIZE = 32
-_MAX_CHAIN_BYTES = 0xFFFF
 _ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
 _ALL_HASH = sum(int(h) for h in BaseHashAlgo)
 _ST1 = 0.1  # seconds: SPDM's ST1, the time a responder has for a non-cryptographic response
@@ -154,7 +155,9 @@ class RequesterConfig:
     `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per
     device: each requester instance has its own). `certificate_portion` is the Length asked per
     GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
-    CT/ST1 time to make each exchange's timeout.
+    CT/ST1 time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a
+    response may make the requester hold: its size, a measurement record, a certificate chain,
+    opaque data, a vendor payload, and the sessions held open at once.
 
     Sessions (see `with_sessions`, which sets the capabilities and AlgStructs they need):
 
@@ -199,6 +202,11 @@ class RequesterConfig:
     dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
     secured_framing: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
+    limits: Limits = DEFAULT_LIMITS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limits, Limits):
+            raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
 
     @classmethod
     def with_sessions(cls, **settings: Any) -> RequesterConfig:
@@ -358,6 +366,7 @@ class Requester:
     ) -> tuple[Message, bytes]:
         """Decode a response with the negotiated sizes; only transport padding (zero bytes, at
         most `max_padding`, the transport's by default) may follow it."""
+        self.config.limits.check_response(raw)
         codec = None
         if self.negotiated is not None:
             codec = self.negotiated.codec_context(
@@ -369,6 +378,7 @@ class Requester:
         allowed = self.transport.max_padding if max_padding is None else max_padding
         if len(tail) > allowed or any(tail):
             raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
+        self.config.limits.check_response_opaque(message)
         return message, bytes(raw[:size])
 
     # --- VCA -----------------------------------------------------------------------------
@@ -454,8 +464,7 @@ class Requester:
             size = len(chain) + len(portion) + answer.remainder_length
             if total is not None and size != total:
                 raise invalid("the chain's total size changed between portions")
-            if size > _MAX_CHAIN_BYTES:
-                raise invalid(f"a {size}-byte chain is over {_MAX_CHAIN_BYTES}")
+            self.config.limits.check_chain(size)
             total = size
             self.transcript.add_certificate_exchange(request, response)
             chain += portion
@@ -559,6 +568,26 @@ class Requester:
             opaque_data=answer.opaque_data,
         )
 
+    # --- vendor-defined ------------------------------------------------------------------
+
+    def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
+        """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE.
+
+        Payloads are bounded by `config.limits` (`max_vendor_request_bytes` for what is sent,
+        `max_vendor_response_bytes` for what is accepted, checked before the response is decoded).
+        """
+        self._require_negotiated()
+        limit = self.config.limits.max_vendor_request_bytes
+        if len(payload) > limit:
+            raise ProtocolError(ErrorCode.InvalidRequest, f"a {len(payload)}-byte vendor payload is over {limit}")
+        ask = VendorDefinedRequest(
+            version=self.version, standard_id=standard_id, vendor_id=bytes(vendor_id), payload=bytes(payload)
+        )
+        answer, _, _ = self._transact(ask, VendorDefinedResponse)
+        if answer.standard_id != ask.standard_id or answer.vendor_id != ask.vendor_id:
+            raise invalid("VENDOR_DEFINED_RESPONSE names another StandardID or VendorID")
+        return answer.payload
+
     # --- the whole job -------------------------------------------------------------------
 
     def authenticate(
@@ -633,6 +662,7 @@ class Requester:
         if not 0 <= slot <= 7:
             raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
         _check_key_exchange(self._require_negotiated())
+        self._check_session_room()
         if slot not in self.verified:
             if not fetch_certificate:
                 raise VerificationError(f"slot {slot}: verify the certificate chain before KEY_EXCHANGE")
@@ -650,7 +680,14 @@ class Requester:
         with PSK_CAP "without context" sends no context and expects no PSK_FINISH.
         """
         self._require_negotiated()
+        self._check_session_room()
         return _psk_exchange(self, summary_hash_type)
+
+    def _check_session_room(self) -> None:
+        limit = self.config.limits.max_requester_sessions
+        if len(self.sessions) >= limit:
+            reason = f"{len(self.sessions)} sessions are open, at most {limit}"
+            raise ProtocolError(ErrorCode.SessionLimitExceeded, reason)
 
     def _both(self, flag: CapabilityFlags) -> bool:
         return self._require_negotiated().both(flag)

@@ -264,8 +264,7 @@ class Responder(SessionHandlers):
         )
 
     def _dispatch(self, request: bytes, session: Session | None) -> bytes:
-        if len(request) > self.config.max_request_size:
-            raise invalid(f"{len(request)} bytes is over the {self.config.max_request_size}-byte limit")
+        self.config.limits.check_request(request)
         if len(request) < 4:
             raise invalid(f"{len(request)} bytes: a request has a 4-byte header")
         version, code = request[0], request[1]
@@ -372,6 +371,7 @@ class Responder(SessionHandlers):
         tail = request[size:]
         if len(tail) > padding or any(tail):
             raise invalid(f"{message.name}: {len(tail)} bytes follow the message")
+        self.config.limits.check_request_opaque(message)
         return message, request[:size]
 
     # --- RESPOND_IF_READY ----------------------------------------------------------------
@@ -716,6 +716,9 @@ class Responder(SessionHandlers):
                 f"no handler for StandardID {ask.standard_id} VendorID {ask.vendor_id.hex() or '-'}",
             )
         payload = bytes(handler(ask))
+        limit = self.config.limits.max_vendor_response_bytes
+        if len(payload) > limit:
+            raise ProtocolError(ErrorCode.Unspecified, f"a {len(payload)}-byte vendor answer is over {limit}")
         if session is None:
             self.transcript.before_request(Code.VENDOR_DEFINED_REQUEST)
         return encode(
