@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection
 from spdm.capture import CapturedMessage, Pcap, messages
@@ -32,6 +33,9 @@ from spdm.session.replay import ReplayRecord, ReplaySecrets, SessionReplayer
 from spdm.transcript import ConnectionTranscript, Transcript
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
+
+# what parsing a tampered certificate can raise besides SpdmError: a failed check, never a crash
+_CERTIFICATE_ERRORS = (SpdmError, ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,7 @@ class _Verifier:
                 policy=self.policy,
             )
             self.check(record, name)
-        except SpdmError as error:
+        except _CERTIFICATE_ERRORS as error:
             self.fail(record, name, error)
 
     # --- challenge and measurements ------------------------------------------------------
@@ -236,7 +240,7 @@ class _Verifier:
                 size = hash_suite(negotiated.base_hash_algo).size
                 leaf = CertChain.from_bytes(self.chains[slot], size).leaf
                 key = x509.load_der_x509_certificate(leaf).public_key()
-            except (SpdmError, ValueError) as error:
+            except _CERTIFICATE_ERRORS as error:
                 self.fail(record, name, error)
                 return
             detail = f"by the slot {slot} leaf; that chain was not validated (no trust anchor for the slot)"
@@ -331,6 +335,7 @@ def verify_capture(
     sessions = _SessionChecks(verifier) if secrets is not None else None
     replayer = SessionReplayer(secrets) if secrets is not None else None
     pending: CapturedMessage | None = None
+    not_ready = False  # the pending request was answered ResponseNotReady
     for item in messages(pcap):
         if item.error is not None:
             verifier.fail(item.index, "record decodes", item.error)
@@ -339,6 +344,11 @@ def verify_capture(
             record = replayer.feed(item)
             if record is not None:
                 sessions.record(record, replayer)
+        if item.kind == "other":
+            # a foreign DOE object / MCTP message type: an SPDM capture carries none, and a record
+            # whose framing was altered must not silently drop out of the transcripts
+            verifier.fail(item.index, "record carries SPDM", ValueError("foreign DOE vendor/type or MCTP message type"))
+            continue
         if item.kind == "secured":
             if replayer is None:
                 verifier.result.skipped_secured += 1
@@ -346,7 +356,7 @@ def verify_capture(
         if item.kind != "spdm" or item.message is None:
             continue
         if item.message.code.is_request:
-            if not (isinstance(item.message, RespondIfReady) and pending is not None):
+            if not (isinstance(item.message, RespondIfReady) and pending is not None and not_ready):
                 pending = item
                 if item.message.name == "GET_VERSION":
                     verifier.transcript.restart()
@@ -356,7 +366,16 @@ def verify_capture(
             verifier.fail(item.index, "response follows a request", ValueError("no request before it"))
             continue
         if isinstance(item.message, ErrorResponse) and item.message.error_code == ErrorCode.ResponseNotReady:
+            not_ready = True
             continue  # the request stays pending: RESPOND_IF_READY fetches its answer
+        not_ready = False
+        if isinstance(pending.message, RespondIfReady) and not isinstance(item.message, ErrorResponse):
+            # a RESPOND_IF_READY no ResponseNotReady asked for: its answer would pair with nothing
+            # and go unchecked (a responder must refuse it with an ERROR)
+            name = "only an ERROR answers a RESPOND_IF_READY that no ResponseNotReady asked for"
+            verifier.fail(item.index, name, ValueError(f"answered by {item.message.name}"))
+            pending = None
+            continue
         if pending.message is not None and pending.message.name == "GET_VERSION":
             verifier.transcript.add_vca(pending.data, item.data, labels=(pending.index, item.index))
         else:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm.capture import CapturedMessage, Pcap, messages
 from spdm.certs import CertChain
@@ -661,6 +662,6 @@ def _check_signature(
         suite.verify(public_key, digest, signature, hashes)
     except SpdmError as error:
         return Check(name=name, ok=False, detail=str(error))
-    except ValueError as error:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         return Check(name=name, ok=False, detail=f"the leaf certificate does not load: {error}")
     return Check(name=name, ok=True)
