@@ -227,7 +227,10 @@ class Responder(SessionHandlers):
         try:
             if session_id is None:
                 return self._dispatch(bytes(request), None)
-            session, message = self._open_record(bytes(request), session_id)
+            try:
+                session, message = self._open_record(bytes(request), session_id)
+            except ProtocolError as error:
+                return self._error(error, None, unopened=True)
             return self._seal(session, self._in_session(message, session))
         except ProtocolError as error:
             return self._error(error, None)
@@ -249,8 +252,12 @@ class Responder(SessionHandlers):
             _log.warning("responder failure in session 0x%08x: %s", session.session_id, error)
             return self._error(ProtocolError(ErrorCode.Unspecified, str(error)), session)
 
-    def _error(self, error: ProtocolError, session: Session | None) -> bytes:
-        """The one place a refusal becomes the ERROR response."""
+    def _error(self, error: ProtocolError, session: Session | None, *, unopened: bool = False) -> bytes:
+        """The one place a refusal becomes the ERROR response.
+
+        A refused request restarts the measurement transcript it belongs to; a record that did not
+        open (`unopened`) belongs to no conversation (it may be anyone's noise) and changes nothing.
+        """
         code, data = error.error_code, error.error_data
         extended: ResponseNotReady | bytes = b""
         if isinstance(error, _NotReady):
@@ -258,7 +265,8 @@ class Responder(SessionHandlers):
         elif code == ErrorCode.ResponseNotReady or not 0 <= code <= 0xFF or not 0 <= data <= 0xFF:
             code, data = ErrorCode.Unspecified, 0
         _log.debug("ERROR 0x%02x (data 0x%02x): %s", code, data, error)
-        (self.transcript if session is None else session.measurements).after_error(code)
+        if not unopened:
+            (self.transcript if session is None else session.measurements).after_error(code)
         return encode(
             ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
         )

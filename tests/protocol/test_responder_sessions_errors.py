@@ -94,6 +94,21 @@ def test_a_record_that_does_not_open_changes_nothing() -> None:
     exercise(session)
 
 
+def test_a_record_that_does_not_open_leaves_the_measurement_transcript() -> None:
+    """Found by the fuzz-profile campaign: an unknown session's record answered in the clear must not
+    restart the connection's L1/L2, or the next signed MEASUREMENTS signs a transcript the requester
+    never saw."""
+    peer = peer_for()
+    session = established(peer)
+    peer.peer.measurements(0, signed=False)
+    record = session.seal(HEARTBEAT)
+    unknown = session.session_id ^ 0x0000_0001
+    session.expect_clear_error(unknown.to_bytes(4, "little") + record[4:], E.InvalidSession, session_id=unknown)
+    for bad in tampered(record):
+        session.expect_clear_error(bad, E.DecryptError)
+    peer.peer.measurements(0xFF, signed=True)  # verifies over the unsigned exchange and this one
+
+
 def test_unknown_and_mismatched_session_ids() -> None:
     peer = peer_for()
     session, other = established(peer), established(peer)
