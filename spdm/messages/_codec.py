@@ -133,14 +133,16 @@ def _split(error: c.ConstructError) -> tuple[str, str]:
     return field, reason
 
 
+_PARSE_WITHOUT_CONTEXT = root_context(None, parsing=True)
+
+
 def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None) -> tuple[Any, int]:
-    stream = io.BytesIO(data)
+    params = _PARSE_WITHOUT_CONTEXT if context is None else root_context(context, parsing=True)
     try:
-        obj = layout._parse(stream, root_context(context, parsing=True), "(parsing)")
+        return layout.parse_at(data, 0, len(data), params, "(parsing)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise DecodeError(name, field, reason) from None
-    return obj, stream.tell()
 
 
 def _build(name: str, layout: Layout, obj: Record) -> bytes:
@@ -192,7 +194,9 @@ def _class_of(data: bytes) -> type[Message]:
 def decode(data: bytes, context: CodecContext | None = None) -> Message:
     """Decode one SPDM message (header included, nothing after it)."""
     data = bytes(data)
-    cls = _class_of(data)
+    cls = _REGISTRY.get(data[1]) if len(data) >= 4 else None
+    if cls is None:
+        cls = _class_of(data)
     obj, _ = _parse(cls.name, cls.layout, data, context)
     return cast(Message, obj)
 

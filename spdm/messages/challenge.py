@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, when
 from spdm.messages.codes import Code
 
 __all__ = ["Challenge", "ChallengeAuth"]
@@ -38,7 +38,7 @@ class Challenge(Message):
     "nonce" / c.Bytes(_NONCE_SIZE),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
+    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
     "signature" / negotiated_bytes("signature_size"),
 )

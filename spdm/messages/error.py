@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
+from spdm.messages._layout import when
 from spdm.messages.codes import Code, ErrorCode
 
 __all__ = ["ErrorResponse", "RespondIfReady", "ResponseNotReady"]
@@ -31,17 +31,16 @@ class ResponseNotReady(Record):
     rdtm: int
 
 
-def _not_ready(this: Any) -> bool:
-    return bool(this.error_code == ErrorCode.ResponseNotReady)
+_NOT_READY = when("error_code", "==", int(ErrorCode.ResponseNotReady))
 
 
 @message(
     Code.ERROR,
     "error_code" / c.Int8ul,
     "error_data" / c.Int8ul,
-    "extended_data" / c.IfThenElse(_not_ready, ResponseNotReady.layout, c.GreedyBytes),
+    "extended_data" / c.IfThenElse(_NOT_READY, ResponseNotReady.layout, c.GreedyBytes),
     require(
-        lambda this: _not_ready(this) or len(this.extended_data) <= _MAX_EXTENDED_DATA,
+        lambda this: _NOT_READY(this) or len(this.extended_data) <= _MAX_EXTENDED_DATA,
         "ExtendedErrorData over 32 bytes",
         field="extended_data",
     ),

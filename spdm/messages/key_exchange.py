@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import absent_when, field, length_of, when
 from spdm.messages.codes import Code
 
 __all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
@@ -17,38 +16,12 @@ _RANDOM_SIZE = 32
 _MAX_OPAQUE_LENGTH = 1024
 
 
-class _UnlessInTheClear(c.Subconstruct):  # type: ignore[misc]
-    """A field that is absent when both sides set HANDSHAKE_IN_THE_CLEAR_CAP.
-
-    KEY_EXCHANGE_RSP's ResponderVerifyData is the one such field: in the clear it moves to
-    FINISH_RSP (which reads it with ``negotiated_bytes(..., "handshake_in_the_clear")``).
-    """
-
-    def __init__(self, subcon: c.Construct) -> None:
-        super().__init__(subcon)
-        self.flagbuildnone = True
-
-    def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        params = context.get("_params")
-        ctx = None if params is None else params.get("ctx")
-        if ctx is None:
-            raise c.ExplicitError("needs a negotiation context (handshake_in_the_clear)", path=path)
-        if ctx.handshake_in_the_clear:
-            return None
-        return self.subcon._parsereport(stream, context, path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if obj is None:
-            return None
-        return self.subcon._build(obj, stream, context, path)
-
-
 def _opaque_data() -> list[c.Construct]:
     """OpaqueDataLength (derived, at most 1024) and the OpaqueData it counts."""
     return [
         "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
         require(
-            lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"
+            when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"
         ),
         "opaque_data" / c.Bytes(field("_opaque_length")),
     ]
@@ -90,7 +63,8 @@ class KeyExchange(Message):
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     *_opaque_data(),
     "signature" / negotiated_bytes("signature_size"),
-    "responder_verify_data" / _UnlessInTheClear(negotiated_bytes("hash_size")),
+    # in the clear, ResponderVerifyData moves to FINISH_RSP
+    "responder_verify_data" / absent_when("handshake_in_the_clear", negotiated_bytes("hash_size")),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyExchangeRsp(Message):
@@ -115,7 +89,7 @@ class KeyExchangeRsp(Message):
     Code.FINISH,
     "attributes" / c.Int8ul,
     "req_slot_id" / c.Int8ul,
-    "signature" / c.If(c.this.attributes & 1, negotiated_bytes("req_signature_size")),
+    "signature" / c.If(when("attributes", "&", 1), negotiated_bytes("req_signature_size")),
     require(
         lambda this: (this.signature is not None) == bool(this.attributes & 1),
         "Signature must be present exactly when SignatureIncluded (Param1 bit 0) is set",

@@ -8,7 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
-from spdm.messages._layout import exactly, field, length_of
+from spdm.messages._layout import exactly, field, length_of, when
 from spdm.messages.codes import Code, MeasurementSpecification
 
 __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
@@ -47,15 +47,14 @@ def _measurement_size(measurement: DmtfMeasurement | bytes) -> int:
     return len(measurement)
 
 
-def _is_dmtf(this: Any) -> bool:
-    return bool(this.specification == _DMTF)
+_IS_DMTF = when("specification", "==", _DMTF)
 
 
 @record(
     "index" / c.Int8ul,
     "specification" / c.Int8ul,
     "_measurement_size" / c.Rebuild(c.Int16ul, lambda this: _measurement_size(this.measurement)),
-    "measurement" / exactly(field("_measurement_size"), c.IfThenElse(_is_dmtf, DmtfMeasurement.layout, c.GreedyBytes)),
+    "measurement" / exactly(field("_measurement_size"), c.IfThenElse(_IS_DMTF, DmtfMeasurement.layout, c.GreedyBytes)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeasurementBlock(Record):
@@ -78,7 +77,7 @@ def _has_slot_id_param(this: Any) -> bool:
     Code.GET_MEASUREMENTS,
     "attributes" / c.Int8ul,
     "operation" / c.Int8ul,
-    "nonce" / c.If(_signature_requested, c.Bytes(_NONCE_SIZE)),
+    "nonce" / c.If(when("attributes", "&", _SIGNATURE_REQUESTED), c.Bytes(_NONCE_SIZE)),
     "slot_id_param" / c.If(_has_slot_id_param, c.Int8ul),
     require(
         lambda this: this.nonce is None or _signature_requested(this),
@@ -119,7 +118,7 @@ def _record_length(this: Any) -> int:
     "blocks" / exactly(field("_record_length"), c.Array(field("_block_count"), MeasurementBlock.layout)),
     "nonce" / c.Bytes(_NONCE_SIZE),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueLength over 1024", field="opaque_data"),
+    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
     "signature" / negotiated_bytes("signature_size", "measurement_signature"),
 )

@@ -8,7 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, when
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
@@ -58,7 +58,7 @@ class GetVersion(Message):
     "param2" / c.Int8ul,
     "reserved" / c.Int8ul,
     "_count" / c.Rebuild(c.Int8ul, length_of("entries")),
-    require(lambda this: this._count >= 1, "VersionNumberEntryCount is 0", field="entries"),
+    require(when("_count", ">=", 1), "VersionNumberEntryCount is 0", field="entries"),
     "entries" / c.Array(field("_count"), c.Int16ul),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,18 +74,14 @@ class Version(Message):
         return tuple(VersionNumber(value=v) for v in self.entries)
 
 
-def _v11(this: Any) -> bool:
-    return bool(this.version >= 0x11)
-
-
 @message(
     Code.GET_CAPABILITIES,
     "param1" / c.Int8ul,
     "param2" / c.Int8ul,
-    "reserved" / c.If(_v11, c.Int8ul),
-    "ct_exponent" / c.If(_v11, c.Int8ul),
-    "reserved2" / c.If(_v11, c.Int16ul),
-    "flags" / c.If(_v11, c.Int32ul),
+    "reserved" / c.If(when("version", ">=", 0x11), c.Int8ul),
+    "ct_exponent" / c.If(when("version", ">=", 0x11), c.Int8ul),
+    "reserved2" / c.If(when("version", ">=", 0x11), c.Int16ul),
+    "flags" / c.If(when("version", ">=", 0x11), c.Int32ul),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetCapabilities(Message):
@@ -232,8 +228,8 @@ class NegotiateAlgorithms(Message):
     "reserved2" / c.Bytes(12),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
-    require(lambda this: this._ext_asym_count <= 1, "ExtAsymSelCount over 1", field="ext_asym"),
-    require(lambda this: this._ext_hash_count <= 1, "ExtHashSelCount over 1", field="ext_hash"),
+    require(when("_ext_asym_count", "<=", 1), "ExtAsymSelCount over 1", field="ext_asym"),
+    require(when("_ext_hash_count", "<=", 1), "ExtHashSelCount over 1", field="ext_hash"),
     "reserved3" / c.Int16ul,
     "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
     "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),

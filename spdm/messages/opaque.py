@@ -17,7 +17,7 @@ import construct as c
 
 from spdm.errors import DecodeError
 from spdm.messages._codec import Record, decode_record, encode_record, record, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, when
 
 __all__ = [
     "OpaqueElement",
@@ -86,7 +86,7 @@ class OpaqueTable(Record):
     "sm_data_version" / c.Const(_SM_DATA_VERSION, c.Int8ul),
     "sm_data_id" / c.Const(_SM_DATA_ID_SUPPORTED_VERSION_LIST, c.Int8ul),
     "_version_count" / c.Rebuild(c.Int8ul, length_of("versions")),
-    require(lambda this: this._version_count >= 1, "VersionCount is 0", field="versions"),
+    require(when("_version_count", ">=", 1), "VersionCount is 0", field="versions"),
     "versions" / c.Array(field("_version_count"), c.Int16ul),
     c.Terminated,
 )

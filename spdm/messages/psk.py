@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, when
 from spdm.messages.codes import Code
 
 __all__ = ["PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
@@ -30,13 +30,13 @@ _MAX_OPAQUE_LENGTH = 1024
     "_psk_hint_length" / c.Rebuild(c.Int16ul, length_of("psk_hint")),
     "_context_length" / c.Rebuild(c.Int16ul, length_of("requester_context")),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(lambda this: this._psk_hint_length <= _MAX_PSK_HINT_LENGTH, "PSKHintLength over 32", field="psk_hint"),
+    require(when("_psk_hint_length", "<=", _MAX_PSK_HINT_LENGTH), "PSKHintLength over 32", field="psk_hint"),
     require(
-        lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
+        when("_context_length", "<=", _MAX_CONTEXT_LENGTH),
         "RequesterContextLength over 1024",
         field="requester_context",
     ),
-    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
+    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"),
     "psk_hint" / c.Bytes(field("_psk_hint_length")),
     "requester_context" / c.Bytes(field("_context_length")),
     "opaque_data" / c.Bytes(field("_opaque_length")),
@@ -64,11 +64,11 @@ class PskExchange(Message):
     "_context_length" / c.Rebuild(c.Int16ul, length_of("responder_context")),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(
-        lambda this: this._context_length <= _MAX_CONTEXT_LENGTH,
+        when("_context_length", "<=", _MAX_CONTEXT_LENGTH),
         "ResponderContextLength over 1024",
         field="responder_context",
     ),
-    require(lambda this: this._opaque_length <= _MAX_OPAQUE_LENGTH, "OpaqueDataLength over 1024", field="opaque_data"),
+    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     "responder_context" / c.Bytes(field("_context_length")),
     "opaque_data" / c.Bytes(field("_opaque_length")),

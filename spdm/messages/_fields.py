@@ -1,0 +1,290 @@
+"""The field kinds message layouts are declared with, beyond construct's own.
+
+Layouts are construct fields; these add what SPDM needs (sizes fixed by negotiation, rules over
+fields already read, regions that must be filled exactly) and the pieces the generated parse
+and build functions share: runs of fixed-size fields packed with one `struct.Struct`, the
+context that rules see, and the source-code builder.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+import struct
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import construct as c
+
+from spdm.messages.context import CodecContext
+
+__all__ = [
+    "Context",
+    "FieldRef",
+    "Run",
+    "Source",
+    "Test",
+    "absent_when",
+    "exactly",
+    "field",
+    "length_of",
+    "negotiated_bytes",
+    "packable",
+    "require",
+    "root_context",
+    "when",
+]
+
+
+class Context(dict):  # type: ignore[type-arg]
+    """construct's context (`this.name` and `this["name"]`), without Container's cost."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    __setattr__ = dict.__setitem__
+
+
+def root_context(codec_context: CodecContext | None, *, parsing: bool) -> Context:
+    """The top context of one decode or encode; `_params.ctx` is the negotiation context."""
+    root = Context(ctx=codec_context, _parsing=parsing, _building=not parsing, _sizing=False)
+    root["_params"] = root
+    return root
+
+
+class NegotiatedBytes(c.Construct):  # type: ignore[misc]
+    """Bytes whose size (and presence) negotiation fixes: read by the context, written as given."""
+
+    def __init__(self, size_key: str, present_key: str | None) -> None:
+        super().__init__()
+        self.size_key = size_key
+        self.present_key = present_key
+        self.flagbuildnone = present_key is not None
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if obj is None and self.present_key is not None:
+            return None
+        if not isinstance(obj, bytes):
+            raise c.ExplicitError(f"expected bytes, got {type(obj).__name__}", path=path)
+        c.stream_write(stream, obj, len(obj), path)
+        return obj
+
+
+def negotiated_bytes(size_key: str, present_key: str | None = None) -> c.Construct:
+    """Bytes of the context's `size_key` size; with `present_key`, present only when it is true.
+
+    Decoding reads the size from the `CodecContext`; encoding writes the object's bytes as they
+    are (``None`` writes nothing when the field is optional).
+    """
+    return NegotiatedBytes(size_key, present_key)
+
+
+class AbsentWhen(c.Subconstruct):  # type: ignore[misc]
+    """`subcon`, absent (``None``) when the negotiation context's `key` is true."""
+
+    def __init__(self, key: str, subcon: c.Construct) -> None:
+        super().__init__(subcon)
+        self.key = key
+        self.flagbuildnone = True
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if obj is None:
+            return None
+        return self.subcon._build(obj, stream, context, path)
+
+
+def absent_when(key: str, subcon: c.Construct) -> c.Construct:
+    """`subcon` that the wire omits when negotiation set `key` (e.g. HANDSHAKE_IN_THE_CLEAR)."""
+    return AbsentWhen(key, subcon)
+
+
+class Require(c.Construct):  # type: ignore[misc]
+    """A rule over already-read fields, checked when reading and when writing."""
+
+    def __init__(self, predicate: Callable[[Any], bool], reason: str, field: str | None) -> None:
+        super().__init__()
+        self.predicate = predicate
+        self.reason = reason
+        self.field = field
+        self.flagbuildnone = True
+
+    def fail(self, path: str) -> None:
+        raise c.ExplicitError(self.reason, path=f"{path} -> {self.field}" if self.field else path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
+        if not self.predicate(context):
+            self.fail(path)
+
+
+def require(predicate: Callable[[Any], bool], reason: str, *, field: str | None = None) -> c.Construct:
+    """A layout rule (count bounds, length consistency) that fails with `reason`.
+
+    `field` names the field the rule is about, for the error's `field`.
+    """
+    return Require(predicate, reason, field)
+
+
+class Exactly(c.Subconstruct):  # type: ignore[misc]
+    """`subcon` filling a region of exactly `length` bytes: no more, no less, no padding."""
+
+    def __init__(self, length: Callable[[Any], int], subcon: c.Construct) -> None:
+        super().__init__(subcon)
+        self.length = length
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        region = io.BytesIO()
+        built = self.subcon._build(obj, region, context, path)
+        data = region.getvalue()
+        length = self.length(context)
+        if len(data) != length:
+            raise c.ExplicitError(f"{len(data)} bytes written for a {length}-byte region", path=path)
+        stream.write(data)
+        return built
+
+
+def exactly(length: Callable[[Any], int], subcon: c.Construct) -> c.Construct:
+    """`subcon` that must use up exactly `length(this)` bytes (a FixedSized that pads nothing)."""
+    return Exactly(length, subcon)
+
+
+class FieldRef:
+    """The value of an already-read field (a C-level `this.name`); parsers read their local copy."""
+
+    __slots__ = ("_get", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._get = operator.itemgetter(name)
+
+    def __call__(self, this: Any) -> Any:
+        return self._get(this)
+
+
+def field(name: str) -> Callable[[Any], Any]:
+    """The value of an already-read field, as a size or count."""
+    return FieldRef(name)
+
+
+def length_of(name: str) -> Callable[[Any], int]:
+    """For `Rebuild`: the length of field `name` (construct's `len_(this.name)`, without its cost)."""
+    get = operator.itemgetter(name)
+    return lambda this: len(get(this))
+
+
+class Test:
+    """A condition on one already-read field, ``this.name <op> value``, that parsers inline."""
+
+    __slots__ = ("_apply", "name", "op", "value")
+
+    _OPERATORS: ClassVar[dict[str, Callable[[Any, Any], Any]]] = {
+        "==": operator.eq,
+        "<=": operator.le,
+        ">=": operator.ge,
+        "&": operator.and_,
+    }
+
+    def __init__(self, name: str, op: str, value: int) -> None:
+        if op not in self._OPERATORS:
+            raise ValueError(f"operator {op!r} is not one of {sorted(self._OPERATORS)}")
+        self.name, self.op, self.value = name, op, value
+        self._apply = self._OPERATORS[op]
+
+    def __call__(self, this: Any) -> bool:
+        return bool(self._apply(this[self.name], self.value))
+
+    def source(self, variable: str) -> str:
+        """The test as a Python expression on `variable` (the field's value)."""
+        return f"({variable} {self.op} {self.value!r})"
+
+
+def when(name: str, op: str, value: int) -> Test:
+    """``this.name <op> value`` (op one of ``== <= >= &``): a condition or rule the parser inlines."""
+    return Test(name, op, value)
+
+
+class Run:
+    """Consecutive fixed-size fields read and written with one precompiled struct.Struct."""
+
+    __slots__ = ("fields", "offsets", "packer", "size")
+
+    def __init__(self, fields: list[tuple[str | None, str, Any, str]]) -> None:
+        # each field: (name, kind, argument, struct format); kind in "int", "bytes", "const", "rebuild"
+        self.fields = fields
+        self.packer = struct.Struct("<" + "".join(f[3] for f in fields))
+        self.size = self.packer.size
+        offsets, at = [], 0
+        for f in fields:
+            offsets.append(at)
+            at += struct.calcsize("<" + f[3])
+        self.offsets = offsets
+
+    def short(self, raw: bytes, path: str) -> None:
+        """Name the field where the data ran out."""
+        for (name, _, _, fmt), at in zip(self.fields, self.offsets, strict=True):
+            need = struct.calcsize("<" + fmt)
+            if at + need > len(raw):
+                raise short(need, max(0, len(raw) - at), f"{path} -> {name}")
+
+    def misfit(self, values: list[Any], path: str) -> None:
+        """Name the first value that does not fit its field."""
+        for (name, _, _, fmt), value in zip(self.fields, values, strict=True):
+            try:
+                struct.pack("<" + fmt, value)
+            except struct.error as error:
+                raise c.FormatFieldError(f"{value!r:.40} does not fit: {error}", path=f"{path} -> {name}") from None
+        raise c.FormatFieldError("values do not fit", path=path)
+
+
+def packable(sub: c.Construct) -> tuple[str | None, str, Any, str] | None:
+    """(name, kind, argument, format) when `sub` is a fixed-size little-endian field."""
+    name = getattr(sub, "name", None)
+    inner = sub.subcon if isinstance(sub, c.Renamed) else sub
+    kind, arg = "int", None
+    if isinstance(inner, c.Const):
+        kind, arg, inner = "const", inner.value, inner.subcon
+    elif isinstance(inner, c.Rebuild):
+        kind, arg, inner = "rebuild", inner.func, inner.subcon
+    little = isinstance(inner, c.FormatField) and inner.fmtstr[0] == "<"
+    if little and inner.fmtstr[1:] in {"B", "H", "I", "L", "Q"}:
+        return (name, kind, arg, inner.fmtstr[1:])
+    if kind == "int" and type(inner) is c.Bytes and isinstance(inner.length, int):
+        return (name, "bytes", inner.length, f"{inner.length}s")
+    return None
+
+
+def short(need: int, found: int, path: str) -> c.StreamError:
+    """The error of a read past the end of the data (or of the region being read)."""
+    return c.StreamError(f"stream read less than specified amount, expected {need}, found {found}", path=path)
+
+
+def relocate(error: c.ConstructError, path: str, name: str | None) -> None:
+    """Put field `name` into the path of an error raised below it (nested layouts get the bare path)."""
+    where = getattr(error, "path", None)
+    if name and isinstance(where, str) and where.startswith(path):
+        error.path = f"{path} -> {name}{where[len(path):]}"
+
+
+class Source:
+    """Python source being generated, with the objects it refers to."""
+
+    def __init__(self, names: dict[str, Any]) -> None:
+        self.lines: list[str] = []
+        self.names = dict(names)
+
+    def ref(self, obj: Any) -> str:
+        name = f"_o{len(self.names)}"
+        self.names[name] = obj
+        return name
+
+    def add(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def function(self, name: str) -> Any:
+        namespace = dict(self.names)
+        exec("\n".join(self.lines), namespace)  # our own generated source; no input reaches it
+        return namespace[name]

@@ -1,0 +1,309 @@
+"""Parse functions generated from layouts: straight-line Python over (bytes, offset, limit).
+
+Each bound layout gets ``parse(data, offset, limit, params, path) -> (obj, offset)``. Fields are
+read into local variables, runs of fixed-size fields with one `struct` call, sizes and counts
+from earlier fields are the locals themselves, nested records are direct calls of their own
+parse functions, and the object is filled through its slots. Every read is checked against
+`limit` (the end of the data, or of the region an `exactly` field must fill) before it is made,
+and every failure is the construct error (with its field path) that `construct.Struct` would
+raise, so `DecodeError`s name the same fields. Rules and conditions written as functions of
+`this` see a context holding the fields read so far and ``_params`` (the root context).
+"""
+
+from __future__ import annotations
+
+import struct
+import types
+from typing import Any
+
+import construct as c
+
+from spdm.messages._fields import (
+    AbsentWhen,
+    Context,
+    Exactly,
+    FieldRef,
+    NegotiatedBytes,
+    Run,
+    Source,
+    Test,
+    packable,
+    relocate,
+    short,
+)
+
+__all__ = ["CHECK", "FIELD", "RUN", "compile_parser"]
+
+RUN, CHECK, FIELD = range(3)
+
+
+def _const_error(expected: int, got: int, path: str) -> c.ConstError:
+    return c.ConstError(f"parsing expected {expected!r} but parsed {got!r}", path=path)
+
+
+def _negative(what: str, value: int, path: str) -> c.ConstructError:
+    if what == "count":
+        return c.RangeError(f"invalid count {value}", path=path)
+    return c.StreamError(f"length must be non-negative, found {value}", path=path)
+
+
+def _no_context(key: str, path: str) -> c.ExplicitError:
+    return c.ExplicitError(f"needs a negotiation context ({key})", path=path)
+
+
+def _no_value(key: str, path: str) -> c.ExplicitError:
+    return c.ExplicitError(f"the negotiation context has no {key}", path=path)
+
+
+_NAMES = {
+    "Context": Context,
+    "ConstructError": c.ConstructError,
+    "TerminatedError": c.TerminatedError,
+    "_relocate": relocate,
+    "_short": short,
+    "_const_error": _const_error,
+    "_negative": _negative,
+    "_no_context": _no_context,
+    "_no_value": _no_value,
+    "_from_bytes": int.from_bytes,
+    "_unpack_from": struct.unpack_from,
+    "_new": object.__new__,
+}
+
+
+class _Generator:
+    """One layout's parse function; `uses_context` tells whether rules need the `this` context."""
+
+    def __init__(self, plan: list[tuple[int, Any, str | None]], keep_context: bool) -> None:
+        self.plan = plan
+        self.keep_context = keep_context
+        self.uses_context = False
+        self.uses_ctx = False
+        self.src = Source(_NAMES)
+        self.locals: dict[str, str] = {}
+        self.counter = 0
+
+    def fresh(self, base: str) -> str:
+        self.counter += 1
+        return f"{base}{self.counter}"
+
+    def value(self, fn: Any) -> str:
+        """Source of a size, count or condition: a literal, a local, or a call on the context."""
+        if isinstance(fn, (bool, int)):
+            return repr(fn)
+        if isinstance(fn, FieldRef) and fn.name in self.locals:
+            return self.locals[fn.name]
+        if isinstance(fn, Test) and fn.name in self.locals:
+            return fn.source(self.locals[fn.name])
+        self.uses_context = True
+        return f"{self.src.ref(fn)}(inner)"
+
+    def store(self, ind: int, name: str | None, var: str) -> None:
+        if name is None:
+            return
+        self.locals[name] = var
+        if self.keep_context:
+            self.src.add(ind, f"inner[{name!r}] = {var}")
+
+    def generate(self, cls: type, names: tuple[str, ...]) -> str:
+        src = self.src
+        body_start = len(src.lines)
+        for kind, step, name in self.plan:
+            if kind == RUN:
+                self.run(step)
+            elif kind == CHECK:
+                src.add(1, f"if not {self.value(step.predicate)}:")
+                src.add(2, f"{src.ref(step)}.fail(path)")
+            elif isinstance(step, type(c.Terminated)):
+                src.add(1, "if offset != limit:")
+                src.add(2, 'raise TerminatedError("expected end of stream", path=path)')
+            else:
+                var = f"f_{name}" if name else "_"
+                self.emit(step, var, "limit", 1, name)
+                self.store(1, name, var)
+        prologue = []
+        if self.keep_context:
+            prologue.append('    inner = Context(_params=params)')
+        if self.uses_ctx:
+            prologue.append('    ctx = params["ctx"]')
+        src.lines[body_start:body_start] = prologue
+        self.construct(cls, names)
+        return "parse"
+
+    def construct(self, cls: type, names: tuple[str, ...]) -> None:
+        src = self.src
+        values = [self.locals[n] for n in names]
+        slots = [cls.__dict__.get(n) for n in names]
+        if hasattr(cls, "__post_init__") or not all(isinstance(s, types.MemberDescriptorType) for s in slots):
+            listed = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
+            src.add(1, f"return {src.ref(cls)}({listed}), offset")
+            return
+        src.add(1, f"obj = _new({src.ref(cls)})")
+        for slot, value in zip(slots, values, strict=True):
+            src.add(1, f"{src.ref(slot.__set__)}(obj, {value})")  # type: ignore[union-attr]
+        src.add(1, "return obj, offset")
+
+    def run(self, step: Run) -> None:
+        src = self.src
+        variables = [f"f_{n}" if n else "_" for n, _, _, _ in step.fields]
+        src.add(1, f"end = offset + {step.size}")
+        src.add(1, "if end > limit:")
+        src.add(2, f"{src.ref(step)}.short(data[offset:limit], path)")
+        src.add(1, f"{', '.join(variables)}, = {src.ref(step.packer.unpack_from)}(data, offset)")
+        src.add(1, "offset = end")
+        for var, (name, kind, arg, _) in zip(variables, step.fields, strict=True):
+            if kind == "const":
+                src.add(1, f"if {var} != {arg!r}:")
+                src.add(2, f"raise _const_error({arg!r}, {var}, path + {' -> ' + str(name)!r})")
+            self.store(1, name, var)
+
+    def read(self, ind: int, target: str, size: str, limit: str, where: str, *, checked: bool) -> None:
+        """`target` = the next `size` bytes (`checked`: `size` is a literal, not negative)."""
+        src = self.src
+        if not checked:
+            src.add(ind, f"if {size} < 0:")
+            src.add(ind + 1, f"raise _negative('length', {size}, {where})")
+        src.add(ind, f"end = offset + {size}")
+        src.add(ind, f"if end > {limit}:")
+        src.add(ind + 1, f"raise _short({size}, {limit} - offset, {where})")
+        src.add(ind, f"{target} = data[offset:end]")
+        src.add(ind, "offset = end")
+
+    def emit(self, sub: Any, target: str, limit: str, ind: int, name: str | None) -> None:
+        """Lines that read `sub` into `target` and advance `offset` (errors at field `name`)."""
+        src = self.src
+        where = f"path + {' -> ' + name!r}" if name else "path"
+        if isinstance(sub, c.Renamed):
+            sub = sub.subcon
+        packed = packable(sub)
+        if packed is not None:
+            _, kind, arg, fmt = packed
+            size = struct.calcsize("<" + fmt)
+            if kind == "bytes":
+                self.read(ind, target, str(size), limit, where, checked=True)
+                return
+            src.add(ind, f"end = offset + {size}")
+            src.add(ind, f"if end > {limit}:")
+            src.add(ind + 1, f"raise _short({size}, {limit} - offset, {where})")
+            src.add(ind, f"{target}, = {src.ref(struct.Struct('<' + fmt).unpack_from)}(data, offset)")
+            src.add(ind, "offset = end")
+            if kind == "const":
+                src.add(ind, f"if {target} != {arg!r}:")
+                src.add(ind + 1, f"raise _const_error({arg!r}, {target}, {where})")
+        elif isinstance(sub, c.Const):
+            self.emit(sub.subcon, target, limit, ind, name)
+            src.add(ind, f"if {target} != {sub.value!r}:")
+            src.add(ind + 1, f"raise _const_error({sub.value!r}, {target}, {where})")
+        elif isinstance(sub, c.Rebuild):
+            self.emit(sub.subcon, target, limit, ind, name)
+        elif isinstance(sub, c.BytesInteger) and isinstance(sub.length, int):
+            raw = self.fresh("raw")
+            self.read(ind, raw, str(sub.length), limit, where, checked=True)
+            order = "little" if sub.swapped else "big"
+            src.add(ind, f"{target} = _from_bytes({raw}, {order!r}, signed={sub.signed!r})")
+        elif type(sub) is c.Bytes:
+            length = self.value(sub.length)
+            literal = isinstance(sub.length, int)
+            if not literal:
+                local = self.fresh("n")
+                src.add(ind, f"{local} = {length}")
+                length = local
+            self.read(ind, target, length, limit, where, checked=literal)
+        elif sub is c.GreedyBytes:
+            src.add(ind, f"{target} = data[offset:{limit}]")
+            src.add(ind, f"offset = {limit}")
+        elif sub is c.Pass:
+            src.add(ind, f"{target} = None")
+        elif isinstance(sub, NegotiatedBytes):
+            self.negotiated(sub, target, limit, ind, where)
+        elif isinstance(sub, AbsentWhen):
+            self.uses_ctx = True
+            src.add(ind, "if ctx is None:")
+            src.add(ind + 1, f"raise _no_context({sub.key!r}, {where})")
+            src.add(ind, f"if ctx.{sub.key}:")
+            src.add(ind + 1, f"{target} = None")
+            src.add(ind, "else:")
+            self.emit(sub.subcon, target, limit, ind + 1, name)
+        elif isinstance(sub, c.IfThenElse):
+            src.add(ind, f"if {self.value(sub.condfunc)}:")
+            self.emit(sub.thensubcon, target, limit, ind + 1, name)
+            src.add(ind, "else:")
+            self.emit(sub.elsesubcon, target, limit, ind + 1, name)
+        elif isinstance(sub, c.Array):
+            self.array(sub, target, limit, ind, name, where)
+        elif isinstance(sub, Exactly):
+            length, region = self.fresh("n"), self.fresh("region")
+            src.add(ind, f"{length} = {self.value(sub.length)}")
+            src.add(ind, f"if {length} < 0:")
+            src.add(ind + 1, f"raise _negative('length', {length}, {where})")
+            src.add(ind, f"{region} = offset + {length}")
+            src.add(ind, f"if {region} > {limit}:")
+            src.add(ind + 1, f"raise _short({length}, {limit} - offset, {where})")
+            self.emit(sub.subcon, target, region, ind, name)
+            src.add(ind, f"if offset != {region}:")
+            src.add(ind + 1, "raise TerminatedError(")
+            src.add(ind + 2, f'f"{{{region} - offset}} bytes left over in its {{{length}}}-byte region", path={where}')
+            src.add(ind + 1, ")")
+        elif callable(getattr(sub, "parse_at", None)):
+            src.add(ind, "try:")
+            src.add(ind + 1, f"{target}, offset = {src.ref(sub.parse_at)}(data, offset, {limit}, params, path)")
+            src.add(ind, "except ConstructError as error:")
+            src.add(ind + 1, f"_relocate(error, path, {name!r})")
+            src.add(ind + 1, "raise")
+        else:
+            raise TypeError(f"field {name!r}: {type(sub).__name__} is not a field kind layouts can parse")
+
+    def negotiated(self, sub: NegotiatedBytes, target: str, limit: str, ind: int, where: str) -> None:
+        src = self.src
+        self.uses_ctx = True
+        src.add(ind, "if ctx is None:")
+        src.add(ind + 1, f"raise _no_context({(sub.present_key or sub.size_key)!r}, {where})")
+        if sub.present_key is not None:
+            present = self.fresh("present")
+            src.add(ind, f"{present} = ctx.{sub.present_key}")
+            src.add(ind, f"if {present} is None:")
+            src.add(ind + 1, f"raise _no_value({sub.present_key!r}, {where})")
+            src.add(ind, f"if not {present}:")
+            src.add(ind + 1, f"{target} = None")
+            src.add(ind, "else:")
+            ind += 1
+        size = self.fresh("n")
+        src.add(ind, f"{size} = ctx.{sub.size_key}")
+        src.add(ind, f"if {size} is None:")
+        src.add(ind + 1, f"raise _no_value({sub.size_key!r}, {where})")
+        self.read(ind, target, size, limit, where, checked=True)
+
+    def array(self, sub: c.Array, target: str, limit: str, ind: int, name: str | None, where: str) -> None:
+        src = self.src
+        count = self.fresh("count")
+        src.add(ind, f"{count} = {self.value(sub.count)}")
+        src.add(ind, f"if {count} < 0:")
+        src.add(ind + 1, f"raise _negative('count', {count}, {where})")
+        element = sub.subcon
+        packed = packable(element)
+        if packed is not None and packed[1] == "int":
+            size = struct.calcsize("<" + packed[3])
+            src.add(ind, f"end = offset + {size} * {count}")
+            src.add(ind, f"if end > {limit}:")
+            src.add(ind + 1, f"raise _short({size} * {count}, {limit} - offset, {where})")
+            src.add(ind, f'{target} = _unpack_from(f"<{{{count}}}{packed[3]}", data, offset)')
+            src.add(ind, "offset = end")
+            return
+        items, item = self.fresh("items"), self.fresh("item")
+        src.add(ind, f"{items} = []")
+        src.add(ind, f"for _ in range({count}):")
+        self.emit(element, item, limit, ind + 1, name)
+        src.add(ind + 1, f"{items}.append({item})")
+        src.add(ind, f"{target} = tuple({items})")
+
+
+def compile_parser(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...]) -> Any:
+    """The parse function of a layout's `plan`, building instances of `cls` (fields `names`)."""
+    generator = _Generator(plan, keep_context=False)
+    generator.generate(cls, names)
+    if generator.uses_context:
+        generator = _Generator(plan, keep_context=True)
+        generator.generate(cls, names)
+    generator.src.lines.insert(0, "def parse(data, offset, limit, params, path):")
+    return generator.src.function("parse")
+
