@@ -7,7 +7,7 @@ so no module keeps its own copy of "the hash size".
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from spdm.errors import NegotiationError
 from spdm.messages.codes import (
@@ -48,6 +48,10 @@ class Negotiated:
     aead_suite: int = 0
     req_base_asym_alg: int = 0
     key_schedule: int = 0
+    # decode contexts by (summary hash requested, signature requested), made once
+    _contexts: dict[tuple[bool, bool], CodecContext] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_vca(
@@ -72,7 +76,8 @@ class Negotiated:
 
     def both(self, flag: CapabilityFlags) -> bool:
         """A session feature is in effect only when both sides set its capability bit."""
-        return bool(self.requester_flags & self.responder_flags & flag == flag)
+        bits = int(flag)
+        return self.requester_flags & self.responder_flags & bits == bits
 
     @property
     def responder_measurement_cap(self) -> int:
@@ -97,12 +102,19 @@ class Negotiated:
 
     def codec_context(self, *, summary_hash_type: int = 0, signature_requested: bool = False) -> CodecContext:
         """The decode context for a message answering a request with these parameters."""
+        key = (summary_hash_type != 0, signature_requested)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = self._codec_context(*key)
+        return context
+
+    def _codec_context(self, summary_requested: bool, signature_requested: bool) -> CodecContext:
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,
             req_signature_size=self.req_signature_size,
             dhe_size=self.dhe_size,
-            measurement_summary_hash=summary_hash_type != 0 and self.responder_measurement_cap != 0,
+            measurement_summary_hash=summary_requested and self.responder_measurement_cap != 0,
             measurement_signature=signature_requested,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
         )

@@ -29,6 +29,8 @@ def hkdf_expand(hash_suite: HashSuite, prk: bytes, info: bytes, length: int) -> 
     size = hash_suite.size
     if not 0 <= length <= 255 * size:
         raise ValueError(f"HKDF-Expand length must be 0..{255 * size} for {hash_suite.name}, got {length}")
+    if length <= size:  # every SPDM secret, key and IV: one block
+        return hash_suite.hmac(prk, info + b"\x01")[:length]
     blocks: list[bytes] = []
     block = b""
     produced = 0

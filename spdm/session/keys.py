@@ -135,11 +135,11 @@ class KeySchedule:
     direction. The object holds only the handshake and master secrets; traffic keys are returned.
     """
 
-    __slots__ = ("_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
+    __slots__ = ("_label", "_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
 
     def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
-        version_label(spdm_version)
+        self._label = version_label(spdm_version)
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
@@ -147,7 +147,8 @@ class KeySchedule:
         self._master_secret: bytes | None = None
 
     def _expand(self, secret: bytes, label: bytes, length: int, context: bytes = b"") -> bytes:
-        return expand_label(self.hash_suite, secret, label, length, context, spdm_version=self.spdm_version)
+        """`expand_label` with this session's version label, computed once."""
+        return hkdf_expand(self.hash_suite, secret, _LENGTH.pack(length) + self._label + label + context, length)
 
     @property
     def master_secret(self) -> bytes:
