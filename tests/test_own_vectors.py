@@ -23,10 +23,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -62,7 +62,13 @@ from spdm.messages.session_control import KeyUpdate
 from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import Responder, demo_config
 from spdm.session import ReplaySecrets, SessionReplayer
-from spdm.transport.base import Transport
+from spdm.testing.replay import (
+    MctpReplayTransport,
+    ReplayTransport,
+    recorded_key_shares,
+    recorded_random,
+    recorded_signer,
+)
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketLink, SocketServer
@@ -252,30 +258,6 @@ def test_the_secrets_sidecar_matches_the_manifest(name: str) -> None:
 # --- the requester reproduces every request -----------------------------------------------------
 
 
-class ReplayTransport(Transport):
-    """Serves the recorded responses in order; a request that differs from the recording fails the test."""
-
-    max_padding: ClassVar[int] = 3
-
-    def __init__(self, vector: Vector) -> None:
-        self.pairs: Iterator[tuple[Any, ...]] = iter(vector.exchanges)
-
-    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
-        recorded, _, _, response, _ = next(self.pairs)
-        assert (session_id is None) == (recorded.kind == "spdm"), f"record {recorded.index}: secured or not"
-        padding = recorded.data[len(request) :]  # DOE pads secured records (and undecodable ones) to a DWORD
-        same = recorded.data[: len(request)] == request and len(padding) <= self.max_padding and not any(padding)
-        assert same, f"record {recorded.index}: sent {request.hex()}, recorded {recorded.data.hex()}"
-        return bytes(response.data)
-
-    def done(self) -> bool:
-        return next(self.pairs, None) is None
-
-
-class MctpReplayTransport(ReplayTransport):
-    max_padding: ClassVar[int] = 0
-
-
 def _draws(vector: Vector) -> list[bytes]:
     """The requester's random draws, read back from the capture in the order it made them.
 
@@ -301,62 +283,22 @@ def _draws(vector: Vector) -> list[bytes]:
     return drawn
 
 
-def _feed(values: Sequence[bytes]) -> Callable[[int], bytes]:
-    queue = iter(values)
-
-    def draw(size: int) -> bytes:
-        value = next(queue)
-        assert len(value) == size, f"the requester drew {size} bytes, the capture holds {len(value)}"
-        return value
-
-    return draw
-
-
-@dataclasses.dataclass
-class RecordedKeyShare:
-    """The recorded ExchangeData, and the manifest's secret for the recorded response's ExchangeData."""
-
-    sent: bytes
-    peer: bytes
-    secret: bytes
-
-    @property
-    def exchange_data(self) -> bytes:
-        return self.sent
-
-    def shared_secret(self, peer_exchange_data: bytes) -> bytes:
-        assert peer_exchange_data == self.peer
-        return self.secret
-
-
 def _key_shares(vector: Vector) -> Callable[[DheSuite], DheKeyShare]:
     requests: list[KeyExchange] = []
     for message in vector.plain(KeyExchange):
         if not requests or message != requests[-1]:  # a Busy retry repeats the request
             requests.append(message)
-    responses = vector.plain(KeyExchangeRsp)
-    secrets = vector.secrets.dhe_secrets
-    shares = iter(
-        RecordedKeyShare(sent=q.exchange_data, peer=r.exchange_data, secret=s)
-        for q, r, s in zip(requests, responses, secrets, strict=True)
-    )
-    return lambda suite: next(shares)
+    answered = [m.exchange_data for m in vector.plain(KeyExchangeRsp)]
+    return recorded_key_shares([m.exchange_data for m in requests], answered, vector.secrets.dhe_secrets)
 
 
 def _recorded_signer(vector: Vector, certificates: tuple[bytes, ...]) -> Callable[[bytes], bytes]:
     """The recorded FINISH signatures, each handed out only if it verifies over the digest asked for."""
-    signatures = iter(m.signature for m in vector.plain(Finish) if m.signature is not None)
+    signatures = [m.signature for m in vector.plain(Finish) if m.signature is not None]
     public_key = x509.load_der_x509_certificate(certificates[-1]).public_key()
     algorithms = vector.entry["algorithms"]
-    suite = asym_suite(BaseAsymAlgo[algorithms["ReqAsym"]])
-    hashes_ = hash_suite(BaseHashAlgo[algorithms["Hash"]])
-
-    def sign(digest: bytes) -> bytes:
-        signature = next(signatures)
-        suite.verify(public_key, digest, signature, hashes_)  # the requester's FINISH transcript is the recorded one
-        return signature
-
-    return sign
+    suite, hashes_ = asym_suite(BaseAsymAlgo[algorithms["ReqAsym"]]), hash_suite(BaseHashAlgo[algorithms["Hash"]])
+    return recorded_signer(signatures, public_key, suite, hashes_)
 
 
 def _replay_config(vector: Vector) -> RequesterConfig:
@@ -370,7 +312,7 @@ def _replay_config(vector: Vector) -> RequesterConfig:
     config: RequesterConfig = generate.requester_config(
         entry["requester"],
         trust_anchors={0: vector.root},
-        random=_feed(_draws(vector)),
+        random=recorded_random(_draws(vector)),
         dhe_key_share=_key_shares(vector),
         identities=identities,
     )
@@ -380,7 +322,8 @@ def _replay_config(vector: Vector) -> RequesterConfig:
 @pytest.mark.parametrize("name", NAMES)
 def test_the_requester_sends_the_recorded_requests(name: str) -> None:
     vector = _vector(name)
-    transport = MctpReplayTransport(vector) if vector.entry["transport"] == "mctp" else ReplayTransport(vector)
+    kind = MctpReplayTransport if vector.entry["transport"] == "mctp" else ReplayTransport
+    transport = kind((recorded, response) for recorded, _, _, response, _ in vector.exchanges)
     requester = Requester(transport, _replay_config(vector))
     sessions = generate.run_flow(requester, vector.entry["flow"])
     assert transport.done(), "the capture holds requests the requester did not send"

@@ -1,7 +1,7 @@
 """The requester against DMTF libspdm's recorded responses: byte-identical requests, every check passes.
 
-A replay transport serves the capture's responses in order and asserts that each request the
-requester sends is the recorded one; the requester's nonces are injected from the capture.
+`spdm.testing.replay.ReplayTransport` serves the capture's responses in order and refuses any
+request that is not the recorded one; the requester's nonces are injected from the capture.
 """
 
 from __future__ import annotations
@@ -18,22 +18,7 @@ from spdm.messages.codes import CapabilityFlags, SummaryHashType
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import NegotiateAlgorithms
 from spdm.requester import Requester, RequesterConfig
-from spdm.transport.base import Transport
-
-
-class ReplayTransport(Transport):
-    """Serves recorded responses; fails the test when a request differs from the recording."""
-
-    def __init__(self, items: list[CapturedMessage]) -> None:
-        spdm = [i for i in items if i.kind == "spdm"]
-        self.pairs: Iterator[tuple[CapturedMessage, CapturedMessage]] = iter(zip(spdm[::2], spdm[1::2], strict=True))
-        self.sent = 0
-
-    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
-        recorded_request, recorded_response = next(self.pairs)
-        assert request == recorded_request.data, f"request {self.sent} differs from record {recorded_request.index}"
-        self.sent += 1
-        return recorded_response.data
+from spdm.testing.replay import ReplayTransport, recorded_random
 
 
 def _nonces(items: list[CapturedMessage]) -> Iterator[bytes]:
@@ -46,7 +31,6 @@ def _config(items: list[CapturedMessage], root: bytes, **extra: object) -> Reque
     """The requester settings the recorded requests reveal (libspdm's offer and flags)."""
     get_caps = next(i.message for i in items if i.code == "GET_CAPABILITIES")
     offer = next(i.message for i in items if isinstance(i.message, NegotiateAlgorithms))
-    nonces = _nonces(items)
     return RequesterConfig(
         versions=(0x10, 0x11),
         capabilities=getattr(get_caps, "flags", None) or CapabilityFlags.CERT_CAP,
@@ -55,7 +39,7 @@ def _config(items: list[CapturedMessage], root: bytes, **extra: object) -> Reque
         alg_structs=offer.alg_structs,
         trust_anchors={0: root},
         certificate_portion=0xFFFF,
-        random=lambda size: next(nonces),
+        random=recorded_random(list(_nonces(items))),
         clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc),
         **extra,  # type: ignore[arg-type]
     )
@@ -73,7 +57,7 @@ def _config(items: list[CapturedMessage], root: bytes, **extra: object) -> Reque
 def test_requester_reproduces_libspdm_requests(libspdm_vectors: Path, capture: str, algorithm: str) -> None:
     items = list(messages(read_pcap(libspdm_vectors / capture / "requester.pcap")))
     root = (libspdm_vectors / "sample_key" / algorithm / "ca.cert.der").read_bytes()
-    transport = ReplayTransport(items)
+    transport = ReplayTransport.from_messages(items)
     requester = Requester(transport, _config(items, root))
 
     # the flow spdm_requester_emu ran (see the capture's README.txt)
@@ -93,4 +77,4 @@ def test_requester_reproduces_libspdm_requests(libspdm_vectors: Path, capture: s
     requester.get_digests()
     result = requester.get_measurements(0xFF, signed=True, slot=0)
     assert result.signed and len(result.blocks) == 8
-    assert next(transport.pairs, None) is None, "the capture holds requests the requester did not send"
+    assert transport.done(), "the capture holds requests the requester did not send"

@@ -1,12 +1,12 @@
 """The requester's sessions against DMTF libspdm's recorded responses, byte for byte.
 
-A replay transport serves each capture's responses (secured records included) in order and fails
-the test when a request differs from the recorded one. Everything the requester draws at random is
+`spdm.testing.replay` serves each capture's responses (secured records included) in order and
+refuses a request that differs from the recorded one. Everything the requester draws at random is
 injected from the capture (ReqSessionID, RandomData, RequesterContext, KEY_UPDATE tags, nonces), so:
 
 * PSK captures (d, j): PSK_EXCHANGE, PSK_FINISH, HEARTBEAT, KEY_UPDATE and END_SESSION records are
   byte-identical to libspdm's.
-* DHE captures (e, h, e4, p): libspdm's ephemeral key cannot be reproduced, so a `DheKeyShare` hook
+* DHE captures (e, h, e4, p): libspdm's ephemeral key cannot be reproduced, so a recorded key share
   sends the recorded ExchangeData and yields the manifest's shared secret; the responder's
   signature, ResponderVerifyData and every later record are then checked for real. Under mutual
   authentication libspdm's FINISH signature (randomised ECDSA) is injected through the identity's
@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,37 +48,12 @@ from spdm.requester import (
     SessionDecryptError,
 )
 from spdm.session import ReplayRecord, ReplaySecrets, SessionReplayer
-from spdm.transport.base import Transport
+from spdm.testing.replay import ReplayTransport, recorded_key_shares, recorded_random, recorded_signer
 
 PSK = bytes.fromhex("5465737450736b4461746100")
 PSK_HINT = bytes.fromhex("5465737450736b48696e7400")
 CLOCK = datetime(2026, 11, 26, tzinfo=timezone.utc)
 DOE_PADDING = 3
-
-
-class ReplayTransport(Transport):
-    """Serves recorded responses in order; with `strict`, fails when a request differs from the recording."""
-
-    max_padding = DOE_PADDING
-
-    def __init__(self, items: Sequence[CapturedMessage], *, strict: bool = True) -> None:
-        flow = [item for item in items if item.kind in ("spdm", "secured")]
-        self.pairs: Iterator[tuple[CapturedMessage, CapturedMessage]] = iter(zip(flow[::2], flow[1::2], strict=True))
-        self.strict = strict
-        self.alter: Callable[[CapturedMessage], bytes] | None = None
-
-    def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
-        recorded, response = next(self.pairs)
-        assert (session_id is None) == (recorded.kind == "spdm"), f"record {recorded.index}: secured or not"
-        if self.strict:
-            # a DOE record may carry up to 3 zero bytes of padding after a secured message
-            padding = recorded.data[len(request) :]
-            same = recorded.data[: len(request)] == request and len(padding) <= DOE_PADDING and not any(padding)
-            assert same, f"record {recorded.index}: sent {request.hex()}, recorded {recorded.data.hex()}"
-        return self.alter(response) if self.alter is not None else response.data
-
-    def done(self) -> bool:
-        return next(self.pairs, None) is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,43 +104,10 @@ def _capture(vectors: Path, name: str) -> Capture:
     return Capture(name=name, items=items, records=records, entry=entry)
 
 
-def _feed(values: Sequence[bytes]) -> Callable[[int], bytes]:
-    queue = iter(values)
-
-    def draw(size: int) -> bytes:
-        value = next(queue)
-        assert len(value) == size, f"the requester drew {size} bytes where libspdm drew {len(value)}"
-        return value
-
-    return draw
-
-
-@dataclasses.dataclass
-class RecordedKeyShare:
-    """libspdm's ExchangeData, and the manifest's shared secret for the recorded response's ExchangeData."""
-
-    sent: bytes
-    peer: bytes
-    secret: bytes
-
-    @property
-    def exchange_data(self) -> bytes:
-        return self.sent
-
-    def shared_secret(self, peer_exchange_data: bytes) -> bytes:
-        assert peer_exchange_data == self.peer
-        return self.secret
-
-
 def _key_shares(capture: Capture) -> Callable[[DheSuite], DheKeyShare]:
-    requests = capture.plain(KeyExchange)
-    responses = capture.plain(KeyExchangeRsp)
     secrets = [bytes.fromhex(s) for s in capture.entry["dhe_secrets"]]
-    shares = iter(
-        RecordedKeyShare(sent=q.exchange_data, peer=r.exchange_data, secret=s)
-        for q, r, s in zip(requests, responses, secrets, strict=True)
-    )
-    return lambda suite: next(shares)
+    sent = [m.exchange_data for m in capture.plain(KeyExchange)]
+    return recorded_key_shares(sent, [m.exchange_data for m in capture.plain(KeyExchangeRsp)], secrets)
 
 
 def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> RequesterConfig:
@@ -179,7 +121,7 @@ def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> Re
         "base_asym_algo": offer.base_asym_algo,
         "base_hash_algo": offer.base_hash_algo,
         "alg_structs": offer.alg_structs,
-        "random": _feed(capture.randoms()),
+        "random": recorded_random(capture.randoms()),
         "secured_message_versions": (0x1100,),
         "psk": PSK,
         "psk_hint": PSK_HINT,
@@ -197,7 +139,7 @@ def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> Re
 @pytest.mark.parametrize("name", ["d_psk_sha384_aes256gcm_v11", "j_psk_nocontext_sha256_chacha_v11"])
 def test_psk_session_records_are_libspdms(libspdm_vectors: Path, name: str) -> None:
     capture = _capture(libspdm_vectors, name)
-    transport = ReplayTransport(capture.items)
+    transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, _config(capture, libspdm_vectors, "ecp384"))
     negotiated = requester.init_connection()
     session = requester.psk_exchange(summary_hash_type=0xFF)
@@ -222,17 +164,12 @@ def test_psk_session_records_are_libspdms(libspdm_vectors: Path, name: str) -> N
 
 
 def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Callable[[bytes], bytes]:
-    """libspdm's FINISH signatures, each handed out only if it verifies over the digest asked for."""
-    signatures: Iterator[bytes] = iter(m.signature for m in capture.plain(Finish) if m.signature is not None)
+    """libspdm's FINISH signatures, each handed out only if it verifies over the digest asked for:
+    the requester's FINISH transcript (with Hash(CM)) must be the one libspdm signed."""
+    signatures = [m.signature for m in capture.plain(Finish) if m.signature is not None]
     public_key = x509.load_der_x509_certificate(certificates[-1]).public_key()
-
-    def sign(digest: bytes) -> bytes:
-        signature = next(signatures)
-        # the requester's FINISH transcript (with Hash(CM)) must be the one libspdm signed
-        asym_suite(BaseAsymAlgo.ECDSA_P384).verify(public_key, digest, signature, hash_suite(BaseHashAlgo.SHA_384))
-        return signature
-
-    return sign
+    suite, hashes = asym_suite(BaseAsymAlgo.ECDSA_P384), hash_suite(BaseHashAlgo.SHA_384)
+    return recorded_signer(signatures, public_key, suite, hashes)
 
 
 @pytest.mark.parametrize(
@@ -254,7 +191,7 @@ def test_dhe_session_records_are_libspdms(
         identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
         identities = dict.fromkeys(requester_slots, identity)
     config = _config(capture, libspdm_vectors, algorithm, dhe_key_share=_key_shares(capture), identities=identities)
-    transport = ReplayTransport(capture.items)
+    transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
 
     # spdm-emu's flow (README.txt): DIGESTS, both slots' chains, DIGESTS, slot 0 again, DIGESTS
@@ -290,7 +227,7 @@ def test_dhe_session_records_are_libspdms(
 
 def _psk_requester(vectors: Path, **extra: Any) -> tuple[Requester, ReplayTransport]:
     capture = _capture(vectors, "d_psk_sha384_aes256gcm_v11")
-    transport = ReplayTransport(capture.items, strict=not extra)
+    transport = ReplayTransport.from_messages(capture.items, strict=not extra)
     requester = Requester(transport, _config(capture, vectors, "ecp384", **extra))
     requester.init_connection()
     return requester, transport
@@ -330,7 +267,7 @@ def test_the_selected_secured_message_version_must_have_been_offered(libspdm_vec
 def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -> None:
     capture = _capture(libspdm_vectors, "e_dhe_secp384_aes256gcm_v11")
     config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
-    transport = ReplayTransport(capture.items)
+    transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
     requester.init_connection()
     requester.get_digests()
@@ -356,7 +293,7 @@ def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -
 def test_mutual_authentication_is_refused_without_an_identity(libspdm_vectors: Path) -> None:
     capture = _capture(libspdm_vectors, "p_dhe_secp384_mutauth_wo_encap_v11")
     config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
-    requester = Requester(ReplayTransport(capture.items), config)
+    requester = Requester(ReplayTransport.from_messages(capture.items), config)
     requester.init_connection()
     requester.get_digests()
     requester.get_certificate(0)
