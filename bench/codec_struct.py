@@ -1,7 +1,8 @@
-"""Codec against hand-written `struct` decoders: decode time of representative messages (GET_VERSION,
-VERSION, GET_CERTIFICATE, CERTIFICATE, CHALLENGE_AUTH, MEASUREMENTS with blocks and a signature)
-by `spdm.messages.decode` and by a few lines of `struct` that make the same checks (header, code,
-every length and count consistent with the bytes, nothing left over), on the messages of one
+"""Codec against hand-written `struct` code: decode and encode time of representative messages
+(GET_VERSION, VERSION, GET_CERTIFICATE, CERTIFICATE, CHALLENGE_AUTH, MEASUREMENTS with blocks and
+a signature) by `spdm.messages.decode`/`encode` and by a few lines of `struct` that make the same
+checks (decoding: header, code, every length and count consistent with the bytes, nothing left
+over; encoding: field sizes, OpaqueLength bound, the DMTF value layout), on the messages of one
 in-process ECDSA P-384 / SHA-384 authentication. Issue target: codec at most 4x the struct baseline.
 
 Run: python bench/codec_struct.py
@@ -13,13 +14,14 @@ import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import per_call
 
 from spdm.flow import FlowDecoder, direction_of
-from spdm.messages import CodecContext, decode
+from spdm.messages import CodecContext, decode, encode
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, SlotIdentity, demo_config
@@ -157,6 +159,80 @@ def measurements(data: bytes, ctx: CodecContext | None) -> tuple[list[tuple[int,
     return blocks, nonce, signature
 
 
+def _bytes(value: object, size: int | None = None) -> bytes:
+    if not isinstance(value, bytes) or (size is not None and len(value) != size):
+        raise Malformed(f"expected {size} bytes" if size else "expected bytes")
+    return value
+
+
+def _opaque(value: object) -> bytes:
+    opaque = _bytes(value)
+    if len(opaque) > 1024:
+        raise Malformed("OpaqueLength over 1024")
+    return _U16.pack(len(opaque)) + opaque
+
+
+def encode_get_version(m: Any) -> bytes:
+    return _HEADER.pack(m.version, 0x84, m.param1, m.param2)
+
+
+def encode_version(m: Any) -> bytes:
+    entries = tuple(m.entries)
+    return _HEADER.pack(m.version, 0x04, m.param1, m.param2) + struct.pack(
+        f"<BB{len(entries)}H", m.reserved, len(entries), *entries
+    )
+
+
+def encode_get_certificate(m: Any) -> bytes:
+    return _GET_CERTIFICATE.pack(m.version, 0x82, m.slot_param, m.param2, m.offset, m.length)
+
+
+def encode_certificate(m: Any) -> bytes:
+    portion = _bytes(m.portion)
+    return _CERTIFICATE.pack(m.version, 0x02, m.slot_param, m.param2, len(portion), m.remainder_length) + portion
+
+
+def encode_challenge_auth(m: Any) -> bytes:
+    summary = b"" if m.measurement_summary_hash is None else _bytes(m.measurement_summary_hash)
+    return b"".join(
+        (
+            _HEADER.pack(m.version, 0x03, m.attributes, m.slot_mask),
+            _bytes(m.cert_chain_hash),
+            _bytes(m.nonce, 32),
+            summary,
+            _opaque(m.opaque_data),
+            _bytes(m.signature),
+        )
+    )
+
+
+def encode_measurements(m: Any) -> bytes:
+    blocks = []
+    for block in m.blocks:
+        measurement = block.measurement
+        if block.specification & 1:
+            value = _bytes(measurement.value)
+            body = _DMTF.pack(measurement.value_type, len(value)) + value
+        else:
+            body = _bytes(measurement)
+        blocks.append(_BLOCK.pack(block.index, block.specification, len(body)) + body)
+    record = b"".join(blocks)
+    head = _MEASUREMENTS.pack(m.version, 0x60, m.total_indices, m.slot_param, len(blocks))
+    signature = b"" if m.signature is None else _bytes(m.signature)
+    return b"".join(
+        (head, len(record).to_bytes(3, "little"), record, _bytes(m.nonce, 32), _opaque(m.opaque_data), signature)
+    )
+
+
+ENCODERS: dict[str, Callable[[Any], bytes]] = {
+    "GET_VERSION": encode_get_version,
+    "VERSION": encode_version,
+    "GET_CERTIFICATE": encode_get_certificate,
+    "CERTIFICATE": encode_certificate,
+    "CHALLENGE_AUTH": encode_challenge_auth,
+    "MEASUREMENTS": encode_measurements,
+}
+
 BASELINES: dict[str, Callable[[bytes, CodecContext | None], object]] = {
     "GET_VERSION": get_version,
     "VERSION": version,
@@ -196,7 +272,7 @@ def recorded_messages() -> dict[str, tuple[bytes, CodecContext | None]]:
 
 
 def measure() -> dict[str, object]:
-    """Per message: (bytes, codec decode seconds, struct decode seconds, ratio); and the worst ratio."""
+    """Per message and direction (decode, encode): (bytes, codec seconds, struct seconds, ratio); the worst ratio."""
     samples = recorded_messages()
     rows: dict[str, tuple[int, float, float, float]] = {}
     for name, baseline in BASELINES.items():
@@ -204,7 +280,15 @@ def measure() -> dict[str, object]:
         baseline(data, ctx)  # the baseline must accept what the codec accepts
         t_codec = per_call(lambda data=data, ctx=ctx: decode(data, ctx))
         t_struct = per_call(lambda data=data, ctx=ctx, baseline=baseline: baseline(data, ctx))
-        rows[name] = (len(data), t_codec, t_struct, t_codec / t_struct)
+        rows[f"decode {name}"] = (len(data), t_codec, t_struct, t_codec / t_struct)
+    for name, encoder in ENCODERS.items():
+        data, ctx = samples[name]
+        message = decode(data, ctx)
+        if encoder(message) != data:
+            raise Malformed(f"the {name} struct encoder does not write the recorded bytes")
+        t_codec = per_call(lambda message=message: encode(message))
+        t_struct = per_call(lambda message=message, encoder=encoder: encoder(message))
+        rows[f"encode {name}"] = (len(data), t_codec, t_struct, t_codec / t_struct)
     worst = max(rows, key=lambda name: rows[name][3])
     return {"per_message": rows, "worst_message": worst, "codec_vs_struct_worst": rows[worst][3]}
 
@@ -213,9 +297,9 @@ def main() -> int:
     figures = measure()
     rows = figures["per_message"]
     assert isinstance(rows, dict)
-    print(f"{'message':18} {'bytes':>6} {'codec us':>9} {'struct us':>10} {'ratio':>7}")
+    print(f"{'message':25} {'bytes':>6} {'codec us':>9} {'struct us':>10} {'ratio':>7}")
     for name, (size, t_codec, t_struct, ratio) in rows.items():
-        print(f"{name:18} {size:6} {t_codec * 1e6:9.2f} {t_struct * 1e6:10.2f} {ratio:7.1f}")
+        print(f"{name:25} {size:6} {t_codec * 1e6:9.2f} {t_struct * 1e6:10.2f} {ratio:7.1f}")
     print(
         f"worst: {figures['worst_message']} at {figures['codec_vs_struct_worst']:.1f}x the struct baseline"
         f" (target <= {TARGET:g})"

@@ -154,10 +154,10 @@ def collect() -> tuple[list[Row], dict[str, object]]:
     assert isinstance(per, dict)
     for name, (size, t_codec, t_struct, ratio) in per.items():
         target, met = _at_most(ratio, codec_struct.TARGET)
-        rows.append(Row(f"codec decode {name} ({size} B)", _us(t_codec), _us(t_struct) + " struct", ratio, target, met))
+        rows.append(Row(f"codec {name} ({size} B)", _us(t_codec), _us(t_struct) + " struct", ratio, target, met))
     worst = float(cs["codec_vs_struct_worst"])
     target, met = _at_most(worst, codec_struct.TARGET)
-    rows.append(Row(f"codec decode, worst ({cs['worst_message']})", "-", "-", worst, target, met))
+    rows.append(Row(f"codec, worst ({cs['worst_message']})", "-", "-", worst, target, met))
     out["codec_vs_struct"] = {name: values[3] for name, values in per.items()}
     out["codec_vs_struct_worst"] = worst
 
