@@ -10,7 +10,6 @@ non-derived fields, and registers the class under its RequestResponseCode. `deco
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -133,11 +132,11 @@ def _split(error: c.ConstructError) -> tuple[str, str]:
     return field, reason
 
 
-_PARSE_WITHOUT_CONTEXT = root_context(None, parsing=True)
+_PARSE_WITHOUT_CONTEXT = root_context(None)
 
 
 def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None) -> tuple[Any, int]:
-    params = _PARSE_WITHOUT_CONTEXT if context is None else root_context(context, parsing=True)
+    params = _PARSE_WITHOUT_CONTEXT if context is None else root_context(context)
     try:
         return layout.parse_at(data, 0, len(data), params, "(parsing)")
     except c.ConstructError as error:
@@ -146,15 +145,13 @@ def _parse(name: str, layout: Layout, data: bytes, context: CodecContext | None)
 
 
 def _build(name: str, layout: Layout, obj: Record) -> bytes:
-    stream = io.BytesIO()
     try:
-        layout._build(obj, stream, root_context(None, parsing=False), "(building)")
+        return layout.build_bytes(obj, "(building)")
     except c.ConstructError as error:
         field, reason = _split(error)
         raise EncodeError(name, field, reason) from None
     except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as error:
         raise EncodeError(name, "", f"malformed field value: {error}") from None
-    return stream.getvalue()
 
 
 def decode_record(cls: type[R], data: bytes, name: str, context: CodecContext | None = None) -> R:

@@ -3,12 +3,11 @@
 Layouts are construct fields; these add what SPDM needs (sizes fixed by negotiation, rules over
 fields already read, regions that must be filled exactly) and the pieces the generated parse
 and build functions share: runs of fixed-size fields packed with one `struct.Struct`, the
-context that rules see, and the source-code builder.
+context that rules see, and the generated source.
 """
 
 from __future__ import annotations
 
-import io
 import operator
 import struct
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from spdm.messages.context import CodecContext
 __all__ = [
     "Context",
     "FieldRef",
+    "LengthOf",
+    "Of",
     "Run",
     "Source",
     "Test",
@@ -29,6 +30,7 @@ __all__ = [
     "field",
     "length_of",
     "negotiated_bytes",
+    "of",
     "packable",
     "require",
     "root_context",
@@ -50,9 +52,9 @@ class Context(dict):  # type: ignore[type-arg]
     __setattr__ = dict.__setitem__
 
 
-def root_context(codec_context: CodecContext | None, *, parsing: bool) -> Context:
-    """The top context of one decode or encode; `_params.ctx` is the negotiation context."""
-    root = Context(ctx=codec_context, _parsing=parsing, _building=not parsing, _sizing=False)
+def root_context(codec_context: CodecContext | None) -> Context:
+    """The top context of one decode; `_params.ctx` is the negotiation context."""
+    root = Context(ctx=codec_context, _parsing=True, _building=False, _sizing=False)
     root["_params"] = root
     return root
 
@@ -64,15 +66,6 @@ class NegotiatedBytes(c.Construct):  # type: ignore[misc]
         super().__init__()
         self.size_key = size_key
         self.present_key = present_key
-        self.flagbuildnone = present_key is not None
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if obj is None and self.present_key is not None:
-            return None
-        if not isinstance(obj, bytes):
-            raise c.ExplicitError(f"expected bytes, got {type(obj).__name__}", path=path)
-        c.stream_write(stream, obj, len(obj), path)
-        return obj
 
 
 def negotiated_bytes(size_key: str, present_key: str | None = None) -> c.Construct:
@@ -90,12 +83,6 @@ class AbsentWhen(c.Subconstruct):  # type: ignore[misc]
     def __init__(self, key: str, subcon: c.Construct) -> None:
         super().__init__(subcon)
         self.key = key
-        self.flagbuildnone = True
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if obj is None:
-            return None
-        return self.subcon._build(obj, stream, context, path)
 
 
 def absent_when(key: str, subcon: c.Construct) -> c.Construct:
@@ -111,14 +98,9 @@ class Require(c.Construct):  # type: ignore[misc]
         self.predicate = predicate
         self.reason = reason
         self.field = field
-        self.flagbuildnone = True
 
     def fail(self, path: str) -> None:
         raise c.ExplicitError(self.reason, path=f"{path} -> {self.field}" if self.field else path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
-        if not self.predicate(context):
-            self.fail(path)
 
 
 def require(predicate: Callable[[Any], bool], reason: str, *, field: str | None = None) -> c.Construct:
@@ -135,16 +117,6 @@ class Exactly(c.Subconstruct):  # type: ignore[misc]
     def __init__(self, length: Callable[[Any], int], subcon: c.Construct) -> None:
         super().__init__(subcon)
         self.length = length
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        region = io.BytesIO()
-        built = self.subcon._build(obj, region, context, path)
-        data = region.getvalue()
-        length = self.length(context)
-        if len(data) != length:
-            raise c.ExplicitError(f"{len(data)} bytes written for a {length}-byte region", path=path)
-        stream.write(data)
-        return built
 
 
 def exactly(length: Callable[[Any], int], subcon: c.Construct) -> c.Construct:
@@ -170,10 +142,40 @@ def field(name: str) -> Callable[[Any], Any]:
     return FieldRef(name)
 
 
+class LengthOf:
+    """The length of an already-read field (a C-level `len_(this.name)`); builders take it of their local."""
+
+    __slots__ = ("_get", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._get = operator.itemgetter(name)
+
+    def __call__(self, this: Any) -> int:
+        return len(self._get(this))
+
+
 def length_of(name: str) -> Callable[[Any], int]:
     """For `Rebuild`: the length of field `name` (construct's `len_(this.name)`, without its cost)."""
-    get = operator.itemgetter(name)
-    return lambda this: len(get(this))
+    return LengthOf(name)
+
+
+class Of:
+    """`fn` of already-read fields `names`, as a function of `this`; builders call it on their locals."""
+
+    __slots__ = ("fn", "names")
+
+    def __init__(self, fn: Callable[..., Any], names: tuple[str, ...]) -> None:
+        self.fn = fn
+        self.names = names
+
+    def __call__(self, this: Any) -> Any:
+        return self.fn(*[this[name] for name in self.names])
+
+
+def of(fn: Callable[..., Any], *names: str) -> Callable[[Any], Any]:
+    """``fn(this.a, this.b, ...)`` for fields `names` (a rebuild, rule or count that builders inline)."""
+    return Of(fn, names)
 
 
 class Test:

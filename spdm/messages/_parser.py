@@ -24,6 +24,7 @@ from spdm.messages._fields import (
     Exactly,
     FieldRef,
     NegotiatedBytes,
+    Of,
     Run,
     Source,
     Test,
@@ -95,6 +96,8 @@ class _Generator:
             return self.locals[fn.name]
         if isinstance(fn, Test) and fn.name in self.locals:
             return fn.source(self.locals[fn.name])
+        if isinstance(fn, Of) and all(name in self.locals for name in fn.names):
+            return f"{self.src.ref(fn.fn)}({', '.join(self.locals[name] for name in fn.names)})"
         self.uses_context = True
         return f"{self.src.ref(fn)}(inner)"
 

@@ -8,7 +8,7 @@ from typing import Any
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
-from spdm.messages._layout import exactly, field, length_of, when
+from spdm.messages._layout import exactly, field, length_of, of, when
 from spdm.messages.codes import Code, MeasurementSpecification
 
 __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
@@ -53,7 +53,7 @@ _IS_DMTF = when("specification", "==", _DMTF)
 @record(
     "index" / c.Int8ul,
     "specification" / c.Int8ul,
-    "_measurement_size" / c.Rebuild(c.Int16ul, lambda this: _measurement_size(this.measurement)),
+    "_measurement_size" / c.Rebuild(c.Int16ul, of(_measurement_size, "measurement")),
     "measurement" / exactly(field("_measurement_size"), c.IfThenElse(_IS_DMTF, DmtfMeasurement.layout, c.GreedyBytes)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,8 +105,8 @@ class GetMeasurements(Message):
         return bool(self.attributes & _SIGNATURE_REQUESTED)
 
 
-def _record_length(this: Any) -> int:
-    return sum(4 + _measurement_size(block.measurement) for block in this.blocks)
+def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
+    return sum(4 + _measurement_size(block.measurement) for block in blocks)
 
 
 @message(
@@ -114,7 +114,7 @@ def _record_length(this: Any) -> int:
     "total_indices" / c.Int8ul,
     "slot_param" / c.Int8ul,
     "_block_count" / c.Rebuild(c.Int8ul, length_of("blocks")),
-    "_record_length" / c.Rebuild(c.Int24ul, _record_length),
+    "_record_length" / c.Rebuild(c.Int24ul, of(_record_length, "blocks")),
     "blocks" / exactly(field("_record_length"), c.Array(field("_block_count"), MeasurementBlock.layout)),
     "nonce" / c.Bytes(_NONCE_SIZE),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import field, length_of, when
+from spdm.messages._layout import field, length_of, of, when
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
@@ -136,10 +137,10 @@ class ExtAlg(Record):
 
 @record(
     "alg_type" / c.Int8ul,
-    "_alg_count" / c.Rebuild(c.Int8ul, lambda this: 0x20 | len(this.ext)),
-    require(lambda this: this._alg_count >> 4 == 2, "FixedAlgCount is not 2", field="alg_count"),
+    "_alg_count" / c.Rebuild(c.Int8ul, of(lambda ext: 0x20 | len(ext), "ext")),
+    require(of(lambda count: count >> 4 == 2, "_alg_count"), "FixedAlgCount is not 2", field="alg_count"),
     "alg_supported" / c.Int16ul,
-    "ext" / c.Array(lambda this: this["_alg_count"] & 0xF, ExtAlg.layout),
+    "ext" / c.Array(of(lambda count: count & 0xF, "_alg_count"), ExtAlg.layout),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgStruct(Record):
@@ -150,10 +151,15 @@ class AlgStruct(Record):
     ext: tuple[ExtAlg, ...] = ()
 
 
-def _algorithms_length(fixed: int) -> Any:
-    def expected(this: Any) -> int:
-        exts = len(this.ext_asym) + len(this.ext_hash)
-        return fixed + 4 * exts + sum(4 + 4 * len(a.ext) for a in this.alg_structs)
+_LENGTH_FIELDS = ("ext_asym", "ext_hash", "alg_structs")
+
+
+def _algorithms_length(fixed: int) -> Callable[..., int]:
+    """The message size from `fixed` and the `_LENGTH_FIELDS`."""
+
+    def expected(ext_asym: Any, ext_hash: Any, alg_structs: Any) -> int:
+        exts = len(ext_asym) + len(ext_hash)
+        return fixed + 4 * exts + sum(4 + 4 * len(a.ext) for a in alg_structs)
 
     return expected
 
@@ -162,13 +168,16 @@ def _length_rules(fixed: int) -> list[c.Construct]:
     """Length equals the message size and stays within the version's bound; few ext algs."""
     expected = _algorithms_length(fixed)
 
-    def within(this: Any) -> bool:
-        bound = _MAX_ALGORITHMS_LENGTH.get(this.version, _MAX_ALGORITHMS_LENGTH_DEFAULT)
-        return bool(this.length <= bound)
+    def matches(length: int, *fields: Any) -> bool:
+        return bool(length == expected(*fields))
+
+    def within(version: int, length: int) -> bool:
+        bound = _MAX_ALGORITHMS_LENGTH.get(version, _MAX_ALGORITHMS_LENGTH_DEFAULT)
+        return bool(length <= bound)
 
     return [
-        require(lambda this: this.length == expected(this), "Length does not match the message size", field="length"),
-        require(within, "Length over the bound for this SPDM version", field="length"),
+        require(of(matches, "length", *_LENGTH_FIELDS), "Length does not match the message size", field="length"),
+        require(of(within, "version", "length"), "Length over the bound for this SPDM version", field="length"),
     ]
 
 
@@ -180,7 +189,7 @@ def _alg_structs() -> c.Construct:
     Code.NEGOTIATE_ALGORITHMS,
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, _algorithms_length(32)),
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(32), *_LENGTH_FIELDS)),
     "measurement_specification" / c.Int8ul,
     "reserved" / c.Int8ul,
     "base_asym_algo" / c.Int32ul,
@@ -189,7 +198,7 @@ def _alg_structs() -> c.Construct:
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(
-        lambda this: this._ext_asym_count + this._ext_hash_count <= _MAX_EXT_ALGS,
+        of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
         "ExtAsymCount + ExtHashCount over 20",
     ),
     "reserved3" / c.Int16ul,
@@ -219,7 +228,7 @@ class NegotiateAlgorithms(Message):
     Code.ALGORITHMS,
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, _algorithms_length(36)),
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(36), *_LENGTH_FIELDS)),
     "measurement_specification_sel" / c.Int8ul,
     "reserved" / c.Int8ul,
     "measurement_hash_algo" / c.Int32ul,
