@@ -26,6 +26,7 @@ libspdm's captures):
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -278,7 +279,7 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int
     if not opaque:
         raise invalid(f"{what} carries no OpaqueData: no secured-message version was selected")
     try:
-        version = selected_secured_message_version(decode_opaque(opaque))
+        version = _version_selected_by(bytes(opaque))
     except DecodeError as error:
         raise invalid(f"{what}: {error}") from None
     if version >> 8 not in {v >> 8 for v in offered}:
@@ -286,6 +287,13 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int
             f"{what} selects secured-message version {version >> 12}.{version >> 8 & 0xF}, which was not offered"
         )
     return version
+
+
+@functools.lru_cache(maxsize=16)
+def _version_selected_by(opaque: bytes) -> int:
+    """The version a response's OpaqueData selects, decoded once per distinct OpaqueData (a responder
+    sends the same bytes every handshake; a decode error is raised again each time, never cached)."""
+    return selected_secured_message_version(decode_opaque(opaque))
 
 
 def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
@@ -620,7 +628,7 @@ class Session:
         if self._phase != "established":
             self.discard("closed during the handshake")
             return
-        cache = bool(self._requester._require_negotiated().responder_flags & F.CACHE_CAP)
+        cache = self._requester._require_negotiated().responder_has(F.CACHE_CAP)
         attributes = 1 if clear_negotiated_state and cache else 0
         try:
             self._transact(EndSession(version=self._version, attributes=attributes), EndSessionAck)
@@ -720,7 +728,8 @@ class Session:
         self._transcript.append(header)
         verify_data = schedule.verify_data(handshake.request_finished_key, self._transcript.digest())
         self._transcript.append(verify_data)
-        _, _, response = self._transact(replace(template, requester_verify_data=verify_data), PskFinishRsp)
+        ask = PskFinish(version=self._version, requester_verify_data=verify_data)
+        _, _, response = self._transact(ask, PskFinishRsp)
         self._transcript.add_finish_rsp(response)
         self._enter_data_phase()
 
@@ -841,7 +850,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     """PSK_EXCHANGE (and PSK_FINISH): see `Requester.psk_exchange`."""
     negotiated = requester._require_negotiated()
     _require_session_caps(negotiated, "PSK_EXCHANGE")
-    if not negotiated.requester_flags & F.PSK_CAP_MASK or not negotiated.responder_flags & F.PSK_CAP_MASK:
+    if not negotiated.requester_has(F.PSK_CAP_MASK) or not negotiated.responder_has(F.PSK_CAP_MASK):
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
     config = requester.config
     if config.psk is None:
@@ -881,7 +890,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     )
     requester.sessions[session_id] = session
     try:
-        if negotiated.responder_flags & F.PSK_CAP_WITH_CONTEXT:
+        if negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT):
             session._psk_finish()
         else:
             transcript.mark_th2()  # no PSK_FINISH: TH2 = A || K

@@ -29,6 +29,7 @@ it, under the session's current response key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 from dataclasses import dataclass
 from typing import Literal
@@ -171,6 +172,13 @@ class Session:
         self.enter_data_phase = False
 
 
+@functools.lru_cache(maxsize=16)
+def _versions_offered_by(opaque: bytes) -> tuple[int, ...]:
+    """The versions a request's OpaqueData offers, decoded once per distinct OpaqueData (a requester
+    sends the same bytes every handshake; a decode error is raised again each time, never cached)."""
+    return secured_message_versions(decode_opaque(opaque))
+
+
 def _fail_response(reason: str) -> ProtocolError:
     """A bad encapsulated response: the requester answered the encapsulated request wrongly."""
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
@@ -234,7 +242,7 @@ class SessionHandlers:
         if not opaque:
             return None
         try:
-            offered = secured_message_versions(decode_opaque(opaque))
+            offered = _versions_offered_by(bytes(opaque))
         except DecodeError as error:
             raise invalid(f"OpaqueData: {error}") from None
         common = [v for v in self.config.secured_message_versions if any(v >> 8 == o >> 8 for o in offered)]
@@ -423,11 +431,10 @@ class SessionHandlers:
         negotiated ReqBaseAsymAlg.
         """
         mode = self.config.mutual_auth
-        both = negotiated.requester_flags & negotiated.responder_flags
-        if mode is None or not both & F.MUT_AUTH_CAP or not negotiated.req_base_asym_alg:
+        if mode is None or not negotiated.both(F.MUT_AUTH_CAP) or not negotiated.req_base_asym_alg:
             return 0, 0, None
         if mode == "encapsulated":
-            if not both & F.ENCAP_CAP or not negotiated.requester_flags & F.CERT_CAP:
+            if not negotiated.both(F.ENCAP_CAP) or not negotiated.requester_has(F.CERT_CAP):
                 return 0, 0, None
             return MutAuthRequest.WITH_ENCAP_REQUEST, 0, None
         slot = self.config.requester_slot
@@ -478,7 +485,7 @@ class SessionHandlers:
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         version = self._selected_secured_version(ask.opaque_data)
         session_id = self._allocate_session_id(ask.req_session_id)
-        with_context = bool(negotiated.responder_flags & F.PSK_CAP_WITH_CONTEXT)
+        with_context = negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT)
         heartbeat = self._heartbeat_period(negotiated)
 
         self.transcript.before_request(Code.PSK_EXCHANGE)

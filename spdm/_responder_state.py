@@ -184,9 +184,9 @@ def allowed(state: State, code: int) -> bool:
     return (state, code) in TRANSITIONS
 
 
-def next_state(state: State, code: int) -> State:
+def next_state(state: State, code: Code) -> State:
     """The state after a successful answer to `code` in `state` (KeyError when it is not allowed)."""
-    return TRANSITIONS[(state, Code(code))]
+    return TRANSITIONS[(state, code)]
 
 
 def state_diagram() -> str:

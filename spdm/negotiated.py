@@ -79,10 +79,18 @@ class Negotiated:
         bits = int(flag)
         return self.requester_flags & self.responder_flags & bits == bits
 
+    def requester_has(self, flag: CapabilityFlags) -> bool:
+        """The requester set some bit of `flag` (on ints: IntFlag's own `&` is a slow Python call)."""
+        return self.requester_flags & int(flag) != 0
+
+    def responder_has(self, flag: CapabilityFlags) -> bool:
+        """The responder set some bit of `flag` (PSK_CAP_MASK: PSK with or without context)."""
+        return self.responder_flags & int(flag) != 0
+
     @property
     def responder_measurement_cap(self) -> int:
         """MEAS_CAP: 0 none, 1 without signature, 2 with signature."""
-        return (self.responder_flags & CapabilityFlags.MEAS_CAP_MASK) >> 3
+        return (self.responder_flags & int(CapabilityFlags.MEAS_CAP_MASK)) >> 3
 
     @property
     def hash_size(self) -> int | None:

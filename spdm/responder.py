@@ -31,7 +31,7 @@ test_responder_sessions_replay.py for the PSK sessions, secured records included
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -119,6 +119,11 @@ _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
 _ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
+# Each served request code by value: its Code and the responder's and requester's capability bits it
+# needs, as plain ints (IntFlag arithmetic and Code(value) are Python calls, and this runs per request).
+_SERVED: Mapping[int, tuple[Code, int, int]] = {
+    int(code): (code, int(CAPABILITY_OF.get(code, 0)), int(REQUESTER_CAPABILITY_OF.get(code, 0))) for code in HANDLED
+}
 
 VendorHandler = Callable[[VendorDefinedRequest], bytes]
 """Serves one VENDOR_DEFINED_REQUEST: returns the response payload, or raises `ProtocolError`."""
@@ -278,7 +283,7 @@ class Responder(SessionHandlers):
         version, code = request[0], request[1]
         if code == Code.GET_VERSION and session is None:
             self._reply_version = 0x10
-        self._check_code(code)
+        request_code = self._check_code(code)
         self._check_version(code, version)
         if self._busy:
             self._busy -= 1
@@ -291,27 +296,29 @@ class Responder(SessionHandlers):
             self._token = (self._token + 1) & 0xFF
             raise self._not_ready_error(self._pending)
         self._pending = None
-        return self._serve(request, code, session)
+        return self._serve(request, request_code, session)
 
-    def _check_code(self, code: int) -> None:
-        if code not in HANDLED:
-            raise unsupported(code, f"request code 0x{code:02x} is not served")
+    def _check_code(self, value: int) -> Code:
+        """The request code of a header, if this device serves it and both sides have its capabilities."""
+        served = _SERVED.get(value)
+        if served is None:
+            raise unsupported(value, f"request code 0x{value:02x} is not served")
+        code, needed, theirs = served
         negotiated = self.negotiated
         ours = negotiated.responder_flags if negotiated is not None else self.config.capabilities
-        needed = CAPABILITY_OF.get(Code(code), 0)
         if needed and not ours & needed:
-            raise unsupported(code, f"{Code(code).name} needs a capability this device does not have")
-        theirs = REQUESTER_CAPABILITY_OF.get(Code(code), 0)
+            raise unsupported(value, f"{code.name} needs a capability this device does not have")
         if theirs and negotiated is not None and not negotiated.requester_flags & theirs:
-            raise unsupported(code, f"{Code(code).name} needs a capability the requester did not offer")
+            raise unsupported(value, f"{code.name} needs a capability the requester did not offer")
+        return code
 
     def _check_version(self, code: int, version: int) -> None:
         if code == Code.GET_VERSION:
-            expected: frozenset[int] = frozenset({0x10})
+            expected: Collection[int] = (0x10,)
         elif code == Code.RESPOND_IF_READY and self._pending is not None:
-            expected = frozenset({self._pending.request[0]})
+            expected = (self._pending.request[0],)
         elif self._version is not None:
-            expected = frozenset({self._version})
+            expected = (self._version,)
         elif code == Code.GET_CAPABILITIES:
             expected = frozenset(self.config.versions)
         else:
@@ -319,7 +326,7 @@ class Responder(SessionHandlers):
         if version not in expected:
             raise ProtocolError(ErrorCode.VersionMismatch, f"version 0x{version:02x}, expected {sorted(expected)}")
 
-    def _serve(self, request: bytes, code: int, session: Session | None) -> bytes:
+    def _serve(self, request: bytes, code: Code, session: Session | None) -> bytes:
         """Permission, body, handler, then the transition: the request has passed the header checks."""
         if session is not None:
             return self._serve_in_session(request, code, session, clear=False)
@@ -331,33 +338,32 @@ class Responder(SessionHandlers):
                 return response
         if not allowed(self._state, code):
             where = " outside a session" if code in SESSION_ONLY else ""
-            raise unexpected(f"{Code(code).name}{where} in state {self._state.name}")
+            raise unexpected(f"{code.name}{where} in state {self._state.name}")
         message, exact = self._decode(request, self.config.transport_padding)
-        response = _HANDLERS[Code(code)](self, message, exact, None)
+        response = _HANDLERS[code](self, message, exact, None)
         self._set_state(next_state(self._state, code))
         return response
 
-    def _serve_in_session(self, request: bytes, code: int, session: Session, *, clear: bool) -> bytes:
+    def _serve_in_session(self, request: bytes, code: Code, session: Session, *, clear: bool) -> bytes:
         """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
-        name = Code(code).name
         if code in NEVER_IN_SESSION:
-            raise unexpected(f"{name} inside a session")
+            raise unexpected(f"{code.name} inside a session")
         if session.in_the_clear and not clear and code in CLEAR_HANDSHAKE:
-            raise unexpected(f"{name} of a session whose handshake is in the clear, sent inside the session")
-        targets = SESSION_TRANSITIONS.get((session.state, Code(code)))
+            raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
+        targets = SESSION_TRANSITIONS.get((session.state, code))
         if targets is None:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
-                raise ProtocolError(ErrorCode.RequestInFlight, f"{name} while the encapsulated flow is pending")
-            raise unexpected(f"{name} in session state {session.state.name}")
+                raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
+            raise unexpected(f"{code.name} in session state {session.state.name}")
         message, exact = self._decode(request, self.config.transport_padding if clear else 0)
         if clear:
             self.transcript.before_request(code)
         session.measurements.before_request(code)
         session.chosen = None
-        response = _HANDLERS[Code(code)](self, message, exact, session)
+        response = _HANDLERS[code](self, message, exact, session)
         target = session.chosen or targets[0]
         if target not in targets:
-            raise SpdmError(f"{name}: session state {target.name} is not a transition of {session.state.name}")
+            raise SpdmError(f"{code.name}: session state {target.name} is not a transition of {session.state.name}")
         if target is not session.state:
             _log.debug("session 0x%08x: %s -> %s", session.session_id, session.state.name, target.name)
             session.state = target
@@ -409,7 +415,7 @@ class Responder(SessionHandlers):
         self._pending = None
         if session is None:
             self._reply_version = 0x10 if pending.code == Code.GET_VERSION else self._version or 0x10
-        return self._serve(pending.request, pending.code, session)
+        return self._serve(pending.request, Code(pending.code), session)
 
     # --- VCA -----------------------------------------------------------------------------
 

@@ -21,13 +21,15 @@ the DSP0277 version (mistake 10). libspdm keeps the same labels for every 1.x ve
 
 from __future__ import annotations
 
+import functools
 import hmac
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from spdm.crypto.aead import AeadSuite
 from spdm.crypto.hashes import HashSuite
-from spdm.crypto.kdf import hkdf_expand, hkdf_extract
+from spdm.crypto.kdf import hkdf_expand
 from spdm.errors import VerificationError
 
 __all__ = [
@@ -64,6 +66,7 @@ LABEL_EXPORT_MASTER = b"exp master"
 LABEL_TRAFFIC_UPDATE = b"traffic upd"
 
 _LENGTH = struct.Struct("<H")
+_FIRST_BLOCK = b"\x01"  # HKDF-Expand's counter for T(1)
 
 
 def version_label(spdm_version: int) -> bytes:
@@ -94,7 +97,10 @@ def verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes) ->
 
 def check_verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
     """Compare received verify data with the expected HMAC in constant time; `VerificationError` if they differ."""
-    expected = verify_data(hash_suite, finished_key, th_digest)
+    _compare_verify_data(verify_data(hash_suite, finished_key, th_digest), received)
+
+
+def _compare_verify_data(expected: bytes, received: bytes) -> None:
     if not hmac.compare_digest(expected, bytes(received)):
         raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
 
@@ -127,56 +133,97 @@ class DataSecrets:
     export_master_secret: bytes
 
 
+class _BinStrs(NamedTuple):
+    """The bin_str of every label of one (SPDM version, hash, AEAD), each followed by HKDF-Expand's block
+    counter 0x01; the five that take a transcript hash are prefixes, the hash and 0x01 go after them."""
+
+    derived: bytes
+    key: bytes
+    iv: bytes
+    finished: bytes
+    traffic_update: bytes
+    request_handshake: bytes
+    response_handshake: bytes
+    request_data: bytes
+    response_data: bytes
+    export_master: bytes
+
+
+@functools.lru_cache(maxsize=32)
+def _bin_strs(spdm_version: int, hash_size: int, key_size: int, iv_size: int) -> _BinStrs:
+    """Made once per algorithm choice rather than per derivation (a handshake derives 18 times per side)."""
+
+    def info(length: int, label: bytes) -> bytes:
+        return bin_str(length, label, spdm_version=spdm_version)
+
+    return _BinStrs(
+        derived=info(hash_size, LABEL_DERIVED) + _FIRST_BLOCK,
+        key=info(key_size, LABEL_KEY) + _FIRST_BLOCK,
+        iv=info(iv_size, LABEL_IV) + _FIRST_BLOCK,
+        finished=info(hash_size, LABEL_FINISHED) + _FIRST_BLOCK,
+        traffic_update=info(hash_size, LABEL_TRAFFIC_UPDATE) + _FIRST_BLOCK,
+        request_handshake=info(hash_size, LABEL_REQUEST_HANDSHAKE),
+        response_handshake=info(hash_size, LABEL_RESPONSE_HANDSHAKE),
+        request_data=info(hash_size, LABEL_REQUEST_DATA),
+        response_data=info(hash_size, LABEL_RESPONSE_DATA),
+        export_master=info(hash_size, LABEL_EXPORT_MASTER),
+    )
+
+
 class KeySchedule:
     """The secrets of one session, from the DHE shared secret (or the PSK) to the data keys.
 
     Construct it with the shared secret as soon as it is known; `handshake(th1)` and `data(th2)`
     may each be called when the transcript hash is ready. `update(keys)` is KEY_UPDATE for one
     direction. The object holds only the handshake and master secrets; traffic keys are returned.
+
+    Every output (a secret, key or IV) is at most one hash block, so each HKDF-Expand is a single
+    HMAC(secret, bin_str || 0x01) truncated to its length, made with `hmac.digest` directly: the
+    schedule is most of a PSK handshake's cryptography.
     """
 
-    __slots__ = ("_label", "_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
+    __slots__ = ("_bin", "_hmac_name", "_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
 
     def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
-        self._label = version_label(spdm_version)
+        if max(aead.key_size, aead.iv_size) > hash_suite.size:
+            raise ValueError(f"{aead.name} keys and IVs must fit one {hash_suite.name} block")
+        self._bin = _bin_strs(spdm_version, hash_suite.size, aead.key_size, aead.iv_size)
+        self._hmac_name = hash_suite.hashlib_name
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
-        self.handshake_secret = hkdf_extract(hash_suite, bytes(hash_suite.size), bytes(shared_secret))
+        # HKDF-Extract(salt = 0^H, IKM)
+        self.handshake_secret = hmac.digest(bytes(hash_suite.size), bytes(shared_secret), self._hmac_name)
         self._master_secret: bytes | None = None
-
-    def _expand(self, secret: bytes, label: bytes, length: int, context: bytes = b"") -> bytes:
-        """`expand_label` with this session's version label, computed once."""
-        return hkdf_expand(self.hash_suite, secret, _LENGTH.pack(length) + self._label + label + context, length)
 
     @property
     def master_secret(self) -> bytes:
         """MasterSecret = HKDF-Extract(salt = HKDF-Expand(HandshakeSecret, bin_str0, H), IKM = 0^H)."""
         if self._master_secret is None:
-            size = self.hash_suite.size
-            salt = self._expand(self.handshake_secret, LABEL_DERIVED, size)
-            self._master_secret = hkdf_extract(self.hash_suite, salt, bytes(size))
+            salt = hmac.digest(self.handshake_secret, self._bin.derived, self._hmac_name)
+            self._master_secret = hmac.digest(salt, bytes(self.hash_suite.size), self._hmac_name)
         return self._master_secret
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
+        name, aead = self._hmac_name, self.aead
         return TrafficKeys(
             secret=secret,
-            key=self._expand(secret, LABEL_KEY, self.aead.key_size),
-            iv=self._expand(secret, LABEL_IV, self.aead.iv_size),
+            key=hmac.digest(secret, self._bin.key, name)[: aead.key_size],
+            iv=hmac.digest(secret, self._bin.iv, name)[: aead.iv_size],
         )
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
-        return self._expand(handshake_secret, LABEL_FINISHED, self.hash_suite.size)
+        return hmac.digest(handshake_secret, self._bin.finished, self._hmac_name)
 
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
         self._check_digest(th1_digest)
-        size = self.hash_suite.size
-        request = self._expand(self.handshake_secret, LABEL_REQUEST_HANDSHAKE, size, th1_digest)
-        response = self._expand(self.handshake_secret, LABEL_RESPONSE_HANDSHAKE, size, th1_digest)
+        context, name, secret = th1_digest + _FIRST_BLOCK, self._hmac_name, self.handshake_secret
+        request = hmac.digest(secret, self._bin.request_handshake + context, name)
+        response = hmac.digest(secret, self._bin.response_handshake + context, name)
         return HandshakeSecrets(
             request=self.traffic_keys(request),
             response=self.traffic_keys(response),
@@ -187,25 +234,24 @@ class KeySchedule:
     def data(self, th2_digest: bytes) -> DataSecrets:
         """Data keys from Hash(TH2)."""
         self._check_digest(th2_digest)
-        size = self.hash_suite.size
-        master = self.master_secret
+        context, name, master = th2_digest + _FIRST_BLOCK, self._hmac_name, self.master_secret
         return DataSecrets(
-            request=self.traffic_keys(self._expand(master, LABEL_REQUEST_DATA, size, th2_digest)),
-            response=self.traffic_keys(self._expand(master, LABEL_RESPONSE_DATA, size, th2_digest)),
-            export_master_secret=self._expand(master, LABEL_EXPORT_MASTER, size, th2_digest),
+            request=self.traffic_keys(hmac.digest(master, self._bin.request_data + context, name)),
+            response=self.traffic_keys(hmac.digest(master, self._bin.response_data + context, name)),
+            export_master_secret=hmac.digest(master, self._bin.export_master + context, name),
         )
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:
         """KEY_UPDATE for one direction: the next data secret (bin_str9 "traffic upd") and its key and IV."""
-        return self.traffic_keys(self._expand(keys.secret, LABEL_TRAFFIC_UPDATE, self.hash_suite.size))
+        return self.traffic_keys(hmac.digest(keys.secret, self._bin.traffic_update, self._hmac_name))
 
     def verify_data(self, finished_key: bytes, th_digest: bytes) -> bytes:
         """HMAC(finished_key, Hash(TH))."""
-        return verify_data(self.hash_suite, finished_key, th_digest)
+        return hmac.digest(finished_key, th_digest, self._hmac_name)
 
     def check_verify_data(self, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
         """Constant-time check of received verify data; `VerificationError` on a mismatch."""
-        check_verify_data(self.hash_suite, finished_key, th_digest, received)
+        _compare_verify_data(self.verify_data(finished_key, th_digest), received)
 
     def _check_digest(self, digest: bytes) -> None:
         if len(digest) != self.hash_suite.size:

@@ -222,9 +222,9 @@ class DirectionState:
         self.transport = transport
         self.encrypt = encrypt
         self.keys = keys
-        cipher = aead.cipher(key)
-        self._encrypt = cipher.encrypt
-        self._decrypt = cipher.decrypt
+        primitive = aead.primitive(key)
+        self._encrypt = primitive.encrypt
+        self._decrypt = primitive.decrypt
         self._iv = int.from_bytes(iv, "little")
         self._sequence_number = sequence_number
         self._header = transport.header
@@ -260,13 +260,15 @@ class DirectionState:
 
     def rekeyed(self, keys: TrafficKeys) -> DirectionState:
         """The context that replaces this one after a key change (KEY_UPDATE, or handshake to data): sequence 0."""
-        return DirectionState.from_keys(
-            keys,
+        return DirectionState(
             session_id=self.session_id,
             aead=self.aead,
+            key=keys.key,
+            iv=keys.iv,
             transport=self.transport,
             encrypt=self.encrypt,
             padding=self._padding,
+            keys=keys,
         )
 
     @property
@@ -487,12 +489,12 @@ class SecuredSession:
         return self.response if self.role == "requester" else self.request
 
     def seal(self, app_message: bytes) -> bytes:
-        """A record from this side."""
-        return self.outbound.seal(app_message)
+        """A record from this side (`outbound`, chosen inline: this is the data path)."""
+        return (self.request if self.role == "requester" else self.response).seal(app_message)
 
     def open(self, data: bytes) -> bytes:
-        """A record from the peer."""
-        return self.inbound.open(data)
+        """A record from the peer (`inbound`, chosen inline)."""
+        return (self.response if self.role == "requester" else self.request).open(data)
 
     def rekey_request(self, keys: TrafficKeys) -> None:
         self.request = self.request.rekeyed(keys)
