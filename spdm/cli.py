@@ -16,7 +16,15 @@ from pathlib import Path
 
 from spdm import dump
 from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
-from spdm.capture import LINKTYPE_PCI_DOE, CaptureWriter, RecordingLink, SecretsLog, read_pcap, tap_objects
+from spdm.capture import (
+    LINKTYPE_PCI_DOE,
+    CaptureSecrets,
+    CaptureWriter,
+    RecordingLink,
+    SecretsLog,
+    read_pcap,
+    tap_objects,
+)
 from spdm.certs import load_certificates
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
@@ -144,10 +152,17 @@ def _secret_arguments(parser: argparse.ArgumentParser) -> None:
         "--dhe-secret", type=_hex, action="append", default=[], help="a DHE shared secret (hex), one per session"
     )
     parser.add_argument("--req-cert-chain", help="the requester's certificates (mutual authentication), root first")
+    parser.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help="the JSON sidecar that `spdm requester|responder --secrets FILE` wrote (instead of the three above)",
+    )
 
 
 def _secrets(args: argparse.Namespace) -> ReplaySecrets | None:
-    """The session secrets given on the command line; None when there are none."""
+    """The session secrets given on the command line or in a sidecar file; None when there are none."""
+    if args.secrets is not None:
+        return _sidecar_secrets(args)
     requester: tuple[bytes, ...] = ()
     if args.req_cert_chain is not None:
         try:
@@ -157,6 +172,18 @@ def _secrets(args: argparse.Namespace) -> ReplaySecrets | None:
     if args.psk is None and not args.dhe_secret and not requester:
         return None
     return ReplaySecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_certificates=requester)
+
+
+def _sidecar_secrets(args: argparse.Namespace) -> ReplaySecrets:
+    if args.psk is not None or args.dhe_secret or args.req_cert_chain is not None:
+        raise _Usage("--secrets replaces --psk, --dhe-secret and --req-cert-chain: give one or the other")
+    try:
+        sidecar = CaptureSecrets.from_json(_read(args.secrets, "secrets file"))
+    except DecodeError as error:
+        raise _Usage(f"unusable --secrets {args.secrets}: {error}") from None
+    return ReplaySecrets(
+        dhe_secrets=sidecar.dhe_secrets, psk=sidecar.psk, requester_certificates=sidecar.requester_chain
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -560,6 +560,7 @@ def test_cli_records_both_ends_with_their_secrets(tmp_path: Path, capsys: pytest
         assert secrets == CaptureSecrets.load(tmp_path / "rsp.json") and len(secrets.dhe_secrets) == 1
         verify = ["verify", str(tmp_path / "rsp.pcap"), "--root-cert", root]
         assert cli.main([*verify, "--dhe-secret", secrets.dhe_secrets[0].hex()]) == 0
+        assert cli.main([*verify, "--secrets", str(tmp_path / "req.json")]) == 0
     finally:
         server.kill()
         server.wait()

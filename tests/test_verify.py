@@ -187,3 +187,21 @@ def test_cli_verify_and_dump_take_session_secrets(libspdm_vectors: Path, capsys:
     assert cli.main(["dump", str(folder / "requester.pcap"), "--psk", psk]) == 0
     assert "SECURED(0x" in capsys.readouterr().out
     assert cli.main(["dump", str(folder / "requester.pcap"), "--psk", "nothex"]) == 2
+
+
+def test_cli_verify_and_dump_take_a_secrets_sidecar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--secrets FILE` reads what `spdm requester|responder --secrets` writes; it does not mix with the flags."""
+    folder = Path(__file__).resolve().parents[1] / "vectors" / "dhe_secp384r1_aes256gcm_p384_sha384_two_sessions"
+    capture, root, sidecar = str(folder / "requester.pcap"), str(folder / "root.der"), str(folder / "secrets.json")
+    assert cli.main(["verify", capture, "--root-cert", root, "--secrets", sidecar]) == 0
+    assert "secured record opens: END_SESSION_ACK under data keys" in capsys.readouterr().out
+    assert cli.main(["dump", capture, "--secrets", sidecar]) == 0
+    assert "END_SESSION_ACK" in capsys.readouterr().out
+    assert cli.main(["verify", capture, "--root-cert", root, "--secrets", sidecar, "--psk", "00"]) == 2
+    assert "--secrets replaces --psk" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"psk": "not hex"}')
+    assert cli.main(["verify", capture, "--root-cert", root, "--secrets", str(broken)]) == 2
+    assert "unusable --secrets" in capsys.readouterr().err
+    assert cli.main(["dump", capture, "--secrets", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read secrets file" in capsys.readouterr().err
