@@ -274,12 +274,17 @@ def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
         raise NegotiationError(f"{handshake}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
 
 
+@functools.lru_cache(maxsize=16)
 def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int:
-    """The DSP0277 version the responder selected; it must be one the requester offered."""
+    """The DSP0277 version the responder selected; it must be one the requester offered.
+
+    Worked out once per distinct OpaqueData and offer (a responder sends the same bytes every
+    handshake); a refusal is raised again each time, never cached.
+    """
     if not opaque:
         raise invalid(f"{what} carries no OpaqueData: no secured-message version was selected")
     try:
-        version = _version_selected_by(bytes(opaque))
+        version = selected_secured_message_version(decode_opaque(opaque))
     except DecodeError as error:
         raise invalid(f"{what}: {error}") from None
     if version >> 8 not in {v >> 8 for v in offered}:
@@ -289,11 +294,10 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int
     return version
 
 
-@functools.lru_cache(maxsize=16)
-def _version_selected_by(opaque: bytes) -> int:
-    """The version a response's OpaqueData selects, decoded once per distinct OpaqueData (a responder
-    sends the same bytes every handshake; a decode error is raised again each time, never cached)."""
-    return selected_secured_message_version(decode_opaque(opaque))
+@functools.lru_cache(maxsize=8)
+def _psk_finish_header(version: int, hash_size: int) -> bytes:
+    """PSK_FINISH's 4-byte header (what the transcript takes before RequesterVerifyData), encoded once per version."""
+    return encode(PskFinish(version=version, requester_verify_data=bytes(hash_size)))[:4]
 
 
 def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
@@ -723,8 +727,7 @@ class Session:
         schedule, handshake = self._schedule, self._handshake
         if schedule is None or handshake is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
-        template = PskFinish(version=self._version, requester_verify_data=bytes(hashes.size))
-        header = encode(template)[:4]
+        header = _psk_finish_header(self._version, hashes.size)
         self._transcript.append(header)
         verify_data = schedule.verify_data(handshake.request_finished_key, self._transcript.digest())
         self._transcript.append(verify_data)
@@ -803,7 +806,9 @@ def key_exchange(requester: Requester, slot: int, summary_hash_type: int) -> Ses
     answer, request, response = requester._transact(ask, KeyExchangeRsp, summary_hash_type=summary_hash_type)
     _check_heartbeat(negotiated, answer.heartbeat_period, "KEY_EXCHANGE_RSP")
     requester_slot = _check_mut_auth(requester, negotiated, answer)
-    secured_version = _selected_version(answer.opaque_data, config.secured_message_versions, "KEY_EXCHANGE_RSP")
+    secured_version = _selected_version(
+        bytes(answer.opaque_data), tuple(config.secured_message_versions), "KEY_EXCHANGE_RSP"
+    )
     session_id = answer.rsp_session_id << 16 | ask.req_session_id
     if session_id in requester.sessions:
         raise invalid(f"KEY_EXCHANGE_RSP makes SessionID 0x{session_id:08x}, which is already open")
@@ -866,7 +871,9 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     )
     answer, request, response = requester._transact(ask, PskExchangeRsp, summary_hash_type=summary_hash_type)
     _check_heartbeat(negotiated, answer.heartbeat_period, "PSK_EXCHANGE_RSP")
-    secured_version = _selected_version(answer.opaque_data, config.secured_message_versions, "PSK_EXCHANGE_RSP")
+    secured_version = _selected_version(
+        bytes(answer.opaque_data), tuple(config.secured_message_versions), "PSK_EXCHANGE_RSP"
+    )
     session_id = answer.rsp_session_id << 16 | ask.req_session_id
     if session_id in requester.sessions:
         raise invalid(f"PSK_EXCHANGE_RSP makes SessionID 0x{session_id:08x}, which is already open")

@@ -173,10 +173,25 @@ class Session:
 
 
 @functools.lru_cache(maxsize=16)
-def _versions_offered_by(opaque: bytes) -> tuple[int, ...]:
-    """The versions a request's OpaqueData offers, decoded once per distinct OpaqueData (a requester
-    sends the same bytes every handshake; a decode error is raised again each time, never cached)."""
-    return secured_message_versions(decode_opaque(opaque))
+def _select_secured_version(opaque: bytes, ours: tuple[int, ...]) -> int:
+    """The highest of `ours` whose major.minor the request's OpaqueData offers, worked out once per
+    distinct OpaqueData and configuration (a requester sends the same bytes every handshake; a
+    decode error or a refusal is raised again each time, never cached)."""
+    try:
+        offered = secured_message_versions(decode_opaque(opaque))
+    except DecodeError as error:
+        raise invalid(f"OpaqueData: {error}") from None
+    common = [v for v in ours if any(v >> 8 == o >> 8 for o in offered)]
+    if not common:
+        listed = ", ".join(f"0x{v:04x}" for v in offered)
+        raise invalid(f"no common secured-message version: the requester offers {listed}")
+    return max(common)
+
+
+@functools.lru_cache(maxsize=32)
+def _header_only(cls: type[PskFinishRsp | HeartbeatAck | EndSessionAck], version: int) -> bytes:
+    """A response that is its header alone: the same bytes for every session of a version, encoded once."""
+    return encode(cls(version=version))
 
 
 def _fail_response(reason: str) -> ProtocolError:
@@ -241,15 +256,7 @@ class SessionHandlers:
         """The DSP0277 version to select from the request's OpaqueData (None when it carries none)."""
         if not opaque:
             return None
-        try:
-            offered = _versions_offered_by(bytes(opaque))
-        except DecodeError as error:
-            raise invalid(f"OpaqueData: {error}") from None
-        common = [v for v in self.config.secured_message_versions if any(v >> 8 == o >> 8 for o in offered)]
-        if not common:
-            listed = ", ".join(f"0x{v:04x}" for v in offered)
-            raise invalid(f"no common secured-message version: the requester offers {listed}")
-        return max(common)
+        return _select_secured_version(bytes(opaque), tuple(self.config.secured_message_versions))
 
     def _allocate_session_id(self, req_session_id: int) -> int:
         """SessionID = RspSessionID << 16 | ReqSessionID, with libspdm's RspSessionIDs: 0xFFFF, 0xFFFE, ..."""
@@ -587,7 +594,7 @@ class SessionHandlers:
         except VerificationError as error:
             raise _decrypt_error(f"PSK_FINISH: {error}") from None
         session.transcript.append(request)
-        response = encode(PskFinishRsp(version=ask.version))
+        response = _header_only(PskFinishRsp, ask.version)
         session.transcript.append(response)
         session.data = session.schedule.data(session.transcript.mark_th2())
         session.enter_data_phase = True
@@ -725,7 +732,7 @@ class SessionHandlers:
         ask = expect(message, Heartbeat)
         if session is None or not session.heartbeat_period:
             raise unexpected("no heartbeat period was agreed for this session")
-        return encode(HeartbeatAck(version=ask.version))
+        return _header_only(HeartbeatAck, ask.version)
 
     def _key_update(self, message: Message, request: bytes, session: Session | None) -> bytes:
         ask = expect(message, KeyUpdate)
@@ -759,4 +766,4 @@ class SessionHandlers:
         ask = expect(message, EndSession)
         if session is None:
             raise unexpected("END_SESSION outside a session")
-        return encode(EndSessionAck(version=ask.version))
+        return _header_only(EndSessionAck, ask.version)

@@ -365,14 +365,16 @@ class Responder(SessionHandlers):
         if target not in targets:
             raise SpdmError(f"{code.name}: session state {target.name} is not a transition of {session.state.name}")
         if target is not session.state:
-            _log.debug("session 0x%08x: %s -> %s", session.session_id, session.state.name, target.name)
+            if _log.isEnabledFor(logging.DEBUG):  # the names are worked out only for a log that shows them
+                _log.debug("session 0x%08x: %s -> %s", session.session_id, session.state.name, target.name)
             session.state = target
         return response
 
     def _set_state(self, state: State) -> None:
         """Every state change of the connection goes through here."""
         if state is not self._state:
-            _log.debug("state %s -> %s", self._state.name, state.name)
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("state %s -> %s", self._state.name, state.name)
             self._state = state
 
     def _decode(self, request: bytes, padding: int) -> tuple[Message, bytes]:

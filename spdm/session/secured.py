@@ -142,6 +142,11 @@ def secured_transport(name: str) -> SecuredTransport:
 _PADDING_POOL_SIZE = 4096
 
 
+def _no_padding() -> bytes:
+    """The padding source of a framing without random padding (PCI DOE): never asked for bytes."""
+    return b""
+
+
 def random_padding(maximum: int = 32) -> PaddingSource:
     """A padding source like libspdm's: (random % maximum) + 1 random bytes per record.
 
@@ -213,27 +218,34 @@ class DirectionState:
     ) -> None:
         if not 0 <= session_id <= 0xFFFF_FFFF:
             raise ValueError(f"a SessionID is 32 bits, got {session_id}")
-        if len(iv) != aead.iv_size:
-            raise ValueError(f"{aead.name} needs a {aead.iv_size}-byte IV, got {len(iv)}")
         if not 0 <= sequence_number <= MAX_SEQUENCE_NUMBER:
             raise ValueError(f"a sequence number is 64 bits, got {sequence_number}")
         self.session_id = session_id
         self.aead = aead
         self.transport = transport
         self.encrypt = encrypt
-        self.keys = keys
-        primitive = aead.primitive(key)
-        self._encrypt = primitive.encrypt
-        self._decrypt = primitive.decrypt
-        self._iv = int.from_bytes(iv, "little")
-        self._sequence_number = sequence_number
         self._header = transport.header
         self._with_sequence = transport.sequence_number_size > 0
         self._prefix = transport.message_type
         self._max_padding = transport.max_random_padding
-        self._padding = padding if padding is not None else random_padding(max(1, transport.max_random_padding))
+        if padding is None:
+            padding = random_padding(self._max_padding) if self._max_padding else _no_padding
+        self._padding = padding
         # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
         self._simple = encrypt and not self._with_sequence and not self._prefix and not self._max_padding
+        self._set_keys(key, iv, keys, sequence_number)
+
+    def _set_keys(self, key: bytes, iv: bytes, keys: TrafficKeys | None, sequence_number: int) -> None:
+        """The AEAD key, IV and first sequence number: what a key change replaces."""
+        aead = self.aead
+        if len(iv) != aead.iv_size:
+            raise ValueError(f"{aead.name} needs a {aead.iv_size}-byte IV, got {len(iv)}")
+        primitive = aead.primitive(key)
+        self.keys = keys
+        self._encrypt = primitive.encrypt
+        self._decrypt = primitive.decrypt
+        self._iv = int.from_bytes(iv, "little")
+        self._sequence_number = sequence_number
 
     @classmethod
     def from_keys(
@@ -259,17 +271,24 @@ class DirectionState:
         )
 
     def rekeyed(self, keys: TrafficKeys) -> DirectionState:
-        """The context that replaces this one after a key change (KEY_UPDATE, or handshake to data): sequence 0."""
-        return DirectionState(
-            session_id=self.session_id,
-            aead=self.aead,
-            key=keys.key,
-            iv=keys.iv,
-            transport=self.transport,
-            encrypt=self.encrypt,
-            padding=self._padding,
-            keys=keys,
-        )
+        """The context that replaces this one after a key change (KEY_UPDATE, or handshake to data): sequence 0.
+
+        The session's framing is copied as it is (it was checked when the first context was made);
+        only the keys are new.
+        """
+        state = DirectionState.__new__(DirectionState)
+        state.session_id = self.session_id
+        state.aead = self.aead
+        state.transport = self.transport
+        state.encrypt = self.encrypt
+        state._header = self._header
+        state._with_sequence = self._with_sequence
+        state._prefix = self._prefix
+        state._max_padding = self._max_padding
+        state._padding = self._padding
+        state._simple = self._simple
+        state._set_keys(keys.key, keys.iv, keys, 0)
+        return state
 
     @property
     def sequence_number(self) -> int:
@@ -471,14 +490,11 @@ class SecuredSession:
         encrypt: bool = True,
         padding: PaddingSource | None = None,
     ) -> SecuredSession:
-        """Contexts for a key pair (handshake or data) at sequence number 0."""
-
-        def state(keys: TrafficKeys) -> DirectionState:
-            return DirectionState.from_keys(
-                keys, session_id=session_id, aead=aead, transport=transport, encrypt=encrypt, padding=padding
-            )
-
-        return cls(role=role, request=state(request), response=state(response))
+        """Contexts for a key pair (handshake or data) at sequence number 0; both directions share the framing."""
+        first = DirectionState.from_keys(
+            request, session_id=session_id, aead=aead, transport=transport, encrypt=encrypt, padding=padding
+        )
+        return cls(role=role, request=first, response=first.rekeyed(response))
 
     @property
     def outbound(self) -> DirectionState:
