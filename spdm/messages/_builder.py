@@ -22,13 +22,10 @@ from construct.lib import integer2bytes
 from spdm.messages._fields import (
     AbsentWhen,
     Exactly,
-    FieldRef,
+    Generator,
     LengthOf,
     NegotiatedBytes,
-    Of,
     Run,
-    Source,
-    Test,
     relocate,
 )
 from spdm.messages._parser import CHECK, RUN
@@ -134,36 +131,15 @@ _NAMES = {
 }
 
 
-class _Generator:
-    """One layout's build function; `uses_context` tells whether callables need the `this` context."""
+class _Generator(Generator):
+    """One layout's build function."""
+
+    names = _NAMES
+    function = "build"
 
     def __init__(self, plan: list[tuple[int, Any, str | None]], keep_context: bool) -> None:
-        self.plan = plan
-        self.keep_context = keep_context
-        self.uses_context = False
-        self.src = Source(_NAMES)
-        self.locals: dict[str, str] = {}
+        super().__init__(plan, keep_context)
         self.lengths: dict[str, str] = {}  # a local holding len() of another local -> that local
-        self.counter = 0
-
-    def fresh(self, base: str) -> str:
-        self.counter += 1
-        return f"{base}{self.counter}"
-
-    def value(self, fn: Any) -> str:
-        """Source of a size, count, condition or rebuilt value: a literal, a local, or a call on the context."""
-        if isinstance(fn, (bool, int)):
-            return repr(fn)
-        if isinstance(fn, FieldRef) and fn.name in self.locals:
-            return self.locals[fn.name]
-        if isinstance(fn, LengthOf) and fn.name in self.locals:
-            return f"len({self.locals[fn.name]})"
-        if isinstance(fn, Test) and fn.name in self.locals:
-            return fn.source(self.locals[fn.name])
-        if isinstance(fn, Of) and all(name in self.locals for name in fn.names):
-            return f"{self.src.ref(fn.fn)}({', '.join(self.locals[name] for name in fn.names)})"
-        self.uses_context = True
-        return f"{self.src.ref(fn)}(inner)"
 
     def local(self, ind: int, expression: str, base: str) -> str:
         """`expression` as a name: itself when it is one, else a fresh local assigned once."""
@@ -350,9 +326,4 @@ class _Generator:
 
 def compile_builder(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...]) -> Any:
     """The build function of a layout's `plan`, writing instances of `cls` (fields `names`)."""
-    generator = _Generator(plan, keep_context=False)
-    generator.generate(cls, names)
-    if generator.uses_context:
-        generator = _Generator(plan, keep_context=True)
-        generator.generate(cls, names)
-    return generator.src.function("build")
+    return _Generator.compile(plan, cls, names)

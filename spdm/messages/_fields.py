@@ -20,6 +20,7 @@ from spdm.messages.context import CodecContext
 __all__ = [
     "Context",
     "FieldRef",
+    "Generator",
     "LengthOf",
     "Of",
     "Run",
@@ -290,3 +291,52 @@ class Source:
         namespace = dict(self.names)
         exec("\n".join(self.lines), namespace)  # our own generated source; no input reaches it
         return namespace[name]
+
+
+class Generator:
+    """What the parse and build generators share: fresh local names, a size, count or condition as
+    source (inlined when it reads fields already in locals), and generating a second time, keeping
+    the `this` context up to date, when some rule turns out to need it."""
+
+    names: ClassVar[dict[str, Any]]
+    function: ClassVar[str]
+
+    def __init__(self, plan: list[tuple[int, Any, str | None]], keep_context: bool) -> None:
+        self.plan = plan
+        self.keep_context = keep_context
+        self.uses_context = False
+        self.src = Source(self.names)
+        self.locals: dict[str, str] = {}
+        self.counter = 0
+
+    @classmethod
+    def compile(cls, plan: list[tuple[int, Any, str | None]], klass: type, names: tuple[str, ...]) -> Any:
+        """The generated function for instances of `klass` (fields `names`)."""
+        generator = cls(plan, keep_context=False)
+        generator.generate(klass, names)
+        if generator.uses_context:
+            generator = cls(plan, keep_context=True)
+            generator.generate(klass, names)
+        return generator.src.function(cls.function)
+
+    def generate(self, cls: type, names: tuple[str, ...]) -> None:
+        raise NotImplementedError
+
+    def fresh(self, base: str) -> str:
+        self.counter += 1
+        return f"{base}{self.counter}"
+
+    def value(self, fn: Any) -> str:
+        """Source of a size, count, condition or rebuilt value: a literal, a local, or a call on the context."""
+        if isinstance(fn, (bool, int)):
+            return repr(fn)
+        if isinstance(fn, FieldRef) and fn.name in self.locals:
+            return self.locals[fn.name]
+        if isinstance(fn, LengthOf) and fn.name in self.locals:
+            return f"len({self.locals[fn.name]})"
+        if isinstance(fn, Test) and fn.name in self.locals:
+            return fn.source(self.locals[fn.name])
+        if isinstance(fn, Of) and all(name in self.locals for name in fn.names):
+            return f"{self.src.ref(fn.fn)}({', '.join(self.locals[name] for name in fn.names)})"
+        self.uses_context = True
+        return f"{self.src.ref(fn)}(inner)"

@@ -22,12 +22,9 @@ from spdm.messages._fields import (
     AbsentWhen,
     Context,
     Exactly,
-    FieldRef,
+    Generator,
     NegotiatedBytes,
-    Of,
     Run,
-    Source,
-    Test,
     packable,
     relocate,
     short,
@@ -72,34 +69,15 @@ _NAMES = {
 }
 
 
-class _Generator:
-    """One layout's parse function; `uses_context` tells whether rules need the `this` context."""
+class _Generator(Generator):
+    """One layout's parse function."""
+
+    names = _NAMES
+    function = "parse"
 
     def __init__(self, plan: list[tuple[int, Any, str | None]], keep_context: bool) -> None:
-        self.plan = plan
-        self.keep_context = keep_context
-        self.uses_context = False
+        super().__init__(plan, keep_context)
         self.uses_ctx = False
-        self.src = Source(_NAMES)
-        self.locals: dict[str, str] = {}
-        self.counter = 0
-
-    def fresh(self, base: str) -> str:
-        self.counter += 1
-        return f"{base}{self.counter}"
-
-    def value(self, fn: Any) -> str:
-        """Source of a size, count or condition: a literal, a local, or a call on the context."""
-        if isinstance(fn, (bool, int)):
-            return repr(fn)
-        if isinstance(fn, FieldRef) and fn.name in self.locals:
-            return self.locals[fn.name]
-        if isinstance(fn, Test) and fn.name in self.locals:
-            return fn.source(self.locals[fn.name])
-        if isinstance(fn, Of) and all(name in self.locals for name in fn.names):
-            return f"{self.src.ref(fn.fn)}({', '.join(self.locals[name] for name in fn.names)})"
-        self.uses_context = True
-        return f"{self.src.ref(fn)}(inner)"
 
     def store(self, ind: int, name: str | None, var: str) -> None:
         if name is None:
@@ -108,7 +86,7 @@ class _Generator:
         if self.keep_context:
             self.src.add(ind, f"inner[{name!r}] = {var}")
 
-    def generate(self, cls: type, names: tuple[str, ...]) -> str:
+    def generate(self, cls: type, names: tuple[str, ...]) -> None:
         src = self.src
         body_start = len(src.lines)
         for kind, step, name in self.plan:
@@ -131,7 +109,7 @@ class _Generator:
             prologue.append('    ctx = params["ctx"]')
         src.lines[body_start:body_start] = prologue
         self.construct(cls, names)
-        return "parse"
+        src.lines.insert(0, "def parse(data, offset, limit, params, path):")
 
     def construct(self, cls: type, names: tuple[str, ...]) -> None:
         src = self.src
@@ -302,11 +280,4 @@ class _Generator:
 
 def compile_parser(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...]) -> Any:
     """The parse function of a layout's `plan`, building instances of `cls` (fields `names`)."""
-    generator = _Generator(plan, keep_context=False)
-    generator.generate(cls, names)
-    if generator.uses_context:
-        generator = _Generator(plan, keep_context=True)
-        generator.generate(cls, names)
-    generator.src.lines.insert(0, "def parse(data, offset, limit, params, path):")
-    return generator.src.function("parse")
-
+    return _Generator.compile(plan, cls, names)
