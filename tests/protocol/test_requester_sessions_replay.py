@@ -172,6 +172,19 @@ def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Calla
     return recorded_signer(signatures, public_key, suite, hashes)
 
 
+def _spdm_emu_connection(requester: Requester) -> None:
+    """spdm-emu's flow before its sessions (README.txt): DIGESTS, both slots' chains, DIGESTS, slot 0 again, DIGESTS."""
+    requester.init_connection()
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_certificate(1)
+    requester.verify_certificate(0)
+    requester.verify_certificate(1)
+    requester.get_digests()
+    requester.get_certificate(0)
+    requester.get_digests()
+
+
 @pytest.mark.parametrize(
     ("name", "algorithm", "requester_slots"),
     [
@@ -194,16 +207,7 @@ def test_dhe_session_records_are_libspdms(
     transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
 
-    # spdm-emu's flow (README.txt): DIGESTS, both slots' chains, DIGESTS, slot 0 again, DIGESTS
-    requester.init_connection()
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_certificate(1)
-    requester.verify_certificate(0)
-    requester.verify_certificate(1)
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_digests()
+    _spdm_emu_connection(requester)
     has_key_update = bool(capture.plain(KeyUpdate))
     for slot, expected in zip((0, 1), capture.entry["sessions_key_schedule"], strict=True):
         with requester.key_exchange(slot, summary_hash_type=0xFF) as session:
@@ -269,15 +273,7 @@ def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -
     config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
     transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
-    requester.init_connection()
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_certificate(1)
-    requester.verify_certificate(0)
-    requester.verify_certificate(1)
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_digests()
+    _spdm_emu_connection(requester)
     verify_size = len(capture.plain(KeyExchangeRsp)[0].responder_verify_data or b"")
 
     def forge(item: CapturedMessage) -> bytes:
@@ -294,15 +290,7 @@ def test_mutual_authentication_is_refused_without_an_identity(libspdm_vectors: P
     capture = _capture(libspdm_vectors, "p_dhe_secp384_mutauth_wo_encap_v11")
     config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
     requester = Requester(ReplayTransport.from_messages(capture.items), config)
-    requester.init_connection()
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_certificate(1)
-    requester.verify_certificate(0)
-    requester.verify_certificate(1)
-    requester.get_digests()
-    requester.get_certificate(0)
-    requester.get_digests()
+    _spdm_emu_connection(requester)
     with pytest.raises(NegotiationError, match="no requester identity"):
         requester.key_exchange(0, summary_hash_type=0xFF)
     assert not requester.sessions
