@@ -202,17 +202,24 @@ def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Mes
     """Decode the SPDM message at the start of `data`; return it and its length.
 
     For transports that pad (DOE pads to DWORDs): the message's own fields say where it ends,
-    and the caller decides what the bytes after it may be.
+    and the caller decides what the bytes after it may be. (`_parse` inlined: this is the
+    decode of every request and response.)
     """
     data = bytes(data)
-    cls = _class_of(data)
-    obj, size = _parse(cls.name, cls.open_layout, data, context)
-    return cast(Message, obj), size
+    cls = _REGISTRY.get(data[1]) if len(data) >= 4 else None
+    if cls is None:
+        cls = _class_of(data)
+    params = _PARSE_WITHOUT_CONTEXT if context is None else root_context(context)
+    try:
+        return cls.open_layout.parse_at(data, 0, len(data), params, "(parsing)")
+    except c.ConstructError as error:
+        field, reason = _split(error)
+        raise DecodeError(cls.name, field, reason) from None
 
 
 def encode(msg: Message) -> bytes:
     """The wire bytes of `msg`."""
     cls = type(msg)
     if not isinstance(msg, Message) or _REGISTRY.get(cls.code) is not cls:
-        raise EncodeError(type(msg).__name__, "", "not a registered SPDM message")
+        raise EncodeError(cls.__name__, "", "not a registered SPDM message")
     return _build(cls.name, cls.layout, msg)

@@ -207,11 +207,11 @@ class KeySchedule:
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        name, aead = self._hmac_name, self.aead
+        name, aead, bins = self._hmac_name, self.aead, self._bin
         return TrafficKeys(
             secret=secret,
-            key=hmac.digest(secret, self._bin.key, name)[: aead.key_size],
-            iv=hmac.digest(secret, self._bin.iv, name)[: aead.iv_size],
+            key=hmac.digest(secret, bins.key, name)[: aead.key_size],
+            iv=hmac.digest(secret, bins.iv, name)[: aead.iv_size],
         )
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
@@ -221,24 +221,26 @@ class KeySchedule:
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
         self._check_digest(th1_digest)
-        context, name, secret = th1_digest + _FIRST_BLOCK, self._hmac_name, self.handshake_secret
-        request = hmac.digest(secret, self._bin.request_handshake + context, name)
-        response = hmac.digest(secret, self._bin.response_handshake + context, name)
+        context, name, secret, bins = th1_digest + _FIRST_BLOCK, self._hmac_name, self.handshake_secret, self._bin
+        request = hmac.digest(secret, bins.request_handshake + context, name)
+        response = hmac.digest(secret, bins.response_handshake + context, name)
+        traffic_keys = self.traffic_keys
         return HandshakeSecrets(
-            request=self.traffic_keys(request),
-            response=self.traffic_keys(response),
-            request_finished_key=self.finished_key(request),
-            response_finished_key=self.finished_key(response),
+            request=traffic_keys(request),
+            response=traffic_keys(response),
+            request_finished_key=hmac.digest(request, bins.finished, name),
+            response_finished_key=hmac.digest(response, bins.finished, name),
         )
 
     def data(self, th2_digest: bytes) -> DataSecrets:
         """Data keys from Hash(TH2)."""
         self._check_digest(th2_digest)
-        context, name, master = th2_digest + _FIRST_BLOCK, self._hmac_name, self.master_secret
+        context, name, master, bins = th2_digest + _FIRST_BLOCK, self._hmac_name, self.master_secret, self._bin
+        traffic_keys = self.traffic_keys
         return DataSecrets(
-            request=self.traffic_keys(hmac.digest(master, self._bin.request_data + context, name)),
-            response=self.traffic_keys(hmac.digest(master, self._bin.response_data + context, name)),
-            export_master_secret=hmac.digest(master, self._bin.export_master + context, name),
+            request=traffic_keys(hmac.digest(master, bins.request_data + context, name)),
+            response=traffic_keys(hmac.digest(master, bins.response_data + context, name)),
+            export_master_secret=hmac.digest(master, bins.export_master + context, name),
         )
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:

@@ -62,7 +62,7 @@ class SessionTranscript:
         self.hash_suite = hash_suite
         self.psk = responder_chain_hash is None
         self._hash: HashObject = hash_suite.new()
-        self._hash.update(bytes(vca))
+        self._hash.update(vca)
         if responder_chain_hash is not None:
             self._check_size(responder_chain_hash, "Hash(Ct)")
             self._hash.update(bytes(responder_chain_hash))
@@ -78,14 +78,15 @@ class SessionTranscript:
 
     def append(self, *parts: bytes) -> None:
         """Add message bytes (or parts of messages) in wire order."""
+        update = self._hash.update
         for part in parts:
-            self._hash.update(bytes(part))
+            update(part)
 
     def digest(self, *tail: bytes) -> bytes:
         """Hash of everything so far, then `tail`, without adding `tail`."""
         state = self._hash.copy()
         for part in tail:
-            state.update(bytes(part))
+            state.update(part)
         return state.digest()
 
     def add_requester_chain_hash(self, requester_chain_hash: bytes) -> None:
