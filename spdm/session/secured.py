@@ -491,15 +491,8 @@ class SecuredSession:
         padding: PaddingSource | None = None,
     ) -> SecuredSession:
         """Contexts for a key pair (handshake or data) at sequence number 0; both directions share the framing."""
-        first = DirectionState(
-            session_id=session_id,
-            aead=aead,
-            key=request.key,
-            iv=request.iv,
-            transport=transport,
-            encrypt=encrypt,
-            padding=padding,
-            keys=request,
+        first = DirectionState.from_keys(
+            request, session_id=session_id, aead=aead, transport=transport, encrypt=encrypt, padding=padding
         )
         return cls(role=role, request=first, response=first.rekeyed(response))
 
