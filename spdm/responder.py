@@ -58,10 +58,9 @@ from spdm._responder_state import (
     REQUESTER_CAPABILITY_OF,
     SESSION_ONLY,
     SESSION_TRANSITIONS,
+    TRANSITIONS,
     SessionState,
     State,
-    allowed,
-    next_state,
     session_state_diagram,
     state_diagram,
 )
@@ -345,12 +344,13 @@ class Responder(SessionHandlers):
                 response = self._serve_in_session(request, code, clear, clear=True)
                 self._after_response(clear)
                 return response
-        if not allowed(self._state, code):
+        target = TRANSITIONS.get((self._state, code))
+        if target is None:
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         message, exact = self._decode(request, self.config.transport_padding)
         response = _HANDLERS[code](self, message, exact, None)
-        self._set_state(next_state(self._state, code))
+        self._set_state(target)
         return response
 
     def _serve_in_session(self, request: bytes, code: Code, session: Session, *, clear: bool) -> bytes:
