@@ -228,7 +228,7 @@ class SessionHandlers:
         connection = self._connection
         if connection is None:
             raise unexpected("no hash algorithm was negotiated")
-        # None settled: working them out again raises the reason.
+        # No terms were settled with the algorithms: working them out again raises why.
         terms = connection.sessions or session_terms(
             connection.negotiated, connection.hash, self.config.heartbeat_period
         )

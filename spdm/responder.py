@@ -118,8 +118,8 @@ _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
 _ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
-# Each served request code by value: its Code and the responder's and requester's capability bits it
-# needs, as plain ints (IntFlag arithmetic and Code(value) are Python calls, and this runs per request).
+# Each implemented request code by value: its Code and the responder's and requester's capability bits
+# it needs, as plain ints. `_served_codes` makes from it the table the header check reads per request.
 _SERVED: Mapping[int, tuple[Code, int, int]] = {
     int(code): (code, int(CAPABILITY_OF.get(code, 0)), int(REQUESTER_CAPABILITY_OF.get(code, 0))) for code in HANDLED
 }
@@ -281,7 +281,7 @@ class Responder(SessionHandlers):
         )
 
     def _dispatch(self, request: bytes, session: Session | None) -> bytes:
-        """The header checks and test knobs, in the module docstring's order, then `_serve`."""
+        """The header checks and test knobs, in the module docstring's order, then the request is served."""
         self.config.limits.check_request(request)
         if len(request) < 4:
             raise invalid(f"{len(request)} bytes: a request has a 4-byte header")
