@@ -11,29 +11,71 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from spdm.crypto import AsymSuite, HashSuite
-from spdm.errors import ProtocolError
-from spdm.messages import Message
-from spdm.messages.codes import ErrorCode
+from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
+from spdm.errors import NegotiationError, ProtocolError
+from spdm.messages import CodecContext, Message
+from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
 from spdm.negotiated import Negotiated
 
-__all__ = ["Connection", "expect", "invalid", "unexpected", "unsupported"]
+__all__ = ["Connection", "SessionTerms", "expect", "invalid", "session_terms", "unexpected", "unsupported"]
 
 M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
+class SessionTerms:
+    """What every session of a connection shares, fixed by the negotiation: worked out once, not per handshake."""
+
+    hash: HashSuite
+    aead: AeadSuite
+    encrypt: bool
+    """ENCRYPT_CAP on both sides (else the records are MAC-only)."""
+    in_the_clear: bool
+    """HANDSHAKE_IN_THE_CLEAR_CAP on both sides: FINISH (and the encapsulated flow) travel in the clear."""
+    heartbeat_period: int
+    """The HeartbeatPeriod of *_EXCHANGE_RSP: the configured one when both sides set HBEAT_CAP, else 0."""
+    psk_with_context: bool
+    """The responder's PSK_CAP says "with context": PSK_EXCHANGE_RSP carries one and PSK_FINISH follows."""
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
-    """What VCA settled: the negotiated value, its suites and the chains of the usable slots."""
+    """What VCA settled: the negotiated value, its suites, the chains of the usable slots, how its
+    requests decode (`codec`) and what its sessions share (`sessions`, None when it can hold none)."""
 
     negotiated: Negotiated
     hash: HashSuite | None
     asym: AsymSuite | None
     chains: Mapping[int, bytes]
+    codec: CodecContext
+    sessions: SessionTerms | None
 
     @property
     def slot_mask(self) -> int:
         return sum(1 << slot for slot in self.chains)
+
+
+def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_period: int) -> SessionTerms:
+    """What the sessions of a connection share; raises the refusal of a session request when it can hold none."""
+    if suite is None:
+        raise unexpected("no hash algorithm was negotiated")
+    if not negotiated.aead_suite or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
+        raise invalid("no AEAD or key schedule was negotiated")
+    if not negotiated.both(CapabilityFlags.MAC_CAP):
+        # DSP0277 secured messages always carry a MAC (libspdm answers InvalidRequest too).
+        raise invalid("a session needs MAC_CAP on both sides")
+    try:
+        aead = aead_suite(negotiated.aead_suite)
+    except NegotiationError as error:
+        raise invalid(str(error)) from None
+    return SessionTerms(
+        hash=suite,
+        aead=aead,
+        encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
+        in_the_clear=negotiated.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+        heartbeat_period=heartbeat_period if negotiated.both(CapabilityFlags.HBEAT_CAP) else 0,
+        psk_with_context=negotiated.responder_has(CapabilityFlags.PSK_CAP_WITH_CONTEXT),
+    )
 
 
 def invalid(reason: str) -> ProtocolError:

@@ -37,11 +37,11 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._responder_common import Connection, expect, invalid, unexpected
+from spdm._responder_common import Connection, SessionTerms, expect, invalid, session_terms, unexpected
 from spdm._responder_config import ResponderConfig
 from spdm._responder_state import SessionState
 from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, verify_chain
-from spdm.crypto import AeadSuite, DhePrivateKey, DheSuite, HashSuite, aead_suite, asym_suite, dhe_suite
+from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
 from spdm.measurements import summary_hash
 from spdm.messages import Message, decode_prefix, encode
@@ -50,7 +50,6 @@ from spdm.messages.codes import (
     CapabilityFlags,
     Code,
     ErrorCode,
-    KeyScheduleAlgo,
     KeyUpdateOperation,
     MutAuthRequest,
     SummaryHashType,
@@ -117,8 +116,6 @@ class Session:
     handshake: HandshakeSecrets
     transcript: SessionTranscript
     channel: SecuredSession
-    measurements: ConnectionTranscript
-    """The session's own L1/L2 (only its M part is used)."""
     heartbeat_period: int
     secured_message_version: int | None
     mut_auth: int = 0
@@ -135,6 +132,9 @@ class Session:
     request_backup: DirectionState | None = None
     chosen: SessionState | None = None
     """The state a handler chose among the ones its transition allows (None: the usual one)."""
+    measurements: ConnectionTranscript | None = None
+    """The session's own L1/L2 (only its M part is used), from its first GET_MEASUREMENTS on: until
+    then there is nothing for a request or an ERROR to restart."""
 
     @property
     def handshaking(self) -> bool:
@@ -160,8 +160,12 @@ class Session:
             channel.request = channel.request.rekeyed(keys)
         return message
 
-    def seal(self, message: bytes) -> bytes:
-        return self.channel.response.seal(message)
+    def measurement_transcript(self) -> ConnectionTranscript:
+        """`measurements`, made when GET_MEASUREMENTS first needs it."""
+        if self.measurements is None:
+            self.measurements = ConnectionTranscript()
+            self.measurements.set_hash(self.transcript.hash_suite.new)
+        return self.measurements
 
     def switch_to_data_keys(self) -> None:
         data = self.data
@@ -219,21 +223,16 @@ class SessionHandlers:
             raise ProtocolError(ErrorCode.Unspecified, f"the random source gave {len(data)} bytes, not {size}")
         return data
 
-    def _session_algorithms(self) -> tuple[Connection, HashSuite, AeadSuite]:
-        """The connection and the suites a session needs; what is missing makes the request invalid."""
+    def _session_terms(self) -> tuple[Connection, SessionTerms]:
+        """The connection and what its sessions share; a connection that can hold none refuses the request."""
         connection = self._connection
-        if connection is None or connection.hash is None:
+        if connection is None:
             raise unexpected("no hash algorithm was negotiated")
-        negotiated = connection.negotiated
-        if not negotiated.aead_suite or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
-            raise invalid("no AEAD or key schedule was negotiated")
-        if not negotiated.both(F.MAC_CAP):
-            # DSP0277 secured messages always carry a MAC (libspdm answers InvalidRequest too).
-            raise invalid("a session needs MAC_CAP on both sides")
-        try:
-            return connection, connection.hash, aead_suite(negotiated.aead_suite)
-        except NegotiationError as error:
-            raise invalid(str(error)) from None
+        # No terms were settled with the algorithms: working them out again raises why.
+        terms = connection.sessions or session_terms(
+            connection.negotiated, connection.hash, self.config.heartbeat_period
+        )
+        return connection, terms
 
     def _session_summary(self, connection: Connection, suite: HashSuite, summary_type: int) -> bytes | None:
         """The MeasurementSummaryHash of KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP (libspdm's checks)."""
@@ -278,27 +277,16 @@ class SessionHandlers:
         except ValueError as error:
             raise ProtocolError(ErrorCode.Unspecified, f"the configured DHE private value: {error}") from None
 
-    def _channel(
-        self, negotiated: Negotiated, aead: AeadSuite, session_id: int, handshake: HandshakeSecrets
-    ) -> SecuredSession:
+    def _channel(self, terms: SessionTerms, session_id: int, handshake: HandshakeSecrets) -> SecuredSession:
         return SecuredSession.from_keys(
             role="responder",
             session_id=session_id,
-            aead=aead,
+            aead=terms.aead,
             request=handshake.request,
             response=handshake.response,
             transport=self.config.secured_transport,
-            encrypt=negotiated.both(F.ENCRYPT_CAP),
+            encrypt=terms.encrypt,
         )
-
-    @staticmethod
-    def _session_measurements(suite: HashSuite) -> ConnectionTranscript:
-        measurements = ConnectionTranscript()
-        measurements.set_hash(suite.new)
-        return measurements
-
-    def _heartbeat_period(self, negotiated: Negotiated) -> int:
-        return self.config.heartbeat_period if negotiated.both(F.HBEAT_CAP) else 0
 
     def _clear_handshake_session(self) -> Session | None:
         """The latest session whose handshake is in the clear and not finished (libspdm's latest_session_id)."""
@@ -339,7 +327,7 @@ class SessionHandlers:
 
     def _seal(self, session: Session, response: bytes) -> bytes:
         try:
-            sealed = session.seal(response)
+            sealed = session.channel.response.seal(response)
         except SpdmError as error:
             # Only the 2^64 sequence-number limit gets here: the session cannot answer any more.
             self._sessions.pop(session.session_id, None)
@@ -351,8 +339,8 @@ class SessionHandlers:
 
     def _key_exchange(self, message: Message, request: bytes, session: Session | None) -> bytes:
         ask = expect(message, KeyExchange)
-        connection, suite, aead = self._session_algorithms()
-        negotiated = connection.negotiated
+        connection, terms = self._session_terms()
+        negotiated, suite = connection.negotiated, terms.hash
         asym = connection.asym
         if asym is None:
             raise invalid("no signature algorithm was negotiated")
@@ -375,14 +363,13 @@ class SessionHandlers:
         except VerificationError as error:
             raise invalid(f"ExchangeData: {error}") from None
         mut_auth, req_slot_param, requester = self._mutual_auth_request(negotiated, suite)
-        in_the_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
-        heartbeat = self._heartbeat_period(negotiated)
+        in_the_clear = terms.in_the_clear
 
         self.transcript.before_request(Code.KEY_EXCHANGE)
         unsigned = encode(
             KeyExchangeRsp(
                 version=ask.version,
-                heartbeat_period=heartbeat,
+                heartbeat_period=terms.heartbeat_period,
                 rsp_session_id=session_id >> 16,
                 mut_auth_requested=mut_auth,
                 req_slot_id_param=req_slot_param,
@@ -399,7 +386,7 @@ class SessionHandlers:
         signature = asym.sign(self.config.slots[slot].private_key, transcript.digest(unsigned), suite)
         transcript.append(unsigned, signature)
         th1 = transcript.mark_th1()
-        schedule = KeySchedule(suite, aead, shared_secret, spdm_version=negotiated.version)
+        schedule = KeySchedule(suite, terms.aead, shared_secret, spdm_version=negotiated.version)
         handshake = schedule.handshake(th1)
         response = unsigned + signature
         if not in_the_clear:
@@ -415,9 +402,8 @@ class SessionHandlers:
             schedule=schedule,
             handshake=handshake,
             transcript=transcript,
-            channel=self._channel(negotiated, aead, session_id, handshake),
-            measurements=self._session_measurements(suite),
-            heartbeat_period=heartbeat,
+            channel=self._channel(terms, session_id, handshake),
+            heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,
             mut_auth=mut_auth,
             req_slot_id=req_slot_param,
@@ -484,22 +470,21 @@ class SessionHandlers:
 
     def _psk_exchange(self, message: Message, request: bytes, session: Session | None) -> bytes:
         ask = expect(message, PskExchange)
-        connection, suite, aead = self._session_algorithms()
-        negotiated = connection.negotiated
+        connection, terms = self._session_terms()
+        suite = terms.hash
         psk = self.config.psk.get(ask.psk_hint)
         if psk is None:
             raise invalid(f"no pre-shared key for PSKHint {ask.psk_hint.hex() or '(none)'}")
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         version = self._selected_secured_version(ask.opaque_data)
         session_id = self._allocate_session_id(ask.req_session_id)
-        with_context = negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT)
-        heartbeat = self._heartbeat_period(negotiated)
+        with_context = terms.psk_with_context
 
         self.transcript.before_request(Code.PSK_EXCHANGE)
         unsigned = encode(
             PskExchangeRsp(
                 version=ask.version,
-                heartbeat_period=heartbeat,
+                heartbeat_period=terms.heartbeat_period,
                 rsp_session_id=session_id >> 16,
                 measurement_summary_hash=summary,
                 responder_context=self._random(_PSK_CONTEXT_SIZE) if with_context else b"",
@@ -511,7 +496,7 @@ class SessionHandlers:
         transcript.add_exchange_request(request)
         transcript.append(unsigned)
         th1 = transcript.mark_th1()
-        schedule = KeySchedule(suite, aead, psk, spdm_version=negotiated.version)
+        schedule = KeySchedule(suite, terms.aead, psk, spdm_version=connection.negotiated.version)
         handshake = schedule.handshake(th1)
         verify = schedule.verify_data(handshake.response_finished_key, th1)
         transcript.append(verify)
@@ -523,9 +508,8 @@ class SessionHandlers:
             schedule=schedule,
             handshake=handshake,
             transcript=transcript,
-            channel=self._channel(negotiated, aead, session_id, handshake),
-            measurements=self._session_measurements(suite),
-            heartbeat_period=heartbeat,
+            channel=self._channel(terms, session_id, handshake),
+            heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,
         )
         if not with_context:

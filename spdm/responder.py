@@ -38,7 +38,7 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._responder_common import Connection, expect, invalid, unexpected, unsupported
+from spdm._responder_common import Connection, SessionTerms, expect, invalid, session_terms, unexpected, unsupported
 from spdm._responder_config import (
     DEFAULT_CAPABILITIES,
     MAX_CT_EXPONENT,
@@ -58,10 +58,9 @@ from spdm._responder_state import (
     REQUESTER_CAPABILITY_OF,
     SESSION_ONLY,
     SESSION_TRANSITIONS,
+    TRANSITIONS,
     SessionState,
     State,
-    allowed,
-    next_state,
     session_state_diagram,
     state_diagram,
 )
@@ -119,11 +118,15 @@ _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
 _ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
-# Each served request code by value: its Code and the responder's and requester's capability bits it
-# needs, as plain ints (IntFlag arithmetic and Code(value) are Python calls, and this runs per request).
+# Each implemented request code by value: its Code and the responder's and requester's capability bits
+# it needs, as plain ints. `_served_codes` makes from it the table the header check reads per request.
 _SERVED: Mapping[int, tuple[Code, int, int]] = {
     int(code): (code, int(CAPABILITY_OF.get(code, 0)), int(REQUESTER_CAPABILITY_OF.get(code, 0))) for code in HANDLED
 }
+# Header checks: these two codes expect another version than the negotiated one (see `_check_version`).
+_OWN_VERSION_CODES = frozenset({int(Code.GET_VERSION), int(Code.RESPOND_IF_READY)})
+_GET_VERSION = int(Code.GET_VERSION)
+_RESPOND_IF_READY = int(Code.RESPOND_IF_READY)
 
 VendorHandler = Callable[[VendorDefinedRequest], bytes]
 """Serves one VENDOR_DEFINED_REQUEST: returns the response payload, or raises `ProtocolError`."""
@@ -176,6 +179,7 @@ class Responder(SessionHandlers):
         self._requester: GetCapabilities | None = None
         self._capabilities: Capabilities | None = None
         self._connection: Connection | None = None
+        self._served = _served_codes(self.config.capabilities, None)
         self._sessions.clear()
 
     # --- public surface ------------------------------------------------------------------
@@ -248,7 +252,6 @@ class Responder(SessionHandlers):
 
     def _in_session(self, request: bytes, session: Session) -> bytes:
         """The answer to a request that arrived inside `session`, refusals included (to be sealed)."""
-        self._reply_version = self._version or 0x10
         try:
             return self._dispatch(request, session)
         except ProtocolError as error:
@@ -270,25 +273,30 @@ class Responder(SessionHandlers):
         elif code == ErrorCode.ResponseNotReady or not 0 <= code <= 0xFF or not 0 <= data <= 0xFF:
             code, data = ErrorCode.Unspecified, 0
         _log.debug("ERROR 0x%02x (data 0x%02x): %s", code, data, error)
-        if not unopened:
-            (self.transcript if session is None else session.measurements).after_error(code)
+        transcript = self.transcript if session is None else session.measurements
+        if transcript is not None and not unopened:
+            transcript.after_error(code)
         return encode(
             ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
         )
 
     def _dispatch(self, request: bytes, session: Session | None) -> bytes:
+        """The header checks and test knobs, in the module docstring's order, then the request is served."""
         self.config.limits.check_request(request)
         if len(request) < 4:
             raise invalid(f"{len(request)} bytes: a request has a 4-byte header")
         version, code = request[0], request[1]
-        if code == Code.GET_VERSION and session is None:
+        if code == _GET_VERSION and session is None:
             self._reply_version = 0x10
-        request_code = self._check_code(code)
-        self._check_version(code, version)
+        request_code = self._served.get(code)
+        if request_code is None:
+            raise unsupported(code, self._unserved(code))
+        if version != self._version or code in _OWN_VERSION_CODES:  # else: the negotiated version, as expected
+            self._check_version(code, version)
         if self._busy:
             self._busy -= 1
             raise ProtocolError(ErrorCode.Busy, "busy (answer_busy)")
-        if code == Code.RESPOND_IF_READY:
+        if code == _RESPOND_IF_READY:
             return self._respond_if_ready(request, session)
         if self._not_ready:
             self._not_ready -= 1
@@ -296,21 +304,21 @@ class Responder(SessionHandlers):
             self._token = (self._token + 1) & 0xFF
             raise self._not_ready_error(self._pending)
         self._pending = None
-        return self._serve(request, request_code, session)
+        if session is not None:
+            return self._serve_in_session(request, request_code, session, clear=False)
+        return self._serve(request, request_code, None)
 
-    def _check_code(self, value: int) -> Code:
-        """The request code of a header, if this device serves it and both sides have its capabilities."""
+    def _unserved(self, value: int) -> str:
+        """Why a request code is not in `_served`: not implemented, or a capability one side lacks."""
         served = _SERVED.get(value)
         if served is None:
-            raise unsupported(value, f"request code 0x{value:02x} is not served")
-        code, needed, theirs = served
+            return f"request code 0x{value:02x} is not served"
+        code, needed, _ = served
         negotiated = self.negotiated
         ours = negotiated.responder_flags if negotiated is not None else self.config.capabilities
         if needed and not ours & needed:
-            raise unsupported(value, f"{code.name} needs a capability this device does not have")
-        if theirs and negotiated is not None and not negotiated.requester_flags & theirs:
-            raise unsupported(value, f"{code.name} needs a capability the requester did not offer")
-        return code
+            return f"{code.name} needs a capability this device does not have"
+        return f"{code.name} needs a capability the requester did not offer"
 
     def _check_version(self, code: int, version: int) -> None:
         if code == Code.GET_VERSION:
@@ -336,12 +344,13 @@ class Responder(SessionHandlers):
                 response = self._serve_in_session(request, code, clear, clear=True)
                 self._after_response(clear)
                 return response
-        if not allowed(self._state, code):
+        target = TRANSITIONS.get((self._state, code))
+        if target is None:
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         message, exact = self._decode(request, self.config.transport_padding)
         response = _HANDLERS[code](self, message, exact, None)
-        self._set_state(next_state(self._state, code))
+        self._set_state(target)
         return response
 
     def _serve_in_session(self, request: bytes, code: Code, session: Session, *, clear: bool) -> bytes:
@@ -358,7 +367,8 @@ class Responder(SessionHandlers):
         message, exact = self._decode(request, self.config.transport_padding if clear else 0)
         if clear:
             self.transcript.before_request(code)
-        session.measurements.before_request(code)
+        if session.measurements is not None:
+            session.measurements.before_request(code)
         session.chosen = None
         response = _HANDLERS[code](self, message, exact, session)
         target = session.chosen or targets[0]
@@ -379,16 +389,18 @@ class Responder(SessionHandlers):
 
     def _decode(self, request: bytes, padding: int) -> tuple[Message, bytes]:
         """The request and its exact bytes; only `padding` zero bytes (the transport's) may follow it."""
-        context = self._connection.negotiated.codec_context() if self._connection else None
+        connection = self._connection
         try:
-            message, size = decode_prefix(request, context)
+            message, size = decode_prefix(request, None if connection is None else connection.codec)
         except DecodeError as exc:
             raise invalid(str(exc)) from None
-        tail = request[size:]
-        if len(tail) > padding or any(tail):
-            raise invalid(f"{message.name}: {len(tail)} bytes follow the message")
+        if size != len(request):
+            tail = request[size:]
+            if len(tail) > padding or any(tail):
+                raise invalid(f"{message.name}: {len(tail)} bytes follow the message")
+            request = request[:size]
         self.config.limits.check_request_opaque(message)
-        return message, request[:size]
+        return message, request
 
     # --- RESPOND_IF_READY ----------------------------------------------------------------
 
@@ -483,6 +495,7 @@ class Responder(SessionHandlers):
         if connection.hash is not None:
             self.transcript.set_hash(connection.hash.new)
         self._connection = connection
+        self._served = _served_codes(negotiated.responder_flags, negotiated.requester_flags)
         return response
 
     def _select(self, offer: NegotiateAlgorithms, requester_flags: int) -> Algorithms:
@@ -575,7 +588,19 @@ class Responder(SessionHandlers):
                 if asym.accepts(slot.public_key):
                     chain = CertChain.build(slot.certificates, suite, root_certificate_der=slot.root_certificate)
                     chains[slot_id] = chain.to_bytes()
-        return Connection(negotiated=negotiated, hash=suite, asym=asym, chains=MappingProxyType(chains))
+        sessions: SessionTerms | None
+        try:
+            sessions = session_terms(negotiated, suite, self.config.heartbeat_period)
+        except ProtocolError:
+            sessions = None  # each session request is refused, and told why (`SessionHandlers._session_terms`)
+        return Connection(
+            negotiated=negotiated,
+            hash=suite,
+            asym=asym,
+            chains=MappingProxyType(chains),
+            codec=negotiated.codec_context(),
+            sessions=sessions,
+        )
 
     # --- certificates and CHALLENGE ------------------------------------------------------
 
@@ -691,7 +716,7 @@ class Responder(SessionHandlers):
             if slot not in connection.chains:
                 raise invalid(f"slot {slot} holds no certificate chain")
         # In a session, L1/L2 is the session's own (libspdm keeps M per session).
-        transcript = self.transcript if session is None else session.measurements
+        transcript = self.transcript if session is None else session.measurement_transcript()
         transcript.before_request(Code.GET_MEASUREMENTS)
         unsigned = encode(
             Measurements(
@@ -768,6 +793,16 @@ _HANDLERS: Mapping[Code, _Handler] = {
 
 
 # --- request checks ----------------------------------------------------------------------------
+
+
+def _served_codes(ours: int, theirs: int | None) -> Mapping[int, Code]:
+    """The request codes served, by value: those whose capabilities we have and, once negotiated
+    (`theirs`, the requester's flags), the requester has. Made when the flags change, not per request."""
+    return {
+        value: code
+        for value, (code, needed, required) in _SERVED.items()
+        if (not needed or ours & needed) and (not required or theirs is None or theirs & required)
+    }
 
 
 def _check_requester_flags(flags: int) -> None:
