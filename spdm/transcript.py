@@ -52,6 +52,11 @@ _DROPS_UNFINISHED_AUTH = frozenset(
         Code.END_SESSION,
     }
 )
+# The codes `before_request` compares with, as plain ints: an enum member read is a descriptor call,
+# and this runs for every request on both sides.
+_GET_VERSION = int(Code.GET_VERSION)
+_GET_DIGESTS = int(Code.GET_DIGESTS)
+_KEEP_MEASUREMENTS = frozenset({int(Code.GET_MEASUREMENTS), int(Code.RESPOND_IF_READY)})
 
 
 class Transcript:
@@ -120,12 +125,12 @@ class ConnectionTranscript:
 
     def before_request(self, code: int) -> None:
         """Apply the reset rules for a request about to be sent (or just received)."""
-        if code == Code.GET_VERSION:
+        if code == _GET_VERSION:
             self.restart()
             return
-        if code != Code.GET_MEASUREMENTS and code != Code.RESPOND_IF_READY:
+        if code not in _KEEP_MEASUREMENTS:
             self._l1l2 = None
-        if code == Code.GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
+        if code == _GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
             self._m1m2 = None
 
     def after_error(self, error_code: int) -> None:
