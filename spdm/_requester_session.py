@@ -388,6 +388,7 @@ class Session:
         self._transcript = transcript
         self._in_clear = in_clear
         self._phase: SessionPhase = "handshake"
+        self._record_prefix = _SESSION_ID.pack(session_id)  # every record of the session starts with its ID
         self._channel: SecuredSession | None = SecuredSession.from_keys(
             role="requester",
             session_id=session_id,
@@ -485,9 +486,8 @@ class Session:
         requester = self._requester
         if self._in_clear and self._phase == "handshake":
             return requester._carry_clear(data, timeout, codec)
-        session_id = self.session_id
-        raw = requester.transport.exchange(channel.request.seal(data), session_id=session_id, timeout=timeout)
-        if len(raw) < _SESSION_ID.size or _SESSION_ID.unpack_from(raw)[0] != session_id:
+        raw = requester.transport.exchange(channel.request.seal(data), session_id=self.session_id, timeout=timeout)
+        if not raw.startswith(self._record_prefix):
             return self._clear_answer(raw, codec)
         try:
             app = channel.response.open(raw)
