@@ -370,20 +370,21 @@ class Requester:
         """ERROR answers: Busy is retried and ResponseNotReady waited for (RESPOND_IF_READY), each a
         bounded number of times, until another answer comes; any other ERROR raises `PeerError`."""
         busy, not_ready = 0, 0
-        response: Message = error
-        while isinstance(response, ErrorResponse):
-            code = response.error_code
+        while True:
+            code = error.error_code
             on_error(code)
             if code == ErrorCode.Busy and busy < self.config.busy_retries:
                 busy += 1
                 sent = data
             elif code == ErrorCode.ResponseNotReady and not_ready < self.config.not_ready_retries:
                 not_ready += 1
-                sent = self._respond_if_ready(request, response)
+                sent = self._respond_if_ready(request, error)
             else:
-                raise PeerError(response)
+                raise PeerError(error)
             response, exact = carry(sent, timeout, codec)
-        return response, exact
+            if not isinstance(response, ErrorResponse):
+                return response, exact
+            error = response
 
     def _respond_if_ready(self, request: Message, error: ErrorResponse) -> bytes:
         extended = error.extended_data
