@@ -480,6 +480,8 @@ class Session:
             self.discard("the responder answered ERROR DecryptError")
 
     def _carry(self, data: bytes, timeout: float, codec: CodecContext | None) -> tuple[Message, bytes]:
+        """One request as a record of the session (in the clear during a HANDSHAKE_IN_THE_CLEAR
+        handshake) and its decoded response."""
         channel = self._channel
         if channel is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "closed")
