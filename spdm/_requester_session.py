@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
@@ -49,12 +49,14 @@ from spdm.crypto import (
     aead_suite,
     asym_suite,
     dhe_suite,
+    hash_suite,
 )
 from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyScheduleAlgo, KeyUpdateOperation
+from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -295,6 +297,13 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int
 
 
 @functools.lru_cache(maxsize=8)
+def _end_session(version: int, attributes: int) -> tuple[EndSession, bytes]:
+    """END_SESSION and its bytes, made once per version and attributes (it carries nothing else)."""
+    ask = EndSession(version=version, attributes=attributes)
+    return ask, encode(ask)
+
+
+@functools.lru_cache(maxsize=8)
 def _psk_finish_header(version: int, hash_size: int) -> bytes:
     """PSK_FINISH's 4-byte header (what the transcript takes before RequesterVerifyData), encoded once per version."""
     return encode(PskFinish(version=version, requester_verify_data=bytes(hash_size)))[:4]
@@ -379,10 +388,11 @@ class Session:
         self._transcript = transcript
         self._in_clear = in_clear
         self._phase: SessionPhase = "handshake"
+        self._record_prefix = _SESSION_ID.pack(session_id)  # every record of the session starts with its ID
         self._channel: SecuredSession | None = SecuredSession.from_keys(
             role="requester",
             session_id=session_id,
-            aead=aead_suite(negotiated.aead_suite),
+            aead=schedule.aead,
             request=handshake.request,
             response=handshake.response,
             transport=requester.config.secured_framing,
@@ -447,12 +457,21 @@ class Session:
 
     # --- carrying messages ------------------------------------------------------------------
 
-    def _transact(self, request: Message, expect: type[M], **context: object) -> tuple[M, bytes, bytes]:
-        """One request of this session: the session's transcript rules, then the shared exchange loop."""
-        if request.code != Code.GET_MEASUREMENTS:
+    def _transact(
+        self, request: Message, expect: type[M], *, signature_requested: bool = False, data: bytes | None = None
+    ) -> tuple[M, bytes, bytes]:
+        """One request of this session: the session's transcript rules, then the shared exchange.
+
+        `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
+        """
+        code = request.code
+        if code != Code.GET_MEASUREMENTS:
             self._measurements = None
-        _drop_unfinished_authentication(self._requester, request.code)
-        return self._requester._exchange(request, expect, self._carry, self._on_error, context)
+        requester = self._requester
+        _drop_unfinished_authentication(requester, code)
+        data = encode(request) if data is None else data
+        codec = requester._codec(0, signature_requested)
+        return requester._exchange(request, data, expect, self._carry, self._on_error, codec)
 
     def _on_error(self, error_code: int) -> None:
         if error_code != ErrorCode.ResponseNotReady:
@@ -460,24 +479,29 @@ class Session:
         if error_code == ErrorCode.DecryptError:
             self.discard("the responder answered ERROR DecryptError")
 
-    def _carry(self, data: bytes, code: int, context: Mapping[str, object]) -> tuple[Message, bytes]:
+    def _carry(self, data: bytes, timeout: float, codec: CodecContext | None) -> tuple[Message, bytes]:
+        """One request as a record of the session (in the clear during a HANDSHAKE_IN_THE_CLEAR
+        handshake) and its decoded response."""
         channel = self._channel
         if channel is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "closed")
         requester = self._requester
         if self._in_clear and self._phase == "handshake":
-            return requester._carry_clear(data, code, context)
-        record = channel.seal(data)
-        raw = requester.transport.exchange(record, session_id=self.session_id, timeout=requester._timeout(code))
-        if len(raw) < _SESSION_ID.size or _SESSION_ID.unpack_from(raw)[0] != self.session_id:
-            return self._clear_answer(raw, context)
-        app = self._open(channel, raw)
-        return requester._decode(app, context, max_padding=0)
-
-    def _clear_answer(self, raw: bytes, context: Mapping[str, object]) -> tuple[Message, bytes]:
-        """A response that is not a record of this session: only an ERROR in the clear is understood."""
+            return requester._carry_clear(data, timeout, codec)
+        raw = requester.transport.exchange(channel.request.seal(data), session_id=self.session_id, timeout=timeout)
+        if not raw.startswith(self._record_prefix):
+            return self._clear_answer(raw, codec)
         try:
-            message, exact = self._requester._decode(raw, context)
+            app = channel.response.open(raw)
+        except (VerificationError, DecodeError, ProtocolError) as error:
+            app = self._unopened(channel, raw, error)
+        return requester._decode(app, codec, 0)
+
+    def _clear_answer(self, raw: bytes, codec: CodecContext | None) -> tuple[Message, bytes]:
+        """A response that is not a record of this session: only an ERROR in the clear is understood."""
+        requester = self._requester
+        try:
+            message, exact = requester._decode(raw, codec, requester.transport.max_padding)
         except DecodeError:
             message = None
         if isinstance(message, ErrorResponse):
@@ -485,23 +509,21 @@ class Session:
         self.discard("the responder answered a secured request with something else than a record of the session")
         raise SessionDecryptError(self.session_id, "the response is not a secured message of this session")
 
-    def _open(self, channel: SecuredSession, raw: bytes) -> bytes:
-        try:
-            return channel.response.open(raw)
-        except (VerificationError, DecodeError, ProtocolError) as error:
-            alternate = self._alternate
-            if alternate is not None and isinstance(error, VerificationError):
-                # during UpdateAllKeys: the record is under the responder's other key (libspdm's fallback);
-                # both stay candidates until the exchange ends (a Busy retry may switch back)
-                try:
-                    app = alternate.open(raw)
-                except SpdmError:
-                    pass
-                else:
-                    self._alternate, channel.response = channel.response, alternate
-                    return app
-            self.discard(f"a response did not open: {error}")
-            raise SessionDecryptError(self.session_id, f"a response did not open ({error})") from None
+    def _unopened(self, channel: SecuredSession, raw: bytes, error: SpdmError) -> bytes:
+        """A response that did not open with the responder's key: during UpdateAllKeys it may be under
+        the other one (libspdm's fallback); otherwise the session is torn down."""
+        alternate = self._alternate
+        if alternate is not None and isinstance(error, VerificationError):
+            # both keys stay candidates until the exchange ends (a Busy retry may switch back)
+            try:
+                app = alternate.open(raw)
+            except SpdmError:
+                pass
+            else:
+                self._alternate, channel.response = channel.response, alternate
+                return app
+        self.discard(f"a response did not open: {error}")
+        raise SessionDecryptError(self.session_id, f"a response did not open ({error})") from None
 
     # --- the application phase -------------------------------------------------------------
 
@@ -632,10 +654,10 @@ class Session:
         if self._phase != "established":
             self.discard("closed during the handshake")
             return
-        cache = self._requester._require_negotiated().responder_has(F.CACHE_CAP)
-        attributes = 1 if clear_negotiated_state and cache else 0
+        clear = clear_negotiated_state and self._requester._require_negotiated().responder_has(F.CACHE_CAP)
+        ask, data = _end_session(self._version, 1 if clear else 0)
         try:
-            self._transact(EndSession(version=self._version, attributes=attributes), EndSessionAck)
+            self._transact(ask, EndSessionAck, data=data)
         finally:
             self.discard("ended")
 
@@ -722,18 +744,20 @@ class Session:
         self._enter_data_phase()
 
     def _psk_finish(self) -> None:
-        """PSK_FINISH and PSK_FINISH_RSP (only for a responder with PSK context): the data keys."""
-        hashes = self._requester.hash
-        schedule, handshake = self._schedule, self._handshake
+        """PSK_FINISH and PSK_FINISH_RSP (only for a responder with PSK context): the data keys.
+
+        The request sent is the header and RequesterVerifyData exactly as they went into the transcript.
+        """
+        schedule, handshake, transcript = self._schedule, self._handshake, self._transcript
         if schedule is None or handshake is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
-        header = _psk_finish_header(self._version, hashes.size)
-        self._transcript.append(header)
-        verify_data = schedule.verify_data(handshake.request_finished_key, self._transcript.digest())
-        self._transcript.append(verify_data)
+        header = _psk_finish_header(self._version, schedule.hash_suite.size)
+        transcript.append(header)
+        verify_data = schedule.verify_data(handshake.request_finished_key, transcript.digest())
+        transcript.append(verify_data)
         ask = PskFinish(version=self._version, requester_verify_data=verify_data)
-        _, _, response = self._transact(ask, PskFinishRsp)
-        self._transcript.add_finish_rsp(response)
+        _, _, response = self._transact(ask, PskFinishRsp, data=header + verify_data)
+        transcript.add_finish_rsp(response)
         self._enter_data_phase()
 
 
@@ -860,7 +884,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     config = requester.config
     if config.psk is None:
         raise NegotiationError("no pre-shared key is configured (RequesterConfig.psk)")
-    hashes = requester.hash
+    hashes = hash_suite(negotiated.base_hash_algo)
     ask = PskExchange(
         version=negotiated.version,
         summary_hash_type=summary_hash_type,

@@ -56,6 +56,7 @@ from spdm.messages.codes import (
     MeasurementSpecification,
     SummaryHashType,
 )
+from spdm.messages.context import CodecContext
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
@@ -91,6 +92,8 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=Message)
+_Carry = Callable[[bytes, float, "CodecContext | None"], tuple[Message, bytes]]
+"""Moves one encoded request (with its timeout) and returns the decoded response and its exact bytes."""
 
 _NONCE_SIZE = 32
 _ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
@@ -303,46 +306,48 @@ class Requester:
         wait = (1 << ct) / 1e6 if code in _CRYPTO_REQUESTS else _ST1
         return self.config.rtt + wait
 
-    def _transact(self, request: Message, expect: type[M], **context: object) -> tuple[M, bytes, bytes]:
-        """Send `request`, follow Busy/ResponseNotReady, and return the response and both exact byte strings."""
-        self.transcript.before_request(request.code)
-        return self._exchange(request, expect, self._carry_clear, self.transcript.after_error, context)
+    def _transact(
+        self, request: Message, expect: type[M], *, summary_hash_type: int = 0, signature_requested: bool = False
+    ) -> tuple[M, bytes, bytes]:
+        """Send `request`, follow Busy/ResponseNotReady, and return the response and both exact byte strings.
 
-    def _carry_clear(self, data: bytes, code: int, context: Mapping[str, object]) -> tuple[Message, bytes]:
+        `summary_hash_type` and `signature_requested` are what the request asked for: they size the response.
+        """
+        self.transcript.before_request(request.code)
+        codec = self._codec(summary_hash_type, signature_requested)
+        return self._exchange(request, encode(request), expect, self._carry_clear, self.transcript.after_error, codec)
+
+    def _codec(self, summary_hash_type: int = 0, signature_requested: bool = False) -> CodecContext | None:
+        """The decode context of a response, worked out once per request (None before ALGORITHMS)."""
+        negotiated = self.negotiated
+        if negotiated is None:
+            return None
+        return negotiated.codec_context(summary_hash_type=summary_hash_type, signature_requested=signature_requested)
+
+    def _carry_clear(self, data: bytes, timeout: float, codec: CodecContext | None) -> tuple[Message, bytes]:
         """One request in the clear (outside any session) and its decoded response."""
-        raw = self.transport.exchange(data, timeout=self._timeout(code))
-        return self._decode(raw, context)
+        transport = self.transport
+        return self._decode(transport.exchange(data, timeout=timeout), codec, transport.max_padding)
 
     def _exchange(
         self,
         request: Message,
+        data: bytes,
         expect: type[M],
-        carry: Callable[[bytes, int, Mapping[str, object]], tuple[Message, bytes]],
+        carry: _Carry,
         on_error: Callable[[int], None],
-        context: Mapping[str, object],
+        codec: CodecContext | None,
     ) -> tuple[M, bytes, bytes]:
-        """The request/response loop shared by the connection and its sessions.
+        """The request/response exchange shared by the connection and its sessions.
 
-        `carry(data, code, context)` moves one request and returns the decoded response with its
-        exact bytes; `on_error(error_code)` is told of every ERROR answer (transcript resets).
+        `data` is `request` encoded; `carry(data, timeout, codec)` moves one request and returns the
+        decoded response with its exact bytes; `on_error(error_code)` is told of every ERROR answer
+        (transcript resets).
         """
-        data = encode(request)
-        sent, busy, not_ready = data, 0, 0
-        while True:
-            response, exact = carry(sent, request.code, context)
-            if not isinstance(response, ErrorResponse):
-                break
-            on_error(response.error_code)
-            code = response.error_code
-            if code == ErrorCode.Busy and busy < self.config.busy_retries:
-                busy += 1
-                sent = data
-                continue
-            if code == ErrorCode.ResponseNotReady and not_ready < self.config.not_ready_retries:
-                not_ready += 1
-                sent = self._respond_if_ready(request, response)
-                continue
-            raise PeerError(response)
+        timeout = self._timeout(request.code)
+        response, exact = carry(data, timeout, codec)
+        if isinstance(response, ErrorResponse):
+            response, exact = self._follow_errors(request, data, response, carry, on_error, timeout, codec)
         if response.code != request.code & 0x7F or not isinstance(response, expect):
             raise invalid(f"{request.name} was answered with {response.name}")
         if response.version != request.version:
@@ -351,6 +356,35 @@ class Requester:
                 f"{response.name} carries version 0x{response.version:02x}, the request 0x{request.version:02x}",
             )
         return response, data, exact
+
+    def _follow_errors(
+        self,
+        request: Message,
+        data: bytes,
+        error: ErrorResponse,
+        carry: _Carry,
+        on_error: Callable[[int], None],
+        timeout: float,
+        codec: CodecContext | None,
+    ) -> tuple[Message, bytes]:
+        """ERROR answers: Busy is retried and ResponseNotReady waited for (RESPOND_IF_READY), each a
+        bounded number of times, until another answer comes; any other ERROR raises `PeerError`."""
+        busy, not_ready = 0, 0
+        while True:
+            code = error.error_code
+            on_error(code)
+            if code == ErrorCode.Busy and busy < self.config.busy_retries:
+                busy += 1
+                sent = data
+            elif code == ErrorCode.ResponseNotReady and not_ready < self.config.not_ready_retries:
+                not_ready += 1
+                sent = self._respond_if_ready(request, error)
+            else:
+                raise PeerError(error)
+            response, exact = carry(sent, timeout, codec)
+            if not isinstance(response, ErrorResponse):
+                return response, exact
+            error = response
 
     def _respond_if_ready(self, request: Message, error: ErrorResponse) -> bytes:
         extended = error.extended_data
@@ -361,25 +395,19 @@ class Requester:
         self.config.sleep((1 << extended.rd_exponent) / 1e6)
         return encode(RespondIfReady(version=request.version, request_code=request.code, token=extended.token))
 
-    def _decode(
-        self, raw: bytes, context: Mapping[str, object], *, max_padding: int | None = None
-    ) -> tuple[Message, bytes]:
-        """Decode a response with the negotiated sizes; only transport padding (zero bytes, at
-        most `max_padding`, the transport's by default) may follow it."""
-        self.config.limits.check_response(raw)
-        codec = None
-        if self.negotiated is not None:
-            codec = self.negotiated.codec_context(
-                summary_hash_type=int(context.get("summary_hash_type", 0)),  # type: ignore[call-overload]
-                signature_requested=bool(context.get("signature_requested", False)),
-            )
+    def _decode(self, raw: bytes, codec: CodecContext | None, max_padding: int) -> tuple[Message, bytes]:
+        """Decode a response with the negotiated sizes; only padding (at most `max_padding` zero
+        bytes) may follow it."""
+        limits = self.config.limits
+        limits.check_response(raw)
         message, size = decode_prefix(raw, codec)
-        tail = raw[size:]
-        allowed = self.transport.max_padding if max_padding is None else max_padding
-        if len(tail) > allowed or any(tail):
-            raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
-        self.config.limits.check_response_opaque(message)
-        return message, bytes(raw[:size])
+        if size != len(raw):
+            tail = raw[size:]
+            if len(tail) > max_padding or any(tail):
+                raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
+            raw = raw[:size]
+        limits.check_response_opaque(message)
+        return message, bytes(raw)
 
     # --- VCA -----------------------------------------------------------------------------
 
