@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import hmac
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from spdm.crypto.aead import AeadSuite
@@ -105,17 +104,19 @@ def _compare_verify_data(expected: bytes, received: bytes) -> None:
         raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrafficKeys:
-    """One direction's secret of one phase, and the AEAD key and IV derived from it."""
+class TrafficKeys(NamedTuple):
+    """One direction's secret of one phase, and the AEAD key and IV derived from it.
+
+    The schedule's results are named tuples: immutable, and made several times per handshake on
+    each side, where a frozen dataclass costs twice as much to build.
+    """
 
     secret: bytes
     key: bytes
     iv: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HandshakeSecrets:
+class HandshakeSecrets(NamedTuple):
     """What Hash(TH1) unlocks: handshake traffic keys (FINISH, PSK_FINISH, encapsulated mut auth) and finished keys."""
 
     request: TrafficKeys
@@ -124,8 +125,7 @@ class HandshakeSecrets:
     response_finished_key: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DataSecrets:
+class DataSecrets(NamedTuple):
     """What Hash(TH2) unlocks: the application-phase traffic keys (and libspdm's export master secret)."""
 
     request: TrafficKeys
@@ -208,11 +208,8 @@ class KeySchedule:
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
         name, aead, bins = self._hmac_name, self.aead, self._bin
-        return TrafficKeys(
-            secret=secret,
-            key=hmac.digest(secret, bins.key, name)[: aead.key_size],
-            iv=hmac.digest(secret, bins.iv, name)[: aead.iv_size],
-        )
+        key = hmac.digest(secret, bins.key, name)[: aead.key_size]
+        return TrafficKeys(secret, key, hmac.digest(secret, bins.iv, name)[: aead.iv_size])
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
@@ -226,10 +223,10 @@ class KeySchedule:
         response = hmac.digest(secret, bins.response_handshake + context, name)
         traffic_keys = self.traffic_keys
         return HandshakeSecrets(
-            request=traffic_keys(request),
-            response=traffic_keys(response),
-            request_finished_key=hmac.digest(request, bins.finished, name),
-            response_finished_key=hmac.digest(response, bins.finished, name),
+            traffic_keys(request),
+            traffic_keys(response),
+            hmac.digest(request, bins.finished, name),
+            hmac.digest(response, bins.finished, name),
         )
 
     def data(self, th2_digest: bytes) -> DataSecrets:
@@ -238,9 +235,9 @@ class KeySchedule:
         context, name, master, bins = th2_digest + _FIRST_BLOCK, self._hmac_name, self.master_secret, self._bin
         traffic_keys = self.traffic_keys
         return DataSecrets(
-            request=traffic_keys(hmac.digest(master, bins.request_data + context, name)),
-            response=traffic_keys(hmac.digest(master, bins.response_data + context, name)),
-            export_master_secret=hmac.digest(master, bins.export_master + context, name),
+            traffic_keys(hmac.digest(master, bins.request_data + context, name)),
+            traffic_keys(hmac.digest(master, bins.response_data + context, name)),
+            hmac.digest(master, bins.export_master + context, name),
         )
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:

@@ -20,7 +20,7 @@ decoded form and return what must be checked against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
@@ -31,8 +31,7 @@ __all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript"]
 _HEADER_SIZE = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeDigests:
+class ExchangeDigests(NamedTuple):
     """What KEY_EXCHANGE_RSP (or PSK_EXCHANGE_RSP) is checked with.
 
     `signature_digest` is Hash(A || Hash(Ct) || K up to OpaqueData) (None for PSK), `th1` is
@@ -43,8 +42,7 @@ class ExchangeDigests:
     th1: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FinishDigests:
+class FinishDigests(NamedTuple):
     """What FINISH (or PSK_FINISH) is checked with: the requester's signature digest (mutual auth
     only) and the hash RequesterVerifyData is the HMAC of."""
 
