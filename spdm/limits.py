@@ -126,6 +126,8 @@ class Limits:
 
     def check_response_opaque(self, message: object) -> None:
         """A decoded response's OpaqueData (already within the codec's 1024) against `max_opaque_bytes`."""
+        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
+            return  # the codec's bound is the limit (the default): nothing left to check
         size = _opaque_length(message)
         if size > self.max_opaque_bytes:
             raise _over_response(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
@@ -149,6 +151,8 @@ class Limits:
 
     def check_request_opaque(self, message: object) -> None:
         """A decoded request's OpaqueData against `max_opaque_bytes` (InvalidRequest)."""
+        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
+            return  # the codec's bound is the limit (the default): nothing left to check
         size = _opaque_length(message)
         if size > self.max_opaque_bytes:
             raise _over_request(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
