@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import per_call
+from _timing import per_call_interleaved
 
 from spdm.crypto import aead_suite, asym_suite, dhe_suite, hash_suite
 from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
@@ -122,10 +122,8 @@ def measure() -> dict[str, float]:
     def psk() -> None:
         requester.psk_exchange().close()
 
-    t_dhe = per_call(dhe, budget=0.3)
-    t_dhe_crypto = per_call(lambda: _crypto_dhe(responder_key, chain.leaf_public_key), budget=0.3)
-    t_psk = per_call(psk, budget=0.3)
-    t_psk_crypto = per_call(_crypto_psk, budget=0.3)
+    t_dhe, t_dhe_crypto = per_call_interleaved(dhe, lambda: _crypto_dhe(responder_key, chain.leaf_public_key))
+    t_psk, t_psk_crypto = per_call_interleaved(psk, _crypto_psk)
     return {
         "dhe": t_dhe,
         "dhe_crypto": t_dhe_crypto,
