@@ -25,7 +25,7 @@ import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
 
@@ -68,6 +68,7 @@ _SIMPLE_OVERHEAD = 2 + _MAC_SIZE  # AppDataLength and MAC around the message
 _MAX_SIMPLE_APP_SIZE = 0xFFFF - _SIMPLE_OVERHEAD
 _DOE_HEADER = struct.Struct("<IH")
 _DOE_HEADER_SIZE = _DOE_HEADER.size
+_MIN_SIMPLE_RECORD = _DOE_HEADER_SIZE + _SIMPLE_OVERHEAD  # also the header and AppDataLength around the message
 
 
 class SequenceNumberExhausted(ProtocolError):
@@ -171,10 +172,31 @@ def random_padding(maximum: int = 32) -> PaddingSource:
 
 def session_id_of(data: bytes) -> int:
     """The SessionID of a secured record, to find its session; `DecodeError` if there are not 4 bytes."""
-    if len(data) < _U32.size:
-        raise DecodeError(_NAME, "SessionID", f"truncated: {len(data)} bytes, a secured message starts with 4")
-    (session_id,) = _U32.unpack_from(data)
-    return int(session_id)
+    try:
+        session_id: int = _U32.unpack_from(data)[0]
+    except struct.error:
+        truncated = f"truncated: {len(data)} bytes, a secured message starts with 4"
+        raise DecodeError(_NAME, "SessionID", truncated) from None
+    return session_id
+
+
+class _Framing:
+    """What every context of one session shares: checked once, when its first context is made, and
+    never changed, so a key change copies this one reference."""
+
+    __slots__ = ("aead", "encrypt", "session_id", "simple", "transport")
+
+    def __init__(self, session_id: int, aead: AeadSuite, transport: SecuredTransport, encrypt: bool) -> None:
+        if not 0 <= session_id <= 0xFFFF_FFFF:
+            raise ValueError(f"a SessionID is 32 bits, got {session_id}")
+        self.session_id: Final = session_id
+        self.aead: Final = aead
+        self.transport: Final = transport
+        self.encrypt: Final = encrypt
+        # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
+        self.simple: Final = encrypt and not (
+            transport.sequence_number_size or transport.message_type or transport.max_random_padding
+        )
 
 
 class DirectionState:
@@ -185,23 +207,7 @@ class DirectionState:
     it was made from, which KEY_UPDATE derives the next ones from.
     """
 
-    __slots__ = (
-        "_decrypt",
-        "_encrypt",
-        "_header",
-        "_iv",
-        "_max_padding",
-        "_padding",
-        "_prefix",
-        "_sequence_number",
-        "_simple",
-        "_with_sequence",
-        "aead",
-        "encrypt",
-        "keys",
-        "session_id",
-        "transport",
-    )
+    __slots__ = ("_cipher", "_framing", "_iv", "_padding", "_sequence_number", "keys")
 
     def __init__(
         self,
@@ -216,34 +222,22 @@ class DirectionState:
         sequence_number: int = 0,
         keys: TrafficKeys | None = None,
     ) -> None:
-        if not 0 <= session_id <= 0xFFFF_FFFF:
-            raise ValueError(f"a SessionID is 32 bits, got {session_id}")
+        self._framing = _Framing(session_id, aead, transport, encrypt)
         if not 0 <= sequence_number <= MAX_SEQUENCE_NUMBER:
             raise ValueError(f"a sequence number is 64 bits, got {sequence_number}")
-        self.session_id = session_id
-        self.aead = aead
-        self.transport = transport
-        self.encrypt = encrypt
-        self._header = transport.header
-        self._with_sequence = transport.sequence_number_size > 0
-        self._prefix = transport.message_type
-        self._max_padding = transport.max_random_padding
         if padding is None:
-            padding = random_padding(self._max_padding) if self._max_padding else _no_padding
+            maximum = transport.max_random_padding
+            padding = random_padding(maximum) if maximum else _no_padding
         self._padding = padding
-        # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
-        self._simple = encrypt and not self._with_sequence and not self._prefix and not self._max_padding
         self._set_keys(key, iv, keys, sequence_number)
 
     def _set_keys(self, key: bytes, iv: bytes, keys: TrafficKeys | None, sequence_number: int) -> None:
         """The AEAD key, IV and first sequence number: what a key change replaces."""
-        aead = self.aead
+        aead = self._framing.aead
         if len(iv) != aead.iv_size:
             raise ValueError(f"{aead.name} needs a {aead.iv_size}-byte IV, got {len(iv)}")
-        primitive = aead.primitive(key)
+        self._cipher = aead.primitive(key)
         self.keys = keys
-        self._encrypt = primitive.encrypt
-        self._decrypt = primitive.decrypt
         self._iv = int.from_bytes(iv, "little")
         self._sequence_number = sequence_number
 
@@ -273,22 +267,30 @@ class DirectionState:
     def rekeyed(self, keys: TrafficKeys) -> DirectionState:
         """The context that replaces this one after a key change (KEY_UPDATE, or handshake to data): sequence 0.
 
-        The session's framing is copied as it is (it was checked when the first context was made);
-        only the keys are new.
+        The session's framing and padding source are shared as they are (checked when the first
+        context was made); only the keys are new.
         """
         state = DirectionState.__new__(DirectionState)
-        state.session_id = self.session_id
-        state.aead = self.aead
-        state.transport = self.transport
-        state.encrypt = self.encrypt
-        state._header = self._header
-        state._with_sequence = self._with_sequence
-        state._prefix = self._prefix
-        state._max_padding = self._max_padding
+        state._framing = self._framing
         state._padding = self._padding
-        state._simple = self._simple
         state._set_keys(keys.key, keys.iv, keys, 0)
         return state
+
+    @property
+    def session_id(self) -> int:
+        return self._framing.session_id
+
+    @property
+    def aead(self) -> AeadSuite:
+        return self._framing.aead
+
+    @property
+    def transport(self) -> SecuredTransport:
+        return self._framing.transport
+
+    @property
+    def encrypt(self) -> bool:
+        return self._framing.encrypt
 
     @property
     def sequence_number(self) -> int:
@@ -313,12 +315,12 @@ class DirectionState:
         sequence_number = self._sequence_number
         if sequence_number >= MAX_SEQUENCE_NUMBER:
             raise SequenceNumberExhausted("seal")
-        if self._simple:
+        if self._framing.simple:
             size = len(app_message)
             if size > _MAX_SIMPLE_APP_SIZE:
                 raise EncodeError(_NAME, "Length", f"{size} bytes of application data do not fit a secured message")
-            aad = _DOE_HEADER.pack(self.session_id, size + _SIMPLE_OVERHEAD)
-            sealed = aad + self._encrypt(
+            aad = _DOE_HEADER.pack(self._framing.session_id, size + _SIMPLE_OVERHEAD)
+            sealed = aad + self._cipher.encrypt(
                 (self._iv ^ sequence_number).to_bytes(12, "little"), _U16.pack(size) + app_message, aad
             )
         else:
@@ -328,30 +330,31 @@ class DirectionState:
 
     def _seal_framed(self, app_message: bytes, sequence_number: int) -> bytes:
         """MCTP framing (sequence bytes, message type, random padding) and AUTH-only."""
-        prefix = self._prefix
+        framing = self._framing
+        transport = framing.transport
+        prefix = transport.message_type
         size = len(prefix) + len(app_message)
-        encrypt = self.encrypt
+        encrypt = framing.encrypt
         padding = b""
-        if encrypt and self._max_padding:
+        maximum = transport.max_random_padding
+        if encrypt and maximum:
             padding = self._padding()
-            if not 1 <= len(padding) <= self._max_padding:
+            if not 1 <= len(padding) <= maximum:
                 raise EncodeError(
-                    _NAME,
-                    "RandomData",
-                    f"{len(padding)} bytes of padding; {self.transport.name} allows 1..{self._max_padding}",
+                    _NAME, "RandomData", f"{len(padding)} bytes of padding; {transport.name} allows 1..{maximum}"
                 )
         length = (2 + size + len(padding) if encrypt else size) + _MAC_SIZE
         if length > 0xFFFF:
             raise EncodeError(_NAME, "Length", f"{size} bytes of application data do not fit a secured message")
-        if self._with_sequence:
-            head = self._header.pack(self.session_id, sequence_number & 0xFFFF, length)
+        if transport.sequence_number_size:
+            head = transport.header.pack(framing.session_id, sequence_number & 0xFFFF, length)
         else:
-            head = self._header.pack(self.session_id, length)
+            head = transport.header.pack(framing.session_id, length)
         nonce = (self._iv ^ sequence_number).to_bytes(12, "little")
         if encrypt:
-            return head + self._encrypt(nonce, b"".join((_U16.pack(size), prefix, app_message, padding)), head)
+            return head + self._cipher.encrypt(nonce, b"".join((_U16.pack(size), prefix, app_message, padding)), head)
         authenticated = b"".join((head, prefix, app_message))
-        return authenticated + self._encrypt(nonce, b"", authenticated)
+        return authenticated + self._cipher.encrypt(nonce, b"", authenticated)
 
     # --- receiving --------------------------------------------------------------------------
 
@@ -363,49 +366,49 @@ class DirectionState:
         `VerificationError` for a sequence number other than the expected one (MCTP) or a bad
         tag, `SequenceNumberExhausted` at 2^64-1.
         """
-        if self._simple and len(data) >= _DOE_HEADER_SIZE:
+        size = len(data)
+        if self._framing.simple and size >= _MIN_SIMPLE_RECORD:
             # The common DOE record (exact size, no padding): every check of `_open_framed` in
             # a few operations; anything else takes the general path, which explains the fault.
-            session_id, length = _DOE_HEADER.unpack_from(data)
-            end = _DOE_HEADER_SIZE + length
             sequence_number = self._sequence_number
             if (
-                session_id == self.session_id
-                and len(data) == end
-                and length >= _SIMPLE_OVERHEAD
+                _DOE_HEADER.unpack_from(data) == (self._framing.session_id, size - _DOE_HEADER_SIZE)
                 and sequence_number < MAX_SEQUENCE_NUMBER
             ):
                 try:
-                    plaintext = self._decrypt(
+                    plaintext = self._cipher.decrypt(
                         (self._iv ^ sequence_number).to_bytes(12, "little"),
-                        data[_DOE_HEADER_SIZE:end],
+                        data[_DOE_HEADER_SIZE:],
                         data[:_DOE_HEADER_SIZE],
                     )
                 except InvalidTag:
                     raise VerificationError(f"secured message: the {self.aead.name} tag does not verify") from None
-                if plaintext[0] | plaintext[1] << 8 == len(plaintext) - 2:
+                if _U16.unpack_from(plaintext)[0] == size - _MIN_SIMPLE_RECORD:
                     self._sequence_number = sequence_number + 1
                     return plaintext[2:]
         return self._open_framed(data)
 
     def _open_framed(self, data: bytes) -> bytes:
         """Every record: MCTP framing, AUTH-only, DOE padding, and the exact reason a record is refused."""
-        header = self._header
+        framing = self._framing
+        transport = framing.transport
+        header = transport.header
         header_size = header.size
         total = len(data)
         if total < header_size:
             raise DecodeError(_NAME, "header", f"truncated: {total} bytes, the header needs {header_size}")
-        if self._with_sequence:
+        if transport.sequence_number_size:
             session_id, wire_sequence, length = header.unpack_from(data)
         else:
             session_id, length = header.unpack_from(data)
             wire_sequence = 0
-        if session_id != self.session_id:
+        if session_id != framing.session_id:
             raise ProtocolError(
                 ErrorCode.InvalidSession,
-                f"secured message for session 0x{session_id:08x}, expected 0x{self.session_id:08x}",
+                f"secured message for session 0x{session_id:08x}, expected 0x{framing.session_id:08x}",
             )
-        if length < (_MAC_SIZE + 2 if self.encrypt else _MAC_SIZE):
+        encrypt = framing.encrypt
+        if length < (_MAC_SIZE + 2 if encrypt else _MAC_SIZE):
             raise DecodeError(_NAME, "Length", f"{length} bytes cannot hold the record's fixed fields and MAC")
         end = header_size + length
         if total != end:
@@ -417,21 +420,21 @@ class DirectionState:
         sequence_number = self._sequence_number
         if sequence_number >= MAX_SEQUENCE_NUMBER:
             raise SequenceNumberExhausted("open")
-        if self._with_sequence and wire_sequence != sequence_number & 0xFFFF:
+        if transport.sequence_number_size and wire_sequence != sequence_number & 0xFFFF:
             raise VerificationError(
                 f"secured message sequence number 0x{wire_sequence:04x}, expected 0x{sequence_number & 0xFFFF:04x}: "
                 "replayed, reordered or lost"
             )
         nonce = (self._iv ^ sequence_number).to_bytes(12, "little")
         try:
-            if self.encrypt:
-                plaintext = self._decrypt(nonce, data[header_size:end], data[:header_size])
+            if encrypt:
+                plaintext = self._cipher.decrypt(nonce, data[header_size:end], data[:header_size])
             else:
                 mac_at = end - _MAC_SIZE
-                self._decrypt(nonce, data[mac_at:end], data[:mac_at])
+                self._cipher.decrypt(nonce, data[mac_at:end], data[:mac_at])
         except InvalidTag:
-            raise VerificationError(f"secured message: the {self.aead.name} tag does not verify") from None
-        if self.encrypt:
+            raise VerificationError(f"secured message: the {framing.aead.name} tag does not verify") from None
+        if encrypt:
             (size,) = _U16.unpack_from(plaintext)
             if size > len(plaintext) - 2:
                 raise DecodeError(
@@ -440,7 +443,7 @@ class DirectionState:
             source, start, stop = plaintext, 2, 2 + size
         else:
             source, start, stop = data, header_size, end - _MAC_SIZE
-        prefix = self._prefix
+        prefix = transport.message_type
         if prefix:
             if source[start : start + len(prefix)] != prefix or stop - start < len(prefix):
                 kind = source[start : start + 1].hex() or "missing"
@@ -470,10 +473,11 @@ class SecuredSession:
     __slots__ = ("request", "response", "role", "session_id")
 
     def __init__(self, *, role: Role, request: DirectionState, response: DirectionState) -> None:
-        if request.session_id != response.session_id:
+        session_id = request.session_id
+        if response.session_id != session_id:
             raise ValueError("both directions of a session share its SessionID")
         self.role = role
-        self.session_id = request.session_id
+        self.session_id = session_id
         self.request = request
         self.response = response
 
@@ -491,8 +495,15 @@ class SecuredSession:
         padding: PaddingSource | None = None,
     ) -> SecuredSession:
         """Contexts for a key pair (handshake or data) at sequence number 0; both directions share the framing."""
-        first = DirectionState.from_keys(
-            request, session_id=session_id, aead=aead, transport=transport, encrypt=encrypt, padding=padding
+        first = DirectionState(
+            session_id=session_id,
+            aead=aead,
+            key=request.key,
+            iv=request.iv,
+            transport=transport,
+            encrypt=encrypt,
+            padding=padding,
+            keys=request,
         )
         return cls(role=role, request=first, response=first.rekeyed(response))
 
