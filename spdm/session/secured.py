@@ -68,7 +68,7 @@ _SIMPLE_OVERHEAD = 2 + _MAC_SIZE  # AppDataLength and MAC around the message
 _MAX_SIMPLE_APP_SIZE = 0xFFFF - _SIMPLE_OVERHEAD
 _DOE_HEADER = struct.Struct("<IH")
 _DOE_HEADER_SIZE = _DOE_HEADER.size
-_MIN_SIMPLE_RECORD = _DOE_HEADER_SIZE + _SIMPLE_OVERHEAD  # also the header and AppDataLength around the message
+_MIN_SIMPLE_RECORD = _DOE_HEADER_SIZE + _SIMPLE_OVERHEAD  # a DOE record of an empty message
 
 
 class SequenceNumberExhausted(ProtocolError):
@@ -278,6 +278,7 @@ class DirectionState:
 
     @property
     def session_id(self) -> int:
+        """The session's, like `aead`, `transport` and `encrypt`: read from the shared framing."""
         return self._framing.session_id
 
     @property
