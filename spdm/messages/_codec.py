@@ -165,17 +165,19 @@ def record(*fields: c.Construct) -> Callable[[type[R]], type[R]]:
 def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
     """Bind and register a message: header version and code, then `fields`, then end of data.
 
-    `fields` start at header byte 2 (Param1).
+    `fields` start at header byte 2 (Param1). The open layout (`decode_prefix`'s) leaves the code
+    byte unchecked: that byte is what picked it.
     """
 
     def bind(cls: type[M]) -> type[M]:
         if code in _REGISTRY:
             raise TypeError(f"code 0x{code:02x} registered twice")
         head = ("version" / c.Int8ul, "_code" / c.Const(int(code), c.Int8ul))
+        open_head = ("version" / c.Int8ul, "_code" / c.Rebuild(c.Int8ul, int(code)))
         cls.code = code
         cls.name = code.name
         cls.layout = _bind(cls, Layout(*head, *fields, c.Terminated))
-        cls.open_layout = _bind(cls, Layout(*head, *fields))
+        cls.open_layout = _bind(cls, Layout(*open_head, *fields))
         _slot_init(cls)
         _REGISTRY[code] = cls
         _PREFIX_PARSERS[code] = cls.open_layout.parse_at
