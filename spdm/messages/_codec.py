@@ -74,10 +74,9 @@ class _Builders(dict[type, Callable[[Any, str], bytes]]):
         raise EncodeError(cls.__name__, "", "not a registered SPDM message")
 
 
-# Looked up once per decode_prefix and per encode, by code byte and by class: no miss to test for.
-_PREFIX_PARSERS: list[Callable[[bytes, int, int, CodecContext | None, str], tuple[Message, int]]] = [
-    _unknown_code
-] * 256
+# Looked up once per decode, decode_prefix and encode, by code byte and by class: no miss to test for.
+_PARSERS: list[Callable[[bytes, int, int, CodecContext | None, str], tuple[Message, int]]] = [_unknown_code] * 256
+_PREFIX_PARSERS = list(_PARSERS)
 _BUILDERS = _Builders()
 
 R = TypeVar("R", bound=Record)
@@ -180,6 +179,7 @@ def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
         cls.open_layout = _bind(cls, Layout(*open_head, *fields))
         _slot_init(cls)
         _REGISTRY[code] = cls
+        _PARSERS[code] = cls.layout.parse_at
         _PREFIX_PARSERS[code] = cls.open_layout.parse_at
         _BUILDERS[cls] = cls.layout.build_bytes
         return cls
@@ -257,23 +257,17 @@ def _short_header(data: bytes) -> NoReturn:
     raise DecodeError("SPDM", "header", f"truncated: {len(data)} bytes, a message has at least 4")
 
 
-def _class_of(data: bytes) -> type[Message]:
-    if len(data) < 4:
-        _short_header(data)
-    cls = _REGISTRY.get(data[1])
-    if cls is None:
-        raise DecodeError("SPDM", "code", f"unknown RequestResponseCode 0x{data[1]:02x}")
-    return cls
-
-
 def decode(data: bytes, context: CodecContext | None = None) -> Message:
     """Decode one SPDM message (header included, nothing after it)."""
     data = bytes(data)
-    cls = _REGISTRY.get(data[1]) if len(data) >= 4 else None
-    if cls is None:
-        cls = _class_of(data)
-    obj, _ = _parse(cls.name, cls.layout, data, context)
-    return cast(Message, obj)
+    size = len(data)
+    if size < 4:
+        _short_header(data)
+    try:
+        obj, _ = _PARSERS[data[1]](data, 0, size, context, "(parsing)")
+    except c.ConstructError as error:
+        raise _decode_error(_REGISTRY[data[1]].name, error) from None
+    return obj
 
 
 def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Message, int]:
