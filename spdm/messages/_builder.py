@@ -1,18 +1,17 @@
 """Build functions generated from layouts: straight-line Python from an object to its bytes.
 
 Each bound layout gets ``build(obj, path) -> bytes``. The object's fields are read once into
-locals (by one `operator.attrgetter` call), runs of fixed-size fields are one precompiled `struct`
-pack, derived lengths and counts are ``len()`` of those locals, nested records are direct calls of
-their own build functions, and the pieces are joined once at the end. Every check construct's
-fields make when building is made, with the construct error (and field path) they raise, so
-`EncodeError`s name the same fields. Sizes, counts, rules and rebuilds declared with `field`,
-`length_of`, `when` or `of` are inlined on the locals; other functions of `this` see a context
-holding the object's fields and the values derived so far.
+locals, runs of fixed-size fields are one precompiled `struct` pack, derived lengths and counts are
+``len()`` of those locals, nested records are direct calls of their own build functions, and the
+pieces are joined once at the end. Every check construct's fields make when building is made, with
+the construct error (and field path) they raise, so `EncodeError`s name the same fields. Sizes,
+counts, rules and rebuilds declared with `field`, `length_of`, `when` or `of` are inlined on the
+locals; other functions of `this` see a context holding the object's fields and the values derived
+so far.
 """
 
 from __future__ import annotations
 
-import operator
 import struct
 from types import SimpleNamespace
 from typing import Any
@@ -179,11 +178,9 @@ class _Generator(Generator):
         src.add(0, "def build(obj, path):")
         src.add(1, f"if not isinstance(obj, {klass}):")
         src.add(2, f"raise _type_error({klass}, obj, path)")
-        self.locals.update((n, f"f_{n}") for n in names)
-        if len(names) == 1:
-            src.add(1, f"f_{names[0]} = obj.{names[0]}")
-        elif names:
-            src.add(1, f"{''.join(f'f_{n}, ' for n in names)}= {src.ref(operator.attrgetter(*names))}(obj)")
+        for n in names:
+            self.locals[n] = f"f_{n}"
+            src.add(1, f"f_{n} = obj.{n}")
         body_start = len(src.lines)
         pieces, packed = [], set()
         for kind, step, name in self.plan:
