@@ -10,7 +10,8 @@ and every failure is the construct error (with its field path) that `construct.S
 raise, so `DecodeError`s name the same fields. Rules and conditions written as functions of
 `this` see a context holding the fields read so far and ``_params`` (the root context). Lengths read
 from unsigned fields need no check that they are not negative, and the negotiation context is
-checked for ``None`` once on a straight path.
+checked for ``None`` once on a straight path. Each read leaves the new offset in a fresh local
+(``offset`` is assigned only where paths join: before branches and loops, and after nested reads).
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ class _Generator(Generator):
         super().__init__(plan, keep_context)
         self.unsigned: set[str] = set()  # locals read from unsigned integer fields
         self.ctx_checked = False  # `ctx is None` already ruled out on every path from here on
+        self.at = "offset"  # the local holding the current offset
+
+    def advance(self) -> tuple[str, str]:
+        """(start, end) of the next read: the current offset's local and a fresh one, made current."""
+        start, self.at = self.at, self.fresh("at")
+        return start, self.at
+
+    def settle(self, ind: int) -> None:
+        """Put the current offset in ``offset``, where paths that read different amounts join."""
+        if self.at != "offset":
+            self.src.add(ind, f"offset = {self.at}")
+            self.at = "offset"
 
     def store(self, ind: int, name: str | None, var: str) -> None:
         if name is None:
@@ -102,7 +115,7 @@ class _Generator(Generator):
                 src.add(1, f"if not {self.value(step.predicate)}:")
                 src.add(2, f"{src.ref(step)}.fail(path)")
             elif isinstance(step, type(c.Terminated)):
-                src.add(1, "if offset != limit:")
+                src.add(1, f"if {self.at} != limit:")
                 src.add(2, 'raise TerminatedError("expected end of stream", path=path)')
             else:
                 var = f"f_{name}" if name else "_"
@@ -122,21 +135,21 @@ class _Generator(Generator):
         slots = [cls.__dict__.get(n) for n in names]
         if hasattr(cls, "__post_init__") or not all(isinstance(s, types.MemberDescriptorType) for s in slots):
             listed = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
-            src.add(1, f"return {src.ref(cls)}({listed}), offset")
+            src.add(1, f"return {src.ref(cls)}({listed}), {self.at}")
             return
         src.add(1, f"obj = _new({src.ref(cls)})")
         for slot, value in zip(slots, values, strict=True):
             src.add(1, f"{src.ref(slot.__set__)}(obj, {value})")  # type: ignore[union-attr]
-        src.add(1, "return obj, offset")
+        src.add(1, f"return obj, {self.at}")
 
     def run(self, step: Run) -> None:
         src = self.src
         variables = [f"f_{n}" if n else "_" for n, _, _, _ in step.fields]
-        src.add(1, f"end = offset + {step.size}")
-        src.add(1, "if end > limit:")
-        src.add(2, f"{src.ref(step)}.short(data[offset:limit], path)")
-        src.add(1, f"{', '.join(variables)}, = {src.ref(step.packer.unpack_from)}(data, offset)")
-        src.add(1, "offset = end")
+        start, end = self.advance()
+        src.add(1, f"{end} = {start} + {step.size}")
+        src.add(1, f"if {end} > limit:")
+        src.add(2, f"{src.ref(step)}.short(data[{start}:limit], path)")
+        src.add(1, f"{', '.join(variables)}, = {src.ref(step.packer.unpack_from)}(data, {start})")
         for var, (name, kind, arg, _) in zip(variables, step.fields, strict=True):
             if kind == "const":
                 src.add(1, f"if {var} != {arg!r}:")
@@ -167,11 +180,11 @@ class _Generator(Generator):
     def read(self, ind: int, target: str, size: str, limit: str, where: str) -> None:
         """`target` = the next `size` bytes (`size` known not to be negative)."""
         src = self.src
-        src.add(ind, f"end = offset + {size}")
-        src.add(ind, f"if end > {limit}:")
-        src.add(ind + 1, f"raise _short({size}, {limit} - offset, {where})")
-        src.add(ind, f"{target} = data[offset:end]")
-        src.add(ind, "offset = end")
+        start, end = self.advance()
+        src.add(ind, f"{end} = {start} + {size}")
+        src.add(ind, f"if {end} > {limit}:")
+        src.add(ind + 1, f"raise _short({size}, {limit} - {start}, {where})")
+        src.add(ind, f"{target} = data[{start}:{end}]")
 
     def emit(self, sub: Any, target: str, limit: str, ind: int, name: str | None) -> None:
         """Lines that read `sub` into `target` and advance `offset` (errors at field `name`)."""
@@ -186,11 +199,11 @@ class _Generator(Generator):
             if kind == "bytes":
                 self.read(ind, target, str(size), limit, where)
                 return
-            src.add(ind, f"end = offset + {size}")
-            src.add(ind, f"if end > {limit}:")
-            src.add(ind + 1, f"raise _short({size}, {limit} - offset, {where})")
-            src.add(ind, f"{target}, = {src.ref(struct.Struct('<' + fmt).unpack_from)}(data, offset)")
-            src.add(ind, "offset = end")
+            start, end = self.advance()
+            src.add(ind, f"{end} = {start} + {size}")
+            src.add(ind, f"if {end} > {limit}:")
+            src.add(ind + 1, f"raise _short({size}, {limit} - {start}, {where})")
+            src.add(ind, f"{target}, = {src.ref(struct.Struct('<' + fmt).unpack_from)}(data, {start})")
             if kind == "const":
                 src.add(ind, f"if {target} != {arg!r}:")
                 src.add(ind + 1, f"raise _const_error({arg!r}, {target}, {where})")
@@ -212,39 +225,46 @@ class _Generator(Generator):
                 length = self.count(ind, sub.length, "n", "length", where)
             self.read(ind, target, length, limit, where)
         elif sub is c.GreedyBytes:
-            src.add(ind, f"{target} = data[offset:{limit}]")
-            src.add(ind, f"offset = {limit}")
+            src.add(ind, f"{target} = data[{self.at}:{limit}]")
+            self.at = limit
         elif sub is c.Pass:
             src.add(ind, f"{target} = None")
         elif isinstance(sub, NegotiatedBytes):
             self.negotiated(sub, target, limit, ind, where)
         elif isinstance(sub, AbsentWhen):
             self.check_ctx(ind, sub.key, where)
+            self.settle(ind)
             src.add(ind, f"if ctx.{sub.key}:")
             src.add(ind + 1, f"{target} = None")
             src.add(ind, "else:")
             self.emit(sub.subcon, target, limit, ind + 1, name)
+            self.settle(ind + 1)
         elif isinstance(sub, c.IfThenElse):
+            self.settle(ind)
             src.add(ind, f"if {self.value(sub.condfunc)}:")
             self.emit(sub.thensubcon, target, limit, ind + 1, name)
+            self.settle(ind + 1)
             src.add(ind, "else:")
             self.emit(sub.elsesubcon, target, limit, ind + 1, name)
+            self.settle(ind + 1)
         elif isinstance(sub, c.Array):
             self.array(sub, target, limit, ind, name, where)
         elif isinstance(sub, Exactly):
             length = self.count(ind, sub.length, "n", "length", where)
             region = self.fresh("region")
-            src.add(ind, f"{region} = offset + {length}")
+            src.add(ind, f"{region} = {self.at} + {length}")
             src.add(ind, f"if {region} > {limit}:")
-            src.add(ind + 1, f"raise _short({length}, {limit} - offset, {where})")
+            src.add(ind + 1, f"raise _short({length}, {limit} - {self.at}, {where})")
             self.emit(sub.subcon, target, region, ind, name)
-            src.add(ind, f"if offset != {region}:")
+            at = self.at
+            src.add(ind, f"if {at} != {region}:")
             src.add(ind + 1, "raise TerminatedError(")
-            src.add(ind + 2, f'f"{{{region} - offset}} bytes left over in its {{{length}}}-byte region", path={where}')
+            src.add(ind + 2, f'f"{{{region} - {at}}} bytes left over in its {{{length}}}-byte region", path={where}')
             src.add(ind + 1, ")")
         elif callable(getattr(sub, "parse_at", None)):
+            start, self.at = self.at, "offset"
             src.add(ind, "try:")
-            src.add(ind + 1, f"{target}, offset = {src.ref(sub.parse_at)}(data, offset, {limit}, ctx, path)")
+            src.add(ind + 1, f"{target}, offset = {src.ref(sub.parse_at)}(data, {start}, {limit}, ctx, path)")
             src.add(ind, "except ConstructError as error:")
             src.add(ind + 1, f"_relocate(error, path, {name!r})")
             src.add(ind + 1, "raise")
@@ -259,6 +279,7 @@ class _Generator(Generator):
             src.add(ind, f"{present} = ctx.{sub.present_key}")
             src.add(ind, f"if {present} is None:")
             src.add(ind + 1, f"raise _no_value({sub.present_key!r}, {where})")
+            self.settle(ind)
             src.add(ind, f"if not {present}:")
             src.add(ind + 1, f"{target} = None")
             src.add(ind, "else:")
@@ -268,6 +289,8 @@ class _Generator(Generator):
         src.add(ind, f"if {size} is None:")
         src.add(ind + 1, f"raise _no_value({sub.size_key!r}, {where})")
         self.read(ind, target, size, limit, where)
+        if sub.present_key is not None:
+            self.settle(ind)
 
     def array(self, sub: c.Array, target: str, limit: str, ind: int, name: str | None, where: str) -> None:
         src = self.src
@@ -276,16 +299,18 @@ class _Generator(Generator):
         packed = packable(element)
         if packed is not None and packed[1] == "int":
             size = struct.calcsize("<" + packed[3])
-            src.add(ind, f"end = offset + {size} * {count}")
-            src.add(ind, f"if end > {limit}:")
-            src.add(ind + 1, f"raise _short({size} * {count}, {limit} - offset, {where})")
-            src.add(ind, f'{target} = _unpack_from(f"<{{{count}}}{packed[3]}", data, offset)')
-            src.add(ind, "offset = end")
+            start, end = self.advance()
+            src.add(ind, f"{end} = {start} + {size} * {count}")
+            src.add(ind, f"if {end} > {limit}:")
+            src.add(ind + 1, f"raise _short({size} * {count}, {limit} - {start}, {where})")
+            src.add(ind, f'{target} = _unpack_from(f"<{{{count}}}{packed[3]}", data, {start})')
             return
         items, item = self.fresh("items"), self.fresh("item")
+        self.settle(ind)
         src.add(ind, f"{items} = []")
         src.add(ind, f"for _ in range({count}):")
         self.emit(element, item, limit, ind + 1, name)
+        self.settle(ind + 1)
         src.add(ind + 1, f"{items}.append({item})")
         src.add(ind, f"{target} = tuple({items})")
 
