@@ -53,11 +53,21 @@ class Context(dict):  # type: ignore[type-arg]
     __setattr__ = dict.__setitem__
 
 
-def root_context(codec_context: CodecContext | None) -> Context:
-    """The top context of one decode; `_params.ctx` is the negotiation context."""
+def _new_root(codec_context: CodecContext | None) -> Context:
     root = Context(ctx=codec_context, _parsing=True, _building=False, _sizing=False)
     root["_params"] = root
     return root
+
+
+_NO_CONTEXT = _new_root(None)
+
+
+def root_context(codec_context: CodecContext | None) -> Context:
+    """What rules see as `this._params` (`_params.ctx` is the negotiation context).
+
+    Parsers only read it, so the one without a negotiation context is shared.
+    """
+    return _NO_CONTEXT if codec_context is None else _new_root(codec_context)
 
 
 class NegotiatedBytes(c.Construct):  # type: ignore[misc]

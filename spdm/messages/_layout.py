@@ -31,6 +31,7 @@ from spdm.messages._fields import (
     when,
 )
 from spdm.messages._parser import CHECK, FIELD, RUN, compile_parser
+from spdm.messages.context import CodecContext
 
 __all__ = [
     "Context",
@@ -50,9 +51,9 @@ __all__ = [
 class Layout(c.Construct):  # type: ignore[misc]
     """A Struct of `subcons`, bound (`bind`) to the dataclass whose instances it reads and writes.
 
-    After `bind`, ``parse_at(data, offset, limit, params, path)`` reads one instance from
-    ``data[offset:limit]`` and returns it with the offset after it, and ``build_bytes(obj, path)``
-    returns the bytes of one (construct's `build` calls it too).
+    After `bind`, ``parse_at(data, offset, limit, ctx, path)`` reads one instance from
+    ``data[offset:limit]`` (`ctx` is the `CodecContext`, or ``None``) and returns it with the offset
+    after it, and ``build_bytes(obj, path)`` returns the bytes of one (construct's `build` calls it too).
     """
 
     def __init__(self, *subcons: c.Construct) -> None:
@@ -87,7 +88,7 @@ class Layout(c.Construct):  # type: ignore[misc]
         self.parse_at = compile_parser(self.plan, cls, names)  # type: ignore[method-assign]
         self.build_bytes = compile_builder(self.plan, cls, names)  # type: ignore[method-assign]
 
-    def parse_at(self, data: bytes, offset: int, limit: int, params: Context, path: str) -> tuple[Any, int]:
+    def parse_at(self, data: bytes, offset: int, limit: int, ctx: CodecContext | None, path: str) -> tuple[Any, int]:
         raise c.ExplicitError("layout used before it was bound to a dataclass", path=path)
 
     def build_bytes(self, obj: Any, path: str) -> bytes:
