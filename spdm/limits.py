@@ -47,6 +47,10 @@ MAX_SESSIONS = 0xFF
 MAX_REQUESTER_SESSIONS = 0xFFFF
 """ReqSessionID is a non-zero u16."""
 _MIN_MESSAGE = 4  # the SPDM header
+# The codes the per-message checks look for, as plain ints (an enum member read is a descriptor call).
+_MEASUREMENTS = int(Code.MEASUREMENTS)
+_VENDOR_DEFINED_REQUEST = int(Code.VENDOR_DEFINED_REQUEST)
+_VENDOR_DEFINED_RESPONSE = int(Code.VENDOR_DEFINED_RESPONSE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,23 +110,24 @@ class Limits:
 
         Reads only fixed-position length fields; a response too short to hold them is left to the codec.
         """
-        if len(raw) > self.max_response_bytes:
-            raise _over_response(f"a {len(raw)}-byte response is over the {self.max_response_bytes}-byte limit")
-        if len(raw) < 2:
+        size = len(raw)
+        if size > self.max_response_bytes:
+            raise _over_response(f"a {size}-byte response is over the {self.max_response_bytes}-byte limit")
+        if size < 2:
             return
         code = raw[1]
-        if code == Code.MEASUREMENTS and len(raw) >= 8:
+        if code == _MEASUREMENTS and size >= 8:
             blocks, record = raw[4], int.from_bytes(raw[5:8], "little")
             if blocks > self.max_measurement_blocks:
                 raise _over_response(f"NumberOfBlocks {blocks} is over the {self.max_measurement_blocks} allowed")
             if record > self.max_measurement_record_bytes:
                 limit = self.max_measurement_record_bytes
                 raise _over_response(f"MeasurementRecordLength {record} is over the {limit} bytes allowed")
-        elif code == Code.VENDOR_DEFINED_RESPONSE:
-            size = _vendor_payload_length(raw)
-            if size is not None and size > self.max_vendor_response_bytes:
+        elif code == _VENDOR_DEFINED_RESPONSE:
+            payload = _vendor_payload_length(raw)
+            if payload is not None and payload > self.max_vendor_response_bytes:
                 limit = self.max_vendor_response_bytes
-                raise _over_response(f"a {size}-byte vendor-defined payload is over the {limit} bytes allowed")
+                raise _over_response(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_response_opaque(self, message: object) -> None:
         """A decoded response's OpaqueData (already within the codec's 1024) against `max_opaque_bytes`."""
@@ -141,13 +146,14 @@ class Limits:
 
     def check_request(self, raw: bytes) -> None:
         """Bound a request before it is decoded: its size and a vendor payload (InvalidRequest)."""
-        if len(raw) > self.max_request_bytes:
-            raise _over_request(f"{len(raw)} bytes is over the {self.max_request_bytes}-byte limit")
-        if len(raw) >= 2 and raw[1] == Code.VENDOR_DEFINED_REQUEST:
-            size = _vendor_payload_length(raw)
-            if size is not None and size > self.max_vendor_request_bytes:
+        size = len(raw)
+        if size > self.max_request_bytes:
+            raise _over_request(f"{size} bytes is over the {self.max_request_bytes}-byte limit")
+        if size >= 2 and raw[1] == _VENDOR_DEFINED_REQUEST:
+            payload = _vendor_payload_length(raw)
+            if payload is not None and payload > self.max_vendor_request_bytes:
                 limit = self.max_vendor_request_bytes
-                raise _over_request(f"a {size}-byte vendor-defined payload is over the {limit} bytes allowed")
+                raise _over_request(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_request_opaque(self, message: object) -> None:
         """A decoded request's OpaqueData against `max_opaque_bytes` (InvalidRequest)."""

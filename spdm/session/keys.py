@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import hmac
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from spdm.crypto.aead import AeadSuite
 from spdm.crypto.hashes import HashSuite
@@ -66,6 +66,7 @@ LABEL_TRAFFIC_UPDATE = b"traffic upd"
 
 _LENGTH = struct.Struct("<H")
 _FIRST_BLOCK = b"\x01"  # HKDF-Expand's counter for T(1)
+_hmac_digest = hmac.digest  # the one HMAC call of every derivation, read once (no module attribute per call)
 
 
 def version_label(spdm_version: int) -> bytes:
@@ -134,9 +135,15 @@ class DataSecrets(NamedTuple):
 
 
 class _BinStrs(NamedTuple):
-    """The bin_str of every label of one (SPDM version, hash, AEAD), each followed by HKDF-Expand's block
-    counter 0x01; the five that take a transcript hash are prefixes, the hash and 0x01 go after them."""
+    """The sizes of one (SPDM version, hash, AEAD) and the bin_str of every label, each followed by
+    HKDF-Expand's block counter 0x01; the five that take a transcript hash are prefixes, the hash and
+    0x01 go after them."""
 
+    hash_size: int
+    key_size: int
+    iv_size: int
+    zeros: bytes
+    """HKDF-Extract's salt (and the master secret's IKM): 0^H."""
     derived: bytes
     key: bytes
     iv: bytes
@@ -157,6 +164,10 @@ def _bin_strs(spdm_version: int, hash_size: int, key_size: int, iv_size: int) ->
         return bin_str(length, label, spdm_version=spdm_version)
 
     return _BinStrs(
+        hash_size=hash_size,
+        key_size=key_size,
+        iv_size=iv_size,
+        zeros=bytes(hash_size),
         derived=info(hash_size, LABEL_DERIVED) + _FIRST_BLOCK,
         key=info(key_size, LABEL_KEY) + _FIRST_BLOCK,
         iv=info(iv_size, LABEL_IV) + _FIRST_BLOCK,
@@ -188,72 +199,74 @@ class KeySchedule:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
         if max(aead.key_size, aead.iv_size) > hash_suite.size:
             raise ValueError(f"{aead.name} keys and IVs must fit one {hash_suite.name} block")
-        self._bin = _bin_strs(spdm_version, hash_suite.size, aead.key_size, aead.iv_size)
-        self._hmac_name = hash_suite.hashlib_name
+        self._bin = bins = _bin_strs(spdm_version, hash_suite.size, aead.key_size, aead.iv_size)
+        self._hmac_name = name = hash_suite.hashlib_name
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
         # HKDF-Extract(salt = 0^H, IKM)
-        self.handshake_secret = hmac.digest(bytes(hash_suite.size), bytes(shared_secret), self._hmac_name)
+        self.handshake_secret = _hmac_digest(bins.zeros, bytes(shared_secret), name)
         self._master_secret: bytes | None = None
 
     @property
     def master_secret(self) -> bytes:
         """MasterSecret = HKDF-Extract(salt = HKDF-Expand(HandshakeSecret, bin_str0, H), IKM = 0^H)."""
         if self._master_secret is None:
-            salt = hmac.digest(self.handshake_secret, self._bin.derived, self._hmac_name)
-            self._master_secret = hmac.digest(salt, bytes(self.hash_suite.size), self._hmac_name)
+            bins, name = self._bin, self._hmac_name
+            salt = _hmac_digest(self.handshake_secret, bins.derived, name)
+            self._master_secret = _hmac_digest(salt, bins.zeros, name)
         return self._master_secret
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        name, aead, bins = self._hmac_name, self.aead, self._bin
-        key = hmac.digest(secret, bins.key, name)[: aead.key_size]
-        return TrafficKeys(secret, key, hmac.digest(secret, bins.iv, name)[: aead.iv_size])
+        bins, name = self._bin, self._hmac_name
+        key = _hmac_digest(secret, bins.key, name)[: bins.key_size]
+        return TrafficKeys(secret, key, _hmac_digest(secret, bins.iv, name)[: bins.iv_size])
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
-        return hmac.digest(handshake_secret, self._bin.finished, self._hmac_name)
+        return _hmac_digest(handshake_secret, self._bin.finished, self._hmac_name)
 
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
-        self._check_digest(th1_digest)
-        context, name, secret, bins = th1_digest + _FIRST_BLOCK, self._hmac_name, self.handshake_secret, self._bin
-        request = hmac.digest(secret, bins.request_handshake + context, name)
-        response = hmac.digest(secret, bins.response_handshake + context, name)
+        bins, name = self._bin, self._hmac_name
+        if len(th1_digest) != bins.hash_size:
+            self._wrong_digest(th1_digest)
+        context, secret = th1_digest + _FIRST_BLOCK, self.handshake_secret
+        request = _hmac_digest(secret, bins.request_handshake + context, name)
+        response = _hmac_digest(secret, bins.response_handshake + context, name)
         traffic_keys = self.traffic_keys
         return HandshakeSecrets(
             traffic_keys(request),
             traffic_keys(response),
-            hmac.digest(request, bins.finished, name),
-            hmac.digest(response, bins.finished, name),
+            _hmac_digest(request, bins.finished, name),
+            _hmac_digest(response, bins.finished, name),
         )
 
     def data(self, th2_digest: bytes) -> DataSecrets:
         """Data keys from Hash(TH2)."""
-        self._check_digest(th2_digest)
-        context, name, master, bins = th2_digest + _FIRST_BLOCK, self._hmac_name, self.master_secret, self._bin
+        bins, name = self._bin, self._hmac_name
+        if len(th2_digest) != bins.hash_size:
+            self._wrong_digest(th2_digest)
+        context, master = th2_digest + _FIRST_BLOCK, self.master_secret
         traffic_keys = self.traffic_keys
         return DataSecrets(
-            traffic_keys(hmac.digest(master, bins.request_data + context, name)),
-            traffic_keys(hmac.digest(master, bins.response_data + context, name)),
-            hmac.digest(master, bins.export_master + context, name),
+            traffic_keys(_hmac_digest(master, bins.request_data + context, name)),
+            traffic_keys(_hmac_digest(master, bins.response_data + context, name)),
+            _hmac_digest(master, bins.export_master + context, name),
         )
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:
         """KEY_UPDATE for one direction: the next data secret (bin_str9 "traffic upd") and its key and IV."""
-        return self.traffic_keys(hmac.digest(keys.secret, self._bin.traffic_update, self._hmac_name))
+        return self.traffic_keys(_hmac_digest(keys.secret, self._bin.traffic_update, self._hmac_name))
 
     def verify_data(self, finished_key: bytes, th_digest: bytes) -> bytes:
         """HMAC(finished_key, Hash(TH))."""
-        return hmac.digest(finished_key, th_digest, self._hmac_name)
+        return _hmac_digest(finished_key, th_digest, self._hmac_name)
 
     def check_verify_data(self, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
         """Constant-time check of received verify data; `VerificationError` on a mismatch."""
-        _compare_verify_data(self.verify_data(finished_key, th_digest), received)
+        _compare_verify_data(_hmac_digest(finished_key, th_digest, self._hmac_name), received)
 
-    def _check_digest(self, digest: bytes) -> None:
-        if len(digest) != self.hash_suite.size:
-            raise ValueError(
-                f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}"
-            )
+    def _wrong_digest(self, digest: bytes) -> NoReturn:
+        raise ValueError(f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}")

@@ -99,19 +99,19 @@ class SessionTranscript:
 
     def mark_th1(self) -> bytes:
         """Record Hash(TH1) = the digest now (after the response up to its signature)."""
-        self.th1 = self.digest()
+        self.th1 = self._hash.copy().digest()
         return self.th1
 
     def mark_th2(self) -> bytes:
         """Record Hash(TH2) = the digest now (after the last handshake message)."""
-        self.th2 = self.digest()
+        self.th2 = self._hash.copy().digest()
         return self.th2
 
-    # --- whole received messages ----------------------------------------------------------------
+    # --- whole received messages (fed to the running hash directly) ----------------------------
 
     def add_exchange_request(self, request: bytes) -> None:
         """KEY_EXCHANGE or PSK_EXCHANGE, exact bytes."""
-        self.append(request)
+        self._hash.update(request)
 
     def add_key_exchange_rsp(self, response: bytes, message: KeyExchangeRsp) -> ExchangeDigests:
         """KEY_EXCHANGE_RSP (exact bytes and decoded): the signature digest and Hash(TH1).
@@ -126,9 +126,9 @@ class SessionTranscript:
         self._check_tail(response, body_end, message.signature, "Signature")
         self._check_tail(response, signed_end, verify_data, "ResponderVerifyData")
         signature_digest = self.digest(response[:body_end])
-        self.append(response[:signed_end])
+        self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
-        self.append(verify_data)
+        self._hash.update(verify_data)
         return ExchangeDigests(signature_digest=signature_digest, th1=th1)
 
     def add_psk_exchange_rsp(self, response: bytes, message: PskExchangeRsp) -> ExchangeDigests:
@@ -137,9 +137,9 @@ class SessionTranscript:
             raise ValueError("PSK_EXCHANGE_RSP in a certificate-based session transcript")
         verify_end = len(response) - len(message.responder_verify_data)
         self._check_tail(response, verify_end, message.responder_verify_data, "ResponderVerifyData")
-        self.append(response[:verify_end])
+        self._hash.update(response[:verify_end])
         th1 = self.mark_th1()
-        self.append(message.responder_verify_data)
+        self._hash.update(message.responder_verify_data)
         return ExchangeDigests(signature_digest=None, th1=th1)
 
     def add_finish(self, request: bytes, message: Finish) -> FinishDigests:
@@ -150,20 +150,20 @@ class SessionTranscript:
         self._check_length(request, _HEADER_SIZE + len(signature) + len(message.requester_verify_data), "FINISH")
         self._check_tail(request, _HEADER_SIZE, signature, "Signature")
         self._check_tail(request, _HEADER_SIZE + len(signature), message.requester_verify_data, "RequesterVerifyData")
-        self.append(request[:_HEADER_SIZE])
-        signature_digest = self.digest() if signature else None
-        self.append(signature)
-        verify_digest = self.digest()
-        self.append(message.requester_verify_data)
+        self._hash.update(request[:_HEADER_SIZE])
+        signature_digest = self._hash.copy().digest() if signature else None
+        self._hash.update(signature)
+        verify_digest = self._hash.copy().digest()
+        self._hash.update(message.requester_verify_data)
         return FinishDigests(signature_digest=signature_digest, verify_digest=verify_digest)
 
     def add_psk_finish(self, request: bytes, message: PskFinish) -> FinishDigests:
         """PSK_FINISH: the digest RequesterVerifyData is the HMAC of; then all of it."""
         self._check_length(request, _HEADER_SIZE + len(message.requester_verify_data), "PSK_FINISH")
         self._check_tail(request, _HEADER_SIZE, message.requester_verify_data, "RequesterVerifyData")
-        self.append(request[:_HEADER_SIZE])
-        verify_digest = self.digest()
-        self.append(message.requester_verify_data)
+        self._hash.update(request[:_HEADER_SIZE])
+        verify_digest = self._hash.copy().digest()
+        self._hash.update(message.requester_verify_data)
         return FinishDigests(signature_digest=None, verify_digest=verify_digest)
 
     def add_finish_rsp(self, response: bytes, message: FinishRsp | None = None) -> bytes | None:
@@ -174,13 +174,13 @@ class SessionTranscript:
         verify_data = message.responder_verify_data if message is not None else None
         self._check_length(response, _HEADER_SIZE + len(verify_data or b""), "FINISH_RSP")
         if verify_data is None:
-            self.append(response)
+            self._hash.update(response)
             self.mark_th2()
             return None
         self._check_tail(response, _HEADER_SIZE, verify_data, "ResponderVerifyData")
-        self.append(response[:_HEADER_SIZE])
-        verify_digest = self.digest()
-        self.append(verify_data)
+        self._hash.update(response[:_HEADER_SIZE])
+        verify_digest = self._hash.copy().digest()
+        self._hash.update(verify_data)
         self.mark_th2()
         return verify_digest
 
