@@ -104,6 +104,11 @@ _MUT_AUTH = 0x01
 _MUT_AUTH_ENCAP = 0x02
 _MUT_AUTH_DIGESTS = 0x04
 _SLOT_COUNT = 8
+# Read per session or per request, as plain ints: an enum member read is a descriptor call.
+_GET_MEASUREMENTS = int(Code.GET_MEASUREMENTS)
+_MAC_CAP, _ENCRYPT_CAP, _HBEAT_CAP = int(F.MAC_CAP), int(F.ENCRYPT_CAP), int(F.HBEAT_CAP)
+_PSK_CAP_MASK, _PSK_CAP_WITH_CONTEXT = int(F.PSK_CAP_MASK), int(F.PSK_CAP_WITH_CONTEXT)
+_SPDM_KEY_SCHEDULE = int(KeyScheduleAlgo.SPDM_KEY_SCHEDULE)
 # In-session requests that drop an unfinished CHALLENGE transcript (B, C), as libspdm does
 _DROPS_UNFINISHED_AUTH = frozenset(
     {
@@ -269,10 +274,10 @@ def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
         raise NegotiationError(
             f"{handshake} needs SPDM 1.1; the connection runs {negotiated.version >> 4}.{negotiated.version & 0xF}"
         )
-    if not negotiated.both(F.MAC_CAP):
+    if not negotiated.both(_MAC_CAP):
         # DSP0277 secured messages are always authenticated: MAC_CAP on both sides (libspdm requires it too)
         raise NegotiationError(f"{handshake}: MAC_CAP is not set by both sides, so no secured message can be sent")
-    if negotiated.aead_suite == 0 or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
+    if negotiated.aead_suite == 0 or negotiated.key_schedule != _SPDM_KEY_SCHEDULE:
         raise NegotiationError(f"{handshake}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
 
 
@@ -310,7 +315,7 @@ def _psk_finish_header(version: int, hash_size: int) -> bytes:
 
 
 def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
-    if period and not negotiated.both(F.HBEAT_CAP):
+    if period and not negotiated.both(_HBEAT_CAP):
         raise invalid(f"{what} sets HeartbeatPeriod {period} without HBEAT_CAP on both sides")
 
 
@@ -319,7 +324,7 @@ def _drop_unfinished_authentication(requester: Requester, code: int) -> None:
     libspdm, without touching the connection's measurement transcript (sessions keep their own)."""
     if code in _DROPS_UNFINISHED_AUTH and not requester.transcript.authenticated:
         # GET_MEASUREMENTS is the one request whose reset rule drops B/C and leaves M alone
-        requester.transcript.before_request(Code.GET_MEASUREMENTS)
+        requester.transcript.before_request(_GET_MEASUREMENTS)
 
 
 def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, what: str) -> tuple[Message, bytes]:
@@ -379,7 +384,7 @@ class Session:
         self.heartbeat_period = heartbeat_period
         self.measurement_summary_hash = measurement_summary_hash
         self.secured_message_version = secured_message_version
-        self.encrypted = negotiated.both(F.ENCRYPT_CAP)
+        self.encrypted = negotiated.both(_ENCRYPT_CAP)
         self.closed_reason: str | None = None
         self._requester = requester
         self._version = negotiated.version
@@ -465,7 +470,7 @@ class Session:
         `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
         """
         code = request.code
-        if code != Code.GET_MEASUREMENTS:
+        if code != _GET_MEASUREMENTS:
             self._measurements = None
         requester = self._requester
         _drop_unfinished_authentication(requester, code)
@@ -879,7 +884,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     """PSK_EXCHANGE (and PSK_FINISH): see `Requester.psk_exchange`."""
     negotiated = requester._require_negotiated()
     _require_session_caps(negotiated, "PSK_EXCHANGE")
-    if not negotiated.requester_has(F.PSK_CAP_MASK) or not negotiated.responder_has(F.PSK_CAP_MASK):
+    if not negotiated.requester_has(_PSK_CAP_MASK) or not negotiated.responder_has(_PSK_CAP_MASK):
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
     config = requester.config
     if config.psk is None:
@@ -921,7 +926,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     )
     requester.sessions[session_id] = session
     try:
-        if negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT):
+        if negotiated.responder_has(_PSK_CAP_WITH_CONTEXT):
             session._psk_finish()
         else:
             transcript.mark_th2()  # no PSK_FINISH: TH2 = A || K

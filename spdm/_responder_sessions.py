@@ -84,6 +84,10 @@ _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, rand
 _HEADER_SIZE = 4
 _PAYLOAD_PRESENT = 1
 _PAYLOAD_REQ_SLOT = 2
+# Read per session, as plain values: an enum member read is a descriptor call.
+_PSK_EXCHANGE = int(Code.PSK_EXCHANGE)
+_NO_SUMMARY = int(SummaryHashType.NONE)
+_ENDED = SessionState.ENDED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,7 +240,7 @@ class SessionHandlers:
 
     def _session_summary(self, connection: Connection, suite: HashSuite, summary_type: int) -> bytes | None:
         """The MeasurementSummaryHash of KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP (libspdm's checks)."""
-        if summary_type == SummaryHashType.NONE:
+        if summary_type == _NO_SUMMARY:
             return None
         if summary_type not in (SummaryHashType.TCB, SummaryHashType.ALL):
             raise invalid(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
@@ -297,7 +301,7 @@ class SessionHandlers:
 
     def _after_response(self, session: Session) -> None:
         """What happens once the answer is out: the session ends, or its data keys take over."""
-        if session.state is SessionState.ENDED:
+        if session.state is _ENDED:
             self._sessions.pop(session.session_id, None)
         elif session.enter_data_phase:
             session.switch_to_data_keys()
@@ -480,7 +484,7 @@ class SessionHandlers:
         session_id = self._allocate_session_id(ask.req_session_id)
         with_context = terms.psk_with_context
 
-        self.transcript.before_request(Code.PSK_EXCHANGE)
+        self.transcript.before_request(_PSK_EXCHANGE)
         unsigned = encode(
             PskExchangeRsp(
                 version=ask.version,

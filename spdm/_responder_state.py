@@ -50,6 +50,10 @@ class State(enum.Enum):
     NEGOTIATED = "negotiated: expect certificate, challenge, measurement, vendor or session requests"
     AUTHENTICATED = "authenticated: CHALLENGE_AUTH was signed"
 
+    # Members are singletons compared by identity: hashing by identity keeps the per-request
+    # (state, code) transition lookups clear of Enum.__hash__, a Python-level call.
+    __hash__ = object.__hash__
+
 
 class SessionState(enum.Enum):
     """Where one session stands, named for the request the responder waits for in it."""
@@ -60,6 +64,8 @@ class SessionState(enum.Enum):
     EXPECT_PSK_FINISH = "handshake: expect PSK_FINISH"
     ESTABLISHED = "established: expect in-session requests"
     ENDED = "ended: END_SESSION_ACK sent, the session is freed"
+
+    __hash__ = object.__hash__  # as State's
 
 
 # Requests served once the algorithms are negotiated; none of them changes the state except

@@ -74,16 +74,17 @@ class Negotiated:
             key_schedule=algorithms.selected(AlgType.KEY_SCHEDULE),
         )
 
-    def both(self, flag: CapabilityFlags) -> bool:
-        """A session feature is in effect only when both sides set its capability bit."""
+    def both(self, flag: int) -> bool:
+        """A session feature is in effect only when both sides set its capability bit (`flag`: a
+        CapabilityFlags member, or its int value where a hot path keeps it as a plain int)."""
         bits = int(flag)
         return self.requester_flags & self.responder_flags & bits == bits
 
-    def requester_has(self, flag: CapabilityFlags) -> bool:
+    def requester_has(self, flag: int) -> bool:
         """The requester set some bit of `flag` (on ints: IntFlag's own `&` is a slow Python call)."""
         return self.requester_flags & int(flag) != 0
 
-    def responder_has(self, flag: CapabilityFlags) -> bool:
+    def responder_has(self, flag: int) -> bool:
         """The responder set some bit of `flag` (PSK_CAP_MASK: PSK with or without context)."""
         return self.responder_flags & int(flag) != 0
 
