@@ -124,17 +124,15 @@ class Limits:
                 limit = self.max_measurement_record_bytes
                 raise _over_response(f"MeasurementRecordLength {record} is over the {limit} bytes allowed")
         elif code == _VENDOR_DEFINED_RESPONSE:
-            payload = _vendor_payload_length(raw)
-            if payload is not None and payload > self.max_vendor_response_bytes:
+            payload = _vendor_payload_over(raw, self.max_vendor_response_bytes)
+            if payload is not None:
                 limit = self.max_vendor_response_bytes
                 raise _over_response(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_response_opaque(self, message: object) -> None:
         """A decoded response's OpaqueData (already within the codec's 1024) against `max_opaque_bytes`."""
-        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
-            return  # the codec's bound is the limit (the default): nothing left to check
-        size = _opaque_length(message)
-        if size > self.max_opaque_bytes:
+        size = self._opaque_over(message)
+        if size is not None:
             raise _over_response(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
 
     def check_chain(self, size: int) -> None:
@@ -150,18 +148,24 @@ class Limits:
         if size > self.max_request_bytes:
             raise _over_request(f"{size} bytes is over the {self.max_request_bytes}-byte limit")
         if size >= 2 and raw[1] == _VENDOR_DEFINED_REQUEST:
-            payload = _vendor_payload_length(raw)
-            if payload is not None and payload > self.max_vendor_request_bytes:
+            payload = _vendor_payload_over(raw, self.max_vendor_request_bytes)
+            if payload is not None:
                 limit = self.max_vendor_request_bytes
                 raise _over_request(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_request_opaque(self, message: object) -> None:
         """A decoded request's OpaqueData against `max_opaque_bytes` (InvalidRequest)."""
-        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
-            return  # the codec's bound is the limit (the default): nothing left to check
-        size = _opaque_length(message)
-        if size > self.max_opaque_bytes:
+        size = self._opaque_over(message)
+        if size is not None:
             raise _over_request(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
+
+    def _opaque_over(self, message: object) -> int | None:
+        """The size of a message's OpaqueData when it is over `max_opaque_bytes`, else None (at once when
+        the limit is the codec's own bound, the default: nothing is left to check)."""
+        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
+            return None
+        size = _opaque_length(message)
+        return size if size > self.max_opaque_bytes else None
 
 
 DEFAULT_LIMITS = Limits()
@@ -176,6 +180,12 @@ def _vendor_payload_length(raw: bytes) -> int | None:
     if len(raw) < at + 2:
         return None
     return int.from_bytes(raw[at : at + 2], "little")
+
+
+def _vendor_payload_over(raw: bytes, limit: int) -> int | None:
+    """The vendor payload's announced size when it is over `limit`, else None."""
+    size = _vendor_payload_length(raw)
+    return size if size is not None and size > limit else None
 
 
 def _opaque_length(message: object) -> int:
