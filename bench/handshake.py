@@ -82,30 +82,32 @@ def _key_schedule_floor(shared_secret: bytes, th1_digest: bytes, th2_digest: byt
 
 def _crypto_dhe(leaf_key: object, leaf_public: object) -> None:
     """What both sides of one DHE session must compute: two ephemeral keys and agreements, one
-    signature made and checked, TH1 and TH2 hashed by each side, each side's key schedule, four
+    signature made and checked, its digest and three transcript hashes on each side, each side's key schedule, four
     verify-data MACs, and four AEAD round trips (FINISH, FINISH_RSP, END_SESSION, END_SESSION_ACK)."""
     dhe, hashes, asym = dhe_suite(DheGroup.SECP_384_R1), hash_suite(HASH), asym_suite(BaseAsymAlgo.ECDSA_P384)
     mine, theirs = dhe.generate(), dhe.generate()
     secret = dhe.shared_secret(mine, dhe.public_bytes(theirs))
     dhe.shared_secret(theirs, dhe.public_bytes(mine))
     transcript = bytes(1200)
-    digest = hashes.digest(transcript)
-    asym.verify(leaf_public, digest, asym.sign(leaf_key, digest, hashes), hashes)  # type: ignore[arg-type]
+    signature = asym.sign(leaf_key, hashes.digest(transcript), hashes)  # type: ignore[arg-type]
+    asym.verify(leaf_public, hashes.digest(transcript), signature, hashes)  # type: ignore[arg-type]
     _both_sides(secret, transcript)
 
 
 def _both_sides(secret: bytes, transcript: bytes) -> None:
+    """Each side hashes the transcript three times (TH1; the FINISH or PSK_FINISH verify data's
+    transcript; TH2), runs its key schedule, and makes or checks both verify-data MACs."""
     hashes = hash_suite(HASH)
     for _ in range(2):
-        _key_schedule_floor(secret, hashes.digest(transcript), hashes.digest(transcript))
-    digest = hashes.digest(transcript)
-    for _ in range(4):
-        hmac.digest(digest, digest, "sha384")
+        th1, th_finish, th2 = hashes.digest(transcript), hashes.digest(transcript), hashes.digest(transcript)
+        _key_schedule_floor(secret, th1, th2)
+        hmac.digest(th1, th1, "sha384")
+        hmac.digest(th_finish, th_finish, "sha384")
     _aead_round_trips(4)
 
 
 def _crypto_psk() -> None:
-    """What both sides of one PSK session must compute: TH1 and TH2 hashed by each side, each
+    """What both sides of one PSK session must compute: three transcript hashes on each side, each
     side's key schedule from the PSK, four verify-data MACs, and four AEAD round trips."""
     _both_sides(PSK, bytes(400))
 
