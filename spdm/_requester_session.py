@@ -261,7 +261,8 @@ def _random(config: RequesterConfig, size: int) -> bytes:
 
 def _new_req_session_id(requester: Requester) -> int:
     """A fresh ReqSessionID: non-zero and not the requester half of any open session."""
-    used = {session_id & 0xFFFF for session_id in requester.sessions}
+    sessions = requester.sessions
+    used = {session_id & 0xFFFF for session_id in sessions} if sessions else ()
     for _ in range(_SESSION_ID_ATTEMPTS):
         value = int.from_bytes(_random(requester.config, 2), "little")
         if value and value not in used:
@@ -841,7 +842,7 @@ def key_exchange(requester: Requester, slot: int, summary_hash_type: int) -> Ses
     session_id = answer.rsp_session_id << 16 | ask.req_session_id
     if session_id in requester.sessions:
         raise invalid(f"KEY_EXCHANGE_RSP makes SessionID 0x{session_id:08x}, which is already open")
-    transcript = SessionTranscript(hashes, bytes(requester.transcript.vca), responder_chain_hash=hashes.digest(chain))
+    transcript = SessionTranscript(hashes, requester.transcript.vca_hash(), responder_chain_hash=hashes.digest(chain))
     transcript.add_exchange_request(request)
     digests = transcript.add_key_exchange_rsp(response, answer)
     if digests.signature_digest is None:  # always set for a certificate-based transcript
@@ -906,7 +907,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     session_id = answer.rsp_session_id << 16 | ask.req_session_id
     if session_id in requester.sessions:
         raise invalid(f"PSK_EXCHANGE_RSP makes SessionID 0x{session_id:08x}, which is already open")
-    transcript = SessionTranscript.for_psk(hashes, bytes(requester.transcript.vca))
+    transcript = SessionTranscript.for_psk(hashes, requester.transcript.vca_hash())
     transcript.add_exchange_request(request)
     digests = transcript.add_psk_exchange_rsp(response, answer)
     schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), config.psk, spdm_version=negotiated.version)

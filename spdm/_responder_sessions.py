@@ -265,7 +265,7 @@ class SessionHandlers:
         """SessionID = RspSessionID << 16 | ReqSessionID, with libspdm's RspSessionIDs: 0xFFFF, 0xFFFE, ..."""
         if len(self._sessions) >= self.config.limits.max_sessions:
             raise ProtocolError(ErrorCode.SessionLimitExceeded, f"{len(self._sessions)} sessions are open already")
-        used = {session_id >> 16 for session_id in self._sessions}
+        used = {session_id >> 16 for session_id in self._sessions} if self._sessions else ()
         for index in range(self.config.limits.max_sessions):
             rsp_session_id = _MAX_RSP_SESSION_ID - index
             if rsp_session_id not in used:
@@ -385,7 +385,7 @@ class SessionHandlers:
                 responder_verify_data=None,
             )
         )
-        transcript = SessionTranscript(suite, bytes(self.transcript.vca), responder_chain_hash=suite.digest(chain))
+        transcript = SessionTranscript(suite, self.transcript.vca_hash(), responder_chain_hash=suite.digest(chain))
         transcript.add_exchange_request(request)
         signature = asym.sign(self.config.slots[slot].private_key, transcript.digest(unsigned), suite)
         transcript.append(unsigned, signature)
@@ -496,7 +496,7 @@ class SessionHandlers:
                 responder_verify_data=b"",
             )
         )
-        transcript = SessionTranscript.for_psk(suite, bytes(self.transcript.vca))
+        transcript = SessionTranscript.for_psk(suite, self.transcript.vca_hash())
         transcript.add_exchange_request(request)
         transcript.append(unsigned)
         th1 = transcript.mark_th1()

@@ -18,23 +18,12 @@ An ERROR response and the request it answers are never recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
+from spdm.crypto.hashes import HashObject
 from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
 
 __all__ = ["ConnectionTranscript", "HashObject", "Transcript"]
-
-
-class HashObject(Protocol):
-    """An incremental hash (hashlib's interface)."""
-
-    def update(self, data: bytes, /) -> None: ...
-
-    def copy(self) -> HashObject: ...
-
-    def digest(self) -> bytes: ...
-
 
 HashFactory = Callable[[], HashObject]
 
@@ -96,6 +85,7 @@ class ConnectionTranscript:
         self.signed_labels: tuple[object, ...] = ()
         """The labels of everything the last computed signature digest covered."""
         self._new: HashFactory | None = None
+        self._vca_hash: HashObject | None = None
         self._m1m2: Transcript | None = None
         self._l1l2: Transcript | None = None
         self.authenticated = False
@@ -105,18 +95,30 @@ class ConnectionTranscript:
         self.vca.clear()
         self.vca_labels.clear()
         self._new = None
+        self._vca_hash = None
         self._m1m2 = self._l1l2 = None
         self.authenticated = False
 
     def add_vca(self, *messages: bytes, labels: tuple[object, ...] = ()) -> None:
         self.vca.extend(b"".join(messages))
         self.vca_labels.extend(labels)
+        self._vca_hash = None
 
     def set_hash(self, new_hash: HashFactory) -> None:
         """ALGORITHMS chose the hash: B, C and M can be hashed from now on."""
         self._new = new_hash
+        self._vca_hash = None
         self._m1m2 = None
         self._l1l2 = None
+
+    def vca_hash(self) -> HashObject:
+        """A running hash of A, to continue: every session transcript starts with A, which is complete
+        once ALGORITHMS is exchanged, so A is hashed once per connection and each session gets a copy."""
+        if self._vca_hash is None:
+            state = self._factory()()
+            state.update(bytes(self.vca))
+            self._vca_hash = state
+        return self._vca_hash.copy()
 
     def _factory(self) -> HashFactory:
         if self._new is None:

@@ -197,7 +197,7 @@ class KeySchedule:
 
     def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
-        if max(aead.key_size, aead.iv_size) > hash_suite.size:
+        if aead.key_size > hash_suite.size or aead.iv_size > hash_suite.size:
             raise ValueError(f"{aead.name} keys and IVs must fit one {hash_suite.name} block")
         self._bin = bins = _bin_strs(spdm_version, hash_suite.size, aead.key_size, aead.iv_size)
         self._hmac_name = name = hash_suite.hashlib_name

@@ -232,11 +232,12 @@ class DirectionState:
         self._set_keys(key, iv, keys, sequence_number)
 
     def _set_keys(self, key: bytes, iv: bytes, keys: TrafficKeys | None, sequence_number: int) -> None:
-        """The AEAD key, IV and first sequence number: what a key change replaces."""
+        """The AEAD key, IV and first sequence number: what a key change replaces (`AeadSuite.primitive`
+        inlined: eight per session)."""
         aead = self._framing.aead
-        if len(iv) != aead.iv_size:
-            raise ValueError(f"{aead.name} needs a {aead.iv_size}-byte IV, got {len(iv)}")
-        self._cipher = aead.primitive(key)
+        if len(key) != aead.key_size or len(iv) != aead.iv_size:
+            raise ValueError(f"{aead.name} needs a {aead.key_size}-byte key and a {aead.iv_size}-byte IV")
+        self._cipher = aead.factory(bytes(key))
         self.keys = keys
         self._iv = int.from_bytes(iv, "little")
         self._sequence_number = sequence_number
@@ -474,8 +475,8 @@ class SecuredSession:
     __slots__ = ("request", "response", "role", "session_id")
 
     def __init__(self, *, role: Role, request: DirectionState, response: DirectionState) -> None:
-        session_id = request.session_id
-        if response.session_id != session_id:
+        session_id = request._framing.session_id
+        if response._framing.session_id != session_id:
             raise ValueError("both directions of a session share its SessionID")
         self.role = role
         self.session_id = session_id

@@ -55,12 +55,20 @@ class SessionTranscript:
 
     __slots__ = ("_hash", "_requester_chain_hashed", "hash_suite", "psk", "th1", "th2")
 
-    def __init__(self, hash_suite: HashSuite, vca: bytes, *, responder_chain_hash: bytes | None = None) -> None:
-        """`vca` is A; `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session."""
+    def __init__(
+        self, hash_suite: HashSuite, vca: bytes | HashObject, *, responder_chain_hash: bytes | None = None
+    ) -> None:
+        """`vca` is A, or a running hash of A that this transcript continues (`ConnectionTranscript.vca_hash`);
+        `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session."""
         self.hash_suite = hash_suite
         self.psk = responder_chain_hash is None
-        self._hash: HashObject = hash_suite.new()
-        self._hash.update(vca)
+        if isinstance(vca, (bytes, bytearray, memoryview)):
+            self._hash: HashObject = hash_suite.new()
+            self._hash.update(vca)
+        elif vca.digest_size != hash_suite.size:
+            raise ValueError(f"a running hash of A with {vca.digest_size}-byte digests, not {hash_suite.name}'s")
+        else:
+            self._hash = vca
         if responder_chain_hash is not None:
             self._check_size(responder_chain_hash, "Hash(Ct)")
             self._hash.update(bytes(responder_chain_hash))
@@ -69,7 +77,7 @@ class SessionTranscript:
         self.th2: bytes | None = None
 
     @classmethod
-    def for_psk(cls, hash_suite: HashSuite, vca: bytes) -> SessionTranscript:
+    def for_psk(cls, hash_suite: HashSuite, vca: bytes | HashObject) -> SessionTranscript:
         return cls(hash_suite, vca)
 
     # --- low level ----------------------------------------------------------------------------

@@ -258,6 +258,17 @@ def test_rekeyed_context_starts_again() -> None:
     assert new_receiver.open(record) == HEARTBEAT
 
 
+@pytest.mark.parametrize("key, iv", [(bytes(16), IV), (bytes(33), IV), (KEY, bytes(11)), (KEY, bytes(16))])
+def test_keys_and_ivs_of_the_wrong_size_are_refused(key: bytes, iv: bytes) -> None:
+    """AES-256-GCM would take a 16-byte key silently: the context checks the suite's sizes itself."""
+    with pytest.raises(ValueError, match="AES_256_GCM needs a 32-byte key and a 12-byte IV"):
+        DirectionState(session_id=SESSION, aead=AES_256, key=key, iv=iv)
+    sender, receiver = _pair()
+    with pytest.raises(ValueError, match="32-byte key"):
+        sender.rekeyed(TrafficKeys(secret=b"", key=key, iv=iv))
+    assert receiver.open(sender.seal(HEARTBEAT)) == HEARTBEAT
+
+
 def test_a_session_between_requester_and_responder() -> None:
     request = TrafficKeys(secret=b"", key=bytes(32), iv=bytes(12))
     response = TrafficKeys(secret=b"", key=bytes([1] * 32), iv=bytes([2] * 12))

@@ -8,11 +8,13 @@ import hashlib
 import pytest
 
 from spdm.crypto import hash_suite
+from spdm.errors import NegotiationError
 from spdm.messages import encode
 from spdm.messages.codes import BaseHashAlgo
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
 from spdm.session import SessionTranscript
+from spdm.transcript import ConnectionTranscript
 
 SHA_256 = hash_suite(BaseHashAlgo.SHA_256)
 A = b"VCA messages"
@@ -115,3 +117,35 @@ def test_exact_bytes_only() -> None:
     psk_rsp = PskExchangeRsp(rsp_session_id=1, responder_verify_data=bytes(32))
     with pytest.raises(ValueError):
         transcript.add_psk_exchange_rsp(encode(psk_rsp), psk_rsp)
+
+
+def test_a_running_hash_of_a_continues_like_a_itself() -> None:
+    """The connection hashes A once and hands each session a copy; the copy is the session's own."""
+    connection = ConnectionTranscript()
+    connection.add_vca(A[:5], A[5:])
+    connection.set_hash(SHA_256.new)
+    first = SessionTranscript.for_psk(SHA_256, connection.vca_hash())
+    second = SessionTranscript(SHA_256, connection.vca_hash(), responder_chain_hash=CT)
+    first.append(b"K")
+    assert first.mark_th1() == _h(A, b"K")
+    assert second.mark_th1() == _h(A, CT)
+    assert SessionTranscript.for_psk(SHA_256, connection.vca_hash()).mark_th1() == _h(A)
+    with pytest.raises(ValueError, match="48-byte digests"):
+        SessionTranscript.for_psk(SHA_256, hashlib.sha384())
+
+
+def test_the_running_hash_of_a_follows_a() -> None:
+    connection = ConnectionTranscript()
+    connection.add_vca(A)
+    connection.set_hash(SHA_256.new)
+    assert SessionTranscript.for_psk(SHA_256, connection.vca_hash()).mark_th1() == _h(A)
+    connection.add_vca(b"more")
+    assert SessionTranscript.for_psk(SHA_256, connection.vca_hash()).mark_th1() == _h(A, b"more")
+    connection.set_hash(hash_suite(BaseHashAlgo.SHA_384).new)
+    assert connection.vca_hash().digest() == hashlib.sha384(A + b"more").digest()
+    connection.restart()
+    connection.add_vca(b"new")
+    with pytest.raises(NegotiationError):
+        connection.vca_hash()
+    connection.set_hash(SHA_256.new)
+    assert connection.vca_hash().digest() == _h(b"new")
