@@ -80,14 +80,9 @@ class AeadSuite:
 
     def cipher(self, key: bytes) -> AeadCipher:
         """A cipher bound to `key`; a key of the wrong size is a `ValueError` (a local mistake)."""
-        return AeadCipher(self.name, self.primitive(key))
-
-    def primitive(self, key: bytes) -> _Primitive:
-        """`cryptography`'s cipher object for `key` (what `cipher` wraps), for a context that keeps only
-        its bound `encrypt` / `decrypt`; a key of the wrong size is a `ValueError`."""
         if len(key) != self.key_size:
             raise ValueError(f"{self.name} needs a {self.key_size}-byte key, got {len(key)}")
-        return self.factory(bytes(key))
+        return AeadCipher(self.name, self.factory(bytes(key)))
 
     def seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
         """One-off encryption: ciphertext || tag."""

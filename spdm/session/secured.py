@@ -232,8 +232,8 @@ class DirectionState:
         self._set_keys(key, iv, keys, sequence_number)
 
     def _set_keys(self, key: bytes, iv: bytes, keys: TrafficKeys | None, sequence_number: int) -> None:
-        """The AEAD key, IV and first sequence number: what a key change replaces (`AeadSuite.primitive`
-        inlined: eight per session)."""
+        """The AEAD key, IV and first sequence number: what a key change replaces. Only the bound
+        `encrypt` / `decrypt` of `cryptography`'s cipher are kept (no `AeadCipher` wrapper: the data path)."""
         aead = self._framing.aead
         if len(key) != aead.key_size or len(iv) != aead.iv_size:
             raise ValueError(f"{aead.name} needs a {aead.key_size}-byte key and a {aead.iv_size}-byte IV")
