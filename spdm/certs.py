@@ -18,7 +18,7 @@ import hmac
 import os
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as x509v
 
+from spdm._lenient_leaf import (
+    CanonicalForm,
+    canonical_form,
+    check_issuer_constraints,
+    check_issuer_key,
+    verify_signature,
+)
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import DecodeError, EncodeError, VerificationError
 
@@ -310,7 +317,12 @@ class ChainPolicy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedChain:
-    """A chain that validated: its parsed certificates (slot order, leaf last) and what the leaf says."""
+    """A chain that validated: its parsed certificates (slot order, leaf last) and what the leaf says.
+
+    A leaf that spells out cA FALSE or critical FALSE (accepted, as OpenSSL, mbedtls and Linux do)
+    is here in canonical DER without them: `leaf` then differs from the slot's bytes, which its
+    signature covers.
+    """
 
     certificates: tuple[x509.Certificate, ...]
     leaf_public_key: CertificatePublicKeyTypes
@@ -356,6 +368,14 @@ class _Recorder:
         if value is not None and not value.key_cert_sign:
             self._fail(certificate, "issues a certificate but its keyUsage lacks keyCertSign")
 
+    def issuer_basic_constraints(
+        self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.BasicConstraints | None
+    ) -> None:
+        if value is None:
+            self._fail(certificate, "issues a certificate but has no basicConstraints")
+        elif not value.ca:
+            self._fail(certificate, "issues a certificate but basicConstraints does not assert CA")
+
     def leaf_basic_constraints(
         self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.BasicConstraints | None
     ) -> None:
@@ -398,6 +418,15 @@ class _Recorder:
         )
         return ca, leaf
 
+    def issuer_policy(self) -> x509v.ExtensionPolicy:
+        """The CA rules for a leaf's issuer validated as the end of a path (the library checks CA only in issuers)."""
+        agnostic = x509v.Criticality.AGNOSTIC
+        return (
+            x509v.ExtensionPolicy.permit_all()
+            .may_be_present(x509.BasicConstraints, agnostic, self.issuer_basic_constraints)
+            .may_be_present(x509.KeyUsage, agnostic, self.ca_key_usage)
+        )
+
 
 def _load(der: bytes) -> x509.Certificate:
     """Parse a certificate completely, or raise ValueError.
@@ -434,12 +463,9 @@ def _explain(
     detail = _LIBRARY_NOISE.sub("", message)
     if "not valid at validation time" in detail:
         for index, certificate in [*path, (-1, anchor)]:
-            before, after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-            where = _describe(index, certificate) if index >= 0 else "the trust anchor"
-            if now < before:
-                return f"{where}: not valid before {before.isoformat()} (now {now.isoformat()})"
-            if now > after:
-                return f"{where}: expired at {after.isoformat()} (now {now.isoformat()})"
+            outside = _outside_validity(_where(index, certificate), certificate, now)
+            if outside is not None:
+                return outside
     if "basicConstraints" in detail:
         for index, certificate in path[:-1]:
             try:
@@ -450,15 +476,9 @@ def _explain(
                 return f"{_describe(index, certificate)}: issues a certificate but basicConstraints does not assert CA"
     if "signature algorithm" in detail:
         for index, certificate in path:
-            try:
-                algorithm = certificate.signature_hash_algorithm
-            except UnsupportedAlgorithm:
-                algorithm = None
-            if algorithm is None or algorithm.name not in _CERTIFICATE_HASHES:
-                name = certificate.signature_algorithm_oid.dotted_string if algorithm is None else algorithm.name
-                return (
-                    f"{_describe(index, certificate)}: signed with {name}, which certificate validation does not accept"
-                )
+            name = _signature_hash(certificate)
+            if name not in _CERTIFICATE_HASHES:
+                return _refused_signature(index, certificate, name or certificate.signature_algorithm_oid.dotted_string)
     issuer, issuer_name = anchor, "the trust anchor"
     for index, certificate in path:
         try:
@@ -466,13 +486,35 @@ def _explain(
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             reason = str(exc) or "the signature does not match its public key"
             if _names_another_key(certificate, issuer):
-                reason = "its authorityKeyIdentifier names another key than the issuer's: a wrong issuing certificate"
+                reason = _WRONG_ISSUER
             return f"{_describe(index, certificate)}: not signed by {issuer_name}: {reason}"
         issuer, issuer_name = certificate, f"certificate {index}"
     for index, certificate in path:
         if f"subject={certificate.subject!r}" in message:
             return f"{_describe(index, certificate)}: {detail}"
     return f"certificate path validation failed: {detail}"
+
+
+def _outside_validity(where: str, certificate: x509.Certificate, now: datetime.datetime) -> str | None:
+    """Why `certificate` is not valid at `now`, or None when it is."""
+    before, after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if now < before:
+        return f"{where}: not valid before {before.isoformat()} (now {now.isoformat()})"
+    if now > after:
+        return f"{where}: expired at {after.isoformat()} (now {now.isoformat()})"
+    return None
+
+
+def _signature_hash(certificate: x509.Certificate) -> str | None:
+    try:
+        algorithm = certificate.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return None if algorithm is None else algorithm.name
+
+
+def _refused_signature(index: int, certificate: x509.Certificate, name: str) -> str:
+    return f"{_describe(index, certificate)}: signed with {name}, which certificate validation does not accept"
 
 
 def _duplicate(ders: Sequence[bytes]) -> tuple[int, int] | None:
@@ -515,6 +557,137 @@ def _names_another_key(certificate: x509.Certificate, issuer: x509.Certificate) 
     return wanted != have
 
 
+_ONLY_THE_LEAF = "; it encodes a DEFAULT value (cA or critical FALSE), which only the leaf may"
+_WRONG_ISSUER = "its authorityKeyIdentifier names another key than the issuer's: a wrong issuing certificate"
+
+
+def _load_chain(ders: Sequence[bytes]) -> tuple[list[x509.Certificate], CanonicalForm | None]:
+    """Parse the chain's certificates; a leaf that only spells out cA or critical FALSE is read in canonical form."""
+    certificates: list[x509.Certificate] = []
+    lenient: CanonicalForm | None = None
+    for index, der in enumerate(ders):
+        try:
+            certificates.append(_load(der))
+            continue
+        except ValueError as exc:
+            reason = f"certificate {index} is not a parseable X.509 certificate: {exc}"
+        canonical = canonical_form(der)
+        if canonical is None:
+            raise VerificationError(reason)
+        if index < len(ders) - 1:
+            raise VerificationError(reason + _ONLY_THE_LEAF)
+        try:
+            certificates.append(_load(canonical.der))
+        except ValueError:
+            raise VerificationError(reason) from None
+        lenient = canonical
+    return certificates, lenient
+
+
+def _where(index: int, certificate: x509.Certificate) -> str:
+    return _describe(index, certificate) if index >= 0 else "the trust anchor"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Validation:
+    """One chain's path validation by the library: the chain's anchor, bytes and rules."""
+
+    anchor: x509.Certificate
+    anchor_der: bytes
+    ders: Sequence[bytes]
+    recorder: _Recorder
+    now: datetime.datetime
+    max_depth: int
+
+    def _verify(
+        self,
+        store: x509.Certificate,
+        end: x509.Certificate,
+        intermediates: list[x509.Certificate],
+        ee_policy: x509v.ExtensionPolicy,
+        explain: Callable[[str], str],
+    ) -> list[x509.Certificate]:
+        """The path the library builds from `end` to `store`; `VerificationError` with `explain`'s reason if none."""
+        verifier = (
+            x509v.PolicyBuilder()
+            .store(x509v.Store([store]))
+            .time(self.now)
+            .max_chain_depth(self.max_depth)
+            .extension_policies(ca_policy=self.recorder.policies()[0], ee_policy=ee_policy)
+            .build_client_verifier()
+        )
+        try:
+            return verifier.verify(end, intermediates).chain
+        except x509v.VerificationError as exc:
+            raise VerificationError(self.recorder.failure or explain(str(exc))) from None
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. a key type the library cannot use
+            raise VerificationError(f"certificate path validation failed: {exc}") from None
+
+    def path(self, path: list[tuple[int, x509.Certificate]], ee_policy: x509v.ExtensionPolicy) -> None:
+        """Validate `path` (anchor first but excluded, end entity last; empty: the anchor alone) up to the anchor."""
+        certificates = [certificate for _, certificate in path]
+        end, intermediates = (certificates[-1], certificates[:-1]) if certificates else (self.anchor, [])
+        built = self._verify(
+            self.anchor, end, intermediates, ee_policy, lambda message: _explain(message, path, self.anchor, self.now)
+        )
+        if built != [*reversed(certificates), self.anchor]:
+            duplicate = _duplicate(self.ders)
+            raise VerificationError(
+                "the validated path does not use the chain's certificates in the chain's order"
+                + ("" if duplicate is None else f": certificate {duplicate[0]} duplicates certificate {duplicate[1]}")
+            )
+
+    def lenient_leaf(self, path: list[tuple[int, x509.Certificate]], leaf: CanonicalForm) -> None:
+        """The normal path's checks for a leaf that spells out cA or critical FALSE, which the library cannot parse.
+
+        The library checks the canonical leaf alone (validity, extension rules, unknown critical
+        extensions); its signature is checked here over the original tbsCertificate; the library
+        validates the path above with the leaf's issuer as end entity under the CA rules. What it
+        then leaves out is done here: the issuer's key rules, path lengths counted with the issuer
+        as an intermediate, and name constraints (refused: they would apply to the leaf's names).
+        """
+        index, canonical = path[-1]
+        above = path[:-1]
+        issuer_index, issuer = above[-1] if above else (-1, self.anchor)
+        self._leaf_alone(index, canonical)
+        try:
+            check_issuer_key(self.ders[issuer_index] if above else self.anchor_der)
+        except VerificationError as exc:
+            raise VerificationError(f"{_where(issuer_index, issuer)}: {exc}") from None
+        _check_leaf_signature(index, canonical, leaf, issuer_index, issuer)
+        self.path(above, self.recorder.issuer_policy())
+        issuers = [*reversed(above), (-1, self.anchor)]
+        check_issuer_constraints([(_where(position, certificate), certificate) for position, certificate in issuers])
+
+    def _leaf_alone(self, index: int, leaf: x509.Certificate) -> None:
+        """The library's end-entity checks on `leaf`: a store holding the leaf ends its path at once."""
+        where = _describe(index, leaf)
+
+        def explain(message: str) -> str:
+            detail = _LIBRARY_NOISE.sub("", message)
+            outside = _outside_validity(where, leaf, self.now) if "not valid at validation time" in detail else None
+            return outside or f"{where}: {detail}"
+
+        self._verify(leaf, leaf, [], self.recorder.policies()[1], explain)
+
+
+def _check_leaf_signature(
+    index: int, leaf: x509.Certificate, original: CanonicalForm, issuer_index: int, issuer: x509.Certificate
+) -> None:
+    """The leaf's signature over its original tbsCertificate, by the issuer's key, with an accepted algorithm."""
+    try:
+        verify_signature(issuer.public_key(), original.signature_algorithm, leaf.signature, original.tbs)
+    except UnsupportedAlgorithm:
+        name = _signature_hash(leaf)
+        if name in _CERTIFICATE_HASHES or name is None:
+            name = f"AlgorithmIdentifier {original.signature_algorithm.hex()}"
+        raise VerificationError(_refused_signature(index, leaf, name)) from None
+    except VerificationError as exc:
+        reason = _WRONG_ISSUER if _names_another_key(leaf, issuer) else str(exc)
+        issuer_name = "the trust anchor" if issuer_index < 0 else f"certificate {issuer_index}"
+        raise VerificationError(f"{_describe(index, leaf)}: not signed by {issuer_name}: {reason}") from None
+
+
 def verify_chain(
     chain: CertChain,
     *,
@@ -531,7 +704,9 @@ def verify_chain(
     basicConstraints on every issuer and not on the leaf (a leaf without basicConstraints passes,
     as libspdm's ``end_requester_without_basic_constraint`` sample has none); digitalSignature on
     the leaf when keyUsage is present; unknown critical extensions; the leaf key fits `asym_suite`;
-    the bounds and identity rules of `policy`.
+    the bounds and identity rules of `policy`. A leaf may spell out the DEFAULT values cA FALSE and
+    critical FALSE, which DER forbids but devices ship; it passes the same checks, read in
+    canonical form, its signature checked over the original bytes.
     """
     now = _utc(now)
     count = len(chain.certificates)
@@ -544,16 +719,12 @@ def verify_chain(
     try:
         anchor = _load(trust_anchor)
     except ValueError as exc:
-        raise VerificationError(f"the trust anchor is not a DER X.509 certificate: {exc}") from None
+        note = "" if canonical_form(trust_anchor) is None else _ONLY_THE_LEAF
+        raise VerificationError(f"the trust anchor is not a DER X.509 certificate: {exc}{note}") from None
     if not hmac.compare_digest(chain.root_hash, hash_suite.digest(trust_anchor)):
         raise VerificationError(f"RootHash is not the {hash_suite.name} of the trust anchor")
 
-    certificates: list[x509.Certificate] = []
-    for index, der in enumerate(chain.certificates):
-        try:
-            certificates.append(_load(der))
-        except ValueError as exc:
-            raise VerificationError(f"certificate {index} is not a parseable X.509 certificate: {exc}") from None
+    certificates, lenient = _load_chain(chain.certificates)
 
     # SPDM order: [anchor,] first issued by the anchor, each next issued by the one before.
     start = 1 if chain.certificates[0] == trust_anchor else 0
@@ -575,30 +746,20 @@ def verify_chain(
     leaf = certificates[-1]
     path = list(enumerate(certificates))[start:]
     positions = {der: index for index, der in enumerate(chain.certificates)}
-    recorder = _Recorder(positions, trust_anchor, policy.expected_spdm_eku)
-    ca_policy, leaf_policy = recorder.policies()
-    verifier = (
-        x509v.PolicyBuilder()
-        .store(x509v.Store([anchor]))
-        .time(now)
-        .max_chain_depth(max(policy.max_depth, 1))
-        .extension_policies(ca_policy=ca_policy, ee_policy=leaf_policy)
-        .build_client_verifier()
+    if lenient is not None:
+        positions[lenient.der] = count - 1
+    validation = _Validation(
+        anchor=anchor,
+        anchor_der=trust_anchor,
+        ders=chain.certificates,
+        recorder=_Recorder(positions, trust_anchor, policy.expected_spdm_eku),
+        now=now,
+        max_depth=max(policy.max_depth, 1),
     )
-    intermediates = [certificate for _, certificate in path[:-1]]
-    try:
-        built = verifier.verify(leaf, intermediates).chain
-    except x509v.VerificationError as exc:
-        raise VerificationError(recorder.failure or _explain(str(exc), path, anchor, now)) from None
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. a key type the library cannot use
-        raise VerificationError(f"certificate path validation failed: {exc}") from None
-    expected = [leaf, *reversed(intermediates), anchor]
-    if built != expected:
-        duplicate = _duplicate(chain.certificates)
-        raise VerificationError(
-            "the validated path does not use the chain's certificates in the chain's order"
-            + ("" if duplicate is None else f": certificate {duplicate[0]} duplicates certificate {duplicate[1]}")
-        )
+    if lenient is None:
+        validation.path(path, validation.recorder.policies()[1])
+    else:
+        validation.lenient_leaf(path, lenient)
 
     public_key = leaf.public_key()  # parsed by _load already
     if not asym_suite.accepts(public_key):

@@ -9,9 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
-from spdm.certs import SPDM_RESPONDER_AUTH_OID, CertChain, ChainPolicy, VerifiedChain, verify_chain
-from spdm.crypto import AsymSuite, asym_suite, hash_suite
+from spdm._lenient_leaf import SEQUENCE, children, verify_signature
+from spdm.certs import (
+    SPDM_REQUESTER_AUTH_OID,
+    SPDM_RESPONDER_AUTH_OID,
+    CertChain,
+    ChainPolicy,
+    VerifiedChain,
+    verify_chain,
+)
+from spdm.crypto import AsymSuite, SigningKey, asym_suite, hash_suite
 from spdm.errors import DecodeError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 from spdm.testing.pki import IssuedChain, cached_key, key_usage, make_chain
@@ -175,11 +189,223 @@ def test_accepted_extras_are_reported() -> None:
     assert _validate(ACCEPTED["without the CMA SAN"]()).cma_identity is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=VerificationError,
-    reason="cryptography's DER parser refuses an encoded DEFAULT (ParseError EncodedDefault), so a leaf whose "
-    "basicConstraints spells out cA BOOLEAN FALSE cannot be parsed, let alone validated",
-)
 def test_explicitly_encoded_ca_false_is_accepted() -> None:
     _validate(_from(_pki(leaf_explicit_ca_false=True)))
+
+
+# --- a leaf that spells out a DEFAULT value (cA FALSE, critical FALSE): read leniently, checked fully ---
+
+LEAF_INDEX = 2
+P256 = asym_suite(BaseAsymAlgo.ECDSA_P256)
+ONLY_THE_LEAF = "it encodes a DEFAULT value (cA or critical FALSE), which only the leaf may"
+
+
+def _explicit(**knobs: object) -> IssuedChain:
+    return _pki(leaf_explicit_ca_false=True, **knobs)
+
+
+def _chain(pki: IssuedChain, asym: AsymSuite) -> Case:
+    return Case(_slot(pki.certificates_der, pki.root_der), pki.root_der, asym=asym)
+
+
+def _without_root() -> Case:
+    pki = _explicit(include_root=False)
+    return Case(_slot(pki.certificates_der, pki.root_der), pki.root_der)
+
+
+def _with_intermediate_key(key: SigningKey) -> list[SigningKey]:
+    return [cached_key(BaseAsymAlgo.ECDSA_P384, 0), key, cached_key(BaseAsymAlgo.ECDSA_P384, 2)]
+
+
+LENIENT_ACCEPTED: dict[str, Callable[[], Case]] = {
+    "cA FALSE spelled out": lambda: _from(_explicit()),
+    "critical FALSE spelled out": lambda: _from(_pki(explicit_critical_false=(LEAF_INDEX,))),
+    "both spelled out": lambda: _from(_explicit(explicit_critical_false=(LEAF_INDEX,))),
+    "issued by the trust anchor": lambda: _from(_explicit(depth=2)),
+    "two intermediates": lambda: _from(_explicit(depth=4)),
+    "chain without the root": _without_root,
+    "SPDM EKU and CMA SAN": lambda: _from(
+        _explicit(spdm_eku=True, cma_identity=CMA),
+        policy=ChainPolicy(expected_spdm_eku=SPDM_RESPONDER_AUTH_OID, require_cma_identity=True),
+    ),
+    "ECDSA P-256, SHA-256": lambda: _chain(
+        make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_256, leaf_explicit_ca_false=True), P256
+    ),
+    "ECDSA P-256, SHA-512": lambda: _chain(
+        make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_512, leaf_explicit_ca_false=True), P256
+    ),
+    "RSA 2048, PKCS#1 v1.5 SHA-256": lambda: _chain(
+        make_chain(BaseAsymAlgo.RSASSA_2048, hash_algo=BaseHashAlgo.SHA_256, leaf_explicit_ca_false=True),
+        asym_suite(BaseAsymAlgo.RSASSA_2048),
+    ),
+}
+
+LENIENT_DEFECTS: dict[str, tuple[Callable[[], Case], str]] = {
+    "expired": (lambda: _from(_explicit(leaf_not_after=EXPIRY)), DEFECTS["expired"][1]),
+    "not yet valid": (
+        lambda: _from(_explicit(leaf_not_before=datetime.datetime(2031, 1, 1, tzinfo=UTC))),
+        DEFECTS["not yet valid"][1],
+    ),
+    "signed by the wrong key": (
+        lambda: _from(_explicit(wrong_issuer_key=True)),
+        DEFECTS["signed by the wrong key"][1],
+    ),
+    "critical FALSE spelled out, signed by the wrong key": (
+        lambda: _from(_pki(wrong_issuer_key=True, explicit_critical_false=(LEAF_INDEX,))),
+        DEFECTS["signed by the wrong key"][1],
+    ),
+    "keyUsage without digitalSignature": (
+        lambda: _from(_explicit(leaf_key_usage=key_usage(key_agreement=True))),
+        LEAF + DEFECTS["keyUsage without digitalSignature"][1],
+    ),
+    "unsupported critical extension": (
+        lambda: _from(_explicit(unknown_critical_extension=True)),
+        LEAF + "invalid extension: " + DEFECTS["unsupported critical extension"][1],
+    ),
+    "SPDM EKU of the other role": (
+        lambda: _from(_explicit(spdm_eku=True), policy=ChainPolicy(expected_spdm_eku=SPDM_REQUESTER_AUTH_OID)),
+        LEAF + f"lists SPDM EKUs ['{SPDM_RESPONDER_AUTH_OID}'] but not {SPDM_REQUESTER_AUTH_OID}",
+    ),
+    "public key of another algorithm": (
+        lambda: _from(_explicit(), asym=P256),
+        DEFECTS["public key of another algorithm"][1],
+    ),
+    "signed with SHA3-384": (
+        lambda: _from(
+            make_chain(BaseAsymAlgo.ECDSA_P384, hash_algo=BaseHashAlgo.SHA3_384, leaf_explicit_ca_false=True)
+        ),
+        LEAF + "signed with sha3-384, which certificate validation does not accept",
+    ),
+    "issuer key on a curve the verifier refuses": (
+        lambda: _from(_explicit(keys=_with_intermediate_key(ec.generate_private_key(ec.SECP256K1())))),
+        "certificate 1 (CN=pyspdm test intermediate 1): its public key algorithm "
+        "301006072a8648ce3d020106052b8104000a may not issue certificates",
+    ),
+    "issuer key of RSA 1024": (
+        lambda: _from(
+            _explicit(keys=_with_intermediate_key(rsa.generate_private_key(public_exponent=65537, key_size=1024)))
+        ),
+        "certificate 1 (CN=pyspdm test intermediate 1): its RSA key of 1024 bits is too weak to issue certificates",
+    ),
+    "no CA flag on an intermediate": (
+        lambda: _from(_explicit(ca_on_intermediates=False)),
+        "certificate 1 (CN=pyspdm test intermediate 1): " + DEFECTS["no CA flag on an intermediate"][1],
+    ),
+    "intermediate keyUsage without keyCertSign": (
+        lambda: _from(_explicit(intermediate_key_usage=key_usage(digital_signature=True))),
+        "certificate 1 (CN=pyspdm test intermediate 1): issues a certificate but its keyUsage lacks keyCertSign",
+    ),
+    "root pathLenConstraint 0 above an intermediate": (
+        lambda: _from(_explicit(root_path_length=0)),
+        "the trust anchor: its pathLenConstraint 0 allows fewer intermediates than the 1 below it",
+    ),
+    "root nameConstraints": (
+        lambda: _from(_explicit(root_name_constraints=x509.NameConstraints([x509.DNSName("example.com")], None))),
+        "the trust anchor: has nameConstraints, which cannot be applied to a leaf that encodes a DEFAULT value",
+    ),
+    "encoded DEFAULT in an intermediate": (
+        lambda: _from(_pki(explicit_critical_false=(1,))),
+        "certificate 1 is not a parseable X.509 certificate: ",
+    ),
+    "encoded DEFAULT in the trust anchor": (
+        lambda: _from(_pki(explicit_critical_false=(0,))),
+        "the trust anchor is not a DER X.509 certificate: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("make", list(LENIENT_ACCEPTED.values()), ids=list(LENIENT_ACCEPTED))
+def test_leaf_spelling_out_a_default_is_accepted(make: Callable[[], Case]) -> None:
+    verified = _validate(make())
+    assert verified.leaf.subject.rfc4514_string() == "CN=pyspdm test leaf"
+
+
+@pytest.mark.parametrize(("make", "reason"), list(LENIENT_DEFECTS.values()), ids=list(LENIENT_DEFECTS))
+def test_leaf_spelling_out_a_default_is_rejected_with_its_own_reason(make: Callable[[], Case], reason: str) -> None:
+    with pytest.raises(VerificationError) as caught:
+        _validate(make())
+    message = str(caught.value)
+    assert reason in message, message
+    others = {other for _, other in LENIENT_DEFECTS.values() if other not in reason}
+    assert not [other for other in others if other in message], message
+
+
+@pytest.mark.parametrize("position", [0, 1], ids=["trust anchor", "intermediate"])
+def test_only_the_leaf_may_spell_out_a_default(position: int) -> None:
+    with pytest.raises(VerificationError, match="EncodedDefault") as caught:
+        _validate(_from(_pki(explicit_critical_false=(position,))))
+    assert str(caught.value).endswith(ONLY_THE_LEAF)
+
+
+def test_lenient_leaf_is_reported_in_canonical_form() -> None:
+    pki = _explicit(spdm_eku=True, cma_identity=CMA, explicit_critical_false=(LEAF_INDEX,))
+    verified = _validate(_from(pki))
+    canonical = verified.leaf.public_bytes(Encoding.DER)
+    assert len(canonical) == len(pki.leaf_der) - 6  # two encoded BOOLEAN FALSE dropped
+    assert verified.leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    assert verified.leaf_public_key == pki.leaf_key.public_key()
+    assert verified.spdm_ekus == {SPDM_RESPONDER_AUTH_OID}
+    assert str(verified.cma_identity) == CMA
+
+
+def _signed(key: SigningKey, **signing: object) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW)
+    )
+    return builder.sign(key, **signing)  # type: ignore[arg-type]
+
+
+def _algorithm_identifier(certificate: x509.Certificate) -> bytes:
+    _, algorithm, _ = children(certificate.public_bytes(Encoding.DER), SEQUENCE)
+    return algorithm
+
+
+RSA_KEY = cached_key(BaseAsymAlgo.RSASSA_2048)
+P384_KEY = cached_key(BaseAsymAlgo.ECDSA_P384)
+HASH_CLASSES = [hashes.SHA256, hashes.SHA384, hashes.SHA512]
+
+
+def _pss(hash_class: type[hashes.HashAlgorithm], salt: int) -> dict[str, object]:
+    return {"algorithm": hash_class(), "rsa_padding": padding.PSS(padding.MGF1(hash_class()), salt)}
+
+
+ACCEPTED_SIGNATURES: dict[str, Callable[[], x509.Certificate]] = {
+    **{f"ECDSA {h.name}": (lambda h=h: _signed(P384_KEY, algorithm=h())) for h in HASH_CLASSES},
+    **{f"PKCS#1 v1.5 {h.name}": (lambda h=h: _signed(RSA_KEY, algorithm=h())) for h in HASH_CLASSES},
+    **{f"PSS {h.name}": (lambda h=h: _signed(RSA_KEY, **_pss(h, padding.PSS.DIGEST_LENGTH))) for h in HASH_CLASSES},
+}
+REFUSED_SIGNATURES: dict[str, Callable[[], x509.Certificate]] = {
+    "ECDSA SHA3-256": lambda: _signed(P384_KEY, algorithm=hashes.SHA3_256()),
+    "PKCS#1 v1.5 SHA-224": lambda: _signed(RSA_KEY, algorithm=hashes.SHA224()),
+    "PSS with the longest salt": lambda: _signed(RSA_KEY, **_pss(hashes.SHA256, padding.PSS.MAX_LENGTH)),
+    "Ed25519": lambda: _signed(ed25519.Ed25519PrivateKey.generate(), algorithm=None),
+}
+
+
+@pytest.mark.parametrize("make", list(ACCEPTED_SIGNATURES.values()), ids=list(ACCEPTED_SIGNATURES))
+def test_lenient_signature_check_accepts_what_the_verifier_permits(make: Callable[[], x509.Certificate]) -> None:
+    certificate = make()
+    key = certificate.public_key()
+    algorithm = _algorithm_identifier(certificate)
+    verify_signature(key, algorithm, certificate.signature, certificate.tbs_certificate_bytes)
+    with pytest.raises(VerificationError, match="does not match"):
+        verify_signature(key, algorithm, certificate.signature, certificate.tbs_certificate_bytes + b"\0")
+
+
+@pytest.mark.parametrize("make", list(REFUSED_SIGNATURES.values()), ids=list(REFUSED_SIGNATURES))
+def test_lenient_signature_check_refuses_what_the_verifier_refuses(make: Callable[[], x509.Certificate]) -> None:
+    certificate = make()
+    with pytest.raises(UnsupportedAlgorithm):
+        verify_signature(
+            certificate.public_key(),
+            _algorithm_identifier(certificate),
+            certificate.signature,
+            certificate.tbs_certificate_bytes,
+        )

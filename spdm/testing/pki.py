@@ -22,10 +22,11 @@ from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from spdm._lenient_leaf import SEQUENCE, children, map_extensions, wrap
 from spdm.certs import CMA_IDENTITY_OID, SPDM_RESPONDER_AUTH_OID, CertChain
 from spdm.crypto import HashSuite, SignatureScheme, SigningKey, asym_suite, hash_suite
 from spdm.messages.codes import BaseHashAlgo
@@ -123,6 +124,9 @@ def make_chain(
     leaf_is_ca: bool = False,
     leaf_basic_constraints: bool = True,
     leaf_explicit_ca_false: bool = False,
+    explicit_critical_false: Sequence[int] = (),
+    root_path_length: int | None = None,
+    root_name_constraints: x509.NameConstraints | None = None,
     ca_on_intermediates: bool = True,
     intermediate_basic_constraints: bool = True,
     intermediate_key_usage: x509.KeyUsage | None = CA_KEY_USAGE,
@@ -146,9 +150,12 @@ def make_chain(
     - Defects: `leaf_is_ca`, `ca_on_intermediates=False` (basicConstraints CA:FALSE),
       `intermediate_basic_constraints=False` / `leaf_basic_constraints=False` (extension absent),
       `leaf_key_usage` (None: absent), `leaf_explicit_ca_false` (the leaf's basicConstraints with cA
-      FALSE written out, BER style, instead of omitted as DER's DEFAULT rule wants), `wrong_issuer_key`
-      (leaf signed by a stranger, names intact),
+      FALSE written out, BER style, instead of omitted as DER's DEFAULT rule wants),
+      `explicit_critical_false` (the positions, root 0, whose subjectKeyIdentifier has critical FALSE
+      written out the same way),
+      `wrong_issuer_key` (leaf signed by a stranger, names intact),
       `self_signed_leaf`, `unknown_critical_extension` (on the leaf).
+    - Root constraints: `root_path_length` (its pathLenConstraint), `root_name_constraints`.
     - Extras: `cma_identity` (the PCIe CMA SubjectAltName string, OID 2.23.147), `spdm_eku` (the
       SPDM responder-auth EKU), `extended_key_usages` (any further dotted EKU OIDs).
     - `include_root=False` leaves the root out of `certificates_der` (chain starts at the first
@@ -191,8 +198,10 @@ def make_chain(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
             )
         if is_root:
-            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=root_path_length), critical=True)
             builder = builder.add_extension(CA_KEY_USAGE, critical=True)
+            if root_name_constraints is not None:
+                builder = builder.add_extension(root_name_constraints, critical=True)
         elif not is_leaf:
             if intermediate_basic_constraints:
                 builder = builder.add_extension(
@@ -211,7 +220,10 @@ def make_chain(
                 ekus=([SPDM_RESPONDER_AUTH_OID] if spdm_eku else []) + list(extended_key_usages),
                 unknown_critical_extension=unknown_critical_extension,
             )
-        certificates.append(_sign(builder, signer, algorithm))
+        der = _sign(builder, signer, algorithm)
+        if index in explicit_critical_false:
+            der = _spell_out_critical_false(der, signer, algorithm)
+        certificates.append(der)
 
     return IssuedChain(
         root_der=certificates[0],
@@ -281,3 +293,25 @@ def _sign(builder: x509.CertificateBuilder, key: SigningKey, algorithm: _Certifi
         except UnsupportedAlgorithm:
             pass
     return builder.sign(key, algorithm).public_bytes(Encoding.DER)
+
+
+_SUBJECT_KEY_IDENTIFIER_OID = bytes.fromhex("0603551d0e")
+_BIT_STRING = (0, 0, 3)
+
+
+def _spell_out_critical_false(der: bytes, key: SigningKey, algorithm: _CertificateHash) -> bytes:
+    """The certificate with critical FALSE written out in its subjectKeyIdentifier, signed again by `key`."""
+    tbs, signature_algorithm, _ = children(der, SEQUENCE)
+    signed = map_extensions(tbs, _with_critical_false)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(signed, ec.ECDSA(algorithm))
+    else:
+        signature = key.sign(signed, padding.PKCS1v15(), algorithm)
+    return wrap(SEQUENCE, [signed, signature_algorithm, wrap(_BIT_STRING, [b"\x00" + signature])])
+
+
+def _with_critical_false(extension: bytes) -> bytes:
+    fields = children(extension, SEQUENCE)
+    if fields[0] != _SUBJECT_KEY_IDENTIFIER_OID:
+        return extension
+    return wrap(SEQUENCE, [fields[0], b"\x01\x01\x00", *fields[1:]])
