@@ -137,7 +137,7 @@ class SessionTranscript:
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
         self._hash.update(verify_data)
-        return ExchangeDigests(signature_digest=signature_digest, th1=th1)
+        return ExchangeDigests(signature_digest, th1)
 
     def add_psk_exchange_rsp(self, response: bytes, message: PskExchangeRsp) -> ExchangeDigests:
         """PSK_EXCHANGE_RSP: Hash(TH1) is over it without ResponderVerifyData, which is then added."""
@@ -148,7 +148,7 @@ class SessionTranscript:
         self._hash.update(response[:verify_end])
         th1 = self.mark_th1()
         self._hash.update(message.responder_verify_data)
-        return ExchangeDigests(signature_digest=None, th1=th1)
+        return ExchangeDigests(None, th1)
 
     def add_finish(self, request: bytes, message: Finish) -> FinishDigests:
         """FINISH: the requester-signature digest (mutual auth) and the RequesterVerifyData digest; then all of it."""
@@ -163,7 +163,7 @@ class SessionTranscript:
         self._hash.update(signature)
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return FinishDigests(signature_digest=signature_digest, verify_digest=verify_digest)
+        return FinishDigests(signature_digest, verify_digest)
 
     def add_psk_finish(self, request: bytes, message: PskFinish) -> FinishDigests:
         """PSK_FINISH: the digest RequesterVerifyData is the HMAC of; then all of it."""
@@ -172,7 +172,7 @@ class SessionTranscript:
         self._hash.update(request[:_HEADER_SIZE])
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return FinishDigests(signature_digest=None, verify_digest=verify_digest)
+        return FinishDigests(None, verify_digest)
 
     def add_finish_rsp(self, response: bytes, message: FinishRsp | None = None) -> bytes | None:
         """FINISH_RSP or PSK_FINISH_RSP, then Hash(TH2) is marked.
