@@ -20,8 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import per_call_interleaved
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from spdm.crypto import aead_suite, asym_suite, dhe_suite, hash_suite
+from spdm.crypto import asym_suite, dhe_suite, hash_suite
 from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, demo_config
@@ -53,19 +54,20 @@ def _connected() -> tuple[Requester, bytes]:
     return requester, root
 
 
-def _aead_round_trips(count: int) -> None:
-    suite = aead_suite(AEAD)
-    cipher = suite.cipher(bytes(32))
-    for _ in range(count):
-        nonce = os.urandom(12)
-        cipher.open(nonce, b"header", cipher.seal(nonce, b"header", bytes(70)))
+_RECORD_SIZES = (2 + 52, 2 + 4, 2 + 4, 2 + 4)
+"""AppDataLength and message of the four records: FINISH or PSK_FINISH (header and verify data), its
+response, END_SESSION and END_SESSION_ACK."""
+_RECORD_HEADER = bytes(6)
+_Context = tuple[AESGCM, bytes]
 
 
-def _key_schedule_floor(shared_secret: bytes, th1_digest: bytes, th2_digest: bytes) -> None:
+def _key_schedule_floor(shared_secret: bytes, th1_digest: bytes, th2_digest: bytes) -> list[_Context]:
     """One side's key schedule at its minimum: its 18 HMACs made directly (extract; handshake
     secrets, their keys, IVs and finished keys; derived salt, master secret, data secrets, their
-    keys and IVs, export master secret) and the four AEAD key set-ups."""
+    keys and IVs, export master secret), and its four AEAD contexts with their IVs (request and
+    response handshake, request and response data)."""
     size, name = 48, "sha384"
+    contexts = []
     prk = hmac.digest(bytes(size), shared_secret, name)
     for th, base in ((th1_digest, prk), (th2_digest, None)):
         if base is None:
@@ -74,16 +76,18 @@ def _key_schedule_floor(shared_secret: bytes, th1_digest: bytes, th2_digest: byt
             hmac.digest(base, b"\x30\x00spdm1.1 exp master" + th + b"\x01", name)
         for label in (b"req", b"rsp"):
             secret = hmac.digest(base, b"\x30\x00spdm1.1 " + label + b" data" + th + b"\x01", name)
-            aead_suite(AEAD).factory(hmac.digest(secret, b"\x20\x00spdm1.1 key\x01", name)[:32])
-            hmac.digest(secret, b"\x0c\x00spdm1.1 iv\x01", name)
+            key = hmac.digest(secret, b"\x20\x00spdm1.1 key\x01", name)[:32]
+            contexts.append((AESGCM(key), hmac.digest(secret, b"\x0c\x00spdm1.1 iv\x01", name)[:12]))
             if th is th1_digest:
                 hmac.digest(secret, b"\x30\x00spdm1.1 finished\x01", name)
+    return contexts
 
 
 def _crypto_dhe(leaf_key: object, leaf_public: object) -> None:
     """What both sides of one DHE session must compute: two ephemeral keys and agreements, one
-    signature made and checked, its digest and three transcript hashes on each side, each side's key schedule, four
-    verify-data MACs, and four AEAD round trips (FINISH, FINISH_RSP, END_SESSION, END_SESSION_ACK)."""
+    signature made and checked, its digest and three transcript hashes on each side, each side's
+    random values and key schedule, four verify-data MACs, and four records (FINISH, FINISH_RSP,
+    END_SESSION, END_SESSION_ACK)."""
     dhe, hashes, asym = dhe_suite(DheGroup.SECP_384_R1), hash_suite(HASH), asym_suite(BaseAsymAlgo.ECDSA_P384)
     mine, theirs = dhe.generate(), dhe.generate()
     secret = dhe.shared_secret(mine, dhe.public_bytes(theirs))
@@ -91,25 +95,36 @@ def _crypto_dhe(leaf_key: object, leaf_public: object) -> None:
     transcript = bytes(1200)
     signature = asym.sign(leaf_key, hashes.digest(transcript), hashes)  # type: ignore[arg-type]
     asym.verify(leaf_public, hashes.digest(transcript), signature, hashes)  # type: ignore[arg-type]
-    _both_sides(secret, transcript)
+    _both_sides(secret, transcript, 32)
 
 
-def _both_sides(secret: bytes, transcript: bytes) -> None:
-    """Each side hashes the transcript three times (TH1; the FINISH or PSK_FINISH verify data's
-    transcript; TH2), runs its key schedule, and makes or checks both verify-data MACs."""
+def _both_sides(secret: bytes, transcript: bytes, context_size: int) -> None:
+    """Each side draws its random values (ReqSessionID and the requester's random data or context;
+    the responder's), hashes the transcript three times (TH1; the FINISH or PSK_FINISH verify data's
+    transcript; TH2), runs its key schedule and makes or checks both verify-data MACs. Then each of
+    the four records is sealed by its sender's context and opened by the receiver's own, each the
+    first record of its key (sequence number 0: the nonce is the IV)."""
     hashes = hash_suite(HASH)
+    os.urandom(2)
+    os.urandom(context_size)
+    os.urandom(context_size)
+    sides = []
     for _ in range(2):
         th1, th_finish, th2 = hashes.digest(transcript), hashes.digest(transcript), hashes.digest(transcript)
-        _key_schedule_floor(secret, th1, th2)
+        sides.append(_key_schedule_floor(secret, th1, th2))
         hmac.digest(th1, th1, "sha384")
         hmac.digest(th_finish, th_finish, "sha384")
-    _aead_round_trips(4)
+    requester, responder = sides
+    for index, size in enumerate(_RECORD_SIZES):
+        sender, receiver = (requester, responder) if index % 2 == 0 else (responder, requester)
+        (sealing, iv), (opening, _) = sender[index], receiver[index]
+        opening.decrypt(iv, sealing.encrypt(iv, bytes(size), _RECORD_HEADER), _RECORD_HEADER)
 
 
 def _crypto_psk() -> None:
-    """What both sides of one PSK session must compute: three transcript hashes on each side, each
-    side's key schedule from the PSK, four verify-data MACs, and four AEAD round trips."""
-    _both_sides(PSK, bytes(400))
+    """What both sides of one PSK session must compute: their random values, three transcript hashes
+    on each side, each side's key schedule from the PSK, four verify-data MACs, and four records."""
+    _both_sides(PSK, bytes(400), 48)
 
 
 def measure() -> dict[str, float]:
