@@ -320,14 +320,6 @@ def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
         raise invalid(f"{what} sets HeartbeatPeriod {period} without HBEAT_CAP on both sides")
 
 
-def _drop_unfinished_authentication(requester: Requester, code: int) -> None:
-    """An in-session request drops the connection's unfinished CHALLENGE transcript (B, C) like
-    libspdm, without touching the connection's measurement transcript (sessions keep their own)."""
-    if code in _DROPS_UNFINISHED_AUTH and not requester.transcript.authenticated:
-        # GET_MEASUREMENTS is the one request whose reset rule drops B/C and leaves M alone
-        requester.transcript.before_request(_GET_MEASUREMENTS)
-
-
 def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, what: str) -> tuple[Message, bytes]:
     """A message carried inside an encapsulated one, with up to `max_padding` zero bytes after it."""
     message, size = decode_prefix(payload, negotiated.codec_context())
@@ -395,6 +387,9 @@ class Session:
         self._in_clear = in_clear
         self._phase: SessionPhase = "handshake"
         self._record_prefix = _SESSION_ID.pack(session_id)  # every record of the session starts with its ID
+        # the decode context of its responses (all but a signed MEASUREMENTS): the connection's
+        # negotiation cannot change under a live session (GET_VERSION discards it first)
+        self._codec = negotiated.codec_context()
         self._channel: SecuredSession | None = SecuredSession.from_keys(
             role="requester",
             session_id=session_id,
@@ -474,9 +469,11 @@ class Session:
         if code != _GET_MEASUREMENTS:
             self._measurements = None
         requester = self._requester
-        _drop_unfinished_authentication(requester, code)
+        if code in _DROPS_UNFINISHED_AUTH:
+            # like libspdm: the connection's unfinished CHALLENGE transcript (B, C) goes, its M stays
+            requester.transcript.drop_unfinished_authentication()
         data = encode(request) if data is None else data
-        codec = requester._codec(0, signature_requested)
+        codec = requester._codec(0, True) if signature_requested else self._codec
         return requester._exchange(request, data, expect, self._carry, self._on_error, codec)
 
     def _on_error(self, error_code: int) -> None:
@@ -907,7 +904,7 @@ def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
     session_id = answer.rsp_session_id << 16 | ask.req_session_id
     if session_id in requester.sessions:
         raise invalid(f"PSK_EXCHANGE_RSP makes SessionID 0x{session_id:08x}, which is already open")
-    transcript = SessionTranscript.for_psk(hashes, requester.transcript.vca_hash())
+    transcript = SessionTranscript(hashes, requester.transcript.vca_hash())  # PSK: no Hash(Ct)
     transcript.add_exchange_request(request)
     digests = transcript.add_psk_exchange_rsp(response, answer)
     schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), config.psk, spdm_version=negotiated.version)

@@ -496,7 +496,7 @@ class SessionHandlers:
                 responder_verify_data=b"",
             )
         )
-        transcript = SessionTranscript.for_psk(suite, self.transcript.vca_hash())
+        transcript = SessionTranscript(suite, self.transcript.vca_hash())  # PSK: no Hash(Ct)
         transcript.add_exchange_request(request)
         transcript.append(unsigned)
         th1 = transcript.mark_th1()

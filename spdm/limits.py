@@ -16,6 +16,7 @@ Exceeding a limit:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from spdm.errors import ProtocolError
@@ -130,10 +131,10 @@ class Limits:
                 raise _over_response(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_response_opaque(self, message: object) -> None:
-        """A decoded response's OpaqueData (already within the codec's 1024) against `max_opaque_bytes`."""
-        size = self._opaque_over(message)
-        if size is not None:
-            raise _over_response(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
+        """A decoded response's OpaqueData (already within the codec's 1024) against `max_opaque_bytes`
+        (nothing to check under the default limit, the codec's own bound: no call)."""
+        if self.max_opaque_bytes < MAX_OPAQUE_LENGTH:
+            self._check_opaque(message, _over_response)
 
     def check_chain(self, size: int) -> None:
         """A certificate chain's announced size (portions so far plus RemainderLength), requester side."""
@@ -154,18 +155,15 @@ class Limits:
                 raise _over_request(f"a {payload}-byte vendor-defined payload is over the {limit} bytes allowed")
 
     def check_request_opaque(self, message: object) -> None:
-        """A decoded request's OpaqueData against `max_opaque_bytes` (InvalidRequest)."""
-        size = self._opaque_over(message)
-        if size is not None:
-            raise _over_request(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
+        """A decoded request's OpaqueData against `max_opaque_bytes` (InvalidRequest), as for a response."""
+        if self.max_opaque_bytes < MAX_OPAQUE_LENGTH:
+            self._check_opaque(message, _over_request)
 
-    def _opaque_over(self, message: object) -> int | None:
-        """The size of a message's OpaqueData when it is over `max_opaque_bytes`, else None (at once when
-        the limit is the codec's own bound, the default: nothing is left to check)."""
-        if self.max_opaque_bytes >= MAX_OPAQUE_LENGTH:
-            return None
+    def _check_opaque(self, message: object, refusal: Callable[[str], ProtocolError]) -> None:
+        """Raise `refusal` (the role's error) when a message's OpaqueData is over `max_opaque_bytes`."""
         size = _opaque_length(message)
-        return size if size > self.max_opaque_bytes else None
+        if size > self.max_opaque_bytes:
+            raise refusal(f"{size} bytes of OpaqueData are over the {self.max_opaque_bytes} allowed")
 
 
 DEFAULT_LIMITS = Limits()

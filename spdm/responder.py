@@ -240,7 +240,14 @@ class Responder(SessionHandlers):
                 session, message = self._open_record(bytes(request), session_id)
             except ProtocolError as error:
                 return self._error(error, None, unopened=True)
-            return self._seal(session, self._in_session(message, session))
+            try:  # the answer inside the session, refusals included (sealed like any answer)
+                response = self._dispatch(message, session)
+            except ProtocolError as error:
+                response = self._error(error, session)
+            except SpdmError as error:
+                _log.warning("responder failure in session 0x%08x: %s", session.session_id, error)
+                response = self._error(ProtocolError(ErrorCode.Unspecified, str(error)), session)
+            return self._seal(session, response)
         except ProtocolError as error:
             return self._error(error, None)
         except SpdmError as error:
@@ -249,16 +256,6 @@ class Responder(SessionHandlers):
             return self._error(ProtocolError(ErrorCode.Unspecified, str(error)), None)
 
     # --- the pipeline --------------------------------------------------------------------
-
-    def _in_session(self, request: bytes, session: Session) -> bytes:
-        """The answer to a request that arrived inside `session`, refusals included (to be sealed)."""
-        try:
-            return self._dispatch(request, session)
-        except ProtocolError as error:
-            return self._error(error, session)
-        except SpdmError as error:
-            _log.warning("responder failure in session 0x%08x: %s", session.session_id, error)
-            return self._error(ProtocolError(ErrorCode.Unspecified, str(error)), session)
 
     def _error(self, error: ProtocolError, session: Session | None, *, unopened: bool = False) -> bytes:
         """The one place a refusal becomes the ERROR response.

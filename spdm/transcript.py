@@ -135,6 +135,12 @@ class ConnectionTranscript:
         if code == _GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
             self._m1m2 = None
 
+    def drop_unfinished_authentication(self) -> None:
+        """What `before_request` does to B and C for a session request (their unfinished CHALLENGE goes),
+        without its other rules: an in-session request leaves the connection's M alone."""
+        if not self.authenticated:
+            self._m1m2 = None
+
     def after_error(self, error_code: int) -> None:
         """An ERROR answer: the pair is not recorded, and the measurement transcript restarts.
 

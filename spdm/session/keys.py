@@ -67,6 +67,7 @@ LABEL_TRAFFIC_UPDATE = b"traffic upd"
 _LENGTH = struct.Struct("<H")
 _FIRST_BLOCK = b"\x01"  # HKDF-Expand's counter for T(1)
 _hmac_digest = hmac.digest  # the one HMAC call of every derivation, read once (no module attribute per call)
+_MISMATCH = "the verify data (HMAC of the transcript hash) does not match"
 _tuple_new = tuple.__new__
 """Builds the schedule's named tuples without their generated `__new__`, a Python call (about 85 ns each)."""
 
@@ -99,12 +100,8 @@ def verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes) ->
 
 def check_verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
     """Compare received verify data with the expected HMAC in constant time; `VerificationError` if they differ."""
-    _compare_verify_data(verify_data(hash_suite, finished_key, th_digest), received)
-
-
-def _compare_verify_data(expected: bytes, received: bytes) -> None:
-    if not hmac.compare_digest(expected, bytes(received)):
-        raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
+    if not hmac.compare_digest(verify_data(hash_suite, finished_key, th_digest), bytes(received)):
+        raise VerificationError(_MISMATCH)
 
 
 class TrafficKeys(NamedTuple):
@@ -274,7 +271,8 @@ class KeySchedule:
 
     def check_verify_data(self, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
         """Constant-time check of received verify data; `VerificationError` on a mismatch."""
-        _compare_verify_data(_hmac_digest(finished_key, th_digest, self._hmac_name), received)
+        if not hmac.compare_digest(_hmac_digest(finished_key, th_digest, self._hmac_name), bytes(received)):
+            raise VerificationError(_MISMATCH)
 
     def _wrong_digest(self, digest: bytes) -> NoReturn:
         raise ValueError(f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}")

@@ -29,6 +29,8 @@ from spdm.messages.psk import PskExchangeRsp, PskFinish
 __all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript"]
 
 _HEADER_SIZE = 4
+_tuple_new = tuple.__new__
+"""Builds the digests' named tuples without their generated `__new__`, a Python call (as `spdm.session.keys` does)."""
 
 
 class ExchangeDigests(NamedTuple):
@@ -137,7 +139,7 @@ class SessionTranscript:
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
         self._hash.update(verify_data)
-        return ExchangeDigests(signature_digest, th1)
+        return _tuple_new(ExchangeDigests, (signature_digest, th1))
 
     def add_psk_exchange_rsp(self, response: bytes, message: PskExchangeRsp) -> ExchangeDigests:
         """PSK_EXCHANGE_RSP: Hash(TH1) is over it without ResponderVerifyData, which is then added."""
@@ -148,7 +150,7 @@ class SessionTranscript:
         self._hash.update(response[:verify_end])
         th1 = self.mark_th1()
         self._hash.update(message.responder_verify_data)
-        return ExchangeDigests(None, th1)
+        return _tuple_new(ExchangeDigests, (None, th1))
 
     def add_finish(self, request: bytes, message: Finish) -> FinishDigests:
         """FINISH: the requester-signature digest (mutual auth) and the RequesterVerifyData digest; then all of it."""
@@ -163,7 +165,7 @@ class SessionTranscript:
         self._hash.update(signature)
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return FinishDigests(signature_digest, verify_digest)
+        return _tuple_new(FinishDigests, (signature_digest, verify_digest))
 
     def add_psk_finish(self, request: bytes, message: PskFinish) -> FinishDigests:
         """PSK_FINISH: the digest RequesterVerifyData is the HMAC of; then all of it."""
@@ -172,7 +174,7 @@ class SessionTranscript:
         self._hash.update(request[:_HEADER_SIZE])
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return FinishDigests(None, verify_digest)
+        return _tuple_new(FinishDigests, (None, verify_digest))
 
     def add_finish_rsp(self, response: bytes, message: FinishRsp | None = None) -> bytes | None:
         """FINISH_RSP or PSK_FINISH_RSP, then Hash(TH2) is marked.

@@ -61,5 +61,5 @@ def check_session_prefix(request: bytes, session_id: int) -> None:
     """
     if not 0 <= session_id <= 0xFFFF_FFFF:
         raise ValueError(f"session_id must be a 32-bit unsigned integer, got {session_id!r}")
-    if len(request) < 4 or int.from_bytes(request[:4], "little") != session_id:
+    if request[:4] != session_id.to_bytes(4, "little"):  # also when fewer than 4 bytes came
         raise ValueError(f"a secured message must start with its session ID {session_id:#010x} (little-endian)")
