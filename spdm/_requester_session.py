@@ -878,9 +878,8 @@ def key_exchange(requester: Requester, slot: int, summary_hash_type: int) -> Ses
     return session
 
 
-def psk_exchange(requester: Requester, summary_hash_type: int) -> Session:
-    """PSK_EXCHANGE (and PSK_FINISH): see `Requester.psk_exchange`."""
-    negotiated = requester._require_negotiated()
+def psk_exchange(requester: Requester, negotiated: Negotiated, summary_hash_type: int) -> Session:
+    """PSK_EXCHANGE (and PSK_FINISH) on the requester's `negotiated` connection: see `Requester.psk_exchange`."""
     _require_session_caps(negotiated, "PSK_EXCHANGE")
     if not negotiated.requester_has(_PSK_CAP_MASK) or not negotiated.responder_has(_PSK_CAP_MASK):
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")

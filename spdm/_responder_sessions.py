@@ -574,17 +574,15 @@ class SessionHandlers:
         ask = expect(message, PskFinish)
         if session is None:
             raise unexpected("PSK_FINISH outside a session")
-        verify_digest = session.transcript.digest(request[:_HEADER_SIZE])
+        transcript, schedule = session.transcript, session.schedule
+        verify_digest = transcript.digest(request[:_HEADER_SIZE])
         try:
-            session.schedule.check_verify_data(
-                session.handshake.request_finished_key, verify_digest, ask.requester_verify_data
-            )
+            schedule.check_verify_data(session.handshake.request_finished_key, verify_digest, ask.requester_verify_data)
         except VerificationError as error:
             raise _decrypt_error(f"PSK_FINISH: {error}") from None
-        session.transcript.append(request)
         response = _header_only(PskFinishRsp, ask.version)
-        session.transcript.append(response)
-        session.data = session.schedule.data(session.transcript.mark_th2())
+        transcript.append(request, response)
+        session.data = schedule.data(transcript.mark_th2())
         session.enter_data_phase = True
         return response
 

@@ -301,11 +301,6 @@ class Requester:
             raise NegotiationError("the connection is not negotiated yet: run init_connection() first")
         return self.negotiated
 
-    def _timeout(self, code: int) -> float:
-        ct = self.negotiated.responder_ct_exponent if self.negotiated else 0
-        wait = (1 << ct) / 1e6 if code in _CRYPTO_REQUESTS else _ST1
-        return self.config.rtt + wait
-
     def _transact(
         self, request: Message, expect: type[M], *, summary_hash_type: int = 0, signature_requested: bool = False
     ) -> tuple[M, bytes, bytes]:
@@ -344,7 +339,13 @@ class Requester:
         decoded response with its exact bytes; `on_error(error_code)` is told of every ERROR answer
         (transcript resets).
         """
-        timeout = self._timeout(request.code)
+        # the responder's time (CT = 2^CTExponent us for a cryptographic request, else ST1) and the RTT
+        if request.code in _CRYPTO_REQUESTS:
+            negotiated = self.negotiated
+            wait = (1 << (negotiated.responder_ct_exponent if negotiated else 0)) / 1e6
+        else:
+            wait = _ST1
+        timeout = self.config.rtt + wait
         response, exact = carry(data, timeout, codec)
         if isinstance(response, ErrorResponse):
             response, exact = self._follow_errors(request, data, response, carry, on_error, timeout, codec)
@@ -707,9 +708,9 @@ class Requester:
         ResponderVerifyData in PSK_EXCHANGE_RSP proves the responder holds the PSK; a responder
         with PSK_CAP "without context" sends no context and expects no PSK_FINISH.
         """
-        self._require_negotiated()
+        negotiated = self._require_negotiated()
         self._check_session_room()
-        return _psk_exchange(self, summary_hash_type)
+        return _psk_exchange(self, negotiated, summary_hash_type)
 
     def _check_session_room(self) -> None:
         limit = self.config.limits.max_requester_sessions

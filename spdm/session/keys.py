@@ -139,8 +139,9 @@ class _BinStrs(NamedTuple):
     0x01 go after them."""
 
     hash_size: int
-    key_size: int
-    iv_size: int
+    key_cut: slice
+    """HMAC output to AEAD key: its first key-size bytes (a slice made once, not per derivation)."""
+    iv_cut: slice
     zeros: bytes
     """HKDF-Extract's salt (and the master secret's IKM): 0^H."""
     derived: bytes
@@ -164,8 +165,8 @@ def _bin_strs(spdm_version: int, hash_size: int, key_size: int, iv_size: int) ->
 
     return _BinStrs(
         hash_size=hash_size,
-        key_size=key_size,
-        iv_size=iv_size,
+        key_cut=slice(key_size),
+        iv_cut=slice(iv_size),
         zeros=bytes(hash_size),
         derived=info(hash_size, LABEL_DERIVED) + _FIRST_BLOCK,
         key=info(key_size, LABEL_KEY) + _FIRST_BLOCK,
@@ -178,6 +179,13 @@ def _bin_strs(spdm_version: int, hash_size: int, key_size: int, iv_size: int) ->
         response_data=info(hash_size, LABEL_RESPONSE_DATA),
         export_master=info(hash_size, LABEL_EXPORT_MASTER),
     )
+
+
+def _traffic_keys(secret: bytes, bins: _BinStrs, name: str) -> TrafficKeys:
+    """`KeySchedule.traffic_keys` with the schedule's bin_strs and HMAC name at hand (the handshake
+    and data steps have them in locals already)."""
+    key = _hmac_digest(secret, bins.key, name)[bins.key_cut]
+    return _tuple_new(TrafficKeys, (secret, key, _hmac_digest(secret, bins.iv, name)[bins.iv_cut]))
 
 
 class KeySchedule:
@@ -218,9 +226,7 @@ class KeySchedule:
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        bins, name = self._bin, self._hmac_name
-        key = _hmac_digest(secret, bins.key, name)[: bins.key_size]
-        return _tuple_new(TrafficKeys, (secret, key, _hmac_digest(secret, bins.iv, name)[: bins.iv_size]))
+        return _traffic_keys(secret, self._bin, self._hmac_name)
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
@@ -234,12 +240,11 @@ class KeySchedule:
         context, secret = th1_digest + _FIRST_BLOCK, self.handshake_secret
         request = _hmac_digest(secret, bins.request_handshake + context, name)
         response = _hmac_digest(secret, bins.response_handshake + context, name)
-        traffic_keys = self.traffic_keys
         return _tuple_new(
             HandshakeSecrets,
             (
-                traffic_keys(request),
-                traffic_keys(response),
+                _traffic_keys(request, bins, name),
+                _traffic_keys(response, bins, name),
                 _hmac_digest(request, bins.finished, name),
                 _hmac_digest(response, bins.finished, name),
             ),
@@ -251,12 +256,11 @@ class KeySchedule:
         if len(th2_digest) != bins.hash_size:
             self._wrong_digest(th2_digest)
         context, master = th2_digest + _FIRST_BLOCK, self.master_secret
-        traffic_keys = self.traffic_keys
         return _tuple_new(
             DataSecrets,
             (
-                traffic_keys(_hmac_digest(master, bins.request_data + context, name)),
-                traffic_keys(_hmac_digest(master, bins.response_data + context, name)),
+                _traffic_keys(_hmac_digest(master, bins.request_data + context, name), bins, name),
+                _traffic_keys(_hmac_digest(master, bins.response_data + context, name), bins, name),
                 _hmac_digest(master, bins.export_master + context, name),
             ),
         )

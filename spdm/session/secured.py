@@ -184,7 +184,7 @@ class _Framing:
     """What every context of one session shares: checked once, when its first context is made, and
     never changed, so a key change copies this one reference."""
 
-    __slots__ = ("aead", "encrypt", "session_id", "simple", "transport")
+    __slots__ = ("aead", "encrypt", "factory", "session_id", "simple", "sizes", "transport")
 
     def __init__(self, session_id: int, aead: AeadSuite, transport: SecuredTransport, encrypt: bool) -> None:
         if not 0 <= session_id <= 0xFFFF_FFFF:
@@ -193,6 +193,9 @@ class _Framing:
         self.aead: Final = aead
         self.transport: Final = transport
         self.encrypt: Final = encrypt
+        # what every key change reads: the AEAD's (key size, IV size) and its context factory
+        self.sizes: Final = (aead.key_size, aead.iv_size)
+        self.factory: Final = aead.factory
         # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
         self.simple: Final = encrypt and not (
             transport.sequence_number_size or transport.message_type or transport.max_random_padding
@@ -234,10 +237,11 @@ class DirectionState:
     def _set_keys(self, key: bytes, iv: bytes, keys: TrafficKeys | None, sequence_number: int) -> None:
         """The AEAD key, IV and first sequence number: what a key change replaces. Only the bound
         `encrypt` / `decrypt` of `cryptography`'s cipher are kept (no `AeadCipher` wrapper: the data path)."""
-        aead = self._framing.aead
-        if len(key) != aead.key_size or len(iv) != aead.iv_size:
+        framing = self._framing
+        if (len(key), len(iv)) != framing.sizes:
+            aead = framing.aead
             raise ValueError(f"{aead.name} needs a {aead.key_size}-byte key and a {aead.iv_size}-byte IV")
-        self._cipher = aead.factory(bytes(key))
+        self._cipher = framing.factory(bytes(key))
         self.keys = keys
         self._iv = int.from_bytes(iv, "little")
         self._sequence_number = sequence_number

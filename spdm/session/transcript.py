@@ -148,7 +148,7 @@ class SessionTranscript:
         verify_end = len(response) - len(message.responder_verify_data)
         self._check_tail(response, verify_end, message.responder_verify_data, "ResponderVerifyData")
         self._hash.update(response[:verify_end])
-        th1 = self.mark_th1()
+        self.th1 = th1 = self._hash.copy().digest()  # `mark_th1` inline
         self._hash.update(message.responder_verify_data)
         return _tuple_new(ExchangeDigests, (None, th1))
 
@@ -185,7 +185,7 @@ class SessionTranscript:
         self._check_length(response, _HEADER_SIZE + len(verify_data or b""), "FINISH_RSP")
         if verify_data is None:
             self._hash.update(response)
-            self.mark_th2()
+            self.th2 = self._hash.copy().digest()  # `mark_th2` inline
             return None
         self._check_tail(response, _HEADER_SIZE, verify_data, "ResponderVerifyData")
         self._hash.update(response[:_HEADER_SIZE])
