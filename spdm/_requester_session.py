@@ -881,7 +881,7 @@ def key_exchange(requester: Requester, slot: int, summary_hash_type: int) -> Ses
 def psk_exchange(requester: Requester, negotiated: Negotiated, summary_hash_type: int) -> Session:
     """PSK_EXCHANGE (and PSK_FINISH) on the requester's `negotiated` connection: see `Requester.psk_exchange`."""
     _require_session_caps(negotiated, "PSK_EXCHANGE")
-    if not negotiated.requester_has(_PSK_CAP_MASK) or not negotiated.responder_has(_PSK_CAP_MASK):
+    if not negotiated.requester_flags & _PSK_CAP_MASK or not negotiated.responder_flags & _PSK_CAP_MASK:
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
     config = requester.config
     if config.psk is None:
@@ -923,7 +923,7 @@ def psk_exchange(requester: Requester, negotiated: Negotiated, summary_hash_type
     )
     requester.sessions[session_id] = session
     try:
-        if negotiated.responder_has(_PSK_CAP_WITH_CONTEXT):
+        if negotiated.responder_flags & _PSK_CAP_WITH_CONTEXT:
             session._psk_finish()
         else:
             transcript.mark_th2()  # no PSK_FINISH: TH2 = A || K

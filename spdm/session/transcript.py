@@ -29,6 +29,7 @@ from spdm.messages.psk import PskExchangeRsp, PskFinish
 __all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript"]
 
 _HEADER_SIZE = 4
+_RAW = (bytes, bytearray, memoryview)  # A itself, not a running hash of it
 _tuple_new = tuple.__new__
 """Builds the digests' named tuples without their generated `__new__`, a Python call (as `spdm.session.keys` does)."""
 
@@ -64,7 +65,7 @@ class SessionTranscript:
         `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session."""
         self.hash_suite = hash_suite
         self.psk = responder_chain_hash is None
-        if isinstance(vca, (bytes, bytearray, memoryview)):
+        if isinstance(vca, _RAW):
             self._hash: HashObject = hash_suite.new()
             self._hash.update(vca)
         elif vca.digest_size != hash_suite.size:
