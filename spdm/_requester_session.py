@@ -688,8 +688,7 @@ class Session:
         if th2 is None or channel is None or schedule is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
         data = schedule.data(th2)
-        channel.rekey_request(data.request)
-        channel.rekey_response(data.response)
+        channel.rekey(data.request, data.response)
         self._handshake = None
         self._phase = "established"
 

@@ -175,8 +175,7 @@ class Session:
         data = self.data
         if data is None:
             raise SpdmError("no data keys to switch to")
-        self.channel.rekey_request(data.request)
-        self.channel.rekey_response(data.response)
+        self.channel.rekey(data.request, data.response)
         self.enter_data_phase = False
 
 

@@ -377,8 +377,7 @@ class SessionReplayer:
         if session.schedule is None or session.channel is None:
             return
         data = session.data = session.schedule.data(th2)
-        session.channel.rekey_request(data.request)
-        session.channel.rekey_response(data.response)
+        session.channel.rekey(data.request, data.response)
         session.phase = "data"
 
     # --- secured records ----------------------------------------------------------------------

@@ -472,8 +472,8 @@ class SecuredSession:
     """Both directions of one session as one side sees it: `request` (requester to responder) and `response`.
 
     A requester seals with `request` and opens with `response`, a responder the reverse
-    (`seal`/`open` pick by `role`); an observer opens both directly. `rekey_request` /
-    `rekey_response` swap in a new context (data keys after FINISH, KEY_UPDATE).
+    (`seal`/`open` pick by `role`); an observer opens both directly. `rekey` (data keys after
+    FINISH), `rekey_request` and `rekey_response` (KEY_UPDATE) swap in new contexts.
     """
 
     __slots__ = ("request", "response", "role", "session_id")
@@ -528,6 +528,11 @@ class SecuredSession:
     def open(self, data: bytes) -> bytes:
         """A record from the peer (`inbound`, chosen inline)."""
         return (self.response if self.role == "requester" else self.request).open(data)
+
+    def rekey(self, request: TrafficKeys, response: TrafficKeys) -> None:
+        """Both directions at once: the switch from handshake to data keys."""
+        self.request = self.request.rekeyed(request)
+        self.response = self.response.rekeyed(response)
 
     def rekey_request(self, keys: TrafficKeys) -> None:
         self.request = self.request.rekeyed(keys)
