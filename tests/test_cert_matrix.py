@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from asn1crypto import parser
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -409,3 +410,30 @@ def test_lenient_signature_check_refuses_what_the_verifier_refuses(make: Callabl
             certificate.signature,
             certificate.tbs_certificate_bytes,
         )
+
+
+
+def _unused_bits_offset(der: bytes) -> int:
+    """Where the signature BIT STRING's unused-bits byte sits: outside the signed bytes and the
+    signature value, it is the one byte `cryptography` ignores on either path."""
+    signature = children(der, SEQUENCE)[2]
+    header = parser.parse(signature)[3]
+    return len(der) - len(signature) + len(header)
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning")
+def test_every_flipped_bit_of_a_lenient_leaf_is_refused() -> None:
+    """The lenient path reads the leaf with a DER walker of its own: no bit of it may change unnoticed."""
+    pki = _explicit(explicit_critical_false=(LEAF_INDEX,))
+    root, intermediate, leaf = pki.certificates_der
+    _validate(_from(pki))
+    accepted = set()
+    for offset in range(len(leaf)):
+        for mask in (0x01, 0x80):
+            tampered = leaf[:offset] + bytes([leaf[offset] ^ mask]) + leaf[offset + 1 :]
+            try:
+                _validate(Case(_slot([root, intermediate, tampered], root), root))
+            except (DecodeError, VerificationError):  # the slot's certificate list, or the chain
+                continue
+            accepted.add(offset)
+    assert accepted <= {_unused_bits_offset(leaf)}, sorted(accepted)
