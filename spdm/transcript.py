@@ -132,12 +132,14 @@ class ConnectionTranscript:
             return
         if code not in _KEEP_MEASUREMENTS:
             self._l1l2 = None
-        if code == _GET_DIGESTS or (code in _DROPS_UNFINISHED_AUTH and not self.authenticated):
+        if code == _GET_DIGESTS:
             self._m1m2 = None
+        elif code in _DROPS_UNFINISHED_AUTH:
+            self.drop_unfinished_authentication()
 
     def drop_unfinished_authentication(self) -> None:
-        """What `before_request` does to B and C for a session request (their unfinished CHALLENGE goes),
-        without its other rules: an in-session request leaves the connection's M alone."""
+        """B and C go unless CHALLENGE_AUTH completed them: the rule of `before_request` for session and
+        measurement requests, which an in-session request applies alone (it leaves the connection's M)."""
         if not self.authenticated:
             self._m1m2 = None
 
