@@ -12,6 +12,7 @@ from spdm.crypto._select import select_algorithm
 from spdm.crypto.aead import AEAD_SUITES, AeadCipher, AeadSuite, aead_suite
 from spdm.crypto.asym import ASYM_SUITES, AsymSuite, SignatureScheme, SigningKey, asym_suite
 from spdm.crypto.dhe import DHE_SUITES, DhePrivateKey, DheSuite, dhe_suite
+from spdm.crypto.ffdhe import FfdhePrivateKey, ffdhe_backend_name
 from spdm.crypto.hashes import HASH_SUITES, HashObject, HashSuite, hash_suite, measurement_hash_suite
 from spdm.crypto.kdf import hkdf_expand, hkdf_extract
 
@@ -25,6 +26,7 @@ __all__ = [
     "AsymSuite",
     "DhePrivateKey",
     "DheSuite",
+    "FfdhePrivateKey",
     "HashObject",
     "HashSuite",
     "SignatureScheme",
@@ -32,6 +34,7 @@ __all__ = [
     "aead_suite",
     "asym_suite",
     "dhe_suite",
+    "ffdhe_backend_name",
     "hash_suite",
     "hkdf_expand",
     "hkdf_extract",
