@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from spdm import cli
+from spdm import dump
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import split_der
 from spdm.messages import encode
@@ -74,7 +74,7 @@ def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture:
     folder = libspdm_vectors / libspdm_capture
     out, err = io.StringIO(), io.StringIO()
     secrets = _secrets(libspdm_vectors, libspdm_capture)
-    assert cli.dump.run(folder / "requester.pcap", as_json=True, out=out, err=err, secrets=secrets) == 0, err.getvalue()
+    assert dump.run(folder / "requester.pcap", as_json=True, out=out, err=err, secrets=secrets) == 0, err.getvalue()
     ours = [json.loads(line) for line in out.getvalue().splitlines()]
     reference = _reference(folder)
     assert len(ours) == len(reference)
@@ -95,7 +95,7 @@ def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture:
 def test_dump_without_secrets_shows_secured_records_as_such(libspdm_vectors: Path) -> None:
     out = io.StringIO()
     pcap = libspdm_vectors / "e_dhe_secp384_aes256gcm_v11" / "requester.pcap"
-    assert cli.dump.run(pcap, as_json=True, out=out, err=io.StringIO()) == 0
+    assert dump.run(pcap, as_json=True, out=out, err=io.StringIO()) == 0
     secured = [json.loads(line) for line in out.getvalue().splitlines() if '"secured"' in line]
     assert secured and all(row["code"] == "SECURED_MESSAGE" for row in secured)
     assert secured[0]["fields"] == {"session_id": 0xFFFFFFFF, "length": 70}
@@ -104,7 +104,7 @@ def test_dump_without_secrets_shows_secured_records_as_such(libspdm_vectors: Pat
 def test_dump_text_names_every_message(libspdm_vectors: Path) -> None:
     folder = libspdm_vectors / "a_conn_ecdsap384_sha384_v11"
     out = io.StringIO()
-    assert cli.dump.run(folder / "requester.pcap", as_json=False, out=out, err=io.StringIO()) == 0
+    assert dump.run(folder / "requester.pcap", as_json=False, out=out, err=io.StringIO()) == 0
     lines = out.getvalue().splitlines()
     assert lines[6].startswith("7 REQ->RSP pci-doe SPDM(1.0) GET_VERSION (")
     assert lines[19].startswith("20 RSP->REQ pci-doe SPDM(1.1) CHALLENGE_AUTH (attributes=0x0, slot_mask=0x3")

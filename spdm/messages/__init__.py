@@ -2,23 +2,17 @@
 
 `encode(decode(b)) == b` for every well-formed message. Malformed input raises
 `spdm.errors.DecodeError` naming the message and field, and nothing else.
+
+The message families (`negotiation`, `certificates`, ...) are imported when first used: by
+`decode` when it meets one of their codes, or as attributes of this package.
 """
 
 from __future__ import annotations
 
-from spdm.messages import (
-    certificates,
-    challenge,
-    encapsulated,
-    error,
-    key_exchange,
-    measurements,
-    negotiation,
-    psk,
-    session_control,
-    vendor,
-)
-from spdm.messages._codec import Message, Record, decode, decode_as, decode_prefix, encode, registry
+import importlib
+from types import ModuleType
+
+from spdm.messages._codec import FAMILIES, Message, Record, decode, decode_as, decode_prefix, encode, registry
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
 
@@ -44,3 +38,10 @@ __all__ = [
     "session_control",
     "vendor",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """A message family module, imported on first access."""
+    if name in FAMILIES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

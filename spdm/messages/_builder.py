@@ -283,8 +283,8 @@ class _Generator(Generator):
             length = self.value(sub.length)  # after the content, as construct's region did
             src.add(ind, f"if len({target}) != {length}:")
             src.add(ind + 1, f"raise _region_error(len({target}), {length}, {where})")
-        elif callable(getattr(sub, "build_bytes", None)):
-            self.nested(f"{src.ref(sub.build_bytes)}({self.need(value, name)}, path)", target, ind, name)
+        elif callable(getattr(sub, "builder", None)):
+            self.nested(f"{src.ref(sub.builder())}({self.need(value, name)}, path)", target, ind, name)
         else:
             raise TypeError(f"field {name!r}: {type(sub).__name__} is not a field kind layouts can build")
 
@@ -311,9 +311,9 @@ class _Generator(Generator):
             src.add(ind + 1, f"{target} = _pack({fmt[0] + '%d' + fmt[1:]!r} % {count}, *{value})")
             src.add(ind, "except (StructError, TypeError):")
             src.add(ind + 1, f"raise _items_misfit({fmt!r}, {value}, {where}) from None")
-        elif callable(getattr(element, "build_bytes", None)):
+        elif callable(getattr(element, "builder", None)):
             item = self.fresh("item")
-            call = f"b''.join([{src.ref(element.build_bytes)}({item}, path) for {item} in {value}]) if {count} else b''"
+            call = f"b''.join([{src.ref(element.builder())}({item}, path) for {item} in {value}]) if {count} else b''"
             self.nested(call, target, ind, name)
         else:
             items, item, piece = self.fresh("items"), self.fresh("item"), self.fresh("p")

@@ -10,15 +10,13 @@ non-derived fields, and registers the class under its RequestResponseCode. `deco
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import types
+import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 import construct as c
 
 from spdm.errors import DecodeError, EncodeError
-from spdm.messages._fields import Source
 from spdm.messages._layout import Layout, negotiated_bytes, require
 from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
@@ -59,33 +57,63 @@ class Message(Record):
     version: int
 
 
+FAMILIES: dict[str, tuple[Code, ...]] = {
+    "negotiation": (
+        Code.GET_VERSION,
+        Code.VERSION,
+        Code.GET_CAPABILITIES,
+        Code.CAPABILITIES,
+        Code.NEGOTIATE_ALGORITHMS,
+        Code.ALGORITHMS,
+    ),
+    "certificates": (Code.GET_DIGESTS, Code.DIGESTS, Code.GET_CERTIFICATE, Code.CERTIFICATE),
+    "challenge": (Code.CHALLENGE, Code.CHALLENGE_AUTH),
+    "measurements": (Code.GET_MEASUREMENTS, Code.MEASUREMENTS),
+    "key_exchange": (Code.KEY_EXCHANGE, Code.KEY_EXCHANGE_RSP, Code.FINISH, Code.FINISH_RSP),
+    "psk": (Code.PSK_EXCHANGE, Code.PSK_EXCHANGE_RSP, Code.PSK_FINISH, Code.PSK_FINISH_RSP),
+    "session_control": (
+        Code.HEARTBEAT,
+        Code.HEARTBEAT_ACK,
+        Code.KEY_UPDATE,
+        Code.KEY_UPDATE_ACK,
+        Code.END_SESSION,
+        Code.END_SESSION_ACK,
+    ),
+    "encapsulated": (
+        Code.GET_ENCAPSULATED_REQUEST,
+        Code.ENCAPSULATED_REQUEST,
+        Code.DELIVER_ENCAPSULATED_RESPONSE,
+        Code.ENCAPSULATED_RESPONSE_ACK,
+    ),
+    "vendor": (Code.VENDOR_DEFINED_REQUEST, Code.VENDOR_DEFINED_RESPONSE),
+    "error": (Code.ERROR, Code.RESPOND_IF_READY),
+}
+"""The module of `spdm.messages` that declares each message. A module is imported the first time
+one of its codes is decoded, so that a program pays at start-up only for the messages it meets."""
+
+_FAMILY_OF_CODE = {int(code): family for family, codes in FAMILIES.items() for code in codes}
 _REGISTRY: dict[int, type[Message]] = {}
 
 
-def _unknown_code(data: bytes, offset: int, limit: int, context: CodecContext | None, path: str) -> NoReturn:
-    """Stands in for the parse function of a code no message is registered under."""
-    raise DecodeError("SPDM", "code", f"unknown RequestResponseCode 0x{data[1]:02x}")
+def message_class(code: int) -> type[Message]:
+    """The message class registered under `code`, importing its module on first use."""
+    cls = _REGISTRY.get(code)
+    if cls is None:
+        family = _FAMILY_OF_CODE.get(code)
+        if family is None:
+            raise DecodeError("SPDM", "code", f"unknown RequestResponseCode 0x{code:02x}")
+        importlib.import_module(f"spdm.messages.{family}")
+        cls = _REGISTRY[code]
+    return cls
 
-
-class _Builders(dict[type, Callable[[Any, str], bytes]]):
-    """The build function of each registered message class; any other class is not a message."""
-
-    def __missing__(self, cls: type) -> NoReturn:
-        raise EncodeError(cls.__name__, "", "not a registered SPDM message")
-
-
-# Looked up once per decode, decode_prefix and encode, by code byte and by class: no miss to test for.
-_PARSERS: list[Callable[[bytes, int, int, CodecContext | None, str], tuple[Message, int]]] = [_unknown_code] * 256
-_PREFIX_PARSERS = list(_PARSERS)
-_BUILDERS = _Builders()
 
 R = TypeVar("R", bound=Record)
 M = TypeVar("M", bound=Message)
 
 
 def registry() -> dict[Code, type[Message]]:
-    """Every registered message class, by code."""
-    return {Code(k): v for k, v in sorted(_REGISTRY.items())}
+    """Every message class, by code."""
+    return {Code(code): message_class(code) for code in sorted(_FAMILY_OF_CODE)}
 
 
 _DERIVED = (c.Const, c.Rebuild, c.Computed, c.Check)
@@ -111,51 +139,11 @@ def _bind(cls: type[R], layout: Layout) -> Layout:
     return layout
 
 
-def _slot_init(cls: type) -> None:
-    """Give a frozen, slotted dataclass an `__init__` that fills each slot through its descriptor.
-
-    The dataclass's own calls ``object.__setattr__`` by name per field, and messages are made per
-    request. Same parameters, defaults and annotations; a class with `__post_init__`, a default
-    factory, an init-only or non-init field keeps its own.
-    """
-    init: Any = cls.__dict__["__init__"]
-    fields = dataclasses.fields(cls)
-    slots = [cls.__dict__.get(f.name) for f in fields]
-    code = init.__code__
-    params = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
-    plain = all(f.init and f.default_factory is dataclasses.MISSING for f in fields)
-    if (
-        hasattr(cls, "__post_init__")
-        or not plain
-        or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
-        or sorted(params) != sorted(f.name for f in fields)
-        or not all(isinstance(s, types.MemberDescriptorType) for s in slots)
-    ):
-        return
-    positional = ", ".join(("self", *params[: code.co_argcount - 1]))
-    keywords = "".join(f", {p}" for p in params[code.co_argcount - 1 :])
-    src = Source({})
-    src.add(0, f"def __init__({positional}{', *' + keywords if keywords else ''}):")
-    for f, slot in zip(fields, slots, strict=True):
-        src.add(1, f"{src.ref(slot.__set__)}(self, {f.name})")  # type: ignore[union-attr]
-    if not fields:
-        src.add(1, "pass")
-    fast = src.function("__init__")
-    fast.__defaults__ = init.__defaults__
-    fast.__kwdefaults__ = init.__kwdefaults__
-    fast.__annotations__ = init.__annotations__
-    fast.__qualname__ = init.__qualname__
-    fast.__module__ = init.__module__
-    fast.__doc__ = init.__doc__
-    cls.__init__ = fast  # type: ignore[misc]
-
-
 def record(*fields: c.Construct) -> Callable[[type[R]], type[R]]:
     """Bind a nested structure's dataclass to its layout (a Layout of `fields`)."""
 
     def bind(cls: type[R]) -> type[R]:
         cls.layout = _bind(cls, Layout(*fields))
-        _slot_init(cls)
         return cls
 
     return bind
@@ -177,11 +165,7 @@ def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
         cls.name = code.name
         cls.layout = _bind(cls, Layout(*head, *fields, c.Terminated))
         cls.open_layout = _bind(cls, Layout(*open_head, *fields))
-        _slot_init(cls)
         _REGISTRY[code] = cls
-        _PARSERS[code] = cls.layout.parse_at
-        _PREFIX_PARSERS[code] = cls.open_layout.parse_at
-        _BUILDERS[cls] = cls.layout.build_bytes
         return cls
 
     return bind
@@ -260,37 +244,30 @@ def _short_header(data: bytes) -> NoReturn:
 def decode(data: bytes, context: CodecContext | None = None) -> Message:
     """Decode one SPDM message (header included, nothing after it)."""
     data = bytes(data)
-    size = len(data)
-    if size < 4:
+    if len(data) < 4:
         _short_header(data)
-    try:
-        obj, _ = _PARSERS[data[1]](data, 0, size, context, "(parsing)")
-    except c.ConstructError as error:
-        raise _decode_error(_REGISTRY[data[1]].name, error) from None
-    return obj
+    cls = message_class(data[1])
+    obj, _ = _parse(cls.name, cls.layout, data, context)
+    return cast(Message, obj)
 
 
 def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Message, int]:
     """Decode the SPDM message at the start of `data`; return it and its length.
 
     For transports that pad (DOE pads to DWORDs): the message's own fields say where it ends,
-    and the caller decides what the bytes after it may be. (`_parse` inlined, the parse function
-    looked up by code: this is the decode of every request and response.)
+    and the caller decides what the bytes after it may be.
     """
     data = bytes(data)
-    size = len(data)
-    if size < 4:
+    if len(data) < 4:
         _short_header(data)
-    try:
-        return _PREFIX_PARSERS[data[1]](data, 0, size, context, "(parsing)")
-    except c.ConstructError as error:
-        raise _decode_error(_REGISTRY[data[1]].name, error) from None
+    cls = message_class(data[1])
+    obj, size = _parse(cls.name, cls.open_layout, data, context)
+    return cast(Message, obj), size
 
 
 def encode(msg: Message) -> bytes:
-    """The wire bytes of `msg` (`_build` inlined, the build function looked up by class)."""
-    build = _BUILDERS[type(msg)]
-    try:
-        return build(msg, "(building)")
-    except _MALFORMED as error:
-        raise _encode_error(type(msg).name, error) from None
+    """The wire bytes of `msg`."""
+    cls = type(msg)
+    if _REGISTRY.get(getattr(cls, "code", -1)) is not cls:
+        raise EncodeError(cls.__name__, "", "not a registered SPDM message")
+    return _build(cls.name, cls.layout, msg)

@@ -84,15 +84,38 @@ class Layout(c.Construct):  # type: ignore[misc]
         self.plan = plan
 
     def bind(self, cls: type, names: tuple[str, ...]) -> None:
-        """Read into and write from instances of `cls`, whose fields are `names`."""
-        self.parse_at = compile_parser(self.plan, cls, names)  # type: ignore[method-assign]
-        self.build_bytes = compile_builder(self.plan, cls, names)  # type: ignore[method-assign]
+        """Read into and write from instances of `cls`, whose fields are `names`.
+
+        The parse and build functions are generated on first use, not here: binding happens at
+        import for every message, and a program that decodes one message should not pay for all.
+        """
+        self._bound = (cls, names)
+        self._parser: Any = None
+        self._builder: Any = None
+
+    def parser(self) -> Any:
+        """The generated parse function (see `parse_at`), made on the first call."""
+        if self._parser is None:
+            self._parser = compile_parser(self.plan, *self._target())
+        return self._parser
+
+    def builder(self) -> Any:
+        """The generated build function (see `build_bytes`), made on the first call."""
+        if self._builder is None:
+            self._builder = compile_builder(self.plan, *self._target())
+        return self._builder
+
+    def _target(self) -> tuple[type, tuple[str, ...]]:
+        bound: tuple[type, tuple[str, ...]] | None = getattr(self, "_bound", None)
+        if bound is None:
+            raise c.ExplicitError("layout used before it was bound to a dataclass")
+        return bound
 
     def parse_at(self, data: bytes, offset: int, limit: int, ctx: CodecContext | None, path: str) -> tuple[Any, int]:
-        raise c.ExplicitError("layout used before it was bound to a dataclass", path=path)
+        return self.parser()(data, offset, limit, ctx, path)  # type: ignore[no-any-return]
 
     def build_bytes(self, obj: Any, path: str) -> bytes:
-        raise c.ExplicitError("layout used before it was bound to a dataclass", path=path)
+        return self.builder()(obj, path)  # type: ignore[no-any-return]
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         raise c.ExplicitError("layouts are read with parse_at (spdm.messages.decode), not construct's parse", path=path)

@@ -261,10 +261,10 @@ class _Generator(Generator):
             src.add(ind + 1, "raise TerminatedError(")
             src.add(ind + 2, f'f"{{{region} - {at}}} bytes left over in its {{{length}}}-byte region", path={where}')
             src.add(ind + 1, ")")
-        elif callable(getattr(sub, "parse_at", None)):
+        elif callable(getattr(sub, "parser", None)):
             start, self.at = self.at, "offset"
             src.add(ind, "try:")
-            src.add(ind + 1, f"{target}, offset = {src.ref(sub.parse_at)}(data, {start}, {limit}, ctx, path)")
+            src.add(ind + 1, f"{target}, offset = {src.ref(sub.parser())}(data, {start}, {limit}, ctx, path)")
             src.add(ind, "except ConstructError as error:")
             src.add(ind + 1, f"_relocate(error, path, {name!r})")
             src.add(ind + 1, "raise")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
 import spdm.messages as m
 from spdm.errors import DecodeError, EncodeError
 from spdm.messages import Code
-from spdm.messages._codec import layout_fields
+from spdm.messages._codec import FAMILIES, layout_fields
 from spdm.messages.negotiation import AlgStruct, GetVersion, NegotiateAlgorithms, Version
 
 # NEGOTIATE_ALGORITHMS as libspdm sends it (capture a_conn_ecdsap384_sha384_v11, record 11)
@@ -20,6 +22,34 @@ NEGOTIATE = bytes.fromhex(
 
 def test_every_spdm_1_1_code_is_registered() -> None:
     assert set(m.registry()) == set(Code)
+
+
+@pytest.mark.parametrize("cls", list(m.registry().values()), ids=lambda cls: cls.name)
+def test_each_message_lives_in_the_module_families_names(cls: type[m.Message]) -> None:
+    (family,) = [name for name, codes in FAMILIES.items() if cls.code in codes]
+    assert cls.__module__ == f"spdm.messages.{family}"
+    assert getattr(m, family).__name__ == cls.__module__
+
+
+def test_a_family_is_imported_when_its_first_message_is_decoded() -> None:
+    probe = """
+import sys
+import spdm.messages
+from spdm.messages._codec import FAMILIES
+
+def families():
+    return sorted(name for name in FAMILIES if f"spdm.messages.{name}" in sys.modules)
+
+print(families())
+print(spdm.messages.decode(bytes.fromhex("10040000000200101100")).name, families())
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["[]", "VERSION ['negotiation']"]
+
+
+def test_an_unknown_family_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'not_a_family'"):
+        m.not_a_family  # noqa: B018
 
 
 @pytest.mark.parametrize("cls", list(m.registry().values()), ids=lambda cls: cls.name)
