@@ -1,16 +1,22 @@
-"""The `spdm` command: exit statuses and failure reporting of `spdm dump`."""
+"""The `spdm` command: exit statuses, failure reporting, and that it prints nothing but its own output."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from spdm import cli
 from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
+from spdm.transport.socket import DEFAULT_PORT
+
+OWN_VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def _copy_with(source: Path, target: Path, index: int, offset: int, value: int) -> None:
@@ -79,15 +85,65 @@ def test_python_dash_m_runs_the_command() -> None:
     assert "dump" in result.stdout
 
 
+def _strict_environment() -> dict[str, str]:
+    """This environment with every warning turned into an error (`python -W error`)."""
+    return {**os.environ, "PYTHONWARNINGS": "error"}
+
+
 def _spdm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "spdm", *args], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "spdm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=_strict_environment(),
     )
+
+
+@pytest.mark.parametrize("command", ["", "dump", "verify", "responder", "requester", "demo"])
+def test_help_prints_only_the_help(command: str) -> None:
+    result = _spdm(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith(f"usage: spdm {command}".rstrip())
+
+
+def test_help_shows_the_default_port() -> None:
+    for command in ("responder", "requester"):
+        assert f"127.0.0.1:{DEFAULT_PORT}" in _spdm(command, "--help").stdout
+
+
+def test_help_imports_no_dependency() -> None:
+    """`spdm --help` loads the parser alone: subcommands import their modules when they run."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from spdm.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'cryptography', 'construct', 'asn1crypto'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_dump_and_verify_print_only_their_own_output() -> None:
+    folder = OWN_VECTORS / "dhe_ffdhe2048_aes256gcm_rsassa2048_sha256"
+    capture, secrets = str(folder / "requester.pcap"), str(folder / "secrets.json")
+    dumped = _spdm("dump", capture, "--secrets", secrets)
+    assert dumped.returncode == 0, dumped.stderr
+    assert dumped.stderr == ""
+    assert "KEY_EXCHANGE_RSP" in dumped.stdout and "FINISH_RSP" in dumped.stdout
+    verified = _spdm("verify", capture, "--root-cert", str(folder / "root.der"), "--secrets", secrets)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == ""
+    assert verified.stdout.splitlines()[-1].startswith("verified: ")
 
 
 def test_demo_authenticates_the_demo_responder() -> None:
     result = _spdm("demo")
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
     assert "certificate chain, slot 0: 3 certificates, verified" in result.stdout
     assert "challenge: slot 0 signature verified" in result.stdout
     assert "measurements: 5 blocks, signature verified" in result.stdout
@@ -121,6 +177,7 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_strict_environment(),
     )
     try:
         assert server.stdout is not None
@@ -130,7 +187,22 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
         # continue: the responder stays up for the next run
         first = _spdm("requester", "--connect", f"127.0.0.1:{port}", "--root-cert", root, "--exe-mode", "continue")
         assert first.returncode == 0, first.stderr
+        assert first.stderr == ""
         assert "CN=DMTF libspdm ECP384 responder cert" in first.stdout
+        session = _spdm(
+            "requester",
+            "--connect",
+            f"127.0.0.1:{port}",
+            "--root-cert",
+            root,
+            "--session",
+            "dhe",
+            "--exe-mode",
+            "continue",
+        )
+        assert session.returncode == 0, session.stderr
+        assert session.stderr == ""
+        assert session.stdout.rstrip().endswith("result: session completed")
         # a reference that does not match: exit 1
         reference.write_text(json.dumps({"measurements": {"1": "00" * 64}}))
         second = _spdm(
@@ -156,6 +228,7 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
         assert wrong.returncode == 1, wrong.stdout + wrong.stderr
         assert "verification failed" in wrong.stderr
         assert server.wait(timeout=10) == 0
+        assert server.stderr is not None and server.stderr.read() == ""
     finally:
         server.kill()
         server.wait()
@@ -171,3 +244,21 @@ def test_requester_exit_2_when_nothing_listens(libspdm_vectors: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "spdm requester:" in result.stderr
+
+
+def test_an_identity_whose_key_cannot_sign_is_a_usage_error(
+    libspdm_vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "ed25519.pem"
+    key.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    chain = str(libspdm_vectors / "sample_key/ecp384/bundle_responder.certchain.der")
+    assert cli.main(["responder", "--listen", "127.0.0.1:0", "--cert-chain", chain, "--key", str(key)]) == 2
+    assert "unusable responder identity: a " in capsys.readouterr().err
+    root = str(libspdm_vectors / "sample_key/ecp384/ca.cert.der")
+    arguments = ["--root-cert", root, "--session", "dhe", "--mutual-auth", "--req-cert-chain", chain]
+    assert cli.main(["requester", *arguments, "--req-key", str(key)]) == 2
+    assert "cannot sign SPDM messages" in capsys.readouterr().err

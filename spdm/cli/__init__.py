@@ -1,0 +1,181 @@
+"""The `spdm` command line: one subcommand per job.
+
+Exit statuses: 0 success; 1 a failed verification (or a capture record that did not decode);
+2 a protocol, connection or usage error, with a one-line reason on stderr.
+
+Each subcommand lives in its own module, imported only when it runs: `spdm --help` and the
+argument parser load nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from spdm.cli._common import EXIT_FAILED, EXIT_USAGE, Usage
+
+__all__ = ["main"]
+
+_COMMANDS = {
+    "dump": "spdm.cli._dump",
+    "verify": "spdm.cli._verify",
+    "responder": "spdm.cli._responder",
+    "requester": "spdm.cli._requester",
+    "demo": "spdm.cli._demo",
+}
+"""The module that runs each subcommand (its `run(args) -> int`)."""
+
+_DEFAULT_ADDRESS = "127.0.0.1:2323 (spdm-emu's port)"
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _measurement_choice(text: str) -> int | None:
+    if text == "all":
+        return 0xFF
+    if text == "none":
+        return None
+    try:
+        index = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use all, none or an index 1..254") from None
+    if not 1 <= index <= 0xFE:
+        raise argparse.ArgumentTypeError(f"index {index} is not within 1..254")
+    return index
+
+
+def _dump_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("capture", help="pcap file (link type 292 PCI DOE or 291 MCTP)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _secret_arguments(p)
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("capture", help="pcap file as spdm-emu writes it")
+    p.add_argument("--root-cert", required=True, help="DER root certificate of slot 0")
+    p.add_argument("--slot-root", action="append", default=[], metavar="N=DER", help="root of another slot")
+    _secret_arguments(p)
+
+
+def _responder_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
+    p.add_argument("--transport", choices=["doe"], default="doe")
+    p.add_argument("--cert-chain", help="certificates, root first: concatenated DER or PEM")
+    p.add_argument("--key", help="the leaf's private key (PEM)")
+    p.add_argument("--psk", type=_hex, help="a pre-shared key for PSK sessions (hex)")
+    p.add_argument("--psk-hint", type=_hex, default=b"", help="the PSKHint naming --psk (hex; default: none)")
+    p.add_argument(
+        "--mutual-auth",
+        nargs="?",
+        const="encapsulated",
+        choices=["encapsulated", "basic"],
+        help="ask for mutual authentication in KEY_EXCHANGE_RSP: encapsulated (0x02, the default) or basic (0x01)",
+    )
+    p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
+    p.add_argument("--req-cert-chain", help="the requester's certificates, root first (--mutual-auth basic)")
+    _recording_arguments(p)
+
+
+def _requester_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
+    p.add_argument("--transport", choices=["doe"], default="doe")
+    p.add_argument("--root-cert", required=True, help="DER root certificate of the slot")
+    p.add_argument("--slot", type=int, default=0, choices=range(8))
+    p.add_argument("--measurements", type=_measurement_choice, default=0xFF, metavar="all|N|none")
+    p.add_argument("--reference", help="reference values (JSON) to appraise the measurements against")
+    p.add_argument("--exe-mode", choices=["shutdown", "continue"], default="shutdown")
+    p.add_argument(
+        "--session",
+        choices=["dhe", "psk"],
+        help="then open a session (dhe: KEY_EXCHANGE after authentication; psk: PSK_EXCHANGE instead of it), "
+        "run HEARTBEAT, KEY_UPDATE and a measurement read inside it, and end it",
+    )
+    p.add_argument("--psk", type=_hex, help="the pre-shared key of --session psk (hex)")
+    p.add_argument("--psk-hint", type=_hex, default=b"", help="the PSK hint that names it (hex)")
+    p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
+    p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
+    p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
+    _recording_arguments(p)
+
+
+_SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None]] = {
+    "dump": ("decode a pcap capture (spdm-emu format) and print every message", _dump_arguments),
+    "verify": ("check a captured connection: transcripts, chains, signatures", _verify_arguments),
+    "responder": ("serve an SPDM responder over the spdm-emu socket protocol", _responder_arguments),
+    "requester": ("authenticate a device and read its measurements", _requester_arguments),
+    "demo": ("run a responder with the demo identity and authenticate it", None),
+}
+"""Each subcommand's one-line help and the function that declares its options."""
+
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`: every subcommand is listed, but only the one `argv` names gets its
+    options (the top level has none but --help, so that is the first word): `spdm --help` is then
+    quick, and one subcommand's options never cost the others."""
+    parser = argparse.ArgumentParser(prog="spdm", description="DMTF SPDM 1.1 / PCIe CMA tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    chosen = argv[0] if argv else None
+    for name, (summary, declare) in _SUBCOMMANDS.items():
+        p = commands.add_parser(name, help=summary)
+        if name == chosen and declare is not None:
+            declare(p)
+    return parser
+
+
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+
+
+def _recording_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pcap", metavar="FILE", help="record every DOE object exchanged, as spdm-emu's --pcap does (link type 292)"
+    )
+    parser.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help="write the secrets that decrypt the sessions (PSK, DHE shared secrets, requester chain) to FILE "
+        "as JSON: anyone holding FILE can read the sessions",
+    )
+
+
+def _secret_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--psk", type=_hex, help="the pre-shared key of PSK sessions (hex)")
+    parser.add_argument(
+        "--dhe-secret", type=_hex, action="append", default=[], help="a DHE shared secret (hex), one per session"
+    )
+    parser.add_argument("--req-cert-chain", help="the requester's certificates (mutual authentication), root first")
+    parser.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help="the JSON sidecar that `spdm requester|responder --secrets FILE` wrote (instead of the three above)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser(words).parse_args(words)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    try:
+        status: int = importlib.import_module(_COMMANDS[args.command]).run(args)
+        return status
+    except Usage as problem:
+        print(f"spdm {args.command}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader went away (`spdm dump x | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

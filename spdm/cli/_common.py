@@ -1,0 +1,28 @@
+"""What every subcommand shares and the entry point catches: exit statuses, usage errors, reading files.
+
+Standard library only: `spdm --help` imports this, and nothing heavier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DOE_PADDING", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "read_file"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DOE_PADDING = 3
+"""Responders pad SPDM messages to whole DOE DWORDs with up to this many bytes (spdm-emu does too)."""
+
+
+class Usage(Exception):
+    """A usage problem found after parsing (bad file, bad address): exit 2 with its message."""
+
+
+def read_file(path: str, what: str) -> bytes:
+    """The bytes of `path`; a file that cannot be read is a `Usage` error naming `what` it should hold."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise Usage(f"cannot read {what} {path}: {error.strerror or error}") from None

@@ -1,0 +1,34 @@
+"""`spdm demo`: a responder with the demo identity, authenticated by the requester, in one process."""
+
+from __future__ import annotations
+
+import argparse
+
+from spdm.cli._common import DOE_PADDING
+from spdm.cli._requester import run_requester
+from spdm.requester import RequesterConfig
+from spdm.responder import Responder, demo_config
+from spdm.transport.doe import DoeMailboxResponder
+from spdm.transport.socket import SocketLink, SocketServer
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    del args  # `spdm demo` takes no options
+    config = demo_config(transport_padding=DOE_PADDING)
+    responder = Responder(config)
+    server = SocketServer(DoeMailboxResponder(responder.respond), host="127.0.0.1", port=0).start()
+    print(f"demo responder on 127.0.0.1:{server.port}; authenticating it over PCI DOE")
+    try:
+        options = argparse.Namespace(slot=0, measurements=0xFF, reference=None)
+        anchors = {0: config.slots[0].certificates[0]}
+        link = SocketLink("127.0.0.1", server.port)
+        try:
+            status = run_requester(link, RequesterConfig(trust_anchors=anchors), options)
+            link.shutdown()
+        finally:
+            link.close()
+    finally:
+        server.stop(timeout=2)
+    return status

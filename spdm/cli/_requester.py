@@ -1,0 +1,148 @@
+"""`spdm requester`: authenticate a device, read its measurements, open a session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
+from spdm.capture import RecordingLink
+from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
+from spdm.cli._identity import load_identity
+from spdm.cli._recording import capture_writer, secrets_log
+from spdm.errors import DecodeError, SpdmError, VerificationError
+from spdm.measurements import ReferenceValues
+from spdm.messages.codes import CapabilityFlags
+from spdm.requester import Requester, RequesterConfig, RequesterIdentity
+from spdm.transport.doe import DoeLink, DoeTransport
+from spdm.transport.socket import DEFAULT_PORT, SocketLink
+
+__all__ = ["run", "run_requester"]
+
+
+def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace) -> int:
+    reference = None
+    if args.reference is not None:
+        try:
+            reference = ReferenceValues.load(args.reference)
+        except DecodeError as error:
+            raise Usage(str(error)) from None
+    requester = Requester(DoeTransport(link), config)
+    mode = getattr(args, "session", None)
+    result = None
+    try:
+        if mode == "psk":
+            _psk_preamble(requester, args.slot)
+        else:
+            result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
+            print_authentication(result, sys.stdout)
+        if mode is not None:
+            _run_session(requester, mode, args.slot)
+    except VerificationError as error:
+        print(f"spdm requester: verification failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if result is not None and result.appraisal is not None and not result.appraisal.ok:
+        print("spdm requester: measurements do not match the reference values", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _psk_preamble(requester: Requester, slot: int) -> None:
+    """VCA, and the slot's chain (validated) when the device signs measurements: PSK replaces CHALLENGE."""
+    negotiated = requester.init_connection()
+    print_negotiated(negotiated, sys.stdout)
+    signs = negotiated.responder_flags & CapabilityFlags.CERT_CAP and negotiated.responder_measurement_cap == 2
+    if signs and slot in requester.get_digests():
+        requester.get_certificate(slot)
+        chain = requester.verify_certificate(slot)
+        print(f"certificate chain, slot {slot}: {len(chain.certificates)} certificates, verified")
+
+
+def _run_session(requester: Requester, mode: str, slot: int) -> None:
+    """Open the session, exercise it and end it, printing each step."""
+    negotiated = requester.negotiated
+    if negotiated is None:  # authenticate / the PSK preamble negotiated already
+        raise Usage("the connection is not negotiated")
+    session = requester.key_exchange(slot) if mode == "dhe" else requester.psk_exchange()
+    print_session(session, negotiated, sys.stdout)
+    with session:
+        if negotiated.both(CapabilityFlags.HBEAT_CAP):
+            session.heartbeat()
+            print("  heartbeat: acknowledged")
+        if negotiated.both(CapabilityFlags.KEY_UPD_CAP):
+            session.key_update()
+            print("  key update (UpdateKey): new request key verified")
+            both = session.key_update(all_keys=True)
+            kept = "both keys updated" if both else "the responder kept its key"
+            print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
+        cap = negotiated.responder_measurement_cap
+        if cap:
+            measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
+            print_measurements(measured, sys.stdout, indent="  ")
+    print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
+    print("result: session completed")
+
+
+def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdentity]:
+    if not args.mutual_auth:
+        if args.req_cert_chain is not None or args.req_key is not None:
+            raise Usage("--req-cert-chain and --req-key go with --mutual-auth")
+        return {}
+    if args.session != "dhe":
+        raise Usage("--mutual-auth needs --session dhe")
+    if args.req_cert_chain is None or args.req_key is None:
+        raise Usage("--mutual-auth needs --req-cert-chain and --req-key")
+    certificates, key = load_identity(args.req_cert_chain, args.req_key, "requester")
+    identity = RequesterIdentity(certificates=certificates, private_key=key)
+    return {0: identity}
+
+
+def run(args: argparse.Namespace) -> int:
+    anchor = read_file(args.root_cert, "root certificate")
+    identities = _requester_identities(args)
+    if args.session is None:
+        if args.psk is not None:
+            raise Usage("--psk goes with --session psk")
+    elif args.session == "psk" and args.psk is None:
+        raise Usage("--session psk needs --psk")
+    chain = identities[0].certificates if identities else ()
+    log = secrets_log(args, psk=args.psk, requester_chain=chain)
+    reveal = None if log is None else log.add_dhe_secret
+    if args.session is None:
+        config = RequesterConfig(trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
+    else:
+        config = RequesterConfig.with_sessions(
+            trust_anchors={args.slot: anchor},
+            psk=args.psk,
+            psk_hint=args.psk_hint,
+            identities=identities,
+            on_dhe_secret=reveal,
+        )
+    host, port = args.connect or ("127.0.0.1", DEFAULT_PORT)
+    try:
+        link = SocketLink(host, port)
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    writer = None
+    try:
+        writer = capture_writer(args)
+        recorded: DoeLink = link
+        if writer is not None:
+            recorded = RecordingLink(link, writer)
+        status = run_requester(recorded, config, args)
+        if args.exe_mode == "continue":
+            link.continue_()
+        else:
+            link.shutdown()
+    except SpdmError as error:
+        print(f"spdm requester: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        link.close()
+        if writer is not None:
+            writer.close()
+    return status

@@ -1,0 +1,43 @@
+"""`spdm verify`: check a captured connection the way the requester would."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spdm.capture import read_pcap
+from spdm.cli._common import EXIT_FAILED, EXIT_OK, Usage, read_file
+from spdm.cli._secrets import replay_secrets
+from spdm.errors import DecodeError
+from spdm.verify import verify_capture
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    anchors = {0: read_file(args.root_cert, "root certificate")}
+    for item in args.slot_root:
+        slot, _, path = item.partition("=")
+        if not slot.isdigit() or not 0 <= int(slot) <= 7 or not path:
+            raise Usage(f"--slot-root {item!r}: use N=FILE with N in 0..7")
+        anchors[int(slot)] = read_file(path, "root certificate")
+    try:
+        pcap = read_pcap(args.capture)
+    except OSError as error:
+        raise Usage(f"cannot read {args.capture}: {error.strerror or error}") from None
+    except DecodeError as error:
+        raise Usage(f"{args.capture} is not a usable capture: {error}") from None
+    try:
+        result = verify_capture(pcap, anchors, secrets=replay_secrets(args))
+    except DecodeError as error:
+        raise Usage(f"{args.capture}: {error}") from None
+    for check in result.checks:
+        print(check)
+    if result.skipped_secured:
+        print(f"skipped: {result.skipped_secured} secured records (session traffic is not checked here)")
+    if result.ok:
+        print(f"verified: {sum(c.ok for c in result.checks)} checks passed")
+        return EXIT_OK
+    failure = result.first_failure
+    print(f"FAILED: {failure if failure else 'nothing in the capture could be checked'}", file=sys.stderr)
+    return EXIT_FAILED
