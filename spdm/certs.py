@@ -315,6 +315,9 @@ class ChainPolicy:
     expected_spdm_eku: str | None = None
 
 
+_DEFAULT_POLICY = ChainPolicy()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedChain:
     """A chain that validated: its parsed certificates (slot order, leaf last) and what the leaf says.
@@ -695,7 +698,7 @@ def verify_chain(
     hash_suite: HashSuite,
     asym_suite: AsymSuite,
     now: datetime.datetime,
-    policy: ChainPolicy = ChainPolicy(),
+    policy: ChainPolicy = _DEFAULT_POLICY,
 ) -> VerifiedChain:
     """Validate a slot's chain against that slot's trust anchor (its DER root); `VerificationError` names the failure.
 

@@ -1,9 +1,5 @@
-"""Shared test fixtures: where the DMTF libspdm reference captures live.
-
-The captures sit in the repository's sibling folder ``shared/`` (CI clones the repository with
-``shared/`` beside the clone), so they are located relative to this file, never the working
-directory.
-"""
+"""Shared test fixtures: the DMTF libspdm reference captures (see `vectors_required`) and the
+hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -12,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-LIBSPDM_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "libspdm"
+from vectors_required import LIBSPDM_VECTORS, absent_param, vectors_absent
 
 
 def libspdm_capture_names(link_type: int | None = None) -> list[str]:
@@ -39,9 +34,9 @@ def _link_type(pcap: Path) -> int | None:
 
 @pytest.fixture(scope="session")
 def libspdm_vectors() -> Path:
-    """The libspdm vector folder; skips the test when it is absent."""
+    """The libspdm vector folder; skips the test when it is absent (fails it in CI)."""
     if not LIBSPDM_VECTORS.is_dir():
-        pytest.skip(f"libspdm vectors not found at {LIBSPDM_VECTORS}")
+        vectors_absent(f"libspdm vectors not found at {LIBSPDM_VECTORS}")
     return LIBSPDM_VECTORS
 
 
@@ -60,10 +55,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for parameter, link_type in _CAPTURE_PARAMETERS.items():
         if parameter in metafunc.fixturenames:
             names = libspdm_capture_names(link_type)
-            params: list[object] = list(names) or [
-                pytest.param("", marks=pytest.mark.skip(reason=f"no libspdm captures for {parameter}"))
-            ]
+            params: list[object] = list(names) or [absent_param("", f"no libspdm captures for {parameter}")]
             metafunc.parametrize(parameter, params)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test parametrized over vectors that are absent: skipped, or failed in CI."""
+    marker = item.get_closest_marker("vectors_absent")
+    if marker is not None:
+        vectors_absent(marker.args[0])
 
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default) keeps the whole suite

@@ -24,6 +24,7 @@ import os
 
 import pytest
 from tamper_campaign import ACCEPTED, REJECTED, Tally, Target, all_vectors, baseline, mutate
+from vectors_required import absent_param, vectors_absent
 
 _VECTORS = [vector.name for vector in all_vectors()]
 # message bytes at moving offsets per longer response: 1 in the ci profile (HYPOTHESIS_PROFILE), more in dev / fuzz
@@ -59,7 +60,7 @@ def _sample(name: str) -> list[tuple[Target, list[int]]]:
     return picks
 
 
-@pytest.mark.parametrize("name", _VECTORS or [pytest.param("", marks=pytest.mark.skip(reason="no vectors"))])
+@pytest.mark.parametrize("name", _VECTORS or [absent_param("", "no vectors")])
 def test_every_response_tamper_is_rejected_or_irrelevant(name: str) -> None:
     base = baseline(name)
     assert base.result.checks and base.targets
@@ -82,7 +83,7 @@ def test_a_covered_change_counts_as_rejected_and_an_uncovered_one_may_pass() -> 
     is only ever counted in a record outside `covered`, or in DOE padding / reserved fields."""
     name = next((n for n in _VECTORS if n == "conn_ecdsap256_sha256"), None)
     if name is None:
-        pytest.skip("own vectors absent")
+        vectors_absent("own vectors absent")
     base = baseline(name)
     covered = [t for t in base.targets if t.index in base.result.covered]
     last = max(covered, key=lambda t: t.index)
@@ -114,14 +115,14 @@ _REGRESSIONS = [
 @pytest.mark.parametrize(("name", "index", "position"), _REGRESSIONS)
 def test_campaign_findings_are_rejected(name: str, index: int, position: int) -> None:
     if name not in _VECTORS:
-        pytest.skip(f"{name} absent")
+        vectors_absent(f"{name} absent")
     assert mutate(name, index, position, 0x01) == (REJECTED, "")
 
 
 def test_an_own_mctp_secured_response_with_another_message_type_is_rejected() -> None:
     name = "mctp_dhe_secp384r1_aes256gcm_p384_sha384"
     if name not in _VECTORS:
-        pytest.skip(f"{name} absent")
+        vectors_absent(f"{name} absent")
     base = baseline(name)
     secured = [t for t in base.targets if base.pcap.records[t.index - 1].data[4] == 0x06]
     assert secured and all(t.index in base.result.covered for t in secured)

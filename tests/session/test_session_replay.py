@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from session_vectors import captured, manifest, secrets
+from vectors_required import vectors_absent
 
 from spdm.capture import CapturedMessage
 from spdm.crypto import aead_suite, hash_suite
@@ -29,7 +30,7 @@ def _first_dhe_capture(vectors: Path) -> str:
     for name, item in manifest(vectors).items():
         if item["dhe_secrets"] and (vectors / name / "requester.pcap").is_file():
             return str(name)
-    pytest.skip("no DHE capture in the manifest")
+    vectors_absent("no DHE capture in the manifest")
 
 
 def _run(replayer: SessionReplayer, items: list[CapturedMessage]) -> list[ReplayRecord]:
