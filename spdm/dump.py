@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.errors import DecodeError
-from spdm.session.replay import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["describe", "run"]
 

@@ -61,7 +61,6 @@ from spdm.messages.psk import PskExchange
 from spdm.messages.session_control import KeyUpdate
 from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import Responder, demo_config
-from spdm.session import ReplaySecrets, SessionReplayer
 from spdm.testing.replay import (
     MctpReplayTransport,
     ReplayTransport,
@@ -72,7 +71,7 @@ from spdm.testing.replay import (
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketLink, SocketServer
-from spdm.verify import verify_capture
+from spdm.verify import ReplaySecrets, SessionReplayer, verify_capture
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "vectors"

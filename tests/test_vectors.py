@@ -12,7 +12,7 @@ from spdm import dump
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import split_der
 from spdm.messages import encode
-from spdm.session.replay import ReplaySecrets
+from spdm.verify.sessions import ReplaySecrets
 
 # "27 (1795698820) PCI_DOE(1, 2) REQ->RSP SecuredSPDM(0xffffffff) SPDM(11, 0xe5) SPDM_FINISH (..."
 _LINE = re.compile(

@@ -11,9 +11,9 @@ import pytest
 from spdm import cli
 from spdm.capture import Pcap, PcapRecord, read_pcap
 from spdm.certs import split_der
-from spdm.session.replay import ReplaySecrets
 from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
+from spdm.verify.sessions import ReplaySecrets
 
 
 def _manifest(vectors: Path) -> dict[str, dict[str, object]]:

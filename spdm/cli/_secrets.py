@@ -8,7 +8,7 @@ from spdm.capture import CaptureSecrets
 from spdm.certs import load_certificates
 from spdm.cli._common import Usage, read_file
 from spdm.errors import DecodeError, SpdmError
-from spdm.session.replay import ReplaySecrets
+from spdm.verify.sessions import ReplaySecrets
 
 __all__ = ["replay_secrets"]
 

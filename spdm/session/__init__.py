@@ -7,7 +7,6 @@
 * `DirectionState` is one direction's AEAD context (key, IV, sequence number) that seals and
   opens records; `SecuredSession` pairs the two directions of a session for one side and
   `SecuredSessions` dispatches records by SessionID. `PCI_DOE` and `MCTP` describe the framing.
-* `SessionReplayer` / `replay` follow the sessions of a capture with known secrets.
 """
 
 from __future__ import annotations
@@ -21,15 +20,6 @@ from spdm.session.keys import (
     check_verify_data,
     expand_label,
     verify_data,
-)
-from spdm.session.replay import (
-    Check,
-    MissingSecretError,
-    ReplayedSession,
-    ReplayRecord,
-    ReplaySecrets,
-    SessionReplayer,
-    replay,
 )
 from spdm.session.secured import (
     MAX_SEQUENCE_NUMBER,
@@ -52,31 +42,24 @@ __all__ = [
     "MAX_SEQUENCE_NUMBER",
     "MCTP",
     "PCI_DOE",
-    "Check",
     "DataSecrets",
     "DirectionState",
     "ExchangeDigests",
     "FinishDigests",
     "HandshakeSecrets",
     "KeySchedule",
-    "MissingSecretError",
     "PaddingSource",
-    "ReplayRecord",
-    "ReplaySecrets",
-    "ReplayedSession",
     "Role",
     "SecuredSession",
     "SecuredSessions",
     "SecuredTransport",
     "SequenceNumberExhausted",
-    "SessionReplayer",
     "SessionTranscript",
     "TrafficKeys",
     "bin_str",
     "check_verify_data",
     "expand_label",
     "random_padding",
-    "replay",
     "secured_transport",
     "session_id_of",
     "verify_data",

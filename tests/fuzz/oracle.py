@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 
-from spdm._responder_state import SESSION_TRANSITIONS, TRANSITIONS, SessionState, State
 from spdm.errors import SpdmError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
@@ -34,6 +33,7 @@ from spdm.messages.measurements import GetMeasurements
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 from spdm.responder import Responder, ResponderConfig
+from spdm.responder.state import SESSION_TRANSITIONS, TRANSITIONS, SessionState, State
 from spdm.session.secured import DirectionState
 
 __all__ = ["Answer", "Checked", "Snapshot", "code_name", "shadow", "snapshot"]

@@ -63,8 +63,8 @@ from pathlib import Path
 
 from spdm.capture import Direction, Pcap, PcapRecord, frames, messages, read_pcap
 from spdm.certs import load_certificates, split_der
-from spdm.session.replay import ReplaySecrets
 from spdm.verify import CaptureVerification, verify_capture
+from spdm.verify.sessions import ReplaySecrets
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_VECTORS = ROOT / "vectors"

@@ -582,7 +582,7 @@ class EncapsulatingResponder(ScriptedResponder):
 
 
 def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any) -> None:
-    from spdm._requester_session import basic_mutual_authentication
+    from spdm.requester.session import basic_mutual_authentication
 
     responder = EncapsulatingResponder()
     identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)

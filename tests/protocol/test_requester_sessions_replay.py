@@ -47,8 +47,8 @@ from spdm.requester import (
     SessionClosedError,
     SessionDecryptError,
 )
-from spdm.session import ReplayRecord, ReplaySecrets, SessionReplayer
 from spdm.testing.replay import ReplayTransport, recorded_key_shares, recorded_random, recorded_signer
+from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer
 
 PSK = bytes.fromhex("5465737450736b4461746100")
 PSK_HINT = bytes.fromhex("5465737450736b48696e7400")

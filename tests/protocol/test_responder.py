@@ -24,7 +24,6 @@ from responder_peer import (
     offer,
 )
 
-from spdm._responder_state import TRANSITIONS, State, state_diagram
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import ProtocolError
 from spdm.measurements import StaticMeasurements, block_bytes
@@ -53,6 +52,7 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.responder import DEFAULT_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.responder.state import TRANSITIONS, State, state_diagram
 
 E = ErrorCode
 F = CapabilityFlags

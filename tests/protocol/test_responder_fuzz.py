@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from responder_peer import LIBSPDM_STRUCTS, NONCE, Peer, offer
 
-from spdm._responder_state import TRANSITIONS, State
 from spdm.flow import Direction, FlowDecoder
 from spdm.messages import decode, decode_prefix, encode
 from spdm.messages.certificates import GetCertificate, GetDigests
@@ -27,6 +26,7 @@ from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import GetCapabilities, GetVersion
 from spdm.messages.vendor import VendorDefinedRequest
 from spdm.responder import Responder, ResponderConfig, demo_config
+from spdm.responder.state import TRANSITIONS, State
 from spdm.testing.strategies import mutations
 
 CONFIG: ResponderConfig = demo_config(transport_padding=3)

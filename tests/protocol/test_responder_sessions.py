@@ -23,14 +23,6 @@ from session_peer import (
     session_offer,
 )
 
-from spdm._responder_state import (
-    CLEAR_HANDSHAKE,
-    HANDLED,
-    NEVER_IN_SESSION,
-    SESSION_ONLY,
-    SESSION_TRANSITIONS,
-    session_state_diagram,
-)
 from spdm.certs import SPDM_REQUESTER_AUTH_OID
 from spdm.crypto import asym_suite, dhe_suite, hash_suite
 from spdm.errors import PeerError
@@ -64,6 +56,14 @@ from spdm.responder import (
     SessionState,
     demo_config,
     session_capabilities,
+)
+from spdm.responder.state import (
+    CLEAR_HANDSHAKE,
+    HANDLED,
+    NEVER_IN_SESSION,
+    SESSION_ONLY,
+    SESSION_TRANSITIONS,
+    session_state_diagram,
 )
 from spdm.testing.pki import make_chain
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport, DoeType, decode_object, encode_object

@@ -12,7 +12,7 @@ from typing import Any
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import load_certificates
-from spdm.session import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer
 
 _RECORD = re.compile(r"^(\d+) \(\d+\) ")
 _HEX_LINE = re.compile(r"^    [0-9a-f]{4}: ((?:[0-9a-f]{2} ?)+)$")

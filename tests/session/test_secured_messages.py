@@ -43,7 +43,13 @@ def _pad(size: int) -> Callable[[], bytes]:
 def _pair(transport: SecuredTransport = PCI_DOE, encrypt: bool = True, **kwargs: int) -> tuple[DirectionState, ...]:
     def make() -> DirectionState:
         return DirectionState(
-            session_id=SESSION, aead=AES_256, key=KEY, iv=IV, transport=transport, encrypt=encrypt, padding=_pad(3),
+            session_id=SESSION,
+            aead=AES_256,
+            key=KEY,
+            iv=IV,
+            transport=transport,
+            encrypt=encrypt,
+            padding=_pad(3),
             **kwargs,
         )
 
@@ -60,7 +66,10 @@ def test_transports() -> None:
 def test_doe_layout() -> None:
     sender, receiver = _pair()
     record = sender.seal(HEARTBEAT)
-    session_id, length, = struct.unpack_from("<IH", record)
+    (
+        session_id,
+        length,
+    ) = struct.unpack_from("<IH", record)
     assert (session_id, length) == (SESSION, 2 + 4 + 16)
     assert len(record) == 6 + length
     plaintext = AES_256.open(KEY, IV, record[:6], record[6:])

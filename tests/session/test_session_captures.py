@@ -18,7 +18,7 @@ from spdm.messages.codes import KeyUpdateOperation
 from spdm.messages.key_exchange import Finish, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
 from spdm.messages.session_control import KeyUpdate
-from spdm.session import SessionReplayer
+from spdm.verify import SessionReplayer
 
 
 def test_every_session_record_opens_and_verifies(libspdm_vectors: Path, libspdm_capture: str) -> None:

@@ -15,15 +15,8 @@ from spdm.crypto import aead_suite, hash_suite
 from spdm.errors import ProtocolError, VerificationError
 from spdm.flow import Direction
 from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, ErrorCode
-from spdm.session import (
-    MissingSecretError,
-    ReplayedSession,
-    ReplayRecord,
-    SecuredSession,
-    SessionReplayer,
-    SessionTranscript,
-    TrafficKeys,
-)
+from spdm.session import SecuredSession, SessionTranscript, TrafficKeys
+from spdm.verify import MissingSecretError, ReplayedSession, ReplayRecord, SessionReplayer
 
 
 def _first_dhe_capture(vectors: Path) -> str:
@@ -89,7 +82,13 @@ def test_update_all_keys_answer_under_the_old_key_falls_back() -> None:
     old = TrafficKeys(secret=bytes(32), key=bytes(32), iv=bytes(12))
     new = TrafficKeys(secret=bytes([1] * 32), key=bytes([1] * 32), iv=bytes([1] * 12))
     session = ReplayedSession(
-        ordinal=0, session_id=7, psk=True, slot_id=None, mut_auth_requested=0, hash_suite=sha, aead=aes,
+        ordinal=0,
+        session_id=7,
+        psk=True,
+        slot_id=None,
+        mut_auth_requested=0,
+        hash_suite=sha,
+        aead=aes,
         transcript=SessionTranscript.for_psk(sha, b""),
     )
     channel = session.channel = SecuredSession.from_keys(

@@ -11,7 +11,7 @@ Sessions: `Requester.key_exchange` (KEY_EXCHANGE/FINISH, with mutual authenticat
 responder asks for it) and `Requester.psk_exchange` (PSK_EXCHANGE/PSK_FINISH) return a `Session`
 that carries application messages, HEARTBEAT, KEY_UPDATE, signed measurements and END_SESSION
 as DSP0277 secured messages. `RequesterConfig.with_sessions` turns the session capabilities and
-algorithm offer on. The session machinery lives in `spdm._requester_session`.
+algorithm offer on. The session machinery lives in `spdm.requester.session`.
 """
 
 from __future__ import annotations
@@ -24,17 +24,6 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection, check_summary_hash, invalid
-from spdm._requester_session import (
-    DheKeyShare,
-    RequesterIdentity,
-    Session,
-    SessionClosedError,
-    SessionDecryptError,
-)
-from spdm._requester_session import basic_mutual_authentication as _basic_mutual_authentication
-from spdm._requester_session import check_key_exchange as _check_key_exchange
-from spdm._requester_session import key_exchange as _key_exchange
-from spdm._requester_session import psk_exchange as _psk_exchange
 from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
 from spdm.crypto import AsymSuite, DheSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
@@ -70,6 +59,17 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
+from spdm.requester.session import (
+    DheKeyShare,
+    RequesterIdentity,
+    Session,
+    SessionClosedError,
+    SessionDecryptError,
+)
+from spdm.requester.session import basic_mutual_authentication as _basic_mutual_authentication
+from spdm.requester.session import check_key_exchange as _check_key_exchange
+from spdm.requester.session import key_exchange as _key_exchange
+from spdm.requester.session import psk_exchange as _psk_exchange
 from spdm.session.secured import PCI_DOE, SecuredTransport
 from spdm.transcript import ConnectionTranscript
 from spdm.transport.base import Transport

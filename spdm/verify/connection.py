@@ -29,8 +29,8 @@ from spdm.messages.error import ErrorResponse, RespondIfReady
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
-from spdm.session.replay import ReplayRecord, ReplaySecrets, SessionReplayer
 from spdm.transcript import ConnectionTranscript, Transcript
+from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
 

@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from spdm import _responder_demo
 from spdm._checks import check_responder_flags
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError
@@ -32,6 +31,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
+from spdm.responder.demo import demo_chain, demo_measurements
 from spdm.session.secured import PCI_DOE, SecuredTransport
 
 __all__ = [
@@ -343,10 +343,10 @@ def demo_config(*, sessions: bool = False, **overrides: object) -> ResponderConf
     given) and a 60-second heartbeat period. `overrides` replace any `ResponderConfig` field
     (e.g. ``transport_padding=3`` for DOE).
     """
-    chain = _responder_demo.demo_chain()
+    chain = demo_chain()
     settings: dict[str, object] = {
         "slots": {0: SlotIdentity(certificates=chain.certificates, private_key=chain.leaf_key)},
-        "measurements": _responder_demo.demo_measurements(),
+        "measurements": demo_measurements(),
         "measurement_hash_priority": (MeasurementHashAlgo.SHA_384,),
     }
     if sessions:

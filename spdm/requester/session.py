@@ -2,7 +2,7 @@
 
 `key_exchange` and `psk_exchange` run a handshake for a `spdm.requester.Requester` and return an
 established `Session`; `Session` then carries SPDM requests as DSP0277 secured messages. The
-order of every step follows libspdm's requester (and `spdm.session.replay`, which was proven on
+order of every step follows libspdm's requester (and `spdm.verify.sessions`, which was proven on
 libspdm's captures):
 
 * KEY_EXCHANGE_RSP: the signature over A || Hash(Ct) || K (up to OpaqueData) with the slot's
@@ -76,7 +76,7 @@ from spdm.session.transcript import SessionTranscript
 from spdm.transcript import Transcript
 
 if TYPE_CHECKING:
-    from spdm.requester import MeasurementResult, Requester, RequesterConfig
+    from spdm.requester.driver import MeasurementResult, Requester, RequesterConfig
 
 __all__ = [
     "DheKeyShare",
@@ -607,7 +607,7 @@ class Session:
         A signed response is checked with the verified chain of `slot` (default: the session's
         slot, 0 for a PSK session), which the requester must hold.
         """
-        from spdm.requester import MeasurementResult  # the requester imports this module
+        from spdm.requester.driver import MeasurementResult  # the requester imports this module
 
         self._require("established")
         requester = self._requester

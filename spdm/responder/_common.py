@@ -1,7 +1,7 @@
 """What both halves of the responder share: the settled connection and the refusal helpers.
 
 `spdm.responder` serves the connection (VCA, certificates, CHALLENGE, measurements, vendor
-requests) and `spdm._responder_sessions` the sessions; both read the `Connection` VCA settled
+requests) and `spdm.responder.sessions` the sessions; both read the `Connection` VCA settled
 and raise the `ProtocolError`s made here, which `Responder.respond` turns into ERROR responses.
 """
 

@@ -7,7 +7,7 @@ opens a record and `_seal` closes the answer. One `Session` per live SessionID h
 libspdm keeps per session: the key schedule, the transcript (TH1, TH2), the per-direction AEAD
 contexts, the session's own measurement transcript (L1/L2) and its state.
 
-The order of operations follows libspdm (and `spdm.session.replay`, which was proven against
+The order of operations follows libspdm (and `spdm.verify.sessions`, which was proven against
 every libspdm session capture):
 
 * KEY_EXCHANGE_RSP is signed over A || Hash(Ct) || K up to OpaqueData; TH1 follows the signature;
@@ -37,9 +37,6 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._responder_common import Connection, SessionTerms, expect, invalid, session_terms, unexpected
-from spdm._responder_config import ResponderConfig
-from spdm._responder_state import SessionState
 from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, verify_chain
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
@@ -66,6 +63,9 @@ from spdm.messages.opaque import decode_opaque, secured_message_versions, versio
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
+from spdm.responder._common import Connection, SessionTerms, expect, invalid, session_terms, unexpected
+from spdm.responder.config import ResponderConfig
+from spdm.responder.state import SessionState
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
 from spdm.session.secured import DirectionState, SecuredSession, session_id_of
 from spdm.session.transcript import SessionTranscript

@@ -10,7 +10,7 @@ request goes through the same steps, in the order the style guide asks for:
    code; a version other than the negotiated one (0x10 for GET_VERSION) is VersionMismatch;
 2. the test knobs (`answer_busy`, `answer_not_ready`);
 3. permission: outside a session the (state, code) pair must be in
-   `spdm._responder_state.TRANSITIONS`; inside one, the (session state, code) pair in
+   `spdm.responder.state.TRANSITIONS`; inside one, the (session state, code) pair in
    `SESSION_TRANSITIONS` (connection requests such as GET_VERSION or CHALLENGE never are);
    else UnexpectedRequest (RequestInFlight while the encapsulated flow runs);
 4. the body: a malformed one (truncated, trailing bytes beyond the transport's zero padding, bad
@@ -20,7 +20,7 @@ request goes through the same steps, in the order the style guide asks for:
 
 A refusal inside a session is sealed in it. A record that does not open at all (unknown
 SessionID: InvalidSession; framing, replay or tag: DecryptError) gets a 4-byte ERROR in the
-clear and changes nothing. The session half lives in `spdm._responder_sessions`.
+clear and changes nothing. The session half lives in `spdm.responder.sessions`.
 
 Transcripts are `spdm.transcript.ConnectionTranscript`, fed exactly as the requester side feeds
 its own, so that signatures verify over the same bytes; the libspdm captures in
@@ -38,32 +38,6 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._responder_common import Connection, SessionTerms, expect, invalid, session_terms, unexpected, unsupported
-from spdm._responder_config import (
-    DEFAULT_CAPABILITIES,
-    MAX_CT_EXPONENT,
-    SESSION_CAPABILITIES,
-    MutualAuth,
-    ResponderConfig,
-    SlotIdentity,
-    demo_config,
-    session_capabilities,
-)
-from spdm._responder_sessions import Session, SessionHandlers
-from spdm._responder_state import (
-    CAPABILITY_OF,
-    CLEAR_HANDSHAKE,
-    HANDLED,
-    NEVER_IN_SESSION,
-    REQUESTER_CAPABILITY_OF,
-    SESSION_ONLY,
-    SESSION_TRANSITIONS,
-    TRANSITIONS,
-    SessionState,
-    State,
-    session_state_diagram,
-    state_diagram,
-)
 from spdm.certs import CertChain
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
@@ -85,6 +59,32 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
+from spdm.responder._common import Connection, SessionTerms, expect, invalid, session_terms, unexpected, unsupported
+from spdm.responder.config import (
+    DEFAULT_CAPABILITIES,
+    MAX_CT_EXPONENT,
+    SESSION_CAPABILITIES,
+    MutualAuth,
+    ResponderConfig,
+    SlotIdentity,
+    demo_config,
+    session_capabilities,
+)
+from spdm.responder.sessions import Session, SessionHandlers
+from spdm.responder.state import (
+    CAPABILITY_OF,
+    CLEAR_HANDSHAKE,
+    HANDLED,
+    NEVER_IN_SESSION,
+    REQUESTER_CAPABILITY_OF,
+    SESSION_ONLY,
+    SESSION_TRANSITIONS,
+    TRANSITIONS,
+    SessionState,
+    State,
+    session_state_diagram,
+    state_diagram,
+)
 from spdm.transcript import ConnectionTranscript
 
 __all__ = [

@@ -303,8 +303,12 @@ class SessionReplayer:
             if chain is not None and digests.signature_digest is not None:
                 checks.append(
                     _check_signature(
-                        "KEY_EXCHANGE_RSP signature", chain, hashes, negotiated.base_asym_algo,
-                        digests.signature_digest, msg.signature,
+                        "KEY_EXCHANGE_RSP signature",
+                        chain,
+                        hashes,
+                        negotiated.base_asym_algo,
+                        digests.signature_digest,
+                        msg.signature,
                     )
                 )
             secret = self._next_dhe_secret()
@@ -502,13 +506,20 @@ class SessionReplayer:
                 algorithm = 0 if negotiated is None else negotiated.req_base_asym_alg
                 checks.append(
                     _check_signature(
-                        "FINISH signature", requester_chain, session.hash_suite, algorithm,
-                        digests.signature_digest, msg.signature,
+                        "FINISH signature",
+                        requester_chain,
+                        session.hash_suite,
+                        algorithm,
+                        digests.signature_digest,
+                        msg.signature,
                     )
                 )
         checks.append(
             _check_mac(
-                "RequesterVerifyData", schedule, handshake.request_finished_key, digests.verify_digest,
+                "RequesterVerifyData",
+                schedule,
+                handshake.request_finished_key,
+                digests.verify_digest,
                 msg.requester_verify_data,
             )
         )
@@ -523,7 +534,10 @@ class SessionReplayer:
         if verify_digest is not None and isinstance(msg, FinishRsp) and msg.responder_verify_data is not None:
             checks.append(
                 _check_mac(
-                    "FINISH_RSP ResponderVerifyData", schedule, handshake.response_finished_key, verify_digest,
+                    "FINISH_RSP ResponderVerifyData",
+                    schedule,
+                    handshake.response_finished_key,
+                    verify_digest,
                     msg.responder_verify_data,
                 )
             )

@@ -1,0 +1,36 @@
+"""The SPDM responder: a bytes-in, bytes-out state machine that a device emulator embeds.
+
+`Responder.respond(request, session_id=None)` (`spdm.responder.machine`) answers every request;
+`ResponderConfig` (`spdm.responder.config`) is what it serves; the state tables are in
+`spdm.responder.state`.
+"""
+
+from __future__ import annotations
+
+from spdm.responder.config import (
+    DEFAULT_CAPABILITIES,
+    SESSION_CAPABILITIES,
+    MutualAuth,
+    ResponderConfig,
+    SlotIdentity,
+    demo_config,
+    session_capabilities,
+)
+from spdm.responder.machine import Responder, VendorHandler
+from spdm.responder.state import SessionState, State, session_state_diagram, state_diagram
+
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "SESSION_CAPABILITIES",
+    "MutualAuth",
+    "Responder",
+    "ResponderConfig",
+    "SessionState",
+    "SlotIdentity",
+    "State",
+    "VendorHandler",
+    "demo_config",
+    "session_capabilities",
+    "session_state_diagram",
+    "state_diagram",
+]

@@ -1,0 +1,29 @@
+"""Verifying recorded exchanges: a captured connection checked as the requester would have
+(`spdm.verify.connection`), and its sessions replayed with known secrets (`spdm.verify.sessions`).
+"""
+
+from __future__ import annotations
+
+from spdm.verify.connection import CaptureVerification, Check, verify_capture
+from spdm.verify.sessions import (
+    KeyPhase,
+    MissingSecretError,
+    ReplayedSession,
+    ReplayRecord,
+    ReplaySecrets,
+    SessionReplayer,
+    replay,
+)
+
+__all__ = [
+    "CaptureVerification",
+    "Check",
+    "KeyPhase",
+    "MissingSecretError",
+    "ReplayRecord",
+    "ReplaySecrets",
+    "ReplayedSession",
+    "SessionReplayer",
+    "replay",
+    "verify_capture",
+]
