@@ -22,7 +22,7 @@ from spdm.transport.loopback import LoopbackTransport
 
 SESSIONS = 64
 PSK, HINT = b"bench psk value!", b"bench"
-_RESPONDER_FILES = ("*/spdm/responder.py", "*/spdm/_responder_*.py")
+_RESPONDER_FILES = ("*/spdm/responder/*.py",)
 
 
 def measure(sessions: int = SESSIONS) -> dict[str, float]:

@@ -198,16 +198,24 @@ def collect() -> tuple[list[Row], dict[str, object]]:
     out["sessions"] = n
 
     st = _timed("start-up", startup.measure)
-    ratio = float(st["help_vs_baseline"])
+    ratio = float(st["help_vs_dependencies"])
     target, met = _at_most(ratio, startup.HELP_TARGET)
     rows.append(
         Row(
             "`spdm --help`, whole-process CPU",
             _ms(st["help_cpu"]),
-            _ms(st["help_baseline_cpu"]) + " bare python, same dependency modules",
+            _ms(st["dependencies_cpu"]) + " bare python importing the dependency modules",
             ratio,
             target,
             met,
+        )
+    )
+    rows.append(
+        Row(
+            "`spdm --help` against an empty interpreter",
+            _ms(st["help_cpu"]),
+            _ms(st["bare_cpu"]) + " bare python importing nothing",
+            float(st["help_vs_bare"]),
         )
     )
     decode_ms = float(st["import_decode_ms"])
@@ -215,13 +223,14 @@ def collect() -> tuple[list[Row], dict[str, object]]:
         Row(
             "`import spdm.messages` + decode one VERSION, CPU",
             f"{decode_ms:.1f} ms",
-            _ms(st["dependencies_cpu"]) + " bare python importing every dependency",
+            "-",
             None,
             f"< {startup.DECODE_TARGET_MS:g} ms",
             decode_ms < startup.DECODE_TARGET_MS,
         )
     )
-    out["help_vs_baseline"] = ratio
+    out["help_vs_dependencies"] = ratio
+    out["help_vs_bare"] = st["help_vs_bare"]
     out["import_decode_ms"] = decode_ms
 
     out["targets_met"] = {row.figure: row.met for row in rows if row.met is not None}

@@ -5,8 +5,6 @@ Standard library only: `spdm --help` imports this, and nothing heavier.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 __all__ = ["DOE_PADDING", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "read_file"]
 
 EXIT_OK = 0
@@ -23,6 +21,7 @@ class Usage(Exception):
 def read_file(path: str, what: str) -> bytes:
     """The bytes of `path`; a file that cannot be read is a `Usage` error naming `what` it should hold."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as error:
         raise Usage(f"cannot read {what} {path}: {error.strerror or error}") from None
