@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,7 +35,7 @@ ASYM, HASH = BaseAsymAlgo.ECDSA_P384, BaseHashAlgo.SHA_384
 def _setup() -> tuple[Responder, RequesterConfig, dict[str, object]]:
     chain = make_chain(ASYM, hash_algo=BaseHashAlgo.SHA_384)
     identity = SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)
-    config = demo_config(slots={0: identity}, base_asym_priority=(ASYM,), base_hash_priority=(HASH,))
+    config = replace(demo_config(), slots={0: identity}, base_asym_priority=(ASYM,), base_hash_priority=(HASH,))
     return Responder(config), RequesterConfig(trust_anchors={0: chain.root_der}), {"chain": chain, "config": config}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +248,8 @@ def recorded_messages() -> dict[str, tuple[bytes, CodecContext | None]]:
     """The first message of each kind in one authentication (P-384, SHA-384, all measurement blocks signed)."""
     asym, hash_algo = BaseAsymAlgo.ECDSA_P384, BaseHashAlgo.SHA_384
     chain = make_chain(asym, hash_algo=hash_algo)
-    config = demo_config(
+    config = replace(
+        demo_config(),
         slots={0: SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)},
         base_asym_priority=(asym,),
         base_hash_priority=(hash_algo,),

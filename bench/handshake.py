@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,11 +34,9 @@ HASH, AEAD = BaseHashAlgo.SHA_384, AeadAlgorithm.AES_256_GCM
 
 
 def _connected() -> tuple[Requester, bytes]:
-    config = demo_config(
-        sessions=True,
-        psk={HINT: PSK},
+    config = replace(
+        demo_config(sessions=True, psks={HINT: PSK}),
         base_hash_priority=(HASH,),
-        max_sessions=4,
         aead_priority=(AEAD,),
         dhe_priority=(DheGroup.SECP_384_R1,),
     )

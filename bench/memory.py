@@ -11,10 +11,12 @@ from __future__ import annotations
 import gc
 import sys
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from spdm.limits import Limits
 from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, demo_config
@@ -27,10 +29,9 @@ _RESPONDER_FILES = ("*/spdm/responder/*.py",)
 
 def measure(sessions: int = SESSIONS) -> dict[str, float]:
     """Peak bytes above the connected baseline while opening `sessions`, and responder bytes kept per session."""
-    config = demo_config(
-        sessions=True,
-        psk={HINT: PSK},
-        max_sessions=sessions,
+    config = replace(
+        demo_config(sessions=True, psks={HINT: PSK}),
+        limits=Limits(max_sessions=sessions),
         base_hash_priority=(BaseHashAlgo.SHA_384,),
         aead_priority=(AeadAlgorithm.AES_256_GCM,),
     )

@@ -13,6 +13,7 @@ Run: ``python examples/mailbox_emulator.py``
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from spdm.cdat import CXL_TABLE_ACCESS, CXL_VENDOR_ID, CdatResponder, build_cdat, dslbis, dsmas, read_cdat
 from spdm.requester import Requester, RequesterConfig
@@ -46,7 +47,7 @@ def main() -> None:
     started = time.perf_counter()
 
     # The device: an SPDM responder (DOE pads to a DWORD: 3 bytes of padding allowed) and a CDAT.
-    config = demo_config(sessions=True, transport_padding=3)
+    config = replace(demo_config(sessions=True), transport_padding=3)
     table = build_cdat(
         [
             dsmas(handle=0, dpa_base=0, dpa_length=1 << 30),

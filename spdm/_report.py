@@ -15,10 +15,12 @@ from spdm.messages.codes import (
     DheGroup,
     MeasurementHashAlgo,
     MeasurementValueType,
+    MutAuthRequest,
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 from spdm.negotiated import Negotiated
-from spdm.requester import AuthenticationResult, MeasurementResult, Session
+from spdm.requester import AuthenticationResult, MeasurementResult
+from spdm.requester.session_core import SessionView
 
 __all__ = ["print_authentication", "print_measurements", "print_negotiated", "print_session"]
 
@@ -79,11 +81,15 @@ def print_negotiated(n: Negotiated, out: TextIO) -> None:
     )
 
 
-_MUT_AUTH_KINDS = {1: "signed FINISH", 2: "encapsulated requests", 4: "encapsulated requests after DIGESTS"}
+_MUT_AUTH_KINDS: dict[int, str] = {
+    MutAuthRequest.MUT_AUTH_REQUESTED: "signed FINISH",
+    MutAuthRequest.WITH_ENCAP_REQUEST: "encapsulated requests",
+    MutAuthRequest.WITH_GET_DIGESTS: "encapsulated requests after DIGESTS",
+}
 
 
-def print_session(session: Session, n: Negotiated, out: TextIO) -> None:
-    """What the handshake established."""
+def print_session(session: SessionView, n: Negotiated, out: TextIO) -> None:
+    """What the handshake established (a blocking or an asyncio session alike)."""
     kind = "PSK" if session.psk else f"DHE {_enum_name(DheGroup, n.dhe_group)}, responder slot {session.slot}"
     version = session.secured_message_version
     protection = "encrypted and authenticated" if session.encrypted else "authenticated only"

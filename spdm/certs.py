@@ -1,8 +1,10 @@
-"""SPDM certificate chains: the slot format, and validation of a chain against a slot's trust anchor.
+"""SPDM certificate chains: the slot format, reading a chain portion by portion, and validation of a
+chain against a slot's trust anchor.
 
-Slot format (SPDM 1.0-1.3, SPDM_NOTES section 2): u16 LE Length (the whole buffer), u16
-Reserved, RootHash = Hash(DER of the root certificate), then DER certificates, root (or first
-intermediate) first and leaf last. DIGESTS and the key-exchange transcript hash these exact bytes.
+Slot format (DSP0274 1.0-1.3, the certificate chain format table): u16 LE Length (the whole
+buffer), u16 Reserved, RootHash = Hash(DER of the root certificate), then DER certificates, root
+(or first intermediate) first and leaf last. DIGESTS and the key-exchange transcript hash these
+exact bytes. `ChainPortions` reassembles them from the CERTIFICATE responses that carry them.
 
 Validation is `cryptography.x509.verification` (path building, signatures, validity, critical
 extensions, CA constraints) with extension policies fitted to device certificates rather than
@@ -38,6 +40,7 @@ from spdm._lenient_leaf import (
 )
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import DecodeError, EncodeError, VerificationError
+from spdm.messages.certificates import Certificate, GetCertificate
 
 __all__ = [
     "CMA_IDENTITY_OID",
@@ -48,6 +51,7 @@ __all__ = [
     "SPDM_RESPONDER_AUTH_OID",
     "CertChain",
     "ChainPolicy",
+    "ChainPortions",
     "CmaIdentity",
     "VerifiedChain",
     "load_certificates",
@@ -208,6 +212,63 @@ class CertChain:
     def digest(self, hash_suite: HashSuite) -> bytes:
         """Hash of the whole slot buffer: what DIGESTS reports and what KEY_EXCHANGE's TH holds."""
         return hash_suite.digest(self.to_bytes())
+
+
+# --- reading a chain portion by portion ---------------------------------------------------------
+
+
+class ChainPortions:
+    """One slot's chain as CERTIFICATE responses deliver it, portion by portion (DSP0274 1.1 section
+    "GET_CERTIFICATE request and CERTIFICATE response").
+
+    The one place every side reads a chain from portions: the requester's GET_CERTIFICATE loop, the
+    responder's encapsulated GET_CERTIFICATE under mutual authentication, `spdm verify` and capture
+    replay. Start one per chain (`slot`), send GET_CERTIFICATE at `offset`, and give `add` each
+    request with the CERTIFICATE that answered it: it returns the whole chain in slot format (what
+    DIGESTS hashes) once RemainderLength is 0, else None. The last portion is not kept, so a chain
+    its reader refuses (a digest that does not match) may be completed again by another last
+    portion. A portion that breaks a rule raises `ValueError` saying which, and changes nothing:
+
+    * the response names the slot asked for, and the request the slot being read;
+    * the request's Offset is where the chain stands (`offset`);
+    * PortionLength is at least 1 and at most the Length asked for;
+    * Offset + PortionLength + RemainderLength, the chain's size, is the same in every response
+      and at most `max_size` (the 16-bit Length field's 65535 unless a limit says less).
+    """
+
+    __slots__ = ("_chain", "max_size", "slot", "total")
+
+    def __init__(self, slot: int, *, max_size: int = _MAX_LENGTH) -> None:
+        self.slot = slot
+        self.max_size = max_size
+        self.total: int | None = None
+        """The chain's size as the responses announce it (None before the first)."""
+        self._chain = bytearray()
+
+    @property
+    def offset(self) -> int:
+        """The Offset of the next GET_CERTIFICATE: the bytes read so far."""
+        return len(self._chain)
+
+    def add(self, request: GetCertificate, response: Certificate) -> bytes | None:
+        """Take one CERTIFICATE (and the GET_CERTIFICATE it answers): the chain once complete, else None."""
+        portion, remainder = response.portion, response.remainder_length
+        if response.slot_id != request.slot_id or request.slot_id != self.slot:
+            raise ValueError(f"CERTIFICATE for slot {response.slot_id}, slot {self.slot} is being read")
+        if request.offset != self.offset:
+            raise ValueError(f"GET_CERTIFICATE at Offset {request.offset}, the chain so far has {self.offset} bytes")
+        if not 0 < len(portion) <= request.length:
+            raise ValueError(f"PortionLength {len(portion)} for a GET_CERTIFICATE of Length {request.length}")
+        total = self.offset + len(portion) + remainder
+        if self.total is not None and total != self.total:
+            raise ValueError(f"the chain's size changes between portions: {self.total}, then {total} bytes")
+        if total > self.max_size:
+            raise ValueError(f"a {total}-byte certificate chain is over the {self.max_size} bytes allowed")
+        self.total = total
+        if not remainder:
+            return bytes(self._chain + portion)
+        self._chain += portion
+        return None
 
 
 # --- PCIe CMA identity -------------------------------------------------------------------------

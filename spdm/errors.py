@@ -1,10 +1,17 @@
-"""The exception hierarchy: every failure the library reports is an `SpdmError`."""
+"""The exception hierarchy: every failure the library reports is an `SpdmError`; and the wire's
+`ErrorCode`s, which a `ProtocolError` carries.
+
+This module imports nothing of the library: every other module may import it.
+"""
 
 from __future__ import annotations
+
+import enum
 
 __all__ = [
     "DecodeError",
     "EncodeError",
+    "ErrorCode",
     "NegotiationError",
     "PeerError",
     "ProtocolError",
@@ -12,6 +19,25 @@ __all__ = [
     "TransportError",
     "VerificationError",
 ]
+
+
+class ErrorCode(enum.IntEnum):
+    """ERROR Param1: the ErrorCode values of DSP0274 1.1's ERROR response (also `spdm.messages.codes.ErrorCode`)."""
+
+    InvalidRequest = 0x01
+    InvalidSession = 0x02
+    Busy = 0x03
+    UnexpectedRequest = 0x04
+    Unspecified = 0x05
+    DecryptError = 0x06
+    UnsupportedRequest = 0x07
+    RequestInFlight = 0x08
+    InvalidResponseCode = 0x09
+    SessionLimitExceeded = 0x0A
+    VersionMismatch = 0x41
+    ResponseNotReady = 0x42
+    RequestResynch = 0x43
+    VendorDefined = 0xFF
 
 
 class SpdmError(Exception):
@@ -61,8 +87,6 @@ class PeerError(ProtocolError):
     """The peer answered with an SPDM ERROR; `response` is the decoded ERROR message."""
 
     def __init__(self, response: object) -> None:
-        from spdm.messages.codes import ErrorCode  # errors sit below messages; only the name is needed
-
         code = int(getattr(response, "error_code", 0))
         data = int(getattr(response, "error_data", 0))
         try:

@@ -48,10 +48,6 @@ MAX_SESSIONS = 0xFF
 MAX_REQUESTER_SESSIONS = 0xFFFF
 """ReqSessionID is a non-zero u16."""
 _MIN_MESSAGE = 4  # the SPDM header
-# The codes the per-message checks look for, as plain ints (an enum member read is a descriptor call).
-_MEASUREMENTS = int(Code.MEASUREMENTS)
-_VENDOR_DEFINED_REQUEST = int(Code.VENDOR_DEFINED_REQUEST)
-_VENDOR_DEFINED_RESPONSE = int(Code.VENDOR_DEFINED_RESPONSE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,14 +113,14 @@ class Limits:
         if size < 2:
             return
         code = raw[1]
-        if code == _MEASUREMENTS and size >= 8:
+        if code == Code.MEASUREMENTS and size >= 8:
             blocks, record = raw[4], int.from_bytes(raw[5:8], "little")
             if blocks > self.max_measurement_blocks:
                 raise _over_response(f"NumberOfBlocks {blocks} is over the {self.max_measurement_blocks} allowed")
             if record > self.max_measurement_record_bytes:
                 limit = self.max_measurement_record_bytes
                 raise _over_response(f"MeasurementRecordLength {record} is over the {limit} bytes allowed")
-        elif code == _VENDOR_DEFINED_RESPONSE:
+        elif code == Code.VENDOR_DEFINED_RESPONSE:
             payload = _vendor_payload_over(raw, self.max_vendor_response_bytes)
             if payload is not None:
                 limit = self.max_vendor_response_bytes
@@ -148,7 +144,7 @@ class Limits:
         size = len(raw)
         if size > self.max_request_bytes:
             raise _over_request(f"{size} bytes is over the {self.max_request_bytes}-byte limit")
-        if size >= 2 and raw[1] == _VENDOR_DEFINED_REQUEST:
+        if size >= 2 and raw[1] == Code.VENDOR_DEFINED_REQUEST:
             payload = _vendor_payload_over(raw, self.max_vendor_request_bytes)
             if payload is not None:
                 limit = self.max_vendor_request_bytes

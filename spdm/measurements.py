@@ -3,7 +3,8 @@
 The measurement summary hash (CHALLENGE_AUTH, KEY_EXCHANGE_RSP, PSK_EXCHANGE_RSP) is, as libspdm
 computes it for 1.0 and 1.1 alike, the hash of the concatenated measurement blocks (each with
 its 4-byte Index/Specification/Size header), in index order: every block for type 0xFF, the
-TCB blocks for type 1. The captures in shared/vectors/libspdm agree.
+TCB blocks for type 1 (DSP0274 1.1, CHALLENGE_AUTH's MeasurementSummaryHash). The libspdm
+captures the tests replay agree.
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ class Negotiated:
     def from_vca(
         cls, version: int, request: GetCapabilities, response: Capabilities, algorithms: Algorithms
     ) -> Negotiated:
-        """Collect the negotiated state from the messages of VCA."""
+        """Collect the negotiated state from the messages of VCA: the one way every side builds it
+        (the requester from what it sent and received, the responder from what it received and
+        answered, a verifier and a flow decoder from what went by)."""
         return cls(
             version=version,
             requester_flags=request.flags or 0,
@@ -75,13 +77,13 @@ class Negotiated:
         )
 
     def both(self, flag: int) -> bool:
-        """A session feature is in effect only when both sides set its capability bit (`flag`: a
-        CapabilityFlags member, or its int value where a hot path keeps it as a plain int)."""
+        """A session feature is in effect only when both sides set its capability bits (`flag`, a
+        CapabilityFlags member or its value)."""
         bits = int(flag)
         return self.requester_flags & self.responder_flags & bits == bits
 
     def requester_has(self, flag: int) -> bool:
-        """The requester set some bit of `flag` (on ints: IntFlag's own `&` is a slow Python call)."""
+        """The requester set some bit of `flag` (PSK_CAP_MASK: PSK with or without context)."""
         return self.requester_flags & int(flag) != 0
 
     def responder_has(self, flag: int) -> bool:

@@ -7,8 +7,10 @@ does (`libspdm_reset_message_buffer_via_request_code`):
 * A (VCA) is restarted by GET_VERSION. It is kept as bytes: it is a prefix of M1/M2 and of the
   session transcripts, and it is complete before the hash algorithm is known.
 * B and C (certificates and challenge, "M1/M2" = A || B || C in 1.0/1.1) are hashed
-  incrementally from A; GET_DIGESTS restarts B, a signed CHALLENGE_AUTH ends them, and session
-  or measurement requests before authentication completes drop them.
+  incrementally from A; GET_DIGESTS restarts B, a signed CHALLENGE_AUTH ends them, and the
+  session and measurement requests of `DROPS_UNFINISHED_AUTHENTICATION` drop them while
+  authentication is unfinished, inside a session or outside one (`before_request`,
+  `before_session_request`).
 * M (L1/L2 = M alone in 1.0/1.1) collects GET_MEASUREMENTS/MEASUREMENTS pairs; any other request,
   an ERROR answer and every signed MEASUREMENTS restart it.
 
@@ -23,29 +25,32 @@ from spdm.crypto.hashes import HashObject
 from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
 
-__all__ = ["ConnectionTranscript", "HashObject", "Transcript"]
+__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript"]
 
 HashFactory = Callable[[], HashObject]
 
-# Requests that drop B and C when they arrive before authentication completes (libspdm).
-_DROPS_UNFINISHED_AUTH = frozenset(
+DROPS_UNFINISHED_AUTHENTICATION: frozenset[Code] = frozenset(
     {
-        Code.KEY_EXCHANGE,
         Code.GET_MEASUREMENTS,
+        Code.KEY_EXCHANGE,
         Code.FINISH,
         Code.PSK_EXCHANGE,
         Code.PSK_FINISH,
         Code.KEY_UPDATE,
         Code.HEARTBEAT,
         Code.GET_ENCAPSULATED_REQUEST,
+        Code.DELIVER_ENCAPSULATED_RESPONSE,
         Code.END_SESSION,
     }
 )
-# The codes `before_request` compares with, as plain ints: an enum member read is a descriptor call,
-# and this runs for every request on both sides.
-_GET_VERSION = int(Code.GET_VERSION)
-_GET_DIGESTS = int(Code.GET_DIGESTS)
-_KEEP_MEASUREMENTS = frozenset({int(Code.GET_MEASUREMENTS), int(Code.RESPOND_IF_READY)})
+"""The requests that drop B and C (M1/M2) unless CHALLENGE_AUTH completed them, whether they travel
+in the clear or inside a session. This is libspdm's `libspdm_reset_message_buffer_via_request_code`
+(at 1e16c60f, the version the captures in shared/vectors/libspdm come from, and since), which its
+responder applies to each of these requests as it serves it, in a session or not; its requester
+applies it to each it sends but DELIVER_ENCAPSULATED_RESPONSE, which always follows a
+GET_ENCAPSULATED_REQUEST (or a completed CHALLENGE) with nothing added to B in between, so the
+outcome is the same. Both roles must agree: after a request that drops B on one side only, the next
+CHALLENGE_AUTH is signed over one transcript and checked over another."""
 
 
 class Transcript:
@@ -126,20 +131,26 @@ class ConnectionTranscript:
         return self._new
 
     def before_request(self, code: int) -> None:
-        """Apply the reset rules for a request about to be sent (or just received)."""
-        if code == _GET_VERSION:
+        """Apply the reset rules for a request about to be sent (or just received) outside a session."""
+        if code == Code.GET_VERSION:
             self.restart()
             return
-        if code not in _KEEP_MEASUREMENTS:
+        if code not in (Code.GET_MEASUREMENTS, Code.RESPOND_IF_READY):
             self._l1l2 = None
-        if code == _GET_DIGESTS:
+        if code == Code.GET_DIGESTS:
             self._m1m2 = None
-        elif code in _DROPS_UNFINISHED_AUTH:
+        elif code in DROPS_UNFINISHED_AUTHENTICATION:
+            self.drop_unfinished_authentication()
+
+    def before_session_request(self, code: int) -> None:
+        """The connection's reset rule for a request sent (or received) inside a session: B and C go
+        for the requests of `DROPS_UNFINISHED_AUTHENTICATION` unless authentication completed. The
+        connection's M stays (a session keeps its own), and nothing else changes."""
+        if code in DROPS_UNFINISHED_AUTHENTICATION:
             self.drop_unfinished_authentication()
 
     def drop_unfinished_authentication(self) -> None:
-        """B and C go unless CHALLENGE_AUTH completed them: the rule of `before_request` for session and
-        measurement requests, which an in-session request applies alone (it leaves the connection's M)."""
+        """B and C go unless CHALLENGE_AUTH completed them."""
         if not self.authenticated:
             self._m1m2 = None
 

@@ -49,7 +49,7 @@ def _peer_error(check: Callable[[], object], code: int) -> None:
 
 
 def _vendor_responder(answer_size: int, **config: object) -> Responder:
-    responder = Responder(demo_config(**config))  # type: ignore[arg-type]
+    responder = Responder(dataclasses.replace(demo_config(), **config))  # type: ignore[arg-type]
     responder.register_vendor_handler(*VENDOR, lambda request: b"\xa5" * answer_size)
     return responder
 
@@ -81,21 +81,14 @@ def test_defaults_and_ranges() -> None:
 
 
 def test_responder_config_has_one_source_of_truth() -> None:
+    """`limits` is the only place a responder's bounds are set: no shorthand field repeats them."""
     config = demo_config()
-    assert config.limits == DEFAULT_LIMITS and config.max_sessions == 4 and config.max_request_size == 4096
-    short = demo_config(max_sessions=2, max_request_size=512)
+    assert config.limits == DEFAULT_LIMITS
+    assert not {"max_sessions", "max_request_size"} & {f.name for f in dataclasses.fields(config)}
+    short = dataclasses.replace(config, limits=Limits(max_sessions=2, max_request_bytes=512))
     assert short.limits.max_sessions == 2 and short.limits.max_request_bytes == 512
-    long = demo_config(limits=Limits(max_sessions=3))
-    assert long.max_sessions == 3 and long.limits.max_sessions == 3
-    assert dataclasses.replace(config, limits=Limits(max_sessions=5)).max_sessions == 5
-    assert dataclasses.replace(config, max_sessions=7).limits.max_sessions == 7
-    with pytest.raises(ValueError, match="contradicts"):  # both non-default and different: ambiguous
-        dataclasses.replace(short, max_sessions=7)
-    assert demo_config(max_sessions=3, limits=Limits(max_sessions=3)).max_sessions == 3
-    with pytest.raises(ValueError, match="contradicts"):
-        demo_config(max_sessions=2, limits=Limits(max_sessions=3))
-    with pytest.raises(ValueError, match="max_sessions"):
-        demo_config(max_sessions=0)
+    with pytest.raises(ValueError, match="limits"):
+        dataclasses.replace(config, limits=4)
 
 
 # --- message sizes --------------------------------------------------------------------------------
@@ -130,7 +123,7 @@ def _block(index: int, value_size: int) -> MeasurementBlock:
 
 
 def _measuring(*blocks: MeasurementBlock) -> Responder:
-    return Responder(demo_config(measurements=StaticMeasurements(measured=blocks)))
+    return Responder(dataclasses.replace(demo_config(), measurements=StaticMeasurements(measured=blocks)))
 
 
 def test_requester_max_measurement_record_bytes() -> None:
@@ -156,7 +149,8 @@ def test_requester_max_measurement_blocks() -> None:
 def test_requester_max_chain_bytes() -> None:
     chain = make_chain(BaseAsymAlgo.ECDSA_P256, depth=6)
     identity = SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)
-    responder = Responder(demo_config(slots={0: identity}, base_asym_priority=(BaseAsymAlgo.ECDSA_P256,)))
+    config = dataclasses.replace(demo_config(), slots={0: identity}, base_asym_priority=(BaseAsymAlgo.ECDSA_P256,))
+    responder = Responder(config)
     size = len(_requester(responder).get_certificate(0))
     assert size > 6 * 200
     fits = _requester(responder, Limits(max_chain_bytes=size), certificate_portion=0x100)
@@ -196,7 +190,7 @@ def test_requester_max_opaque_bytes() -> None:
 
 
 def _session_pair(responder_limits: Limits, requester_limits: Limits = DEFAULT_LIMITS) -> Requester:
-    responder = Responder(demo_config(sessions=True, psk={HINT: PSK}, limits=responder_limits))
+    responder = Responder(dataclasses.replace(demo_config(sessions=True, psks={HINT: PSK}), limits=responder_limits))
     config = RequesterConfig.with_sessions(psk=PSK, psk_hint=HINT, limits=requester_limits)
     requester = Requester(LoopbackTransport(responder.respond), config)
     requester.init_connection()

@@ -455,15 +455,16 @@ def test_capture_writer_is_thread_safe() -> None:
 def test_recorders_refuse_the_wrong_link_type() -> None:
     mctp = CaptureWriter(io.BytesIO(), LINKTYPE_MCTP)
     with pytest.raises(ValueError, match="291"):
-        RecordingLink(generate._MailboxLink(DoeMailboxResponder(Responder().respond)), mctp)
+        RecordingLink(generate._MailboxLink(DoeMailboxResponder(Responder(demo_config()).respond)), mctp)
     other = CaptureWriter(io.BytesIO(), 1)
     with pytest.raises(ValueError):
         RecordingTransport(LoopbackTransport(lambda request, session_id: request), other)
     with pytest.raises(ValueError):
         tap_objects(lambda obj: obj, other)
     doe = CaptureWriter(io.BytesIO(), LINKTYPE_PCI_DOE)
+    device = DoeMailboxResponder(Responder(demo_config()).respond)
     with pytest.raises(ValueError, match="RecordingLink"):
-        RecordingTransport(DoeTransport(generate._MailboxLink(DoeMailboxResponder(Responder().respond))), doe)
+        RecordingTransport(DoeTransport(generate._MailboxLink(device)), doe)
 
 
 @pytest.mark.parametrize("link_type", [LINKTYPE_PCI_DOE, LINKTYPE_MCTP])
@@ -488,7 +489,7 @@ def test_recording_transport_frames_as_spdm_emu(link_type: int) -> None:
 
 
 def test_a_socket_server_tap_and_a_recording_link_write_the_same_objects(tmp_path: Path) -> None:
-    config = demo_config(sessions=True, transport_padding=3)
+    config = dataclasses.replace(demo_config(sessions=True), transport_padding=3)
     anchor = config.slots[0].certificates[0]
     server_log = SecretsLog(tmp_path / "server.json")
     responder = Responder(dataclasses.replace(config, on_dhe_secret=server_log.add_dhe_secret))

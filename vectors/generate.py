@@ -817,7 +817,7 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
     fields: dict[str, Any] = {
         "versions": tuple(settings["versions"]),
         "certificate_portion": settings["certificate_portion"],
-        "secured_framing": FRAMINGS[settings["secured_framing"]],
+        "secured_transport": FRAMINGS[settings["secured_framing"]],
         "clock": lambda: CLOCK,
         "sleep": lambda seconds: None,
     }
@@ -947,7 +947,7 @@ def _responder_config(
         "on_dhe_secret": log.add_dhe_secret,
     }
     if spec.psk:
-        settings["psk"] = {spec.psk_hint: PSK}
+        settings["psks"] = {spec.psk_hint: PSK}
     if spec.mutual_auth is not None and requester is not None:
         settings["mutual_auth"] = spec.mutual_auth
         settings["requester_trust_anchors"] = {0: requester.root}

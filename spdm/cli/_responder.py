@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from spdm.capture import tap_objects
@@ -21,53 +22,52 @@ from spdm.transport.socket import DEFAULT_PORT, RespondObject, SocketServer
 __all__ = ["run"]
 
 
-def _session_settings(args: argparse.Namespace) -> dict[str, object]:
-    """The session options of `spdm responder`: PSK, mutual authentication and the requester's identity."""
-    settings: dict[str, object] = {}
-    if args.psk is not None:
-        settings["psk"] = {args.psk_hint: args.psk}
-    if args.req_root_cert is not None:
-        settings["requester_trust_anchors"] = {0: read_file(args.req_root_cert, "requester root certificate")}
-    if args.req_cert_chain is not None:
-        try:
-            chain = read_file(args.req_cert_chain, "requester certificate chain")
-            settings["requester_chain"] = load_certificates(chain)
-        except SpdmError as error:
-            raise Usage(f"unusable --req-cert-chain: {error}") from None
+def _requester_chain(args: argparse.Namespace) -> tuple[bytes, ...]:
+    """--req-cert-chain: the requester's certificates (root first) for --mutual-auth basic."""
+    if args.req_cert_chain is None:
+        return ()
+    try:
+        return load_certificates(read_file(args.req_cert_chain, "requester certificate chain"))
+    except SpdmError as error:
+        raise Usage(f"unusable --req-cert-chain: {error}") from None
+
+
+def _identity(args: argparse.Namespace) -> ResponderConfig:
+    """The configuration `spdm responder` serves: every session capability, the demo identity or the
+    given one, and the session options (PSK, mutual authentication and the requester's identity)."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
         raise Usage("--mutual-auth basic needs --req-cert-chain")
-    settings["mutual_auth"] = args.mutual_auth
-    return settings
-
-
-def _identity(args: argparse.Namespace) -> ResponderConfig:
-    sessions = _session_settings(args)
-    chain = sessions.get("requester_chain", ())
-    known = chain if args.mutual_auth == "basic" and isinstance(chain, tuple) else ()  # else it crosses the wire
+    anchors: dict[int, bytes] = {}
+    if args.req_root_cert is not None:
+        anchors[0] = read_file(args.req_root_cert, "requester root certificate")
+    chain = _requester_chain(args)
+    known = chain if args.mutual_auth == "basic" else ()  # else it crosses the wire
     log = secrets_log(args, psk=args.psk, requester_chain=known)
-    if log is not None:
-        sessions["on_dhe_secret"] = log.add_dhe_secret
-    if args.cert_chain is None and args.key is None:
-        config = _configure(transport_padding=DOE_PADDING, **sessions)
+    demo = args.cert_chain is None and args.key is None
+    if not demo and (args.cert_chain is None or args.key is None):
+        raise Usage("--cert-chain and --key go together")
+    config = demo_config(sessions=True, psks={} if args.psk is None else {args.psk_hint: args.psk})
+    try:
+        if not demo:
+            certificates, key = load_identity(args.cert_chain, args.key, "responder")
+            config = replace(config, slots={0: SlotIdentity(certificates=certificates, private_key=key)})
+        config = replace(
+            config,
+            transport_padding=DOE_PADDING,
+            requester_trust_anchors=anchors,
+            requester_chain=chain,
+            mutual_auth=args.mutual_auth,
+            on_dhe_secret=None if log is None else log.add_dhe_secret,
+        )
+    except ValueError as error:  # a contradiction between the options is a usage error
+        raise Usage(str(error)) from None
+    if demo:
         root = Path(tempfile.gettempdir()) / f"spdm-demo-root-{os.getpid()}.der"
         root.write_bytes(config.slots[0].certificates[0])
         print(f"demo identity: root certificate written to {root}")
-        return config
-    if args.cert_chain is None or args.key is None:
-        raise Usage("--cert-chain and --key go together")
-    certificates, key = load_identity(args.cert_chain, args.key, "responder")
-    slot = SlotIdentity(certificates=certificates, private_key=key)
-    return _configure(slots={0: slot}, transport_padding=DOE_PADDING, **sessions)
-
-
-def _configure(**settings: object) -> ResponderConfig:
-    """A session-capable demo configuration with `settings`; a contradiction is a usage error."""
-    try:
-        return demo_config(sessions=True, **settings)
-    except ValueError as error:
-        raise Usage(str(error)) from None
+    return config
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """The SPDM signature algorithms (BaseAsymAlgo and ReqBaseAsymAlg): sign and verify on the wire's terms.
 
 SPDM 1.0/1.1 sign Hash(transcript) directly, so callers pass the digest and the suites sign it
-with `Prehashed`. Wire formats (SPDM_NOTES section 4, mistake 5): ECDSA is raw r||s, each half
+with `Prehashed`. Wire formats (DSP0274 1.1, BaseAsymAlgo in NEGOTIATE_ALGORITHMS, and the
+Signature fields of CHALLENGE_AUTH, MEASUREMENTS, KEY_EXCHANGE_RSP and FINISH): ECDSA is raw r||s, each half
 big-endian and left-zero-padded to the coordinate size, not DER; RSA signatures are big-endian and
 modulus-sized; RSASSA is PKCS#1 v1.5; RSAPSS uses MGF1 with the same hash and a salt as long as
 the hash (libspdm's `RSA_PSS_SALTLEN_DIGEST`).

@@ -1,9 +1,10 @@
 """The SPDM DHE groups (DHE AlgStruct): ephemeral keys, ExchangeData and the shared secret.
 
-SPDM fixes the wire forms (SPDM_NOTES sections 2 and 5, mistake 10): ECDH ExchangeData is X || Y,
-each big-endian and as wide as the field, without the SEC1 0x04 prefix, and the shared secret is
-the X coordinate of the product, fixed width; FFDHE ExchangeData and the shared secret are
-big-endian and left-padded to the size of the prime. A peer value that is not a point of the
+SPDM fixes the wire forms (DSP0274 1.1, the ExchangeData field of KEY_EXCHANGE and
+KEY_EXCHANGE_RSP, and the DHE secret of the key schedule): ECDH ExchangeData is X || Y, each
+big-endian and as wide as the field, without the SEC1 0x04 prefix, and the shared secret is the X
+coordinate of the product, fixed width; FFDHE ExchangeData and the shared secret are big-endian
+and left-padded to the size of the prime. A peer value that is not a point of the
 curve, or not in 2..p-2 and in the subgroup of order (p-1)/2, is a `VerificationError` before any
 arithmetic uses it. The FFDHE arithmetic lives in `spdm.crypto.ffdhe`, which picks its backend.
 

@@ -324,6 +324,6 @@ class _Generator(Generator):
             src.add(ind, f"{target} = b''.join({items})")
 
 
-def compile_builder(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...]) -> Any:
+def compile_builder(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...], label: str = "") -> Any:
     """The build function of a layout's `plan`, writing instances of `cls` (fields `names`)."""
-    return _Generator.compile(plan, cls, names)
+    return _Generator.compile(plan, cls, names, label)

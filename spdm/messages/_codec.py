@@ -130,12 +130,12 @@ def layout_fields(layout: Layout) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _bind(cls: type[R], layout: Layout) -> Layout:
+def _bind(cls: type[R], layout: Layout, label: str = "") -> Layout:
     fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     wire = layout_fields(layout)
     if fields != wire:
         raise TypeError(f"{cls.__name__}: dataclass fields {fields} differ from layout fields {wire}")
-    layout.bind(cls, fields)
+    layout.bind(cls, fields, label)
     return layout
 
 
@@ -164,7 +164,7 @@ def message(code: Code, *fields: c.Construct) -> Callable[[type[M]], type[M]]:
         cls.code = code
         cls.name = code.name
         cls.layout = _bind(cls, Layout(*head, *fields, c.Terminated))
-        cls.open_layout = _bind(cls, Layout(*open_head, *fields))
+        cls.open_layout = _bind(cls, Layout(*open_head, *fields), "open")
         _REGISTRY[code] = cls
         return cls
 

@@ -8,6 +8,7 @@ context that rules see, and the generated source.
 
 from __future__ import annotations
 
+import linecache
 import operator
 import struct
 from collections.abc import Callable
@@ -204,7 +205,7 @@ class Test:
     def __init__(self, name: str, op: str, value: int) -> None:
         if op not in self._OPERATORS:
             raise ValueError(f"operator {op!r} is not one of {sorted(self._OPERATORS)}")
-        self.name, self.op, self.value = name, op, value
+        self.name, self.op, self.value = name, op, int(value)  # an enum member is written as its number
         self._apply = self._OPERATORS[op]
 
     def __call__(self, this: Any) -> bool:
@@ -283,7 +284,11 @@ def relocate(error: c.ConstructError, path: str, name: str | None) -> None:
 
 
 class Source:
-    """Python source being generated, with the objects it refers to."""
+    """Python source being generated, with the objects it refers to.
+
+    `function` compiles it under a file name of its own and puts its lines in `linecache`, so a
+    traceback through a generated function shows the generated line.
+    """
 
     def __init__(self, names: dict[str, Any]) -> None:
         self.lines: list[str] = []
@@ -297,10 +302,26 @@ class Source:
     def add(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
-    def function(self, name: str) -> Any:
+    def function(self, name: str, filename: str) -> Any:
+        """The function `name` the source defines, compiled under `filename` (made distinct)."""
+        text = "\n".join(self.lines) + "\n"
+        filename = _register(filename, text)
         namespace = dict(self.names)
-        exec("\n".join(self.lines), namespace)  # our own generated source; no input reaches it
+        exec(compile(text, filename, "exec"), namespace)  # our own generated source; no input reaches it
         return namespace[name]
+
+
+def _register(filename: str, text: str) -> str:
+    """Put `text` in `linecache` under `filename`, or under ``filename #2``, ... when another text
+    holds that name; return the name used. (The ``<...>`` form, as attrs names its generated
+    methods, tells tools such as coverage that no file on disk holds the source.)"""
+    lines = text.splitlines(keepends=True)
+    used, number = filename, 1
+    while used in linecache.cache and linecache.getlines(used) != lines:
+        number += 1
+        used = f"{filename[:-1]} #{number}>"
+    linecache.cache[used] = (len(text), None, lines, used)  # no mtime: checkcache() keeps it
+    return used
 
 
 class Generator:
@@ -320,14 +341,20 @@ class Generator:
         self.counter = 0
 
     @classmethod
-    def compile(cls, plan: list[tuple[int, Any, str | None]], klass: type, names: tuple[str, ...]) -> Any:
-        """The generated function for instances of `klass` (fields `names`)."""
+    def compile(cls, plan: list[tuple[int, Any, str | None]], klass: type, names: tuple[str, ...], label: str) -> Any:
+        """The generated function for instances of `klass` (fields `names`).
+
+        Its source shows in tracebacks under ``<spdm generated parse MODULE.CLASS LABEL>``
+        (`label` tells apart the layouts of one class).
+        """
         generator = cls(plan, keep_context=False)
         generator.generate(klass, names)
         if generator.uses_context:
             generator = cls(plan, keep_context=True)
             generator.generate(klass, names)
-        return generator.src.function(cls.function)
+        suffix = f" {label}" if label else ""
+        filename = f"<spdm generated {cls.function} {klass.__module__}.{klass.__qualname__}{suffix}>"
+        return generator.src.function(cls.function, filename)
 
     def generate(self, cls: type, names: tuple[str, ...]) -> None:
         raise NotImplementedError

@@ -83,13 +83,15 @@ class Layout(c.Construct):  # type: ignore[misc]
             plan.extend(deferred)
         self.plan = plan
 
-    def bind(self, cls: type, names: tuple[str, ...]) -> None:
+    def bind(self, cls: type, names: tuple[str, ...], label: str = "") -> None:
         """Read into and write from instances of `cls`, whose fields are `names`.
 
         The parse and build functions are generated on first use, not here: binding happens at
         import for every message, and a program that decodes one message should not pay for all.
+        `label` tells this layout apart from another one of `cls` in the generated functions'
+        file names (``<spdm generated parse MODULE.CLASS LABEL>``, which tracebacks show).
         """
-        self._bound = (cls, names)
+        self._bound = (cls, names, label)
         self._parser: Any = None
         self._builder: Any = None
 
@@ -105,8 +107,8 @@ class Layout(c.Construct):  # type: ignore[misc]
             self._builder = compile_builder(self.plan, *self._target())
         return self._builder
 
-    def _target(self) -> tuple[type, tuple[str, ...]]:
-        bound: tuple[type, tuple[str, ...]] | None = getattr(self, "_bound", None)
+    def _target(self) -> tuple[type, tuple[str, ...], str]:
+        bound: tuple[type, tuple[str, ...], str] | None = getattr(self, "_bound", None)
         if bound is None:
             raise c.ExplicitError("layout used before it was bound to a dataclass")
         return bound

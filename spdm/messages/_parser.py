@@ -315,6 +315,6 @@ class _Generator(Generator):
         src.add(ind, f"{target} = tuple({items})")
 
 
-def compile_parser(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...]) -> Any:
+def compile_parser(plan: list[tuple[int, Any, str | None]], cls: type, names: tuple[str, ...], label: str = "") -> Any:
     """The parse function of a layout's `plan`, building instances of `cls` (fields `names`)."""
-    return _Generator.compile(plan, cls, names)
+    return _Generator.compile(plan, cls, names, label)

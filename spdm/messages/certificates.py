@@ -1,7 +1,10 @@
-"""GET_DIGESTS/DIGESTS and GET_CERTIFICATE/CERTIFICATE."""
+"""GET_DIGESTS/DIGESTS and GET_CERTIFICATE/CERTIFICATE, and the slot mask both DIGESTS and
+CHALLENGE_AUTH carry (`slot_ids`, `slot_mask`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import construct as c
@@ -10,7 +13,25 @@ from spdm.messages._codec import Message, message, negotiated_bytes, require
 from spdm.messages._layout import field, length_of
 from spdm.messages.codes import Code
 
-__all__ = ["Certificate", "Digests", "GetCertificate", "GetDigests"]
+__all__ = ["SLOT_COUNT", "Certificate", "Digests", "GetCertificate", "GetDigests", "slot_ids", "slot_mask"]
+
+SLOT_COUNT = 8
+"""Certificate slots 0..7: bit n of a slot mask stands for slot n."""
+
+
+def slot_ids(mask: int) -> tuple[int, ...]:
+    """The slots a slot mask names, in increasing order (bit n set: slot n holds a chain)."""
+    return tuple(slot for slot in range(SLOT_COUNT) if mask >> slot & 1)
+
+
+def slot_mask(slots: Iterable[int]) -> int:
+    """The slot mask naming `slots` (each 0..7); the inverse of `slot_ids`."""
+    mask = 0
+    for slot in slots:
+        if not 0 <= slot < SLOT_COUNT:
+            raise ValueError(f"slot {slot} is not 0..{SLOT_COUNT - 1}")
+        mask |= 1 << slot
+    return mask
 
 
 @message(Code.GET_DIGESTS, "param1" / c.Int8ul, "param2" / c.Int8ul)
@@ -36,6 +57,10 @@ class Digests(Message):
     param1: int = 0
     slot_mask: int
     digests: tuple[bytes, ...]
+
+    def by_slot(self) -> dict[int, bytes]:
+        """Each populated slot's digest, by slot number (the codec made the counts agree)."""
+        return dict(zip(slot_ids(self.slot_mask), self.digests, strict=True))
 
 
 @message(

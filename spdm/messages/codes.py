@@ -1,7 +1,8 @@
 """Numeric values of the SPDM 1.0/1.1 wire: message codes, error codes, flags and algorithm bits.
 
 Messages keep these as plain ints on the wire so that unknown bits survive a round trip; the
-enums here give them their spec names.
+enums here give them their spec names. `ErrorCode` lives with the exceptions that carry it
+(`spdm.errors`) and is re-exported here with the other codes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from spdm.errors import NegotiationError
+from spdm.errors import ErrorCode, NegotiationError
 
 __all__ = [
     "AeadAlgorithm",
@@ -77,25 +78,6 @@ class Code(enum.IntEnum):
     @property
     def is_request(self) -> bool:
         return bool(self & 0x80)
-
-
-class ErrorCode(enum.IntEnum):
-    """ERROR Param1."""
-
-    InvalidRequest = 0x01
-    InvalidSession = 0x02
-    Busy = 0x03
-    UnexpectedRequest = 0x04
-    Unspecified = 0x05
-    DecryptError = 0x06
-    UnsupportedRequest = 0x07
-    RequestInFlight = 0x08
-    InvalidResponseCode = 0x09
-    SessionLimitExceeded = 0x0A
-    VersionMismatch = 0x41
-    ResponseNotReady = 0x42
-    RequestResynch = 0x43
-    VendorDefined = 0xFF
 
 
 class CapabilityFlags(enum.IntFlag):

@@ -31,7 +31,7 @@ class ResponseNotReady(Record):
     rdtm: int
 
 
-_NOT_READY = when("error_code", "==", int(ErrorCode.ResponseNotReady))
+_NOT_READY = when("error_code", "==", ErrorCode.ResponseNotReady)
 
 
 @message(

@@ -16,7 +16,6 @@ __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measuremen
 _NONCE_SIZE = 32
 _MAX_OPAQUE_LENGTH = 1024
 _SIGNATURE_REQUESTED = 0x01
-_DMTF = int(MeasurementSpecification.DMTF)
 
 
 @record(
@@ -47,7 +46,7 @@ def _measurement_size(measurement: DmtfMeasurement | bytes) -> int:
     return len(measurement)
 
 
-_IS_DMTF = when("specification", "==", _DMTF)
+_IS_DMTF = when("specification", "==", MeasurementSpecification.DMTF)
 
 
 @record(
@@ -61,7 +60,7 @@ class MeasurementBlock(Record):
     """One measurement block; a DMTF `specification` (0x01) makes `measurement` a `DmtfMeasurement`."""
 
     index: int
-    specification: int = _DMTF
+    specification: int = int(MeasurementSpecification.DMTF)  # as decoded: a plain int
     measurement: DmtfMeasurement | bytes
 
 

@@ -9,7 +9,6 @@ Element AlignPadding must be zero, so a decoded table re-encodes to the same byt
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -156,16 +155,10 @@ def selected_secured_message_version(table: OpaqueTable) -> int:
 
 def version_list_opaque(versions: Iterable[int]) -> bytes:
     """A requester's OpaqueData offering `versions` (libspdm's bytes for the same offer)."""
-    return _version_list_opaque(tuple(versions))
-
-
-@functools.lru_cache(maxsize=16)
-def _version_list_opaque(versions: tuple[int, ...]) -> bytes:
-    element = OpaqueElement(data=encode_record(SupportedVersionList(versions=versions), _NAME))
+    element = OpaqueElement(data=encode_record(SupportedVersionList(versions=tuple(versions)), _NAME))
     return encode_opaque(OpaqueTable(elements=(element,)))
 
 
-@functools.lru_cache(maxsize=16)
 def version_selection_opaque(version: int) -> bytes:
     """A responder's OpaqueData selecting `version` (libspdm's bytes for the same choice)."""
     element = OpaqueElement(data=encode_record(VersionSelection(selected_version=version), _NAME))

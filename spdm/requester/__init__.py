@@ -1,37 +1,50 @@
 """The SPDM requester: authenticate a device, read its signed measurements, open sessions.
 
-`Requester` runs the connection flow over any `Transport` (see `spdm.requester.driver`);
-`Session` carries the secured messages of one session (`spdm.requester.session`).
+Layers, bottom to top: `events` (what an operation asks of its driver), `config`, `identity`,
+`results` and `errors` (plain values), `channel` (how every request travels), `measurements`
+and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
+`handshake` (a session without I/O), `connection` (the sans-IO requester, `Connection`), and the
+blocking driver: `Requester` (`driver`) with its `Session` (`session`). The asyncio driver is
+`spdm.aio`.
 """
 
 from __future__ import annotations
 
-from spdm.requester.driver import (
+from spdm.requester.config import (
     MUTUAL_AUTH_CAPABILITIES,
+    REQUESTER_SESSION_CAPABILITIES,
     SECURED_MESSAGE_VERSIONS,
-    SESSION_CAPABILITIES,
-    AuthenticationResult,
-    ChallengeResult,
-    MeasurementResult,
-    Requester,
     RequesterConfig,
     session_alg_structs,
 )
-from spdm.requester.session import DheKeyShare, RequesterIdentity, Session, SessionClosedError, SessionDecryptError
+from spdm.requester.connection import Connection
+from spdm.requester.driver import Requester
+from spdm.requester.errors import SessionClosedError, SessionDecryptError
+from spdm.requester.events import Done, Operation, Send, Wait
+from spdm.requester.identity import DheKeyShare, RequesterIdentity
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.session import Session
+from spdm.requester.session_core import SessionCore
 
 __all__ = [
     "MUTUAL_AUTH_CAPABILITIES",
+    "REQUESTER_SESSION_CAPABILITIES",
     "SECURED_MESSAGE_VERSIONS",
-    "SESSION_CAPABILITIES",
     "AuthenticationResult",
     "ChallengeResult",
+    "Connection",
     "DheKeyShare",
+    "Done",
     "MeasurementResult",
+    "Operation",
     "Requester",
     "RequesterConfig",
     "RequesterIdentity",
+    "Send",
     "Session",
     "SessionClosedError",
+    "SessionCore",
     "SessionDecryptError",
+    "Wait",
     "session_alg_structs",
 ]

@@ -1,15 +1,16 @@
 """The SPDM responder: a bytes-in, bytes-out state machine that a device emulator embeds.
 
-`Responder.respond(request, session_id=None)` (`spdm.responder.machine`) answers every request;
-`ResponderConfig` (`spdm.responder.config`) is what it serves; the state tables are in
-`spdm.responder.state`.
+`Responder(config).respond(request, session_id=None)` (`spdm.responder.machine`) answers every
+request; its sessions are a component, `spdm.responder.sessions.SessionTable`. `ResponderConfig`
+(`spdm.responder.config`) is what it serves, and `demo_config()` a ready device with a throwaway
+identity. The state tables are in `spdm.responder.state`.
 """
 
 from __future__ import annotations
 
 from spdm.responder.config import (
     DEFAULT_CAPABILITIES,
-    SESSION_CAPABILITIES,
+    RESPONDER_SESSION_CAPABILITIES,
     MutualAuth,
     ResponderConfig,
     SlotIdentity,
@@ -21,7 +22,7 @@ from spdm.responder.state import SessionState, State, session_state_diagram, sta
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
-    "SESSION_CAPABILITIES",
+    "RESPONDER_SESSION_CAPABILITIES",
     "MutualAuth",
     "Responder",
     "ResponderConfig",

@@ -1,23 +1,34 @@
-"""What both halves of the responder share: the settled connection and the refusal helpers.
+"""What the responder's connection and its session table share: the settled connection and the refusals.
 
-`spdm.responder` serves the connection (VCA, certificates, CHALLENGE, measurements, vendor
-requests) and `spdm.responder.sessions` the sessions; both read the `Connection` VCA settled
-and raise the `ProtocolError`s made here, which `Responder.respond` turns into ERROR responses.
+`spdm.responder.machine` serves the connection (VCA, certificates, CHALLENGE, measurements,
+vendor requests) and hands session requests to `spdm.responder.sessions.SessionTable`; both read
+the `Connection` VCA settled and raise the `ProtocolError`s made here, which `Responder.respond`
+turns into ERROR responses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.messages import CodecContext, Message
+from spdm.messages.certificates import slot_mask
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
 from spdm.negotiated import Negotiated
 
-__all__ = ["Connection", "SessionTerms", "expect", "invalid", "session_terms", "unexpected", "unsupported"]
+__all__ = [
+    "Connection",
+    "SessionTerms",
+    "expect",
+    "invalid_request",
+    "random_bytes",
+    "session_terms",
+    "unexpected",
+    "unsupported",
+]
 
 M = TypeVar("M", bound=Message)
 
@@ -52,7 +63,7 @@ class Connection:
 
     @property
     def slot_mask(self) -> int:
-        return sum(1 << slot for slot in self.chains)
+        return slot_mask(self.chains)
 
 
 def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_period: int) -> SessionTerms:
@@ -60,14 +71,14 @@ def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_per
     if suite is None:
         raise unexpected("no hash algorithm was negotiated")
     if not negotiated.aead_suite or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
-        raise invalid("no AEAD or key schedule was negotiated")
+        raise invalid_request("no AEAD or key schedule was negotiated")
     if not negotiated.both(CapabilityFlags.MAC_CAP):
         # DSP0277 secured messages always carry a MAC (libspdm answers InvalidRequest too).
-        raise invalid("a session needs MAC_CAP on both sides")
+        raise invalid_request("a session needs MAC_CAP on both sides")
     try:
         aead = aead_suite(negotiated.aead_suite)
     except NegotiationError as error:
-        raise invalid(str(error)) from None
+        raise invalid_request(str(error)) from None
     return SessionTerms(
         hash=suite,
         aead=aead,
@@ -78,7 +89,7 @@ def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_per
     )
 
 
-def invalid(reason: str) -> ProtocolError:
+def invalid_request(reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.InvalidRequest, reason)
 
 
@@ -93,5 +104,14 @@ def unsupported(code: int, reason: str) -> ProtocolError:
 def expect(message: Message, cls: type[M]) -> M:
     """Narrow a decoded request to its class (the header's code chose the class, so this holds)."""
     if not isinstance(message, cls):
-        raise invalid(f"{message.name} where {cls.name} was expected")
+        raise invalid_request(f"{message.name} where {cls.name} was expected")
     return message
+
+
+def random_bytes(source: Callable[[int], bytes], size: int) -> bytes:
+    """`size` bytes from the configured random source (nonces, RandomData, PSK contexts); a source
+    that gives another count is the device's fault: Unspecified."""
+    data = bytes(source(size))
+    if len(data) != size:
+        raise ProtocolError(ErrorCode.Unspecified, f"the random source gave {len(data)} bytes, not {size}")
+    return data

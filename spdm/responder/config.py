@@ -1,7 +1,8 @@
 """The responder's configuration: what the device is, what it supports, and its identities.
 
-Kept apart from the state machine (`spdm.responder`) so that the protocol code reads as one
-pipeline; both are public through `spdm.responder`.
+Kept apart from the state machine (`spdm.responder.machine`) so that the protocol code reads as one
+pipeline; both are public through `spdm.responder`. `demo_config()` is a ready device with a
+throwaway identity; any other field is one `dataclasses.replace` away.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
@@ -38,8 +39,8 @@ __all__ = [
     "DEFAULT_CAPABILITIES",
     "MAX_CT_EXPONENT",
     "MAX_PSK_HINT_SIZE",
+    "RESPONDER_SESSION_CAPABILITIES",
     "SECURED_MESSAGE_VERSIONS",
-    "SESSION_CAPABILITIES",
     "SLOT_COUNT",
     "SUPPORTED_VERSIONS",
     "MutualAuth",
@@ -58,7 +59,7 @@ SLOT_COUNT = 8
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)
 """Certificates, CHALLENGE and signed fresh measurements: a 1.1 device without sessions."""
 
-SESSION_CAPABILITIES = int(
+RESPONDER_SESSION_CAPABILITIES = int(
     F.ENCRYPT_CAP
     | F.MAC_CAP
     | F.MUT_AUTH_CAP
@@ -86,9 +87,9 @@ requester's chain is fetched with encapsulated GET_DIGESTS/GET_CERTIFICATE insid
 
 
 def session_capabilities(*, psk: bool = True, psk_context: bool = True, handshake_in_the_clear: bool = True) -> int:
-    """The session capability flags to OR into `capabilities`: `SESSION_CAPABILITIES`, with PSK (with or
-    without a responder context) or the handshake in the clear left out on request."""
-    flags = SESSION_CAPABILITIES & ~F.PSK_CAP_MASK
+    """The session capability flags to OR into `capabilities`: `RESPONDER_SESSION_CAPABILITIES`, with PSK
+    (with or without a responder context) or the handshake in the clear left out on request."""
+    flags = RESPONDER_SESSION_CAPABILITIES & ~F.PSK_CAP_MASK
     if psk:
         flags |= F.PSK_CAP_WITH_CONTEXT if psk_context else F.PSK_CAP_NO_CONTEXT
     if not handshake_in_the_clear:
@@ -184,16 +185,15 @@ class ResponderConfig:
       sign the chosen algorithm are left out of that connection.
     - `random`: the source of the 32-byte nonces of CHALLENGE_AUTH and MEASUREMENTS.
     - `transport_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
-    - `limits`: the resource bounds (`spdm.limits.Limits`): request size, sessions, opaque data and
-      vendor payloads. The single source of truth; `max_request_size` and `max_sessions` below are
-      shorthands that set `limits.max_request_bytes` / `limits.max_sessions` (given both ways,
-      they must agree) and read back the effective value once the configuration is built.
-    - `max_request_size`: longer requests are InvalidRequest before anything is read.
+    - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
+      (`max_request_bytes`, longer is InvalidRequest before anything is read), the live sessions
+      (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
+      vendor payloads and the requester's chain read through encapsulated requests.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
 
     Sessions (in effect only with the session bits in `capabilities`, e.g. `session_capabilities()`):
 
-    - `psk`: pre-shared keys by PSKHint (b"" for PSK_EXCHANGE without a hint).
+    - `psks`: pre-shared keys by PSKHint (b"" for PSK_EXCHANGE without a hint).
     - `heartbeat_period`: seconds, sent in KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP Param1 when both sides
       set HBEAT_CAP; 0 means no heartbeat (HEARTBEAT is then UnexpectedRequest, as libspdm answers).
     - `mutual_auth`: None, "encapsulated" (MutAuthRequested 0x02) or "basic" (0x01); asked only of a
@@ -201,7 +201,6 @@ class ResponderConfig:
     - `requester_trust_anchors`: DER roots by the requester's slot, to validate its chain (0x02) or
       the out-of-band `requester_chain` (DER certificates root first, for 0x01); `requester_slot` the
       requester slot asked for (0x01: ReqSlotID; 0x02: the slot fetched, when its DIGESTS lists it).
-    - `max_sessions`: live sessions at most (handshaking ones count); one more is SessionLimitExceeded.
     - `secured_message_versions`: DSP0277 versions (0x1000, 0x1100, 0x1200); the highest one the
       requester's SupportedVersionList also holds is selected.
     - `dhe_private_value(suite)`: the ephemeral DHE private value (FFDHE exponent or EC scalar) of a
@@ -229,15 +228,13 @@ class ResponderConfig:
     random: Callable[[int], bytes] = os.urandom
     transport_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
-    max_request_size: int | None = None
     certificate_portion: int = 0xFFFF
-    psk: Mapping[bytes, bytes] = field(default_factory=dict)
+    psks: Mapping[bytes, bytes] = field(default_factory=dict)
     heartbeat_period: int = 0
     mutual_auth: MutualAuth | None = None
     requester_trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
     requester_chain: tuple[bytes, ...] = ()
     requester_slot: int = 0
-    max_sessions: int | None = None
     secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
     dhe_private_value: Callable[[DheSuite], int] | None = None
     clock: Callable[[], datetime.datetime] = _utc_now
@@ -267,42 +264,19 @@ class ResponderConfig:
                 raise ValueError("MEAS_CAP needs a measurement hash")
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
-        self._merge_limits()
+        if not isinstance(self.limits, Limits):
+            raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         self._check_sessions()
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
-        object.__setattr__(self, "psk", MappingProxyType({bytes(k): bytes(v) for k, v in self.psk.items()}))
+        object.__setattr__(self, "psks", MappingProxyType({bytes(k): bytes(v) for k, v in self.psks.items()}))
         anchors = {slot: bytes(der) for slot, der in self.requester_trust_anchors.items()}
         object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
         object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
 
-    def _merge_limits(self) -> None:
-        """Fold the shorthand fields into `limits`, then let them read back the effective values.
-
-        A shorthand that agrees with `limits`, or either side left at its default, is no conflict (so
-        `dataclasses.replace` works with either); two different non-default values are.
-        """
-        limits = self.limits
-        if not isinstance(limits, Limits):
-            raise ValueError(f"limits {limits!r} is not a spdm.limits.Limits")
-        for name, limit in (("max_request_size", "max_request_bytes"), ("max_sessions", "max_sessions")):
-            value = getattr(self, name)
-            current, default = getattr(limits, limit), getattr(DEFAULT_LIMITS, limit)
-            if value is None or value in (current, default):
-                continue
-            if current != default:
-                raise ValueError(f"{name} {value} contradicts limits.{limit} {current}: set only limits")
-            try:
-                limits = replace(limits, **{limit: value})
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
-        object.__setattr__(self, "limits", limits)
-        object.__setattr__(self, "max_request_size", limits.max_request_bytes)
-        object.__setattr__(self, "max_sessions", limits.max_sessions)
-
     def _check_sessions(self) -> None:
-        for hint, key in self.psk.items():
+        for hint, key in self.psks.items():
             if len(hint) > MAX_PSK_HINT_SIZE:
                 raise ValueError(f"a PSKHint is at most {MAX_PSK_HINT_SIZE} bytes, got {len(hint)}")
             if not key:
@@ -336,21 +310,22 @@ class ResponderConfig:
             raise ValueError("mutual_auth 'basic' needs the requester's certificates (requester_chain)")
 
 
-def demo_config(*, sessions: bool = False, **overrides: object) -> ResponderConfig:
+def demo_config(*, sessions: bool = False, psks: Mapping[bytes, bytes] | None = None) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
-    `sessions` adds every session capability (`session_capabilities`, PSK only when a `psk` is
-    given) and a 60-second heartbeat period. `overrides` replace any `ResponderConfig` field
-    (e.g. ``transport_padding=3`` for DOE).
+    `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
+    key) and a 60-second heartbeat period. Any other field is one `dataclasses.replace` away, e.g.
+    ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
     chain = demo_chain()
-    settings: dict[str, object] = {
-        "slots": {0: SlotIdentity(certificates=chain.certificates, private_key=chain.leaf_key)},
-        "measurements": demo_measurements(),
-        "measurement_hash_priority": (MeasurementHashAlgo.SHA_384,),
-    }
+    capabilities = DEFAULT_CAPABILITIES
     if sessions:
-        settings["capabilities"] = DEFAULT_CAPABILITIES | session_capabilities(psk=bool(overrides.get("psk")))
-        settings["heartbeat_period"] = DEMO_HEARTBEAT_PERIOD
-    settings.update(overrides)
-    return ResponderConfig(**settings)  # type: ignore[arg-type]
+        capabilities |= session_capabilities(psk=bool(psks))
+    return ResponderConfig(
+        capabilities=capabilities,
+        slots={0: SlotIdentity(certificates=chain.certificates, private_key=chain.leaf_key)},
+        measurements=demo_measurements(),
+        measurement_hash_priority=(MeasurementHashAlgo.SHA_384,),
+        psks=psks or {},
+        heartbeat_period=DEMO_HEARTBEAT_PERIOD if sessions else 0,
+    )

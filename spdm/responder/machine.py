@@ -3,7 +3,7 @@
 `Responder.respond(request, session_id=None)` is the only entry point. It never raises on any
 input and always answers: with one SPDM message for a clear request, with a secured message for
 a request inside a session (`session_id` given: `request` is the whole DSP0277 record). Every
-request goes through the same steps, in the order the style guide asks for:
+request goes through the same steps (header first, then permission, then body, as h11 and h2 do):
 
 1. the 4-byte header: a code this responder does not implement (or whose capability it, or for
    session requests the requester, does not have) is UnsupportedRequest with ErrorData = the
@@ -20,7 +20,9 @@ request goes through the same steps, in the order the style guide asks for:
 
 A refusal inside a session is sealed in it. A record that does not open at all (unknown
 SessionID: InvalidSession; framing, replay or tag: DecryptError) gets a 4-byte ERROR in the
-clear and changes nothing. The session half lives in `spdm.responder.sessions`.
+clear and changes nothing. The sessions are a component, `spdm.responder.sessions.SessionTable`:
+the responder hands it each session request with the settled connection and the connection
+transcript, and it opens and seals the records.
 
 Transcripts are `spdm.transcript.ConnectionTranscript`, fed exactly as the requester side feeds
 its own, so that signatures verify over the same bytes; the libspdm captures in
@@ -59,18 +61,18 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
-from spdm.responder._common import Connection, SessionTerms, expect, invalid, session_terms, unexpected, unsupported
-from spdm.responder.config import (
-    DEFAULT_CAPABILITIES,
-    MAX_CT_EXPONENT,
-    SESSION_CAPABILITIES,
-    MutualAuth,
-    ResponderConfig,
-    SlotIdentity,
-    demo_config,
-    session_capabilities,
+from spdm.responder._common import (
+    Connection,
+    SessionTerms,
+    expect,
+    invalid_request,
+    random_bytes,
+    session_terms,
+    unexpected,
+    unsupported,
 )
-from spdm.responder.sessions import Session, SessionHandlers
+from spdm.responder.config import MAX_CT_EXPONENT, ResponderConfig
+from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
     CAPABILITY_OF,
     CLEAR_HANDSHAKE,
@@ -82,26 +84,10 @@ from spdm.responder.state import (
     TRANSITIONS,
     SessionState,
     State,
-    session_state_diagram,
-    state_diagram,
 )
 from spdm.transcript import ConnectionTranscript
 
-__all__ = [
-    "DEFAULT_CAPABILITIES",
-    "SESSION_CAPABILITIES",
-    "MutualAuth",
-    "Responder",
-    "ResponderConfig",
-    "SessionState",
-    "SlotIdentity",
-    "State",
-    "VendorHandler",
-    "demo_config",
-    "session_capabilities",
-    "session_state_diagram",
-    "state_diagram",
-]
+__all__ = ["Responder", "VendorHandler"]
 
 _log = logging.getLogger(__name__)
 
@@ -118,15 +104,8 @@ _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
 _ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
-# Each implemented request code by value: its Code and the responder's and requester's capability bits
-# it needs, as plain ints. `_served_codes` makes from it the table the header check reads per request.
-_SERVED: Mapping[int, tuple[Code, int, int]] = {
-    int(code): (code, int(CAPABILITY_OF.get(code, 0)), int(REQUESTER_CAPABILITY_OF.get(code, 0))) for code in HANDLED
-}
-# Header checks: these two codes expect another version than the negotiated one (see `_check_version`).
-_OWN_VERSION_CODES = frozenset({int(Code.GET_VERSION), int(Code.RESPOND_IF_READY)})
-_GET_VERSION = int(Code.GET_VERSION)
-_RESPOND_IF_READY = int(Code.RESPOND_IF_READY)
+_OWN_VERSION_CODES = frozenset({Code.GET_VERSION, Code.RESPOND_IF_READY})
+"""Header checks: these two codes expect another version than the negotiated one (see `_check_version`)."""
 
 VendorHandler = Callable[[VendorDefinedRequest], bytes]
 """Serves one VENDOR_DEFINED_REQUEST: returns the response payload, or raises `ProtocolError`."""
@@ -156,11 +135,14 @@ class _Pending:
 # --- the responder ---------------------------------------------------------------------------
 
 
-class Responder(SessionHandlers):
-    """One device's side of one SPDM connection and its sessions: `respond(request, session_id) -> response`."""
+class Responder:
+    """One device's side of one SPDM connection and its sessions: `respond(request, session_id) -> response`.
 
-    def __init__(self, config: ResponderConfig | None = None) -> None:
-        self.config = config or demo_config()
+    `config` says what the device is (`spdm.responder.demo_config()` is a ready one).
+    """
+
+    def __init__(self, config: ResponderConfig) -> None:
+        self.config = config
         self._vendor: dict[tuple[int, bytes], VendorHandler] = {}
         self._busy = 0
         self._not_ready = 0
@@ -170,7 +152,7 @@ class Responder(SessionHandlers):
         self._pending: _Pending | None = None
         self._reply_version = 0x10
         self._state = State.EXPECT_GET_VERSION
-        self._sessions: dict[int, Session] = {}
+        self._sessions = SessionTable(config)
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -196,7 +178,7 @@ class Responder(SessionHandlers):
     @property
     def sessions(self) -> Mapping[int, SessionState]:
         """The live sessions (handshaking or established) by SessionID, and where each stands."""
-        return MappingProxyType({session_id: s.state for session_id, s in self._sessions.items()})
+        return self._sessions.states()
 
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
@@ -237,7 +219,7 @@ class Responder(SessionHandlers):
             if session_id is None:
                 return self._dispatch(bytes(request), None)
             try:
-                session, message = self._open_record(bytes(request), session_id)
+                session, message = self._sessions.open_record(bytes(request), session_id)
             except ProtocolError as error:
                 return self._error(error, None, unopened=True)
             try:  # the answer inside the session, refusals included (sealed like any answer)
@@ -247,7 +229,7 @@ class Responder(SessionHandlers):
             except SpdmError as error:
                 _log.warning("responder failure in session 0x%08x: %s", session.session_id, error)
                 response = self._error(ProtocolError(ErrorCode.Unspecified, str(error)), session)
-            return self._seal(session, response)
+            return self._sessions.seal(session, response)
         except ProtocolError as error:
             return self._error(error, None)
         except SpdmError as error:
@@ -281,9 +263,9 @@ class Responder(SessionHandlers):
         """The header checks and test knobs, in the module docstring's order, then the request is served."""
         self.config.limits.check_request(request)
         if len(request) < 4:
-            raise invalid(f"{len(request)} bytes: a request has a 4-byte header")
+            raise invalid_request(f"{len(request)} bytes: a request has a 4-byte header")
         version, code = request[0], request[1]
-        if code == _GET_VERSION and session is None:
+        if code == Code.GET_VERSION and session is None:
             self._reply_version = 0x10
         request_code = self._served.get(code)
         if request_code is None:
@@ -293,7 +275,7 @@ class Responder(SessionHandlers):
         if self._busy:
             self._busy -= 1
             raise ProtocolError(ErrorCode.Busy, "busy (answer_busy)")
-        if code == _RESPOND_IF_READY:
+        if code == Code.RESPOND_IF_READY:
             return self._respond_if_ready(request, session)
         if self._not_ready:
             self._not_ready -= 1
@@ -307,10 +289,10 @@ class Responder(SessionHandlers):
 
     def _unserved(self, value: int) -> str:
         """Why a request code is not in `_served`: not implemented, or a capability one side lacks."""
-        served = _SERVED.get(value)
-        if served is None:
+        if value not in HANDLED:
             return f"request code 0x{value:02x} is not served"
-        code, needed, _ = served
+        code = Code(value)
+        needed = CAPABILITY_OF.get(code, 0)
         negotiated = self.negotiated
         ours = negotiated.responder_flags if negotiated is not None else self.config.capabilities
         if needed and not ours & needed:
@@ -336,19 +318,25 @@ class Responder(SessionHandlers):
         if session is not None:
             return self._serve_in_session(request, code, session, clear=False)
         if code in CLEAR_HANDSHAKE:
-            clear = self._clear_handshake_session()
+            clear = self._sessions.clear_handshake_session()
             if clear is not None:
                 response = self._serve_in_session(request, code, clear, clear=True)
-                self._after_response(clear)
+                self._sessions.after_response(clear)
                 return response
         target = TRANSITIONS.get((self._state, code))
         if target is None:
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         message, exact = self._decode(request, self.config.transport_padding)
-        response = _HANDLERS[code](self, message, exact, None)
+        response = self._handle(code, message, exact, None)
         self._set_state(target)
         return response
+
+    def _handle(self, code: Code, message: Message, request: bytes, session: Session | None) -> bytes:
+        """The handler of `code`: the session table's for session requests, else the responder's own."""
+        if code in SESSION_REQUESTS:
+            return self._sessions.serve(code, message, request, session, self._connection, self.transcript)
+        return _HANDLERS[code](self, message, request, session)
 
     def _serve_in_session(self, request: bytes, code: Code, session: Session, *, clear: bool) -> bytes:
         """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
@@ -364,10 +352,12 @@ class Responder(SessionHandlers):
         message, exact = self._decode(request, self.config.transport_padding if clear else 0)
         if clear:
             self.transcript.before_request(code)
+        else:  # the connection's B and C still follow libspdm's reset rule (spdm.transcript)
+            self.transcript.before_session_request(code)
         if session.measurements is not None:
             session.measurements.before_request(code)
         session.chosen = None
-        response = _HANDLERS[code](self, message, exact, session)
+        response = self._handle(code, message, exact, session)
         target = session.chosen or targets[0]
         if target not in targets:
             raise SpdmError(f"{code.name}: session state {target.name} is not a transition of {session.state.name}")
@@ -390,11 +380,11 @@ class Responder(SessionHandlers):
         try:
             message, size = decode_prefix(request, None if connection is None else connection.codec)
         except DecodeError as exc:
-            raise invalid(str(exc)) from None
+            raise invalid_request(str(exc)) from None
         if size != len(request):
             tail = request[size:]
             if len(tail) > padding or any(tail):
-                raise invalid(f"{message.name}: {len(tail)} bytes follow the message")
+                raise invalid_request(f"{message.name}: {len(tail)} bytes follow the message")
             request = request[:size]
         self.config.limits.check_request_opaque(message)
         return message, request
@@ -416,7 +406,7 @@ class Responder(SessionHandlers):
         padding = self.config.transport_padding if session is None else 0
         message = expect(self._decode(request, padding)[0], RespondIfReady)
         if message.request_code != pending.code or message.token != pending.token:
-            raise invalid(
+            raise invalid_request(
                 f"RESPOND_IF_READY for 0x{message.request_code:02x} token {message.token}, "
                 f"pending 0x{pending.code:02x} token {pending.token}"
             )
@@ -445,7 +435,7 @@ class Responder(SessionHandlers):
         requester_flags = 0
         if version >= 0x11:
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
-                raise invalid(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
+                raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & _REQUESTER_FLAGS_11
             _check_requester_flags(requester_flags)
         self.transcript.before_request(Code.GET_CAPABILITIES)
@@ -470,21 +460,7 @@ class Responder(SessionHandlers):
             raise ProtocolError(ErrorCode.UnexpectedRequest, "NEGOTIATE_ALGORITHMS before CAPABILITIES")
         _check_offer(offer)
         answer = self._select(offer, requester.flags or 0)
-        negotiated = Negotiated(
-            version=offer.version,
-            requester_flags=requester.flags or 0,
-            responder_flags=capabilities.flags,
-            requester_ct_exponent=requester.ct_exponent or 0,
-            responder_ct_exponent=capabilities.ct_exponent,
-            measurement_specification=answer.measurement_specification_sel,
-            measurement_hash_algo=answer.measurement_hash_algo,
-            base_asym_algo=answer.base_asym_sel,
-            base_hash_algo=answer.base_hash_sel,
-            dhe_group=answer.selected(AlgType.DHE),
-            aead_suite=answer.selected(AlgType.AEAD),
-            req_base_asym_alg=answer.selected(AlgType.REQ_BASE_ASYM_ALG),
-            key_schedule=answer.selected(AlgType.KEY_SCHEDULE),
-        )
+        negotiated = Negotiated.from_vca(offer.version, requester, capabilities, answer)
         connection = self._settle(negotiated)
         self.transcript.before_request(Code.NEGOTIATE_ALGORITHMS)
         response = encode(answer)
@@ -506,14 +482,14 @@ class Responder(SessionHandlers):
         if ours & F.MEAS_CAP_MASK and offer.measurement_specification:
             spec = select_algorithm(offer.measurement_specification, (MeasurementSpecification.DMTF,))
             if not spec:
-                raise invalid(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
+                raise invalid_request(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
             measurement_hash = config.measurement_hash_priority[0]
         hashes = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_MASK) or both & (F.KEY_EX_CAP | F.PSK_CAP_MASK)
         if hashes and not base_hash:
-            raise invalid(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
+            raise invalid_request(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
         signs = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG) or both & F.KEY_EX_CAP
         if signs and not asym:
-            raise invalid(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
+            raise invalid_request(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
         structs = tuple(
             AlgStruct(alg_type=s.alg_type, alg_supported=self._choose(s.alg_type, s.alg_supported))
             for s in offer.alg_structs
@@ -528,7 +504,7 @@ class Responder(SessionHandlers):
         )
         for flags, alg_type in required:
             if both & flags and not chosen.get(alg_type):
-                raise invalid(f"no common {AlgType(alg_type).name} algorithm")
+                raise invalid_request(f"no common {AlgType(alg_type).name} algorithm")
         return Algorithms(
             version=offer.version,
             measurement_specification_sel=spec,
@@ -589,7 +565,7 @@ class Responder(SessionHandlers):
         try:
             sessions = session_terms(negotiated, suite, self.config.heartbeat_period)
         except ProtocolError:
-            sessions = None  # each session request is refused, and told why (`SessionHandlers._session_terms`)
+            sessions = None  # each session request is refused, and told why (`SessionTable._session_terms`)
         return Connection(
             negotiated=negotiated,
             hash=suite,
@@ -626,9 +602,9 @@ class Responder(SessionHandlers):
         slot = ask.slot_id
         chain = connection.chains.get(slot)
         if chain is None:
-            raise invalid(f"slot {slot} holds no certificate chain")
+            raise invalid_request(f"slot {slot} holds no certificate chain")
         if ask.offset >= len(chain):
-            raise invalid(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
+            raise invalid_request(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
         length = min(ask.length, self.config.certificate_portion, len(chain) - ask.offset)
         portion = chain[ask.offset : ask.offset + length]
         if session is None:
@@ -650,13 +626,13 @@ class Responder(SessionHandlers):
         connection, suite, asym = self._suites()
         slot = ask.slot_id
         if slot == _PUBLIC_KEY_SLOT:
-            raise invalid("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+            raise invalid_request("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
         chain = connection.chains.get(slot)
         if chain is None:
-            raise invalid(f"slot {slot} holds no certificate chain")
+            raise invalid_request(f"slot {slot} holds no certificate chain")
         summary_type = ask.summary_hash_type
         if summary_type not in (SummaryHashType.NONE, SummaryHashType.TCB, SummaryHashType.ALL):
-            raise invalid(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
+            raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
         provider = self._measurement_provider(summary_type)
         self.transcript.before_request(Code.CHALLENGE)
         summary = summary_hash(provider, summary_type, suite.digest) if provider is not None else None
@@ -686,11 +662,11 @@ class Responder(SessionHandlers):
             return None
         connection = self._connection
         if connection is None or not connection.negotiated.measurement_hash_algo:
-            raise invalid("a measurement summary hash, but no measurement algorithm was negotiated")
+            raise invalid_request("a measurement summary hash, but no measurement algorithm was negotiated")
         return self.config.measurements
 
     def _nonce(self) -> bytes:
-        return self._random(_NONCE_SIZE)
+        return random_bytes(self.config.random, _NONCE_SIZE)
 
     # --- measurements --------------------------------------------------------------------
 
@@ -702,16 +678,16 @@ class Responder(SessionHandlers):
             raise ProtocolError(ErrorCode.UnexpectedRequest, "no measurement algorithm was negotiated")
         signed = ask.signature_requested
         if signed and not self.config.capabilities & F.MEAS_CAP_SIG:
-            raise invalid("a signature was requested from a device without signed measurements")
+            raise invalid_request("a signature was requested from a device without signed measurements")
         blocks = tuple(provider.blocks())
         chosen = self._blocks(blocks, ask.operation)
         slot = 0
         if signed:
             slot = (ask.slot_id_param or 0) & 0xF if ask.version >= 0x11 else 0
             if slot == _MEASUREMENT_PUBLIC_KEY_SLOT:
-                raise invalid("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+                raise invalid_request("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
             if slot not in connection.chains:
-                raise invalid(f"slot {slot} holds no certificate chain")
+                raise invalid_request(f"slot {slot} holds no certificate chain")
         # In a session, L1/L2 is the session's own (libspdm keeps M per session).
         transcript = self.transcript if session is None else session.measurement_transcript()
         transcript.before_request(Code.GET_MEASUREMENTS)
@@ -740,7 +716,7 @@ class Responder(SessionHandlers):
             return blocks
         chosen = tuple(block for block in blocks if block.index == operation)
         if not chosen:
-            raise invalid(f"no measurement block has index {operation}")
+            raise invalid_request(f"no measurement block has index {operation}")
         return chosen[:1]
 
     # --- vendor-defined ------------------------------------------------------------------
@@ -777,16 +753,8 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.CHALLENGE: Responder._challenge,
     Code.GET_MEASUREMENTS: Responder._get_measurements,
     Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
-    Code.KEY_EXCHANGE: Responder._key_exchange,
-    Code.FINISH: Responder._finish,
-    Code.PSK_EXCHANGE: Responder._psk_exchange,
-    Code.PSK_FINISH: Responder._psk_finish,
-    Code.GET_ENCAPSULATED_REQUEST: Responder._get_encapsulated_request,
-    Code.DELIVER_ENCAPSULATED_RESPONSE: Responder._deliver_encapsulated_response,
-    Code.HEARTBEAT: Responder._heartbeat,
-    Code.KEY_UPDATE: Responder._key_update,
-    Code.END_SESSION: Responder._end_session,
 }
+"""The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 
 
 # --- request checks ----------------------------------------------------------------------------
@@ -795,11 +763,12 @@ _HANDLERS: Mapping[Code, _Handler] = {
 def _served_codes(ours: int, theirs: int | None) -> Mapping[int, Code]:
     """The request codes served, by value: those whose capabilities we have and, once negotiated
     (`theirs`, the requester's flags), the requester has. Made when the flags change, not per request."""
-    return {
-        value: code
-        for value, (code, needed, required) in _SERVED.items()
-        if (not needed or ours & needed) and (not required or theirs is None or theirs & required)
-    }
+    served: dict[int, Code] = {}
+    for code in HANDLED:
+        needed, required = CAPABILITY_OF.get(code, 0), REQUESTER_CAPABILITY_OF.get(code, 0)
+        if (not needed or ours & needed) and (not required or theirs is None or theirs & required):
+            served[code] = code
+    return served
 
 
 def _check_requester_flags(flags: int) -> None:
@@ -822,7 +791,7 @@ def _check_requester_flags(flags: int) -> None:
     )
     for broken, reason in rules:
         if broken:
-            raise invalid(f"GET_CAPABILITIES: {reason}")
+            raise invalid_request(f"GET_CAPABILITIES: {reason}")
 
 
 def _check_offer(offer: NegotiateAlgorithms) -> None:
@@ -830,17 +799,17 @@ def _check_offer(offer: NegotiateAlgorithms) -> None:
     version = offer.version
     ext_total = len(offer.ext_asym) + len(offer.ext_hash) + sum(len(s.ext) for s in offer.alg_structs)
     if ext_total > _MAX_EXT_ALGS.get(version, _MAX_EXT_ALGS[0x11]):
-        raise invalid(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
+        raise invalid_request(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
     if version < 0x11 and offer.alg_structs:
-        raise invalid("SPDM 1.0 has no AlgStructs")
+        raise invalid_request("SPDM 1.0 has no AlgStructs")
     previous = 0
     for struct in offer.alg_structs:
         if not AlgType.DHE <= struct.alg_type <= AlgType.KEY_SCHEDULE:
-            raise invalid(f"AlgType {struct.alg_type} is not defined in SPDM 1.1")
+            raise invalid_request(f"AlgType {struct.alg_type} is not defined in SPDM 1.1")
         if struct.alg_type <= previous:
-            raise invalid("AlgStruct types do not increase")
+            raise invalid_request("AlgStruct types do not increase")
         if not struct.alg_supported:
-            raise invalid(f"{AlgType(struct.alg_type).name} offers no algorithm")
+            raise invalid_request(f"{AlgType(struct.alg_type).name} offers no algorithm")
         previous = struct.alg_type
 
 

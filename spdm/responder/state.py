@@ -32,8 +32,6 @@ __all__ = [
     "TRANSITIONS",
     "SessionState",
     "State",
-    "allowed",
-    "next_state",
     "session_state_diagram",
     "state_diagram",
 ]
@@ -50,10 +48,6 @@ class State(enum.Enum):
     NEGOTIATED = "negotiated: expect certificate, challenge, measurement, vendor or session requests"
     AUTHENTICATED = "authenticated: CHALLENGE_AUTH was signed"
 
-    # Members are singletons compared by identity: hashing by identity keeps the per-request
-    # (state, code) transition lookups clear of Enum.__hash__, a Python-level call.
-    __hash__ = object.__hash__
-
 
 class SessionState(enum.Enum):
     """Where one session stands, named for the request the responder waits for in it."""
@@ -64,8 +58,6 @@ class SessionState(enum.Enum):
     EXPECT_PSK_FINISH = "handshake: expect PSK_FINISH"
     ESTABLISHED = "established: expect in-session requests"
     ENDED = "ended: END_SESSION_ACK sent, the session is freed"
-
-    __hash__ = object.__hash__  # as State's
 
 
 # Requests served once the algorithms are negotiated; none of them changes the state except
@@ -184,15 +176,6 @@ REQUESTER_CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
 }
 """Session requests also need the requester's capability (a feature is in effect only when both set it)."""
-
-
-def allowed(state: State, code: int) -> bool:
-    return (state, code) in TRANSITIONS
-
-
-def next_state(state: State, code: Code) -> State:
-    """The state after a successful answer to `code` in `state` (KeyError when it is not allowed)."""
-    return TRANSITIONS[(state, code)]
 
 
 def state_diagram() -> str:

@@ -1,4 +1,4 @@
-"""The SPDM 1.1 key schedule (DSP0274 section "Key schedule"; SPDM_NOTES section 5).
+"""The SPDM 1.1 key schedule (DSP0274 1.1 section "Key schedule").
 
 Pure functions (`bin_str`, `expand_label`, `verify_data`, `check_verify_data`) and one small
 class, `KeySchedule`, that holds the handshake secret and the master secret derived from it and
@@ -16,19 +16,19 @@ Derivation (HKDF per RFC 5869 with the negotiated hash)::
     KEY_UPDATE      : secret' = HKDF-Expand(secret, bin_str9, H), then key and iv again
 
 `bin_str` is little-endian and carries the SPDM version ("spdm1.1 " with a trailing space), not
-the DSP0277 version (mistake 10). libspdm keeps the same labels for every 1.x version.
+the DSP0277 version, and not TLS 1.3's big-endian HkdfLabel. libspdm keeps the same labels for
+every 1.x version.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import struct
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple
 
 from spdm.crypto.aead import AeadSuite
 from spdm.crypto.hashes import HashSuite
-from spdm.crypto.kdf import hkdf_expand
+from spdm.crypto.kdf import hkdf_expand, hkdf_extract
 from spdm.errors import VerificationError
 
 __all__ = [
@@ -65,22 +65,22 @@ LABEL_EXPORT_MASTER = b"exp master"
 LABEL_TRAFFIC_UPDATE = b"traffic upd"
 
 _LENGTH = struct.Struct("<H")
-_FIRST_BLOCK = b"\x01"  # HKDF-Expand's counter for T(1)
-_hmac_digest = hmac.digest  # the one HMAC call of every derivation, read once (no module attribute per call)
-_MISMATCH = "the verify data (HMAC of the transcript hash) does not match"
-_tuple_new = tuple.__new__
-"""Builds the schedule's named tuples without their generated `__new__`, a Python call (about 85 ns each)."""
+
+
+_VERSION_LABELS = {version: b"spdm%d.%d " % (version >> 4, version & 0xF) for version in range(0x10, 0x100)}
+"""The version prefix of each SPDMVersion byte, major.minor from its two nibbles."""
 
 
 def version_label(spdm_version: int) -> bytes:
     """The 8-byte version prefix of every bin_str: 0x11 gives b"spdm1.1 " (trailing space included)."""
-    if not 0x10 <= spdm_version <= 0xFF:
+    label = _VERSION_LABELS.get(spdm_version)
+    if label is None:
         raise ValueError(f"an SPDM version byte such as 0x11, got {spdm_version!r}")
-    return f"spdm{spdm_version >> 4}.{spdm_version & 0xF} ".encode("ascii")
+    return label
 
 
 def bin_str(length: int, label: bytes, context: bytes = b"", *, spdm_version: int) -> bytes:
-    """BinConcat: u16 LE Length || "spdm1.1 " || Label || Context (SPDM_NOTES section 5)."""
+    """BinConcat: u16 LE Length || "spdm1.1 " || Label || Context (DSP0274 1.1 section "Key schedule")."""
     if not 0 <= length <= 0xFFFF:
         raise ValueError(f"bin_str Length must fit 16 bits, got {length}")
     return _LENGTH.pack(length) + version_label(spdm_version) + label + context
@@ -101,15 +101,11 @@ def verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes) ->
 def check_verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
     """Compare received verify data with the expected HMAC in constant time; `VerificationError` if they differ."""
     if not hmac.compare_digest(verify_data(hash_suite, finished_key, th_digest), bytes(received)):
-        raise VerificationError(_MISMATCH)
+        raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
 
 
 class TrafficKeys(NamedTuple):
-    """One direction's secret of one phase, and the AEAD key and IV derived from it.
-
-    The schedule's results are named tuples: immutable, and made several times per handshake on
-    each side, where a frozen dataclass costs twice as much to build.
-    """
+    """One direction's secret of one phase, and the AEAD key and IV derived from it."""
 
     secret: bytes
     key: bytes
@@ -126,66 +122,10 @@ class HandshakeSecrets(NamedTuple):
 
 
 class DataSecrets(NamedTuple):
-    """What Hash(TH2) unlocks: the application-phase traffic keys (and libspdm's export master secret)."""
+    """What Hash(TH2) unlocks: the application-phase traffic keys."""
 
     request: TrafficKeys
     response: TrafficKeys
-    export_master_secret: bytes
-
-
-class _BinStrs(NamedTuple):
-    """The sizes of one (SPDM version, hash, AEAD) and the bin_str of every label, each followed by
-    HKDF-Expand's block counter 0x01; the five that take a transcript hash are prefixes, the hash and
-    0x01 go after them."""
-
-    hash_size: int
-    key_cut: slice
-    """HMAC output to AEAD key: its first key-size bytes (a slice made once, not per derivation)."""
-    iv_cut: slice
-    zeros: bytes
-    """HKDF-Extract's salt (and the master secret's IKM): 0^H."""
-    derived: bytes
-    key: bytes
-    iv: bytes
-    finished: bytes
-    traffic_update: bytes
-    request_handshake: bytes
-    response_handshake: bytes
-    request_data: bytes
-    response_data: bytes
-    export_master: bytes
-
-
-@functools.lru_cache(maxsize=32)
-def _bin_strs(spdm_version: int, hash_size: int, key_size: int, iv_size: int) -> _BinStrs:
-    """Made once per algorithm choice rather than per derivation (a handshake derives 18 times per side)."""
-
-    def info(length: int, label: bytes) -> bytes:
-        return bin_str(length, label, spdm_version=spdm_version)
-
-    return _BinStrs(
-        hash_size=hash_size,
-        key_cut=slice(key_size),
-        iv_cut=slice(iv_size),
-        zeros=bytes(hash_size),
-        derived=info(hash_size, LABEL_DERIVED) + _FIRST_BLOCK,
-        key=info(key_size, LABEL_KEY) + _FIRST_BLOCK,
-        iv=info(iv_size, LABEL_IV) + _FIRST_BLOCK,
-        finished=info(hash_size, LABEL_FINISHED) + _FIRST_BLOCK,
-        traffic_update=info(hash_size, LABEL_TRAFFIC_UPDATE) + _FIRST_BLOCK,
-        request_handshake=info(hash_size, LABEL_REQUEST_HANDSHAKE),
-        response_handshake=info(hash_size, LABEL_RESPONSE_HANDSHAKE),
-        request_data=info(hash_size, LABEL_REQUEST_DATA),
-        response_data=info(hash_size, LABEL_RESPONSE_DATA),
-        export_master=info(hash_size, LABEL_EXPORT_MASTER),
-    )
-
-
-def _traffic_keys(secret: bytes, bins: _BinStrs, name: str) -> TrafficKeys:
-    """`KeySchedule.traffic_keys` with the schedule's bin_strs and HMAC name at hand (the handshake
-    and data steps have them in locals already)."""
-    key = _hmac_digest(secret, bins.key, name)[bins.key_cut]
-    return _tuple_new(TrafficKeys, (secret, key, _hmac_digest(secret, bins.iv, name)[bins.iv_cut]))
 
 
 class KeySchedule:
@@ -194,89 +134,83 @@ class KeySchedule:
     Construct it with the shared secret as soon as it is known; `handshake(th1)` and `data(th2)`
     may each be called when the transcript hash is ready. `update(keys)` is KEY_UPDATE for one
     direction. The object holds only the handshake and master secrets; traffic keys are returned.
-
-    Every output (a secret, key or IV) is at most one hash block, so each HKDF-Expand is a single
-    HMAC(secret, bin_str || 0x01) truncated to its length, made with `hmac.digest` directly: the
-    schedule is most of a PSK handshake's cryptography.
+    Every step is `expand_label` with the label the module docstring lists, and only what a session
+    uses is derived (`export_master_secret`, which neither role needs, on request).
     """
 
-    __slots__ = ("_bin", "_hmac_name", "_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
+    __slots__ = ("_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
 
     def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
-        if aead.key_size > hash_suite.size or aead.iv_size > hash_suite.size:
-            raise ValueError(f"{aead.name} keys and IVs must fit one {hash_suite.name} block")
-        self._bin = bins = _bin_strs(spdm_version, hash_suite.size, aead.key_size, aead.iv_size)
-        self._hmac_name = name = hash_suite.hashlib_name
+        version_label(spdm_version)  # a version byte that names no SPDM version fails here, not at the first key
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
-        # HKDF-Extract(salt = 0^H, IKM)
-        self.handshake_secret = _hmac_digest(bins.zeros, bytes(shared_secret), name)
+        self.handshake_secret = hkdf_extract(hash_suite, bytes(hash_suite.size), bytes(shared_secret))
         self._master_secret: bytes | None = None
+
+    def _expand(self, secret: bytes, label: bytes, length: int, context: bytes = b"") -> bytes:
+        return expand_label(self.hash_suite, secret, label, length, context, spdm_version=self.spdm_version)
 
     @property
     def master_secret(self) -> bytes:
         """MasterSecret = HKDF-Extract(salt = HKDF-Expand(HandshakeSecret, bin_str0, H), IKM = 0^H)."""
         if self._master_secret is None:
-            bins, name = self._bin, self._hmac_name
-            salt = _hmac_digest(self.handshake_secret, bins.derived, name)
-            self._master_secret = _hmac_digest(salt, bins.zeros, name)
+            size = self.hash_suite.size
+            salt = self._expand(self.handshake_secret, LABEL_DERIVED, size)
+            self._master_secret = hkdf_extract(self.hash_suite, salt, bytes(size))
         return self._master_secret
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        return _traffic_keys(secret, self._bin, self._hmac_name)
+        key = self._expand(secret, LABEL_KEY, self.aead.key_size)
+        return TrafficKeys(secret, key, self._expand(secret, LABEL_IV, self.aead.iv_size))
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
-        return _hmac_digest(handshake_secret, self._bin.finished, self._hmac_name)
+        return self._expand(handshake_secret, LABEL_FINISHED, self.hash_suite.size)
 
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
-        bins, name = self._bin, self._hmac_name
-        if len(th1_digest) != bins.hash_size:
-            self._wrong_digest(th1_digest)
-        context, secret = th1_digest + _FIRST_BLOCK, self.handshake_secret
-        request = _hmac_digest(secret, bins.request_handshake + context, name)
-        response = _hmac_digest(secret, bins.response_handshake + context, name)
-        return _tuple_new(
-            HandshakeSecrets,
-            (
-                _traffic_keys(request, bins, name),
-                _traffic_keys(response, bins, name),
-                _hmac_digest(request, bins.finished, name),
-                _hmac_digest(response, bins.finished, name),
-            ),
+        self._check_digest(th1_digest)
+        size = self.hash_suite.size
+        request = self._expand(self.handshake_secret, LABEL_REQUEST_HANDSHAKE, size, th1_digest)
+        response = self._expand(self.handshake_secret, LABEL_RESPONSE_HANDSHAKE, size, th1_digest)
+        return HandshakeSecrets(
+            request=self.traffic_keys(request),
+            response=self.traffic_keys(response),
+            request_finished_key=self.finished_key(request),
+            response_finished_key=self.finished_key(response),
         )
 
     def data(self, th2_digest: bytes) -> DataSecrets:
         """Data keys from Hash(TH2)."""
-        bins, name = self._bin, self._hmac_name
-        if len(th2_digest) != bins.hash_size:
-            self._wrong_digest(th2_digest)
-        context, master = th2_digest + _FIRST_BLOCK, self.master_secret
-        return _tuple_new(
-            DataSecrets,
-            (
-                _traffic_keys(_hmac_digest(master, bins.request_data + context, name), bins, name),
-                _traffic_keys(_hmac_digest(master, bins.response_data + context, name), bins, name),
-                _hmac_digest(master, bins.export_master + context, name),
-            ),
+        self._check_digest(th2_digest)
+        size, master = self.hash_suite.size, self.master_secret
+        return DataSecrets(
+            request=self.traffic_keys(self._expand(master, LABEL_REQUEST_DATA, size, th2_digest)),
+            response=self.traffic_keys(self._expand(master, LABEL_RESPONSE_DATA, size, th2_digest)),
         )
+
+    def export_master_secret(self, th2_digest: bytes) -> bytes:
+        """libspdm's export master secret (bin_str8 "exp master" with Hash(TH2)), for exporting keys."""
+        self._check_digest(th2_digest)
+        return self._expand(self.master_secret, LABEL_EXPORT_MASTER, self.hash_suite.size, th2_digest)
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:
         """KEY_UPDATE for one direction: the next data secret (bin_str9 "traffic upd") and its key and IV."""
-        return self.traffic_keys(_hmac_digest(keys.secret, self._bin.traffic_update, self._hmac_name))
+        return self.traffic_keys(self._expand(keys.secret, LABEL_TRAFFIC_UPDATE, self.hash_suite.size))
 
     def verify_data(self, finished_key: bytes, th_digest: bytes) -> bytes:
         """HMAC(finished_key, Hash(TH))."""
-        return _hmac_digest(finished_key, th_digest, self._hmac_name)
+        return verify_data(self.hash_suite, finished_key, th_digest)
 
     def check_verify_data(self, finished_key: bytes, th_digest: bytes, received: bytes) -> None:
         """Constant-time check of received verify data; `VerificationError` on a mismatch."""
-        if not hmac.compare_digest(_hmac_digest(finished_key, th_digest, self._hmac_name), bytes(received)):
-            raise VerificationError(_MISMATCH)
+        check_verify_data(self.hash_suite, finished_key, th_digest, received)
 
-    def _wrong_digest(self, digest: bytes) -> NoReturn:
-        raise ValueError(f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}")
+    def _check_digest(self, digest: bytes) -> None:
+        if len(digest) != self.hash_suite.size:
+            raise ValueError(
+                f"a {self.hash_suite.name} transcript hash is {self.hash_suite.size} bytes, got {len(digest)}"
+            )

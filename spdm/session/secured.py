@@ -1,6 +1,7 @@
 """DSP0277 secured messages: one AEAD context per direction, sealing and opening records.
 
-Record layout (SPDM_NOTES section 6), N = 0 bytes of sequence number for PCI DOE, 2 for MCTP::
+Record layout (DSP0277 1.1, the secured message and its AEAD), N = 0 bytes of sequence number for
+PCI DOE, 2 for MCTP::
 
     ENC+AUTH   SessionID u32 | Seq[N] | Length u16 | AEAD(AppDataLength u16 | AppData | padding) | MAC[16]
     AUTH only  SessionID u32 | Seq[N] | Length u16 | AppData | MAC[16]      (MAC over everything before it)
@@ -196,7 +197,8 @@ class _Framing:
         # what every key change reads: the AEAD's (key size, IV size) and its context factory
         self.sizes: Final = (aead.key_size, aead.iv_size)
         self.factory: Final = aead.factory
-        # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the hot path.
+        # ENC+AUTH with no sequence bytes, message type or padding (PCI DOE): the path bench/run.py's
+        # "secured message seal+open, 4 KiB" figure measures, framed in a few operations.
         self.simple: Final = encrypt and not (
             transport.sequence_number_size or transport.message_type or transport.max_random_padding
         )

@@ -1,4 +1,7 @@
-"""The session transcripts TH1 and TH2 (SPDM 1.1; SPDM_NOTES section 4).
+"""The session transcripts TH1 and TH2 (DSP0274 1.1 sections "KEY_EXCHANGE request and
+KEY_EXCHANGE_RSP response", "FINISH request and FINISH_RSP response", their PSK counterparts and
+"Key schedule"): the one place that says which bytes of each handshake message are hashed, signed
+and MACed, for a side that receives a message and for a side that builds it.
 
 DHE (certificate-based)::
 
@@ -10,28 +13,45 @@ DHE (certificate-based)::
 
 PSK: no Hash(Ct) and no Hash(CM); TH1 = A || PSK_EXCHANGE || PSK_EXCHANGE_RSP without its verify
 data; TH2 = TH1 || ResponderVerifyData || PSK_FINISH || PSK_FINISH_RSP, or just TH1 || verify data
-when the responder has no PSK context (no PSK_FINISH).
+when the responder has no PSK context (no PSK_FINISH: `mark_th2` right after PSK_EXCHANGE_RSP).
 
 `SessionTranscript` hashes incrementally over the exact message bytes (never transport padding,
-never re-encoded objects). The low-level `append` / `digest` serve a side that builds messages
-(a responder hashes before it signs); the `add_*` methods take a whole received message with its
-decoded form and return what must be checked against it.
+never re-encoded objects). Each handshake message has two methods, used by every side:
+
+=================  ======================================  =======================================
+message            the side that receives it (and replay)  the side that builds it
+=================  ======================================  =======================================
+KEY_EXCHANGE_RSP   `add_key_exchange_rsp` (requester)      `build_key_exchange_rsp` (responder)
+PSK_EXCHANGE_RSP   `add_psk_exchange_rsp` (requester)      `build_psk_exchange_rsp` (responder)
+FINISH             `add_finish` (responder)                `build_finish` (requester)
+PSK_FINISH         `add_psk_finish` (responder)            `build_psk_finish` (requester)
+*FINISH_RSP        `add_finish_rsp` (requester)            `build_finish_rsp` (responder)
+=================  ======================================  =======================================
+
+The exchange request goes in first with `add_exchange_request` (both sides), and Hash(CM) before
+FINISH with `add_requester_chain_hash`. An `add_*` method takes the exact message and its decoded
+form and returns the digests to check it with; a `build_*` method takes the message up to the part
+that depends on the transcript and the means to make that part (a `sign` callable, a finished key,
+the `KeySchedule`), and returns the whole message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
+from spdm.session.keys import HandshakeSecrets, KeySchedule, verify_data
 
-__all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript"]
+__all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript", "Signer"]
 
 _HEADER_SIZE = 4
 _RAW = (bytes, bytearray, memoryview)  # A itself, not a running hash of it
-_tuple_new = tuple.__new__
-"""Builds the digests' named tuples without their generated `__new__`, a Python call (as `spdm.session.keys` does)."""
+
+Signer = Callable[[bytes], bytes]
+"""Signs a transcript digest with the negotiated algorithm: digest -> the SPDM wire signature."""
 
 
 class ExchangeDigests(NamedTuple):
@@ -83,13 +103,22 @@ class SessionTranscript:
     def for_psk(cls, hash_suite: HashSuite, vca: bytes | HashObject) -> SessionTranscript:
         return cls(hash_suite, vca)
 
+    def copy(self) -> SessionTranscript:
+        """An independent copy: a side that checks a message before it accepts it (a responder's FINISH)
+        adds it to a copy and keeps the copy only when the checks pass."""
+        twin = SessionTranscript.__new__(SessionTranscript)
+        twin.hash_suite, twin.psk, twin.th1, twin.th2 = self.hash_suite, self.psk, self.th1, self.th2
+        twin._hash = self._hash.copy()
+        twin._requester_chain_hashed = self._requester_chain_hashed
+        return twin
+
     # --- low level ----------------------------------------------------------------------------
 
     def append(self, *parts: bytes) -> None:
-        """Add message bytes (or parts of messages) in wire order."""
-        update = self._hash.update
+        """Add message bytes (or parts of messages) in wire order. Prefer the message methods below,
+        which know each message's byte ranges."""
         for part in parts:
-            update(part)
+            self._hash.update(part)
 
     def digest(self, *tail: bytes) -> bytes:
         """Hash of everything so far, then `tail`, without adding `tail`."""
@@ -97,6 +126,23 @@ class SessionTranscript:
         for part in tail:
             state.update(part)
         return state.digest()
+
+    def mark_th1(self) -> bytes:
+        """Record Hash(TH1) = the digest now (after the exchange response up to its verify data)."""
+        self.th1 = self._hash.copy().digest()
+        return self.th1
+
+    def mark_th2(self) -> bytes:
+        """Record Hash(TH2) = the digest now: after the last handshake message, or right after
+        PSK_EXCHANGE_RSP when the responder has no PSK context (no PSK_FINISH follows)."""
+        self.th2 = self._hash.copy().digest()
+        return self.th2
+
+    # --- what both sides add --------------------------------------------------------------------
+
+    def add_exchange_request(self, request: bytes) -> None:
+        """KEY_EXCHANGE or PSK_EXCHANGE, exact bytes (sent or received)."""
+        self._hash.update(request)
 
     def add_requester_chain_hash(self, requester_chain_hash: bytes) -> None:
         """Hash(CM): under mutual authentication, after KEY_EXCHANGE_RSP and before FINISH."""
@@ -108,53 +154,75 @@ class SessionTranscript:
         self._hash.update(bytes(requester_chain_hash))
         self._requester_chain_hashed = True
 
-    def mark_th1(self) -> bytes:
-        """Record Hash(TH1) = the digest now (after the response up to its signature)."""
-        self.th1 = self._hash.copy().digest()
-        return self.th1
-
-    def mark_th2(self) -> bytes:
-        """Record Hash(TH2) = the digest now (after the last handshake message)."""
-        self.th2 = self._hash.copy().digest()
-        return self.th2
-
-    # --- whole received messages (fed to the running hash directly) ----------------------------
-
-    def add_exchange_request(self, request: bytes) -> None:
-        """KEY_EXCHANGE or PSK_EXCHANGE, exact bytes."""
-        self._hash.update(request)
+    # --- KEY_EXCHANGE_RSP and PSK_EXCHANGE_RSP ----------------------------------------------------
 
     def add_key_exchange_rsp(self, response: bytes, message: KeyExchangeRsp) -> ExchangeDigests:
-        """KEY_EXCHANGE_RSP (exact bytes and decoded): the signature digest and Hash(TH1).
+        """KEY_EXCHANGE_RSP received (exact bytes and decoded): the signature digest and Hash(TH1).
 
         ResponderVerifyData, when present, goes into the transcript after TH1 is taken.
         """
         if self.psk:
             raise ValueError("KEY_EXCHANGE_RSP in a PSK session transcript")
-        verify_data = message.responder_verify_data or b""
-        signed_end = len(response) - len(verify_data)
+        received = message.responder_verify_data or b""
+        signed_end = len(response) - len(received)
         body_end = signed_end - len(message.signature)
         self._check_tail(response, body_end, message.signature, "Signature")
-        self._check_tail(response, signed_end, verify_data, "ResponderVerifyData")
+        self._check_tail(response, signed_end, received, "ResponderVerifyData")
         signature_digest = self.digest(response[:body_end])
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
-        self._hash.update(verify_data)
-        return _tuple_new(ExchangeDigests, (signature_digest, th1))
+        self._hash.update(received)
+        return ExchangeDigests(signature_digest, th1)
+
+    def build_key_exchange_rsp(
+        self, unsigned: bytes, *, sign: Signer, schedule: KeySchedule, verify_data: bool = True
+    ) -> tuple[bytes, HandshakeSecrets]:
+        """KEY_EXCHANGE_RSP built: the whole response and the handshake secrets of Hash(TH1).
+
+        `unsigned` is the response up to OpaqueData (encoded with an empty Signature and no
+        ResponderVerifyData); `sign` signs its digest. TH1 follows the signature and derives the
+        handshake secrets; ResponderVerifyData = HMAC(response finished key, TH1) ends the response,
+        unless the handshake is in the clear (`verify_data` False: it moves to FINISH_RSP).
+        """
+        if self.psk:
+            raise ValueError("KEY_EXCHANGE_RSP in a PSK session transcript")
+        signature = sign(self.digest(unsigned))
+        self._hash.update(unsigned)
+        self._hash.update(signature)
+        th1 = self.mark_th1()
+        handshake = schedule.handshake(th1)
+        tail = schedule.verify_data(handshake.response_finished_key, th1) if verify_data else b""
+        self._hash.update(tail)
+        return unsigned + signature + tail, handshake
 
     def add_psk_exchange_rsp(self, response: bytes, message: PskExchangeRsp) -> ExchangeDigests:
-        """PSK_EXCHANGE_RSP: Hash(TH1) is over it without ResponderVerifyData, which is then added."""
+        """PSK_EXCHANGE_RSP received: Hash(TH1) is over it without ResponderVerifyData, which is then added."""
         if not self.psk:
             raise ValueError("PSK_EXCHANGE_RSP in a certificate-based session transcript")
         verify_end = len(response) - len(message.responder_verify_data)
         self._check_tail(response, verify_end, message.responder_verify_data, "ResponderVerifyData")
         self._hash.update(response[:verify_end])
-        self.th1 = th1 = self._hash.copy().digest()  # `mark_th1` inline
+        th1 = self.mark_th1()
         self._hash.update(message.responder_verify_data)
-        return _tuple_new(ExchangeDigests, (None, th1))
+        return ExchangeDigests(None, th1)
+
+    def build_psk_exchange_rsp(self, unsigned: bytes, *, schedule: KeySchedule) -> tuple[bytes, HandshakeSecrets]:
+        """PSK_EXCHANGE_RSP built from `unsigned` (encoded with empty ResponderVerifyData): the whole
+        response (ResponderVerifyData = HMAC(response finished key, TH1) appended) and the handshake secrets."""
+        if not self.psk:
+            raise ValueError("PSK_EXCHANGE_RSP in a certificate-based session transcript")
+        self._hash.update(unsigned)
+        th1 = self.mark_th1()
+        handshake = schedule.handshake(th1)
+        tail = schedule.verify_data(handshake.response_finished_key, th1)
+        self._hash.update(tail)
+        return unsigned + tail, handshake
+
+    # --- FINISH and PSK_FINISH ----------------------------------------------------------------
 
     def add_finish(self, request: bytes, message: Finish) -> FinishDigests:
-        """FINISH: the requester-signature digest (mutual auth) and the RequesterVerifyData digest; then all of it."""
+        """FINISH received: the digests its Signature (mutual authentication) and its RequesterVerifyData
+        are checked with; then all of it goes in."""
         signature = message.signature or b""
         if signature and not self._requester_chain_hashed:
             raise ValueError("a signed FINISH needs Hash(CM) in the transcript first (add_requester_chain_hash)")
@@ -166,34 +234,66 @@ class SessionTranscript:
         self._hash.update(signature)
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return _tuple_new(FinishDigests, (signature_digest, verify_digest))
+        return FinishDigests(signature_digest, verify_digest)
+
+    def build_finish(self, header: bytes, *, finished_key: bytes, sign: Signer | None = None) -> bytes:
+        """FINISH built from its 4-byte `header`: [Signature =] `sign`(digest up to the header) under
+        mutual authentication (Hash(CM) first), then RequesterVerifyData = HMAC(request finished key,
+        digest up to the signature). Returns the whole request."""
+        self._check_length(header, _HEADER_SIZE, "the FINISH header")
+        if sign is not None and not self._requester_chain_hashed:
+            raise ValueError("a signed FINISH needs Hash(CM) in the transcript first (add_requester_chain_hash)")
+        self._hash.update(header)
+        signature = b"" if sign is None else sign(self.digest())
+        self._hash.update(signature)
+        mac = verify_data(self.hash_suite, finished_key, self.digest())
+        self._hash.update(mac)
+        return header + signature + mac
 
     def add_psk_finish(self, request: bytes, message: PskFinish) -> FinishDigests:
-        """PSK_FINISH: the digest RequesterVerifyData is the HMAC of; then all of it."""
+        """PSK_FINISH received: the digest RequesterVerifyData is the HMAC of; then all of it."""
         self._check_length(request, _HEADER_SIZE + len(message.requester_verify_data), "PSK_FINISH")
         self._check_tail(request, _HEADER_SIZE, message.requester_verify_data, "RequesterVerifyData")
         self._hash.update(request[:_HEADER_SIZE])
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return _tuple_new(FinishDigests, (None, verify_digest))
+        return FinishDigests(None, verify_digest)
+
+    def build_psk_finish(self, header: bytes, *, finished_key: bytes) -> bytes:
+        """PSK_FINISH built from its 4-byte `header`: RequesterVerifyData = HMAC(request finished key,
+        digest up to the header). Returns the whole request."""
+        return self.build_finish(header, finished_key=finished_key)
+
+    # --- FINISH_RSP and PSK_FINISH_RSP: TH2 -------------------------------------------------------
 
     def add_finish_rsp(self, response: bytes, message: FinishRsp | None = None) -> bytes | None:
-        """FINISH_RSP or PSK_FINISH_RSP, then Hash(TH2) is marked.
+        """FINISH_RSP or PSK_FINISH_RSP received, then Hash(TH2) is marked.
 
         Returns the digest the in-the-clear ResponderVerifyData is the HMAC of (None when it is absent).
         """
-        verify_data = message.responder_verify_data if message is not None else None
-        self._check_length(response, _HEADER_SIZE + len(verify_data or b""), "FINISH_RSP")
-        if verify_data is None:
+        received = message.responder_verify_data if message is not None else None
+        self._check_length(response, _HEADER_SIZE + len(received or b""), "FINISH_RSP")
+        if received is None:
             self._hash.update(response)
-            self.th2 = self._hash.copy().digest()  # `mark_th2` inline
+            self.mark_th2()
             return None
-        self._check_tail(response, _HEADER_SIZE, verify_data, "ResponderVerifyData")
+        self._check_tail(response, _HEADER_SIZE, received, "ResponderVerifyData")
         self._hash.update(response[:_HEADER_SIZE])
         verify_digest = self._hash.copy().digest()
-        self._hash.update(verify_data)
+        self._hash.update(received)
         self.mark_th2()
         return verify_digest
+
+    def build_finish_rsp(self, header: bytes, *, finished_key: bytes | None = None) -> bytes:
+        """FINISH_RSP or PSK_FINISH_RSP built from its 4-byte `header`, then Hash(TH2) is marked. With
+        `finished_key` (a handshake in the clear) ResponderVerifyData = HMAC(response finished key,
+        digest up to the header) follows the header. Returns the whole response."""
+        self._check_length(header, _HEADER_SIZE, "the FINISH_RSP header")
+        self._hash.update(header)
+        mac = b"" if finished_key is None else verify_data(self.hash_suite, finished_key, self.digest())
+        self._hash.update(mac)
+        self.mark_th2()
+        return header + mac
 
     # --- helpers --------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ SPDM payloads to a responder's `respond` callable; transports never import the r
 from __future__ import annotations
 
 import struct
+from collections.abc import Generator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple, NoReturn, Protocol
@@ -49,11 +50,14 @@ __all__ = [
     "decode_discovery_response",
     "decode_header",
     "decode_object",
+    "discovery_walk",
     "encode_discovery_request",
     "encode_discovery_response",
     "encode_object",
     "expect_type",
     "read_header",
+    "spdm_request_object",
+    "spdm_response_payload",
 ]
 
 PCI_SIG_VENDOR_ID = 0x0001
@@ -309,6 +313,56 @@ def _unwrap(data: bytes, object_type: int, what: str) -> bytes:
         raise TransportError(f"{what} response: {exc}") from exc
 
 
+# --- the requester's side, without I/O: shared by the blocking and the asyncio transports ---------
+
+
+def discovery_walk(version: int = 0) -> Generator[bytes, bytes, tuple[tuple[int, int], ...]]:
+    """DOE discovery as a generator: it yields each request object, is sent each response object,
+    and returns the (vendor ID, type) pairs the instance lists, by index. `TransportError` for a
+    response that is not a discovery object or does not move the index forward."""
+    found: list[tuple[int, int]] = []
+    index = 0
+    while True:  # ends: the index strictly increases and is 8 bits wide
+        response = yield encode_object(DoeType.DISCOVERY, encode_discovery_request(index, version))
+        payload = _unwrap(response, DoeType.DISCOVERY, "DOE discovery")
+        try:
+            entry = decode_discovery_response(payload)
+        except DecodeError as exc:
+            raise TransportError(f"DOE discovery index {index}: {exc}") from exc
+        found.append((entry.vendor_id, entry.object_type))
+        if entry.next_index == 0:
+            return tuple(found)
+        if entry.next_index <= index:
+            raise TransportError(f"DOE discovery index {index}: next index {entry.next_index} does not move forward")
+        index = entry.next_index
+
+
+def spdm_request_object(request: bytes, session_id: int | None, protocols: tuple[tuple[int, int], ...]) -> bytes:
+    """The DOE object that carries an SPDM message (type 1) or, with `session_id`, a secured one
+    (type 2); `TransportError` unless discovery listed that type in `protocols`."""
+    object_type = DoeType.CMA_SPDM
+    if session_id is not None:
+        check_session_prefix(request, session_id)
+        object_type = DoeType.SECURED_CMA_SPDM
+    if (PCI_SIG_VENDOR_ID, object_type) not in protocols:
+        listed = ", ".join(f"{vendor:04x}:{kind:02x}" for vendor, kind in protocols)
+        raise TransportError(
+            f"the DOE instance does not list {_PROTOCOL_NAMES[object_type]} "
+            f"({PCI_SIG_VENDOR_ID:04x}:{object_type:02x}); discovery listed {listed}"
+        )
+    return encode_object(object_type, request)
+
+
+def spdm_response_payload(request_object: bytes, response: bytes) -> bytes:
+    """The payload of the response to `request_object` (from `spdm_request_object`): one object of
+    the request's type, or to a secured request the clear type-1 ERROR a responder sends for a
+    record it could not open."""
+    object_type = request_object[2]
+    if object_type == DoeType.SECURED_CMA_SPDM and _object_type_of(response) == DoeType.CMA_SPDM:
+        object_type = DoeType.CMA_SPDM
+    return _unwrap(response, object_type, _PROTOCOL_NAMES[DoeType(object_type)])
+
+
 class DoeTransport(Transport):
     """SPDM over PCIe DOE (the CMA binding), on a `DoeLink`.
 
@@ -343,42 +397,19 @@ class DoeTransport(Transport):
         return self._protocols
 
     def _discover(self) -> tuple[tuple[int, int], ...]:
-        found: list[tuple[int, int]] = []
-        index = 0
-        while True:  # ends: the index strictly increases and is 8 bits wide
-            request = encode_object(DoeType.DISCOVERY, encode_discovery_request(index, self._discovery_version))
-            payload = _unwrap(self._link.exchange_object(request), DoeType.DISCOVERY, "DOE discovery")
+        walk = discovery_walk(self._discovery_version)
+        request = next(walk)
+        while True:
             try:
-                entry = decode_discovery_response(payload)
-            except DecodeError as exc:
-                raise TransportError(f"DOE discovery index {index}: {exc}") from exc
-            found.append((entry.vendor_id, entry.object_type))
-            if entry.next_index == 0:
-                return tuple(found)
-            if entry.next_index <= index:
-                raise TransportError(
-                    f"DOE discovery index {index}: next index {entry.next_index} does not move forward"
-                )
-            index = entry.next_index
+                request = walk.send(self._link.exchange_object(request))
+            except StopIteration as done:
+                protocols: tuple[tuple[int, int], ...] = done.value
+                return protocols
 
     def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
         self._check_open()
-        if session_id is None:
-            object_type = DoeType.CMA_SPDM
-        else:
-            check_session_prefix(request, session_id)
-            object_type = DoeType.SECURED_CMA_SPDM
-        name = _PROTOCOL_NAMES[object_type]
-        if (PCI_SIG_VENDOR_ID, object_type) not in self.protocols:
-            listed = ", ".join(f"{vendor:04x}:{kind:02x}" for vendor, kind in self.protocols)
-            raise TransportError(
-                f"the DOE instance does not list {name} ({PCI_SIG_VENDOR_ID:04x}:{object_type:02x}); "
-                f"discovery listed {listed}"
-            )
-        response = self._link.exchange_object(encode_object(object_type, request), timeout=timeout)
-        if object_type == DoeType.SECURED_CMA_SPDM and _object_type_of(response) == DoeType.CMA_SPDM:
-            return _unwrap(response, DoeType.CMA_SPDM, name)
-        return _unwrap(response, object_type, name)
+        obj = spdm_request_object(request, session_id, self.protocols)
+        return spdm_response_payload(obj, self._link.exchange_object(obj, timeout=timeout))
 
     def _check_open(self) -> None:
         if self._closed:

@@ -46,12 +46,11 @@ from spdm.transport.doe import (
     DoeLink,
     DoeType,
     decode_discovery_request,
-    decode_discovery_response,
     decode_object,
+    discovery_walk,
     encode_discovery_request,
     encode_discovery_response,
     encode_object,
-    expect_type,
     read_header,
 )
 
@@ -68,18 +67,7 @@ DEFAULT_TIMEOUT = 1.0
 """Seconds a DOE instance has to answer, and to complete an Abort (PCIe r6.0 §6.30.2)."""
 
 _DISCOVERY = (PCI_SIG_VENDOR_ID, int(DoeType.DISCOVERY))
-_MAX_DISCOVERY_ENTRIES = 256
 
-_CONTROL = int(DoeRegister.CONTROL)
-_STATUS = int(DoeRegister.STATUS)
-_WRITE_MAILBOX = int(DoeRegister.WRITE_MAILBOX)
-_READ_MAILBOX = int(DoeRegister.READ_MAILBOX)
-_ABORT = int(DoeControl.ABORT)
-_INTERRUPT_ENABLE = int(DoeControl.INTERRUPT_ENABLE)
-_GO = int(DoeControl.GO)
-_BUSY = int(DoeStatus.BUSY)
-_ERROR = int(DoeStatus.ERROR)
-_READY = int(DoeStatus.DATA_OBJECT_READY)
 _LENGTH = 0x0003_FFFF
 
 
@@ -295,8 +283,8 @@ class DoeHostLink:
         start = self._clock()
         for _ in self._polls(self._timeout):
             status = self._read(DoeRegister.STATUS)
-            if not status & _BUSY:
-                if status & _ERROR:
+            if not status & DoeStatus.BUSY:
+                if status & DoeStatus.ERROR:
                     self._abort()
                 return
             if self._clock() - start >= self._timeout:
@@ -306,17 +294,17 @@ class DoeHostLink:
 
     def _send(self, obj: bytes) -> None:
         for dword in struct.unpack(f"<{len(obj) // 4}I", obj):
-            self._write(_WRITE_MAILBOX, dword)
-        keep = self._read(_CONTROL) & _INTERRUPT_ENABLE
-        self._write(_CONTROL, keep | _GO)
+            self._write(DoeRegister.WRITE_MAILBOX, dword)
+        keep = self._read(DoeRegister.CONTROL) & DoeControl.INTERRUPT_ENABLE
+        self._write(DoeRegister.CONTROL, keep | DoeControl.GO)
 
     def _wait_for_response(self, timeout: float) -> None:
         start = self._clock()
         for _ in self._polls(timeout):
-            status = self._read(_STATUS)
-            if status & _ERROR:
+            status = self._read(DoeRegister.STATUS)
+            if status & DoeStatus.ERROR:
                 raise TransportError("the DOE instance set Error instead of answering")
-            if status & _READY:
+            if status & DoeStatus.DATA_OBJECT_READY:
                 return
             if self._clock() - start >= timeout:
                 break
@@ -324,8 +312,8 @@ class DoeHostLink:
         raise TransportError(f"no DOE response within {timeout} s")
 
     def _next_dword(self) -> int:
-        value = self._read(_READ_MAILBOX)
-        self._write(_READ_MAILBOX, 0)
+        value = self._read(DoeRegister.READ_MAILBOX)
+        self._write(DoeRegister.READ_MAILBOX, 0)
         return value
 
     def _receive(self) -> bytes:
@@ -341,12 +329,12 @@ class DoeHostLink:
         dwords = [dw0, dw1]
         last = length - 3
         for index in range(length - 2):
-            value = self._read(_READ_MAILBOX)
-            if index == last and not self._read(_STATUS) & _READY:
+            value = self._read(DoeRegister.READ_MAILBOX)
+            if index == last and not self._read(DoeRegister.STATUS) & DoeStatus.DATA_OBJECT_READY:
                 raise TransportError("DOE Data Object Ready cleared before the last DW of the response")
-            self._write(_READ_MAILBOX, 0)
+            self._write(DoeRegister.READ_MAILBOX, 0)
             dwords.append(value)
-        if self._read(_STATUS) & _ERROR:
+        if self._read(DoeRegister.STATUS) & DoeStatus.ERROR:
             raise TransportError("the DOE instance set Error while the response was read")
         response = struct.pack(f"<{length}I", *dwords)
         try:
@@ -356,10 +344,10 @@ class DoeHostLink:
         return response
 
     def _abort(self) -> None:
-        self._write(_CONTROL, _ABORT)
+        self._write(DoeRegister.CONTROL, DoeControl.ABORT)
         start = self._clock()
         for _ in self._polls(self._timeout):
-            if not self._read(_STATUS) & (_BUSY | _ERROR):
+            if not self._read(DoeRegister.STATUS) & (DoeStatus.BUSY | DoeStatus.ERROR):
                 return
             if self._clock() - start >= self._timeout:
                 break
@@ -368,19 +356,11 @@ class DoeHostLink:
         raise TransportError(f"DOE Abort did not complete within {self._timeout} s: the mailbox is dead")
 
     def _discover(self) -> tuple[tuple[int, int], ...]:
-        found: list[tuple[int, int]] = []
-        index = 0
-        for _ in range(_MAX_DISCOVERY_ENTRIES):  # the index strictly increases and is 8 bits wide
-            request = encode_object(DoeType.DISCOVERY, encode_discovery_request(index, self._discovery_version))
-            response = self._exchange(request, self._timeout)
+        walk = discovery_walk(self._discovery_version)
+        request = next(walk)
+        while True:
             try:
-                entry = decode_discovery_response(expect_type(decode_object(response), DoeType.DISCOVERY))
-            except DecodeError as exc:
-                raise TransportError(f"DOE discovery index {index}: {exc}") from exc
-            found.append((entry.vendor_id, entry.object_type))
-            if entry.next_index == 0:
-                return tuple(found)
-            if entry.next_index <= index:
-                raise TransportError(f"DOE discovery index {index}: next index {entry.next_index} is not past it")
-            index = entry.next_index
-        raise TransportError("DOE discovery did not end")  # unreachable: 8-bit indices
+                request = walk.send(self._exchange(request, self._timeout))
+            except StopIteration as done:
+                protocols: tuple[tuple[int, int], ...] = done.value
+                return protocols

@@ -93,19 +93,6 @@ _MAX_PROTOCOLS = 256  # the discovery index is 8 bits wide
 _DISCOVERY = (PCI_SIG_VENDOR_ID, int(DoeType.DISCOVERY))
 _U32 = 0xFFFF_FFFF
 
-_HEADER = int(DoeRegister.HEADER)
-_CAPABILITIES = int(DoeRegister.CAPABILITIES)
-_CONTROL = int(DoeRegister.CONTROL)
-_STATUS = int(DoeRegister.STATUS)
-_WRITE_MAILBOX = int(DoeRegister.WRITE_MAILBOX)
-_READ_MAILBOX = int(DoeRegister.READ_MAILBOX)
-_ABORT = int(DoeControl.ABORT)
-_INTERRUPT_ENABLE = int(DoeControl.INTERRUPT_ENABLE)
-_GO = int(DoeControl.GO)
-_BUSY = int(DoeStatus.BUSY)
-_INTERRUPT_STATUS = int(DoeStatus.INTERRUPT_STATUS)
-_ERROR = int(DoeStatus.ERROR)
-_READY = int(DoeStatus.DATA_OBJECT_READY)
 
 _Job = tuple[int, ObjectHandler, bytes]  # (generation, handler, request object)
 
@@ -245,20 +232,20 @@ class DoeMailbox:
         """The DW register at `offset`; reading the read mailbox does not advance it."""
         _check_offset(offset)
         with self._lock:
-            if offset == _READ_MAILBOX:
+            if offset == DoeRegister.READ_MAILBOX:
                 value = self._read_mailbox()
-            elif offset == _STATUS:
+            elif offset == DoeRegister.STATUS:
                 value = (
-                    (_BUSY if self._busy else 0)
-                    | (_INTERRUPT_STATUS if self._interrupt_status else 0)
-                    | (_ERROR if self._error else 0)
-                    | (_READY if self._ready else 0)
+                    (DoeStatus.BUSY if self._busy else 0)
+                    | (DoeStatus.INTERRUPT_STATUS if self._interrupt_status else 0)
+                    | (DoeStatus.ERROR if self._error else 0)
+                    | (DoeStatus.DATA_OBJECT_READY if self._ready else 0)
                 )
-            elif offset == _CONTROL:
-                value = _INTERRUPT_ENABLE if self._interrupt_enable else 0
-            elif offset == _CAPABILITIES:
+            elif offset == DoeRegister.CONTROL:
+                value = DoeControl.INTERRUPT_ENABLE if self._interrupt_enable else 0
+            elif offset == DoeRegister.CAPABILITIES:
                 value = self._capabilities
-            elif offset == _HEADER:
+            elif offset == DoeRegister.HEADER:
                 value = self._header
             else:  # the write mailbox reads as 0
                 value = 0
@@ -272,13 +259,13 @@ class DoeMailbox:
         _check_range("value", value, 0, _U32)
         job: _Job | None = None
         with self._lock:
-            if offset == _WRITE_MAILBOX:
+            if offset == DoeRegister.WRITE_MAILBOX:
                 self._write_dword(value)
-            elif offset == _READ_MAILBOX:
+            elif offset == DoeRegister.READ_MAILBOX:
                 self._advance()
-            elif offset == _CONTROL:
+            elif offset == DoeRegister.CONTROL:
                 job = self._write_control(value)
-            elif offset == _STATUS and value & _INTERRUPT_STATUS:
+            elif offset == DoeRegister.STATUS and value & DoeStatus.INTERRUPT_STATUS:
                 self._interrupt_status = False
                 self._update_irq()
             notify = self._take_interrupts()
@@ -325,13 +312,13 @@ class DoeMailbox:
             self._set_error()
 
     def _write_control(self, value: int) -> _Job | None:
-        if value & _ABORT:
+        if value & DoeControl.ABORT:
             self._abort()
             return None
         if self._interrupt_support:
-            self._interrupt_enable = bool(value & _INTERRUPT_ENABLE)
+            self._interrupt_enable = bool(value & DoeControl.INTERRUPT_ENABLE)
             self._update_irq()
-        return self._go() if value & _GO else None
+        return self._go() if value & DoeControl.GO else None
 
     def _abort(self) -> None:
         self._generation += 1  # a request still being processed will not publish its answer

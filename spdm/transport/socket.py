@@ -54,6 +54,8 @@ __all__ = [
     "SocketLink",
     "SocketServer",
     "SocketTransportType",
+    "frame",
+    "unpack_header",
 ]
 
 DEFAULT_PORT = 2323
@@ -95,12 +97,13 @@ _log = logging.getLogger(__name__)
 RespondObject = Callable[[bytes], "bytes | None"]
 
 
-def _frame(command: int, transport_type: int, payload: bytes) -> bytes:
+def frame(command: int, transport_type: int, payload: bytes) -> bytes:
+    """One message of the spdm-emu socket protocol: the 12-byte big-endian header, then `payload`."""
     return _HEADER.pack(command, transport_type, len(payload)) + payload
 
 
-def _unpack_header(header: bytes) -> tuple[int, int, int]:
-    """(command, transport type, payload size)."""
+def unpack_header(header: bytes) -> tuple[int, int, int]:
+    """(command, transport type, payload size) of a 12-byte header."""
     command, transport_type, size = _HEADER.unpack(header)
     return int(command), int(transport_type), int(size)
 
@@ -227,8 +230,8 @@ class SocketLink:
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             sock.settimeout(timeout)
-            sock.sendall(_frame(command, self._transport_type, payload))
-            reply, transport_type, size = _unpack_header(self._recv_exact(sock, HEADER_SIZE, what, deadline))
+            sock.sendall(frame(command, self._transport_type, payload))
+            reply, transport_type, size = unpack_header(self._recv_exact(sock, HEADER_SIZE, what, deadline))
             if transport_type != self._transport_type:
                 raise TransportError(f"{what}: transport type {transport_type}, expected {self._transport_type}")
             if size > self._max_payload:
@@ -467,7 +470,7 @@ class SocketServer:
                 if header is None:
                     return False
                 in_message = True
-                command, transport_type, size = _unpack_header(header)
+                command, transport_type, size = unpack_header(header)
                 if size > self._max_payload:
                     _log.warning("client %s: %d-byte payload exceeds %d; closing", peer, size, self._max_payload)
                     return True
@@ -490,7 +493,7 @@ class SocketServer:
                 return True
             reply, reply_payload = self._reply(command, payload, peer)
             try:
-                conn.sendall(_frame(reply, self._transport_type, reply_payload))
+                conn.sendall(frame(reply, self._transport_type, reply_payload))
             except OSError as exc:
                 _log.warning("client %s: cannot send the %s reply: %s", peer, _command_name(reply), exc)
                 return command != Command.SHUTDOWN

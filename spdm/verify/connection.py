@@ -5,6 +5,10 @@ rebuilt from the exact bytes on the wire, each certificate chain is checked agai
 digest and validated to the slot's trust anchor (at the capture's own time), and every
 CHALLENGE_AUTH and signed MEASUREMENTS signature is verified over its transcript. Each check is
 one `Check`; a capture verifies when every check passed.
+
+A verifier is a requester that reads the responses instead of asking for them: it goes through the
+requester's rules (`ConnectionTranscript` and its reset rules, `ChainPortions`, `Negotiated.from_vca`,
+the requester's response checks in `spdm._checks`), and `spdm.verify.sessions` replays the sessions.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection
 from spdm.capture import CapturedMessage, Pcap, messages
-from spdm.certs import CertChain, ChainPolicy, VerifiedChain, verify_chain
+from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, verify_chain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import SpdmError
 from spdm.messages import Message
@@ -30,26 +34,13 @@ from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
 from spdm.transcript import ConnectionTranscript, Transcript
+from spdm.verify.check import Check
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
 
 # what parsing a tampered certificate can raise besides SpdmError: a failed check, never a crash
 _CERTIFICATE_ERRORS = (SpdmError, ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One verdict: which record, what was checked, whether it held, and why not."""
-
-    record: int
-    name: str
-    ok: bool
-    detail: str = ""
-
-    def __str__(self) -> str:
-        status = "ok  " if self.ok else "FAIL"
-        return f"{status} record {self.record}: {self.name}" + (f": {self.detail}" if self.detail else "")
 
 
 @dataclass(slots=True)
@@ -81,15 +72,15 @@ class _Verifier:
         self.get_caps: GetCapabilities | None = None
         self.caps: Capabilities | None = None
         self.digests: dict[int, bytes] = {}
-        self.portions: dict[int, bytearray] = {}
+        self.portions: dict[int, ChainPortions] = {}
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
 
-    def check(self, record: int, name: str) -> None:
-        self.result.checks.append(Check(record, name, True))
+    def check(self, record: int, name: str, detail: str = "") -> None:
+        self.result.checks.append(Check(record=record, name=name, ok=True, detail=detail))
 
     def fail(self, record: int, name: str, error: Exception) -> None:
-        self.result.checks.append(Check(record, name, False, str(error)))
+        self.result.checks.append(Check(record=record, name=name, ok=False, detail=str(error)))
 
     def pair(self, request: CapturedMessage, response: CapturedMessage, now: datetime) -> None:
         ask, answer = request.message, response.message
@@ -142,8 +133,7 @@ class _Verifier:
         if not isinstance(answer, Digests) or self.negotiated is None:
             return
         self.transcript.add_certificate_exchange(req, rsp, labels=labels)
-        slots = [s for s in range(8) if answer.slot_mask >> s & 1]
-        self.digests = dict(zip(slots, answer.digests, strict=True))
+        self.digests = answer.by_slot()
 
     def certificate(
         self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
@@ -151,16 +141,22 @@ class _Verifier:
         if not isinstance(ask, GetCertificate) or not isinstance(answer, Certificate) or self.negotiated is None:
             return
         self.transcript.add_certificate_exchange(req, rsp, labels=labels)
-        slot = answer.slot_id
-        if ask.offset == 0:
-            self.portions[slot] = bytearray()
-        self.portions.setdefault(slot, bytearray()).extend(answer.portion)
-        if answer.remainder_length:
+        record = labels[1]
+        slot = ask.slot_id
+        portions = self.portions.get(slot)
+        if portions is None or ask.offset == 0:
+            portions = self.portions[slot] = ChainPortions(slot)
+        try:
+            chain = portions.add(ask, answer)
+        except ValueError as error:
+            del self.portions[slot]
+            self.fail(record, f"slot {slot} certificate portions make one chain", error)
             return
-        chain = bytes(self.portions.pop(slot))
+        if chain is None:
+            return
+        del self.portions[slot]
         self.chains[slot] = chain
         self.verified.pop(slot, None)
-        record = labels[1]
         suite = hash_suite(self.negotiated.base_hash_algo)
         name = f"slot {slot} certificate chain matches its DIGESTS digest"
         if slot in self.digests:
@@ -171,7 +167,7 @@ class _Verifier:
         anchor = self.anchors.get(slot)
         name = f"slot {slot} certificate chain validates to its trust anchor"
         if anchor is None:
-            self.result.checks.append(Check(record, name, True, "not checked: no trust anchor for this slot"))
+            self.check(record, name, "not checked: no trust anchor for this slot")
             return
         try:
             self.verified[slot] = verify_chain(
@@ -252,7 +248,7 @@ class _Verifier:
         except SpdmError as error:
             self.fail(record, name, error)
             return
-        self.result.checks.append(Check(record, name, True, detail))
+        self.check(record, name, detail)
         self.result.covered.update(int(label) for label in self.transcript.signed_labels if isinstance(label, int))
 
 
@@ -264,19 +260,20 @@ class _SessionChecks:
         self.measurements: dict[int, tuple[Transcript, bytes | None]] = {}
 
     def record(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
-        checks = self.verifier.result.checks
-        for check in record.checks:
-            checks.append(Check(record.index, check.name, check.ok, check.detail))
-            if check.ok:
-                self.verifier.result.covered.add(record.index)
+        self.verifier.result.checks.extend(record.checks)
+        if any(check.ok for check in record.checks):
+            self.verifier.result.covered.add(record.index)
         if record.error is not None:
             self.verifier.fail(record.index, "session record opens and decodes", record.error)
             return
         if record.secured:
             name = record.message.name if record.message is not None else "?"
-            checks.append(Check(record.index, f"secured record opens: {name} under {record.keys} keys", True))
+            self.verifier.check(record.index, f"secured record opens: {name} under {record.keys} keys")
             self.verifier.result.covered.add(record.index)
         if record.message is not None and record.secured:
+            if record.message.code.is_request:
+                # the connection's reset rule for a request inside a session (B and C, before authentication)
+                self.verifier.transcript.before_session_request(record.message.code)
             self._measurements(record, replayer)
 
     def _measurements(self, record: ReplayRecord, replayer: SessionReplayer) -> None:

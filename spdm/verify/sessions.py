@@ -4,6 +4,9 @@ A passive observer of one connection (`spdm.capture.messages` gives the records)
 DHE shared secrets (in session order) or the PSK can follow each session exactly as both peers
 did: build TH1/TH2, derive every key, check the responder's KEY_EXCHANGE_RSP signature and verify
 data, the requester's FINISH signature and verify data, follow KEY_UPDATE, and open every record.
+It goes through the same rules as the requester and the responder: `SessionTranscript` for TH1
+and TH2, `KeySchedule`, `SentKeyUpdate` for KEY_UPDATE (an observer sees what the initiator sees)
+and `ChainPortions` for chains read from CERTIFICATE portions.
 `SessionReplayer.feed` takes the records one by one and returns a `ReplayRecord` for each one that
 belongs to a session (the clear exchange messages and every secured record), with the checks made
 on it; `replayed.sessions` keeps each session's transcript hashes and secrets.
@@ -25,7 +28,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm.capture import CapturedMessage, Pcap, messages
-from spdm.certs import CertChain
+from spdm.certs import CertChain, ChainPortions
 from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
@@ -40,12 +43,13 @@ from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchan
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
+from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
+from spdm.verify.check import Check
 
 __all__ = [
-    "Check",
     "KeyPhase",
     "MissingSecretError",
     "ReplayRecord",
@@ -56,6 +60,9 @@ __all__ = [
 ]
 
 KeyPhase = Literal["clear", "handshake", "data"]
+
+_SIDE: Mapping[Direction, Sender] = {Direction.REQUEST: "request", Direction.RESPONSE: "response"}
+_DIRECTION: Mapping[Sender, Direction] = {"request": Direction.REQUEST, "response": Direction.RESPONSE}
 
 _VCA_REQUESTS = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
 _VCA_RESPONSES = frozenset({Code.VERSION, Code.CAPABILITIES, Code.ALGORITHMS})
@@ -79,15 +86,6 @@ class ReplaySecrets:
     psk: bytes | None = None
     requester_certificates: tuple[bytes, ...] = ()
     responder_chains: Mapping[int, bytes] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Check:
-    """One verification made on a record: what, whether it passed, and why not."""
-
-    name: str
-    ok: bool
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,10 +135,12 @@ class ReplayedSession:
     key_updates: list[tuple[int, Direction, TrafficKeys]] = field(default_factory=list)
     """(record index, direction whose key changed, its new keys) for every KEY_UPDATE applied."""
     requester_chains: dict[int, bytes] = field(default_factory=dict)
-    _certificate_parts: dict[int, bytearray] = field(default_factory=dict)
+    """CM by the requester's slot, read from encapsulated CERTIFICATE portions."""
+    _requester_portions: ChainPortions | None = None
     _pending_get_certificate: GetCertificate | None = None
-    _pending_update: tuple[Direction, int] | None = None
-    _backup: tuple[Direction, DirectionState] | None = None
+    _key_update: SentKeyUpdate | None = None
+    """The KEY_UPDATE in flight (until its ACK or an ERROR), and the record it came in."""
+    _key_update_index: int = 0
 
     @property
     def th1(self) -> bytes | None:
@@ -170,7 +170,7 @@ class SessionReplayer:
         self._vca_request: bytes | None = None
         self._digests: dict[int, bytes] = {}
         self._chains: dict[int, bytes] = {}
-        self._chain_parts: dict[int, bytearray] = {}
+        self._portions: ChainPortions | None = None
         self._get_certificate: GetCertificate | None = None
         self._exchange: tuple[bytes, KeyExchange | PskExchange] | None = None
         self._active: dict[int, ReplayedSession] = {}
@@ -224,12 +224,12 @@ class SessionReplayer:
             self._vca_request = None
             self._exchange = None
         elif isinstance(msg, Digests):
-            slots = [slot for slot in range(8) if msg.slot_mask >> slot & 1]
-            self._digests.update(zip(slots, msg.digests, strict=False))
+            self._digests.update(msg.by_slot())
         elif isinstance(msg, GetCertificate):
             self._get_certificate = msg
+            self._portions = _portions_for(self._portions, msg)
         elif isinstance(msg, Certificate):
-            _collect_certificate(self._chains, self._chain_parts, self._get_certificate, msg)
+            self._portions = _read_portion(self._chains, self._portions, self._get_certificate, msg)
         elif isinstance(msg, (KeyExchange, PskExchange)):
             self._exchange = (item.data, msg)
             return self._record(item, len(self.sessions), None, msg)
@@ -247,7 +247,7 @@ class SessionReplayer:
         self._vca.clear()
         self._digests.clear()
         self._chains.clear()
-        self._chain_parts.clear()
+        self._portions = None
         self._active.clear()
         self._exchange = None
 
@@ -296,13 +296,15 @@ class SessionReplayer:
                 return self._record(item, ordinal, session_id, msg, error=error)
             if chain is not None and request.slot_id in self._digests:
                 same = chain_hash == self._digests[request.slot_id]
-                checks.append(Check(name="Hash(Ct) = DIGESTS", ok=same, detail="" if same else "chain hash differs"))
+                detail = "" if same else "chain hash differs"
+                checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
             transcript = SessionTranscript(hashes, bytes(self._vca), responder_chain_hash=chain_hash)
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
             if chain is not None and digests.signature_digest is not None:
                 checks.append(
                     _check_signature(
+                        item.index,
                         "KEY_EXCHANGE_RSP signature",
                         chain,
                         hashes,
@@ -332,7 +334,8 @@ class SessionReplayer:
         verify_data = msg.responder_verify_data
         if verify_data is not None:
             finished_key = handshake.response_finished_key
-            checks.append(_check_mac("ResponderVerifyData", schedule, finished_key, digests.th1, verify_data))
+            mac = _check_mac(item.index, "ResponderVerifyData", schedule, finished_key, digests.th1, verify_data)
+            checks.append(mac)
         session.channel = SecuredSession.from_keys(
             role="requester",
             session_id=session_id,
@@ -425,38 +428,19 @@ class SessionReplayer:
 
     @staticmethod
     def _open(session: ReplayedSession, direction: Direction, data: bytes) -> tuple[bytes, int]:
-        """(SPDM message, sequence number it was opened with).
-
-        After UpdateAllKeys the answer should come under the answering side's new key; like
-        libspdm's requester, fall back to the old one (the update then did not happen).
-        """
+        """(SPDM message, sequence number it was opened with). While a KEY_UPDATE is in flight, the
+        answering side's records open as its initiator opens them (`SentKeyUpdate.open`)."""
         channel = session.channel
         if channel is None:
             raise MissingSecretError(f"session {session.ordinal} has no keys")
-        state = channel.request if direction is Direction.REQUEST else channel.response
-        sequence = state.sequence_number
-        backup = session._backup
-        try:
-            app = state.open(data)
-        except VerificationError as error:
-            if backup is None or backup[0] is not direction:
-                raise
-            old = backup[1]
-            sequence = old.sequence_number
-            try:
-                app = old.open(data)
-            except SpdmError:
-                raise error from None
-            if direction is Direction.REQUEST:
-                channel.request = old
-            else:
-                channel.response = old
-            session._pending_update = None
-            if session.key_updates:
-                session.key_updates.pop()
-        if backup is not None and backup[0] is direction:
-            session._backup = None
-        return app, sequence
+        side = _SIDE[direction]
+        update = session._key_update
+        if update is not None and update.answering == side:
+            app = update.open(data)
+        else:
+            app = (channel.request if side == "request" else channel.response).open(data)
+        opened = channel.request if side == "request" else channel.response
+        return app, opened.sequence_number - 1
 
     # --- what a session message does ----------------------------------------------------------
 
@@ -465,9 +449,9 @@ class SessionReplayer:
     ) -> list[Check]:
         checks: list[Check] = []
         if isinstance(msg, (Finish, PskFinish)):
-            self._finish(session, data, msg, checks)
+            self._finish(session, index, data, msg, checks)
         elif isinstance(msg, (FinishRsp, PskFinishRsp)):
-            self._finish_rsp(session, data, msg, checks)
+            self._finish_rsp(session, index, data, msg, checks)
         elif isinstance(msg, EndSessionAck):
             session.ended = True
             self._active.pop(session.session_id, None)
@@ -478,16 +462,30 @@ class SessionReplayer:
             elif isinstance(inner, KeyUpdateAck):
                 self._key_update_ack(session, index)
             elif isinstance(inner, ErrorResponse):
-                session._pending_update = None
+                if session._key_update is not None:
+                    session._key_update.refused()
+                    session._key_update = None
             elif isinstance(inner, GetCertificate):
                 session._pending_get_certificate = inner
+                session._requester_portions = _portions_for(session._requester_portions, inner)
             elif isinstance(inner, Certificate) and travel is Direction.REQUEST:
-                _collect_certificate(
-                    session.requester_chains, session._certificate_parts, session._pending_get_certificate, inner
-                )
+                try:
+                    session._requester_portions = _read_portion(
+                        session.requester_chains,
+                        session._requester_portions,
+                        session._pending_get_certificate,
+                        inner,
+                        strict=True,
+                    )
+                except ValueError as error:
+                    session._requester_portions = None
+                    name = "requester certificate portions make one chain"
+                    checks.append(Check(record=index, name=name, ok=False, detail=str(error)))
         return checks
 
-    def _finish(self, session: ReplayedSession, data: bytes, msg: Finish | PskFinish, checks: list[Check]) -> None:
+    def _finish(
+        self, session: ReplayedSession, index: int, data: bytes, msg: Finish | PskFinish, checks: list[Check]
+    ) -> None:
         schedule, handshake = session.schedule, session.handshake
         if schedule is None or handshake is None:
             raise MissingSecretError(f"session {session.ordinal} has no handshake keys")
@@ -506,6 +504,7 @@ class SessionReplayer:
                 algorithm = 0 if negotiated is None else negotiated.req_base_asym_alg
                 checks.append(
                     _check_signature(
+                        index,
                         "FINISH signature",
                         requester_chain,
                         session.hash_suite,
@@ -516,6 +515,7 @@ class SessionReplayer:
                 )
         checks.append(
             _check_mac(
+                index,
                 "RequesterVerifyData",
                 schedule,
                 handshake.request_finished_key,
@@ -525,7 +525,7 @@ class SessionReplayer:
         )
 
     def _finish_rsp(
-        self, session: ReplayedSession, data: bytes, msg: FinishRsp | PskFinishRsp, checks: list[Check]
+        self, session: ReplayedSession, index: int, data: bytes, msg: FinishRsp | PskFinishRsp, checks: list[Check]
     ) -> None:
         schedule, handshake = session.schedule, session.handshake
         if schedule is None or handshake is None:
@@ -534,6 +534,7 @@ class SessionReplayer:
         if verify_digest is not None and isinstance(msg, FinishRsp) and msg.responder_verify_data is not None:
             checks.append(
                 _check_mac(
+                    index,
                     "FINISH_RSP ResponderVerifyData",
                     schedule,
                     handshake.response_finished_key,
@@ -554,44 +555,30 @@ class SessionReplayer:
             chain = CertChain.build(self.secrets.requester_certificates, session.hash_suite).to_bytes()
         return chain
 
-    def _key_update(self, session: ReplayedSession, index: int, msg: KeyUpdate, travel: Direction) -> None:
-        """KEY_UPDATE from the side that sends in `travel`: its own key changes after the ACK; with
-        UpdateAllKeys the ACK itself already uses the answering side's new key."""
+    @staticmethod
+    def _key_update(session: ReplayedSession, index: int, msg: KeyUpdate, travel: Direction) -> None:
+        """KEY_UPDATE UpdateKey or UpdateAllKeys from the side that sends in `travel` (VerifyNewKey changes nothing)."""
         channel, schedule = session.channel, session.schedule
         if channel is None or schedule is None:
             return
-        if msg.operation == KeyUpdateOperation.UPDATE_KEY:
-            session._pending_update = (travel, index)
-        elif msg.operation == KeyUpdateOperation.UPDATE_ALL_KEYS:
-            answering = travel.opposite
-            old = channel.response if answering is Direction.RESPONSE else channel.request
-            if old.keys is None:
-                return
-            keys = schedule.update(old.keys)
-            if answering is Direction.RESPONSE:
-                channel.response = old.rekeyed(keys)
-            else:
-                channel.request = old.rekeyed(keys)
-            session._backup = (answering, old)
-            session.key_updates.append((index, answering, keys))
-            session._pending_update = (travel, index)
+        if msg.operation not in (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS):
+            return
+        if session._key_update is not None:  # the earlier one was never answered
+            session._key_update.refused()
+        session._key_update = SentKeyUpdate(channel, schedule, msg.operation, sender=_SIDE[travel])
+        session._key_update_index = index
 
     @staticmethod
     def _key_update_ack(session: ReplayedSession, index: int) -> None:
-        pending, session._pending_update = session._pending_update, None
-        channel, schedule = session.channel, session.schedule
-        if pending is None or channel is None or schedule is None:
+        """KEY_UPDATE_ACK: the keys that changed go in `key_updates`, the answerer's first (at its KEY_UPDATE)."""
+        update, session._key_update = session._key_update, None
+        if update is None:
             return
-        travel, _ = pending
-        old = channel.request if travel is Direction.REQUEST else channel.response
-        if old.keys is None:
-            return
-        keys = schedule.update(old.keys)
-        if travel is Direction.REQUEST:
-            channel.request = old.rekeyed(keys)
-        else:
-            channel.response = old.rekeyed(keys)
-        session.key_updates.append((index, travel, keys))
+        answering = update.answerer_keys
+        keys = update.acknowledged()
+        if answering is not None:
+            session.key_updates.append((session._key_update_index, _DIRECTION[update.answering], answering))
+        session.key_updates.append((index, _DIRECTION[update.sender], keys))
 
 
 def replay(pcap: Pcap, secrets: ReplaySecrets) -> Iterator[ReplayRecord]:
@@ -644,28 +631,52 @@ def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[M
     return decode(payload, context), direction
 
 
-def _collect_certificate(
-    chains: dict[int, bytes], parts: dict[int, bytearray], request: GetCertificate | None, msg: Certificate
-) -> None:
-    """Reassemble a slot's chain from CERTIFICATE portions; complete when RemainderLength is 0."""
-    slot = msg.slot_id
-    if request is None or request.offset == 0 or slot not in parts:
-        parts[slot] = bytearray()
-    parts[slot] += msg.portion
-    if msg.remainder_length == 0:
-        chains[slot] = bytes(parts.pop(slot))
+def _portions_for(portions: ChainPortions | None, request: GetCertificate) -> ChainPortions:
+    """The reader a GET_CERTIFICATE continues: the current one, or a new one for a chain read from its start."""
+    if portions is None or request.offset == 0 or portions.slot != request.slot_id:
+        return ChainPortions(request.slot_id)
+    return portions
 
 
-def _check_mac(name: str, schedule: KeySchedule, finished_key: bytes, digest: bytes, received: bytes) -> Check:
+def _read_portion(
+    chains: dict[int, bytes],
+    portions: ChainPortions | None,
+    request: GetCertificate | None,
+    msg: Certificate,
+    *,
+    strict: bool = False,
+) -> ChainPortions | None:
+    """A CERTIFICATE portion read; the chain goes into `chains` once complete. Returns the reader to
+    keep (None once the chain is complete, or, unless `strict`, when the portion breaks a rule: the
+    chain is then unknown, and what needs it says so)."""
+    if portions is None or request is None:
+        if not strict:
+            return None
+        raise ValueError("CERTIFICATE answers no GET_CERTIFICATE")
+    try:
+        chain = portions.add(request, msg)
+    except ValueError:
+        if strict:
+            raise
+        return None
+    if chain is None:
+        return portions
+    chains[portions.slot] = chain
+    return None
+
+
+def _check_mac(
+    record: int, name: str, schedule: KeySchedule, finished_key: bytes, digest: bytes, received: bytes
+) -> Check:
     try:
         schedule.check_verify_data(finished_key, digest, received)
     except VerificationError as error:
-        return Check(name=name, ok=False, detail=str(error))
-    return Check(name=name, ok=True)
+        return Check(record=record, name=name, ok=False, detail=str(error))
+    return Check(record=record, name=name, ok=True)
 
 
 def _check_signature(
-    name: str, chain: bytes, hashes: HashSuite, algorithm: int, digest: bytes, signature: bytes
+    record: int, name: str, chain: bytes, hashes: HashSuite, algorithm: int, digest: bytes, signature: bytes
 ) -> Check:
     """A signature over `digest` by the leaf of an SPDM-format `chain`."""
     try:
@@ -674,7 +685,7 @@ def _check_signature(
         public_key = x509.load_der_x509_certificate(leaf).public_key()
         suite.verify(public_key, digest, signature, hashes)
     except SpdmError as error:
-        return Check(name=name, ok=False, detail=str(error))
+        return Check(record=record, name=name, ok=False, detail=str(error))
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
-        return Check(name=name, ok=False, detail=f"the leaf certificate does not load: {error}")
-    return Check(name=name, ok=True)
+        return Check(record=record, name=name, ok=False, detail=f"the leaf certificate does not load: {error}")
+    return Check(record=record, name=name, ok=True)

@@ -45,7 +45,7 @@ from spdm.messages.session_control import EndSession, Heartbeat, KeyUpdate  # no
 from spdm.messages.vendor import VendorDefinedRequest  # noqa: E402
 from spdm.responder import Responder, SessionState, State, demo_config  # noqa: E402
 
-CONFIG = demo_config(sessions=True, psk={PSK_HINT: PSK})
+CONFIG = demo_config(sessions=True, psks={PSK_HINT: PSK})
 _BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF)
 
 

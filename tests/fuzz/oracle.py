@@ -65,12 +65,12 @@ class Snapshot:
 
 def snapshot(responder: Responder) -> Snapshot:
     sessions = {
-        session_id: SessionView(
+        s.session_id: SessionView(
             state=s.state,
             request=(s.channel.request.sequence_number, s.channel.request.keys),
             response=(s.channel.response.sequence_number, s.channel.response.keys),
         )
-        for session_id, s in responder._sessions.items()
+        for s in responder._sessions
     }
     return Snapshot(responder.state, responder.negotiated, sessions)
 
@@ -194,8 +194,8 @@ class Checked:
         if session is None:
             return None
         candidates = [session.channel.request]
-        if session.request_backup is not None:
-            candidates.append(session.request_backup)
+        if session.key_update is not None:  # a KEY_UPDATE awaits VerifyNewKey: the old key still opens
+            candidates.append(session.key_update.fallback)
         for direction in candidates:
             try:
                 return shadow(direction).open(record)

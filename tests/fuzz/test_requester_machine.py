@@ -34,7 +34,7 @@ from spdm.transport.base import Transport
 
 PSK = b"fuzzing pre-shared key"
 HINT = b"fuzz-hint"
-CONFIG: ResponderConfig = demo_config(sessions=True, psk={HINT: PSK})
+CONFIG: ResponderConfig = demo_config(sessions=True, psks={HINT: PSK})
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 EXAMPLES = min(settings.default.max_examples, 25) if PROFILE == "ci" else settings.default.max_examples
 

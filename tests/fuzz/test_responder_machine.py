@@ -36,7 +36,7 @@ from spdm.messages.vendor import VendorDefinedRequest
 from spdm.responder import Responder, ResponderConfig, SessionState, demo_config
 from spdm.testing.strategies import mutations
 
-CONFIG: ResponderConfig = demo_config(sessions=True, psk={PSK_HINT: PSK})
+CONFIG: ResponderConfig = demo_config(sessions=True, psks={PSK_HINT: PSK})
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 STEPS = {"ci": 8, "dev": 30}.get(PROFILE, 60)
 
@@ -107,7 +107,7 @@ class ResponderMachine(RuleBasedStateMachine):
             self.synced = False  # it went into the responder's transcript, not the model's
 
     def _room(self) -> bool:
-        return self.peer is not None and len(self.device.responder.sessions) < CONFIG.max_sessions
+        return self.peer is not None and len(self.device.responder.sessions) < CONFIG.limits.max_sessions
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -237,7 +237,9 @@ class ResponderMachine(RuleBasedStateMachine):
         """A record that must not open: an ERROR in the clear, and no session moves (the oracle checks)."""
         responder = self.device.responder
         session_id = data.draw(st.sampled_from(sorted(responder.sessions)))
-        direction = responder._sessions[session_id].channel.request
+        live = responder._sessions.get(session_id)
+        assert live is not None
+        direction = live.channel.request
         record = shadow(direction).seal(encode(Heartbeat(version=0x11)))
         if how == "mutate":
             # no filter: the record's bytes differ from run to run (fresh keys), and a filter over them
@@ -265,7 +267,7 @@ class ResponderMachine(RuleBasedStateMachine):
     @invariant()
     def sessions_are_bounded(self) -> None:
         live = self.device.responder.sessions
-        assert len(live) <= CONFIG.max_sessions
+        assert len(live) <= CONFIG.limits.max_sessions
         assert SessionState.ENDED not in live.values()
 
     def teardown(self) -> None:

@@ -94,7 +94,8 @@ def test_a_covered_change_counts_as_rejected_and_an_uncovered_one_may_pass() -> 
         assert mutate(name, target.index, target.start, 0x01)[0] != ACCEPTED
 
 
-# Findings of the campaign, each fixed in spdm/verify/connection.py: (vector, record, byte) that used to be accepted or crash
+# Findings of the campaign, each fixed in spdm/verify/connection.py: (vector, record, byte) that used to be
+# accepted or crash
 _REGRESSIONS = [
     # ResponseNotReady (0x42) turned into another error code: the RESPOND_IF_READY that followed then paired
     # with the CHALLENGE_AUTH / signed MEASUREMENTS, which went unchecked while verify passed

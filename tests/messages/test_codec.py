@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import linecache
 import subprocess
 import sys
+import traceback
 
 import pytest
 
@@ -114,3 +116,28 @@ def test_encode_rejects_out_of_range_and_foreign_objects() -> None:
         m.encode(dataclasses.replace(m.decode(NEGOTIATE), reserved2=b"\x00"))  # type: ignore[type-var]
     with pytest.raises(EncodeError):
         m.encode(AlgStruct(alg_type=2, alg_supported=1))  # type: ignore[arg-type]
+
+
+def _generated_frame(error: BaseException, filename: str) -> str:
+    """The source line `linecache` gives for the frame of `filename` in `error`'s traceback."""
+    frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)]
+    (lineno,) = [line for frame, line in frames if frame.f_code.co_filename == filename]
+    assert linecache.getline(filename, lineno).strip() in "".join(traceback.format_exception(error))
+    return linecache.getline(filename, lineno).strip()
+
+
+def test_tracebacks_through_generated_functions_show_the_generated_line() -> None:
+    with pytest.raises(EncodeError) as built:
+        m.encode(GetVersion(param1="one"))  # type: ignore[arg-type]
+    error = built.value.__context__  # the construct error the boundary turned into EncodeError
+    assert error is not None
+    line = _generated_frame(error, "<spdm generated build spdm.messages.negotiation.GetVersion>")
+    assert line.endswith(".misfit([f_version, 132, f_param1, f_param2], path)")
+
+    with pytest.raises(DecodeError) as parsed:
+        m.decode_as(Version, bytes.fromhex("108400000000"))
+    error = parsed.value.__context__
+    assert error is not None
+    line = _generated_frame(error, "<spdm generated parse spdm.messages.negotiation.Version>")
+    assert line == "raise _const_error(4, f__code, path + ' -> _code')"
+    assert GetVersion.open_layout.parser().__code__.co_filename.endswith("GetVersion open>")

@@ -1,4 +1,4 @@
-"""DSP0277 secured-message opaque data (1.1 format), from libspdm captures and SPDM_NOTES §3."""
+"""DSP0277 secured-message opaque data (1.1 format: the version negotiation elements), from libspdm captures."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from spdm.messages.opaque import (
 OFFER_11 = bytes.fromhex("46544d44 01010000 00000500 0101010011 000000")
 # KEY_EXCHANGE_RSP and PSK_EXCHANGE_RSP OpaqueData of every session capture
 SELECT_11 = bytes.fromhex("46544d44 01010000 00000400 01000011")
-# libspdm's default offer, 1.0 and 1.1 (SPDM_NOTES §3)
+# libspdm's default offer, 1.0 and 1.1 (the SupportedVersionList of its KEY_EXCHANGE and PSK_EXCHANGE)
 OFFER_10_11 = bytes.fromhex("46544d44 01010000 00000700 01010200100011 00")
 
 

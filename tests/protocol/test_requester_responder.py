@@ -3,6 +3,7 @@ over the spdm-emu socket protocol on 127.0.0.1; and the requester's ERROR handli
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -12,6 +13,7 @@ from spdm.errors import DecodeError, NegotiationError, PeerError, VerificationEr
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, ErrorCode, SummaryHashType
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
 from spdm.transport.base import Transport
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
@@ -21,38 +23,23 @@ from spdm.transport.socket import SocketLink, SocketServer
 _DOE_PADDING = 3
 
 
-class MemoryLink:
-    """A DOE link that hands whole objects to a mailbox responder, in memory."""
-
-    def __init__(self, respond_object: Callable[[bytes], bytes | None]) -> None:
-        self.respond_object = respond_object
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        answer = self.respond_object(obj)
-        if answer is None:
-            raise AssertionError("the mailbox discarded an object")
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 def _pair(asym: int, hash_algo: int, **responder: object) -> tuple[ResponderConfig, RequesterConfig]:
     chain = make_chain(asym, hash_algo=BaseHashAlgo.SHA_256)
     identity = SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)
-    rsp = demo_config(
+    rsp = dataclasses.replace(
+        demo_config(),
         slots={0: identity},
         base_asym_priority=(asym,),
         base_hash_priority=(hash_algo,),
         transport_padding=_DOE_PADDING,
-        **responder,
+        **responder,  # type: ignore[arg-type]
     )
     req = RequesterConfig(trust_anchors={0: chain.root_der})
     return rsp, req
 
 
 def _doe_in_memory(responder: Responder) -> Transport:
-    return DoeTransport(MemoryLink(DoeMailboxResponder(responder.respond)))
+    return DoeTransport(MemoryDoeLink(responder.respond))
 
 
 _ASYMS = list(BaseAsymAlgo)

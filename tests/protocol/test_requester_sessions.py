@@ -5,6 +5,7 @@ and ResponseNotReady inside a session, ERROR DecryptError), and through `spdm re
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from spdm import cli
 from spdm.certs import CertChain
 from spdm.crypto import aead_suite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError
-from spdm.messages import Message, decode, encode
+from spdm.limits import DEFAULT_LIMITS
+from spdm.messages import Message, decode, decode_prefix, encode
 from spdm.messages.certificates import Certificate, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import (
@@ -33,6 +35,7 @@ from spdm.messages.codes import (
 from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.negotiation import Algorithms, AlgStruct, Capabilities, Version
 from spdm.messages.opaque import version_selection_opaque
 from spdm.messages.psk import PskExchange, PskExchangeRsp
@@ -46,18 +49,24 @@ from spdm.messages.session_control import (
 )
 from spdm.requester import (
     MUTUAL_AUTH_CAPABILITIES,
-    SESSION_CAPABILITIES,
+    REQUESTER_SESSION_CAPABILITIES,
+    Connection,
+    Done,
+    Operation,
     Requester,
     RequesterConfig,
     RequesterIdentity,
+    Send,
     SessionClosedError,
     SessionDecryptError,
     session_alg_structs,
 )
+from spdm.requester.encapsulated import basic_mutual_authentication
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.session import KeySchedule, SecuredSession
+from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
-from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport, DoeType, decode_object
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketServer
 
@@ -67,23 +76,6 @@ DOE_PADDING = 3
 F = CapabilityFlags
 
 
-class MemoryLink:
-    """A DOE link to a mailbox in memory; `alter` may rewrite a response object."""
-
-    def __init__(self, respond_object: Callable[[bytes], bytes | None]) -> None:
-        self.respond_object = respond_object
-        self.alter: Callable[[bytes, bytes], bytes] | None = None
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        answer = self.respond_object(obj)
-        if answer is None:
-            raise AssertionError("the mailbox discarded an object")
-        return self.alter(obj, answer) if self.alter is not None else answer
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def requester_chain() -> Any:
     return make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_256)
@@ -91,13 +83,15 @@ def requester_chain() -> Any:
 
 def _pair(
     requester_chain: Any, *, mutual: str | None = None, in_the_clear: bool = True, **requester: Any
-) -> tuple[Requester, MemoryLink, ResponderConfig]:
+) -> tuple[Requester, MemoryDoeLink, ResponderConfig]:
     extra: dict[str, Any] = {}
     if mutual is not None:
         extra = {"mutual_auth": mutual, "requester_trust_anchors": {0: requester_chain.root_der}}
         if mutual == "basic":
             extra["requester_chain"] = requester_chain.certificates_der
-    responder_config = demo_config(sessions=True, psk={HINT: PSK}, transport_padding=DOE_PADDING, **extra)
+    responder_config = dataclasses.replace(
+        demo_config(sessions=True, psks={HINT: PSK}), transport_padding=DOE_PADDING, **extra
+    )
     if not in_the_clear:
         responder_config = dataclasses.replace(
             responder_config, capabilities=responder_config.capabilities & ~F.HANDSHAKE_IN_THE_CLEAR_CAP
@@ -110,7 +104,7 @@ def _pair(
         identities = {0: identity}
     settings: dict[str, Any] = {"psk": PSK, "psk_hint": HINT, "identities": identities, **requester}
     config = RequesterConfig.with_sessions(trust_anchors={0: responder_config.slots[0].certificates[0]}, **settings)
-    link = MemoryLink(DoeMailboxResponder(Responder(responder_config).respond))
+    link = MemoryDoeLink(Responder(responder_config).respond)
     return Requester(DoeTransport(link), config), link, responder_config
 
 
@@ -212,7 +206,7 @@ def test_the_context_manager_keeps_the_original_error(requester_chain: Any) -> N
 
 def test_preset_capabilities_and_structs(requester_chain: Any) -> None:
     plain = RequesterConfig.with_sessions()
-    assert plain.capabilities == F.CERT_CAP | F.CHAL_CAP | SESSION_CAPABILITIES
+    assert plain.capabilities == F.CERT_CAP | F.CHAL_CAP | REQUESTER_SESSION_CAPABILITIES
     assert {s.alg_type for s in plain.alg_structs} == {AlgType.DHE, AlgType.AEAD, AlgType.REQ_BASE_ASYM_ALG, 5}
     identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
     mutual = RequesterConfig.with_sessions(identities={0: identity})
@@ -226,11 +220,38 @@ def test_preset_capabilities_and_structs(requester_chain: Any) -> None:
         RequesterIdentity(certificates=requester_chain.certificates_der)
 
 
+def test_with_sessions_takes_every_field_with_its_default() -> None:
+    """`with_sessions` spells out the constructor's fields as typed keywords: the same names, in the
+    same order, with the same defaults (None standing for a field's default factory)."""
+    parameters = inspect.signature(RequesterConfig.with_sessions).parameters
+    fields = dataclasses.fields(RequesterConfig)
+    assert list(parameters) == [f.name for f in fields]
+    for f in fields:
+        default = parameters[f.name].default
+        assert default == (None if f.default is dataclasses.MISSING else f.default), f.name
+    changed = RequesterConfig.with_sessions(rtt=0.25, certificate_portion=0x200, limits=DEFAULT_LIMITS)
+    assert (changed.rtt, changed.certificate_portion) == (0.25, 0x200)
+
+
 def test_deterministic_dhe_private_value(requester_chain: Any) -> None:
-    requester, _, _ = _pair(requester_chain, dhe_private_value=lambda suite: 0x1234567)
-    requester.authenticate(0)
-    with requester.key_exchange(0) as session:
-        session.heartbeat()
+    """The injected private value fixes KEY_EXCHANGE's ExchangeData: same value, same bytes."""
+
+    def exchange_data(private_value: int) -> bytes:
+        requester, link, _ = _pair(requester_chain, dhe_private_value=lambda suite: private_value)
+        requester.authenticate(0)
+        link.record = True
+        with requester.key_exchange(0) as session:
+            session.heartbeat()
+        assert requester.negotiated is not None
+        context = requester.negotiated.codec_context()
+        objects = [decode_object(obj) for obj in link.sent]
+        requests = [decode_prefix(o.payload, context)[0] for o in objects if o.object_type == DoeType.CMA_SPDM]
+        (key_exchange,) = [request for request in requests if isinstance(request, KeyExchange)]
+        return key_exchange.exchange_data
+
+    first = exchange_data(0x1234567)
+    assert exchange_data(0x1234567) == first
+    assert exchange_data(0x7654321) != first
 
 
 def test_psk_without_a_configured_key(requester_chain: Any) -> None:
@@ -465,9 +486,8 @@ def test_a_version_of_the_peer_is_checked_in_the_session() -> None:
 @pytest.fixture
 def served(requester_chain: Any, tmp_path: Path) -> Iterator[tuple[int, Path, Path, Path]]:
     """Our responder (sessions, PSK, encapsulated mutual auth) on 127.0.0.1, and the files the CLI reads."""
-    config = demo_config(
-        sessions=True,
-        psk={HINT: PSK},
+    config = dataclasses.replace(
+        demo_config(sessions=True, psks={HINT: PSK}),
         transport_padding=DOE_PADDING,
         mutual_auth="encapsulated",
         requester_trust_anchors={0: requester_chain.root_der},
@@ -581,15 +601,27 @@ class EncapsulatingResponder(ScriptedResponder):
         return self._ask(request_id + 1, GetCertificate(offset=len(self.chain), length=0x200))
 
 
-def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any) -> None:
-    from spdm.requester.session import basic_mutual_authentication
+def _drive(operation: Operation[Any], respond: Callable[[bytes, int | None], bytes]) -> Any:
+    """Run a sans-IO operation straight against a responder's `respond`: no transport at all."""
+    event = operation.next_event()
+    while not isinstance(event, Done):
+        assert isinstance(event, Send)
+        event = operation.receive(respond(event.request, event.session_id))
+    return event.result
 
+
+def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any) -> None:
     responder = EncapsulatingResponder()
     identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
     config = RequesterConfig.with_sessions(identities={0: identity}, random=lambda size: bytes(size))
-    requester = Requester(LoopbackTransport(responder.respond), config)
-    requester.init_connection()
-    basic_mutual_authentication(requester)
+    connection = Connection(config)
+    negotiated = _drive(connection.init_connection(), responder.respond)
+    channel = connection.channel
+
+    def transact(request: Message, expect: type[Message]) -> Any:
+        return channel.exchange(request, encode(request), expect, channel.clear, lambda code: None, channel.codec())
+
+    _drive(Operation(basic_mutual_authentication(transact, negotiated, config, 0)), responder.respond)
     hashes = hash_suite(BaseHashAlgo.SHA_256)
     assert responder.chain == CertChain.build(requester_chain.certificates_der, hashes).to_bytes()
     auth = responder.auth

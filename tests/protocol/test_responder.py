@@ -321,7 +321,7 @@ def test_version_mismatch_after_negotiating_10(config: ResponderConfig) -> None:
 def test_too_short_and_too_long(ready: Peer, config: ResponderConfig) -> None:
     for data in (b"", b"\x11", b"\x11\x81", b"\x11\x81\x00"):
         ready.expect_error(data, E.InvalidRequest, 0)
-    ready.expect_error(bytes([0x11, Code.GET_DIGESTS, 0, 0]) + bytes(config.max_request_size), E.InvalidRequest)
+    ready.expect_error(bytes([0x11, Code.GET_DIGESTS, 0, 0]) + bytes(config.limits.max_request_bytes), E.InvalidRequest)
     ready.full_flow()
 
 

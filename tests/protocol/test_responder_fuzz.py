@@ -9,6 +9,7 @@ complete, signature-checked flow still succeeds on the same responder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -29,7 +30,7 @@ from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.responder.state import TRANSITIONS, State
 from spdm.testing.strategies import mutations
 
-CONFIG: ResponderConfig = demo_config(transport_padding=3)
+CONFIG: ResponderConfig = dataclasses.replace(demo_config(), transport_padding=3)
 
 FLAGS = int(CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP)
 VALID_11 = (

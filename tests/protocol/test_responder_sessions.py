@@ -10,6 +10,8 @@ test_responder_sessions_replay.py.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from responder_peer import NONCE, Peer
 from session_peer import (
@@ -26,6 +28,7 @@ from session_peer import (
 from spdm.certs import SPDM_REQUESTER_AUTH_OID
 from spdm.crypto import asym_suite, dhe_suite, hash_suite
 from spdm.errors import PeerError
+from spdm.limits import Limits
 from spdm.measurements import summary_hash
 from spdm.messages import decode, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
@@ -50,7 +53,7 @@ from spdm.messages.session_control import Heartbeat
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.responder import (
     DEFAULT_CAPABILITIES,
-    SESSION_CAPABILITIES,
+    RESPONDER_SESSION_CAPABILITIES,
     Responder,
     ResponderConfig,
     SessionState,
@@ -65,6 +68,7 @@ from spdm.responder.state import (
     SESSION_TRANSITIONS,
     session_state_diagram,
 )
+from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport, DoeType, decode_object, encode_object
 
@@ -79,9 +83,7 @@ STRANGER = make_chain(BaseAsymAlgo.ECDSA_P384, name="someone else")
 
 
 def config(**overrides: object) -> ResponderConfig:
-    settings: dict[str, object] = {"psk": {PSK_HINT: PSK}}
-    settings.update(overrides)
-    return demo_config(sessions=True, **settings)
+    return dataclasses.replace(demo_config(sessions=True, psks={PSK_HINT: PSK}), **overrides)  # type: ignore[arg-type]
 
 
 def peer_for(flags: int = SESSION_REQUESTER_FLAGS, *, algorithms: object = None, **overrides: object) -> SessionPeer:
@@ -245,7 +247,7 @@ def test_psk_without_context_needs_no_psk_finish() -> None:
 
 
 def test_psk_without_a_hint() -> None:
-    peer = peer_for(psk={b"": b"the only key", PSK_HINT: PSK})
+    peer = peer_for(psks={b"": b"the only key", PSK_HINT: PSK})
     session = peer.psk_exchange(hint=b"", psk=b"the only key")
     session.psk_finish()
     session.heartbeat()
@@ -254,8 +256,8 @@ def test_psk_without_a_hint() -> None:
 def test_psk_without_psk_cap_in_demo() -> None:
     """`demo_config(sessions=True)` advertises PSK only when it has a key."""
     assert not demo_config(sessions=True).capabilities & F.PSK_CAP_MASK
-    assert demo_config(sessions=True, psk={b"": b"k"}).capabilities & F.PSK_CAP_WITH_CONTEXT
-    assert SESSION_CAPABILITIES & F.PSK_CAP_WITH_CONTEXT
+    assert demo_config(sessions=True, psks={b"": b"k"}).capabilities & F.PSK_CAP_WITH_CONTEXT
+    assert RESPONDER_SESSION_CAPABILITIES & F.PSK_CAP_WITH_CONTEXT
 
 
 # --- the handshake in the clear --------------------------------------------------------------
@@ -369,7 +371,7 @@ def test_basic_mutual_auth_without_a_trust_anchor_trusts_the_configured_chain() 
 
 
 def test_concurrent_sessions() -> None:
-    peer = peer_for(max_sessions=3)
+    peer = peer_for(limits=Limits(max_sessions=3))
     one, two, three = peer.key_exchange(), peer.psk_exchange(), peer.key_exchange()
     ids = [one.session_id >> 16, two.session_id >> 16, three.session_id >> 16]
     assert ids == [0xFFFF, 0xFFFE, 0xFFFD]
@@ -515,21 +517,6 @@ def test_session_state_tables() -> None:
 # --- over PCI DOE ----------------------------------------------------------------------------
 
 
-class _Link:
-    """A `DoeLink` straight into a DOE mailbox."""
-
-    def __init__(self, device: DoeMailboxResponder) -> None:
-        self.device = device
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        answer = self.device(obj)
-        assert answer is not None
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 def test_secured_messages_over_doe() -> None:
     """Type-2 objects carry records both ways; a record that does not open draws a type-1 ERROR."""
     responder = Responder(config(transport_padding=3))
@@ -545,7 +532,7 @@ def test_secured_messages_over_doe() -> None:
     assert answered.object_type == DoeType.SECURED_CMA_SPDM
     assert session.peer.decode(session.channel.open(answered.payload)).code == Code.HEARTBEAT_ACK
     # The host side hands the clear ERROR over as it came.
-    transport = DoeTransport(_Link(device))
+    transport = DoeTransport(MemoryDoeLink(device=device))
     record = session.seal(Heartbeat(version=0x11))
     clear = transport.exchange(record[:-1] + bytes([record[-1] ^ 1]), session_id=session.session_id)
     assert clear == encode(ErrorResponse(version=0x11, error_code=E.DecryptError, error_data=0))
@@ -568,10 +555,10 @@ def test_mctp_framing() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"psk": {bytes(33): b"k"}}, "PSKHint"),
-        ({"psk": {b"": b""}}, "must not be empty"),
+        ({"psks": {bytes(33): b"k"}}, "PSKHint"),
+        ({"psks": {b"": b""}}, "must not be empty"),
         ({"heartbeat_period": 256}, "heartbeat_period"),
-        ({"max_sessions": 0}, "max_sessions"),
+        ({"limits": 4}, "limits"),
         ({"secured_message_versions": ()}, "secured_message_versions"),
         ({"requester_slot": 8}, "requester_slot"),
         ({"requester_trust_anchors": {8: REQUESTER.root_der}}, "requester_trust_anchors"),
@@ -584,7 +571,7 @@ def test_mctp_framing() -> None:
             {
                 "mutual_auth": "encapsulated",
                 "requester_trust_anchors": {0: REQUESTER.root_der},
-                "capabilities": DEFAULT_CAPABILITIES | (SESSION_CAPABILITIES & ~F.ENCAP_CAP),
+                "capabilities": DEFAULT_CAPABILITIES | (RESPONDER_SESSION_CAPABILITIES & ~F.ENCAP_CAP),
             },
             "ENCAP_CAP",
         ),
@@ -629,7 +616,7 @@ def test_signed_challenge_and_sessions_share_one_connection() -> None:
 
 
 def test_peer_error_on_refused_exchange() -> None:
-    peer = peer_for(max_sessions=1)
+    peer = peer_for(limits=Limits(max_sessions=1))
     peer.key_exchange()
     with pytest.raises(PeerError) as caught:
         peer.psk_exchange()
@@ -669,21 +656,6 @@ def test_encapsulated_ack_type_after_done() -> None:
 # --- with the requester of this package ---------------------------------------------------------
 
 
-class _MemoryLink:
-    """A `DoeLink` to a mailbox in memory."""
-
-    def __init__(self, device: DoeMailboxResponder) -> None:
-        self.device = device
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        answer = self.device(obj)
-        assert answer is not None, "the mailbox discarded an object"
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("dhe", ALL_DHE, ids=[DheGroup(d).name for d in ALL_DHE])
 def test_with_the_requester(dhe: int) -> None:
     """spdm.requester's sessions over DOE, mutual authentication (encapsulated) included, every DHE group."""
@@ -699,7 +671,7 @@ def test_with_the_requester(dhe: int) -> None:
         for s in session_alg_structs(BaseAsymAlgo.ECDSA_P256)
     )
     requester = Requester(
-        DoeTransport(_MemoryLink(DoeMailboxResponder(Responder(responder_config).respond))),
+        DoeTransport(MemoryDoeLink(Responder(responder_config).respond)),
         RequesterConfig.with_sessions(
             trust_anchors={0: responder_config.slots[0].certificates[0]},
             identities={0: RequesterIdentity(certificates=REQUESTER.certificates_der, private_key=REQUESTER.leaf_key)},

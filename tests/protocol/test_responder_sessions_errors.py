@@ -28,6 +28,7 @@ from session_peer import (
 from test_responder_sessions import MUTUAL, REQUESTER, STRANGER, config, established, exercise, mutual_peer, peer_for
 
 from spdm.errors import PeerError
+from spdm.limits import Limits
 from spdm.messages import Message, decode, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge
@@ -126,7 +127,7 @@ def test_unknown_and_mismatched_session_ids() -> None:
 
 
 def test_oversized_record() -> None:
-    peer = peer_for(max_request_size=400)
+    peer = peer_for(limits=Limits(max_request_bytes=400))
     session = established(peer)
     session.expect_clear_error(session.session_id.to_bytes(4, "little") + bytes(500), E.InvalidRequest)
     session.heartbeat()
@@ -162,7 +163,8 @@ def test_sequence_number_exhausted() -> None:
     """At 2^64 - 1 the response cannot be sealed: a clear ERROR, and the session is gone (as in libspdm)."""
     peer = peer_for()
     session = established(peer)
-    state = peer.responder._sessions[session.session_id]
+    state = peer.responder._sessions.get(session.session_id)
+    assert state is not None
     response = state.channel.response
     state.channel.response = DirectionState(
         session_id=session.session_id,
@@ -342,7 +344,7 @@ def test_psk_exchange_refusals() -> None:
 
 
 def test_session_limit() -> None:
-    peer = peer_for(max_sessions=2)
+    peer = peer_for(limits=Limits(max_sessions=2))
     one, two = peer.key_exchange(), peer.psk_exchange()
     clear_error(peer, peer.key_exchange_request()[0], E.SessionLimitExceeded)
     clear_error(

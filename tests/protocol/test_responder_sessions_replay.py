@@ -93,7 +93,7 @@ def config_for(vectors: Path, name: str) -> ResponderConfig:
         measurements=blocks_of(vectors, measurements_from),
         random=random,
         transport_padding=3,
-        psk={PSK_HINT: PSK},
+        psks={PSK_HINT: PSK},
         heartbeat_period=exchange.heartbeat_period,
     )
 

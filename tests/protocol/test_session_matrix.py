@@ -4,6 +4,7 @@ per combination, and a PSK session per AEAD x hash."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -11,31 +12,17 @@ import pytest
 from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, SlotIdentity, demo_config
+from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
-from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.doe import DoeTransport
 
 PSK, HINT = b"matrix pre-shared key", b"matrix"
 
 
-class _Link:
-    def __init__(self, responder: Responder) -> None:
-        self.mailbox = DoeMailboxResponder(responder.respond)
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        answer = self.mailbox(obj)
-        if answer is None:
-            raise AssertionError("the mailbox discarded an object")
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 def _requester(dhe: int, aead: int, hashes: int) -> Requester:
     chain = make_chain(BaseAsymAlgo.ECDSA_P256, hash_algo=BaseHashAlgo.SHA_256)
-    config = demo_config(
-        sessions=True,
-        psk={HINT: PSK},
+    config = dataclasses.replace(
+        demo_config(sessions=True, psks={HINT: PSK}),
         slots={0: SlotIdentity(certificates=chain.certificates_der, private_key=chain.leaf_key)},
         base_hash_priority=(hashes,),
         dhe_priority=(dhe,),
@@ -43,7 +30,7 @@ def _requester(dhe: int, aead: int, hashes: int) -> Requester:
         transport_padding=3,
     )
     settings = RequesterConfig.with_sessions(trust_anchors={0: chain.root_der}, psk=PSK, psk_hint=HINT)
-    return Requester(DoeTransport(_Link(Responder(config))), settings)
+    return Requester(DoeTransport(MemoryDoeLink(Responder(config).respond)), settings)
 
 
 @pytest.mark.parametrize(

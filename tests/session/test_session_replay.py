@@ -14,8 +14,10 @@ from spdm.capture import CapturedMessage
 from spdm.crypto import aead_suite, hash_suite
 from spdm.errors import ProtocolError, VerificationError
 from spdm.flow import Direction
-from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, ErrorCode
-from spdm.session import SecuredSession, SessionTranscript, TrafficKeys
+from spdm.messages import encode
+from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, ErrorCode, KeyUpdateOperation
+from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
+from spdm.session import KeySchedule, SecuredSession, SessionTranscript
 from spdm.verify import MissingSecretError, ReplayedSession, ReplayRecord, SessionReplayer
 
 
@@ -77,10 +79,11 @@ def test_a_record_of_no_open_session(libspdm_vectors: Path) -> None:
 
 def test_update_all_keys_answer_under_the_old_key_falls_back() -> None:
     """libspdm's requester tries the new response key on the ACK, then the old one; with the old one the
-    update did not happen: the old context stays, the pending request-key update is dropped."""
+    responder did not update: its old context stays. The requester's own key still changes after the ACK
+    (libspdm creates and activates it whichever key the ACK came under), and the replay follows it."""
     sha, aes = hash_suite(BaseHashAlgo.SHA_256), aead_suite(AeadAlgorithm.AES_256_GCM)
-    old = TrafficKeys(secret=bytes(32), key=bytes(32), iv=bytes(12))
-    new = TrafficKeys(secret=bytes([1] * 32), key=bytes([1] * 32), iv=bytes([1] * 12))
+    schedule = KeySchedule(sha, aes, bytes(32), spdm_version=0x11)
+    keys = schedule.handshake(bytes(32))
     session = ReplayedSession(
         ordinal=0,
         session_id=7,
@@ -90,19 +93,25 @@ def test_update_all_keys_answer_under_the_old_key_falls_back() -> None:
         hash_suite=sha,
         aead=aes,
         transcript=SessionTranscript.for_psk(sha, b""),
+        schedule=schedule,
     )
     channel = session.channel = SecuredSession.from_keys(
-        role="requester", session_id=7, aead=aes, request=old, response=old
+        role="requester", session_id=7, aead=aes, request=keys.request, response=keys.response
     )
-    responder = SecuredSession.from_keys(role="responder", session_id=7, aead=aes, request=old, response=old)
+    responder = SecuredSession.from_keys(
+        role="responder", session_id=7, aead=aes, request=keys.request, response=keys.response
+    )
     previous = channel.response
-    channel.rekey_response(new)
-    session._backup = (Direction.RESPONSE, previous)
-    session._pending_update = (Direction.REQUEST, 1)
-    session.key_updates.append((1, Direction.RESPONSE, new))
-    app, sequence = SessionReplayer._open(session, Direction.RESPONSE, responder.seal(b"\x11\x7f\x01\x00"))
-    assert (app, sequence) == (b"\x11\x7f\x01\x00", 0)
+    update = KeyUpdate(version=0x11, operation=KeyUpdateOperation.UPDATE_ALL_KEYS, tag=1)
+    SessionReplayer._key_update(session, 1, update, Direction.REQUEST)
+    assert channel.response is not previous  # the ACK is expected under the responder's new key
+    ack = encode(KeyUpdateAck(version=0x11, operation=KeyUpdateOperation.UPDATE_ALL_KEYS, tag=1))
+    app, sequence = SessionReplayer._open(session, Direction.RESPONSE, responder.seal(ack))
+    assert (app, sequence) == (ack, 0)
     assert channel.response is previous and previous.sequence_number == 1
-    assert session._pending_update is None and session._backup is None and session.key_updates == []
+    SessionReplayer._key_update_ack(session, 2)
+    assert session._key_update is None
+    assert [(index, direction) for index, direction, _ in session.key_updates] == [(2, Direction.REQUEST)]
+    assert channel.request.keys == schedule.update(keys.request)
     with pytest.raises(VerificationError):
         SessionReplayer._open(session, Direction.RESPONSE, b"\x07\x00\x00\x00\x12\x00" + bytes(18))

@@ -1,5 +1,6 @@
-"""TH1/TH2 construction on synthetic messages: exactly which bytes each digest covers, and the
-misuse the transcript refuses (padding passed in, Hash(CM) missing, twice or in a PSK session)."""
+"""TH1/TH2 construction on synthetic messages: exactly which bytes each digest covers, the misuse
+the transcript refuses (padding passed in, Hash(CM) missing, twice or in a PSK session), and a side
+that builds each handshake message agreeing with the side that receives it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import hashlib
 
 import pytest
 
-from spdm.crypto import hash_suite
+from spdm.crypto import aead_suite, hash_suite
 from spdm.errors import NegotiationError
 from spdm.messages import encode
-from spdm.messages.codes import BaseHashAlgo
+from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
-from spdm.messages.psk import PskExchangeRsp, PskFinish
-from spdm.session import SessionTranscript
+from spdm.messages.psk import PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.session import KeySchedule, SessionTranscript
 from spdm.transcript import ConnectionTranscript
 
 SHA_256 = hash_suite(BaseHashAlgo.SHA_256)
@@ -149,3 +150,119 @@ def test_the_running_hash_of_a_follows_a() -> None:
         connection.vca_hash()
     connection.set_hash(SHA_256.new)
     assert connection.vca_hash().digest() == _h(b"new")
+
+
+# --- the side that builds each message and the side that receives it agree ---------------------------
+
+
+def _schedule(secret: bytes) -> KeySchedule:
+    return KeySchedule(SHA_256, aead_suite(AeadAlgorithm.AES_128_GCM), secret, spdm_version=0x11)
+
+
+@pytest.mark.parametrize("in_the_clear", [False, True], ids=["encrypted", "in-the-clear"])
+def test_dhe_built_and_received_agree(in_the_clear: bool) -> None:
+    """The responder's `build_key_exchange_rsp`/`build_finish_rsp` and the requester's `build_finish`
+    meet the other side's `add_*` methods: every signature, verify data and TH2 checks, with mutual
+    authentication, ResponderVerifyData in KEY_EXCHANGE_RSP or (in the clear) in FINISH_RSP."""
+    responder = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    requester = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    for side in (responder, requester):
+        side.add_exchange_request(KE)
+    schedule = _schedule(b"dhe secret")
+    template = KeyExchangeRsp(
+        rsp_session_id=0xFFFF,
+        mut_auth_requested=1,
+        random_data=bytes(32),
+        exchange_data=bytes(range(64)),
+        opaque_data=b"opaq",
+        signature=b"",
+        responder_verify_data=None,
+    )
+    unsigned = encode(template)
+    signed: list[bytes] = []
+
+    def sign(digest: bytes) -> bytes:
+        signed.append(digest)
+        return bytes([7] * 64)
+
+    response, handshake = responder.build_key_exchange_rsp(
+        unsigned, sign=sign, schedule=schedule, verify_data=not in_the_clear
+    )
+    verify = None if in_the_clear else response[-32:]
+    message = KeyExchangeRsp(**{**_fields(template), "signature": bytes([7] * 64), "responder_verify_data": verify})
+    assert encode(message) == response
+    digests = requester.add_key_exchange_rsp(response, message)
+    assert signed == [digests.signature_digest] and digests.th1 == responder.th1
+    assert handshake == schedule.handshake(digests.th1)
+    if verify is not None:
+        schedule.check_verify_data(handshake.response_finished_key, digests.th1, verify)
+
+    requester.add_requester_chain_hash(CM)
+    responder.add_requester_chain_hash(CM)
+    header = encode(Finish(attributes=1, signature=bytes(64), requester_verify_data=bytes(32)))[:4]
+    finish_signed: list[bytes] = []
+    request = requester.build_finish(
+        header,
+        finished_key=handshake.request_finished_key,
+        sign=lambda digest: finish_signed.append(digest) or bytes([3] * 64),
+    )
+    finish = Finish(attributes=1, signature=request[4:68], requester_verify_data=request[68:])
+    received = responder.add_finish(request, finish)
+    assert finish_signed == [received.signature_digest]
+    schedule.check_verify_data(handshake.request_finished_key, received.verify_digest, finish.requester_verify_data)
+
+    rsp_header = encode(FinishRsp(responder_verify_data=None))
+    finished_key = handshake.response_finished_key if in_the_clear else None
+    finish_rsp = responder.build_finish_rsp(rsp_header, finished_key=finished_key)
+    answer = FinishRsp(responder_verify_data=finish_rsp[4:] if in_the_clear else None)
+    verify_digest = requester.add_finish_rsp(finish_rsp, answer)
+    assert requester.th2 == responder.th2 is not None
+    if in_the_clear:
+        assert verify_digest is not None and answer.responder_verify_data is not None
+        schedule.check_verify_data(handshake.response_finished_key, verify_digest, answer.responder_verify_data)
+    else:
+        assert verify_digest is None and finish_rsp == rsp_header
+
+
+def test_psk_built_and_received_agree() -> None:
+    responder = SessionTranscript.for_psk(SHA_256, A)
+    requester = SessionTranscript.for_psk(SHA_256, A)
+    for side in (responder, requester):
+        side.add_exchange_request(KE)
+    schedule = _schedule(b"psk")
+    template = PskExchangeRsp(rsp_session_id=1, responder_context=bytes(64), responder_verify_data=b"")
+    response, handshake = responder.build_psk_exchange_rsp(encode(template), schedule=schedule)
+    message = PskExchangeRsp(rsp_session_id=1, responder_context=bytes(64), responder_verify_data=response[-32:])
+    digests = requester.add_psk_exchange_rsp(response, message)
+    assert digests.th1 == responder.th1
+    schedule.check_verify_data(handshake.response_finished_key, digests.th1, message.responder_verify_data)
+    header = encode(PskFinish(requester_verify_data=bytes(32)))[:4]
+    request = requester.build_psk_finish(header, finished_key=handshake.request_finished_key)
+    finish = PskFinish(requester_verify_data=request[4:])
+    checked = responder.copy()
+    received = checked.add_psk_finish(request, finish)
+    assert responder.th2 is None and checked.digest() != responder.digest()  # the copy moved on alone
+    schedule.check_verify_data(handshake.request_finished_key, received.verify_digest, finish.requester_verify_data)
+    psk_finish_rsp = checked.build_finish_rsp(encode(PskFinishRsp()))
+    requester.add_finish_rsp(psk_finish_rsp)
+    assert requester.th2 == checked.th2 is not None
+
+
+def test_builders_refuse_misuse() -> None:
+    dhe = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    psk = SessionTranscript.for_psk(SHA_256, A)
+    schedule = _schedule(b"x")
+    with pytest.raises(ValueError, match="PSK"):
+        psk.build_key_exchange_rsp(b"\x11\x64\x00\x00", sign=lambda digest: b"", schedule=schedule)
+    with pytest.raises(ValueError, match="certificate-based"):
+        dhe.build_psk_exchange_rsp(b"\x11\x66\x00\x00", schedule=schedule)
+    with pytest.raises(ValueError, match="Hash\\(CM\\)"):
+        dhe.build_finish(b"\x11\xe5\x01\x00", finished_key=bytes(32), sign=lambda digest: bytes(64))
+    with pytest.raises(ValueError, match="header"):
+        dhe.build_finish(b"\x11\xe5\x00\x00\x00", finished_key=bytes(32))
+    with pytest.raises(ValueError, match="header"):
+        dhe.build_finish_rsp(b"\x11\x65\x00")
+
+
+def _fields(message: KeyExchangeRsp) -> dict[str, object]:
+    return {name: getattr(message, name) for name in message.__dataclass_fields__}

@@ -3,6 +3,7 @@ fake clock, an access-counting register wrapper, a demo CDAT and an SPDM device.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def demo_cdat(count: int = 6) -> bytes:
 
 
 def spdm_device() -> tuple[Responder, ResponderConfig]:
-    config = demo_config(sessions=True, transport_padding=3)
+    config = dataclasses.replace(demo_config(sessions=True), transport_padding=3)
     return Responder(config), config
 
 

@@ -26,6 +26,7 @@ from spdm.cdat import (
     read_cdat,
 )
 from spdm.errors import DecodeError, TransportError
+from spdm.testing import MemoryDoeLink
 from spdm.transport.doe import decode_object, encode_object
 from spdm.transport.doe_host import DoeHostLink
 from spdm.transport.mailbox import DoeMailbox
@@ -121,29 +122,25 @@ def test_responder_serves_entries_and_discards_the_rest() -> None:
     assert responder(b"") is None
 
 
-class Scripted:
+def scripted(answers: dict[int, bytes]) -> MemoryDoeLink:
     """A DOE link whose Table Access answers are scripted by entry handle."""
 
-    def __init__(self, answers: dict[int, bytes]) -> None:
-        self.answers = answers
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+    def device(obj: bytes) -> bytes:
         handle = decode_read_entry_request(decode_object(obj).payload)
-        return encode_object(CXL_TABLE_ACCESS, self.answers[handle], CXL_VENDOR_ID)
+        return encode_object(CXL_TABLE_ACCESS, answers[handle], CXL_VENDOR_ID)
 
-    def close(self) -> None:
-        return None
+    return MemoryDoeLink(device=device)
 
 
 def test_read_cdat_checks_the_walk_and_the_table() -> None:
     table = demo_cdat(2)
     entries = cdat_entries(table)
     good = {0: encode_read_entry_response(1, entries[0]), 1: encode_read_entry_response(2, entries[1])}
-    assert read_cdat(Scripted({**good, 2: encode_read_entry_response(LAST_ENTRY, entries[2])})) == table
+    assert read_cdat(scripted({**good, 2: encode_read_entry_response(LAST_ENTRY, entries[2])})) == table
     with pytest.raises(DecodeError, match="does not advance"):
-        read_cdat(Scripted({**good, 2: encode_read_entry_response(1, entries[2])}))
+        read_cdat(scripted({**good, 2: encode_read_entry_response(1, entries[2])}))
     with pytest.raises(DecodeError, match="header says"):
-        read_cdat(Scripted({**good, 1: encode_read_entry_response(LAST_ENTRY, entries[1])}))
+        read_cdat(scripted({**good, 1: encode_read_entry_response(LAST_ENTRY, entries[1])}))
 
 
 def test_read_cdat_through_a_mailbox_refuses_a_foreign_answer() -> None:

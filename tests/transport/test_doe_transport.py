@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spdm.errors import DecodeError, EncodeError, TransportError
+from spdm.testing import MemoryDoeLink
 from spdm.transport.doe import (
     CMA_PROTOCOLS,
     DoeMailboxResponder,
@@ -34,27 +33,6 @@ def fake_respond(request: bytes, session_id: int | None) -> bytes:
     return VERSION if request.rstrip(b"\0") == GET_VERSION.rstrip(b"\0") else bytes.fromhex("107f0700")
 
 
-class FakeLink:
-    """A `DoeLink` over a function from request object to response object."""
-
-    def __init__(self, device: Callable[[bytes], bytes | None]) -> None:
-        self.device = device
-        self.sent: list[bytes] = []
-        self.timeouts: list[float | None] = []
-        self.closed = False
-
-    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        self.sent.append(obj)
-        self.timeouts.append(timeout)
-        response = self.device(obj)
-        if response is None:
-            raise TransportError("no response object")
-        return response
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def discovery(index: int) -> bytes:
     return encode_object(DoeType.DISCOVERY, encode_discovery_request(index))
 
@@ -67,7 +45,7 @@ def discovery_answer(vendor_id: int, object_type: int, next_index: int) -> bytes
 
 
 def test_discovery_then_spdm_in_type_1() -> None:
-    link = FakeLink(DoeMailboxResponder(fake_respond))
+    link = MemoryDoeLink(fake_respond, record=True)
     transport = DoeTransport(link)
     assert transport.max_padding == 3
     assert transport.exchange(GET_VERSION, timeout=0.25) == VERSION + b"\0\0"
@@ -79,7 +57,7 @@ def test_discovery_then_spdm_in_type_1() -> None:
 
 
 def test_secured_message_in_type_2() -> None:
-    link = FakeLink(DoeMailboxResponder(fake_respond))
+    link = MemoryDoeLink(fake_respond, record=True)
     transport = DoeTransport(link)
     assert transport.exchange(SECURED, session_id=SESSION_ID) == SECURED + b"\0\0\0"
     assert link.sent[-1] == encode_object(DoeType.SECURED_CMA_SPDM, SECURED)
@@ -91,7 +69,7 @@ def test_refuses_spdm_when_type_1_is_not_listed() -> None:
     def discovery_only(obj: bytes) -> bytes:
         return discovery_answer(1, 0, 0)
 
-    link = FakeLink(discovery_only)
+    link = MemoryDoeLink(device=discovery_only, record=True)
     transport = DoeTransport(link)
     with pytest.raises(TransportError, match=r"does not list CMA/SPDM \(0001:01\).*0001:00"):
         transport.exchange(GET_VERSION)
@@ -99,7 +77,7 @@ def test_refuses_spdm_when_type_1_is_not_listed() -> None:
 
 
 def test_refuses_secured_when_type_2_is_not_listed() -> None:
-    link = FakeLink(DoeMailboxResponder(fake_respond, secured=False))
+    link = MemoryDoeLink(fake_respond, secured=False, record=True)
     transport = DoeTransport(link)
     with pytest.raises(TransportError, match="secured CMA/SPDM"):
         transport.exchange(SECURED, session_id=SESSION_ID)
@@ -107,7 +85,7 @@ def test_refuses_secured_when_type_2_is_not_listed() -> None:
 
 
 def test_discovery_version_is_sent_and_checked() -> None:
-    link = FakeLink(DoeMailboxResponder(fake_respond))
+    link = MemoryDoeLink(fake_respond, record=True)
     assert DoeTransport(link, discovery_version=2).protocols == CMA_PROTOCOLS
     assert link.sent[0] == encode_object(DoeType.DISCOVERY, encode_discovery_request(0, 2))
     with pytest.raises(EncodeError):
@@ -131,7 +109,7 @@ def test_bad_response_objects(response: bytes, match: str) -> None:
             return DoeMailboxResponder(fake_respond)(obj)
         return response
 
-    transport = DoeTransport(FakeLink(device))
+    transport = DoeTransport(MemoryDoeLink(device=device))
     with pytest.raises(TransportError, match=match) as info:
         transport.exchange(GET_VERSION)
     assert isinstance(info.value.__cause__, DecodeError)
@@ -146,13 +124,13 @@ def test_bad_response_objects(response: bytes, match: str) -> None:
     ],
 )
 def test_bad_discovery_answers(answer: bytes, match: str) -> None:
-    transport = DoeTransport(FakeLink(lambda obj: answer))
+    transport = DoeTransport(MemoryDoeLink(device=lambda obj: answer))
     with pytest.raises(TransportError, match=match):
         _ = transport.protocols
 
 
 def test_discovery_must_move_forward() -> None:
-    link = FakeLink(lambda obj: discovery_answer(1, 1, 1))  # index 1 says "next: 1" forever
+    link = MemoryDoeLink(device=lambda obj: discovery_answer(1, 1, 1), record=True)  # index 1 says "next: 1" forever
     transport = DoeTransport(link)
     with pytest.raises(TransportError, match="does not move forward"):
         _ = transport.protocols
@@ -164,12 +142,12 @@ def test_discovery_walks_a_full_table() -> None:
         index = decode_object(obj).payload[0]
         return discovery_answer(0x1E98, index, (index + 1) % 256)
 
-    transport = DoeTransport(FakeLink(device))
+    transport = DoeTransport(MemoryDoeLink(device=device))
     assert len(transport.protocols) == 256
 
 
 def test_close() -> None:
-    link = FakeLink(DoeMailboxResponder(fake_respond))
+    link = MemoryDoeLink(fake_respond, record=True)
     with DoeTransport(link) as transport:
         assert transport.link is link
     assert link.closed
@@ -264,3 +242,24 @@ def test_any_input_is_answered_with_one_object_or_discarded(data: bytes) -> None
     response = DoeMailboxResponder(fake_respond)(data)
     if response is not None:
         decode_object(response)
+
+
+# --- spdm.testing.MemoryDoeLink ----------------------------------------------------------------
+
+
+def test_memory_doe_link_records_alters_and_refuses_a_discard() -> None:
+    link = MemoryDoeLink(fake_respond, record=True)
+    request, answer = encode_object(DoeType.CMA_SPDM, GET_VERSION), encode_object(DoeType.CMA_SPDM, VERSION)
+    assert link.exchange_object(request, timeout=0.5) == answer
+    link.alter = lambda obj, answer: answer[:-1] + b"\x01"
+    assert link.exchange_object(request) == answer[:-1] + b"\x01"
+    assert link.sent == [request, request] and link.timeouts == [0.5, None]
+    assert link.received == [answer, answer[:-1] + b"\x01"]
+    with pytest.raises(TransportError, match="discarded"):
+        link.exchange_object(b"\x01\x00")  # not an object: the DOE instance drops it
+    quiet = MemoryDoeLink(device=lambda obj: obj)
+    assert quiet.exchange_object(request) == request and quiet.sent == []
+    with pytest.raises(TypeError):
+        MemoryDoeLink()
+    with pytest.raises(TypeError):
+        MemoryDoeLink(fake_respond, device=lambda obj: obj)

@@ -1,0 +1,221 @@
+"""What the requester offers and how it checks the device: `RequesterConfig`, and the capability
+and algorithm presets that sessions need."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from spdm.certs import ChainPolicy
+from spdm.crypto import DheSuite
+from spdm.limits import DEFAULT_LIMITS, Limits
+from spdm.messages.codes import (
+    AeadAlgorithm,
+    AlgType,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    DheGroup,
+    KeyScheduleAlgo,
+    MeasurementSpecification,
+)
+from spdm.messages.negotiation import AlgStruct
+from spdm.requester.identity import DheKeyShare, RequesterIdentity
+from spdm.session.secured import PCI_DOE, SecuredTransport
+
+__all__ = [
+    "MUTUAL_AUTH_CAPABILITIES",
+    "REQUESTER_SESSION_CAPABILITIES",
+    "SECURED_MESSAGE_VERSIONS",
+    "RequesterConfig",
+    "session_alg_structs",
+]
+
+_F = CapabilityFlags
+REQUESTER_SESSION_CAPABILITIES = int(
+    _F.ENCRYPT_CAP
+    | _F.MAC_CAP
+    | _F.KEY_EX_CAP
+    | _F.PSK_CAP_NO_CONTEXT  # a requester's PSK_CAP is 01b
+    | _F.HBEAT_CAP
+    | _F.KEY_UPD_CAP
+    | _F.HANDSHAKE_IN_THE_CLEAR_CAP
+)
+"""What a requester sets to open sessions: encryption and MAC, DHE and PSK handshakes, heartbeat, key update."""
+
+MUTUAL_AUTH_CAPABILITIES = int(_F.MUT_AUTH_CAP | _F.ENCAP_CAP | _F.CERT_CAP | _F.CHAL_CAP)
+"""What a requester with an identity adds: it can be authenticated (through encapsulated requests)."""
+
+SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
+"""The DSP0277 versions offered in KEY_EXCHANGE/PSK_EXCHANGE (libspdm's offer; it selects 1.2 even at SPDM 1.1)."""
+
+_DEFAULT_CAPABILITIES = int(_F.CERT_CAP | _F.CHAL_CAP)
+_ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
+_ALL_HASH = sum(int(h) for h in BaseHashAlgo)
+_ALL_DHE = sum(int(g) for g in DheGroup)
+_ALL_AEAD = sum(int(a) for a in AeadAlgorithm)
+_DEFAULT_VERSIONS = (0x10, 0x11)
+_DEFAULT_PORTION = 0x400
+_DEFAULT_RETRIES = 3
+_DEFAULT_RTT = 1.0
+
+
+def session_alg_structs(req_base_asym_alg: int = _ALL_ASYM) -> tuple[AlgStruct, ...]:
+    """The AlgStructs that offer every DHE group, AEAD suite and the SPDM key schedule, and
+    `req_base_asym_alg` (the signature algorithms a requester identity can use) as ReqBaseAsymAlg."""
+    return (
+        AlgStruct(alg_type=AlgType.DHE, alg_supported=_ALL_DHE),
+        AlgStruct(alg_type=AlgType.AEAD, alg_supported=_ALL_AEAD),
+        AlgStruct(alg_type=AlgType.REQ_BASE_ASYM_ALG, alg_supported=req_base_asym_alg),
+        AlgStruct(alg_type=AlgType.KEY_SCHEDULE, alg_supported=KeyScheduleAlgo.SPDM_KEY_SCHEDULE),
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequesterConfig:
+    """What the requester offers and how it checks the device.
+
+    `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per
+    device: each requester instance has its own). `certificate_portion` is the Length asked per
+    GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
+    CT/ST1 time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a
+    response may make the requester hold: its size, a measurement record, a certificate chain,
+    opaque data, a vendor payload, and the sessions held open at once.
+
+    Injected: `clock` (the time certificates are checked at), `random(n)` (nonces, and see
+    below) and `sleep(seconds)`, which the blocking `Requester` waits with when the device
+    answers ResponseNotReady (the asyncio driver waits on its event loop instead).
+
+    Sessions (see `with_sessions`, which sets the capabilities and AlgStructs they need):
+
+    * `secured_message_versions`: the DSP0277 versions offered in KEY_EXCHANGE/PSK_EXCHANGE; the
+      responder's selection must be one of them.
+    * `psk`, `psk_hint`: the pre-shared key of PSK sessions and the hint that names it (may be empty).
+    * `identities`: the requester's own certificate chains and keys by slot, for mutual
+      authentication (answered through encapsulated GET_DIGESTS/GET_CERTIFICATE/CHALLENGE and a
+      signed FINISH). Without one, a responder's request for mutual authentication is refused.
+    * `dhe_private_value(suite)` returns the ephemeral DHE private value (deterministic tests);
+      `dhe_key_share(suite)` replaces the whole ephemeral key agreement (a key held elsewhere, a
+      capture replay). By default a fresh key is drawn for every KEY_EXCHANGE.
+    * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
+      KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1) and nonces.
+    * `secured_transport`: how the transport frames secured messages (PCI DOE by default).
+    * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
+      arrives (sessions in capture order): what a capture's secrets sidecar needs
+      (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
+    """
+
+    versions: tuple[int, ...] = _DEFAULT_VERSIONS
+    capabilities: int = _DEFAULT_CAPABILITIES
+    ct_exponent: int = 0
+    base_asym_algo: int = _ALL_ASYM
+    base_hash_algo: int = _ALL_HASH
+    measurement_specification: int = MeasurementSpecification.DMTF
+    alg_structs: tuple[AlgStruct, ...] = ()
+    trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
+    chain_policy: ChainPolicy = field(default_factory=ChainPolicy)
+    certificate_portion: int = _DEFAULT_PORTION
+    busy_retries: int = _DEFAULT_RETRIES
+    not_ready_retries: int = _DEFAULT_RETRIES
+    rtt: float = _DEFAULT_RTT
+    clock: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[int], bytes] = os.urandom
+    secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
+    psk: bytes | None = None
+    psk_hint: bytes = b""
+    identities: Mapping[int, RequesterIdentity] = field(default_factory=dict)
+    dhe_private_value: Callable[[DheSuite], int] | None = None
+    dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
+    secured_transport: SecuredTransport = PCI_DOE
+    on_dhe_secret: Callable[[int, bytes], None] | None = None
+    limits: Limits = DEFAULT_LIMITS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limits, Limits):
+            raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+
+    def draw_random(self, size: int) -> bytes:
+        """`random(size)`, refused unless it returns exactly `size` bytes."""
+        data = bytes(self.random(size))
+        if len(data) != size:
+            raise ValueError(f"config.random({size}) returned {len(data)} bytes")
+        return data
+
+    @classmethod
+    def with_sessions(
+        cls,
+        *,
+        versions: tuple[int, ...] = _DEFAULT_VERSIONS,
+        capabilities: int = _DEFAULT_CAPABILITIES,
+        ct_exponent: int = 0,
+        base_asym_algo: int = _ALL_ASYM,
+        base_hash_algo: int = _ALL_HASH,
+        measurement_specification: int = MeasurementSpecification.DMTF,
+        alg_structs: tuple[AlgStruct, ...] = (),
+        trust_anchors: Mapping[int, bytes] | None = None,
+        chain_policy: ChainPolicy | None = None,
+        certificate_portion: int = _DEFAULT_PORTION,
+        busy_retries: int = _DEFAULT_RETRIES,
+        not_ready_retries: int = _DEFAULT_RETRIES,
+        rtt: float = _DEFAULT_RTT,
+        clock: Callable[[], datetime] = _utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[int], bytes] = os.urandom,
+        secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS,
+        psk: bytes | None = None,
+        psk_hint: bytes = b"",
+        identities: Mapping[int, RequesterIdentity] | None = None,
+        dhe_private_value: Callable[[DheSuite], int] | None = None,
+        dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None,
+        secured_transport: SecuredTransport = PCI_DOE,
+        on_dhe_secret: Callable[[int, bytes], None] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> RequesterConfig:
+        """A configuration that can open sessions: the fields as for the constructor, plus
+        `REQUESTER_SESSION_CAPABILITIES` (and `MUTUAL_AUTH_CAPABILITIES` when `identities` are
+        given) in `capabilities`, and `session_alg_structs` (ReqBaseAsymAlg: what the identities'
+        keys can sign with) unless `alg_structs` is given."""
+        identities = identities or {}
+        capabilities |= REQUESTER_SESSION_CAPABILITIES
+        if identities:
+            capabilities |= MUTUAL_AUTH_CAPABILITIES
+        if not alg_structs:
+            req_asym = 0
+            for identity in identities.values():
+                req_asym |= identity.signature_algorithms()
+            alg_structs = session_alg_structs(req_asym or _ALL_ASYM)
+        return cls(
+            versions=versions,
+            capabilities=capabilities,
+            ct_exponent=ct_exponent,
+            base_asym_algo=base_asym_algo,
+            base_hash_algo=base_hash_algo,
+            measurement_specification=measurement_specification,
+            alg_structs=alg_structs,
+            trust_anchors=trust_anchors or {},
+            chain_policy=chain_policy or ChainPolicy(),
+            certificate_portion=certificate_portion,
+            busy_retries=busy_retries,
+            not_ready_retries=not_ready_retries,
+            rtt=rtt,
+            clock=clock,
+            sleep=sleep,
+            random=random,
+            secured_message_versions=secured_message_versions,
+            psk=psk,
+            psk_hint=psk_hint,
+            identities=identities,
+            dhe_private_value=dhe_private_value,
+            dhe_key_share=dhe_key_share,
+            secured_transport=secured_transport,
+            on_dhe_secret=on_dhe_secret,
+            limits=limits,
+        )

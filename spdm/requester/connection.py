@@ -1,0 +1,542 @@
+"""The sans-IO requester: `Connection` holds one SPDM connection's state and turns each step of
+the connection flow into an `Operation` that says what to send and takes what came back.
+
+No I/O, no clock read beyond `RequesterConfig.clock`, no sleep: a driver runs each operation
+over its transport (`spdm.requester.Requester` blocks, `spdm.aio.AsyncRequester` awaits), and
+a ResponseNotReady wait is a `Wait` event the driver acts on. See `spdm.requester.events` for the
+events; in short::
+
+    connection = Connection(RequesterConfig(trust_anchors={0: root}), max_padding=3)
+    operation = connection.authenticate(0)
+    event = operation.next_event()
+    while not isinstance(event, Done):
+        if isinstance(event, Send):
+            response = transport.exchange(event.request, session_id=event.session_id, timeout=event.timeout)
+            event = operation.receive(response)
+        else:  # Wait: the device answered ResponseNotReady
+            time.sleep(event.seconds)
+            event = operation.resume()
+    result = event.result  # AuthenticationResult
+
+The flow: VCA, GET_DIGESTS, GET_CERTIFICATE, CHALLENGE, GET_MEASUREMENTS. Every response is
+checked against what was asked, every signature against the transcript of the exact bytes
+exchanged, and the certificate chain against the slot's trust anchor. Sessions:
+`key_exchange` and `psk_exchange` return a `SessionCore` (`spdm.requester.session_core`), whose
+own operations carry secured messages. Operations of one connection, its sessions' included,
+run one at a time (SPDM allows one outstanding request): start the next when the last is done.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from spdm._checks import check_responder_flags, check_selection, check_summary_hash, invalid
+from spdm.certs import CertChain, VerifiedChain, verify_chain
+from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.measurements import ReferenceValues, appraise
+from spdm.messages import Message, encode
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import CapabilityFlags, ErrorCode, SummaryHashType
+from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.messages.negotiation import (
+    Algorithms,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+    Version,
+)
+from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
+from spdm.negotiated import Negotiated
+from spdm.requester.channel import Channel
+from spdm.requester.config import RequesterConfig
+from spdm.requester.encapsulated import basic_mutual_authentication
+from spdm.requester.events import Operation, Steps
+from spdm.requester.handshake import check_key_exchange, key_exchange, psk_exchange
+from spdm.requester.measurements import get_measurements
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.session_core import SessionCore, SessionLink, SessionView
+from spdm.transcript import ConnectionTranscript
+
+__all__ = ["Connection", "ConnectionView"]
+
+M = TypeVar("M", bound=Message)
+
+_NONCE_SIZE = 32
+
+
+class Connection:
+    """One SPDM connection of a requester, without I/O.
+
+    `max_padding` is how many zero bytes the transport may leave after a response (DOE: 3; a
+    driver passes its transport's `max_padding`). State, read by drivers and users alike:
+    `negotiated` (after `init_connection`), `version`, `digests`, `chains` (SPDM-format chains by
+    slot), `verified` (validated chains by slot), `sessions` (the open `SessionCore`s by
+    SessionID; a session leaves when it ends) and `transcript` (A, B, C and M).
+    """
+
+    def __init__(self, config: RequesterConfig | None = None, *, max_padding: int = 0) -> None:
+        self.config = config or RequesterConfig()
+        self.channel = Channel(self.config, max_padding)
+        self.transcript = ConnectionTranscript()
+        self.version = 0x10
+        self.digests: dict[int, bytes] = {}
+        self.chains: dict[int, bytes] = {}
+        self.verified: dict[int, VerifiedChain] = {}
+        self.sessions: dict[int, SessionCore] = {}
+        self._link = SessionLink(
+            channel=self.channel,
+            sessions=self.sessions,
+            verified=self.verified,
+            before_session_request=self.transcript.before_session_request,
+        )
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """The outcome of VCA; None before `init_connection` and while it runs again."""
+        return self.channel.negotiated
+
+    @property
+    def hash(self) -> HashSuite:
+        return hash_suite(self._require_negotiated().base_hash_algo)
+
+    @property
+    def asym(self) -> AsymSuite:
+        return asym_suite(self._require_negotiated().base_asym_algo)
+
+    def _require_negotiated(self) -> Negotiated:
+        return self.channel.require_negotiated()
+
+    def _require_responder(self, flag: CapabilityFlags, what: str) -> None:
+        if not self._require_negotiated().responder_has(flag):
+            raise NegotiationError(f"the device does not set {flag.name}: no {what}")
+
+    def _transact(
+        self, request: Message, expect: type[M], *, summary_hash_type: int = 0, signature_requested: bool = False
+    ) -> Steps[tuple[M, bytes, bytes]]:
+        """Send `request` in the clear under the connection's transcript rules; the response and both
+        exact byte strings.
+
+        `summary_hash_type` and `signature_requested` are what the request asked for: they size the response.
+        """
+        self.transcript.before_request(request.code)
+        channel = self.channel
+        codec = channel.codec(summary_hash_type, signature_requested)
+        return (
+            yield from channel.exchange(
+                request, encode(request), expect, channel.clear, self.transcript.after_error, codec
+            )
+        )
+
+    # --- VCA -----------------------------------------------------------------------------
+
+    def init_connection(self) -> Operation[Negotiated]:
+        """GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS: the highest common version and the
+        algorithms. GET_VERSION ends every session and forgets every chain."""
+        return Operation(self._init_connection())
+
+    def _init_connection(self) -> Steps[Negotiated]:
+        for session in tuple(self.sessions.values()):
+            session.discard("GET_VERSION restarts the connection, which ends every session")
+        self.sessions.clear()
+        self.channel.negotiated = None
+        self.digests.clear()
+        self.chains.clear()
+        self.verified.clear()
+        version, request, response = yield from self._transact(GetVersion(), Version)
+        self.transcript.add_vca(request, response)
+        common = {v.major_minor for v in version.versions} & set(self.config.versions)
+        if not common:
+            offered = ", ".join(str(v) for v in version.versions)
+            raise NegotiationError(f"no common SPDM version: the device offers {offered}")
+        self.version = max(common)
+        ask, answer = yield from self._exchange_capabilities()
+        return (yield from self._negotiate_algorithms(ask, answer))
+
+    def _exchange_capabilities(self) -> Steps[tuple[GetCapabilities, Capabilities]]:
+        cfg = self.config
+        if self.version >= 0x11:
+            ask = GetCapabilities(version=self.version, ct_exponent=cfg.ct_exponent, flags=cfg.capabilities)
+        else:
+            ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
+        answer, request, response = yield from self._transact(ask, Capabilities)
+        check_responder_flags(answer.flags, self.version)
+        if answer.ct_exponent > 31:
+            raise NegotiationError(f"CTExponent {answer.ct_exponent} is over 31")
+        self.transcript.add_vca(request, response)
+        return ask, answer
+
+    def _negotiate_algorithms(self, asked: GetCapabilities, capabilities: Capabilities) -> Steps[Negotiated]:
+        cfg = self.config
+        structs = cfg.alg_structs if self.version >= 0x11 else ()
+        offer = NegotiateAlgorithms(
+            version=self.version,
+            measurement_specification=cfg.measurement_specification,
+            base_asym_algo=cfg.base_asym_algo,
+            base_hash_algo=cfg.base_hash_algo,
+            alg_structs=structs,
+        )
+        chosen, request, response = yield from self._transact(offer, Algorithms)
+        negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen)
+        check_selection(offer, chosen, negotiated)
+        self.transcript.add_vca(request, response)
+        self.transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+        self.channel.negotiated = negotiated
+        return negotiated
+
+    # --- certificates --------------------------------------------------------------------
+
+    def get_digests(self) -> Operation[dict[int, bytes]]:
+        """The digest of each populated slot's certificate chain."""
+        return Operation(self._get_digests())
+
+    def _get_digests(self) -> Steps[dict[int, bytes]]:
+        self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
+        answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
+        slots = [slot for slot in range(8) if answer.slot_mask >> slot & 1]
+        self.transcript.add_certificate_exchange(request, response)
+        self.digests = dict(zip(slots, answer.digests, strict=True))
+        return dict(self.digests)
+
+    def get_certificate(self, slot: int = 0) -> Operation[bytes]:
+        """The slot's whole SPDM-format certificate chain, read portion by portion."""
+        return Operation(self._get_certificate(slot))
+
+    def _get_certificate(self, slot: int) -> Steps[bytes]:
+        self._require_responder(CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        if not 0 <= slot <= 7:
+            raise ValueError(f"slot {slot} is not 0..7")
+        chain = bytearray()
+        total: int | None = None
+        while True:
+            ask = GetCertificate(
+                version=self.version, slot_param=slot, offset=len(chain), length=self.config.certificate_portion
+            )
+            answer, request, response = yield from self._transact(ask, Certificate)
+            portion = answer.portion
+            if answer.slot_id != slot:
+                raise invalid(f"CERTIFICATE for slot {answer.slot_id}, asked {slot}")
+            if not 0 < len(portion) <= ask.length:
+                raise invalid(f"PortionLength {len(portion)} for Length {ask.length}")
+            size = len(chain) + len(portion) + answer.remainder_length
+            if total is not None and size != total:
+                raise invalid("the chain's total size changed between portions")
+            self.config.limits.check_chain(size)
+            total = size
+            self.transcript.add_certificate_exchange(request, response)
+            chain += portion
+            if answer.remainder_length == 0:
+                break
+        data = bytes(chain)
+        digest = self.digests.get(slot)
+        if digest is not None and self.hash.digest(data) != digest:
+            raise VerificationError(f"slot {slot}: the certificate chain does not match its DIGESTS digest")
+        self.chains[slot] = data
+        return data
+
+    def verify_certificate(self, slot: int = 0) -> VerifiedChain:
+        """Validate the slot's chain (fetched by `get_certificate`) against the slot's trust anchor
+        at `config.clock()`. Nothing is exchanged: a plain call, not an operation."""
+        anchor = self.config.trust_anchors.get(slot)
+        if anchor is None:
+            raise VerificationError(f"slot {slot}: no trust anchor configured")
+        data = self.chains.get(slot)
+        if data is None:
+            raise VerificationError(f"slot {slot}: no certificate chain fetched")
+        verified = verify_chain(
+            CertChain.from_bytes(data, self.hash.size),
+            trust_anchor=anchor,
+            hash_suite=self.hash,
+            asym_suite=self.asym,
+            now=self.config.clock(),
+            policy=self.config.chain_policy,
+        )
+        self.verified[slot] = verified
+        return verified
+
+    # --- challenge -----------------------------------------------------------------------
+
+    def challenge(self, slot: int = 0, summary_hash_type: int = SummaryHashType.NONE) -> Operation[ChallengeResult]:
+        """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript."""
+        return Operation(self._challenge(slot, summary_hash_type))
+
+    def _challenge(self, slot: int, summary_hash_type: int) -> Steps[ChallengeResult]:
+        self._require_responder(CapabilityFlags.CHAL_CAP, "CHALLENGE")
+        verified = self.verified.get(slot)
+        if verified is None:
+            raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
+        nonce = self.config.draw_random(_NONCE_SIZE)
+        ask = Challenge(version=self.version, slot_id=slot, summary_hash_type=summary_hash_type, nonce=nonce)
+        answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
+        if answer.slot_id != slot:
+            raise invalid(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
+        if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
+            raise VerificationError(f"slot {slot}: CertChainHash does not match the certificate chain")
+        signed = response[: len(response) - len(answer.signature)]
+        digest = self.transcript.challenge_digest(request, signed)
+        self.asym.verify(verified.leaf_public_key, digest, answer.signature, self.hash)
+        self.transcript.challenge_done(True)
+        negotiated = self._require_negotiated()
+        mutual = bool(self.config.identities) and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
+        if answer.basic_mut_auth_requested and mutual:
+            yield from basic_mutual_authentication(self._transact, negotiated, self.config, self.channel.max_padding)
+        return ChallengeResult(
+            slot=slot,
+            requester_nonce=nonce,
+            responder_nonce=answer.nonce,
+            measurement_summary_hash=answer.measurement_summary_hash,
+            opaque_data=answer.opaque_data,
+            basic_mut_auth_requested=answer.basic_mut_auth_requested,
+            requester_authenticated=answer.basic_mut_auth_requested and mutual,
+        )
+
+    # --- measurements --------------------------------------------------------------------
+
+    def get_measurements(
+        self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0
+    ) -> Operation[MeasurementResult]:
+        """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0).
+
+        A signed request is checked against the slot's verified chain over L1/L2.
+        """
+        return Operation(self._get_measurements(operation, signed, slot))
+
+    def _get_measurements(self, operation: int, signed: bool, slot: int) -> Steps[MeasurementResult]:
+        return (
+            yield from get_measurements(
+                self._measurement_exchange,
+                self.transcript,
+                negotiated=self._require_negotiated(),
+                verified=self.verified,
+                random=self.config.draw_random,
+                operation=operation,
+                signed=signed,
+                slot=slot,
+            )
+        )
+
+    def _measurement_exchange(self, ask: GetMeasurements, signed: bool) -> Steps[tuple[Measurements, bytes, bytes]]:
+        return self._transact(ask, Measurements, signature_requested=signed)
+
+    # --- vendor-defined ------------------------------------------------------------------
+
+    def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> Operation[bytes]:
+        """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE.
+
+        Payloads are bounded by `config.limits` (`max_vendor_request_bytes` for what is sent,
+        `max_vendor_response_bytes` for what is accepted, checked before the response is decoded).
+        """
+        return Operation(self._vendor_defined(standard_id, vendor_id, payload))
+
+    def _vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> Steps[bytes]:
+        self._require_negotiated()
+        limit = self.config.limits.max_vendor_request_bytes
+        if len(payload) > limit:
+            raise ProtocolError(ErrorCode.InvalidRequest, f"a {len(payload)}-byte vendor payload is over {limit}")
+        ask = VendorDefinedRequest(
+            version=self.version, standard_id=standard_id, vendor_id=bytes(vendor_id), payload=bytes(payload)
+        )
+        answer, _, _ = yield from self._transact(ask, VendorDefinedResponse)
+        if answer.standard_id != ask.standard_id or answer.vendor_id != ask.vendor_id:
+            raise invalid("VENDOR_DEFINED_RESPONSE names another StandardID or VendorID")
+        return answer.payload
+
+    # --- the whole job -------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        slot: int = 0,
+        *,
+        measurements: int | None = 0xFF,
+        summary_hash_type: int = SummaryHashType.NONE,
+        reference: ReferenceValues | None = None,
+    ) -> Operation[AuthenticationResult]:
+        """VCA, digests, the slot's chain (validated), CHALLENGE, and signed measurements.
+
+        `measurements`: 0xFF for all blocks, an index for one, None to skip. A RequestResynch
+        answer restarts the flow once.
+        """
+        return Operation(self._authenticate(slot, measurements, summary_hash_type, reference))
+
+    def _authenticate(
+        self, slot: int, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
+    ) -> Steps[AuthenticationResult]:
+        try:
+            return (yield from self._authenticate_once(slot, measurements, summary_hash_type, reference))
+        except PeerError as error:
+            if error.error_code != ErrorCode.RequestResynch:
+                raise
+            return (yield from self._authenticate_once(slot, measurements, summary_hash_type, reference))
+
+    def _authenticate_once(
+        self, slot: int, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
+    ) -> Steps[AuthenticationResult]:
+        negotiated = yield from self._init_connection()
+        digests = yield from self._get_digests()
+        if slot not in digests:
+            raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
+        chain_bytes = yield from self._get_certificate(slot)
+        chain = self.verify_certificate(slot)
+        challenge = yield from self._challenge(slot, summary_hash_type)
+        result = None
+        if measurements is not None and negotiated.responder_measurement_cap:
+            signed = negotiated.responder_measurement_cap == 2
+            result = yield from self._get_measurements(measurements, signed, slot)
+            summary = challenge.measurement_summary_hash
+            if (
+                summary_hash_type == SummaryHashType.ALL
+                and summary is not None
+                and result.signed
+                and measurements == 0xFF
+            ):
+                check_summary_hash(summary, result.blocks, self.hash)
+        verdict = appraise(result.blocks, reference) if reference is not None and result is not None else None
+        return AuthenticationResult(
+            negotiated=negotiated,
+            digests=digests,
+            slot=slot,
+            chain=chain,
+            chain_bytes=chain_bytes,
+            challenge=challenge,
+            measurements=result,
+            appraisal=verdict,
+        )
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def key_exchange(
+        self, slot: int = 0, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
+    ) -> Operation[SessionCore]:
+        """KEY_EXCHANGE/FINISH with the certificate chain of `slot`: an established session.
+
+        KEY_EXCHANGE_RSP is signed by the slot's leaf key over A || Hash(Ct) || K, so the slot's
+        chain must be validated first. Like libspdm, the requester uses the chain it already
+        holds (`get_certificate` + `verify_certificate`); when it holds none and
+        `fetch_certificate` is true (the default) it runs GET_DIGESTS, GET_CERTIFICATE and the
+        validation itself (outside the session, before KEY_EXCHANGE), else it refuses with
+        `VerificationError`. When the responder asks for mutual authentication the requester
+        answers its encapsulated requests (or, for MutAuthRequested 0x01, just signs FINISH)
+        with `config.identities`; with none configured it refuses (`NegotiationError`).
+        """
+        return Operation(self._key_exchange(slot, summary_hash_type, fetch_certificate))
+
+    def _key_exchange(self, slot: int, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
+        if not 0 <= slot <= 7:
+            raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
+        check_key_exchange(self._require_negotiated())
+        self._check_session_room()
+        if slot not in self.verified:
+            if not fetch_certificate:
+                raise VerificationError(f"slot {slot}: verify the certificate chain before KEY_EXCHANGE")
+            digests = yield from self._get_digests()
+            if slot not in digests:
+                raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
+            yield from self._get_certificate(slot)
+            self.verify_certificate(slot)
+        return (
+            yield from key_exchange(
+                self._link,
+                self._transact,
+                negotiated=self._require_negotiated(),
+                vca_hash=self.transcript.vca_hash,
+                slot=slot,
+                chain=self.chains[slot],
+                verified=self.verified[slot],
+                summary_hash_type=summary_hash_type,
+            )
+        )
+
+    def psk_exchange(self, *, summary_hash_type: int = SummaryHashType.NONE) -> Operation[SessionCore]:
+        """PSK_EXCHANGE (and PSK_FINISH when the responder has PSK context) with `config.psk`: an
+        established session.
+
+        ResponderVerifyData in PSK_EXCHANGE_RSP proves the responder holds the PSK; a responder
+        with PSK_CAP "without context" sends no context and expects no PSK_FINISH.
+        """
+        return Operation(self._psk_exchange(summary_hash_type))
+
+    def _psk_exchange(self, summary_hash_type: int) -> Steps[SessionCore]:
+        negotiated = self._require_negotiated()
+        self._check_session_room()
+        return (
+            yield from psk_exchange(
+                self._link,
+                self._transact,
+                negotiated=negotiated,
+                vca_hash=self.transcript.vca_hash,
+                summary_hash_type=summary_hash_type,
+            )
+        )
+
+    def _check_session_room(self) -> None:
+        limit = self.config.limits.max_requester_sessions
+        if len(self.sessions) >= limit:
+            reason = f"{len(self.sessions)} sessions are open, at most {limit}"
+            raise ProtocolError(ErrorCode.SessionLimitExceeded, reason)
+
+
+S = TypeVar("S", bound=SessionView)
+
+
+class ConnectionView(Generic[S]):
+    """What the drivers (`spdm.requester.Requester`, `spdm.aio.AsyncRequester`) share: the
+    connection's state, read from its `Connection` (kept as `connection`), and their own
+    sessions (driver objects of type `S` around each `SessionCore`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._sessions: dict[int, S] = {}
+
+    @property
+    def config(self) -> RequesterConfig:
+        return self.connection.config
+
+    @property
+    def transcript(self) -> ConnectionTranscript:
+        return self.connection.transcript
+
+    @property
+    def version(self) -> int:
+        return self.connection.version
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self.connection.negotiated
+
+    @property
+    def digests(self) -> dict[int, bytes]:
+        return self.connection.digests
+
+    @property
+    def chains(self) -> dict[int, bytes]:
+        return self.connection.chains
+
+    @property
+    def verified(self) -> dict[int, VerifiedChain]:
+        return self.connection.verified
+
+    @property
+    def hash(self) -> HashSuite:
+        return self.connection.hash
+
+    @property
+    def asym(self) -> AsymSuite:
+        return self.connection.asym
+
+    @property
+    def sessions(self) -> dict[int, S]:
+        """The open sessions by SessionID (`key_exchange`, `psk_exchange`); a session leaves when it ends."""
+        open_sessions = self.connection.sessions
+        return {sid: session for sid, session in self._sessions.items() if open_sessions.get(sid) is session.core}
+
+    def verify_certificate(self, slot: int = 0) -> VerifiedChain:
+        """Validate the slot's chain (fetched by `get_certificate`) against the slot's trust anchor."""
+        return self.connection.verify_certificate(slot)
+
+    def _adopt(self, session: S) -> S:
+        """A new session of this driver; the closed ones are forgotten."""
+        self._sessions = self.sessions
+        self._sessions[session.session_id] = session
+        return session

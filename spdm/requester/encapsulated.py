@@ -1,0 +1,191 @@
+"""Mutual authentication: the requester answers the responder's encapsulated requests.
+
+The responder asks its questions (GET_DIGESTS, GET_CERTIFICATE, CHALLENGE) inside
+ENCAPSULATED_REQUEST and ENCAPSULATED_RESPONSE_ACK; the requester answers each with
+DELIVER_ENCAPSULATED_RESPONSE from `RequesterConfig.identities`, until the ACK says done
+(DSP0274 1.1, GET_ENCAPSULATED_REQUEST). It runs in a session during a KEY_EXCHANGE that asked for
+mutual authentication, and outside any session after a CHALLENGE_AUTH that asked for basic
+mutual authentication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spdm._checks import invalid
+from spdm.crypto import HashSuite, asym_suite, hash_suite
+from spdm.errors import DecodeError, NegotiationError
+from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    GetEncapsulatedRequest,
+)
+from spdm.messages.error import ErrorResponse
+from spdm.negotiated import Negotiated
+from spdm.requester.channel import Transact
+from spdm.requester.config import RequesterConfig
+from spdm.requester.events import Steps
+from spdm.transcript import Transcript
+
+__all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
+
+_MAX_ENCAPSULATED_REQUESTS = 16
+_NONCE_SIZE = 32
+_SLOT_COUNT = 8
+
+
+def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, what: str) -> tuple[Message, bytes]:
+    """A message carried inside an encapsulated one, with up to `max_padding` zero bytes after it."""
+    message, size = decode_prefix(payload, negotiated.codec_context())
+    tail = payload[size:]
+    if len(tail) > max_padding or any(tail):
+        raise DecodeError(what, "payload", f"{len(tail)} bytes follow the embedded {message.name}")
+    return message, bytes(payload[:size])
+
+
+def _error(version: int, code: ErrorCode, data: int = 0) -> bytes:
+    return encode(ErrorResponse(version=version, error_code=code, error_data=data))
+
+
+@dataclass(slots=True, kw_only=True)
+class EncapsulatedAnswers:
+    """The requester's answers to a responder's encapsulated GET_DIGESTS, GET_CERTIFICATE and CHALLENGE.
+
+    The requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C) (SPDM 1.1: no A), mut_B being the
+    encapsulated digest/certificate exchanges answered so far.
+    """
+
+    negotiated: Negotiated
+    config: RequesterConfig
+    max_padding: int
+    _mut: Transcript | None = None
+    _chains: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def _hash(self) -> HashSuite:
+        return hash_suite(self.negotiated.base_hash_algo)
+
+    def _chain(self, slot: int) -> bytes | None:
+        identity = self.config.identities.get(slot)
+        if identity is None:
+            return None
+        if slot not in self._chains:
+            self._chains[slot] = identity.chain_bytes(self._hash)
+        return self._chains[slot]
+
+    def _mut_transcript(self) -> Transcript:
+        if self._mut is None:
+            self._mut = Transcript(self._hash.new)
+        return self._mut
+
+    def _slot_mask(self) -> int:
+        return sum(1 << s for s in self.config.identities if 0 <= s < _SLOT_COUNT)
+
+    def answer(self, payload: bytes, version: int) -> bytes:
+        """The response (SPDM bytes) to one encapsulated request."""
+        try:
+            request, exact = _decode_embedded(payload, self.negotiated, self.max_padding, "ENCAPSULATED_REQUEST")
+        except DecodeError:
+            return _error(version, ErrorCode.InvalidRequest)
+        if request.version != version:
+            return _error(version, ErrorCode.VersionMismatch)
+        if isinstance(request, GetDigests):
+            response = self._digests(request)
+        elif isinstance(request, GetCertificate):
+            response = self._certificate(request)
+        elif isinstance(request, Challenge):
+            return self._challenge_auth(request, exact)
+        else:
+            return _error(version, ErrorCode.UnsupportedRequest, request.code)
+        if response[1] != Code.ERROR:
+            self._mut_transcript().append(exact, response)
+        return response
+
+    def _digests(self, request: GetDigests) -> bytes:
+        slots = sorted(s for s in self.config.identities if 0 <= s < _SLOT_COUNT)
+        if not slots:
+            return _error(request.version, ErrorCode.UnsupportedRequest, request.code)
+        hashes = self._hash
+        digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
+        return encode(Digests(version=request.version, slot_mask=self._slot_mask(), digests=digests))
+
+    def _certificate(self, request: GetCertificate) -> bytes:
+        chain = self._chain(request.slot_id)
+        if chain is None or request.offset >= len(chain):
+            return _error(request.version, ErrorCode.InvalidRequest)
+        portion = chain[request.offset : request.offset + request.length]
+        remainder = len(chain) - request.offset - len(portion)
+        return encode(
+            Certificate(
+                version=request.version, slot_param=request.slot_id, remainder_length=remainder, portion=portion
+            )
+        )
+
+    def _challenge_auth(self, request: Challenge, exact: bytes) -> bytes:
+        negotiated = self.negotiated
+        identity = self.config.identities.get(request.slot_id)
+        chain = self._chain(request.slot_id)
+        if identity is None or chain is None or negotiated.req_base_asym_alg == 0:
+            return _error(request.version, ErrorCode.InvalidRequest)
+        hashes = self._hash
+        suite = asym_suite(negotiated.req_base_asym_alg)
+        auth = ChallengeAuth(
+            version=request.version,
+            attributes=request.slot_id & 0xF,
+            slot_mask=self._slot_mask(),
+            cert_chain_hash=hashes.digest(chain),
+            nonce=self.config.draw_random(_NONCE_SIZE),
+            signature=bytes(suite.signature_size),
+        )
+        unsigned = encode(auth)[: -suite.signature_size]
+        digest = self._mut_transcript().digest(exact, unsigned)
+        self._mut = None
+        return unsigned + identity.signature(suite, digest, hashes)
+
+
+def run_encapsulated(
+    transact: Transact, answers: EncapsulatedAnswers, *, version: int, implicit_digests: bool, slot: int | None
+) -> Steps[int | None]:
+    """GET_ENCAPSULATED_REQUEST (or the implicit GET_DIGESTS), then each request answered with
+    DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
+    ReqSlotNumber when it names one, else `slot`)."""
+    if implicit_digests:
+        request_id, payload = 0, encode(GetDigests(version=version))
+    else:
+        encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
+        if not encapsulated.payload:
+            raise invalid("ENCAPSULATED_REQUEST carries no request")
+        request_id, payload = encapsulated.request_id, encapsulated.payload
+    for _ in range(_MAX_ENCAPSULATED_REQUESTS):
+        deliver = DeliverEncapsulatedResponse(
+            version=version, request_id=request_id, payload=answers.answer(payload, version)
+        )
+        ack, _, _ = yield from transact(deliver, EncapsulatedResponseAck)
+        if ack.payload_type == 0:
+            return slot
+        if ack.payload_type == 2:
+            if not ack.payload:
+                raise invalid("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
+            if ack.payload[0] >= _SLOT_COUNT:
+                raise invalid(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
+            return ack.payload[0]
+        if ack.payload_type != 1 or not ack.payload:
+            raise invalid(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
+        request_id, payload = ack.request_id, ack.payload
+    raise invalid(f"more than {_MAX_ENCAPSULATED_REQUESTS} encapsulated requests")
+
+
+def basic_mutual_authentication(
+    transact: Transact, negotiated: Negotiated, config: RequesterConfig, max_padding: int
+) -> Steps[None]:
+    """CHALLENGE_AUTH asked for basic mutual authentication (1.1): answer the responder's
+    encapsulated GET_DIGESTS, GET_CERTIFICATE and CHALLENGE outside any session."""
+    if not negotiated.both(CapabilityFlags.ENCAP_CAP):
+        raise NegotiationError("basic mutual authentication needs ENCAP_CAP on both sides")
+    answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=max_padding)
+    yield from run_encapsulated(transact, answers, version=negotiated.version, implicit_digests=False, slot=None)

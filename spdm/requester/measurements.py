@@ -1,0 +1,88 @@
+"""GET_MEASUREMENTS, the one rule for the connection and for its sessions.
+
+The two differ only in where L1/L2 is kept (the connection's transcript, or a session's own) and
+how the request travels; the request, the checks of the answer, the signature over L1/L2 with
+the slot's verified leaf key and the result are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from spdm._checks import check_measurements
+from spdm.certs import VerifiedChain
+from spdm.crypto import asym_suite, hash_suite
+from spdm.errors import NegotiationError, VerificationError
+from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.negotiated import Negotiated
+from spdm.requester.events import Steps
+from spdm.requester.results import MeasurementResult
+
+__all__ = ["MeasurementTranscript", "get_measurements"]
+
+_NONCE_SIZE = 32
+
+
+class MeasurementTranscript(Protocol):
+    """Where L1/L2 is kept (SPDM 1.0/1.1: the measurement exchanges alone, no A)."""
+
+    def add_measurements(self, request: bytes, response: bytes) -> None:
+        """An unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""
+        ...
+
+    def measurements_digest(self, request: bytes, response_without_signature: bytes) -> bytes:
+        """Hash(L1/L2) that a signed MEASUREMENTS signs; L1/L2 restarts after it."""
+        ...
+
+
+def get_measurements(
+    transact: Callable[[GetMeasurements, bool], Steps[tuple[Measurements, bytes, bytes]]],
+    transcript: MeasurementTranscript,
+    *,
+    negotiated: Negotiated,
+    verified: Mapping[int, VerifiedChain],
+    random: Callable[[int], bytes],
+    operation: int,
+    signed: bool,
+    slot: int,
+) -> Steps[MeasurementResult]:
+    """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0).
+
+    `transact(request, signature_requested)` sends the request; a signed answer is checked with
+    the verified chain of `slot` over `transcript`'s L1/L2.
+    """
+    cap = negotiated.responder_measurement_cap
+    if cap == 0 or (signed and cap != 2):
+        raise NegotiationError("the device does not offer " + ("signed " if signed else "") + "measurements")
+    chain = verified.get(slot)
+    if signed and chain is None:
+        raise VerificationError(f"slot {slot}: verify the certificate chain before signed measurements")
+    nonce = random(_NONCE_SIZE) if signed else None
+    version = negotiated.version
+    ask = GetMeasurements(
+        version=version,
+        attributes=1 if signed else 0,
+        operation=operation,
+        nonce=nonce,
+        slot_id_param=slot if signed and version >= 0x11 else None,
+    )
+    answer, request, response = yield from transact(ask, signed)
+    check_measurements(ask, answer, negotiated)
+    if answer.signature is not None and chain is not None:
+        signed_part = response[: len(response) - len(answer.signature)]
+        digest = transcript.measurements_digest(request, signed_part)
+        hashes = hash_suite(negotiated.base_hash_algo)
+        asym_suite(negotiated.base_asym_algo).verify(chain.leaf_public_key, digest, answer.signature, hashes)
+    else:
+        transcript.add_measurements(request, response)
+    return MeasurementResult(
+        operation=operation,
+        blocks=answer.blocks,
+        total_indices=answer.total_indices if operation == 0 else None,
+        signed=signed,
+        slot=slot if signed else None,
+        requester_nonce=nonce,
+        responder_nonce=answer.nonce,
+        opaque_data=answer.opaque_data,
+    )

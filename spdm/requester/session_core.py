@@ -1,0 +1,601 @@
+"""One session of the requester without I/O: `SessionCore`, and `SessionView`, the read-only face
+the drivers' sessions (`spdm.requester.Session`, `spdm.aio.AsyncSession`) share.
+
+A session holds its keys, sequence numbers, transcripts and phase; each operation (`send`,
+`heartbeat`, `key_update`, `get_measurements`, `close`) is an `Operation` that seals its request,
+opens the response and applies the session's rules. Of its connection it holds only a
+`SessionLink`: the channel requests travel, the table of open sessions it leaves when it closes,
+the validated certificate chains, and the connection-transcript rule for in-session requests.
+
+The rules, in the order libspdm's requester keeps them (and `spdm.verify.sessions`, proven on
+libspdm's captures):
+
+* FINISH travels under the request handshake key (in the clear with HANDSHAKE_IN_THE_CLEAR);
+  FINISH_RSP ends TH2, which gives the data keys. Under mutual authentication the responder's
+  encapsulated requests run first (MutAuthRequested 0x02, or 0x04 starting from the DIGESTS of an
+  implicit GET_DIGESTS; 0x01 has none), then Hash(CM) enters TH and FINISH is signed.
+* PSK_FINISH only when the responder has PSK context, else TH2 = A || K at once.
+* KEY_UPDATE: UpdateKey changes the request key after the ACK. UpdateAllKeys expects the ACK
+  under the responder's new key and, like libspdm, falls back to its old key when the ACK does
+  not open with the new one (the responder did not update). VerifyNewKey follows either.
+* A response that does not open tears the session down (`SessionDecryptError`), as libspdm frees
+  a session on a decrypt failure; so does an ERROR DecryptError from the responder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, TypeVar
+
+from spdm._checks import invalid
+from spdm.certs import VerifiedChain
+from spdm.crypto import asym_suite, hash_suite
+from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
+from spdm.messages import Message, encode
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation, MutAuthRequest
+from spdm.messages.context import CodecContext
+from spdm.messages.error import ErrorResponse
+from spdm.messages.key_exchange import Finish, FinishRsp
+from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.messages.psk import PskFinish, PskFinishRsp
+from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
+from spdm.negotiated import Negotiated
+from spdm.requester.channel import Channel
+from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
+from spdm.requester.errors import SessionClosedError, SessionDecryptError
+from spdm.requester.events import Operation, Steps, send
+from spdm.requester.identity import RequesterIdentity
+from spdm.requester.measurements import get_measurements
+from spdm.requester.results import MeasurementResult
+from spdm.session.keys import HandshakeSecrets, KeySchedule
+from spdm.session.secured import DirectionState, SecuredSession
+from spdm.session.transcript import SessionTranscript
+from spdm.transcript import HashObject, Transcript
+
+__all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
+
+M = TypeVar("M", bound=Message)
+SessionPhase = Literal["handshake", "established", "closed"]
+
+F = CapabilityFlags
+# Requests that change the session's state: only through their own methods
+_RESERVED_REQUESTS = frozenset(
+    {
+        Code.KEY_EXCHANGE,
+        Code.FINISH,
+        Code.PSK_EXCHANGE,
+        Code.PSK_FINISH,
+        Code.KEY_UPDATE,
+        Code.END_SESSION,
+        Code.GET_ENCAPSULATED_REQUEST,
+        Code.DELIVER_ENCAPSULATED_RESPONSE,
+        Code.GET_VERSION,
+        Code.RESPOND_IF_READY,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionLink:
+    """All a session holds of its connection.
+
+    `channel` carries its requests; `sessions` is the connection's table of open sessions, which
+    a session enters when its handshake starts and leaves when it closes; `verified` are the
+    connection's validated chains (signed measurements are checked with them);
+    `before_session_request(code)` applies the connection-transcript rule for a request sent in a
+    session (`spdm.transcript.ConnectionTranscript.before_session_request`).
+    """
+
+    channel: Channel
+    sessions: dict[int, SessionCore]
+    verified: Mapping[int, VerifiedChain]
+    before_session_request: Callable[[int], None]
+
+
+class _MeasurementLog:
+    """The session's own L1/L2: the unsigned measurement exchanges since the last signed one,
+    restarted by any other request and by an ERROR other than ResponseNotReady."""
+
+    __slots__ = ("_new", "_transcript")
+
+    def __init__(self, new_hash: Callable[[], HashObject]) -> None:
+        self._new = new_hash
+        self._transcript: Transcript | None = None
+
+    def restart(self) -> None:
+        self._transcript = None
+
+    def add_measurements(self, request: bytes, response: bytes) -> None:
+        if self._transcript is None:
+            self._transcript = Transcript(self._new)
+        self._transcript.append(request, response)
+
+    def measurements_digest(self, request: bytes, response_without_signature: bytes) -> bytes:
+        transcript = self._transcript or Transcript(self._new)
+        self._transcript = None
+        return transcript.digest(request, response_without_signature)
+
+
+class SessionCore:
+    """One SPDM session of a requester connection, without I/O (made by `spdm.requester.handshake`).
+
+    Requests travel as DSP0277 secured messages under the session's data keys; each direction
+    counts its own sequence numbers from 0 per key and never reuses one. After `close`, a
+    teardown (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection,
+    every operation raises `SessionClosedError`.
+
+    Attributes: `session_id` (RspSessionID << 16 | ReqSessionID), `psk` (a PSK session), `slot`
+    (the responder's certificate slot, None for PSK), `requester_slot` (the requester's slot under
+    mutual authentication, else None), `mut_auth_requested` (KEY_EXCHANGE_RSP's value),
+    `heartbeat_period` (seconds, 0 for none: the requester does not send heartbeats by itself),
+    `measurement_summary_hash` (from the exchange response, when asked for),
+    `secured_message_version` (the DSP0277 version selected), `encrypted` (ENC+AUTH, else AUTH
+    only), `closed_reason`; properties `phase`, `th1`/`th2` (the transcript hashes that derived
+    the keys) and `sequence_numbers`.
+    """
+
+    def __init__(
+        self,
+        link: SessionLink,
+        *,
+        negotiated: Negotiated,
+        session_id: int,
+        psk: bool,
+        slot: int | None,
+        schedule: KeySchedule,
+        handshake: HandshakeSecrets,
+        transcript: SessionTranscript,
+        heartbeat_period: int,
+        measurement_summary_hash: bytes | None,
+        secured_message_version: int,
+        mut_auth_requested: int = 0,
+        in_clear: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self.psk = psk
+        self.slot = slot
+        self.requester_slot: int | None = None
+        self.mut_auth_requested = mut_auth_requested
+        self.heartbeat_period = heartbeat_period
+        self.measurement_summary_hash = measurement_summary_hash
+        self.secured_message_version = secured_message_version
+        self.encrypted = negotiated.both(F.ENCRYPT_CAP)
+        self.closed_reason: str | None = None
+        self._link = link
+        self._negotiated = negotiated
+        self._version = negotiated.version
+        self._schedule: KeySchedule | None = schedule
+        self._handshake: HandshakeSecrets | None = handshake
+        self._transcript = transcript
+        self._in_clear = in_clear
+        self._phase: SessionPhase = "handshake"
+        self._record_prefix = session_id.to_bytes(4, "little")  # every record of the session starts with its ID
+        # the decode context of its responses (all but a signed MEASUREMENTS): the connection's
+        # negotiation cannot change under a live session (GET_VERSION discards it first)
+        self._codec = negotiated.codec_context()
+        self._secured: SecuredSession | None = SecuredSession.from_keys(
+            role="requester",
+            session_id=session_id,
+            aead=schedule.aead,
+            request=handshake.request,
+            response=handshake.response,
+            transport=link.channel.config.secured_transport,
+            encrypt=self.encrypted,
+        )
+        self._measurements = _MeasurementLog(hash_suite(negotiated.base_hash_algo).new)
+        self._alternate: DirectionState | None = None
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> SessionPhase:
+        """The session's phase: handshake until FINISH_RSP (PSK_FINISH_RSP), then established, finally closed."""
+        return self._phase
+
+    @property
+    def th1(self) -> bytes | None:
+        return self._transcript.th1
+
+    @property
+    def th2(self) -> bytes | None:
+        return self._transcript.th2
+
+    @property
+    def sequence_numbers(self) -> tuple[int, int]:
+        """(request, response) sequence numbers the next records use; (0, 0) once closed."""
+        secured = self._secured
+        if secured is None:
+            return 0, 0
+        return secured.request.sequence_number, secured.response.sequence_number
+
+    def discard(self, reason: str) -> None:
+        """Forget the session and its keys without telling the responder (it is gone or unusable)."""
+        if self._phase == "closed":
+            return
+        self._phase = "closed"
+        self.closed_reason = reason
+        self._secured = None
+        self._schedule = None
+        self._handshake = None
+        self._alternate = None
+        self._measurements.restart()
+        self._link.sessions.pop(self.session_id, None)
+
+    def _require(self, phase: SessionPhase) -> None:
+        if self._phase == "closed":
+            raise SessionClosedError(self.session_id, self.closed_reason or "closed")
+        if self._phase != phase:
+            raise ProtocolError(ErrorCode.UnexpectedRequest, f"session 0x{self.session_id:08x} is in its {self._phase}")
+
+    def _require_both(self, flag: CapabilityFlags, what: str) -> None:
+        if not self._negotiated.both(flag):
+            raise NegotiationError(f"{flag.name} is not set by both sides: no {what}")
+
+    # --- carrying messages ------------------------------------------------------------------
+
+    def _transact(
+        self, request: Message, expect: type[M], *, signature_requested: bool = False, data: bytes | None = None
+    ) -> Steps[tuple[M, bytes, bytes]]:
+        """One request of this session: the session's transcript rules, then the shared exchange.
+
+        `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
+        """
+        code = request.code
+        if code != Code.GET_MEASUREMENTS:
+            self._measurements.restart()
+        self._link.before_session_request(code)
+        data = encode(request) if data is None else data
+        codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
+        return (yield from self._link.channel.exchange(request, data, expect, self._carry, self._on_error, codec))
+
+    def _on_error(self, error_code: int) -> None:
+        if error_code != ErrorCode.ResponseNotReady:
+            self._measurements.restart()
+        if error_code == ErrorCode.DecryptError:
+            self.discard("the responder answered ERROR DecryptError")
+
+    def _carry(self, data: bytes, timeout: float, codec: CodecContext | None) -> Steps[tuple[Message, bytes]]:
+        """One request as a record of the session (in the clear during a HANDSHAKE_IN_THE_CLEAR
+        handshake) and its decoded response."""
+        secured = self._secured
+        if secured is None:
+            raise SessionClosedError(self.session_id, self.closed_reason or "closed")
+        channel = self._link.channel
+        if self._in_clear and self._phase == "handshake":
+            return (yield from channel.clear(data, timeout, codec))
+        raw = yield from send(secured.request.seal(data), session_id=self.session_id, timeout=timeout)
+        if not raw.startswith(self._record_prefix):
+            return self._clear_answer(raw, codec)
+        try:
+            app = secured.response.open(raw)
+        except (VerificationError, DecodeError, ProtocolError) as error:
+            app = self._unopened(secured, raw, error)
+        return channel.decode(app, codec, 0)
+
+    def _clear_answer(self, raw: bytes, codec: CodecContext | None) -> tuple[Message, bytes]:
+        """A response that is not a record of this session: only an ERROR in the clear is understood."""
+        channel = self._link.channel
+        try:
+            message, exact = channel.decode(raw, codec, channel.max_padding)
+        except DecodeError:
+            message = None
+        if isinstance(message, ErrorResponse):
+            return message, exact
+        self.discard("the responder answered a secured request with something else than a record of the session")
+        raise SessionDecryptError(self.session_id, "the response is not a secured message of this session")
+
+    def _unopened(self, secured: SecuredSession, raw: bytes, error: SpdmError) -> bytes:
+        """A response that did not open with the responder's key: during UpdateAllKeys it may be under
+        the other one (libspdm's fallback); otherwise the session is torn down."""
+        alternate = self._alternate
+        if alternate is not None and isinstance(error, VerificationError):
+            # both keys stay candidates until the exchange ends (a Busy retry may switch back)
+            try:
+                app = alternate.open(raw)
+            except SpdmError:
+                pass
+            else:
+                self._alternate, secured.response = secured.response, alternate
+                return app
+        self.discard(f"a response did not open: {error}")
+        raise SessionDecryptError(self.session_id, f"a response did not open ({error})") from None
+
+    # --- the application phase -------------------------------------------------------------
+
+    def send(self, request: Message) -> Operation[Message]:
+        """Send one SPDM request in the session; the operation returns its decoded response.
+
+        An ERROR answer raises `PeerError` (after Busy retries and ResponseNotReady handling).
+        KEY_UPDATE, END_SESSION and the handshake requests have their own methods; a
+        GET_MEASUREMENTS sent here is recorded in the session's measurement transcript but its
+        signature is not checked (use `get_measurements`).
+        """
+        return Operation(self._send(request))
+
+    def _send(self, request: Message) -> Steps[Message]:
+        if request.code in _RESERVED_REQUESTS:
+            raise ValueError(f"{request.name} is not sent through Session.send: use the session's own methods")
+        self._require("established")
+        signed = isinstance(request, GetMeasurements) and request.signature_requested
+        response, data, exact = yield from self._transact(request, Message, signature_requested=signed)
+        if isinstance(request, GetMeasurements):
+            if signed:
+                self._measurements.restart()
+            else:
+                self._measurements.add_measurements(data, exact)
+        return response
+
+    def heartbeat(self) -> Operation[None]:
+        """HEARTBEAT: keeps the session alive (the responder's watchdog is twice `heartbeat_period`)."""
+        return Operation(self._heartbeat())
+
+    def _heartbeat(self) -> Steps[None]:
+        self._require("established")
+        self._require_both(F.HBEAT_CAP, "HEARTBEAT")
+        yield from self._transact(Heartbeat(version=self._version), HeartbeatAck)
+
+    def key_update(self, all_keys: bool = False) -> Operation[bool]:
+        """KEY_UPDATE UpdateKey (the request key) or UpdateAllKeys (both), then VerifyNewKey.
+
+        The operation returns whether the responder's key changed too. With UpdateAllKeys the ACK
+        is expected under the responder's new key; when it opens only with the old one the
+        responder did not update and the old key stays (libspdm's fallback): False. An ERROR
+        answer leaves both keys as they were.
+        """
+        return Operation(self._key_update(all_keys))
+
+    def _key_update(self, all_keys: bool) -> Steps[bool]:
+        self._require("established")
+        self._require_both(F.KEY_UPD_CAP, "KEY_UPDATE")
+        secured, schedule = self._secured, self._schedule
+        if secured is None or schedule is None or secured.request.keys is None or secured.response.keys is None:
+            raise SessionClosedError(self.session_id, self.closed_reason or "no keys")
+        operation = KeyUpdateOperation.UPDATE_ALL_KEYS if all_keys else KeyUpdateOperation.UPDATE_KEY
+        old = secured.response
+        new = old.rekeyed(schedule.update(secured.response.keys)) if all_keys else old
+        if all_keys:
+            secured.response, self._alternate = new, old
+        try:
+            yield from self._key_update_step(operation)
+        except BaseException:
+            secured.response = old  # an ERROR (or nothing) came back: the responder's key stays as it was
+            raise
+        finally:
+            self._alternate = None
+        secured.rekey_request(schedule.update(secured.request.keys))
+        yield from self._key_update_step(KeyUpdateOperation.VERIFY_NEW_KEY)
+        return all_keys and secured.response is new
+
+    def _key_update_step(self, operation: int) -> Steps[None]:
+        tag = self._link.channel.config.draw_random(1)[0]
+        ask = KeyUpdate(version=self._version, operation=operation, tag=tag)
+        ack, _, _ = yield from self._transact(ask, KeyUpdateAck)
+        if ack.operation != operation or ack.tag != tag:
+            raise invalid(
+                f"KEY_UPDATE_ACK echoes operation {ack.operation} tag 0x{ack.tag:02x}, "
+                f"sent operation {operation} tag 0x{tag:02x}"
+            )
+
+    def get_measurements(
+        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+    ) -> Operation[MeasurementResult]:
+        """GET_MEASUREMENTS in the session: the session keeps its own L1/L2 transcript.
+
+        A signed response is checked with the verified chain of `slot` (default: the session's
+        slot, 0 for a PSK session), which the connection must hold.
+        """
+        return Operation(self._get_measurements(operation, signed, (self.slot or 0) if slot is None else slot))
+
+    def _get_measurements(self, operation: int, signed: bool, slot: int) -> Steps[MeasurementResult]:
+        self._require("established")
+        return (
+            yield from get_measurements(
+                self._measurement_exchange,
+                self._measurements,
+                negotiated=self._negotiated,
+                verified=self._link.verified,
+                random=self._link.channel.config.draw_random,
+                operation=operation,
+                signed=signed,
+                slot=slot,
+            )
+        )
+
+    def _measurement_exchange(self, ask: GetMeasurements, signed: bool) -> Steps[tuple[Measurements, bytes, bytes]]:
+        return self._transact(ask, Measurements, signature_requested=signed)
+
+    def close(self, *, clear_negotiated_state: bool = False) -> Operation[None]:
+        """END_SESSION, then the keys are discarded (also when END_SESSION fails). Closing a
+        closed session does nothing. `clear_negotiated_state` sets END_SESSION's bit 0, which asks
+        a CACHE_CAP responder to drop its cached VCA state (it is never set for other responders)."""
+        return Operation(self._close(clear_negotiated_state))
+
+    def _close(self, clear_negotiated_state: bool) -> Steps[None]:
+        if self._phase == "closed":
+            return
+        if self._phase != "established":
+            self.discard("closed during the handshake")
+            return
+        clear = clear_negotiated_state and self._negotiated.responder_has(F.CACHE_CAP)
+        try:
+            yield from self._transact(EndSession(version=self._version, attributes=1 if clear else 0), EndSessionAck)
+        finally:
+            self.discard("ended")
+
+    def describe(self) -> str:
+        """The session in a few words: its ID, kind and phase."""
+        kind = "PSK" if self.psk else f"DHE slot {self.slot}"
+        return f"0x{self.session_id:08x} {kind} {self._phase}"
+
+    def __repr__(self) -> str:
+        return f"<SessionCore {self.describe()}>"
+
+    # --- the handshake's last steps (run by spdm.requester.handshake) ------------------------
+
+    def _enter_data_phase(self) -> None:
+        """TH2 is complete: derive the data keys; the session is established."""
+        th2 = self._transcript.th2
+        secured, schedule = self._secured, self._schedule
+        if th2 is None or secured is None or schedule is None:
+            raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
+        data = schedule.data(th2)
+        secured.rekey(data.request, data.response)
+        self._handshake = None
+        self._phase = "established"
+
+    def finish(self, requester_slot: int | None) -> Steps[None]:
+        """(Mutual authentication,) FINISH and FINISH_RSP: the data keys."""
+        negotiated = self._negotiated
+        hashes = hash_suite(negotiated.base_hash_algo)
+        config = self._link.channel.config
+        schedule, handshake = self._schedule, self._handshake
+        if schedule is None or handshake is None:
+            raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
+        identity: RequesterIdentity | None = None
+        if self.mut_auth_requested:
+            if self.mut_auth_requested != MutAuthRequest.MUT_AUTH_REQUESTED:
+                answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=0)
+                requester_slot = yield from run_encapsulated(
+                    self._transact,
+                    answers,
+                    version=self._version,
+                    implicit_digests=self.mut_auth_requested == MutAuthRequest.WITH_GET_DIGESTS,
+                    slot=requester_slot,
+                )
+            identity = config.identities.get(requester_slot if requester_slot is not None else -1)
+            if identity is None or requester_slot is None:
+                raise NegotiationError(
+                    f"the responder asks for the requester's slot {requester_slot}, which holds no identity"
+                )
+            self.requester_slot = requester_slot
+            self._transcript.add_requester_chain_hash(hashes.digest(identity.chain_bytes(hashes)))
+        req_asym = asym_suite(negotiated.req_base_asym_alg) if identity is not None else None
+        template = Finish(
+            version=self._version,
+            attributes=1 if identity is not None else 0,
+            req_slot_id=requester_slot if identity is not None and requester_slot is not None else 0,
+            signature=bytes(req_asym.signature_size) if req_asym is not None else None,
+            requester_verify_data=bytes(hashes.size),
+        )
+        header = encode(template)[:4]
+        self._transcript.append(header)
+        signature = None
+        if identity is not None and req_asym is not None:
+            signature = identity.signature(req_asym, self._transcript.digest(), hashes)
+            self._transcript.append(signature)
+        verify_data = schedule.verify_data(handshake.request_finished_key, self._transcript.digest())
+        self._transcript.append(verify_data)
+        ask = replace(template, signature=signature, requester_verify_data=verify_data)
+        if encode(ask) != header + (signature or b"") + verify_data:
+            raise EncodeError("FINISH", "", "the message does not encode to the bytes put in the transcript")
+        answer, _, response = yield from self._transact(ask, FinishRsp)
+        verify_digest = self._transcript.add_finish_rsp(response, answer)
+        if self._in_clear:
+            if verify_digest is None or answer.responder_verify_data is None:
+                raise invalid("FINISH_RSP carries no ResponderVerifyData although the handshake is in the clear")
+            schedule.check_verify_data(handshake.response_finished_key, verify_digest, answer.responder_verify_data)
+        self._enter_data_phase()
+
+    def psk_finish(self) -> Steps[None]:
+        """PSK_FINISH and PSK_FINISH_RSP for a responder with PSK context, else none (TH2 = A || K):
+        the data keys.
+
+        The request sent is the header and RequesterVerifyData exactly as they went into the transcript.
+        """
+        schedule, handshake, transcript = self._schedule, self._handshake, self._transcript
+        if schedule is None or handshake is None:
+            raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
+        if not self._negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT):
+            transcript.mark_th2()
+            self._enter_data_phase()
+            return
+        header = encode(PskFinish(version=self._version, requester_verify_data=bytes(schedule.hash_suite.size)))[:4]
+        transcript.append(header)
+        verify_data = schedule.verify_data(handshake.request_finished_key, transcript.digest())
+        transcript.append(verify_data)
+        ask = PskFinish(version=self._version, requester_verify_data=verify_data)
+        _, _, response = yield from self._transact(ask, PskFinishRsp, data=header + verify_data)
+        transcript.add_finish_rsp(response)
+        self._enter_data_phase()
+
+
+class SessionView:
+    """The read-only face of a `SessionCore` that the drivers' sessions share: every attribute
+    reads the core, which stays reachable as `core` for a driver of its own."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: SessionCore) -> None:
+        self.core = core
+
+    @property
+    def session_id(self) -> int:
+        return self.core.session_id
+
+    @property
+    def psk(self) -> bool:
+        return self.core.psk
+
+    @property
+    def slot(self) -> int | None:
+        return self.core.slot
+
+    @property
+    def requester_slot(self) -> int | None:
+        return self.core.requester_slot
+
+    @property
+    def mut_auth_requested(self) -> int:
+        return self.core.mut_auth_requested
+
+    @property
+    def heartbeat_period(self) -> int:
+        return self.core.heartbeat_period
+
+    @property
+    def measurement_summary_hash(self) -> bytes | None:
+        return self.core.measurement_summary_hash
+
+    @property
+    def secured_message_version(self) -> int:
+        return self.core.secured_message_version
+
+    @property
+    def encrypted(self) -> bool:
+        return self.core.encrypted
+
+    @property
+    def closed_reason(self) -> str | None:
+        return self.core.closed_reason
+
+    @property
+    def phase(self) -> SessionPhase:
+        return self.core.phase
+
+    @property
+    def established(self) -> bool:
+        return self.core.phase == "established"
+
+    @property
+    def closed(self) -> bool:
+        return self.core.phase == "closed"
+
+    @property
+    def th1(self) -> bytes | None:
+        return self.core.th1
+
+    @property
+    def th2(self) -> bytes | None:
+        return self.core.th2
+
+    @property
+    def sequence_numbers(self) -> tuple[int, int]:
+        return self.core.sequence_numbers
+
+    def discard(self, reason: str) -> None:
+        """Forget the session and its keys without telling the responder (it is gone or unusable)."""
+        self.core.discard(reason)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.core.describe()}>"

@@ -1,0 +1,143 @@
+"""The protocol rules the responder shares with the requester and the verifiers, each written once:
+the requests that drop unfinished B and C (`spdm.transcript`), a chain read from CERTIFICATE portions
+(`spdm.certs.ChainPortions`), slot masks (`spdm.messages.certificates`) and `Negotiated.from_vca`."""
+
+from __future__ import annotations
+
+import pytest
+from test_responder_sessions import established, peer_for
+
+from spdm.certs import ChainPortions
+from spdm.crypto import hash_suite
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, slot_ids, slot_mask
+from spdm.messages.codes import BaseHashAlgo, Code
+from spdm.transcript import DROPS_UNFINISHED_AUTHENTICATION, ConnectionTranscript
+
+# --- B and C ---------------------------------------------------------------------------------------
+
+
+def test_the_requests_that_drop_unfinished_authentication_are_libspdms() -> None:
+    """libspdm_reset_message_buffer_via_request_code (1e16c60f, the captures' version): these ten SPDM 1.1
+    requests drop B and C before CHALLENGE_AUTH completes; GET_DIGESTS restarts B alone."""
+    assert {
+        Code.GET_MEASUREMENTS,
+        Code.KEY_EXCHANGE,
+        Code.FINISH,
+        Code.PSK_EXCHANGE,
+        Code.PSK_FINISH,
+        Code.KEY_UPDATE,
+        Code.HEARTBEAT,
+        Code.GET_ENCAPSULATED_REQUEST,
+        Code.DELIVER_ENCAPSULATED_RESPONSE,
+        Code.END_SESSION,
+    } == DROPS_UNFINISHED_AUTHENTICATION
+
+
+def _connection(*, authenticated: bool = False) -> ConnectionTranscript:
+    """A transcript past VCA with a DIGESTS exchange in B."""
+    transcript = ConnectionTranscript()
+    transcript.add_vca(b"VCA")
+    transcript.set_hash(hash_suite(BaseHashAlgo.SHA_256).new)
+    transcript.challenge_done(authenticated)
+    transcript.add_certificate_exchange(b"GET_DIGESTS", b"DIGESTS")
+    return transcript
+
+
+def _holds_b(transcript: ConnectionTranscript) -> bool:
+    """Whether the next CHALLENGE_AUTH would sign over B (A || B || C, not A || C)."""
+    return transcript.challenge_digest(b"C", b"") == hash_suite(BaseHashAlgo.SHA_256).digest(b"VCAGET_DIGESTSDIGESTSC")
+
+
+@pytest.mark.parametrize("code", sorted(DROPS_UNFINISHED_AUTHENTICATION))
+def test_a_session_request_drops_b_until_authentication_completes(code: int) -> None:
+    kept = _connection()
+    kept.before_session_request(Code.GET_CERTIFICATE)  # not one of them: B stays
+    assert _holds_b(kept)
+    dropped = _connection()
+    dropped.before_session_request(code)
+    assert not _holds_b(dropped)
+    authenticated = _connection(authenticated=True)
+    authenticated.before_session_request(code)
+    assert _holds_b(authenticated)
+
+
+def test_in_session_requests_drop_b_on_the_responder_too() -> None:
+    """Found on unifying the two definitions: the responder applied the rule to requests in the clear
+    only, the requester (and libspdm's responder) to those inside a session as well. A GET_DIGESTS in
+    the clear, then HEARTBEAT in a session before any CHALLENGE: CHALLENGE_AUTH must sign A || C alone."""
+    peer = peer_for()
+    session = established(peer)
+    peer.peer.digests()
+    peer.peer.certificate(0)
+    session.heartbeat()
+    peer.peer.transcript.before_session_request(Code.HEARTBEAT)  # the requester's side of the rule
+    peer.peer.challenge(0)  # verifies over the requester's transcript
+
+
+# --- a chain from CERTIFICATE portions ---------------------------------------------------------------
+
+
+def _ask(offset: int, length: int = 0x10, slot: int = 0) -> GetCertificate:
+    return GetCertificate(slot_param=slot, offset=offset, length=length)
+
+
+def _portion(data: bytes, remainder: int, slot: int = 0) -> Certificate:
+    return Certificate(slot_param=slot, remainder_length=remainder, portion=data)
+
+
+def test_chain_portions_assemble_a_chain() -> None:
+    chain = bytes(range(40))
+    reader = ChainPortions(0)
+    assert reader.add(_ask(0), _portion(chain[:16], 24)) is None and reader.offset == 16
+    assert reader.add(_ask(16), _portion(chain[16:32], 8)) is None and reader.total == 40
+    assert reader.add(_ask(32), _portion(chain[32:], 0)) == chain
+    assert reader.offset == 32  # the last portion is not kept: a refused chain can be completed again
+    assert reader.add(_ask(32), _portion(chain[32:], 0)) == chain
+
+
+@pytest.mark.parametrize(
+    ("ask", "answer", "reason"),
+    [
+        (_ask(0), _portion(b"x", 1, slot=1), "slot"),
+        (_ask(0, slot=1), _portion(b"x", 1, slot=1), "slot"),
+        (_ask(4), _portion(b"x", 1), "Offset"),
+        (_ask(0), _portion(b"", 1), "PortionLength"),
+        (_ask(0, length=2), _portion(b"xyz", 1), "PortionLength"),
+        (_ask(0), _portion(b"x", 0x10000), "over"),
+    ],
+)
+def test_chain_portions_refuse_a_portion_that_breaks_a_rule(
+    ask: GetCertificate, answer: Certificate, reason: str
+) -> None:
+    reader = ChainPortions(0)
+    with pytest.raises(ValueError, match=reason):
+        reader.add(ask, answer)
+    assert reader.offset == 0 and reader.total is None
+
+
+def test_chain_portions_refuse_a_size_that_changes_or_a_limit() -> None:
+    reader = ChainPortions(0, max_size=64)
+    reader.add(_ask(0), _portion(b"x" * 16, 32))
+    with pytest.raises(ValueError, match="changes"):
+        reader.add(_ask(16), _portion(b"y" * 16, 1))
+    with pytest.raises(ValueError, match="64 bytes allowed"):
+        ChainPortions(0, max_size=64).add(_ask(0), _portion(b"x" * 16, 49))
+
+
+# --- slot masks --------------------------------------------------------------------------------------
+
+
+def test_slot_masks() -> None:
+    assert slot_ids(0b1000_0101) == (0, 2, 7) and slot_ids(0) == ()
+    assert slot_mask((7, 0, 2)) == 0b1000_0101 and slot_mask(()) == 0
+    with pytest.raises(ValueError):
+        slot_mask((8,))
+    digests = Digests(slot_mask=0b101, digests=(b"a" * 32, b"c" * 32))
+    assert digests.by_slot() == {0: b"a" * 32, 2: b"c" * 32}
+
+
+def test_the_responder_negotiates_with_from_vca() -> None:
+    """The responder's `Negotiated` is `Negotiated.from_vca` of what it received and answered, as the
+    requester's is of what it sent and received: the two are equal."""
+    peer = peer_for()
+    assert peer.responder.negotiated == peer.negotiated
