@@ -30,6 +30,8 @@ from spdm.responder import Responder, demo_config
 from spdm.transport.loopback import LoopbackTransport
 
 PSK, HINT = b"bench psk value!", b"bench"
+TARGETS = {"dhe": 1.5, "psk": 2.0}
+"""Each session's time over its crypto-only floor, at most (issue 13)."""
 HASH, AEAD = BaseHashAlgo.SHA_384, AeadAlgorithm.AES_256_GCM
 
 
@@ -156,7 +158,7 @@ def main() -> int:
         flow, crypto = f[key], f[f"{key}_crypto"]
         print(
             f"{name:29} session: {flow * 1e3:6.2f} ms; its cryptography alone {crypto * 1e3:6.2f} ms;"
-            f" ratio {flow / crypto:.2f} (target <= 1.5)"
+            f" ratio {flow / crypto:.2f} (target <= {TARGETS[key]:g})"
         )
     return 0
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, MeasurementHashAlgo, MeasurementSpecification
+from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, MeasurementSpecification, measurement_hash_size
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import Algorithms, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
@@ -17,11 +17,11 @@ __all__ = [
     "check_responder_flags",
     "check_selection",
     "check_summary_hash",
-    "invalid",
+    "invalid_response",
 ]
 
 
-def invalid(reason: str) -> ProtocolError:
+def invalid_response(reason: str) -> ProtocolError:
     """A response that breaks the protocol (the requester's side of InvalidResponseCode)."""
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
 
@@ -75,13 +75,13 @@ def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: N
     """The blocks answer the question, and DMTF digests have the negotiated measurement hash size."""
     indices = [b.index for b in answer.blocks]
     if len(set(indices)) != len(indices):
-        raise invalid("MEASUREMENTS repeats an index")
+        raise invalid_response("MEASUREMENTS repeats an index")
     if ask.operation == 0 and indices:
-        raise invalid("MEASUREMENTS returns blocks for a count request")
+        raise invalid_response("MEASUREMENTS returns blocks for a count request")
     if 0 < ask.operation < 0xFF and indices != [ask.operation]:
-        raise invalid(f"MEASUREMENTS for index {ask.operation} returns {indices}")
+        raise invalid_response(f"MEASUREMENTS for index {ask.operation} returns {indices}")
     if ask.signature_requested and negotiated.version >= 0x11 and answer.slot_param & 0xF != (ask.slot_id_param or 0):
-        raise invalid("MEASUREMENTS names another slot")
+        raise invalid_response("MEASUREMENTS names another slot")
     size = _measurement_digest_size(negotiated.measurement_hash_algo)
     for block in answer.blocks:
         value = block.measurement
@@ -92,15 +92,12 @@ def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: N
 
 
 def _measurement_digest_size(algo: int) -> int:
-    sizes: dict[int, int] = {
-        MeasurementHashAlgo.SHA_256: 32,
-        MeasurementHashAlgo.SHA_384: 48,
-        MeasurementHashAlgo.SHA_512: 64,
-        MeasurementHashAlgo.SHA3_256: 32,
-        MeasurementHashAlgo.SHA3_384: 48,
-        MeasurementHashAlgo.SHA3_512: 64,
-    }
-    return sizes.get(algo, 0)
+    """The digest size of the negotiated measurement hash; 0 (nothing to check) for raw bit streams
+    only, none or a selection the library does not know."""
+    try:
+        return measurement_hash_size(algo)
+    except NegotiationError:
+        return 0
 
 
 def check_summary_hash(summary: bytes, blocks: Iterable[MeasurementBlock], suite: HashSuite) -> None:

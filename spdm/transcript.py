@@ -140,16 +140,16 @@ class ConnectionTranscript:
         if code == Code.GET_DIGESTS:
             self._m1m2 = None
         elif code in DROPS_UNFINISHED_AUTHENTICATION:
-            self.drop_unfinished_authentication()
+            self._drop_unfinished_authentication()
 
     def before_session_request(self, code: int) -> None:
         """The connection's reset rule for a request sent (or received) inside a session: B and C go
         for the requests of `DROPS_UNFINISHED_AUTHENTICATION` unless authentication completed. The
         connection's M stays (a session keeps its own), and nothing else changes."""
         if code in DROPS_UNFINISHED_AUTHENTICATION:
-            self.drop_unfinished_authentication()
+            self._drop_unfinished_authentication()
 
-    def drop_unfinished_authentication(self) -> None:
+    def _drop_unfinished_authentication(self) -> None:
         """B and C go unless CHALLENGE_AUTH completed them."""
         if not self.authenticated:
             self._m1m2 = None
@@ -185,10 +185,10 @@ class ConnectionTranscript:
         self._m1m2 = None
         return digest
 
-    def challenge_done(self, ok: bool) -> None:
-        """Record the outcome of the CHALLENGE_AUTH check (a success marks the connection authenticated)."""
-        if ok:
-            self.authenticated = True
+    def challenge_done(self) -> None:
+        """CHALLENGE_AUTH completed authentication: from now on the requests of
+        `DROPS_UNFINISHED_AUTHENTICATION` leave B and C alone (until GET_VERSION restarts everything)."""
+        self.authenticated = True
 
     def add_measurements(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
         """M: an unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from spdm._checks import invalid
+from spdm._checks import invalid_response
 from spdm.errors import NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.codes import Code, ErrorCode
@@ -113,7 +113,7 @@ class Channel:
         if isinstance(response, ErrorResponse):
             response, exact = yield from self._follow_errors(request, data, response, carry, on_error, timeout, codec)
         if response.code != request.code & 0x7F or not isinstance(response, expect):
-            raise invalid(f"{request.name} was answered with {response.name}")
+            raise invalid_response(f"{request.name} was answered with {response.name}")
         if response.version != request.version:
             raise ProtocolError(
                 ErrorCode.VersionMismatch,
@@ -153,9 +153,9 @@ class Channel:
     def _respond_if_ready(self, request: Message, error: ErrorResponse) -> Steps[bytes]:
         extended = error.extended_data
         if not isinstance(extended, ResponseNotReady) or extended.request_code != request.code:
-            raise invalid("ResponseNotReady names another request")
+            raise invalid_response("ResponseNotReady names another request")
         if extended.rd_exponent > 31:
-            raise invalid(f"RDExponent {extended.rd_exponent} is over 31")
+            raise invalid_response(f"RDExponent {extended.rd_exponent} is over 31")
         yield from wait((1 << extended.rd_exponent) / 1e6)
         return encode(RespondIfReady(version=request.version, request_code=request.code, token=extended.token))
 
@@ -168,7 +168,7 @@ class Channel:
         if size != len(raw):
             tail = raw[size:]
             if len(tail) > max_padding or any(tail):
-                raise invalid(f"{message.name} is followed by {len(tail)} unexpected bytes")
+                raise invalid_response(f"{message.name} is followed by {len(tail)} unexpected bytes")
             raw = raw[:size]
         limits.check_response_opaque(message)
         return message, bytes(raw)

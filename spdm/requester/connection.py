@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from spdm._checks import check_responder_flags, check_selection, check_summary_hash, invalid
-from spdm.certs import CertChain, VerifiedChain, verify_chain
+from spdm._checks import check_responder_flags, check_selection, check_summary_hash, invalid_response
+from spdm.certs import CertChain, ChainPortions, VerifiedChain, verify_chain
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import ReferenceValues, appraise
@@ -195,9 +195,8 @@ class Connection:
     def _get_digests(self) -> Steps[dict[int, bytes]]:
         self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
-        slots = [slot for slot in range(8) if answer.slot_mask >> slot & 1]
         self.transcript.add_certificate_exchange(request, response)
-        self.digests = dict(zip(slots, answer.digests, strict=True))
+        self.digests = answer.by_slot()
         return dict(self.digests)
 
     def get_certificate(self, slot: int = 0) -> Operation[bytes]:
@@ -208,28 +207,18 @@ class Connection:
         self._require_responder(CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
         if not 0 <= slot <= 7:
             raise ValueError(f"slot {slot} is not 0..7")
-        chain = bytearray()
-        total: int | None = None
-        while True:
+        portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
+        data: bytes | None = None
+        while data is None:
             ask = GetCertificate(
-                version=self.version, slot_param=slot, offset=len(chain), length=self.config.certificate_portion
+                version=self.version, slot_param=slot, offset=portions.offset, length=self.config.certificate_portion
             )
             answer, request, response = yield from self._transact(ask, Certificate)
-            portion = answer.portion
-            if answer.slot_id != slot:
-                raise invalid(f"CERTIFICATE for slot {answer.slot_id}, asked {slot}")
-            if not 0 < len(portion) <= ask.length:
-                raise invalid(f"PortionLength {len(portion)} for Length {ask.length}")
-            size = len(chain) + len(portion) + answer.remainder_length
-            if total is not None and size != total:
-                raise invalid("the chain's total size changed between portions")
-            self.config.limits.check_chain(size)
-            total = size
+            try:
+                data = portions.add(ask, answer)
+            except ValueError as error:
+                raise invalid_response(str(error)) from None
             self.transcript.add_certificate_exchange(request, response)
-            chain += portion
-            if answer.remainder_length == 0:
-                break
-        data = bytes(chain)
         digest = self.digests.get(slot)
         if digest is not None and self.hash.digest(data) != digest:
             raise VerificationError(f"slot {slot}: the certificate chain does not match its DIGESTS digest")
@@ -271,13 +260,13 @@ class Connection:
         ask = Challenge(version=self.version, slot_id=slot, summary_hash_type=summary_hash_type, nonce=nonce)
         answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
         if answer.slot_id != slot:
-            raise invalid(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
+            raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
         if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
             raise VerificationError(f"slot {slot}: CertChainHash does not match the certificate chain")
         signed = response[: len(response) - len(answer.signature)]
         digest = self.transcript.challenge_digest(request, signed)
         self.asym.verify(verified.leaf_public_key, digest, answer.signature, self.hash)
-        self.transcript.challenge_done(True)
+        self.transcript.challenge_done()
         negotiated = self._require_negotiated()
         mutual = bool(self.config.identities) and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
         if answer.basic_mut_auth_requested and mutual:
@@ -340,7 +329,7 @@ class Connection:
         )
         answer, _, _ = yield from self._transact(ask, VendorDefinedResponse)
         if answer.standard_id != ask.standard_id or answer.vendor_id != ask.vendor_id:
-            raise invalid("VENDOR_DEFINED_RESPONSE names another StandardID or VendorID")
+            raise invalid_response("VENDOR_DEFINED_RESPONSE names another StandardID or VendorID")
         return answer.payload
 
     # --- the whole job -------------------------------------------------------------------

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spdm._checks import invalid
+from spdm._checks import invalid_response
 from spdm.crypto import HashSuite, asym_suite, hash_suite
 from spdm.errors import DecodeError, NegotiationError
 from spdm.messages import Message, decode_prefix, encode
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.encapsulated import (
@@ -36,7 +36,6 @@ __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulat
 
 _MAX_ENCAPSULATED_REQUESTS = 16
 _NONCE_SIZE = 32
-_SLOT_COUNT = 8
 
 
 def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, what: str) -> tuple[Message, bytes]:
@@ -83,8 +82,9 @@ class EncapsulatedAnswers:
             self._mut = Transcript(self._hash.new)
         return self._mut
 
-    def _slot_mask(self) -> int:
-        return sum(1 << s for s in self.config.identities if 0 <= s < _SLOT_COUNT)
+    def _slots(self) -> list[int]:
+        """The requester's slots that hold an identity, in increasing order."""
+        return sorted(s for s in self.config.identities if 0 <= s < SLOT_COUNT)
 
     def answer(self, payload: bytes, version: int) -> bytes:
         """The response (SPDM bytes) to one encapsulated request."""
@@ -107,12 +107,12 @@ class EncapsulatedAnswers:
         return response
 
     def _digests(self, request: GetDigests) -> bytes:
-        slots = sorted(s for s in self.config.identities if 0 <= s < _SLOT_COUNT)
+        slots = self._slots()
         if not slots:
             return _error(request.version, ErrorCode.UnsupportedRequest, request.code)
         hashes = self._hash
         digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
-        return encode(Digests(version=request.version, slot_mask=self._slot_mask(), digests=digests))
+        return encode(Digests(version=request.version, slot_mask=slot_mask(slots), digests=digests))
 
     def _certificate(self, request: GetCertificate) -> bytes:
         chain = self._chain(request.slot_id)
@@ -137,7 +137,7 @@ class EncapsulatedAnswers:
         auth = ChallengeAuth(
             version=request.version,
             attributes=request.slot_id & 0xF,
-            slot_mask=self._slot_mask(),
+            slot_mask=slot_mask(self._slots()),
             cert_chain_hash=hashes.digest(chain),
             nonce=self.config.draw_random(_NONCE_SIZE),
             signature=bytes(suite.signature_size),
@@ -159,7 +159,7 @@ def run_encapsulated(
     else:
         encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         if not encapsulated.payload:
-            raise invalid("ENCAPSULATED_REQUEST carries no request")
+            raise invalid_response("ENCAPSULATED_REQUEST carries no request")
         request_id, payload = encapsulated.request_id, encapsulated.payload
     for _ in range(_MAX_ENCAPSULATED_REQUESTS):
         deliver = DeliverEncapsulatedResponse(
@@ -170,14 +170,14 @@ def run_encapsulated(
             return slot
         if ack.payload_type == 2:
             if not ack.payload:
-                raise invalid("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
-            if ack.payload[0] >= _SLOT_COUNT:
-                raise invalid(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
+                raise invalid_response("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
+            if ack.payload[0] >= SLOT_COUNT:
+                raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
             return ack.payload[0]
         if ack.payload_type != 1 or not ack.payload:
-            raise invalid(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
+            raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
         request_id, payload = ack.request_id, ack.payload
-    raise invalid(f"more than {_MAX_ENCAPSULATED_REQUESTS} encapsulated requests")
+    raise invalid_response(f"more than {_MAX_ENCAPSULATED_REQUESTS} encapsulated requests")
 
 
 def basic_mutual_authentication(

@@ -20,11 +20,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from spdm._checks import invalid
+from spdm._checks import invalid_response
 from spdm.certs import VerifiedChain
 from spdm.crypto import DhePrivateKey, DheSuite, aead_suite, asym_suite, dhe_suite, hash_suite
 from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import Message
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, MutAuthRequest
 from spdm.messages.key_exchange import KeyExchange, KeyExchangeRsp
 from spdm.messages.opaque import decode_opaque, selected_secured_message_version, version_list_opaque
@@ -45,7 +46,6 @@ F = CapabilityFlags
 _RANDOM_SIZE = 32
 _PSK_CONTEXT_SIZE = 64  # libspdm's RequesterContext size (at least 32)
 _SESSION_ID_ATTEMPTS = 64
-_SLOT_COUNT = 8
 _MUT_AUTH_VALUES = (
     MutAuthRequest.MUT_AUTH_REQUESTED,
     MutAuthRequest.WITH_ENCAP_REQUEST,
@@ -113,11 +113,11 @@ def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
 def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int:
     """The DSP0277 version the responder selected; it must be one the requester offered."""
     if not opaque:
-        raise invalid(f"{what} carries no OpaqueData: no secured-message version was selected")
+        raise invalid_response(f"{what} carries no OpaqueData: no secured-message version was selected")
     try:
         version = selected_secured_message_version(decode_opaque(opaque))
     except DecodeError as error:
-        raise invalid(f"{what}: {error}") from None
+        raise invalid_response(f"{what}: {error}") from None
     if version >> 8 not in {v >> 8 for v in offered}:
         raise NegotiationError(
             f"{what} selects secured-message version {version >> 12}.{version >> 8 & 0xF}, which was not offered"
@@ -127,7 +127,7 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int
 
 def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
     if period and not negotiated.both(F.HBEAT_CAP):
-        raise invalid(f"{what} sets HeartbeatPeriod {period} without HBEAT_CAP on both sides")
+        raise invalid_response(f"{what} sets HeartbeatPeriod {period} without HBEAT_CAP on both sides")
 
 
 def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: KeyExchangeRsp) -> int | None:
@@ -136,14 +136,14 @@ def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: Key
     slot_param = answer.req_slot_id_param & 0xF
     if mut == 0:
         if slot_param:
-            raise invalid(
+            raise invalid_response(
                 f"KEY_EXCHANGE_RSP names requester slot {slot_param} without asking for mutual authentication"
             )
         return None
     if mut not in _MUT_AUTH_VALUES:
-        raise invalid(f"KEY_EXCHANGE_RSP MutAuthRequested 0x{mut:02x} is not 0x01, 0x02 or 0x04")
+        raise invalid_response(f"KEY_EXCHANGE_RSP MutAuthRequested 0x{mut:02x} is not 0x01, 0x02 or 0x04")
     if not negotiated.both(F.MUT_AUTH_CAP):
-        raise invalid("KEY_EXCHANGE_RSP asks for mutual authentication without MUT_AUTH_CAP on both sides")
+        raise invalid_response("KEY_EXCHANGE_RSP asks for mutual authentication without MUT_AUTH_CAP on both sides")
     if not config.identities:
         raise NegotiationError("the responder asks for mutual authentication and no requester identity is configured")
     if negotiated.req_base_asym_alg == 0:
@@ -153,11 +153,11 @@ def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: Key
             raise NegotiationError(
                 "the responder asks for a provisioned requester public key (slot 0xF): not supported"
             )
-        if slot_param >= _SLOT_COUNT:
-            raise invalid(f"KEY_EXCHANGE_RSP names requester slot {slot_param}")
+        if slot_param >= SLOT_COUNT:
+            raise invalid_response(f"KEY_EXCHANGE_RSP names requester slot {slot_param}")
         return slot_param
     if not negotiated.both(F.ENCAP_CAP):
-        raise invalid("KEY_EXCHANGE_RSP asks for encapsulated requests without ENCAP_CAP on both sides")
+        raise invalid_response("KEY_EXCHANGE_RSP asks for encapsulated requests without ENCAP_CAP on both sides")
     return slot_param
 
 
@@ -173,7 +173,7 @@ def check_key_exchange(negotiated: Negotiated) -> None:
 def _session_id(link: SessionLink, rsp_session_id: int, req_session_id: int, what: str) -> int:
     session_id = rsp_session_id << 16 | req_session_id
     if session_id in link.sessions:
-        raise invalid(f"{what} makes SessionID 0x{session_id:08x}, which is already open")
+        raise invalid_response(f"{what} makes SessionID 0x{session_id:08x}, which is already open")
     return session_id
 
 
@@ -243,7 +243,7 @@ def key_exchange(
     in_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
     if not in_clear:
         if answer.responder_verify_data is None:
-            raise invalid("KEY_EXCHANGE_RSP carries no ResponderVerifyData")
+            raise invalid_response("KEY_EXCHANGE_RSP carries no ResponderVerifyData")
         schedule.check_verify_data(handshake.response_finished_key, digests.th1, answer.responder_verify_data)
     session = SessionCore(
         link,

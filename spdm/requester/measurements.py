@@ -1,14 +1,13 @@
 """GET_MEASUREMENTS, the one rule for the connection and for its sessions.
 
-The two differ only in where L1/L2 is kept (the connection's transcript, or a session's own) and
-how the request travels; the request, the checks of the answer, the signature over L1/L2 with
-the slot's verified leaf key and the result are the same.
+The two differ only in where L1/L2 is kept (the connection's `ConnectionTranscript`, or a
+session's own) and how the request travels; the request, the checks of the answer, the signature
+over L1/L2 with the slot's verified leaf key and the result are the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from spdm._checks import check_measurements
 from spdm.certs import VerifiedChain
@@ -18,27 +17,16 @@ from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
 from spdm.requester.results import MeasurementResult
+from spdm.transcript import ConnectionTranscript
 
-__all__ = ["MeasurementTranscript", "get_measurements"]
+__all__ = ["get_measurements"]
 
 _NONCE_SIZE = 32
 
 
-class MeasurementTranscript(Protocol):
-    """Where L1/L2 is kept (SPDM 1.0/1.1: the measurement exchanges alone, no A)."""
-
-    def add_measurements(self, request: bytes, response: bytes) -> None:
-        """An unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""
-        ...
-
-    def measurements_digest(self, request: bytes, response_without_signature: bytes) -> bytes:
-        """Hash(L1/L2) that a signed MEASUREMENTS signs; L1/L2 restarts after it."""
-        ...
-
-
 def get_measurements(
     transact: Callable[[GetMeasurements, bool], Steps[tuple[Measurements, bytes, bytes]]],
-    transcript: MeasurementTranscript,
+    transcript: ConnectionTranscript,
     *,
     negotiated: Negotiated,
     verified: Mapping[int, VerifiedChain],

@@ -15,9 +15,10 @@ libspdm's captures):
   encapsulated requests run first (MutAuthRequested 0x02, or 0x04 starting from the DIGESTS of an
   implicit GET_DIGESTS; 0x01 has none), then Hash(CM) enters TH and FINISH is signed.
 * PSK_FINISH only when the responder has PSK context, else TH2 = A || K at once.
-* KEY_UPDATE: UpdateKey changes the request key after the ACK. UpdateAllKeys expects the ACK
-  under the responder's new key and, like libspdm, falls back to its old key when the ACK does
-  not open with the new one (the responder did not update). VerifyNewKey follows either.
+* KEY_UPDATE as `spdm.session.key_update.SentKeyUpdate` says: UpdateKey changes the request key
+  after the ACK; UpdateAllKeys expects the ACK under the responder's new key and, like libspdm,
+  falls back to its old key when the ACK does not open with the new one (the responder did not
+  update). VerifyNewKey follows either.
 * A response that does not open tears the session down (`SessionDecryptError`), as libspdm frees
   a session on a decrypt failure; so does an ERROR DecryptError from the responder.
 """
@@ -28,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
-from spdm._checks import invalid
+from spdm._checks import invalid_response
 from spdm.certs import VerifiedChain
-from spdm.crypto import asym_suite, hash_suite
-from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
+from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import Message, encode
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation, MutAuthRequest
 from spdm.messages.context import CodecContext
@@ -48,10 +49,11 @@ from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
 from spdm.requester.measurements import get_measurements
 from spdm.requester.results import MeasurementResult
+from spdm.session.key_update import SentKeyUpdate
 from spdm.session.keys import HandshakeSecrets, KeySchedule
-from spdm.session.secured import DirectionState, SecuredSession
-from spdm.session.transcript import SessionTranscript
-from spdm.transcript import HashObject, Transcript
+from spdm.session.secured import SecuredSession, session_id_of
+from spdm.session.transcript import SessionTranscript, Signer
+from spdm.transcript import ConnectionTranscript
 
 __all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
 
@@ -91,30 +93,6 @@ class SessionLink:
     sessions: dict[int, SessionCore]
     verified: Mapping[int, VerifiedChain]
     before_session_request: Callable[[int], None]
-
-
-class _MeasurementLog:
-    """The session's own L1/L2: the unsigned measurement exchanges since the last signed one,
-    restarted by any other request and by an ERROR other than ResponseNotReady."""
-
-    __slots__ = ("_new", "_transcript")
-
-    def __init__(self, new_hash: Callable[[], HashObject]) -> None:
-        self._new = new_hash
-        self._transcript: Transcript | None = None
-
-    def restart(self) -> None:
-        self._transcript = None
-
-    def add_measurements(self, request: bytes, response: bytes) -> None:
-        if self._transcript is None:
-            self._transcript = Transcript(self._new)
-        self._transcript.append(request, response)
-
-    def measurements_digest(self, request: bytes, response_without_signature: bytes) -> bytes:
-        transcript = self._transcript or Transcript(self._new)
-        self._transcript = None
-        return transcript.digest(request, response_without_signature)
 
 
 class SessionCore:
@@ -170,7 +148,6 @@ class SessionCore:
         self._transcript = transcript
         self._in_clear = in_clear
         self._phase: SessionPhase = "handshake"
-        self._record_prefix = session_id.to_bytes(4, "little")  # every record of the session starts with its ID
         # the decode context of its responses (all but a signed MEASUREMENTS): the connection's
         # negotiation cannot change under a live session (GET_VERSION discards it first)
         self._codec = negotiated.codec_context()
@@ -183,8 +160,10 @@ class SessionCore:
             transport=link.channel.config.secured_transport,
             encrypt=self.encrypted,
         )
-        self._measurements = _MeasurementLog(hash_suite(negotiated.base_hash_algo).new)
-        self._alternate: DirectionState | None = None
+        # the session's own L1/L2 (only the M part of the transcript is used), under the connection's reset rules
+        self._measurements = ConnectionTranscript()
+        self._measurements.set_hash(hash_suite(negotiated.base_hash_algo).new)
+        self._pending_update: SentKeyUpdate | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -218,8 +197,7 @@ class SessionCore:
         self._secured = None
         self._schedule = None
         self._handshake = None
-        self._alternate = None
-        self._measurements.restart()
+        self._pending_update = None
         self._link.sessions.pop(self.session_id, None)
 
     def _require(self, phase: SessionPhase) -> None:
@@ -242,16 +220,14 @@ class SessionCore:
         `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
         """
         code = request.code
-        if code != Code.GET_MEASUREMENTS:
-            self._measurements.restart()
+        self._measurements.before_request(code)
         self._link.before_session_request(code)
         data = encode(request) if data is None else data
         codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
         return (yield from self._link.channel.exchange(request, data, expect, self._carry, self._on_error, codec))
 
     def _on_error(self, error_code: int) -> None:
-        if error_code != ErrorCode.ResponseNotReady:
-            self._measurements.restart()
+        self._measurements.after_error(error_code)
         if error_code == ErrorCode.DecryptError:
             self.discard("the responder answered ERROR DecryptError")
 
@@ -265,13 +241,22 @@ class SessionCore:
         if self._in_clear and self._phase == "handshake":
             return (yield from channel.clear(data, timeout, codec))
         raw = yield from send(secured.request.seal(data), session_id=self.session_id, timeout=timeout)
-        if not raw.startswith(self._record_prefix):
+        if not self._is_record(raw):
             return self._clear_answer(raw, codec)
+        update = self._pending_update
         try:
-            app = secured.response.open(raw)
+            app = secured.response.open(raw) if update is None else update.open(raw)
         except (VerificationError, DecodeError, ProtocolError) as error:
-            app = self._unopened(secured, raw, error)
+            self.discard(f"a response did not open: {error}")
+            raise SessionDecryptError(self.session_id, f"a response did not open ({error})") from None
         return channel.decode(app, codec, 0)
+
+    def _is_record(self, raw: bytes) -> bool:
+        """Whether a response is a record of this session (it starts with the SessionID), not a clear answer."""
+        try:
+            return session_id_of(raw) == self.session_id
+        except DecodeError:  # not even the 4 bytes of a SessionID
+            return False
 
     def _clear_answer(self, raw: bytes, codec: CodecContext | None) -> tuple[Message, bytes]:
         """A response that is not a record of this session: only an ERROR in the clear is understood."""
@@ -284,22 +269,6 @@ class SessionCore:
             return message, exact
         self.discard("the responder answered a secured request with something else than a record of the session")
         raise SessionDecryptError(self.session_id, "the response is not a secured message of this session")
-
-    def _unopened(self, secured: SecuredSession, raw: bytes, error: SpdmError) -> bytes:
-        """A response that did not open with the responder's key: during UpdateAllKeys it may be under
-        the other one (libspdm's fallback); otherwise the session is torn down."""
-        alternate = self._alternate
-        if alternate is not None and isinstance(error, VerificationError):
-            # both keys stay candidates until the exchange ends (a Busy retry may switch back)
-            try:
-                app = alternate.open(raw)
-            except SpdmError:
-                pass
-            else:
-                self._alternate, secured.response = secured.response, alternate
-                return app
-        self.discard(f"a response did not open: {error}")
-        raise SessionDecryptError(self.session_id, f"a response did not open ({error})") from None
 
     # --- the application phase -------------------------------------------------------------
 
@@ -319,11 +288,11 @@ class SessionCore:
         self._require("established")
         signed = isinstance(request, GetMeasurements) and request.signature_requested
         response, data, exact = yield from self._transact(request, Message, signature_requested=signed)
-        if isinstance(request, GetMeasurements):
-            if signed:
-                self._measurements.restart()
-            else:
+        if isinstance(response, Measurements):
+            if response.signature is None:
                 self._measurements.add_measurements(data, exact)
+            else:  # L1/L2 ends with it; its signature is not checked here (get_measurements checks it)
+                self._measurements.measurements_digest(data, exact[: len(exact) - len(response.signature)])
         return response
 
     def heartbeat(self) -> Operation[None]:
@@ -352,27 +321,24 @@ class SessionCore:
         if secured is None or schedule is None or secured.request.keys is None or secured.response.keys is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no keys")
         operation = KeyUpdateOperation.UPDATE_ALL_KEYS if all_keys else KeyUpdateOperation.UPDATE_KEY
-        old = secured.response
-        new = old.rekeyed(schedule.update(secured.response.keys)) if all_keys else old
-        if all_keys:
-            secured.response, self._alternate = new, old
+        update = self._pending_update = SentKeyUpdate(secured, schedule, operation)
         try:
-            yield from self._key_update_step(operation)
+            yield from self._key_update_step(operation)  # its responses open with `update.open`
         except BaseException:
-            secured.response = old  # an ERROR (or nothing) came back: the responder's key stays as it was
+            update.refused()  # an ERROR (or nothing) came back: the responder's key stays as it was
             raise
         finally:
-            self._alternate = None
-        secured.rekey_request(schedule.update(secured.request.keys))
+            self._pending_update = None
+        update.acknowledged()
         yield from self._key_update_step(KeyUpdateOperation.VERIFY_NEW_KEY)
-        return all_keys and secured.response is new
+        return update.answerer_keys is not None
 
     def _key_update_step(self, operation: int) -> Steps[None]:
         tag = self._link.channel.config.draw_random(1)[0]
         ask = KeyUpdate(version=self._version, operation=operation, tag=tag)
         ack, _, _ = yield from self._transact(ask, KeyUpdateAck)
         if ack.operation != operation or ack.tag != tag:
-            raise invalid(
+            raise invalid_response(
                 f"KEY_UPDATE_ACK echoes operation {ack.operation} tag 0x{ack.tag:02x}, "
                 f"sent operation {operation} tag 0x{tag:02x}"
             )
@@ -478,22 +444,20 @@ class SessionCore:
             signature=bytes(req_asym.signature_size) if req_asym is not None else None,
             requester_verify_data=bytes(hashes.size),
         )
-        header = encode(template)[:4]
-        self._transcript.append(header)
-        signature = None
-        if identity is not None and req_asym is not None:
-            signature = identity.signature(req_asym, self._transcript.digest(), hashes)
-            self._transcript.append(signature)
-        verify_data = schedule.verify_data(handshake.request_finished_key, self._transcript.digest())
-        self._transcript.append(verify_data)
-        ask = replace(template, signature=signature, requester_verify_data=verify_data)
-        if encode(ask) != header + (signature or b"") + verify_data:
-            raise EncodeError("FINISH", "", "the message does not encode to the bytes put in the transcript")
-        answer, _, response = yield from self._transact(ask, FinishRsp)
+        sign = _signer(identity, req_asym, hashes) if identity is not None and req_asym is not None else None
+        # the request goes out exactly as the transcript took it in
+        data = self._transcript.build_finish(
+            encode(template)[:4], finished_key=handshake.request_finished_key, sign=sign
+        )
+        verify_at = len(data) - hashes.size
+        ask = replace(template, signature=data[4:verify_at] or None, requester_verify_data=data[verify_at:])
+        answer, _, response = yield from self._transact(ask, FinishRsp, data=data)
         verify_digest = self._transcript.add_finish_rsp(response, answer)
         if self._in_clear:
             if verify_digest is None or answer.responder_verify_data is None:
-                raise invalid("FINISH_RSP carries no ResponderVerifyData although the handshake is in the clear")
+                raise invalid_response(
+                    "FINISH_RSP carries no ResponderVerifyData although the handshake is in the clear"
+                )
             schedule.check_verify_data(handshake.response_finished_key, verify_digest, answer.responder_verify_data)
         self._enter_data_phase()
 
@@ -501,7 +465,7 @@ class SessionCore:
         """PSK_FINISH and PSK_FINISH_RSP for a responder with PSK context, else none (TH2 = A || K):
         the data keys.
 
-        The request sent is the header and RequesterVerifyData exactly as they went into the transcript.
+        The request sent is exactly the bytes the transcript took in.
         """
         schedule, handshake, transcript = self._schedule, self._handshake, self._transcript
         if schedule is None or handshake is None:
@@ -511,13 +475,16 @@ class SessionCore:
             self._enter_data_phase()
             return
         header = encode(PskFinish(version=self._version, requester_verify_data=bytes(schedule.hash_suite.size)))[:4]
-        transcript.append(header)
-        verify_data = schedule.verify_data(handshake.request_finished_key, transcript.digest())
-        transcript.append(verify_data)
-        ask = PskFinish(version=self._version, requester_verify_data=verify_data)
-        _, _, response = yield from self._transact(ask, PskFinishRsp, data=header + verify_data)
+        data = transcript.build_psk_finish(header, finished_key=handshake.request_finished_key)
+        ask = PskFinish(version=self._version, requester_verify_data=data[len(header) :])
+        _, _, response = yield from self._transact(ask, PskFinishRsp, data=data)
         transcript.add_finish_rsp(response)
         self._enter_data_phase()
+
+
+def _signer(identity: RequesterIdentity, suite: AsymSuite, hashes: HashSuite) -> Signer:
+    """FINISH's signature under mutual authentication: the requester's, with the negotiated ReqBaseAsymAlg."""
+    return lambda digest: identity.signature(suite, digest, hashes)
 
 
 class SessionView:

@@ -649,7 +649,7 @@ class Responder:
         )
         digest = self.transcript.challenge_digest(request, unsigned)
         signature = asym.sign(self.config.slots[slot].private_key, digest, suite)
-        self.transcript.challenge_done(True)
+        self.transcript.challenge_done()
         return unsigned + signature
 
     def _measurement_provider(self, summary_type: int) -> MeasurementProvider | None:

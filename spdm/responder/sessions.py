@@ -213,6 +213,8 @@ class SessionTable:
     def __init__(self, config: ResponderConfig) -> None:
         self.config = config
         self._sessions: dict[int, Session] = {}
+        self._version_selections = {v: version_selection_opaque(v) for v in config.secured_message_versions}
+        """The OpaqueData that selects each secured-message version we offer: the same bytes every handshake."""
 
     # --- the table -------------------------------------------------------------------------
 
@@ -405,7 +407,7 @@ class SessionTable:
                 random_data=random_bytes(self.config.random, _RANDOM_SIZE),
                 exchange_data=dhe.public_bytes(private_key),
                 measurement_summary_hash=summary,
-                opaque_data=b"" if version is None else version_selection_opaque(version),
+                opaque_data=b"" if version is None else self._version_selections[version],
                 signature=b"",
                 responder_verify_data=None,
             )
@@ -522,7 +524,7 @@ class SessionTable:
                 rsp_session_id=session_id >> 16,
                 measurement_summary_hash=summary,
                 responder_context=random_bytes(self.config.random, _PSK_CONTEXT_SIZE) if with_context else b"",
-                opaque_data=b"" if version is None else version_selection_opaque(version),
+                opaque_data=b"" if version is None else self._version_selections[version],
                 responder_verify_data=b"",
             )
         )

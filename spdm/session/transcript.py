@@ -114,13 +114,7 @@ class SessionTranscript:
 
     # --- low level ----------------------------------------------------------------------------
 
-    def append(self, *parts: bytes) -> None:
-        """Add message bytes (or parts of messages) in wire order. Prefer the message methods below,
-        which know each message's byte ranges."""
-        for part in parts:
-            self._hash.update(part)
-
-    def digest(self, *tail: bytes) -> bytes:
+    def _digest(self, *tail: bytes) -> bytes:
         """Hash of everything so far, then `tail`, without adding `tail`."""
         state = self._hash.copy()
         for part in tail:
@@ -168,7 +162,7 @@ class SessionTranscript:
         body_end = signed_end - len(message.signature)
         self._check_tail(response, body_end, message.signature, "Signature")
         self._check_tail(response, signed_end, received, "ResponderVerifyData")
-        signature_digest = self.digest(response[:body_end])
+        signature_digest = self._digest(response[:body_end])
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
         self._hash.update(received)
@@ -186,7 +180,7 @@ class SessionTranscript:
         """
         if self.psk:
             raise ValueError("KEY_EXCHANGE_RSP in a PSK session transcript")
-        signature = sign(self.digest(unsigned))
+        signature = sign(self._digest(unsigned))
         self._hash.update(unsigned)
         self._hash.update(signature)
         th1 = self.mark_th1()
@@ -244,9 +238,9 @@ class SessionTranscript:
         if sign is not None and not self._requester_chain_hashed:
             raise ValueError("a signed FINISH needs Hash(CM) in the transcript first (add_requester_chain_hash)")
         self._hash.update(header)
-        signature = b"" if sign is None else sign(self.digest())
+        signature = b"" if sign is None else sign(self._digest())
         self._hash.update(signature)
-        mac = verify_data(self.hash_suite, finished_key, self.digest())
+        mac = verify_data(self.hash_suite, finished_key, self._digest())
         self._hash.update(mac)
         return header + signature + mac
 
@@ -290,7 +284,7 @@ class SessionTranscript:
         digest up to the header) follows the header. Returns the whole response."""
         self._check_length(header, _HEADER_SIZE, "the FINISH_RSP header")
         self._hash.update(header)
-        mac = b"" if finished_key is None else verify_data(self.hash_suite, finished_key, self.digest())
+        mac = b"" if finished_key is None else verify_data(self.hash_suite, finished_key, self._digest())
         self._hash.update(mac)
         self.mark_th2()
         return header + mac

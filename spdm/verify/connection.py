@@ -203,7 +203,7 @@ class _Verifier:
         self.signature(
             self.negotiated, record, "CHALLENGE_AUTH signature over M1/M2 (A, B, C)", slot, digest, answer.signature
         )
-        self.transcript.challenge_done(True)
+        self.transcript.challenge_done()
 
     def measurements(
         self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime

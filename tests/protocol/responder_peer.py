@@ -189,7 +189,7 @@ class Peer:
         unsigned = got.response[: len(got.response) - len(answer.signature)]
         digest = self.transcript.challenge_digest(got.request, unsigned)
         self.verify(slot, digest, answer.signature)
-        self.transcript.challenge_done(True)
+        self.transcript.challenge_done()
         return answer
 
     def measurements(self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0) -> Measurements:

@@ -381,28 +381,35 @@ class RequesterSession:
     def finish_request(
         self, *, identity: IssuedChain | None = None, slot: int | None = None, tamper: bool = False
     ) -> tuple[Finish, bytes]:
-        """FINISH (signed under mutual authentication); Hash(CM) goes into the transcript first."""
+        """FINISH (signed under mutual authentication), built on a copy of the transcript with Hash(CM)
+        first: `finish` adds them to the transcript itself once the responder took the request."""
         req_slot = self.req_slot_id if slot is None else slot
         attributes = 1 if self.mut_auth else 0
         header = bytes([self.version, Code.FINISH, attributes, req_slot])
-        signature = None
+        transcript = self.transcript.copy()
+        sign = None
         cm_hash = b""
         if self.mut_auth:
             assert identity is not None
             chain = self.requester_chain or identity.spdm_chain(self.suite).to_bytes()
             cm_hash = self.suite.digest(chain)
+            transcript.add_requester_chain_hash(cm_hash)
             req_asym = asym_suite(self.peer.negotiated.req_base_asym_alg)
-            signature = req_asym.sign(identity.leaf_key, self.transcript.digest(cm_hash, header), self.suite)
-        verify = self.schedule.verify_data(
-            self.handshake.request_finished_key, self.transcript.digest(cm_hash, header, signature or b"")
-        )
+            leaf_key = identity.leaf_key
+
+            def sign(digest: bytes) -> bytes:
+                return req_asym.sign(leaf_key, digest, self.suite)
+
+        request = transcript.build_finish(header, finished_key=self.handshake.request_finished_key, sign=sign)
+        verify_at = len(request) - self.suite.size
+        verify = request[verify_at:]
         if tamper:
             verify = bytes([verify[0] ^ 1]) + verify[1:]
         finish = Finish(
             version=self.version,
             attributes=attributes,
             req_slot_id=req_slot,
-            signature=signature,
+            signature=request[len(header) : verify_at] or None,
             requester_verify_data=verify,
         )
         return finish, cm_hash
@@ -429,7 +436,8 @@ class RequesterSession:
 
     def psk_finish_request(self, *, tamper: bool = False) -> PskFinish:
         header = bytes([self.version, Code.PSK_FINISH, 0, 0])
-        verify = self.schedule.verify_data(self.handshake.request_finished_key, self.transcript.digest(header))
+        request = self.transcript.copy().build_psk_finish(header, finished_key=self.handshake.request_finished_key)
+        verify = request[len(header) :]
         if tamper:
             verify = bytes([verify[0] ^ 1]) + verify[1:]
         return PskFinish(version=self.version, requester_verify_data=verify)

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from spdm.errors import DecodeError, NegotiationError, PeerError, VerificationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, ErrorCode, SummaryHashType
+from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.messages import decode_prefix, encode
+from spdm.messages.certificates import Certificate
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode, SummaryHashType
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.testing import MemoryDoeLink
@@ -168,6 +170,43 @@ def test_a_tampered_response_is_rejected(target: str) -> None:
     requester.transport = Tamper()
     with pytest.raises((VerificationError, NegotiationError, PeerError, DecodeError)):
         requester.authenticate(0)
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "reason"),
+    [
+        (lambda n, c: dataclasses.replace(c, slot_param=1), "CERTIFICATE for slot 1"),
+        (lambda n, c: dataclasses.replace(c, portion=b""), "PortionLength 0"),
+        (lambda n, c: dataclasses.replace(c, remainder_length=c.remainder_length + n - 1), "size changes"),
+    ],
+    ids=["another slot", "empty portion", "total changes"],
+)
+def test_certificate_portions_that_break_the_rules_are_invalid_responses(
+    rewrite: Callable[[int, Certificate], Certificate], reason: str
+) -> None:
+    """The chain is read through `ChainPortions`: a portion that breaks its rules is the requester's
+    InvalidResponseCode (not the device's ERROR), and no chain is kept for the slot."""
+    responder, _, _ = _loopback()
+    answered = 0
+
+    def respond(request: bytes, session_id: int | None) -> bytes:
+        nonlocal answered
+        response = responder.respond(request, session_id)
+        if response[1] != Code.CERTIFICATE:
+            return response
+        answered += 1
+        message, _ = decode_prefix(response)
+        assert isinstance(message, Certificate)
+        return encode(rewrite(answered, message))
+
+    requester = Requester(LoopbackTransport(respond), RequesterConfig(certificate_portion=0x100))
+    requester.init_connection()
+    requester.get_digests()
+    with pytest.raises(ProtocolError, match=reason) as refused:
+        requester.get_certificate(0)
+    assert not isinstance(refused.value, PeerError)
+    assert refused.value.error_code == ErrorCode.InvalidResponseCode
+    assert 0 not in requester.chains
 
 
 def test_each_exchange_times_out_per_ct_exponent() -> None:

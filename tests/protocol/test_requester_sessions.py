@@ -36,6 +36,7 @@ from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.key_exchange import KeyExchange
+from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import Algorithms, AlgStruct, Capabilities, Version
 from spdm.messages.opaque import version_selection_opaque
 from spdm.messages.psk import PskExchange, PskExchangeRsp
@@ -141,6 +142,25 @@ def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str
     assert session.closed and session.closed_reason == "ended" and not requester.sessions
     with pytest.raises(SessionClosedError):
         session.heartbeat()
+
+
+def test_measurements_through_send_keep_the_sessions_l1l2_in_step(requester_chain: Any) -> None:
+    """GET_MEASUREMENTS through `send` goes into the session's L1/L2 as the responder keeps it: an
+    unsigned pair joins it, a signed MEASUREMENTS ends it, any other request restarts it; each signed
+    `get_measurements` after them verifies over what the responder signed."""
+    requester, _, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    unsigned = GetMeasurements(operation=1)
+    signed = GetMeasurements(attributes=1, operation=1, nonce=bytes(32), slot_id_param=0)
+    with requester.key_exchange(0) as session:
+        session.send(unsigned)
+        assert session.get_measurements(2).signed  # over the unsigned pair and itself
+        session.send(unsigned)
+        session.send(signed)
+        assert session.get_measurements(2).signed  # over itself alone
+        session.send(unsigned)
+        session.heartbeat()
+        assert session.get_measurements(2).signed  # over itself alone
 
 
 def test_key_exchange_fetches_an_unverified_chain(requester_chain: Any) -> None:
@@ -422,6 +442,22 @@ def test_busy_answer_to_update_all_keys(keep_key: bool) -> None:
     assert session.key_update(all_keys=True) is not keep_key
     session.heartbeat()
     session.close()
+
+
+def test_an_update_all_keys_ack_under_neither_key_tears_the_session_down() -> None:
+    """While UpdateAllKeys is in flight a response may come under the responder's new key or its old
+    one; one that opens under neither tears the session down like any record that does not open."""
+    requester, responder, _ = _scripted()
+    session = requester.psk_exchange()
+
+    def damaged(request: bytes, session_id: int | None) -> bytes:
+        answer = responder.respond(request, session_id)
+        return answer[:-1] + bytes([answer[-1] ^ 1])  # the MAC's last byte
+
+    requester.transport = LoopbackTransport(damaged)
+    with pytest.raises(SessionDecryptError, match="torn down"):
+        session.key_update(all_keys=True)
+    assert session.closed and not requester.sessions
 
 
 def test_busy_inside_a_session_resends_under_a_new_sequence_number() -> None:

@@ -38,7 +38,8 @@ def _connection(*, authenticated: bool = False) -> ConnectionTranscript:
     transcript = ConnectionTranscript()
     transcript.add_vca(b"VCA")
     transcript.set_hash(hash_suite(BaseHashAlgo.SHA_256).new)
-    transcript.challenge_done(authenticated)
+    if authenticated:
+        transcript.challenge_done()
     transcript.add_certificate_exchange(b"GET_DIGESTS", b"DIGESTS")
     return transcript
 
