@@ -52,8 +52,8 @@ from spdm.transport.socket import (
     MAX_PAYLOAD_BYTES,
     Command,
     SocketTransportType,
+    checked_reply_header,
     frame,
-    unpack_header,
 )
 
 __all__ = [
@@ -276,11 +276,8 @@ class AsyncSocketLink:
     ) -> tuple[int, bytes]:
         writer.write(frame(command, self._transport_type, payload))
         await writer.drain()
-        reply, transport_type, size = unpack_header(await self._reader.readexactly(HEADER_SIZE))
-        if transport_type != self._transport_type:
-            raise TransportError(f"{what}: transport type {transport_type}, expected {self._transport_type}")
-        if size > self._max_payload:
-            raise TransportError(f"{what}: announces {size} payload bytes, over the {self._max_payload} allowed")
+        header = await self._reader.readexactly(HEADER_SIZE)
+        reply, size = checked_reply_header(header, self._transport_type, self._max_payload, what)
         return reply, await self._reader.readexactly(size)
 
 

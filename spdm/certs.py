@@ -54,6 +54,7 @@ __all__ = [
     "ChainPortions",
     "CmaIdentity",
     "VerifiedChain",
+    "certificate_portion",
     "load_certificates",
     "split_der",
     "verify_chain",
@@ -269,6 +270,21 @@ class ChainPortions:
             return bytes(self._chain + portion)
         self._chain += portion
         return None
+
+
+def certificate_portion(chain: bytes, request: GetCertificate, max_portion: int = _MAX_LENGTH) -> Certificate:
+    """The CERTIFICATE that answers `request` from a slot's `chain`: the portion at Offset, at most the
+    asked Length and `max_portion` bytes, and what remains after it. An Offset that is not inside the
+    chain is a `ValueError` (the caller's InvalidRequest)."""
+    if request.offset >= len(chain):
+        raise ValueError(f"Offset {request.offset} is past the {len(chain)}-byte chain of slot {request.slot_id}")
+    portion = chain[request.offset : request.offset + min(request.length, max_portion)]
+    return Certificate(
+        version=request.version,
+        slot_param=request.slot_id,
+        remainder_length=len(chain) - request.offset - len(portion),
+        portion=portion,
+    )
 
 
 # --- PCIe CMA identity -------------------------------------------------------------------------

@@ -132,11 +132,6 @@ class Limits:
         if self.max_opaque_bytes < MAX_OPAQUE_LENGTH:
             self._check_opaque(message, _over_response)
 
-    def check_chain(self, size: int) -> None:
-        """A certificate chain's announced size (portions so far plus RemainderLength), requester side."""
-        if size > self.max_chain_bytes:
-            raise _over_response(f"a {size}-byte certificate chain is over the {self.max_chain_bytes} bytes allowed")
-
     # --- the responder's side: requests ---------------------------------------------------------
 
     def check_request(self, raw: bytes) -> None:

@@ -45,7 +45,7 @@ DROPS_UNFINISHED_AUTHENTICATION: frozenset[Code] = frozenset(
 )
 """The requests that drop B and C (M1/M2) unless CHALLENGE_AUTH completed them, whether they travel
 in the clear or inside a session. This is libspdm's `libspdm_reset_message_buffer_via_request_code`
-(at 1e16c60f, the version the captures in shared/vectors/libspdm come from, and since), which its
+(at 1e16c60f, the version DMTF spdm-emu 85436d5 pins and the reference captures come from, and since), which its
 responder applies to each of these requests as it serves it, in a session or not; its requester
 applies it to each it sends but DELIVER_ENCAPSULATED_RESPONSE, which always follows a
 GET_ENCAPSULATED_REQUEST (or a completed CHALLENGE) with nothing added to B in between, so the

@@ -8,6 +8,8 @@ Expand alone with a per-call object.
 
 from __future__ import annotations
 
+import hmac
+
 from spdm.crypto.hashes import HashSuite
 
 __all__ = ["hkdf_expand", "hkdf_extract"]
@@ -17,7 +19,7 @@ def hkdf_extract(hash_suite: HashSuite, salt: bytes, ikm: bytes) -> bytes:
     """PRK = HMAC-Hash(salt, IKM). An empty salt means H zero bytes (RFC 5869 section 2.2)."""
     if not salt:
         salt = bytes(hash_suite.size)
-    return hash_suite.hmac(salt, ikm)
+    return hmac.digest(salt, ikm, hash_suite.hashlib_name)
 
 
 def hkdf_expand(hash_suite: HashSuite, prk: bytes, info: bytes, length: int) -> bytes:
@@ -26,17 +28,17 @@ def hkdf_expand(hash_suite: HashSuite, prk: bytes, info: bytes, length: int) -> 
     `length` is limited to 255 * H by RFC 5869; anything outside 0..255*H is a `ValueError`
     (a caller's mistake, not a peer's).
     """
-    size = hash_suite.size
+    size, name = hash_suite.size, hash_suite.hashlib_name
+    if 0 <= length <= size:  # every SPDM secret, key and IV: one block
+        return hmac.digest(prk, info + b"\x01", name)[:length]
     if not 0 <= length <= 255 * size:
         raise ValueError(f"HKDF-Expand length must be 0..{255 * size} for {hash_suite.name}, got {length}")
-    if length <= size:  # every SPDM secret, key and IV: one block
-        return hash_suite.hmac(prk, info + b"\x01")[:length]
     blocks: list[bytes] = []
     block = b""
     produced = 0
     counter = 1
     while produced < length:
-        block = hash_suite.hmac(prk, block + info + bytes((counter,)))
+        block = hmac.digest(prk, block + info + bytes((counter,)), name)
         blocks.append(block)
         produced += size
         counter += 1

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import construct as c
 
 from spdm.errors import DecodeError
 from spdm.messages._codec import Record, decode_record, encode_record, record, require
-from spdm.messages._layout import field, length_of, when
+from spdm.messages._layout import field, length_of, of, when
 
 __all__ = [
     "OpaqueElement",
@@ -43,9 +43,9 @@ _REGISTRY_DMTF = 0
 R = TypeVar("R", bound=Record)
 
 
-def _padding_length(this: Any) -> int:
+def _padding_length(vendor_len: int, data_len: int) -> int:
     """AlignPadding: up to the next multiple of 4 of the whole element (4 fixed bytes + variable)."""
-    return int(-(4 + this._vendor_len + this._data_len) % 4)
+    return -(4 + vendor_len + data_len) % 4
 
 
 @record(
@@ -54,8 +54,12 @@ def _padding_length(this: Any) -> int:
     "vendor_id" / c.Bytes(field("_vendor_len")),
     "_data_len" / c.Rebuild(c.Int16ul, length_of("data")),
     "data" / c.Bytes(field("_data_len")),
-    "_padding" / c.Rebuild(c.Bytes(_padding_length), lambda this: bytes(_padding_length(this))),
-    require(lambda this: not any(this._padding), "AlignPadding is not zero"),
+    "_padding"
+    / c.Rebuild(
+        c.Bytes(of(_padding_length, "_vendor_len", "_data_len")),
+        of(lambda vendor_len, data_len: bytes(_padding_length(vendor_len, data_len)), "_vendor_len", "_data_len"),
+    ),
+    require(of(lambda padding: not any(padding), "_padding"), "AlignPadding is not zero"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpaqueElement(Record):

@@ -24,7 +24,7 @@ from spdm.messages.codes import (
 )
 from spdm.messages.negotiation import AlgStruct
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
-from spdm.session.secured import PCI_DOE, SecuredTransport
+from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
 __all__ = [
     "MUTUAL_AUTH_CAPABILITIES",
@@ -49,8 +49,6 @@ REQUESTER_SESSION_CAPABILITIES = int(
 MUTUAL_AUTH_CAPABILITIES = int(_F.MUT_AUTH_CAP | _F.ENCAP_CAP | _F.CERT_CAP | _F.CHAL_CAP)
 """What a requester with an identity adds: it can be authenticated (through encapsulated requests)."""
 
-SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
-"""The DSP0277 versions offered in KEY_EXCHANGE/PSK_EXCHANGE (libspdm's offer; it selects 1.2 even at SPDM 1.1)."""
 
 _DEFAULT_CAPABILITIES = int(_F.CERT_CAP | _F.CHAL_CAP)
 _ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)

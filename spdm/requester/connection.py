@@ -48,6 +48,7 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     Version,
 )
+from spdm.messages.opaque import version_list_opaque
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Channel
@@ -86,6 +87,9 @@ class Connection:
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
         self.sessions: dict[int, SessionCore] = {}
+        self._version_offer = version_list_opaque(self.config.secured_message_versions)
+        """The OpaqueData of KEY_EXCHANGE and PSK_EXCHANGE, offering `config.secured_message_versions`:
+        the same bytes every handshake."""
         self._link = SessionLink(
             channel=self.channel,
             sessions=self.sessions,
@@ -430,6 +434,7 @@ class Connection:
                 self._transact,
                 negotiated=self._require_negotiated(),
                 vca_hash=self.transcript.vca_hash,
+                version_offer=self._version_offer,
                 slot=slot,
                 chain=self.chains[slot],
                 verified=self.verified[slot],
@@ -455,6 +460,7 @@ class Connection:
                 self._transact,
                 negotiated=negotiated,
                 vca_hash=self.transcript.vca_hash,
+                version_offer=self._version_offer,
                 summary_hash_type=summary_hash_type,
             )
         )

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spdm._checks import invalid_response
+from spdm.certs import certificate_portion
 from spdm.crypto import HashSuite, asym_suite, hash_suite
 from spdm.errors import DecodeError, NegotiationError
 from spdm.messages import Message, decode_prefix, encode
-from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests, slot_mask
+from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.encapsulated import (
@@ -116,15 +117,12 @@ class EncapsulatedAnswers:
 
     def _certificate(self, request: GetCertificate) -> bytes:
         chain = self._chain(request.slot_id)
-        if chain is None or request.offset >= len(chain):
+        if chain is None:
             return _error(request.version, ErrorCode.InvalidRequest)
-        portion = chain[request.offset : request.offset + request.length]
-        remainder = len(chain) - request.offset - len(portion)
-        return encode(
-            Certificate(
-                version=request.version, slot_param=request.slot_id, remainder_length=remainder, portion=portion
-            )
-        )
+        try:
+            return encode(certificate_portion(chain, request))
+        except ValueError:
+            return _error(request.version, ErrorCode.InvalidRequest)
 
     def _challenge_auth(self, request: Challenge, exact: bytes) -> bytes:
         negotiated = self.negotiated

@@ -28,7 +28,7 @@ from spdm.messages import Message
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, MutAuthRequest
 from spdm.messages.key_exchange import KeyExchange, KeyExchangeRsp
-from spdm.messages.opaque import decode_opaque, selected_secured_message_version, version_list_opaque
+from spdm.messages.opaque import decode_opaque, selected_secured_message_version
 from spdm.messages.psk import PskExchange, PskExchangeRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
@@ -197,13 +197,15 @@ def key_exchange(
     *,
     negotiated: Negotiated,
     vca_hash: Callable[[], HashObject],
+    version_offer: bytes,
     slot: int,
     chain: bytes,
     verified: VerifiedChain,
     summary_hash_type: int,
 ) -> Steps[SessionCore]:
     """KEY_EXCHANGE with the responder's `slot` (its `chain`, validated as `verified`), (mutual
-    authentication,) FINISH: see `spdm.requester.connection.Connection.key_exchange`."""
+    authentication,) FINISH: see `spdm.requester.connection.Connection.key_exchange`. `version_offer`
+    is the OpaqueData offering the configured secured-message versions."""
     check_key_exchange(negotiated)
     config = link.channel.config
     hashes = hash_suite(negotiated.base_hash_algo)
@@ -216,7 +218,7 @@ def key_exchange(
         req_session_id=_new_req_session_id(link.sessions, config),
         random_data=config.draw_random(_RANDOM_SIZE),
         exchange_data=share.exchange_data,
-        opaque_data=version_list_opaque(config.secured_message_versions),
+        opaque_data=version_offer,
     )
     if len(ask.exchange_data) != suite.exchange_size:
         raise EncodeError("KEY_EXCHANGE", "exchange_data", f"{suite.name} ExchangeData is {suite.exchange_size} bytes")
@@ -269,10 +271,12 @@ def psk_exchange(
     *,
     negotiated: Negotiated,
     vca_hash: Callable[[], HashObject],
+    version_offer: bytes,
     summary_hash_type: int,
 ) -> Steps[SessionCore]:
     """PSK_EXCHANGE (and PSK_FINISH) with `RequesterConfig.psk`: see
-    `spdm.requester.connection.Connection.psk_exchange`."""
+    `spdm.requester.connection.Connection.psk_exchange`. `version_offer` is the OpaqueData offering
+    the configured secured-message versions."""
     _require_session_caps(negotiated, "PSK_EXCHANGE")
     if not negotiated.requester_has(F.PSK_CAP_MASK) or not negotiated.responder_has(F.PSK_CAP_MASK):
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
@@ -286,7 +290,7 @@ def psk_exchange(
         req_session_id=_new_req_session_id(link.sessions, config),
         psk_hint=config.psk_hint,
         requester_context=config.draw_random(_PSK_CONTEXT_SIZE),
-        opaque_data=version_list_opaque(config.secured_message_versions),
+        opaque_data=version_offer,
     )
     answer, request, response = yield from transact(ask, PskExchangeRsp, summary_hash_type=summary_hash_type)
     _check_heartbeat(negotiated, answer.heartbeat_period, "PSK_EXCHANGE_RSP")

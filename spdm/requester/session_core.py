@@ -160,9 +160,9 @@ class SessionCore:
             transport=link.channel.config.secured_transport,
             encrypt=self.encrypted,
         )
-        # the session's own L1/L2 (only the M part of the transcript is used), under the connection's reset rules
-        self._measurements = ConnectionTranscript()
-        self._measurements.set_hash(hash_suite(negotiated.base_hash_algo).new)
+        # the session's own L1/L2 (only the M part of the transcript is used), under the connection's reset
+        # rules, from its first GET_MEASUREMENTS on: until then there is nothing for a request or an ERROR to restart
+        self._measurements: ConnectionTranscript | None = None
         self._pending_update: SentKeyUpdate | None = None
 
     # --- state ------------------------------------------------------------------------------
@@ -220,14 +220,16 @@ class SessionCore:
         `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
         """
         code = request.code
-        self._measurements.before_request(code)
+        if self._measurements is not None:
+            self._measurements.before_request(code)
         self._link.before_session_request(code)
         data = encode(request) if data is None else data
         codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
         return (yield from self._link.channel.exchange(request, data, expect, self._carry, self._on_error, codec))
 
     def _on_error(self, error_code: int) -> None:
-        self._measurements.after_error(error_code)
+        if self._measurements is not None:
+            self._measurements.after_error(error_code)
         if error_code == ErrorCode.DecryptError:
             self.discard("the responder answered ERROR DecryptError")
 
@@ -290,9 +292,9 @@ class SessionCore:
         response, data, exact = yield from self._transact(request, Message, signature_requested=signed)
         if isinstance(response, Measurements):
             if response.signature is None:
-                self._measurements.add_measurements(data, exact)
+                self._measurement_transcript().add_measurements(data, exact)
             else:  # L1/L2 ends with it; its signature is not checked here (get_measurements checks it)
-                self._measurements.measurements_digest(data, exact[: len(exact) - len(response.signature)])
+                self._measurement_transcript().measurements_digest(data, exact[: len(exact) - len(response.signature)])
         return response
 
     def heartbeat(self) -> Operation[None]:
@@ -358,7 +360,7 @@ class SessionCore:
         return (
             yield from get_measurements(
                 self._measurement_exchange,
-                self._measurements,
+                self._measurement_transcript(),
                 negotiated=self._negotiated,
                 verified=self._link.verified,
                 random=self._link.channel.config.draw_random,
@@ -370,6 +372,13 @@ class SessionCore:
 
     def _measurement_exchange(self, ask: GetMeasurements, signed: bool) -> Steps[tuple[Measurements, bytes, bytes]]:
         return self._transact(ask, Measurements, signature_requested=signed)
+
+    def _measurement_transcript(self) -> ConnectionTranscript:
+        """The session's L1/L2, made when GET_MEASUREMENTS first needs it."""
+        if self._measurements is None:
+            self._measurements = ConnectionTranscript()
+            self._measurements.set_hash(hash_suite(self._negotiated.base_hash_algo).new)
+        return self._measurements
 
     def close(self, *, clear_negotiated_state: bool = False) -> Operation[None]:
         """END_SESSION, then the keys are discarded (also when END_SESSION fails). Closing a

@@ -33,7 +33,7 @@ from spdm.messages.codes import (
     MeasurementHashAlgo,
 )
 from spdm.responder.demo import demo_chain, demo_measurements
-from spdm.session.secured import PCI_DOE, SecuredTransport
+from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -74,8 +74,6 @@ RESPONDER_SESSION_CAPABILITIES = int(
 context), mutual authentication with encapsulated requests, heartbeat, key update and the handshake
 in the clear (in effect only when the requester sets it too)."""
 
-SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
-"""DSP0277 versions (version number entries: 0x1100 is 1.1) a responder selects among by default."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60

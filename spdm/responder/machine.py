@@ -25,8 +25,8 @@ the responder hands it each session request with the settled connection and the 
 transcript, and it opens and seals the records.
 
 Transcripts are `spdm.transcript.ConnectionTranscript`, fed exactly as the requester side feeds
-its own, so that signatures verify over the same bytes; the libspdm captures in
-shared/vectors/libspdm replay byte for byte (tests/protocol/test_responder_replay.py, and
+its own, so that signatures verify over the same bytes; DMTF libspdm's reference captures
+replay byte for byte (tests/protocol/test_responder_replay.py, and
 test_responder_sessions_replay.py for the PSK sessions, secured records included).
 """
 
@@ -40,12 +40,12 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm.certs import CertChain
+from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import AlgType, CapabilityFlags, Code, ErrorCode, MeasurementSpecification, SummaryHashType
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
@@ -603,20 +603,13 @@ class Responder:
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
-        if ask.offset >= len(chain):
-            raise invalid_request(f"Offset {ask.offset} is past the {len(chain)}-byte chain of slot {slot}")
-        length = min(ask.length, self.config.certificate_portion, len(chain) - ask.offset)
-        portion = chain[ask.offset : ask.offset + length]
+        try:
+            answer = certificate_portion(chain, ask, self.config.certificate_portion)
+        except ValueError as error:
+            raise invalid_request(str(error)) from None
         if session is None:
             self.transcript.before_request(Code.GET_CERTIFICATE)
-        response = encode(
-            Certificate(
-                version=ask.version,
-                slot_param=slot,
-                remainder_length=len(chain) - ask.offset - length,
-                portion=portion,
-            )
-        )
+        response = encode(answer)
         if session is None:
             self.transcript.add_certificate_exchange(request, response)
         return response

@@ -186,7 +186,8 @@ def _select_secured_version(opaque: bytes, ours: tuple[int, ...]) -> int | None:
         offered = secured_message_versions(decode_opaque(opaque))
     except DecodeError as error:
         raise invalid_request(f"OpaqueData: {error}") from None
-    common = [v for v in ours if any(v >> 8 == o >> 8 for o in offered)]
+    offered_major_minor = {o >> 8 for o in offered}
+    common = [v for v in ours if v >> 8 in offered_major_minor]
     if not common:
         listed = ", ".join(f"0x{v:04x}" for v in offered)
         raise invalid_request(f"no common secured-message version: the requester offers {listed}")

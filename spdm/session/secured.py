@@ -39,6 +39,7 @@ __all__ = [
     "MAX_SEQUENCE_NUMBER",
     "MCTP",
     "PCI_DOE",
+    "SECURED_MESSAGE_VERSIONS",
     "SECURED_TRANSPORTS",
     "DirectionState",
     "PaddingSource",
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 _NAME = "SECURED_MESSAGE"
+
+SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
+"""The DSP0277 versions (version number entries: 0x1100 is 1.1) both roles offer and select among by
+default, as libspdm does (it selects 1.2 even at SPDM 1.1)."""
 
 MAX_SEQUENCE_NUMBER = (1 << 64) - 1
 """A context refuses to seal or open at this sequence number (libspdm's limit): a KEY_UPDATE or a new session is due."""

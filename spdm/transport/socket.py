@@ -54,6 +54,7 @@ __all__ = [
     "SocketLink",
     "SocketServer",
     "SocketTransportType",
+    "checked_reply_header",
     "frame",
     "unpack_header",
 ]
@@ -100,6 +101,17 @@ RespondObject = Callable[[bytes], "bytes | None"]
 def frame(command: int, transport_type: int, payload: bytes) -> bytes:
     """One message of the spdm-emu socket protocol: the 12-byte big-endian header, then `payload`."""
     return _HEADER.pack(command, transport_type, len(payload)) + payload
+
+
+def checked_reply_header(header: bytes, transport_type: int, max_payload: int, what: str) -> tuple[int, int]:
+    """(command, payload size) of a reply's header, after checking it: the link's transport type, and a
+    payload size within `max_payload` (read from the wire, so bounded before anything is allocated)."""
+    reply, reply_type, size = unpack_header(header)
+    if reply_type != transport_type:
+        raise TransportError(f"{what}: transport type {reply_type}, expected {transport_type}")
+    if size > max_payload:
+        raise TransportError(f"{what}: announces {size} payload bytes, over the {max_payload} allowed")
+    return reply, size
 
 
 def unpack_header(header: bytes) -> tuple[int, int, int]:
@@ -231,11 +243,8 @@ class SocketLink:
         try:
             sock.settimeout(timeout)
             sock.sendall(frame(command, self._transport_type, payload))
-            reply, transport_type, size = unpack_header(self._recv_exact(sock, HEADER_SIZE, what, deadline))
-            if transport_type != self._transport_type:
-                raise TransportError(f"{what}: transport type {transport_type}, expected {self._transport_type}")
-            if size > self._max_payload:
-                raise TransportError(f"{what}: announces {size} payload bytes, over the {self._max_payload} allowed")
+            header = self._recv_exact(sock, HEADER_SIZE, what, deadline)
+            reply, size = checked_reply_header(header, self._transport_type, self._max_payload, what)
             body = self._recv_exact(sock, size, what, deadline)
         except TransportError:
             self.close()

@@ -33,7 +33,7 @@ from spdm.messages.error import ErrorResponse, RespondIfReady
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
-from spdm.transcript import ConnectionTranscript, Transcript
+from spdm.transcript import ConnectionTranscript
 from spdm.verify.check import Check
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
@@ -257,7 +257,8 @@ class _SessionChecks:
 
     def __init__(self, verifier: _Verifier) -> None:
         self.verifier = verifier
-        self.measurements: dict[int, tuple[Transcript, bytes | None]] = {}
+        self.measurements: dict[int, tuple[ConnectionTranscript, bytes | None]] = {}
+        """Each session's L1/L2 and the GET_MEASUREMENTS that awaits its answer."""
 
     def record(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
         self.verifier.result.checks.extend(record.checks)
@@ -277,28 +278,32 @@ class _SessionChecks:
             self._measurements(record, replayer)
 
     def _measurements(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
-        """In-session L1/L2: GET_MEASUREMENTS/MEASUREMENTS pairs of that session only (1.1: no A)."""
+        """In-session L1/L2: each session keeps its own M, under the connection's reset rules."""
         negotiated = replayer.negotiated
         msg = record.message
         if negotiated is None or msg is None:
             return
-        suite = hash_suite(negotiated.base_hash_algo)
-        transcript, request = self.measurements.get(record.session, (Transcript(suite.new), None))
-        if isinstance(msg, GetMeasurements):
-            self.measurements[record.session] = (transcript, record.data)
-            return
+        if record.session not in self.measurements:
+            session_transcript = ConnectionTranscript()
+            session_transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+            self.measurements[record.session] = (session_transcript, None)
+        transcript, request = self.measurements[record.session]
         if msg.code.is_request:
-            self.measurements.pop(record.session, None)
+            transcript.before_request(msg.code)
+            if not isinstance(msg, RespondIfReady):  # RESPOND_IF_READY fetches the pending request's answer
+                pending = record.data if isinstance(msg, GetMeasurements) else None
+                self.measurements[record.session] = (transcript, pending)
+            return
+        if isinstance(msg, ErrorResponse):
+            transcript.after_error(msg.error_code)
             return
         if not isinstance(msg, Measurements) or request is None:
             return
+        self.measurements[record.session] = (transcript, None)
         if msg.signature is None:
-            transcript.append(request, record.data)
-            self.measurements[record.session] = (transcript, None)
+            transcript.add_measurements(request, record.data)
             return
-        self.measurements.pop(record.session, None)
-        signed = record.data[: len(record.data) - len(msg.signature)]
-        digest = transcript.digest(request, signed)
+        digest = transcript.measurements_digest(request, record.data[: len(record.data) - len(msg.signature)])
         slot = replayer.sessions[record.session].slot_id or 0
         name = "in-session MEASUREMENTS signature over L1/L2"
         self.verifier.signature(negotiated, record.index, name, slot, digest, msg.signature)
