@@ -149,33 +149,33 @@ class KeySchedule:
         self.handshake_secret = hkdf_extract(hash_suite, bytes(hash_suite.size), bytes(shared_secret))
         self._master_secret: bytes | None = None
 
-    def _expand(self, secret: bytes, label: bytes, length: int, context: bytes = b"") -> bytes:
-        return expand_label(self.hash_suite, secret, label, length, context, spdm_version=self.spdm_version)
-
     @property
     def master_secret(self) -> bytes:
         """MasterSecret = HKDF-Extract(salt = HKDF-Expand(HandshakeSecret, bin_str0, H), IKM = 0^H)."""
         if self._master_secret is None:
-            size = self.hash_suite.size
-            salt = self._expand(self.handshake_secret, LABEL_DERIVED, size)
-            self._master_secret = hkdf_extract(self.hash_suite, salt, bytes(size))
+            suite = self.hash_suite
+            salt = expand_label(suite, self.handshake_secret, LABEL_DERIVED, suite.size, spdm_version=self.spdm_version)
+            self._master_secret = hkdf_extract(suite, salt, bytes(suite.size))
         return self._master_secret
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        key = self._expand(secret, LABEL_KEY, self.aead.key_size)
-        return TrafficKeys(secret, key, self._expand(secret, LABEL_IV, self.aead.iv_size))
+        suite, version = self.hash_suite, self.spdm_version
+        key = expand_label(suite, secret, LABEL_KEY, self.aead.key_size, spdm_version=version)
+        iv = expand_label(suite, secret, LABEL_IV, self.aead.iv_size, spdm_version=version)
+        return TrafficKeys(secret, key, iv)
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
-        return self._expand(handshake_secret, LABEL_FINISHED, self.hash_suite.size)
+        suite = self.hash_suite
+        return expand_label(suite, handshake_secret, LABEL_FINISHED, suite.size, spdm_version=self.spdm_version)
 
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
         self._check_digest(th1_digest)
-        size = self.hash_suite.size
-        request = self._expand(self.handshake_secret, LABEL_REQUEST_HANDSHAKE, size, th1_digest)
-        response = self._expand(self.handshake_secret, LABEL_RESPONSE_HANDSHAKE, size, th1_digest)
+        suite, version, secret = self.hash_suite, self.spdm_version, self.handshake_secret
+        request = expand_label(suite, secret, LABEL_REQUEST_HANDSHAKE, suite.size, th1_digest, spdm_version=version)
+        response = expand_label(suite, secret, LABEL_RESPONSE_HANDSHAKE, suite.size, th1_digest, spdm_version=version)
         return HandshakeSecrets(
             request=self.traffic_keys(request),
             response=self.traffic_keys(response),
@@ -186,20 +186,24 @@ class KeySchedule:
     def data(self, th2_digest: bytes) -> DataSecrets:
         """Data keys from Hash(TH2)."""
         self._check_digest(th2_digest)
-        size, master = self.hash_suite.size, self.master_secret
-        return DataSecrets(
-            request=self.traffic_keys(self._expand(master, LABEL_REQUEST_DATA, size, th2_digest)),
-            response=self.traffic_keys(self._expand(master, LABEL_RESPONSE_DATA, size, th2_digest)),
-        )
+        suite, version, master = self.hash_suite, self.spdm_version, self.master_secret
+        request = expand_label(suite, master, LABEL_REQUEST_DATA, suite.size, th2_digest, spdm_version=version)
+        response = expand_label(suite, master, LABEL_RESPONSE_DATA, suite.size, th2_digest, spdm_version=version)
+        return DataSecrets(request=self.traffic_keys(request), response=self.traffic_keys(response))
 
     def export_master_secret(self, th2_digest: bytes) -> bytes:
         """libspdm's export master secret (bin_str8 "exp master" with Hash(TH2)), for exporting keys."""
         self._check_digest(th2_digest)
-        return self._expand(self.master_secret, LABEL_EXPORT_MASTER, self.hash_suite.size, th2_digest)
+        suite = self.hash_suite
+        return expand_label(
+            suite, self.master_secret, LABEL_EXPORT_MASTER, suite.size, th2_digest, spdm_version=self.spdm_version
+        )
 
     def update(self, keys: TrafficKeys) -> TrafficKeys:
         """KEY_UPDATE for one direction: the next data secret (bin_str9 "traffic upd") and its key and IV."""
-        return self.traffic_keys(self._expand(keys.secret, LABEL_TRAFFIC_UPDATE, self.hash_suite.size))
+        suite = self.hash_suite
+        secret = expand_label(suite, keys.secret, LABEL_TRAFFIC_UPDATE, suite.size, spdm_version=self.spdm_version)
+        return self.traffic_keys(secret)
 
     def verify_data(self, finished_key: bytes, th_digest: bytes) -> bytes:
         """HMAC(finished_key, Hash(TH))."""
