@@ -13,6 +13,7 @@ from spdm.messages._layout import field, length_of, of, when
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
+    "MAX_CT_EXPONENT",
     "AlgStruct",
     "Algorithms",
     "Capabilities",
@@ -23,6 +24,9 @@ __all__ = [
     "Version",
     "VersionNumber",
 ]
+
+MAX_CT_EXPONENT = 31
+"""The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""
 
 _MAX_EXT_ALGS = 20
 _MAX_ALGORITHMS_LENGTH = {0x10: 0x40}

@@ -41,6 +41,7 @@ from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import CapabilityFlags, ErrorCode, SummaryHashType
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
+    MAX_CT_EXPONENT,
     Algorithms,
     Capabilities,
     GetCapabilities,
@@ -167,8 +168,8 @@ class Connection:
             ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
         answer, request, response = yield from self._transact(ask, Capabilities)
         check_responder_flags(answer.flags, self.version)
-        if answer.ct_exponent > 31:
-            raise NegotiationError(f"CTExponent {answer.ct_exponent} is over 31")
+        if answer.ct_exponent > MAX_CT_EXPONENT:
+            raise NegotiationError(f"CTExponent {answer.ct_exponent} is over {MAX_CT_EXPONENT}")
         self.transcript.add_vca(request, response)
         return ask, answer
 

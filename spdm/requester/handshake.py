@@ -36,6 +36,7 @@ from spdm.requester.events import Steps
 from spdm.requester.identity import DheKeyShare
 from spdm.requester.session_core import SessionCore, SessionLink
 from spdm.session.keys import KeySchedule
+from spdm.session.secured import joined_session_id
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import HashObject
 
@@ -171,7 +172,7 @@ def check_key_exchange(negotiated: Negotiated) -> None:
 
 
 def _session_id(link: SessionLink, rsp_session_id: int, req_session_id: int, what: str) -> int:
-    session_id = rsp_session_id << 16 | req_session_id
+    session_id = joined_session_id(rsp_session_id, req_session_id)
     if session_id in link.sessions:
         raise invalid_response(f"{what} makes SessionID 0x{session_id:08x}, which is already open")
     return session_id

@@ -32,12 +32,12 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
+from spdm.messages.negotiation import MAX_CT_EXPONENT
 from spdm.responder.demo import demo_chain, demo_measurements
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
-    "MAX_CT_EXPONENT",
     "MAX_PSK_HINT_SIZE",
     "RESPONDER_SESSION_CAPABILITIES",
     "SECURED_MESSAGE_VERSIONS",
@@ -53,7 +53,6 @@ __all__ = [
 F = CapabilityFlags
 
 SUPPORTED_VERSIONS = frozenset({0x10, 0x11})
-MAX_CT_EXPONENT = 31
 SLOT_COUNT = 8
 
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)

@@ -51,6 +51,7 @@ from spdm.messages.codes import AlgType, CapabilityFlags, Code, ErrorCode, Measu
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
+    MAX_CT_EXPONENT,
     Algorithms,
     AlgStruct,
     Capabilities,
@@ -71,7 +72,7 @@ from spdm.responder._common import (
     unexpected,
     unsupported,
 )
-from spdm.responder.config import MAX_CT_EXPONENT, ResponderConfig
+from spdm.responder.config import ResponderConfig
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
     CAPABILITY_OF,

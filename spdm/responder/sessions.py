@@ -71,7 +71,7 @@ from spdm.responder.config import ResponderConfig
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
-from spdm.session.secured import SecuredSession, session_id_of
+from spdm.session.secured import SecuredSession, joined_session_id, session_id_of
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import ConnectionTranscript
 
@@ -338,7 +338,7 @@ class SessionTable:
         for index in range(limit):
             rsp_session_id = _MAX_RSP_SESSION_ID - index
             if rsp_session_id not in used:
-                return rsp_session_id << 16 | req_session_id
+                return joined_session_id(rsp_session_id, req_session_id)
         raise ProtocolError(ErrorCode.SessionLimitExceeded, "no free RspSessionID")
 
     def _dhe_key(self, suite: DheSuite) -> DhePrivateKey:

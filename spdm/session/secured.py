@@ -48,6 +48,7 @@ __all__ = [
     "SecuredSessions",
     "SecuredTransport",
     "SequenceNumberExhausted",
+    "joined_session_id",
     "random_padding",
     "secured_transport",
     "session_id_of",
@@ -174,6 +175,11 @@ def random_padding(maximum: int = 32) -> PaddingSource:
         return pool[start:offset]
 
     return pad
+
+
+def joined_session_id(rsp_session_id: int, req_session_id: int) -> int:
+    """SessionID = RspSessionID << 16 | ReqSessionID: the two halves KEY_EXCHANGE(_RSP) and PSK_EXCHANGE(_RSP) carry."""
+    return rsp_session_id << 16 | req_session_id
 
 
 def session_id_of(data: bytes) -> int:

@@ -45,7 +45,7 @@ from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
-from spdm.session.secured import DirectionState, SecuredSession, secured_transport, session_id_of
+from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
 from spdm.verify.check import Check
 
@@ -284,7 +284,7 @@ class SessionReplayer:
             missing = DecodeError(msg.name, "", "no negotiated algorithms or no exchange request before it")
             return self._record(item, ordinal, None, msg, error=missing)
         request_data, request = exchange
-        session_id = msg.rsp_session_id << 16 | request.req_session_id
+        session_id = joined_session_id(msg.rsp_session_id, request.req_session_id)
         hashes = hash_suite(negotiated.base_hash_algo)
         aead = aead_suite(negotiated.aead_suite)
         checks: list[Check] = []
