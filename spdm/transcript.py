@@ -1,4 +1,4 @@
-"""What SPDM 1.0/1.1 signs: the message transcripts A, B, C (M1/M2) and M (L1/L2).
+"""What SPDM signs: the message transcripts A, B, C (M1/M2) and M (L1/L2).
 
 Both roles keep the same transcripts over the exact bytes that crossed the wire (never
 re-encoded objects, never transport padding) and reset them at the same points, as libspdm
@@ -11,8 +11,12 @@ does (`libspdm_reset_message_buffer_via_request_code`):
   session and measurement requests of `DROPS_UNFINISHED_AUTHENTICATION` drop them while
   authentication is unfinished, inside a session or outside one (`before_request`,
   `before_session_request`).
-* M (L1/L2 = M alone in 1.0/1.1) collects GET_MEASUREMENTS/MEASUREMENTS pairs; any other request,
-  an ERROR answer and every signed MEASUREMENTS restart it.
+* M (L1/L2 = M alone in 1.0/1.1, A || M from 1.2) collects GET_MEASUREMENTS/MEASUREMENTS pairs;
+  any other request, an ERROR answer and every signed MEASUREMENTS restart it. A session keeps its
+  own M (`for_session`), after the same A from 1.2 (libspdm `libspdm_calculate_l1l2`).
+
+The digests a signature is made over come out through `spdm.signing`: from 1.2 the transcript hash
+is preceded by the combined SPDM prefix of the operation.
 
 An ERROR response and the request it answers are never recorded.
 """
@@ -21,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spdm.crypto.hashes import HashObject
+from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
+from spdm.signing import SigningContext, signature_digest
 
 __all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript"]
 
@@ -89,7 +94,8 @@ class ConnectionTranscript:
         self.vca_labels: list[object] = []
         self.signed_labels: tuple[object, ...] = ()
         """The labels of everything the last computed signature digest covered."""
-        self._new: HashFactory | None = None
+        self._suite: HashSuite | None = None
+        self.version = 0x10
         self._vca_hash: HashObject | None = None
         self._m1m2: Transcript | None = None
         self._l1l2: Transcript | None = None
@@ -99,7 +105,7 @@ class ConnectionTranscript:
         """GET_VERSION: everything starts again."""
         self.vca.clear()
         self.vca_labels.clear()
-        self._new = None
+        self._suite = None
         self._vca_hash = None
         self._m1m2 = self._l1l2 = None
         self.authenticated = False
@@ -109,12 +115,21 @@ class ConnectionTranscript:
         self.vca_labels.extend(labels)
         self._vca_hash = None
 
-    def set_hash(self, new_hash: HashFactory) -> None:
-        """ALGORITHMS chose the hash: B, C and M can be hashed from now on."""
-        self._new = new_hash
+    def set_hash(self, suite: HashSuite, version: int) -> None:
+        """ALGORITHMS chose the hash (and VERSION the version): B, C and M can be hashed from now on."""
+        self._suite = suite
+        self.version = version
         self._vca_hash = None
         self._m1m2 = None
         self._l1l2 = None
+
+    def for_session(self) -> ConnectionTranscript:
+        """A session's own M (L1/L2 of in-session measurements): the same A, hash and version, nothing else."""
+        twin = ConnectionTranscript()
+        twin.add_vca(bytes(self.vca), labels=tuple(self.vca_labels))
+        twin._suite = self._suite
+        twin.version = self.version
+        return twin
 
     def vca_hash(self) -> HashObject:
         """A running hash of A, to continue: every session transcript starts with A, which is complete
@@ -126,9 +141,12 @@ class ConnectionTranscript:
         return self._vca_hash.copy()
 
     def _factory(self) -> HashFactory:
-        if self._new is None:
+        return self._hash_suite().new
+
+    def _hash_suite(self) -> HashSuite:
+        if self._suite is None:
             raise NegotiationError("no hash algorithm has been negotiated yet")
-        return self._new
+        return self._suite
 
     def before_request(self, code: int) -> None:
         """Apply the reset rules for a request about to be sent (or just received) outside a session."""
@@ -178,30 +196,36 @@ class ConnectionTranscript:
     def challenge_digest(
         self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()
     ) -> bytes:
-        """Hash(A || B || C) that CHALLENGE_AUTH signs; B and C end with it."""
+        """The digest CHALLENGE_AUTH signs, from Hash(A || B || C); B and C end with it."""
         transcript = self._m1m2_transcript()
         digest = transcript.digest(challenge, auth_without_signature)
         self.signed_labels = (*transcript.labels, *labels)
         self._m1m2 = None
-        return digest
+        return signature_digest(self._hash_suite(), self.version, SigningContext.CHALLENGE_AUTH, digest)
 
     def challenge_done(self) -> None:
         """CHALLENGE_AUTH completed authentication: from now on the requests of
         `DROPS_UNFINISHED_AUTHENTICATION` leave B and C alone (until GET_VERSION restarts everything)."""
         self.authenticated = True
 
+    def _l1l2_transcript(self) -> Transcript:
+        if self._l1l2 is None:
+            if self.version >= 0x12:
+                self._l1l2 = Transcript(self._factory(), bytes(self.vca), tuple(self.vca_labels))
+            else:
+                self._l1l2 = Transcript(self._factory())
+        return self._l1l2
+
     def add_measurements(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
         """M: an unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""
-        if self._l1l2 is None:
-            self._l1l2 = Transcript(self._factory())
-        self._l1l2.append(request, response, labels=labels)
+        self._l1l2_transcript().append(request, response, labels=labels)
 
     def measurements_digest(
         self, request: bytes, response_without_signature: bytes, *, labels: tuple[object, ...] = ()
     ) -> bytes:
-        """Hash(M) that a signed MEASUREMENTS signs (1.0/1.1: no A); M restarts after it."""
-        transcript = self._l1l2 or Transcript(self._factory())
+        """The digest a signed MEASUREMENTS signs, from Hash(L1/L2) (M, after A from 1.2); M restarts after it."""
+        transcript = self._l1l2_transcript()
         digest = transcript.digest(request, response_without_signature)
         self.signed_labels = (*transcript.labels, *labels)
         self._l1l2 = None
-        return digest
+        return signature_digest(self._hash_suite(), self.version, SigningContext.MEASUREMENTS, digest)

@@ -27,6 +27,7 @@ __all__ = [
     "MeasurementSpecification",
     "MeasurementValueType",
     "MutAuthRequest",
+    "OtherParams",
     "SummaryHashType",
     "asym_signature_size",
     "dhe_exchange_size",
@@ -100,9 +101,26 @@ class CapabilityFlags(enum.IntFlag):
     KEY_UPD_CAP = 1 << 14
     HANDSHAKE_IN_THE_CLEAR_CAP = 1 << 15
     PUB_KEY_ID_CAP = 1 << 16
+    CHUNK_CAP = 1 << 17  # 1.2 from here
+    ALIAS_CERT_CAP = 1 << 18
+    SET_CERT_CAP = 1 << 19
+    CSR_CAP = 1 << 20
+    CERT_INSTALL_RESET_CAP = 1 << 21
+    EP_INFO_CAP_NO_SIG = 1 << 22  # 1.3 from here
+    EP_INFO_CAP_SIG = 1 << 23
+    MEL_CAP = 1 << 24
+    EVENT_CAP = 1 << 25
+    MULTI_KEY_CAP_ONLY = 1 << 26
+    MULTI_KEY_CAP_NEG = 1 << 27
+    GET_KEY_PAIR_INFO_CAP = 1 << 28
+    SET_KEY_PAIR_INFO_CAP = 1 << 29
+    SET_KEY_PAIR_RESET_CAP = 1 << 30
+    LARGE_RESP_CAP = 1 << 31
 
     MEAS_CAP_MASK = MEAS_CAP_NO_SIG | MEAS_CAP_SIG
     PSK_CAP_MASK = PSK_CAP_NO_CONTEXT | PSK_CAP_WITH_CONTEXT
+    EP_INFO_CAP_MASK = EP_INFO_CAP_NO_SIG | EP_INFO_CAP_SIG
+    MULTI_KEY_CAP_MASK = MULTI_KEY_CAP_ONLY | MULTI_KEY_CAP_NEG
 
 
 class BaseAsymAlgo(enum.IntFlag):
@@ -117,6 +135,9 @@ class BaseAsymAlgo(enum.IntFlag):
     RSAPSS_4096 = 1 << 6
     ECDSA_P384 = 1 << 7
     ECDSA_P521 = 1 << 8
+    SM2_P256 = 1 << 9  # 1.2 from here
+    EDDSA_ED25519 = 1 << 10
+    EDDSA_ED448 = 1 << 11
 
 
 class BaseHashAlgo(enum.IntFlag):
@@ -128,6 +149,7 @@ class BaseHashAlgo(enum.IntFlag):
     SHA3_256 = 1 << 3
     SHA3_384 = 1 << 4
     SHA3_512 = 1 << 5
+    SM3_256 = 1 << 6  # 1.2
 
 
 class MeasurementHashAlgo(enum.IntFlag):
@@ -140,6 +162,7 @@ class MeasurementHashAlgo(enum.IntFlag):
     SHA3_256 = 1 << 4
     SHA3_384 = 1 << 5
     SHA3_512 = 1 << 6
+    SM3_256 = 1 << 7  # 1.2
 
 
 class MeasurementSpecification(enum.IntFlag):
@@ -162,12 +185,24 @@ class DheGroup(enum.IntFlag):
     SECP_256_R1 = 1 << 3
     SECP_384_R1 = 1 << 4
     SECP_521_R1 = 1 << 5
+    SM2_P256 = 1 << 6  # 1.2
 
 
 class AeadAlgorithm(enum.IntFlag):
     AES_128_GCM = 1 << 0
     AES_256_GCM = 1 << 1
     CHACHA20_POLY1305 = 1 << 2
+    SM4_128_GCM = 1 << 3  # 1.2
+
+
+class OtherParams(enum.IntFlag):
+    """NEGOTIATE_ALGORITHMS OtherParamsSupport / ALGORITHMS OtherParamsSelection (1.2)."""
+
+    OPAQUE_DATA_FMT_0 = 1 << 0
+    OPAQUE_DATA_FMT_1 = 1 << 1
+    MULTI_KEY_CONN = 1 << 4  # 1.3
+
+    OPAQUE_DATA_FMT_MASK = OPAQUE_DATA_FMT_0 | OPAQUE_DATA_FMT_1
 
 
 class KeyScheduleAlgo(enum.IntFlag):
@@ -216,6 +251,7 @@ _HASH_SIZES: dict[int, int] = {
     BaseHashAlgo.SHA3_256: 32,
     BaseHashAlgo.SHA3_384: 48,
     BaseHashAlgo.SHA3_512: 64,
+    BaseHashAlgo.SM3_256: 32,
 }
 _MEAS_HASH_SIZES: dict[int, int] = {
     MeasurementHashAlgo.RAW_BIT_STREAM_ONLY: 0,
@@ -225,6 +261,7 @@ _MEAS_HASH_SIZES: dict[int, int] = {
     MeasurementHashAlgo.SHA3_256: 32,
     MeasurementHashAlgo.SHA3_384: 48,
     MeasurementHashAlgo.SHA3_512: 64,
+    MeasurementHashAlgo.SM3_256: 32,
 }
 _SIGNATURE_SIZES: dict[int, int] = {
     BaseAsymAlgo.RSASSA_2048: 256,
@@ -236,6 +273,9 @@ _SIGNATURE_SIZES: dict[int, int] = {
     BaseAsymAlgo.RSAPSS_4096: 512,
     BaseAsymAlgo.ECDSA_P384: 96,
     BaseAsymAlgo.ECDSA_P521: 132,
+    BaseAsymAlgo.SM2_P256: 64,
+    BaseAsymAlgo.EDDSA_ED25519: 64,
+    BaseAsymAlgo.EDDSA_ED448: 114,
 }
 _DHE_SIZES: dict[int, int] = {
     DheGroup.FFDHE_2048: 256,
@@ -244,6 +284,7 @@ _DHE_SIZES: dict[int, int] = {
     DheGroup.SECP_256_R1: 64,
     DheGroup.SECP_384_R1: 96,
     DheGroup.SECP_521_R1: 132,
+    DheGroup.SM2_P256: 64,
 }
 
 

@@ -14,6 +14,7 @@ from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
     "MAX_CT_EXPONENT",
+    "MIN_DATA_TRANSFER_SIZE",
     "AlgStruct",
     "Algorithms",
     "Capabilities",
@@ -79,6 +80,32 @@ class Version(Message):
         return tuple(VersionNumber(value=v) for v in self.entries)
 
 
+MIN_DATA_TRANSFER_SIZE = 42
+"""The smallest DataTransferSize 1.2 allows (DSP0274 1.2 "GET_CAPABILITIES": MinDataTransferSize)."""
+
+
+def _transfer_sizes() -> list[c.Construct]:
+    """DataTransferSize and MaxSPDMmsgSize (from 1.2): at least 42 bytes each, and the largest
+    message no smaller than one transfer (DSP0274 1.2 "GET_CAPABILITIES request"; libspdm refuses
+    the same in libspdm_rsp_capabilities.c and libspdm_req_get_capabilities.c)."""
+    from_12 = when("version", ">=", 0x12)
+    return [
+        "data_transfer_size" / c.If(from_12, c.Int32ul),
+        "max_spdm_msg_size" / c.If(from_12, c.Int32ul),
+        require(
+            of(
+                lambda version, transfer, largest: version < 0x12
+                or MIN_DATA_TRANSFER_SIZE <= transfer <= largest,
+                "version",
+                "data_transfer_size",
+                "max_spdm_msg_size",
+            ),
+            f"DataTransferSize under {MIN_DATA_TRANSFER_SIZE} or over MaxSPDMmsgSize",
+            field="data_transfer_size",
+        ),
+    ]
+
+
 @message(
     Code.GET_CAPABILITIES,
     "param1" / c.Int8ul,
@@ -87,10 +114,12 @@ class Version(Message):
     "ct_exponent" / c.If(when("version", ">=", 0x11), c.Int8ul),
     "reserved2" / c.If(when("version", ">=", 0x11), c.Int16ul),
     "flags" / c.If(when("version", ">=", 0x11), c.Int32ul),
+    *_transfer_sizes(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetCapabilities(Message):
-    """The 1.0 request is the header alone: its 1.1 fields are then ``None``."""
+    """The 1.0 request is the header alone: its 1.1 fields are then ``None``; so are the 1.2
+    sizes (DataTransferSize, MaxSPDMmsgSize) before 1.2."""
 
     version: int = 0x11
     param1: int = 0
@@ -99,6 +128,8 @@ class GetCapabilities(Message):
     ct_exponent: int | None = 0
     reserved2: int | None = 0
     flags: int | None = 0
+    data_transfer_size: int | None = None
+    max_spdm_msg_size: int | None = None
 
     @property
     def capabilities(self) -> CapabilityFlags:
@@ -113,9 +144,12 @@ class GetCapabilities(Message):
     "ct_exponent" / c.Int8ul,
     "reserved2" / c.Int16ul,
     "flags" / c.Int32ul,
+    *_transfer_sizes(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities(Message):
+    """The 1.2 sizes are ``None`` before 1.2."""
+
     version: int = 0x11
     param1: int = 0
     param2: int = 0
@@ -123,6 +157,8 @@ class Capabilities(Message):
     ct_exponent: int = 0
     reserved2: int = 0
     flags: int = 0
+    data_transfer_size: int | None = None
+    max_spdm_msg_size: int | None = None
 
     @property
     def capabilities(self) -> CapabilityFlags:
@@ -195,7 +231,7 @@ def _alg_structs() -> c.Construct:
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(32), *_LENGTH_FIELDS)),
     "measurement_specification" / c.Int8ul,
-    "reserved" / c.Int8ul,
+    "other_params_support" / c.Int8ul,
     "base_asym_algo" / c.Int32ul,
     "base_hash_algo" / c.Int32ul,
     "reserved2" / c.Bytes(12),
@@ -213,12 +249,14 @@ def _alg_structs() -> c.Construct:
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NegotiateAlgorithms(Message):
-    """The requester's offer; Length and the counts are derived when encoding, checked when decoding."""
+    """The requester's offer; Length and the counts are derived when encoding, checked when decoding.
+
+    `other_params_support` (1.2: the opaque data formats; 1.3: MULTI_KEY_CONN) is reserved before 1.2."""
 
     version: int = 0x11
     param2: int = 0
     measurement_specification: int
-    reserved: int = 0
+    other_params_support: int = 0
     base_asym_algo: int
     base_hash_algo: int
     reserved2: bytes = bytes(12)
@@ -234,7 +272,7 @@ class NegotiateAlgorithms(Message):
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(36), *_LENGTH_FIELDS)),
     "measurement_specification_sel" / c.Int8ul,
-    "reserved" / c.Int8ul,
+    "other_params_selection" / c.Int8ul,
     "measurement_hash_algo" / c.Int32ul,
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
@@ -251,12 +289,14 @@ class NegotiateAlgorithms(Message):
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Algorithms(Message):
-    """The responder's selection; Length and the counts are derived when encoding, checked when decoding."""
+    """The responder's selection; Length and the counts are derived when encoding, checked when decoding.
+
+    `other_params_selection` (1.2: one opaque data format; 1.3: MULTI_KEY_CONN) is reserved before 1.2."""
 
     version: int = 0x11
     param2: int = 0
     measurement_specification_sel: int
-    reserved: int = 0
+    other_params_selection: int = 0
     measurement_hash_algo: int
     base_asym_sel: int
     base_hash_sel: int

@@ -10,15 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from spdm.certs import ChainPolicy
-from spdm.crypto import DheSuite
+from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
-    AeadAlgorithm,
     AlgType,
-    BaseAsymAlgo,
-    BaseHashAlgo,
     CapabilityFlags,
-    DheGroup,
     KeyScheduleAlgo,
     MeasurementSpecification,
 )
@@ -51,10 +47,10 @@ MUTUAL_AUTH_CAPABILITIES = int(_F.MUT_AUTH_CAP | _F.ENCAP_CAP | _F.CERT_CAP | _F
 
 
 _DEFAULT_CAPABILITIES = int(_F.CERT_CAP | _F.CHAL_CAP)
-_ALL_ASYM = sum(int(a) for a in BaseAsymAlgo)
-_ALL_HASH = sum(int(h) for h in BaseHashAlgo)
-_ALL_DHE = sum(int(g) for g in DheGroup)
-_ALL_AEAD = sum(int(a) for a in AeadAlgorithm)
+_ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES)
+_ALL_HASH = sum(suite.bit for suite in HASH_SUITES)
+_ALL_DHE = sum(suite.bit for suite in DHE_SUITES)
+_ALL_AEAD = sum(suite.bit for suite in AEAD_SUITES)
 _DEFAULT_VERSIONS = (0x10, 0x11)
 _DEFAULT_PORTION = 0x400
 _DEFAULT_RETRIES = 3

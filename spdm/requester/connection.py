@@ -95,7 +95,7 @@ class Connection:
             channel=self.channel,
             sessions=self.sessions,
             verified=self.verified,
-            before_session_request=self.transcript.before_session_request,
+            transcript=self.transcript,
         )
 
     @property
@@ -187,7 +187,7 @@ class Connection:
         negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen)
         check_selection(offer, chosen, negotiated)
         self.transcript.add_vca(request, response)
-        self.transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+        self.transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
         self.channel.negotiated = negotiated
         return negotiated
 

@@ -230,7 +230,9 @@ def key_exchange(
         bytes(answer.opaque_data), tuple(config.secured_message_versions), "KEY_EXCHANGE_RSP"
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "KEY_EXCHANGE_RSP")
-    transcript = SessionTranscript(hashes, vca_hash(), responder_chain_hash=hashes.digest(chain))
+    transcript = SessionTranscript(
+        hashes, vca_hash(), responder_chain_hash=hashes.digest(chain), spdm_version=negotiated.version
+    )
     transcript.add_exchange_request(request)
     digests = transcript.add_key_exchange_rsp(response, answer)
     if digests.signature_digest is None:  # always set for a certificate-based transcript

@@ -25,7 +25,7 @@ libspdm's captures):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
@@ -85,14 +85,15 @@ class SessionLink:
     `channel` carries its requests; `sessions` is the connection's table of open sessions, which
     a session enters when its handshake starts and leaves when it closes; `verified` are the
     connection's validated chains (signed measurements are checked with them);
-    `before_session_request(code)` applies the connection-transcript rule for a request sent in a
-    session (`spdm.transcript.ConnectionTranscript.before_session_request`).
+    `transcript` is the connection's: a request sent in a session applies its rule
+    (`spdm.transcript.ConnectionTranscript.before_session_request`), and in-session measurements
+    start their own M from its A (`for_session`).
     """
 
     channel: Channel
     sessions: dict[int, SessionCore]
     verified: Mapping[int, VerifiedChain]
-    before_session_request: Callable[[int], None]
+    transcript: ConnectionTranscript
 
 
 class SessionCore:
@@ -222,7 +223,7 @@ class SessionCore:
         code = request.code
         if self._measurements is not None:
             self._measurements.before_request(code)
-        self._link.before_session_request(code)
+        self._link.transcript.before_session_request(code)
         data = encode(request) if data is None else data
         codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
         return (yield from self._link.channel.exchange(request, data, expect, self._carry, self._on_error, codec))
@@ -376,8 +377,7 @@ class SessionCore:
     def _measurement_transcript(self) -> ConnectionTranscript:
         """The session's L1/L2, made when GET_MEASUREMENTS first needs it."""
         if self._measurements is None:
-            self._measurements = ConnectionTranscript()
-            self._measurements.set_hash(hash_suite(self._negotiated.base_hash_algo).new)
+            self._measurements = self._link.transcript.for_session()
         return self._measurements
 
     def close(self, *, clear_negotiated_state: bool = False) -> Operation[None]:

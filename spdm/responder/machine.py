@@ -467,7 +467,7 @@ class Responder:
         response = encode(answer)
         self.transcript.add_vca(request, response)
         if connection.hash is not None:
-            self.transcript.set_hash(connection.hash.new)
+            self.transcript.set_hash(connection.hash, negotiated.version)
         self._connection = connection
         self._served = _served_codes(negotiated.responder_flags, negotiated.requester_flags)
         return response

@@ -123,6 +123,8 @@ class Session:
     schedule: KeySchedule
     handshake: HandshakeSecrets
     transcript: SessionTranscript
+    connection_transcript: ConnectionTranscript
+    """The connection's A, B, C and M: a session's own M starts from its A (`for_session`)."""
     channel: SecuredSession
     heartbeat_period: int
     secured_message_version: int | None
@@ -157,8 +159,7 @@ class Session:
     def measurement_transcript(self) -> ConnectionTranscript:
         """`measurements`, made when GET_MEASUREMENTS first needs it."""
         if self.measurements is None:
-            self.measurements = ConnectionTranscript()
-            self.measurements.set_hash(self.transcript.hash_suite.new)
+            self.measurements = self.connection_transcript.for_session()
         return self.measurements
 
     def derive_data_keys(self) -> None:
@@ -413,7 +414,9 @@ class SessionTable:
                 responder_verify_data=None,
             )
         )
-        th = SessionTranscript(suite, transcript.vca_hash(), responder_chain_hash=suite.digest(chain))
+        th = SessionTranscript(
+            suite, transcript.vca_hash(), responder_chain_hash=suite.digest(chain), spdm_version=negotiated.version
+        )
         th.add_exchange_request(request)
         schedule = KeySchedule(suite, terms.aead, shared_secret, spdm_version=negotiated.version)
         signing_key = self.config.slots[slot].private_key
@@ -432,6 +435,7 @@ class SessionTable:
             schedule=schedule,
             handshake=handshake,
             transcript=th,
+            connection_transcript=transcript,
             channel=self._channel(terms, session_id, handshake),
             heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,
@@ -541,6 +545,7 @@ class SessionTable:
             schedule=schedule,
             handshake=handshake,
             transcript=th,
+            connection_transcript=transcript,
             channel=self._channel(terms, session_id, handshake),
             heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,

@@ -44,6 +44,7 @@ from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
 from spdm.session.keys import HandshakeSecrets, KeySchedule, verify_data
+from spdm.signing import SigningContext, signature_digest
 
 __all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript", "Signer"]
 
@@ -76,14 +77,23 @@ class FinishDigests(NamedTuple):
 class SessionTranscript:
     """The running hash of one session's transcript: A, [Hash(Ct)], K, [Hash(CM)], F."""
 
-    __slots__ = ("_hash", "_requester_chain_hashed", "hash_suite", "psk", "th1", "th2")
+    __slots__ = ("_hash", "_requester_chain_hashed", "hash_suite", "psk", "spdm_version", "th1", "th2")
 
     def __init__(
-        self, hash_suite: HashSuite, vca: bytes | HashObject, *, responder_chain_hash: bytes | None = None
+        self,
+        hash_suite: HashSuite,
+        vca: bytes | HashObject,
+        *,
+        responder_chain_hash: bytes | None = None,
+        spdm_version: int | None = None,
     ) -> None:
         """`vca` is A, or a running hash of A that this transcript continues (`ConnectionTranscript.vca_hash`);
-        `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session."""
+        `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session;
+        `spdm_version` says what its signatures cover (`spdm.signing`), and is needed unless PSK."""
+        if responder_chain_hash is not None and spdm_version is None:
+            raise ValueError("a certificate-based session transcript needs its SPDM version (for its signatures)")
         self.hash_suite = hash_suite
+        self.spdm_version = spdm_version
         self.psk = responder_chain_hash is None
         if isinstance(vca, _RAW):
             self._hash: HashObject = hash_suite.new()
@@ -108,6 +118,7 @@ class SessionTranscript:
         adds it to a copy and keeps the copy only when the checks pass."""
         twin = SessionTranscript.__new__(SessionTranscript)
         twin.hash_suite, twin.psk, twin.th1, twin.th2 = self.hash_suite, self.psk, self.th1, self.th2
+        twin.spdm_version = self.spdm_version
         twin._hash = self._hash.copy()
         twin._requester_chain_hashed = self._requester_chain_hashed
         return twin
@@ -120,6 +131,12 @@ class SessionTranscript:
         for part in tail:
             state.update(part)
         return state.digest()
+
+    def _signature_digest(self, context: SigningContext, *tail: bytes) -> bytes:
+        """What a signature over everything so far, then `tail`, is made over (`spdm.signing`)."""
+        if self.spdm_version is None:
+            raise ValueError("a PSK session transcript has no signatures")
+        return signature_digest(self.hash_suite, self.spdm_version, context, self._digest(*tail))
 
     def mark_th1(self) -> bytes:
         """Record Hash(TH1) = the digest now (after the exchange response up to its verify data)."""
@@ -162,11 +179,11 @@ class SessionTranscript:
         body_end = signed_end - len(message.signature)
         self._check_tail(response, body_end, message.signature, "Signature")
         self._check_tail(response, signed_end, received, "ResponderVerifyData")
-        signature_digest = self._digest(response[:body_end])
+        signed = self._signature_digest(SigningContext.KEY_EXCHANGE_RSP, response[:body_end])
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
         self._hash.update(received)
-        return ExchangeDigests(signature_digest, th1)
+        return ExchangeDigests(signed, th1)
 
     def build_key_exchange_rsp(
         self, unsigned: bytes, *, sign: Signer, schedule: KeySchedule, verify_data: bool = True
@@ -180,7 +197,7 @@ class SessionTranscript:
         """
         if self.psk:
             raise ValueError("KEY_EXCHANGE_RSP in a PSK session transcript")
-        signature = sign(self._digest(unsigned))
+        signature = sign(self._signature_digest(SigningContext.KEY_EXCHANGE_RSP, unsigned))
         self._hash.update(unsigned)
         self._hash.update(signature)
         th1 = self.mark_th1()
@@ -224,11 +241,11 @@ class SessionTranscript:
         self._check_tail(request, _HEADER_SIZE, signature, "Signature")
         self._check_tail(request, _HEADER_SIZE + len(signature), message.requester_verify_data, "RequesterVerifyData")
         self._hash.update(request[:_HEADER_SIZE])
-        signature_digest = self._hash.copy().digest() if signature else None
+        signed = self._signature_digest(SigningContext.FINISH) if signature else None
         self._hash.update(signature)
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
-        return FinishDigests(signature_digest, verify_digest)
+        return FinishDigests(signed, verify_digest)
 
     def build_finish(self, header: bytes, *, finished_key: bytes, sign: Signer | None = None) -> bytes:
         """FINISH built from its 4-byte `header`: [Signature =] `sign`(digest up to the header) under
@@ -238,7 +255,7 @@ class SessionTranscript:
         if sign is not None and not self._requester_chain_hashed:
             raise ValueError("a signed FINISH needs Hash(CM) in the transcript first (add_requester_chain_hash)")
         self._hash.update(header)
-        signature = b"" if sign is None else sign(self._digest())
+        signature = b"" if sign is None else sign(self._signature_digest(SigningContext.FINISH))
         self._hash.update(signature)
         mac = verify_data(self.hash_suite, finished_key, self._digest())
         self._hash.update(mac)

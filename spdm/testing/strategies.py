@@ -40,6 +40,7 @@ from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
+    MIN_DATA_TRANSFER_SIZE,
     Algorithms,
     AlgStruct,
     Capabilities,
@@ -316,7 +317,19 @@ def version(context: CodecContext | None = None) -> SearchStrategy[Version]:
     )
 
 
-_CAPABILITY_BITS = 17
+_CAPABILITY_BITS = 32
+
+
+@_memo
+@st.composite
+def _transfer_sizes(draw: st.DrawFn, version: int) -> dict[str, int | None]:
+    """DataTransferSize and MaxSPDMmsgSize from 1.2 (42 <= DataTransferSize <= MaxSPDMmsgSize), else ``None``."""
+    if version < 0x12:
+        return {"data_transfer_size": None, "max_spdm_msg_size": None}
+    transfer = draw(st.one_of(st.sampled_from((MIN_DATA_TRANSFER_SIZE, 0x1200)), _uint(0xFFFFFFFF)))
+    transfer = max(transfer, MIN_DATA_TRANSFER_SIZE)
+    largest = draw(st.one_of(st.just(transfer), st.integers(transfer, 0xFFFFFFFF)))
+    return {"data_transfer_size": transfer, "max_spdm_msg_size": largest}
 
 
 @_memo
@@ -341,27 +354,36 @@ def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
         ct_exponent=draw(_uint(_U8)),
         reserved2=draw(_reserved(_U16)),
         flags=draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
+        **draw(_transfer_sizes(ver)),
     )
 
 
 @_memo
 def get_capabilities(context: CodecContext | None = None) -> SearchStrategy[GetCapabilities]:
-    """1.0 requests (the header alone, 1.1 fields ``None``) and 1.1+ ones."""
+    """1.0 requests (the header alone, 1.1 fields ``None``) and 1.1+ ones (1.2: with the transfer sizes)."""
     return _get_capabilities()
 
 
 @_memo
-def capabilities(context: CodecContext | None = None) -> SearchStrategy[Capabilities]:
-    return st.builds(
-        Capabilities,
-        version=_versions(),
-        param1=_reserved(),
-        param2=_reserved(),
-        reserved=_reserved(),
-        ct_exponent=_uint(_U8),
-        reserved2=_reserved(_U16),
-        flags=_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF),
+@st.composite
+def _capabilities(draw: st.DrawFn) -> Capabilities:
+    ver = draw(_versions())
+    return Capabilities(
+        version=ver,
+        param1=draw(_reserved()),
+        param2=draw(_reserved()),
+        reserved=draw(_reserved()),
+        ct_exponent=draw(_uint(_U8)),
+        reserved2=draw(_reserved(_U16)),
+        flags=draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
+        **draw(_transfer_sizes(ver)),
     )
+
+
+@_memo
+def capabilities(context: CodecContext | None = None) -> SearchStrategy[Capabilities]:
+    """Any version's answer (1.2: with the transfer sizes)."""
+    return _capabilities()
 
 
 @_memo
@@ -426,9 +448,9 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
         version=ver,
         param2=draw(_reserved()),
         measurement_specification=draw(_usual((0, 1))),
-        reserved=draw(_reserved()),
-        base_asym_algo=draw(_bitmask(9, 0xFFFFFFFF)),
-        base_hash_algo=draw(_bitmask(6, 0xFFFFFFFF)),
+        other_params_support=draw(_usual((0, 1, 2, 3, 0x12))),
+        base_asym_algo=draw(_bitmask(12, 0xFFFFFFFF)),
+        base_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
         reserved2=draw(_reserved_bytes(12)),
         reserved3=draw(_reserved(_U16)),
         ext_asym=ext_asym,
@@ -455,10 +477,10 @@ def _algorithms(draw: st.DrawFn) -> Algorithms:
         version=ver,
         param2=draw(_reserved()),
         measurement_specification_sel=draw(_usual((0, 1))),
-        reserved=draw(_reserved()),
-        measurement_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
-        base_asym_sel=draw(_bitmask(9, 0xFFFFFFFF)),
-        base_hash_sel=draw(_bitmask(6, 0xFFFFFFFF)),
+        other_params_selection=draw(_usual((0, 1, 2, 0x12))),
+        measurement_hash_algo=draw(_bitmask(8, 0xFFFFFFFF)),
+        base_asym_sel=draw(_bitmask(12, 0xFFFFFFFF)),
+        base_hash_sel=draw(_bitmask(7, 0xFFFFFFFF)),
         reserved2=draw(_reserved_bytes(12)),
         reserved3=draw(_reserved(_U16)),
         ext_asym=ext_asym,

@@ -119,7 +119,7 @@ class _Verifier:
             )
             try:
                 check_selection(ask, answer, negotiated)
-                self.transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+                self.transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
                 self.negotiated = negotiated
                 self.check(record, "ALGORITHMS selects one offered algorithm of each kind")
             except SpdmError as error:
@@ -284,8 +284,7 @@ class _SessionChecks:
         if negotiated is None or msg is None:
             return
         if record.session not in self.measurements:
-            session_transcript = ConnectionTranscript()
-            session_transcript.set_hash(hash_suite(negotiated.base_hash_algo).new)
+            session_transcript = self.verifier.transcript.for_session()
             self.measurements[record.session] = (session_transcript, None)
         transcript, request = self.measurements[record.session]
         if msg.code.is_request:

@@ -298,7 +298,9 @@ class SessionReplayer:
                 same = chain_hash == self._digests[request.slot_id]
                 detail = "" if same else "chain hash differs"
                 checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
-            transcript = SessionTranscript(hashes, bytes(self._vca), responder_chain_hash=chain_hash)
+            transcript = SessionTranscript(
+                hashes, bytes(self._vca), responder_chain_hash=chain_hash, spdm_version=negotiated.version
+            )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
             if chain is not None and digests.signature_digest is not None:

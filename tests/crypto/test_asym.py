@@ -40,8 +40,9 @@ def key_for(suite: AsymSuite, index: int = 0) -> SigningKey:
     return cached_key(suite.bit, index)
 
 
-def test_one_suite_per_spdm_1_1_asym_bit() -> None:
-    assert [suite.bit for suite in ASYM_SUITES] == [int(bit) for bit in BaseAsymAlgo]
+def test_one_suite_per_asym_bit_with_a_backend() -> None:
+    named_only = {BaseAsymAlgo.SM2_P256, BaseAsymAlgo.EDDSA_ED448, BaseAsymAlgo.EDDSA_ED25519}
+    assert [suite.bit for suite in ASYM_SUITES] == [int(bit) for bit in BaseAsymAlgo if bit not in named_only]
     for suite in ASYM_SUITES:
         assert suite.name == BaseAsymAlgo(suite.bit).name
         assert suite.signature_size == asym_signature_size(suite.bit)

@@ -35,9 +35,10 @@ RFC4231_CASE2 = {
 SUITE_IDS = [suite.name for suite in HASH_SUITES]
 
 
-def test_one_suite_per_spdm_1_1_hash_bit() -> None:
-    assert [suite.bit for suite in HASH_SUITES] == [int(bit) for bit in BaseHashAlgo]
-    assert [suite.name for suite in HASH_SUITES] == [bit.name for bit in BaseHashAlgo]
+def test_one_suite_per_hash_bit_but_sm3() -> None:
+    backed = [bit for bit in BaseHashAlgo if bit is not BaseHashAlgo.SM3_256]
+    assert [suite.bit for suite in HASH_SUITES] == [int(bit) for bit in backed]
+    assert [suite.name for suite in HASH_SUITES] == [bit.name for bit in backed]
 
 
 @pytest.mark.parametrize("suite", HASH_SUITES, ids=SUITE_IDS)

@@ -75,7 +75,7 @@ def test_decode_dispatches_on_the_code() -> None:
         (b"", "SPDM", "header"),
         (b"\x10\x84\x00", "SPDM", "header"),
         (b"\x10\x00\x00\x00", "SPDM", "code"),
-        (NEGOTIATE[:7], "NEGOTIATE_ALGORITHMS", "reserved"),
+        (NEGOTIATE[:7], "NEGOTIATE_ALGORITHMS", "other_params_support"),
         (NEGOTIATE[:-1], "NEGOTIATE_ALGORITHMS", "alg_structs.alg_supported"),
         (NEGOTIATE + b"\x00", "NEGOTIATE_ALGORITHMS", ""),
         (bytes.fromhex("100400000000"), "VERSION", "entries"),

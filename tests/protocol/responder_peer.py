@@ -158,7 +158,7 @@ class Peer:
         answer = got.message
         assert isinstance(answer, Algorithms)
         self.negotiated = Negotiated.from_vca(self.version, self._caps_request, self._caps, answer)
-        self.transcript.set_hash(hash_suite(answer.base_hash_sel).new)
+        self.transcript.set_hash(hash_suite(answer.base_hash_sel), self.version)
         return self.negotiated
 
     def digests(self) -> Digests:

@@ -172,7 +172,9 @@ class SessionPeer:
         assert isinstance(answer, KeyExchangeRsp), answer
         suite = hash_suite(negotiated.base_hash_algo)
         chain = self.responder_chain(slot)
-        transcript = SessionTranscript(suite, bytes(self.peer.transcript.vca), responder_chain_hash=suite.digest(chain))
+        transcript = SessionTranscript(
+            suite, bytes(self.peer.transcript.vca), responder_chain_hash=suite.digest(chain), spdm_version=0x11
+        )
         transcript.add_exchange_request(request)
         digests = transcript.add_key_exchange_rsp(response, answer)
         assert digests.signature_digest is not None
@@ -303,7 +305,7 @@ class RequesterSession:
         data = self.schedule.data(th2)
         self.channel.rekey_request(data.request)
         self.channel.rekey_response(data.response)
-        self.measurements.set_hash(self.suite.new)
+        self.measurements.set_hash(self.suite, 0x11)
         self.established = True
 
     # --- plumbing ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from spdm.crypto import ASYM_SUITES, HASH_SUITES
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.messages import decode_prefix, encode
 from spdm.messages.certificates import Certificate
@@ -44,8 +45,8 @@ def _doe_in_memory(responder: Responder) -> Transport:
     return DoeTransport(MemoryDoeLink(responder.respond))
 
 
-_ASYMS = list(BaseAsymAlgo)
-_HASHES = list(BaseHashAlgo)
+_ASYMS = [BaseAsymAlgo(suite.bit) for suite in ASYM_SUITES]
+_HASHES = [BaseHashAlgo(suite.bit) for suite in HASH_SUITES]
 
 
 @pytest.mark.parametrize(("asym", "hash_algo"), list(itertools.product(_ASYMS, _HASHES)), ids=lambda v: v.name)

@@ -290,7 +290,7 @@ def test_wrong_version_bytes(peer: Peer) -> None:
     error = peer.expect_error(GetVersion(version=0x11), E.VersionMismatch, 0)
     assert error.version == 0x10
     peer.get_version()
-    peer.expect_error(GetCapabilities(version=0x12), E.VersionMismatch, 0)
+    peer.expect_error(GetCapabilities(version=0x12, data_transfer_size=0x1200, max_spdm_msg_size=0x1200), E.VersionMismatch, 0)
     peer.expect_error(GetCapabilities(version=0x01), E.VersionMismatch, 0)
     assert peer.responder.state is State.EXPECT_GET_CAPABILITIES
     peer.capabilities()

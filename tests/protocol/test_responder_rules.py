@@ -37,7 +37,7 @@ def _connection(*, authenticated: bool = False) -> ConnectionTranscript:
     """A transcript past VCA with a DIGESTS exchange in B."""
     transcript = ConnectionTranscript()
     transcript.add_vca(b"VCA")
-    transcript.set_hash(hash_suite(BaseHashAlgo.SHA_256).new)
+    transcript.set_hash(hash_suite(BaseHashAlgo.SHA_256), 0x11)
     if authenticated:
         transcript.challenge_done()
     transcript.add_certificate_exchange(b"GET_DIGESTS", b"DIGESTS")

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from spdm.crypto import AEAD_SUITES, DHE_SUITES, HASH_SUITES
 from spdm.messages.codes import AeadAlgorithm, BaseAsymAlgo, BaseHashAlgo, DheGroup
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, SlotIdentity, demo_config
@@ -33,9 +34,15 @@ def _requester(dhe: int, aead: int, hashes: int) -> Requester:
     return Requester(DoeTransport(MemoryDoeLink(Responder(config).respond)), settings)
 
 
+_DHE_GROUPS = [DheGroup(suite.bit) for suite in DHE_SUITES]
+_AEADS = [AeadAlgorithm(suite.bit) for suite in AEAD_SUITES]
+_HASHES = [BaseHashAlgo(suite.bit) for suite in HASH_SUITES]
+"""Every algorithm with a cryptographic backend (the SM ones of 1.2 are named only)."""
+
+
 @pytest.mark.parametrize(
     ("dhe", "aead", "hashes"),
-    list(itertools.product(list(DheGroup), list(AeadAlgorithm), list(BaseHashAlgo))),
+    list(itertools.product(_DHE_GROUPS, _AEADS, _HASHES)),
     ids=lambda v: v.name,
 )
 def test_dhe_session(dhe: DheGroup, aead: AeadAlgorithm, hashes: BaseHashAlgo) -> None:
@@ -53,7 +60,7 @@ def test_dhe_session(dhe: DheGroup, aead: AeadAlgorithm, hashes: BaseHashAlgo) -
 
 
 @pytest.mark.parametrize(
-    ("aead", "hashes"), list(itertools.product(list(AeadAlgorithm), list(BaseHashAlgo))), ids=lambda v: v.name
+    ("aead", "hashes"), list(itertools.product(_AEADS, _HASHES)), ids=lambda v: v.name
 )
 def test_psk_session(aead: AeadAlgorithm, hashes: BaseHashAlgo) -> None:
     requester = _requester(DheGroup.SECP_256_R1, aead, hashes)

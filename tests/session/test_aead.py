@@ -34,8 +34,9 @@ IDS = [suite.name for suite in AEAD_SUITES]
 
 
 def test_one_suite_per_bit() -> None:
-    assert [suite.bit for suite in AEAD_SUITES] == [int(bit) for bit in AeadAlgorithm]
-    assert [suite.name for suite in AEAD_SUITES] == [bit.name for bit in AeadAlgorithm]
+    backed = [bit for bit in AeadAlgorithm if bit is not AeadAlgorithm.SM4_128_GCM]
+    assert [suite.bit for suite in AEAD_SUITES] == [int(bit) for bit in backed]
+    assert [suite.name for suite in AEAD_SUITES] == [bit.name for bit in backed]
     assert [suite.key_size for suite in AEAD_SUITES] == [16, 32, 32]
     assert all(suite.iv_size == 12 and suite.tag_size == 16 for suite in AEAD_SUITES)
     for suite in AEAD_SUITES:

@@ -41,8 +41,9 @@ def _e_fixed(bits: int) -> int:
 
 
 def test_one_suite_per_bit() -> None:
-    assert [suite.bit for suite in DHE_SUITES] == [int(bit) for bit in DheGroup]
-    assert [suite.name for suite in DHE_SUITES] == [bit.name for bit in DheGroup]
+    backed = [bit for bit in DheGroup if bit is not DheGroup.SM2_P256]
+    assert [suite.bit for suite in DHE_SUITES] == [int(bit) for bit in backed]
+    assert [suite.name for suite in DHE_SUITES] == [bit.name for bit in backed]
     for suite in DHE_SUITES:
         assert dhe_suite(suite.bit) is suite
         assert suite.exchange_size == dhe_exchange_size(suite.bit)

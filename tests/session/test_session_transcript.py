@@ -45,7 +45,7 @@ def test_dhe_with_mutual_authentication() -> None:
     rsp, rsp_msg = _key_exchange_rsp(bytes([9] * 32))
     body, signature, verify_data = rsp[:-96], rsp[-96:-32], rsp[-32:]
     assert signature == bytes([7] * 64) and verify_data == bytes([9] * 32)
-    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     transcript.add_exchange_request(KE)
     exchange = transcript.add_key_exchange_rsp(rsp, rsp_msg)
     assert exchange.signature_digest == _h(A, CT, KE, body)
@@ -67,7 +67,7 @@ def test_dhe_with_mutual_authentication() -> None:
 
 def test_dhe_handshake_in_the_clear() -> None:
     rsp, rsp_msg = _key_exchange_rsp(None)
-    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     transcript.add_exchange_request(KE)
     assert transcript.add_key_exchange_rsp(rsp, rsp_msg).th1 == _h(A, CT, KE, rsp)
     finish_msg = Finish(requester_verify_data=bytes([4] * 32))
@@ -104,7 +104,7 @@ def test_psk_with_and_without_psk_finish() -> None:
 def test_exact_bytes_only() -> None:
     """Transport padding handed in with a message would shift every field: refused, never hashed."""
     rsp, rsp_msg = _key_exchange_rsp(None)
-    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     transcript.add_exchange_request(KE)
     with pytest.raises(ValueError):
         transcript.add_key_exchange_rsp(rsp + b"\x00\x00", rsp_msg)
@@ -114,7 +114,7 @@ def test_exact_bytes_only() -> None:
     with pytest.raises(ValueError):
         transcript.add_finish_rsp(b"\x11\x65\x00\x00\x00")
     with pytest.raises(ValueError):
-        SessionTranscript(SHA_256, A, responder_chain_hash=CT[:-1])
+        SessionTranscript(SHA_256, A, responder_chain_hash=CT[:-1], spdm_version=0x11)
     psk_rsp = PskExchangeRsp(rsp_session_id=1, responder_verify_data=bytes(32))
     with pytest.raises(ValueError):
         transcript.add_psk_exchange_rsp(encode(psk_rsp), psk_rsp)
@@ -124,9 +124,9 @@ def test_a_running_hash_of_a_continues_like_a_itself() -> None:
     """The connection hashes A once and hands each session a copy; the copy is the session's own."""
     connection = ConnectionTranscript()
     connection.add_vca(A[:5], A[5:])
-    connection.set_hash(SHA_256.new)
+    connection.set_hash(SHA_256, 0x11)
     first = SessionTranscript.for_psk(SHA_256, connection.vca_hash())
-    second = SessionTranscript(SHA_256, connection.vca_hash(), responder_chain_hash=CT)
+    second = SessionTranscript(SHA_256, connection.vca_hash(), responder_chain_hash=CT, spdm_version=0x11)
     first.add_exchange_request(b"K")
     assert first.mark_th1() == _h(A, b"K")
     assert second.mark_th1() == _h(A, CT)
@@ -138,17 +138,17 @@ def test_a_running_hash_of_a_continues_like_a_itself() -> None:
 def test_the_running_hash_of_a_follows_a() -> None:
     connection = ConnectionTranscript()
     connection.add_vca(A)
-    connection.set_hash(SHA_256.new)
+    connection.set_hash(SHA_256, 0x11)
     assert SessionTranscript.for_psk(SHA_256, connection.vca_hash()).mark_th1() == _h(A)
     connection.add_vca(b"more")
     assert SessionTranscript.for_psk(SHA_256, connection.vca_hash()).mark_th1() == _h(A, b"more")
-    connection.set_hash(hash_suite(BaseHashAlgo.SHA_384).new)
+    connection.set_hash(hash_suite(BaseHashAlgo.SHA_384), 0x11)
     assert connection.vca_hash().digest() == hashlib.sha384(A + b"more").digest()
     connection.restart()
     connection.add_vca(b"new")
     with pytest.raises(NegotiationError):
         connection.vca_hash()
-    connection.set_hash(SHA_256.new)
+    connection.set_hash(SHA_256, 0x11)
     assert connection.vca_hash().digest() == _h(b"new")
 
 
@@ -164,8 +164,8 @@ def test_dhe_built_and_received_agree(in_the_clear: bool) -> None:
     """The responder's `build_key_exchange_rsp`/`build_finish_rsp` and the requester's `build_finish`
     meet the other side's `add_*` methods: every signature, verify data and TH2 checks, with mutual
     authentication, ResponderVerifyData in KEY_EXCHANGE_RSP or (in the clear) in FINISH_RSP."""
-    responder = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
-    requester = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    responder = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
+    requester = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     for side in (responder, requester):
         side.add_exchange_request(KE)
     schedule = _schedule(b"dhe secret")
@@ -249,7 +249,7 @@ def test_psk_built_and_received_agree() -> None:
 
 
 def test_builders_refuse_misuse() -> None:
-    dhe = SessionTranscript(SHA_256, A, responder_chain_hash=CT)
+    dhe = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     psk = SessionTranscript.for_psk(SHA_256, A)
     schedule = _schedule(b"x")
     with pytest.raises(ValueError, match="PSK"):
