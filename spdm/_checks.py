@@ -1,4 +1,5 @@
-"""Checks of what a responder sent, shared by the requester and by the capture verifier."""
+"""Checks of what a peer sent, shared by the requester, the capture verifier and (for the rules
+both sides obey, such as the 1.2 transfer sizes) the responder."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, MeasurementSpecification, measurement_hash_size
+from spdm.messages.codes import (
+    AlgType,
+    CapabilityFlags,
+    ErrorCode,
+    MeasurementSpecification,
+    OtherParams,
+    measurement_hash_size,
+)
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
-from spdm.messages.negotiation import Algorithms, NegotiateAlgorithms
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "check_responder_flags",
     "check_selection",
     "check_summary_hash",
+    "check_transfer_sizes",
     "invalid_response",
 ]
 
@@ -47,8 +56,25 @@ def check_responder_flags(flags: int, version: int) -> None:
             raise NegotiationError("CAPABILITIES: KEY_EX_CAP/PSK_CAP without MAC_CAP or ENCRYPT_CAP")
 
 
+def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: int) -> None:
+    """1.2: without CHUNK_CAP a side's largest message is one transfer, so its two sizes are equal
+    (the codec already bounds DataTransferSize by 42 and by MaxSPDMmsgSize; libspdm checks the same
+    in libspdm_req_get_capabilities.c and libspdm_rsp_capabilities.c)."""
+    if flags & CapabilityFlags.CHUNK_CAP:
+        return
+    if capabilities.data_transfer_size != capabilities.max_spdm_msg_size:
+        raise NegotiationError(
+            f"{capabilities.name}: no CHUNK_CAP, yet DataTransferSize {capabilities.data_transfer_size} is not "
+            f"MaxSPDMmsgSize {capabilities.max_spdm_msg_size}"
+        )
+
+
 def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
     """Every selection is one bit (or none where allowed) among what was offered."""
+    if negotiated.version >= 0x12:
+        chosen_format = chosen.other_params_selection & OtherParams.OPAQUE_DATA_FMT_MASK
+        if chosen_format and (not _one_bit(chosen_format) or not chosen_format & offer.other_params_support):
+            raise NegotiationError(f"ALGORITHMS: OtherParamsSelection 0x{chosen_format:x} is not one offered format")
     if not _one_bit(chosen.base_hash_sel) or not chosen.base_hash_sel & offer.base_hash_algo:
         raise NegotiationError(f"ALGORITHMS: BaseHashSel 0x{chosen.base_hash_sel:x} is not one offered hash")
     if not _one_bit(chosen.base_asym_sel) or not chosen.base_asym_sel & offer.base_asym_algo:

@@ -13,6 +13,7 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
+    OtherParams,
     asym_signature_size,
     dhe_exchange_size,
     hash_size,
@@ -48,6 +49,13 @@ class Negotiated:
     aead_suite: int = 0
     req_base_asym_alg: int = 0
     key_schedule: int = 0
+    other_params: int = 0
+    """ALGORITHMS OtherParamsSelection (1.2 on; 0 before)."""
+    requester_data_transfer_size: int | None = None
+    requester_max_spdm_msg_size: int | None = None
+    responder_data_transfer_size: int | None = None
+    responder_max_spdm_msg_size: int | None = None
+    """The 1.2 transfer sizes of GET_CAPABILITIES and CAPABILITIES (None before 1.2)."""
     # decode contexts by (summary hash requested, signature requested), made once
     _contexts: dict[tuple[bool, bool], CodecContext] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -74,6 +82,11 @@ class Negotiated:
             aead_suite=algorithms.selected(AlgType.AEAD),
             req_base_asym_alg=algorithms.selected(AlgType.REQ_BASE_ASYM_ALG),
             key_schedule=algorithms.selected(AlgType.KEY_SCHEDULE),
+            other_params=algorithms.other_params_selection if version >= 0x12 else 0,
+            requester_data_transfer_size=request.data_transfer_size,
+            requester_max_spdm_msg_size=request.max_spdm_msg_size,
+            responder_data_transfer_size=response.data_transfer_size,
+            responder_max_spdm_msg_size=response.max_spdm_msg_size,
         )
 
     def both(self, flag: int) -> bool:
@@ -89,6 +102,11 @@ class Negotiated:
     def responder_has(self, flag: int) -> bool:
         """The responder set some bit of `flag` (PSK_CAP_MASK: PSK with or without context)."""
         return self.responder_flags & int(flag) != 0
+
+    @property
+    def general_opaque_data(self) -> bool:
+        """OpaqueData fields use the 1.2 general format (OpaqueDataFmt1 selected), not DSP0277 1.1's."""
+        return self.version >= 0x12 and self.other_params & OtherParams.OPAQUE_DATA_FMT_1 != 0
 
     @property
     def responder_measurement_cap(self) -> int:

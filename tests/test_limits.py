@@ -201,7 +201,7 @@ def test_responder_max_opaque_bytes() -> None:
     from spdm.messages.opaque import version_list_opaque
     from spdm.requester import SECURED_MESSAGE_VERSIONS
 
-    size = len(version_list_opaque(SECURED_MESSAGE_VERSIONS))  # PSK_EXCHANGE's OpaqueData
+    size = len(version_list_opaque(SECURED_MESSAGE_VERSIONS, general=True))  # PSK_EXCHANGE's OpaqueData (1.2)
     assert _session_pair(Limits(max_opaque_bytes=size)).psk_exchange().established
     over = _session_pair(Limits(max_opaque_bytes=size - 1))
     _peer_error(over.psk_exchange, E.InvalidRequest)
@@ -220,9 +220,13 @@ def test_responder_max_vendor_request_bytes() -> None:
 def test_responder_refuses_raw_oversized_vendor_request() -> None:
     """The limit is read from ReqLength before the payload is decoded, whatever the requester is."""
     responder = _vendor_responder(1, limits=Limits(max_vendor_request_bytes=8))
-    _requester(responder)
+    negotiated = _requester(responder).negotiated
+    assert negotiated is not None
+    version = negotiated.version
     for size, code in ((8, 0x7E), (9, 0x7F)):
-        raw = encode(VendorDefinedRequest(standard_id=VENDOR[0], vendor_id=VENDOR[1], payload=b"\x00" * size))
+        raw = encode(
+            VendorDefinedRequest(version=version, standard_id=VENDOR[0], vendor_id=VENDOR[1], payload=b"\x00" * size)
+        )
         response = responder.respond(raw, None)
         assert response[1] == code
         if code == 0x7F:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from spdm.errors import ErrorCode, NegotiationError
 
 __all__ = [
+    "DEFINED_REQUESTER_FLAGS",
+    "DEFINED_RESPONDER_FLAGS",
     "AeadAlgorithm",
     "AlgType",
     "BaseAsymAlgo",
@@ -121,6 +123,12 @@ class CapabilityFlags(enum.IntFlag):
     PSK_CAP_MASK = PSK_CAP_NO_CONTEXT | PSK_CAP_WITH_CONTEXT
     EP_INFO_CAP_MASK = EP_INFO_CAP_NO_SIG | EP_INFO_CAP_SIG
     MULTI_KEY_CAP_MASK = MULTI_KEY_CAP_ONLY | MULTI_KEY_CAP_NEG
+
+
+DEFINED_RESPONDER_FLAGS = {0x10: 0x0000_003F, 0x11: 0x0001_FFFF, 0x12: 0x003F_FFFF, 0x13: 0xFFFF_FFFF}
+"""The CAPABILITIES flags each version defines (the rest are reserved and sent as zero)."""
+DEFINED_REQUESTER_FLAGS = {0x11: 0x0001_FFC6, 0x12: 0x0003_FFC6, 0x13: 0x8EC3_FFC6}
+"""The GET_CAPABILITIES flags each version defines for a requester (1.0 has no requester flags)."""
 
 
 class BaseAsymAlgo(enum.IntFlag):

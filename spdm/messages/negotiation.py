@@ -13,6 +13,7 @@ from spdm.messages._layout import field, length_of, of, when
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
+    "DEFAULT_TRANSFER_SIZE",
     "MAX_CT_EXPONENT",
     "MIN_DATA_TRANSFER_SIZE",
     "AlgStruct",
@@ -82,6 +83,9 @@ class Version(Message):
 
 MIN_DATA_TRANSFER_SIZE = 42
 """The smallest DataTransferSize 1.2 allows (DSP0274 1.2 "GET_CAPABILITIES": MinDataTransferSize)."""
+
+DEFAULT_TRANSFER_SIZE = 0x1200
+"""DataTransferSize and MaxSPDMmsgSize both roles state by default (libspdm's LIBSPDM_DATA_TRANSFER_SIZE)."""
 
 
 def _transfer_sizes() -> list[c.Construct]:

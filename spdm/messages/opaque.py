@@ -1,8 +1,13 @@
-"""DSP0277 secured-message opaque data (1.1 format): how the peers agree on a secured-message version.
+"""DSP0277 secured-message opaque data: how the peers agree on a secured-message version.
 
 KEY_EXCHANGE and PSK_EXCHANGE carry it in OpaqueData with a SupportedVersionList element, their
 responses with a VersionSelection element. It is not an SPDM message: `decode_opaque` reads one
 table that must fill the bytes exactly and raises `DecodeError` named ``OPAQUE_DATA``.
+
+Two table headers exist. Before SPDM 1.2, and at 1.2 when ALGORITHMS selected OpaqueDataFmt0, the
+table starts with SpecID "FTMD" and OpaqueVersion 1 (`OpaqueTable`, DSP0277 1.1). With OpaqueDataFmt1
+it is DSP0274 1.2's general opaque data format: TotalElements and three reserved bytes
+(`GeneralOpaqueTable`; libspdm `spdm_general_opaque_data_table_header_t`). The elements are the same.
 
 Element AlignPadding must be zero, so a decoded table re-encodes to the same bytes.
 """
@@ -20,6 +25,7 @@ from spdm.messages._codec import Record, decode_record, encode_record, record, r
 from spdm.messages._layout import field, length_of, of, when
 
 __all__ = [
+    "GeneralOpaqueTable",
     "OpaqueElement",
     "OpaqueTable",
     "SupportedVersionList",
@@ -87,6 +93,23 @@ class OpaqueTable(Record):
 
 
 @record(
+    "_total_elements" / c.Rebuild(c.Int8ul, length_of("elements")),
+    "reserved" / c.Bytes(3),
+    "elements" / c.Array(field("_total_elements"), OpaqueElement.layout),
+    c.Terminated,
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GeneralOpaqueTable(Record):
+    """The whole OpaqueData in the 1.2 general format (OpaqueDataFmt1): a count, then the elements."""
+
+    reserved: bytes = bytes(3)
+    elements: tuple[OpaqueElement, ...] = ()
+
+
+Table = OpaqueTable | GeneralOpaqueTable
+
+
+@record(
     "sm_data_version" / c.Const(_SM_DATA_VERSION, c.Int8ul),
     "sm_data_id" / c.Const(_SM_DATA_ID_SUPPORTED_VERSION_LIST, c.Int8ul),
     "_version_count" / c.Rebuild(c.Int8ul, length_of("versions")),
@@ -123,17 +146,24 @@ def _element_data(cls: type[R], data: bytes) -> R:
         raise DecodeError(_NAME, field, error.reason) from None
 
 
-def decode_opaque(data: bytes) -> OpaqueTable:
-    """Decode OpaqueData that must be exactly one 1.1-format table."""
+def decode_opaque(data: bytes, *, general: bool = False) -> Table:
+    """Decode OpaqueData that must be exactly one table: the general format when `general`
+    (`spdm.negotiated.Negotiated.general_opaque_data`), else the DSP0277 1.1 one."""
+    if general:
+        return decode_record(GeneralOpaqueTable, data, _NAME)
     return decode_record(OpaqueTable, data, _NAME)
 
 
-def encode_opaque(table: OpaqueTable) -> bytes:
+def encode_opaque(table: Table) -> bytes:
     """The wire bytes of `table`, element padding included."""
     return encode_record(table, _NAME)
 
 
-def _sm_data(table: OpaqueTable, sm_data_id: int, name: str) -> bytes:
+def _table(element: OpaqueElement, general: bool) -> Table:
+    return GeneralOpaqueTable(elements=(element,)) if general else OpaqueTable(elements=(element,))
+
+
+def _sm_data(table: Table, sm_data_id: int, name: str) -> bytes:
     """The data of the one DMTF element with `sm_data_id`; other registries' elements are ignored."""
     found = [
         e.data
@@ -145,25 +175,25 @@ def _sm_data(table: OpaqueTable, sm_data_id: int, name: str) -> bytes:
     return found[0]
 
 
-def secured_message_versions(table: OpaqueTable) -> tuple[int, ...]:
+def secured_message_versions(table: Table) -> tuple[int, ...]:
     """The secured-message versions a KEY_EXCHANGE or PSK_EXCHANGE offers."""
     data = _sm_data(table, _SM_DATA_ID_SUPPORTED_VERSION_LIST, "SupportedVersionList")
     return _element_data(SupportedVersionList, data).versions
 
 
-def selected_secured_message_version(table: OpaqueTable) -> int:
+def selected_secured_message_version(table: Table) -> int:
     """The secured-message version a KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP selects."""
     data = _sm_data(table, _SM_DATA_ID_VERSION_SELECTION, "VersionSelection")
     return _element_data(VersionSelection, data).selected_version
 
 
-def version_list_opaque(versions: Iterable[int]) -> bytes:
+def version_list_opaque(versions: Iterable[int], *, general: bool = False) -> bytes:
     """A requester's OpaqueData offering `versions` (libspdm's bytes for the same offer)."""
     element = OpaqueElement(data=encode_record(SupportedVersionList(versions=tuple(versions)), _NAME))
-    return encode_opaque(OpaqueTable(elements=(element,)))
+    return encode_opaque(_table(element, general))
 
 
-def version_selection_opaque(version: int) -> bytes:
+def version_selection_opaque(version: int, *, general: bool = False) -> bytes:
     """A responder's OpaqueData selecting `version` (libspdm's bytes for the same choice)."""
     element = OpaqueElement(data=encode_record(VersionSelection(selected_version=version), _NAME))
-    return encode_opaque(OpaqueTable(elements=(element,)))
+    return encode_opaque(_table(element, general))

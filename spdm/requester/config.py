@@ -18,7 +18,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementSpecification,
 )
-from spdm.messages.negotiation import AlgStruct
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MIN_DATA_TRANSFER_SIZE, AlgStruct
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
@@ -51,7 +51,7 @@ _ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES)
 _ALL_HASH = sum(suite.bit for suite in HASH_SUITES)
 _ALL_DHE = sum(suite.bit for suite in DHE_SUITES)
 _ALL_AEAD = sum(suite.bit for suite in AEAD_SUITES)
-_DEFAULT_VERSIONS = (0x10, 0x11)
+_DEFAULT_VERSIONS = (0x10, 0x11, 0x12)
 _DEFAULT_PORTION = 0x400
 _DEFAULT_RETRIES = 3
 _DEFAULT_RTT = 1.0
@@ -81,7 +81,9 @@ class RequesterConfig:
     GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
     CT/ST1 time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a
     response may make the requester hold: its size, a measurement record, a certificate chain,
-    opaque data, a vendor payload, and the sessions held open at once.
+    opaque data, a vendor payload, and the sessions held open at once. `versions` are the SPDM
+    versions it accepts (the highest common one is used); `data_transfer_size` and
+    `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without CHUNK_CAP).
 
     Injected: `clock` (the time certificates are checked at), `random(n)` (nonces, and see
     below) and `sleep(seconds)`, which the blocking `Requester` waits with when the device
@@ -109,6 +111,8 @@ class RequesterConfig:
     versions: tuple[int, ...] = _DEFAULT_VERSIONS
     capabilities: int = _DEFAULT_CAPABILITIES
     ct_exponent: int = 0
+    data_transfer_size: int = DEFAULT_TRANSFER_SIZE
+    max_spdm_msg_size: int = DEFAULT_TRANSFER_SIZE
     base_asym_algo: int = _ALL_ASYM
     base_hash_algo: int = _ALL_HASH
     measurement_specification: int = MeasurementSpecification.DMTF
@@ -135,6 +139,11 @@ class RequesterConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+        if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
+            raise ValueError(
+                f"data_transfer_size {self.data_transfer_size} and max_spdm_msg_size {self.max_spdm_msg_size}: "
+                f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
+            )
 
     def draw_random(self, size: int) -> bytes:
         """`random(size)`, refused unless it returns exactly `size` bytes."""
@@ -150,6 +159,8 @@ class RequesterConfig:
         versions: tuple[int, ...] = _DEFAULT_VERSIONS,
         capabilities: int = _DEFAULT_CAPABILITIES,
         ct_exponent: int = 0,
+        data_transfer_size: int = DEFAULT_TRANSFER_SIZE,
+        max_spdm_msg_size: int = DEFAULT_TRANSFER_SIZE,
         base_asym_algo: int = _ALL_ASYM,
         base_hash_algo: int = _ALL_HASH,
         measurement_specification: int = MeasurementSpecification.DMTF,
@@ -190,6 +201,8 @@ class RequesterConfig:
             versions=versions,
             capabilities=capabilities,
             ct_exponent=ct_exponent,
+            data_transfer_size=data_transfer_size,
+            max_spdm_msg_size=max_spdm_msg_size,
             base_asym_algo=base_asym_algo,
             base_hash_algo=base_hash_algo,
             measurement_specification=measurement_specification,

@@ -30,7 +30,13 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from spdm._checks import check_responder_flags, check_selection, check_summary_hash, invalid_response
+from spdm._checks import (
+    check_responder_flags,
+    check_selection,
+    check_summary_hash,
+    check_transfer_sizes,
+    invalid_response,
+)
 from spdm.certs import CertChain, ChainPortions, VerifiedChain, verify_chain
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
@@ -38,7 +44,7 @@ from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags, ErrorCode, SummaryHashType
+from spdm.messages.codes import CapabilityFlags, ErrorCode, OtherParams, SummaryHashType
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -88,9 +94,12 @@ class Connection:
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
         self.sessions: dict[int, SessionCore] = {}
-        self._version_offer = version_list_opaque(self.config.secured_message_versions)
-        """The OpaqueData of KEY_EXCHANGE and PSK_EXCHANGE, offering `config.secured_message_versions`:
-        the same bytes every handshake."""
+        self._version_offers = {
+            general: version_list_opaque(self.config.secured_message_versions, general=general)
+            for general in (False, True)
+        }
+        """The OpaqueData of KEY_EXCHANGE and PSK_EXCHANGE, offering `config.secured_message_versions`
+        in each table format (`Negotiated.general_opaque_data`): the same bytes every handshake."""
         self._link = SessionLink(
             channel=self.channel,
             sessions=self.sessions,
@@ -162,12 +171,22 @@ class Connection:
 
     def _exchange_capabilities(self) -> Steps[tuple[GetCapabilities, Capabilities]]:
         cfg = self.config
-        if self.version >= 0x11:
+        if self.version >= 0x12:
+            ask = GetCapabilities(
+                version=self.version,
+                ct_exponent=cfg.ct_exponent,
+                flags=cfg.capabilities,
+                data_transfer_size=cfg.data_transfer_size,
+                max_spdm_msg_size=cfg.max_spdm_msg_size,
+            )
+        elif self.version >= 0x11:
             ask = GetCapabilities(version=self.version, ct_exponent=cfg.ct_exponent, flags=cfg.capabilities)
         else:
             ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
         answer, request, response = yield from self._transact(ask, Capabilities)
         check_responder_flags(answer.flags, self.version)
+        if self.version >= 0x12:
+            check_transfer_sizes(answer, answer.flags)
         if answer.ct_exponent > MAX_CT_EXPONENT:
             raise NegotiationError(f"CTExponent {answer.ct_exponent} is over {MAX_CT_EXPONENT}")
         self.transcript.add_vca(request, response)
@@ -178,6 +197,7 @@ class Connection:
         structs = cfg.alg_structs if self.version >= 0x11 else ()
         offer = NegotiateAlgorithms(
             version=self.version,
+            other_params_support=OtherParams.OPAQUE_DATA_FMT_1 if self.version >= 0x12 else 0,
             measurement_specification=cfg.measurement_specification,
             base_asym_algo=cfg.base_asym_algo,
             base_hash_algo=cfg.base_hash_algo,
@@ -419,7 +439,8 @@ class Connection:
     def _key_exchange(self, slot: int, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
         if not 0 <= slot <= 7:
             raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
-        check_key_exchange(self._require_negotiated())
+        negotiated = self._require_negotiated()
+        check_key_exchange(negotiated)
         self._check_session_room()
         if slot not in self.verified:
             if not fetch_certificate:
@@ -433,9 +454,9 @@ class Connection:
             yield from key_exchange(
                 self._link,
                 self._transact,
-                negotiated=self._require_negotiated(),
+                negotiated=negotiated,
                 vca_hash=self.transcript.vca_hash,
-                version_offer=self._version_offer,
+                version_offer=self._version_offers[negotiated.general_opaque_data],
                 slot=slot,
                 chain=self.chains[slot],
                 verified=self.verified[slot],
@@ -461,7 +482,7 @@ class Connection:
                 self._transact,
                 negotiated=negotiated,
                 vca_hash=self.transcript.vca_hash,
-                version_offer=self._version_offer,
+                version_offer=self._version_offers[negotiated.general_opaque_data],
                 summary_hash_type=summary_hash_type,
             )
         )

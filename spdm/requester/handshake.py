@@ -111,12 +111,12 @@ def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
         raise NegotiationError(f"{handshake}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
 
 
-def _selected_version(opaque: bytes, offered: tuple[int, ...], what: str) -> int:
+def _selected_version(opaque: bytes, offered: tuple[int, ...], negotiated: Negotiated, what: str) -> int:
     """The DSP0277 version the responder selected; it must be one the requester offered."""
     if not opaque:
         raise invalid_response(f"{what} carries no OpaqueData: no secured-message version was selected")
     try:
-        version = selected_secured_message_version(decode_opaque(opaque))
+        version = selected_secured_message_version(decode_opaque(opaque, general=negotiated.general_opaque_data))
     except DecodeError as error:
         raise invalid_response(f"{what}: {error}") from None
     if version >> 8 not in {v >> 8 for v in offered}:
@@ -227,7 +227,7 @@ def key_exchange(
     _check_heartbeat(negotiated, answer.heartbeat_period, "KEY_EXCHANGE_RSP")
     requester_slot = _check_mut_auth(config, negotiated, answer)
     secured_version = _selected_version(
-        bytes(answer.opaque_data), tuple(config.secured_message_versions), "KEY_EXCHANGE_RSP"
+        bytes(answer.opaque_data), tuple(config.secured_message_versions), negotiated, "KEY_EXCHANGE_RSP"
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "KEY_EXCHANGE_RSP")
     transcript = SessionTranscript(
@@ -298,7 +298,7 @@ def psk_exchange(
     answer, request, response = yield from transact(ask, PskExchangeRsp, summary_hash_type=summary_hash_type)
     _check_heartbeat(negotiated, answer.heartbeat_period, "PSK_EXCHANGE_RSP")
     secured_version = _selected_version(
-        bytes(answer.opaque_data), tuple(config.secured_message_versions), "PSK_EXCHANGE_RSP"
+        bytes(answer.opaque_data), tuple(config.secured_message_versions), negotiated, "PSK_EXCHANGE_RSP"
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "PSK_EXCHANGE_RSP")
     transcript = SessionTranscript(hashes, vca_hash())  # PSK: no Hash(Ct)

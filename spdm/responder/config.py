@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from spdm._checks import check_responder_flags
+from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError
 from spdm.limits import DEFAULT_LIMITS, Limits
@@ -32,7 +32,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
-from spdm.messages.negotiation import MAX_CT_EXPONENT
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MAX_CT_EXPONENT, MIN_DATA_TRANSFER_SIZE, Capabilities
 from spdm.responder.demo import demo_chain, demo_measurements
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
@@ -52,7 +52,7 @@ __all__ = [
 
 F = CapabilityFlags
 
-SUPPORTED_VERSIONS = frozenset({0x10, 0x11})
+SUPPORTED_VERSIONS = frozenset({0x10, 0x11, 0x12})
 SLOT_COUNT = 8
 
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)
@@ -174,7 +174,8 @@ def _spki(key: PublicKeyTypes) -> bytes:
 class ResponderConfig:
     """What the device is and supports. Priorities are bit values, most preferred first.
 
-    - `versions`: SPDMVersion bytes (0x10, 0x11) listed in VERSION.
+    - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12) listed in VERSION.
+    - `data_transfer_size`, `max_spdm_msg_size`: the 1.2 CAPABILITIES sizes (equal without CHUNK_CAP).
     - `capabilities`: the CAPABILITIES flags (a raw u32, so a replay may advertise bits this
       responder does not serve yet); each version's CAPABILITIES shows only the bits it defines.
     - `slots`: populated certificate slots (0..7). BaseAsymAlgo is chosen among what the
@@ -210,9 +211,11 @@ class ResponderConfig:
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
     """
 
-    versions: tuple[int, ...] = (0x10, 0x11)
+    versions: tuple[int, ...] = (0x10, 0x11, 0x12)
     capabilities: int = DEFAULT_CAPABILITIES
     ct_exponent: int = 0
+    data_transfer_size: int = DEFAULT_TRANSFER_SIZE
+    max_spdm_msg_size: int = DEFAULT_TRANSFER_SIZE
     base_asym_priority: tuple[int, ...] = _ASYM_PRIORITY
     base_hash_priority: tuple[int, ...] = _HASH_PRIORITY
     measurement_hash_priority: tuple[int, ...] = _MEASUREMENT_HASH_PRIORITY
@@ -240,7 +243,21 @@ class ResponderConfig:
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
-            raise ValueError(f"versions {self.versions!r}: give one or more of 0x10, 0x11")
+            raise ValueError(f"versions {self.versions!r}: give one or more of 0x10, 0x11, 0x12")
+        sizes = Capabilities(
+            version=0x12,
+            data_transfer_size=self.data_transfer_size,
+            max_spdm_msg_size=self.max_spdm_msg_size,
+        )
+        if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
+            raise ValueError(
+                f"data_transfer_size {self.data_transfer_size} and max_spdm_msg_size {self.max_spdm_msg_size}: "
+                f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
+            )
+        try:
+            check_transfer_sizes(sizes, self.capabilities)
+        except NegotiationError as exc:
+            raise ValueError(str(exc)) from None
         if not 0 <= self.capabilities <= 0xFFFF_FFFF:
             raise ValueError(f"capabilities 0x{self.capabilities:x} is not a u32")
         try:

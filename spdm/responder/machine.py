@@ -40,6 +40,7 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
@@ -47,7 +48,17 @@ from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import AlgType, CapabilityFlags, Code, ErrorCode, MeasurementSpecification, SummaryHashType
+from spdm.messages.codes import (
+    DEFINED_REQUESTER_FLAGS,
+    DEFINED_RESPONDER_FLAGS,
+    AlgType,
+    CapabilityFlags,
+    Code,
+    ErrorCode,
+    MeasurementSpecification,
+    OtherParams,
+    SummaryHashType,
+)
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
@@ -95,8 +106,6 @@ _log = logging.getLogger(__name__)
 F = CapabilityFlags
 
 # Capability bits each version defines (libspdm SPDM_GET_CAPABILITIES_*_FLAGS_1x_MASK).
-_RESPONDER_FLAGS = {0x10: 0x0000_003F, 0x11: 0x0001_FFFF}
-_REQUESTER_FLAGS_11 = 0x0001_FFC6
 _NONCE_SIZE = 32
 _PUBLIC_KEY_SLOT = 0xFF
 _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
@@ -437,19 +446,33 @@ class Responder:
         if version >= 0x11:
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
                 raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
-            requester_flags = (ask.flags or 0) & _REQUESTER_FLAGS_11
+            requester_flags = (ask.flags or 0) & DEFINED_REQUESTER_FLAGS[version]
             _check_requester_flags(requester_flags)
+        if version >= 0x12:
+            try:
+                check_transfer_sizes(ask, requester_flags)
+            except NegotiationError as error:
+                raise invalid_request(str(error)) from None
         self.transcript.before_request(Code.GET_CAPABILITIES)
+        from_12 = version >= 0x12
         answer = Capabilities(
             version=version,
             ct_exponent=self.config.ct_exponent,
-            flags=self.config.capabilities & _RESPONDER_FLAGS[version],
+            flags=self.config.capabilities & DEFINED_RESPONDER_FLAGS[version],
+            data_transfer_size=self.config.data_transfer_size if from_12 else None,
+            max_spdm_msg_size=self.config.max_spdm_msg_size if from_12 else None,
         )
         response = encode(answer)
         self.transcript.add_vca(request, response)
         self._version = version
         self._requester = GetCapabilities(
-            version=version, ct_exponent=ask.ct_exponent or 0, flags=requester_flags, reserved=0, reserved2=0
+            version=version,
+            ct_exponent=ask.ct_exponent or 0,
+            flags=requester_flags,
+            reserved=0,
+            reserved2=0,
+            data_transfer_size=ask.data_transfer_size,
+            max_spdm_msg_size=ask.max_spdm_msg_size,
         )
         self._capabilities = answer
         return response
@@ -508,6 +531,7 @@ class Responder:
                 raise invalid_request(f"no common {AlgType(alg_type).name} algorithm")
         return Algorithms(
             version=offer.version,
+            other_params_selection=select_opaque_data_format(offer) if offer.version >= 0x12 else 0,
             measurement_specification_sel=spec,
             measurement_hash_algo=measurement_hash,
             base_asym_sel=asym,
@@ -786,6 +810,15 @@ def _check_requester_flags(flags: int) -> None:
     for broken, reason in rules:
         if broken:
             raise invalid_request(f"GET_CAPABILITIES: {reason}")
+
+
+def select_opaque_data_format(offer: NegotiateAlgorithms) -> int:
+    """1.2 OtherParamsSelection: the general opaque data format when offered, else format 0, else none
+    (libspdm_rsp_algorithms.c prefers OpaqueDataFmt1 the same way)."""
+    for fmt in (OtherParams.OPAQUE_DATA_FMT_1, OtherParams.OPAQUE_DATA_FMT_0):
+        if offer.other_params_support & fmt:
+            return int(fmt)
+    return 0
 
 
 def _check_offer(offer: NegotiateAlgorithms) -> None:

@@ -178,13 +178,13 @@ class Session:
         self.enter_data_phase = False
 
 
-def _select_secured_version(opaque: bytes, ours: tuple[int, ...]) -> int | None:
+def _select_secured_version(opaque: bytes, ours: tuple[int, ...], general: bool) -> int | None:
     """The DSP0277 version to select: the highest of `ours` whose major.minor the request's OpaqueData
-    offers (None when it carries no OpaqueData)."""
+    offers (None when it carries no OpaqueData); `general` is its table format."""
     if not opaque:
         return None
     try:
-        offered = secured_message_versions(decode_opaque(opaque))
+        offered = secured_message_versions(decode_opaque(opaque, general=general))
     except DecodeError as error:
         raise invalid_request(f"OpaqueData: {error}") from None
     offered_major_minor = {o >> 8 for o in offered}
@@ -215,8 +215,13 @@ class SessionTable:
     def __init__(self, config: ResponderConfig) -> None:
         self.config = config
         self._sessions: dict[int, Session] = {}
-        self._version_selections = {v: version_selection_opaque(v) for v in config.secured_message_versions}
-        """The OpaqueData that selects each secured-message version we offer: the same bytes every handshake."""
+        self._version_selections = {
+            (v, general): version_selection_opaque(v, general=general)
+            for v in config.secured_message_versions
+            for general in (False, True)
+        }
+        """The OpaqueData that selects each secured-message version we offer, in each table format
+        (`Negotiated.general_opaque_data`): the same bytes every handshake."""
 
     # --- the table -------------------------------------------------------------------------
 
@@ -385,7 +390,8 @@ class SessionTable:
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
-        version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions)
+        general = negotiated.general_opaque_data
+        version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions, general)
         session_id = self._allocate_session_id(ask.req_session_id)
         try:
             dhe = dhe_suite(negotiated.dhe_group)
@@ -409,7 +415,7 @@ class SessionTable:
                 random_data=random_bytes(self.config.random, _RANDOM_SIZE),
                 exchange_data=dhe.public_bytes(private_key),
                 measurement_summary_hash=summary,
-                opaque_data=b"" if version is None else self._version_selections[version],
+                opaque_data=b"" if version is None else self._version_selections[version, general],
                 signature=b"",
                 responder_verify_data=None,
             )
@@ -517,7 +523,8 @@ class SessionTable:
         if psk is None:
             raise invalid_request(f"no pre-shared key for PSKHint {ask.psk_hint.hex() or '(none)'}")
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
-        version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions)
+        general = connection.negotiated.general_opaque_data
+        version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions, general)
         session_id = self._allocate_session_id(ask.req_session_id)
         with_context = terms.psk_with_context
 
@@ -529,7 +536,7 @@ class SessionTable:
                 rsp_session_id=session_id >> 16,
                 measurement_summary_hash=summary,
                 responder_context=random_bytes(self.config.random, _PSK_CONTEXT_SIZE) if with_context else b"",
-                opaque_data=b"" if version is None else self._version_selections[version],
+                opaque_data=b"" if version is None else self._version_selections[version, general],
                 responder_verify_data=b"",
             )
         )

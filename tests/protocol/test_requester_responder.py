@@ -144,7 +144,7 @@ def test_wrong_root_is_a_verification_error() -> None:
 
 def test_no_common_version() -> None:
     responder, _, _ = _loopback()
-    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(versions=(0x12,)))
+    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(versions=(0x14,)))
     with pytest.raises(NegotiationError, match="no common SPDM version"):
         requester.init_connection()
 

@@ -129,7 +129,7 @@ def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str
     assert (session.measurement_summary_hash is not None) == (kind == "dhe")
     with session:
         session.heartbeat()
-        assert isinstance(session.send(Heartbeat(version=0x11)), HeartbeatAck)
+        assert isinstance(session.send(Heartbeat(version=0x12)), HeartbeatAck)
         assert session.sequence_numbers == (2, 2)
         assert not session.key_update()
         assert session.sequence_numbers == (1, 4)  # new request key; the response key went on
@@ -150,8 +150,8 @@ def test_measurements_through_send_keep_the_sessions_l1l2_in_step(requester_chai
     `get_measurements` after them verifies over what the responder signed."""
     requester, _, _ = _pair(requester_chain)
     requester.authenticate(0)
-    unsigned = GetMeasurements(operation=1)
-    signed = GetMeasurements(attributes=1, operation=1, nonce=bytes(32), slot_id_param=0)
+    unsigned = GetMeasurements(version=0x12, operation=1)
+    signed = GetMeasurements(version=0x12, attributes=1, operation=1, nonce=bytes(32), slot_id_param=0)
     with requester.key_exchange(0) as session:
         session.send(unsigned)
         assert session.get_measurements(2).signed  # over the unsigned pair and itself
