@@ -22,7 +22,8 @@ __all__ = [
 
 
 class ErrorCode(enum.IntEnum):
-    """ERROR Param1: the ErrorCode values of DSP0274 1.1's ERROR response (also `spdm.messages.codes.ErrorCode`)."""
+    """ERROR Param1: the ErrorCode values of DSP0274's ERROR response up to 1.3 (also
+    `spdm.messages.codes.ErrorCode`); the numbers are libspdm's SPDM_ERROR_CODE_* (spdm.h)."""
 
     InvalidRequest = 0x01
     InvalidSession = 0x02
@@ -34,9 +35,18 @@ class ErrorCode(enum.IntEnum):
     RequestInFlight = 0x08
     InvalidResponseCode = 0x09
     SessionLimitExceeded = 0x0A
+    SessionRequired = 0x0B
+    ResetRequired = 0x0C
+    ResponseTooLarge = 0x0D
+    RequestTooLarge = 0x0E
+    LargeResponse = 0x0F
+    MessageLost = 0x10
+    InvalidPolicy = 0x11
     VersionMismatch = 0x41
     ResponseNotReady = 0x42
     RequestResynch = 0x43
+    OperationFailed = 0x44
+    NoPendingRequests = 0x45
     VendorDefined = 0xFF
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from vectors_required import LIBSPDM_VECTORS, absent_param, vectors_absent
+from vectors_required import LIBSPDM_V12_V13_VECTORS, LIBSPDM_VECTORS, absent_param, vectors_absent
 
 
 def libspdm_capture_names(link_type: int | None = None) -> list[str]:
@@ -38,6 +38,14 @@ def libspdm_vectors() -> Path:
     if not LIBSPDM_VECTORS.is_dir():
         vectors_absent(f"libspdm vectors not found at {LIBSPDM_VECTORS}")
     return LIBSPDM_VECTORS
+
+
+@pytest.fixture(scope="session")
+def libspdm_v12_v13_vectors() -> Path:
+    """The libspdm SPDM 1.2/1.3 vector folder; skips the test when it is absent (fails it in CI)."""
+    if not LIBSPDM_V12_V13_VECTORS.is_dir():
+        vectors_absent(f"libspdm 1.2/1.3 vectors not found at {LIBSPDM_V12_V13_VECTORS}")
+    return LIBSPDM_V12_V13_VECTORS
 
 
 # parameter name -> pcap link type of the captures it runs over (None: every capture)

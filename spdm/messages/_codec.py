@@ -87,6 +87,8 @@ FAMILIES: dict[str, tuple[Code, ...]] = {
     ),
     "vendor": (Code.VENDOR_DEFINED_REQUEST, Code.VENDOR_DEFINED_RESPONSE),
     "error": (Code.ERROR, Code.RESPOND_IF_READY),
+    "chunk": (Code.CHUNK_SEND, Code.CHUNK_SEND_ACK, Code.CHUNK_GET, Code.CHUNK_RESPONSE),
+    "provisioning": (Code.GET_CSR, Code.CSR, Code.SET_CERTIFICATE, Code.SET_CERTIFICATE_RSP),
 }
 """The module of `spdm.messages` that declares each message. A module is imported the first time
 one of its codes is decoded, so that a program pays at start-up only for the messages it meets."""

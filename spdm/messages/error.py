@@ -1,4 +1,10 @@
-"""ERROR and RESPOND_IF_READY."""
+"""ERROR and RESPOND_IF_READY.
+
+ExtendedErrorData is typed for the codes that give it a layout: ResponseNotReady (DSP0274 1.1),
+and from 1.2 LargeResponse (the one-byte chunk handle, spdm_error_data_large_response_t in
+libspdm's spdm.h) and ResponseTooLarge (a u32, the size of the response that did not fit: DSP0274
+1.2 "ERROR response", as libspdm_rsp_receive_send.c sends it). Other codes keep raw bytes.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,10 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import when
+from spdm.messages._layout import of, when
 from spdm.messages.codes import Code, ErrorCode
 
-__all__ = ["ErrorResponse", "RespondIfReady", "ResponseNotReady"]
+__all__ = ["ErrorResponse", "LargeResponse", "RespondIfReady", "ResponseNotReady", "ResponseTooLarge"]
 
 _MAX_EXTENDED_DATA = 32
 
@@ -31,28 +37,51 @@ class ResponseNotReady(Record):
     rdtm: int
 
 
-_NOT_READY = when("error_code", "==", ErrorCode.ResponseNotReady)
+@record("handle" / c.Int8ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LargeResponse(Record):
+    """ExtendedErrorData of LargeResponse: fetch the response with CHUNK_GET under `handle`."""
+
+    handle: int
+
+
+@record("response_size" / c.Int32ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseTooLarge(Record):
+    """ExtendedErrorData of ResponseTooLarge: the size of the response over the requester's MaxSPDMmsgSize."""
+
+    response_size: int
+
+
+def _within_bound(extended_data: Record | bytes) -> bool:
+    return not isinstance(extended_data, bytes) or len(extended_data) <= _MAX_EXTENDED_DATA
 
 
 @message(
     Code.ERROR,
     "error_code" / c.Int8ul,
     "error_data" / c.Int8ul,
-    "extended_data" / c.IfThenElse(_NOT_READY, ResponseNotReady.layout, c.GreedyBytes),
-    require(
-        lambda this: _NOT_READY(this) or len(this.extended_data) <= _MAX_EXTENDED_DATA,
-        "ExtendedErrorData over 32 bytes",
-        field="extended_data",
+    "extended_data"
+    / c.IfThenElse(
+        when("error_code", "==", ErrorCode.ResponseNotReady),
+        ResponseNotReady.layout,
+        c.IfThenElse(
+            when("error_code", "==", ErrorCode.LargeResponse),
+            LargeResponse.layout,
+            c.IfThenElse(when("error_code", "==", ErrorCode.ResponseTooLarge), ResponseTooLarge.layout, c.GreedyBytes),
+        ),
     ),
+    require(of(_within_bound, "extended_data"), "ExtendedErrorData over 32 bytes", field="extended_data"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorResponse(Message):
-    """`extended_data` is a `ResponseNotReady` for that error code, else raw bytes (at most 32)."""
+    """`extended_data` is the record of ResponseNotReady, LargeResponse or ResponseTooLarge, else
+    raw bytes (at most 32)."""
 
     version: int = 0x11
     error_code: int
     error_data: int = 0
-    extended_data: ResponseNotReady | bytes = b""
+    extended_data: ResponseNotReady | LargeResponse | ResponseTooLarge | bytes = b""
 
 
 @message(Code.RESPOND_IF_READY, "request_code" / c.Int8ul, "token" / c.Int8ul)

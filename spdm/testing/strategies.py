@@ -1,4 +1,4 @@
-"""Hypothesis strategies for every SPDM 1.0/1.1 message, the records nested in them and opaque data.
+"""Hypothesis strategies for every SPDM message the codecs know, the records nested in them and opaque data.
 
 Each message strategy is named after its class in snake_case (`challenge_auth` for
 `ChallengeAuth`) and takes an optional `CodecContext`. A layout that depends on negotiation
@@ -9,8 +9,9 @@ lacks a size a message cannot do without raises `hypothesis.errors.InvalidArgume
 
 Every shape is produced: every negotiated size, empty and maximal lists and lengths (up to each
 codec bound), reserved fields sometimes non-zero, SPDM versions 0x10, 0x11 and 0x12 (1.1-only
-messages: 0x11 and 0x12), optional fields present and absent. Large variable fields are filled
-from a short repeated pattern so that drawing them stays cheap.
+messages: 0x11 and 0x12; the messages 1.2 adds: 0x12 and 0x13), optional fields present and
+absent. Large variable fields are filled from a short repeated pattern so that drawing them stays
+cheap.
 
 `STRATEGIES` (and `strategy_for`) maps each registered message class to its strategy;
 `mutations` turns valid wire bytes into near-valid ones for never-crash fuzzing.
@@ -30,13 +31,14 @@ from hypothesis.strategies import SearchStrategy
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
-from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
@@ -57,6 +59,7 @@ from spdm.messages.opaque import (
     VersionSelection,
     encode_opaque,
 )
+from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import (
     EndSession,
@@ -83,7 +86,12 @@ __all__ = [
     "certificate",
     "challenge",
     "challenge_auth",
+    "chunk_get",
+    "chunk_response",
+    "chunk_send",
+    "chunk_send_ack",
     "contexts",
+    "csr",
     "deliver_encapsulated_response",
     "digests",
     "dmtf_measurement",
@@ -97,6 +105,7 @@ __all__ = [
     "finish_rsp",
     "get_capabilities",
     "get_certificate",
+    "get_csr",
     "get_digests",
     "get_encapsulated_request",
     "get_measurements",
@@ -107,6 +116,7 @@ __all__ = [
     "key_exchange_rsp",
     "key_update",
     "key_update_ack",
+    "large_response",
     "measurement_block",
     "measurements",
     "messages",
@@ -121,6 +131,9 @@ __all__ = [
     "psk_finish_rsp",
     "respond_if_ready",
     "response_not_ready",
+    "response_too_large",
+    "set_certificate",
+    "set_certificate_rsp",
     "strategy_for",
     "supported_version_list",
     "vendor_defined_request",
@@ -170,6 +183,7 @@ _U8, _U16 = 0xFF, 0xFFFF
 _TYPICAL = 64
 _VERSIONS_1_0 = (0x10, 0x11, 0x12)
 _VERSIONS_1_1 = (0x11, 0x12)
+_VERSIONS_1_2 = (0x12, 0x13)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +219,7 @@ def _bitmask(defined_bits: int, maximum: int) -> SearchStrategy[int]:
 
 @_memo
 def _versions(first: int = 0x10) -> SearchStrategy[int]:
-    return st.sampled_from(_VERSIONS_1_0 if first == 0x10 else _VERSIONS_1_1)
+    return st.sampled_from({0x10: _VERSIONS_1_0, 0x11: _VERSIONS_1_1}.get(first, _VERSIONS_1_2))
 
 
 @_memo
@@ -711,12 +725,28 @@ def response_not_ready() -> SearchStrategy[ResponseNotReady]:
 
 
 @_memo
+def large_response() -> SearchStrategy[LargeResponse]:
+    """The ExtendedErrorData of LargeResponse (SPDM 1.2): a chunk handle."""
+    return st.builds(LargeResponse, handle=_uint(_U8))
+
+
+@_memo
+def response_too_large() -> SearchStrategy[ResponseTooLarge]:
+    """The ExtendedErrorData of ResponseTooLarge (SPDM 1.2): the size of the response."""
+    return st.builds(ResponseTooLarge, response_size=_usual((0x1_0000, 0x2_8000), 0xFFFFFFFF))
+
+
+@_memo
 @st.composite
 def _error_response(draw: st.DrawFn) -> ErrorResponse:
     error_code = draw(_usual(tuple(int(e) for e in ErrorCode)))
-    extended: ResponseNotReady | bytes
+    extended: ResponseNotReady | LargeResponse | ResponseTooLarge | bytes
     if error_code == ErrorCode.ResponseNotReady:
         extended = draw(response_not_ready())
+    elif error_code == ErrorCode.LargeResponse:
+        extended = draw(large_response())
+    elif error_code == ErrorCode.ResponseTooLarge:
+        extended = draw(response_too_large())
     else:
         extended = draw(_blob(_MAX_EXTENDED_ERROR_DATA, typical=8))
     return ErrorResponse(
@@ -726,7 +756,8 @@ def _error_response(draw: st.DrawFn) -> ErrorResponse:
 
 @_memo
 def error_response(context: CodecContext | None = None) -> SearchStrategy[ErrorResponse]:
-    """ResponseNotReady with its record, other codes with 0 to 32 bytes of extended data."""
+    """ResponseNotReady, LargeResponse and ResponseTooLarge with their records, other codes with 0 to
+    32 bytes of extended data."""
     return _error_response()
 
 
@@ -1122,6 +1153,124 @@ def encapsulated_response_ack(context: CodecContext | None = None) -> SearchStra
 
 
 # ---------------------------------------------------------------------------------------------
+# SPDM 1.2: CHUNK_SEND / CHUNK_SEND_ACK, CHUNK_GET / CHUNK_RESPONSE
+
+
+C = TypeVar("C", ChunkSend, ChunkResponse)
+
+
+@_memo
+def _chunk(cls: type[C]) -> SearchStrategy[C]:
+    @st.composite
+    def build(draw: st.DrawFn) -> C:
+        chunk_seq_no = draw(_usual((0, 1, _U16), _U16))
+        chunk = draw(_blob(_U16))
+        large_message_size = None
+        if chunk_seq_no == 0:  # the first chunk is never larger than the message it starts
+            large_message_size = draw(st.one_of(st.just(len(chunk)), st.integers(len(chunk), 0xFFFFFFFF)))
+        return cls(
+            version=draw(_versions(0x12)),
+            attributes=draw(_usual((0x00, 0x01))),
+            handle=draw(_uint(_U8)),
+            chunk_seq_no=chunk_seq_no,
+            reserved=draw(_reserved(_U16)),
+            large_message_size=large_message_size,
+            chunk=chunk,
+        )
+
+    return build()
+
+
+@_memo
+def chunk_send(context: CodecContext | None = None) -> SearchStrategy[ChunkSend]:
+    """Chunks up to 0xFFFF bytes; LargeMessageSize (at least the chunk's size) exactly in ChunkSeqNo 0."""
+    return _chunk(ChunkSend)
+
+
+@_memo
+def chunk_response(context: CodecContext | None = None) -> SearchStrategy[ChunkResponse]:
+    """Chunks up to 0xFFFF bytes; LargeMessageSize (at least the chunk's size) exactly in ChunkSeqNo 0."""
+    return _chunk(ChunkResponse)
+
+
+@_memo
+def chunk_send_ack(context: CodecContext | None = None) -> SearchStrategy[ChunkSendAck]:
+    """No response (a chunk taken), an encoded response (the last chunk, or an early ERROR) or any bytes."""
+    response = st.one_of(
+        st.just(b""),
+        _encoded(set_certificate_rsp(context)),
+        _encoded(error_response(context)),
+        _blob(_U16),
+    )
+    return st.builds(
+        ChunkSendAck,
+        version=_versions(0x12),
+        attributes=_usual((0x00, 0x01)),
+        handle=_uint(_U8),
+        chunk_seq_no=_usual((0, 1, _U16), _U16),
+        response=response,
+    )
+
+
+@_memo
+def chunk_get(context: CodecContext | None = None) -> SearchStrategy[ChunkGet]:
+    return st.builds(ChunkGet, version=_versions(0x12), param1=_reserved(), handle=_uint(_U8), chunk_seq_no=_uint(_U16))
+
+
+# ---------------------------------------------------------------------------------------------
+# SPDM 1.2: GET_CSR / CSR, SET_CERTIFICATE / SET_CERTIFICATE_RSP
+
+
+@_memo
+def get_csr(context: CodecContext | None = None) -> SearchStrategy[GetCsr]:
+    """RequesterInfo up to 0xFFFF bytes, OpaqueData up to 1024; 1.3 KeyPairID and RequestAttributes."""
+    return st.builds(
+        GetCsr,
+        version=_versions(0x12),
+        param1=_usual((0, 1)),
+        param2=_usual((0x00, 0x01, 0x02, 0x0A, 0x80)),
+        requester_info=_blob(_U16),
+        opaque_data=opaque_data(),
+    )
+
+
+@_memo
+def csr(context: CodecContext | None = None) -> SearchStrategy[Csr]:
+    """CSRs up to 0xFFFF bytes."""
+    return st.builds(
+        Csr, version=_versions(0x12), param1=_reserved(), param2=_reserved(), reserved=_reserved(_U16), csr=_blob(_U16)
+    )
+
+
+_ERASE = 0x80
+
+
+@_memo
+@st.composite
+def _set_certificate(draw: st.DrawFn) -> SetCertificate:
+    ver = draw(_versions(0x12))
+    slot_param = draw(_usual((0x00, 0x01, 0x07, 0x10, 0x14, 0x80, 0x83)))
+    erasing = ver >= 0x13 and bool(slot_param & _ERASE)
+    return SetCertificate(
+        version=ver,
+        slot_param=slot_param,
+        param2=draw(_usual((0, 1))),
+        cert_chain=b"" if erasing else draw(_blob(_U16, minimum=1)),
+    )
+
+
+@_memo
+def set_certificate(context: CodecContext | None = None) -> SearchStrategy[SetCertificate]:
+    """A chain of 1 to 0xFFFF bytes, none in a 1.3 Erase; 1.3 SetCertModel and KeyPairID."""
+    return _set_certificate()
+
+
+@_memo
+def set_certificate_rsp(context: CodecContext | None = None) -> SearchStrategy[SetCertificateRsp]:
+    return st.builds(SetCertificateRsp, version=_versions(0x12), slot_param=_slot_param(), param2=_reserved())
+
+
+# ---------------------------------------------------------------------------------------------
 # the registry and whole-message strategies
 
 STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
@@ -1161,6 +1310,14 @@ STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
     EncapsulatedRequest: encapsulated_request,
     DeliverEncapsulatedResponse: deliver_encapsulated_response,
     EncapsulatedResponseAck: encapsulated_response_ack,
+    ChunkSend: chunk_send,
+    ChunkSendAck: chunk_send_ack,
+    ChunkGet: chunk_get,
+    ChunkResponse: chunk_response,
+    GetCsr: get_csr,
+    Csr: csr,
+    SetCertificate: set_certificate,
+    SetCertificateRsp: set_certificate_rsp,
 }
 """The strategy of each message class, keyed by class."""
 

@@ -10,7 +10,7 @@ import pytest
 
 from spdm.errors import DecodeError, EncodeError
 from spdm.messages import Code, ErrorCode, decode, decode_as, encode
-from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 
 # a_conn_ecdsap384_sha384_v11 #38: InvalidRequest for GET_MEASUREMENTS index 5
 INVALID_REQUEST = bytes.fromhex("117f0100")
@@ -22,12 +22,16 @@ UNSUPPORTED = bytes.fromhex("117f07e4")
 VENDOR_ERROR = bytes.fromhex("117fff00") + bytes(range(32))
 # the RESPOND_IF_READY answering NOT_READY
 RESPOND_IF_READY = bytes.fromhex("11ffe005")
+# SPDM 1.2 LargeResponse: chunk handle 1 (libspdm-v12-v13/v_chunk_dts256_ecdsap384_v12 record 16)
+LARGE_RESPONSE = bytes.fromhex("127f0f0001")
+# SPDM 1.2 ResponseTooLarge: the response would have been 0x28000 bytes
+RESPONSE_TOO_LARGE = bytes.fromhex("127f0d0000800200")
 
 
 @pytest.mark.parametrize(
     "data",
-    [INVALID_REQUEST, NOT_READY, UNSUPPORTED, VENDOR_ERROR, RESPOND_IF_READY],
-    ids=["invalid_request", "not_ready", "unsupported", "vendor", "respond_if_ready"],
+    [INVALID_REQUEST, NOT_READY, UNSUPPORTED, VENDOR_ERROR, RESPOND_IF_READY, LARGE_RESPONSE, RESPONSE_TOO_LARGE],
+    ids=["invalid_request", "not_ready", "unsupported", "vendor", "respond_if_ready", "large", "too_large"],
 )
 def test_round_trip(data: bytes) -> None:
     assert encode(decode(data)) == data
@@ -42,9 +46,7 @@ def test_invalid_request() -> None:
 def test_response_not_ready_is_a_record() -> None:
     msg = decode(NOT_READY)
     assert isinstance(msg, ErrorResponse)
-    assert msg.extended_data == ResponseNotReady(
-        rd_exponent=1, request_code=Code.GET_MEASUREMENTS, token=5, rdtm=1
-    )
+    assert msg.extended_data == ResponseNotReady(rd_exponent=1, request_code=Code.GET_MEASUREMENTS, token=5, rdtm=1)
 
 
 def test_respond_if_ready_echoes_code_and_token() -> None:
@@ -55,6 +57,16 @@ def test_respond_if_ready_echoes_code_and_token() -> None:
     ready = not_ready.extended_data
     assert isinstance(ready, ResponseNotReady)
     assert (msg.request_code, msg.token) == (ready.request_code, ready.token)
+
+
+def test_1_2_extended_data_records() -> None:
+    large = decode(LARGE_RESPONSE)
+    assert large == ErrorResponse(
+        version=0x12, error_code=ErrorCode.LargeResponse, extended_data=LargeResponse(handle=1)
+    )
+    too_large = decode(RESPONSE_TOO_LARGE)
+    assert isinstance(too_large, ErrorResponse)
+    assert too_large.extended_data == ResponseTooLarge(response_size=0x28000)
 
 
 def test_other_codes_keep_raw_extended_data() -> None:
@@ -75,8 +87,22 @@ def test_other_codes_keep_raw_extended_data() -> None:
         (NOT_READY[:4], "extended_data.rd_exponent", "truncated"),
         (VENDOR_ERROR + b"\x00", "extended_data", "ExtendedErrorData over 32 bytes"),
         (INVALID_REQUEST[:-1], "error_data", "truncated"),
+        (LARGE_RESPONSE[:-1], "extended_data.handle", "truncated"),
+        (LARGE_RESPONSE + b"\x00", "", "trailing"),
+        (RESPONSE_TOO_LARGE[:-1], "extended_data.response_size", "truncated"),
+        (RESPONSE_TOO_LARGE + b"\x00", "", "trailing"),
     ],
-    ids=["not_ready_truncated", "not_ready_trailing", "not_ready_empty", "extended_max", "truncated"],
+    ids=[
+        "not_ready_truncated",
+        "not_ready_trailing",
+        "not_ready_empty",
+        "extended_max",
+        "truncated",
+        "large_empty",
+        "large_trailing",
+        "too_large_truncated",
+        "too_large_trailing",
+    ],
 )
 def test_error_rejected(data: bytes, field: str, reason: str) -> None:
     with pytest.raises(DecodeError) as caught:

@@ -19,8 +19,9 @@ from hypothesis.errors import InvalidArgument
 
 from spdm.errors import DecodeError
 from spdm.messages import Code, CodecContext, Message, decode, decode_as, decode_prefix, encode, registry
+from spdm.messages.chunk import ChunkSendAck
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
-from spdm.messages.error import ErrorResponse, ResponseNotReady
+from spdm.messages.error import ErrorResponse, LargeResponse, ResponseNotReady, ResponseTooLarge
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
 from spdm.messages.negotiation import AlgStruct, ExtAlg, NegotiateAlgorithms
 from spdm.messages.opaque import (
@@ -34,6 +35,7 @@ from spdm.messages.opaque import (
     version_list_opaque,
     version_selection_opaque,
 )
+from spdm.messages.provisioning import SetCertificate
 from spdm.testing import strategies
 from spdm.testing.strategies import (
     DHE_SIZES,
@@ -60,7 +62,7 @@ CLASSES = list(registry().values())
 by_class = pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
 
 # a trailing field that takes the rest of the message: decode_prefix cannot tell padding from it
-GREEDY_TAIL = (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)
+GREEDY_TAIL = (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck, ChunkSendAck, SetCertificate)
 
 
 def _sizes_or_none(sizes: tuple[int, ...]) -> st.SearchStrategy[int | None]:
@@ -150,7 +152,7 @@ def test_decode_prefix_stops_at_the_end_of_the_message(cls: type[Message], data:
     wire = sample.wire
     padded = wire + padding
     greedy = isinstance(sample.message, GREEDY_TAIL) or (
-        isinstance(sample.message, ErrorResponse) and not isinstance(sample.message.extended_data, ResponseNotReady)
+        isinstance(sample.message, ErrorResponse) and isinstance(sample.message.extended_data, bytes)
     )
     if not greedy:
         assert decode_prefix(padded, sample.context) == (sample.message, len(wire))
@@ -252,6 +254,33 @@ SHAPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], bool]]] = {
     "ERROR ResponseNotReady": (
         strategies.error_response(),
         lambda m: isinstance(m.extended_data, ResponseNotReady),
+    ),
+    "ERROR LargeResponse": (strategies.error_response(), lambda m: isinstance(m.extended_data, LargeResponse)),
+    "ERROR ResponseTooLarge": (strategies.error_response(), lambda m: isinstance(m.extended_data, ResponseTooLarge)),
+    "CHUNK_SEND first chunk, 0xFFFF bytes": (
+        strategies.chunk_send(),
+        lambda m: m.large_message_size is not None and len(m.chunk) == 0xFFFF,
+    ),
+    "CHUNK_SEND last chunk": (strategies.chunk_send(), lambda m: m.last_chunk and m.large_message_size is None),
+    "CHUNK_SEND_ACK with a response": (strategies.chunk_send_ack(), lambda m: m.response[1:2] == b"\x6e"),
+    "CHUNK_SEND_ACK empty": (strategies.chunk_send_ack(), lambda m: not m.response),
+    "CHUNK_RESPONSE whole message in one chunk": (
+        strategies.chunk_response(),
+        lambda m: m.large_message_size == len(m.chunk) and m.last_chunk,
+    ),
+    "CHUNK_RESPONSE empty later chunk": (
+        strategies.chunk_response(),
+        lambda m: m.large_message_size is None and not m.chunk,
+    ),
+    "GET_CSR 1024 opaque, 1.3 attributes": (
+        strategies.get_csr(),
+        lambda m: len(m.opaque_data) == 1024 and m.version == 0x13 and m.cert_model != 0,
+    ),
+    "CSR 0xFFFF bytes": (strategies.csr(), lambda m: len(m.csr) == 0xFFFF),
+    "SET_CERTIFICATE 1.3 erase": (strategies.set_certificate(), lambda m: m.erase and not m.cert_chain),
+    "SET_CERTIFICATE 1.2 with the Erase bit reserved": (
+        strategies.set_certificate(),
+        lambda m: m.version == 0x12 and m.erase and m.cert_chain,
     ),
     "VENDOR_DEFINED_REQUEST 255-byte vendor ID": (
         strategies.vendor_defined_request(),
