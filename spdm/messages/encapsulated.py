@@ -1,4 +1,8 @@
-"""The encapsulated request flow (1.1 layout): a responder's requests carried inside the requester's.
+"""The encapsulated request flow: a responder's requests carried inside the requester's.
+
+From 1.2 ENCAPSULATED_RESPONSE_ACK has AckRequestID (the RequestID of the response it acknowledges)
+and three reserved bytes before its payload (DSP0274 1.2 "ENCAPSULATED_RESPONSE_ACK"; libspdm
+`spdm_encapsulated_response_ack_response_t`).
 
 Each payload is the rest of the message, kept as bytes: an embedded SPDM message (decode it with
 `spdm.messages.decode`), or the 1-byte ReqSlotID when ENCAPSULATED_RESPONSE_ACK's PayloadType is
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message
+from spdm.messages._layout import when
 from spdm.messages.codes import Code
 
 __all__ = [
@@ -67,14 +72,19 @@ class DeliverEncapsulatedResponse(Message):
     Code.ENCAPSULATED_RESPONSE_ACK,
     "request_id" / c.Int8ul,
     "payload_type" / c.Int8ul,
+    "ack_request_id" / c.If(when("version", ">=", 0x12), c.Int8ul),
+    "reserved" / c.If(when("version", ">=", 0x12), c.Bytes(3)),
     "payload" / c.GreedyBytes,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EncapsulatedResponseAck(Message):
     """`payload_type` 0: the flow is done (no payload); 1: the next request, `request_id`;
-    2: the 1-byte ReqSlotID the requester signs FINISH with."""
+    2: the 1-byte ReqSlotID the requester signs FINISH with. `ack_request_id` and `reserved` are
+    None before 1.2."""
 
     version: int = 0x11
     request_id: int = 0
     payload_type: int = 0
+    ack_request_id: int | None = None
+    reserved: bytes | None = None
     payload: bytes = b""

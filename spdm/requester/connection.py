@@ -295,7 +295,9 @@ class Connection:
         negotiated = self._require_negotiated()
         mutual = bool(self.config.identities) and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
         if answer.basic_mut_auth_requested and mutual:
-            yield from basic_mutual_authentication(self._transact, negotiated, self.config, self.channel.max_padding)
+            yield from basic_mutual_authentication(
+                self._transact, negotiated, self.config, self.channel.max_padding, bytes(self.transcript.vca)
+            )
         return ChallengeResult(
             slot=slot,
             requester_nonce=nonce,

@@ -31,6 +31,7 @@ from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
+from spdm.signing import SigningContext, signature_digest
 from spdm.transcript import Transcript
 
 __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
@@ -56,13 +57,14 @@ def _error(version: int, code: ErrorCode, data: int = 0) -> bytes:
 class EncapsulatedAnswers:
     """The requester's answers to a responder's encapsulated GET_DIGESTS, GET_CERTIFICATE and CHALLENGE.
 
-    The requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C) (SPDM 1.1: no A), mut_B being the
-    encapsulated digest/certificate exchanges answered so far.
+    The requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C) (1.0/1.1; A || mut_B || mut_C from 1.2,
+    `vca` being A), mut_B being the encapsulated digest/certificate exchanges answered so far.
     """
 
     negotiated: Negotiated
     config: RequesterConfig
     max_padding: int
+    vca: bytes = b""
     _mut: Transcript | None = None
     _chains: dict[int, bytes] = field(default_factory=dict)
 
@@ -80,7 +82,7 @@ class EncapsulatedAnswers:
 
     def _mut_transcript(self) -> Transcript:
         if self._mut is None:
-            self._mut = Transcript(self._hash.new)
+            self._mut = Transcript(self._hash.new, self.vca if self.negotiated.version >= 0x12 else b"")
         return self._mut
 
     def _slots(self) -> list[int]:
@@ -141,7 +143,12 @@ class EncapsulatedAnswers:
             signature=bytes(suite.signature_size),
         )
         unsigned = encode(auth)[: -suite.signature_size]
-        digest = self._mut_transcript().digest(exact, unsigned)
+        digest = signature_digest(
+            hashes,
+            negotiated.version,
+            SigningContext.MUT_CHALLENGE_AUTH,
+            self._mut_transcript().digest(exact, unsigned),
+        )
         self._mut = None
         return unsigned + identity.signature(suite, digest, hashes)
 
@@ -164,6 +171,10 @@ def run_encapsulated(
             version=version, request_id=request_id, payload=answers.answer(payload, version)
         )
         ack, _, _ = yield from transact(deliver, EncapsulatedResponseAck)
+        if ack.ack_request_id is not None and ack.ack_request_id != request_id:
+            raise invalid_response(
+                f"ENCAPSULATED_RESPONSE_ACK acknowledges RequestID {ack.ack_request_id}, not {request_id}"
+            )
         if ack.payload_type == 0:
             return slot
         if ack.payload_type == 2:
@@ -179,11 +190,11 @@ def run_encapsulated(
 
 
 def basic_mutual_authentication(
-    transact: Transact, negotiated: Negotiated, config: RequesterConfig, max_padding: int
+    transact: Transact, negotiated: Negotiated, config: RequesterConfig, max_padding: int, vca: bytes
 ) -> Steps[None]:
     """CHALLENGE_AUTH asked for basic mutual authentication (1.1): answer the responder's
     encapsulated GET_DIGESTS, GET_CERTIFICATE and CHALLENGE outside any session."""
     if not negotiated.both(CapabilityFlags.ENCAP_CAP):
         raise NegotiationError("basic mutual authentication needs ENCAP_CAP on both sides")
-    answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=max_padding)
+    answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=max_padding, vca=vca)
     yield from run_encapsulated(transact, answers, version=negotiated.version, implicit_digests=False, slot=None)

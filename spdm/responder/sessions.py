@@ -195,6 +195,23 @@ def _select_secured_version(opaque: bytes, ours: tuple[int, ...], general: bool)
     return max(common)
 
 
+def _response_ack(
+    ask: DeliverEncapsulatedResponse, request_id: int, payload_type: int = 0, payload: bytes = b""
+) -> bytes:
+    """ENCAPSULATED_RESPONSE_ACK to `ask`; from 1.2 it names the RequestID it acknowledges."""
+    from_12 = ask.version >= 0x12
+    return encode(
+        EncapsulatedResponseAck(
+            version=ask.version,
+            request_id=request_id,
+            payload_type=payload_type,
+            ack_request_id=ask.request_id if from_12 else None,
+            reserved=bytes(3) if from_12 else None,
+            payload=payload,
+        )
+    )
+
+
 def _fail_response(reason: str) -> ProtocolError:
     """A bad encapsulated response: the requester answered the encapsulated request wrongly."""
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
@@ -679,28 +696,14 @@ class SessionTable:
             session.encapsulated = None
             session.chosen = SessionState.EXPECT_FINISH
             if session.req_slot_id:
-                return encode(
-                    EncapsulatedResponseAck(
-                        version=ask.version,
-                        request_id=0,
-                        payload_type=_PAYLOAD_REQ_SLOT,
-                        payload=bytes([session.req_slot_id]),
-                    )
-                )
-            return encode(EncapsulatedResponseAck(version=ask.version, request_id=0))
+                return _response_ack(ask, 0, _PAYLOAD_REQ_SLOT, bytes([session.req_slot_id]))
+            return _response_ack(ask, 0)
         if flow.portions is None:
             raise SpdmError("the encapsulated flow reads no chain")
         flow.asked = GetCertificate(
             version=ask.version, slot_param=flow.slot, offset=flow.portions.offset, length=_ENCAP_CERTIFICATE_LENGTH
         )
-        return encode(
-            EncapsulatedResponseAck(
-                version=ask.version,
-                request_id=flow.next_request_id(),
-                payload_type=_PAYLOAD_PRESENT,
-                payload=encode(flow.asked),
-            )
-        )
+        return _response_ack(ask, flow.next_request_id(), _PAYLOAD_PRESENT, encode(flow.asked))
 
     def _after_digests(self, flow: EncapsulatedFlow, inner: Message) -> None:
         """The requester's DIGESTS: the slot to read next (the configured one when listed, else the first)."""

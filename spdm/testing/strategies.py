@@ -1138,10 +1138,13 @@ def _encapsulated_response_ack(draw: st.DrawFn, context: CodecContext | None) ->
         payload = bytes([draw(_slot_param())])
     else:
         payload = draw(_blob(_U16))
+    version = draw(_versions(0x11))
     return EncapsulatedResponseAck(
-        version=draw(_versions(0x11)),
+        version=version,
         request_id=draw(_uint(_U8)),
         payload_type=payload_type,
+        ack_request_id=draw(_uint(_U8)) if version >= 0x12 else None,
+        reserved=draw(_reserved_bytes(3)) if version >= 0x12 else None,
         payload=payload,
     )
 

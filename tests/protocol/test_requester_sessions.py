@@ -657,7 +657,8 @@ def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any)
     def transact(request: Message, expect: type[Message]) -> Any:
         return channel.exchange(request, encode(request), expect, channel.clear, lambda code: None, channel.codec())
 
-    _drive(Operation(basic_mutual_authentication(transact, negotiated, config, 0)), responder.respond)
+    vca = bytes(connection.transcript.vca)
+    _drive(Operation(basic_mutual_authentication(transact, negotiated, config, 0, vca)), responder.respond)
     hashes = hash_suite(BaseHashAlgo.SHA_256)
     assert responder.chain == CertChain.build(requester_chain.certificates_der, hashes).to_bytes()
     auth = responder.auth
