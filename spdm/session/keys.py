@@ -136,6 +136,10 @@ class KeySchedule:
     direction. The object holds only the handshake and master secrets; traffic keys are returned.
     Every step is `expand_label` with the label the module docstring lists, and only what a session
     uses is derived (`export_master_secret`, which neither role needs, on request).
+
+    The object holds nothing of one session: from a PSK it is the same for every PSK session of a
+    connection (the PSK and the negotiated hash, AEAD and version fix it), so each side makes it once
+    per connection and PSK, and every handshake starts from its handshake and master secrets.
     """
 
     __slots__ = ("_master_secret", "aead", "handshake_secret", "hash_suite", "spdm_version")
