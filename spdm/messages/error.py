@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import when
+from spdm.messages._layout import of, when
 from spdm.messages.codes import Code, ErrorCode
 
 __all__ = ["ErrorResponse", "RespondIfReady", "ResponseNotReady"]
@@ -40,7 +40,12 @@ _NOT_READY = when("error_code", "==", ErrorCode.ResponseNotReady)
     "error_data" / c.Int8ul,
     "extended_data" / c.IfThenElse(_NOT_READY, ResponseNotReady.layout, c.GreedyBytes),
     require(
-        lambda this: _NOT_READY(this) or len(this.extended_data) <= _MAX_EXTENDED_DATA,
+        of(
+            lambda error_code, extended_data: error_code == ErrorCode.ResponseNotReady
+            or len(extended_data) <= _MAX_EXTENDED_DATA,
+            "error_code",
+            "extended_data",
+        ),
         "ExtendedErrorData over 32 bytes",
         field="extended_data",
     ),
