@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, of
 from spdm.messages.codes import Code
 
 __all__ = ["SLOT_COUNT", "Certificate", "Digests", "GetCertificate", "GetDigests", "slot_ids", "slot_mask"]
@@ -46,8 +46,10 @@ class GetDigests(Message):
     Code.DIGESTS,
     "param1" / c.Int8ul,
     "slot_mask" / c.Int8ul,
-    "digests" / c.Array(lambda this: int(this.slot_mask).bit_count(), negotiated_bytes("hash_size")),
-    require(lambda this: len({len(d) for d in this.digests}) <= 1, "digests differ in size", field="digests"),
+    "digests" / c.Array(of(lambda slot_mask: int(slot_mask).bit_count(), "slot_mask"), negotiated_bytes("hash_size")),
+    require(
+        of(lambda digests: len({len(d) for d in digests}) <= 1, "digests"), "digests differ in size", field="digests"
+    ),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Digests(Message):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import absent_when, field, length_of, when
+from spdm.messages._layout import absent_when, field, length_of, of, when
 from spdm.messages.codes import Code
 
 __all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
@@ -91,7 +91,7 @@ class KeyExchangeRsp(Message):
     "req_slot_id" / c.Int8ul,
     "signature" / c.If(when("attributes", "&", 1), negotiated_bytes("req_signature_size")),
     require(
-        lambda this: (this.signature is not None) == bool(this.attributes & 1),
+        of(lambda attributes, signature: (signature is not None) == bool(attributes & 1), "attributes", "signature"),
         "Signature must be present exactly when SignatureIncluded (Param1 bit 0) is set",
     ),
     "requester_verify_data" / negotiated_bytes("hash_size"),

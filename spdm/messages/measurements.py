@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import construct as c
 
@@ -64,12 +63,12 @@ class MeasurementBlock(Record):
     measurement: DmtfMeasurement | bytes
 
 
-def _signature_requested(this: Any) -> bool:
-    return bool(this.attributes & _SIGNATURE_REQUESTED)
+def _signature_requested(attributes: int) -> bool:
+    return bool(attributes & _SIGNATURE_REQUESTED)
 
 
-def _has_slot_id_param(this: Any) -> bool:
-    return _signature_requested(this) and this.version >= 0x11
+def _has_slot_id_param(attributes: int, version: int) -> bool:
+    return _signature_requested(attributes) and version >= 0x11
 
 
 @message(
@@ -77,14 +76,19 @@ def _has_slot_id_param(this: Any) -> bool:
     "attributes" / c.Int8ul,
     "operation" / c.Int8ul,
     "nonce" / c.If(when("attributes", "&", _SIGNATURE_REQUESTED), c.Bytes(_NONCE_SIZE)),
-    "slot_id_param" / c.If(_has_slot_id_param, c.Int8ul),
+    "slot_id_param" / c.If(of(_has_slot_id_param, "attributes", "version"), c.Int8ul),
     require(
-        lambda this: this.nonce is None or _signature_requested(this),
+        of(lambda attributes, nonce: nonce is None or _signature_requested(attributes), "attributes", "nonce"),
         "Nonce present without SignatureRequested",
         field="nonce",
     ),
     require(
-        lambda this: this.slot_id_param is None or _has_slot_id_param(this),
+        of(
+            lambda version, attributes, slot_id_param: slot_id_param is None or _has_slot_id_param(attributes, version),
+            "version",
+            "attributes",
+            "slot_id_param",
+        ),
         "SlotIDParam present without SignatureRequested or before SPDM 1.1",
         field="slot_id_param",
     ),

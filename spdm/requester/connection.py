@@ -38,7 +38,7 @@ from spdm._checks import (
     invalid_response,
 )
 from spdm.certs import CertChain, ChainPortions, VerifiedChain, verify_chain
-from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.crypto import AsymSuite, HashSuite, aead_suite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
@@ -66,6 +66,7 @@ from spdm.requester.handshake import check_key_exchange, key_exchange, psk_excha
 from spdm.requester.measurements import get_measurements
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
 from spdm.requester.session_core import SessionCore, SessionLink, SessionView
+from spdm.session.keys import KeySchedule
 from spdm.transcript import ConnectionTranscript
 
 __all__ = ["Connection", "ConnectionView"]
@@ -100,6 +101,8 @@ class Connection:
         }
         """The OpaqueData of KEY_EXCHANGE and PSK_EXCHANGE, offering `config.secured_message_versions`
         in each table format (`Negotiated.general_opaque_data`): the same bytes every handshake."""
+        self._psk_schedule: KeySchedule | None = None
+        """The key schedule of `config.psk` under the current negotiation, made by its first PSK_EXCHANGE."""
         self._link = SessionLink(
             channel=self.channel,
             sessions=self.sessions,
@@ -156,6 +159,7 @@ class Connection:
             session.discard("GET_VERSION restarts the connection, which ends every session")
         self.sessions.clear()
         self.channel.negotiated = None
+        self._psk_schedule = None
         self.digests.clear()
         self.chains.clear()
         self.verified.clear()
@@ -485,9 +489,26 @@ class Connection:
                 negotiated=negotiated,
                 vca_hash=self.transcript.vca_hash,
                 version_offer=self._version_offers[negotiated.general_opaque_data],
+                psk_schedule=self._psk_key_schedule,
                 summary_hash_type=summary_hash_type,
             )
         )
+
+    def _psk_key_schedule(self) -> KeySchedule:
+        """The key schedule of every PSK session of this negotiation: it depends only on `config.psk` and
+        the negotiated hash, AEAD and version, so the first PSK_EXCHANGE makes it and the next ones reuse
+        its handshake and master secrets (a new GET_VERSION forgets it)."""
+        if self._psk_schedule is None:
+            negotiated, psk = self._require_negotiated(), self.config.psk
+            if psk is None:
+                raise NegotiationError("no pre-shared key is configured (RequesterConfig.psk)")
+            self._psk_schedule = KeySchedule(
+                hash_suite(negotiated.base_hash_algo),
+                aead_suite(negotiated.aead_suite),
+                psk,
+                spdm_version=negotiated.version,
+            )
+        return self._psk_schedule
 
     def _check_session_room(self) -> None:
         limit = self.config.limits.max_requester_sessions

@@ -275,18 +275,18 @@ def psk_exchange(
     negotiated: Negotiated,
     vca_hash: Callable[[], HashObject],
     version_offer: bytes,
+    psk_schedule: Callable[[], KeySchedule],
     summary_hash_type: int,
 ) -> Steps[SessionCore]:
     """PSK_EXCHANGE (and PSK_FINISH) with `RequesterConfig.psk`: see
     `spdm.requester.connection.Connection.psk_exchange`. `version_offer` is the OpaqueData offering
-    the configured secured-message versions."""
+    the configured secured-message versions; `psk_schedule()` the key schedule of the PSK, which
+    every PSK session of the negotiation shares."""
     _require_session_caps(negotiated, "PSK_EXCHANGE")
     if not negotiated.requester_has(F.PSK_CAP_MASK) or not negotiated.responder_has(F.PSK_CAP_MASK):
         raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
     config = link.channel.config
-    if config.psk is None:
-        raise NegotiationError("no pre-shared key is configured (RequesterConfig.psk)")
-    hashes = hash_suite(negotiated.base_hash_algo)
+    schedule = psk_schedule()
     ask = PskExchange(
         version=negotiated.version,
         summary_hash_type=summary_hash_type,
@@ -301,10 +301,9 @@ def psk_exchange(
         bytes(answer.opaque_data), tuple(config.secured_message_versions), negotiated, "PSK_EXCHANGE_RSP"
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "PSK_EXCHANGE_RSP")
-    transcript = SessionTranscript(hashes, vca_hash())  # PSK: no Hash(Ct)
+    transcript = SessionTranscript(schedule.hash_suite, vca_hash())  # PSK: no Hash(Ct)
     transcript.add_exchange_request(request)
     digests = transcript.add_psk_exchange_rsp(response, answer)
-    schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), config.psk, spdm_version=negotiated.version)
     handshake = schedule.handshake(digests.th1)
     schedule.check_verify_data(handshake.response_finished_key, digests.th1, answer.responder_verify_data)
     session = SessionCore(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeVar
 
 from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
@@ -18,6 +19,7 @@ from spdm.messages import CodecContext, Message
 from spdm.messages.certificates import slot_mask
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
 from spdm.negotiated import Negotiated
+from spdm.session.keys import KeySchedule
 
 __all__ = [
     "Connection",
@@ -47,6 +49,9 @@ class SessionTerms:
     """The HeartbeatPeriod of *_EXCHANGE_RSP: the configured one when both sides set HBEAT_CAP, else 0."""
     psk_with_context: bool
     """The responder's PSK_CAP says "with context": PSK_EXCHANGE_RSP carries one and PSK_FINISH follows."""
+    psk_schedules: Mapping[bytes, KeySchedule]
+    """The key schedule of each configured PSK by its PSKHint: a PSK and the negotiation fix it, so every
+    PSK session of the connection starts from the same handshake and master secrets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,11 @@ class Connection:
         return slot_mask(self.chains)
 
 
-def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_period: int) -> SessionTerms:
-    """What the sessions of a connection share; raises the refusal of a session request when it can hold none."""
+def session_terms(
+    negotiated: Negotiated, suite: HashSuite | None, heartbeat_period: int, psks: Mapping[bytes, bytes]
+) -> SessionTerms:
+    """What the sessions of a connection share (`psks`: the configured PSKs by PSKHint); raises the refusal
+    of a session request when it can hold none."""
     if suite is None:
         raise unexpected("no hash algorithm was negotiated")
     if not negotiated.aead_suite or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
@@ -86,6 +94,9 @@ def session_terms(negotiated: Negotiated, suite: HashSuite | None, heartbeat_per
         in_the_clear=negotiated.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
         heartbeat_period=heartbeat_period if negotiated.both(CapabilityFlags.HBEAT_CAP) else 0,
         psk_with_context=negotiated.responder_has(CapabilityFlags.PSK_CAP_WITH_CONTEXT),
+        psk_schedules=MappingProxyType(
+            {hint: KeySchedule(suite, aead, psk, spdm_version=negotiated.version) for hint, psk in psks.items()}
+        ),
     )
 
 

@@ -588,7 +588,7 @@ class Responder:
                     chains[slot_id] = chain.to_bytes()
         sessions: SessionTerms | None
         try:
-            sessions = session_terms(negotiated, suite, self.config.heartbeat_period)
+            sessions = session_terms(negotiated, suite, self.config.heartbeat_period, self.config.psks)
         except ProtocolError:
             sessions = None  # each session request is refused, and told why (`SessionTable._session_terms`)
         return Connection(

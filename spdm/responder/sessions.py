@@ -331,7 +331,7 @@ class SessionTable:
             raise unexpected("no hash algorithm was negotiated")
         # No terms were settled with the algorithms: working them out again raises why.
         terms = connection.sessions or session_terms(
-            connection.negotiated, connection.hash, self.config.heartbeat_period
+            connection.negotiated, connection.hash, self.config.heartbeat_period, self.config.psks
         )
         return connection, terms
 
@@ -536,8 +536,8 @@ class SessionTable:
         ask = expect(message, PskExchange)
         connection, terms = self._session_terms(connection)
         suite = terms.hash
-        psk = self.config.psks.get(ask.psk_hint)
-        if psk is None:
+        schedule = terms.psk_schedules.get(ask.psk_hint)
+        if schedule is None:
             raise invalid_request(f"no pre-shared key for PSKHint {ask.psk_hint.hex() or '(none)'}")
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         general = connection.negotiated.general_opaque_data
@@ -559,7 +559,6 @@ class SessionTable:
         )
         th = SessionTranscript.for_psk(suite, transcript.vca_hash())
         th.add_exchange_request(request)
-        schedule = KeySchedule(suite, terms.aead, psk, spdm_version=connection.negotiated.version)
         response, handshake = th.build_psk_exchange_rsp(unsigned, schedule=schedule)
         established = Session(
             session_id=session_id,

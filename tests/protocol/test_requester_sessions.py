@@ -281,6 +281,27 @@ def test_psk_without_a_configured_key(requester_chain: Any) -> None:
         requester.psk_exchange()
 
 
+def test_psk_sessions_share_the_key_schedule_not_the_keys(requester_chain: Any) -> None:
+    """A PSK's handshake and master secrets are made once per negotiation; each session's transcript
+    (its random contexts) still gives it keys of its own, and a new GET_VERSION a new schedule."""
+    requester, _, _ = _pair(requester_chain)
+    requester.init_connection()
+    first, second = requester.psk_exchange(), requester.psk_exchange()
+    assert first.core._schedule is not None and first.core._schedule is second.core._schedule
+    assert first.th1 != second.th1 and first.th2 != second.th2
+    first_secured, second_secured = first.core._secured, second.core._secured
+    assert first_secured is not None and second_secured is not None
+    assert first_secured.request.keys != second_secured.request.keys
+    assert first_secured.response.keys != second_secured.response.keys
+    shared = first.core._schedule
+    second.close()
+    requester.init_connection()
+    third = requester.psk_exchange()
+    assert third.core._schedule is not shared
+    assert third.core._schedule is not None and third.core._schedule.handshake_secret == shared.handshake_secret
+    third.close()
+
+
 # --- a scripted responder ----------------------------------------------------------------------------
 
 

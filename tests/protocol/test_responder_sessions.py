@@ -253,6 +253,20 @@ def test_psk_without_a_hint() -> None:
     session.heartbeat()
 
 
+def test_psk_sessions_share_one_key_schedule_per_hint() -> None:
+    """The responder makes each PSK's key schedule once per connection (the PSK and the negotiation fix
+    its secrets); every session still has keys of its own, and each PSKHint its own schedule."""
+    peer = peer_for(psks={b"": b"the only key", PSK_HINT: PSK})
+    sessions = [peer.psk_exchange(), peer.psk_exchange(), peer.psk_exchange(hint=b"", psk=b"the only key")]
+    for session in sessions:
+        session.psk_finish()
+    first, second, other = (peer.responder._sessions.get(session.session_id) for session in sessions)
+    assert first is not None and second is not None and other is not None
+    assert first.schedule is second.schedule and other.schedule is not first.schedule
+    assert first.channel.request.keys != second.channel.request.keys
+    assert first.channel.response.keys != second.channel.response.keys
+
+
 def test_psk_without_psk_cap_in_demo() -> None:
     """`demo_config(sessions=True)` advertises PSK only when it has a key."""
     assert not demo_config(sessions=True).capabilities & F.PSK_CAP_MASK
