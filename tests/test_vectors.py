@@ -5,43 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from pathlib import Path
+
+from spdm_dump_listing import assert_dump_matches_spdm_dump
 
 from spdm import dump
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import split_der
 from spdm.messages import encode
 from spdm.verify.sessions import ReplaySecrets
-
-# "27 (1795698820) PCI_DOE(1, 2) REQ->RSP SecuredSPDM(0xffffffff) SPDM(11, 0xe5) SPDM_FINISH (..."
-_LINE = re.compile(
-    r"^(?P<index>\d+) \(\d+\) (?P<transport>PCI_DOE\(1, (?P<doe>\d)\)|MCTP\((?P<mctp>\d)\))"
-    r"(?: (?P<arrow>REQ->RSP|RSP->REQ))?"
-    r"(?P<secured> SecuredSPDM\((?P<session>0x[0-9a-f]+)[^)]*\)(?: MCTP\(5\))?)?"
-    r"(?: SPDM\([0-9a-f]+, 0x[0-9a-f]+\) SPDM_(?P<name>\w+))?"
-)
-_KINDS = {"0": "discovery", "1": "spdm", "2": "secured", "5": "spdm", "6": "secured"}
-
-
-def _reference(folder: Path) -> list[dict[str, str | None]]:
-    """The records spdm_dump listed: index, kind, direction, message name, session."""
-    rows = []
-    for line in (folder / "dump.txt").read_text().splitlines():
-        found = _LINE.match(line)
-        if found is None:
-            continue
-        arrow = found["arrow"]
-        rows.append(
-            {
-                "index": found["index"],
-                "kind": _KINDS[found["doe"] or found["mctp"]],
-                "direction": None if arrow is None else ("request" if arrow == "REQ->RSP" else "response"),
-                "name": found["name"],
-                "session": found["session"],
-            }
-        )
-    return rows
 
 
 def _captured(folder: Path) -> list[CapturedMessage]:
@@ -72,24 +44,7 @@ def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
 
 def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture: str) -> None:
     folder = libspdm_vectors / libspdm_capture
-    out, err = io.StringIO(), io.StringIO()
-    secrets = _secrets(libspdm_vectors, libspdm_capture)
-    assert dump.run(folder / "requester.pcap", as_json=True, out=out, err=err, secrets=secrets) == 0, err.getvalue()
-    ours = [json.loads(line) for line in out.getvalue().splitlines()]
-    reference = _reference(folder)
-    assert len(ours) == len(reference)
-    for row, expected in zip(ours, reference, strict=True):
-        assert str(row["index"]) == expected["index"]
-        assert row["kind"] == expected["kind"], row
-        if expected["direction"] is not None:
-            assert row["direction"] == expected["direction"], row
-        if expected["kind"] == "spdm":
-            assert row["code"] == expected["name"], row
-        elif expected["kind"] == "secured":
-            assert row["code"] == expected["name"], row  # decrypted with the manifest's secrets
-            assert row["session_id"] == int(expected["session"] or "", 16)
-        else:
-            assert row["code"] == "DOE_DISCOVERY"
+    assert_dump_matches_spdm_dump(folder, _secrets(libspdm_vectors, libspdm_capture))
 
 
 def test_dump_without_secrets_shows_secured_records_as_such(libspdm_vectors: Path) -> None:
