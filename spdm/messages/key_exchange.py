@@ -32,19 +32,22 @@ def _opaque_data() -> list[c.Construct]:
     "summary_hash_type" / c.Int8ul,
     "slot_id" / c.Int8ul,
     "req_session_id" / c.Int16ul,
-    "reserved" / c.Int16ul,
+    "session_policy" / c.Int8ul,
+    "reserved" / c.Int8ul,
     "random_data" / c.Bytes(_RANDOM_SIZE),
     "exchange_data" / negotiated_bytes("dhe_size"),
     *_opaque_data(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyExchange(Message):
-    """`slot_id` 0xFF names a provisioned public key; `opaque_data` holds the DSP0277 version offer."""
+    """`slot_id` 0xFF names a provisioned public key; `opaque_data` holds the DSP0277 version offer;
+    `session_policy` (1.2: bit 0 TerminationPolicy) is reserved before 1.2."""
 
     version: int = 0x11
     summary_hash_type: int = 0
     slot_id: int = 0
     req_session_id: int
+    session_policy: int = 0
     reserved: int = 0
     random_data: bytes
     exchange_data: bytes

@@ -15,6 +15,8 @@ __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measuremen
 _NONCE_SIZE = 32
 _MAX_OPAQUE_LENGTH = 1024
 _SIGNATURE_REQUESTED = 0x01
+_RAW_BIT_STREAM_REQUESTED = 0x02  # 1.2
+_CONTENT_CHANGED_SHIFT = 4  # 1.2: MEASUREMENTS Param2 bits [5:4]
 
 
 @record(
@@ -107,6 +109,11 @@ class GetMeasurements(Message):
     def signature_requested(self) -> bool:
         return bool(self.attributes & _SIGNATURE_REQUESTED)
 
+    @property
+    def raw_bit_stream_requested(self) -> bool:
+        """1.2: the blocks should carry raw values rather than digests (a reserved bit before 1.2)."""
+        return self.version >= 0x12 and bool(self.attributes & _RAW_BIT_STREAM_REQUESTED)
+
 
 def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     return sum(4 + _measurement_size(block.measurement) for block in blocks)
@@ -136,3 +143,8 @@ class Measurements(Message):
     nonce: bytes
     opaque_data: bytes = b""
     signature: bytes | None = None
+
+    @property
+    def content_changed(self) -> int:
+        """1.2 MeasurementsContentChanged (Param2 bits [5:4]): 0 not supported, 1 changed, 2 unchanged."""
+        return (self.slot_param >> _CONTENT_CHANGED_SHIFT) & 0x3 if self.version >= 0x12 else 0

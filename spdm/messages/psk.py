@@ -25,7 +25,7 @@ _MAX_OPAQUE_LENGTH = 1024
 @message(
     Code.PSK_EXCHANGE,
     "summary_hash_type" / c.Int8ul,
-    "param2" / c.Int8ul,
+    "session_policy" / c.Int8ul,
     "req_session_id" / c.Int16ul,
     "_psk_hint_length" / c.Rebuild(c.Int16ul, length_of("psk_hint")),
     "_context_length" / c.Rebuild(c.Int16ul, length_of("requester_context")),
@@ -44,11 +44,11 @@ _MAX_OPAQUE_LENGTH = 1024
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PskExchange(Message):
     """`psk_hint` names the PSK (empty when the responder knows which); `opaque_data` holds the
-    DSP0277 version offer."""
+    DSP0277 version offer; `session_policy` (Param2; 1.2: bit 0 TerminationPolicy) is reserved before 1.2."""
 
     version: int = 0x11
     summary_hash_type: int = 0
-    param2: int = 0
+    session_policy: int = 0
     req_session_id: int
     psk_hint: bytes = b""
     requester_context: bytes

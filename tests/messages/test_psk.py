@@ -72,7 +72,7 @@ def test_captures_round_trip(data: bytes, ctx: CodecContext) -> None:
 def test_psk_exchange_fields() -> None:
     msg = m.decode(PSK_EXCHANGE)
     assert isinstance(msg, PskExchange)
-    assert (msg.version, msg.summary_hash_type, msg.param2, msg.req_session_id) == (0x11, 0xFF, 0, 0xFFFF)
+    assert (msg.version, msg.summary_hash_type, msg.session_policy, msg.req_session_id) == (0x11, 0xFF, 0, 0xFFFF)
     assert msg.psk_hint == HINT
     assert msg.requester_context == PSK_EXCHANGE[24:88]
     assert secured_message_versions(decode_opaque(msg.opaque_data)) == (0x1100,)
