@@ -189,6 +189,20 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
         assert first.returncode == 0, first.stderr
         assert first.stderr == ""
         assert "CN=DMTF libspdm ECP384 responder cert" in first.stdout
+        assert "SPDM version 1.2\n" in first.stdout
+        capped = _spdm(
+            "requester",
+            "--connect",
+            f"127.0.0.1:{port}",
+            "--root-cert",
+            root,
+            "--version",
+            "1.1",
+            "--exe-mode",
+            "continue",
+        )
+        assert capped.returncode == 0, capped.stderr
+        assert "SPDM version 1.1\n" in capped.stdout
         session = _spdm(
             "requester",
             "--connect",
@@ -232,6 +246,15 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.mark.parametrize("command", ["requester", "responder"])
+def test_a_version_this_library_does_not_speak_is_a_usage_error(command: str) -> None:
+    extra = ["--root-cert", "none.der"] if command == "requester" else []
+    result = _spdm(command, "--version", "1.9", *extra)
+    assert result.returncode == 2
+    assert "SPDM 1.9 is not one of 1.0, 1.1, 1.2" in result.stderr
+    assert "is not MAJOR.MINOR" in _spdm(command, "--version", "12", *extra).stderr
 
 
 def test_requester_exit_2_when_nothing_listens(libspdm_vectors: Path) -> None:

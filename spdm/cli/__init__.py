@@ -65,9 +65,27 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     _secret_arguments(p)
 
 
+def _version_byte(text: str) -> int:
+    """`--version 1.1` as the SPDMVersion byte 0x11 (which versions exist is the subcommand's check)."""
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and minor.isdigit() and int(major) < 16 and int(minor) < 16):
+        raise argparse.ArgumentTypeError(f"{text!r} is not MAJOR.MINOR (such as 1.2)")
+    return int(major) << 4 | int(minor)
+
+
+def _version_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--version",
+        type=_version_byte,
+        metavar="MAJOR.MINOR",
+        help="the highest SPDM version to offer, as spdm-emu's --ver (default: the highest this library speaks)",
+    )
+
+
 def _responder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
     p.add_argument("--transport", choices=["doe"], default="doe")
+    _version_argument(p)
     p.add_argument("--cert-chain", help="certificates, root first: concatenated DER or PEM")
     p.add_argument("--key", help="the leaf's private key (PEM)")
     p.add_argument("--psk", type=_hex, help="a pre-shared key for PSK sessions (hex)")
@@ -87,6 +105,7 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
 def _requester_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
     p.add_argument("--transport", choices=["doe"], default="doe")
+    _version_argument(p)
     p.add_argument("--root-cert", required=True, help="DER root certificate of the slot")
     p.add_argument("--slot", type=int, default=0, choices=range(8))
     p.add_argument("--measurements", type=_measurement_choice, default=0xFF, metavar="all|N|none")

@@ -13,6 +13,7 @@ from spdm.cli._recording import capture_writer, secrets_log
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
+from spdm.messages.negotiation import versions_up_to
 from spdm.requester import Requester, RequesterConfig, RequesterIdentity
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
@@ -101,6 +102,10 @@ def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdenti
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        versions = versions_up_to(args.version)
+    except ValueError as error:
+        raise Usage(str(error)) from None
     anchor = read_file(args.root_cert, "root certificate")
     identities = _requester_identities(args)
     if args.session is None:
@@ -112,9 +117,10 @@ def run(args: argparse.Namespace) -> int:
     log = secrets_log(args, psk=args.psk, requester_chain=chain)
     reveal = None if log is None else log.add_dhe_secret
     if args.session is None:
-        config = RequesterConfig(trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
+        config = RequesterConfig(versions=versions, trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
     else:
         config = RequesterConfig.with_sessions(
+            versions=versions,
             trust_anchors={args.slot: anchor},
             psk=args.psk,
             psk_hint=args.psk_hint,

@@ -15,6 +15,7 @@ from spdm.cli._common import DOE_PADDING, EXIT_OK, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
 from spdm.errors import SpdmError
+from spdm.messages.negotiation import versions_up_to
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.transport.doe import DoeMailboxResponder
 from spdm.transport.socket import DEFAULT_PORT, RespondObject, SocketServer
@@ -55,6 +56,7 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
             config = replace(config, slots={0: SlotIdentity(certificates=certificates, private_key=key)})
         config = replace(
             config,
+            versions=versions_up_to(args.version),
             transport_padding=DOE_PADDING,
             requester_trust_anchors=anchors,
             requester_chain=chain,

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_TRANSFER_SIZE",
     "MAX_CT_EXPONENT",
     "MIN_DATA_TRANSFER_SIZE",
+    "SPDM_VERSIONS",
     "AlgStruct",
     "Algorithms",
     "Capabilities",
@@ -25,7 +26,21 @@ __all__ = [
     "NegotiateAlgorithms",
     "Version",
     "VersionNumber",
+    "versions_up_to",
 ]
+
+SPDM_VERSIONS = (0x10, 0x11, 0x12)
+"""The SPDMVersion bytes this library speaks, in both roles."""
+
+def versions_up_to(highest: int | None) -> tuple[int, ...]:
+    """The versions of `SPDM_VERSIONS` up to `highest` (all for None); `ValueError` unless `highest` is one of them."""
+    if highest is None:
+        return SPDM_VERSIONS
+    if highest not in SPDM_VERSIONS:
+        listed = ", ".join(f"{v >> 4}.{v & 0xF}" for v in SPDM_VERSIONS)
+        raise ValueError(f"SPDM {highest >> 4}.{highest & 0xF} is not one of {listed}")
+    return tuple(v for v in SPDM_VERSIONS if v <= highest)
+
 
 MAX_CT_EXPONENT = 31
 """The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""

@@ -18,7 +18,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementSpecification,
 )
-from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MIN_DATA_TRANSFER_SIZE, AlgStruct
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MIN_DATA_TRANSFER_SIZE, SPDM_VERSIONS, AlgStruct
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
@@ -51,7 +51,6 @@ _ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES)
 _ALL_HASH = sum(suite.bit for suite in HASH_SUITES)
 _ALL_DHE = sum(suite.bit for suite in DHE_SUITES)
 _ALL_AEAD = sum(suite.bit for suite in AEAD_SUITES)
-_DEFAULT_VERSIONS = (0x10, 0x11, 0x12)
 _DEFAULT_PORTION = 0x400
 _DEFAULT_RETRIES = 3
 _DEFAULT_RTT = 1.0
@@ -108,7 +107,7 @@ class RequesterConfig:
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
     """
 
-    versions: tuple[int, ...] = _DEFAULT_VERSIONS
+    versions: tuple[int, ...] = SPDM_VERSIONS
     capabilities: int = _DEFAULT_CAPABILITIES
     ct_exponent: int = 0
     data_transfer_size: int = DEFAULT_TRANSFER_SIZE
@@ -156,7 +155,7 @@ class RequesterConfig:
     def with_sessions(
         cls,
         *,
-        versions: tuple[int, ...] = _DEFAULT_VERSIONS,
+        versions: tuple[int, ...] = SPDM_VERSIONS,
         capabilities: int = _DEFAULT_CAPABILITIES,
         ct_exponent: int = 0,
         data_transfer_size: int = DEFAULT_TRANSFER_SIZE,

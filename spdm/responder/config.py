@@ -32,7 +32,13 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
-from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MAX_CT_EXPONENT, MIN_DATA_TRANSFER_SIZE, Capabilities
+from spdm.messages.negotiation import (
+    DEFAULT_TRANSFER_SIZE,
+    MAX_CT_EXPONENT,
+    MIN_DATA_TRANSFER_SIZE,
+    SPDM_VERSIONS,
+    Capabilities,
+)
 from spdm.responder.demo import demo_chain, demo_measurements
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
@@ -52,7 +58,7 @@ __all__ = [
 
 F = CapabilityFlags
 
-SUPPORTED_VERSIONS = frozenset({0x10, 0x11, 0x12})
+SUPPORTED_VERSIONS = frozenset(SPDM_VERSIONS)
 SLOT_COUNT = 8
 
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)
@@ -211,7 +217,7 @@ class ResponderConfig:
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
     """
 
-    versions: tuple[int, ...] = (0x10, 0x11, 0x12)
+    versions: tuple[int, ...] = SPDM_VERSIONS
     capabilities: int = DEFAULT_CAPABILITIES
     ct_exponent: int = 0
     data_transfer_size: int = DEFAULT_TRANSFER_SIZE
@@ -243,7 +249,8 @@ class ResponderConfig:
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
-            raise ValueError(f"versions {self.versions!r}: give one or more of 0x10, 0x11, 0x12")
+            listed = ", ".join(f"0x{v:02x}" for v in SPDM_VERSIONS)
+            raise ValueError(f"versions {self.versions!r}: give one or more of {listed}")
         sizes = Capabilities(
             version=0x12,
             data_transfer_size=self.data_transfer_size,
