@@ -24,13 +24,16 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
 
 
+# Each run keeps its own cache (or none): CI runs two suites at once, with different ruff and mypy versions.
+
+
 def test_ruff_is_clean() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "spdm", "tests", "bench")
+    result = _run(sys.executable, "-m", "ruff", "check", "--no-cache", "spdm", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_is_clean() -> None:
-    result = _run(sys.executable, "-m", "mypy", "--strict", "spdm")
+def test_mypy_strict_is_clean(tmp_path: Path) -> None:
+    result = _run(sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path), "spdm")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
