@@ -27,6 +27,7 @@ from pathlib import Path
 from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as x509v
@@ -805,6 +806,12 @@ def verify_chain(
         raise VerificationError(f"RootHash is not the {hash_suite.name} of the trust anchor")
 
     certificates, lenient = _load_chain(chain.certificates)
+    for index, certificate in enumerate(certificates):
+        if isinstance(certificate.public_key(), (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            raise VerificationError(
+                f"{_describe(index, certificate)}: an EdDSA key; the X.509 path validation used here "
+                "(cryptography's) permits RSA and ECDSA keys only"
+            )
 
     # SPDM order: [anchor,] first issued by the anchor, each next issued by the one before.
     start = 1 if chain.certificates[0] == trust_anchor else 0

@@ -5,16 +5,19 @@ M' = combined_spdm_prefix || Hash(transcript), where the 100-byte prefix is "dmt
 four times (the version digits are the connection's), then zero bytes, then the context string
 of the operation, right-aligned (DSP0274 1.2 section "Signature generation"; libspdm
 `libspdm_create_signing_context` in library/spdm_crypt_lib/libspdm_crypt_asym.c). RSA and ECDSA
-hash M' again with the negotiated hash, which is what `signature_digest` returns.
+hash M' again with the negotiated hash; EdDSA (1.2 on) signs M' itself (Ed25519 without a context;
+libspdm passes Ed448 the context string as its context, which `cryptography` cannot, so Ed448 is
+named but not signed here). `signature_input` gives both forms; the algorithm takes its own.
 """
 
 from __future__ import annotations
 
 import enum
 
+from spdm.crypto.asym import SignatureInput
 from spdm.crypto.hashes import HashSuite
 
-__all__ = ["SigningContext", "combined_prefix", "signature_digest", "signed_message"]
+__all__ = ["SignatureInput", "SigningContext", "combined_prefix", "signature_input", "signed_message"]
 
 _PREFIX_SIZE = 100
 _VERSION_PREFIX_REPEATS = 4
@@ -43,16 +46,15 @@ def combined_prefix(spdm_version: int, context: SigningContext) -> bytes:
 
 
 def signed_message(spdm_version: int, context: SigningContext, transcript_digest: bytes) -> bytes:
-    """M': what an EdDSA key signs as it is. Before 1.2, the transcript digest alone."""
-    if spdm_version < 0x12:
-        return transcript_digest
+    """M' (1.2 on): the combined prefix, then the transcript digest."""
     return combined_prefix(spdm_version, context) + transcript_digest
 
 
-def signature_digest(
+def signature_input(
     hash_suite: HashSuite, spdm_version: int, context: SigningContext, transcript_digest: bytes
-) -> bytes:
-    """The digest an RSA or ECDSA signature is made over: Hash(transcript) before 1.2, Hash(M') from 1.2."""
+) -> SignatureInput:
+    """What a signature over a transcript whose hash is `transcript_digest` covers, at `spdm_version`."""
     if spdm_version < 0x12:
-        return transcript_digest
-    return hash_suite.digest(signed_message(spdm_version, context, transcript_digest))
+        return SignatureInput(transcript_digest, None)
+    message = signed_message(spdm_version, context, transcript_digest)
+    return SignatureInput(hash_suite.digest(message), message)

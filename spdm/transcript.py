@@ -28,7 +28,7 @@ from collections.abc import Callable
 from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
-from spdm.signing import SigningContext, signature_digest
+from spdm.signing import SignatureInput, SigningContext, signature_input
 
 __all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript"]
 
@@ -195,13 +195,13 @@ class ConnectionTranscript:
 
     def challenge_digest(
         self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()
-    ) -> bytes:
-        """The digest CHALLENGE_AUTH signs, from Hash(A || B || C); B and C end with it."""
+    ) -> SignatureInput:
+        """What CHALLENGE_AUTH signs, from Hash(A || B || C); B and C end with it."""
         transcript = self._m1m2_transcript()
         digest = transcript.digest(challenge, auth_without_signature)
         self.signed_labels = (*transcript.labels, *labels)
         self._m1m2 = None
-        return signature_digest(self._hash_suite(), self.version, SigningContext.CHALLENGE_AUTH, digest)
+        return signature_input(self._hash_suite(), self.version, SigningContext.CHALLENGE_AUTH, digest)
 
     def challenge_done(self) -> None:
         """CHALLENGE_AUTH completed authentication: from now on the requests of
@@ -222,10 +222,10 @@ class ConnectionTranscript:
 
     def measurements_digest(
         self, request: bytes, response_without_signature: bytes, *, labels: tuple[object, ...] = ()
-    ) -> bytes:
-        """The digest a signed MEASUREMENTS signs, from Hash(L1/L2) (M, after A from 1.2); M restarts after it."""
+    ) -> SignatureInput:
+        """What a signed MEASUREMENTS signs, from Hash(L1/L2) (M, after A from 1.2); M restarts after it."""
         transcript = self._l1l2_transcript()
         digest = transcript.digest(request, response_without_signature)
         self.signed_labels = (*transcript.labels, *labels)
         self._l1l2 = None
-        return signature_digest(self._hash_suite(), self.version, SigningContext.MEASUREMENTS, digest)
+        return signature_input(self._hash_suite(), self.version, SigningContext.MEASUREMENTS, digest)

@@ -639,3 +639,16 @@ def test_every_truncation_of_a_slot_is_a_decode_error() -> None:
             CertChain.from_bytes(data[:end], SHA_256.size)
     with pytest.raises(DecodeError, match="Length"):
         CertChain.from_bytes(data + b"\x00", SHA_256.size)
+
+
+def test_an_eddsa_chain_is_refused_with_the_reason() -> None:
+    issued = make_chain(BaseAsymAlgo.EDDSA_ED25519)
+    chain = issued.spdm_chain(hash_suite(BaseHashAlgo.SHA_256))
+    with pytest.raises(VerificationError, match=r"an EdDSA key; the X\.509 path validation"):
+        verify_chain(
+            chain,
+            trust_anchor=issued.root_der,
+            hash_suite=hash_suite(BaseHashAlgo.SHA_256),
+            asym_suite=asym_suite(BaseAsymAlgo.EDDSA_ED25519),
+            now=datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc),
+        )

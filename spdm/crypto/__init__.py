@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from spdm.crypto._select import select_algorithm
 from spdm.crypto.aead import AEAD_SUITES, AeadCipher, AeadSuite, aead_suite
-from spdm.crypto.asym import ASYM_SUITES, AsymSuite, SignatureScheme, SigningKey, asym_suite
+from spdm.crypto.asym import ASYM_SUITES, AsymSuite, SignatureInput, SignatureScheme, SigningKey, asym_suite
 from spdm.crypto.dhe import DHE_SUITES, DhePrivateKey, DheSuite, dhe_suite
 from spdm.crypto.ffdhe import FfdhePrivateKey, ffdhe_backend_name
 from spdm.crypto.hashes import HASH_SUITES, HashObject, HashSuite, hash_suite, measurement_hash_suite
@@ -29,6 +29,7 @@ __all__ = [
     "FfdhePrivateKey",
     "HashObject",
     "HashSuite",
+    "SignatureInput",
     "SignatureScheme",
     "SigningKey",
     "aead_suite",

@@ -32,6 +32,7 @@ __all__ = [
     "OtherParams",
     "SummaryHashType",
     "asym_signature_size",
+    "defined_asym_bits",
     "dhe_exchange_size",
     "hash_size",
     "measurement_hash_size",
@@ -154,6 +155,15 @@ class BaseAsymAlgo(enum.IntFlag):
     SM2_P256 = 1 << 9  # 1.2 from here
     EDDSA_ED25519 = 1 << 10
     EDDSA_ED448 = 1 << 11
+
+
+_ASYM_BITS_BEFORE_12 = 0x1FF
+
+
+def defined_asym_bits(version: int, bits: int) -> int:
+    """The BaseAsymAlgo (or ReqBaseAsymAlg) bits of `bits` that `version` defines: SM2 and EdDSA
+    (bits 9-11) exist from 1.2 on, and a 1.0/1.1 offer carries none of them."""
+    return bits if version >= 0x12 else bits & _ASYM_BITS_BEFORE_12
 
 
 class BaseHashAlgo(enum.IntFlag):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from spdm.certs import ChainPolicy
-from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite
+from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
     AlgType,
@@ -47,7 +47,8 @@ MUTUAL_AUTH_CAPABILITIES = int(_F.MUT_AUTH_CAP | _F.ENCAP_CAP | _F.CERT_CAP | _F
 
 
 _DEFAULT_CAPABILITIES = int(_F.CERT_CAP | _F.CHAL_CAP)
-_ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES)
+_ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES if suite.scheme is not SignatureScheme.EDDSA)
+"""Every signature algorithm whose certificate chains can be validated (`spdm.certs`: not EdDSA keys)."""
 _ALL_HASH = sum(suite.bit for suite in HASH_SUITES)
 _ALL_DHE = sum(suite.bit for suite in DHE_SUITES)
 _ALL_AEAD = sum(suite.bit for suite in AEAD_SUITES)

@@ -28,6 +28,7 @@ run one at a time (SPDM allows one outstanding request): start the next when the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from spdm._checks import (
@@ -44,7 +45,7 @@ from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags, ErrorCode, OtherParams, SummaryHashType
+from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, OtherParams, SummaryHashType, defined_asym_bits
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -199,11 +200,17 @@ class Connection:
     def _negotiate_algorithms(self, asked: GetCapabilities, capabilities: Capabilities) -> Steps[Negotiated]:
         cfg = self.config
         structs = cfg.alg_structs if self.version >= 0x11 else ()
+        structs = tuple(
+            replace(s, alg_supported=defined_asym_bits(self.version, s.alg_supported))
+            if s.alg_type == AlgType.REQ_BASE_ASYM_ALG
+            else s
+            for s in structs
+        )
         offer = NegotiateAlgorithms(
             version=self.version,
             other_params_support=OtherParams.OPAQUE_DATA_FMT_1 if self.version >= 0x12 else 0,
             measurement_specification=cfg.measurement_specification,
-            base_asym_algo=cfg.base_asym_algo,
+            base_asym_algo=defined_asym_bits(self.version, cfg.base_asym_algo),
             base_hash_algo=cfg.base_hash_algo,
             alg_structs=structs,
         )

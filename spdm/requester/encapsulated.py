@@ -31,7 +31,7 @@ from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
-from spdm.signing import SigningContext, signature_digest
+from spdm.signing import SigningContext, signature_input
 from spdm.transcript import Transcript
 
 __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
@@ -143,14 +143,14 @@ class EncapsulatedAnswers:
             signature=bytes(suite.signature_size),
         )
         unsigned = encode(auth)[: -suite.signature_size]
-        digest = signature_digest(
+        signed = signature_input(
             hashes,
             negotiated.version,
             SigningContext.MUT_CHALLENGE_AUTH,
             self._mut_transcript().digest(exact, unsigned),
         )
         self._mut = None
-        return unsigned + identity.signature(suite, digest, hashes)
+        return unsigned + identity.signature(suite, signed, hashes)
 
 
 def run_encapsulated(

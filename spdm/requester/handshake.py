@@ -235,11 +235,9 @@ def key_exchange(
     )
     transcript.add_exchange_request(request)
     digests = transcript.add_key_exchange_rsp(response, answer)
-    if digests.signature_digest is None:  # always set for a certificate-based transcript
-        raise VerificationError("KEY_EXCHANGE_RSP: no signature digest")
-    asym_suite(negotiated.base_asym_algo).verify(
-        verified.leaf_public_key, digests.signature_digest, answer.signature, hashes
-    )
+    if digests.signed is None:  # always set for a certificate-based transcript
+        raise VerificationError("KEY_EXCHANGE_RSP: nothing signed")
+    asym_suite(negotiated.base_asym_algo).verify(verified.leaf_public_key, digests.signed, answer.signature, hashes)
     secret = share.shared_secret(answer.exchange_data)
     if config.on_dhe_secret is not None:
         config.on_dhe_secret(session_id, secret)

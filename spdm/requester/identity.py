@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm.certs import CertChain
-from spdm.crypto import ASYM_SUITES, AsymSuite, HashSuite, SigningKey
+from spdm.crypto import ASYM_SUITES, AsymSuite, HashSuite, SignatureInput, SigningKey
 from spdm.errors import EncodeError, NegotiationError
 
 __all__ = ["DheKeyShare", "RequesterIdentity"]
@@ -36,14 +36,15 @@ class DheKeyShare(Protocol):
 class RequesterIdentity:
     """A certificate chain of the requester (DER, root first, leaf last) and what signs with its leaf key.
 
-    Give `private_key`, or `sign` (digest -> SPDM wire signature) for a key held elsewhere (an
-    HSM, a capture replay); the algorithm is the negotiated ReqBaseAsymAlg and the digest is
-    Hash(transcript) (SPDM 1.1 signs the hash directly).
+    Give `private_key`, or `sign` (what is signed -> SPDM wire signature) for a key held elsewhere
+    (an HSM, a capture replay); the algorithm is the negotiated ReqBaseAsymAlg, and `sign` signs the
+    `SignatureInput`'s digest (RSA, ECDSA: Hash(transcript) in 1.0/1.1, Hash(M') from 1.2) or its
+    message M' (EdDSA), as `AsymSuite.signed_bytes` picks.
     """
 
     certificates: tuple[bytes, ...]
     private_key: SigningKey | None = None
-    sign: Callable[[bytes], bytes] | None = None
+    sign: Callable[[SignatureInput], bytes] | None = None
 
     def __post_init__(self) -> None:
         if not self.certificates:
@@ -69,12 +70,12 @@ class RequesterIdentity:
         """The chain in SPDM slot format (Length, Reserved, RootHash, certificates): CM."""
         return CertChain.build(self.certificates, hash_suite).to_bytes()
 
-    def signature(self, suite: AsymSuite, digest: bytes, hash_suite: HashSuite) -> bytes:
-        """The wire signature of `digest` with `suite` (the negotiated ReqBaseAsymAlg)."""
+    def signature(self, suite: AsymSuite, signed: SignatureInput, hash_suite: HashSuite) -> bytes:
+        """The wire signature of `signed` with `suite` (the negotiated ReqBaseAsymAlg)."""
         if self.sign is not None:
-            signature = bytes(self.sign(digest))
+            signature = bytes(self.sign(signed))
         elif self.private_key is not None:
-            signature = suite.sign(self.private_key, digest, hash_suite)
+            signature = suite.sign(self.private_key, signed, hash_suite)
         else:  # __post_init__ makes this unreachable
             raise NegotiationError("the requester identity cannot sign")
         if len(signature) != suite.signature_size:

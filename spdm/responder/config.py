@@ -115,6 +115,7 @@ _ASYM_PRIORITY = (
     BaseAsymAlgo.RSASSA_4096,
     BaseAsymAlgo.RSASSA_3072,
     BaseAsymAlgo.RSASSA_2048,
+    BaseAsymAlgo.EDDSA_ED25519,
 )
 _HASH_PRIORITY = (
     BaseHashAlgo.SHA_512,

@@ -58,6 +58,7 @@ from spdm.messages.codes import (
     MeasurementSpecification,
     OtherParams,
     SummaryHashType,
+    defined_asym_bits,
 )
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
@@ -500,7 +501,10 @@ class Responder:
         config = self.config
         ours = config.capabilities
         both = ours & requester_flags
-        asym = select_algorithm(offer.base_asym_algo, self._signable(config.base_asym_priority))
+        version = offer.version
+        asym = select_algorithm(
+            defined_asym_bits(version, offer.base_asym_algo), self._signable(config.base_asym_priority)
+        )
         base_hash = select_algorithm(offer.base_hash_algo, config.base_hash_priority)
         spec = measurement_hash = 0
         if ours & F.MEAS_CAP_MASK and offer.measurement_specification:
@@ -515,7 +519,7 @@ class Responder:
         if signs and not asym:
             raise invalid_request(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
         structs = tuple(
-            AlgStruct(alg_type=s.alg_type, alg_supported=self._choose(s.alg_type, s.alg_supported))
+            AlgStruct(alg_type=s.alg_type, alg_supported=self._choose(s.alg_type, _defined(version, s)))
             for s in offer.alg_structs
             if self._needs(s.alg_type)
         )
@@ -838,6 +842,13 @@ def _check_offer(offer: NegotiateAlgorithms) -> None:
         if not struct.alg_supported:
             raise invalid_request(f"{AlgType(struct.alg_type).name} offers no algorithm")
         previous = struct.alg_type
+
+
+def _defined(version: int, struct: AlgStruct) -> int:
+    """An AlgStruct's offer, ReqBaseAsymAlg without the bits `version` does not define."""
+    if struct.alg_type == AlgType.REQ_BASE_ASYM_ALG:
+        return defined_asym_bits(version, struct.alg_supported)
+    return struct.alg_supported
 
 
 def _suite(bit: int) -> AsymSuite | None:

@@ -613,7 +613,9 @@ class SessionTable:
         if signer is not None:
             key, algorithm = signer
             try:
-                asym_suite(algorithm).verify(key, digests.signature_digest or b"", ask.signature or b"", suite)
+                if digests.signed is None:  # add_finish covers a signed FINISH, and one is required here
+                    raise VerificationError("FINISH carries no signature")
+                asym_suite(algorithm).verify(key, digests.signed, ask.signature or b"", suite)
             except (VerificationError, NegotiationError) as error:
                 raise _decrypt_error(f"the FINISH signature does not verify: {error}") from None
         try:

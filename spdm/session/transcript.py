@@ -44,33 +44,34 @@ from spdm.crypto.hashes import HashObject, HashSuite
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
 from spdm.session.keys import HandshakeSecrets, KeySchedule, verify_data
-from spdm.signing import SigningContext, signature_digest
+from spdm.signing import SignatureInput, SigningContext, signature_input
 
 __all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript", "Signer"]
 
 _HEADER_SIZE = 4
 _RAW = (bytes, bytearray, memoryview)  # A itself, not a running hash of it
 
-Signer = Callable[[bytes], bytes]
-"""Signs a transcript digest with the negotiated algorithm: digest -> the SPDM wire signature."""
+Signer = Callable[[SignatureInput], bytes]
+"""Signs what a transcript's signature covers with the negotiated algorithm: -> the SPDM wire signature."""
 
 
 class ExchangeDigests(NamedTuple):
     """What KEY_EXCHANGE_RSP (or PSK_EXCHANGE_RSP) is checked with.
 
-    `signature_digest` is Hash(A || Hash(Ct) || K up to OpaqueData) (None for PSK), `th1` is
+    `signed` is what the signature covers, from Hash(A || Hash(Ct) || K up to OpaqueData) (None for
+    PSK), `th1` is
     Hash(TH1): it derives the handshake secrets and ResponderVerifyData = HMAC(rsp finished key, th1).
     """
 
-    signature_digest: bytes | None
+    signed: SignatureInput | None
     th1: bytes
 
 
 class FinishDigests(NamedTuple):
-    """What FINISH (or PSK_FINISH) is checked with: the requester's signature digest (mutual auth
-    only) and the hash RequesterVerifyData is the HMAC of."""
+    """What FINISH (or PSK_FINISH) is checked with: what the requester's signature covers (mutual
+    authentication only) and the hash RequesterVerifyData is the HMAC of."""
 
-    signature_digest: bytes | None
+    signed: SignatureInput | None
     verify_digest: bytes
 
 
@@ -132,11 +133,11 @@ class SessionTranscript:
             state.update(part)
         return state.digest()
 
-    def _signature_digest(self, context: SigningContext, *tail: bytes) -> bytes:
-        """What a signature over everything so far, then `tail`, is made over (`spdm.signing`)."""
+    def _signed(self, context: SigningContext, *tail: bytes) -> SignatureInput:
+        """What a signature over everything so far, then `tail`, covers (`spdm.signing`)."""
         if self.spdm_version is None:
             raise ValueError("a PSK session transcript has no signatures")
-        return signature_digest(self.hash_suite, self.spdm_version, context, self._digest(*tail))
+        return signature_input(self.hash_suite, self.spdm_version, context, self._digest(*tail))
 
     def mark_th1(self) -> bytes:
         """Record Hash(TH1) = the digest now (after the exchange response up to its verify data)."""
@@ -179,7 +180,7 @@ class SessionTranscript:
         body_end = signed_end - len(message.signature)
         self._check_tail(response, body_end, message.signature, "Signature")
         self._check_tail(response, signed_end, received, "ResponderVerifyData")
-        signed = self._signature_digest(SigningContext.KEY_EXCHANGE_RSP, response[:body_end])
+        signed = self._signed(SigningContext.KEY_EXCHANGE_RSP, response[:body_end])
         self._hash.update(response[:signed_end])
         th1 = self.mark_th1()
         self._hash.update(received)
@@ -197,7 +198,7 @@ class SessionTranscript:
         """
         if self.psk:
             raise ValueError("KEY_EXCHANGE_RSP in a PSK session transcript")
-        signature = sign(self._signature_digest(SigningContext.KEY_EXCHANGE_RSP, unsigned))
+        signature = sign(self._signed(SigningContext.KEY_EXCHANGE_RSP, unsigned))
         self._hash.update(unsigned)
         self._hash.update(signature)
         th1 = self.mark_th1()
@@ -241,7 +242,7 @@ class SessionTranscript:
         self._check_tail(request, _HEADER_SIZE, signature, "Signature")
         self._check_tail(request, _HEADER_SIZE + len(signature), message.requester_verify_data, "RequesterVerifyData")
         self._hash.update(request[:_HEADER_SIZE])
-        signed = self._signature_digest(SigningContext.FINISH) if signature else None
+        signed = self._signed(SigningContext.FINISH) if signature else None
         self._hash.update(signature)
         verify_digest = self._hash.copy().digest()
         self._hash.update(message.requester_verify_data)
@@ -255,7 +256,7 @@ class SessionTranscript:
         if sign is not None and not self._requester_chain_hashed:
             raise ValueError("a signed FINISH needs Hash(CM) in the transcript first (add_requester_chain_hash)")
         self._hash.update(header)
-        signature = b"" if sign is None else sign(self._signature_digest(SigningContext.FINISH))
+        signature = b"" if sign is None else sign(self._signed(SigningContext.FINISH))
         self._hash.update(signature)
         mac = verify_data(self.hash_suite, finished_key, self._digest())
         self._hash.update(mac)

@@ -22,7 +22,7 @@ from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -287,6 +287,8 @@ def _certificate_hash(hash_algo: int) -> _CertificateHash:
 
 def _sign(builder: x509.CertificateBuilder, key: SigningKey, algorithm: _CertificateHash) -> bytes:
     """Sign deterministically where the OpenSSL underneath can (RFC 6979 ECDSA; RSA PKCS#1 v1.5 always is)."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):  # EdDSA hashes inside: the certificate names no hash
+        return builder.sign(key, None).public_bytes(Encoding.DER)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         try:
             return builder.sign(key, algorithm, ecdsa_deterministic=True).public_bytes(Encoding.DER)
@@ -303,7 +305,9 @@ def _spell_out_critical_false(der: bytes, key: SigningKey, algorithm: _Certifica
     """The certificate with critical FALSE written out in its subjectKeyIdentifier, signed again by `key`."""
     tbs, signature_algorithm, _ = children(der, SEQUENCE)
     signed = map_extensions(tbs, _with_critical_false)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(signed)
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
         signature = key.sign(signed, ec.ECDSA(algorithm))
     else:
         signature = key.sign(signed, padding.PKCS1v15(), algorithm)

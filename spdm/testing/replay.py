@@ -19,7 +19,7 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from spdm.capture import CapturedMessage
-from spdm.crypto import AsymSuite, DheSuite, HashSuite
+from spdm.crypto import AsymSuite, DheSuite, HashSuite, SignatureInput
 from spdm.errors import SpdmError, VerificationError
 from spdm.requester import DheKeyShare
 from spdm.transport.base import Transport
@@ -165,18 +165,18 @@ def recorded_key_shares(
 
 def recorded_signer(
     signatures: Iterable[bytes], public_key: PublicKeyTypes, asym: AsymSuite, hash_suite: HashSuite
-) -> Callable[[bytes], bytes]:
+) -> Callable[[SignatureInput], bytes]:
     """A `sign` hook for `RequesterIdentity` that hands out recorded signatures (randomised ECDSA cannot
-    be reproduced), each only if it verifies over the digest the requester asks to have signed:
+    be reproduced), each only if it verifies over what the requester asks to have signed:
     so the requester's transcript is proven to be the recorded one."""
     queue = iter(signatures)
 
-    def sign(digest: bytes) -> bytes:
+    def sign(signed: SignatureInput) -> bytes:
         signature = next(queue, None)
         if signature is None:
             raise ReplayDivergence("the requester signed more often than the recording shows")
         try:
-            asym.verify(public_key, digest, signature, hash_suite)
+            asym.verify(public_key, signed, signature, hash_suite)
         except VerificationError:
             raise ReplayDivergence("the recorded signature does not cover the digest the requester signs") from None
         return signature

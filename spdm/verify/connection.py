@@ -23,7 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from spdm._checks import check_measurements, check_responder_flags, check_selection
 from spdm.capture import CapturedMessage, Pcap, messages
 from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, verify_chain
-from spdm.crypto import asym_suite, hash_suite
+from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
@@ -224,7 +224,7 @@ class _Verifier:
         self.signature(self.negotiated, record, "MEASUREMENTS signature over L1/L2", slot, digest, answer.signature)
 
     def signature(
-        self, negotiated: Negotiated, record: int, name: str, slot: int, digest: bytes, signature: bytes
+        self, negotiated: Negotiated, record: int, name: str, slot: int, signed: SignatureInput, signature: bytes
     ) -> None:
         verified = self.verified.get(slot)
         detail = ""
@@ -244,7 +244,7 @@ class _Verifier:
             self.fail(record, name, ValueError(f"slot {slot} has no validated certificate chain"))
             return
         try:
-            asym_suite(negotiated.base_asym_algo).verify(key, digest, signature, hash_suite(negotiated.base_hash_algo))
+            asym_suite(negotiated.base_asym_algo).verify(key, signed, signature, hash_suite(negotiated.base_hash_algo))
         except SpdmError as error:
             self.fail(record, name, error)
             return

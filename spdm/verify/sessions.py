@@ -30,7 +30,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from spdm.capture import CapturedMessage, Pcap, messages
 from spdm.certs import CertChain, ChainPortions
 from spdm.crypto.aead import AeadSuite, aead_suite
-from spdm.crypto.asym import asym_suite
+from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
 from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
 from spdm.flow import Direction, FlowDecoder
@@ -303,7 +303,7 @@ class SessionReplayer:
             )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
-            if chain is not None and digests.signature_digest is not None:
+            if chain is not None and digests.signed is not None:
                 checks.append(
                     _check_signature(
                         item.index,
@@ -311,7 +311,7 @@ class SessionReplayer:
                         chain,
                         hashes,
                         negotiated.base_asym_algo,
-                        digests.signature_digest,
+                        digests.signed,
                         msg.signature,
                     )
                 )
@@ -502,7 +502,7 @@ class SessionReplayer:
                 session.transcript.add_requester_chain_hash(session.hash_suite.digest(requester_chain))
             digests = session.transcript.add_finish(data, msg)
             negotiated = self._flow.negotiated
-            if digests.signature_digest is not None and msg.signature is not None and requester_chain is not None:
+            if digests.signed is not None and msg.signature is not None and requester_chain is not None:
                 algorithm = 0 if negotiated is None else negotiated.req_base_asym_alg
                 checks.append(
                     _check_signature(
@@ -511,7 +511,7 @@ class SessionReplayer:
                         requester_chain,
                         session.hash_suite,
                         algorithm,
-                        digests.signature_digest,
+                        digests.signed,
                         msg.signature,
                     )
                 )
@@ -678,14 +678,14 @@ def _check_mac(
 
 
 def _check_signature(
-    record: int, name: str, chain: bytes, hashes: HashSuite, algorithm: int, digest: bytes, signature: bytes
+    record: int, name: str, chain: bytes, hashes: HashSuite, algorithm: int, signed: SignatureInput, signature: bytes
 ) -> Check:
-    """A signature over `digest` by the leaf of an SPDM-format `chain`."""
+    """A signature over `signed` by the leaf of an SPDM-format `chain`."""
     try:
         suite = asym_suite(algorithm)
         leaf = CertChain.from_bytes(chain, hashes.size).leaf
         public_key = x509.load_der_x509_certificate(leaf).public_key()
-        suite.verify(public_key, digest, signature, hashes)
+        suite.verify(public_key, signed, signature, hashes)
     except SpdmError as error:
         return Check(record=record, name=name, ok=False, detail=str(error))
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:

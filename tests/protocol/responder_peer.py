@@ -7,9 +7,9 @@ validation (the requester's tests do), only signature checks with the slot's lea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from spdm.crypto import asym_suite, hash_suite
+from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.messages import Message, decode, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
@@ -17,6 +17,7 @@ from spdm.messages.codes import AlgType, CapabilityFlags, Code, MeasurementSpeci
 from spdm.messages.error import ErrorResponse
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
+    DEFAULT_TRANSFER_SIZE,
     Algorithms,
     AlgStruct,
     Capabilities,
@@ -143,6 +144,8 @@ class Peer:
 
     def capabilities(self, flags: int = REQUESTER_FLAGS) -> Capabilities:
         ask = GetCapabilities(version=self.version, flags=flags)
+        if self.version >= 0x12:
+            ask = replace(ask, data_transfer_size=DEFAULT_TRANSFER_SIZE, max_spdm_msg_size=DEFAULT_TRANSFER_SIZE)
         if self.version < 0x11:
             ask = GetCapabilities(version=0x10, reserved=None, ct_exponent=None, reserved2=None, flags=None)
         got = self.expect(ask, Capabilities)
@@ -210,7 +213,7 @@ class Peer:
             self.verify(slot, self.transcript.measurements_digest(got.request, unsigned), answer.signature)
         return answer
 
-    def verify(self, slot: int, digest: bytes, signature: bytes) -> None:
+    def verify(self, slot: int, digest: SignatureInput, signature: bytes) -> None:
         negotiated = self.negotiated
         assert negotiated is not None
         key = self.responder.config.slots[slot].public_key

@@ -177,9 +177,9 @@ class SessionPeer:
         )
         transcript.add_exchange_request(request)
         digests = transcript.add_key_exchange_rsp(response, answer)
-        assert digests.signature_digest is not None
+        assert digests.signed is not None
         leaf = x509.load_der_x509_certificate(CertChain.from_bytes(chain, suite.size).leaf).public_key()
-        asym_suite(negotiated.base_asym_algo).verify(leaf, digests.signature_digest, answer.signature, suite)
+        asym_suite(negotiated.base_asym_algo).verify(leaf, digests.signed, answer.signature, suite)
         assert selected_secured_message_version(decode_opaque(answer.opaque_data)) == 0x1100
         secret = dhe_suite(negotiated.dhe_group).shared_secret(private_key, answer.exchange_data)  # type: ignore[arg-type]
         schedule = KeySchedule(suite, aead_suite(negotiated.aead_suite), secret, spdm_version=negotiated.version)

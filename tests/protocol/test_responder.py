@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from responder_peer import (
+    ALL_ASYM,
     LIBSPDM_STRUCTS,
     NONCE,
     SESSION_FLAGS,
@@ -25,7 +26,7 @@ from responder_peer import (
 )
 
 from spdm.crypto import asym_suite, hash_suite
-from spdm.errors import ProtocolError
+from spdm.errors import ProtocolError, VerificationError
 from spdm.measurements import StaticMeasurements, block_bytes
 from spdm.messages import decode, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
@@ -53,6 +54,8 @@ from spdm.messages.negotiation import (
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.responder import DEFAULT_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.responder.state import TRANSITIONS, State, state_diagram
+from spdm.signing import SigningContext, signature_input
+from spdm.testing.pki import make_chain
 
 E = ErrorCode
 F = CapabilityFlags
@@ -695,3 +698,24 @@ def test_challenge_auth_fields(ready: Peer) -> None:
     assert answer.slot_id == 0 and answer.slot_mask == 1 and not answer.basic_mut_auth_requested
     assert answer.opaque_data == b""
     assert ready.responder.negotiated.measurement_hash_algo == MeasurementHashAlgo.SHA_384  # type: ignore[union-attr]
+
+
+def test_an_ed25519_slot_signs_from_12_only() -> None:
+    """EdDSA exists from SPDM 1.2: a 1.1 offer cannot select it (the responder then has nothing to sign
+    with); at 1.2 CHALLENGE_AUTH and MEASUREMENTS are Ed25519 signatures over the combined prefix and
+    the transcript hash (checked with the slot's key: chain validation refuses EdDSA keys, see spdm.certs)."""
+    issued = make_chain(BaseAsymAlgo.EDDSA_ED25519)
+    slot = SlotIdentity(certificates=issued.certificates_der, private_key=issued.leaf_key)
+    config = dataclasses.replace(demo_config(), slots={0: slot})
+    old = Peer(Responder(config), version=0x11)
+    old.get_version()
+    old.capabilities()
+    with_eddsa = ALL_ASYM | BaseAsymAlgo.EDDSA_ED25519
+    old.expect_error(offer(0x11, asym=with_eddsa), E.InvalidRequest, 0)
+    peer = Peer(Responder(config), version=0x12)
+    negotiated = peer.vca(offer(0x12, asym=with_eddsa))
+    assert negotiated.base_asym_algo == BaseAsymAlgo.EDDSA_ED25519
+    peer.full_flow()
+    with pytest.raises(VerificationError):
+        suite = hash_suite(negotiated.base_hash_algo)
+        peer.verify(0, signature_input(suite, 0x12, SigningContext.CHALLENGE_AUTH, bytes(suite.size)), bytes(64))

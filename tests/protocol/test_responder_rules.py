@@ -46,7 +46,8 @@ def _connection(*, authenticated: bool = False) -> ConnectionTranscript:
 
 def _holds_b(transcript: ConnectionTranscript) -> bool:
     """Whether the next CHALLENGE_AUTH would sign over B (A || B || C, not A || C)."""
-    return transcript.challenge_digest(b"C", b"") == hash_suite(BaseHashAlgo.SHA_256).digest(b"VCAGET_DIGESTSDIGESTSC")
+    signed = transcript.challenge_digest(b"C", b"")
+    return signed.digest == hash_suite(BaseHashAlgo.SHA_256).digest(b"VCAGET_DIGESTSDIGESTSC")
 
 
 @pytest.mark.parametrize("code", sorted(DROPS_UNFINISHED_AUTHENTICATION))

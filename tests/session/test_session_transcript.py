@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from spdm.crypto import aead_suite, hash_suite
+from spdm.crypto import SignatureInput, aead_suite, hash_suite
 from spdm.errors import NegotiationError
 from spdm.messages import encode
 from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo
@@ -48,7 +48,7 @@ def test_dhe_with_mutual_authentication() -> None:
     transcript = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
     transcript.add_exchange_request(KE)
     exchange = transcript.add_key_exchange_rsp(rsp, rsp_msg)
-    assert exchange.signature_digest == _h(A, CT, KE, body)
+    assert exchange.signed == SignatureInput(_h(A, CT, KE, body), None)
     assert exchange.th1 == transcript.th1 == _h(A, CT, KE, body, signature)
     finish_msg = Finish(attributes=1, signature=bytes([3] * 64), requester_verify_data=bytes([4] * 32))
     finish = encode(finish_msg)
@@ -59,7 +59,7 @@ def test_dhe_with_mutual_authentication() -> None:
         transcript.add_requester_chain_hash(CM)
     digests = transcript.add_finish(finish, finish_msg)
     k = (A, CT, KE, rsp)
-    assert digests.signature_digest == _h(*k, CM, finish[:4])
+    assert digests.signed == SignatureInput(_h(*k, CM, finish[:4]), None)
     assert digests.verify_digest == _h(*k, CM, finish[:4], bytes([3] * 64))
     assert transcript.add_finish_rsp(b"\x11\x65\x00\x00") is None
     assert transcript.th2 == _h(*k, CM, finish, b"\x11\x65\x00\x00")
@@ -73,7 +73,7 @@ def test_dhe_handshake_in_the_clear() -> None:
     finish_msg = Finish(requester_verify_data=bytes([4] * 32))
     finish = encode(finish_msg)
     digests = transcript.add_finish(finish, finish_msg)
-    assert digests.signature_digest is None and digests.verify_digest == _h(A, CT, KE, rsp, finish[:4])
+    assert digests.signed is None and digests.verify_digest == _h(A, CT, KE, rsp, finish[:4])
     finish_rsp_msg = FinishRsp(responder_verify_data=bytes([5] * 32))
     finish_rsp = encode(finish_rsp_msg)
     assert transcript.add_finish_rsp(finish_rsp, finish_rsp_msg) == _h(A, CT, KE, rsp, finish, finish_rsp[:4])
@@ -87,7 +87,7 @@ def test_psk_with_and_without_psk_finish() -> None:
     transcript = SessionTranscript.for_psk(SHA_256, A)
     transcript.add_exchange_request(request)
     exchange = transcript.add_psk_exchange_rsp(rsp, rsp_msg)
-    assert exchange.signature_digest is None and exchange.th1 == _h(A, request, rsp[:-32])
+    assert exchange.signed is None and exchange.th1 == _h(A, request, rsp[:-32])
     no_finish = SessionTranscript.for_psk(SHA_256, A)
     no_finish.add_exchange_request(request)
     no_finish.add_psk_exchange_rsp(rsp, rsp_msg)
@@ -192,7 +192,7 @@ def test_dhe_built_and_received_agree(in_the_clear: bool) -> None:
     message = KeyExchangeRsp(**{**_fields(template), "signature": bytes([7] * 64), "responder_verify_data": verify})
     assert encode(message) == response
     digests = requester.add_key_exchange_rsp(response, message)
-    assert signed == [digests.signature_digest] and digests.th1 == responder.th1
+    assert signed == [digests.signed] and digests.th1 == responder.th1
     assert handshake == schedule.handshake(digests.th1)
     if verify is not None:
         schedule.check_verify_data(handshake.response_finished_key, digests.th1, verify)
@@ -208,7 +208,7 @@ def test_dhe_built_and_received_agree(in_the_clear: bool) -> None:
     )
     finish = Finish(attributes=1, signature=request[4:68], requester_verify_data=request[68:])
     received = responder.add_finish(request, finish)
-    assert finish_signed == [received.signature_digest]
+    assert finish_signed == [received.signed]
     schedule.check_verify_data(handshake.request_finished_key, received.verify_digest, finish.requester_verify_data)
 
     rsp_header = encode(FinishRsp(responder_verify_data=None))
