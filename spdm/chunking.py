@@ -18,8 +18,10 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from spdm.errors import EncodeError, ErrorCode, ProtocolError
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.chunk import LAST_CHUNK, ChunkResponse, ChunkSend
 from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE
+from spdm.negotiated import Negotiated
 
 __all__ = ["CHUNK_HEADER", "MAX_CHUNKS", "Chunk", "ChunkAssembly", "chunk_message_size", "chunks"]
 
@@ -95,6 +97,26 @@ class ChunkAssembly(Generic[Chunk]):
         self._next_seq_no = 0
         self.done = False
         """Set once the message is complete or a chunk was refused: the transfer is over."""
+
+    @classmethod
+    def receiving(
+        cls, kind: type[Chunk], negotiated: Negotiated, *, limits: Limits = DEFAULT_LIMITS, handle: int | None = None
+    ) -> ChunkAssembly[Chunk]:
+        """The transfer as its receiver bounds it: the responder receives CHUNK_SEND, the requester
+        CHUNK_RESPONSE; its DataTransferSize, and the smaller of its MaxSPDMmsgSize and its role's
+        `limits` bound (`max_request_bytes`, `max_response_bytes`). Without 1.2 transfer sizes
+        there is no chunking: the chunk is refused."""
+        if kind is ChunkSend:
+            sizes = negotiated.responder_data_transfer_size, negotiated.responder_max_spdm_msg_size
+            bound = limits.max_request_bytes
+        else:
+            sizes = negotiated.requester_data_transfer_size, negotiated.requester_max_spdm_msg_size
+            bound = limits.max_response_bytes
+        data_transfer_size, max_message_size = sizes
+        if data_transfer_size is None or max_message_size is None:
+            raise ProtocolError(_REFUSAL[kind], f"{kind.name} before SPDM 1.2 transfer sizes were negotiated")
+        bounded = min(max_message_size, bound)
+        return cls(kind, data_transfer_size=data_transfer_size, max_message_size=bounded, handle=handle)
 
     @property
     def large_message_size(self) -> int | None:

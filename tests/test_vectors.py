@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from spdm import dump
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import split_der
@@ -22,6 +24,8 @@ _LINE = re.compile(
     r"(?: SPDM\([0-9a-f]+, 0x[0-9a-f]+\) SPDM_(?P<name>\w+))?"
 )
 _KINDS = {"0": "discovery", "1": "spdm", "2": "secured", "5": "spdm", "6": "secured"}
+# "... SPDM_CHUNK_RESPONSE (Attr=0x01(LastChunk), ...) SPDM(12, 0x02) SPDM_CERTIFICATE (...": what a message held
+_CARRIED = re.compile(r"\) SPDM\([0-9a-f]+, 0x[0-9a-f]+\) SPDM_(?P<name>\w+)")
 
 
 def _reference(folder: Path) -> list[dict[str, str | None]]:
@@ -39,6 +43,7 @@ def _reference(folder: Path) -> list[dict[str, str | None]]:
                 "direction": None if arrow is None else ("request" if arrow == "REQ->RSP" else "response"),
                 "name": found["name"],
                 "session": found["session"],
+                "carried": carried["name"] if (carried := _CARRIED.search(line, found.end())) else None,
             }
         )
     return rows
@@ -71,9 +76,36 @@ def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
 
 
 def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture: str) -> None:
-    folder = libspdm_vectors / libspdm_capture
+    _check_dump_sequence(libspdm_vectors, libspdm_capture)
+
+
+# the SPDM 1.2/1.3 captures that decode whole so far
+V12_CAPTURES = ["v_chunk_dts256_ecdsap384_v12", "v3_chunk_dts64_dhe_psk_ecdsap384_v12"]
+
+
+@pytest.mark.parametrize("capture", V12_CAPTURES)
+def test_v12_dump_sequence_matches_spdm_dump(libspdm_v12_v13_vectors: Path, capture: str) -> None:
+    _check_dump_sequence(libspdm_v12_v13_vectors, capture)
+
+
+@pytest.mark.parametrize("capture", V12_CAPTURES)
+def test_v12_messages_and_what_chunks_carried_reencode_exactly(libspdm_v12_v13_vectors: Path, capture: str) -> None:
+    items = _captured(libspdm_v12_v13_vectors / capture)
+    carried = [item.carried for item in items if item.carried is not None]
+    assert carried
+    for item in items:
+        assert item.error is None, f"record {item.index}: {item.error}"
+        if item.kind == "spdm":
+            assert item.message is not None and encode(item.message) == item.data, item.index
+    for large in carried:
+        assert encode(large.message) == large.data
+
+
+def _check_dump_sequence(vectors: Path, capture: str) -> None:
+    """`spdm dump --json` lists the records spdm_dump listed, with the same kinds, directions and names."""
+    folder = vectors / capture
     out, err = io.StringIO(), io.StringIO()
-    secrets = _secrets(libspdm_vectors, libspdm_capture)
+    secrets = _secrets(vectors, capture)
     assert dump.run(folder / "requester.pcap", as_json=True, out=out, err=err, secrets=secrets) == 0, err.getvalue()
     ours = [json.loads(line) for line in out.getvalue().splitlines()]
     reference = _reference(folder)
@@ -90,6 +122,8 @@ def test_dump_sequence_matches_spdm_dump(libspdm_vectors: Path, libspdm_capture:
             assert row["session_id"] == int(expected["session"] or "", 16)
         else:
             assert row["code"] == "DOE_DISCOVERY"
+        if str(expected["name"]).startswith("CHUNK_"):  # (spdm_dump also names what encapsulated messages hold)
+            assert row.get("carried", {}).get("code") == expected["carried"], row
 
 
 def test_dump_without_secrets_shows_secured_records_as_such(libspdm_vectors: Path) -> None:
