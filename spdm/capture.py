@@ -28,8 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
-from spdm.errors import DecodeError, EncodeError
-from spdm.flow import Direction, FlowDecoder, direction_of
+from spdm.errors import DecodeError, EncodeError, ProtocolError
+from spdm.flow import Carried, Direction, FlowDecoder, direction_of, stands_for
 from spdm.messages import Message
 from spdm.transport import doe, mctp
 from spdm.transport.base import Transport
@@ -52,6 +52,7 @@ __all__ = [
     "RespondObject",
     "SecretsLog",
     "TransportName",
+    "exchanged",
     "frames",
     "messages",
     "read_pcap",
@@ -325,7 +326,9 @@ class CapturedMessage:
 
     `data` is the exact SPDM message (DOE padding removed using the message's own lengths) for
     kind "spdm", else the frame payload. `message` is the decoded SPDM message; `details` the
-    header fields of a discovery or secured record; `error` why the record did not decode.
+    header fields of a discovery or secured record; `error` why the record did not decode (or,
+    for a chunk message, why it does not continue its transfer). `carried` is the large message a
+    chunk message completes, or the response a CHUNK_SEND_ACK carries (`spdm.flow.stands_for`).
     """
 
     index: int
@@ -336,7 +339,8 @@ class CapturedMessage:
     data: bytes
     message: Message | None = None
     details: dict[str, int] | None = None
-    error: DecodeError | None = None
+    error: DecodeError | ProtocolError | None = None
+    carried: Carried | None = None
 
     @property
     def code(self) -> str:
@@ -394,7 +398,7 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
             if kind == "spdm":
                 direction = last = direction_of(payload)
                 msg, exact = flow.decode(payload, padded=transport == "pci-doe")
-                yield item(kind=kind, direction=direction, data=exact, message=msg)
+                yield item(kind=kind, direction=direction, data=exact, message=msg, carried=flow.carried)
                 continue
             details = None
             if kind == "discovery":
@@ -404,8 +408,20 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
                 direction = last = last.opposite
                 details = _secured(payload, transport)
             yield item(kind=kind, direction=direction, data=payload, details=details)
-        except DecodeError as error:
+        except (DecodeError, ProtocolError) as error:
             yield item(kind=kind, direction=direction, data=payload, error=error)
+
+
+def exchanged(item: CapturedMessage) -> CapturedMessage | None:
+    """A clear SPDM record as the exchange saw it (`spdm.flow.stands_for`): a chunk message that
+    completes a large message stands for it, the rest of a transfer for nothing."""
+    if item.message is None:
+        return item
+    seen = stands_for(item.message, item.data, item.carried)
+    if seen is None:
+        return None
+    message, data = seen
+    return replace(item, message=message, data=data, carried=None)
 
 
 # --- recording ------------------------------------------------------------------------------

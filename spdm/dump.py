@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.errors import DecodeError
+from spdm.messages import Message
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["describe", "run"]
@@ -30,6 +31,8 @@ def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[
 
     `opened` is the session replay's view of a secured record: its decrypted message is shown
     (with the session ID and the keys that protected it) instead of the ciphertext's header.
+    A chunk message is shown as it is; the one that completes a large message (or a CHUNK_SEND_ACK
+    that carries a response) adds `carried`: that message's code, version and fields.
     """
     out: dict[str, Any] = {
         "index": item.index,
@@ -38,21 +41,29 @@ def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[
         "kind": item.kind,
         "code": item.code,
     }
-    message = item.message
+    message, carried = item.message, item.carried
     if opened is not None and opened.secured and opened.message is not None:
-        message = opened.message
+        message, carried = opened.message, opened.carried
         out["code"] = message.name
         out["session_id"] = opened.session_id
         out["keys"] = opened.keys
     if message is not None:
-        out["version"] = f"{message.version >> 4}.{message.version & 0xF}"
-        out["fields"] = {k: v for k, v in _plain(message).items() if k != "version"}
+        out.update(_message(message))
+        if carried is not None:
+            out["carried"] = {"code": carried.message.name, **_message(carried.message)}
     elif item.details:
         out["fields"] = _plain(item.details)
     error = item.error or (opened.error if opened is not None else None)
     if error is not None:
         out["error"] = str(error)
     return out
+
+
+def _message(message: Message) -> dict[str, Any]:
+    return {
+        "version": f"{message.version >> 4}.{message.version & 0xF}",
+        "fields": {k: v for k, v in _plain(message).items() if k != "version"},
+    }
 
 
 def _text_value(value: Any) -> str:
@@ -67,16 +78,22 @@ def _text_value(value: Any) -> str:
     return str(value)
 
 
+def _text_message(head: str, record: dict[str, Any]) -> str:
+    """`head` then SPDM(version) CODE (fields)."""
+    if "version" in record:
+        head += f"SPDM({record['version']}) "
+    body = ", ".join(f"{k}={_text_value(v)}" for k, v in record.get("fields", {}).items())
+    return f"{head}{record['code']} ({body})"
+
+
 def _text(record: dict[str, Any], item: CapturedMessage) -> str:
     arrow = item.direction.arrow if item.direction else "?"
     head = f"{record['index']} {arrow} {item.transport} "
     if "session_id" in record:
         head += f"SECURED(0x{record['session_id']:08x}, {record['keys']} keys) "
-    if "version" in record:
-        head += f"SPDM({record['version']}) "
-    head += str(record["code"])
-    body = ", ".join(f"{k}={_text_value(v)}" for k, v in record.get("fields", {}).items())
-    line = f"{head} ({body})"
+    line = _text_message(head, record)
+    if "carried" in record:
+        line = _text_message(f"{line} / ", record["carried"])
     if "error" in record:
         line += f" ERROR: {record['error']}"
     return line

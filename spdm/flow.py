@@ -3,24 +3,32 @@
 Some layouts depend on negotiation (digest and signature sizes) and on the request being
 answered (whether a summary hash or a signature is present). A `FlowDecoder` follows the
 messages it decodes, as a passive observer, to know both.
+
+It follows SPDM 1.2 large-message transfers too (through `spdm.chunking`): the chunk message
+that completes a large request or response, and the CHUNK_SEND_ACK that carries the answer to a
+large request, leave in `FlowDecoder.carried` the message they carried, which is what the
+exchange (its transcripts, its checks) is made of: `stands_for` says what each message is to it.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass, replace
 
-from spdm.errors import DecodeError
+from spdm.chunking import ChunkAssembly
+from spdm.errors import DecodeError, ErrorCode, ProtocolError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
+from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.context import CodecContext
-from spdm.messages.error import RespondIfReady
+from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, GetVersion
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 
-__all__ = ["Direction", "FlowDecoder", "direction_of"]
+__all__ = ["Carried", "Direction", "FlowDecoder", "direction_of", "stands_for"]
 
 _DOE_DW = 4
 
@@ -45,6 +53,27 @@ def direction_of(data: bytes) -> Direction:
     return Direction.REQUEST if data[1] & 0x80 else Direction.RESPONSE
 
 
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A message that travelled inside chunk messages, and its exact bytes."""
+
+    message: Message
+    data: bytes
+
+
+def stands_for(message: Message, data: bytes, carried: Carried | None) -> tuple[Message, bytes] | None:
+    """What a message is to the exchange: the message it carried, if any (`FlowDecoder.carried`);
+    nothing for the rest of a transfer (chunk messages, ERROR(LargeResponse)), which libspdm keeps
+    out of every transcript; else the message itself."""
+    if carried is not None:
+        return carried.message, carried.data
+    if isinstance(message, (ChunkSend, ChunkSendAck, ChunkGet, ChunkResponse)) or (
+        isinstance(message, ErrorResponse) and message.error_code == ErrorCode.LargeResponse
+    ):
+        return None
+    return message, data
+
+
 class FlowDecoder:
     """Decodes the messages of one SPDM connection in order, following its negotiation."""
 
@@ -53,6 +82,10 @@ class FlowDecoder:
         self._get_capabilities: GetCapabilities | None = None
         self._capabilities: Capabilities | None = None
         self._request: Message | None = None
+        self._large_request: ChunkAssembly[ChunkSend] | None = None
+        self._large_response: ChunkAssembly[ChunkResponse] | None = None
+        self.carried: Carried | None = None
+        """What the message last decoded or observed carried (see `stands_for`)."""
 
     def context(self, direction: Direction) -> CodecContext | None:
         """The decode context for the next message travelling in `direction`."""
@@ -76,6 +109,8 @@ class FlowDecoder:
         ctx = self.context(direction_of(data))
         if padded:
             msg, size = decode_prefix(data, ctx)
+            if isinstance(msg, ChunkSendAck):
+                msg, size = self._cut_padding(msg, size)
             tail = data[size:]
             if len(tail) >= _DOE_DW or any(tail):
                 raise DecodeError(msg.name, "", f"{len(tail)} bytes after the message are not DOE padding")
@@ -85,8 +120,59 @@ class FlowDecoder:
         self.observe(msg)
         return msg, bytes(data[:size])
 
+    def _cut_padding(self, ack: ChunkSendAck, size: int) -> tuple[ChunkSendAck, int]:
+        """A CHUNK_SEND_ACK's response runs to the end of the message: DOE padding is told from it
+        by the response's own fields (it answers the large request)."""
+        response = ack.response
+        if not any(response):
+            return replace(ack, response=b""), size - len(response)
+        _, length = decode_prefix(response, self.context(Direction.RESPONSE))
+        return replace(ack, response=response[:length]), size - len(response) + length
+
     def observe(self, msg: Message) -> None:
-        """Take note of a message that went by (decoded here or elsewhere)."""
+        """Take note of a message that went by (decoded here or elsewhere).
+
+        A chunk that breaks `spdm.chunking`'s rules raises its `ProtocolError`; a large message
+        that does not decode, its `DecodeError`.
+        """
+        self.carried = None
+        carried = self._follow_transfer(msg)
+        self._note(msg)
+        if carried is not None:
+            self._note(carried.message)
+        self.carried = carried
+
+    def _follow_transfer(self, msg: Message) -> Carried | None:
+        """The large message a chunk message completes, or the response a CHUNK_SEND_ACK carries."""
+        if isinstance(msg, ErrorResponse) and isinstance(msg.extended_data, LargeResponse):
+            negotiated = self._chunking(msg)
+            self._large_response = ChunkAssembly.receiving(ChunkResponse, negotiated, handle=msg.extended_data.handle)
+        elif isinstance(msg, ChunkSend):
+            if self._large_request is None or self._large_request.done:
+                self._large_request = ChunkAssembly.receiving(ChunkSend, self._chunking(msg))
+            return self._carried(self._large_request.add(msg), Direction.REQUEST)
+        elif isinstance(msg, ChunkResponse):
+            if self._large_response is None:
+                reason = "CHUNK_RESPONSE with no ERROR(LargeResponse) before it"
+                raise ProtocolError(ErrorCode.InvalidResponseCode, reason)
+            return self._carried(self._large_response.add(msg), Direction.RESPONSE)
+        elif isinstance(msg, ChunkSendAck) and msg.response:
+            return self._carried(msg.response, Direction.RESPONSE)
+        return None
+
+    def _chunking(self, msg: Message) -> Negotiated:
+        """The negotiation whose transfer sizes bound a large message."""
+        if self.negotiated is None:
+            code = ErrorCode.InvalidRequest if msg.code.is_request else ErrorCode.InvalidResponseCode
+            raise ProtocolError(code, f"{msg.name} before any negotiation")
+        return self.negotiated
+
+    def _carried(self, large: bytes | None, direction: Direction) -> Carried | None:
+        if large is None:
+            return None
+        return Carried(decode(large, self.context(direction)), large)
+
+    def _note(self, msg: Message) -> None:
         if isinstance(msg, GetVersion):
             self.negotiated = None
             self._get_capabilities = self._capabilities = None
@@ -101,5 +187,5 @@ class FlowDecoder:
                 self._capabilities or Capabilities(version=msg.version),
                 msg,
             )
-        if msg.code.is_request and not isinstance(msg, RespondIfReady):
+        if msg.code.is_request and not isinstance(msg, (RespondIfReady, ChunkSend, ChunkGet)):
             self._request = msg

@@ -18,6 +18,8 @@ _LINE = re.compile(
     r"(?: SPDM\([0-9a-f]+, 0x[0-9a-f]+\) SPDM_(?P<name>\w+))?"
 )
 _KINDS = {"0": "discovery", "1": "spdm", "2": "secured", "5": "spdm", "6": "secured"}
+# "... SPDM_CHUNK_RESPONSE (Attr=0x01(LastChunk), ...) SPDM(12, 0x02) SPDM_CERTIFICATE (...": what a message held
+_CARRIED = re.compile(r"\) SPDM\([0-9a-f]+, 0x[0-9a-f]+\) SPDM_(?P<name>\w+)")
 
 
 def spdm_dump_rows(folder: Path) -> list[dict[str, str | None]]:
@@ -35,6 +37,7 @@ def spdm_dump_rows(folder: Path) -> list[dict[str, str | None]]:
                 "direction": None if arrow is None else ("request" if arrow == "REQ->RSP" else "response"),
                 "name": found["name"],
                 "session": found["session"],
+                "carried": carried["name"] if (carried := _CARRIED.search(line, found.end())) else None,
             }
         )
     return rows
@@ -60,3 +63,5 @@ def assert_dump_matches_spdm_dump(folder: Path, secrets: ReplaySecrets) -> None:
             assert row["session_id"] == int(expected["session"] or "", 16)
         else:
             assert row["code"] == "DOE_DISCOVERY"
+        if str(expected["name"]).startswith("CHUNK_"):  # (spdm_dump also names what encapsulated messages hold)
+            assert row.get("carried", {}).get("code") == expected["carried"], row

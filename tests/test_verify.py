@@ -205,3 +205,74 @@ def test_cli_verify_and_dump_take_a_secrets_sidecar(tmp_path: Path, capsys: pyte
     assert "unusable --secrets" in capsys.readouterr().err
     assert cli.main(["dump", capture, "--secrets", str(tmp_path / "missing.json")]) == 2
     assert "cannot read secrets file" in capsys.readouterr().err
+
+
+# --- SPDM 1.2 chunking: large messages reassembled, then checked as if sent whole ---------------
+
+_CHUNKED = ["v_chunk_dts256_ecdsap384_v12", "v3_chunk_dts64_dhe_psk_ecdsap384_v12"]
+_CHUNKED_CHECKS = {
+    "slot 0 certificate chain matches its DIGESTS digest",
+    "slot 1 certificate chain matches its DIGESTS digest",
+    "slot 0 certificate chain validates to its trust anchor",
+    "slot 1 certificate chain validates to its trust anchor",
+    "CHALLENGE_AUTH signature over M1/M2 (A, B, C)",
+    "MEASUREMENTS signature over L1/L2",
+    "KEY_EXCHANGE_RSP signature",
+    "ResponderVerifyData",
+    "RequesterVerifyData",
+    "in-session MEASUREMENTS signature over L1/L2",
+}
+
+
+@pytest.mark.parametrize("capture", _CHUNKED)
+def test_chunked_captures_verify_with_every_check(libspdm_v12_v13_vectors: Path, capture: str) -> None:
+    pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
+    anchors = _anchors(libspdm_v12_v13_vectors, capture)
+    result = verify_capture(pcap, anchors, secrets=_session_secrets(libspdm_v12_v13_vectors, capture))
+    assert result.ok, result.first_failure
+    assert {check.name for check in result.checks} >= _CHUNKED_CHECKS
+    from spdm.capture import messages
+
+    secured = {item.index for item in messages(pcap) if item.kind == "secured"}
+    opened = {check.record for check in result.checks if check.name.startswith("secured record opens")}
+    assert secured == opened
+
+
+def test_any_altered_chunk_of_a_checked_large_response_fails_verification(libspdm_v12_v13_vectors: Path) -> None:
+    """The last byte of each clear CHUNK_RESPONSE of a CERTIFICATE, MEASUREMENTS or KEY_EXCHANGE_RSP."""
+    capture = _CHUNKED[0]
+    pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
+    anchors, secrets = _anchors(libspdm_v12_v13_vectors, capture), _session_secrets(libspdm_v12_v13_vectors, capture)
+    from spdm.capture import messages
+
+    checked, transfer = [], []
+    for item in messages(pcap):
+        if item.code == "CHUNK_RESPONSE":
+            transfer.append(item)
+        if item.carried is not None:
+            if item.carried.message.name in {"CERTIFICATE", "MEASUREMENTS", "KEY_EXCHANGE_RSP"}:
+                checked += transfer
+            transfer = []
+    assert len(checked) >= 20
+    for item in checked:
+        record = pcap.records[item.index - 1]
+        data = bytearray(record.data)
+        data[HEADER_SIZE + len(item.data) - 1] ^= 0x01
+        records = list(pcap.records)
+        records[item.index - 1] = PcapRecord(index=item.index, timestamp=record.timestamp, data=bytes(data))
+        altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+        assert not verify_capture(altered, anchors, secrets=secrets).ok, f"record {item.index}"
+
+
+def test_a_missing_chunk_fails_verification(libspdm_v12_v13_vectors: Path) -> None:
+    """Records 19 and 20 (CHUNK_GET and CHUNK_RESPONSE, ChunkSeqNo 1 of slot 0's CERTIFICATE) left out."""
+    capture = _CHUNKED[0]
+    pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
+    records = tuple(
+        PcapRecord(index=number, timestamp=record.timestamp, data=record.data)
+        for number, record in enumerate((r for r in pcap.records if r.index not in (19, 20)), start=1)
+    )
+    cut = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=records)
+    result = verify_capture(cut, _anchors(libspdm_v12_v13_vectors, capture))
+    failure = result.first_failure
+    assert failure is not None and failure.record == 20 and "ChunkSeqNo 2, expected 1" in failure.detail

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection
-from spdm.capture import CapturedMessage, Pcap, messages
+from spdm.capture import CapturedMessage, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, verify_chain
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.errors import SpdmError
@@ -271,17 +271,18 @@ class _SessionChecks:
             name = record.message.name if record.message is not None else "?"
             self.verifier.check(record.index, f"secured record opens: {name} under {record.keys} keys")
             self.verifier.result.covered.add(record.index)
-        if record.message is not None and record.secured:
-            if record.message.code.is_request:
+        seen = record.exchanged
+        if seen is not None and record.secured:
+            msg, data = seen
+            if msg.code.is_request:
                 # the connection's reset rule for a request inside a session (B and C, before authentication)
-                self.verifier.transcript.before_session_request(record.message.code)
-            self._measurements(record, replayer)
+                self.verifier.transcript.before_session_request(msg.code)
+            self._measurements(record, msg, data, replayer)
 
-    def _measurements(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
+    def _measurements(self, record: ReplayRecord, msg: Message, data: bytes, replayer: SessionReplayer) -> None:
         """In-session L1/L2: each session keeps its own M, under the connection's reset rules."""
         negotiated = replayer.negotiated
-        msg = record.message
-        if negotiated is None or msg is None:
+        if negotiated is None:
             return
         if record.session not in self.measurements:
             session_transcript = self.verifier.transcript.for_session()
@@ -290,7 +291,7 @@ class _SessionChecks:
         if msg.code.is_request:
             transcript.before_request(msg.code)
             if not isinstance(msg, RespondIfReady):  # RESPOND_IF_READY fetches the pending request's answer
-                pending = record.data if isinstance(msg, GetMeasurements) else None
+                pending = data if isinstance(msg, GetMeasurements) else None
                 self.measurements[record.session] = (transcript, pending)
             return
         if isinstance(msg, ErrorResponse):
@@ -300,9 +301,9 @@ class _SessionChecks:
             return
         self.measurements[record.session] = (transcript, None)
         if msg.signature is None:
-            transcript.add_measurements(request, record.data)
+            transcript.add_measurements(request, data)
             return
-        digest = transcript.measurements_digest(request, record.data[: len(record.data) - len(msg.signature)])
+        digest = transcript.measurements_digest(request, data[: len(data) - len(msg.signature)])
         slot = replayer.sessions[record.session].slot_id or 0
         name = "in-session MEASUREMENTS signature over L1/L2"
         self.verifier.signature(negotiated, record.index, name, slot, digest, msg.signature)
@@ -354,6 +355,10 @@ def verify_capture(
             if replayer is None:
                 verifier.result.skipped_secured += 1
             continue
+        seen = exchanged(item)
+        if seen is None:
+            continue  # the rest of a large-message transfer
+        item = seen
         if item.kind != "spdm" or item.message is None:
             continue
         if item.message.code.is_request:

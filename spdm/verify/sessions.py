@@ -27,13 +27,13 @@ from typing import Literal
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from spdm.capture import CapturedMessage, Pcap, messages
+from spdm.capture import CapturedMessage, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPortions
 from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
 from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
-from spdm.flow import Direction, FlowDecoder
+from spdm.flow import Carried, Direction, FlowDecoder, stands_for
 from spdm.messages import Message, decode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation
@@ -94,7 +94,9 @@ class ReplayRecord:
 
     `data` is the exact SPDM message (decrypted for secured records, empty when it did not
     open); `keys` the key phase that protected it and `sequence_number` the counter it was
-    opened with; `session` the session's position in the capture (0-based).
+    opened with; `session` the session's position in the capture (0-based). `message` is what
+    the record holds (a chunk message as it is), `carried` the large message a secured chunk
+    message completed, or the response a CHUNK_SEND_ACK carried.
     """
 
     index: int
@@ -108,10 +110,16 @@ class ReplayRecord:
     message: Message | None = None
     checks: tuple[Check, ...] = ()
     error: SpdmError | None = None
+    carried: Carried | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and all(check.ok for check in self.checks)
+
+    @property
+    def exchanged(self) -> tuple[Message, bytes] | None:
+        """The message and bytes the exchange saw in this record (`spdm.flow.stands_for`)."""
+        return None if self.message is None else stands_for(self.message, self.data, self.carried)
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -189,11 +197,12 @@ class SessionReplayer:
         """Take the next record of the capture; a `ReplayRecord` if it belongs to a session."""
         if item.kind == "secured":
             return self._secured(item)
-        if item.kind == "spdm" and item.message is not None:
+        seen = exchanged(item) if item.kind == "spdm" else None
+        if seen is not None and seen.message is not None:
             try:
-                return self._clear(item, item.message)
+                return self._clear(seen, seen.message)
             except SpdmError as error:  # e.g. ALGORITHMS selected nothing usable for a session
-                return self._record(item, len(self.sessions) - 1, None, item.message, error=error)
+                return self._record(seen, len(self.sessions) - 1, None, seen.message, error=error)
         return None
 
     @property
@@ -420,13 +429,17 @@ class SessionReplayer:
         )
         try:
             msg, _ = self._flow.decode(app)
-        except DecodeError as error:
+        except (DecodeError, ProtocolError) as error:
             return record(error=error)
+        carried = self._flow.carried
+        seen = stands_for(msg, app, carried)
+        if seen is None:
+            return record(message=msg)
         try:
-            checks = self._session_message(session, item.index, app, msg, direction)
+            checks = self._session_message(session, item.index, seen[1], seen[0], direction)
         except SpdmError as error:
-            return record(message=msg, error=error)
-        return record(message=msg, checks=tuple(checks))
+            return record(message=msg, carried=carried, error=error)
+        return record(message=msg, carried=carried, checks=tuple(checks))
 
     @staticmethod
     def _open(session: ReplayedSession, direction: Direction, data: bytes) -> tuple[bytes, int]:
@@ -601,6 +614,7 @@ def _secured_record(
     sequence: int | None = None,
     data: bytes = b"",
     message: Message | None = None,
+    carried: Carried | None = None,
     checks: tuple[Check, ...] = (),
     error: SpdmError | None = None,
 ) -> ReplayRecord:
@@ -616,6 +630,7 @@ def _secured_record(
         message=message,
         checks=checks,
         error=error,
+        carried=carried,
     )
 
 
