@@ -36,7 +36,8 @@ from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.provisioning import ChainSource
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
 from spdm.transport.doe import (
     DoeLink,
@@ -311,7 +312,8 @@ async def open_connection(
 
 class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
-    (`send`, `heartbeat`, `key_update`, `get_measurements`, `close`, and ``async with``)."""
+    (`send`, `heartbeat`, `key_update`, `get_measurements`, `get_csr`, `set_certificate`, `close`, and
+    ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -336,6 +338,14 @@ class AsyncSession(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2."""
         return await self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+        """GET_CSR in the session: the device's DER CSR."""
+        return await self._run(self.core.get_csr(requester_info, opaque_data))
+
+    async def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+        """SET_CERTIFICATE in the session (any slot); ResetRequired is `reset_required`."""
+        return await self._run(self.core.set_certificate(slot, chain))
 
     async def close(self, *, clear_negotiated_state: bool = False) -> None:
         """END_SESSION, then the keys are discarded (also when END_SESSION fails)."""
@@ -422,6 +432,14 @@ class AsyncRequester(ConnectionView[AsyncSession]):
     async def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return await self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
+
+    async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+        """GET_CSR: the device's DER PKCS #10 request for its key."""
+        return await self._run(self.connection.get_csr(requester_info, opaque_data))
+
+    async def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required`."""
+        return await self._run(self.connection.set_certificate(slot, chain))
 
     async def authenticate(
         self,

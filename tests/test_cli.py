@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from spdm import cli
 from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
+from spdm.messages.codes import BaseAsymAlgo
+from spdm.testing.pki import cached_key, make_chain
 from spdm.transport.socket import DEFAULT_PORT
 
 OWN_VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -158,30 +161,26 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) -> None:
-    keys = libspdm_vectors / "sample_key" / "ecp384"
-    port = _free_port()
+def _start_responder(port: int, keys: Path, *options: str) -> subprocess.Popen[str]:
+    """`spdm responder` on 127.0.0.1:`port` with the sample identity in `keys`, once it listens."""
+    identity = ["--cert-chain", str(keys / "bundle_responder.certchain.der"), "--key", str(keys / "end_responder.key")]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spdm",
-            "responder",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--cert-chain",
-            str(keys / "bundle_responder.certchain.der"),
-            "--key",
-            str(keys / "end_responder.key"),
-        ],
+        [sys.executable, "-m", "spdm", "responder", "--listen", f"127.0.0.1:{port}", *identity, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_strict_environment(),
     )
+    assert server.stdout is not None
+    assert "listening on" in server.stdout.readline()
+    return server
+
+
+def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) -> None:
+    keys = libspdm_vectors / "sample_key" / "ecp384"
+    port = _free_port()
+    server = _start_responder(port, keys)
     try:
-        assert server.stdout is not None
-        assert "listening on" in server.stdout.readline()
         reference = tmp_path / "reference.json"
         root = str(keys / "ca.cert.der")
         # continue: the responder stays up for the next run
@@ -285,3 +284,44 @@ def test_an_identity_whose_key_cannot_sign_is_a_usage_error(
     arguments = ["--root-cert", root, "--session", "dhe", "--mutual-auth", "--req-cert-chain", chain]
     assert cli.main(["requester", *arguments, "--req-key", str(key)]) == 2
     assert "cannot sign SPDM messages" in capsys.readouterr().err
+
+
+def test_provisioning_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) -> None:
+    """`spdm responder --provisioning` with libspdm's sample identity; `spdm requester --get-csr` writes
+    the device's CSR, `--set-certificate` installs a new chain for its key, and that chain then authenticates."""
+    keys = libspdm_vectors / "sample_key" / "ecp384"
+    key = serialization.load_pem_private_key((keys / "end_responder.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    issued = make_chain(
+        BaseAsymAlgo.ECDSA_P384,
+        keys=[cached_key(BaseAsymAlgo.ECDSA_P384, 80), cached_key(BaseAsymAlgo.ECDSA_P384, 81), key],
+        name="provisioned",
+    )
+    new_chain, new_root, csr_file = tmp_path / "new.pem", tmp_path / "new_root.der", tmp_path / "device.csr"
+    new_chain.write_bytes(b"".join(_pem(der) for der in issued.certificates_der))
+    new_root.write_bytes(issued.root_der)
+    port = _free_port()
+    server = _start_responder(port, keys, "--provisioning")
+    try:
+        address = f"127.0.0.1:{port}"
+        old_root = str(keys / "ca.cert.der")
+        provisioning = ["--exe-mode", "continue", "--get-csr", str(csr_file), "--set-certificate", f"0={new_chain}"]
+        provision = _spdm("requester", "--connect", address, "--root-cert", old_root, *provisioning)
+        assert provision.returncode == 0, provision.stderr
+        assert "SET_CERTIFICATE: slot 0: the chain of 3 certificates is installed" in provision.stdout
+        csr = x509.load_der_x509_csr(csr_file.read_bytes())
+        assert csr.is_signature_valid
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        assert csr.public_key().public_bytes(der, spki) == key.public_key().public_bytes(der, spki)
+        again = _spdm("requester", "--connect", address, "--root-cert", str(new_root))
+        assert again.returncode == 0, again.stderr
+        assert "CN=provisioned leaf" in again.stdout
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _pem(der: bytes) -> bytes:
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)

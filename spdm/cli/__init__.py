@@ -99,6 +99,12 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (--mutual-auth basic)")
+    p.add_argument(
+        "--provisioning",
+        action="store_true",
+        help="serve GET_CSR and SET_CERTIFICATE (CSR_CAP, SET_CERT_CAP; SPDM 1.2): a requester may install "
+        "a new chain for the slot's key (slot 0 in the clear, any slot inside a session)",
+    )
     _recording_arguments(p)
 
 
@@ -122,6 +128,16 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
     p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
+    p.add_argument("--get-csr", metavar="FILE", help="then ask for the device's CSR (GET_CSR), write it to FILE (DER)")
+    p.add_argument(
+        "--set-certificate",
+        type=_slot_file,
+        action="append",
+        default=[],
+        metavar="SLOT=CHAIN",
+        help="then install CHAIN (certificates root first, DER or PEM) into SLOT with SET_CERTIFICATE; "
+        "inside the session with --session (needed for slots other than 0)",
+    )
     _recording_arguments(p)
 
 
@@ -147,6 +163,13 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         if name == chosen and declare is not None:
             declare(p)
     return parser
+
+
+def _slot_file(text: str) -> tuple[int, str]:
+    slot, _, path = text.partition("=")
+    if not slot.isdigit() or int(slot) > 7 or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SLOT=FILE with SLOT 0..7")
+    return int(slot), path
 
 
 def _hex(text: str) -> bytes:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
 from spdm.capture import RecordingLink
+from spdm.certs import load_certificates
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
@@ -14,7 +16,7 @@ from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.negotiation import versions_up_to
-from spdm.requester import Requester, RequesterConfig, RequesterIdentity
+from spdm.requester import Requester, RequesterConfig, RequesterIdentity, Session
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
@@ -38,7 +40,9 @@ def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespa
             result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
             print_authentication(result, sys.stdout)
         if mode is not None:
-            _run_session(requester, mode, args.slot)
+            _run_session(requester, mode, args.slot, args)
+        else:
+            _provision(requester, args)
     except VerificationError as error:
         print(f"spdm requester: verification failed: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -62,7 +66,28 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
         print(f"certificate chain, slot {slot}: {len(chain.certificates)} certificates, verified")
 
 
-def _run_session(requester: Requester, mode: str, slot: int) -> None:
+def _provision(target: Requester | Session, args: argparse.Namespace) -> None:
+    """--get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+    if args.get_csr is not None:
+        csr = target.get_csr()
+        try:
+            Path(args.get_csr).write_bytes(csr)
+        except OSError as error:
+            raise Usage(f"cannot write the CSR to {args.get_csr}: {error.strerror or error}") from None
+        print(f"GET_CSR: a {len(csr)}-byte CSR written to {args.get_csr}")
+    for slot, path in args.set_certificate:
+        try:
+            certificates = load_certificates(read_file(path, "certificate chain"))
+        except SpdmError as error:
+            raise Usage(f"unusable --set-certificate chain {path}: {error}") from None
+        result = target.set_certificate(slot, certificates)
+        if result.reset_required:
+            print(f"SET_CERTIFICATE: slot {slot}: ResetRequired, the chain takes effect once the device resets")
+        else:
+            print(f"SET_CERTIFICATE: slot {slot}: the chain of {len(certificates)} certificates is installed")
+
+
+def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Namespace) -> None:
     """Open the session, exercise it and end it, printing each step."""
     negotiated = requester.negotiated
     if negotiated is None:  # authenticate / the PSK preamble negotiated already
@@ -83,6 +108,7 @@ def _run_session(requester: Requester, mode: str, slot: int) -> None:
         if cap:
             measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
+        _provision(session, args)
     print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
     print("result: session completed")
 

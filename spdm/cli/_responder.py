@@ -16,7 +16,7 @@ from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
 from spdm.errors import SpdmError
 from spdm.messages.negotiation import versions_up_to
-from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.responder import PROVISIONING_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.transport.doe import DoeMailboxResponder
 from spdm.transport.socket import DEFAULT_PORT, RespondObject, SocketServer
 
@@ -35,7 +35,8 @@ def _requester_chain(args: argparse.Namespace) -> tuple[bytes, ...]:
 
 def _identity(args: argparse.Namespace) -> ResponderConfig:
     """The configuration `spdm responder` serves: every session capability, the demo identity or the
-    given one, and the session options (PSK, mutual authentication and the requester's identity)."""
+    given one, the session options (PSK, mutual authentication and the requester's identity) and,
+    with --provisioning, GET_CSR and SET_CERTIFICATE."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
@@ -61,6 +62,7 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
             requester_trust_anchors=anchors,
             requester_chain=chain,
             mutual_auth=args.mutual_auth,
+            capabilities=config.capabilities | (PROVISIONING_CAPABILITIES if args.provisioning else 0),
             on_dhe_secret=None if log is None else log.add_dhe_secret,
         )
     except ValueError as error:  # a contradiction between the options is a usage error

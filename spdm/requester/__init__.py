@@ -1,8 +1,8 @@
 """The SPDM requester: authenticate a device, read its signed measurements, open sessions.
 
 Layers, bottom to top: `events` (what an operation asks of its driver), `config`, `identity`,
-`results` and `errors` (plain values), `channel` (how every request travels), `measurements`
-and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
+`results` and `errors` (plain values), `channel` (how every request travels), `measurements`,
+`provisioning` and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
 `handshake` (a session without I/O), `connection` (the sans-IO requester, `Connection`), and the
 blocking driver: `Requester` (`driver`) with its `Session` (`session`). The asyncio driver is
 `spdm.aio`.
@@ -22,7 +22,8 @@ from spdm.requester.driver import Requester
 from spdm.requester.errors import SessionClosedError, SessionDecryptError
 from spdm.requester.events import Done, Operation, Send, Wait
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.provisioning import ChainSource
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session import Session
 from spdm.requester.session_core import SessionCore
 
@@ -31,6 +32,7 @@ __all__ = [
     "REQUESTER_SESSION_CAPABILITIES",
     "SECURED_MESSAGE_VERSIONS",
     "AuthenticationResult",
+    "ChainSource",
     "ChallengeResult",
     "Connection",
     "DheKeyShare",
@@ -45,6 +47,7 @@ __all__ = [
     "SessionClosedError",
     "SessionCore",
     "SessionDecryptError",
+    "SetCertificateResult",
     "Wait",
     "session_alg_structs",
 ]

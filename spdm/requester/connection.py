@@ -65,7 +65,8 @@ from spdm.requester.encapsulated import basic_mutual_authentication
 from spdm.requester.events import Operation, Steps
 from spdm.requester.handshake import check_key_exchange, key_exchange, psk_exchange
 from spdm.requester.measurements import get_measurements
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionLink, SessionView
 from spdm.session.keys import KeySchedule
 from spdm.transcript import ConnectionTranscript
@@ -109,6 +110,7 @@ class Connection:
             sessions=self.sessions,
             verified=self.verified,
             transcript=self.transcript,
+            forget_slot=self._forget_slot,
         )
 
     @property
@@ -369,6 +371,36 @@ class Connection:
         if answer.standard_id != ask.standard_id or answer.vendor_id != ask.vendor_id:
             raise invalid_response("VENDOR_DEFINED_RESPONSE names another StandardID or VendorID")
         return answer.payload
+
+    # --- provisioning (SPDM 1.2) ----------------------------------------------------------
+
+    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> Operation[bytes]:
+        """GET_CSR: the device's DER PKCS #10 request for its key (its signature checked).
+
+        `requester_info` is a DER CertificationRequestInfo whose subject and attributes the device
+        puts in the CSR (its subjectPKInfo must be the device's key); empty lets the device choose.
+        """
+        return Operation(get_csr(self._transact, self._require_negotiated(), requester_info, opaque_data))
+
+    def set_certificate(self, slot: int, chain: ChainSource) -> Operation[SetCertificateResult]:
+        """SET_CERTIFICATE: install `chain` (DER certificates root first, or a `CertChain`) into `slot`.
+
+        The device checks the chain and that its leaf certifies the slot's key; an ERROR raises
+        `PeerError`, except ResetRequired: the result's `reset_required`. The connection then forgets
+        what it held of the slot (`digests`, `chains`, `verified`): fetch and verify it again.
+        """
+        return Operation(self._set_certificate(slot, chain))
+
+    def _set_certificate(self, slot: int, chain: ChainSource) -> Steps[SetCertificateResult]:
+        result = yield from set_certificate(self._transact, self._require_negotiated(), slot, chain)
+        self._forget_slot(slot)
+        return result
+
+    def _forget_slot(self, slot: int) -> None:
+        """The device's slot changed: its digest, chain and validation no longer describe it."""
+        self.digests.pop(slot, None)
+        self.chains.pop(slot, None)
+        self.verified.pop(slot, None)
 
     # --- the whole job -------------------------------------------------------------------
 

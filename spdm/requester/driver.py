@@ -17,7 +17,8 @@ from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult
+from spdm.requester.provisioning import ChainSource
+from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session import Session
 from spdm.requester.session_core import SessionCore
 from spdm.transport.base import Transport
@@ -83,6 +84,15 @@ class Requester(ConnectionView[Session]):
     def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
+
+    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+        """GET_CSR: the device's DER PKCS #10 request for its key (see `Connection.get_csr`)."""
+        return self._run(self.connection.get_csr(requester_info, opaque_data))
+
+    def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required` (see
+        `Connection.set_certificate`)."""
+        return self._run(self.connection.set_certificate(slot, chain))
 
     def authenticate(
         self,

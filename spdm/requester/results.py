@@ -10,7 +10,7 @@ from spdm.measurements import Appraisal
 from spdm.messages.measurements import MeasurementBlock
 from spdm.negotiated import Negotiated
 
-__all__ = ["AuthenticationResult", "ChallengeResult", "MeasurementResult"]
+__all__ = ["AuthenticationResult", "ChallengeResult", "MeasurementResult", "SetCertificateResult"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,3 +52,12 @@ class AuthenticationResult:
     challenge: ChallengeResult
     measurements: MeasurementResult | None
     appraisal: Appraisal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetCertificateResult:
+    """SET_CERTIFICATE's outcome. `reset_required`: the device answered ERROR ResetRequired, so the
+    chain takes `slot` only after the device resets (reset it, then reconnect); else it took the slot."""
+
+    slot: int
+    reset_required: bool

@@ -14,7 +14,8 @@ from typing import Protocol, TypeVar
 from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.requester.events import Operation
-from spdm.requester.results import MeasurementResult
+from spdm.requester.provisioning import ChainSource
+from spdm.requester.results import MeasurementResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
 
 __all__ = ["Runner", "Session"]
@@ -34,10 +35,11 @@ class Session(SessionView):
     Requests travel as DSP0277 secured messages under the session's data keys; each direction
     counts its own sequence numbers from 0 per key and never reuses one. `send` carries any
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
-    response (an ERROR raises `PeerError`); `heartbeat`, `key_update`, `get_measurements` and
-    `close` are the session's own operations. As a context manager the session ends (END_SESSION)
-    on exit. After `close`, a teardown (`SessionDecryptError`, ERROR DecryptError) or a new
-    GET_VERSION on the connection, every call raises `SessionClosedError`.
+    response (an ERROR raises `PeerError`); `heartbeat`, `key_update`, `get_measurements`,
+    `get_csr`, `set_certificate` and `close` are the session's own operations. As a context
+    manager the session ends (END_SESSION) on exit. After `close`, a teardown
+    (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
+    raises `SessionClosedError`.
 
     Attributes (read-only, see `SessionCore`): `session_id`, `psk`, `slot`, `requester_slot`,
     `mut_auth_requested`, `heartbeat_period`, `measurement_summary_hash`,
@@ -68,6 +70,14 @@ class Session(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+        """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
+        return self._run(self.core.get_csr(requester_info, opaque_data))
+
+    def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+        """SET_CERTIFICATE in the session (any slot; see `Connection.set_certificate`)."""
+        return self._run(self.core.set_certificate(slot, chain))
 
     def close(self, *, clear_negotiated_state: bool = False) -> None:
         """END_SESSION, then the keys are discarded (see `SessionCore.close`)."""

@@ -25,7 +25,7 @@ libspdm's captures):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
@@ -48,7 +48,8 @@ from spdm.requester.errors import SessionClosedError, SessionDecryptError
 from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
 from spdm.requester.measurements import get_measurements
-from spdm.requester.results import MeasurementResult
+from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
+from spdm.requester.results import MeasurementResult, SetCertificateResult
 from spdm.session.key_update import SentKeyUpdate
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
@@ -87,13 +88,15 @@ class SessionLink:
     connection's validated chains (signed measurements are checked with them);
     `transcript` is the connection's: a request sent in a session applies its rule
     (`spdm.transcript.ConnectionTranscript.before_session_request`), and in-session measurements
-    start their own M from its A (`for_session`).
+    start their own M from its A (`for_session`); `forget_slot` drops the connection's copies of a
+    certificate slot that SET_CERTIFICATE changed.
     """
 
     channel: Channel
     sessions: dict[int, SessionCore]
     verified: Mapping[int, VerifiedChain]
     transcript: ConnectionTranscript
+    forget_slot: Callable[[int], None]
 
 
 class SessionCore:
@@ -379,6 +382,25 @@ class SessionCore:
         if self._measurements is None:
             self._measurements = self._link.transcript.for_session()
         return self._measurements
+
+    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> Operation[bytes]:
+        """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
+        return Operation(self._get_csr(requester_info, opaque_data))
+
+    def _get_csr(self, requester_info: bytes, opaque_data: bytes) -> Steps[bytes]:
+        self._require("established")
+        return (yield from get_csr(self._transact, self._negotiated, requester_info, opaque_data))
+
+    def set_certificate(self, slot: int, chain: ChainSource) -> Operation[SetCertificateResult]:
+        """SET_CERTIFICATE in the session, where slots other than 0 may be written (see
+        `Connection.set_certificate`)."""
+        return Operation(self._set_certificate(slot, chain))
+
+    def _set_certificate(self, slot: int, chain: ChainSource) -> Steps[SetCertificateResult]:
+        self._require("established")
+        result = yield from set_certificate(self._transact, self._negotiated, slot, chain)
+        self._link.forget_slot(slot)
+        return result
 
     def close(self, *, clear_negotiated_state: bool = False) -> Operation[None]:
         """END_SESSION, then the keys are discarded (also when END_SESSION fails). Closing a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from spdm.responder.config import (
     DEFAULT_CAPABILITIES,
+    PROVISIONING_CAPABILITIES,
     RESPONDER_SESSION_CAPABILITIES,
     MutualAuth,
     ResponderConfig,
@@ -22,6 +23,7 @@ from spdm.responder.state import SessionState, State, session_state_diagram, sta
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
     "MutualAuth",
     "Responder",

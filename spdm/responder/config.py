@@ -45,6 +45,7 @@ from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTrans
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "MAX_PSK_HINT_SIZE",
+    "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
     "SECURED_MESSAGE_VERSIONS",
     "SLOT_COUNT",
@@ -79,6 +80,9 @@ RESPONDER_SESSION_CAPABILITIES = int(
 context), mutual authentication with encapsulated requests, heartbeat, key update and the handshake
 in the clear (in effect only when the requester sets it too)."""
 
+PROVISIONING_CAPABILITIES = int(F.CSR_CAP | F.SET_CERT_CAP)
+"""SPDM 1.2 certificate provisioning: GET_CSR and SET_CERTIFICATE (add CERT_INSTALL_RESET_CAP for a
+device whose new chain takes effect only after a reset)."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
@@ -284,6 +288,8 @@ class ResponderConfig:
                 raise ValueError("MEAS_CAP needs a measurement provider")
             if not self.measurement_hash_priority:
                 raise ValueError("MEAS_CAP needs a measurement hash")
+        if self.capabilities & F.CERT_INSTALL_RESET_CAP and not self.capabilities & PROVISIONING_CAPABILITIES:
+            raise ValueError("CERT_INSTALL_RESET_CAP needs CSR_CAP or SET_CERT_CAP")
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
@@ -332,17 +338,22 @@ class ResponderConfig:
             raise ValueError("mutual_auth 'basic' needs the requester's certificates (requester_chain)")
 
 
-def demo_config(*, sessions: bool = False, psks: Mapping[bytes, bytes] | None = None) -> ResponderConfig:
+def demo_config(
+    *, sessions: bool = False, psks: Mapping[bytes, bytes] | None = None, provisioning: bool = False
+) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
-    key) and a 60-second heartbeat period. Any other field is one `dataclasses.replace` away, e.g.
+    key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
+    (`PROVISIONING_CAPABILITIES`). Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
     chain = demo_chain()
     capabilities = DEFAULT_CAPABILITIES
     if sessions:
         capabilities |= session_capabilities(psk=bool(psks))
+    if provisioning:
+        capabilities |= PROVISIONING_CAPABILITIES
     return ResponderConfig(
         capabilities=capabilities,
         slots={0: SlotIdentity(certificates=chain.certificates, private_key=chain.leaf_key)},

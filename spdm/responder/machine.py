@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from cryptography import x509
@@ -72,6 +72,7 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     Version,
 )
+from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated
 from spdm.responder._common import (
@@ -84,7 +85,8 @@ from spdm.responder._common import (
     unexpected,
     unsupported,
 )
-from spdm.responder.config import ResponderConfig
+from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
+from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
     CAPABILITY_OF,
@@ -164,6 +166,7 @@ class Responder:
         self._reply_version = 0x10
         self._state = State.EXPECT_GET_VERSION
         self._sessions = SessionTable(config)
+        self._slots = SlotTable(config.slots)
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -185,6 +188,24 @@ class Responder:
     def negotiated(self) -> Negotiated | None:
         """The outcome of VCA, once ALGORITHMS has been sent."""
         return self._connection.negotiated if self._connection else None
+
+    @property
+    def slots(self) -> Mapping[int, SlotIdentity]:
+        """The certificate slots served now: the configuration's, as SET_CERTIFICATE changed them."""
+        return MappingProxyType(self._slots.current)
+
+    @property
+    def pending_slots(self) -> Mapping[int, SlotIdentity]:
+        """Chains SET_CERTIFICATE installed under CERT_INSTALL_RESET_CAP, effective at the next `reset`."""
+        return MappingProxyType(self._slots.pending)
+
+    def reset(self) -> None:
+        """A device reset: pending chains take their slots, and the connection and its sessions end
+        (the next request must be GET_VERSION). GET_VERSION alone is not a reset."""
+        self._slots.apply_pending()
+        self._pending = None
+        self._set_state(State.EXPECT_GET_VERSION)
+        self._reset_connection()
 
     @property
     def sessions(self) -> Mapping[int, SessionState]:
@@ -584,12 +605,7 @@ class Responder:
     def _settle(self, negotiated: Negotiated) -> Connection:
         suite = hash_suite(negotiated.base_hash_algo) if negotiated.base_hash_algo else None
         asym = asym_suite(negotiated.base_asym_algo) if negotiated.base_asym_algo else None
-        chains: dict[int, bytes] = {}
-        if suite is not None and asym is not None:
-            for slot_id, slot in sorted(self.config.slots.items()):
-                if asym.accepts(slot.public_key):
-                    chain = CertChain.build(slot.certificates, suite, root_certificate_der=slot.root_certificate)
-                    chains[slot_id] = chain.to_bytes()
+        chains = self._chains(suite, asym)
         sessions: SessionTerms | None
         try:
             sessions = session_terms(negotiated, suite, self.config.heartbeat_period, self.config.psks)
@@ -599,10 +615,20 @@ class Responder:
             negotiated=negotiated,
             hash=suite,
             asym=asym,
-            chains=MappingProxyType(chains),
+            chains=chains,
             codec=negotiated.codec_context(),
             sessions=sessions,
         )
+
+    def _chains(self, suite: HashSuite | None, asym: AsymSuite | None) -> Mapping[int, bytes]:
+        """The SPDM-format chain of each slot whose key signs the negotiated algorithm."""
+        chains: dict[int, bytes] = {}
+        if suite is not None and asym is not None:
+            for slot_id, slot in sorted(self._slots.current.items()):
+                if asym.accepts(slot.public_key):
+                    chain = CertChain.build(slot.certificates, suite, root_certificate_der=slot.root_certificate)
+                    chains[slot_id] = chain.to_bytes()
+        return MappingProxyType(chains)
 
     # --- certificates and CHALLENGE ------------------------------------------------------
 
@@ -741,6 +767,54 @@ class Responder:
             raise invalid_request(f"no measurement block has index {operation}")
         return chosen[:1]
 
+    # --- provisioning (SPDM 1.2) ----------------------------------------------------------
+
+    def _get_csr(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        """CSR for the device key: SPDM 1.2 names none, so it is the key of the lowest slot usable
+        under the negotiated algorithm (1.3's KeyPairID, Param1, would choose one)."""
+        ask = expect(message, GetCsr)
+        connection, suite, asym = self._suites()
+        if ask.opaque_data and not connection.negotiated.other_params & OtherParams.OPAQUE_DATA_FMT_MASK:
+            raise invalid_request("OpaqueData, but no opaque data format was negotiated")
+        if not connection.chains:
+            raise ProtocolError(ErrorCode.Unspecified, "no slot holds a key for the negotiated algorithm")
+        identity = self._slots.current[min(connection.chains)]
+        subject = x509.load_der_x509_certificate(identity.certificates[-1]).subject
+        csr = build_csr(identity.private_key, subject, ask.requester_info, suite, asym)
+        if session is None:
+            self.transcript.before_request(Code.GET_CSR)
+        return encode(Csr(version=ask.version, csr=csr))
+
+    def _set_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        """Install a chain into a slot that holds a key pair, after `certified_identity`'s checks.
+
+        Slots other than 0 only inside a session (libspdm's rule outside a trusted environment).
+        With CERT_INSTALL_RESET_CAP the answer is ERROR ResetRequired and the chain waits for `reset`.
+        """
+        ask = expect(message, SetCertificate)
+        connection, suite, asym = self._suites()
+        slot = ask.slot_id
+        if slot >= SLOT_COUNT:
+            raise invalid_request(f"SlotID {slot} is not 0..7")
+        if slot and session is None:
+            raise unexpected(f"SET_CERTIFICATE for slot {slot} outside a session")
+        identity = self._slots.current.get(slot)
+        if identity is None:
+            raise invalid_request(f"slot {slot} holds no key pair")
+        padding = self.config.transport_padding if session is None else 0
+        installed = certified_identity(
+            unpadded_chain(ask.cert_chain, padding),
+            identity, hash_suite=suite, asym=asym, limits=self.config.limits, now=self.config.clock()
+        )
+        if session is None:
+            self.transcript.before_request(Code.SET_CERTIFICATE)
+        if self.config.capabilities & F.CERT_INSTALL_RESET_CAP:
+            self._slots.pending[slot] = installed
+            raise ProtocolError(ErrorCode.ResetRequired, f"slot {slot}: the new chain takes effect after a reset")
+        self._slots.current[slot] = installed
+        self._connection = replace(connection, chains=self._chains(suite, asym))
+        return encode(SetCertificateRsp(version=ask.version, slot_param=slot))
+
     # --- vendor-defined ------------------------------------------------------------------
 
     def _vendor_defined(self, message: Message, request: bytes, session: Session | None) -> bytes:
@@ -775,6 +849,8 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.CHALLENGE: Responder._challenge,
     Code.GET_MEASUREMENTS: Responder._get_measurements,
     Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
+    Code.GET_CSR: Responder._get_csr,
+    Code.SET_CERTIFICATE: Responder._set_certificate,
 }
 """The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 

@@ -71,6 +71,8 @@ _AFTER_NEGOTIATION = (
     Code.VENDOR_DEFINED_REQUEST,
     Code.KEY_EXCHANGE,
     Code.PSK_EXCHANGE,
+    Code.GET_CSR,
+    Code.SET_CERTIFICATE,
 )
 
 # What an established session serves; none of it changes the session's state but END_SESSION.
@@ -81,6 +83,8 @@ _IN_ESTABLISHED_SESSION = (
     Code.VENDOR_DEFINED_REQUEST,
     Code.HEARTBEAT,
     Code.KEY_UPDATE,
+    Code.GET_CSR,
+    Code.SET_CERTIFICATE,
 )
 
 
@@ -161,6 +165,8 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
     Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
     Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
+    Code.GET_CSR: F.CSR_CAP,
+    Code.SET_CERTIFICATE: F.SET_CERT_CAP,
 }
 """The responder capability a request needs: without it the request is unsupported, whatever the state."""
 

@@ -1,0 +1,84 @@
+"""GET_CSR and SET_CERTIFICATE (SPDM 1.2): the rules the connection and its sessions share.
+
+Both requests need SPDM 1.2 and the responder's capability (CSR_CAP, SET_CERT_CAP). The CSR must
+be a DER PKCS #10 request whose signature verifies (it proves the device holds the key it asks a
+certificate for). ERROR ResetRequired to SET_CERTIFICATE is an answer, not a failure: the chain
+is stored and takes effect once the device resets, so it comes back as
+`SetCertificateResult(reset_required=True)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from spdm._checks import invalid_response
+from spdm.certs import CertChain
+from spdm.crypto import hash_suite
+from spdm.errors import NegotiationError, PeerError, VerificationError
+from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
+from spdm.negotiated import Negotiated
+from spdm.requester.channel import Transact
+from spdm.requester.events import Steps
+from spdm.requester.results import SetCertificateResult
+
+__all__ = ["ChainSource", "get_csr", "set_certificate"]
+
+ChainSource = Sequence[bytes] | CertChain
+"""What `set_certificate` installs: DER certificates, root first and leaf last (RootHash is taken over
+the first), or a `CertChain` already in the slot format of the negotiated hash."""
+
+_SLOT_COUNT = 8
+
+
+def _require(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
+    if negotiated.version < 0x12:
+        version = negotiated.version
+        raise NegotiationError(f"{what} needs SPDM 1.2; the connection runs {version >> 4}.{version & 0xF}")
+    if not negotiated.responder_has(flag):
+        raise NegotiationError(f"the device does not set {flag.name}: no {what}")
+
+
+def get_csr(transact: Transact, negotiated: Negotiated, requester_info: bytes, opaque_data: bytes) -> Steps[bytes]:
+    """GET_CSR: the device's DER CSR, checked to parse and to be signed by the key it names."""
+    _require(negotiated, CapabilityFlags.CSR_CAP, "GET_CSR")
+    ask = GetCsr(version=negotiated.version, requester_info=bytes(requester_info), opaque_data=bytes(opaque_data))
+    answer, _, _ = yield from transact(ask, Csr)
+    try:
+        request = x509.load_der_x509_csr(answer.csr)
+        signed = request.is_signature_valid
+    except ValueError as error:
+        raise invalid_response(f"CSR is not a DER PKCS #10 request: {error}") from None
+    if not signed:
+        raise VerificationError("the CSR's signature does not verify with the public key it names")
+    return answer.csr
+
+
+def _slot_format(chain: ChainSource, negotiated: Negotiated) -> bytes:
+    suite = hash_suite(negotiated.base_hash_algo)
+    if isinstance(chain, CertChain):
+        if len(chain.root_hash) != suite.size:
+            raise ValueError(f"the chain's RootHash has {len(chain.root_hash)} bytes, {suite.name} has {suite.size}")
+        return chain.to_bytes()
+    return CertChain.build(chain, suite).to_bytes()
+
+
+def set_certificate(
+    transact: Transact, negotiated: Negotiated, slot: int, chain: ChainSource
+) -> Steps[SetCertificateResult]:
+    """SET_CERTIFICATE of `chain` into `slot`; ResetRequired is the result's `reset_required`."""
+    _require(negotiated, CapabilityFlags.SET_CERT_CAP, "SET_CERTIFICATE")
+    if not 0 <= slot < _SLOT_COUNT:
+        raise ValueError(f"slot {slot} is not 0..7")
+    ask = SetCertificate(version=negotiated.version, slot_param=slot, cert_chain=_slot_format(chain, negotiated))
+    try:
+        answer, _, _ = yield from transact(ask, SetCertificateRsp)
+    except PeerError as error:
+        if error.error_code != ErrorCode.ResetRequired:
+            raise
+        return SetCertificateResult(slot=slot, reset_required=True)
+    if answer.slot_id != slot:
+        raise invalid_response(f"SET_CERTIFICATE_RSP for slot {answer.slot_id}, asked {slot}")
+    return SetCertificateResult(slot=slot, reset_required=False)

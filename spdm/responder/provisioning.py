@@ -1,0 +1,162 @@
+"""GET_CSR and SET_CERTIFICATE (SPDM 1.2) on the responder's side: the slot table they change, the
+CSR the device signs, and the checks a chain passes before a slot takes it.
+
+The configuration is frozen, so the slots a responder serves live in a `SlotTable` that starts
+from `ResponderConfig.slots`. A slot's key pair never changes: SET_CERTIFICATE only replaces the
+certificates of a slot that holds a key, with a chain whose leaf certifies that key. Under
+CERT_INSTALL_RESET_CAP the new chain waits in `SlotTable.pending` until the device resets
+(`Responder.reset()`).
+
+RequesterInfo is a DER CertificationRequestInfo (PKCS #10), used as libspdm's sample device
+(``libspdm_set_attribute_for_req``) uses it: version 0, its subject becomes the CSR's, its
+subjectPKInfo must be the device's own public key, and its attributes are copied into the CSR
+(requested extensions as extensions, the others as UTF8String values).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import replace
+
+from asn1crypto import parser
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from spdm.certs import SPDM_RESPONDER_AUTH_OID, CertChain, ChainPolicy, verify_chain
+from spdm.crypto import AsymSuite, HashSuite, SignatureScheme, SigningKey
+from spdm.errors import DecodeError, ProtocolError, VerificationError
+from spdm.limits import Limits
+from spdm.messages.codes import ErrorCode
+from spdm.responder.config import SlotIdentity
+
+__all__ = ["SlotTable", "build_csr", "certified_identity", "unpadded_chain"]
+
+_EXTENSION_REQUEST = x509.ObjectIdentifier("1.2.840.113549.1.9.14")
+# A placeholder signatureAlgorithm and empty signature around RequesterInfo, so that the
+# library parses it as the CertificationRequest it would be part of
+_PLACEHOLDER_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + b"\x03\x01\x00"
+_SEQUENCE = (0, 1, 16)
+
+_CsrHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
+
+
+class SlotTable:
+    """The responder's certificate slots as they stand: `current` (what GET_DIGESTS, GET_CERTIFICATE,
+    CHALLENGE and the sessions serve) and `pending` (chains installed under CERT_INSTALL_RESET_CAP,
+    effective after the next reset)."""
+
+    def __init__(self, slots: Mapping[int, SlotIdentity]) -> None:
+        self.current: dict[int, SlotIdentity] = dict(slots)
+        self.pending: dict[int, SlotIdentity] = {}
+
+    def apply_pending(self) -> None:
+        """The device reset: every pending chain takes its slot."""
+        self.current.update(self.pending)
+        self.pending.clear()
+
+
+def _refuse(reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.InvalidRequest, reason)
+
+
+def _spki(key: x509.Certificate | x509.CertificateSigningRequest | SigningKey) -> bytes:
+    public_key = key.public_key()
+    return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _requester_info(data: bytes, key: SigningKey) -> x509.CertificateSigningRequest:
+    """RequesterInfo read as the CertificationRequestInfo of a CSR; InvalidRequest when it is not one,
+    or names another public key than the device's."""
+    try:
+        parsed = x509.load_der_x509_csr(bytes(parser.emit(*_SEQUENCE, data + _PLACEHOLDER_SIGNATURE)))
+        spki = _spki(parsed)
+    except (ValueError, x509.InvalidVersion) as error:
+        raise _refuse(f"RequesterInfo is not a DER CertificationRequestInfo: {error}") from None
+    if spki != _spki(key):
+        raise _refuse("RequesterInfo's subjectPKInfo is not the device's public key")
+    return parsed
+
+
+def _signing_hash(suite: HashSuite) -> _CsrHash:
+    algorithm = suite.algorithm
+    if isinstance(algorithm, _CsrHash):
+        return algorithm
+    raise ProtocolError(ErrorCode.Unspecified, f"{suite.name} cannot sign a CSR")
+
+
+def build_csr(
+    key: SigningKey, subject: x509.Name, requester_info: bytes, hash_suite: HashSuite, asym: AsymSuite
+) -> bytes:
+    """The DER PKCS #10 request for `key`, signed with the negotiated hash and signature scheme.
+
+    The subject is RequesterInfo's when given, else `subject` (the device's current leaf's).
+    """
+    builder = x509.CertificateSigningRequestBuilder()
+    if requester_info:
+        info = _requester_info(requester_info, key)
+        builder = builder.subject_name(info.subject)
+        try:
+            for extension in info.extensions:
+                builder = builder.add_extension(extension.value, critical=extension.critical)
+            for attribute in info.attributes:
+                if attribute.oid != _EXTENSION_REQUEST:
+                    builder = builder.add_attribute(attribute.oid, attribute.value)
+        except ValueError as error:
+            raise _refuse(f"RequesterInfo's attributes cannot be copied: {error}") from None
+    else:
+        builder = builder.subject_name(subject)
+    algorithm = _signing_hash(hash_suite)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        request = builder.sign(key, algorithm)
+    elif asym.scheme is SignatureScheme.RSAPSS:
+        pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+        request = builder.sign(key, algorithm, rsa_padding=pss)
+    else:
+        request = builder.sign(key, algorithm, rsa_padding=padding.PKCS1v15())
+    return request.public_bytes(Encoding.DER)
+
+
+def unpadded_chain(data: bytes, padding: int) -> bytes:
+    """SET_CERTIFICATE's CertChain without the transport's padding: the message ends where the chain's
+    own Length says (DOE pads requests to whole DWORDs); only `padding` zero bytes may follow it."""
+    length = int.from_bytes(data[:2], "little")
+    tail = data[length:]
+    if len(data) < 2 or len(tail) > padding or any(tail):
+        return data  # not padding: the chain format check names the mismatch
+    return data[:length]
+
+
+def certified_identity(
+    data: bytes,
+    identity: SlotIdentity,
+    *,
+    hash_suite: HashSuite,
+    asym: AsymSuite,
+    limits: Limits,
+    now: datetime.datetime,
+) -> SlotIdentity:
+    """The slot `identity` with the certificates of SET_CERTIFICATE's CertChain, once the chain is
+    shown fit; InvalidRequest naming the first rule it breaks.
+
+    The chain must be in the SPDM format under the negotiated hash (Length, RootHash), start at its
+    root (RootHash = Hash(first certificate): the responder keeps no other root), validate from that
+    root at `now` (`spdm.certs.verify_chain`, a responder-authentication leaf), and its leaf must
+    certify the slot's key pair.
+    """
+    if len(data) > limits.max_chain_bytes:
+        raise _refuse(f"a {len(data)}-byte certificate chain is over the {limits.max_chain_bytes} bytes allowed")
+    try:
+        chain = CertChain.from_bytes(data, hash_suite.size)
+    except DecodeError as error:
+        raise _refuse(f"CertChain: {error}") from None
+    policy = ChainPolicy(max_chain_bytes=limits.max_chain_bytes, expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
+    try:
+        verify_chain(
+            chain, trust_anchor=chain.certificates[0], hash_suite=hash_suite, asym_suite=asym, now=now, policy=policy
+        )
+        return replace(identity, certificates=chain.certificates, root_certificate=None)
+    except (VerificationError, ValueError) as error:
+        raise _refuse(f"CertChain: {error}") from None
