@@ -12,7 +12,8 @@ request goes through the same steps (header first, then permission, then body, a
 3. permission: outside a session the (state, code) pair must be in
    `spdm.responder.state.TRANSITIONS`; inside one, the (session state, code) pair in
    `SESSION_TRANSITIONS` (connection requests such as GET_VERSION or CHALLENGE never are);
-   else UnexpectedRequest (RequestInFlight while the encapsulated flow runs);
+   else UnexpectedRequest (RequestInFlight while the encapsulated flow runs; SessionRequired for a
+   session request outside a session of a 1.2 or later connection);
 4. the body: a malformed one (truncated, trailing bytes beyond the transport's zero padding, bad
    counts) is InvalidRequest; inside a session no padding is allowed;
 5. the handler, which raises `ProtocolError` for what it refuses. `respond` turns any
@@ -357,8 +358,13 @@ class Responder:
                 return response
         target = TRANSITIONS.get((self._state, code))
         if target is None:
+            if code in SESSION_ONLY and self._connection is not None and self._connection.negotiated.version >= 0x12:
+                # 1.2 names the error (libspdm_rsp_finish_rsp.c, _heartbeat.c, _key_update_ack.c, _end_session_ack.c)
+                raise ProtocolError(ErrorCode.SessionRequired, f"{code.name} outside a session")
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
+        if code == Code.GET_CAPABILITIES:  # in order and of a supported version: its errors answer in it, as libspdm's
+            self._reply_version = request[0]
         message, exact = self._decode(request, self.config.transport_padding)
         response = self._handle(code, message, exact, None)
         self._set_state(target)

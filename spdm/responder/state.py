@@ -9,7 +9,8 @@ for more or ends the encapsulated flow). An ERROR answer never changes any state
 draw the README's diagrams (`state_diagram`, `session_state_diagram`).
 
 Where a request may travel: `SESSION_ONLY` requests need a session (outside one they are
-UnexpectedRequest), `NEVER_IN_SESSION` ones must not come inside one (UnexpectedRequest there),
+SessionRequired once a 1.2 or later connection is negotiated, else UnexpectedRequest),
+`NEVER_IN_SESSION` ones must not come inside one (UnexpectedRequest there),
 and the handshake of a session negotiated HANDSHAKE_IN_THE_CLEAR (FINISH and the encapsulated
 mutual-authentication flow) travels in the clear, `CLEAR_HANDSHAKE`.
 """
@@ -127,7 +128,8 @@ SESSION_ONLY: frozenset[Code] = frozenset(
     {Code.FINISH, Code.PSK_FINISH, Code.HEARTBEAT, Code.KEY_UPDATE, Code.END_SESSION}
     | {Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
 )
-"""Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are UnexpectedRequest."""
+"""Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are refused (SessionRequired
+from 1.2)."""
 
 CLEAR_HANDSHAKE: frozenset[Code] = frozenset(
     {Code.FINISH, Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}

@@ -41,6 +41,7 @@ from spdm.messages.codes import (
     MeasurementHashAlgo,
 )
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.key_exchange import Finish
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     Algorithms,
@@ -51,6 +52,7 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     Version,
 )
+from spdm.messages.session_control import EndSession, Heartbeat, KeyUpdate
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.responder import DEFAULT_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.responder.state import TRANSITIONS, State, state_diagram
@@ -719,3 +721,32 @@ def test_an_ed25519_slot_signs_from_12_only() -> None:
     with pytest.raises(VerificationError):
         suite = hash_suite(negotiated.base_hash_algo)
         peer.verify(0, signature_input(suite, 0x12, SigningContext.CHALLENGE_AUTH, bytes(suite.size)), bytes(64))
+
+
+def test_a_malformed_12_get_capabilities_is_answered_at_12(config: ResponderConfig) -> None:
+    """Found by SPDM-Responder-Validator case 2.4: once GET_CAPABILITIES is in order and of a version the
+    responder offers, the ERROR for its body carries that version, as libspdm's does."""
+    peer = Peer(Responder(config), version=0x12)
+    peer.get_version()
+    header = bytes.fromhex("12e10000 00000000 c6730000")
+    for sizes in ("29000000 00800200", "01800200 00800200"):  # DataTransferSize 41; over MaxSPDMmsgSize
+        error = error_of(peer.raw(header + bytes.fromhex(sizes.replace(" ", ""))))
+        assert (error.version, error.error_code) == (0x12, E.InvalidRequest)
+    assert peer.responder.state is State.EXPECT_GET_CAPABILITIES
+    peer.capabilities()
+
+
+@pytest.mark.parametrize(("version", "expected"), [(0x11, E.UnexpectedRequest), (0x12, E.SessionRequired)])
+def test_a_session_request_in_the_clear(version: int, expected: int) -> None:
+    """Found by SPDM-Responder-Validator cases 9.11, 12.4, 13.5 and 16.4: from 1.2 a session request
+    outside a session is SessionRequired (libspdm_rsp_heartbeat.c and the others), before it UnexpectedRequest."""
+    peer = Peer(Responder(demo_config(sessions=True)), version=version)
+    peer.vca(offer(version, structs=LIBSPDM_STRUCTS), flags=SESSION_FLAGS)
+    for request in (
+        Heartbeat(version=version),
+        KeyUpdate(version=version, operation=1, tag=1),
+        EndSession(version=version),
+        Finish(version=version, requester_verify_data=bytes(64)),
+    ):
+        peer.expect_error(request, expected, 0)
+    peer.full_flow()
