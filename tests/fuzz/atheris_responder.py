@@ -47,7 +47,7 @@ def test_one_input(data: bytes) -> None:
     elif scenario.tamper:
         checked.respond(request, scenario.session_id, label="secured record")
     else:
-        session = checked.responder._sessions[scenario.session_id]
+        session = checked.responder._sessions.get(scenario.session_id)
         checked.respond(shadow(session.channel.request).seal(request), scenario.session_id, label="fuzzed")
 
 

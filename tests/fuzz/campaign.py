@@ -4,8 +4,9 @@ checked by the oracle (`oracle.Checked`: never raises, decodes, only allowed tra
     python tests/fuzz/campaign.py --inputs 1000000 --processes 2 [--seed N]
 
 Each process cycles through scenarios (fresh connection, after GET_VERSION, after
-GET_CAPABILITIES, negotiated, a DHE and a PSK handshake awaiting FINISH / PSK_FINISH, established
-DHE and PSK sessions, tampered secured records), picks a valid request of the scenario, mutates it
+GET_CAPABILITIES, negotiated at 1.1 and at 1.2 (with the 1.2 requests: GET_CSR, SET_CERTIFICATE,
+CHUNK_SEND, CHUNK_GET), a DHE and a PSK handshake awaiting FINISH / PSK_FINISH, established DHE and
+PSK sessions, tampered secured records), picks a valid request of the scenario, mutates it
 (bit flips, byte values, boundary values in 1- to 4-byte fields, truncation, insertion, deletion,
 appended bytes) and sends it; in-session requests are sealed with the session's current request key
 (so the responder opens them and parses the mutated message). A scenario is rebuilt whenever a
@@ -23,7 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "protocol")]
@@ -32,20 +33,26 @@ from oracle import Checked, shadow  # noqa: E402
 from responder_peer import NONCE, Peer  # noqa: E402
 from session_peer import PSK, PSK_HINT, SESSION_REQUESTER_FLAGS, SessionPeer, session_offer  # noqa: E402
 
+from spdm.certs import CertChain  # noqa: E402
+from spdm.crypto import dhe_suite, hash_suite  # noqa: E402
 from spdm.messages import encode  # noqa: E402
 from spdm.messages.certificates import GetCertificate, GetDigests  # noqa: E402
 from spdm.messages.challenge import Challenge  # noqa: E402
-from spdm.messages.codes import KeyUpdateOperation  # noqa: E402
+from spdm.messages.chunk import ChunkGet, ChunkSend  # noqa: E402
+from spdm.messages.codes import KeyUpdateOperation, OtherParams  # noqa: E402
 from spdm.messages.error import RespondIfReady  # noqa: E402
+from spdm.messages.key_exchange import KeyExchange  # noqa: E402
 from spdm.messages.measurements import GetMeasurements  # noqa: E402
 from spdm.messages.negotiation import GetCapabilities, GetVersion  # noqa: E402
 from spdm.messages.opaque import version_list_opaque  # noqa: E402
+from spdm.messages.provisioning import GetCsr, SetCertificate  # noqa: E402
 from spdm.messages.psk import PskExchange  # noqa: E402
 from spdm.messages.session_control import EndSession, Heartbeat, KeyUpdate  # noqa: E402
 from spdm.messages.vendor import VendorDefinedRequest  # noqa: E402
 from spdm.responder import Responder, SessionState, State, demo_config  # noqa: E402
 
 CONFIG = demo_config(sessions=True, psks={PSK_HINT: PSK})
+CONFIG_12 = demo_config(sessions=True, psks={PSK_HINT: PSK}, provisioning=True)
 _BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF)
 
 
@@ -105,6 +112,14 @@ def _fresh(steps: int) -> Scenario:
         ("GET_CAPABILITIES", encode(GetCapabilities(version=0x11, flags=SESSION_REQUESTER_FLAGS))),
         (
             "GET_CAPABILITIES",
+            encode(
+                GetCapabilities(
+                    version=0x12, flags=SESSION_REQUESTER_FLAGS, data_transfer_size=0x1200, max_spdm_msg_size=0x1200
+                )
+            ),
+        ),
+        (
+            "GET_CAPABILITIES",
             encode(GetCapabilities(version=0x10, reserved=None, ct_exponent=None, reserved2=None, flags=None)),
         ),
         ("NEGOTIATE_ALGORITHMS", encode(session_offer())),
@@ -149,6 +164,54 @@ def _negotiated() -> Scenario:
     responder = checked.responder
     return Scenario(
         "negotiated",
+        checked,
+        seeds,
+        lambda: responder.state in (State.NEGOTIATED, State.AUTHENTICATED) and len(responder.sessions) < 3,
+    )
+
+
+def _negotiated_12() -> Scenario:
+    checked = Checked(Responder(CONFIG_12))
+    peer = Peer(checked, version=0x12)  # type: ignore[arg-type]
+    algorithms = replace(session_offer(), version=0x12, other_params_support=OtherParams.OPAQUE_DATA_FMT_1)
+    negotiated = peer.vca(algorithms, flags=SESSION_REQUESTER_FLAGS)
+    dhe = dhe_suite(negotiated.dhe_group)
+    general = version_list_opaque((0x1100, 0x1200), general=True)
+    chain = CertChain.build(CONFIG_12.slots[0].certificates, hash_suite(negotiated.base_hash_algo)).to_bytes()
+    chunk = ChunkSend(handle=1, chunk_seq_no=0, large_message_size=64, chunk=bytes(32), attributes=0)
+    seeds = [
+        ("GET_DIGESTS", encode(GetDigests(version=0x12))),
+        ("GET_CSR", encode(GetCsr(version=0x12, requester_info=b"", opaque_data=b""))),
+        ("SET_CERTIFICATE", encode(SetCertificate(version=0x12, slot_param=0, cert_chain=chain))),
+        ("GET_MEASUREMENTS", encode(GetMeasurements(version=0x12, attributes=2, operation=1))),
+        (
+            "KEY_EXCHANGE",
+            encode(
+                KeyExchange(
+                    version=0x12,
+                    req_session_id=9,
+                    session_policy=1,
+                    random_data=bytes(32),
+                    exchange_data=dhe.public_bytes(dhe.generate()),
+                    opaque_data=general,
+                )
+            ),
+        ),
+        (
+            "PSK_EXCHANGE",
+            encode(
+                PskExchange(
+                    version=0x12, req_session_id=7, psk_hint=PSK_HINT, requester_context=bytes(64), opaque_data=general
+                )
+            ),
+        ),
+        ("CHUNK_SEND", encode(chunk)),
+        ("CHUNK_GET", encode(ChunkGet(version=0x12, handle=1, chunk_seq_no=0))),
+        ("HEARTBEAT", encode(Heartbeat(version=0x12))),
+    ]
+    responder = checked.responder
+    return Scenario(
+        "negotiated-1.2",
         checked,
         seeds,
         lambda: responder.state in (State.NEGOTIATED, State.AUTHENTICATED) and len(responder.sessions) < 3,
@@ -200,6 +263,7 @@ BUILDERS: list[Callable[[], Scenario]] = [
     lambda: _fresh(1),
     lambda: _fresh(2),
     _negotiated,
+    _negotiated_12,
     lambda: _session("dhe-handshake"),
     lambda: _session("psk-handshake"),
     lambda: _session("dhe"),
@@ -215,7 +279,7 @@ def _one(scenario: Scenario, rng: random.Random) -> tuple[str, bytes]:
         data = mutate(seed, rng)
         checked.respond(data, label=label)
         return label, data
-    session = checked.responder._sessions[scenario.session_id]
+    session = checked.responder._sessions.get(scenario.session_id)
     if scenario.tamper:
         record = shadow(session.channel.request).seal(seed)
         data = mutate(record, rng)
