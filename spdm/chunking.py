@@ -80,15 +80,24 @@ class ChunkAssembly(Generic[Chunk]):
 
     `data_transfer_size` is the receiver's DataTransferSize, `max_message_size` the largest message
     it takes (its MaxSPDMmsgSize, or a smaller `spdm.limits.Limits` bound). `handle` is the one
-    ERROR(LargeResponse) announced; None takes it from the first chunk (CHUNK_SEND). Nothing is
+    ERROR(LargeResponse) announced; None takes it from the first chunk (CHUNK_SEND). `version` is the
+    connection's: every chunk carries it (a chunk's header is in no transcript, so nothing else
+    would notice another). Nothing is
     buffered before LargeMessageSize is checked against `max_message_size`, and the buffer grows
     only by chunks that passed every check.
     """
 
     def __init__(
-        self, kind: type[Chunk], *, data_transfer_size: int, max_message_size: int, handle: int | None = None
+        self,
+        kind: type[Chunk],
+        *,
+        data_transfer_size: int,
+        max_message_size: int,
+        handle: int | None = None,
+        version: int | None = None,
     ) -> None:
         self.kind: type[Chunk] = kind
+        self.version = version
         self.data_transfer_size = data_transfer_size
         self.max_message_size = max_message_size
         self.handle = handle
@@ -116,7 +125,13 @@ class ChunkAssembly(Generic[Chunk]):
         if data_transfer_size is None or max_message_size is None:
             raise ProtocolError(_REFUSAL[kind], f"{kind.name} before SPDM 1.2 transfer sizes were negotiated")
         bounded = min(max_message_size, bound)
-        return cls(kind, data_transfer_size=data_transfer_size, max_message_size=bounded, handle=handle)
+        return cls(
+            kind,
+            data_transfer_size=data_transfer_size,
+            max_message_size=bounded,
+            handle=handle,
+            version=negotiated.version,
+        )
 
     @property
     def large_message_size(self) -> int | None:
@@ -132,7 +147,7 @@ class ChunkAssembly(Generic[Chunk]):
         """Take the next chunk: the large message once the last chunk is in, else None.
 
         Raises `ProtocolError` (InvalidRequest for CHUNK_SEND, InvalidResponseCode for
-        CHUNK_RESPONSE) for a chunk of the wrong kind or handle, out of sequence, with
+        CHUNK_RESPONSE) for a chunk of the wrong kind, version or handle, out of sequence, with
         LargeMessageSize missing from the first chunk or present in a later one, over the
         DataTransferSize, over `max_message_size` or LargeMessageSize, or flagged last before the
         message is complete; and for any chunk after the transfer is over. The refusal ends it.
@@ -157,6 +172,8 @@ class ChunkAssembly(Generic[Chunk]):
             raise refuse("the transfer is over")
         if not isinstance(chunk, self.kind):
             raise refuse(f"{chunk.name} in a transfer of {self.kind.name}")
+        if self.version is not None and chunk.version != self.version:
+            raise refuse(f"SPDMVersion 0x{chunk.version:02x} in a 0x{self.version:02x} connection")
         if self.handle is not None and chunk.handle != self.handle:
             raise refuse(f"Handle {chunk.handle}, the transfer's is {self.handle}")
         if chunk.chunk_seq_no != self._next_seq_no:

@@ -3,6 +3,7 @@ agreement with the chunks libspdm chose in its captures at DataTransferSize 256 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,6 +118,17 @@ def test_a_chunk_send_in_a_chunk_response_transfer_is_refused() -> None:
     part = chunks(MESSAGE, kind=ChunkSend, handle=1, data_transfer_size=DTS)[0]
     with pytest.raises(ProtocolError, match="CHUNK_SEND in a transfer of CHUNK_RESPONSE"):
         _assembly(ChunkResponse, handle=1).add(part)  # type: ignore[arg-type]
+
+
+def test_a_chunk_of_another_version_is_refused() -> None:
+    """Found by the tamper campaign on libspdm's chunked captures: a chunk header is in no transcript,
+    so only this check notices a CHUNK_RESPONSE whose SPDMVersion is not the connection's."""
+    parts = chunks(MESSAGE, kind=ChunkResponse, handle=1, data_transfer_size=DTS)
+    assembly = _assembly(ChunkResponse, handle=1, version=0x12)
+    assembly.add(parts[0])
+    with pytest.raises(ProtocolError, match="SPDMVersion 0x13 in a 0x12 connection"):
+        assembly.add(dataclasses.replace(parts[1], version=0x13))
+    assert assembly.done and assembly.received == len(parts[0].chunk)
 
 
 def test_an_empty_last_chunk_completes_a_full_message() -> None:

@@ -3,7 +3,8 @@
     python tests/fuzz/tamper_campaign.py [--xor 0x01 --xor 0xff] [--processes 2] [--vector NAME ...]
                                          [--skip NAME ...] [--stride NAME=N ...]
 
-The vectors are ours (vectors/manifest.json) and DMTF's (shared/vectors/libspdm/manifest.json),
+The vectors are ours (vectors/manifest.json) and DMTF's (shared/vectors/libspdm/manifest.json and,
+at the versions spoken, shared/vectors/libspdm-v12-v13/manifest.json),
 each verified with its root(s) and session secrets. For every RESPONSE record (plain SPDM and
 secured records alike; requests are not tampered with), every byte of the record as captured (the
 transport header, the SPDM or secured message, DOE padding) is changed by XOR with each mask and
@@ -69,6 +70,9 @@ from spdm.verify.sessions import ReplaySecrets
 ROOT = Path(__file__).resolve().parents[2]
 OWN_VECTORS = ROOT / "vectors"
 LIBSPDM_VECTORS = ROOT.parent / "shared" / "vectors" / "libspdm"
+LIBSPDM_V12_V13_VECTORS = ROOT.parent / "shared" / "vectors" / "libspdm-v12-v13"
+SPOKEN_VERSIONS = ("1.0", "1.1", "1.2")
+"""The SPDM versions of the captures walked (1.3 ones join with 1.3)."""
 
 DOE_HEADER = 8
 MCTP_PACKET_HEADER = 4  # the record's bytes before the MCTP message type byte
@@ -104,30 +108,34 @@ def _own_vectors() -> list[Vector]:
     return found
 
 
-def _libspdm_vectors() -> list[Vector]:
-    if not (LIBSPDM_VECTORS / "manifest.json").is_file():
+def _libspdm_vectors(folder: Path, prefix: str) -> list[Vector]:
+    if not (folder / "manifest.json").is_file():
         return []
     found = []
-    for entry in json.loads((LIBSPDM_VECTORS / "manifest.json").read_text())["vectors"]:
+    for entry in json.loads((folder / "manifest.json").read_text())["vectors"]:
+        if not entry.get("spdm_version", "1.1").startswith(SPOKEN_VERSIONS):
+            continue
         chain = entry.get("requester_chain")
         secrets = ReplaySecrets(
             dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
             psk=None if entry.get("psk") is None else bytes.fromhex(entry["psk"]),
-            requester_certificates=split_der((LIBSPDM_VECTORS / chain).read_bytes()) if chain else (),
+            requester_certificates=split_der((folder / chain).read_bytes()) if chain else (),
         )
-        root = LIBSPDM_VECTORS / entry["root_cert"]
+        root = folder / entry["root_cert"]
         anchors = {0: root.read_bytes()}
         if root.with_name("ca1.cert.der").is_file():
             anchors[1] = root.with_name("ca1.cert.der").read_bytes()
-        found.append(
-            Vector("libspdm/" + entry["name"], LIBSPDM_VECTORS / entry["name"] / "requester.pcap", anchors, secrets)
-        )
+        found.append(Vector(prefix + entry["name"], folder / entry["name"] / "requester.pcap", anchors, secrets))
     return found
 
 
 def all_vectors() -> list[Vector]:
-    """Every vector of both manifests (ours first)."""
-    return _own_vectors() + _libspdm_vectors()
+    """Every vector of the manifests (ours first), at the versions spoken."""
+    return (
+        _own_vectors()
+        + _libspdm_vectors(LIBSPDM_VECTORS, "libspdm/")
+        + _libspdm_vectors(LIBSPDM_V12_V13_VECTORS, "libspdm-v12/")
+    )
 
 
 @cache
