@@ -68,8 +68,16 @@ from spdm.messages.codes import (
     MeasurementValueType,
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
 from spdm.requester import Requester, RequesterConfig, RequesterIdentity, Session
-from spdm.responder import DEFAULT_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, session_capabilities
+from spdm.responder import (
+    DEFAULT_CAPABILITIES,
+    PROVISIONING_CAPABILITIES,
+    Responder,
+    ResponderConfig,
+    SlotIdentity,
+    session_capabilities,
+)
 from spdm.session.secured import MCTP, PCI_DOE, SecuredTransport
 from spdm.testing.pki import make_chain
 from spdm.transport.base import Transport
@@ -314,15 +322,16 @@ class _Identity:
         return self.certificates[0]
 
 
-def _identity(asym: int, hash_algo: int, role: str) -> _Identity:
-    """Root -> intermediate -> leaf; the CAs are ECDSA P-384 for RSA leaves (their keys stay derivable)."""
+def _identity(asym: int, hash_algo: int, role: str, name: str | None = None) -> _Identity:
+    """Root -> intermediate -> leaf; the CAs are ECDSA P-384 for RSA leaves (their keys stay derivable).
+    `name` issues other certificates for the same keys (the chain SET_CERTIFICATE installs)."""
     ca_algo = asym if asym in _CURVES else BaseAsymAlgo.ECDSA_P384
     keys = [_key(ca_algo, f"{role} root"), _key(ca_algo, f"{role} intermediate"), _key(asym, f"{role} leaf")]
     chain = make_chain(
         asym,
         hash_algo=hash_algo,
         keys=keys,
-        name=f"pyspdm vectors {role}",
+        name=name or f"pyspdm vectors {role}",
         spdm_eku=role == "responder",
         extended_key_usages=(SPDM_REQUESTER_AUTH_OID,) if role == "requester" else (),
     )
@@ -370,7 +379,8 @@ _MEAS_HASH = {
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VectorSpec:
-    """One vector: who the two sides are and what the requester does (`flow`, see `run_flow`)."""
+    """One vector: who the two sides are and what the requester does (`flow`, see `run_flow`).
+    `versions` are the responder's, `requester_versions` what the requester offers."""
 
     name: str
     description: str
@@ -380,6 +390,9 @@ class VectorSpec:
     dhe: int = DheGroup.SECP_384_R1
     aead: int = AeadAlgorithm.AES_256_GCM
     versions: tuple[int, ...] = (0x10, 0x11)
+    requester_versions: tuple[int, ...] = (0x10, 0x11)
+    data_transfer_size: int = DEFAULT_TRANSFER_SIZE
+    max_spdm_msg_size: int = DEFAULT_TRANSFER_SIZE
     sessions: bool = False
     psk: bool = False
     psk_context: bool = True
@@ -390,6 +403,7 @@ class VectorSpec:
     req_asym: int = BaseAsymAlgo.ECDSA_P384
     transport: str = "pci-doe"
     certificate_portion: int = 0x400
+    provisioning: bool = False
 
 
 _VCA_CERT: tuple[Mapping[str, Any], ...] = (
@@ -439,6 +453,15 @@ def _raw(request: str, error: ErrorCode, *, malformed: bool = False) -> Mapping[
         step["malformed"] = True
     return step
 
+
+_V12 = (0x10, 0x11, 0x12)
+_SPDM_12: Mapping[str, Any] = {
+    "versions": _V12,
+    "requester_versions": _V12,
+    "data_transfer_size": 0x1200,
+    "max_spdm_msg_size": 0x1200,
+}
+"""Both sides offer 1.0 to 1.2 and state libspdm's 1.2 DataTransferSize (MaxSPDMmsgSize the same: no chunking)."""
 
 _A = BaseAsymAlgo
 _H = BaseHashAlgo
@@ -792,6 +815,95 @@ SPECS: tuple[VectorSpec, ...] = (
         psk=True,
         flow=(*_VCA_CERT, *_psk_session()),
     ),
+    # --- SPDM 1.2 (no chunked vectors yet: chunking is being added to both sides) ------------
+    VectorSpec(
+        name="conn_ecdsap384_sha384_v12",
+        description="1.2 connection: VCA with DataTransferSize/MaxSPDMmsgSize and OpaqueDataFmt1, DIGESTS, "
+        "CERTIFICATE, CHALLENGE (all-measurements summary), signed MEASUREMENTS (1.2 signing prefix)",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_12,
+        flow=_connection(),
+    ),
+    VectorSpec(
+        name="conn_rsassa3072_sha256_v12",
+        description="1.2 connection, RSASSA-3072 / SHA-256, TCB summary hash",
+        asym=_A.RSASSA_3072,
+        hash=_H.SHA_256,
+        **_SPDM_12,
+        flow=_connection(summary=0x01),
+    ),
+    VectorSpec(
+        name="dhe_secp384r1_aes256gcm_p384_sha384_v12",
+        description="1.2 DHE session: KEY_EXCHANGE/FINISH, HEARTBEAT, KEY_UPDATE, signed MEASUREMENTS in the "
+        "session, END_SESSION",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_12,
+        sessions=True,
+        flow=(*_connection(), *_dhe_session(summary=0xFF)),
+    ),
+    VectorSpec(
+        name="psk_context_sha384_aes256gcm_v12",
+        description="1.2 PSK session: PSK_EXCHANGE with a hint and a responder context, PSK_FINISH, HEARTBEAT, "
+        "KEY_UPDATE, signed and unsigned MEASUREMENTS in the session, END_SESSION",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_12,
+        sessions=True,
+        psk=True,
+        flow=(*_VCA_CERT, *_psk_session(summary=0xFF)),
+    ),
+    VectorSpec(
+        name="dhe_mutauth_encap_p384_sha384_v12",
+        description="1.2 mutual authentication with encapsulated requests in the session: GET_DIGESTS and "
+        "GET_CERTIFICATE of the requester's chain, the 1.2 ENCAPSULATED_RESPONSE_ACK, signed FINISH",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_12,
+        sessions=True,
+        mutual_auth="encapsulated",
+        req_asym=_A.ECDSA_P384,
+        flow=(*_VCA_CERT, *_dhe_session()),
+    ),
+    VectorSpec(
+        name="csr_setcert_p384_sha384_v12",
+        description="1.2 certificate provisioning in a DHE session: GET_CSR (no RequesterInfo), SET_CERTIFICATE of "
+        "slot 0 with new certificates for its key, END_SESSION, then GET_DIGESTS shows the new chain's digest",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_12,
+        sessions=True,
+        provisioning=True,
+        flow=(
+            *_VCA_CERT,
+            {"op": "key_exchange", "slot": 0, "summary": 0},
+            {"op": "session_get_csr"},
+            {"op": "session_set_certificate", "slot": 0, "asym": "ECDSA_P384", "hash": "SHA_384"},
+            {"op": "end_session"},
+            {"op": "get_digests"},
+        ),
+    ),
+    VectorSpec(
+        name="err_session_required_p256_sha256_v12",
+        description="1.2 session requests in the clear refused with SessionRequired (HEARTBEAT, END_SESSION), then "
+        "a DHE session where HEARTBEAT is answered; no KEY_UPDATE in the clear (DMTF spdm_dump crashes on one)",
+        asym=_A.ECDSA_P256,
+        hash=_H.SHA_256,
+        dhe=_D.SECP_256_R1,
+        aead=_E.AES_128_GCM,
+        **_SPDM_12,
+        sessions=True,
+        flow=(
+            {"op": "init_connection"},
+            _raw("12e80000", ErrorCode.SessionRequired),
+            _raw("12ec0000", ErrorCode.SessionRequired),
+            *_VCA_CERT[1:],
+            {"op": "key_exchange", "slot": 0, "summary": 0},
+            {"op": "heartbeat"},
+            {"op": "end_session"},
+        ),
+    ),
 )
 
 
@@ -801,7 +913,9 @@ SPECS: tuple[VectorSpec, ...] = (
 def _requester_settings(spec: VectorSpec) -> dict[str, Any]:
     """The requester's configuration as JSON (written to the manifest, read back by `requester_config`)."""
     return {
-        "versions": [0x10, 0x11],
+        "versions": list(spec.requester_versions),
+        "data_transfer_size": spec.data_transfer_size,
+        "max_spdm_msg_size": spec.max_spdm_msg_size,
         "sessions": spec.sessions,
         "certificate_portion": spec.certificate_portion,
         "psk": PSK.hex() if spec.psk else None,
@@ -816,6 +930,8 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
     (trust_anchors, random, identities, dhe_private_value or dhe_key_share, on_dhe_secret...)."""
     fields: dict[str, Any] = {
         "versions": tuple(settings["versions"]),
+        "data_transfer_size": settings["data_transfer_size"],
+        "max_spdm_msg_size": settings["max_spdm_msg_size"],
         "certificate_portion": settings["certificate_portion"],
         "secured_transport": FRAMINGS[settings["secured_framing"]],
         "clock": lambda: CLOCK,
@@ -848,6 +964,12 @@ def _raw_exchange(requester: Requester, request: bytes, error: str | None) -> No
     response = requester.transport.exchange(request)
     if error is not None and (len(response) < 4 or response[1] != 0x7F or response[2] != ErrorCode[error]):
         raise TransportError(f"{request.hex()} was answered with {response.hex()}, not ERROR {error}")
+
+
+def _provisioned_chain(asym: int, hash_algo: int) -> tuple[bytes, ...]:
+    """What SET_CERTIFICATE installs: new certificates for the responder's own keys (its slot key
+    stays the same), rebuilt from the step alone so that a replay sends the same bytes."""
+    return _identity(asym, hash_algo, "responder", name="pyspdm vectors responder, provisioned").certificates
 
 
 def run_flow(
@@ -891,6 +1013,11 @@ def run_flow(
             sessions[-1].key_update(all_keys=step["all_keys"])
         elif op == "session_measurements":
             sessions[-1].get_measurements(step["operation"], signed=step["signed"])
+        elif op == "session_get_csr":
+            sessions[-1].get_csr()
+        elif op == "session_set_certificate":
+            chain = _provisioned_chain(BaseAsymAlgo[step["asym"]], BaseHashAlgo[step["hash"]])
+            sessions[-1].set_certificate(step["slot"], chain)
         elif op == "end_session":
             sessions[-1].close()
         else:
@@ -927,9 +1054,13 @@ def _responder_config(
         )
         if not spec.encrypt:
             capabilities &= ~_F.ENCRYPT_CAP
+    if spec.provisioning:
+        capabilities |= PROVISIONING_CAPABILITIES
     settings: dict[str, Any] = {
         "versions": spec.versions,
         "capabilities": capabilities,
+        "data_transfer_size": spec.data_transfer_size,
+        "max_spdm_msg_size": spec.max_spdm_msg_size,
         "base_asym_priority": (spec.asym,),
         "base_hash_priority": (spec.hash,),
         "measurement_hash_priority": (_MEAS_HASH[spec.hash],),
