@@ -20,10 +20,11 @@ from typing import Generic, TypeVar
 from spdm.errors import EncodeError, ErrorCode, ProtocolError
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.chunk import LAST_CHUNK, ChunkResponse, ChunkSend
+from spdm.messages.codes import CapabilityFlags
 from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE
 from spdm.negotiated import Negotiated
 
-__all__ = ["CHUNK_HEADER", "MAX_CHUNKS", "Chunk", "ChunkAssembly", "chunk_message_size", "chunks"]
+__all__ = ["CHUNK_HEADER", "MAX_CHUNKS", "Chunk", "ChunkAssembly", "chunk_message_size", "chunks", "transfer_size"]
 
 CHUNK_HEADER = 12
 """SPDMVersion to ChunkSize: the bytes of every CHUNK_SEND and CHUNK_RESPONSE before its chunk."""
@@ -35,6 +36,16 @@ MAX_CHUNKS = 0x1_0000
 Chunk = TypeVar("Chunk", ChunkSend, ChunkResponse)
 
 _REFUSAL = {ChunkSend: ErrorCode.InvalidRequest, ChunkResponse: ErrorCode.InvalidResponseCode}
+
+
+def transfer_size(negotiated: Negotiated) -> int | None:
+    """The size a chunk message fills, and over which a message is large, when both sides set
+    CHUNK_CAP: the smaller of the two DataTransferSizes (libspdm's min_data_transfer_size, which
+    both roles split at); None when the connection does not chunk."""
+    theirs, ours = negotiated.requester_data_transfer_size, negotiated.responder_data_transfer_size
+    if theirs is None or ours is None or not negotiated.both(CapabilityFlags.CHUNK_CAP):
+        return None
+    return min(theirs, ours)
 
 
 def chunk_message_size(chunk: ChunkSend | ChunkResponse) -> int:

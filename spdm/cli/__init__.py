@@ -29,6 +29,8 @@ _COMMANDS = {
 """The module that runs each subcommand (its `run(args) -> int`)."""
 
 _DEFAULT_ADDRESS = "127.0.0.1:2323 (spdm-emu's port)"
+_MIN_DATA_TRANSFER_SIZE = 42
+"""DSP0274 1.2 MinDataTransferSize (spdm.messages.negotiation has it too; --help does not import it)."""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -82,6 +84,24 @@ def _version_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _transfer_size(text: str) -> int:
+    if not text.isdigit() or not _MIN_DATA_TRANSFER_SIZE <= int(text) <= 0xFFFF_FFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a DataTransferSize ({_MIN_DATA_TRANSFER_SIZE} or more)")
+    return int(text)
+
+
+def _transfer_argument(p: argparse.ArgumentParser, peer: str) -> None:
+    p.add_argument(
+        "--data-transfer-size",
+        type=_transfer_size,
+        metavar="N",
+        help="SPDM 1.2 chunking: set CHUNK_CAP and state DataTransferSize N "
+        f"(at least {_MIN_DATA_TRANSFER_SIZE}); a message larger than N or than the {peer}'s "
+        "DataTransferSize then travels in chunks (CHUNK_SEND, CHUNK_GET). MaxSPDMmsgSize becomes the "
+        "largest message the limits accept. Default: no chunking, 4608 for both",
+    )
+
+
 def _responder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
     p.add_argument("--transport", choices=["doe"], default="doe")
@@ -105,6 +125,7 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="serve GET_CSR and SET_CERTIFICATE (CSR_CAP, SET_CERT_CAP; SPDM 1.2): a requester may install "
         "a new chain for the slot's key (slot 0 in the clear, any slot inside a session)",
     )
+    _transfer_argument(p, "requester")
     _recording_arguments(p)
 
 
@@ -138,6 +159,7 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
         help="then install CHAIN (certificates root first, DER or PEM) into SLOT with SET_CERTIFICATE; "
         "inside the session with --session (needed for slots other than 0)",
     )
+    _transfer_argument(p, "device")
     _recording_arguments(p)
 
 

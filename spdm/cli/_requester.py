@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
@@ -12,6 +13,7 @@ from spdm.certs import load_certificates
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
+from spdm.cli._transfer import transfer_settings
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
@@ -153,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             identities=identities,
             on_dhe_secret=reveal,
         )
+    config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_response_bytes))
     host, port = args.connect or ("127.0.0.1", DEFAULT_PORT)
     try:
         link = SocketLink(host, port)

@@ -14,6 +14,7 @@ from spdm.certs import load_certificates
 from spdm.cli._common import DOE_PADDING, EXIT_OK, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
+from spdm.cli._transfer import transfer_settings
 from spdm.errors import SpdmError
 from spdm.messages.negotiation import versions_up_to
 from spdm.responder import PROVISIONING_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
@@ -36,7 +37,7 @@ def _requester_chain(args: argparse.Namespace) -> tuple[bytes, ...]:
 def _identity(args: argparse.Namespace) -> ResponderConfig:
     """The configuration `spdm responder` serves: every session capability, the demo identity or the
     given one, the session options (PSK, mutual authentication and the requester's identity) and,
-    with --provisioning, GET_CSR and SET_CERTIFICATE."""
+    with --provisioning, GET_CSR and SET_CERTIFICATE; with --data-transfer-size, chunking."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
@@ -65,6 +66,7 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
             capabilities=config.capabilities | (PROVISIONING_CAPABILITIES if args.provisioning else 0),
             on_dhe_secret=None if log is None else log.add_dhe_secret,
         )
+        config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_request_bytes))
     except ValueError as error:  # a contradiction between the options is a usage error
         raise Usage(str(error)) from None
     if demo:

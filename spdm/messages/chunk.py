@@ -20,11 +20,12 @@ from spdm.messages._codec import Message, message, require
 from spdm.messages._layout import field, length_of, of, when
 from spdm.messages.codes import Code
 
-__all__ = ["LAST_CHUNK", "ChunkGet", "ChunkResponse", "ChunkSend", "ChunkSendAck"]
+__all__ = ["EARLY_ERROR_DETECTED", "LAST_CHUNK", "ChunkGet", "ChunkResponse", "ChunkSend", "ChunkSendAck"]
 
 LAST_CHUNK = 0x01
 """Param1 bit 0 of CHUNK_SEND and CHUNK_RESPONSE: this chunk ends the large message."""
-_EARLY_ERROR_DETECTED = 0x01
+EARLY_ERROR_DETECTED = 0x01
+"""Param1 bit 0 of CHUNK_SEND_ACK: a chunk was refused, and the ERROR follows."""
 
 
 def _large_size_present(seq_no: int, large_message_size: int | None) -> bool:
@@ -102,7 +103,7 @@ class ChunkSendAck(Message):
 
     @property
     def early_error_detected(self) -> bool:
-        return bool(self.attributes & _EARLY_ERROR_DETECTED)
+        return bool(self.attributes & EARLY_ERROR_DETECTED)
 
 
 @message(Code.CHUNK_GET, "param1" / c.Int8ul, "handle" / c.Int8ul, "chunk_seq_no" / c.Int16ul)

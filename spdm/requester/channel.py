@@ -8,6 +8,14 @@ times; any other ERROR raises `PeerError`; the answer must be the response to th
 request's version. Responses are decoded with the negotiated sizes, bounded by
 `RequesterConfig.limits`, and only transport padding may follow them.
 
+SPDM 1.2 chunking (both sides set CHUNK_CAP, from the exchange after ALGORITHMS) happens here too,
+under the carry, so that every request in the clear or in a session gets it and transcripts see
+only the large messages: a request larger than the smaller of the responder's DataTransferSize
+and ours goes as CHUNK_SEND (handles counted from 0 per connection, as libspdm's
+libspdm_handle_large_request), and its answer comes in the last CHUNK_SEND_ACK or as
+ERROR(LargeResponse); that ERROR is followed with CHUNK_GET until the last CHUNK_RESPONSE
+(libspdm_req_handle_error_response.c). Splitting and reassembly are `spdm.chunking`'s.
+
 The connection and each of its sessions share one `Channel`; a session brings its own `carry`
 (seal the request, open the response) and the connection its transcript rules, so the channel
 is all of the connection a session sends through.
@@ -19,11 +27,13 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from spdm._checks import invalid_response
+from spdm.chunking import MAX_CHUNKS, ChunkAssembly, chunks, transfer_size
 from spdm.errors import NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
-from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps, send, wait
@@ -70,6 +80,8 @@ class Channel:
         self.config = config
         self.max_padding = max_padding
         self.negotiated: Negotiated | None = None
+        self.chunk_handle = 0
+        """The Handle of the next CHUNK_SEND transfer (a byte, wrapping)."""
 
     def require_negotiated(self) -> Negotiated:
         if self.negotiated is None:
@@ -109,17 +121,10 @@ class Channel:
         else:
             wait_time = _ST1
         timeout = self.config.rtt + wait_time
-        response, exact = yield from carry(data, timeout, codec)
+        response, exact = yield from self._transfer(data, carry, timeout, codec)
         if isinstance(response, ErrorResponse):
             response, exact = yield from self._follow_errors(request, data, response, carry, on_error, timeout, codec)
-        if response.code != request.code & 0x7F or not isinstance(response, expect):
-            raise invalid_response(f"{request.name} was answered with {response.name}")
-        if response.version != request.version:
-            raise ProtocolError(
-                ErrorCode.VersionMismatch,
-                f"{response.name} carries version 0x{response.version:02x}, the request 0x{request.version:02x}",
-            )
-        return response, data, exact
+        return _answering(request, response, expect), data, exact
 
     def _follow_errors(
         self,
@@ -145,10 +150,88 @@ class Channel:
                 sent = yield from self._respond_if_ready(request, error)
             else:
                 raise PeerError(error)
-            response, exact = yield from carry(sent, timeout, codec)
+            response, exact = yield from self._transfer(sent, carry, timeout, codec)
             if not isinstance(response, ErrorResponse):
                 return response, exact
             error = response
+
+    def _transfer(
+        self, data: bytes, carry: Carry, timeout: float, codec: CodecContext | None
+    ) -> Steps[tuple[Message, bytes]]:
+        """One request and its response, each in chunks when it is too large for one transfer."""
+        size = None if self.negotiated is None else transfer_size(self.negotiated)
+        if size is None:
+            return (yield from carry(data, timeout, codec))
+        if len(data) > size:
+            response, exact = yield from self._send_chunks(data, size, carry, timeout, codec)
+        else:
+            response, exact = yield from carry(data, timeout, codec)
+        if isinstance(response, ErrorResponse) and isinstance(response.extended_data, LargeResponse):
+            return (yield from self._get_chunks(response, carry, timeout, codec))
+        return response, exact
+
+    def _send_chunks(
+        self, data: bytes, size: int, carry: Carry, timeout: float, codec: CodecContext | None
+    ) -> Steps[tuple[Message, bytes]]:
+        """A large request as CHUNK_SEND; the answer is the last CHUNK_SEND_ACK's response, the ERROR
+        an EarlyErrorDetected ack carries, or an ERROR that comes instead of an ack
+        (ERROR(LargeResponse) when the answer is large too)."""
+        handle = self.chunk_handle
+        self.chunk_handle = (handle + 1) & 0xFF
+        *first, last = chunks(data, kind=ChunkSend, handle=handle, data_transfer_size=size)
+        for part in first:
+            answer = yield from self._send_chunk(part, carry, timeout, codec)
+            if answer is not None:
+                return answer
+        answer = yield from self._send_chunk(last, carry, timeout, codec)
+        if answer is None:
+            raise invalid_response("the last CHUNK_SEND_ACK carries no response")
+        return answer
+
+    def _send_chunk(
+        self, part: ChunkSend, carry: Carry, timeout: float, codec: CodecContext | None
+    ) -> Steps[tuple[Message, bytes] | None]:
+        """One CHUNK_SEND: the answer to the large request if this ends the transfer, else None."""
+        response, exact = yield from carry(encode(part), timeout, codec)
+        if isinstance(response, ErrorResponse):
+            return response, exact
+        ack = _answering(part, response, ChunkSendAck)
+        if ack.early_error_detected:
+            error, error_bytes = self.decode(ack.response, codec, self.max_padding)
+            if not isinstance(error, ErrorResponse) or isinstance(error.extended_data, LargeResponse):
+                raise invalid_response(f"CHUNK_SEND_ACK with EarlyErrorDetected carries {error.name}")
+            return error, error_bytes
+        if ack.handle != part.handle or ack.chunk_seq_no != part.chunk_seq_no:
+            raise invalid_response(
+                f"CHUNK_SEND_ACK for Handle {ack.handle} ChunkSeqNo {ack.chunk_seq_no}, "
+                f"sent Handle {part.handle} ChunkSeqNo {part.chunk_seq_no}"
+            )
+        if not any(ack.response):  # empty, or DOE padding only
+            return None
+        if not part.last_chunk:
+            raise invalid_response("a CHUNK_SEND_ACK before the last chunk carries a response")
+        return self.decode(ack.response, codec, self.max_padding)
+
+    def _get_chunks(
+        self, error: ErrorResponse, carry: Carry, timeout: float, codec: CodecContext | None
+    ) -> Steps[tuple[Message, bytes]]:
+        """The large response ERROR(LargeResponse) announced, fetched with CHUNK_GET and put back
+        together within our MaxSPDMmsgSize and `limits`; an ERROR instead of a chunk ends it."""
+        negotiated = self.require_negotiated()
+        extended = error.extended_data
+        if not isinstance(extended, LargeResponse):
+            raise invalid_response("ERROR(LargeResponse) without its Handle")
+        limits = self.config.limits
+        assembly = ChunkAssembly.receiving(ChunkResponse, negotiated, limits=limits, handle=extended.handle)
+        for seq_no in range(MAX_CHUNKS):
+            ask = ChunkGet(version=negotiated.version, handle=extended.handle, chunk_seq_no=seq_no)
+            response, exact = yield from carry(encode(ask), timeout, codec)
+            if isinstance(response, ErrorResponse):
+                return response, exact
+            large = assembly.add(_answering(ask, response, ChunkResponse))
+            if large is not None:
+                return self.decode(large, codec, 0)
+        raise invalid_response(f"the large response did not end within {MAX_CHUNKS} chunks")
 
     def _respond_if_ready(self, request: Message, error: ErrorResponse) -> Steps[bytes]:
         extended = error.extended_data
@@ -172,3 +255,15 @@ class Channel:
             raw = raw[:size]
         limits.check_response_opaque(message)
         return message, bytes(raw)
+
+
+def _answering(request: Message, response: Message, expect: type[M]) -> M:
+    """`response` as the answer to `request`: its response code, of the `expect` kind, at its version."""
+    if response.code != request.code & 0x7F or not isinstance(response, expect):
+        raise invalid_response(f"{request.name} was answered with {response.name}")
+    if response.version != request.version:
+        raise ProtocolError(
+            ErrorCode.VersionMismatch,
+            f"{response.name} carries version 0x{response.version:02x}, the request 0x{request.version:02x}",
+        )
+    return response

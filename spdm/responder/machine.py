@@ -19,6 +19,10 @@ request goes through the same steps (header first, then permission, then body, a
 5. the handler, which raises `ProtocolError` for what it refuses. `respond` turns any
    `ProtocolError` into the ERROR response in one place, and an ERROR never changes the state.
 
+SPDM 1.2 large messages go around these steps (`spdm.responder.chunks`): CHUNK_SEND chunks are
+put back together and the request then takes them whole, and a response too large for the
+requester's DataTransferSize is kept for CHUNK_GET.
+
 A refusal inside a session is sealed in it. A record that does not open at all (unknown
 SessionID: InvalidSession; framing, replay or tag: DecryptError) gets a 4-byte ERROR in the
 clear and changes nothing. The sessions are a component, `spdm.responder.sessions.SessionTable`:
@@ -49,6 +53,7 @@ from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.chunk import ChunkGet, ChunkSend
 from spdm.messages.codes import (
     DEFINED_REQUESTER_FLAGS,
     DEFINED_RESPONDER_FLAGS,
@@ -61,7 +66,7 @@ from spdm.messages.codes import (
     SummaryHashType,
     defined_asym_bits,
 )
-from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -86,6 +91,7 @@ from spdm.responder._common import (
     unexpected,
     unsupported,
 )
+from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
@@ -168,6 +174,7 @@ class Responder:
         self._state = State.EXPECT_GET_VERSION
         self._sessions = SessionTable(config)
         self._slots = SlotTable(config.slots)
+        self._large = LargeMessages(config.limits)
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -178,6 +185,7 @@ class Responder:
         self._connection: Connection | None = None
         self._served = _served_codes(self.config.capabilities, None)
         self._sessions.clear()
+        self._large.clear()
 
     # --- public surface ------------------------------------------------------------------
 
@@ -250,13 +258,13 @@ class Responder:
         self._reply_version = self._version or 0x10
         try:
             if session_id is None:
-                return self._dispatch(bytes(request), None)
+                return self._answer(bytes(request), None)
             try:
                 session, message = self._sessions.open_record(bytes(request), session_id)
             except ProtocolError as error:
                 return self._error(error, None, unopened=True)
             try:  # the answer inside the session, refusals included (sealed like any answer)
-                response = self._dispatch(message, session)
+                response = self._answer(message, session)
             except ProtocolError as error:
                 response = self._error(error, session)
             except SpdmError as error:
@@ -279,8 +287,8 @@ class Responder:
         open (`unopened`) belongs to no conversation (it may be anyone's noise) and changes nothing.
         """
         code, data = error.error_code, error.error_data
-        extended: ResponseNotReady | bytes = b""
-        if isinstance(error, _NotReady):
+        extended: ResponseNotReady | ResponseTooLarge | bytes = b""
+        if isinstance(error, (_NotReady, TooLarge)):
             extended = error.extended
         elif code == ErrorCode.ResponseNotReady or not 0 <= code <= 0xFF or not 0 <= data <= 0xFF:
             code, data = ErrorCode.Unspecified, 0
@@ -291,6 +299,16 @@ class Responder:
         return encode(
             ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
         )
+
+    def _answer(self, request: bytes, session: Session | None) -> bytes:
+        """`_dispatch` inside SPDM 1.2 chunking (`spdm.responder.chunks`): a transfer in progress
+        admits only its own chunk requests, and a response too large for one transfer is kept for
+        CHUNK_GET. Only a connection settled before the request and still in force after it chunks."""
+        session_id = None if session is None else session.session_id
+        self._large.admit(request, session_id)
+        negotiated = self.negotiated
+        response = self._dispatch(request, session)
+        return self._large.deliver(response, negotiated if self.negotiated is negotiated else None, session_id)
 
     def _dispatch(self, request: bytes, session: Session | None) -> bytes:
         """The header checks and test knobs, in the module docstring's order, then the request is served."""
@@ -310,6 +328,8 @@ class Responder:
             raise ProtocolError(ErrorCode.Busy, "busy (answer_busy)")
         if code == Code.RESPOND_IF_READY:
             return self._respond_if_ready(request, session)
+        if code in CHUNK_REQUESTS:
+            return self._chunk(request, session)
         if self._not_ready:
             self._not_ready -= 1
             self._pending = _Pending(request, code, self._token, None if session is None else session.session_id)
@@ -426,6 +446,27 @@ class Responder:
             request = request[:size]
         self.config.limits.check_request_opaque(message)
         return message, request
+
+    # --- CHUNK_SEND, CHUNK_GET ------------------------------------------------------------
+
+    def _chunk(self, request: bytes, session: Session | None) -> bytes:
+        """A chunk of a large request, or a request for the next chunk of a large response."""
+        negotiated = self.negotiated
+        if negotiated is None:
+            raise unexpected("a chunk request before the connection is negotiated")
+        session_id = None if session is None else session.session_id
+        message, _ = self._decode(request, self.config.transport_padding if session is None else 0)
+        if isinstance(message, ChunkGet):
+            return self._large.chunk_get(message, session_id)
+
+        def serve(large: bytes) -> bytes:
+            try:
+                return self._dispatch(large, session)
+            except ProtocolError as error:
+                return self._error(error, session)
+
+        chunk = expect(message, ChunkSend)
+        return self._large.chunk_send(chunk, negotiated, session_id, serve, lambda error: self._error(error, session))
 
     # --- RESPOND_IF_READY ----------------------------------------------------------------
 

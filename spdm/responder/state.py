@@ -150,7 +150,7 @@ NEVER_IN_SESSION: frozenset[Code] = frozenset(
 
 HANDLED: frozenset[Code] = (
     frozenset(code for _, code in TRANSITIONS) | frozenset(code for _, code in SESSION_TRANSITIONS)
-) | {Code.RESPOND_IF_READY}
+) | {Code.RESPOND_IF_READY, Code.CHUNK_SEND, Code.CHUNK_GET}
 """Every request this responder implements; any other code is an UnsupportedRequest."""
 
 CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
@@ -169,6 +169,8 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
     Code.GET_CSR: F.CSR_CAP,
     Code.SET_CERTIFICATE: F.SET_CERT_CAP,
+    Code.CHUNK_SEND: F.CHUNK_CAP,
+    Code.CHUNK_GET: F.CHUNK_CAP,
 }
 """The responder capability a request needs: without it the request is unsupported, whatever the state."""
 
@@ -182,6 +184,8 @@ REQUESTER_CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
     Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
     Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
+    Code.CHUNK_SEND: F.CHUNK_CAP,
+    Code.CHUNK_GET: F.CHUNK_CAP,
 }
 """Session requests also need the requester's capability (a feature is in effect only when both set it)."""
 

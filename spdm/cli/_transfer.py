@@ -1,0 +1,32 @@
+"""`--data-transfer-size`, which `spdm responder` and `spdm requester` share."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TypedDict
+
+from spdm.messages.codes import CapabilityFlags
+
+__all__ = ["TransferSettings", "transfer_settings"]
+
+
+class TransferSettings(TypedDict, total=False):
+    """The fields of a requester's or responder's configuration that chunking changes."""
+
+    capabilities: int
+    data_transfer_size: int
+    max_spdm_msg_size: int
+
+
+def transfer_settings(args: argparse.Namespace, capabilities: int, largest: int) -> TransferSettings:
+    """The configuration changes --data-transfer-size asks for: CHUNK_CAP, that DataTransferSize, and
+    as MaxSPDMmsgSize `largest` (the largest message the side's limits take), which chunking makes
+    reachable; none without the option."""
+    size: int | None = args.data_transfer_size
+    if size is None:
+        return TransferSettings()
+    return TransferSettings(
+        capabilities=capabilities | CapabilityFlags.CHUNK_CAP,
+        data_transfer_size=size,
+        max_spdm_msg_size=max(size, largest),
+    )

@@ -1,0 +1,331 @@
+"""SPDM 1.2 chunking in both roles: our requester against our responder at libspdm's two capture
+sizes, DataTransferSize 64 and 256 (in process, over sockets with both drivers and the CLI, in the
+clear and in sessions), and malformed chunk sequences against the responder. libspdm's chunking
+captures replay through our requester in tests/test_v12_vectors.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from spdm import cli
+from spdm.aio import AsyncRequester, open_connection
+from spdm.errors import PeerError, ProtocolError
+from spdm.messages import decode, encode
+from spdm.messages.certificates import GetCertificate, GetDigests
+from spdm.messages.chunk import LAST_CHUNK, ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
+from spdm.messages.error import ErrorResponse, LargeResponse, ResponseTooLarge
+from spdm.messages.measurements import GetMeasurements
+from spdm.messages.negotiation import GetVersion, Version
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, demo_config
+from spdm.responder.chunks import LargeMessages
+from spdm.responder.config import ResponderConfig
+from spdm.responder.state import State
+from spdm.testing import MemoryDoeLink
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.loopback import LoopbackTransport
+from spdm.transport.socket import SocketLink, SocketServer
+
+PSK, HINT = b"chunked pre-shared key", b"hint"
+CHUNK = int(CapabilityFlags.CHUNK_CAP)
+
+
+def _responder_config(dts: int, *, padding: int = 3, **changes: Any) -> ResponderConfig:
+    base = demo_config(sessions=True, psks={HINT: PSK}, provisioning=True)
+    return dataclasses.replace(
+        base, capabilities=base.capabilities | CHUNK, data_transfer_size=dts, transport_padding=padding, **changes
+    )
+
+
+def _requester_config(root: bytes, dts: int, max_size: int = 0x11000) -> RequesterConfig:
+    config = RequesterConfig.with_sessions(trust_anchors={0: root}, psk=PSK, psk_hint=HINT)
+    return dataclasses.replace(
+        config, capabilities=config.capabilities | CHUNK, data_transfer_size=dts, max_spdm_msg_size=max_size
+    )
+
+
+@pytest.fixture
+def chunk_calls() -> Iterator[Counter[tuple[str, bool]]]:
+    """How often the responder served CHUNK_SEND and CHUNK_GET, in the clear (False) and in sessions (True)."""
+    calls: Counter[tuple[str, bool]] = Counter()
+
+    def spy(name: str) -> Any:
+        real = getattr(LargeMessages, name)
+
+        def wrapper(self: LargeMessages, request: Any, *args: Any) -> bytes:
+            session_id = args[1] if name == "chunk_send" else args[0]
+            calls[name, session_id is not None] += 1
+            return bytes(real(self, request, *args))
+
+        return wrapper
+
+    with (
+        mock.patch.object(LargeMessages, "chunk_get", spy("chunk_get")),
+        mock.patch.object(LargeMessages, "chunk_send", spy("chunk_send")),
+    ):
+        yield calls
+
+
+def _whole_flow(requester: Requester) -> None:
+    """Certificates, signed measurements, PSK and DHE sessions, GET_CSR and SET_CERTIFICATE, each checked."""
+    result = requester.authenticate(0, measurements=0xFF)
+    assert result.measurements is not None and result.measurements.signed and result.measurements.blocks
+    chain = [bytes(c) for c in demo_config().slots[0].certificates]
+    assert requester.get_csr().startswith(b"\x30")
+    with requester.psk_exchange() as session:
+        assert session.get_measurements(0xFF).signed
+    with requester.key_exchange(slot=0) as session:
+        session.heartbeat()
+        assert session.key_update(all_keys=True)
+        assert session.get_measurements(0xFF).signed
+        assert not session.set_certificate(0, chain).reset_required
+    assert not requester.set_certificate(0, chain).reset_required
+    assert requester.authenticate(0).chain is not None
+
+
+@pytest.mark.parametrize("dts", [64, 256])
+def test_our_requester_and_responder_chunk_everything_large(dts: int, chunk_calls: Counter[tuple[str, bool]]) -> None:
+    config = _responder_config(dts)
+    responder = Responder(config)
+    requester = Requester(
+        DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config.slots[0].certificates[0], dts)
+    )
+    _whole_flow(requester)
+    assert set(chunk_calls) == {("chunk_get", False), ("chunk_get", True), ("chunk_send", False), ("chunk_send", True)}
+
+
+def test_without_chunk_cap_on_one_side_nothing_is_chunked(chunk_calls: Counter[tuple[str, bool]]) -> None:
+    config = _responder_config(0x1200)
+    responder = Responder(dataclasses.replace(config, capabilities=config.capabilities & ~CHUNK))
+    requester = Requester(
+        DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config.slots[0].certificates[0], 64)
+    )
+    requester.authenticate(0, measurements=0xFF)
+    assert not chunk_calls
+
+
+def test_chunking_over_sockets_both_drivers() -> None:
+    config = _responder_config(64)
+    root = config.slots[0].certificates[0]
+    server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
+    try:
+        link = SocketLink("127.0.0.1", server.port)
+        requester = Requester(DoeTransport(link), _requester_config(root, 256))
+        requester.authenticate(0, measurements=0xFF)
+        with requester.key_exchange(slot=0) as session:
+            assert session.get_measurements(0xFF).signed
+        link.continue_()
+
+        async def fetch() -> int:
+            async with await open_connection("127.0.0.1", server.port, timeout=10) as transport:
+                result = await AsyncRequester(transport, _requester_config(root, 64)).authenticate(0, measurements=0xFF)
+                assert result.measurements is not None
+                return len(result.measurements.blocks)
+
+        assert asyncio.run(fetch()) > 0
+    finally:
+        server.stop(timeout=2)
+
+
+def test_a_response_over_the_requesters_max_message_size_is_response_too_large() -> None:
+    config = _responder_config(64)
+    responder = Responder(config)
+    requester = Requester(
+        DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config.slots[0].certificates[0], 64, 200)
+    )
+    requester.init_connection()
+    with pytest.raises(PeerError) as raised:
+        requester.get_certificate(0)
+    error = raised.value.response
+    assert isinstance(error, ErrorResponse)
+    assert error.error_code == ErrorCode.ResponseTooLarge
+    assert isinstance(error.extended_data, ResponseTooLarge) and error.extended_data.response_size > 200
+
+
+# --- malformed chunk sequences against the responder ----------------------------------------------
+
+
+@pytest.fixture
+def negotiated_responder() -> Responder:
+    """A responder at DataTransferSize 64 after VCA with a CHUNK_CAP requester (no transport padding)."""
+    config = _responder_config(64, padding=0)
+    responder = Responder(config)
+    Requester(
+        LoopbackTransport(responder.respond), _requester_config(config.slots[0].certificates[0], 64)
+    ).init_connection()
+    return responder
+
+
+def _ask(responder: Responder, message: Any) -> Any:
+    return decode(responder.respond(encode(message)))
+
+
+def _unchanged(responder: Responder) -> None:
+    assert responder.state is State.NEGOTIATED and responder.negotiated is not None
+    assert responder._large.buffered == 0
+
+
+def _send(seq_no: int, chunk: bytes, *, handle: int = 0, size: int | None = None, last: bool = False) -> ChunkSend:
+    return ChunkSend(
+        version=0x12,
+        attributes=LAST_CHUNK if last else 0,
+        handle=handle,
+        chunk_seq_no=seq_no,
+        large_message_size=size,
+        chunk=chunk,
+    )
+
+
+def _early_error(answer: Any, code: int = ErrorCode.InvalidRequest) -> None:
+    assert isinstance(answer, ChunkSendAck) and answer.early_error_detected
+    error = decode(answer.response)
+    assert isinstance(error, ErrorResponse) and error.error_code == code
+
+
+LARGE = encode(GetMeasurements(version=0x12, attributes=0, operation=0)) + bytes(60)  # trailing bytes: refused whole
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        pytest.param([_send(1, LARGE[:48])], id="first chunk not ChunkSeqNo 0"),
+        pytest.param([_send(0, LARGE[:48], size=0x10000)], id="LargeMessageSize over MaxSPDMmsgSize"),
+        pytest.param([_send(0, LARGE[:48], size=4097)], id="LargeMessageSize over the request limit"),
+        pytest.param([_send(0, LARGE[:49], size=len(LARGE))], id="chunk message over DataTransferSize"),
+        pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(2, LARGE[48:], last=True)], id="skipped seq"),
+        pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(0, LARGE[:48], size=len(LARGE))], id="repeated"),
+        pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(1, LARGE[48:], handle=1, last=True)], id="handle"),
+        pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(1, LARGE[48:60], last=True)], id="short last"),
+        pytest.param([_send(0, LARGE[:48], size=50), _send(1, LARGE[48:52], last=True)], id="more than announced"),
+    ],
+)
+def test_a_bad_chunk_send_sequence_is_refused_in_its_ack(negotiated_responder: Responder, sequence: list[Any]) -> None:
+    *good, bad = sequence
+    for chunk in good:
+        answer = _ask(negotiated_responder, chunk)
+        assert isinstance(answer, ChunkSendAck) and not answer.early_error_detected and not answer.response
+    _early_error(_ask(negotiated_responder, bad))
+    _unchanged(negotiated_responder)
+    served = _ask(negotiated_responder, GetDigests(version=0x12))  # the connection goes on
+    assert isinstance(served, ErrorResponse) and isinstance(served.extended_data, LargeResponse)
+
+
+def test_a_chunked_request_is_served_whole_and_may_not_be_interrupted(negotiated_responder: Responder) -> None:
+    large = encode(GetDigests(version=0x12)) + bytes(48)  # served as it came: the trailing bytes are refused
+    assert isinstance(_ask(negotiated_responder, _send(0, large[:48], size=len(large))), ChunkSendAck)
+    interrupted = _ask(negotiated_responder, GetDigests(version=0x12))
+    assert isinstance(interrupted, ErrorResponse) and interrupted.error_code == ErrorCode.UnexpectedRequest
+    answer = _ask(negotiated_responder, _send(1, large[48:], last=True))
+    assert isinstance(answer, ChunkSendAck) and not answer.early_error_detected
+    error = decode(answer.response)
+    assert isinstance(error, ErrorResponse) and error.error_code == ErrorCode.InvalidRequest
+    _unchanged(negotiated_responder)
+
+
+def test_a_chunk_request_may_not_carry_a_chunk_request(negotiated_responder: Responder) -> None:
+    inner = encode(ChunkGet(version=0x12, handle=0, chunk_seq_no=0)) + bytes(60)
+    assert isinstance(_ask(negotiated_responder, _send(0, inner[:48], size=len(inner))), ChunkSendAck)
+    _early_error(_ask(negotiated_responder, _send(1, inner[48:], last=True)))
+    _unchanged(negotiated_responder)
+
+
+def test_chunk_get_rules(negotiated_responder: Responder) -> None:
+    responder = negotiated_responder
+    nothing = _ask(responder, ChunkGet(version=0x12, handle=1, chunk_seq_no=0))
+    assert isinstance(nothing, ErrorResponse) and nothing.error_code == ErrorCode.UnexpectedRequest
+    announce = _ask(responder, GetCertificate(version=0x12, offset=0, length=0x400))
+    assert isinstance(announce.extended_data, LargeResponse)
+    handle = announce.extended_data.handle
+    for handle_change, seq_no in ((1, 0), (0, 1)):
+        refused = _ask(responder, ChunkGet(version=0x12, handle=handle + handle_change, chunk_seq_no=seq_no))
+        assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+        assert responder._large.buffered > 0
+    other = _ask(responder, GetDigests(version=0x12))
+    assert isinstance(other, ErrorResponse) and other.error_code == ErrorCode.UnexpectedRequest
+    first = _ask(responder, ChunkGet(version=0x12, handle=handle, chunk_seq_no=0))
+    assert isinstance(first, ChunkResponse) and first.large_message_size is not None
+    assert isinstance(_ask(responder, GetVersion()), Version)
+    assert responder._large.buffered == 0 and responder.state is State.EXPECT_GET_CAPABILITIES
+    after = _ask(responder, ChunkGet(version=0x12, handle=handle, chunk_seq_no=1))
+    assert isinstance(after, ErrorResponse)
+
+
+def test_chunk_requests_need_chunk_cap_on_both_sides() -> None:
+    config = _responder_config(0x1200, padding=0)
+    responder = Responder(config)
+    requester_config = dataclasses.replace(
+        _requester_config(config.slots[0].certificates[0], 0x1200, 0x1200),
+        capabilities=RequesterConfig.with_sessions().capabilities,
+    )
+    Requester(LoopbackTransport(responder.respond), requester_config).init_connection()
+    for request in (ChunkGet(version=0x12, handle=0, chunk_seq_no=0), _send(0, LARGE[:48], size=len(LARGE))):
+        answer = _ask(responder, request)
+        assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnsupportedRequest
+        assert answer.error_data == request.code
+
+
+# --- a responder that breaks the rules, seen by our requester ------------------------------------------
+
+
+def test_the_requester_refuses_a_chunk_of_another_transfer() -> None:
+    config = _responder_config(64, padding=0)
+    responder = Responder(config)
+
+    def tampered(request: bytes, session_id: int | None = None) -> bytes:
+        response = responder.respond(request, session_id)
+        if request[1] == Code.CHUNK_GET and request[4] == 1:
+            chunk = decode(response)
+            return encode(dataclasses.replace(chunk, handle=chunk.handle + 1))
+        return response
+
+    requester = Requester(LoopbackTransport(tampered), _requester_config(config.slots[0].certificates[0], 64))
+    requester.init_connection()
+    with pytest.raises(ProtocolError) as raised:
+        requester.get_certificate(0)
+    assert raised.value.error_code == ErrorCode.InvalidResponseCode
+
+
+def test_a_sessions_large_response_is_not_served_in_the_clear() -> None:
+    config = _responder_config(64, padding=0)
+    responder = Responder(config)
+    refusals: list[object] = []
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        response = responder.respond(request, session_id)
+        if session_id is not None and responder._large.buffered and not refusals:
+            refusals.append(decode(responder.respond(encode(ChunkGet(version=0x12, handle=0, chunk_seq_no=0)))))
+            refusals.append(decode(responder.respond(encode(GetDigests(version=0x12)))))
+        return response
+
+    requester = Requester(LoopbackTransport(respond), _requester_config(config.slots[0].certificates[0], 64))
+    requester.authenticate(0)
+    with requester.key_exchange(slot=0) as session:
+        assert session.get_measurements(0xFF).signed  # the transfer went on undisturbed
+    assert [(type(r), getattr(r, "error_code", None)) for r in refusals] == [
+        (ErrorResponse, ErrorCode.UnexpectedRequest),
+        (ErrorResponse, ErrorCode.UnexpectedRequest),
+    ]
+
+
+def test_cli_requester_chunks_with_data_transfer_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _responder_config(64)
+    root = tmp_path / "root.der"
+    root.write_bytes(config.slots[0].certificates[0])
+    server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
+    try:
+        argv = ["requester", "--connect", f"127.0.0.1:{server.port}", "--root-cert", str(root)]
+        assert cli.main([*argv, "--data-transfer-size", "64", "--session", "dhe", "--exe-mode", "continue"]) == 0
+        assert capsys.readouterr().out.endswith("result: session completed\n")
+        assert cli.main([*argv, "--data-transfer-size", "41"]) == 2
+        assert "is not a DataTransferSize (42 or more)" in capsys.readouterr().err
+    finally:
+        server.stop(timeout=2)
