@@ -102,6 +102,9 @@ class RequesterConfig:
       capture replay). By default a fresh key is drawn for every KEY_EXCHANGE.
     * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
       KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1) and nonces.
+    * `session_policy`: KEY_EXCHANGE's and PSK_EXCHANGE's SessionPolicy from 1.2 (bit 0,
+      TerminationPolicy: end the session when the device's runtime firmware is updated; libspdm's
+      emulator sets it); 0 by default.
     * `secured_transport`: how the transport frames secured messages (PCI DOE by default).
     * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
       arrives (sessions in capture order): what a capture's secrets sidecar needs
@@ -132,6 +135,7 @@ class RequesterConfig:
     identities: Mapping[int, RequesterIdentity] = field(default_factory=dict)
     dhe_private_value: Callable[[DheSuite], int] | None = None
     dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
+    session_policy: int = 0
     secured_transport: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
     limits: Limits = DEFAULT_LIMITS
@@ -139,6 +143,8 @@ class RequesterConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+        if not 0 <= self.session_policy <= 0xFF:
+            raise ValueError(f"session_policy {self.session_policy} is not a u8")
         if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
             raise ValueError(
                 f"data_transfer_size {self.data_transfer_size} and max_spdm_msg_size {self.max_spdm_msg_size}: "
@@ -180,6 +186,7 @@ class RequesterConfig:
         identities: Mapping[int, RequesterIdentity] | None = None,
         dhe_private_value: Callable[[DheSuite], int] | None = None,
         dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None,
+        session_policy: int = 0,
         secured_transport: SecuredTransport = PCI_DOE,
         on_dhe_secret: Callable[[int, bytes], None] | None = None,
         limits: Limits = DEFAULT_LIMITS,
@@ -222,6 +229,7 @@ class RequesterConfig:
             identities=identities,
             dhe_private_value=dhe_private_value,
             dhe_key_share=dhe_key_share,
+            session_policy=session_policy,
             secured_transport=secured_transport,
             on_dhe_secret=on_dhe_secret,
             limits=limits,

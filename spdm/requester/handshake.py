@@ -171,6 +171,11 @@ def check_key_exchange(negotiated: Negotiated) -> None:
         raise NegotiationError("KEY_EXCHANGE: ALGORITHMS selected no DHE group")
 
 
+def _session_policy(config: RequesterConfig, negotiated: Negotiated) -> int:
+    """KEY_EXCHANGE's and PSK_EXCHANGE's SessionPolicy: the configured one from 1.2, reserved (0) before."""
+    return config.session_policy if negotiated.version >= 0x12 else 0
+
+
 def _session_id(link: SessionLink, rsp_session_id: int, req_session_id: int, what: str) -> int:
     session_id = joined_session_id(rsp_session_id, req_session_id)
     if session_id in link.sessions:
@@ -215,6 +220,7 @@ def key_exchange(
     ask = KeyExchange(
         version=negotiated.version,
         summary_hash_type=summary_hash_type,
+        session_policy=_session_policy(config, negotiated),
         slot_id=slot,
         req_session_id=_new_req_session_id(link.sessions, config),
         random_data=config.draw_random(_RANDOM_SIZE),
@@ -288,6 +294,7 @@ def psk_exchange(
     ask = PskExchange(
         version=negotiated.version,
         summary_hash_type=summary_hash_type,
+        session_policy=_session_policy(config, negotiated),
         req_session_id=_new_req_session_id(link.sessions, config),
         psk_hint=config.psk_hint,
         requester_context=config.draw_random(_PSK_CONTEXT_SIZE),

@@ -30,13 +30,14 @@ from cryptography import x509
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import load_certificates
-from spdm.crypto import DheSuite, asym_suite, hash_suite
+from spdm.crypto import DheSuite, SignatureInput, asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
 from spdm.messages.certificates import GetCertificate
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams
 from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
-from spdm.messages.negotiation import GetCapabilities, NegotiateAlgorithms
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, SPDM_VERSIONS, GetCapabilities, NegotiateAlgorithms
+from spdm.messages.opaque import decode_opaque, secured_message_versions
 from spdm.messages.psk import PskExchange
 from spdm.messages.session_control import KeyUpdate
 from spdm.requester import (
@@ -65,7 +66,7 @@ class Capture:
     records: tuple[ReplayRecord, ...]
     entry: dict[str, Any]
 
-    def plain(self, kind: type[Any]) -> list[Any]:
+    def plain(self, kind: type[Any] | tuple[type[Any], ...]) -> list[Any]:
         """Every decoded message of `kind`, clear or decrypted, in capture order."""
         return [r.message for r in self.records if isinstance(r.message, kind)]
 
@@ -110,22 +111,30 @@ def _key_shares(capture: Capture) -> Callable[[DheSuite], DheKeyShare]:
     return recorded_key_shares(sent, [m.exchange_data for m in capture.plain(KeyExchangeRsp)], secrets)
 
 
-def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> RequesterConfig:
-    """libspdm's offer as the capture shows it, its random values, secured-message version 1.1 (--sec_ver 1.1)."""
+def _config(capture: Capture, vectors: Path, **extra: Any) -> RequesterConfig:
+    """libspdm's offer as the capture shows it (capabilities, sizes, algorithms, SessionPolicy, the
+    secured-message versions of its first exchange: 1.1 alone in the 1.1 captures, --sec_ver 1.1),
+    its random values, and the manifest's roots of slots 0 and 1."""
     caps = next(i.message for i in capture.items if isinstance(i.message, GetCapabilities))
     offer = next(i.message for i in capture.items if isinstance(i.message, NegotiateAlgorithms))
     portions = [i.message.length for i in capture.items if isinstance(i.message, GetCertificate)]
-    keys = vectors / "sample_key" / algorithm
+    exchange = next(m for m in capture.plain((KeyExchange, PskExchange)))
+    general = offer.version >= 0x12 and bool(offer.other_params_support & OtherParams.OPAQUE_DATA_FMT_1)
+    root = vectors / capture.entry["root_cert"]
     settings: dict[str, Any] = {
+        "versions": tuple(v for v in SPDM_VERSIONS if v <= offer.version),
         "capabilities": caps.flags,
+        "data_transfer_size": caps.data_transfer_size or DEFAULT_TRANSFER_SIZE,
+        "max_spdm_msg_size": caps.max_spdm_msg_size or DEFAULT_TRANSFER_SIZE,
         "base_asym_algo": offer.base_asym_algo,
         "base_hash_algo": offer.base_hash_algo,
         "alg_structs": offer.alg_structs,
         "random": recorded_random(capture.randoms()),
-        "secured_message_versions": (0x1100,),
+        "secured_message_versions": secured_message_versions(decode_opaque(exchange.opaque_data, general=general)),
+        "session_policy": exchange.session_policy,
         "psk": PSK,
         "psk_hint": PSK_HINT,
-        "trust_anchors": {0: (keys / "ca.cert.der").read_bytes(), 1: (keys / "ca1.cert.der").read_bytes()},
+        "trust_anchors": {0: root.read_bytes(), 1: root.with_name("ca1.cert.der").read_bytes()},
         "certificate_portion": portions[0] if portions else 0x400,
         "clock": lambda: CLOCK,
     }
@@ -138,20 +147,28 @@ def _config(capture: Capture, vectors: Path, algorithm: str, **extra: Any) -> Re
 
 @pytest.mark.parametrize("name", ["d_psk_sha384_aes256gcm_v11", "j_psk_nocontext_sha256_chacha_v11"])
 def test_psk_session_records_are_libspdms(libspdm_vectors: Path, name: str) -> None:
-    capture = _capture(libspdm_vectors, name)
+    _replay_psk(libspdm_vectors, name, with_context=name.startswith("d_"))  # j: no PSK_FINISH at all
+
+
+def test_psk_session_records_are_libspdms_at_12(libspdm_v12_v13_vectors: Path) -> None:
+    _replay_psk(libspdm_v12_v13_vectors, "u_psk_sha384_aes256gcm_v12", with_context=True)
+
+
+def _replay_psk(vectors: Path, name: str, *, with_context: bool) -> None:
+    capture = _capture(vectors, name)
     transport = ReplayTransport.from_messages(capture.items)
-    requester = Requester(transport, _config(capture, libspdm_vectors, "ecp384"))
+    config = _config(capture, vectors)
+    requester = Requester(transport, config)
     negotiated = requester.init_connection()
     session = requester.psk_exchange(summary_hash_type=0xFF)
     assert session.established and session.psk and session.session_id == 0xFFFFFFFF
-    assert session.secured_message_version == 0x1100
+    assert session.secured_message_version == max(config.secured_message_versions)
     assert session.measurement_summary_hash is not None
     key_schedule = capture.entry["sessions_key_schedule"]
     if key_schedule:
         assert session.th1 == bytes.fromhex(key_schedule[0]["th1"])
         assert session.th2 == bytes.fromhex(key_schedule[0]["th2"])
-    with_context = bool(negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT)
-    assert with_context == name.startswith("d_")  # j: no PSK_FINISH at all
+    assert bool(negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT) == with_context
     session.heartbeat()
     assert session.key_update(all_keys=True)  # libspdm's responder answers under its new key
     assert session.sequence_numbers == (1, 2)  # both directions restarted at 0 under their new keys
@@ -163,8 +180,8 @@ def test_psk_session_records_are_libspdms(libspdm_vectors: Path, name: str) -> N
 # --- DHE -------------------------------------------------------------------------------------------
 
 
-def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Callable[[bytes], bytes]:
-    """libspdm's FINISH signatures, each handed out only if it verifies over the digest asked for:
+def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Callable[[SignatureInput], bytes]:
+    """libspdm's FINISH signatures, each handed out only if it verifies over what is to be signed:
     the requester's FINISH transcript (with Hash(CM)) must be the one libspdm signed."""
     signatures = [m.signature for m in capture.plain(Finish) if m.signature is not None]
     public_key = x509.load_der_x509_certificate(certificates[-1]).public_key()
@@ -186,24 +203,34 @@ def _spdm_emu_connection(requester: Requester) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "algorithm", "requester_slots"),
+    ("name", "requester_slots"),
     [
-        ("e_dhe_secp384_aes256gcm_v11", "ecp384", ()),
-        ("h_dhe_ffdhe3072_aes128gcm_rsassa3072_v11", "rsa3072", ()),
-        ("e4_dhe_secp384_aes256gcm_mutauth_encap_v11", "ecp384", (0, 1, 2)),  # spdm-emu provisions 3 slots
-        ("p_dhe_secp384_mutauth_wo_encap_v11", "ecp384", (0,)),
+        ("e_dhe_secp384_aes256gcm_v11", ()),
+        ("h_dhe_ffdhe3072_aes128gcm_rsassa3072_v11", ()),
+        ("e4_dhe_secp384_aes256gcm_mutauth_encap_v11", (0, 1, 2)),  # spdm-emu provisions 3 slots
+        ("p_dhe_secp384_mutauth_wo_encap_v11", (0,)),
     ],
 )
-def test_dhe_session_records_are_libspdms(
-    libspdm_vectors: Path, name: str, algorithm: str, requester_slots: tuple[int, ...]
+def test_dhe_session_records_are_libspdms(libspdm_vectors: Path, name: str, requester_slots: tuple[int, ...]) -> None:
+    _replay_dhe(libspdm_vectors, libspdm_vectors, name, requester_slots)
+
+
+def test_dhe_session_records_are_libspdms_at_12(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """The 1.2 signing prefix on KEY_EXCHANGE_RSP, the 1.2 opaque data, SessionPolicy, "spdm1.2 " labels,
+    UpdateAllKeys (--key_upd ALL), in-session measurements over A || M."""
+    _replay_dhe(libspdm_v12_v13_vectors, libspdm_vectors, "t_dhe_secp384_aes256gcm_v12", (), all_keys=True)
+
+
+def _replay_dhe(
+    vectors: Path, keys: Path, name: str, requester_slots: tuple[int, ...], *, all_keys: bool = False
 ) -> None:
-    capture = _capture(libspdm_vectors, name)
+    capture = _capture(vectors, name)
     identities = {}
     if requester_slots:
-        certificates = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_requester.certchain.der")
+        certificates = load_certificates(keys / "sample_key" / "ecp384" / "bundle_requester.certchain.der")
         identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
         identities = dict.fromkeys(requester_slots, identity)
-    config = _config(capture, libspdm_vectors, algorithm, dhe_key_share=_key_shares(capture), identities=identities)
+    config = _config(capture, vectors, dhe_key_share=_key_shares(capture), identities=identities)
     transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
 
@@ -218,7 +245,7 @@ def test_dhe_session_records_are_libspdms(
                 assert session.mut_auth_requested in (0x01, 0x02) and session.requester_slot == 0
             session.heartbeat()
             if has_key_update:
-                assert not session.key_update()  # UpdateKey: only the request key changes
+                assert session.key_update(all_keys=all_keys) == all_keys  # UpdateKey: only the request key
             measured = session.get_measurements(0xFF)
             assert measured.signed and measured.slot == slot and len(measured.blocks) == 8
             # END_SESSION with bit 0, as spdm-emu sends it (the context manager would send 0)
@@ -232,7 +259,7 @@ def test_dhe_session_records_are_libspdms(
 def _psk_requester(vectors: Path, **extra: Any) -> tuple[Requester, ReplayTransport]:
     capture = _capture(vectors, "d_psk_sha384_aes256gcm_v11")
     transport = ReplayTransport.from_messages(capture.items, strict=not extra)
-    requester = Requester(transport, _config(capture, vectors, "ecp384", **extra))
+    requester = Requester(transport, _config(capture, vectors, **extra))
     requester.init_connection()
     return requester, transport
 
@@ -270,7 +297,7 @@ def test_the_selected_secured_message_version_must_have_been_offered(libspdm_vec
 
 def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -> None:
     capture = _capture(libspdm_vectors, "e_dhe_secp384_aes256gcm_v11")
-    config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
+    config = _config(capture, libspdm_vectors, dhe_key_share=_key_shares(capture))
     transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
     _spdm_emu_connection(requester)
@@ -288,7 +315,7 @@ def test_a_forged_key_exchange_rsp_signature_is_refused(libspdm_vectors: Path) -
 
 def test_mutual_authentication_is_refused_without_an_identity(libspdm_vectors: Path) -> None:
     capture = _capture(libspdm_vectors, "p_dhe_secp384_mutauth_wo_encap_v11")
-    config = _config(capture, libspdm_vectors, "ecp384", dhe_key_share=_key_shares(capture))
+    config = _config(capture, libspdm_vectors, dhe_key_share=_key_shares(capture))
     requester = Requester(ReplayTransport.from_messages(capture.items), config)
     _spdm_emu_connection(requester)
     with pytest.raises(NegotiationError, match="no requester identity"):
