@@ -20,6 +20,7 @@ import hmac
 import os
 import re
 import struct
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification as x509v
 
 from spdm._lenient_leaf import (
@@ -56,6 +58,7 @@ __all__ = [
     "CmaIdentity",
     "VerifiedChain",
     "certificate_portion",
+    "load_certificate",
     "load_certificates",
     "split_der",
     "verify_chain",
@@ -509,18 +512,29 @@ class _Recorder:
         )
 
 
-def _load(der: bytes) -> x509.Certificate:
-    """Parse a certificate completely, or raise ValueError.
+def load_certificate(der: bytes) -> x509.Certificate:
+    """Parse a certificate completely, or raise ValueError (for every certificate that comes from a peer).
 
     `cryptography` parses names, extensions and the key lazily, and some malformed encodings
     surface later as other exceptions (an unknown string tag in a name is a KeyError,
     found by flipping bits in the tests); touch every part used here so they fail now.
     """
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            # a serial number that is not positive: cryptography warns now and will refuse later; refuse now
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(der)
         _ = (certificate.subject, certificate.issuer, certificate.extensions, certificate.public_key())
         _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
-    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        UnsupportedAlgorithm,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        CryptographyDeprecationWarning,
+    ) as exc:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
     return certificate
 
@@ -648,7 +662,7 @@ def _load_chain(ders: Sequence[bytes]) -> tuple[list[x509.Certificate], Canonica
     lenient: CanonicalForm | None = None
     for index, der in enumerate(ders):
         try:
-            certificates.append(_load(der))
+            certificates.append(load_certificate(der))
             continue
         except ValueError as exc:
             reason = f"certificate {index} is not a parseable X.509 certificate: {exc}"
@@ -658,7 +672,7 @@ def _load_chain(ders: Sequence[bytes]) -> tuple[list[x509.Certificate], Canonica
         if index < len(ders) - 1:
             raise VerificationError(reason + _ONLY_THE_LEAF)
         try:
-            certificates.append(_load(canonical.der))
+            certificates.append(load_certificate(canonical.der))
         except ValueError:
             raise VerificationError(reason) from None
         lenient = canonical
@@ -798,7 +812,7 @@ def verify_chain(
     if count == 0:
         raise VerificationError("the chain holds no certificate")
     try:
-        anchor = _load(trust_anchor)
+        anchor = load_certificate(trust_anchor)
     except ValueError as exc:
         note = "" if canonical_form(trust_anchor) is None else _ONLY_THE_LEAF
         raise VerificationError(f"the trust anchor is not a DER X.509 certificate: {exc}{note}") from None

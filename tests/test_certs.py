@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -652,3 +653,20 @@ def test_an_eddsa_chain_is_refused_with_the_reason() -> None:
             asym_suite=asym_suite(BaseAsymAlgo.EDDSA_ED25519),
             now=datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc),
         )
+
+
+def test_a_serial_number_that_is_not_positive_is_refused_not_warned_about() -> None:
+    """Found by the tamper campaign: cryptography only warns about such a certificate (and will refuse
+    it later); a warning would reach the user, so the library refuses it now."""
+    from asn1crypto import x509 as asn1x509
+
+    from spdm.certs import load_certificate
+
+    issued = make_chain(BaseAsymAlgo.ECDSA_P256)
+    certificate = asn1x509.Certificate.load(issued.leaf_der)
+    certificate["tbs_certificate"]["serial_number"] = 0
+    der = certificate.dump(force=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="serial number"):
+            load_certificate(der)

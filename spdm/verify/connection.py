@@ -22,7 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm._checks import check_measurements, check_responder_flags, check_selection
 from spdm.capture import CapturedMessage, Pcap, exchanged, messages
-from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, verify_chain
+from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, load_certificate, verify_chain
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.errors import SpdmError
 from spdm.messages import Message
@@ -235,7 +235,7 @@ class _Verifier:
             try:
                 size = hash_suite(negotiated.base_hash_algo).size
                 leaf = CertChain.from_bytes(self.chains[slot], size).leaf
-                key = x509.load_der_x509_certificate(leaf).public_key()
+                key = load_certificate(leaf).public_key()
             except _CERTIFICATE_ERRORS as error:
                 self.fail(record, name, error)
                 return

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm.capture import CapturedMessage, Pcap, exchanged, messages
-from spdm.certs import CertChain, ChainPortions
+from spdm.certs import CertChain, ChainPortions, load_certificate
 from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
@@ -699,7 +699,7 @@ def _check_signature(
     try:
         suite = asym_suite(algorithm)
         leaf = CertChain.from_bytes(chain, hashes.size).leaf
-        public_key = x509.load_der_x509_certificate(leaf).public_key()
+        public_key = load_certificate(leaf).public_key()
         suite.verify(public_key, signed, signature, hashes)
     except SpdmError as error:
         return Check(record=record, name=name, ok=False, detail=str(error))
