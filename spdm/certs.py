@@ -16,6 +16,7 @@ SubjectAltName.
 from __future__ import annotations
 
 import datetime
+import enum
 import hmac
 import os
 import re
@@ -35,10 +36,12 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification as x509v
 
 from spdm._lenient_leaf import (
+    SEQUENCE,
     CanonicalForm,
     canonical_form,
     check_issuer_constraints,
     check_issuer_key,
+    children,
     verify_signature,
 )
 from spdm.crypto import AsymSuite, HashSuite
@@ -49,10 +52,12 @@ __all__ = [
     "CMA_IDENTITY_OID",
     "MAX_CHAIN_CERTIFICATES",
     "SPDM_EKU_OIDS",
+    "SPDM_EXTENSION_OID",
     "SPDM_HARDWARE_IDENTITY_OID",
     "SPDM_REQUESTER_AUTH_OID",
     "SPDM_RESPONDER_AUTH_OID",
     "CertChain",
+    "CertModel",
     "ChainPolicy",
     "ChainPortions",
     "CmaIdentity",
@@ -67,6 +72,8 @@ __all__ = [
 SPDM_HARDWARE_IDENTITY_OID = "1.3.6.1.4.1.412.274.2"
 SPDM_RESPONDER_AUTH_OID = "1.3.6.1.4.1.412.274.3"
 SPDM_REQUESTER_AUTH_OID = "1.3.6.1.4.1.412.274.4"
+SPDM_EXTENSION_OID = "1.3.6.1.4.1.412.274.6"
+"""The DMTF SPDM certificate extension: SEQUENCE OF SEQUENCE { id OID, value OPTIONAL } (id-spdm-cert-oids)."""
 SPDM_EKU_OIDS = frozenset({SPDM_RESPONDER_AUTH_OID, SPDM_REQUESTER_AUTH_OID})
 """The DMTF extended key usages that say which side of SPDM authentication a leaf may serve."""
 CMA_IDENTITY_OID = "2.23.147"
@@ -377,6 +384,39 @@ def _cma_identity(leaf: x509.Certificate) -> CmaIdentity:
     return CmaIdentity.parse(text)
 
 
+# --- the SPDM certificate extension ------------------------------------------------------------
+
+
+def _spdm_cert_oids(certificate: x509.Certificate) -> frozenset[str]:
+    """The OIDs the SPDM extension (id-spdm-cert-oids) lists; `VerificationError` when it is malformed."""
+    try:
+        extension = certificate.extensions.get_extension_for_oid(x509.ObjectIdentifier(SPDM_EXTENSION_OID))
+    except x509.ExtensionNotFound:
+        return frozenset()
+    value = extension.value
+    if not isinstance(value, x509.UnrecognizedExtension):
+        raise VerificationError(f"the SPDM extension {SPDM_EXTENSION_OID} is not what DSP0274 defines")
+    try:
+        entries = [children(entry, SEQUENCE) for entry in children(value.value, SEQUENCE)]
+        return frozenset(asn1.ObjectIdentifier.load(fields[0], strict=True).dotted for fields in entries)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise VerificationError(f"the SPDM extension {SPDM_EXTENSION_OID} is not id-spdm-cert-oids: {exc}") from None
+
+
+def _check_alias_leaf(index: int, leaf: x509.Certificate) -> None:
+    """An alias certificate does not claim the hardware identity (libspdm_verify_leaf_cert_spdm_extension)."""
+    where = _describe(index, leaf)
+    try:
+        oids = _spdm_cert_oids(leaf)
+    except VerificationError as exc:
+        raise VerificationError(f"{where}: {exc}") from None
+    if SPDM_HARDWARE_IDENTITY_OID in oids:
+        raise VerificationError(
+            f"{where}: is the leaf of the alias certificate model (ALIAS_CERT_CAP) but its SPDM extension names "
+            f"the hardware identity OID {SPDM_HARDWARE_IDENTITY_OID}, which only the device certificate may"
+        )
+
+
 # --- validation --------------------------------------------------------------------------------
 
 
@@ -397,6 +437,20 @@ class ChainPolicy:
 
 
 _DEFAULT_POLICY = ChainPolicy()
+
+
+class CertModel(enum.Enum):
+    """DSP0274 1.2's certificate models of a responder's chain; ALIAS_CERT_CAP in CAPABILITIES picks the alias one.
+
+    The models differ in what the chain's last certificates are, so in the per-certificate rules
+    (`verify_chain`); the requester's chain has no model (libspdm: the responder does not
+    determine it), so it is validated as the device model.
+    """
+
+    DEVICE = "device"
+    """The leaf is the device certificate."""
+    ALIAS = "alias"
+    """The device certificate is a CA; the leaf is an alias certificate the device issued under it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -429,10 +483,20 @@ class _Rule(VerificationError):
 class _Recorder:
     """Extension-policy callbacks for the library, remembering which certificate broke which rule."""
 
-    def __init__(self, positions: dict[bytes, int], anchor: bytes, expected_eku: str | None) -> None:
+    def __init__(
+        self,
+        positions: dict[bytes, int],
+        anchor: bytes,
+        expected_eku: str | None,
+        *,
+        ends_in_device_ca: bool = False,
+        set_certificate: bool = False,
+    ) -> None:
         self.positions = positions
         self.anchor = anchor
         self.expected_eku = expected_eku
+        self.ends_in_device_ca = ends_in_device_ca
+        self.set_certificate = set_certificate
         self.failure: str | None = None
 
     def _fail(self, certificate: x509.Certificate, rule: str) -> None:
@@ -463,8 +527,17 @@ class _Recorder:
     def leaf_basic_constraints(
         self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.BasicConstraints | None
     ) -> None:
+        if value is None and self.set_certificate:
+            self._fail(certificate, "ends a chain for SET_CERTIFICATE but has no basicConstraints (cA FALSE)")
         if value is not None and value.ca:
             self._fail(certificate, "is the leaf but basicConstraints asserts CA")
+
+    def device_ca_basic_constraints(
+        self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.BasicConstraints | None
+    ) -> None:
+        if value is None or not value.ca:
+            stated = "has no basicConstraints" if value is None else "basicConstraints does not assert CA"
+            self._fail(certificate, f"is the device certificate the alias model installs, a CA, but {stated}")
 
     def leaf_key_usage(self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.KeyUsage | None) -> None:
         if value is not None and not value.digital_signature:
@@ -480,7 +553,11 @@ class _Recorder:
             self._fail(certificate, f"lists SPDM EKUs {sorted(spdm)} but not {self.expected_eku}")
 
     def policies(self) -> tuple[x509v.ExtensionPolicy, x509v.ExtensionPolicy]:
-        """(CA policy, leaf policy): anything may be present, with the SPDM device-certificate rules on top.
+        """(CA policy, end policy): anything may be present, with the SPDM device-certificate rules on top.
+
+        The end policy is the leaf's, or the device certificate's when the chain ends in it (the alias
+        model's SET_CERTIFICATE): a CA, with the leaf's SPDM EKU rule; its keyUsage is not checked
+        (libspdm skips it: DSP0274 does not say), until it issues an alias certificate in a chain.
 
         Web PKI defaults do not fit device chains (libspdm's intermediates carry a critical EKU and a
         non-critical basicConstraints; leaves need no SubjectAltName or serverAuth EKU). Unknown
@@ -494,13 +571,20 @@ class _Recorder:
             .require_present(x509.BasicConstraints, agnostic, None)
             .may_be_present(x509.KeyUsage, agnostic, self.ca_key_usage)
         )
-        leaf = (
-            x509v.ExtensionPolicy.permit_all()
-            .may_be_present(x509.BasicConstraints, agnostic, self.leaf_basic_constraints)
-            .may_be_present(x509.KeyUsage, agnostic, self.leaf_key_usage)
-            .may_be_present(x509.ExtendedKeyUsage, agnostic, self.leaf_eku)
-        )
-        return ca, leaf
+        if self.ends_in_device_ca:
+            end = (
+                x509v.ExtensionPolicy.permit_all()
+                .may_be_present(x509.BasicConstraints, agnostic, self.device_ca_basic_constraints)
+                .may_be_present(x509.ExtendedKeyUsage, agnostic, self.leaf_eku)
+            )
+        else:
+            end = (
+                x509v.ExtensionPolicy.permit_all()
+                .may_be_present(x509.BasicConstraints, agnostic, self.leaf_basic_constraints)
+                .may_be_present(x509.KeyUsage, agnostic, self.leaf_key_usage)
+                .may_be_present(x509.ExtendedKeyUsage, agnostic, self.leaf_eku)
+            )
+        return ca, end
 
     def issuer_policy(self) -> x509v.ExtensionPolicy:
         """The CA rules for a leaf's issuer validated as the end of a path (the library checks CA only in issuers)."""
@@ -791,6 +875,8 @@ def verify_chain(
     asym_suite: AsymSuite,
     now: datetime.datetime,
     policy: ChainPolicy = _DEFAULT_POLICY,
+    model: CertModel = CertModel.DEVICE,
+    set_certificate: bool = False,
 ) -> VerifiedChain:
     """Validate a slot's chain against that slot's trust anchor (its DER root); `VerificationError` names the failure.
 
@@ -802,6 +888,16 @@ def verify_chain(
     the bounds and identity rules of `policy`. A leaf may spell out the DEFAULT values cA FALSE and
     critical FALSE, which DER forbids but devices ship; it passes the same checks, read in
     canonical form, its signature checked over the original bytes.
+
+    `model` is the responder's certificate model (`CertModel`), `set_certificate` marks the chain a
+    SET_CERTIFICATE installs; together they say what the last certificate is (libspdm's rules,
+    ``libspdm_crypt_cert.c``):
+
+    - an alias certificate (alias model) must not name the hardware identity OID in its SPDM
+      extension: that identifies the device, whose certificate is the CA above it;
+    - the end of a chain for SET_CERTIFICATE must state basicConstraints: cA FALSE in the device
+      model; in the alias model the chain ends in the device certificate, which must assert CA, and
+      whose key need not fit `asym_suite` (the device's alias certificates carry the signing key).
     """
     now = _utc(now)
     count = len(chain.certificates)
@@ -849,11 +945,19 @@ def verify_chain(
     positions = {der: index for index, der in enumerate(chain.certificates)}
     if lenient is not None:
         positions[lenient.der] = count - 1
+    ends_in_device_ca = set_certificate and model is CertModel.ALIAS
+    recorder = _Recorder(
+        positions,
+        trust_anchor,
+        policy.expected_spdm_eku,
+        ends_in_device_ca=ends_in_device_ca,
+        set_certificate=set_certificate,
+    )
     validation = _Validation(
         anchor=anchor,
         anchor_der=trust_anchor,
         ders=chain.certificates,
-        recorder=_Recorder(positions, trust_anchor, policy.expected_spdm_eku),
+        recorder=recorder,
         now=now,
         max_depth=max(policy.max_depth, 1),
     )
@@ -863,8 +967,10 @@ def verify_chain(
         validation.lenient_leaf(path, lenient)
 
     public_key = leaf.public_key()  # parsed by _load already
-    if not asym_suite.accepts(public_key):
+    if not ends_in_device_ca and not asym_suite.accepts(public_key):
         raise VerificationError(f"{_describe(count - 1, leaf)}: its public key cannot verify {asym_suite.name}")
+    if model is CertModel.ALIAS and not set_certificate:
+        _check_alias_leaf(count - 1, leaf)
 
     try:
         identity: CmaIdentity | None = _cma_identity(leaf)

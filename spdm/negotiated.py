@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from spdm.certs import CertModel
 from spdm.errors import NegotiationError
 from spdm.messages.codes import (
     AlgType,
@@ -107,6 +108,13 @@ class Negotiated:
     def general_opaque_data(self) -> bool:
         """OpaqueData fields use the 1.2 general format (OpaqueDataFmt1 selected), not DSP0277 1.1's."""
         return self.version >= 0x12 and self.other_params & OtherParams.OPAQUE_DATA_FMT_1 != 0
+
+    @property
+    def certificate_model(self) -> CertModel:
+        """The responder's certificate model: alias when its 1.2 CAPABILITIES set ALIAS_CERT_CAP (DSP0274 1.2;
+        libspdm_verify_peer_cert_chain_buffer_integrity), else device."""
+        alias = self.version >= 0x12 and self.responder_has(CapabilityFlags.ALIAS_CERT_CAP)
+        return CertModel.ALIAS if alias else CertModel.DEVICE
 
     @property
     def responder_measurement_cap(self) -> int:

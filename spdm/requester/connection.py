@@ -279,6 +279,7 @@ class Connection:
             asym_suite=self.asym,
             now=self.config.clock(),
             policy=self.config.chain_policy,
+            model=self._require_negotiated().certificate_model,
         )
         self.verified[slot] = verified
         return verified

@@ -156,11 +156,17 @@ class SlotIdentity:
 
     `root_certificate` is the root's DER when the chain starts at an intermediate (RootHash covers it).
     The SPDM-format chain is built per negotiated hash, so one identity serves every hash.
+
+    `alias_certificates` (the alias model, ALIAS_CERT_CAP): how many certificates at the end the
+    device issued itself under its device certificate, a CA, which comes just before them; the key
+    is the alias leaf's. SET_CERTIFICATE installs a chain ending in a device certificate and keeps
+    these as they are, appended: the device key that signed them does not change, as no slot key does.
     """
 
     certificates: tuple[bytes, ...]
     private_key: SigningKey
     root_certificate: bytes | None = None
+    alias_certificates: int = 0
 
     def __post_init__(self) -> None:
         if not self.certificates:
@@ -171,6 +177,33 @@ class SlotIdentity:
             raise ValueError(f"the leaf certificate does not parse: {exc}") from None
         if _spki(leaf.public_key()) != _spki(self.private_key.public_key()):
             raise ValueError("the private key does not belong to the leaf certificate")
+        if self.alias_certificates:
+            self._check_device_certificate()
+
+    def _check_device_certificate(self) -> None:
+        """The alias model: the certificate before the alias certificates is the device's, a CA."""
+        if not 0 < self.alias_certificates < len(self.certificates):
+            raise ValueError(
+                f"alias_certificates {self.alias_certificates}: a device certificate must come before the "
+                f"alias certificates in the {len(self.certificates)} certificates"
+            )
+        try:
+            device = x509.load_der_x509_certificate(self.device_chain[-1])
+            constraints = device.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except (ValueError, x509.ExtensionNotFound) as exc:
+            raise ValueError(f"the device certificate has no readable basicConstraints: {exc}") from None
+        if not constraints.ca:
+            raise ValueError("the device certificate of the alias model must be a CA (basicConstraints cA TRUE)")
+
+    @property
+    def device_chain(self) -> tuple[bytes, ...]:
+        """The certificates up to the device certificate: what SET_CERTIFICATE replaces (all of them without alias)."""
+        return self.certificates[: len(self.certificates) - self.alias_certificates]
+
+    @property
+    def alias_chain(self) -> tuple[bytes, ...]:
+        """The alias certificates the device issued, leaf last (empty in the device model)."""
+        return self.certificates[len(self.certificates) - self.alias_certificates :]
 
     @property
     def public_key(self) -> PublicKeyTypes:
@@ -290,6 +323,7 @@ class ResponderConfig:
                 raise ValueError("MEAS_CAP needs a measurement hash")
         if self.capabilities & F.CERT_INSTALL_RESET_CAP and not self.capabilities & PROVISIONING_CAPABILITIES:
             raise ValueError("CERT_INSTALL_RESET_CAP needs CSR_CAP or SET_CERT_CAP")
+        self._check_certificate_model()
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
@@ -302,6 +336,19 @@ class ResponderConfig:
         anchors = {slot: bytes(der) for slot, der in self.requester_trust_anchors.items()}
         object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
         object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
+
+    def _check_certificate_model(self) -> None:
+        """ALIAS_CERT_CAP says every slot's chain ends in alias certificates; without it none does."""
+        alias = bool(self.capabilities & F.ALIAS_CERT_CAP)
+        if alias and not self.capabilities & F.CERT_CAP:
+            raise ValueError("ALIAS_CERT_CAP needs CERT_CAP")
+        if alias and self.capabilities & F.CSR_CAP:
+            raise ValueError("CSR_CAP with ALIAS_CERT_CAP is not supported: its CSR is for the device key, not held")
+        for slot, identity in self.slots.items():
+            if alias and not identity.alias_certificates:
+                raise ValueError(f"ALIAS_CERT_CAP: slot {slot} has no alias certificates (alias_certificates)")
+            if identity.alias_certificates and not alias:
+                raise ValueError(f"slot {slot} ends in alias certificates but capabilities lack ALIAS_CERT_CAP")
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():

@@ -3,7 +3,8 @@ CSR the device signs, and the checks a chain passes before a slot takes it.
 
 The configuration is frozen, so the slots a responder serves live in a `SlotTable` that starts
 from `ResponderConfig.slots`. A slot's key pair never changes: SET_CERTIFICATE only replaces the
-certificates of a slot that holds a key, with a chain whose leaf certifies that key. Under
+certificates of a slot that holds a key, with a chain whose leaf certifies that key (in the alias
+model, whose device certificate certifies the key that issued the slot's alias certificates). Under
 CERT_INSTALL_RESET_CAP the new chain waits in `SlotTable.pending` until the device resets
 (`Responder.reset()`).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 
 from asn1crypto import parser
 from cryptography import x509
@@ -25,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from spdm.certs import SPDM_RESPONDER_AUTH_OID, CertChain, ChainPolicy, verify_chain
+from spdm.certs import SPDM_RESPONDER_AUTH_OID, CertChain, CertModel, ChainPolicy, verify_chain
 from spdm.crypto import AsymSuite, HashSuite, SignatureScheme, SigningKey
 from spdm.errors import DecodeError, ProtocolError, VerificationError
 from spdm.limits import Limits
@@ -143,8 +145,13 @@ def certified_identity(
 
     The chain must be in the SPDM format under the negotiated hash (Length, RootHash), start at its
     root (RootHash = Hash(first certificate): the responder keeps no other root), validate from that
-    root at `now` (`spdm.certs.verify_chain`, a responder-authentication leaf), and its leaf must
+    root at `now` (`spdm.certs.verify_chain` with the SET_CERTIFICATE rules), and its leaf must
     certify the slot's key pair.
+
+    In the alias model (the slot holds alias certificates) the chain ends in the device certificate,
+    a CA; the slot's alias certificates are appended, and the whole chain must then validate as
+    GET_CERTIFICATE will serve it: that is how the new device certificate is shown to certify the
+    device key that signed them.
     """
     if len(data) > limits.max_chain_bytes:
         raise _refuse(f"a {len(data)}-byte certificate chain is over the {limits.max_chain_bytes} bytes allowed")
@@ -153,10 +160,20 @@ def certified_identity(
     except DecodeError as error:
         raise _refuse(f"CertChain: {error}") from None
     policy = ChainPolicy(max_chain_bytes=limits.max_chain_bytes, expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
+    model = CertModel.ALIAS if identity.alias_certificates else CertModel.DEVICE
+    anchor = chain.certificates[0]
+    check = partial(verify_chain, trust_anchor=anchor, hash_suite=hash_suite, asym_suite=asym, now=now, policy=policy)
     try:
-        verify_chain(
-            chain, trust_anchor=chain.certificates[0], hash_suite=hash_suite, asym_suite=asym, now=now, policy=policy
-        )
-        return replace(identity, certificates=chain.certificates, root_certificate=None)
+        check(chain, model=model, set_certificate=True)
     except (VerificationError, ValueError) as error:
+        raise _refuse(f"CertChain: {error}") from None
+    served = (*chain.certificates, *identity.alias_chain)
+    if identity.alias_certificates:
+        try:
+            check(CertChain.build(served, hash_suite), model=model)
+        except VerificationError as error:
+            raise _refuse(f"CertChain, the device's alias certificates appended: {error}") from None
+    try:
+        return replace(identity, certificates=served, root_certificate=None)
+    except ValueError as error:
         raise _refuse(f"CertChain: {error}") from None

@@ -27,7 +27,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from spdm._lenient_leaf import SEQUENCE, children, map_extensions, wrap
-from spdm.certs import CMA_IDENTITY_OID, SPDM_RESPONDER_AUTH_OID, CertChain
+from spdm.certs import (
+    CMA_IDENTITY_OID,
+    SPDM_EXTENSION_OID,
+    SPDM_HARDWARE_IDENTITY_OID,
+    SPDM_RESPONDER_AUTH_OID,
+    CertChain,
+)
 from spdm.crypto import HashSuite, SignatureScheme, SigningKey, asym_suite, hash_suite
 from spdm.messages.codes import BaseHashAlgo
 
@@ -106,6 +112,11 @@ class IssuedChain:
     def leaf_der(self) -> bytes:
         return self.certificates_der[-1]
 
+    @property
+    def device_der(self) -> bytes:
+        """The certificate above the leaf: the device certificate of an alias-model chain (`alias=True`)."""
+        return self.certificates_der[-2]
+
     def spdm_chain(self, hash_suite: HashSuite) -> CertChain:
         """The chain in the SPDM slot format, RootHash taken over this PKI's root."""
         return CertChain.build(self.certificates_der, hash_suite, root_certificate_der=self.root_der)
@@ -134,6 +145,8 @@ def make_chain(
     cma_identity: str | None = None,
     spdm_eku: bool = False,
     extended_key_usages: Sequence[str] = (),
+    spdm_extension_oids: Sequence[str] = (),
+    alias: bool = False,
     wrong_issuer_key: bool = False,
     self_signed_leaf: bool = False,
     unknown_critical_extension: bool = False,
@@ -157,13 +170,19 @@ def make_chain(
       `self_signed_leaf`, `unknown_critical_extension` (on the leaf).
     - Root constraints: `root_path_length` (its pathLenConstraint), `root_name_constraints`.
     - Extras: `cma_identity` (the PCIe CMA SubjectAltName string, OID 2.23.147), `spdm_eku` (the
-      SPDM responder-auth EKU), `extended_key_usages` (any further dotted EKU OIDs).
+      SPDM responder-auth EKU), `extended_key_usages` (any further dotted EKU OIDs),
+      `spdm_extension_oids` (the leaf's SPDM extension, id-spdm-cert-oids, e.g. the hardware identity).
+    - `alias`: DSP0274 1.2's alias certificate model (depth 3 or more): the last intermediate is the
+      device certificate (a CA with pathLenConstraint 0 whose SPDM extension names the hardware
+      identity), the leaf the alias certificate it issued; `IssuedChain.device_der` is the former.
     - `include_root=False` leaves the root out of `certificates_der` (chain starts at the first
       intermediate, which the trust anchor issued).
     - `keys`: one key per certificate, root first (default: `cached_key`).
     """
     if depth < 2:
         raise ValueError(f"depth {depth}: a chain needs at least a root and a leaf")
+    if alias and depth < 3:
+        raise ValueError(f"depth {depth}: an alias-model chain needs a root, a device certificate and a leaf")
     ca_algo = asym_algo if ca_asym_algo is None else ca_asym_algo
     if keys is None:
         chosen = [cached_key(ca_algo, i) for i in range(depth - 1)] + [cached_key(asym_algo, depth - 1)]
@@ -174,6 +193,8 @@ def make_chain(
     algorithm = _certificate_hash(hash_algo)
 
     names = [f"{name} root CA"] + [f"{name} intermediate {i}" for i in range(1, depth - 1)] + [f"{name} leaf"]
+    if alias:
+        names[-2:] = [f"{name} device", f"{name} alias"]
     certificates: list[bytes] = []
     for index in range(depth):
         key = chosen[index]
@@ -203,12 +224,14 @@ def make_chain(
             if root_name_constraints is not None:
                 builder = builder.add_extension(root_name_constraints, critical=True)
         elif not is_leaf:
+            is_device = alias and index == depth - 2
             if intermediate_basic_constraints:
-                builder = builder.add_extension(
-                    x509.BasicConstraints(ca=ca_on_intermediates, path_length=None), critical=True
-                )
+                constraints = x509.BasicConstraints(ca=ca_on_intermediates, path_length=0 if is_device else None)
+                builder = builder.add_extension(constraints, critical=True)
             if intermediate_key_usage is not None:
                 builder = builder.add_extension(intermediate_key_usage, critical=True)
+            if is_device:
+                builder = builder.add_extension(_spdm_extension([SPDM_HARDWARE_IDENTITY_OID]), critical=False)
         else:
             builder = _leaf_extensions(
                 builder,
@@ -220,6 +243,8 @@ def make_chain(
                 ekus=([SPDM_RESPONDER_AUTH_OID] if spdm_eku else []) + list(extended_key_usages),
                 unknown_critical_extension=unknown_critical_extension,
             )
+            if spdm_extension_oids:
+                builder = builder.add_extension(_spdm_extension(spdm_extension_oids), critical=False)
         der = _sign(builder, signer, algorithm)
         if index in explicit_critical_false:
             der = _spell_out_critical_false(der, signer, algorithm)
@@ -263,6 +288,12 @@ def _leaf_extensions(
         unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier(UNKNOWN_EXTENSION_OID), b"\x05\x00")
         builder = builder.add_extension(unknown, critical=True)
     return builder
+
+
+def _spdm_extension(oids: Sequence[str]) -> x509.UnrecognizedExtension:
+    """DSP0274's SPDM certificate extension: id-spdm-cert-oids, one SEQUENCE { id } per OID."""
+    entries = [wrap(SEQUENCE, [asn1.ObjectIdentifier(oid).dump()]) for oid in oids]
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier(SPDM_EXTENSION_OID), wrap(SEQUENCE, entries))
 
 
 def _name(common_name: str) -> x509.Name:

@@ -177,6 +177,7 @@ class _Verifier:
                 asym_suite=asym_suite(self.negotiated.base_asym_algo),
                 now=now,
                 policy=self.policy,
+                model=self.negotiated.certificate_model,
             )
             self.check(record, name)
         except _CERTIFICATE_ERRORS as error:
