@@ -21,16 +21,19 @@ from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.context import CodecContext
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, GetVersion
+from spdm.messages.provisioning import SetCertificate
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 
 __all__ = ["Carried", "Direction", "FlowDecoder", "direction_of", "stands_for"]
 
 _DOE_DW = 4
+_CHAIN_LENGTH_SIZE = 2
 
 
 class Direction(enum.Enum):
@@ -44,6 +47,31 @@ class Direction(enum.Enum):
     @property
     def opposite(self) -> Direction:
         return Direction.RESPONSE if self is Direction.REQUEST else Direction.REQUEST
+
+
+def _cut_chain_padding(request: SetCertificate, size: int) -> tuple[SetCertificate, int]:
+    """SET_CERTIFICATE's chain runs to the end of the message: DOE padding is told from it by the
+    chain's own Length (no chain at all, a 1.3 Erase, leaves only padding)."""
+    chain = request.cert_chain
+    length = int.from_bytes(chain[:_CHAIN_LENGTH_SIZE], "little") if any(chain) else 0
+    if length > len(chain):
+        return request, size
+    return replace(request, cert_chain=chain[:length]), size - len(chain) + length
+
+
+def _cut_delivered_padding(
+    deliver: DeliverEncapsulatedResponse, size: int, negotiated: Negotiated
+) -> tuple[DeliverEncapsulatedResponse, int]:
+    """DELIVER_ENCAPSULATED_RESPONSE's payload runs to the end of the message: DOE padding is told
+    from it by the requester's response's own fields (signed with ReqBaseAsymAlg, no summary hash).
+    A payload that does not decode is left whole, for the encapsulated flow to judge."""
+    payload = deliver.payload
+    context = negotiated.codec_context()
+    try:
+        _, length = decode_prefix(payload, replace(context, signature_size=context.req_signature_size))
+    except DecodeError:
+        return deliver, size
+    return replace(deliver, payload=payload[:length]), size - len(payload) + length
 
 
 def direction_of(data: bytes) -> Direction:
@@ -111,6 +139,10 @@ class FlowDecoder:
             msg, size = decode_prefix(data, ctx)
             if isinstance(msg, ChunkSendAck):
                 msg, size = self._cut_padding(msg, size)
+            elif isinstance(msg, SetCertificate):
+                msg, size = _cut_chain_padding(msg, size)
+            elif isinstance(msg, DeliverEncapsulatedResponse) and self.negotiated is not None:
+                msg, size = _cut_delivered_padding(msg, size, self.negotiated)
             tail = data[size:]
             if len(tail) >= _DOE_DW or any(tail):
                 raise DecodeError(msg.name, "", f"{len(tail)} bytes after the message are not DOE padding")

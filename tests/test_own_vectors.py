@@ -71,7 +71,7 @@ from spdm.testing.replay import (
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketLink, SocketServer
-from spdm.verify import ReplaySecrets, SessionReplayer, verify_capture
+from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer, verify_capture
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "vectors"
@@ -130,6 +130,12 @@ class Vector:
         return found
 
 
+def _stands_for(seen: CapturedMessage | ReplayRecord) -> Message | None:
+    """The message a record is to the exchange: the large message its chunk completed, or the
+    response its CHUNK_SEND_ACK carried, else its own."""
+    return seen.carried.message if seen.carried is not None else seen.message
+
+
 @functools.cache
 def _vector(name: str) -> Vector:
     entry = ENTRIES[name]
@@ -148,9 +154,9 @@ def _vector(name: str) -> Vector:
         record = replayer.feed(item) if item.error is None else None
         if item.kind == "secured":
             assert record is not None and record.ok, f"{name}: record {item.index} does not open"
-            flow.append((item, record.message, record.data))
+            flow.append((item, _stands_for(record), record.data))
         elif item.kind == "spdm":
-            flow.append((item, item.message, item.data))
+            flow.append((item, _stands_for(item), item.data))
     exchanges = tuple((*q, r[0], r[1]) for q, r in zip(flow[::2], flow[1::2], strict=True))
     return Vector(
         entry=entry, items=items, secrets=secrets, root=(VECTORS / entry["root_cert"]).read_bytes(), exchanges=exchanges
@@ -390,6 +396,8 @@ REGENERATED = [
     "dhe_mutauth_encap_p384_sha384",
     "mctp_psk_sha256_aes128gcm",
     "csr_setcert_p384_sha384_v12",
+    "chunk_dts256_p384_sha384_v12",
+    "chunk_dts64_dhe_psk_p384_sha384_v12",
 ]
 
 

@@ -380,7 +380,8 @@ _MEAS_HASH = {
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VectorSpec:
     """One vector: who the two sides are and what the requester does (`flow`, see `run_flow`).
-    `versions` are the responder's, `requester_versions` what the requester offers."""
+    `versions` are the responder's, `requester_versions` what the requester offers; with `chunk`
+    both sides set CHUNK_CAP, so a message over `data_transfer_size` travels in chunks."""
 
     name: str
     description: str
@@ -404,6 +405,7 @@ class VectorSpec:
     transport: str = "pci-doe"
     certificate_portion: int = 0x400
     provisioning: bool = False
+    chunk: bool = False
 
 
 _VCA_CERT: tuple[Mapping[str, Any], ...] = (
@@ -462,6 +464,20 @@ _SPDM_12: Mapping[str, Any] = {
     "max_spdm_msg_size": 0x1200,
 }
 """Both sides offer 1.0 to 1.2 and state libspdm's 1.2 DataTransferSize (MaxSPDMmsgSize the same: no chunking)."""
+
+
+def _chunked(data_transfer_size: int) -> Mapping[str, Any]:
+    """1.2 sessions with CHUNK_CAP on both sides, libspdm's MaxSPDMmsgSize (0x28000) over a small
+    DataTransferSize, and a whole chain asked for at once (libspdm's Length 0xFFFF), as its `v_` captures."""
+    return {
+        **_SPDM_12,
+        "data_transfer_size": data_transfer_size,
+        "max_spdm_msg_size": 0x28000,
+        "chunk": True,
+        "sessions": True,
+        "certificate_portion": 0xFFFF,
+    }
+
 
 _A = BaseAsymAlgo
 _H = BaseHashAlgo
@@ -885,6 +901,40 @@ SPECS: tuple[VectorSpec, ...] = (
         ),
     ),
     VectorSpec(
+        name="chunk_dts256_p384_sha384_v12",
+        description="1.2 chunking at DataTransferSize 256 on both sides: CERTIFICATE (whole chain), MEASUREMENTS, "
+        "KEY_EXCHANGE_RSP, CSR, and in the session MEASUREMENTS and CSR fetched with CHUNK_GET (CHALLENGE_AUTH, 230 "
+        "bytes, fits); SET_CERTIFICATE sent with CHUNK_SEND inside the session, then in the clear",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_chunked(256),
+        provisioning=True,
+        flow=(
+            *_connection(),
+            {"op": "key_exchange", "slot": 0, "summary": 0xFF},
+            {"op": "heartbeat"},
+            {"op": "session_measurements", "operation": 0xFF, "signed": True},
+            {"op": "session_get_csr"},
+            {"op": "session_set_certificate", "slot": 0, "asym": "ECDSA_P384", "hash": "SHA_384"},
+            {"op": "end_session"},
+            {"op": "get_csr"},
+            {"op": "set_certificate", "slot": 0, "asym": "ECDSA_P384", "hash": "SHA_384"},
+            {"op": "get_digests"},
+        ),
+    ),
+    VectorSpec(
+        name="chunk_dts64_dhe_psk_p384_sha384_v12",
+        description="1.2 chunking at DataTransferSize 64 on both sides: CERTIFICATE, CHALLENGE_AUTH, MEASUREMENTS, "
+        "KEY_EXCHANGE_RSP, PSK_EXCHANGE_RSP and the in-session MEASUREMENTS through CHUNK_GET; KEY_EXCHANGE and "
+        "PSK_EXCHANGE sent with CHUNK_SEND, the last chunk answered by a bare ERROR(LargeResponse) as libspdm does; "
+        "a DHE session (HEARTBEAT, KEY_UPDATE, signed MEASUREMENTS) and a PSK session with context",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_chunked(64),
+        psk=True,
+        flow=(*_connection(), *_dhe_session(summary=0xFF), *_psk_session(summary=0xFF)),
+    ),
+    VectorSpec(
         name="err_session_required_p256_sha256_v12",
         description="1.2 session requests in the clear refused with SessionRequired (HEARTBEAT, END_SESSION), then "
         "a DHE session where HEARTBEAT is answered; no KEY_UPDATE in the clear (DMTF spdm_dump crashes on one)",
@@ -922,6 +972,7 @@ def _requester_settings(spec: VectorSpec) -> dict[str, Any]:
         "psk_hint": spec.psk_hint.hex() if spec.psk else "",
         "identity_slots": [0] if spec.mutual_auth else [],
         "secured_framing": "mctp-unpadded" if spec.transport == "mctp" else "pci-doe",
+        "chunk": spec.chunk,
     }
 
 
@@ -941,9 +992,10 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
         fields["psk"] = bytes.fromhex(settings["psk"])
         fields["psk_hint"] = bytes.fromhex(settings["psk_hint"])
     fields.update(injected)
-    if settings["sessions"]:
-        return RequesterConfig.with_sessions(**fields)
-    return RequesterConfig(**fields)
+    config = RequesterConfig.with_sessions(**fields) if settings["sessions"] else RequesterConfig(**fields)
+    if settings["chunk"]:
+        return dataclasses.replace(config, capabilities=config.capabilities | _F.CHUNK_CAP)
+    return config
 
 
 def _expect_error(name: str | None, run: Callable[[], object]) -> None:
@@ -1013,11 +1065,11 @@ def run_flow(
             sessions[-1].key_update(all_keys=step["all_keys"])
         elif op == "session_measurements":
             sessions[-1].get_measurements(step["operation"], signed=step["signed"])
-        elif op == "session_get_csr":
-            sessions[-1].get_csr()
-        elif op == "session_set_certificate":
+        elif op in ("get_csr", "session_get_csr"):
+            (sessions[-1] if op == "session_get_csr" else requester).get_csr()
+        elif op in ("set_certificate", "session_set_certificate"):
             chain = _provisioned_chain(BaseAsymAlgo[step["asym"]], BaseHashAlgo[step["hash"]])
-            sessions[-1].set_certificate(step["slot"], chain)
+            (sessions[-1] if op == "session_set_certificate" else requester).set_certificate(step["slot"], chain)
         elif op == "end_session":
             sessions[-1].close()
         else:
@@ -1056,6 +1108,8 @@ def _responder_config(
             capabilities &= ~_F.ENCRYPT_CAP
     if spec.provisioning:
         capabilities |= PROVISIONING_CAPABILITIES
+    if spec.chunk:
+        capabilities |= _F.CHUNK_CAP
     settings: dict[str, Any] = {
         "versions": spec.versions,
         "capabilities": capabilities,

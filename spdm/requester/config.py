@@ -20,7 +20,7 @@ from spdm.messages.codes import (
 )
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MIN_DATA_TRANSFER_SIZE, SPDM_VERSIONS, AlgStruct
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
-from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
+from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, PaddingSource, SecuredTransport
 
 __all__ = [
     "MUTUAL_AUTH_CAPABILITIES",
@@ -106,6 +106,9 @@ class RequesterConfig:
       TerminationPolicy: end the session when the device's runtime firmware is updated; libspdm's
       emulator sets it); 0 by default.
     * `secured_transport`: how the transport frames secured messages (PCI DOE by default).
+    * `secured_padding()` returns the random padding of each secured record the requester sends
+      when the framing has some (MCTP: 1..32 bytes, as libspdm); None draws it from the OS. Set it
+      to reproduce recorded records (a capture replay).
     * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
       arrives (sessions in capture order): what a capture's secrets sidecar needs
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
@@ -137,6 +140,7 @@ class RequesterConfig:
     dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None
     session_policy: int = 0
     secured_transport: SecuredTransport = PCI_DOE
+    secured_padding: PaddingSource | None = None
     on_dhe_secret: Callable[[int, bytes], None] | None = None
     limits: Limits = DEFAULT_LIMITS
 
@@ -188,6 +192,7 @@ class RequesterConfig:
         dhe_key_share: Callable[[DheSuite], DheKeyShare] | None = None,
         session_policy: int = 0,
         secured_transport: SecuredTransport = PCI_DOE,
+        secured_padding: PaddingSource | None = None,
         on_dhe_secret: Callable[[int, bytes], None] | None = None,
         limits: Limits = DEFAULT_LIMITS,
     ) -> RequesterConfig:
@@ -231,6 +236,7 @@ class RequesterConfig:
             dhe_key_share=dhe_key_share,
             session_policy=session_policy,
             secured_transport=secured_transport,
+            secured_padding=secured_padding,
             on_dhe_secret=on_dhe_secret,
             limits=limits,
         )

@@ -163,6 +163,7 @@ class SessionCore:
             response=handshake.response,
             transport=link.channel.config.secured_transport,
             encrypt=self.encrypted,
+            padding=link.channel.config.secured_padding,
         )
         # the session's own L1/L2 (only the M part of the transcript is used), under the connection's reset
         # rules, from its first GET_MEASUREMENTS on: until then there is nothing for a request or an ERROR to restart

@@ -2,17 +2,22 @@
 
 `spdm.testing.replay` serves each capture's responses (secured records included) in order and
 refuses a request that differs from the recorded one. Everything the requester draws at random is
-injected from the capture (ReqSessionID, RandomData, RequesterContext, KEY_UPDATE tags, nonces), so:
+injected from the capture (ReqSessionID, RandomData, RequesterContext, KEY_UPDATE tags, nonces,
+and over MCTP the random padding of each secured record, decrypted from the capture), so:
 
-* PSK captures (d, j): PSK_EXCHANGE, PSK_FINISH, HEARTBEAT, KEY_UPDATE and END_SESSION records are
+* PSK captures (d, j, u): PSK_EXCHANGE, PSK_FINISH, HEARTBEAT, KEY_UPDATE and END_SESSION records are
   byte-identical to libspdm's.
-* DHE captures (e, h, e4, p): libspdm's ephemeral key cannot be reproduced, so a recorded key share
-  sends the recorded ExchangeData and yields the manifest's shared secret; the responder's
-  signature, ResponderVerifyData and every later record are then checked for real. Under mutual
-  authentication libspdm's FINISH signature (randomised ECDSA) is injected through the identity's
-  `sign` hook, which first verifies it over the requester's own transcript digest: Hash(CM) and
-  the FINISH transcript are libspdm's. The encapsulated DIGESTS/CERTIFICATE answers, FINISH,
-  in-session measurements and everything after are byte-identical.
+* DHE captures (e, h, i over MCTP, e4, p, t, t2 over MCTP): libspdm's ephemeral key cannot be
+  reproduced, so a recorded key share sends the recorded ExchangeData and yields the manifest's
+  shared secret; the responder's signature, ResponderVerifyData and every later record are then
+  checked for real. Under mutual authentication libspdm's signatures (randomised ECDSA: the
+  encapsulated CHALLENGE_AUTH, FINISH) are injected through the identity's `sign` hook, which
+  first verifies each over the requester's own transcript digest: mut_B/mut_C and Hash(CM) are
+  libspdm's. The encapsulated DIGESTS/CERTIFICATE answers, FINISH, in-session measurements and
+  everything after are byte-identical.
+* SPDM 1.2 chunking (v at DataTransferSize 256, v3 at 64), GET_CSR/SET_CERTIFICATE (x) and basic and
+  session mutual authentication (w, up to the responder-initiated KEY_UPDATE, which the requester
+  does not take through encapsulated requests) likewise.
 """
 
 from __future__ import annotations
@@ -20,35 +25,49 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.certs import load_certificates
 from spdm.crypto import DheSuite, SignatureInput, asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
+from spdm.flow import Direction
+from spdm.messages import Message, decode_prefix
 from spdm.messages.certificates import GetCertificate
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams
+from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams, SummaryHashType
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
 from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, SPDM_VERSIONS, GetCapabilities, NegotiateAlgorithms
 from spdm.messages.opaque import decode_opaque, secured_message_versions
 from spdm.messages.psk import PskExchange
 from spdm.messages.session_control import KeyUpdate
+from spdm.negotiated import Negotiated
 from spdm.requester import (
     DheKeyShare,
     Requester,
     RequesterConfig,
     RequesterIdentity,
+    Session,
     SessionClosedError,
     SessionDecryptError,
 )
-from spdm.testing.replay import ReplayTransport, recorded_key_shares, recorded_random, recorded_signer
+from spdm.session.secured import MCTP, DirectionState, secured_transport, session_id_of
+from spdm.testing.replay import (
+    MctpReplayTransport,
+    ReplayTransport,
+    recorded_key_shares,
+    recorded_random,
+    recorded_signer,
+)
 from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer
 
 PSK = bytes.fromhex("5465737450736b4461746100")
@@ -65,22 +84,55 @@ class Capture:
     items: tuple[CapturedMessage, ...]
     records: tuple[ReplayRecord, ...]
     entry: dict[str, Any]
+    negotiated: Negotiated
+    paddings: tuple[bytes, ...]
+    """The random padding of each secured request record (MCTP), in capture order."""
 
     def plain(self, kind: type[Any] | tuple[type[Any], ...]) -> list[Any]:
-        """Every decoded message of `kind`, clear or decrypted, in capture order."""
-        return [r.message for r in self.records if isinstance(r.message, kind)]
+        """Every message of `kind` in capture order: clear or decrypted, sent whole or in chunks."""
+        return [message for message in self.exchanged() if isinstance(message, kind)]
+
+    def exchanged(self) -> Iterator[Message]:
+        """Every message in capture order, each chunked large message after the chunk that completed it."""
+        by_index = {record.index: record for record in self.records}
+        for item in self.items:
+            seen: CapturedMessage | ReplayRecord = by_index[item.index] if item.kind == "secured" else item
+            if seen.message is not None:
+                yield seen.message
+            if seen.carried is not None:
+                yield seen.carried.message
+
+    def delivered(self, message: DeliverEncapsulatedResponse) -> Message:
+        """The requester's answer to an encapsulated request (signed with ReqBaseAsymAlg)."""
+        context = self.negotiated.codec_context()
+        requester_context = dataclasses.replace(context, signature_size=context.req_signature_size)
+        return decode_prefix(message.payload, requester_context)[0]
+
+    def requester_signatures(self) -> list[bytes]:
+        """The requester's signatures in the order it makes them: encapsulated CHALLENGE_AUTHs and FINISHes."""
+        signatures = []
+        for message in self.exchanged():
+            answer = self.delivered(message) if isinstance(message, DeliverEncapsulatedResponse) else None
+            if isinstance(answer, ChallengeAuth):
+                signatures.append(answer.signature)
+            elif isinstance(message, Finish) and message.signature is not None:
+                signatures.append(message.signature)
+        return signatures
 
     def randoms(self) -> list[bytes]:
         """The requester's random draws in the order it makes them."""
         drawn: list[bytes] = []
-        for record in self.records:
-            message = record.message
-            if isinstance(message, (KeyExchange, PskExchange)):
+        for message in self.exchanged():
+            if isinstance(message, DeliverEncapsulatedResponse) and isinstance(
+                answer := self.delivered(message), ChallengeAuth
+            ):
+                drawn.append(answer.nonce)
+            elif isinstance(message, (KeyExchange, PskExchange)):
                 drawn.append(message.req_session_id.to_bytes(2, "little"))
                 drawn.append(message.random_data if isinstance(message, KeyExchange) else message.requester_context)
             elif isinstance(message, KeyUpdate):
                 drawn.append(bytes([message.tag]))
-            elif isinstance(message, GetMeasurements) and message.nonce is not None:
+            elif isinstance(message, (Challenge, GetMeasurements)) and message.nonce is not None:
                 drawn.append(message.nonce)
         return drawn
 
@@ -100,9 +152,31 @@ def _capture(vectors: Path, name: str) -> Capture:
         requester_certificates=load_certificates(vectors / chain) if chain else (),
     )
     replayer = SessionReplayer(secrets)
-    records = tuple(record for item in items if (record := replayer.feed(item)) is not None)
+    records, paddings = [], []
+    for item in items:
+        if item.kind == "secured" and item.direction is Direction.REQUEST and entry["transport"] == "mctp":
+            paddings.append(_random_padding(replayer.context(session_id_of(item.data), Direction.REQUEST), item.data))
+        if (record := replayer.feed(item)) is not None:
+            records.append(record)
     assert all(record.ok for record in records), "the passive replay of the capture must succeed first"
-    return Capture(name=name, items=items, records=records, entry=entry)
+    assert replayer.negotiated is not None
+    return Capture(
+        name=name,
+        items=items,
+        records=tuple(records),
+        entry=entry,
+        negotiated=replayer.negotiated,
+        paddings=tuple(paddings),
+    )
+
+
+def _random_padding(state: DirectionState | None, record: bytes) -> bytes:
+    """The random bytes libspdm put after the message in an MCTP record, under the keys the passive replayer holds."""
+    assert state is not None and state.keys is not None and state.transport is MCTP
+    header = state.transport.header_size
+    aead = AESGCM(state.keys.key)  # AES-256-GCM: the captures' AEAD
+    plaintext = aead.decrypt(state.nonce(state.sequence_number), record[header:], record[:header])
+    return plaintext[2 + int.from_bytes(plaintext[:2], "little") :]
 
 
 def _key_shares(capture: Capture) -> Callable[[DheSuite], DheKeyShare]:
@@ -137,6 +211,8 @@ def _config(capture: Capture, vectors: Path, **extra: Any) -> RequesterConfig:
         "trust_anchors": {0: root.read_bytes(), 1: root.with_name("ca1.cert.der").read_bytes()},
         "certificate_portion": portions[0] if portions else 0x400,
         "clock": lambda: CLOCK,
+        "secured_transport": secured_transport(capture.entry["transport"]),
+        "secured_padding": iter(capture.paddings).__next__,
     }
     settings.update(extra)
     return RequesterConfig(**settings)
@@ -181,22 +257,26 @@ def _replay_psk(vectors: Path, name: str, *, with_context: bool) -> None:
 
 
 def _recorded_signer(capture: Capture, certificates: tuple[bytes, ...]) -> Callable[[SignatureInput], bytes]:
-    """libspdm's FINISH signatures, each handed out only if it verifies over what is to be signed:
-    the requester's FINISH transcript (with Hash(CM)) must be the one libspdm signed."""
-    signatures = [m.signature for m in capture.plain(Finish) if m.signature is not None]
+    """libspdm's requester signatures (encapsulated CHALLENGE_AUTH, FINISH), each handed out only if it
+    verifies over what is to be signed: the requester's transcripts (mut_B/mut_C, Hash(CM)) must be
+    the ones libspdm signed."""
+    signatures = capture.requester_signatures()
     public_key = x509.load_der_x509_certificate(certificates[-1]).public_key()
     suite, hashes = asym_suite(BaseAsymAlgo.ECDSA_P384), hash_suite(BaseHashAlgo.SHA_384)
     return recorded_signer(signatures, public_key, suite, hashes)
 
 
-def _spdm_emu_connection(requester: Requester) -> None:
-    """spdm-emu's flow before its sessions (README.txt): DIGESTS, both slots' chains, DIGESTS, slot 0 again, DIGESTS."""
+def _spdm_emu_connection(requester: Requester, *, challenge: bool = False) -> None:
+    """spdm-emu's flow before its sessions (README.txt): DIGESTS, both slots' chains, (with CHAL in
+    --exe_conn: CHALLENGE with the summary of all measurements,) DIGESTS, slot 0 again, DIGESTS."""
     requester.init_connection()
     requester.get_digests()
     requester.get_certificate(0)
     requester.get_certificate(1)
     requester.verify_certificate(0)
     requester.verify_certificate(1)
+    if challenge:
+        assert requester.challenge(0, SummaryHashType.ALL).measurement_summary_hash is not None
     requester.get_digests()
     requester.get_certificate(0)
     requester.get_digests()
@@ -207,6 +287,7 @@ def _spdm_emu_connection(requester: Requester) -> None:
     [
         ("e_dhe_secp384_aes256gcm_v11", ()),
         ("h_dhe_ffdhe3072_aes128gcm_rsassa3072_v11", ()),
+        ("i_mctp_dhe_secp384_aes256gcm_v11", ()),  # MCTP: sequence numbers, libspdm's random padding
         ("e4_dhe_secp384_aes256gcm_mutauth_encap_v11", (0, 1, 2)),  # spdm-emu provisions 3 slots
         ("p_dhe_secp384_mutauth_wo_encap_v11", (0,)),
     ],
@@ -221,6 +302,12 @@ def test_dhe_session_records_are_libspdms_at_12(libspdm_vectors: Path, libspdm_v
     _replay_dhe(libspdm_v12_v13_vectors, libspdm_vectors, "t_dhe_secp384_aes256gcm_v12", (), all_keys=True)
 
 
+def test_dhe_session_records_are_libspdms_over_mctp(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """t2_: the t_ flow over MCTP, each secured record with its 2-byte sequence number and libspdm's random
+    padding (recovered from the capture and handed to the requester as `secured_padding`)."""
+    _replay_dhe(libspdm_v12_v13_vectors, libspdm_vectors, "t2_mctp_dhe_secp384_aes256gcm_v12", (), all_keys=True)
+
+
 def _replay_dhe(
     vectors: Path, keys: Path, name: str, requester_slots: tuple[int, ...], *, all_keys: bool = False
 ) -> None:
@@ -231,7 +318,8 @@ def _replay_dhe(
         identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
         identities = dict.fromkeys(requester_slots, identity)
     config = _config(capture, vectors, dhe_key_share=_key_shares(capture), identities=identities)
-    transport = ReplayTransport.from_messages(capture.items)
+    replay = MctpReplayTransport if capture.entry["transport"] == "mctp" else ReplayTransport
+    transport = replay.from_messages(capture.items)
     requester = Requester(transport, config)
 
     _spdm_emu_connection(requester)
@@ -250,6 +338,99 @@ def _replay_dhe(
             assert measured.signed and measured.slot == slot and len(measured.blocks) == 8
             # END_SESSION with bit 0, as spdm-emu sends it (the context manager would send 0)
             session.close(clear_negotiated_state=True)
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+# --- SPDM 1.2: chunking, provisioning, mutual authentication ------------------------------------------
+
+
+def _provision(requester: Requester, session: Session, chain: tuple[bytes, ...]) -> None:
+    """spdm-emu's GET_CSR and SET_CERTIFICATE of slot 0 in the clear, then SET_CERTIFICATE of slot 1 in the session.
+
+    Our requester forgets a slot it wrote (its chain no longer describes the device); libspdm keeps
+    the chain it verified (spdm-emu's sample responder files the new chain away and keeps serving
+    its own), and opens the next session on slot 1 with it. So the earlier validation is handed back.
+    """
+    held = dict(requester.digests), dict(requester.chains), dict(requester.verified)
+    assert requester.get_csr()
+    assert not requester.set_certificate(0, chain).reset_required
+    assert not session.set_certificate(1, chain).reset_required
+    for kept, state in zip(held, (requester.digests, requester.chains, requester.verified), strict=True):
+        state.update(kept)
+
+
+def test_provisioning_records_are_libspdms(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """x_: GET_CSR, SET_CERTIFICATE (the chain in the SPDM format, RootHash first) in clear and in session."""
+    capture = _capture(libspdm_v12_v13_vectors, "x_csr_setcert_ecdsap384_v12")
+    transport = ReplayTransport.from_messages(capture.items)
+    requester = Requester(transport, _config(capture, libspdm_v12_v13_vectors, dhe_key_share=_key_shares(capture)))
+    chain = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_responder.certchain.der")
+    _spdm_emu_connection(requester)
+    for slot in (0, 1):
+        session = requester.key_exchange(slot, summary_hash_type=0xFF)
+        _provision(requester, session, chain)
+        session.close(clear_negotiated_state=True)
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+def test_chunked_records_are_libspdms_at_256(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """v_ (DataTransferSize 256): CHUNK_GET for CERTIFICATE, MEASUREMENTS, KEY_EXCHANGE_RSP, CSR and the
+    in-session MEASUREMENTS; CHUNK_SEND for SET_CERTIFICATE in clear and in session."""
+    capture = _capture(libspdm_v12_v13_vectors, "v_chunk_dts256_ecdsap384_v12")
+    transport = ReplayTransport.from_messages(capture.items)
+    requester = Requester(transport, _config(capture, libspdm_v12_v13_vectors, dhe_key_share=_key_shares(capture)))
+    chain = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_responder.certchain.der")
+    _spdm_emu_connection(requester, challenge=True)
+    assert requester.get_measurements(0xFF, signed=True, slot=0).signed
+    for slot in (0, 1):
+        session = requester.key_exchange(slot, summary_hash_type=0xFF)
+        session.heartbeat()
+        assert session.get_measurements(0xFF).signed
+        _provision(requester, session, chain)
+        session.close(clear_negotiated_state=True)
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+def test_chunked_records_are_libspdms_at_64(libspdm_v12_v13_vectors: Path) -> None:
+    """v3_ (DataTransferSize 64): DIGESTS and CHALLENGE_AUTH chunked too, KEY_EXCHANGE and PSK_EXCHANGE
+    sent with CHUNK_SEND and answered by a bare ERROR(LargeResponse), then PSK_EXCHANGE_RSP through CHUNK_GET."""
+    capture = _capture(libspdm_v12_v13_vectors, "v3_chunk_dts64_dhe_psk_ecdsap384_v12")
+    transport = ReplayTransport.from_messages(capture.items)
+    requester = Requester(transport, _config(capture, libspdm_v12_v13_vectors, dhe_key_share=_key_shares(capture)))
+    _spdm_emu_connection(requester, challenge=True)
+    assert requester.get_measurements(0xFF, signed=True, slot=0).signed
+    for open_session in (
+        lambda: requester.key_exchange(0, summary_hash_type=0xFF),
+        lambda: requester.psk_exchange(summary_hash_type=0xFF),
+        lambda: requester.key_exchange(1, summary_hash_type=0xFF),
+    ):
+        session = open_session()
+        session.heartbeat()
+        assert session.key_update(all_keys=True)
+        assert session.get_measurements(0xFF).signed
+        session.close(clear_negotiated_state=True)
+    assert transport.done(), "the capture holds records the requester did not send"
+
+
+def test_mutual_authentication_records_are_libspdms_at_12(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """w_: basic mutual authentication after CHALLENGE_AUTH (encapsulated GET_DIGESTS, GET_CERTIFICATE,
+    CHALLENGE in the clear), then a session with MutAuthRequested 2 and a signed FINISH, up to the
+    responder-initiated KEY_UPDATE: the requester does not ask for encapsulated requests once a
+    session is established (and would answer KEY_UPDATE UnsupportedRequest), so the replay stops there."""
+    capture = _capture(libspdm_v12_v13_vectors, "w_mutauth_encap_ecdsap384_v12")
+    certificates = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_requester.certchain.der")
+    identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
+    identities = dict.fromkeys((0, 1, 2), identity)  # spdm-emu provisions 3 slots
+    config = _config(capture, libspdm_v12_v13_vectors, dhe_key_share=_key_shares(capture), identities=identities)
+    encapsulated = [r.index for r in capture.records if isinstance(r.message, GetEncapsulatedRequest)]
+    key_update = encapsulated[1]  # the first is the handshake's, the second asks for the responder's KEY_UPDATE
+    transport = ReplayTransport.from_messages(item for item in capture.items if item.index < key_update)
+    requester = Requester(transport, config)
+    _spdm_emu_connection(requester, challenge=True)
+    session = requester.key_exchange(0, summary_hash_type=0xFF)
+    assert session.mut_auth_requested == 0x02 and session.requester_slot == 0
+    assert session.th2 == bytes.fromhex(capture.entry["sessions_key_schedule"][0]["th2"])
+    session.heartbeat()
     assert transport.done(), "the capture holds records the requester did not send"
 
 
