@@ -176,6 +176,7 @@ class FlowDecoder:
 
     def _follow_transfer(self, msg: Message) -> Carried | None:
         """The large message a chunk message completes, or the response a CHUNK_SEND_ACK carries."""
+        self._end_cut_transfers(msg)
         if isinstance(msg, ErrorResponse) and isinstance(msg.extended_data, LargeResponse):
             negotiated = self._chunking(msg)
             self._large_response = ChunkAssembly.receiving(ChunkResponse, negotiated, handle=msg.extended_data.handle)
@@ -191,6 +192,23 @@ class FlowDecoder:
         elif isinstance(msg, ChunkSendAck) and msg.response:
             return self._carried(msg.response, Direction.RESPONSE)
         return None
+
+    def _end_cut_transfers(self, msg: Message) -> None:
+        """A new request (GET_VERSION aside, which restarts everything) while a transfer is unfinished:
+        the large message it was carrying never arrived whole, which a requester would not accept."""
+        if not msg.code.is_request or isinstance(msg, (GetVersion, RespondIfReady)):
+            return
+        unfinished = [
+            transfer
+            for transfer, continues in ((self._large_response, ChunkGet), (self._large_request, ChunkSend))
+            if transfer is not None and not transfer.done and not isinstance(msg, continues)
+        ]
+        self._large_response = None if self._large_response in unfinished else self._large_response
+        self._large_request = None if self._large_request in unfinished else self._large_request
+        if unfinished:
+            kinds = " and ".join(transfer.kind.name for transfer in unfinished)
+            code = ErrorCode.InvalidRequest if unfinished[0].kind is ChunkSend else ErrorCode.InvalidResponseCode
+            raise ProtocolError(code, f"{msg.name} while a {kinds} transfer is unfinished (no last chunk)")
 
     def _chunking(self, msg: Message) -> Negotiated:
         """The negotiation whose transfer sizes bound a large message."""

@@ -166,3 +166,43 @@ def test_requester_reproduces_libspdm_requests(libspdm_v12_v13_vectors: Path, ca
     result = requester.get_measurements(0xFF, signed=True, slot=0)
     assert result.signed and result.blocks
     assert transport.done(), "the capture holds requests the requester did not send"
+
+
+def test_a_key_exchange_whose_chain_never_completed_fails(libspdm_v12_v13_vectors: Path) -> None:
+    """Found by the tamper campaign: with slot 1's CERTIFICATE claiming a remainder (so its chain never
+    completes), the session with slot 1 was verified from the DIGESTS digest alone, its KEY_EXCHANGE_RSP
+    signature silently unchecked. Now that is a failing check."""
+    capture = "x_csr_setcert_ecdsap384_v12"
+    pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
+    record = pcap.records[17]  # CERTIFICATE of slot 1
+    data = bytearray(record.data)
+    data[HEADER_SIZE + 6] ^= 0x01  # RemainderLength
+    records = list(pcap.records)
+    records[17] = PcapRecord(index=record.index, timestamp=record.timestamp, data=bytes(data))
+    altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+    anchors, secrets = _anchors(libspdm_v12_v13_vectors, capture), _secrets(libspdm_v12_v13_vectors, capture)
+    result = verify_capture(altered, anchors, secrets=secrets)
+    assert not result.ok
+    failed = [check for check in result.checks if not check.ok]
+    assert any(
+        check.name == "KEY_EXCHANGE_RSP signature" and "no complete certificate chain of slot 1" in check.detail
+        for check in failed
+    ), failed
+
+
+def test_a_chunk_transfer_cut_short_fails(libspdm_v12_v13_vectors: Path) -> None:
+    """Found by the tamper campaign: with LAST_CHUNK cleared on the last CHUNK_RESPONSE of CHALLENGE_AUTH,
+    the transfer never completed and the next request went by unremarked (no CHALLENGE_AUTH, no check)."""
+    capture = "v3_chunk_dts64_dhe_psk_ecdsap384_v12"
+    pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
+    index = 158  # the last CHUNK_RESPONSE of CHALLENGE_AUTH
+    record = pcap.records[index - 1]
+    data = bytearray(record.data)
+    data[HEADER_SIZE + 2] ^= 0x01  # Param1: LAST_CHUNK
+    records = list(pcap.records)
+    records[index - 1] = PcapRecord(index=index, timestamp=record.timestamp, data=bytes(data))
+    altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+    anchors, secrets = _anchors(libspdm_v12_v13_vectors, capture), _secrets(libspdm_v12_v13_vectors, capture)
+    result = verify_capture(altered, anchors, secrets=secrets)
+    assert not result.ok
+    assert "CHUNK_RESPONSE transfer is unfinished" in str(result.first_failure)

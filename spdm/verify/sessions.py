@@ -312,7 +312,10 @@ class SessionReplayer:
             )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
-            if chain is not None and digests.signed is not None:
+            if chain is None:
+                unchecked = f"not checked: the capture holds no complete certificate chain of slot {request.slot_id}"
+                checks.append(Check(record=item.index, name="KEY_EXCHANGE_RSP signature", ok=False, detail=unchecked))
+            elif digests.signed is not None:
                 checks.append(
                     _check_signature(
                         item.index,

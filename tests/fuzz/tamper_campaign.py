@@ -29,6 +29,9 @@ records some *verified* signature, MAC or tag covers is taken from the UNTAMPERE
     so the padding is outside every transcript; or
   - it is a reserved DOE header field (byte 3, and the reserved bits 18..31 of the Length dword,
     bytes 6-7), which PCIe says receivers ignore; or
+  - it is the Reserved field of a clear CHUNK_RESPONSE's header (bytes 6-7 of the message): SPDM
+    1.2 receivers ignore reserved fields, and a chunk's header is in no transcript (only the large
+    message it carries is), so nothing authenticates it; or
   - it is one of the 4 MCTP packet-header bytes before the message type byte (header version,
     destination and source EIDs, SOM/EOM/sequence/TO/tag; spdm-emu writes 00 00 00 c0): DSP0275
     starts the SPDM message at the message type byte, the packet header is consumed by the MCTP
@@ -78,6 +81,7 @@ DOE_HEADER = 8
 MCTP_PACKET_HEADER = 4  # the record's bytes before the MCTP message type byte
 _DOE_RESERVED_BYTES = frozenset({3, 7})  # byte 3 reserved; Length bits 24..31
 _DOE_RESERVED_BITS_BYTE6 = 0xFC  # Length bits 18..23
+_CHUNK_RESERVED = (6, 7)  # CHUNK_RESPONSE's Reserved u16, after ChunkSeqNo
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ class Target:
     start: int  # first byte of the SPDM or secured message
     end: int  # one past its last byte (DOE padding follows up to `size`)
     doe: bool
+    reserved: frozenset[int] = frozenset()  # record positions of fields SPDM's receivers ignore and nothing covers
 
 
 def _failures(result: CaptureVerification) -> frozenset[tuple[int, str]]:
@@ -196,7 +201,10 @@ def baseline(name: str) -> Baseline:
         start = payload_at[item.index]
         doe = item.transport == "pci-doe"
         assert record.data[start : start + len(item.data)] == item.data, f"{name}: record {item.index}"
-        targets.append(Target(item.index, len(record.data), start, start + len(item.data), doe))
+        reserved = (
+            frozenset(start + offset for offset in _CHUNK_RESERVED) if item.code == "CHUNK_RESPONSE" else frozenset()
+        )
+        targets.append(Target(item.index, len(record.data), start, start + len(item.data), doe, reserved))
     return Baseline(vector, pcap, result, targets)
 
 
@@ -206,7 +214,10 @@ REJECTED, IRRELEVANT, ACCEPTED, VIOLATION = "rejected", "irrelevant-by-spec", "A
 
 
 def _spec_ignores(target: Target, position: int) -> bool:
-    """A DOE padding byte, a reserved DOE header field, or an MCTP packet-header byte (see the module docstring)."""
+    """A DOE padding byte, a reserved DOE header field, a chunk header's Reserved field, or an MCTP
+    packet-header byte (see the module docstring)."""
+    if position in target.reserved:
+        return True
     if not target.doe:
         return position < MCTP_PACKET_HEADER
     if position >= target.end:
