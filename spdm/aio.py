@@ -312,8 +312,8 @@ async def open_connection(
 
 class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
-    (`send`, `heartbeat`, `key_update`, `get_measurements`, `get_csr`, `set_certificate`, `close`, and
-    ``async with``)."""
+    (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `get_csr`,
+    `set_certificate`, `close`, and ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -332,6 +332,10 @@ class AsyncSession(SessionView):
     async def key_update(self, all_keys: bool = False) -> bool:
         """KEY_UPDATE, then VerifyNewKey; whether the responder's key changed too."""
         return await self._run(self.core.key_update(all_keys))
+
+    async def serve_encapsulated_requests(self) -> int:
+        """Answer the responder's pending encapsulated requests (its own KEY_UPDATE among them); how many."""
+        return await self._run(self.core.serve_encapsulated_requests())
 
     async def get_measurements(
         self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None

@@ -4,18 +4,20 @@ The responder asks its questions (GET_DIGESTS, GET_CERTIFICATE, CHALLENGE) insid
 ENCAPSULATED_REQUEST and ENCAPSULATED_RESPONSE_ACK; the requester answers each with
 DELIVER_ENCAPSULATED_RESPONSE from `RequesterConfig.identities`, until the ACK says done
 (DSP0274 1.1, GET_ENCAPSULATED_REQUEST). It runs in a session during a KEY_EXCHANGE that asked for
-mutual authentication, and outside any session after a CHALLENGE_AUTH that asked for basic
-mutual authentication.
+mutual authentication, outside any session after a CHALLENGE_AUTH that asked for basic mutual
+authentication, and in an established session when the requester asks for pending requests, where
+the responder may also ask for a KEY_UPDATE of its own key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spdm._checks import invalid_response
 from spdm.certs import certificate_portion
 from spdm.crypto import HashSuite, asym_suite, hash_suite
-from spdm.errors import DecodeError, NegotiationError
+from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
@@ -27,6 +29,7 @@ from spdm.messages.encapsulated import (
     GetEncapsulatedRequest,
 )
 from spdm.messages.error import ErrorResponse
+from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
@@ -49,22 +52,28 @@ def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, w
     return message, bytes(payload[:size])
 
 
-def _error(version: int, code: ErrorCode, data: int = 0) -> bytes:
+def _error(version: int, code: int, data: int = 0) -> bytes:
     return encode(ErrorResponse(version=version, error_code=code, error_data=data))
 
 
 @dataclass(slots=True, kw_only=True)
 class EncapsulatedAnswers:
-    """The requester's answers to a responder's encapsulated GET_DIGESTS, GET_CERTIFICATE and CHALLENGE.
+    """The requester's answers to a responder's encapsulated GET_DIGESTS, GET_CERTIFICATE, CHALLENGE
+    and, in an established session, KEY_UPDATE.
 
     The requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C) (1.0/1.1; A || mut_B || mut_C from 1.2,
     `vca` being A), mut_B being the encapsulated digest/certificate exchanges answered so far.
+    `key_update` applies an encapsulated KEY_UPDATE to the session's keys, or refuses it with a
+    `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
+    `answered` counts the requests answered (an ERROR is an answer too).
     """
 
     negotiated: Negotiated
     config: RequesterConfig
     max_padding: int
     vca: bytes = b""
+    key_update: Callable[[KeyUpdate], None] | None = None
+    answered: int = 0
     _mut: Transcript | None = None
     _chains: dict[int, bytes] = field(default_factory=dict)
 
@@ -91,12 +100,15 @@ class EncapsulatedAnswers:
 
     def answer(self, payload: bytes, version: int) -> bytes:
         """The response (SPDM bytes) to one encapsulated request."""
+        self.answered += 1
         try:
             request, exact = _decode_embedded(payload, self.negotiated, self.max_padding, "ENCAPSULATED_REQUEST")
         except DecodeError:
             return _error(version, ErrorCode.InvalidRequest)
         if request.version != version:
             return _error(version, ErrorCode.VersionMismatch)
+        if isinstance(request, KeyUpdate) and self.key_update is not None:
+            return self._key_update_ack(request, self.key_update)
         if isinstance(request, GetDigests):
             response = self._digests(request)
         elif isinstance(request, GetCertificate):
@@ -108,6 +120,13 @@ class EncapsulatedAnswers:
         if response[1] != Code.ERROR:
             self._mut_transcript().append(exact, response)
         return response
+
+    def _key_update_ack(self, request: KeyUpdate, apply: Callable[[KeyUpdate], None]) -> bytes:
+        try:
+            apply(request)
+        except ProtocolError as error:
+            return _error(request.version, error.error_code, error.error_data)
+        return encode(KeyUpdateAck(version=request.version, operation=request.operation, tag=request.tag))
 
     def _digests(self, request: GetDigests) -> bytes:
         slots = self._slots()
@@ -154,15 +173,30 @@ class EncapsulatedAnswers:
 
 
 def run_encapsulated(
-    transact: Transact, answers: EncapsulatedAnswers, *, version: int, implicit_digests: bool, slot: int | None
+    transact: Transact,
+    answers: EncapsulatedAnswers,
+    *,
+    version: int,
+    implicit_digests: bool,
+    slot: int | None,
+    may_be_idle: bool = False,
 ) -> Steps[int | None]:
     """GET_ENCAPSULATED_REQUEST (or the implicit GET_DIGESTS), then each request answered with
     DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
-    ReqSlotNumber when it names one, else `slot`)."""
+    ReqSlotNumber when it names one, else `slot`).
+
+    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest to
+    GET_ENCAPSULATED_REQUEST means the responder has nothing pending and ends the flow at once
+    (libspdm's requester before 1.3)."""
     if implicit_digests:
         request_id, payload = 0, encode(GetDigests(version=version))
     else:
-        encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
+        try:
+            encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
+        except PeerError as error:
+            if may_be_idle and error.error_code == ErrorCode.UnexpectedRequest:
+                return slot
+            raise
         if not encapsulated.payload:
             raise invalid_response("ENCAPSULATED_REQUEST carries no request")
         request_id, payload = encapsulated.request_id, encapsulated.payload

@@ -35,8 +35,9 @@ class Session(SessionView):
     Requests travel as DSP0277 secured messages under the session's data keys; each direction
     counts its own sequence numbers from 0 per key and never reuses one. `send` carries any
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
-    response (an ERROR raises `PeerError`); `heartbeat`, `key_update`, `get_measurements`,
-    `get_csr`, `set_certificate` and `close` are the session's own operations. As a context
+    response (an ERROR raises `PeerError`); `heartbeat`, `key_update`,
+    `serve_encapsulated_requests`, `get_measurements`, `get_csr`, `set_certificate` and `close` are
+    the session's own operations. As a context
     manager the session ends (END_SESSION) on exit. After `close`, a teardown
     (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
     raises `SessionClosedError`.
@@ -64,6 +65,11 @@ class Session(SessionView):
     def key_update(self, all_keys: bool = False) -> bool:
         """KEY_UPDATE, then VerifyNewKey; whether the responder's key changed too (see `SessionCore.key_update`)."""
         return self._run(self.core.key_update(all_keys))
+
+    def serve_encapsulated_requests(self) -> int:
+        """Answer the responder's pending encapsulated requests (its own KEY_UPDATE among them); how
+        many were answered (see `SessionCore.serve_encapsulated_requests`)."""
+        return self._run(self.core.serve_encapsulated_requests())
 
     def get_measurements(
         self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None

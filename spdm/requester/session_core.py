@@ -2,7 +2,8 @@
 the drivers' sessions (`spdm.requester.Session`, `spdm.aio.AsyncSession`) share.
 
 A session holds its keys, sequence numbers, transcripts and phase; each operation (`send`,
-`heartbeat`, `key_update`, `get_measurements`, `close`) is an `Operation` that seals its request,
+`heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `close`) is an
+`Operation` that seals its request,
 opens the response and applies the session's rules. Of its connection it holds only a
 `SessionLink`: the channel requests travel, the table of open sessions it leaves when it closes,
 the validated certificate chains, and the connection-transcript rule for in-session requests.
@@ -19,6 +20,13 @@ libspdm's captures):
   after the ACK; UpdateAllKeys expects the ACK under the responder's new key and, like libspdm,
   falls back to its old key when the ACK does not open with the new one (the responder did not
   update). VerifyNewKey follows either.
+* The responder's own KEY_UPDATE comes as an encapsulated request (`serve_encapsulated_requests`),
+  answered as `spdm.session.key_update.AnsweredKeyUpdate` says with the responder as initiator:
+  UpdateKey changes the response key before the DELIVER_ENCAPSULATED_RESPONSE carrying the ACK
+  goes out, and its old key still opens responses until VerifyNewKey drops it (libspdm's
+  `libspdm_get_encap_response_key_update`). UpdateAllKeys also changes the request key before
+  that DELIVER is sealed, the answerer's rule of the requester's own UpdateAllKeys (libspdm's
+  requester refuses an encapsulated UpdateAllKeys with InvalidRequest; its responder never asks one).
 * A response that does not open tears the session down (`SessionDecryptError`), as libspdm frees
   a session on a decrypt failure; so does an ERROR DecryptError from the responder.
 """
@@ -50,7 +58,7 @@ from spdm.requester.identity import RequesterIdentity
 from spdm.requester.measurements import get_measurements
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
 from spdm.requester.results import MeasurementResult, SetCertificateResult
-from spdm.session.key_update import SentKeyUpdate
+from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key_update
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
 from spdm.session.transcript import SessionTranscript, Signer
@@ -169,6 +177,8 @@ class SessionCore:
         # rules, from its first GET_MEASUREMENTS on: until then there is nothing for a request or an ERROR to restart
         self._measurements: ConnectionTranscript | None = None
         self._pending_update: SentKeyUpdate | None = None
+        # the responder's encapsulated KEY_UPDATE awaiting VerifyNewKey
+        self._answered_update: AnsweredKeyUpdate | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -203,6 +213,7 @@ class SessionCore:
         self._schedule = None
         self._handshake = None
         self._pending_update = None
+        self._answered_update = None
         self._link.sessions.pop(self.session_id, None)
 
     def _require(self, phase: SessionPhase) -> None:
@@ -250,7 +261,7 @@ class SessionCore:
         raw = yield from send(secured.request.seal(data), session_id=self.session_id, timeout=timeout)
         if not self._is_record(raw):
             return self._clear_answer(raw, codec)
-        update = self._pending_update
+        update = self._pending_update or self._answered_update
         try:
             app = secured.response.open(raw) if update is None else update.open(raw)
         except (VerificationError, DecodeError, ProtocolError) as error:
@@ -349,6 +360,41 @@ class SessionCore:
                 f"KEY_UPDATE_ACK echoes operation {ack.operation} tag 0x{ack.tag:02x}, "
                 f"sent operation {operation} tag 0x{tag:02x}"
             )
+
+    def serve_encapsulated_requests(self) -> Operation[int]:
+        """GET_ENCAPSULATED_REQUEST in the session, then each of the responder's requests answered
+        (GET_DIGESTS, GET_CERTIFICATE, its own KEY_UPDATE) until it is done.
+
+        The responder cannot send a request of its own; the transport's alert that it has one is
+        the cue. The operation returns the number of requests answered: 0 when the responder
+        answered ERROR UnexpectedRequest, having none pending.
+        """
+        return Operation(self._serve_encapsulated_requests())
+
+    def _serve_encapsulated_requests(self) -> Steps[int]:
+        self._require("established")
+        self._require_both(F.ENCAP_CAP, "encapsulated requests")
+        answers = EncapsulatedAnswers(
+            negotiated=self._negotiated,
+            config=self._link.channel.config,
+            max_padding=0,
+            key_update=self._answer_key_update,
+        )
+        yield from run_encapsulated(
+            self._transact, answers, version=self._version, implicit_digests=False, slot=None, may_be_idle=True
+        )
+        return answers.answered
+
+    def _answer_key_update(self, request: KeyUpdate) -> None:
+        """The responder's encapsulated KEY_UPDATE: the keys change now, before the ACK is delivered."""
+        secured, schedule = self._secured, self._schedule
+        if not self._negotiated.both(F.KEY_UPD_CAP):
+            raise ProtocolError(ErrorCode.UnsupportedRequest, "KEY_UPD_CAP is not set by both sides", request.code)
+        if secured is None or schedule is None:
+            raise ProtocolError(ErrorCode.InvalidRequest, "the session has no keys")
+        self._answered_update = answer_key_update(
+            secured, schedule, self._answered_update, request.operation, sender="response"
+        )
 
     def get_measurements(
         self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None

@@ -45,7 +45,7 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError,
 from spdm.measurements import summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation, MutAuthRequest, SummaryHashType
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, MutAuthRequest, SummaryHashType
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -69,7 +69,7 @@ from spdm.responder._common import (
 )
 from spdm.responder.config import ResponderConfig
 from spdm.responder.state import SessionState
-from spdm.session.key_update import AnsweredKeyUpdate
+from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, joined_session_id, session_id_of
 from spdm.session.transcript import SessionTranscript
@@ -778,23 +778,13 @@ class SessionTable:
         connection: Connection | None,
         transcript: ConnectionTranscript,
     ) -> bytes:
-        """UpdateKey / UpdateAllKeys start an update (one at a time), VerifyNewKey ends it; the keys
-        change as `AnsweredKeyUpdate` says (UpdateAllKeys: the ACK already goes under the new response key)."""
+        """The answerer's step (`answer_key_update`); the keys change as `AnsweredKeyUpdate` says
+        (UpdateAllKeys: the ACK already goes under the new response key)."""
         ask = expect(message, KeyUpdate)
         if session is None:
             raise unexpected("KEY_UPDATE outside a session")
-        operation = ask.operation
-        if operation in (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS):
-            if session.key_update is not None:
-                raise invalid_request("a key update is already waiting for VerifyNewKey")
-            session.key_update = AnsweredKeyUpdate(session.channel, session.schedule, operation)
-        elif operation == KeyUpdateOperation.VERIFY_NEW_KEY:
-            if session.key_update is None:
-                raise invalid_request("VerifyNewKey with no key update pending")
-            session.key_update = None
-        else:
-            raise invalid_request(f"KeyOperation {operation} is reserved")
-        return encode(KeyUpdateAck(version=ask.version, operation=operation, tag=ask.tag))
+        session.key_update = answer_key_update(session.channel, session.schedule, session.key_update, ask.operation)
+        return encode(KeyUpdateAck(version=ask.version, operation=ask.operation, tag=ask.tag))
 
     def _end_session(
         self,

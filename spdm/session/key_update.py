@@ -19,20 +19,20 @@ starting at 0. The fallbacks are libspdm's (at 1e16c60f, the captures' version):
 re-opens a response that does not open with the responder's new key with the old one and then
 keeps the old one (`libspdm_activate_update_session_data_key(..., false)`), and still moves its own
 key after the ACK; its responder opens a request that does not open with the new key with the old
-one. Checking what may be asked when (a second UpdateKey before VerifyNewKey, a VerifyNewKey with
-nothing pending) is the answerer's protocol, not a key rule, and stays with the responder.
+one. What the answerer may be asked when (one update at a time, VerifyNewKey only after one) is
+`answer_key_update`, shared by the responder and the requester answering an encapsulated KEY_UPDATE.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from spdm.errors import SpdmError, VerificationError
+from spdm.errors import ErrorCode, ProtocolError, SpdmError, VerificationError
 from spdm.messages.codes import KeyUpdateOperation
 from spdm.session.keys import KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession
 
-__all__ = ["AnsweredKeyUpdate", "Sender", "SentKeyUpdate", "next_keys"]
+__all__ = ["AnsweredKeyUpdate", "Sender", "SentKeyUpdate", "answer_key_update", "next_keys"]
 
 Sender = Literal["request", "response"]
 """The direction KEY_UPDATE travels in: "request" for the requester's, "response" for an encapsulated one."""
@@ -163,6 +163,28 @@ class AnsweredKeyUpdate:
         if current.keys is not None:
             _set(self._channel, self.sender, current.rekeyed(current.keys))
         return message
+
+
+def answer_key_update(
+    channel: SecuredSession,
+    schedule: KeySchedule,
+    pending: AnsweredKeyUpdate | None,
+    operation: int,
+    *,
+    sender: Sender = "request",
+) -> AnsweredKeyUpdate | None:
+    """The answerer's step for one KEY_UPDATE: UpdateKey / UpdateAllKeys start an update (one at a
+    time), VerifyNewKey ends the pending one. Returns the update now awaiting VerifyNewKey (None
+    once it ended); anything else raises `ProtocolError` InvalidRequest and changes no key."""
+    if operation in _UPDATES:
+        if pending is not None:
+            raise ProtocolError(ErrorCode.InvalidRequest, "a key update is already waiting for VerifyNewKey")
+        return AnsweredKeyUpdate(channel, schedule, operation, sender=sender)
+    if operation == KeyUpdateOperation.VERIFY_NEW_KEY:
+        if pending is None:
+            raise ProtocolError(ErrorCode.InvalidRequest, "VerifyNewKey with no key update pending")
+        return None
+    raise ProtocolError(ErrorCode.InvalidRequest, f"KeyOperation {operation} is reserved")
 
 
 def _get(channel: SecuredSession, direction: Sender) -> DirectionState:

@@ -1,9 +1,11 @@
 """The requester's sessions in memory: against our responder (every handshake variant), against a
 scripted responder built from the session building blocks (libspdm's UpdateAllKeys fallback, Busy
-and ResponseNotReady inside a session, ERROR DecryptError), and through `spdm requester --session`."""
+and ResponseNotReady inside a session, ERROR DecryptError, the responder's own KEY_UPDATE through
+encapsulated requests), and through `spdm requester --session`."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterator
@@ -14,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from spdm import cli
+from spdm.aio import AsyncRequester, AsyncTransport
 from spdm.certs import CertChain
 from spdm.crypto import aead_suite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError
@@ -33,7 +36,12 @@ from spdm.messages.codes import (
     KeyUpdateOperation,
 )
 from spdm.messages.context import CodecContext
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    GetEncapsulatedRequest,
+)
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
@@ -65,6 +73,7 @@ from spdm.requester import (
 from spdm.requester.encapsulated import basic_mutual_authentication
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.session import KeySchedule, SecuredSession
+from spdm.session.key_update import SentKeyUpdate
 from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport, DoeType, decode_object
@@ -311,10 +320,12 @@ class ScriptedResponder:
     Misbehaviour on request: `keep_key` answers UpdateAllKeys under its old response key (the
     requester must fall back, as libspdm's does); `errors` are answered (sealed) to the next
     in-session requests instead of the real response; `reject_record` answers the next record with
-    ERROR DecryptError in the clear.
+    ERROR DecryptError in the clear; `encapsulated` are its own KEY_UPDATEs, asked one by one through
+    GET_ENCAPSULATED_REQUEST (ERROR UnexpectedRequest when there are none), its keys following
+    `SentKeyUpdate` with the responder as initiator; `delivered` are the requester's answers.
     """
 
-    FLAGS = F.ENCRYPT_CAP | F.MAC_CAP | F.PSK_CAP_NO_CONTEXT | F.HBEAT_CAP | F.KEY_UPD_CAP
+    FLAGS = F.ENCRYPT_CAP | F.MAC_CAP | F.PSK_CAP_NO_CONTEXT | F.HBEAT_CAP | F.KEY_UPD_CAP | F.ENCAP_CAP
     SESSION_ID = 0xBEEF0000
 
     def __init__(self) -> None:
@@ -328,6 +339,9 @@ class ScriptedResponder:
         self.reject_record = False
         self.errors: list[ErrorResponse] = []
         self.seen: list[tuple[Message, int]] = []
+        self.encapsulated: list[KeyUpdate] = []
+        self.delivered: list[Message] = []
+        self.update: SentKeyUpdate | None = None
 
     def respond(self, request: bytes, session_id: int | None) -> bytes:
         if session_id is None:
@@ -338,7 +352,7 @@ class ScriptedResponder:
         if self.reject_record:
             self.reject_record = False
             return encode(ErrorResponse(error_code=ErrorCode.DecryptError))
-        message = decode(channel.open(request), self.context)
+        message = decode(channel.open(request) if self.update is None else self.update.open(request), self.context)
         self.seen.append((message, sequence))
         if self.errors:
             return channel.seal(encode(self.errors.pop(0)))
@@ -406,6 +420,8 @@ class ScriptedResponder:
             sealed = channel.seal(encode(EndSessionAck()))
             self.channel = None
             return sealed
+        if isinstance(message, GetEncapsulatedRequest | DeliverEncapsulatedResponse):
+            return channel.seal(self._encapsulated(channel, schedule, message))
         assert isinstance(message, KeyUpdate)
         ack = encode(KeyUpdateAck(operation=message.operation, tag=message.tag))
         if message.operation == KeyUpdateOperation.UPDATE_ALL_KEYS and not self.keep_key:
@@ -416,6 +432,33 @@ class ScriptedResponder:
             assert channel.request.keys is not None
             channel.rekey_request(schedule.update(channel.request.keys))
         return sealed
+
+
+    def _encapsulated(
+        self,
+        channel: SecuredSession,
+        schedule: KeySchedule,
+        message: GetEncapsulatedRequest | DeliverEncapsulatedResponse,
+    ) -> bytes:
+        """The next KEY_UPDATE asked (its keys as the initiator's), or the end of the flow."""
+        if isinstance(message, DeliverEncapsulatedResponse):
+            answer = decode(message.payload, self.context)
+            self.delivered.append(answer)
+            if self.update is not None and isinstance(answer, KeyUpdateAck):
+                self.update.acknowledged()
+            elif self.update is not None:
+                self.update.refused()
+            self.update = None
+        if not self.encapsulated:
+            if isinstance(message, GetEncapsulatedRequest):
+                return encode(ErrorResponse(error_code=ErrorCode.UnexpectedRequest))
+            return encode(EncapsulatedResponseAck(payload_type=0))
+        ask = self.encapsulated.pop(0)
+        if ask.operation in (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS):
+            self.update = SentKeyUpdate(channel, schedule, ask.operation, sender="response")
+        if isinstance(message, GetEncapsulatedRequest):
+            return encode(EncapsulatedRequest(request_id=1, payload=encode(ask)))
+        return encode(EncapsulatedResponseAck(request_id=message.request_id + 1, payload_type=1, payload=encode(ask)))
 
 
 def _scripted(**config: Any) -> tuple[Requester, ScriptedResponder, list[float]]:
@@ -463,6 +506,96 @@ def test_busy_answer_to_update_all_keys(keep_key: bool) -> None:
     assert session.key_update(all_keys=True) is not keep_key
     session.heartbeat()
     session.close()
+
+
+@pytest.mark.parametrize("operation", [KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS])
+def test_the_responders_own_key_update_through_encapsulated_requests(operation: int) -> None:
+    """UpdateKey changes the response key (the ACKs after the KEY_UPDATE_ACK count from 0 under it);
+    UpdateAllKeys the request key too, before the DELIVER carrying the ACK is sealed."""
+    requester, responder, _ = _scripted(capabilities=F.ENCAP_CAP)
+    session = requester.psk_exchange()
+    session.heartbeat()
+    assert session.serve_encapsulated_requests() == 0  # ERROR UnexpectedRequest: nothing pending
+    responder.encapsulated = [
+        KeyUpdate(operation=operation, tag=0x11),
+        KeyUpdate(operation=KeyUpdateOperation.VERIFY_NEW_KEY, tag=0x22),
+    ]
+    assert session.serve_encapsulated_requests() == 2
+    assert responder.delivered == [
+        KeyUpdateAck(operation=operation, tag=0x11),
+        KeyUpdateAck(operation=KeyUpdateOperation.VERIFY_NEW_KEY, tag=0x22),
+    ]
+    all_keys = operation == KeyUpdateOperation.UPDATE_ALL_KEYS
+    assert session.sequence_numbers == ((2 if all_keys else 5), 2)
+    session.heartbeat()
+    session.close()
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        [KeyUpdateOperation.VERIFY_NEW_KEY],  # nothing to verify
+        [KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS],  # one update at a time
+        [KeyUpdateOperation.UPDATE_KEY, 7],  # reserved
+    ],
+    ids=["verify-alone", "two-updates", "reserved"],
+)
+def test_an_encapsulated_key_update_out_of_turn_is_refused(asked: list[int]) -> None:
+    """The refusal is ERROR InvalidRequest inside DELIVER_ENCAPSULATED_RESPONSE; no key changes for it."""
+    requester, responder, _ = _scripted(capabilities=F.ENCAP_CAP)
+    session = requester.psk_exchange()
+    responder.encapsulated = [KeyUpdate(operation=operation, tag=0x33) for operation in asked]
+    assert session.serve_encapsulated_requests() == len(asked)
+    refusal = responder.delivered[-1]
+    assert isinstance(refusal, ErrorResponse) and refusal.error_code == ErrorCode.InvalidRequest
+    session.heartbeat()  # both sides still agree on the keys
+    session.close()
+
+
+class _AsyncLoopback(AsyncTransport):
+    """The scripted responder, awaited."""
+
+    def __init__(self, responder: ScriptedResponder) -> None:
+        self.responder = responder
+
+    async def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        return self.responder.respond(request, session_id)
+
+
+def test_the_async_session_serves_encapsulated_requests() -> None:
+    responder = ScriptedResponder()
+    responder.encapsulated = [
+        KeyUpdate(operation=KeyUpdateOperation.UPDATE_KEY, tag=0x44),
+        KeyUpdate(operation=KeyUpdateOperation.VERIFY_NEW_KEY, tag=0x55),
+    ]
+
+    async def main() -> None:
+        config = RequesterConfig.with_sessions(psk=PSK, psk_hint=HINT, capabilities=F.ENCAP_CAP)
+        requester = AsyncRequester(_AsyncLoopback(responder), config)
+        await requester.init_connection()
+        async with await requester.psk_exchange() as session:
+            assert await session.serve_encapsulated_requests() == 2
+            await session.heartbeat()
+
+    asyncio.run(main())
+    assert [type(answer).__name__ for answer in responder.delivered] == ["KeyUpdateAck", "KeyUpdateAck"]
+
+
+def test_our_responder_has_no_encapsulated_request_of_its_own(requester_chain: Any) -> None:
+    """Our responder asks encapsulated requests only during a mutual-authentication handshake (it
+    cannot ask for a KEY_UPDATE of its own): in an established session it answers UnexpectedRequest."""
+    requester, _, _ = _pair(requester_chain, mutual="encapsulated")
+    requester.init_connection()
+    with requester.key_exchange(0) as session:
+        assert session.serve_encapsulated_requests() == 0
+        session.heartbeat()
+
+
+def test_serving_encapsulated_requests_needs_encap_cap_on_both_sides() -> None:
+    requester, _, _ = _scripted()
+    session = requester.psk_exchange()
+    with pytest.raises(NegotiationError, match="ENCAP_CAP"):
+        session.serve_encapsulated_requests()
 
 
 def test_an_update_all_keys_ack_under_neither_key_tears_the_session_down() -> None:

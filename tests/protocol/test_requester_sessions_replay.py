@@ -16,8 +16,8 @@ and over MCTP the random padding of each secured record, decrypted from the capt
   libspdm's. The encapsulated DIGESTS/CERTIFICATE answers, FINISH, in-session measurements and
   everything after are byte-identical.
 * SPDM 1.2 chunking (v at DataTransferSize 256, v3 at 64), GET_CSR/SET_CERTIFICATE (x) and basic and
-  session mutual authentication (w, up to the responder-initiated KEY_UPDATE, which the requester
-  does not take through encapsulated requests) likewise.
+  session mutual authentication with the responder's own KEY_UPDATE through encapsulated requests (w)
+  likewise.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from spdm.messages import Message, decode_prefix
 from spdm.messages.certificates import GetCertificate
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams, SummaryHashType
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, SPDM_VERSIONS, GetCapabilities, NegotiateAlgorithms
@@ -414,23 +414,26 @@ def test_chunked_records_are_libspdms_at_64(libspdm_v12_v13_vectors: Path) -> No
 
 def test_mutual_authentication_records_are_libspdms_at_12(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
     """w_: basic mutual authentication after CHALLENGE_AUTH (encapsulated GET_DIGESTS, GET_CERTIFICATE,
-    CHALLENGE in the clear), then a session with MutAuthRequested 2 and a signed FINISH, up to the
-    responder-initiated KEY_UPDATE: the requester does not ask for encapsulated requests once a
-    session is established (and would answer KEY_UPDATE UnsupportedRequest), so the replay stops there."""
+    CHALLENGE in the clear), then two sessions with MutAuthRequested 2 and a signed FINISH, in each the
+    responder's own KEY_UPDATE (UpdateKey, VerifyNewKey) as encapsulated requests: the responses
+    after its ACK open only under the responder's new key."""
     capture = _capture(libspdm_v12_v13_vectors, "w_mutauth_encap_ecdsap384_v12")
     certificates = load_certificates(libspdm_vectors / "sample_key" / "ecp384" / "bundle_requester.certchain.der")
     identity = RequesterIdentity(certificates=certificates, sign=_recorded_signer(capture, certificates))
     identities = dict.fromkeys((0, 1, 2), identity)  # spdm-emu provisions 3 slots
     config = _config(capture, libspdm_v12_v13_vectors, dhe_key_share=_key_shares(capture), identities=identities)
-    encapsulated = [r.index for r in capture.records if isinstance(r.message, GetEncapsulatedRequest)]
-    key_update = encapsulated[1]  # the first is the handshake's, the second asks for the responder's KEY_UPDATE
-    transport = ReplayTransport.from_messages(item for item in capture.items if item.index < key_update)
+    transport = ReplayTransport.from_messages(capture.items)
     requester = Requester(transport, config)
     _spdm_emu_connection(requester, challenge=True)
-    session = requester.key_exchange(0, summary_hash_type=0xFF)
-    assert session.mut_auth_requested == 0x02 and session.requester_slot == 0
-    assert session.th2 == bytes.fromhex(capture.entry["sessions_key_schedule"][0]["th2"])
-    session.heartbeat()
+    for slot in (0, 1):
+        session = requester.key_exchange(slot, summary_hash_type=0xFF)
+        assert session.mut_auth_requested == 0x02 and session.requester_slot == 0
+        assert session.th2 == bytes.fromhex(capture.entry["sessions_key_schedule"][slot]["th2"])
+        session.heartbeat()
+        assert session.serve_encapsulated_requests() == 2  # UpdateKey, then VerifyNewKey
+        assert session.sequence_numbers == (4, 2)  # the response key is new: its two ACKs counted from 0
+        assert session.get_measurements(0xFF).signed
+        session.close(clear_negotiated_state=True)
     assert transport.done(), "the capture holds records the requester did not send"
 
 
