@@ -24,9 +24,8 @@ libspdm's captures):
   answered as `spdm.session.key_update.AnsweredKeyUpdate` says with the responder as initiator:
   UpdateKey changes the response key before the DELIVER_ENCAPSULATED_RESPONSE carrying the ACK
   goes out, and its old key still opens responses until VerifyNewKey drops it (libspdm's
-  `libspdm_get_encap_response_key_update`). UpdateAllKeys also changes the request key before
-  that DELIVER is sealed, the answerer's rule of the requester's own UpdateAllKeys (libspdm's
-  requester refuses an encapsulated UpdateAllKeys with InvalidRequest; its responder never asks one).
+  `libspdm_get_encap_response_key_update`). An encapsulated UpdateAllKeys is InvalidRequest, as
+  libspdm's requester answers it (libspdm_req_encap_key_update_ack.c): a responder updates its own key.
 * A response that does not open tears the session down (`SessionDecryptError`), as libspdm frees
   a session on a decrypt failure; so does an ERROR DecryptError from the responder.
 """
@@ -392,6 +391,9 @@ class SessionCore:
             raise ProtocolError(ErrorCode.UnsupportedRequest, "KEY_UPD_CAP is not set by both sides", request.code)
         if secured is None or schedule is None:
             raise ProtocolError(ErrorCode.InvalidRequest, "the session has no keys")
+        if request.operation == KeyUpdateOperation.UPDATE_ALL_KEYS:
+            # libspdm_req_encap_key_update_ack.c refuses it: a responder asks to update its own key only
+            raise ProtocolError(ErrorCode.InvalidRequest, "an encapsulated KEY_UPDATE asks for UpdateAllKeys")
         self._answered_update = answer_key_update(
             secured, schedule, self._answered_update, request.operation, sender="response"
         )
