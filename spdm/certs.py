@@ -25,10 +25,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -62,11 +64,13 @@ __all__ = [
     "ChainPortions",
     "CmaIdentity",
     "VerifiedChain",
+    "X509SigningHash",
     "certificate_portion",
     "load_certificate",
     "load_certificates",
     "split_der",
     "verify_chain",
+    "x509_signing_hash",
 ]
 
 SPDM_HARDWARE_IDENTITY_OID = "1.3.6.1.4.1.412.274.2"
@@ -594,6 +598,22 @@ class _Recorder:
             .may_be_present(x509.BasicConstraints, agnostic, self.issuer_basic_constraints)
             .may_be_present(x509.KeyUsage, agnostic, self.ca_key_usage)
         )
+
+
+X509SigningHash: TypeAlias = (
+    hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
+)
+"""The hashes `cryptography`'s certificate and CSR builders sign with (the SPDM hashes but SM3)."""
+
+
+def x509_signing_hash(suite: HashSuite) -> X509SigningHash:
+    """`suite`'s hash as the certificate and CSR builders take it; `ValueError` for one they cannot use."""
+    algorithm = suite.algorithm
+    if isinstance(
+        algorithm, (hashes.SHA256, hashes.SHA384, hashes.SHA512, hashes.SHA3_256, hashes.SHA3_384, hashes.SHA3_512)
+    ):
+        return algorithm
+    raise ValueError(f"{suite.name} cannot sign certificates or CSRs")
 
 
 def load_certificate(der: bytes) -> x509.Certificate:

@@ -23,11 +23,18 @@ from functools import partial
 
 from asn1crypto import parser
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from spdm.certs import SPDM_RESPONDER_AUTH_OID, CertChain, CertModel, ChainPolicy, verify_chain
+from spdm.certs import (
+    SPDM_RESPONDER_AUTH_OID,
+    CertChain,
+    CertModel,
+    ChainPolicy,
+    X509SigningHash,
+    verify_chain,
+    x509_signing_hash,
+)
 from spdm.crypto import AsymSuite, HashSuite, SignatureScheme, SigningKey
 from spdm.errors import DecodeError, ProtocolError, VerificationError
 from spdm.limits import Limits
@@ -41,9 +48,6 @@ _EXTENSION_REQUEST = x509.ObjectIdentifier("1.2.840.113549.1.9.14")
 # library parses it as the CertificationRequest it would be part of
 _PLACEHOLDER_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + b"\x03\x01\x00"
 _SEQUENCE = (0, 1, 16)
-
-_CsrHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
-
 
 class SlotTable:
     """The responder's certificate slots as they stand: `current` (what GET_DIGESTS, GET_CERTIFICATE,
@@ -82,11 +86,11 @@ def _requester_info(data: bytes, key: SigningKey) -> x509.CertificateSigningRequ
     return parsed
 
 
-def _signing_hash(suite: HashSuite) -> _CsrHash:
-    algorithm = suite.algorithm
-    if isinstance(algorithm, _CsrHash):
-        return algorithm
-    raise ProtocolError(ErrorCode.Unspecified, f"{suite.name} cannot sign a CSR")
+def _signing_hash(suite: HashSuite) -> X509SigningHash:
+    try:
+        return x509_signing_hash(suite)
+    except ValueError as error:
+        raise ProtocolError(ErrorCode.Unspecified, f"{suite.name} cannot sign a CSR") from error
 
 
 def build_csr(

@@ -16,12 +16,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
 
 from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -33,6 +31,8 @@ from spdm.certs import (
     SPDM_HARDWARE_IDENTITY_OID,
     SPDM_RESPONDER_AUTH_OID,
     CertChain,
+    X509SigningHash,
+    x509_signing_hash,
 )
 from spdm.crypto import HashSuite, SignatureScheme, SigningKey, asym_suite, hash_suite
 from spdm.messages.codes import BaseHashAlgo
@@ -190,7 +190,7 @@ def make_chain(
         raise ValueError(f"{len(keys)} keys for a chain of {depth} certificates")
     else:
         chosen = list(keys)
-    algorithm = _certificate_hash(hash_algo)
+    algorithm = x509_signing_hash(hash_suite(hash_algo))
 
     names = [f"{name} root CA"] + [f"{name} intermediate {i}" for i in range(1, depth - 1)] + [f"{name} leaf"]
     if alias:
@@ -300,23 +300,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-_CertificateHash: TypeAlias = (
-    hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
-)
-
-
-def _certificate_hash(hash_algo: int) -> _CertificateHash:
-    """A fresh instance of the hash that signs the certificates (typed as `CertificateBuilder.sign` wants)."""
-    algorithm = hash_suite(hash_algo).algorithm
-    if isinstance(
-        algorithm,
-        (hashes.SHA256, hashes.SHA384, hashes.SHA512, hashes.SHA3_256, hashes.SHA3_384, hashes.SHA3_512),
-    ):
-        return algorithm
-    raise ValueError(f"{algorithm.name} cannot sign certificates")
-
-
-def _sign(builder: x509.CertificateBuilder, key: SigningKey, algorithm: _CertificateHash) -> bytes:
+def _sign(builder: x509.CertificateBuilder, key: SigningKey, algorithm: X509SigningHash) -> bytes:
     """Sign deterministically where the OpenSSL underneath can (RFC 6979 ECDSA; RSA PKCS#1 v1.5 always is)."""
     if isinstance(key, ed25519.Ed25519PrivateKey):  # EdDSA hashes inside: the certificate names no hash
         return builder.sign(key, None).public_bytes(Encoding.DER)
@@ -332,7 +316,7 @@ _SUBJECT_KEY_IDENTIFIER_OID = bytes.fromhex("0603551d0e")
 _BIT_STRING = (0, 0, 3)
 
 
-def _spell_out_critical_false(der: bytes, key: SigningKey, algorithm: _CertificateHash) -> bytes:
+def _spell_out_critical_false(der: bytes, key: SigningKey, algorithm: X509SigningHash) -> bytes:
     """The certificate with critical FALSE written out in its subjectKeyIdentifier, signed again by `key`."""
     tbs, signature_algorithm, _ = children(der, SEQUENCE)
     signed = map_extensions(tbs, _with_critical_false)

@@ -1163,15 +1163,18 @@ def encapsulated_response_ack(context: CodecContext | None = None) -> SearchStra
 C = TypeVar("C", ChunkSend, ChunkResponse)
 
 
+def _large_message_size(first_chunk: int) -> SearchStrategy[int]:
+    """LargeMessageSize of a first chunk: never smaller than the chunk it starts."""
+    return st.one_of(st.just(first_chunk), st.integers(first_chunk, 0xFFFFFFFF))
+
+
 @_memo
 def _chunk(cls: type[C]) -> SearchStrategy[C]:
     @st.composite
     def build(draw: st.DrawFn) -> C:
         chunk_seq_no = draw(_usual((0, 1, _U16), _U16))
         chunk = draw(_blob(_U16))
-        large_message_size = None
-        if chunk_seq_no == 0:  # the first chunk is never larger than the message it starts
-            large_message_size = draw(st.one_of(st.just(len(chunk)), st.integers(len(chunk), 0xFFFFFFFF)))
+        large_message_size = draw(_large_message_size(len(chunk))) if chunk_seq_no == 0 else None
         return cls(
             version=draw(_versions(0x12)),
             attributes=draw(_usual((0x00, 0x01))),
