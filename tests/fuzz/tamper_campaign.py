@@ -160,6 +160,7 @@ class Target:
     end: int  # one past its last byte (DOE padding follows up to `size`)
     doe: bool
     reserved: frozenset[int] = frozenset()  # record positions of fields SPDM's receivers ignore and nothing covers
+    code: str = ""  # the message's name (SECURED_MESSAGE for a secured record)
 
 
 def _failures(result: CaptureVerification) -> frozenset[tuple[int, str]]:
@@ -204,7 +205,7 @@ def baseline(name: str) -> Baseline:
         reserved = (
             frozenset(start + offset for offset in _CHUNK_RESERVED) if item.code == "CHUNK_RESPONSE" else frozenset()
         )
-        targets.append(Target(item.index, len(record.data), start, start + len(item.data), doe, reserved))
+        targets.append(Target(item.index, len(record.data), start, start + len(item.data), doe, reserved, item.code))
     return Baseline(vector, pcap, result, targets)
 
 

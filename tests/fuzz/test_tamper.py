@@ -13,7 +13,9 @@ last byte, and every byte of an SPDM / secured message of at most 16 bytes; of a
 version, code and last bytes and one byte at an offset that moves from record to record (4 in the
 dev profile, 16 in fuzz). A response byte-identical to an earlier one of the same vector (same
 coverage) gets one byte, rotating through its positions, and only every 16th such repeat is tried
-(a_conn answers 246 GET_MEASUREMENTS with the same ERROR). `python tests/fuzz/tamper_campaign.py`
+(a_conn answers 246 GET_MEASUREMENTS with the same ERROR). Of a chunked response's CHUNK_RESPONSE
+records only the last and every 4th other one are sampled (each is the same kind of record; the
+chunked captures hold hundreds). `python tests/fuzz/tamper_campaign.py`
 tries every byte of every response. Counts are printed (run with -s) and carried in the assertion
 message.
 """
@@ -30,6 +32,8 @@ _VECTORS = [vector.name for vector in all_vectors()]
 # message bytes at moving offsets per longer response: 1 in the ci profile (HYPOTHESIS_PROFILE), more in dev / fuzz
 _ROTATING = {"dev": 4, "fuzz": 16}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 1)
 _REPEAT_EVERY = 16
+_CHUNK_EVERY = 4
+_LAST_CHUNK = 0x01
 _TOTAL = Tally()
 
 
@@ -49,8 +53,14 @@ def _sample(name: str) -> list[tuple[Target, list[int]]]:
     base = baseline(name)
     seen: dict[tuple[bytes, bool], int] = {}
     picks = []
+    chunks = 0
     for target in base.targets:
-        key = (base.pcap.records[target.index - 1].data, target.index in base.result.covered)
+        data = base.pcap.records[target.index - 1].data
+        if target.code == "CHUNK_RESPONSE" and not data[target.start + 2] & _LAST_CHUNK:
+            chunks += 1
+            if chunks % _CHUNK_EVERY:
+                continue
+        key = (data, target.index in base.result.covered)
         repeats = seen.get(key)
         seen[key] = 0 if repeats is None else repeats + 1
         if repeats is None:
@@ -73,8 +83,7 @@ def test_every_response_tamper_is_rejected_or_irrelevant(name: str) -> None:
     report = f"{name}: {tally.line()}"
     print(f"\n{report}  [all so far: {_TOTAL.line()}]")
     assert not tally.findings, report + "\n" + "\n".join(tally.findings)
-    distinct = {base.pcap.records[t.index - 1].data for t in base.targets}
-    assert len(sample) >= len(distinct) and tally.tried >= len(sample)
+    assert sample and tally.tried >= len(sample)
     assert tally.rejected > 0
 
 
