@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -709,6 +710,27 @@ def test_cli_requester_sessions(served: tuple[int, Path, Path, Path], capsys: py
         assert "END_SESSION: acknowledged" in out and out.endswith("result: session completed\n")
         if "--mutual-auth" in extra:
             assert "mutual authentication: requester slot 0 (encapsulated requests)" in out
+
+
+def test_a_mutual_authentication_in_the_clear_verifies(
+    served: tuple[int, Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found live against spdm_requester_emu: with HANDSHAKE_IN_THE_CLEAR the encapsulated flow travels
+    outside the session, and `spdm verify` did not collect the requester's chain from it (nor cut the
+    DOE padding after an ENCAPSULATED_RESPONSE_ACK's request), so FINISH failed to verify."""
+    port, root, chain, key = served
+    pcap, secrets = tmp_path / "mutual.pcap", tmp_path / "secrets.json"
+    identity = ["--mutual-auth", "--req-cert-chain", str(chain), "--req-key", str(key)]
+    recording = ["--pcap", str(pcap), "--secrets", str(secrets)]
+    base = ["requester", "--connect", f"127.0.0.1:{port}", "--root-cert", str(root), "--exe-mode", "continue"]
+    assert cli.main([*base, "--session", "dhe", *identity, *recording]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count("HANDSHAKE_IN_THE_CLEAR_CAP") == 2  # both sides: the flow is in the clear
+    sidecar = json.loads(secrets.read_text())
+    sidecar["requester_chain"] = []  # as the responder's sidecar: the chain is read from the capture
+    secrets.write_text(json.dumps(sidecar))
+    assert cli.main(["verify", str(pcap), "--root-cert", str(root), "--secrets", str(secrets)]) == 0
+    out = capsys.readouterr().out
+    assert "ok   " in out and "FINISH signature" in out and "RequesterVerifyData" in out
 
 
 @pytest.mark.parametrize(
