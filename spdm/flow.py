@@ -25,7 +25,7 @@ from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
-from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, GetVersion
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, GetVersion, NegotiateAlgorithms
 from spdm.messages.provisioning import SetCertificate
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
@@ -236,6 +236,7 @@ class FlowDecoder:
                 self._get_capabilities or GetCapabilities(version=msg.version),
                 self._capabilities or Capabilities(version=msg.version),
                 msg,
+                self._request if isinstance(self._request, NegotiateAlgorithms) else None,
             )
         if msg.code.is_request and not isinstance(msg, (RespondIfReady, ChunkSend, ChunkGet)):
             self._request = msg

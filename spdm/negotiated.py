@@ -20,7 +20,7 @@ from spdm.messages.codes import (
     hash_size,
 )
 from spdm.messages.context import CodecContext
-from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 
 __all__ = ["Negotiated"]
 
@@ -57,6 +57,9 @@ class Negotiated:
     responder_data_transfer_size: int | None = None
     responder_max_spdm_msg_size: int | None = None
     """The 1.2 transfer sizes of GET_CAPABILITIES and CAPABILITIES (None before 1.2)."""
+    responder_multi_key: bool = False
+    """1.3 ResponderMultiKeyConn: NEGOTIATE_ALGORITHMS OtherParamsSupport MULTI_KEY_CONN (libspdm's
+    multi_key_conn_rsp; ALGORITHMS' bit is the requester's). The responder's DIGESTS then carry key pair fields."""
     # decode contexts by (summary hash requested, signature requested), made once
     _contexts: dict[tuple[bool, bool], CodecContext] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -64,11 +67,17 @@ class Negotiated:
 
     @classmethod
     def from_vca(
-        cls, version: int, request: GetCapabilities, response: Capabilities, algorithms: Algorithms
+        cls,
+        version: int,
+        request: GetCapabilities,
+        response: Capabilities,
+        algorithms: Algorithms,
+        offer: NegotiateAlgorithms | None = None,
     ) -> Negotiated:
         """Collect the negotiated state from the messages of VCA: the one way every side builds it
         (the requester from what it sent and received, the responder from what it received and
-        answered, a verifier and a flow decoder from what went by)."""
+        answered, a verifier and a flow decoder from what went by). Without the `offer`, the
+        responder has no multi-key connection."""
         return cls(
             version=version,
             requester_flags=request.flags or 0,
@@ -88,6 +97,9 @@ class Negotiated:
             requester_max_spdm_msg_size=request.max_spdm_msg_size,
             responder_data_transfer_size=response.data_transfer_size,
             responder_max_spdm_msg_size=response.max_spdm_msg_size,
+            responder_multi_key=version >= 0x13
+            and offer is not None
+            and offer.other_params_support & OtherParams.MULTI_KEY_CONN != 0,
         )
 
     def both(self, flag: int) -> bool:
@@ -154,4 +166,5 @@ class Negotiated:
             measurement_summary_hash=summary_requested and self.responder_measurement_cap != 0,
             measurement_signature=signature_requested,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+            multi_key=self.responder_multi_key,
         )

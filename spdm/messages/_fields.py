@@ -34,6 +34,7 @@ __all__ = [
     "negotiated_bytes",
     "of",
     "packable",
+    "present_when",
     "require",
     "root_context",
     "when",
@@ -90,16 +91,23 @@ def negotiated_bytes(size_key: str, present_key: str | None = None) -> c.Constru
 
 
 class AbsentWhen(c.Subconstruct):  # type: ignore[misc]
-    """`subcon`, absent (``None``) when the negotiation context's `key` is true."""
+    """`subcon`, absent (``None``) when the negotiation context's `key` is `absent_if`."""
 
-    def __init__(self, key: str, subcon: c.Construct) -> None:
+    def __init__(self, key: str, subcon: c.Construct, absent_if: bool = True) -> None:
         super().__init__(subcon)
         self.key = key
+        self.absent_if = absent_if
 
 
 def absent_when(key: str, subcon: c.Construct) -> c.Construct:
     """`subcon` that the wire omits when negotiation set `key` (e.g. HANDSHAKE_IN_THE_CLEAR)."""
     return AbsentWhen(key, subcon)
+
+
+def present_when(key: str, subcon: c.Construct) -> c.Construct:
+    """`subcon` that the wire carries only when negotiation set `key` (e.g. a multi-key connection);
+    absent without a negotiation context."""
+    return AbsentWhen(key, subcon, absent_if=False)
 
 
 class Require(c.Construct):  # type: ignore[misc]

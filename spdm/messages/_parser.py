@@ -232,9 +232,11 @@ class _Generator(Generator):
         elif isinstance(sub, NegotiatedBytes):
             self.negotiated(sub, target, limit, ind, where)
         elif isinstance(sub, AbsentWhen):
-            self.check_ctx(ind, sub.key, where)
+            if sub.absent_if:
+                self.check_ctx(ind, sub.key, where)
             self.settle(ind)
-            src.add(ind, f"if ctx.{sub.key}:")
+            absent = f"ctx.{sub.key}" if sub.absent_if else f"ctx is None or not ctx.{sub.key}"
+            src.add(ind, f"if {absent}:")
             src.add(ind + 1, f"{target} = None")
             src.add(ind, "else:")
             self.emit(sub.subcon, target, limit, ind + 1, name)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of, of
+from spdm.messages._layout import field, length_of, of, present_when
 from spdm.messages.codes import Code
 
 __all__ = ["SLOT_COUNT", "Certificate", "Digests", "GetCertificate", "GetDigests", "slot_ids", "slot_mask"]
@@ -42,23 +42,42 @@ class GetDigests(Message):
     param2: int = 0
 
 
+_SLOT_COUNT_OF_MASK = of(lambda slot_mask: int(slot_mask).bit_count(), "slot_mask")
+_CERT_MODEL_MASK = 0x7  # SPDM_CERTIFICATE_INFO_CERT_MODEL_MASK
+
+
 @message(
     Code.DIGESTS,
     "param1" / c.Int8ul,
     "slot_mask" / c.Int8ul,
-    "digests" / c.Array(of(lambda slot_mask: int(slot_mask).bit_count(), "slot_mask"), negotiated_bytes("hash_size")),
+    "digests" / c.Array(_SLOT_COUNT_OF_MASK, negotiated_bytes("hash_size")),
     require(
         of(lambda digests: len({len(d) for d in digests}) <= 1, "digests"), "digests differ in size", field="digests"
     ),
+    "key_pair_ids" / present_when("multi_key", c.Array(_SLOT_COUNT_OF_MASK, c.Int8ul)),
+    "certificate_infos" / present_when("multi_key", c.Array(_SLOT_COUNT_OF_MASK, c.Int8ul)),
+    "key_usage_masks" / present_when("multi_key", c.Array(_SLOT_COUNT_OF_MASK, c.Int16ul)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Digests(Message):
-    """One digest per set bit of `slot_mask` (Param2), in increasing slot order."""
+    """spdm_digest_response_t: one digest per set bit of `slot_mask` (Param2), in increasing slot order.
+
+    On a 1.3 multi-key connection (`CodecContext.multi_key`) each slot also has a KeyPairID, a
+    CertificateInfo and a KeyUsageMask; these are ``None`` otherwise.
+    """
 
     version: int = 0x11
     param1: int = 0
     slot_mask: int
     digests: tuple[bytes, ...]
+    key_pair_ids: tuple[int, ...] | None = None
+    certificate_infos: tuple[int, ...] | None = None
+    key_usage_masks: tuple[int, ...] | None = None
+
+    @property
+    def supported_slot_mask(self) -> int:
+        """1.3 SupportedSlotMask (Param1; reserved before 1.3): the slots that exist, provisioned or not."""
+        return self.param1 if self.version >= 0x13 else 0
 
     def by_slot(self) -> dict[int, bytes]:
         """Each populated slot's digest, by slot number (the codec made the counts agree)."""
@@ -84,6 +103,11 @@ class GetCertificate(Message):
     def slot_id(self) -> int:
         return self.slot_param & 0xF
 
+    @property
+    def slot_size_requested(self) -> bool:
+        """1.3 SlotSizeRequested (Param2 bit 0; reserved before 1.3): only the chain's size is asked for."""
+        return self.version >= 0x13 and bool(self.param2 & 0x1)
+
 
 @message(
     Code.CERTIFICATE,
@@ -106,3 +130,9 @@ class Certificate(Message):
     @property
     def slot_id(self) -> int:
         return self.slot_param & 0xF
+
+    @property
+    def certificate_model(self) -> int:
+        """1.3 CertificateInfo CertModel (Param2 bits [2:0]; reserved before 1.3): 0 none, 1 device,
+        2 alias, 3 generic (SPDM_CERTIFICATE_INFO_CERT_MODEL_*)."""
+        return self.param2 & _CERT_MODEL_MASK if self.version >= 0x13 else 0

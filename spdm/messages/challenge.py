@@ -10,10 +10,13 @@ from spdm.messages._codec import Message, message, negotiated_bytes, require
 from spdm.messages._layout import field, length_of, when
 from spdm.messages.codes import Code
 
-__all__ = ["Challenge", "ChallengeAuth"]
+__all__ = ["REQUESTER_CONTEXT_SIZE", "Challenge", "ChallengeAuth"]
 
 _NONCE_SIZE = 32
 _MAX_OPAQUE_LENGTH = 1024
+REQUESTER_CONTEXT_SIZE = 8
+"""SPDM_REQ_CONTEXT_SIZE: the RequesterContext of 1.3 CHALLENGE and GET_MEASUREMENTS, echoed by their responses."""
+_FROM_13 = when("version", ">=", 0x13)
 
 
 @message(
@@ -21,13 +24,17 @@ _MAX_OPAQUE_LENGTH = 1024
     "slot_id" / c.Int8ul,
     "summary_hash_type" / c.Int8ul,
     "nonce" / c.Bytes(_NONCE_SIZE),
+    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Challenge(Message):
+    """spdm_challenge_request_t; `requester_context` (1.3) is ``None`` before 1.3."""
+
     version: int = 0x11
     slot_id: int = 0
     summary_hash_type: int = 0
     nonce: bytes
+    requester_context: bytes | None = None
 
 
 @message(
@@ -40,11 +47,13 @@ class Challenge(Message):
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
+    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChallengeAuth(Message):
-    """`measurement_summary_hash` is ``None`` when the request asked for none or MEAS_CAP is 0."""
+    """spdm_challenge_auth_response_t. `measurement_summary_hash` is ``None`` when the request asked for
+    none or MEAS_CAP is 0; `requester_context` (1.3: the request's, after OpaqueData) before 1.3."""
 
     version: int = 0x11
     attributes: int = 0
@@ -53,6 +62,7 @@ class ChallengeAuth(Message):
     nonce: bytes
     measurement_summary_hash: bytes | None = None
     opaque_data: bytes = b""
+    requester_context: bytes | None = None
     signature: bytes
 
     @property

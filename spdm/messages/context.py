@@ -19,7 +19,9 @@ class CodecContext:
     PSK_EXCHANGE_RSP carry a MeasurementSummaryHash (the request asked for one and the responder
     has MEAS_CAP); `measurement_signature` whether MEASUREMENTS carries a signature (the request
     asked for one); `handshake_in_the_clear` whether both sides set HANDSHAKE_IN_THE_CLEAR_CAP
-    (it moves ResponderVerifyData from KEY_EXCHANGE_RSP to FINISH_RSP).
+    (it moves ResponderVerifyData from KEY_EXCHANGE_RSP to FINISH_RSP); `multi_key` whether the
+    sender of DIGESTS has a 1.3 multi-key connection (MULTI_KEY_CONN: DIGESTS then carries
+    KeyPairID, CertificateInfo and KeyUsageMask per slot).
     """
 
     hash_size: int | None = None
@@ -29,3 +31,4 @@ class CodecContext:
     measurement_summary_hash: bool = False
     measurement_signature: bool = False
     handshake_in_the_clear: bool = False
+    multi_key: bool = False

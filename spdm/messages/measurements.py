@@ -8,6 +8,7 @@ import construct as c
 
 from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
 from spdm.messages._layout import exactly, field, length_of, of, when
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
 from spdm.messages.codes import Code, MeasurementSpecification
 
 __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
@@ -17,6 +18,7 @@ _MAX_OPAQUE_LENGTH = 1024
 _SIGNATURE_REQUESTED = 0x01
 _RAW_BIT_STREAM_REQUESTED = 0x02  # 1.2
 _CONTENT_CHANGED_SHIFT = 4  # 1.2: MEASUREMENTS Param2 bits [5:4]
+_FROM_13 = when("version", ">=", 0x13)
 
 
 @record(
@@ -94,16 +96,19 @@ def _has_slot_id_param(attributes: int, version: int) -> bool:
         "SlotIDParam present without SignatureRequested or before SPDM 1.1",
         field="slot_id_param",
     ),
+    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetMeasurements(Message):
-    """Nonce and (from 1.1) SlotIDParam are present only when a signature is requested."""
+    """spdm_get_measurements_request_t: Nonce and (from 1.1) SlotIDParam are present only when a
+    signature is requested; RequesterContext (1.3) always, ``None`` before 1.3."""
 
     version: int = 0x11
     attributes: int = 0
     operation: int
     nonce: bytes | None = None
     slot_id_param: int | None = None
+    requester_context: bytes | None = None
 
     @property
     def signature_requested(self) -> bool:
@@ -130,11 +135,13 @@ def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
+    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size", "measurement_signature"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measurements(Message):
-    """Nonce and OpaqueLength are always present (1.0 and 1.1); the signature only when requested."""
+    """spdm_measurements_response_t: Nonce and OpaqueLength are always present, RequesterContext
+    (1.3, the request's) too, ``None`` before 1.3; the signature only when requested."""
 
     version: int = 0x11
     total_indices: int = 0
@@ -142,6 +149,7 @@ class Measurements(Message):
     blocks: tuple[MeasurementBlock, ...] = ()
     nonce: bytes
     opaque_data: bytes = b""
+    requester_context: bytes | None = None
     signature: bytes | None = None
 
     @property

@@ -46,6 +46,8 @@ MAX_CT_EXPONENT = 31
 """The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""
 
 _MAX_EXT_ALGS = 20
+_SUPPORTED_ALGORITHMS = 0x01  # 1.3 GET_CAPABILITIES/CAPABILITIES Param1 bit 0
+_FROM_13 = when("version", ">=", 0x13)
 _MAX_ALGORITHMS_LENGTH = {0x10: 0x40}
 _MAX_ALGORITHMS_LENGTH_DEFAULT = 0x80
 
@@ -154,6 +156,11 @@ class GetCapabilities(Message):
     def capabilities(self) -> CapabilityFlags:
         return CapabilityFlags(self.flags or 0)
 
+    @property
+    def supported_algorithms_requested(self) -> bool:
+        """1.3 Param1 bit 0 (SPDM_GET_CAPABILITIES_REQUEST_PARAM1_SUPPORTED_ALGORITHMS)."""
+        return self.version >= 0x13 and bool(self.param1 & _SUPPORTED_ALGORITHMS)
+
 
 @message(
     Code.CAPABILITIES,
@@ -260,7 +267,8 @@ def _alg_structs() -> c.Construct:
         of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
         "ExtAsymCount + ExtHashCount over 20",
     ),
-    "reserved3" / c.Int16ul,
+    "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul),
+    "mel_specification" / c.If(_FROM_13, c.Int8ul),
     "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
     "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
     _alg_structs(),
@@ -270,7 +278,9 @@ def _alg_structs() -> c.Construct:
 class NegotiateAlgorithms(Message):
     """The requester's offer; Length and the counts are derived when encoding, checked when decoding.
 
-    `other_params_support` (1.2: the opaque data formats; 1.3: MULTI_KEY_CONN) is reserved before 1.2."""
+    `other_params_support` (1.2: the opaque data formats; 1.3: MULTI_KEY_CONN) is reserved before 1.2.
+    At 1.3 spdm_negotiate_algorithms_request_t splits the u16 `reserved3` into a u8 and
+    `mel_specification` (``None`` before 1.3)."""
 
     version: int = 0x11
     param2: int = 0
@@ -280,6 +290,7 @@ class NegotiateAlgorithms(Message):
     base_hash_algo: int
     reserved2: bytes = bytes(12)
     reserved3: int = 0
+    mel_specification: int | None = None
     ext_asym: tuple[ExtAlg, ...] = ()
     ext_hash: tuple[ExtAlg, ...] = ()
     alg_structs: tuple[AlgStruct, ...] = ()
@@ -295,7 +306,8 @@ class NegotiateAlgorithms(Message):
     "measurement_hash_algo" / c.Int32ul,
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
-    "reserved2" / c.Bytes(12),
+    "reserved2" / c.IfThenElse(_FROM_13, c.Bytes(11), c.Bytes(12)),
+    "mel_specification_sel" / c.If(_FROM_13, c.Int8ul),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(when("_ext_asym_count", "<=", 1), "ExtAsymSelCount over 1", field="ext_asym"),
@@ -310,7 +322,9 @@ class NegotiateAlgorithms(Message):
 class Algorithms(Message):
     """The responder's selection; Length and the counts are derived when encoding, checked when decoding.
 
-    `other_params_selection` (1.2: one opaque data format; 1.3: MULTI_KEY_CONN) is reserved before 1.2."""
+    `other_params_selection` (1.2: one opaque data format; 1.3: MULTI_KEY_CONN) is reserved before 1.2.
+    At 1.3 spdm_algorithms_response_t takes the last byte of `reserved2` (then 11 bytes) for
+    `mel_specification_sel` (``None`` before 1.3)."""
 
     version: int = 0x11
     param2: int = 0
@@ -320,6 +334,7 @@ class Algorithms(Message):
     base_asym_sel: int
     base_hash_sel: int
     reserved2: bytes = bytes(12)
+    mel_specification_sel: int | None = None
     reserved3: int = 0
     ext_asym: tuple[ExtAlg, ...] = ()
     ext_hash: tuple[ExtAlg, ...] = ()

@@ -30,7 +30,7 @@ from hypothesis.strategies import SearchStrategy
 
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
@@ -223,6 +223,17 @@ def _versions(first: int = 0x10) -> SearchStrategy[int]:
 
 
 @_memo
+def _versions_13() -> SearchStrategy[int]:
+    """1.0 to 1.3, for the messages whose 1.3 fields the codecs know."""
+    return st.sampled_from((*_VERSIONS_1_0, 0x13))
+
+
+@_memo
+def _requester_context(version: int) -> SearchStrategy[bytes | None]:
+    return _fixed(REQUESTER_CONTEXT_SIZE) if version >= 0x13 else st.none()
+
+
+@_memo
 @st.composite
 def _sizes(draw: st.DrawFn, maximum: int, minimum: int = 0, typical: int = _TYPICAL) -> int:
     """A length in minimum..maximum: mostly up to `typical`, sometimes exactly `maximum`, sometimes any."""
@@ -302,6 +313,7 @@ def contexts() -> SearchStrategy[CodecContext]:
         measurement_summary_hash=st.booleans(),
         measurement_signature=st.booleans(),
         handshake_in_the_clear=st.booleans(),
+        multi_key=st.booleans(),
     )
 
 
@@ -452,7 +464,7 @@ def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
 @_memo
 @st.composite
 def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
-    ver = draw(_versions())
+    ver = draw(_versions_13())
     budget = (_algorithms_bound(ver) - 32) // 4
     ext_asym = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS, budget), typical=2))
     budget -= len(ext_asym)
@@ -466,7 +478,8 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
         base_asym_algo=draw(_bitmask(12, 0xFFFFFFFF)),
         base_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
         reserved2=draw(_reserved_bytes(12)),
-        reserved3=draw(_reserved(_U16)),
+        reserved3=draw(_reserved(_U8 if ver >= 0x13 else _U16)),
+        mel_specification=draw(_usual((0, 1))) if ver >= 0x13 else None,
         ext_asym=ext_asym,
         ext_hash=ext_hash,
         alg_structs=draw(_alg_structs(budget)),
@@ -482,7 +495,7 @@ def negotiate_algorithms(context: CodecContext | None = None) -> SearchStrategy[
 @_memo
 @st.composite
 def _algorithms(draw: st.DrawFn) -> Algorithms:
-    ver = draw(_versions())
+    ver = draw(_versions_13())
     budget = (_algorithms_bound(ver) - 36) // 4
     ext_asym = draw(_tuples(ext_alg(), min(1, budget)))
     ext_hash = draw(_tuples(ext_alg(), min(1, budget - len(ext_asym))))
@@ -495,7 +508,8 @@ def _algorithms(draw: st.DrawFn) -> Algorithms:
         measurement_hash_algo=draw(_bitmask(8, 0xFFFFFFFF)),
         base_asym_sel=draw(_bitmask(12, 0xFFFFFFFF)),
         base_hash_sel=draw(_bitmask(7, 0xFFFFFFFF)),
-        reserved2=draw(_reserved_bytes(12)),
+        reserved2=draw(_reserved_bytes(11 if ver >= 0x13 else 12)),
+        mel_specification_sel=draw(_usual((0, 1))) if ver >= 0x13 else None,
         reserved3=draw(_reserved(_U16)),
         ext_asym=ext_asym,
         ext_hash=ext_hash,
@@ -527,11 +541,16 @@ def _digests(context: CodecContext) -> SearchStrategy[Digests]:
     @st.composite
     def build(draw: st.DrawFn) -> Digests:
         mask = draw(_usual((0x01, 0x03, 0xFF, 0x00)))
+        count = mask.bit_count()
+        multi_key = context.multi_key
         return Digests(
-            version=draw(_versions()),
+            version=draw(_versions_13()),
             param1=draw(_reserved()),
             slot_mask=mask,
-            digests=tuple(draw(_fixed(size)) for _ in range(mask.bit_count())),
+            digests=tuple(draw(_fixed(size)) for _ in range(count)),
+            key_pair_ids=tuple(draw(_uint(_U8)) for _ in range(count)) if multi_key else None,
+            certificate_infos=tuple(draw(_usual((0, 1, 2, 3))) for _ in range(count)) if multi_key else None,
+            key_usage_masks=tuple(draw(_uint(_U16)) for _ in range(count)) if multi_key else None,
         )
 
     return build()
@@ -539,7 +558,8 @@ def _digests(context: CodecContext) -> SearchStrategy[Digests]:
 
 @_memo
 def digests(context: CodecContext | None = None) -> SearchStrategy[Digests]:
-    """One digest of the context's hash size per slot in the mask, from none to all eight."""
+    """One digest of the context's hash size per slot in the mask, from none to all eight; with the
+    context's `multi_key`, a KeyPairID, CertificateInfo and KeyUsageMask per slot too."""
     return _with_context(_digests, context)
 
 
@@ -583,14 +603,22 @@ def _summary_hash_type() -> SearchStrategy[int]:
 
 
 @_memo
-def challenge(context: CodecContext | None = None) -> SearchStrategy[Challenge]:
-    return st.builds(
-        Challenge,
-        version=_versions(),
-        slot_id=_usual((0, 1, 7, 0xFF)),
-        summary_hash_type=_summary_hash_type(),
-        nonce=_fixed(_NONCE),
+@st.composite
+def _challenge(draw: st.DrawFn) -> Challenge:
+    ver = draw(_versions_13())
+    return Challenge(
+        version=ver,
+        slot_id=draw(_usual((0, 1, 7, 0xFF))),
+        summary_hash_type=draw(_summary_hash_type()),
+        nonce=draw(_fixed(_NONCE)),
+        requester_context=draw(_requester_context(ver)),
     )
+
+
+@_memo
+def challenge(context: CodecContext | None = None) -> SearchStrategy[Challenge]:
+    """RequesterContext at 1.3."""
+    return _challenge()
 
 
 @_memo
@@ -601,16 +629,19 @@ def _summary_hash(context: CodecContext, hash_size: int) -> SearchStrategy[bytes
 @_memo
 def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
     hash_size = _size(context, "hash_size", ChallengeAuth)
-    return st.builds(
-        ChallengeAuth,
-        version=_versions(),
-        attributes=_usual((0x00, 0x01, 0x80)),
-        slot_mask=_usual((0x01, 0xFF)),
-        cert_chain_hash=_fixed(hash_size),
-        nonce=_fixed(_NONCE),
-        measurement_summary_hash=_summary_hash(context, hash_size),
-        opaque_data=opaque_data(),
-        signature=_fixed(_size(context, "signature_size", ChallengeAuth)),
+    return _versions_13().flatmap(
+        lambda ver: st.builds(
+            ChallengeAuth,
+            version=st.just(ver),
+            attributes=_usual((0x00, 0x01, 0x80)),
+            slot_mask=_usual((0x01, 0xFF)),
+            cert_chain_hash=_fixed(hash_size),
+            nonce=_fixed(_NONCE),
+            measurement_summary_hash=_summary_hash(context, hash_size),
+            opaque_data=opaque_data(),
+            requester_context=_requester_context(ver),
+            signature=_fixed(_size(context, "signature_size", ChallengeAuth)),
+        )
     )
 
 
@@ -627,7 +658,7 @@ def challenge_auth(context: CodecContext | None = None) -> SearchStrategy[Challe
 @_memo
 @st.composite
 def _get_measurements(draw: st.DrawFn) -> GetMeasurements:
-    ver = draw(_versions())
+    ver = draw(_versions_13())
     attributes = draw(_usual((0x00, 0x01)))
     signed = bool(attributes & 0x01)
     return GetMeasurements(
@@ -636,12 +667,13 @@ def _get_measurements(draw: st.DrawFn) -> GetMeasurements:
         operation=draw(_usual((0x00, 0x01, 0xFE, 0xFF))),
         nonce=draw(_fixed(_NONCE)) if signed else None,
         slot_id_param=draw(_slot_param()) if signed and ver >= 0x11 else None,
+        requester_context=draw(_requester_context(ver)),
     )
 
 
 @_memo
 def get_measurements(context: CodecContext | None = None) -> SearchStrategy[GetMeasurements]:
-    """Nonce when a signature is requested, SlotIDParam too from 1.1."""
+    """Nonce when a signature is requested, SlotIDParam too from 1.1; RequesterContext at 1.3."""
     return _get_measurements()
 
 
@@ -691,15 +723,18 @@ def _measurements(context: CodecContext) -> SearchStrategy[Measurements]:
     signature: SearchStrategy[bytes | None] = st.none()
     if context.measurement_signature:
         signature = _fixed(_size(context, "signature_size", Measurements))
-    return st.builds(
-        Measurements,
-        version=_versions(),
-        total_indices=_usual((0, 8)),
-        slot_param=_slot_param(),
-        blocks=_measurement_blocks(),
-        nonce=_fixed(_NONCE),
-        opaque_data=opaque_data(),
-        signature=signature,
+    return _versions_13().flatmap(
+        lambda ver: st.builds(
+            Measurements,
+            version=st.just(ver),
+            total_indices=_usual((0, 8)),
+            slot_param=_slot_param(),
+            blocks=_measurement_blocks(),
+            nonce=_fixed(_NONCE),
+            opaque_data=opaque_data(),
+            requester_context=_requester_context(ver),
+            signature=signature,
+        )
     )
 
 

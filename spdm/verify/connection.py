@@ -116,6 +116,7 @@ class _Verifier:
                 self.get_caps or GetCapabilities(version=answer.version),
                 self.caps or Capabilities(version=answer.version),
                 answer,
+                ask,
             )
             try:
                 check_selection(ask, answer, negotiated)
