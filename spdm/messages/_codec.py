@@ -89,6 +89,16 @@ FAMILIES: dict[str, tuple[Code, ...]] = {
     "error": (Code.ERROR, Code.RESPOND_IF_READY),
     "chunk": (Code.CHUNK_SEND, Code.CHUNK_SEND_ACK, Code.CHUNK_GET, Code.CHUNK_RESPONSE),
     "provisioning": (Code.GET_CSR, Code.CSR, Code.SET_CERTIFICATE, Code.SET_CERTIFICATE_RSP),
+    "endpoint_info": (Code.GET_ENDPOINT_INFO,),
+    "mel": (Code.GET_MEASUREMENT_EXTENSION_LOG, Code.MEASUREMENT_EXTENSION_LOG),
+    "key_pairs": (Code.GET_KEY_PAIR_INFO, Code.KEY_PAIR_INFO, Code.SET_KEY_PAIR_INFO, Code.SET_KEY_PAIR_INFO_ACK),
+    "events": (
+        Code.GET_SUPPORTED_EVENT_TYPES,
+        Code.SUPPORTED_EVENT_TYPES,
+        Code.SUBSCRIBE_EVENT_TYPES,
+        Code.SUBSCRIBE_EVENT_TYPES_ACK,
+        Code.EVENT_ACK,
+    ),
 }
 """The module of `spdm.messages` that declares each message. A module is imported the first time
 one of its codes is decoded, so that a program pays at start-up only for the messages it meets."""

@@ -9,7 +9,7 @@ lacks a size a message cannot do without raises `hypothesis.errors.InvalidArgume
 
 Every shape is produced: every negotiated size, empty and maximal lists and lengths (up to each
 codec bound), reserved fields sometimes non-zero, SPDM versions 0x10, 0x11 and 0x12 (1.1-only
-messages: 0x11 and 0x12; the messages 1.2 adds: 0x12 and 0x13), optional fields present and
+messages: 0x11 and 0x12; the messages 1.2 adds: 0x12 and 0x13; the messages 1.3 adds: 0x13), optional fields present and
 absent. Large variable fields are filled from a short repeated pattern so that drawing them stays
 cheap.
 
@@ -38,9 +38,26 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
+from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
+from spdm.messages.events import (
+    EventAck,
+    GetSupportedEventTypes,
+    SubscribeEventTypes,
+    SubscribeEventTypesAck,
+    SupportedEventTypes,
+)
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_pairs import (
+    ERASE,
+    GetKeyPairInfo,
+    KeyPairInfo,
+    KeyPairSettings,
+    SetKeyPairInfo,
+    SetKeyPairInfoAck,
+)
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.messages.negotiation import (
     MIN_DATA_TRANSFER_SIZE,
     Algorithms,
@@ -100,6 +117,7 @@ __all__ = [
     "end_session",
     "end_session_ack",
     "error_response",
+    "event_ack",
     "ext_alg",
     "finish",
     "finish_rsp",
@@ -108,16 +126,23 @@ __all__ = [
     "get_csr",
     "get_digests",
     "get_encapsulated_request",
+    "get_endpoint_info",
+    "get_key_pair_info",
+    "get_measurement_extension_log",
     "get_measurements",
+    "get_supported_event_types",
     "get_version",
     "heartbeat",
     "heartbeat_ack",
     "key_exchange",
     "key_exchange_rsp",
+    "key_pair_info",
+    "key_pair_settings",
     "key_update",
     "key_update_ack",
     "large_response",
     "measurement_block",
+    "measurement_extension_log",
     "measurements",
     "messages",
     "mutations",
@@ -134,7 +159,12 @@ __all__ = [
     "response_too_large",
     "set_certificate",
     "set_certificate_rsp",
+    "set_key_pair_info",
+    "set_key_pair_info_ack",
     "strategy_for",
+    "subscribe_event_types",
+    "subscribe_event_types_ack",
+    "supported_event_types",
     "supported_version_list",
     "vendor_defined_request",
     "vendor_defined_response",
@@ -184,6 +214,7 @@ _TYPICAL = 64
 _VERSIONS_1_0 = (0x10, 0x11, 0x12)
 _VERSIONS_1_1 = (0x11, 0x12)
 _VERSIONS_1_2 = (0x12, 0x13)
+_VERSIONS_1_3 = (0x13,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +250,7 @@ def _bitmask(defined_bits: int, maximum: int) -> SearchStrategy[int]:
 
 @_memo
 def _versions(first: int = 0x10) -> SearchStrategy[int]:
-    return st.sampled_from({0x10: _VERSIONS_1_0, 0x11: _VERSIONS_1_1}.get(first, _VERSIONS_1_2))
+    return st.sampled_from({0x10: _VERSIONS_1_0, 0x11: _VERSIONS_1_1, 0x13: _VERSIONS_1_3}.get(first, _VERSIONS_1_2))
 
 
 @_memo
@@ -1313,6 +1344,169 @@ def set_certificate_rsp(context: CodecContext | None = None) -> SearchStrategy[S
 
 
 # ---------------------------------------------------------------------------------------------
+# SPDM 1.3: GET_ENDPOINT_INFO, GET_MEASUREMENT_EXTENSION_LOG / MEASUREMENT_EXTENSION_LOG,
+# GET_KEY_PAIR_INFO / KEY_PAIR_INFO, SET_KEY_PAIR_INFO / SET_KEY_PAIR_INFO_ACK, events
+
+
+@_memo
+@st.composite
+def _get_endpoint_info(draw: st.DrawFn) -> GetEndpointInfo:
+    attributes = draw(_usual((0x00, SIGNATURE_REQUESTED)))
+    return GetEndpointInfo(
+        version=draw(_versions(0x13)),
+        sub_code=draw(_usual((0x01,))),
+        slot_param=draw(_slot_param()),
+        request_attributes=attributes,
+        reserved=draw(_reserved(0xFFFFFF)),
+        nonce=draw(_fixed(_NONCE)) if attributes & SIGNATURE_REQUESTED else None,
+    )
+
+
+@_memo
+def get_endpoint_info(context: CodecContext | None = None) -> SearchStrategy[GetEndpointInfo]:
+    """A nonce exactly when a signature is requested."""
+    return _get_endpoint_info()
+
+
+_U32 = 0xFFFFFFFF
+
+
+@_memo
+def get_measurement_extension_log(context: CodecContext | None = None) -> SearchStrategy[GetMeasurementExtensionLog]:
+    return st.builds(
+        GetMeasurementExtensionLog,
+        version=_versions(0x13),
+        param1=_reserved(),
+        param2=_reserved(),
+        offset=_usual((0, 0x3F), _U32),
+        length=_usual((0x27FF4, _U32), _U32),
+    )
+
+
+@_memo
+@st.composite
+def _measurement_extension_log(draw: st.DrawFn) -> MeasurementExtensionLog:
+    portion = draw(_blob(_U16))
+    return MeasurementExtensionLog(
+        version=draw(_versions(0x13)),
+        param1=draw(_reserved()),
+        param2=draw(_reserved()),
+        remainder_length=draw(_usual((0, MAX_MEL_SIZE - len(portion)), MAX_MEL_SIZE - len(portion))),
+        portion=portion,
+    )
+
+
+@_memo
+def measurement_extension_log(context: CodecContext | None = None) -> SearchStrategy[MeasurementExtensionLog]:
+    """Portions up to 0xFFFF bytes; the remainder up to what the largest log leaves."""
+    return _measurement_extension_log()
+
+
+@_memo
+def get_key_pair_info(context: CodecContext | None = None) -> SearchStrategy[GetKeyPairInfo]:
+    return st.builds(
+        GetKeyPairInfo, version=_versions(0x13), param1=_reserved(), param2=_reserved(), key_pair_id=_usual((1,))
+    )
+
+
+@_memo
+def key_pair_info(context: CodecContext | None = None) -> SearchStrategy[KeyPairInfo]:
+    """PublicKeyInfo up to 0xFFFF bytes; capability and algorithm bits defined or not."""
+    return st.builds(
+        KeyPairInfo,
+        version=_versions(0x13),
+        param1=_reserved(),
+        param2=_reserved(),
+        total_key_pairs=_usual((1, 0x18)),
+        key_pair_id=_usual((1,)),
+        capabilities=_bitmask(6, _U16),
+        key_usage_capabilities=_bitmask(4, _U16),
+        current_key_usage=_bitmask(4, _U16),
+        asym_algo_capabilities=_bitmask(9, _U32),
+        current_asym_algo=_bitmask(9, _U32),
+        assoc_cert_slot_mask=_bitmask(8, _U8),
+        public_key_info=_blob(_U16),
+    )
+
+
+@_memo
+def key_pair_settings() -> SearchStrategy[KeyPairSettings]:
+    """The desired settings of a SET_KEY_PAIR_INFO that does not erase."""
+    return st.builds(
+        KeyPairSettings,
+        reserved=_reserved(),
+        key_usage=_bitmask(4, _U16),
+        asym_algo=_bitmask(9, _U32),
+        assoc_cert_slot_mask=_bitmask(8, _U8),
+    )
+
+
+@_memo
+@st.composite
+def _set_key_pair_info(draw: st.DrawFn) -> SetKeyPairInfo:
+    operation = draw(_usual((0, ERASE, 2)))
+    return SetKeyPairInfo(
+        version=draw(_versions(0x13)),
+        operation=operation,
+        param2=draw(_reserved()),
+        key_pair_id=draw(_usual((1,))),
+        desired=None if operation == ERASE else draw(key_pair_settings()),
+    )
+
+
+@_memo
+def set_key_pair_info(context: CodecContext | None = None) -> SearchStrategy[SetKeyPairInfo]:
+    """Desired settings unless the operation erases."""
+    return _set_key_pair_info()
+
+
+@_memo
+def set_key_pair_info_ack(context: CodecContext | None = None) -> SearchStrategy[SetKeyPairInfoAck]:
+    return _reserved_params(SetKeyPairInfoAck)
+
+
+@_memo
+def _reserved_params(cls: type[M]) -> SearchStrategy[M]:
+    """A 1.3 message of header only, its Param1 and Param2 reserved."""
+    return st.builds(cls, version=_versions(0x13), param1=_reserved(), param2=_reserved())
+
+
+@_memo
+def get_supported_event_types(context: CodecContext | None = None) -> SearchStrategy[GetSupportedEventTypes]:
+    return _reserved_params(GetSupportedEventTypes)
+
+
+@_memo
+def supported_event_types(context: CodecContext | None = None) -> SearchStrategy[SupportedEventTypes]:
+    """Event group lists up to 0xFFFF bytes (the count is not checked against them)."""
+    return st.builds(
+        SupportedEventTypes, version=_versions(0x13), group_count=_usual((1,)), param2=_reserved(), groups=_blob(_U16)
+    )
+
+
+@_memo
+def subscribe_event_types(context: CodecContext | None = None) -> SearchStrategy[SubscribeEventTypes]:
+    """Subscription lists up to 0xFFFF bytes, the empty one (unsubscribe) included."""
+    return st.builds(
+        SubscribeEventTypes,
+        version=_versions(0x13),
+        group_count=_usual((0, 1)),
+        param2=_reserved(),
+        subscribe_list=_blob(_U16),
+    )
+
+
+@_memo
+def subscribe_event_types_ack(context: CodecContext | None = None) -> SearchStrategy[SubscribeEventTypesAck]:
+    return _reserved_params(SubscribeEventTypesAck)
+
+
+@_memo
+def event_ack(context: CodecContext | None = None) -> SearchStrategy[EventAck]:
+    return _reserved_params(EventAck)
+
+
+# ---------------------------------------------------------------------------------------------
 # the registry and whole-message strategies
 
 STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
@@ -1360,6 +1554,18 @@ STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
     Csr: csr,
     SetCertificate: set_certificate,
     SetCertificateRsp: set_certificate_rsp,
+    GetEndpointInfo: get_endpoint_info,
+    GetMeasurementExtensionLog: get_measurement_extension_log,
+    MeasurementExtensionLog: measurement_extension_log,
+    GetKeyPairInfo: get_key_pair_info,
+    KeyPairInfo: key_pair_info,
+    SetKeyPairInfo: set_key_pair_info,
+    SetKeyPairInfoAck: set_key_pair_info_ack,
+    GetSupportedEventTypes: get_supported_event_types,
+    SupportedEventTypes: supported_event_types,
+    SubscribeEventTypes: subscribe_event_types,
+    SubscribeEventTypesAck: subscribe_event_types_ack,
+    EventAck: event_ack,
 }
 """The strategy of each message class, keyed by class."""
 

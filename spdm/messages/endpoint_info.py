@@ -1,0 +1,63 @@
+"""GET_ENDPOINT_INFO: asking an endpoint who it is (SPDM 1.3).
+
+Layout per libspdm's include/industry_standard/spdm.h (spdm_get_endpoint_info_request_t): Param1
+is the SubCode (0x01, DeviceClassIdentifier), Param2 bits [3:0] the SlotID of the key to sign
+with, then RequestAttributes, three reserved bytes and, when SignatureRequested (bit 0) is set,
+the requester's 32-byte nonce (libspdm_rsp_endpoint_info.c reads it exactly then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import construct as c
+
+from spdm.messages._codec import Message, message, require
+from spdm.messages._layout import of, when
+from spdm.messages.codes import Code
+
+__all__ = ["DEVICE_CLASS_IDENTIFIER", "SIGNATURE_REQUESTED", "GetEndpointInfo"]
+
+DEVICE_CLASS_IDENTIFIER = 0x01
+"""SubCode (Param1) of GET_ENDPOINT_INFO: the device class identifier."""
+SIGNATURE_REQUESTED = 0x01
+"""RequestAttributes bit 0 of GET_ENDPOINT_INFO: sign the ENDPOINT_INFO response."""
+_NONCE_SIZE = 32
+_SLOT_ID_MASK = 0x0F
+
+
+def _nonce_present(attributes: int, nonce: bytes | None) -> bool:
+    return (nonce is not None) == bool(attributes & SIGNATURE_REQUESTED)
+
+
+@message(
+    Code.GET_ENDPOINT_INFO,
+    "sub_code" / c.Int8ul,
+    "slot_param" / c.Int8ul,
+    "request_attributes" / c.Int8ul,
+    "reserved" / c.Int24ul,
+    "nonce" / c.If(when("request_attributes", "&", SIGNATURE_REQUESTED), c.Bytes(_NONCE_SIZE)),
+    require(
+        of(_nonce_present, "request_attributes", "nonce"),
+        "Nonce must be present exactly when a signature is requested",
+        field="nonce",
+    ),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetEndpointInfo(Message):
+    """`nonce` only when `request_attributes` asks for a signature."""
+
+    version: int = 0x13
+    sub_code: int = DEVICE_CLASS_IDENTIFIER
+    slot_param: int = 0
+    request_attributes: int = 0
+    reserved: int = 0
+    nonce: bytes | None = None
+
+    @property
+    def slot_id(self) -> int:
+        return self.slot_param & _SLOT_ID_MASK
+
+    @property
+    def signature_requested(self) -> bool:
+        return bool(self.request_attributes & SIGNATURE_REQUESTED)

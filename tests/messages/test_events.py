@@ -1,0 +1,60 @@
+"""GET_SUPPORTED_EVENT_TYPES/SUPPORTED_EVENT_TYPES, SUBSCRIBE_EVENT_TYPES/SUBSCRIBE_EVENT_TYPES_ACK and
+EVENT_ACK (SPDM 1.3), hand-built after libspdm's spdm.h structures (no capture has them yet)."""
+
+from __future__ import annotations
+
+import pytest
+
+from spdm.errors import DecodeError
+from spdm.messages import decode, encode
+from spdm.messages.events import (
+    EventAck,
+    GetSupportedEventTypes,
+    SubscribeEventTypes,
+    SubscribeEventTypesAck,
+    SupportedEventTypes,
+)
+
+# one group, four bytes of SupportedEventGroupsList
+SUPPORTED = bytes.fromhex("13620100" + "04000000" + "01020304")
+SUBSCRIBE = bytes.fromhex("13f00100" + "02000000" + "aabb")
+UNSUBSCRIBE = bytes.fromhex("13f00000" + "00000000")
+
+EXAMPLES = {
+    "get_supported_event_types": bytes.fromhex("13e20000"),
+    "supported_event_types": SUPPORTED,
+    "subscribe_event_types": SUBSCRIBE,
+    "unsubscribe": UNSUBSCRIBE,
+    "subscribe_event_types_ack": bytes.fromhex("13700000"),
+    "event_ack": bytes.fromhex("13710000"),
+}
+
+
+@pytest.mark.parametrize("data", list(EXAMPLES.values()), ids=list(EXAMPLES))
+def test_round_trip(data: bytes) -> None:
+    assert encode(decode(data)) == data
+
+
+def test_fields() -> None:
+    assert decode(EXAMPLES["get_supported_event_types"]) == GetSupportedEventTypes()
+    assert decode(SUPPORTED) == SupportedEventTypes(group_count=1, groups=bytes.fromhex("01020304"))
+    assert decode(SUBSCRIBE) == SubscribeEventTypes(group_count=1, subscribe_list=bytes.fromhex("aabb"))
+    assert decode(UNSUBSCRIBE) == SubscribeEventTypes()
+    assert decode(EXAMPLES["subscribe_event_types_ack"]) == SubscribeEventTypesAck()
+    assert decode(EXAMPLES["event_ack"]) == EventAck()
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "field", "reason"),
+    [
+        (SUPPORTED[:-1], "SUPPORTED_EVENT_TYPES", "groups", "truncated"),
+        (SUBSCRIBE + b"\x00", "SUBSCRIBE_EVENT_TYPES", "", "trailing"),
+        (UNSUBSCRIBE[:7], "SUBSCRIBE_EVENT_TYPES", "_subscribe_length", "truncated"),
+    ],
+    ids=["groups_short", "subscribe_trailing", "subscribe_truncated"],
+)
+def test_rejected(data: bytes, message: str, field: str, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(data)
+    assert (caught.value.message, caught.value.field) == (message, field)
+    assert reason in caught.value.reason
