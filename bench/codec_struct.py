@@ -151,7 +151,7 @@ def measurements(data: bytes, ctx: CodecContext | None) -> tuple[list[tuple[int,
         raise Malformed("OpaqueLength over 1024")
     offset += 2 + opaque_length
     signature_size = 0
-    if ctx.measurement_signature:
+    if ctx.signature_requested:
         if ctx.signature_size is None:
             raise Malformed("signature size not negotiated")
         signature_size = ctx.signature_size

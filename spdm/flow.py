@@ -22,6 +22,7 @@ from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
@@ -125,7 +126,7 @@ class FlowDecoder:
         summary = 0
         if isinstance(request, (Challenge, KeyExchange, PskExchange)):
             summary = request.summary_hash_type
-        signed = isinstance(request, GetMeasurements) and request.signature_requested
+        signed = isinstance(request, (GetMeasurements, GetEndpointInfo)) and request.signature_requested
         return self.negotiated.codec_context(summary_hash_type=summary, signature_requested=signed)
 
     def decode(self, data: bytes, *, padded: bool = False) -> tuple[Message, bytes]:

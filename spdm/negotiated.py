@@ -164,7 +164,7 @@ class Negotiated:
             req_signature_size=self.req_signature_size,
             dhe_size=self.dhe_size,
             measurement_summary_hash=summary_requested and self.responder_measurement_cap != 0,
-            measurement_signature=signature_requested,
+            signature_requested=signature_requested,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
             multi_key=self.responder_multi_key,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from spdm.capture import frames, read_pcap
 from spdm.messages import Code, decode_prefix
+from spdm.messages.context import CodecContext
 
 _DOE_DW = 4
 _CHUNK_SEND_ACK_HEADER = 6
@@ -27,24 +28,25 @@ def _embedded_length(data: bytes) -> int:
     return decode_prefix(data)[1]
 
 
-def _exact_length(payload: bytes) -> int:
+def _exact_length(payload: bytes, context: CodecContext | None) -> int:
     code = payload[1]
     if code == Code.CHUNK_SEND_ACK:
         return _CHUNK_SEND_ACK_HEADER + _embedded_length(payload[_CHUNK_SEND_ACK_HEADER:])
     if code == Code.SET_CERTIFICATE:
         chain = payload[_SET_CERTIFICATE_HEADER:]
         return _SET_CERTIFICATE_HEADER + (int.from_bytes(chain[:2], "little") if any(chain) else 0)
-    return decode_prefix(payload)[1]
+    return decode_prefix(payload, context)[1]
 
 
-def clear_messages(pcap: Path, codes: set[int]) -> list[tuple[int, bytes]]:
-    """(record index, exact bytes) of each clear-text SPDM message with one of `codes`."""
+def clear_messages(pcap: Path, codes: set[int], context: CodecContext | None = None) -> list[tuple[int, bytes]]:
+    """(record index, exact bytes) of each clear-text SPDM message with one of `codes` (`context`: the
+    negotiation a message's layout depends on, such as a signed ENDPOINT_INFO's)."""
     found = []
     for frame in frames(read_pcap(pcap)):
         payload = frame.payload
         if frame.kind != "spdm" or payload[1] not in codes:
             continue
-        size = _exact_length(payload)
+        size = _exact_length(payload, context)
         padding = payload[size:]
         if len(padding) >= _DOE_DW or any(padding):
             raise ValueError(f"record {frame.index}: {len(padding)} bytes after the message are not DOE padding")

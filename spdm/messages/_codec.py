@@ -89,7 +89,7 @@ FAMILIES: dict[str, tuple[Code, ...]] = {
     "error": (Code.ERROR, Code.RESPOND_IF_READY),
     "chunk": (Code.CHUNK_SEND, Code.CHUNK_SEND_ACK, Code.CHUNK_GET, Code.CHUNK_RESPONSE),
     "provisioning": (Code.GET_CSR, Code.CSR, Code.SET_CERTIFICATE, Code.SET_CERTIFICATE_RSP),
-    "endpoint_info": (Code.GET_ENDPOINT_INFO,),
+    "endpoint_info": (Code.GET_ENDPOINT_INFO, Code.ENDPOINT_INFO),
     "mel": (Code.GET_MEASUREMENT_EXTENSION_LOG, Code.MEASUREMENT_EXTENSION_LOG),
     "key_pairs": (Code.GET_KEY_PAIR_INFO, Code.KEY_PAIR_INFO, Code.SET_KEY_PAIR_INFO, Code.SET_KEY_PAIR_INFO_ACK),
     "events": (

@@ -17,10 +17,10 @@ class CodecContext:
 
     `measurement_summary_hash` says whether CHALLENGE_AUTH, KEY_EXCHANGE_RSP and
     PSK_EXCHANGE_RSP carry a MeasurementSummaryHash (the request asked for one and the responder
-    has MEAS_CAP); `measurement_signature` whether MEASUREMENTS carries a signature (the request
-    asked for one); `handshake_in_the_clear` whether both sides set HANDSHAKE_IN_THE_CLEAR_CAP
-    (it moves ResponderVerifyData from KEY_EXCHANGE_RSP to FINISH_RSP); `multi_key` whether the
-    sender of DIGESTS has a 1.3 multi-key connection (MULTI_KEY_CONN: DIGESTS then carries
+    has MEAS_CAP); `signature_requested` whether MEASUREMENTS or ENDPOINT_INFO carries a signature
+    (the request asked for one); `handshake_in_the_clear` whether both sides set
+    HANDSHAKE_IN_THE_CLEAR_CAP (it moves ResponderVerifyData from KEY_EXCHANGE_RSP to FINISH_RSP);
+    `multi_key` whether the sender of DIGESTS has a 1.3 multi-key connection (MULTI_KEY_CONN: DIGESTS then carries
     KeyPairID, CertificateInfo and KeyUsageMask per slot).
     """
 
@@ -29,6 +29,6 @@ class CodecContext:
     req_signature_size: int | None = None
     dhe_size: int | None = None
     measurement_summary_hash: bool = False
-    measurement_signature: bool = False
+    signature_requested: bool = False
     handshake_in_the_clear: bool = False
     multi_key: bool = False

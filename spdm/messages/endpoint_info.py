@@ -1,9 +1,12 @@
-"""GET_ENDPOINT_INFO: asking an endpoint who it is (SPDM 1.3).
+"""GET_ENDPOINT_INFO / ENDPOINT_INFO: asking an endpoint who it is (SPDM 1.3).
 
 Layout per libspdm's include/industry_standard/spdm.h (spdm_get_endpoint_info_request_t): Param1
 is the SubCode (0x01, DeviceClassIdentifier), Param2 bits [3:0] the SlotID of the key to sign
 with, then RequestAttributes, three reserved bytes and, when SignatureRequested (bit 0) is set,
-the requester's 32-byte nonce (libspdm_rsp_endpoint_info.c reads it exactly then).
+the requester's 32-byte nonce (libspdm_rsp_endpoint_info.c reads it exactly then). ENDPOINT_INFO
+(spdm_endpoint_info_response_t): Param2 bits [3:0] the SlotID, four reserved bytes, then, when the
+request asked for a signature (`CodecContext.signature_requested`), the responder's nonce; EPInfoLen
+(u32, at most libspdm's LIBSPDM_MAX_ENDPOINT_INFO_LENGTH, 1024), EPInfo, and the signature if asked.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message, require
-from spdm.messages._layout import of, when
+from spdm.messages._codec import Message, message, negotiated_bytes, require
+from spdm.messages._layout import field, length_of, of, present_when, when
 from spdm.messages.codes import Code
 
-__all__ = ["DEVICE_CLASS_IDENTIFIER", "SIGNATURE_REQUESTED", "GetEndpointInfo"]
+__all__ = ["DEVICE_CLASS_IDENTIFIER", "SIGNATURE_REQUESTED", "EndpointInfo", "GetEndpointInfo"]
 
 DEVICE_CLASS_IDENTIFIER = 0x01
 """SubCode (Param1) of GET_ENDPOINT_INFO: the device class identifier."""
@@ -24,6 +27,7 @@ SIGNATURE_REQUESTED = 0x01
 """RequestAttributes bit 0 of GET_ENDPOINT_INFO: sign the ENDPOINT_INFO response."""
 _NONCE_SIZE = 32
 _SLOT_ID_MASK = 0x0F
+_MAX_EP_INFO_LENGTH = 1024
 
 
 def _nonce_present(attributes: int, nonce: bytes | None) -> bool:
@@ -61,3 +65,31 @@ class GetEndpointInfo(Message):
     @property
     def signature_requested(self) -> bool:
         return bool(self.request_attributes & SIGNATURE_REQUESTED)
+
+
+@message(
+    Code.ENDPOINT_INFO,
+    "param1" / c.Int8ul,
+    "slot_param" / c.Int8ul,
+    "reserved" / c.Int32ul,
+    "nonce" / present_when("signature_requested", c.Bytes(_NONCE_SIZE)),
+    "_ep_info_length" / c.Rebuild(c.Int32ul, length_of("ep_info")),
+    require(when("_ep_info_length", "<=", _MAX_EP_INFO_LENGTH), "EPInfoLen over 1024", field="ep_info"),
+    "ep_info" / c.Bytes(field("_ep_info_length")),
+    "signature" / negotiated_bytes("signature_size", "signature_requested"),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointInfo(Message):
+    """`nonce` and `signature` are there only when the request asked for a signature."""
+
+    version: int = 0x13
+    param1: int = 0
+    slot_param: int = 0
+    reserved: int = 0
+    nonce: bytes | None = None
+    ep_info: bytes
+    signature: bytes | None = None
+
+    @property
+    def slot_id(self) -> int:
+        return self.slot_param & _SLOT_ID_MASK

@@ -136,7 +136,7 @@ def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
     "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
-    "signature" / negotiated_bytes("signature_size", "measurement_signature"),
+    "signature" / negotiated_bytes("signature_size", "signature_requested"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measurements(Message):

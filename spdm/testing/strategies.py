@@ -38,7 +38,7 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
-from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, GetEndpointInfo
+from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.events import (
     EventAck,
@@ -116,6 +116,7 @@ __all__ = [
     "encapsulated_response_ack",
     "end_session",
     "end_session_ack",
+    "endpoint_info",
     "error_response",
     "event_ack",
     "ext_alg",
@@ -342,7 +343,7 @@ def contexts() -> SearchStrategy[CodecContext]:
         req_signature_size=st.sampled_from(SIGNATURE_SIZES),
         dhe_size=st.sampled_from(DHE_SIZES),
         measurement_summary_hash=st.booleans(),
-        measurement_signature=st.booleans(),
+        signature_requested=st.booleans(),
         handshake_in_the_clear=st.booleans(),
         multi_key=st.booleans(),
     )
@@ -752,7 +753,7 @@ def _measurement_blocks(draw: st.DrawFn) -> tuple[MeasurementBlock, ...]:
 @_memo
 def _measurements(context: CodecContext) -> SearchStrategy[Measurements]:
     signature: SearchStrategy[bytes | None] = st.none()
-    if context.measurement_signature:
+    if context.signature_requested:
         signature = _fixed(_size(context, "signature_size", Measurements))
     return _versions_13().flatmap(
         lambda ver: st.builds(
@@ -1368,6 +1369,27 @@ def get_endpoint_info(context: CodecContext | None = None) -> SearchStrategy[Get
     return _get_endpoint_info()
 
 
+@_memo
+def _endpoint_info(context: CodecContext) -> SearchStrategy[EndpointInfo]:
+    signed = context.signature_requested
+    return st.builds(
+        EndpointInfo,
+        version=_versions(0x13),
+        param1=_reserved(),
+        slot_param=_slot_param(),
+        reserved=_reserved(0xFFFFFFFF),
+        nonce=_fixed(_NONCE) if signed else st.none(),
+        ep_info=_blob(1024),
+        signature=_fixed(_size(context, "signature_size", EndpointInfo)) if signed else st.none(),
+    )
+
+
+@_memo
+def endpoint_info(context: CodecContext | None = None) -> SearchStrategy[EndpointInfo]:
+    """The nonce and the signature exactly when the context says the request asked for a signature."""
+    return _with_context(_endpoint_info, context)
+
+
 _U32 = 0xFFFFFFFF
 
 
@@ -1555,6 +1577,7 @@ STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
     SetCertificate: set_certificate,
     SetCertificateRsp: set_certificate_rsp,
     GetEndpointInfo: get_endpoint_info,
+    EndpointInfo: endpoint_info,
     GetMeasurementExtensionLog: get_measurement_extension_log,
     MeasurementExtensionLog: measurement_extension_log,
     GetKeyPairInfo: get_key_pair_info,
@@ -1570,7 +1593,18 @@ STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
 """The strategy of each message class, keyed by class."""
 
 NEEDS_CONTEXT: frozenset[type[Message]] = frozenset(
-    {Digests, ChallengeAuth, Measurements, KeyExchange, KeyExchangeRsp, Finish, FinishRsp, PskExchangeRsp, PskFinish}
+    {
+        Digests,
+        ChallengeAuth,
+        Measurements,
+        EndpointInfo,
+        KeyExchange,
+        KeyExchangeRsp,
+        Finish,
+        FinishRsp,
+        PskExchangeRsp,
+        PskFinish,
+    }
 )
 """The message classes whose layout depends on the `CodecContext` (the others decode without one)."""
 

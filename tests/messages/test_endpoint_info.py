@@ -14,7 +14,8 @@ from v12_captures import clear_messages
 
 from spdm.errors import DecodeError, EncodeError
 from spdm.messages import Code, decode, encode
-from spdm.messages.endpoint_info import GetEndpointInfo
+from spdm.messages.context import CodecContext
+from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 
 NONCE = bytes(range(32))
 UNSIGNED = bytes.fromhex("1387010000000000")
@@ -66,3 +67,24 @@ def test_capture_records(libspdm_v12_v13_vectors: Path) -> None:
         msg = decode(data)
         assert isinstance(msg, GetEndpointInfo) and (msg.version, encode(msg)) == (0x13, data)
         assert (msg.sub_code, msg.slot_id, msg.signature_requested) == (1, 0, True)
+
+
+def test_signed_endpoint_info_records(libspdm_v12_v13_vectors: Path) -> None:
+    """The ENDPOINT_INFO answers of y2 (signed: the request asked; ECDSA P-384 signatures, 96 bytes)."""
+    pcap = libspdm_v12_v13_vectors / "y2_mel_epinfo_keypairinfo_multikey_v13" / "requester.pcap"
+    context = CodecContext(hash_size=48, signature_size=96, signature_requested=True)
+    records = clear_messages(pcap, {Code.ENDPOINT_INFO}, context)
+    assert records
+    for _, data in records:
+        msg = decode(data, context)
+        assert isinstance(msg, EndpointInfo) and (msg.version, encode(msg)) == (0x13, data)
+        assert msg.nonce is not None and msg.signature is not None and len(msg.signature) == 96
+        assert msg.ep_info
+
+
+def test_endpoint_info_bounds_its_length_and_follows_the_request() -> None:
+    unsigned = EndpointInfo(ep_info=b"\x01\x02")
+    context = CodecContext(signature_size=96)  # the request asked for no signature
+    assert decode(encode(unsigned), context) == unsigned
+    with pytest.raises(DecodeError, match="EPInfoLen over 1024"):
+        decode(encode(unsigned)[:8] + (1025).to_bytes(4, "little") + bytes(1025), context)

@@ -12,9 +12,9 @@ from spdm.errors import DecodeError, EncodeError
 from spdm.messages import CodecContext, decode, decode_as, decode_prefix, encode
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 
-SIGNED = CodecContext(hash_size=48, signature_size=96, measurement_signature=True)
+SIGNED = CodecContext(hash_size=48, signature_size=96, signature_requested=True)
 UNSIGNED = CodecContext(hash_size=48, signature_size=96)
-NO_SIGNATURE_SIZE = CodecContext(measurement_signature=True)
+NO_SIGNATURE_SIZE = CodecContext(signature_requested=True)
 NONCE = bytes(32)
 MEASUREMENT = "blocks.measurement"
 
@@ -187,7 +187,7 @@ def test_non_dmtf_block_is_raw_bytes() -> None:
         (_patched(MEASUREMENTS_SVN, 13, "0900"), UNSIGNED, f"{MEASUREMENT}.value", "truncated"),
         (_patched(MEASUREMENTS_SVN, 55, "0104"), UNSIGNED, "opaque_data", "OpaqueLength over 1024"),
         (_patched(MEASUREMENTS_SVN, 55, "0100"), UNSIGNED, "opaque_data", "truncated"),
-        (MEASUREMENTS_SVN, None, "signature", "needs a negotiation context (measurement_signature)"),
+        (MEASUREMENTS_SVN, None, "signature", "needs a negotiation context (signature_requested)"),
         (MEASUREMENTS_SVN, SIGNED, "signature", "truncated"),
         (MEASUREMENTS_DEVICE_MODE_SIGNED, UNSIGNED, "", "trailing"),
         (MEASUREMENTS_DEVICE_MODE_SIGNED, NO_SIGNATURE_SIZE, "signature", "no signature_size"),

@@ -77,7 +77,7 @@ partial_contexts = st.builds(
     req_signature_size=_sizes_or_none(SIGNATURE_SIZES),
     dhe_size=_sizes_or_none(DHE_SIZES),
     measurement_summary_hash=st.booleans(),
-    measurement_signature=st.booleans(),
+    signature_requested=st.booleans(),
     handshake_in_the_clear=st.booleans(),
 )
 any_context = st.one_of(st.none(), contexts(), partial_contexts)
@@ -189,7 +189,7 @@ def test_wire_messages_decode_under_their_context(wire_and_context: tuple[bytes,
 def test_nested_record_strategies(
     context: CodecContext, block: MeasurementBlock, value: DmtfMeasurement, struct: AlgStruct, exts: list[ExtAlg]
 ) -> None:
-    signature = bytes(context.signature_size or 0) if context.measurement_signature else None
+    signature = bytes(context.signature_size or 0) if context.signature_requested else None
     blocks = (block, MeasurementBlock(index=2, measurement=value))
     report = Measurements(blocks=blocks, nonce=bytes(32), signature=signature)
     assert decode(encode(report), context) == report

@@ -637,7 +637,7 @@ def test_peer_error_on_refused_exchange() -> None:
     assert caught.value.error_code == E.SessionLimitExceeded
 
 
-def test_measurement_signature_in_session_uses_the_slot_key() -> None:
+def test_signature_requested_in_session_uses_the_slot_key() -> None:
     peer = peer_for()
     session = established(peer)
     ask = GetMeasurements(version=0x11, attributes=1, operation=0, nonce=NONCE, slot_id_param=0)
