@@ -97,6 +97,7 @@ FAMILIES: dict[str, tuple[Code, ...]] = {
         Code.SUPPORTED_EVENT_TYPES,
         Code.SUBSCRIBE_EVENT_TYPES,
         Code.SUBSCRIBE_EVENT_TYPES_ACK,
+        Code.SEND_EVENT,
         Code.EVENT_ACK,
     ),
 }

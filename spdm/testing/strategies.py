@@ -41,8 +41,10 @@ from spdm.messages.encapsulated import (
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.events import (
+    Event,
     EventAck,
     GetSupportedEventTypes,
+    SendEvent,
     SubscribeEventTypes,
     SubscribeEventTypesAck,
     SupportedEventTypes,
@@ -118,6 +120,7 @@ __all__ = [
     "end_session_ack",
     "endpoint_info",
     "error_response",
+    "event",
     "event_ack",
     "ext_alg",
     "finish",
@@ -158,6 +161,7 @@ __all__ = [
     "respond_if_ready",
     "response_not_ready",
     "response_too_large",
+    "send_event",
     "set_certificate",
     "set_certificate_rsp",
     "set_key_pair_info",
@@ -1528,6 +1532,28 @@ def event_ack(context: CodecContext | None = None) -> SearchStrategy[EventAck]:
     return _reserved_params(EventAck)
 
 
+@_memo
+def event() -> SearchStrategy[Event]:
+    """One event of SEND_EVENT, with or without a vendor ID and detail."""
+    return st.builds(
+        Event,
+        event_instance_id=_uint(_U32),
+        reserved=_reserved(_U32),
+        svh_id=_usual((0, 3, 0xB)),
+        svh_vendor_id=_blob(_U8, typical=2),
+        event_type_id=_usual((1, 2, 3, 4)),
+        event_detail=_blob(_U16),
+    )
+
+
+@_memo
+def send_event(context: CodecContext | None = None) -> SearchStrategy[SendEvent]:
+    """One to a few events (SEND_EVENT lists at least the one it raises)."""
+    return st.builds(
+        SendEvent, version=_versions(0x13), param1=_reserved(), param2=_reserved(), events=_tuples(event(), 4, 1)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # the registry and whole-message strategies
 
@@ -1589,6 +1615,7 @@ STRATEGIES: dict[type[Message], MessageStrategy[Message]] = {
     SubscribeEventTypes: subscribe_event_types,
     SubscribeEventTypesAck: subscribe_event_types_ack,
     EventAck: event_ack,
+    SendEvent: send_event,
 }
 """The strategy of each message class, keyed by class."""
 

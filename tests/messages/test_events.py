@@ -8,8 +8,10 @@ import pytest
 from spdm.errors import DecodeError
 from spdm.messages import decode, encode
 from spdm.messages.events import (
+    Event,
     EventAck,
     GetSupportedEventTypes,
+    SendEvent,
     SubscribeEventTypes,
     SubscribeEventTypesAck,
     SupportedEventTypes,
@@ -58,3 +60,48 @@ def test_rejected(data: bytes, message: str, field: str, reason: str) -> None:
         decode(data)
     assert (caught.value.message, caught.value.field) == (message, field)
     assert reason in caught.value.reason
+
+
+# two events: a DMTF MEASUREMENT_CHANGED with a 1-byte detail and one with a 2-byte vendor ID, no detail
+SEND_EVENT = bytes.fromhex(
+    "13f10000"
+    + "02000000"
+    + "07000000"
+    + "00000000"
+    + "00"
+    + "00"
+    + "0200"
+    + "0100"
+    + "05"
+    + "08000000"
+    + "00000000"
+    + "03"
+    + "02"
+    + "b105"
+    + "0100"
+    + "0000"
+)
+
+
+def test_send_event_reads_each_event_whole() -> None:
+    msg = decode(SEND_EVENT)
+    assert isinstance(msg, SendEvent) and encode(msg) == SEND_EVENT
+    first, second = msg.events
+    assert (first.event_instance_id, first.svh_id, first.event_type_id, first.event_detail) == (7, 0, 2, b"\x05")
+    assert (second.svh_id, second.svh_vendor_id, second.event_detail) == (3, b"\xb1\x05", b"")
+    assert msg.events[0] == Event(event_instance_id=7, event_type_id=2, event_detail=b"\x05")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (SEND_EVENT[:-1], "truncated"),  # the last event's detail length promises more
+        (SEND_EVENT + b"\x00", "trailing"),
+        (bytes.fromhex("13f10000" + "ffffffff"), "truncated"),  # a count the bytes cannot hold
+    ],
+    ids=["short", "extra", "count"],
+)
+def test_send_event_refuses(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(data)
+    assert caught.value.message == "SEND_EVENT" and reason in caught.value.reason
