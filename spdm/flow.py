@@ -21,7 +21,7 @@ from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.context import CodecContext
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
@@ -60,19 +60,30 @@ def _cut_chain_padding(request: SetCertificate, size: int) -> tuple[SetCertifica
     return replace(request, cert_chain=chain[:length]), size - len(chain) + length
 
 
-def _cut_delivered_padding(
-    deliver: DeliverEncapsulatedResponse, size: int, negotiated: Negotiated
-) -> tuple[DeliverEncapsulatedResponse, int]:
-    """DELIVER_ENCAPSULATED_RESPONSE's payload runs to the end of the message: DOE padding is told
-    from it by the requester's response's own fields (signed with ReqBaseAsymAlg, no summary hash).
-    A payload that does not decode is left whole, for the encapsulated flow to judge."""
-    payload = deliver.payload
+_CARRIERS = (DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck)
+"""The encapsulated-flow messages whose payload, another SPDM message, runs to the end."""
+
+
+def _cut_carrier_padding(
+    carrier: DeliverEncapsulatedResponse | EncapsulatedRequest | EncapsulatedResponseAck,
+    size: int,
+    negotiated: Negotiated,
+) -> tuple[Message, int]:
+    """An encapsulated carrier's payload runs to the end of the message: DOE padding is told from it
+    by the carried message's own fields (the requester's response to DELIVER is signed with
+    ReqBaseAsymAlg, no summary hash). A payload that is no message (ENCAPSULATED_RESPONSE_ACK with
+    PayloadType other than 1) or does not decode is left whole, for the encapsulated flow to judge."""
+    payload = carrier.payload
+    if isinstance(carrier, EncapsulatedResponseAck) and carrier.payload_type != 1:
+        return carrier, size
     context = negotiated.codec_context()
+    if isinstance(carrier, DeliverEncapsulatedResponse):
+        context = replace(context, signature_size=context.req_signature_size)
     try:
-        _, length = decode_prefix(payload, replace(context, signature_size=context.req_signature_size))
+        _, length = decode_prefix(payload, context)
     except DecodeError:
-        return deliver, size
-    return replace(deliver, payload=payload[:length]), size - len(payload) + length
+        return carrier, size
+    return replace(carrier, payload=payload[:length]), size - len(payload) + length
 
 
 def direction_of(data: bytes) -> Direction:
@@ -137,13 +148,7 @@ class FlowDecoder:
         """
         ctx = self.context(direction_of(data))
         if padded:
-            msg, size = decode_prefix(data, ctx)
-            if isinstance(msg, ChunkSendAck):
-                msg, size = self._cut_padding(msg, size)
-            elif isinstance(msg, SetCertificate):
-                msg, size = _cut_chain_padding(msg, size)
-            elif isinstance(msg, DeliverEncapsulatedResponse) and self.negotiated is not None:
-                msg, size = _cut_delivered_padding(msg, size, self.negotiated)
+            msg, size = self._cut_padding(*decode_prefix(data, ctx))
             tail = data[size:]
             if len(tail) >= _DOE_DW or any(tail):
                 raise DecodeError(msg.name, "", f"{len(tail)} bytes after the message are not DOE padding")
@@ -153,13 +158,25 @@ class FlowDecoder:
         self.observe(msg)
         return msg, bytes(data[:size])
 
-    def _cut_padding(self, ack: ChunkSendAck, size: int) -> tuple[ChunkSendAck, int]:
-        """A CHUNK_SEND_ACK's response runs to the end of the message: DOE padding is told from it
-        by the response's own fields (it answers the large request)."""
+    def _cut_padding(self, msg: Message, size: int) -> tuple[Message, int]:
+        """`msg` (decoded from `size` bytes) without the DOE padding its last field read in, where that
+        field runs to the end of the message; the message's own fields, or those of the message it
+        carries, say where it ends."""
+        if isinstance(msg, ChunkSendAck):
+            return self._cut_ack_padding(msg, size)
+        if isinstance(msg, SetCertificate):
+            return _cut_chain_padding(msg, size)
+        if isinstance(msg, _CARRIERS) and self.negotiated is not None:
+            return _cut_carrier_padding(msg, size, self.negotiated)
+        return msg, size
+
+    def _cut_ack_padding(self, ack: ChunkSendAck, size: int) -> tuple[ChunkSendAck, int]:
+        """A CHUNK_SEND_ACK's response runs to the end of the message: DOE padding is told from it by
+        the response's own fields (it answers the large request), padding it carries cut the same way."""
         response = ack.response
         if not any(response):
             return replace(ack, response=b""), size - len(response)
-        _, length = decode_prefix(response, self.context(Direction.RESPONSE))
+        _, length = self._cut_padding(*decode_prefix(response, self.context(Direction.RESPONSE)))
         return replace(ack, response=response[:length]), size - len(response) + length
 
     def observe(self, msg: Message) -> None:

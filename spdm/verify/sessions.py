@@ -34,7 +34,7 @@ from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
 from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
 from spdm.flow import Carried, Direction, FlowDecoder, stands_for
-from spdm.messages import Message, decode_prefix
+from spdm.messages import Message, decode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation
 from spdm.messages.encapsulated import (
@@ -76,9 +76,6 @@ _VCA_RESPONSES = frozenset({Code.VERSION, Code.CAPABILITIES, Code.ALGORITHMS})
 class MissingSecretError(SpdmError):
     """The replay lacks what a session needs: a DHE secret, the PSK, or a certificate chain."""
 
-
-_DOE_PADDING = 3
-"""Zero bytes a DOE object may add after a message, to whole dwords."""
 
 _CLEAR_HANDSHAKE = (
     Finish,
@@ -266,8 +263,7 @@ class SessionReplayer:
             session = next((s for s in self._active.values() if s.phase == "handshake"), None)
             if session is not None:  # HANDSHAKE_IN_THE_CLEAR: FINISH and the encapsulated flow travel in the clear
                 direction = Direction.REQUEST if msg.code.is_request else Direction.RESPONSE
-                padding = _DOE_PADDING if item.transport == "pci-doe" else 0
-                checks = self._session_message(session, item.index, item.data, msg, direction, padding)
+                checks = self._session_message(session, item.index, item.data, msg, direction)
                 return self._record(item, session.ordinal, session.session_id, msg, checks)
         return None
 
@@ -483,10 +479,8 @@ class SessionReplayer:
     # --- what a session message does ----------------------------------------------------------
 
     def _session_message(
-        self, session: ReplayedSession, index: int, data: bytes, msg: Message, direction: Direction, padding: int = 0
+        self, session: ReplayedSession, index: int, data: bytes, msg: Message, direction: Direction
     ) -> list[Check]:
-        """What one message of a session does; `padding` is how many zero bytes of transport padding may
-        follow a message an encapsulated carrier holds (a clear DOE object's, in a handshake in the clear)."""
         checks: list[Check] = []
         if isinstance(msg, (Finish, PskFinish)):
             self._finish(session, index, data, msg, checks)
@@ -496,7 +490,7 @@ class SessionReplayer:
             session.ended = True
             self._active.pop(session.session_id, None)
         else:
-            inner, travel = _innermost(msg, direction, self._flow, padding)
+            inner, travel = _innermost(msg, direction, self._flow)
             if isinstance(inner, KeyUpdate):
                 self._key_update(session, index, inner, travel)
             elif isinstance(inner, KeyUpdateAck):
@@ -659,9 +653,8 @@ def _secured_record(
     )
 
 
-def _innermost(msg: Message, direction: Direction, flow: FlowDecoder, padding: int) -> tuple[Message, Direction]:
-    """The message an encapsulated carrier holds (and the direction it travels), else `msg` itself. The
-    carrier's payload runs to its end, so up to `padding` zero bytes of transport padding may follow it."""
+def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[Message, Direction]:
+    """The message an encapsulated carrier holds (and the direction it travels), else `msg` itself."""
     payload = b""
     if isinstance(msg, (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)) and (
         not isinstance(msg, EncapsulatedResponseAck) or msg.payload_type == 1
@@ -671,11 +664,7 @@ def _innermost(msg: Message, direction: Direction, flow: FlowDecoder, padding: i
         return msg, direction
     negotiated = flow.negotiated
     context = None if negotiated is None else negotiated.codec_context()
-    inner, length = decode_prefix(payload, context)
-    rest = payload[length:]
-    if len(rest) > padding or any(rest):
-        raise DecodeError(inner.name, "", "trailing bytes after the end of the message")
-    return inner, direction
+    return decode(payload, context), direction
 
 
 def _portions_for(portions: ChainPortions | None, request: GetCertificate) -> ChainPortions:
