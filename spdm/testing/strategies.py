@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -396,6 +396,22 @@ def _transfer_sizes(draw: st.DrawFn, version: int) -> dict[str, int | None]:
 
 @_memo
 @st.composite
+def _capability_fields(draw: st.DrawFn, version: int) -> dict[str, Any]:
+    """The fields GET_CAPABILITIES (from 1.1) and CAPABILITIES share, at `version`."""
+    return {
+        "version": version,
+        "param1": draw(_reserved()),
+        "param2": draw(_reserved()),
+        "reserved": draw(_reserved()),
+        "ct_exponent": draw(_uint(_U8)),
+        "reserved2": draw(_reserved(_U16)),
+        "flags": draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
+        **draw(_transfer_sizes(version)),
+    }
+
+
+@_memo
+@st.composite
 def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
     ver = draw(_versions())
     if ver < 0x11:
@@ -408,16 +424,7 @@ def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
             reserved2=None,
             flags=None,
         )
-    return GetCapabilities(
-        version=ver,
-        param1=draw(_reserved()),
-        param2=draw(_reserved()),
-        reserved=draw(_reserved()),
-        ct_exponent=draw(_uint(_U8)),
-        reserved2=draw(_reserved(_U16)),
-        flags=draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
-        **draw(_transfer_sizes(ver)),
-    )
+    return GetCapabilities(**draw(_capability_fields(ver)))
 
 
 @_memo
@@ -429,17 +436,7 @@ def get_capabilities(context: CodecContext | None = None) -> SearchStrategy[GetC
 @_memo
 @st.composite
 def _capabilities(draw: st.DrawFn) -> Capabilities:
-    ver = draw(_versions())
-    return Capabilities(
-        version=ver,
-        param1=draw(_reserved()),
-        param2=draw(_reserved()),
-        reserved=draw(_reserved()),
-        ct_exponent=draw(_uint(_U8)),
-        reserved2=draw(_reserved(_U16)),
-        flags=draw(_bitmask(_CAPABILITY_BITS, 0xFFFFFFFF)),
-        **draw(_transfer_sizes(ver)),
-    )
+    return Capabilities(**draw(_capability_fields(draw(_versions()))))
 
 
 @_memo
