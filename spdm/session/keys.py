@@ -134,8 +134,7 @@ class KeySchedule:
     Construct it with the shared secret as soon as it is known; `handshake(th1)` and `data(th2)`
     may each be called when the transcript hash is ready. `update(keys)` is KEY_UPDATE for one
     direction. The object holds only the handshake and master secrets; traffic keys are returned.
-    Every step is HKDF-Expand with the bin_str of the label the module docstring lists (those without a
-    transcript hash, the same for every secret, are made once with the schedule), and only what a session
+    Every step is `expand_label` with the label the module docstring lists, and only what a session
     uses is derived (`export_master_secret`, which neither role needs, on request).
 
     The object holds nothing of one session: from a PSK it is the same for every PSK session of a
@@ -144,9 +143,6 @@ class KeySchedule:
     """
 
     __slots__ = (
-        "_finished_info",
-        "_iv_info",
-        "_key_info",
         "_master_secret",
         "aead",
         "handshake_secret",
@@ -156,10 +152,7 @@ class KeySchedule:
 
     def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
         """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
-        # a version byte that names no SPDM version fails here, not at the first key
-        self._key_info = bin_str(aead.key_size, LABEL_KEY, spdm_version=spdm_version)
-        self._iv_info = bin_str(aead.iv_size, LABEL_IV, spdm_version=spdm_version)
-        self._finished_info = bin_str(hash_suite.size, LABEL_FINISHED, spdm_version=spdm_version)
+        version_label(spdm_version)  # a version byte that names no SPDM version fails here, not at the first key
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
@@ -177,15 +170,15 @@ class KeySchedule:
 
     def traffic_keys(self, secret: bytes) -> TrafficKeys:
         """The AEAD key (bin_str5) and IV (bin_str6) of a handshake or data secret."""
-        suite, aead = self.hash_suite, self.aead
-        key = hkdf_expand(suite, secret, self._key_info, aead.key_size)
-        iv = hkdf_expand(suite, secret, self._iv_info, aead.iv_size)
+        suite, version = self.hash_suite, self.spdm_version
+        key = expand_label(suite, secret, LABEL_KEY, self.aead.key_size, spdm_version=version)
+        iv = expand_label(suite, secret, LABEL_IV, self.aead.iv_size, spdm_version=version)
         return TrafficKeys(secret, key, iv)
 
     def finished_key(self, handshake_secret: bytes) -> bytes:
         """The HMAC key for verify data (bin_str7), from a request or response handshake secret."""
         suite = self.hash_suite
-        return hkdf_expand(suite, handshake_secret, self._finished_info, suite.size)
+        return expand_label(suite, handshake_secret, LABEL_FINISHED, suite.size, spdm_version=self.spdm_version)
 
     def handshake(self, th1_digest: bytes) -> HandshakeSecrets:
         """Handshake keys and finished keys from Hash(TH1)."""
