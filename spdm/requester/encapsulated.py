@@ -65,7 +65,8 @@ class EncapsulatedAnswers:
     `vca` being A), mut_B being the encapsulated digest/certificate exchanges answered so far.
     `key_update` applies an encapsulated KEY_UPDATE to the session's keys, or refuses it with a
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
-    `answered` counts the requests answered (an ERROR is an answer too).
+    `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
+    DIGESTS answered (1.3 multi-key: `spdm.transcript.multi_key_digests`).
     """
 
     negotiated: Negotiated
@@ -74,6 +75,7 @@ class EncapsulatedAnswers:
     vca: bytes = b""
     key_update: Callable[[KeyUpdate], None] | None = None
     answered: int = 0
+    first_digests: bytes = b""
     _mut: Transcript | None = None
     _chains: dict[int, bytes] = field(default_factory=dict)
 
@@ -111,6 +113,8 @@ class EncapsulatedAnswers:
             return self._key_update_ack(request, self.key_update)
         if isinstance(request, GetDigests):
             response = self._digests(request)
+            if response[1] == Code.DIGESTS:
+                self.first_digests = self.first_digests or response
         elif isinstance(request, GetCertificate):
             response = self._certificate(request)
         elif isinstance(request, Challenge):
@@ -134,7 +138,9 @@ class EncapsulatedAnswers:
             return _error(request.version, ErrorCode.UnsupportedRequest, request.code)
         hashes = self._hash
         digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
-        return encode(Digests(version=request.version, slot_mask=slot_mask(slots), digests=digests))
+        mask = slot_mask(slots)  # every slot the requester has holds its chain: 1.3 SupportedSlotMask is the same
+        supported = mask if request.version >= 0x13 else 0
+        return encode(Digests(version=request.version, param1=supported, slot_mask=mask, digests=digests))
 
     def _certificate(self, request: GetCertificate) -> bytes:
         chain = self._chain(request.slot_id)
