@@ -233,7 +233,7 @@ class Connection:
     def _get_digests(self) -> Steps[dict[int, bytes]]:
         self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
-        self.transcript.add_certificate_exchange(request, response)
+        self.transcript.add_digests(request, response, multi_key=self._require_negotiated().responder_multi_key)
         self.digests = answer.by_slot()
         return dict(self.digests)
 
@@ -501,7 +501,7 @@ class Connection:
                 self._link,
                 self._transact,
                 negotiated=negotiated,
-                vca_hash=self.transcript.vca_hash,
+                vca_hash=self.transcript.key_exchange_hash,
                 version_offer=self._version_offers[negotiated.general_opaque_data],
                 slot=slot,
                 chain=self.chains[slot],

@@ -694,8 +694,8 @@ class Responder:
             self.transcript.before_request(Code.GET_DIGESTS)
         digests = tuple(suite.digest(chain) for _, chain in sorted(connection.chains.items()))
         response = encode(Digests(version=message.version, slot_mask=connection.slot_mask, digests=digests))
-        if session is None:  # B holds only what travels outside sessions
-            self.transcript.add_certificate_exchange(request, response)
+        if session is None:  # B (and D) hold only what travels outside sessions
+            self.transcript.add_digests(request, response, multi_key=connection.negotiated.responder_multi_key)
         return response
 
     def _get_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:

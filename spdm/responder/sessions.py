@@ -438,7 +438,10 @@ class SessionTable:
             )
         )
         th = SessionTranscript(
-            suite, transcript.vca_hash(), responder_chain_hash=suite.digest(chain), spdm_version=negotiated.version
+            suite,
+            transcript.key_exchange_hash(),
+            responder_chain_hash=suite.digest(chain),
+            spdm_version=negotiated.version,
         )
         th.add_exchange_request(request)
         schedule = KeySchedule(suite, terms.aead, shared_secret, spdm_version=negotiated.version)

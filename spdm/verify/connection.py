@@ -133,7 +133,7 @@ class _Verifier:
     ) -> None:
         if not isinstance(answer, Digests) or self.negotiated is None:
             return
-        self.transcript.add_certificate_exchange(req, rsp, labels=labels)
+        self.transcript.add_digests(req, rsp, multi_key=self.negotiated.responder_multi_key, labels=labels)
         self.digests = answer.by_slot()
 
     def certificate(

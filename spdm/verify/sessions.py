@@ -52,6 +52,7 @@ from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
+from spdm.transcript import message_d
 from spdm.verify.check import Check
 
 __all__ = [
@@ -190,6 +191,7 @@ class SessionReplayer:
         self.sessions: list[ReplayedSession] = []
         self._flow = FlowDecoder()
         self._vca = bytearray()
+        self._message_d = b""
         self._vca_request: bytes | None = None
         self._digests: dict[int, bytes] = {}
         self._chains: dict[int, bytes] = {}
@@ -249,6 +251,8 @@ class SessionReplayer:
             self._exchange = None
         elif isinstance(msg, Digests):
             self._digests.update(msg.by_slot())
+            multi_key = self._flow.negotiated is not None and self._flow.negotiated.responder_multi_key
+            self._message_d = message_d(self._message_d, item.data, multi_key=multi_key)
         elif isinstance(msg, GetCertificate):
             self._get_certificate = msg
             self._portions = _portions_for(self._portions, msg)
@@ -270,6 +274,7 @@ class SessionReplayer:
     def _restart(self) -> None:
         """GET_VERSION: a new connection; sessions and everything learnt are gone."""
         self._vca.clear()
+        self._message_d = b""
         self._digests.clear()
         self._chains.clear()
         self._portions = None
@@ -324,7 +329,10 @@ class SessionReplayer:
                 detail = "" if same else "chain hash differs"
                 checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
             transcript = SessionTranscript(
-                hashes, bytes(self._vca), responder_chain_hash=chain_hash, spdm_version=negotiated.version
+                hashes,
+                bytes(self._vca) + self._message_d,
+                responder_chain_hash=chain_hash,
+                spdm_version=negotiated.version,
             )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
