@@ -26,6 +26,7 @@ __all__ = [
     "ErrorCode",
     "KeyPairAsymAlgo",
     "KeyPairCapability",
+    "KeyPairOperation",
     "KeyScheduleAlgo",
     "KeyUpdateOperation",
     "KeyUsage",
@@ -329,6 +330,14 @@ class KeyPairCapability(enum.IntFlag):
     SHAREABLE = 1 << 5
 
     DEFINED = GEN_KEY | ERASABLE | CERT_ASSOC | KEY_USAGE | ASYM_ALGO | SHAREABLE
+
+
+class KeyPairOperation(enum.IntEnum):
+    """1.3 SET_KEY_PAIR_INFO Operation (Param1; SPDM_SET_KEY_PAIR_INFO_*_OPERATION)."""
+
+    CHANGE = 0
+    ERASE = 1
+    GENERATE = 2
 
 
 class KeyPairAsymAlgo(enum.IntFlag):
