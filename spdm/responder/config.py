@@ -46,6 +46,7 @@ from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTrans
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "KEY_PAIR_CAPABILITIES",
     "MAX_PSK_HINT_SIZE",
     "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
@@ -85,6 +86,10 @@ in the clear (in effect only when the requester sets it too)."""
 PROVISIONING_CAPABILITIES = int(F.CSR_CAP | F.SET_CERT_CAP)
 """SPDM 1.2 certificate provisioning: GET_CSR and SET_CERTIFICATE (add CERT_INSTALL_RESET_CAP for a
 device whose new chain takes effect only after a reset)."""
+
+KEY_PAIR_CAPABILITIES = int(F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP | F.MULTI_KEY_CAP_NEG)
+"""SPDM 1.3 key pairs: GET_KEY_PAIR_INFO, SET_KEY_PAIR_INFO and multi-key connections when the requester
+asks for them (MULTI_KEY_CAP "negotiated"); they need `ResponderConfig.key_pairs` (`key_pairs_for_slots`)."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60

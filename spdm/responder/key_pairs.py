@@ -15,9 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
+
+from asn1crypto import keys
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm.errors import ErrorCode, ProtocolError
-from spdm.messages.certificates import SLOT_COUNT
+from spdm.messages.certificates import SLOT_COUNT, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
     CertificateInfo,
@@ -33,7 +39,7 @@ from spdm.messages.provisioning import GetCsr, SetCertificate
 from spdm.negotiated import Negotiated
 from spdm.responder._common import invalid_request, unsupported
 
-__all__ = ["MAX_KEY_PAIRS", "KeyPair", "KeyPairTable", "check_key_usage"]
+__all__ = ["MAX_KEY_PAIRS", "KeyPair", "KeyPairTable", "check_key_usage", "key_pair_algo", "key_pairs_for_slots"]
 
 MAX_KEY_PAIRS = 0xFF
 """KeyPairID is one byte and 0 names none."""
@@ -70,6 +76,67 @@ class KeyPair:
             raise ValueError(f"assoc_cert_slot_mask 0x{self.assoc_cert_slot_mask:x} is not a slot mask")
         if len(self.public_key_info) > _MAX_PUBLIC_KEY_INFO:
             raise ValueError("public_key_info is longer than PublicKeyInfoLen can say")
+
+
+def key_pair_algo(key: PublicKeyTypes) -> KeyPairAsymAlgo:
+    """The KeyPairAsymAlgo bit of a public key (its type and size), 0 for a key SPDM has no bit for."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return _RSA_ALGOS.get(key.key_size, KeyPairAsymAlgo(0))
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return _EC_ALGOS.get(key.curve.name, KeyPairAsymAlgo(0))
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return KeyPairAsymAlgo.ED25519
+    if isinstance(key, ed448.Ed448PublicKey):
+        return KeyPairAsymAlgo.ED448
+    return KeyPairAsymAlgo(0)
+
+
+_RSA_ALGOS = {2048: KeyPairAsymAlgo.RSA2048, 3072: KeyPairAsymAlgo.RSA3072, 4096: KeyPairAsymAlgo.RSA4096}
+_EC_ALGOS = {
+    "secp256r1": KeyPairAsymAlgo.ECC256,
+    "secp384r1": KeyPairAsymAlgo.ECC384,
+    "secp521r1": KeyPairAsymAlgo.ECC521,
+}
+
+
+def key_pairs_for_slots(slots: Mapping[int, SlotKeyHolder]) -> tuple[KeyPair, ...]:
+    """A key-pair table that describes the slots' own keys: one key pair per distinct key (in slot
+    order), backing the slots that hold it, every SET_KEY_PAIR_INFO capability, the slots' usages as
+    current usage and the key's algorithm; `public_key_info` is the key's DER AlgorithmIdentifier."""
+    by_key: dict[bytes, list[int]] = {}
+    for slot in sorted(slots):
+        spki = slots[slot].public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        by_key.setdefault(spki, []).append(slot)
+    pairs = []
+    for spki, held in by_key.items():
+        algo = key_pair_algo(slots[held[0]].public_key)
+        if not algo:
+            continue
+        usage = 0
+        for slot in held:
+            usage |= slots[slot].key_usage
+        pairs.append(
+            KeyPair(
+                capabilities=KeyPairCapability.DEFINED,
+                key_usage_capabilities=KeyUsage.ALL_SPDM | usage,
+                current_key_usage=usage,
+                asym_algo_capabilities=algo,
+                current_asym_algo=algo,
+                assoc_cert_slot_mask=slot_mask(held),
+                public_key_info=keys.PublicKeyInfo.load(spki)["algorithm"].dump(),
+            )
+        )
+    return tuple(pairs)
+
+
+class SlotKeyHolder(Protocol):
+    """What `key_pairs_for_slots` reads of a slot (`SlotIdentity` has both)."""
+
+    @property
+    def public_key(self) -> PublicKeyTypes: ...
+
+    @property
+    def key_usage(self) -> int: ...
 
 
 def check_key_usage(negotiated: Negotiated, slot_usage: int, slot: int, usage: KeyUsage) -> None:

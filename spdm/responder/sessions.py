@@ -45,7 +45,7 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError,
 from spdm.measurements import summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, MutAuthRequest, SummaryHashType
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest, SummaryHashType
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -68,6 +68,7 @@ from spdm.responder._common import (
     unexpected,
 )
 from spdm.responder.config import ResponderConfig
+from spdm.responder.key_pairs import check_key_usage
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
@@ -406,6 +407,7 @@ class SessionTable:
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
+        check_key_usage(negotiated, self.config.slots[slot].key_usage, slot, KeyUsage.KEY_EXCHANGE)
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         general = negotiated.general_opaque_data
         version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions, general)
