@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from spdm._checks import invalid_response
+from spdm._checks import CERT_MODEL_MASK, check_key_pair_info, check_multi_key_digests
 from spdm.errors import NegotiationError, PeerError
 from spdm.messages.certificates import Digests, slot_ids, slot_mask
 from spdm.messages.codes import (
@@ -44,8 +44,6 @@ __all__ = [
     "slot_keys",
 ]
 
-_CERT_MODEL_MASK = 0x7
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlotKey:
@@ -59,7 +57,7 @@ class SlotKey:
 
     @property
     def cert_model(self) -> CertificateInfo:
-        return CertificateInfo(self.certificate_info & _CERT_MODEL_MASK)
+        return CertificateInfo(self.certificate_info & CERT_MODEL_MASK)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,26 +92,17 @@ class SetKeyPairInfoResult:
 
 
 def slot_keys(answer: Digests) -> dict[int, SlotKey]:
-    """Each provisioned slot's key pair, model and usages from a multi-key DIGESTS, refused as
-    libspdm_req_get_digests.c refuses them (an undefined model, GenericCert or no SPDM usage in
-    slot 0, model None with a non-zero digest)."""
+    """Each provisioned slot's key pair, model and usages from a multi-key DIGESTS (empty for any
+    other), refused as libspdm_req_get_digests.c refuses them (`check_multi_key_digests`)."""
     if answer.key_pair_ids is None or answer.certificate_infos is None or answer.key_usage_masks is None:
         return {}
-    keys = {}
-    rows = zip(slot_ids(answer.slot_mask), answer.digests, answer.key_pair_ids, answer.certificate_infos,
-               answer.key_usage_masks, strict=True)  # fmt: skip
-    for slot, digest, key_pair_id, info, usage in rows:
-        model = info & _CERT_MODEL_MASK
-        if model > CertificateInfo.GENERIC_CERT:
-            raise invalid_response(f"DIGESTS: slot {slot} has certificate model {model}")
-        if slot == 0 and model == CertificateInfo.GENERIC_CERT:
-            raise invalid_response("DIGESTS: slot 0 holds a generic certificate")
-        if slot == 0 and not usage & KeyUsage.ALL_SPDM:
-            raise invalid_response(f"DIGESTS: slot 0's KeyUsageMask 0x{usage:04x} allows no SPDM usage")
-        if model == CertificateInfo.NONE and any(digest):
-            raise invalid_response(f"DIGESTS: slot {slot} has no certificate model but a digest")
-        keys[slot] = SlotKey(slot=slot, key_pair_id=key_pair_id, certificate_info=info, key_usage=KeyUsage(usage))
-    return keys
+    check_multi_key_digests(answer)
+    slots = slot_ids(answer.slot_mask)
+    rows = zip(slots, answer.key_pair_ids, answer.certificate_infos, answer.key_usage_masks, strict=True)
+    return {
+        slot: SlotKey(slot=slot, key_pair_id=key_pair_id, certificate_info=info, key_usage=KeyUsage(usage))
+        for slot, key_pair_id, info, usage in rows
+    }
 
 
 def choose_slot(negotiated: Negotiated, keys: Mapping[int, SlotKey], usage: KeyUsage, slot: int | None) -> int:
@@ -158,43 +147,23 @@ def get_key_pair_info(transact: Transact, negotiated: Negotiated, key_pair_id: i
     """GET_KEY_PAIR_INFO of `key_pair_id` (1..TotalKeyPairs)."""
     _require(negotiated, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, "GET_KEY_PAIR_INFO")
     _check_key_pair_id(key_pair_id)
-    answer, _, _ = yield from transact(GetKeyPairInfo(version=negotiated.version, key_pair_id=key_pair_id), KeyPairInfo)
-    return _checked(answer, key_pair_id, negotiated.responder_has(CapabilityFlags.SET_KEY_PAIR_INFO_CAP))
+    ask = GetKeyPairInfo(version=negotiated.version, key_pair_id=key_pair_id)
+    answer, _, _ = yield from transact(ask, KeyPairInfo)
+    check_key_pair_info(answer, key_pair_id, settable=negotiated.responder_has(CapabilityFlags.SET_KEY_PAIR_INFO_CAP))
+    return _result(answer)
 
 
-def _checked(answer: KeyPairInfo, key_pair_id: int, settable: bool) -> KeyPairInfoResult:
-    """KEY_PAIR_INFO as libspdm_req_get_key_pair_info.c accepts it (reserved bits dropped as it drops them)."""
-    capabilities = KeyPairCapability(answer.capabilities & KeyPairCapability.DEFINED)
-    usages = KeyUsage(answer.key_usage_capabilities & KeyUsage.DEFINED)
-    current_usage = KeyUsage(answer.current_key_usage & KeyUsage.DEFINED)
-    algos = KeyPairAsymAlgo(answer.asym_algo_capabilities & KeyPairAsymAlgo.DEFINED)
-    current_algo = KeyPairAsymAlgo(answer.current_asym_algo & KeyPairAsymAlgo.DEFINED)
-    mask = answer.assoc_cert_slot_mask
-    shareable = KeyPairCapability.SHAREABLE in capabilities
-    refusals = (
-        (answer.key_pair_id != key_pair_id, f"KEY_PAIR_INFO of key pair {answer.key_pair_id}, asked {key_pair_id}"),
-        (answer.key_pair_id > answer.total_key_pairs, f"KeyPairID {answer.key_pair_id} over TotalKeyPairs"),
-        (not settable and bool(capabilities), "Capabilities set without SET_KEY_PAIR_INFO_CAP"),
-        (shareable and KeyPairCapability.CERT_ASSOC not in capabilities, "ShareableCap without CertAssocCap"),
-        (not usages, "no KeyUsageCapabilities"),
-        (current_usage & ~usages != 0, "CurrentKeyUsage outside KeyUsageCapabilities"),
-        (not algos, "no AsymAlgoCapabilities"),
-        (current_algo.bit_count() > 1, "CurrentAsymAlgo names more than one algorithm"),
-        (current_algo & ~algos != 0, "CurrentAsymAlgo outside AsymAlgoCapabilities"),
-        (mask.bit_count() > 1 and settable and not shareable, "several slots share a key pair without ShareableCap"),
-    )
-    for broken, reason in refusals:
-        if broken:
-            raise invalid_response(f"KEY_PAIR_INFO: {reason}")
+def _result(answer: KeyPairInfo) -> KeyPairInfoResult:
+    """KEY_PAIR_INFO as typed values, reserved bits dropped (`check_key_pair_info` accepted it)."""
     return KeyPairInfoResult(
         total_key_pairs=answer.total_key_pairs,
         key_pair_id=answer.key_pair_id,
-        capabilities=capabilities,
-        key_usage_capabilities=usages,
-        current_key_usage=current_usage,
-        asym_algo_capabilities=algos,
-        current_asym_algo=current_algo,
-        assoc_cert_slot_mask=mask,
+        capabilities=KeyPairCapability(answer.capabilities & KeyPairCapability.DEFINED),
+        key_usage_capabilities=KeyUsage(answer.key_usage_capabilities & KeyUsage.DEFINED),
+        current_key_usage=KeyUsage(answer.current_key_usage & KeyUsage.DEFINED),
+        asym_algo_capabilities=KeyPairAsymAlgo(answer.asym_algo_capabilities & KeyPairAsymAlgo.DEFINED),
+        current_asym_algo=KeyPairAsymAlgo(answer.current_asym_algo & KeyPairAsymAlgo.DEFINED),
+        assoc_cert_slot_mask=answer.assoc_cert_slot_mask,
         public_key_info=answer.public_key_info,
     )
 
