@@ -7,7 +7,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
+from spdm._report import (
+    print_authentication,
+    print_key_pair_info,
+    print_measurements,
+    print_negotiated,
+    print_session,
+)
 from spdm.capture import RecordingLink
 from spdm.certs import load_certificates
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
@@ -69,7 +75,11 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
 
 
 def _provision(target: Requester | Session, args: argparse.Namespace) -> None:
-    """--get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+    """--key-pair-info, --get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+    for key_pair_id in args.key_pair_info:
+        if not 1 <= key_pair_id <= 0xFF:
+            raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..255")
+        print_key_pair_info(target.get_key_pair_info(key_pair_id), sys.stdout)
     if args.get_csr is not None:
         csr = target.get_csr()
         try:
