@@ -89,7 +89,8 @@ device whose new chain takes effect only after a reset)."""
 
 KEY_PAIR_CAPABILITIES = int(F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP | F.MULTI_KEY_CAP_NEG)
 """SPDM 1.3 key pairs: GET_KEY_PAIR_INFO, SET_KEY_PAIR_INFO and multi-key connections when the requester
-asks for them (MULTI_KEY_CAP "negotiated"); they need `ResponderConfig.key_pairs` (`key_pairs_for_slots`)."""
+asks for them (MULTI_KEY_CAP "negotiated"); the key pairs are `ResponderConfig.key_pairs`
+(`key_pairs_for_slots`; with none every KeyPairID is refused)."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
@@ -341,8 +342,6 @@ class ResponderConfig:
         self._check_certificate_model()
         if len(self.key_pairs) > MAX_KEY_PAIRS:
             raise ValueError(f"{len(self.key_pairs)} key pairs: KeyPairIDs go up to {MAX_KEY_PAIRS}")
-        if self.capabilities & (F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP) and not self.key_pairs:
-            raise ValueError("GET_KEY_PAIR_INFO_CAP and SET_KEY_PAIR_INFO_CAP need key_pairs")
         object.__setattr__(self, "key_pairs", tuple(self.key_pairs))
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
