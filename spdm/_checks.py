@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.certificates import Digests, slot_ids
+from spdm.messages.certificates import Certificate, Digests, slot_ids
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
@@ -28,6 +28,7 @@ from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities,
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection
 
 __all__ = [
+    "check_certificate_info",
     "check_key_pair_info",
     "check_measurements",
     "check_multi_key_digests",
@@ -206,3 +207,24 @@ def check_key_pair_info(answer: KeyPairInfo, key_pair_id: int, *, settable: bool
     for broken, reason in refusals:
         if broken:
             raise invalid_response(f"KEY_PAIR_INFO: {reason}")
+
+
+def check_certificate_info(answer: Certificate, multi_key: bool, digests_model: int | None) -> None:
+    """A 1.3 CERTIFICATE's CertificateInfo (Param2) as libspdm_req_get_certificate.c accepts it: on a
+    multi-key connection a defined model, not GenericCert in slot 0, no chain with model None, and the
+    model DIGESTS gave the slot (`digests_model`, when it gave one); otherwise no model at all."""
+    model = answer.certificate_model
+    slot = answer.slot_id
+    if not multi_key:
+        if model != CertificateInfo.NONE:
+            raise invalid_response(f"CERTIFICATE of slot {slot}: model {model} outside a multi-key connection")
+        return
+    refusals = (
+        (model > CertificateInfo.GENERIC_CERT, f"certificate model {model} is not defined"),
+        (slot == 0 and model == CertificateInfo.GENERIC_CERT, "slot 0 holds a generic certificate"),
+        (model == CertificateInfo.NONE and bool(answer.portion), "a chain with no certificate model"),
+        (digests_model not in (None, model), f"certificate model {model}, DIGESTS said {digests_model}"),
+    )
+    for broken, reason in refusals:
+        if broken:
+            raise invalid_response(f"CERTIFICATE of slot {slot}: {reason}")

@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from spdm._checks import (
+    check_certificate_info,
     check_requester_context,
     check_responder_flags,
     check_selection,
@@ -294,6 +295,10 @@ class Connection:
                 version=self.version, slot_param=slot, offset=portions.offset, length=self.config.certificate_portion
             )
             answer, request, response = yield from self._transact(ask, Certificate)
+            if self.version >= 0x13:
+                known = self.slot_keys.get(slot)
+                multi_key = self._require_negotiated().responder_multi_key
+                check_certificate_info(answer, multi_key, None if known is None else known.cert_model)
             try:
                 data = portions.add(ask, answer)
             except ValueError as error:

@@ -734,6 +734,8 @@ class Responder:
             answer = certificate_portion(chain, ask, self.config.certificate_portion)
         except ValueError as error:
             raise invalid_request(str(error)) from None
+        if connection.negotiated.responder_multi_key:  # 1.3: the chain's model (libspdm_rsp_certificate.c)
+            answer = replace(answer, param2=connection.negotiated.certificate_info)
         if session is None:
             self.transcript.before_request(Code.GET_CERTIFICATE)
         response = encode(answer)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from key_pair_fixtures import libspdm_sample_key_pairs, y2_records
 
-from spdm._checks import check_key_pair_info
+from spdm._checks import check_certificate_info, check_key_pair_info
 from spdm.errors import ErrorCode, ProtocolError
 from spdm.messages import encode
-from spdm.messages.certificates import Digests
+from spdm.messages.certificates import Certificate, Digests
 from spdm.messages.codes import (
     CertificateInfo,
     KeyPairAsymAlgo,
@@ -266,3 +266,24 @@ def test_key_pair_info_libspdm_refuses_is_refused(change: dict[str, int], settab
     with pytest.raises(ProtocolError, match=reason) as raised:
         check_key_pair_info(_info(**change), 1, settable=settable)
     assert raised.value.error_code == ErrorCode.InvalidResponseCode
+
+
+@pytest.mark.parametrize(
+    ("slot_param", "param2", "portion", "multi_key", "known", "reason"),
+    [
+        (0, 1, b"chain", False, None, "outside a multi-key connection"),
+        (0, 4, b"chain", True, None, "not defined"),
+        (0, 3, b"chain", True, None, "generic certificate"),
+        (2, 0, b"chain", True, None, "no certificate model"),
+        (2, 2, b"chain", True, 1, "DIGESTS said 1"),
+    ],
+)
+def test_certificate_info_libspdm_refuses_is_refused(
+    slot_param: int, param2: int, portion: bytes, multi_key: bool, known: int | None, reason: str
+) -> None:
+    answer = Certificate(version=0x13, slot_param=slot_param, param2=param2, remainder_length=0, portion=portion)
+    with pytest.raises(ProtocolError, match=reason) as raised:
+        check_certificate_info(answer, multi_key, known)
+    assert raised.value.error_code == ErrorCode.InvalidResponseCode
+    good = dataclasses.replace(answer, param2=1 if multi_key else 0)
+    check_certificate_info(good, multi_key, None)  # the same with a model libspdm takes
