@@ -18,7 +18,7 @@ from key_pair_fixtures import Y2, libspdm_sample_key_pairs
 from test_requester_sessions_replay import _capture, _config, _key_shares
 from test_responder_replay import config_for, load, padded
 
-from spdm.capture import messages, read_pcap
+from spdm.capture import Pcap, PcapRecord, messages, read_pcap
 from spdm.certs import load_certificates, split_der
 from spdm.messages.certificates import Certificate, Digests
 from spdm.messages.codes import CertificateInfo, KeyPairAsymAlgo, KeyPairOperation, KeyUsage
@@ -27,6 +27,7 @@ from spdm.messages.negotiation import GetCapabilities, NegotiateAlgorithms
 from spdm.requester import Requester, RequesterConfig, Session
 from spdm.responder import Responder, ResponderConfig, SlotIdentity
 from spdm.testing.replay import ReplayTransport
+from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
 from spdm.verify.sessions import ReplaySecrets
 
@@ -179,3 +180,19 @@ def test_the_responder_answers_y2s_key_pair_requests_as_libspdm(libspdm_v12_v13_
             compared.append(response.code)
     assert compared.count("DIGESTS") == 3 and compared.count("CERTIFICATE") == 3
     assert compared[-3:] == ["KEY_PAIR_INFO", "SET_KEY_PAIR_INFO_ACK", "SET_KEY_PAIR_INFO_ACK"]
+
+
+def test_verify_checks_y2s_key_pair_info_and_an_altered_one_fails(libspdm_v12_v13_vectors: Path) -> None:
+    pcap = read_pcap(libspdm_v12_v13_vectors / Y2 / "requester.pcap")
+    anchors = _anchors(libspdm_v12_v13_vectors)
+    name = "KEY_PAIR_INFO of key pair 1 is well formed"
+    checks = [check for check in verify_capture(pcap, anchors).checks if check.name == name]
+    assert [(check.record, check.ok) for check in checks] == [(38, True)]
+    record = pcap.records[37]
+    data = bytearray(record.data)
+    data[HEADER_SIZE + 16] |= 0x02  # CurrentAsymAlgo: RSA2048 and RSA3072 at once
+    records = list(pcap.records)
+    records[37] = PcapRecord(index=record.index, timestamp=record.timestamp, data=bytes(data))
+    altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
+    failed = [check for check in verify_capture(altered, anchors).checks if check.name == name]
+    assert len(failed) == 1 and not failed[0].ok and "more than one algorithm" in failed[0].detail
