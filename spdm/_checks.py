@@ -8,22 +8,30 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.certificates import Digests
+from spdm.messages.certificates import Certificate, Digests, slot_ids
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
+    CertificateInfo,
     ErrorCode,
+    KeyPairAsymAlgo,
+    KeyPairCapability,
+    KeyUsage,
     MeasurementSpecification,
     OtherParams,
     measurement_hash_size,
 )
+from spdm.messages.key_pairs import KeyPairInfo
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection
 
 __all__ = [
+    "check_certificate_info",
+    "check_key_pair_info",
     "check_measurements",
+    "check_multi_key_digests",
     "check_requester_context",
     "check_responder_flags",
     "check_selection",
@@ -155,3 +163,76 @@ def check_summary_hash(summary: bytes, blocks: Iterable[MeasurementBlock], suite
     expected = suite.digest(b"".join(block_bytes(b) for b in sorted(blocks, key=lambda b: b.index)))
     if expected != summary:
         raise VerificationError("the measurement summary hash does not match the measurement blocks")
+
+
+def check_multi_key_digests(answer: Digests) -> None:
+    """A 1.3 multi-key DIGESTS' per-slot fields as libspdm_req_get_digests.c accepts them: a defined
+    certificate model, none GenericCert in slot 0, slot 0 allowing some SPDM usage, and model None
+    only with an all-zero digest."""
+    if answer.key_pair_ids is None or answer.certificate_infos is None or answer.key_usage_masks is None:
+        return
+    slots, infos, usages = slot_ids(answer.slot_mask), answer.certificate_infos, answer.key_usage_masks
+    for slot, digest, info, usage in zip(slots, answer.digests, infos, usages, strict=True):
+        model = info & CERT_MODEL_MASK
+        if model > CertificateInfo.GENERIC_CERT:
+            raise invalid_response(f"DIGESTS: slot {slot} has certificate model {model}")
+        if slot == 0 and model == CertificateInfo.GENERIC_CERT:
+            raise invalid_response("DIGESTS: slot 0 holds a generic certificate")
+        if slot == 0 and not usage & KeyUsage.ALL_SPDM:
+            raise invalid_response(f"DIGESTS: slot 0's KeyUsageMask 0x{usage:04x} allows no SPDM usage")
+        if model == CertificateInfo.NONE and any(digest):
+            raise invalid_response(f"DIGESTS: slot {slot} has no certificate model but a digest")
+
+
+CERT_MODEL_MASK = 0x7
+"""CertificateInfo bits [2:0], the model (SPDM_CERTIFICATE_INFO_CERT_MODEL_MASK)."""
+
+
+def check_key_pair_info(answer: KeyPairInfo, key_pair_id: int, *, settable: bool) -> None:
+    """KEY_PAIR_INFO as libspdm_req_get_key_pair_info.c accepts it, reserved bits dropped as it drops
+    them; `settable`: the responder has SET_KEY_PAIR_INFO_CAP (else Capabilities must be 0)."""
+    capabilities = KeyPairCapability(answer.capabilities & KeyPairCapability.DEFINED)
+    usages = answer.key_usage_capabilities & KeyUsage.DEFINED
+    current_usage = answer.current_key_usage & KeyUsage.DEFINED
+    algos = answer.asym_algo_capabilities & KeyPairAsymAlgo.DEFINED
+    current_algo = answer.current_asym_algo & KeyPairAsymAlgo.DEFINED
+    shareable = KeyPairCapability.SHAREABLE in capabilities
+    refusals = (
+        (answer.key_pair_id != key_pair_id, f"KEY_PAIR_INFO of key pair {answer.key_pair_id}, asked {key_pair_id}"),
+        (answer.key_pair_id > answer.total_key_pairs, f"KeyPairID {answer.key_pair_id} over TotalKeyPairs"),
+        (not settable and bool(capabilities), "Capabilities set without SET_KEY_PAIR_INFO_CAP"),
+        (shareable and KeyPairCapability.CERT_ASSOC not in capabilities, "ShareableCap without CertAssocCap"),
+        (not usages, "no KeyUsageCapabilities"),
+        (current_usage & ~usages != 0, "CurrentKeyUsage outside KeyUsageCapabilities"),
+        (not algos, "no AsymAlgoCapabilities"),
+        (current_algo.bit_count() > 1, "CurrentAsymAlgo names more than one algorithm"),
+        (current_algo & ~algos != 0, "CurrentAsymAlgo outside AsymAlgoCapabilities"),
+        (
+            answer.assoc_cert_slot_mask.bit_count() > 1 and settable and not shareable,
+            "several slots share a key pair without ShareableCap",
+        ),
+    )
+    for broken, reason in refusals:
+        if broken:
+            raise invalid_response(f"KEY_PAIR_INFO: {reason}")
+
+
+def check_certificate_info(answer: Certificate, multi_key: bool, digests_model: int | None) -> None:
+    """A 1.3 CERTIFICATE's CertificateInfo (Param2) as libspdm_req_get_certificate.c accepts it: on a
+    multi-key connection a defined model, not GenericCert in slot 0, no chain with model None, and the
+    model DIGESTS gave the slot (`digests_model`, when it gave one); otherwise no model at all."""
+    model = answer.certificate_model
+    slot = answer.slot_id
+    if not multi_key:
+        if model != CertificateInfo.NONE:
+            raise invalid_response(f"CERTIFICATE of slot {slot}: model {model} outside a multi-key connection")
+        return
+    refusals = (
+        (model > CertificateInfo.GENERIC_CERT, f"certificate model {model} is not defined"),
+        (slot == 0 and model == CertificateInfo.GENERIC_CERT, "slot 0 holds a generic certificate"),
+        (model == CertificateInfo.NONE and bool(answer.portion), "a chain with no certificate model"),
+        (digests_model not in (None, model), f"certificate model {model}, DIGESTS said {digests_model}"),
+    )
+    for broken, reason in refusals:
+        if broken:
+            raise invalid_response(f"CERTIFICATE of slot {slot}: {reason}")

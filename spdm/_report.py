@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import TextIO
 
 from cryptography import x509
@@ -19,10 +20,10 @@ from spdm.messages.codes import (
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 from spdm.negotiated import Negotiated
-from spdm.requester import AuthenticationResult, MeasurementResult
+from spdm.requester import AuthenticationResult, KeyPairInfoResult, MeasurementResult
 from spdm.requester.session_core import SessionView
 
-__all__ = ["print_authentication", "print_measurements", "print_negotiated", "print_session"]
+__all__ = ["print_authentication", "print_key_pair_info", "print_measurements", "print_negotiated", "print_session"]
 
 
 def _flags(value: int) -> str:
@@ -111,6 +112,20 @@ def print_measurements(measured: MeasurementResult, out: TextIO, *, indent: str 
     out.write(f"{indent}{where}: {len(measured.blocks)} blocks, {status}\n")
     for block in measured.blocks:
         out.write(indent + _block_line(block, None) + "\n")
+
+
+def _bits(value: enum.IntFlag) -> str:
+    names = [str(bit.name) for bit in type(value) if bit.name and int(bit).bit_count() == 1 and bit in value]
+    return "|".join(names) or "none"
+
+
+def print_key_pair_info(info: KeyPairInfoResult, out: TextIO) -> None:
+    """One KEY_PAIR_INFO: what the key pair is now, and what SET_KEY_PAIR_INFO may make of it."""
+    slots = ", ".join(str(slot) for slot in info.assoc_cert_slots) or "none"
+    out.write(f"key pair {info.key_pair_id} of {info.total_key_pairs}: {_bits(info.current_asym_algo)}, ")
+    out.write(f"usage {_bits(info.current_key_usage)}, slots {slots}\n")
+    out.write(f"  may be: {_bits(info.asym_algo_capabilities)}; usages {_bits(info.key_usage_capabilities)}; ")
+    out.write(f"capabilities {_bits(info.capabilities)}; public key info {info.public_key_info.hex() or 'none'}\n")
 
 
 def print_authentication(result: AuthenticationResult, out: TextIO) -> None:

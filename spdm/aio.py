@@ -24,18 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import ClassVar, Protocol, TypeVar
 
 from spdm.errors import SpdmError, TransportError
 from spdm.measurements import ReferenceValues
 from spdm.messages import Message
-from spdm.messages.codes import SummaryHashType
+from spdm.messages.codes import KeyPairOperation, SummaryHashType
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
+from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
@@ -313,7 +314,7 @@ async def open_connection(
 class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
     (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `get_csr`,
-    `set_certificate`, `close`, and ``async with``)."""
+    `set_certificate`, `get_key_pair_info`, `set_key_pair_info`, `close`, and ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -343,13 +344,42 @@ class AsyncSession(SessionView):
         """GET_MEASUREMENTS in the session, over its own L1/L2."""
         return await self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
 
-    async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+    async def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> bytes:
         """GET_CSR in the session: the device's DER CSR."""
-        return await self._run(self.core.get_csr(requester_info, opaque_data))
+        operation = self.core.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        return await self._run(operation)
 
-    async def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+    async def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> SetCertificateResult:
         """SET_CERTIFICATE in the session (any slot); ResetRequired is `reset_required`."""
-        return await self._run(self.core.set_certificate(slot, chain))
+        return await self._run(self.core.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model))
+
+    async def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:
+        """GET_KEY_PAIR_INFO in the session."""
+        return await self._run(self.core.get_key_pair_info(key_pair_id))
+
+    async def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> SetKeyPairInfoResult:
+        """SET_KEY_PAIR_INFO in the session; ResetRequired is `reset_required`."""
+        steps = self.core.set_key_pair_info(
+            key_pair_id, operation, key_usage=key_usage, asym_algo=asym_algo, slots=slots
+        )
+        return await self._run(steps)
 
     async def close(self, *, clear_negotiated_state: bool = False) -> None:
         """END_SESSION, then the keys are discarded (also when END_SESSION fails)."""
@@ -423,12 +453,14 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         """The slot's whole SPDM-format certificate chain, read portion by portion."""
         return await self._run(self.connection.get_certificate(slot))
 
-    async def challenge(self, slot: int = 0, summary_hash_type: int = SummaryHashType.NONE) -> ChallengeResult:
+    async def challenge(
+        self, slot: int | None = None, summary_hash_type: int = SummaryHashType.NONE
+    ) -> ChallengeResult:
         """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript."""
         return await self._run(self.connection.challenge(slot, summary_hash_type))
 
     async def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0
+        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
     ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return await self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
@@ -437,17 +469,47 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return await self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
 
-    async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+    async def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> bytes:
         """GET_CSR: the device's DER PKCS #10 request for its key."""
-        return await self._run(self.connection.get_csr(requester_info, opaque_data))
+        operation = self.connection.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        return await self._run(operation)
 
-    async def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+    async def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> SetCertificateResult:
         """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required`."""
-        return await self._run(self.connection.set_certificate(slot, chain))
+        operation = self.connection.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model)
+        return await self._run(operation)
+
+    async def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:
+        """GET_KEY_PAIR_INFO: one of the device's key pairs (see `Connection.get_key_pair_info`)."""
+        return await self._run(self.connection.get_key_pair_info(key_pair_id))
+
+    async def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> SetKeyPairInfoResult:
+        """SET_KEY_PAIR_INFO: change, erase or generate a key pair (see `Connection.set_key_pair_info`)."""
+        operation_ = self.connection.set_key_pair_info(
+            key_pair_id, operation, key_usage=key_usage, asym_algo=asym_algo, slots=slots
+        )
+        return await self._run(operation_)
 
     async def authenticate(
         self,
-        slot: int = 0,
+        slot: int | None = None,
         *,
         measurements: int | None = 0xFF,
         summary_hash_type: int = SummaryHashType.NONE,
@@ -460,7 +522,7 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         return await self._run(operation)
 
     async def key_exchange(
-        self, slot: int = 0, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
+        self, slot: int | None = None, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
     ) -> AsyncSession:
         """KEY_EXCHANGE/FINISH with the certificate chain of `slot`: an established `AsyncSession`."""
         operation = self.connection.key_exchange(

@@ -14,6 +14,7 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
+    CertificateInfo,
     MeasurementSpecification,
     OtherParams,
     asym_signature_size,
@@ -170,6 +171,12 @@ class Negotiated:
         libspdm_verify_peer_cert_chain_buffer_integrity), else device."""
         alias = self.version >= 0x12 and self.responder_has(CapabilityFlags.ALIAS_CERT_CAP)
         return CertModel.ALIAS if alias else CertModel.DEVICE
+
+    @property
+    def certificate_info(self) -> CertificateInfo:
+        """`certificate_model` as the 1.3 CertificateInfo value (DIGESTS, GET_CSR, SET_CERTIFICATE)."""
+        alias = self.certificate_model is CertModel.ALIAS
+        return CertificateInfo.ALIAS_CERT if alias else CertificateInfo.DEVICE_CERT
 
     @property
     def responder_measurement_cap(self) -> int:

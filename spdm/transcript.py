@@ -11,6 +11,9 @@ does (`libspdm_reset_message_buffer_via_request_code`):
   session and measurement requests of `DROPS_UNFINISHED_AUTHENTICATION` drop them while
   authentication is unfinished, inside a session or outside one (`before_request`,
   `before_session_request`).
+* D (1.3, multi-key connections: the responder's MULTI_KEY_CONN) is the first DIGESTS response
+  after VCA in the clear; a certificate-based session's transcript holds it between A and
+  Hash(Ct) (`message_d`, `key_exchange_hash`; libspdm `libspdm_append_message_d`).
 * M (L1/L2 = M alone in 1.0/1.1, A || M from 1.2) collects GET_MEASUREMENTS/MEASUREMENTS pairs;
   any other request, an ERROR answer and every signed MEASUREMENTS restart it. A session keeps its
   own M (`for_session`), after the same A from 1.2 (libspdm `libspdm_calculate_l1l2`).
@@ -30,7 +33,7 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
 from spdm.signing import SignatureInput, SigningContext, signature_input
 
-__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript", "multi_key_digests"]
+__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript", "message_d"]
 
 HashFactory = Callable[[], HashObject]
 
@@ -56,6 +59,15 @@ applies it to each it sends but DELIVER_ENCAPSULATED_RESPONSE, which always foll
 GET_ENCAPSULATED_REQUEST (or a completed CHALLENGE) with nothing added to B in between, so the
 outcome is the same. Both roles must agree: after a request that drops B on one side only, the next
 CHALLENGE_AUTH is signed over one transcript and checked over another."""
+
+
+def message_d(held: bytes, digests_response: bytes, *, multi_key: bool) -> bytes:
+    """Message D after a DIGESTS response in the clear: the first one after VCA, on a connection whose
+    responder uses multi-key (DSP0274 1.3 TH; libspdm_com_context_data.c `libspdm_append_message_d`,
+    appended by libspdm_rsp_digests.c and libspdm_req_get_digests.c outside sessions only). The same
+    rule makes EncapD of a session, from the requester's encapsulated DIGESTS on the requester's
+    multi-key connection, which goes before Hash(CM) (`libspdm_append_message_encap_d`)."""
+    return digests_response if multi_key and not held else held
 
 
 class Transcript:
@@ -86,15 +98,6 @@ class Transcript:
         return state.digest()
 
 
-def multi_key_digests(first_digests: bytes, multi_key: bool) -> bytes:
-    """What a 1.3 session transcript takes of a side's DIGESTS on that side's multi-key connection:
-    the first one (the responder's first of the connection, libspdm's message D, before Hash(Ct);
-    the requester's first of the session's encapsulated flow, message EncapD, before Hash(CM));
-    nothing otherwise (libspdm_append_message_d, libspdm_append_message_encap_d and the TH
-    computations in libspdm_com_crypto_service_session.c)."""
-    return first_digests if multi_key else b""
-
-
 class ConnectionTranscript:
     """A, B, C and M of one connection, for either role."""
 
@@ -109,17 +112,17 @@ class ConnectionTranscript:
         self._m1m2: Transcript | None = None
         self._l1l2: Transcript | None = None
         self.authenticated = False
-        self._first_digests = b""
+        self.message_d = b""
 
     def restart(self) -> None:
         """GET_VERSION: everything starts again."""
         self.vca.clear()
         self.vca_labels.clear()
-        self._first_digests = b""
         self._suite = None
         self._vca_hash = None
         self._m1m2 = self._l1l2 = None
         self.authenticated = False
+        self.message_d = b""
 
     def add_vca(self, *messages: bytes, labels: tuple[object, ...] = ()) -> None:
         self.vca.extend(b"".join(messages))
@@ -150,6 +153,20 @@ class ConnectionTranscript:
             state.update(bytes(self.vca))
             self._vca_hash = state
         return self._vca_hash.copy()
+
+    def key_exchange_hash(self) -> HashObject:
+        """A running hash of A || D, to continue with Hash(Ct): where a certificate-based session's
+        transcript starts (D is empty unless the connection is multi-key)."""
+        state = self.vca_hash()
+        state.update(self.message_d)
+        return state
+
+    def add_digests(
+        self, request: bytes, response: bytes, *, multi_key: bool, labels: tuple[object, ...] = ()
+    ) -> None:
+        """B (and, the first time on a multi-key connection, D): a GET_DIGESTS/DIGESTS pair in the clear."""
+        self.add_certificate_exchange(request, response, labels=labels)
+        self.message_d = message_d(self.message_d, response, multi_key=multi_key)
 
     def _factory(self) -> HashFactory:
         return self._hash_suite().new
@@ -201,15 +218,8 @@ class ConnectionTranscript:
         return self._m1m2
 
     def add_certificate_exchange(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
-        """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair. The connection's first
-        DIGESTS is also kept whole: see `message_d`."""
+        """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair."""
         self._m1m2_transcript().append(request, response, labels=labels)
-        if not self._first_digests and len(response) > 1 and response[1] == Code.DIGESTS:
-            self._first_digests = bytes(response)
-
-    def message_d(self, responder_multi_key: bool) -> bytes:
-        """What a session transcript holds between A and Hash(Ct): see `multi_key_digests`."""
-        return multi_key_digests(self._first_digests, responder_multi_key)
 
     def challenge_digest(
         self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()

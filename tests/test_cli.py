@@ -323,5 +323,29 @@ def test_provisioning_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) 
         server.wait()
 
 
+def test_key_pairs_over_a_real_socket(libspdm_vectors: Path) -> None:
+    """`spdm responder --key-pairs` (SPDM 1.3, multi-key) and `spdm requester --key-pair-info`, in the clear
+    and inside a session; a KeyPairID the device lacks is exit 2 naming the ERROR."""
+    keys = libspdm_vectors / "sample_key" / "ecp384"
+    port = _free_port()
+    server = _start_responder(port, keys, "--key-pairs")
+    try:
+        address, root = f"127.0.0.1:{port}", str(keys / "ca.cert.der")
+        in_clear = ["--exe-mode", "continue", "--key-pair-info", "1"]
+        read = _spdm("requester", "--connect", address, "--root-cert", root, *in_clear)
+        assert read.returncode == 0, read.stderr
+        assert "key pair 1 of 1: ECC384, usage KEY_EXCHANGE|CHALLENGE|MEASUREMENT|ENDPOINT_INFO, slots 0" in read.stdout
+        in_session = ["--session", "dhe", "--exe-mode", "continue", "--key-pair-info", "1"]
+        session = _spdm("requester", "--connect", address, "--root-cert", root, *in_session)
+        assert session.returncode == 0, session.stderr
+        assert "key pair 1 of 1: ECC384" in session.stdout and "END_SESSION" in session.stdout
+        unknown = _spdm("requester", "--connect", address, "--root-cert", root, "--key-pair-info", "2")
+        assert unknown.returncode == 2 and "InvalidRequest" in unknown.stderr
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
 def _pem(der: bytes) -> bytes:
     return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)

@@ -125,6 +125,12 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="serve GET_CSR and SET_CERTIFICATE (CSR_CAP, SET_CERT_CAP; SPDM 1.2): a requester may install "
         "a new chain for the slot's key (slot 0 in the clear, any slot inside a session)",
     )
+    p.add_argument(
+        "--key-pairs",
+        action="store_true",
+        help="serve GET_KEY_PAIR_INFO and SET_KEY_PAIR_INFO and offer multi-key connections (SPDM 1.3; "
+        "GET_/SET_KEY_PAIR_INFO_CAP, MULTI_KEY_CAP negotiated), one key pair per slot key",
+    )
     _transfer_argument(p, "requester")
     _recording_arguments(p)
 
@@ -158,6 +164,15 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SLOT=CHAIN",
         help="then install CHAIN (certificates root first, DER or PEM) into SLOT with SET_CERTIFICATE; "
         "inside the session with --session (needed for slots other than 0)",
+    )
+    p.add_argument(
+        "--key-pair-info",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="then read key pair ID (1..255) with GET_KEY_PAIR_INFO (SPDM 1.3; repeatable); inside the "
+        "session with --session",
     )
     _transfer_argument(p, "device")
     _recording_arguments(p)

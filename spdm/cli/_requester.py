@@ -7,7 +7,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from spdm._report import print_authentication, print_measurements, print_negotiated, print_session
+from spdm._report import (
+    print_authentication,
+    print_key_pair_info,
+    print_measurements,
+    print_negotiated,
+    print_session,
+)
 from spdm.capture import RecordingLink
 from spdm.certs import load_certificates
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
@@ -44,11 +50,11 @@ def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespa
         if mode is not None:
             _run_session(requester, mode, args.slot, args)
         else:
-            _provision(requester, args)
+            _provision(requester, args, requester)
     except VerificationError as error:
         print(f"spdm requester: verification failed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except SpdmError as error:
+    except (SpdmError, ValueError) as error:  # ValueError: a request the options cannot make (a KeyPairID unknown)
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
     if result is not None and result.appraisal is not None and not result.appraisal.ok:
@@ -68,10 +74,22 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
         print(f"certificate chain, slot {slot}: {len(chain.certificates)} certificates, verified")
 
 
-def _provision(target: Requester | Session, args: argparse.Namespace) -> None:
-    """--get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+def _key_pair_of(requester: Requester, slot: int) -> int:
+    """The KeyPairID a multi-key DIGESTS gave `slot` (what GET_CSR and SET_CERTIFICATE then name), else 0."""
+    key = requester.connection.slot_keys.get(slot)
+    return 0 if key is None else key.key_pair_id
+
+
+def _provision(target: Requester | Session, args: argparse.Namespace, requester: Requester) -> None:
+    """--key-pair-info, --get-csr and --set-certificate, in the clear or inside the session, printing each
+    step; on a multi-key connection GET_CSR is for the key pair of --slot and SET_CERTIFICATE names the
+    slot's key pair."""
+    for key_pair_id in args.key_pair_info:
+        if not 1 <= key_pair_id <= 0xFF:
+            raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..255")
+        print_key_pair_info(target.get_key_pair_info(key_pair_id), sys.stdout)
     if args.get_csr is not None:
-        csr = target.get_csr()
+        csr = target.get_csr(key_pair_id=_key_pair_of(requester, args.slot))
         try:
             Path(args.get_csr).write_bytes(csr)
         except OSError as error:
@@ -82,7 +100,7 @@ def _provision(target: Requester | Session, args: argparse.Namespace) -> None:
             certificates = load_certificates(read_file(path, "certificate chain"))
         except SpdmError as error:
             raise Usage(f"unusable --set-certificate chain {path}: {error}") from None
-        result = target.set_certificate(slot, certificates)
+        result = target.set_certificate(slot, certificates, key_pair_id=_key_pair_of(requester, slot))
         if result.reset_required:
             print(f"SET_CERTIFICATE: slot {slot}: ResetRequired, the chain takes effect once the device resets")
         else:
@@ -110,7 +128,7 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
         if cap:
             measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
-        _provision(session, args)
+        _provision(session, args, requester)
     print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
     print("result: session completed")
 

@@ -17,7 +17,15 @@ from spdm.cli._recording import capture_writer, secrets_log
 from spdm.cli._transfer import transfer_settings
 from spdm.errors import SpdmError
 from spdm.messages.negotiation import versions_up_to
-from spdm.responder import PROVISIONING_CAPABILITIES, Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.responder import (
+    KEY_PAIR_CAPABILITIES,
+    PROVISIONING_CAPABILITIES,
+    Responder,
+    ResponderConfig,
+    SlotIdentity,
+    demo_config,
+    key_pairs_for_slots,
+)
 from spdm.transport.doe import DoeMailboxResponder
 from spdm.transport.socket import DEFAULT_PORT, RespondObject, SocketServer
 
@@ -37,7 +45,8 @@ def _requester_chain(args: argparse.Namespace) -> tuple[bytes, ...]:
 def _identity(args: argparse.Namespace) -> ResponderConfig:
     """The configuration `spdm responder` serves: every session capability, the demo identity or the
     given one, the session options (PSK, mutual authentication and the requester's identity) and,
-    with --provisioning, GET_CSR and SET_CERTIFICATE; with --data-transfer-size, chunking."""
+    with --provisioning, GET_CSR and SET_CERTIFICATE; with --key-pairs, the 1.3 key-pair requests and
+    multi-key connections; with --data-transfer-size, chunking."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
@@ -63,7 +72,10 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
             requester_trust_anchors=anchors,
             requester_chain=chain,
             mutual_auth=args.mutual_auth,
-            capabilities=config.capabilities | (PROVISIONING_CAPABILITIES if args.provisioning else 0),
+            capabilities=config.capabilities
+            | (PROVISIONING_CAPABILITIES if args.provisioning else 0)
+            | (KEY_PAIR_CAPABILITIES if args.key_pairs else 0),
+            key_pairs=key_pairs_for_slots(config.slots) if args.key_pairs else (),
             on_dhe_secret=None if log is None else log.add_dhe_secret,
         )
         config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_request_bytes))

@@ -20,11 +20,16 @@ __all__ = [
     "BaseAsymAlgo",
     "BaseHashAlgo",
     "CapabilityFlags",
+    "CertificateInfo",
     "Code",
     "DheGroup",
     "ErrorCode",
+    "KeyPairAsymAlgo",
+    "KeyPairCapability",
+    "KeyPairOperation",
     "KeyScheduleAlgo",
     "KeyUpdateOperation",
+    "KeyUsage",
     "MeasurementHashAlgo",
     "MeasurementSpecification",
     "MeasurementValueType",
@@ -35,6 +40,7 @@ __all__ = [
     "defined_asym_bits",
     "dhe_exchange_size",
     "hash_size",
+    "key_pair_asym_algo",
     "measurement_hash_size",
 ]
 
@@ -285,6 +291,92 @@ class MutAuthRequest(enum.IntFlag):
     MUT_AUTH_REQUESTED = 1 << 0
     WITH_ENCAP_REQUEST = 1 << 1
     WITH_GET_DIGESTS = 1 << 2
+
+
+class KeyUsage(enum.IntFlag):
+    """1.3 KeyUsageMask (DIGESTS per slot, KEY_PAIR_INFO, SET_KEY_PAIR_INFO): what a key may sign for
+    (spdm.h SPDM_KEY_USAGE_BIT_MASK_*)."""
+
+    KEY_EXCHANGE = 1 << 0
+    CHALLENGE = 1 << 1
+    MEASUREMENT = 1 << 2
+    ENDPOINT_INFO = 1 << 3
+    STANDARDS_KEY = 1 << 14
+    VENDOR_KEY = 1 << 15
+
+    ALL_SPDM = KEY_EXCHANGE | CHALLENGE | MEASUREMENT | ENDPOINT_INFO
+    """The four usages SPDM itself signs for; slot 0 of a multi-key DIGESTS must allow one of them."""
+    DEFINED = ALL_SPDM | STANDARDS_KEY | VENDOR_KEY
+
+
+class CertificateInfo(enum.IntEnum):
+    """1.3 CertificateInfo CertModel (bits [2:0] of DIGESTS' CertificateInfo, CERTIFICATE's Param2,
+    GET_CSR's RequestAttributes, SET_CERTIFICATE's SetCertModel; spdm.h SPDM_CERTIFICATE_INFO_CERT_MODEL_*)."""
+
+    NONE = 0
+    DEVICE_CERT = 1
+    ALIAS_CERT = 2
+    GENERIC_CERT = 3
+
+
+class KeyPairCapability(enum.IntFlag):
+    """1.3 KEY_PAIR_INFO Capabilities: what SET_KEY_PAIR_INFO may do to a key pair (SPDM_KEY_PAIR_CAP_*)."""
+
+    GEN_KEY = 1 << 0
+    ERASABLE = 1 << 1
+    CERT_ASSOC = 1 << 2
+    KEY_USAGE = 1 << 3
+    ASYM_ALGO = 1 << 4
+    SHAREABLE = 1 << 5
+
+    DEFINED = GEN_KEY | ERASABLE | CERT_ASSOC | KEY_USAGE | ASYM_ALGO | SHAREABLE
+
+
+class KeyPairOperation(enum.IntEnum):
+    """1.3 SET_KEY_PAIR_INFO Operation (Param1; SPDM_SET_KEY_PAIR_INFO_*_OPERATION)."""
+
+    CHANGE = 0
+    ERASE = 1
+    GENERATE = 2
+
+
+class KeyPairAsymAlgo(enum.IntFlag):
+    """1.3 KEY_PAIR_INFO AsymAlgoCapabilities / CurrentAsymAlgo: another bit layout than BaseAsymAlgo
+    (one bit per key type, not per signature scheme; SPDM_KEY_PAIR_ASYM_ALGO_CAP_*)."""
+
+    RSA2048 = 1 << 0
+    RSA3072 = 1 << 1
+    RSA4096 = 1 << 2
+    ECC256 = 1 << 3
+    ECC384 = 1 << 4
+    ECC521 = 1 << 5
+    SM2 = 1 << 6
+    ED25519 = 1 << 7
+    ED448 = 1 << 8
+
+    DEFINED = RSA2048 | RSA3072 | RSA4096 | ECC256 | ECC384 | ECC521 | SM2 | ED25519 | ED448
+
+
+_KEY_PAIR_ALGO_OF: dict[int, KeyPairAsymAlgo] = {
+    BaseAsymAlgo.RSASSA_2048: KeyPairAsymAlgo.RSA2048,
+    BaseAsymAlgo.RSAPSS_2048: KeyPairAsymAlgo.RSA2048,
+    BaseAsymAlgo.RSASSA_3072: KeyPairAsymAlgo.RSA3072,
+    BaseAsymAlgo.RSAPSS_3072: KeyPairAsymAlgo.RSA3072,
+    BaseAsymAlgo.RSASSA_4096: KeyPairAsymAlgo.RSA4096,
+    BaseAsymAlgo.RSAPSS_4096: KeyPairAsymAlgo.RSA4096,
+    BaseAsymAlgo.ECDSA_P256: KeyPairAsymAlgo.ECC256,
+    BaseAsymAlgo.ECDSA_P384: KeyPairAsymAlgo.ECC384,
+    BaseAsymAlgo.ECDSA_P521: KeyPairAsymAlgo.ECC521,
+    BaseAsymAlgo.SM2_P256: KeyPairAsymAlgo.SM2,
+    BaseAsymAlgo.EDDSA_ED25519: KeyPairAsymAlgo.ED25519,
+    BaseAsymAlgo.EDDSA_ED448: KeyPairAsymAlgo.ED448,
+}
+
+
+def key_pair_asym_algo(base_asym_algo: int) -> int:
+    """The KeyPairAsymAlgo bit of one BaseAsymAlgo bit, 0 for none (libspdm's sample device,
+    key_pair.c `libspdm_base_asym_algo_to_key_pair_cap`)."""
+    return int(_KEY_PAIR_ALGO_OF.get(base_asym_algo, 0))
 
 
 _HASH_SIZES: dict[int, int] = {

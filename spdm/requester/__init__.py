@@ -2,7 +2,7 @@
 
 Layers, bottom to top: `events` (what an operation asks of its driver), `config`, `identity`,
 `results` and `errors` (plain values), `channel` (how every request travels), `measurements`,
-`provisioning` and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
+`provisioning`, `key_pairs` and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
 `handshake` (a session without I/O), `connection` (the sans-IO requester, `Connection`), and the
 blocking driver: `Requester` (`driver`) with its `Session` (`session`). The asyncio driver is
 `spdm.aio`.
@@ -19,9 +19,10 @@ from spdm.requester.config import (
 )
 from spdm.requester.connection import Connection
 from spdm.requester.driver import Requester
-from spdm.requester.errors import SessionClosedError, SessionDecryptError
+from spdm.requester.errors import KeyUsageError, SessionClosedError, SessionDecryptError
 from spdm.requester.events import Done, Operation, Send, Wait
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
+from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult, SlotKey
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session import Session
@@ -37,6 +38,8 @@ __all__ = [
     "Connection",
     "DheKeyShare",
     "Done",
+    "KeyPairInfoResult",
+    "KeyUsageError",
     "MeasurementResult",
     "Operation",
     "Requester",
@@ -48,6 +51,8 @@ __all__ = [
     "SessionCore",
     "SessionDecryptError",
     "SetCertificateResult",
+    "SetKeyPairInfoResult",
+    "SlotKey",
     "Wait",
     "session_alg_structs",
 ]

@@ -28,10 +28,12 @@ run one at a time (SPDM allows one outstanding request): start the next when the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Generic, TypeVar
 
 from spdm._checks import (
+    check_certificate_info,
     check_requester_context,
     check_responder_flags,
     check_selection,
@@ -47,7 +49,16 @@ from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
-from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, OtherParams, SummaryHashType, defined_asym_bits
+from spdm.messages.codes import (
+    AlgType,
+    CapabilityFlags,
+    ErrorCode,
+    KeyPairOperation,
+    KeyUsage,
+    OtherParams,
+    SummaryHashType,
+    defined_asym_bits,
+)
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -66,6 +77,15 @@ from spdm.requester.config import RequesterConfig
 from spdm.requester.encapsulated import basic_mutual_authentication
 from spdm.requester.events import Operation, Steps
 from spdm.requester.handshake import check_key_exchange, key_exchange, psk_exchange
+from spdm.requester.key_pairs import (
+    KeyPairInfoResult,
+    SetKeyPairInfoResult,
+    SlotKey,
+    choose_slot,
+    get_key_pair_info,
+    set_key_pair_info,
+    slot_keys,
+)
 from spdm.requester.measurements import get_measurements
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
@@ -86,8 +106,13 @@ class Connection:
     `max_padding` is how many zero bytes the transport may leave after a response (DOE: 3; a
     driver passes its transport's `max_padding`). State, read by drivers and users alike:
     `negotiated` (after `init_connection`), `version`, `digests`, `chains` (SPDM-format chains by
-    slot), `verified` (validated chains by slot), `sessions` (the open `SessionCore`s by
-    SessionID; a session leaves when it ends) and `transcript` (A, B, C and M).
+    slot), `verified` (validated chains by slot), `slot_keys` (what a 1.3 multi-key DIGESTS said of
+    each slot's key: `SlotKey`), `sessions` (the open `SessionCore`s by SessionID; a session leaves
+    when it ends) and `transcript` (A, B, C and M).
+
+    On a multi-key connection, CHALLENGE, signed measurements and KEY_EXCHANGE use the slot given
+    only if its KeyUsageMask allows the usage (else `KeyUsageError`), and without one the lowest
+    slot that allows it (`spdm.requester.key_pairs.choose_slot`).
     """
 
     def __init__(self, config: RequesterConfig | None = None, *, max_padding: int = 0) -> None:
@@ -98,6 +123,7 @@ class Connection:
         self.digests: dict[int, bytes] = {}
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
+        self.slot_keys: dict[int, SlotKey] = {}
         self.sessions: dict[int, SessionCore] = {}
         self._version_offers = {
             general: version_list_opaque(self.config.secured_message_versions, general=general)
@@ -113,6 +139,7 @@ class Connection:
             verified=self.verified,
             transcript=self.transcript,
             forget_slot=self._forget_slot,
+            slot_keys=self.slot_keys,
         )
 
     @property
@@ -168,6 +195,7 @@ class Connection:
         self.digests.clear()
         self.chains.clear()
         self.verified.clear()
+        self.slot_keys.clear()
         version, request, response = yield from self._transact(GetVersion(), Version)
         self.transcript.add_vca(request, response)
         common = {v.major_minor for v in version.versions} & set(self.config.versions)
@@ -247,8 +275,11 @@ class Connection:
         self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
         check_slot_masks(answer)
-        self.transcript.add_certificate_exchange(request, response)
+        self.transcript.add_digests(request, response, multi_key=self._require_negotiated().responder_multi_key)
+        keys = slot_keys(answer)
         self.digests = answer.by_slot()
+        self.slot_keys.clear()
+        self.slot_keys.update(keys)
         return dict(self.digests)
 
     def get_certificate(self, slot: int = 0) -> Operation[bytes]:
@@ -266,6 +297,10 @@ class Connection:
                 version=self.version, slot_param=slot, offset=portions.offset, length=self.config.certificate_portion
             )
             answer, request, response = yield from self._transact(ask, Certificate)
+            if self.version >= 0x13:
+                known = self.slot_keys.get(slot)
+                multi_key = self._require_negotiated().responder_multi_key
+                check_certificate_info(answer, multi_key, None if known is None else known.cert_model)
             try:
                 data = portions.add(ask, answer)
             except ValueError as error:
@@ -300,9 +335,17 @@ class Connection:
 
     # --- challenge -----------------------------------------------------------------------
 
-    def challenge(self, slot: int = 0, summary_hash_type: int = SummaryHashType.NONE) -> Operation[ChallengeResult]:
-        """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript."""
-        return Operation(self._challenge(slot, summary_hash_type))
+    def challenge(
+        self, slot: int | None = None, summary_hash_type: int = SummaryHashType.NONE
+    ) -> Operation[ChallengeResult]:
+        """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript.
+
+        `slot` None: 0, or on a multi-key connection the lowest slot whose key may answer CHALLENGE.
+        """
+        return Operation(self._challenge(self._slot_for(KeyUsage.CHALLENGE, slot), summary_hash_type))
+
+    def _slot_for(self, usage: KeyUsage, slot: int | None) -> int:
+        return choose_slot(self._require_negotiated(), self.slot_keys, usage, slot)
 
     def _challenge(self, slot: int, summary_hash_type: int) -> Steps[ChallengeResult]:
         self._require_responder(CapabilityFlags.CHAL_CAP, "CHALLENGE")
@@ -346,13 +389,15 @@ class Connection:
     # --- measurements --------------------------------------------------------------------
 
     def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0
+        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
     ) -> Operation[MeasurementResult]:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0).
 
-        A signed request is checked against the slot's verified chain over L1/L2.
+        A signed request is checked against the slot's verified chain over L1/L2 (`slot` None: 0, or
+        on a multi-key connection the lowest slot whose key may sign measurements).
         """
-        return Operation(self._get_measurements(operation, signed, slot))
+        chosen = self._slot_for(KeyUsage.MEASUREMENT, slot) if signed else slot or 0
+        return Operation(self._get_measurements(operation, signed, chosen))
 
     def _get_measurements(self, operation: int, signed: bool, slot: int) -> Steps[MeasurementResult]:
         return (
@@ -396,39 +441,81 @@ class Connection:
 
     # --- provisioning (SPDM 1.2) ----------------------------------------------------------
 
-    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> Operation[bytes]:
+    def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> Operation[bytes]:
         """GET_CSR: the device's DER PKCS #10 request for its key (its signature checked).
 
         `requester_info` is a DER CertificationRequestInfo whose subject and attributes the device
         puts in the CSR (its subjectPKInfo must be the device's key); empty lets the device choose.
+        On a 1.3 multi-key connection `key_pair_id` names the key (required) and `cert_model`
+        (`CertificateInfo`, default the connection's model) the certificate the CSR is for.
         """
-        return Operation(get_csr(self._transact, self._require_negotiated(), requester_info, opaque_data))
+        negotiated = self._require_negotiated()
+        return Operation(get_csr(self._transact, negotiated, requester_info, opaque_data, key_pair_id, cert_model))
 
-    def set_certificate(self, slot: int, chain: ChainSource) -> Operation[SetCertificateResult]:
+    def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> Operation[SetCertificateResult]:
         """SET_CERTIFICATE: install `chain` (DER certificates root first, or a `CertChain`) into `slot`.
 
         The device checks the chain and that its leaf certifies the slot's key; an ERROR raises
         `PeerError`, except ResetRequired: the result's `reset_required`. The connection then forgets
-        what it held of the slot (`digests`, `chains`, `verified`): fetch and verify it again.
+        what it held of the slot (`digests`, `chains`, `verified`, `slot_keys`): fetch and verify it
+        again. On a 1.3 multi-key connection `key_pair_id` (required) and `cert_model` are as for `get_csr`.
         """
-        return Operation(self._set_certificate(slot, chain))
+        return Operation(self._set_certificate(slot, chain, key_pair_id, cert_model))
 
-    def _set_certificate(self, slot: int, chain: ChainSource) -> Steps[SetCertificateResult]:
-        result = yield from set_certificate(self._transact, self._require_negotiated(), slot, chain)
+    def _set_certificate(
+        self, slot: int, chain: ChainSource, key_pair_id: int, cert_model: int | None
+    ) -> Steps[SetCertificateResult]:
+        negotiated = self._require_negotiated()
+        result = yield from set_certificate(self._transact, negotiated, slot, chain, key_pair_id, cert_model)
         self._forget_slot(slot)
         return result
 
     def _forget_slot(self, slot: int) -> None:
-        """The device's slot changed: its digest, chain and validation no longer describe it."""
+        """The device's slot changed: its digest, chain, validation and key no longer describe it."""
         self.digests.pop(slot, None)
         self.chains.pop(slot, None)
         self.verified.pop(slot, None)
+        self.slot_keys.pop(slot, None)
+
+    # --- key pairs (SPDM 1.3) ------------------------------------------------------------
+
+    def get_key_pair_info(self, key_pair_id: int) -> Operation[KeyPairInfoResult]:
+        """GET_KEY_PAIR_INFO: one of the device's key pairs (1..TotalKeyPairs), checked as libspdm checks it."""
+        return Operation(get_key_pair_info(self._transact, self._require_negotiated(), key_pair_id))
+
+    def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> Operation[SetKeyPairInfoResult]:
+        """SET_KEY_PAIR_INFO: change, erase or generate a key pair. `key_usage` (`KeyUsage`) and
+        `asym_algo` (one `KeyPairAsymAlgo` bit) 0 leave them as they are; `slots` are the certificate
+        slots to associate (none: no slot). An ERROR raises `PeerError`, except ResetRequired: the
+        result's `reset_required`."""
+        negotiated = self._require_negotiated()
+        steps = set_key_pair_info(
+            self._transact, negotiated, key_pair_id, operation, key_usage=key_usage, asym_algo=asym_algo, slots=slots
+        )
+        return Operation(steps)
 
     # --- the whole job -------------------------------------------------------------------
 
     def authenticate(
         self,
-        slot: int = 0,
+        slot: int | None = None,
         *,
         measurements: int | None = 0xFF,
         summary_hash_type: int = SummaryHashType.NONE,
@@ -437,12 +524,13 @@ class Connection:
         """VCA, digests, the slot's chain (validated), CHALLENGE, and signed measurements.
 
         `measurements`: 0xFF for all blocks, an index for one, None to skip. A RequestResynch
-        answer restarts the flow once.
+        answer restarts the flow once. `slot` None: 0, or on a multi-key connection the lowest slot
+        whose key may answer CHALLENGE (and sign measurements, when they are read signed).
         """
         return Operation(self._authenticate(slot, measurements, summary_hash_type, reference))
 
     def _authenticate(
-        self, slot: int, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
+        self, slot: int | None, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
     ) -> Steps[AuthenticationResult]:
         try:
             return (yield from self._authenticate_once(slot, measurements, summary_hash_type, reference))
@@ -452,10 +540,13 @@ class Connection:
             return (yield from self._authenticate_once(slot, measurements, summary_hash_type, reference))
 
     def _authenticate_once(
-        self, slot: int, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
+        self, asked: int | None, measurements: int | None, summary_hash_type: int, reference: ReferenceValues | None
     ) -> Steps[AuthenticationResult]:
         negotiated = yield from self._init_connection()
         digests = yield from self._get_digests()
+        signed_measurements = measurements is not None and negotiated.responder_measurement_cap == 2
+        usage = KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT if signed_measurements else KeyUsage.CHALLENGE
+        slot = self._slot_for(usage, asked)
         if slot not in digests:
             raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
         chain_bytes = yield from self._get_certificate(slot)
@@ -488,7 +579,7 @@ class Connection:
     # --- sessions ------------------------------------------------------------------------
 
     def key_exchange(
-        self, slot: int = 0, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
+        self, slot: int | None = None, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
     ) -> Operation[SessionCore]:
         """KEY_EXCHANGE/FINISH with the certificate chain of `slot`: an established session.
 
@@ -499,20 +590,23 @@ class Connection:
         validation itself (outside the session, before KEY_EXCHANGE), else it refuses with
         `VerificationError`. When the responder asks for mutual authentication the requester
         answers its encapsulated requests (or, for MutAuthRequested 0x01, just signs FINISH)
-        with `config.identities`; with none configured it refuses (`NegotiationError`).
+        with `config.identities`; with none configured it refuses (`NegotiationError`). `slot` None:
+        0, or on a multi-key connection the lowest slot whose key may be used for KEY_EXCHANGE.
         """
         return Operation(self._key_exchange(slot, summary_hash_type, fetch_certificate))
 
-    def _key_exchange(self, slot: int, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
-        if not 0 <= slot <= 7:
-            raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
+    def _key_exchange(self, asked: int | None, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
+        if asked is not None and not 0 <= asked <= 7:
+            raise ValueError(f"slot {asked} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
         negotiated = self._require_negotiated()
         check_key_exchange(negotiated)
         self._check_session_room()
+        slot = self._slot_for(KeyUsage.KEY_EXCHANGE, asked)
         if slot not in self.verified:
             if not fetch_certificate:
                 raise VerificationError(f"slot {slot}: verify the certificate chain before KEY_EXCHANGE")
             digests = yield from self._get_digests()
+            slot = self._slot_for(KeyUsage.KEY_EXCHANGE, asked)  # the usages are known now
             if slot not in digests:
                 raise VerificationError(f"slot {slot} holds no certificate chain (populated: {sorted(digests)})")
             yield from self._get_certificate(slot)
@@ -522,8 +616,7 @@ class Connection:
                 self._link,
                 self._transact,
                 negotiated=negotiated,
-                vca_hash=self.transcript.vca_hash,
-                message_d=self.transcript.message_d(negotiated.responder_multi_key),
+                vca_hash=self.transcript.key_exchange_hash,
                 version_offer=self._version_offers[negotiated.general_opaque_data],
                 slot=slot,
                 chain=self.chains[slot],

@@ -9,14 +9,16 @@ asked, how every answer is checked) are the connection's; see its module for the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from spdm.measurements import ReferenceValues
-from spdm.messages.codes import SummaryHashType
+from spdm.messages.codes import KeyPairOperation, SummaryHashType
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
+from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
 from spdm.requester.session import Session
@@ -73,11 +75,13 @@ class Requester(ConnectionView[Session]):
         """The slot's whole SPDM-format certificate chain, read portion by portion."""
         return self._run(self.connection.get_certificate(slot))
 
-    def challenge(self, slot: int = 0, summary_hash_type: int = SummaryHashType.NONE) -> ChallengeResult:
+    def challenge(self, slot: int | None = None, summary_hash_type: int = SummaryHashType.NONE) -> ChallengeResult:
         """CHALLENGE: the device proves it holds the slot's private key, over the whole transcript."""
         return self._run(self.connection.challenge(slot, summary_hash_type))
 
-    def get_measurements(self, operation: int = 0xFF, *, signed: bool = True, slot: int = 0) -> MeasurementResult:
+    def get_measurements(
+        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+    ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
 
@@ -85,18 +89,47 @@ class Requester(ConnectionView[Session]):
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
 
-    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+    def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> bytes:
         """GET_CSR: the device's DER PKCS #10 request for its key (see `Connection.get_csr`)."""
-        return self._run(self.connection.get_csr(requester_info, opaque_data))
+        operation = self.connection.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        return self._run(operation)
 
-    def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+    def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> SetCertificateResult:
         """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required` (see
         `Connection.set_certificate`)."""
-        return self._run(self.connection.set_certificate(slot, chain))
+        return self._run(self.connection.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model))
+
+    def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:
+        """GET_KEY_PAIR_INFO: one of the device's key pairs (see `Connection.get_key_pair_info`)."""
+        return self._run(self.connection.get_key_pair_info(key_pair_id))
+
+    def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> SetKeyPairInfoResult:
+        """SET_KEY_PAIR_INFO: change, erase or generate a key pair (see `Connection.set_key_pair_info`)."""
+        operation_ = self.connection.set_key_pair_info(
+            key_pair_id, operation, key_usage=key_usage, asym_algo=asym_algo, slots=slots
+        )
+        return self._run(operation_)
 
     def authenticate(
         self,
-        slot: int = 0,
+        slot: int | None = None,
         *,
         measurements: int | None = 0xFF,
         summary_hash_type: int = SummaryHashType.NONE,
@@ -110,7 +143,7 @@ class Requester(ConnectionView[Session]):
         return self._run(operation)
 
     def key_exchange(
-        self, slot: int = 0, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
+        self, slot: int | None = None, *, summary_hash_type: int = SummaryHashType.NONE, fetch_certificate: bool = True
     ) -> Session:
         """KEY_EXCHANGE/FINISH with the certificate chain of `slot`: an established `Session` (see
         `Connection.key_exchange`)."""

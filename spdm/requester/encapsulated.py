@@ -66,7 +66,7 @@ class EncapsulatedAnswers:
     `key_update` applies an encapsulated KEY_UPDATE to the session's keys, or refuses it with a
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
     `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
-    DIGESTS answered (1.3 multi-key: `spdm.transcript.multi_key_digests`).
+    DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`).
     """
 
     negotiated: Negotiated

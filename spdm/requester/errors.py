@@ -1,11 +1,11 @@
-"""The requester's own errors about its sessions (every other failure is a `spdm.errors` class)."""
+"""The requester's own errors about its sessions and key usage (every other failure is a `spdm.errors` class)."""
 
 from __future__ import annotations
 
-from spdm.errors import ProtocolError, VerificationError
+from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.messages.codes import ErrorCode
 
-__all__ = ["SessionClosedError", "SessionDecryptError"]
+__all__ = ["KeyUsageError", "SessionClosedError", "SessionDecryptError"]
 
 
 class SessionClosedError(ProtocolError):
@@ -23,3 +23,8 @@ class SessionDecryptError(VerificationError):
     def __init__(self, session_id: int, reason: str) -> None:
         super().__init__(f"session 0x{session_id:08x}: {reason}; the session is torn down")
         self.session_id = session_id
+
+
+class KeyUsageError(NegotiationError):
+    """SPDM 1.3 multi-key: the slot named holds a key whose KeyUsageMask (DIGESTS) does not allow the
+    request's usage, or no slot's does; nothing was sent."""

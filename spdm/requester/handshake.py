@@ -203,7 +203,6 @@ def key_exchange(
     *,
     negotiated: Negotiated,
     vca_hash: Callable[[], HashObject],
-    message_d: bytes,
     version_offer: bytes,
     slot: int,
     chain: bytes,
@@ -212,8 +211,7 @@ def key_exchange(
 ) -> Steps[SessionCore]:
     """KEY_EXCHANGE with the responder's `slot` (its `chain`, validated as `verified`), (mutual
     authentication,) FINISH: see `spdm.requester.connection.Connection.key_exchange`. `version_offer`
-    is the OpaqueData offering the configured secured-message versions; `message_d` what the session
-    transcript holds before Hash(Ct) (`ConnectionTranscript.message_d`)."""
+    is the OpaqueData offering the configured secured-message versions."""
     check_key_exchange(negotiated)
     config = link.channel.config
     hashes = hash_suite(negotiated.base_hash_algo)
@@ -239,11 +237,7 @@ def key_exchange(
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "KEY_EXCHANGE_RSP")
     transcript = SessionTranscript(
-        hashes,
-        vca_hash(),
-        responder_chain_hash=hashes.digest(chain),
-        spdm_version=negotiated.version,
-        message_d=message_d,
+        hashes, vca_hash(), responder_chain_hash=hashes.digest(chain), spdm_version=negotiated.version
     )
     transcript.add_exchange_request(request)
     digests = transcript.add_key_exchange_rsp(response, answer)

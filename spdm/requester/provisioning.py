@@ -5,6 +5,11 @@ be a DER PKCS #10 request whose signature verifies (it proves the device holds t
 certificate for). ERROR ResetRequired to SET_CERTIFICATE is an answer, not a failure: the chain
 is stored and takes effect once the device resets, so it comes back as
 `SetCertificateResult(reset_required=True)`.
+
+SPDM 1.3 names the key pair and the certificate model in both requests. On a multi-key connection
+(the responder's MULTI_KEY_CONN) the KeyPairID must be given (1..255) and the model is one of
+DeviceCert, AliasCert, GenericCert (by default the connection's); otherwise both stay 0, as
+libspdm_req_get_csr.c and libspdm_req_set_certificate.c require.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from spdm._checks import invalid_response
 from spdm.certs import CertChain
 from spdm.crypto import hash_suite
 from spdm.errors import NegotiationError, PeerError, VerificationError
-from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.codes import CapabilityFlags, CertificateInfo, ErrorCode
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
@@ -41,10 +46,39 @@ def _require(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
         raise NegotiationError(f"the device does not set {flag.name}: no {what}")
 
 
-def get_csr(transact: Transact, negotiated: Negotiated, requester_info: bytes, opaque_data: bytes) -> Steps[bytes]:
+def _key_pair_fields(negotiated: Negotiated, key_pair_id: int, cert_model: int | None) -> tuple[int, int]:
+    """The 1.3 KeyPairID and certificate model a GET_CSR or SET_CERTIFICATE carries (see the module)."""
+    if not negotiated.responder_multi_key:
+        if key_pair_id or cert_model:
+            raise ValueError("a KeyPairID and a certificate model need a 1.3 multi-key connection")
+        return 0, 0
+    if not 1 <= key_pair_id <= 0xFF:
+        raise ValueError(f"a multi-key connection names the key pair: KeyPairID {key_pair_id} is not 1..255")
+    if cert_model is None:
+        cert_model = negotiated.certificate_info
+    if not CertificateInfo.DEVICE_CERT <= cert_model <= CertificateInfo.GENERIC_CERT:
+        raise ValueError(f"certificate model {cert_model} is not DeviceCert, AliasCert or GenericCert")
+    return key_pair_id, int(cert_model)
+
+
+def get_csr(
+    transact: Transact,
+    negotiated: Negotiated,
+    requester_info: bytes,
+    opaque_data: bytes,
+    key_pair_id: int = 0,
+    cert_model: int | None = None,
+) -> Steps[bytes]:
     """GET_CSR: the device's DER CSR, checked to parse and to be signed by the key it names."""
     _require(negotiated, CapabilityFlags.CSR_CAP, "GET_CSR")
-    ask = GetCsr(version=negotiated.version, requester_info=bytes(requester_info), opaque_data=bytes(opaque_data))
+    key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)
+    ask = GetCsr(
+        version=negotiated.version,
+        param1=key_pair_id,
+        param2=model,
+        requester_info=bytes(requester_info),
+        opaque_data=bytes(opaque_data),
+    )
     answer, _, _ = yield from transact(ask, Csr)
     try:
         request = x509.load_der_x509_csr(answer.csr)
@@ -66,13 +100,24 @@ def _slot_format(chain: ChainSource, negotiated: Negotiated) -> bytes:
 
 
 def set_certificate(
-    transact: Transact, negotiated: Negotiated, slot: int, chain: ChainSource
+    transact: Transact,
+    negotiated: Negotiated,
+    slot: int,
+    chain: ChainSource,
+    key_pair_id: int = 0,
+    cert_model: int | None = None,
 ) -> Steps[SetCertificateResult]:
     """SET_CERTIFICATE of `chain` into `slot`; ResetRequired is the result's `reset_required`."""
     _require(negotiated, CapabilityFlags.SET_CERT_CAP, "SET_CERTIFICATE")
     if not 0 <= slot < _SLOT_COUNT:
         raise ValueError(f"slot {slot} is not 0..7")
-    ask = SetCertificate(version=negotiated.version, slot_param=slot, cert_chain=_slot_format(chain, negotiated))
+    key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)
+    ask = SetCertificate(
+        version=negotiated.version,
+        slot_param=slot | model << 4,
+        param2=key_pair_id,
+        cert_chain=_slot_format(chain, negotiated),
+    )
     try:
         answer, _, _ = yield from transact(ask, SetCertificateRsp)
     except PeerError as error:

@@ -8,12 +8,15 @@ the requester's transport.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Protocol, TypeVar
 
 from spdm.errors import SpdmError
 from spdm.messages import Message
+from spdm.messages.codes import KeyPairOperation
 from spdm.requester.events import Operation
+from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import MeasurementResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
@@ -36,7 +39,8 @@ class Session(SessionView):
     counts its own sequence numbers from 0 per key and never reuses one. `send` carries any
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
     response (an ERROR raises `PeerError`); `heartbeat`, `key_update`,
-    `serve_encapsulated_requests`, `get_measurements`, `get_csr`, `set_certificate` and `close` are
+    `serve_encapsulated_requests`, `get_measurements`, `get_csr`, `set_certificate`,
+    `get_key_pair_info`, `set_key_pair_info` and `close` are
     the session's own operations. As a context
     manager the session ends (END_SESSION) on exit. After `close`, a teardown
     (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
@@ -77,13 +81,41 @@ class Session(SessionView):
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
 
-    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
+    def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> bytes:
         """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
-        return self._run(self.core.get_csr(requester_info, opaque_data))
+        return self._run(self.core.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model))
 
-    def set_certificate(self, slot: int, chain: ChainSource) -> SetCertificateResult:
+    def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> SetCertificateResult:
         """SET_CERTIFICATE in the session (any slot; see `Connection.set_certificate`)."""
-        return self._run(self.core.set_certificate(slot, chain))
+        return self._run(self.core.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model))
+
+    def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:
+        """GET_KEY_PAIR_INFO in the session (see `Connection.get_key_pair_info`)."""
+        return self._run(self.core.get_key_pair_info(key_pair_id))
+
+    def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> SetKeyPairInfoResult:
+        """SET_KEY_PAIR_INFO in the session (see `Connection.set_key_pair_info`)."""
+        steps = self.core.set_key_pair_info(
+            key_pair_id, operation, key_usage=key_usage, asym_algo=asym_algo, slots=slots
+        )
+        return self._run(steps)
 
     def close(self, *, clear_negotiated_state: bool = False) -> None:
         """END_SESSION, then the keys are discarded (see `SessionCore.close`)."""

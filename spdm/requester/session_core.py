@@ -32,7 +32,7 @@ libspdm's captures):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
@@ -41,7 +41,15 @@ from spdm.certs import VerifiedChain
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import Message, encode
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUpdateOperation, MutAuthRequest
+from spdm.messages.codes import (
+    CapabilityFlags,
+    Code,
+    ErrorCode,
+    KeyPairOperation,
+    KeyUpdateOperation,
+    KeyUsage,
+    MutAuthRequest,
+)
 from spdm.messages.context import CodecContext
 from spdm.messages.error import ErrorResponse
 from spdm.messages.key_exchange import Finish, FinishRsp
@@ -54,6 +62,14 @@ from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
 from spdm.requester.errors import SessionClosedError, SessionDecryptError
 from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
+from spdm.requester.key_pairs import (
+    KeyPairInfoResult,
+    SetKeyPairInfoResult,
+    SlotKey,
+    choose_slot,
+    get_key_pair_info,
+    set_key_pair_info,
+)
 from spdm.requester.measurements import get_measurements
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
 from spdm.requester.results import MeasurementResult, SetCertificateResult
@@ -61,7 +77,7 @@ from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
 from spdm.session.transcript import SessionTranscript, Signer
-from spdm.transcript import ConnectionTranscript, multi_key_digests
+from spdm.transcript import ConnectionTranscript, message_d
 
 __all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
 
@@ -96,7 +112,8 @@ class SessionLink:
     `transcript` is the connection's: a request sent in a session applies its rule
     (`spdm.transcript.ConnectionTranscript.before_session_request`), and in-session measurements
     start their own M from its A (`for_session`); `forget_slot` drops the connection's copies of a
-    certificate slot that SET_CERTIFICATE changed.
+    certificate slot that SET_CERTIFICATE changed; `slot_keys` what a 1.3 multi-key DIGESTS said of
+    each slot's key (signed measurements in the session keep to its usages).
     """
 
     channel: Channel
@@ -104,6 +121,7 @@ class SessionLink:
     verified: Mapping[int, VerifiedChain]
     transcript: ConnectionTranscript
     forget_slot: Callable[[int], None]
+    slot_keys: Mapping[int, SlotKey]
 
 
 class SessionCore:
@@ -404,9 +422,14 @@ class SessionCore:
         """GET_MEASUREMENTS in the session: the session keeps its own L1/L2 transcript.
 
         A signed response is checked with the verified chain of `slot` (default: the session's
-        slot, 0 for a PSK session), which the connection must hold.
+        slot, 0 for a PSK session), which the connection must hold; on a multi-key connection that
+        slot's key must be one that may sign measurements (`KeyUsageError`), and a PSK session's
+        default is the lowest slot whose key may.
         """
-        return Operation(self._get_measurements(operation, signed, (self.slot or 0) if slot is None else slot))
+        if signed:
+            asked = self.slot if slot is None else slot
+            slot = choose_slot(self._negotiated, self._link.slot_keys, KeyUsage.MEASUREMENT, asked)
+        return Operation(self._get_measurements(operation, signed, slot or 0))
 
     def _get_measurements(self, operation: int, signed: bool, slot: int) -> Steps[MeasurementResult]:
         self._require("established")
@@ -432,24 +455,71 @@ class SessionCore:
             self._measurements = self._link.transcript.for_session()
         return self._measurements
 
-    def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> Operation[bytes]:
+    def get_csr(
+        self,
+        requester_info: bytes = b"",
+        opaque_data: bytes = b"",
+        *,
+        key_pair_id: int = 0,
+        cert_model: int | None = None,
+    ) -> Operation[bytes]:
         """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
-        return Operation(self._get_csr(requester_info, opaque_data))
+        return Operation(self._get_csr(requester_info, opaque_data, key_pair_id, cert_model))
 
-    def _get_csr(self, requester_info: bytes, opaque_data: bytes) -> Steps[bytes]:
+    def _get_csr(self, requester_info: bytes, opaque_data: bytes, key_pair_id: int, model: int | None) -> Steps[bytes]:
         self._require("established")
-        return (yield from get_csr(self._transact, self._negotiated, requester_info, opaque_data))
+        return (yield from get_csr(self._transact, self._negotiated, requester_info, opaque_data, key_pair_id, model))
 
-    def set_certificate(self, slot: int, chain: ChainSource) -> Operation[SetCertificateResult]:
+    def set_certificate(
+        self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
+    ) -> Operation[SetCertificateResult]:
         """SET_CERTIFICATE in the session, where slots other than 0 may be written (see
         `Connection.set_certificate`)."""
-        return Operation(self._set_certificate(slot, chain))
+        return Operation(self._set_certificate(slot, chain, key_pair_id, cert_model))
 
-    def _set_certificate(self, slot: int, chain: ChainSource) -> Steps[SetCertificateResult]:
+    def _set_certificate(
+        self, slot: int, chain: ChainSource, key_pair_id: int, cert_model: int | None
+    ) -> Steps[SetCertificateResult]:
         self._require("established")
-        result = yield from set_certificate(self._transact, self._negotiated, slot, chain)
+        result = yield from set_certificate(self._transact, self._negotiated, slot, chain, key_pair_id, cert_model)
         self._link.forget_slot(slot)
         return result
+
+    def get_key_pair_info(self, key_pair_id: int) -> Operation[KeyPairInfoResult]:
+        """GET_KEY_PAIR_INFO in the session (see `Connection.get_key_pair_info`)."""
+        return Operation(self._get_key_pair_info(key_pair_id))
+
+    def _get_key_pair_info(self, key_pair_id: int) -> Steps[KeyPairInfoResult]:
+        self._require("established")
+        return (yield from get_key_pair_info(self._transact, self._negotiated, key_pair_id))
+
+    def set_key_pair_info(
+        self,
+        key_pair_id: int,
+        operation: KeyPairOperation = KeyPairOperation.CHANGE,
+        *,
+        key_usage: int = 0,
+        asym_algo: int = 0,
+        slots: Iterable[int] = (),
+    ) -> Operation[SetKeyPairInfoResult]:
+        """SET_KEY_PAIR_INFO in the session (see `Connection.set_key_pair_info`)."""
+        return Operation(self._set_key_pair_info(key_pair_id, operation, key_usage, asym_algo, tuple(slots)))
+
+    def _set_key_pair_info(
+        self, key_pair_id: int, operation: KeyPairOperation, key_usage: int, asym_algo: int, slots: tuple[int, ...]
+    ) -> Steps[SetKeyPairInfoResult]:
+        self._require("established")
+        return (
+            yield from set_key_pair_info(
+                self._transact,
+                self._negotiated,
+                key_pair_id,
+                operation,
+                key_usage=key_usage,
+                asym_algo=asym_algo,
+                slots=slots,
+            )
+        )
 
     def close(self, *, clear_negotiated_state: bool = False) -> Operation[None]:
         """END_SESSION, then the keys are discarded (also when END_SESSION fails). Closing a
@@ -510,7 +580,7 @@ class SessionCore:
                     implicit_digests=self.mut_auth_requested == MutAuthRequest.WITH_GET_DIGESTS,
                     slot=requester_slot,
                 )
-                encap_d = multi_key_digests(answers.first_digests, negotiated.requester_multi_key)
+                encap_d = message_d(b"", answers.first_digests, multi_key=negotiated.requester_multi_key)
             identity = config.identities.get(requester_slot if requester_slot is not None else -1)
             if identity is None or requester_slot is None:
                 raise NegotiationError(

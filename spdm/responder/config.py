@@ -30,6 +30,7 @@ from spdm.messages.codes import (
     CapabilityFlags,
     DheGroup,
     KeyScheduleAlgo,
+    KeyUsage,
     MeasurementHashAlgo,
 )
 from spdm.messages.negotiation import (
@@ -40,10 +41,12 @@ from spdm.messages.negotiation import (
     Capabilities,
 )
 from spdm.responder.demo import demo_chain, demo_measurements
+from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "KEY_PAIR_CAPABILITIES",
     "MAX_PSK_HINT_SIZE",
     "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
@@ -83,6 +86,11 @@ in the clear (in effect only when the requester sets it too)."""
 PROVISIONING_CAPABILITIES = int(F.CSR_CAP | F.SET_CERT_CAP)
 """SPDM 1.2 certificate provisioning: GET_CSR and SET_CERTIFICATE (add CERT_INSTALL_RESET_CAP for a
 device whose new chain takes effect only after a reset)."""
+
+KEY_PAIR_CAPABILITIES = int(F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP | F.MULTI_KEY_CAP_NEG)
+"""SPDM 1.3 key pairs: GET_KEY_PAIR_INFO, SET_KEY_PAIR_INFO and multi-key connections when the requester
+asks for them (MULTI_KEY_CAP "negotiated"); the key pairs are `ResponderConfig.key_pairs`
+(`key_pairs_for_slots`; with none every KeyPairID is refused)."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
@@ -167,8 +175,12 @@ class SlotIdentity:
     private_key: SigningKey
     root_certificate: bytes | None = None
     alias_certificates: int = 0
+    key_usage: int = KeyUsage.ALL_SPDM
+    """1.3 multi-key connections: the slot's KeyUsageMask (`KeyUsage`), what its key may sign for."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.key_usage <= KeyUsage.DEFINED or self.key_usage & ~KeyUsage.DEFINED:
+            raise ValueError(f"key_usage 0x{self.key_usage:x}: give KeyUsage bits")
         if not self.certificates:
             raise ValueError("a slot needs at least one certificate")
         try:
@@ -225,6 +237,9 @@ class ResponderConfig:
     - `slots`: populated certificate slots (0..7). BaseAsymAlgo is chosen among what the
       requester offers, the priority and what some slot's key can sign; slots whose key cannot
       sign the chosen algorithm are left out of that connection.
+    - `key_pairs`: the device's key pairs (SPDM 1.3 `KeyPair`, KeyPairID = position + 1), which
+      GET_KEY_PAIR_INFO reports and SET_KEY_PAIR_INFO changes (GET_/SET_KEY_PAIR_INFO_CAP), and
+      whose slot association gives a multi-key DIGESTS its KeyPairIDs.
     - `random`: the source of the 32-byte nonces of CHALLENGE_AUTH and MEASUREMENTS.
     - `transport_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
@@ -270,6 +285,7 @@ class ResponderConfig:
     req_base_asym_priority: tuple[int, ...] = _ASYM_PRIORITY
     key_schedule_priority: tuple[int, ...] = _KEY_SCHEDULE_PRIORITY
     slots: Mapping[int, SlotIdentity] = field(default_factory=dict)
+    key_pairs: tuple[KeyPair, ...] = ()
     measurements: MeasurementProvider | None = None
     random: Callable[[int], bytes] = os.urandom
     transport_padding: int = 0
@@ -327,6 +343,9 @@ class ResponderConfig:
         if self.capabilities & F.CERT_INSTALL_RESET_CAP and not self.capabilities & PROVISIONING_CAPABILITIES:
             raise ValueError("CERT_INSTALL_RESET_CAP needs CSR_CAP or SET_CERT_CAP")
         self._check_certificate_model()
+        if len(self.key_pairs) > MAX_KEY_PAIRS:
+            raise ValueError(f"{len(self.key_pairs)} key pairs: KeyPairIDs go up to {MAX_KEY_PAIRS}")
+        object.__setattr__(self, "key_pairs", tuple(self.key_pairs))
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):

@@ -61,12 +61,14 @@ from spdm.messages.codes import (
     CapabilityFlags,
     Code,
     ErrorCode,
+    KeyUsage,
     MeasurementSpecification,
     OtherParams,
     SummaryHashType,
     defined_asym_bits,
 )
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
+from spdm.messages.key_pairs import GetKeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -93,6 +95,7 @@ from spdm.responder._common import (
 )
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
+from spdm.responder.key_pairs import KeyPairTable, check_key_usage, digests_key_fields
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
@@ -174,6 +177,7 @@ class Responder:
         self._state = State.EXPECT_GET_VERSION
         self._sessions = SessionTable(config)
         self._slots = SlotTable(config.slots)
+        self._key_pairs = KeyPairTable(config.key_pairs)
         self._large = LargeMessages(config.limits)
         self._reset_connection()
 
@@ -705,12 +709,18 @@ class Responder:
         if session is None:
             self.transcript.before_request(Code.GET_DIGESTS)
         digests = tuple(suite.digest(chain) for _, chain in sorted(connection.chains.items()))
-        supported = slot_mask(self.config.slots) if message.version >= 0x13 else 0  # 1.3 SupportedSlotMask
-        response = encode(
-            Digests(version=message.version, param1=supported, slot_mask=connection.slot_mask, digests=digests)
+        negotiated = connection.negotiated
+        key_fields = {}
+        if negotiated.responder_multi_key:  # each slot's key pair, model and usages (1.3)
+            usages = {slot: self._slots.current[slot].key_usage for slot in connection.chains}
+            key_fields = digests_key_fields(self._key_pairs, negotiated, usages, negotiated.certificate_info)
+        supported = slot_mask(self._slots.current) if message.version >= 0x13 else 0  # 1.3 SupportedSlotMask
+        answer = Digests(
+            version=message.version, param1=supported, slot_mask=connection.slot_mask, digests=digests, **key_fields
         )
-        if session is None:  # B holds only what travels outside sessions
-            self.transcript.add_certificate_exchange(request, response)
+        response = encode(answer)
+        if session is None:  # B (and D) hold only what travels outside sessions
+            self.transcript.add_digests(request, response, multi_key=connection.negotiated.responder_multi_key)
         return response
 
     def _get_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:
@@ -724,6 +734,8 @@ class Responder:
             answer = certificate_portion(chain, ask, self.config.certificate_portion)
         except ValueError as error:
             raise invalid_request(str(error)) from None
+        if connection.negotiated.responder_multi_key:  # 1.3: the chain's model (libspdm_rsp_certificate.c)
+            answer = replace(answer, param2=connection.negotiated.certificate_info)
         if session is None:
             self.transcript.before_request(Code.GET_CERTIFICATE)
         response = encode(answer)
@@ -740,6 +752,7 @@ class Responder:
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
+        check_key_usage(connection.negotiated, self._slots.current[slot].key_usage, slot, KeyUsage.CHALLENGE)
         summary_type = ask.summary_hash_type
         if summary_type not in (SummaryHashType.NONE, SummaryHashType.TCB, SummaryHashType.ALL):
             raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
@@ -799,6 +812,8 @@ class Responder:
                 raise invalid_request("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
             if slot not in connection.chains:
                 raise invalid_request(f"slot {slot} holds no certificate chain")
+            usage = self._slots.current[slot].key_usage
+            check_key_usage(connection.negotiated, usage, slot, KeyUsage.MEASUREMENT)
         # In a session, L1/L2 is the session's own (libspdm keeps M per session).
         transcript = self.transcript if session is None else session.measurement_transcript()
         transcript.before_request(Code.GET_MEASUREMENTS)
@@ -835,19 +850,26 @@ class Responder:
 
     def _get_csr(self, message: Message, request: bytes, session: Session | None) -> bytes:
         """CSR for the device key: SPDM 1.2 names none, so it is the key of the lowest slot usable
-        under the negotiated algorithm (1.3's KeyPairID, Param1, would choose one)."""
+        under the negotiated algorithm; on a 1.3 multi-key connection KeyPairID (Param1) names the key
+        pair, whose lowest usable slot's key it is."""
         ask = expect(message, GetCsr)
         connection, suite, asym = self._suites()
-        if ask.opaque_data and not connection.negotiated.other_params & OtherParams.OPAQUE_DATA_FMT_MASK:
+        negotiated = connection.negotiated
+        if ask.opaque_data and not negotiated.other_params & OtherParams.OPAQUE_DATA_FMT_MASK:
             raise invalid_request("OpaqueData, but no opaque data format was negotiated")
-        if not connection.chains:
+        usable = sorted(connection.chains)
+        if ask.version >= 0x13:
+            reset = bool(self.config.capabilities & F.CERT_INSTALL_RESET_CAP)
+            usable = self._key_pairs.csr_slots(negotiated, ask, usable, reset_cap=reset)
+        if not usable:
             raise ProtocolError(ErrorCode.Unspecified, "no slot holds a key for the negotiated algorithm")
-        identity = self._slots.current[min(connection.chains)]
+        identity = self._slots.current[usable[0]]
         subject = x509.load_der_x509_certificate(identity.certificates[-1]).subject
         csr = build_csr(identity.private_key, subject, ask.requester_info, suite, asym)
         if session is None:
             self.transcript.before_request(Code.GET_CSR)
         return encode(Csr(version=ask.version, csr=csr))
+
 
     def _set_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:
         """Install a chain into a slot that holds a key pair, after `certified_identity`'s checks.
@@ -862,6 +884,8 @@ class Responder:
             raise invalid_request(f"SlotID {slot} is not 0..7")
         if slot and session is None:
             raise unexpected(f"SET_CERTIFICATE for slot {slot} outside a session")
+        if ask.version >= 0x13:
+            self._key_pairs.check_set_certificate(connection.negotiated, ask)
         identity = self._slots.current.get(slot)
         if identity is None:
             raise invalid_request(f"slot {slot} holds no key pair")
@@ -882,6 +906,24 @@ class Responder:
         self._slots.current[slot] = installed
         self._connection = replace(connection, chains=self._chains(suite, asym))
         return encode(SetCertificateRsp(version=ask.version, slot_param=slot))
+
+    # --- key pairs (SPDM 1.3) -------------------------------------------------------------
+
+    def _get_key_pair_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, GetKeyPairInfo)
+        connection, _, _ = self._suites()
+        answer = self._key_pairs.info(connection.negotiated, ask.key_pair_id)
+        if session is None:
+            self.transcript.before_request(Code.GET_KEY_PAIR_INFO)
+        return encode(answer)
+
+    def _set_key_pair_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, SetKeyPairInfo)
+        connection, _, _ = self._suites()
+        self._key_pairs.apply(connection.negotiated, ask)
+        if session is None:
+            self.transcript.before_request(Code.SET_KEY_PAIR_INFO)
+        return encode(SetKeyPairInfoAck(version=ask.version))
 
     # --- vendor-defined ------------------------------------------------------------------
 
@@ -919,6 +961,8 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
     Code.GET_CSR: Responder._get_csr,
     Code.SET_CERTIFICATE: Responder._set_certificate,
+    Code.GET_KEY_PAIR_INFO: Responder._get_key_pair_info,
+    Code.SET_KEY_PAIR_INFO: Responder._set_key_pair_info,
 }
 """The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 

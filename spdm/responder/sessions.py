@@ -45,7 +45,7 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError,
 from spdm.measurements import summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, MutAuthRequest, SummaryHashType
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest, SummaryHashType
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -68,12 +68,13 @@ from spdm.responder._common import (
     unexpected,
 )
 from spdm.responder.config import ResponderConfig
+from spdm.responder.key_pairs import check_key_usage
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, joined_session_id, session_id_of
 from spdm.session.transcript import SessionTranscript
-from spdm.transcript import ConnectionTranscript, multi_key_digests
+from spdm.transcript import ConnectionTranscript, message_d
 
 __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 
@@ -134,7 +135,7 @@ class Session:
     """CM: the requester's chain in SPDM slot format, once known (mutual authentication)."""
     requester_key: PublicKeyTypes | None = None
     requester_digests: bytes = b""
-    """The requester's first DIGESTS of the encapsulated flow (1.3 multi-key: `multi_key_digests`)."""
+    """EncapD: the requester's first DIGESTS of the encapsulated flow on its multi-key connection (`message_d`)."""
     encapsulated: EncapsulatedFlow | None = None
     data: DataSecrets | None = None
     enter_data_phase: bool = False
@@ -408,6 +409,7 @@ class SessionTable:
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
+        check_key_usage(negotiated, self.config.slots[slot].key_usage, slot, KeyUsage.KEY_EXCHANGE)
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         general = negotiated.general_opaque_data
         version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions, general)
@@ -441,10 +443,9 @@ class SessionTable:
         )
         th = SessionTranscript(
             suite,
-            transcript.vca_hash(),
+            transcript.key_exchange_hash(),
             responder_chain_hash=suite.digest(chain),
             spdm_version=negotiated.version,
-            message_d=transcript.message_d(negotiated.responder_multi_key),
         )
         th.add_exchange_request(request)
         schedule = KeySchedule(suite, terms.aead, shared_secret, spdm_version=negotiated.version)
@@ -613,8 +614,7 @@ class SessionTable:
             chain, key = session.requester_chain, session.requester_key
             if chain is None or key is None or connection is None:
                 raise unexpected("the requester's certificate chain is not known")
-            encap_d = multi_key_digests(session.requester_digests, connection.negotiated.requester_multi_key)
-            th.add_requester_chain_hash(suite.digest(chain), requester_digests=encap_d)
+            th.add_requester_chain_hash(suite.digest(chain), requester_digests=session.requester_digests)
             signer = key, connection.negotiated.req_base_asym_alg
         digests = th.add_finish(request, ask)
         if signer is not None:
@@ -699,7 +699,9 @@ class SessionTable:
         inner, exact = _encapsulated_response(ask.payload, connection.negotiated, padding)
         if flow.expecting == "digests":
             self._after_digests(flow, inner)
-            session.requester_digests = session.requester_digests or exact
+            session.requester_digests = message_d(
+                session.requester_digests, exact, multi_key=connection.negotiated.requester_multi_key
+            )
         elif self._after_certificate(flow, inner, session, connection.negotiated):
             # The chain is in and valid: the flow is done (PayloadType 2 names a slot other than 0, as libspdm).
             session.encapsulated = None

@@ -20,7 +20,13 @@ from datetime import datetime, timezone
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from spdm._checks import check_measurements, check_responder_flags, check_selection
+from spdm._checks import (
+    check_key_pair_info,
+    check_measurements,
+    check_multi_key_digests,
+    check_responder_flags,
+    check_selection,
+)
 from spdm.capture import CapturedMessage, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, load_certificate, verify_chain
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
@@ -28,8 +34,9 @@ from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import ErrorCode
+from spdm.messages.codes import CapabilityFlags, ErrorCode
 from spdm.messages.error import ErrorResponse, RespondIfReady
+from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated
@@ -133,8 +140,29 @@ class _Verifier:
     ) -> None:
         if not isinstance(answer, Digests) or self.negotiated is None:
             return
-        self.transcript.add_certificate_exchange(req, rsp, labels=labels)
+        self.transcript.add_digests(req, rsp, multi_key=self.negotiated.responder_multi_key, labels=labels)
         self.digests = answer.by_slot()
+        if answer.key_pair_ids is not None:
+            name = "DIGESTS multi-key fields (KeyPairID, CertificateInfo, KeyUsageMask)"
+            try:
+                check_multi_key_digests(answer)
+                self.check(labels[1], name)
+            except SpdmError as error:
+                self.fail(labels[1], name, error)
+
+    def key_pair_info(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    ) -> None:
+        """KEY_PAIR_INFO as a requester accepts it (1.3; nothing signs it, so this is all there is to check)."""
+        if not isinstance(ask, GetKeyPairInfo) or not isinstance(answer, KeyPairInfo) or self.negotiated is None:
+            return
+        name = f"KEY_PAIR_INFO of key pair {ask.key_pair_id} is well formed"
+        settable = self.negotiated.responder_has(CapabilityFlags.SET_KEY_PAIR_INFO_CAP)
+        try:
+            check_key_pair_info(answer, ask.key_pair_id, settable=settable)
+            self.check(labels[1], name)
+        except SpdmError as error:
+            self.fail(labels[1], name, error)
 
     def certificate(
         self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
@@ -318,6 +346,7 @@ _HANDLERS = {
     GetCertificate: _Verifier.certificate,
     Challenge: _Verifier.challenge,
     GetMeasurements: _Verifier.measurements,
+    GetKeyPairInfo: _Verifier.key_pair_info,
 }
 
 

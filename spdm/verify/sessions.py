@@ -52,7 +52,7 @@ from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
-from spdm.transcript import multi_key_digests
+from spdm.transcript import message_d
 from spdm.verify.check import Check
 
 __all__ = [
@@ -162,7 +162,7 @@ class ReplayedSession:
     requester_chains: dict[int, bytes] = field(default_factory=dict)
     """CM by the requester's slot, read from encapsulated CERTIFICATE portions."""
     requester_digests: bytes = b""
-    """The requester's first encapsulated DIGESTS (1.3 multi-key: `spdm.transcript.multi_key_digests`)."""
+    """EncapD: the requester's first encapsulated DIGESTS on its multi-key connection (`spdm.transcript.message_d`)."""
     _requester_portions: ChainPortions | None = None
     _pending_get_certificate: GetCertificate | None = None
     _key_update: SentKeyUpdate | None = None
@@ -194,10 +194,9 @@ class SessionReplayer:
         self.sessions: list[ReplayedSession] = []
         self._flow = FlowDecoder()
         self._vca = bytearray()
+        self._message_d = b""
         self._vca_request: bytes | None = None
         self._digests: dict[int, bytes] = {}
-        self._first_digests = b""
-        """The connection's first DIGESTS (1.3 multi-key: `spdm.transcript.multi_key_digests`)."""
         self._chains: dict[int, bytes] = {}
         self._portions: ChainPortions | None = None
         self._get_certificate: GetCertificate | None = None
@@ -255,7 +254,8 @@ class SessionReplayer:
             self._exchange = None
         elif isinstance(msg, Digests):
             self._digests.update(msg.by_slot())
-            self._first_digests = self._first_digests or bytes(item.data)
+            multi_key = self._flow.negotiated is not None and self._flow.negotiated.responder_multi_key
+            self._message_d = message_d(self._message_d, item.data, multi_key=multi_key)
         elif isinstance(msg, GetCertificate):
             self._get_certificate = msg
             self._portions = _portions_for(self._portions, msg)
@@ -277,8 +277,8 @@ class SessionReplayer:
     def _restart(self) -> None:
         """GET_VERSION: a new connection; sessions and everything learnt are gone."""
         self._vca.clear()
+        self._message_d = b""
         self._digests.clear()
-        self._first_digests = b""
         self._chains.clear()
         self._portions = None
         self._active.clear()
@@ -333,10 +333,9 @@ class SessionReplayer:
                 checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
             transcript = SessionTranscript(
                 hashes,
-                bytes(self._vca),
+                bytes(self._vca) + self._message_d,
                 responder_chain_hash=chain_hash,
                 spdm_version=negotiated.version,
-                message_d=multi_key_digests(self._first_digests, negotiated.responder_multi_key),
             )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
@@ -514,7 +513,8 @@ class SessionReplayer:
                     session._key_update.refused()
                     session._key_update = None
             elif isinstance(inner, Digests) and isinstance(msg, DeliverEncapsulatedResponse):
-                session.requester_digests = session.requester_digests or bytes(msg.payload)
+                multi_key = self._flow.negotiated is not None and self._flow.negotiated.requester_multi_key
+                session.requester_digests = message_d(session.requester_digests, msg.payload, multi_key=multi_key)
             elif isinstance(inner, GetCertificate):
                 session._pending_get_certificate = inner
                 session._requester_portions = _portions_for(session._requester_portions, inner)
@@ -547,11 +547,8 @@ class SessionReplayer:
                 requester_chain = self._requester_chain(session, msg.req_slot_id)
                 if requester_chain is None:
                     raise MissingSecretError("mutual authentication needs the requester's certificate chain")
-                negotiated = self._flow.negotiated
-                multi_key = negotiated is not None and negotiated.requester_multi_key
                 session.transcript.add_requester_chain_hash(
-                    session.hash_suite.digest(requester_chain),
-                    requester_digests=multi_key_digests(session.requester_digests, multi_key),
+                    session.hash_suite.digest(requester_chain), requester_digests=session.requester_digests
                 )
             digests = session.transcript.add_finish(data, msg)
             negotiated = self._flow.negotiated
