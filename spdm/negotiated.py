@@ -52,6 +52,8 @@ class Negotiated:
     key_schedule: int = 0
     other_params: int = 0
     """ALGORITHMS OtherParamsSelection (1.2 on; 0 before)."""
+    mel_specification: int = 0
+    """ALGORITHMS MELspecificationSel (1.3 on; 0 before): the MEL format, DMTF (0x01) or none."""
     requester_data_transfer_size: int | None = None
     requester_max_spdm_msg_size: int | None = None
     responder_data_transfer_size: int | None = None
@@ -93,6 +95,7 @@ class Negotiated:
             req_base_asym_alg=algorithms.selected(AlgType.REQ_BASE_ASYM_ALG),
             key_schedule=algorithms.selected(AlgType.KEY_SCHEDULE),
             other_params=algorithms.other_params_selection if version >= 0x12 else 0,
+            mel_specification=algorithms.mel_specification_sel or 0,
             requester_data_transfer_size=request.data_transfer_size,
             requester_max_spdm_msg_size=request.max_spdm_msg_size,
             responder_data_transfer_size=response.data_transfer_size,

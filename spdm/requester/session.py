@@ -15,7 +15,7 @@ from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.requester.events import Operation
 from spdm.requester.provisioning import ChainSource
-from spdm.requester.results import MeasurementResult, SetCertificateResult
+from spdm.requester.results import MeasurementResult, MelResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
 
 __all__ = ["Runner", "Session"]
@@ -76,6 +76,10 @@ class Session(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    def get_measurement_extension_log(self) -> MelResult:
+        """The measurement extension log, read in the session (see `Connection.get_measurement_extension_log`)."""
+        return self._run(self.core.get_measurement_extension_log())
 
     def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
         """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
