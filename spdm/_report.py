@@ -19,10 +19,10 @@ from spdm.messages.codes import (
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 from spdm.negotiated import Negotiated
-from spdm.requester import AuthenticationResult, MeasurementResult
+from spdm.requester import AuthenticationResult, MeasurementResult, MelResult
 from spdm.requester.session_core import SessionView
 
-__all__ = ["print_authentication", "print_measurements", "print_negotiated", "print_session"]
+__all__ = ["print_authentication", "print_measurements", "print_mel", "print_negotiated", "print_session"]
 
 
 def _flags(value: int) -> str:
@@ -111,6 +111,23 @@ def print_measurements(measured: MeasurementResult, out: TextIO, *, indent: str 
     out.write(f"{indent}{where}: {len(measured.blocks)} blocks, {status}\n")
     for block in measured.blocks:
         out.write(indent + _block_line(block, None) + "\n")
+
+
+def print_mel(mel: MelResult, checked: tuple[int, ...] | None, out: TextIO, *, indent: str = "") -> None:
+    """The measurement extension log's entries, and the hash-extended indices it was checked
+    against (`checked`; None: not checked)."""
+    where = "measurement extension log in the session" if indent else "measurement extension log"
+    out.write(f"{indent}{where}: {len(mel.log.entries)} entries, {len(mel.raw)} bytes\n")
+    for entry in mel.log.entries:
+        value = entry.measurement
+        kind = _enum_name(MeasurementValueType, value.kind) if value.kind else "IMMUTABLE_ROM"
+        form = "raw" if value.is_raw_bit_stream else "digest"
+        out.write(f"{indent}  entry {entry.mel_index}: index {entry.meas_index} {kind} {form} {value.value.hex()}\n")
+    if checked is None:
+        out.write(f"{indent}  not checked against the measurements (read them all: --measurements all)\n")
+    else:
+        shown = ", ".join(str(index) for index in checked) or "none"
+        out.write(f"{indent}  consistent with the measurements (hash-extended indices: {shown})\n")
 
 
 def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
