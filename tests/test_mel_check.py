@@ -12,13 +12,21 @@ from hypothesis import given
 from v12_captures import clear_messages
 
 from spdm.crypto import measurement_hash_suite
-from spdm.errors import VerificationError
+from spdm.errors import ProtocolError, VerificationError
 from spdm.mel import MelPortions, check_mel, hash_extended_block, mel_portion
 from spdm.messages import Code, decode
-from spdm.messages.codes import MeasurementHashAlgo
+from spdm.messages.codes import CapabilityFlags, ErrorCode, MeasurementHashAlgo
 from spdm.messages.context import CodecContext
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
-from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, MelLog, decode_mel
+from spdm.messages.mel import (
+    MEL_SPECIFICATION_DMTF,
+    GetMeasurementExtensionLog,
+    MeasurementExtensionLog,
+    MelLog,
+    decode_mel,
+)
+from spdm.negotiated import Negotiated
+from spdm.responder.mel import answer_mel
 from spdm.testing.strategies import mel_log
 
 SHA384 = measurement_hash_suite(MeasurementHashAlgo.SHA_384)
@@ -173,3 +181,53 @@ def test_size_may_not_change() -> None:
             GetMeasurementExtensionLog(offset=2, length=2), MeasurementExtensionLog(portion=b"c", remainder_length=2)
         )
     assert portions.offset == 2
+
+
+# --- the responder's answer ---------------------------------------------------------------------
+
+BIG = bytes(range(256)) * 2
+_CHUNK = int(CapabilityFlags.CHUNK_CAP)
+
+
+def _negotiated(**changes: int | None) -> Negotiated:
+    settings: dict[str, int | None] = {
+        "version": 0x13,
+        "mel_specification": MEL_SPECIFICATION_DMTF,
+        "measurement_hash_algo": MeasurementHashAlgo.SHA_384,
+        "requester_data_transfer_size": 100,
+        "requester_max_spdm_msg_size": 300,
+        **changes,
+    }
+    return Negotiated(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("negotiated", "ours", "portion"),
+    [
+        (_negotiated(), 200, 100 - 12),  # no chunking: the smaller DataTransferSize, less the header
+        (_negotiated(), 60, 60 - 12),
+        (_negotiated(requester_flags=_CHUNK, responder_flags=_CHUNK, responder_data_transfer_size=200), 200, 300 - 12),
+        (_negotiated(requester_flags=_CHUNK), 200, 100 - 12),  # only one side chunks
+    ],
+    ids=["theirs_smaller", "ours_smaller", "chunking", "one_side_chunks"],
+)
+def test_responder_cuts_length_to_one_response(negotiated: Negotiated, ours: int, portion: int) -> None:
+    answer = answer_mel(GetMeasurementExtensionLog(offset=8, length=0xFFFFFFFF), BIG, negotiated, ours)
+    assert answer == MeasurementExtensionLog(remainder_length=len(BIG) - 8 - portion, portion=BIG[8 : 8 + portion])
+
+
+@pytest.mark.parametrize(
+    ("negotiated", "offset", "code", "data"),
+    [
+        (_negotiated(version=0x12), 0, ErrorCode.UnsupportedRequest, Code.GET_MEASUREMENT_EXTENSION_LOG),
+        (_negotiated(mel_specification=0), 0, ErrorCode.UnexpectedRequest, 0),
+        (_negotiated(measurement_hash_algo=0), 0, ErrorCode.UnexpectedRequest, 0),
+        (_negotiated(), len(BIG), ErrorCode.InvalidRequest, 0),
+        (_negotiated(), 0xFFFFFFFF, ErrorCode.InvalidRequest, 0),
+    ],
+    ids=["below_13", "no_mel_format", "no_measurement_hash", "offset_at_end", "offset_huge"],
+)
+def test_responder_refusals(negotiated: Negotiated, offset: int, code: ErrorCode, data: int) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        answer_mel(GetMeasurementExtensionLog(offset=offset, length=4), BIG, negotiated, 4608)
+    assert (caught.value.error_code, caught.value.error_data) == (code, data)
