@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from v12_captures import clear_messages
 
 from spdm.errors import DecodeError
@@ -137,3 +138,13 @@ def test_capture_log(libspdm_v12_v13_vectors: Path) -> None:
 def test_dmtf_log_strategy_round_trips(log: MelLog) -> None:
     data = encode_mel(log)
     assert decode_mel(data) == log and encode_mel(decode_mel(data)) == data
+
+
+@given(st.binary(max_size=96) | st.builds(lambda log, cut: encode_mel(log)[:cut], mel_log(), st.integers(0, 64)))
+def test_dmtf_log_decodes_or_raises_decode_error(data: bytes) -> None:
+    """Any bytes: a log that re-encodes to them exactly, or `DecodeError`, nothing else."""
+    try:
+        log = decode_mel(data)
+    except DecodeError:
+        return
+    assert encode_mel(log) == data
