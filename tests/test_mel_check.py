@@ -15,11 +15,10 @@ from spdm.crypto import measurement_hash_suite
 from spdm.errors import ProtocolError, VerificationError
 from spdm.mel import MelPortions, check_mel, hash_extended_block, mel_portion
 from spdm.messages import Code, decode
-from spdm.messages.codes import CapabilityFlags, ErrorCode, MeasurementHashAlgo
+from spdm.messages.codes import CapabilityFlags, ErrorCode, MeasurementHashAlgo, MeasurementSpecification
 from spdm.messages.context import CodecContext
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
 from spdm.messages.mel import (
-    MEL_SPECIFICATION_DMTF,
     GetMeasurementExtensionLog,
     MeasurementExtensionLog,
     MelLog,
@@ -192,7 +191,7 @@ _CHUNK = int(CapabilityFlags.CHUNK_CAP)
 def _negotiated(**changes: int | None) -> Negotiated:
     settings: dict[str, int | None] = {
         "version": 0x13,
-        "mel_specification": MEL_SPECIFICATION_DMTF,
+        "mel_specification": MeasurementSpecification.DMTF,
         "measurement_hash_algo": MeasurementHashAlgo.SHA_384,
         "requester_data_transfer_size": 100,
         "requester_max_spdm_msg_size": 300,

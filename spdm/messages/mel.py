@@ -22,7 +22,6 @@ from spdm.messages.measurements import DmtfMeasurement
 __all__ = [
     "MAX_MEL_SIZE",
     "MEL_HEADER_SIZE",
-    "MEL_SPECIFICATION_DMTF",
     "GetMeasurementExtensionLog",
     "MeasurementExtensionLog",
     "MelEntry",
@@ -83,8 +82,6 @@ class MeasurementExtensionLog(Message):
 
 # --- the DMTF MEL format (MELspecificationSel 0x01) --------------------------------------------
 
-MEL_SPECIFICATION_DMTF = 0x01
-"""MELspecification(Sel) bit of the DMTF format, the one format defined (SPDM_MEL_SPECIFICATION_DMTF)."""
 MEL_HEADER_SIZE = 16
 """NumberOfEntries, MelEntriesLen and 8 reserved bytes: what precedes the entries."""
 _ENTRY_HEADER_SIZE = 11  # MelIndex (4), MeasIndex (1), reserved (3), DMTF type (1) and size (2)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from spdm._checks import invalid_response
 from spdm.errors import DecodeError, NegotiationError
 from spdm.mel import MelPortions
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.mel import MEL_SPECIFICATION_DMTF, GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
+from spdm.messages.codes import CapabilityFlags, MeasurementSpecification
+from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
@@ -35,7 +35,7 @@ def get_measurement_extension_log(
         raise NegotiationError(f"GET_MEASUREMENT_EXTENSION_LOG needs SPDM 1.3; the connection runs {running}")
     if not negotiated.responder_has(CapabilityFlags.MEL_CAP):
         raise NegotiationError("the device does not set MEL_CAP: no measurement extension log")
-    if negotiated.mel_specification != MEL_SPECIFICATION_DMTF:
+    if negotiated.mel_specification != MeasurementSpecification.DMTF:  # the one MEL format (0x01)
         raise NegotiationError("ALGORITHMS selected no MEL format (MELspecificationSel is not DMTF)")
     limits = config.limits
     portions = MelPortions(max_size=limits.max_mel_bytes)
