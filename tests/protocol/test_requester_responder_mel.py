@@ -18,8 +18,9 @@ from spdm.limits import Limits
 from spdm.measurements import StaticMeasurements
 from spdm.messages import Code, decode, encode
 from spdm.messages.codes import ErrorCode
+from spdm.messages.context import CodecContext
 from spdm.messages.error import ErrorResponse
-from spdm.messages.measurements import DmtfMeasurement
+from spdm.messages.measurements import DmtfMeasurement, Measurements
 from spdm.messages.mel import (
     GetMeasurementExtensionLog,
     MeasurementExtensionLog,
@@ -28,13 +29,16 @@ from spdm.messages.mel import (
     decode_mel,
     encode_mel,
 )
-from spdm.requester import Requester, RequesterConfig
+from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.negotiated import Negotiated
+from spdm.requester import Connection, Done, MeasurementResult, Requester, RequesterConfig, Send
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.responder.demo import DEMO_MEL_INDEX, demo_measurements, demo_mel
 from spdm.testing import MemoryDoeLink
 from spdm.transport.doe import DoeTransport
 
 Y2 = "y2_mel_epinfo_keypairinfo_multikey_v13"
+_VCA = (Code.GET_CAPABILITIES, Code.CAPABILITIES, Code.NEGOTIATE_ALGORITHMS, Code.ALGORITHMS)
 
 
 def _config(**changes: Any) -> ResponderConfig:
@@ -195,3 +199,47 @@ def test_y2_request_answered_byte_for_byte(libspdm_v12_v13_vectors: Path) -> Non
     responder = Responder(_config(measurement_extension_log=log, measurements=StaticMeasurements(())))
     _requester(responder).init_connection()
     assert responder.respond(request + bytes(-len(request) % 4)) == expected
+
+
+def test_requester_asks_as_libspdm_does_and_checks_y2(libspdm_v12_v13_vectors: Path) -> None:
+    """The sans-IO requester, negotiated as y2's connection was (with y2's 0x28000 MaxSPDMmsgSize),
+    sends y2's GET_MEASUREMENT_EXTENSION_LOG byte for byte, takes y2's answer, and finds the log
+    consistent with y2's signed MEASUREMENTS of every block."""
+    pcap = libspdm_v12_v13_vectors / Y2 / "requester.pcap"
+    vca = {data[1]: decode(data) for _, data in clear_messages(pcap, set(_VCA))}
+    asked, capabilities, offer, algorithms = (vca[code] for code in _VCA)
+    assert isinstance(asked, GetCapabilities) and isinstance(capabilities, Capabilities)
+    assert isinstance(offer, NegotiateAlgorithms) and isinstance(algorithms, Algorithms)
+    negotiated = Negotiated.from_vca(0x13, asked, capabilities, algorithms, offer)
+    mel_codes = {Code.GET_MEASUREMENT_EXTENSION_LOG, Code.MEASUREMENT_EXTENSION_LOG}
+    (_, request), (_, response) = clear_messages(pcap, mel_codes)
+    context = CodecContext(signature_size=96, signature_requested=True)
+    ((_, measured),) = clear_messages(pcap, {Code.MEASUREMENTS}, context)
+    blocks = decode(measured, context)
+    assert isinstance(blocks, Measurements)
+    config = RequesterConfig(
+        capabilities=negotiated.requester_flags,
+        data_transfer_size=0x1200,
+        max_spdm_msg_size=0x28000,
+        limits=Limits(max_response_bytes=0x28000),
+    )
+    connection = Connection(config, max_padding=3)
+    connection.channel.negotiated = negotiated
+    operation = connection.get_measurement_extension_log()
+    event = operation.next_event()
+    assert isinstance(event, Send) and event.request == request
+    done = operation.receive(response + bytes(-len(response) % 4))
+    assert isinstance(done, Done)
+    result = done.result
+    assert result.raw == decode(response).portion  # type: ignore[attr-defined]
+    measurements = MeasurementResult(
+        operation=0xFF,
+        blocks=blocks.blocks,
+        total_indices=None,
+        signed=True,
+        slot=0,
+        requester_nonce=None,
+        responder_nonce=blocks.nonce,
+        opaque_data=b"",
+    )
+    assert result.check(measurements) == (0x11,)
