@@ -22,6 +22,7 @@ from spdm.messages.measurements import DmtfMeasurement
 __all__ = [
     "MAX_MEL_SIZE",
     "MEL_HEADER_SIZE",
+    "PORTION_HEADER_SIZE",
     "GetMeasurementExtensionLog",
     "MeasurementExtensionLog",
     "MelEntry",
@@ -32,6 +33,8 @@ __all__ = [
 
 MAX_MEL_SIZE = 0xFFFFFFFF
 """The largest Measurement Extension Log (SPDM_MAX_MEASUREMENT_EXTENSION_LOG_SIZE)."""
+PORTION_HEADER_SIZE = 12
+"""The bytes of MEASUREMENT_EXTENSION_LOG before its portion: what a response's size leaves for the log."""
 
 
 @message(

@@ -13,7 +13,7 @@ from spdm._checks import invalid_response
 from spdm.errors import DecodeError, NegotiationError
 from spdm.mel import MelPortions
 from spdm.messages.codes import CapabilityFlags, MeasurementSpecification
-from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
+from spdm.messages.mel import PORTION_HEADER_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
@@ -21,8 +21,6 @@ from spdm.requester.events import Steps
 from spdm.requester.results import MelResult
 
 __all__ = ["get_measurement_extension_log"]
-
-_RESPONSE_HEADER = 12  # spdm_measurement_extension_log_response_t before the portion
 
 
 def get_measurement_extension_log(
@@ -39,7 +37,7 @@ def get_measurement_extension_log(
         raise NegotiationError("ALGORITHMS selected no MEL format (MELspecificationSel is not DMTF)")
     limits = config.limits
     portions = MelPortions(max_size=limits.max_mel_bytes)
-    largest = min(config.max_spdm_msg_size, limits.max_response_bytes) - _RESPONSE_HEADER
+    largest = min(config.max_spdm_msg_size, limits.max_response_bytes) - PORTION_HEADER_SIZE
     log: bytes | None = None
     while log is None:
         remaining = largest if portions.total is None else portions.total - portions.offset

@@ -13,13 +13,11 @@ from __future__ import annotations
 from spdm.chunking import transfer_size
 from spdm.mel import mel_portion
 from spdm.messages.codes import Code
-from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
+from spdm.messages.mel import PORTION_HEADER_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.negotiated import Negotiated
 from spdm.responder._common import invalid_request, unexpected, unsupported
 
 __all__ = ["answer_mel"]
-
-_RESPONSE_HEADER = 12  # spdm_measurement_extension_log_response_t before the portion
 
 
 def answer_mel(
@@ -37,6 +35,6 @@ def answer_mel(
     else:
         largest = min(data_transfer_size, negotiated.requester_data_transfer_size or data_transfer_size)
     try:
-        return mel_portion(log, ask, largest - _RESPONSE_HEADER)
+        return mel_portion(log, ask, largest - PORTION_HEADER_SIZE)
     except ValueError as error:
         raise invalid_request(str(error)) from None
