@@ -20,10 +20,17 @@ from spdm.messages.codes import (
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 from spdm.negotiated import Negotiated
-from spdm.requester import AuthenticationResult, KeyPairInfoResult, MeasurementResult
+from spdm.requester import AuthenticationResult, KeyPairInfoResult, MeasurementResult, MelResult
 from spdm.requester.session_core import SessionView
 
-__all__ = ["print_authentication", "print_key_pair_info", "print_measurements", "print_negotiated", "print_session"]
+__all__ = [
+    "print_authentication",
+    "print_key_pair_info",
+    "print_measurements",
+    "print_mel",
+    "print_negotiated",
+    "print_session",
+]
 
 
 def _flags(value: int) -> str:
@@ -126,6 +133,23 @@ def print_key_pair_info(info: KeyPairInfoResult, out: TextIO) -> None:
     out.write(f"usage {_bits(info.current_key_usage)}, slots {slots}\n")
     out.write(f"  may be: {_bits(info.asym_algo_capabilities)}; usages {_bits(info.key_usage_capabilities)}; ")
     out.write(f"capabilities {_bits(info.capabilities)}; public key info {info.public_key_info.hex() or 'none'}\n")
+
+
+def print_mel(mel: MelResult, checked: tuple[int, ...] | None, out: TextIO, *, indent: str = "") -> None:
+    """The measurement extension log's entries, and the hash-extended indices it was checked
+    against (`checked`; None: not checked)."""
+    where = "measurement extension log in the session" if indent else "measurement extension log"
+    out.write(f"{indent}{where}: {len(mel.log.entries)} entries, {len(mel.raw)} bytes\n")
+    for entry in mel.log.entries:
+        value = entry.measurement
+        kind = _enum_name(MeasurementValueType, value.kind) if value.kind else "IMMUTABLE_ROM"
+        form = "raw" if value.is_raw_bit_stream else "digest"
+        out.write(f"{indent}  entry {entry.mel_index}: index {entry.meas_index} {kind} {form} {value.value.hex()}\n")
+    if checked is None:
+        out.write(f"{indent}  not checked against the measurements (read them all: --measurements all)\n")
+    else:
+        shown = ", ".join(str(index) for index in checked) or "none"
+        out.write(f"{indent}  consistent with the measurements (hash-extended indices: {shown})\n")
 
 
 def print_authentication(result: AuthenticationResult, out: TextIO) -> None:

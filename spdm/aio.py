@@ -38,7 +38,13 @@ from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
+from spdm.requester.results import (
+    AuthenticationResult,
+    ChallengeResult,
+    MeasurementResult,
+    MelResult,
+    SetCertificateResult,
+)
 from spdm.requester.session_core import SessionCore, SessionView
 from spdm.transport.doe import (
     DoeLink,
@@ -344,6 +350,10 @@ class AsyncSession(SessionView):
         """GET_MEASUREMENTS in the session, over its own L1/L2."""
         return await self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
 
+    async def get_measurement_extension_log(self) -> MelResult:
+        """The measurement extension log, read in the session."""
+        return await self._run(self.core.get_measurement_extension_log())
+
     async def get_csr(
         self,
         requester_info: bytes = b"",
@@ -464,6 +474,10 @@ class AsyncRequester(ConnectionView[AsyncSession]):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return await self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
+
+    async def get_measurement_extension_log(self) -> MelResult:
+        """The device's whole measurement extension log, parsed (SPDM 1.3)."""
+        return await self._run(self.connection.get_measurement_extension_log())
 
     async def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""

@@ -46,6 +46,7 @@ from spdm._lenient_leaf import (
     children,
     verify_signature,
 )
+from spdm._portions import Portions
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import DecodeError, EncodeError, VerificationError
 from spdm.messages.certificates import Certificate, GetCertificate
@@ -233,7 +234,7 @@ class CertChain:
 # --- reading a chain portion by portion ---------------------------------------------------------
 
 
-class ChainPortions:
+class ChainPortions(Portions):
     """One slot's chain as CERTIFICATE responses deliver it, portion by portion (DSP0274 1.1 section
     "GET_CERTIFICATE request and CERTIFICATE response").
 
@@ -241,50 +242,23 @@ class ChainPortions:
     responder's encapsulated GET_CERTIFICATE under mutual authentication, `spdm verify` and capture
     replay. Start one per chain (`slot`), send GET_CERTIFICATE at `offset`, and give `add` each
     request with the CERTIFICATE that answered it: it returns the whole chain in slot format (what
-    DIGESTS hashes) once RemainderLength is 0, else None. The last portion is not kept, so a chain
-    its reader refuses (a digest that does not match) may be completed again by another last
-    portion. A portion that breaks a rule raises `ValueError` saying which, and changes nothing:
-
-    * the response names the slot asked for, and the request the slot being read;
-    * the request's Offset is where the chain stands (`offset`);
-    * PortionLength is at least 1 and at most the Length asked for;
-    * Offset + PortionLength + RemainderLength, the chain's size, is the same in every response
-      and at most `max_size` (the 16-bit Length field's 65535 unless a limit says less).
+    DIGESTS hashes) once RemainderLength is 0, else None. A portion that breaks a rule raises
+    `ValueError` saying which, and changes nothing: the response names the slot asked for, and the
+    request the slot being read; the rules of every portioned read (`spdm._portions.Portions`) hold,
+    the chain's size at most `max_size` (the 16-bit Length field's 65535 unless a limit says less).
     """
 
-    __slots__ = ("_chain", "max_size", "slot", "total")
+    __slots__ = ("slot",)
 
     def __init__(self, slot: int, *, max_size: int = _MAX_LENGTH) -> None:
+        super().__init__("certificate chain", max_size)
         self.slot = slot
-        self.max_size = max_size
-        self.total: int | None = None
-        """The chain's size as the responses announce it (None before the first)."""
-        self._chain = bytearray()
-
-    @property
-    def offset(self) -> int:
-        """The Offset of the next GET_CERTIFICATE: the bytes read so far."""
-        return len(self._chain)
 
     def add(self, request: GetCertificate, response: Certificate) -> bytes | None:
         """Take one CERTIFICATE (and the GET_CERTIFICATE it answers): the chain once complete, else None."""
-        portion, remainder = response.portion, response.remainder_length
         if response.slot_id != request.slot_id or request.slot_id != self.slot:
             raise ValueError(f"CERTIFICATE for slot {response.slot_id}, slot {self.slot} is being read")
-        if request.offset != self.offset:
-            raise ValueError(f"GET_CERTIFICATE at Offset {request.offset}, the chain so far has {self.offset} bytes")
-        if not 0 < len(portion) <= request.length:
-            raise ValueError(f"PortionLength {len(portion)} for a GET_CERTIFICATE of Length {request.length}")
-        total = self.offset + len(portion) + remainder
-        if self.total is not None and total != self.total:
-            raise ValueError(f"the chain's size changes between portions: {self.total}, then {total} bytes")
-        if total > self.max_size:
-            raise ValueError(f"a {total}-byte certificate chain is over the {self.max_size} bytes allowed")
-        self.total = total
-        if not remainder:
-            return bytes(self._chain + portion)
-        self._chain += portion
-        return None
+        return self.take(request.offset, request.length, response.portion, response.remainder_length)
 
 
 def certificate_portion(chain: bytes, request: GetCertificate, max_portion: int = _MAX_LENGTH) -> Certificate:

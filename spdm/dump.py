@@ -9,7 +9,9 @@ from typing import Any, TextIO
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.errors import DecodeError
+from spdm.mel import MelPortions
 from spdm.messages import Message
+from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["describe", "run"]
@@ -59,6 +61,39 @@ def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[
     return out
 
 
+class _MelReads:
+    """Puts each MEASUREMENT_EXTENSION_LOG read back together (per session; None in the clear) so
+    that the record completing one shows the whole log (`mel`, or `mel_error` when it does not parse
+    or its portions do not fit)."""
+
+    def __init__(self) -> None:
+        self.asked: dict[int | None, GetMeasurementExtensionLog] = {}
+        self.portions: dict[int | None, MelPortions] = {}
+
+    def add(self, record: dict[str, Any], message: Message, session: int | None) -> None:
+        if isinstance(message, GetMeasurementExtensionLog):
+            self.asked[session] = message
+            if message.offset == 0 or session not in self.portions:
+                self.portions[session] = MelPortions()
+            return
+        ask = self.asked.pop(session, None)
+        if ask is None or not isinstance(message, MeasurementExtensionLog):
+            return
+        try:
+            log = self.portions[session].add(ask, message)
+        except ValueError as error:
+            record["mel_error"] = str(error)
+            del self.portions[session]
+            return
+        if log is None:
+            return
+        del self.portions[session]
+        try:
+            record["mel"] = _plain(decode_mel(log))
+        except DecodeError as error:
+            record["mel_error"] = str(error)
+
+
 def _message(message: Message) -> dict[str, Any]:
     return {
         "version": f"{message.version >> 4}.{message.version & 0xF}",
@@ -94,9 +129,24 @@ def _text(record: dict[str, Any], item: CapturedMessage) -> str:
     line = _text_message(head, record)
     if "carried" in record:
         line = _text_message(f"{line} / ", record["carried"])
+    if "mel" in record:
+        line += f" MEL {_text_value(record['mel'])}"
+    if "mel_error" in record:
+        line += f" MEL: {record['mel_error']}"
     if "error" in record:
         line += f" ERROR: {record['error']}"
     return line
+
+
+def _add_mel(reads: _MelReads, record: dict[str, Any], item: CapturedMessage, opened: ReplayRecord | None) -> None:
+    """Feed what the record holds (the message a chunk transfer completed, or a decrypted one) to `reads`."""
+    if opened is not None and opened.secured:
+        message, carried, session = opened.message, opened.carried, opened.session_id
+    else:
+        message, carried, session = item.message, item.carried, None
+    shown = carried.message if carried is not None else message
+    if shown is not None:
+        reads.add(record, shown, session)
 
 
 def run(
@@ -116,13 +166,15 @@ def run(
         return 2
     failures: list[tuple[int, str]] = []
     replayer = SessionReplayer(secrets) if secrets is not None else None
+    mel = _MelReads()
     try:
         for item in messages(pcap):
             opened = replayer.feed(item) if replayer is not None and item.error is None else None
             record = describe(item, opened)
+            _add_mel(mel, record, item, opened)
             out.write((json.dumps(record) if as_json else _text(record, item)) + "\n")
-            if "error" in record:
-                failures.append((item.index, record["error"]))
+            if "error" in record or "mel_error" in record:
+                failures.append((item.index, record.get("error") or record["mel_error"]))
     except DecodeError as error:
         err.write(f"spdm dump: {path}: {error}\n")
         return 2

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from spdm.errors import ProtocolError
 from spdm.messages.codes import Code, ErrorCode
+from spdm.messages.mel import MAX_MEL_SIZE, MEL_HEADER_SIZE
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -66,6 +67,8 @@ class Limits:
       requester: sent).
     - `max_vendor_response_bytes` [4096]: a VENDOR_DEFINED_RESPONSE payload (requester: accepted;
       responder: sent, a larger handler answer is ERROR Unspecified).
+    - `max_mel_bytes` [65536]: the measurement extension log (SPDM 1.3; its size from PortionLength +
+      RemainderLength) a requester reads with GET_MEASUREMENT_EXTENSION_LOG.
     - `max_sessions` [4]: a responder's live sessions (handshaking ones count); one more is
       SessionLimitExceeded.
     - `max_requester_sessions` [64]: the sessions one requester holds open at once.
@@ -79,6 +82,7 @@ class Limits:
     max_opaque_bytes: int = MAX_OPAQUE_LENGTH
     max_vendor_request_bytes: int = 4096
     max_vendor_response_bytes: int = 4096
+    max_mel_bytes: int = 0x10000
     max_sessions: int = 4
     max_requester_sessions: int = 64
 
@@ -92,6 +96,7 @@ class Limits:
             "max_opaque_bytes": (0, MAX_OPAQUE_LENGTH),
             "max_vendor_request_bytes": (0, MAX_VENDOR_PAYLOAD_LENGTH),
             "max_vendor_response_bytes": (0, MAX_VENDOR_PAYLOAD_LENGTH),
+            "max_mel_bytes": (MEL_HEADER_SIZE, MAX_MEL_SIZE),
             "max_sessions": (1, MAX_SESSIONS),
             "max_requester_sessions": (1, MAX_REQUESTER_SESSIONS),
         }

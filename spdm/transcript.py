@@ -49,6 +49,7 @@ DROPS_UNFINISHED_AUTHENTICATION: frozenset[Code] = frozenset(
         Code.GET_ENCAPSULATED_REQUEST,
         Code.DELIVER_ENCAPSULATED_RESPONSE,
         Code.END_SESSION,
+        Code.GET_MEASUREMENT_EXTENSION_LOG,  # 1.3 (libspdm_reset_message_buffer_via_request_code)
     }
 )
 """The requests that drop B and C (M1/M2) unless CHALLENGE_AUTH completed them, whether they travel

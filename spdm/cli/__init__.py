@@ -131,6 +131,12 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="serve GET_KEY_PAIR_INFO and SET_KEY_PAIR_INFO and offer multi-key connections (SPDM 1.3; "
         "GET_/SET_KEY_PAIR_INFO_CAP, MULTI_KEY_CAP negotiated), one key pair per slot key",
     )
+    p.add_argument(
+        "--mel",
+        action="store_true",
+        help="serve the demo measurement extension log (MEL_CAP; SPDM 1.3) and the hash-extended "
+        "measurement block it extends",
+    )
     _transfer_argument(p, "requester")
     _recording_arguments(p)
 
@@ -155,6 +161,12 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
     p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
+    p.add_argument(
+        "--mel",
+        action="store_true",
+        help="then read the measurement extension log (SPDM 1.3; also inside the session with --session) "
+        "and check it against the measurements",
+    )
     p.add_argument("--get-csr", metavar="FILE", help="then ask for the device's CSR (GET_CSR), write it to FILE (DER)")
     p.add_argument(
         "--set-certificate",

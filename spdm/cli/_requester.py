@@ -11,6 +11,7 @@ from spdm._report import (
     print_authentication,
     print_key_pair_info,
     print_measurements,
+    print_mel,
     print_negotiated,
     print_session,
 )
@@ -24,11 +25,13 @@ from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.negotiation import versions_up_to
-from spdm.requester import Requester, RequesterConfig, RequesterIdentity, Session
+from spdm.requester import MeasurementResult, Requester, RequesterConfig, RequesterIdentity, Session
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
 __all__ = ["run", "run_requester"]
+
+_ALL_MEASUREMENTS = 0xFF
 
 
 def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace) -> int:
@@ -47,6 +50,8 @@ def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespa
         else:
             result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
             print_authentication(result, sys.stdout)
+        if args.mel:
+            _read_mel(requester, None if result is None else result.measurements)
         if mode is not None:
             _run_session(requester, mode, args.slot, args)
         else:
@@ -72,6 +77,13 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
         requester.get_certificate(slot)
         chain = requester.verify_certificate(slot)
         print(f"certificate chain, slot {slot}: {len(chain.certificates)} certificates, verified")
+
+
+def _read_mel(target: Requester | Session, measured: MeasurementResult | None, *, indent: str = "") -> None:
+    """--mel: read the log, print it, and check it against `measured` when that read every block."""
+    mel = target.get_measurement_extension_log()
+    checked = mel.check(measured) if measured is not None and measured.operation == _ALL_MEASUREMENTS else None
+    print_mel(mel, checked, sys.stdout, indent=indent)
 
 
 def _key_pair_of(requester: Requester, slot: int) -> int:
@@ -125,9 +137,12 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
             kept = "both keys updated" if both else "the responder kept its key"
             print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
         cap = negotiated.responder_measurement_cap
+        measured = None
         if cap:
             measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
+        if args.mel:
+            _read_mel(session, measured, indent="  ")
         _provision(session, args, requester)
     print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
     print("result: session completed")

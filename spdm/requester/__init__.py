@@ -1,7 +1,7 @@
 """The SPDM requester: authenticate a device, read its signed measurements, open sessions.
 
 Layers, bottom to top: `events` (what an operation asks of its driver), `config`, `identity`,
-`results` and `errors` (plain values), `channel` (how every request travels), `measurements`,
+`results` and `errors` (plain values), `channel` (how every request travels), `measurements`, `mel`,
 `provisioning`, `key_pairs` and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
 `handshake` (a session without I/O), `connection` (the sans-IO requester, `Connection`), and the
 blocking driver: `Requester` (`driver`) with its `Session` (`session`). The asyncio driver is
@@ -24,7 +24,13 @@ from spdm.requester.events import Done, Operation, Send, Wait
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult, SlotKey
 from spdm.requester.provisioning import ChainSource
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
+from spdm.requester.results import (
+    AuthenticationResult,
+    ChallengeResult,
+    MeasurementResult,
+    MelResult,
+    SetCertificateResult,
+)
 from spdm.requester.session import Session
 from spdm.requester.session_core import SessionCore
 
@@ -41,6 +47,7 @@ __all__ = [
     "KeyPairInfoResult",
     "KeyUsageError",
     "MeasurementResult",
+    "MelResult",
     "Operation",
     "Requester",
     "RequesterConfig",

@@ -87,8 +87,15 @@ from spdm.requester.key_pairs import (
     slot_keys,
 )
 from spdm.requester.measurements import get_measurements
+from spdm.requester.mel import get_measurement_extension_log
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
+from spdm.requester.results import (
+    AuthenticationResult,
+    ChallengeResult,
+    MeasurementResult,
+    MelResult,
+    SetCertificateResult,
+)
 from spdm.requester.session_core import SessionCore, SessionLink, SessionView
 from spdm.session.keys import KeySchedule
 from spdm.transcript import ConnectionTranscript
@@ -415,6 +422,12 @@ class Connection:
 
     def _measurement_exchange(self, ask: GetMeasurements, signed: bool) -> Steps[tuple[Measurements, bytes, bytes]]:
         return self._transact(ask, Measurements, signature_requested=signed)
+
+    def get_measurement_extension_log(self) -> Operation[MelResult]:
+        """GET_MEASUREMENT_EXTENSION_LOG (SPDM 1.3, the device's MEL_CAP): the whole log, read in
+        portions up to `config.limits.max_mel_bytes` and parsed; `MelResult.check` binds it to a
+        measurements result."""
+        return Operation(get_measurement_extension_log(self._transact, self._require_negotiated(), self.config))
 
     # --- vendor-defined ------------------------------------------------------------------
 

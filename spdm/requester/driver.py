@@ -20,7 +20,13 @@ from spdm.requester.connection import Connection, ConnectionView
 from spdm.requester.events import Done, Operation, Wait
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
-from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
+from spdm.requester.results import (
+    AuthenticationResult,
+    ChallengeResult,
+    MeasurementResult,
+    MelResult,
+    SetCertificateResult,
+)
 from spdm.requester.session import Session
 from spdm.requester.session_core import SessionCore
 from spdm.transport.base import Transport
@@ -84,6 +90,10 @@ class Requester(ConnectionView[Session]):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
+
+    def get_measurement_extension_log(self) -> MelResult:
+        """The device's whole measurement extension log, parsed (see `Connection.get_measurement_extension_log`)."""
+        return self._run(self.connection.get_measurement_extension_log())
 
     def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""

@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from spdm.certs import VerifiedChain
+from spdm.crypto import measurement_hash_suite
+from spdm.errors import VerificationError
 from spdm.measurements import Appraisal
+from spdm.mel import check_mel
 from spdm.messages.measurements import MeasurementBlock
+from spdm.messages.mel import MelLog
 from spdm.negotiated import Negotiated
 
-__all__ = ["AuthenticationResult", "ChallengeResult", "MeasurementResult", "SetCertificateResult"]
+__all__ = ["AuthenticationResult", "ChallengeResult", "MeasurementResult", "MelResult", "SetCertificateResult"]
+
+_ALL_MEASUREMENTS = 0xFF
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +44,29 @@ class MeasurementResult:
     requester_nonce: bytes | None
     responder_nonce: bytes
     opaque_data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MelResult:
+    """The device's measurement extension log (SPDM 1.3), read whole: `raw` as it came, `log` parsed
+    (DMTF format). `check` binds it to the measurements it extends."""
+
+    log: MelLog
+    raw: bytes
+    measurement_hash_algo: int
+    """The negotiated MeasurementHashAlgo, which extends the log into its measurement blocks."""
+
+    def check(self, measurements: MeasurementResult) -> tuple[int, ...]:
+        """The hash-extended measurement indices this log accounts for (`spdm.mel.check_mel`), checked
+        against a read of every block (GET_MEASUREMENTS 0xFF); `VerificationError` names the first that
+        does not agree. Read the log and the measurements together: a device that extends one more
+        entry between the two reads fails the check."""
+        if measurements.operation != _ALL_MEASUREMENTS:
+            raise VerificationError("the MEL is checked against every measurement block (GET_MEASUREMENTS 0xFF)")
+        suite = measurement_hash_suite(self.measurement_hash_algo)
+        if suite is None:
+            raise VerificationError("the measurements are raw bit streams only: no hash extends the MEL")
+        return check_mel(self.log, measurements.blocks, suite)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

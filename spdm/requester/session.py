@@ -18,7 +18,7 @@ from spdm.messages.codes import KeyPairOperation
 from spdm.requester.events import Operation
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
-from spdm.requester.results import MeasurementResult, SetCertificateResult
+from spdm.requester.results import MeasurementResult, MelResult, SetCertificateResult
 from spdm.requester.session_core import SessionCore, SessionView
 
 __all__ = ["Runner", "Session"]
@@ -80,6 +80,10 @@ class Session(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    def get_measurement_extension_log(self) -> MelResult:
+        """The measurement extension log, read in the session (see `Connection.get_measurement_extension_log`)."""
+        return self._run(self.core.get_measurement_extension_log())
 
     def get_csr(
         self,

@@ -71,8 +71,9 @@ from spdm.requester.key_pairs import (
     set_key_pair_info,
 )
 from spdm.requester.measurements import get_measurements
+from spdm.requester.mel import get_measurement_extension_log
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
-from spdm.requester.results import MeasurementResult, SetCertificateResult
+from spdm.requester.results import MeasurementResult, MelResult, SetCertificateResult
 from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key_update
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
@@ -454,6 +455,15 @@ class SessionCore:
         if self._measurements is None:
             self._measurements = self._link.transcript.for_session()
         return self._measurements
+
+    def get_measurement_extension_log(self) -> Operation[MelResult]:
+        """GET_MEASUREMENT_EXTENSION_LOG in the session (see `Connection.get_measurement_extension_log`)."""
+        return Operation(self._get_measurement_extension_log())
+
+    def _get_measurement_extension_log(self) -> Steps[MelResult]:
+        self._require("established")
+        config = self._link.channel.config
+        return (yield from get_measurement_extension_log(self._transact, self._negotiated, config))
 
     def get_csr(
         self,

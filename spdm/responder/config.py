@@ -33,6 +33,7 @@ from spdm.messages.codes import (
     KeyUsage,
     MeasurementHashAlgo,
 )
+from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
     MAX_CT_EXPONENT,
@@ -40,7 +41,7 @@ from spdm.messages.negotiation import (
     SPDM_VERSIONS,
     Capabilities,
 )
-from spdm.responder.demo import demo_chain, demo_measurements
+from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
 from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
 
@@ -247,6 +248,9 @@ class ResponderConfig:
       (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
       vendor payloads and the requester's chain read through encapsulated requests.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
+    - `measurement_extension_log`: the MEL served to GET_MEASUREMENT_EXTENSION_LOG (SPDM 1.3, DMTF
+      format); it needs MEL_CAP in `capabilities`, and the measurements should hold the
+      hash-extended blocks it extends (`spdm.mel.hash_extended_block`).
     - `multi_key`: at 1.3, whether a requester with MULTI_KEY_CAP_NEG gets a multi-key connection
       (ALGORITHMS MULTI_KEY_CONN; one with MULTI_KEY_CAP_ONLY always does).
 
@@ -291,6 +295,7 @@ class ResponderConfig:
     transport_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
     certificate_portion: int = 0xFFFF
+    measurement_extension_log: MelLog | None = None
     multi_key: bool = True
     psks: Mapping[bytes, bytes] = field(default_factory=dict)
     heartbeat_period: int = 0
@@ -346,6 +351,8 @@ class ResponderConfig:
         if len(self.key_pairs) > MAX_KEY_PAIRS:
             raise ValueError(f"{len(self.key_pairs)} key pairs: KeyPairIDs go up to {MAX_KEY_PAIRS}")
         object.__setattr__(self, "key_pairs", tuple(self.key_pairs))
+        if self.measurement_extension_log is not None and not self.capabilities & F.MEL_CAP:
+            raise ValueError("measurement_extension_log is served only with MEL_CAP in capabilities")
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
@@ -408,13 +415,18 @@ class ResponderConfig:
 
 
 def demo_config(
-    *, sessions: bool = False, psks: Mapping[bytes, bytes] | None = None, provisioning: bool = False
+    *,
+    sessions: bool = False,
+    psks: Mapping[bytes, bytes] | None = None,
+    provisioning: bool = False,
+    mel: bool = False,
 ) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
     key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
-    (`PROVISIONING_CAPABILITIES`). Any other field is one `dataclasses.replace` away, e.g.
+    (`PROVISIONING_CAPABILITIES`); `mel` the demo's measurement extension log (SPDM 1.3, MEL_CAP), which
+    its measurements' hash-extended block agrees with. Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
     chain = demo_chain()
@@ -423,10 +435,14 @@ def demo_config(
         capabilities |= session_capabilities(psk=bool(psks))
     if provisioning:
         capabilities |= PROVISIONING_CAPABILITIES
+    log = demo_mel() if mel else None
+    if log is not None:
+        capabilities |= F.MEL_CAP
     return ResponderConfig(
         capabilities=capabilities,
         slots={0: SlotIdentity(certificates=chain.certificates, private_key=chain.leaf_key)},
-        measurements=demo_measurements(),
+        measurements=demo_measurements(log),
+        measurement_extension_log=log,
         measurement_hash_priority=(MeasurementHashAlgo.SHA_384,),
         psks=psks or {},
         heartbeat_period=DEMO_HEARTBEAT_PERIOD if sessions else 0,

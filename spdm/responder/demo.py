@@ -3,7 +3,7 @@
 The chain (root -> intermediate -> leaf, ECDSA P-384, SHA-384 signatures) is generated on first
 use and kept for the life of the process: P-384 keys cost a millisecond, so nothing is stored on
 disk and no private key ships with the package. The measurement blocks are fixed SHA-384 digests
-of labels, plus one raw bit stream.
+of labels, plus one raw bit stream; with the demo's MEL (SPDM 1.3), one hash-extended block more.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from spdm.certs import SPDM_RESPONDER_AUTH_OID
+from spdm.crypto import hash_suite
 from spdm.measurements import StaticMeasurements
-from spdm.messages.codes import MeasurementSpecification, MeasurementValueType
+from spdm.mel import hash_extended_block
+from spdm.messages.codes import BaseHashAlgo, MeasurementSpecification, MeasurementValueType
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
+from spdm.messages.mel import MelEntry, MelLog
 
-__all__ = ["DemoChain", "demo_chain", "demo_measurements"]
+__all__ = ["DEMO_MEL_INDEX", "DemoChain", "demo_chain", "demo_measurements", "demo_mel"]
 
 _NOT_BEFORE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 _NOT_AFTER = datetime.datetime(2049, 12, 31, tzinfo=datetime.timezone.utc)
@@ -105,8 +108,32 @@ def _digest_block(index: int, kind: int, label: str) -> MeasurementBlock:
     )
 
 
-def demo_measurements() -> StaticMeasurements:
-    """Four SHA-384 digest blocks (ROM, firmware, hardware and firmware configuration) and a raw manifest."""
+DEMO_MEL_INDEX = 0x11
+"""The measurement index of the demo's hash-extended block, which its MEL extends (libspdm's sample uses 0x11)."""
+
+
+def demo_mel() -> MelLog:
+    """The demo's measurement extension log: three entries extended into block `DEMO_MEL_INDEX`."""
+    entries = (
+        (MeasurementValueType.INFORMATIONAL, b"pyspdm demo boot ROM"),
+        (MeasurementValueType.INFORMATIONAL, b"pyspdm demo firmware"),
+        (MeasurementValueType.MUTABLE_FIRMWARE_VERSION, b"1.3.0"),
+    )
+    return MelLog(
+        entries=tuple(
+            MelEntry(
+                mel_index=number,
+                meas_index=DEMO_MEL_INDEX,
+                measurement=DmtfMeasurement(value_type=_RAW | kind, value=value),
+            )
+            for number, (kind, value) in enumerate(entries, start=1)
+        )
+    )
+
+
+def demo_measurements(mel: MelLog | None = None) -> StaticMeasurements:
+    """Four SHA-384 digest blocks (ROM, firmware, hardware and firmware configuration) and a raw manifest;
+    with `mel`, the SHA-384 hash-extended block at `DEMO_MEL_INDEX` that the log extends too."""
     manifest = MeasurementBlock(
         index=5,
         specification=MeasurementSpecification.DMTF,
@@ -114,12 +141,13 @@ def demo_measurements() -> StaticMeasurements:
             value_type=_RAW | MeasurementValueType.MEASUREMENT_MANIFEST, value=b"pyspdm demo manifest v1"
         ),
     )
-    return StaticMeasurements(
-        (
-            _digest_block(1, MeasurementValueType.IMMUTABLE_ROM, "immutable ROM"),
-            _digest_block(2, MeasurementValueType.MUTABLE_FIRMWARE, "firmware"),
-            _digest_block(3, MeasurementValueType.HARDWARE_CONFIGURATION, "hardware configuration"),
-            _digest_block(4, MeasurementValueType.FIRMWARE_CONFIGURATION, "firmware configuration"),
-            manifest,
-        )
+    blocks: tuple[MeasurementBlock, ...] = (
+        _digest_block(1, MeasurementValueType.IMMUTABLE_ROM, "immutable ROM"),
+        _digest_block(2, MeasurementValueType.MUTABLE_FIRMWARE, "firmware"),
+        _digest_block(3, MeasurementValueType.HARDWARE_CONFIGURATION, "hardware configuration"),
+        _digest_block(4, MeasurementValueType.FIRMWARE_CONFIGURATION, "firmware configuration"),
+        manifest,
     )
+    if mel is not None:
+        blocks += (hash_extended_block(mel, DEMO_MEL_INDEX, hash_suite(BaseHashAlgo.SHA_384)),)
+    return StaticMeasurements(blocks)

@@ -70,6 +70,7 @@ from spdm.messages.codes import (
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.key_pairs import GetKeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.mel import GetMeasurementExtensionLog, encode_mel
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
     Algorithms,
@@ -96,6 +97,7 @@ from spdm.responder._common import (
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
 from spdm.responder.key_pairs import KeyPairTable, check_key_usage, digests_key_fields
+from spdm.responder.mel import answer_mel
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
@@ -179,6 +181,9 @@ class Responder:
         self._slots = SlotTable(config.slots)
         self._key_pairs = KeyPairTable(config.key_pairs)
         self._large = LargeMessages(config.limits)
+        log = config.measurement_extension_log
+        self._mel = None if log is None else encode_mel(log)
+        """The configured MEL's bytes, encoded once: portions are cut from them."""
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -925,6 +930,21 @@ class Responder:
             self.transcript.before_request(Code.SET_KEY_PAIR_INFO)
         return encode(SetKeyPairInfoAck(version=ask.version))
 
+    # --- measurement extension log (SPDM 1.3) ---------------------------------------------
+
+    def _get_measurement_extension_log(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        ask = expect(message, GetMeasurementExtensionLog)
+        connection = self._connection
+        log = self._mel
+        if connection is None:
+            raise unexpected("GET_MEASUREMENT_EXTENSION_LOG before NEGOTIATE_ALGORITHMS")
+        if log is None:  # MEL_CAP advertised (a replay's raw flags) with no log to serve, as libspdm answers
+            raise ProtocolError(ErrorCode.OperationFailed, "no measurement extension log is configured")
+        answer = answer_mel(ask, log, connection.negotiated, self.config.data_transfer_size)
+        if session is None:
+            self.transcript.before_request(Code.GET_MEASUREMENT_EXTENSION_LOG)
+        return encode(answer)
+
     # --- vendor-defined ------------------------------------------------------------------
 
     def _vendor_defined(self, message: Message, request: bytes, session: Session | None) -> bytes:
@@ -963,6 +983,7 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.SET_CERTIFICATE: Responder._set_certificate,
     Code.GET_KEY_PAIR_INFO: Responder._get_key_pair_info,
     Code.SET_KEY_PAIR_INFO: Responder._set_key_pair_info,
+    Code.GET_MEASUREMENT_EXTENSION_LOG: Responder._get_measurement_extension_log,
 }
 """The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 

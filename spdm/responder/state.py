@@ -76,6 +76,7 @@ _AFTER_NEGOTIATION = (
     Code.SET_CERTIFICATE,
     Code.GET_KEY_PAIR_INFO,
     Code.SET_KEY_PAIR_INFO,
+    Code.GET_MEASUREMENT_EXTENSION_LOG,
 )
 
 # What an established session serves; none of it changes the session's state but END_SESSION.
@@ -90,6 +91,7 @@ _IN_ESTABLISHED_SESSION = (
     Code.SET_CERTIFICATE,
     Code.GET_KEY_PAIR_INFO,
     Code.SET_KEY_PAIR_INFO,
+    Code.GET_MEASUREMENT_EXTENSION_LOG,
 )
 
 
@@ -175,6 +177,7 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.SET_CERTIFICATE: F.SET_CERT_CAP,
     Code.GET_KEY_PAIR_INFO: F.GET_KEY_PAIR_INFO_CAP,
     Code.SET_KEY_PAIR_INFO: F.SET_KEY_PAIR_INFO_CAP,
+    Code.GET_MEASUREMENT_EXTENSION_LOG: F.MEL_CAP,
     Code.CHUNK_SEND: F.CHUNK_CAP,
     Code.CHUNK_GET: F.CHUNK_CAP,
 }

@@ -59,7 +59,7 @@ from spdm.messages.key_pairs import (
     SetKeyPairInfoAck,
 )
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
-from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog
+from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, MelEntry, MelLog
 from spdm.messages.negotiation import (
     MIN_DATA_TRANSFER_SIZE,
     Algorithms,
@@ -148,6 +148,8 @@ __all__ = [
     "measurement_block",
     "measurement_extension_log",
     "measurements",
+    "mel_entry",
+    "mel_log",
     "messages",
     "mutations",
     "negotiate_algorithms",
@@ -1424,6 +1426,24 @@ def _measurement_extension_log(draw: st.DrawFn) -> MeasurementExtensionLog:
 def measurement_extension_log(context: CodecContext | None = None) -> SearchStrategy[MeasurementExtensionLog]:
     """Portions up to 0xFFFF bytes; the remainder up to what the largest log leaves."""
     return _measurement_extension_log()
+
+
+@_memo
+def mel_entry() -> SearchStrategy[MelEntry]:
+    """One DMTF MEL entry: a small DMTF measurement, any MelIndex and MeasIndex, reserved bytes kept."""
+    return st.builds(
+        MelEntry,
+        mel_index=_usual((1, 2, 3), _U32),
+        meas_index=_usual((0x11, 0x01, 0xFE)),
+        reserved=_reserved(0xFF_FFFF),
+        measurement=dmtf_measurement(_TYPICAL),
+    )
+
+
+@_memo
+def mel_log() -> SearchStrategy[MelLog]:
+    """A whole DMTF-format log (`spdm.messages.mel.MelLog`): up to 16 entries, reserved bytes kept."""
+    return st.builds(MelLog, reserved=_reserved(2**64 - 1), entries=_tuples(mel_entry(), 16, typical=4))
 
 
 @_memo

@@ -2,9 +2,10 @@
 
 A passive replay of the capture: VCA is followed to learn the algorithms, the transcripts are
 rebuilt from the exact bytes on the wire, each certificate chain is checked against its DIGESTS
-digest and validated to the slot's trust anchor (at the capture's own time), and every
-CHALLENGE_AUTH and signed MEASUREMENTS signature is verified over its transcript. Each check is
-one `Check`; a capture verifies when every check passed.
+digest and validated to the slot's trust anchor (at the capture's own time), every
+CHALLENGE_AUTH and signed MEASUREMENTS signature is verified over its transcript, and every
+measurement extension log is put together and checked against the measurements (`spdm.verify.mel`).
+Each check is one `Check`; a capture verifies when every check passed.
 
 A verifier is a requester that reads the responses instead of asking for them: it goes through the
 requester's rules (`ConnectionTranscript` and its reset rules, `ChainPortions`, `Negotiated.from_vca`,
@@ -42,6 +43,7 @@ from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities,
 from spdm.negotiated import Negotiated
 from spdm.transcript import ConnectionTranscript
 from spdm.verify.check import Check
+from spdm.verify.mel import MelChecks
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
@@ -82,6 +84,7 @@ class _Verifier:
         self.portions: dict[int, ChainPortions] = {}
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
+        self.mel = MelChecks()
 
     def check(self, record: int, name: str, detail: str = "") -> None:
         self.result.checks.append(Check(record=record, name=name, ok=True, detail=detail))
@@ -102,6 +105,7 @@ class _Verifier:
         handler = _HANDLERS.get(type(ask))
         if handler is not None:
             handler(self, ask, answer, request.data, response.data, labels, now)
+        self.result.checks.extend(self.mel.pair(ask, answer, response.index, self.negotiated))
 
     # --- VCA -----------------------------------------------------------------------------
 
@@ -289,6 +293,8 @@ class _SessionChecks:
         self.verifier = verifier
         self.measurements: dict[int, tuple[ConnectionTranscript, bytes | None]] = {}
         """Each session's L1/L2 and the GET_MEASUREMENTS that awaits its answer."""
+        self.requests: dict[int, Message] = {}
+        """Each session's request that awaits its answer."""
 
     def record(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
         self.verifier.result.checks.extend(record.checks)
@@ -307,6 +313,13 @@ class _SessionChecks:
             if msg.code.is_request:
                 # the connection's reset rule for a request inside a session (B and C, before authentication)
                 self.verifier.transcript.before_session_request(msg.code)
+                if not isinstance(msg, RespondIfReady):
+                    self.requests[record.session] = msg
+            else:
+                ask = self.requests.pop(record.session, None)
+                if ask is not None:
+                    found = self.verifier.mel.pair(ask, msg, record.index, replayer.negotiated, record.session)
+                    self.verifier.result.checks.extend(found)
             self._measurements(record, msg, data, replayer)
 
     def _measurements(self, record: ReplayRecord, msg: Message, data: bytes, replayer: SessionReplayer) -> None:
@@ -397,6 +410,7 @@ def verify_capture(
                 pending = item
                 if item.message.name == "GET_VERSION":
                     verifier.transcript.restart()
+                    verifier.mel.restart()
                     verifier.negotiated = None
             continue
         if pending is None:

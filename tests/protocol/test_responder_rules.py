@@ -18,7 +18,8 @@ from spdm.transcript import DROPS_UNFINISHED_AUTHENTICATION, ConnectionTranscrip
 
 def test_the_requests_that_drop_unfinished_authentication_are_libspdms() -> None:
     """libspdm_reset_message_buffer_via_request_code (1e16c60f, the captures' version): these ten SPDM 1.1
-    requests drop B and C before CHALLENGE_AUTH completes; GET_DIGESTS restarts B alone."""
+    requests and 1.3's GET_MEASUREMENT_EXTENSION_LOG drop B and C before CHALLENGE_AUTH completes;
+    GET_DIGESTS restarts B alone."""
     assert {
         Code.GET_MEASUREMENTS,
         Code.KEY_EXCHANGE,
@@ -30,6 +31,7 @@ def test_the_requests_that_drop_unfinished_authentication_are_libspdms() -> None
         Code.GET_ENCAPSULATED_REQUEST,
         Code.DELIVER_ENCAPSULATED_RESPONSE,
         Code.END_SESSION,
+        Code.GET_MEASUREMENT_EXTENSION_LOG,
     } == DROPS_UNFINISHED_AUTHENTICATION
 
 
