@@ -35,6 +35,7 @@ from spdm.messages.codes import SummaryHashType
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Done, Operation, Wait
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import AuthenticationResult, ChallengeResult, MeasurementResult, SetCertificateResult
@@ -312,8 +313,8 @@ async def open_connection(
 
 class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
-    (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `get_csr`,
-    `set_certificate`, `close`, and ``async with``)."""
+    (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`,
+    `get_endpoint_info`, `get_csr`, `set_certificate`, `close`, and ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -342,6 +343,10 @@ class AsyncSession(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2."""
         return await self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    async def get_endpoint_info(self, *, signed: bool = True, slot: int | None = None) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO in the session."""
+        return await self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
 
     async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
         """GET_CSR in the session: the device's DER CSR."""
@@ -436,6 +441,14 @@ class AsyncRequester(ConnectionView[AsyncSession]):
     async def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return await self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
+
+    async def serve_encapsulated_requests(self) -> int:
+        """Answer the responder's pending encapsulated requests outside any session; how many."""
+        return await self._run(self.connection.serve_encapsulated_requests())
+
+    async def get_endpoint_info(self, *, signed: bool = True, slot: int = 0) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO (SPDM 1.3): the device's EPInfo, its signature checked when `signed`."""
+        return await self._run(self.connection.get_endpoint_info(signed=signed, slot=slot))
 
     async def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
         """GET_CSR: the device's DER PKCS #10 request for its key."""

@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from spdm.errors import SpdmError
 from spdm.messages import Message
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Operation
 from spdm.requester.provisioning import ChainSource
 from spdm.requester.results import MeasurementResult, SetCertificateResult
@@ -36,8 +37,8 @@ class Session(SessionView):
     counts its own sequence numbers from 0 per key and never reuses one. `send` carries any
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
     response (an ERROR raises `PeerError`); `heartbeat`, `key_update`,
-    `serve_encapsulated_requests`, `get_measurements`, `get_csr`, `set_certificate` and `close` are
-    the session's own operations. As a context
+    `serve_encapsulated_requests`, `get_measurements`, `get_endpoint_info`, `get_csr`, `set_certificate`
+    and `close` are the session's own operations. As a context
     manager the session ends (END_SESSION) on exit. After `close`, a teardown
     (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
     raises `SessionClosedError`.
@@ -76,6 +77,10 @@ class Session(SessionView):
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
+
+    def get_endpoint_info(self, *, signed: bool = True, slot: int | None = None) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO in the session (see `SessionCore.get_endpoint_info`)."""
+        return self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
 
     def get_csr(self, requester_info: bytes = b"", opaque_data: bytes = b"") -> bytes:
         """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""

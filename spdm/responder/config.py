@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
+from spdm.endpoint_info import MAX_EP_INFO_BYTES
 from spdm.errors import NegotiationError
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
@@ -44,6 +45,7 @@ from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTrans
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "DEMO_ENDPOINT_INFO",
     "MAX_PSK_HINT_SIZE",
     "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
@@ -86,6 +88,10 @@ device whose new chain takes effect only after a reset)."""
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
+DEMO_ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "03") + b"pys"
+"""The demo device's EPInfo (DSP0274 1.3 device class identifier): one identifier element, DMTF
+(SVH ID 0, no vendor ID), with one 3-byte subordinate ID, laid out as libspdm's sample device
+(os_stub/spdm_device_secret_lib_sample/endpointinfo.c) lays out its own."""
 
 MutualAuth = Literal["encapsulated", "basic"]
 """How KEY_EXCHANGE_RSP asks for mutual authentication: "encapsulated" is MutAuthRequested 0x02 (the
@@ -232,6 +238,8 @@ class ResponderConfig:
       (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
       vendor payloads and the requester's chain read through encapsulated requests.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
+    - `endpoint_info`: the EPInfo ENDPOINT_INFO serves (SPDM 1.3, at most 1024 bytes), needed with
+      EP_INFO_CAP_NO_SIG or EP_INFO_CAP_SIG in `capabilities` (SIG: signed by the asked slot's key).
 
     Sessions (in effect only with the session bits in `capabilities`, e.g. `session_capabilities()`):
 
@@ -284,6 +292,7 @@ class ResponderConfig:
     clock: Callable[[], datetime.datetime] = _utc_now
     secured_transport: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
+    endpoint_info: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
@@ -324,6 +333,7 @@ class ResponderConfig:
         if self.capabilities & F.CERT_INSTALL_RESET_CAP and not self.capabilities & PROVISIONING_CAPABILITIES:
             raise ValueError("CERT_INSTALL_RESET_CAP needs CSR_CAP or SET_CERT_CAP")
         self._check_certificate_model()
+        self._check_endpoint_info()
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
@@ -349,6 +359,19 @@ class ResponderConfig:
                 raise ValueError(f"ALIAS_CERT_CAP: slot {slot} has no alias certificates (alias_certificates)")
             if identity.alias_certificates and not alias:
                 raise ValueError(f"slot {slot} ends in alias certificates but capabilities lack ALIAS_CERT_CAP")
+
+    def _check_endpoint_info(self) -> None:
+        ep_info = self.capabilities & F.EP_INFO_CAP_MASK
+        if ep_info == F.EP_INFO_CAP_MASK:
+            raise ValueError("EP_INFO_CAP_NO_SIG and EP_INFO_CAP_SIG together: 11b is reserved")
+        if ep_info and self.endpoint_info is None:
+            raise ValueError("EP_INFO_CAP needs the EPInfo to serve (endpoint_info)")
+        if ep_info == F.EP_INFO_CAP_SIG and not self.slots:
+            raise ValueError("EP_INFO_CAP_SIG needs a slot to sign with")
+        if self.endpoint_info is not None:
+            if len(self.endpoint_info) > MAX_EP_INFO_BYTES:
+                raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
+            object.__setattr__(self, "endpoint_info", bytes(self.endpoint_info))
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():
@@ -392,11 +415,12 @@ def demo_config(
 
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
     key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
-    (`PROVISIONING_CAPABILITIES`). Any other field is one `dataclasses.replace` away, e.g.
+    (`PROVISIONING_CAPABILITIES`). At SPDM 1.3 it serves signed endpoint info (EP_INFO_CAP_SIG,
+    `DEMO_ENDPOINT_INFO`). Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
     chain = demo_chain()
-    capabilities = DEFAULT_CAPABILITIES
+    capabilities = DEFAULT_CAPABILITIES | F.EP_INFO_CAP_SIG
     if sessions:
         capabilities |= session_capabilities(psk=bool(psks))
     if provisioning:
@@ -408,4 +432,5 @@ def demo_config(
         measurement_hash_priority=(MeasurementHashAlgo.SHA_384,),
         psks=psks or {},
         heartbeat_period=DEMO_HEARTBEAT_PERIOD if sessions else 0,
+        endpoint_info=DEMO_ENDPOINT_INFO,
     )

@@ -47,7 +47,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
-from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
+from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, hash_suite, select_algorithm
+from spdm.endpoint_info import Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
@@ -66,6 +67,7 @@ from spdm.messages.codes import (
     SummaryHashType,
     defined_asym_bits,
 )
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import (
@@ -862,6 +864,33 @@ class Responder:
         self._connection = replace(connection, chains=self._chains(suite, asym))
         return encode(SetCertificateRsp(version=ask.version, slot_param=slot))
 
+    # --- endpoint info (SPDM 1.3) ---------------------------------------------------------
+
+    def _get_endpoint_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        """ENDPOINT_INFO from `config.endpoint_info` (`spdm.endpoint_info` holds the rules), signed by
+        the asked slot's key when the request asks, in the clear or in a session alike."""
+        ask = expect(message, GetEndpointInfo)
+        connection = self._connection
+        if connection is None or connection.negotiated.version < 0x13 or self.config.endpoint_info is None:
+            raise unsupported(Code.GET_ENDPOINT_INFO, "GET_ENDPOINT_INFO needs SPDM 1.3 and EP_INFO_CAP")
+        if session is None:
+            self.transcript.before_request(Code.GET_ENDPOINT_INFO)
+        suite, asym = connection.hash, connection.asym
+        signers: dict[int, Signer] = {}
+        if suite is not None and asym is not None:
+            slots = self.config.slots
+            signers = {slot: _slot_signer(asym, slots[slot].private_key, suite) for slot in connection.chains}
+        return answer_endpoint_info(
+            ask,
+            request,
+            ep_info=self.config.endpoint_info,
+            flags=connection.negotiated.responder_flags,
+            signers=signers,
+            hashes=suite,
+            vca=bytes(self.transcript.vca),
+            random=lambda size: random_bytes(self.config.random, size),
+        )
+
     # --- vendor-defined ------------------------------------------------------------------
 
     def _vendor_defined(self, message: Message, request: bytes, session: Session | None) -> bytes:
@@ -898,6 +927,7 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.VENDOR_DEFINED_REQUEST: Responder._vendor_defined,
     Code.GET_CSR: Responder._get_csr,
     Code.SET_CERTIFICATE: Responder._set_certificate,
+    Code.GET_ENDPOINT_INFO: Responder._get_endpoint_info,
 }
 """The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 
@@ -972,6 +1002,10 @@ def _defined(version: int, struct: AlgStruct) -> int:
     if struct.alg_type == AlgType.REQ_BASE_ASYM_ALG:
         return defined_asym_bits(version, struct.alg_supported)
     return struct.alg_supported
+
+
+def _slot_signer(asym: AsymSuite, key: SigningKey, suite: HashSuite) -> Signer:
+    return lambda signed: asym.sign(key, signed, suite)
 
 
 def _suite(bit: int) -> AsymSuite | None:

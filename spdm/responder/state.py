@@ -74,6 +74,7 @@ _AFTER_NEGOTIATION = (
     Code.PSK_EXCHANGE,
     Code.GET_CSR,
     Code.SET_CERTIFICATE,
+    Code.GET_ENDPOINT_INFO,
 )
 
 # What an established session serves; none of it changes the session's state but END_SESSION.
@@ -86,6 +87,7 @@ _IN_ESTABLISHED_SESSION = (
     Code.KEY_UPDATE,
     Code.GET_CSR,
     Code.SET_CERTIFICATE,
+    Code.GET_ENDPOINT_INFO,
 )
 
 
@@ -169,6 +171,7 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
     Code.GET_CSR: F.CSR_CAP,
     Code.SET_CERTIFICATE: F.SET_CERT_CAP,
+    Code.GET_ENDPOINT_INFO: F.EP_INFO_CAP_MASK,
     Code.CHUNK_SEND: F.CHUNK_CAP,
     Code.CHUNK_GET: F.CHUNK_CAP,
 }
