@@ -1,4 +1,5 @@
-"""ENDPOINT_INFO (SPDM 1.3): how an endpoint answers GET_ENDPOINT_INFO, in either role.
+"""ENDPOINT_INFO (SPDM 1.3): how an endpoint answers GET_ENDPOINT_INFO, and how the asker checks
+the answer, in either role.
 
 The responder answers its requester's GET_ENDPOINT_INFO, and a requester answers the one a
 responder sends inside ENCAPSULATED_REQUEST; both follow the same rules (libspdm
@@ -13,14 +14,21 @@ the same order), so both go through `answer_endpoint_info`:
   the signature covers IL (`spdm.transcript.endpoint_info_digest`).
 
 Checking the version (1.3) and the answerer's own EP_INFO_CAP stays with each role, where its
-other requests are checked.
+other requests are checked. The asker (the requester, or a responder asking through encapsulated
+requests) checks the answer with `check_endpoint_info`: the slot it asked (0 unsigned), and the
+signature over IL with that slot's leaf key (libspdm_req_get_endpoint_info.c and
+libspdm_rsp_encap_get_endpoint_info.c check the same).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from spdm.crypto import HashSuite
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from spdm._checks import invalid_response
+from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import ProtocolError
 from spdm.messages import encode
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
@@ -28,7 +36,7 @@ from spdm.messages.endpoint_info import DEVICE_CLASS_IDENTIFIER, EndpointInfo, G
 from spdm.signing import SignatureInput
 from spdm.transcript import endpoint_info_digest
 
-__all__ = ["MAX_EP_INFO_BYTES", "Signer", "answer_endpoint_info"]
+__all__ = ["MAX_EP_INFO_BYTES", "EndpointInfoResult", "Signer", "answer_endpoint_info", "check_endpoint_info"]
 
 MAX_EP_INFO_BYTES = 1024
 """The largest EPInfo an endpoint serves (libspdm's LIBSPDM_MAX_ENDPOINT_INFO_LENGTH, as the codec bounds it)."""
@@ -38,6 +46,21 @@ Signer = Callable[[SignatureInput], bytes]
 
 _NONCE_SIZE = 32
 _SLOT_COUNT = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointInfoResult:
+    """A peer's EPInfo as reported; `signed` means its signature over IL verified with the key of `slot`.
+
+    The nonces are the asker's (`requester_nonce`, in GET_ENDPOINT_INFO) and the answerer's
+    (`responder_nonce`, in ENDPOINT_INFO), when a signature was asked for.
+    """
+
+    ep_info: bytes
+    signed: bool
+    slot: int | None
+    requester_nonce: bytes | None
+    responder_nonce: bytes | None
 
 
 def answer_endpoint_info(
@@ -74,3 +97,39 @@ def answer_endpoint_info(
     unsigned = encode(EndpointInfo(version=ask.version, slot_param=slot, nonce=nonce, ep_info=ep_info))
     signed = endpoint_info_digest(hashes, ask.version, vca, request, unsigned, requester_signs=requester_signs)
     return unsigned + signer(signed)
+
+
+def check_endpoint_info(
+    answer: EndpointInfo,
+    response: bytes,
+    *,
+    request: GetEndpointInfo,
+    request_bytes: bytes,
+    key: PublicKeyTypes | None,
+    asym: AsymSuite | None,
+    hashes: HashSuite,
+    vca: bytes,
+    requester_signs: bool = False,
+) -> EndpointInfoResult:
+    """The checked answer to `request` (exact bytes `request_bytes`): `response` is the ENDPOINT_INFO's.
+
+    A signed request needs `key` and `asym` (the signer's leaf key and algorithm); the signature must
+    verify over IL (`VerificationError` if not); the answer must name the slot asked, 0 when unsigned.
+    """
+    slot = request.slot_id if request.signature_requested else 0
+    if answer.slot_id != slot:
+        raise invalid_response(f"ENDPOINT_INFO for slot {answer.slot_id}, asked {slot}")
+    if not request.signature_requested:
+        return EndpointInfoResult(
+            ep_info=answer.ep_info, signed=False, slot=None, requester_nonce=None, responder_nonce=None
+        )
+    if answer.signature is None or key is None or asym is None:
+        raise invalid_response("ENDPOINT_INFO: a signature was asked for and cannot be checked")
+    unsigned = response[: len(response) - len(answer.signature)]
+    signed = endpoint_info_digest(
+        hashes, request.version, vca, request_bytes, unsigned, requester_signs=requester_signs
+    )
+    asym.verify(key, signed, answer.signature, hashes)
+    return EndpointInfoResult(
+        ep_info=answer.ep_info, signed=True, slot=slot, requester_nonce=request.nonce, responder_nonce=answer.nonce
+    )

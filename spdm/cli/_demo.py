@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     server = SocketServer(DoeMailboxResponder(responder.respond), host="127.0.0.1", port=0).start()
     print(f"demo responder on 127.0.0.1:{server.port}; authenticating it over PCI DOE")
     try:
-        options = argparse.Namespace(slot=0, measurements=0xFF, reference=None, get_csr=None, set_certificate=[])
+        options = argparse.Namespace(
+            slot=0, measurements=0xFF, reference=None, get_csr=None, set_certificate=[], endpoint_info=None
+        )
         anchors = {0: config.slots[0].certificates[0]}
         link = SocketLink("127.0.0.1", server.port)
         try:

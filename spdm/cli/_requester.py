@@ -69,7 +69,11 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
 
 
 def _provision(target: Requester | Session, args: argparse.Namespace) -> None:
-    """--get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+    """--endpoint-info, --get-csr and --set-certificate, in the clear or inside the session, printing each step."""
+    if args.endpoint_info is not None:
+        info = target.get_endpoint_info(signed=args.endpoint_info == "signed", slot=args.slot)
+        how = f"signature by slot {info.slot} verified" if info.signed else "unsigned"
+        print(f"ENDPOINT_INFO: {len(info.ep_info)} bytes {info.ep_info.hex()} ({how})")
     if args.get_csr is not None:
         csr = target.get_csr()
         try:

@@ -224,16 +224,16 @@ def run_encapsulated(
     DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
     ReqSlotNumber when it names one, else `slot`).
 
-    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest to
-    GET_ENCAPSULATED_REQUEST means the responder has nothing pending and ends the flow at once
-    (libspdm's requester before 1.3)."""
+    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest (before 1.3) or
+    NoPendingRequests (1.3, libspdm_rsp_encap_response.c) to GET_ENCAPSULATED_REQUEST means the
+    responder has nothing pending and ends the flow at once."""
     if implicit_digests:
         request_id, payload = 0, encode(GetDigests(version=version))
     else:
         try:
             encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         except PeerError as error:
-            if may_be_idle and error.error_code == ErrorCode.UnexpectedRequest:
+            if may_be_idle and error.error_code in (ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests):
                 return slot
             raise
         if not encapsulated.payload:

@@ -9,33 +9,20 @@ and EP_INFO_CAP_SIG for a signed request (libspdm_req_get_endpoint_info.c refuse
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from spdm._checks import invalid_response
 from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
+from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
 from spdm.errors import NegotiationError, VerificationError
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
-from spdm.transcript import endpoint_info_digest
 
 __all__ = ["EndpointInfoResult", "get_endpoint_info"]
 
 _NONCE_SIZE = 32
 _SLOT_COUNT = 8
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndpointInfoResult:
-    """The device's EPInfo as reported; `signed` means its signature over IL verified with `slot`'s chain."""
-
-    ep_info: bytes
-    signed: bool
-    slot: int | None
-    requester_nonce: bytes | None
-    responder_nonce: bytes | None
 
 
 def get_endpoint_info(
@@ -69,18 +56,13 @@ def get_endpoint_info(
         nonce=nonce,
     )
     answer, request, response = yield from exchange(ask, signed)
-    if answer.slot_id != (slot if signed else 0):
-        raise invalid_response(f"ENDPOINT_INFO for slot {answer.slot_id}, asked {slot if signed else 0}")
-    if signed and chain is not None and answer.signature is not None:
-        hashes = hash_suite(negotiated.base_hash_algo)
-        digest = endpoint_info_digest(
-            hashes, negotiated.version, vca, request, response[: len(response) - len(answer.signature)]
-        )
-        asym_suite(negotiated.base_asym_algo).verify(chain.leaf_public_key, digest, answer.signature, hashes)
-    return EndpointInfoResult(
-        ep_info=answer.ep_info,
-        signed=signed,
-        slot=slot if signed else None,
-        requester_nonce=nonce,
-        responder_nonce=answer.nonce,
+    return check_endpoint_info(
+        answer,
+        response,
+        request=ask,
+        request_bytes=request,
+        key=None if chain is None else chain.leaf_public_key,
+        asym=asym_suite(negotiated.base_asym_algo) if signed else None,
+        hashes=hash_suite(negotiated.base_hash_algo),
+        vca=vca,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from spdm.responder.config import (
     DEFAULT_CAPABILITIES,
+    DEMO_ENDPOINT_INFO,
     PROVISIONING_CAPABILITIES,
     RESPONDER_SESSION_CAPABILITIES,
     MutualAuth,
@@ -23,6 +24,7 @@ from spdm.responder.state import SessionState, State, session_state_diagram, sta
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "DEMO_ENDPOINT_INFO",
     "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",
     "MutualAuth",

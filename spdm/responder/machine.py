@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, hash_suite, select_algorithm
-from spdm.endpoint_info import Signer, answer_endpoint_info
+from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
@@ -67,6 +67,7 @@ from spdm.messages.codes import (
     SummaryHashType,
     defined_asym_bits,
 )
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
@@ -95,6 +96,7 @@ from spdm.responder._common import (
 )
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
+from spdm.responder.endpoint_info import EndpointInfoAsk
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
 from spdm.responder.state import (
@@ -188,6 +190,8 @@ class Responder:
         self._served = _served_codes(self.config.capabilities, None)
         self._sessions.clear()
         self._large.clear()
+        self._asks: dict[int | None, EndpointInfoAsk] = {}
+        self.requester_endpoint_info: EndpointInfoResult | None = None
 
     # --- public surface ------------------------------------------------------------------
 
@@ -222,6 +226,21 @@ class Responder:
     def sessions(self) -> Mapping[int, SessionState]:
         """The live sessions (handshaking or established) by SessionID, and where each stands."""
         return self._sessions.states()
+
+    def ask_endpoint_info(self, session_id: int | None = None) -> None:
+        """Ask the requester for its endpoint info (SPDM 1.3) at its next GET_ENCAPSULATED_REQUEST: in
+        the established session `session_id`, or (None) outside sessions or in any established one, as
+        libspdm's responder asks when spdm-emu's OOB_ENCAP_ENDPOINT_INFO arms it. The answer, checked,
+        becomes `requester_endpoint_info` (`spdm.responder.endpoint_info`).
+
+        Needs ENCAP_CAP on both sides and the requester's EP_INFO_CAP; with its EP_INFO_CAP_SIG the
+        answer is signed by the requester's slot (the session's mutual-authentication chain, else
+        `config.requester_chain` and `config.requester_slot`).
+        """
+        session = None if session_id is None else self._sessions.get(session_id)
+        if session_id is not None and (session is None or session.state is not SessionState.ESTABLISHED):
+            raise ValueError(f"no established session 0x{session_id:08x}")
+        self._asks[session_id] = EndpointInfoAsk.arm(self.negotiated, self.config, session)
 
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
@@ -378,6 +397,11 @@ class Responder:
                 response = self._serve_in_session(request, code, clear, clear=True)
                 self._sessions.after_response(clear)
                 return response
+        connection = self._connection
+        if code in _ENCAPSULATED_CODES and connection is not None and connection.negotiated.version >= 0x13:
+            message, _ = self._decode(request, self.config.transport_padding)
+            self.transcript.before_request(code)
+            return self._encapsulated_ask(message, code, None)
         target = TRANSITIONS.get((self._state, code))
         if target is None:
             if code in SESSION_ONLY and self._connection is not None and self._connection.negotiated.version >= 0x12:
@@ -402,10 +426,11 @@ class Responder:
         """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
         if code in NEVER_IN_SESSION:
             raise unexpected(f"{code.name} inside a session")
-        if session.in_the_clear and not clear and code in CLEAR_HANDSHAKE:
+        if session.in_the_clear and session.handshaking and not clear and code in CLEAR_HANDSHAKE:
             raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
         targets = SESSION_TRANSITIONS.get((session.state, code))
-        if targets is None:
+        asking = session.state is SessionState.ESTABLISHED and code in _ENCAPSULATED_CODES and not clear
+        if targets is None and not asking:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
                 raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
             raise unexpected(f"{code.name} in session state {session.state.name}")
@@ -416,6 +441,8 @@ class Responder:
             self.transcript.before_session_request(code)
         if session.measurements is not None:
             session.measurements.before_request(code)
+        if asking or targets is None:  # (targets is None only when asking: refused above otherwise)
+            return self._encapsulated_ask(message, code, session)
         session.chosen = None
         response = self._handle(code, message, exact, session)
         target = session.chosen or targets[0]
@@ -890,6 +917,28 @@ class Responder:
             vca=bytes(self.transcript.vca),
             random=lambda size: random_bytes(self.config.random, size),
         )
+
+    def _encapsulated_ask(self, message: Message, code: Code, session: Session | None) -> bytes:
+        """GET_ENCAPSULATED_REQUEST / DELIVER_ENCAPSULATED_RESPONSE of an established 1.3 connection
+        (outside sessions) or session: the armed `ask_endpoint_info`, else NoPendingRequests (libspdm
+        from 1.3, libspdm_rsp_encap_response.c)."""
+        session_id = None if session is None else session.session_id
+        if code == Code.GET_ENCAPSULATED_REQUEST and session_id not in self._asks and None in self._asks:
+            self._asks[session_id] = self._asks.pop(None)  # an ask for any conversation: this one's now
+        ask = self._asks.get(session_id)
+        if ask is None and code == Code.GET_ENCAPSULATED_REQUEST:
+            raise ProtocolError(ErrorCode.NoPendingRequests, "no encapsulated request is pending")
+        connection = self._connection
+        if ask is None or connection is None:
+            raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")
+        padding = self.config.transport_padding if session is None else 0
+        if isinstance(message, GetEncapsulatedRequest):
+            return ask.encapsulated_request(message.version, lambda size: random_bytes(self.config.random, size))
+        deliver = expect(message, DeliverEncapsulatedResponse)
+        vca = bytes(self.transcript.vca)
+        ack, self.requester_endpoint_info = ask.delivered(deliver, connection.negotiated, vca, padding)
+        del self._asks[session_id]
+        return ack
 
     # --- vendor-defined ------------------------------------------------------------------
 
