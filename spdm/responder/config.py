@@ -224,7 +224,7 @@ def _spki(key: PublicKeyTypes) -> bytes:
 class ResponderConfig:
     """What the device is and supports. Priorities are bit values, most preferred first.
 
-    - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12) listed in VERSION.
+    - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12, 0x13) listed in VERSION.
     - `data_transfer_size`, `max_spdm_msg_size`: the 1.2 CAPABILITIES sizes (equal without CHUNK_CAP).
     - `capabilities`: the CAPABILITIES flags (a raw u32, so a replay may advertise bits this
       responder does not serve yet); each version's CAPABILITIES shows only the bits it defines.
@@ -240,6 +240,8 @@ class ResponderConfig:
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
     - `endpoint_info`: the EPInfo ENDPOINT_INFO serves (SPDM 1.3, at most 1024 bytes), needed with
       EP_INFO_CAP_NO_SIG or EP_INFO_CAP_SIG in `capabilities` (SIG: signed by the asked slot's key).
+    - `multi_key`: at 1.3, whether a requester with MULTI_KEY_CAP_NEG gets a multi-key connection
+      (ALGORITHMS MULTI_KEY_CONN; one with MULTI_KEY_CAP_ONLY always does).
 
     Sessions (in effect only with the session bits in `capabilities`, e.g. `session_capabilities()`):
 
@@ -281,6 +283,7 @@ class ResponderConfig:
     transport_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
     certificate_portion: int = 0xFFFF
+    multi_key: bool = True
     psks: Mapping[bytes, bytes] = field(default_factory=dict)
     heartbeat_period: int = 0
     mutual_auth: MutualAuth | None = None
