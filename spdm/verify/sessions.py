@@ -662,9 +662,7 @@ def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[M
         payload = msg.payload
     if not payload:
         return msg, direction
-    negotiated = flow.negotiated
-    context = None if negotiated is None else negotiated.codec_context()
-    return decode(payload, context), direction
+    return decode(payload, flow.carried_context(msg)), direction
 
 
 def _portions_for(portions: ChainPortions | None, request: GetCertificate) -> ChainPortions:
