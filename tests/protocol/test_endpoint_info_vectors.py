@@ -21,7 +21,13 @@ from spdm.capture import messages, read_pcap
 from spdm.certs import CertChain, load_certificate, load_certificates
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import VerificationError
+from spdm.flow import FlowDecoder
+from spdm.messages import decode
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
+from spdm.messages.endpoint_info import EndpointInfo
+from spdm.requester import RequesterConfig, RequesterIdentity
+from spdm.requester.encapsulated import EncapsulatedAnswers
+from spdm.testing.replay import recorded_random, recorded_signer
 from spdm.transcript import endpoint_info_digest
 from spdm.verify import verify_capture
 from spdm.verify.sessions import ReplaySecrets
@@ -177,3 +183,28 @@ def test_spdm_verify_fails_a_tampered_signature(y2: Path) -> None:
         )
         failed = [c for c in result.checks if not c.ok]
         assert failed and failed[0].record == index and "ENDPOINT_INFO" in failed[0].name
+
+
+def test_the_requester_answers_the_encapsulated_request_as_libspdm_did(y2: Path) -> None:
+    """Our requester's answer to y2's encapsulated GET_ENDPOINT_INFO (record 34), given libspdm's nonce
+    and EPInfo, is its DELIVERed ENDPOINT_INFO (record 35) byte for byte; the recorded signature is only
+    handed out if it verifies over the IL our requester asks to have signed."""
+    records = _records(y2)
+    flow = FlowDecoder()
+    for index in range(7, 13):
+        flow.decode(records[index])
+    negotiated = flow.negotiated
+    assert negotiated is not None and negotiated.version == 0x13
+    delivered = records[35][4:]
+    signed = negotiated.codec_context(signature_requested=True)
+    answer = decode(delivered, replace(signed, signature_size=negotiated.req_signature_size))
+    assert isinstance(answer, EndpointInfo) and answer.nonce is not None and answer.signature is not None
+    certificates = tuple(load_certificates((y2 / "req_slot0_certchain_raw.der").read_bytes()))
+    signer = recorded_signer([answer.signature], _requester_key(y2), P384, SHA384)
+    config = RequesterConfig(
+        identities={0: RequesterIdentity(certificates=certificates, sign=signer)},
+        endpoint_info=answer.ep_info,
+        random=recorded_random([answer.nonce]),
+    )
+    answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=0, vca=_vca(records))
+    assert answers.answer(records[34][4:], 0x13) == delivered
