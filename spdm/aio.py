@@ -35,6 +35,7 @@ from spdm.messages.codes import KeyPairOperation, SummaryHashType
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Done, Operation, Wait
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
@@ -319,8 +320,9 @@ async def open_connection(
 
 class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
-    (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `get_csr`,
-    `set_certificate`, `get_key_pair_info`, `set_key_pair_info`, `close`, and ``async with``)."""
+    (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`,
+    `get_measurement_extension_log`, `get_endpoint_info`, `get_csr`, `set_certificate`, `get_key_pair_info`,
+    `set_key_pair_info`, `close`, and ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -353,6 +355,11 @@ class AsyncSession(SessionView):
     async def get_measurement_extension_log(self) -> MelResult:
         """The measurement extension log, read in the session."""
         return await self._run(self.core.get_measurement_extension_log())
+
+    async def get_endpoint_info(self, *, signed: bool = True, slot: int | None = None) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO in the session."""
+        return await self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
+
 
     async def get_csr(
         self,
@@ -482,6 +489,14 @@ class AsyncRequester(ConnectionView[AsyncSession]):
     async def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return await self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
+
+    async def serve_encapsulated_requests(self) -> int:
+        """Answer the responder's pending encapsulated requests outside any session; how many."""
+        return await self._run(self.connection.serve_encapsulated_requests())
+
+    async def get_endpoint_info(self, *, signed: bool = True, slot: int = 0) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO (SPDM 1.3): the device's EPInfo, its signature checked when `signed`."""
+        return await self._run(self.connection.get_endpoint_info(signed=signed, slot=slot))
 
     async def get_csr(
         self,

@@ -67,19 +67,15 @@ _CARRIERS = (DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedRespo
 def _cut_carrier_padding(
     carrier: DeliverEncapsulatedResponse | EncapsulatedRequest | EncapsulatedResponseAck,
     size: int,
-    negotiated: Negotiated,
+    context: CodecContext,
 ) -> tuple[Message, int]:
     """An encapsulated carrier's payload runs to the end of the message: DOE padding is told from it
-    by the carried message's own fields (the requester's response to DELIVER is signed with
-    ReqBaseAsymAlg, no summary hash). A payload that is no message (ENCAPSULATED_RESPONSE_ACK with
-    PayloadType other than 1) or does not decode is left whole, for the encapsulated flow to judge."""
+    by the carried message's own fields, decoded under `context` (`FlowDecoder.carried_context`). A
+    payload that is no message (ENCAPSULATED_RESPONSE_ACK with PayloadType other than 1) or does not
+    decode is left whole, for the encapsulated flow to judge."""
     payload = carrier.payload
     if isinstance(carrier, EncapsulatedResponseAck) and carrier.payload_type != 1:
         return carrier, size
-    if isinstance(carrier, DeliverEncapsulatedResponse):
-        context = negotiated.requester_response_context()
-    else:
-        context = negotiated.codec_context()
     try:
         _, length = decode_prefix(payload, context)
     except DecodeError:
@@ -127,6 +123,8 @@ class FlowDecoder:
         self._large_response: ChunkAssembly[ChunkResponse] | None = None
         self.carried: Carried | None = None
         """What the message last decoded or observed carried (see `stands_for`)."""
+        self._encapsulated: Message | None = None
+        """The responder's encapsulated request the requester answers next (its DELIVER's context)."""
 
     def context(self, direction: Direction) -> CodecContext | None:
         """The decode context for the next message travelling in `direction`."""
@@ -140,6 +138,18 @@ class FlowDecoder:
             summary = request.summary_hash_type
         signed = isinstance(request, (GetMeasurements, GetEndpointInfo)) and request.signature_requested
         return self.negotiated.codec_context(summary_hash_type=summary, signature_requested=signed)
+
+    def carried_context(self, carrier: Message) -> CodecContext | None:
+        """The decode context of what an encapsulated carrier holds: the requester's answer in
+        DELIVER_ENCAPSULATED_RESPONSE (`Negotiated.requester_response_context`) carries a signature
+        when the encapsulated GET_ENDPOINT_INFO asked for one."""
+        if self.negotiated is None:
+            return None
+        if not isinstance(carrier, DeliverEncapsulatedResponse):
+            return self.negotiated.codec_context()
+        asked = self._encapsulated
+        signed = isinstance(asked, GetEndpointInfo) and asked.signature_requested
+        return self.negotiated.requester_response_context(signature_requested=signed)
 
     def decode(self, data: bytes, *, padded: bool = False) -> tuple[Message, bytes]:
         """Decode one message and follow it; return it and its exact bytes.
@@ -167,8 +177,9 @@ class FlowDecoder:
             return self._cut_ack_padding(msg, size)
         if isinstance(msg, SetCertificate):
             return _cut_chain_padding(msg, size)
-        if isinstance(msg, _CARRIERS) and self.negotiated is not None:
-            return _cut_carrier_padding(msg, size, self.negotiated)
+        context = self.carried_context(msg)
+        if isinstance(msg, _CARRIERS) and context is not None:
+            return _cut_carrier_padding(msg, size, context)
         return msg, size
 
     def _cut_ack_padding(self, ack: ChunkSendAck, size: int) -> tuple[ChunkSendAck, int]:
@@ -259,3 +270,8 @@ class FlowDecoder:
             )
         if msg.code.is_request and not isinstance(msg, (RespondIfReady, ChunkSend, ChunkGet)):
             self._request = msg
+        if isinstance(msg, EncapsulatedRequest) or (isinstance(msg, EncapsulatedResponseAck) and msg.payload_type == 1):
+            try:
+                self._encapsulated = decode_prefix(msg.payload, self.carried_context(msg))[0]
+            except DecodeError:
+                self._encapsulated = None

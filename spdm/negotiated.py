@@ -207,11 +207,12 @@ class Negotiated:
             context = self._contexts[key] = self._codec_context(*key)
         return context
 
-    def requester_response_context(self) -> CodecContext:
+    def requester_response_context(self, *, signature_requested: bool = False) -> CodecContext:
         """The decode context of the requester's answers to encapsulated requests: its signatures are
         ReqBaseAsymAlg's, and its DIGESTS carry key pair fields on its own multi-key connection
         (RequesterMultiKeyConn)."""
-        return replace(self.codec_context(), signature_size=self.req_signature_size, multi_key=self.requester_multi_key)
+        context = self.codec_context(signature_requested=signature_requested)
+        return replace(context, signature_size=self.req_signature_size, multi_key=self.requester_multi_key)
 
     def _codec_context(self, summary_requested: bool, signature_requested: bool) -> CodecContext:
         return CodecContext(

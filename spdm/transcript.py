@@ -17,6 +17,10 @@ does (`libspdm_reset_message_buffer_via_request_code`):
 * M (L1/L2 = M alone in 1.0/1.1, A || M from 1.2) collects GET_MEASUREMENTS/MEASUREMENTS pairs;
   any other request, an ERROR answer and every signed MEASUREMENTS restart it. A session keeps its
   own M (`for_session`), after the same A from 1.2 (libspdm `libspdm_calculate_l1l2`).
+* IL (1.3 ENDPOINT_INFO) = A || E, E being the one signed GET_ENDPOINT_INFO and its ENDPOINT_INFO
+  without the signature: libspdm restarts E at every GET_ENDPOINT_INFO and records only signed
+  exchanges, so IL holds nothing else, inside a session (no session transcript, the same A) and
+  in the encapsulated direction alike (`endpoint_info_digest`).
 
 The digests a signature is made over come out through `spdm.signing`: from 1.2 the transcript hash
 is preceded by the combined SPDM prefix of the operation.
@@ -33,7 +37,14 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
 from spdm.signing import SignatureInput, SigningContext, signature_input
 
-__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript", "message_d"]
+__all__ = [
+    "DROPS_UNFINISHED_AUTHENTICATION",
+    "ConnectionTranscript",
+    "HashObject",
+    "Transcript",
+    "endpoint_info_digest",
+    "message_d",
+]
 
 HashFactory = Callable[[], HashObject]
 
@@ -69,6 +80,29 @@ def message_d(held: bytes, digests_response: bytes, *, multi_key: bool) -> bytes
     rule makes EncapD of a session, from the requester's encapsulated DIGESTS on the requester's
     multi-key connection, which goes before Hash(CM) (`libspdm_append_message_encap_d`)."""
     return digests_response if multi_key and not held else held
+
+
+def endpoint_info_digest(
+    hash_suite: HashSuite,
+    spdm_version: int,
+    vca: bytes,
+    request: bytes,
+    response_without_signature: bytes,
+    *,
+    requester_signs: bool = False,
+) -> SignatureInput:
+    """What a signed ENDPOINT_INFO signs (1.3): Hash(IL) with IL = A || GET_ENDPOINT_INFO || ENDPOINT_INFO
+    without its signature, under the responder's context string, or the requester's when it answers
+    an encapsulated GET_ENDPOINT_INFO (`requester_signs`).
+
+    libspdm `libspdm_calculate_il1il2` (libspdm_com_crypto_service.c): message A, then message E
+    (or encap E), which `libspdm_rsp_endpoint_info.c` / `libspdm_req_get_endpoint_info.c` reset at
+    every GET_ENDPOINT_INFO and fill with the request and the unsigned response; a session's own E
+    follows the same A. Checked against the IL hashes of capture y2_.
+    """
+    context = SigningContext.MUT_ENDPOINT_INFO if requester_signs else SigningContext.ENDPOINT_INFO
+    digest = hash_suite.digest(vca + request + response_without_signature)
+    return signature_input(hash_suite, spdm_version, context, digest)
 
 
 class Transcript:
@@ -258,3 +292,11 @@ class ConnectionTranscript:
         self.signed_labels = (*transcript.labels, *labels)
         self._l1l2 = None
         return signature_input(self._hash_suite(), self.version, SigningContext.MEASUREMENTS, digest)
+
+    def endpoint_info_digest(
+        self, request: bytes, response_without_signature: bytes, *, labels: tuple[object, ...] = ()
+    ) -> SignatureInput:
+        """What the responder's signed ENDPOINT_INFO signs, in the clear or in a session: see `endpoint_info_digest`."""
+        self.signed_labels = (*self.vca_labels, *labels)
+        suite, vca = self._hash_suite(), bytes(self.vca)
+        return endpoint_info_digest(suite, self.version, vca, request, response_without_signature)

@@ -118,7 +118,10 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="ask for mutual authentication in KEY_EXCHANGE_RSP: encapsulated (0x02, the default) or basic (0x01)",
     )
     p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
-    p.add_argument("--req-cert-chain", help="the requester's certificates, root first (--mutual-auth basic)")
+    p.add_argument(
+        "--req-cert-chain",
+        help="the requester's certificates, root first (--mutual-auth basic; checks its signed endpoint info)",
+    )
     p.add_argument(
         "--provisioning",
         action="store_true",
@@ -168,6 +171,12 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
         "and check it against the measurements",
     )
     p.add_argument("--get-csr", metavar="FILE", help="then ask for the device's CSR (GET_CSR), write it to FILE (DER)")
+    p.add_argument(
+        "--endpoint-info",
+        choices=["signed", "unsigned"],
+        help="then read the device's endpoint info (GET_ENDPOINT_INFO, SPDM 1.3; signed: checked with the slot's "
+        "chain); inside the session with --session",
+    )
     p.add_argument(
         "--set-certificate",
         type=_slot_file,
@@ -245,7 +254,9 @@ def _secret_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dhe-secret", type=_hex, action="append", default=[], help="a DHE shared secret (hex), one per session"
     )
-    parser.add_argument("--req-cert-chain", help="the requester's certificates (mutual authentication), root first")
+    parser.add_argument(
+        "--req-cert-chain", help="the requester's certificates (mutual authentication, endpoint info), root first"
+    )
     parser.add_argument(
         "--secrets",
         metavar="FILE",

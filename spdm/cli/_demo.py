@@ -23,7 +23,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo responder on 127.0.0.1:{server.port}; authenticating it over PCI DOE")
     try:
         options = argparse.Namespace(
-            slot=0, measurements=0xFF, reference=None, get_csr=None, set_certificate=[], key_pair_info=[], mel=False
+            slot=0,
+            measurements=0xFF,
+            reference=None,
+            get_csr=None,
+            set_certificate=[],
+            key_pair_info=[],
+            mel=False,
+            endpoint_info=None,
         )
         anchors = {0: config.slots[0].certificates[0]}
         link = SocketLink("127.0.0.1", server.port)

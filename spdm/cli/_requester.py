@@ -93,13 +93,17 @@ def _key_pair_of(requester: Requester, slot: int) -> int:
 
 
 def _provision(target: Requester | Session, args: argparse.Namespace, requester: Requester) -> None:
-    """--key-pair-info, --get-csr and --set-certificate, in the clear or inside the session, printing each
-    step; on a multi-key connection GET_CSR is for the key pair of --slot and SET_CERTIFICATE names the
-    slot's key pair."""
+    """--key-pair-info, --endpoint-info, --get-csr and --set-certificate, in the clear or inside the
+    session, printing each step; on a multi-key connection GET_CSR is for the key pair of --slot and
+    SET_CERTIFICATE names the slot's key pair."""
     for key_pair_id in args.key_pair_info:
         if not 1 <= key_pair_id <= 0xFF:
             raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..255")
         print_key_pair_info(target.get_key_pair_info(key_pair_id), sys.stdout)
+    if args.endpoint_info is not None:
+        info = target.get_endpoint_info(signed=args.endpoint_info == "signed", slot=args.slot)
+        how = f"signature by slot {info.slot} verified" if info.signed else "unsigned"
+        print(f"ENDPOINT_INFO: {len(info.ep_info)} bytes {info.ep_info.hex()} ({how})")
     if args.get_csr is not None:
         csr = target.get_csr(key_pair_id=_key_pair_of(requester, args.slot))
         try:

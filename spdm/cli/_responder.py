@@ -27,7 +27,7 @@ from spdm.responder import (
     key_pairs_for_slots,
 )
 from spdm.transport.doe import DoeMailboxResponder
-from spdm.transport.socket import DEFAULT_PORT, RespondObject, SocketServer
+from spdm.transport.socket import DEFAULT_PORT, Command, RespondObject, SocketServer
 
 __all__ = ["run"]
 
@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         serve = tap_objects(serve, writer)
     try:
         try:
-            server = SocketServer(serve, host=host, port=port)
+            # spdm_requester_emu's EP_INFO asks the device, out of band, to ask for its endpoint info
+            oob = {Command.OOB_ENCAP_ENDPOINT_INFO: lambda _: responder.ask_endpoint_info()}
+            server = SocketServer(serve, host=host, port=port, out_of_band=oob)
         except SpdmError as error:
             raise Usage(str(error)) from None
         print(f"listening on {server.host}:{server.port} (PCI DOE over the spdm-emu socket protocol)", flush=True)

@@ -19,6 +19,7 @@ from spdm.requester.config import (
 )
 from spdm.requester.connection import Connection
 from spdm.requester.driver import Requester
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.errors import KeyUsageError, SessionClosedError, SessionDecryptError
 from spdm.requester.events import Done, Operation, Send, Wait
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
@@ -44,6 +45,7 @@ __all__ = [
     "Connection",
     "DheKeyShare",
     "Done",
+    "EndpointInfoResult",
     "KeyPairInfoResult",
     "KeyUsageError",
     "MeasurementResult",

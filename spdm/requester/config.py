@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from spdm.certs import ChainPolicy
 from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
+from spdm.endpoint_info import MAX_EP_INFO_BYTES
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
     AlgType,
@@ -115,6 +116,9 @@ class RequesterConfig:
     * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
       arrives (sessions in capture order): what a capture's secrets sidecar needs
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
+    * `endpoint_info`: the requester's own EPInfo (SPDM 1.3, at most 1024 bytes), answered to a
+      responder's encapsulated GET_ENDPOINT_INFO when `capabilities` offer EP_INFO_CAP (signed with
+      the identity of the slot asked for under EP_INFO_CAP_SIG).
     """
 
     versions: tuple[int, ...] = SPDM_VERSIONS
@@ -148,10 +152,13 @@ class RequesterConfig:
     secured_padding: PaddingSource | None = None
     on_dhe_secret: Callable[[int, bytes], None] | None = None
     limits: Limits = DEFAULT_LIMITS
+    endpoint_info: bytes | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+        if self.endpoint_info is not None and len(self.endpoint_info) > MAX_EP_INFO_BYTES:
+            raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
         if not 0 <= self.session_policy <= 0xFF:
             raise ValueError(f"session_policy {self.session_policy} is not a u8")
         if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
@@ -202,6 +209,7 @@ class RequesterConfig:
         secured_padding: PaddingSource | None = None,
         on_dhe_secret: Callable[[int, bytes], None] | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        endpoint_info: bytes | None = None,
     ) -> RequesterConfig:
         """A configuration that can open sessions: the fields as for the constructor, plus
         `REQUESTER_SESSION_CAPABILITIES` (and `MUTUAL_AUTH_CAPABILITIES` when `identities` are
@@ -248,4 +256,5 @@ class RequesterConfig:
             secured_padding=secured_padding,
             on_dhe_secret=on_dhe_secret,
             limits=limits,
+            endpoint_info=endpoint_info,
         )

@@ -59,6 +59,7 @@ from spdm.messages.codes import (
     SummaryHashType,
     defined_asym_bits,
 )
+from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -74,7 +75,8 @@ from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated, multi_key_connection
 from spdm.requester.channel import Channel
 from spdm.requester.config import RequesterConfig
-from spdm.requester.encapsulated import basic_mutual_authentication
+from spdm.requester.encapsulated import EncapsulatedAnswers, basic_mutual_authentication, run_encapsulated
+from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
 from spdm.requester.events import Operation, Steps
 from spdm.requester.handshake import check_key_exchange, key_exchange, psk_exchange
 from spdm.requester.key_pairs import (
@@ -428,6 +430,47 @@ class Connection:
         portions up to `config.limits.max_mel_bytes` and parsed; `MelResult.check` binds it to a
         measurements result."""
         return Operation(get_measurement_extension_log(self._transact, self._require_negotiated(), self.config))
+
+    # --- endpoint info (SPDM 1.3) ---------------------------------------------------------
+
+    def get_endpoint_info(self, *, signed: bool = True, slot: int = 0) -> Operation[EndpointInfoResult]:
+        """GET_ENDPOINT_INFO: the device's EPInfo; signed (EP_INFO_CAP_SIG) it is checked with the
+        slot's verified chain over IL (A, then this exchange)."""
+        return Operation(
+            get_endpoint_info(
+                self._endpoint_info_exchange,
+                negotiated=self._require_negotiated(),
+                vca=bytes(self.transcript.vca),
+                verified=self.verified,
+                random=self.config.draw_random,
+                signed=signed,
+                slot=slot,
+            )
+        )
+
+    def _endpoint_info_exchange(self, ask: GetEndpointInfo, signed: bool) -> Steps[tuple[EndpointInfo, bytes, bytes]]:
+        return self._transact(ask, EndpointInfo, signature_requested=signed)
+
+    def serve_encapsulated_requests(self) -> Operation[int]:
+        """GET_ENCAPSULATED_REQUEST outside any session, then each of the responder's requests answered
+        (from 1.3 its GET_ENDPOINT_INFO, with `config.endpoint_info`) until it is done; how many were
+        answered (0 when the responder had none pending and answered ERROR UnexpectedRequest)."""
+        return Operation(self._serve_encapsulated_requests())
+
+    def _serve_encapsulated_requests(self) -> Steps[int]:
+        negotiated = self._require_negotiated()
+        if not negotiated.both(CapabilityFlags.ENCAP_CAP):
+            raise NegotiationError("ENCAP_CAP is not set by both sides: no encapsulated requests")
+        answers = EncapsulatedAnswers(
+            negotiated=negotiated,
+            config=self.config,
+            max_padding=self.channel.max_padding,
+            vca=bytes(self.transcript.vca),
+        )
+        yield from run_encapsulated(
+            self._transact, answers, version=self.version, implicit_digests=False, slot=None, may_be_idle=True
+        )
+        return answers.answered
 
     # --- vendor-defined ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from spdm.messages.codes import KeyPairOperation, SummaryHashType
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Done, Operation, Wait
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
@@ -98,6 +99,15 @@ class Requester(ConnectionView[Session]):
     def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> bytes:
         """VENDOR_DEFINED_REQUEST outside a session: the payload of the VENDOR_DEFINED_RESPONSE."""
         return self._run(self.connection.vendor_defined(standard_id, vendor_id, payload))
+
+    def serve_encapsulated_requests(self) -> int:
+        """Answer the responder's pending encapsulated requests outside any session (its GET_ENDPOINT_INFO
+        among them); how many were answered (see `Connection.serve_encapsulated_requests`)."""
+        return self._run(self.connection.serve_encapsulated_requests())
+
+    def get_endpoint_info(self, *, signed: bool = True, slot: int = 0) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO (SPDM 1.3): the device's EPInfo, its signature checked when `signed`."""
+        return self._run(self.connection.get_endpoint_info(signed=signed, slot=slot))
 
     def get_csr(
         self,

@@ -1,12 +1,14 @@
 """Mutual authentication: the requester answers the responder's encapsulated requests.
 
-The responder asks its questions (GET_DIGESTS, GET_CERTIFICATE, CHALLENGE) inside
+The responder asks its questions (GET_DIGESTS, GET_CERTIFICATE, CHALLENGE; from 1.3 GET_ENDPOINT_INFO) inside
 ENCAPSULATED_REQUEST and ENCAPSULATED_RESPONSE_ACK; the requester answers each with
 DELIVER_ENCAPSULATED_RESPONSE from `RequesterConfig.identities`, until the ACK says done
 (DSP0274 1.1, GET_ENCAPSULATED_REQUEST). It runs in a session during a KEY_EXCHANGE that asked for
 mutual authentication, outside any session after a CHALLENGE_AUTH that asked for basic mutual
-authentication, and in an established session when the requester asks for pending requests, where
-the responder may also ask for a KEY_UPDATE of its own key.
+authentication, and when the requester asks for pending requests (`Connection` and `Session`
+`serve_encapsulated_requests`), where the responder may also ask for a KEY_UPDATE of its own key
+(in a session) or for the requester's endpoint info (1.3, signed with the identity of the slot it
+names, as libspdm_req_encap_endpoint_info.c does).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 
 from spdm._checks import invalid_response
 from spdm.certs import certificate_portion
-from spdm.crypto import HashSuite, asym_suite, hash_suite
+from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
+from spdm.endpoint_info import Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
@@ -28,12 +31,14 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
+from spdm.requester.identity import RequesterIdentity
 from spdm.signing import SigningContext, signature_input
 from spdm.transcript import Transcript
 
@@ -66,7 +71,9 @@ class EncapsulatedAnswers:
     `key_update` applies an encapsulated KEY_UPDATE to the session's keys, or refuses it with a
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
     `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
-    DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`).
+    DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`). A 1.3 GET_ENDPOINT_INFO is
+    answered from `config.endpoint_info` when the requester offered EP_INFO_CAP; its signature covers
+    IL, A being `vca`.
     """
 
     negotiated: Negotiated
@@ -119,6 +126,8 @@ class EncapsulatedAnswers:
             response = self._certificate(request)
         elif isinstance(request, Challenge):
             return self._challenge_auth(request, exact)
+        elif isinstance(request, GetEndpointInfo):
+            return self._endpoint_info(request, exact)
         else:
             return _error(version, ErrorCode.UnsupportedRequest, request.code)
         if response[1] != Code.ERROR:
@@ -151,6 +160,32 @@ class EncapsulatedAnswers:
         except ValueError:
             return _error(request.version, ErrorCode.InvalidRequest)
 
+    def _endpoint_info(self, request: GetEndpointInfo, exact: bytes) -> bytes:
+        negotiated = self.negotiated
+        flags = negotiated.requester_flags
+        ep_info = self.config.endpoint_info
+        if negotiated.version < 0x13 or not flags & CapabilityFlags.EP_INFO_CAP_MASK or ep_info is None:
+            return _error(request.version, ErrorCode.UnsupportedRequest, request.code)
+        signers: dict[int, Signer] = {}
+        if negotiated.req_base_asym_alg:
+            suite = asym_suite(negotiated.req_base_asym_alg)
+            identities = self.config.identities.items()
+            signers = {slot: _identity_signer(identity, suite, self._hash) for slot, identity in identities}
+        try:
+            return answer_endpoint_info(
+                request,
+                exact,
+                ep_info=ep_info,
+                flags=flags,
+                signers=signers,
+                hashes=self._hash,
+                vca=self.vca,
+                random=self.config.draw_random,
+                requester_signs=True,
+            )
+        except ProtocolError as error:
+            return _error(request.version, error.error_code, error.error_data)
+
     def _challenge_auth(self, request: Challenge, exact: bytes) -> bytes:
         negotiated = self.negotiated
         identity = self.config.identities.get(request.slot_id)
@@ -179,6 +214,10 @@ class EncapsulatedAnswers:
         return unsigned + identity.signature(suite, signed, hashes)
 
 
+def _identity_signer(identity: RequesterIdentity, suite: AsymSuite, hashes: HashSuite) -> Signer:
+    return lambda signed: identity.signature(suite, signed, hashes)
+
+
 def run_encapsulated(
     transact: Transact,
     answers: EncapsulatedAnswers,
@@ -192,16 +231,16 @@ def run_encapsulated(
     DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
     ReqSlotNumber when it names one, else `slot`).
 
-    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest to
-    GET_ENCAPSULATED_REQUEST means the responder has nothing pending and ends the flow at once
-    (libspdm's requester before 1.3)."""
+    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest (before 1.3) or
+    NoPendingRequests (1.3, libspdm_rsp_encap_response.c) to GET_ENCAPSULATED_REQUEST means the
+    responder has nothing pending and ends the flow at once."""
     if implicit_digests:
         request_id, payload = 0, encode(GetDigests(version=version))
     else:
         try:
             encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         except PeerError as error:
-            if may_be_idle and error.error_code == ErrorCode.UnexpectedRequest:
+            if may_be_idle and error.error_code in (ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests):
                 return slot
             raise
         if not encapsulated.payload:

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.codes import KeyPairOperation
+from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Operation
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
 from spdm.requester.provisioning import ChainSource
@@ -39,8 +40,8 @@ class Session(SessionView):
     counts its own sequence numbers from 0 per key and never reuses one. `send` carries any
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
     response (an ERROR raises `PeerError`); `heartbeat`, `key_update`,
-    `serve_encapsulated_requests`, `get_measurements`, `get_csr`, `set_certificate`,
-    `get_key_pair_info`, `set_key_pair_info` and `close` are
+    `serve_encapsulated_requests`, `get_measurements`, `get_measurement_extension_log`, `get_endpoint_info`,
+    `get_csr`, `set_certificate`, `get_key_pair_info`, `set_key_pair_info` and `close` are
     the session's own operations. As a context
     manager the session ends (END_SESSION) on exit. After `close`, a teardown
     (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
@@ -84,6 +85,11 @@ class Session(SessionView):
     def get_measurement_extension_log(self) -> MelResult:
         """The measurement extension log, read in the session (see `Connection.get_measurement_extension_log`)."""
         return self._run(self.core.get_measurement_extension_log())
+
+    def get_endpoint_info(self, *, signed: bool = True, slot: int | None = None) -> EndpointInfoResult:
+        """GET_ENDPOINT_INFO in the session (see `SessionCore.get_endpoint_info`)."""
+        return self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
+
 
     def get_csr(
         self,

@@ -51,6 +51,7 @@ from spdm.messages.codes import (
     MutAuthRequest,
 )
 from spdm.messages.context import CodecContext
+from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.key_exchange import Finish, FinishRsp
 from spdm.messages.measurements import GetMeasurements, Measurements
@@ -59,6 +60,7 @@ from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, 
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Channel
 from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
+from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
 from spdm.requester.errors import SessionClosedError, SessionDecryptError
 from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
@@ -381,7 +383,7 @@ class SessionCore:
 
     def serve_encapsulated_requests(self) -> Operation[int]:
         """GET_ENCAPSULATED_REQUEST in the session, then each of the responder's requests answered
-        (GET_DIGESTS, GET_CERTIFICATE, its own KEY_UPDATE) until it is done.
+        (GET_DIGESTS, GET_CERTIFICATE, its own KEY_UPDATE, GET_ENDPOINT_INFO) until it is done.
 
         The responder cannot send a request of its own; the transport's alert that it has one is
         the cue. The operation returns the number of requests answered: 0 when the responder
@@ -396,6 +398,7 @@ class SessionCore:
             negotiated=self._negotiated,
             config=self._link.channel.config,
             max_padding=0,
+            vca=bytes(self._link.transcript.vca),
             key_update=self._answer_key_update,
         )
         yield from run_encapsulated(
@@ -459,6 +462,29 @@ class SessionCore:
     def get_measurement_extension_log(self) -> Operation[MelResult]:
         """GET_MEASUREMENT_EXTENSION_LOG in the session (see `Connection.get_measurement_extension_log`)."""
         return Operation(self._get_measurement_extension_log())
+
+    def get_endpoint_info(self, *, signed: bool = True, slot: int | None = None) -> Operation[EndpointInfoResult]:
+        """GET_ENDPOINT_INFO in the session (see `Connection.get_endpoint_info`); a signed answer is
+        checked with the verified chain of `slot` (default: the session's slot, 0 for a PSK session)."""
+        return Operation(self._get_endpoint_info(signed, (self.slot or 0) if slot is None else slot))
+
+    def _get_endpoint_info(self, signed: bool, slot: int) -> Steps[EndpointInfoResult]:
+        self._require("established")
+        return (
+            yield from get_endpoint_info(
+                self._endpoint_info_exchange,
+                negotiated=self._negotiated,
+                vca=bytes(self._link.transcript.vca),
+                verified=self._link.verified,
+                random=self._link.channel.config.draw_random,
+                signed=signed,
+                slot=slot,
+            )
+        )
+
+    def _endpoint_info_exchange(self, ask: GetEndpointInfo, signed: bool) -> Steps[tuple[EndpointInfo, bytes, bytes]]:
+        return self._transact(ask, EndpointInfo, signature_requested=signed)
+
 
     def _get_measurement_extension_log(self) -> Steps[MelResult]:
         self._require("established")

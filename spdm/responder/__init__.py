@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from spdm.responder.config import (
     DEFAULT_CAPABILITIES,
+    DEMO_ENDPOINT_INFO,
     KEY_PAIR_CAPABILITIES,
     PROVISIONING_CAPABILITIES,
     RESPONDER_SESSION_CAPABILITIES,
@@ -25,6 +26,7 @@ from spdm.responder.state import SessionState, State, session_state_diagram, sta
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "DEMO_ENDPOINT_INFO",
     "KEY_PAIR_CAPABILITIES",
     "PROVISIONING_CAPABILITIES",
     "RESPONDER_SESSION_CAPABILITIES",

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
+from spdm.endpoint_info import MAX_EP_INFO_BYTES
 from spdm.errors import NegotiationError
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
@@ -47,6 +48,7 @@ from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTrans
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "DEMO_ENDPOINT_INFO",
     "KEY_PAIR_CAPABILITIES",
     "MAX_PSK_HINT_SIZE",
     "PROVISIONING_CAPABILITIES",
@@ -95,6 +97,10 @@ asks for them (MULTI_KEY_CAP "negotiated"); the key pairs are `ResponderConfig.k
 
 MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
+DEMO_ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "03") + b"pys"
+"""The demo device's EPInfo (DSP0274 1.3 device class identifier): one identifier element, DMTF
+(SVH ID 0, no vendor ID), with one 3-byte subordinate ID, laid out as libspdm's sample device
+(os_stub/spdm_device_secret_lib_sample/endpointinfo.c) lays out its own."""
 
 MutualAuth = Literal["encapsulated", "basic"]
 """How KEY_EXCHANGE_RSP asks for mutual authentication: "encapsulated" is MutAuthRequested 0x02 (the
@@ -251,6 +257,8 @@ class ResponderConfig:
     - `measurement_extension_log`: the MEL served to GET_MEASUREMENT_EXTENSION_LOG (SPDM 1.3, DMTF
       format); it needs MEL_CAP in `capabilities`, and the measurements should hold the
       hash-extended blocks it extends (`spdm.mel.hash_extended_block`).
+    - `endpoint_info`: the EPInfo ENDPOINT_INFO serves (SPDM 1.3, at most 1024 bytes), needed with
+      EP_INFO_CAP_NO_SIG or EP_INFO_CAP_SIG in `capabilities` (SIG: signed by the asked slot's key).
     - `multi_key`: at 1.3, whether a requester with MULTI_KEY_CAP_NEG gets a multi-key connection
       (ALGORITHMS MULTI_KEY_CONN; one with MULTI_KEY_CAP_ONLY always does).
 
@@ -308,6 +316,7 @@ class ResponderConfig:
     clock: Callable[[], datetime.datetime] = _utc_now
     secured_transport: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
+    endpoint_info: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
@@ -353,6 +362,7 @@ class ResponderConfig:
         object.__setattr__(self, "key_pairs", tuple(self.key_pairs))
         if self.measurement_extension_log is not None and not self.capabilities & F.MEL_CAP:
             raise ValueError("measurement_extension_log is served only with MEL_CAP in capabilities")
+        self._check_endpoint_info()
         if not 0 <= self.transport_padding <= 0xFF:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
@@ -378,6 +388,19 @@ class ResponderConfig:
                 raise ValueError(f"ALIAS_CERT_CAP: slot {slot} has no alias certificates (alias_certificates)")
             if identity.alias_certificates and not alias:
                 raise ValueError(f"slot {slot} ends in alias certificates but capabilities lack ALIAS_CERT_CAP")
+
+    def _check_endpoint_info(self) -> None:
+        ep_info = self.capabilities & F.EP_INFO_CAP_MASK
+        if ep_info == F.EP_INFO_CAP_MASK:
+            raise ValueError("EP_INFO_CAP_NO_SIG and EP_INFO_CAP_SIG together: 11b is reserved")
+        if ep_info and self.endpoint_info is None:
+            raise ValueError("EP_INFO_CAP needs the EPInfo to serve (endpoint_info)")
+        if ep_info == F.EP_INFO_CAP_SIG and not self.slots:
+            raise ValueError("EP_INFO_CAP_SIG needs a slot to sign with")
+        if self.endpoint_info is not None:
+            if len(self.endpoint_info) > MAX_EP_INFO_BYTES:
+                raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
+            object.__setattr__(self, "endpoint_info", bytes(self.endpoint_info))
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():
@@ -426,11 +449,12 @@ def demo_config(
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
     key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
     (`PROVISIONING_CAPABILITIES`); `mel` the demo's measurement extension log (SPDM 1.3, MEL_CAP), which
-    its measurements' hash-extended block agrees with. Any other field is one `dataclasses.replace` away, e.g.
+    its measurements' hash-extended block agrees with. At SPDM 1.3 it serves signed endpoint info
+    (EP_INFO_CAP_SIG, `DEMO_ENDPOINT_INFO`). Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
     chain = demo_chain()
-    capabilities = DEFAULT_CAPABILITIES
+    capabilities = DEFAULT_CAPABILITIES | F.EP_INFO_CAP_SIG
     if sessions:
         capabilities |= session_capabilities(psk=bool(psks))
     if provisioning:
@@ -446,4 +470,5 @@ def demo_config(
         measurement_hash_priority=(MeasurementHashAlgo.SHA_384,),
         psks=psks or {},
         heartbeat_period=DEMO_HEARTBEAT_PERIOD if sessions else 0,
+        endpoint_info=DEMO_ENDPOINT_INFO,
     )

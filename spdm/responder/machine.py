@@ -47,7 +47,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
-from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
+from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, hash_suite, select_algorithm
+from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
@@ -67,6 +68,8 @@ from spdm.messages.codes import (
     SummaryHashType,
     defined_asym_bits,
 )
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.key_pairs import GetKeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
@@ -96,6 +99,7 @@ from spdm.responder._common import (
 )
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
+from spdm.responder.endpoint_info import EndpointInfoAsk
 from spdm.responder.key_pairs import KeyPairTable, check_key_usage, digests_key_fields
 from spdm.responder.mel import answer_mel
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
@@ -195,6 +199,8 @@ class Responder:
         self._served = _served_codes(self.config.capabilities, None)
         self._sessions.clear()
         self._large.clear()
+        self._asks: dict[int | None, EndpointInfoAsk] = {}
+        self.requester_endpoint_info: EndpointInfoResult | None = None
 
     # --- public surface ------------------------------------------------------------------
 
@@ -229,6 +235,21 @@ class Responder:
     def sessions(self) -> Mapping[int, SessionState]:
         """The live sessions (handshaking or established) by SessionID, and where each stands."""
         return self._sessions.states()
+
+    def ask_endpoint_info(self, session_id: int | None = None) -> None:
+        """Ask the requester for its endpoint info (SPDM 1.3) at its next GET_ENCAPSULATED_REQUEST: in
+        the established session `session_id`, or (None) outside sessions or in any established one, as
+        libspdm's responder asks when spdm-emu's OOB_ENCAP_ENDPOINT_INFO arms it. The answer, checked,
+        becomes `requester_endpoint_info` (`spdm.responder.endpoint_info`).
+
+        Needs ENCAP_CAP on both sides and the requester's EP_INFO_CAP; with its EP_INFO_CAP_SIG the
+        answer is signed by the requester's slot (the session's mutual-authentication chain, else
+        `config.requester_chain` and `config.requester_slot`).
+        """
+        session = None if session_id is None else self._sessions.get(session_id)
+        if session_id is not None and (session is None or session.state is not SessionState.ESTABLISHED):
+            raise ValueError(f"no established session 0x{session_id:08x}")
+        self._asks[session_id] = EndpointInfoAsk.arm(self.negotiated, self.config, session)
 
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
@@ -385,6 +406,11 @@ class Responder:
                 response = self._serve_in_session(request, code, clear, clear=True)
                 self._sessions.after_response(clear)
                 return response
+        connection = self._connection
+        if code in _ENCAPSULATED_CODES and connection is not None and connection.negotiated.version >= 0x13:
+            message, _ = self._decode(request, self.config.transport_padding)
+            self.transcript.before_request(code)
+            return self._encapsulated_ask(message, code, None)
         target = TRANSITIONS.get((self._state, code))
         if target is None:
             if code in SESSION_ONLY and self._connection is not None and self._connection.negotiated.version >= 0x12:
@@ -409,10 +435,11 @@ class Responder:
         """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
         if code in NEVER_IN_SESSION:
             raise unexpected(f"{code.name} inside a session")
-        if session.in_the_clear and not clear and code in CLEAR_HANDSHAKE:
+        if session.in_the_clear and session.handshaking and not clear and code in CLEAR_HANDSHAKE:
             raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
         targets = SESSION_TRANSITIONS.get((session.state, code))
-        if targets is None:
+        asking = session.state is SessionState.ESTABLISHED and code in _ENCAPSULATED_CODES and not clear
+        if targets is None and not asking:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
                 raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
             raise unexpected(f"{code.name} in session state {session.state.name}")
@@ -423,6 +450,8 @@ class Responder:
             self.transcript.before_session_request(code)
         if session.measurements is not None:
             session.measurements.before_request(code)
+        if asking or targets is None:  # (targets is None only when asking: refused above otherwise)
+            return self._encapsulated_ask(message, code, session)
         session.chosen = None
         response = self._handle(code, message, exact, session)
         target = session.chosen or targets[0]
@@ -944,6 +973,54 @@ class Responder:
         if session is None:
             self.transcript.before_request(Code.GET_MEASUREMENT_EXTENSION_LOG)
         return encode(answer)
+    # --- endpoint info (SPDM 1.3) ---------------------------------------------------------
+
+    def _get_endpoint_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
+        """ENDPOINT_INFO from `config.endpoint_info` (`spdm.endpoint_info` holds the rules), signed by
+        the asked slot's key when the request asks, in the clear or in a session alike."""
+        ask = expect(message, GetEndpointInfo)
+        connection = self._connection
+        if connection is None or connection.negotiated.version < 0x13 or self.config.endpoint_info is None:
+            raise unsupported(Code.GET_ENDPOINT_INFO, "GET_ENDPOINT_INFO needs SPDM 1.3 and EP_INFO_CAP")
+        if session is None:
+            self.transcript.before_request(Code.GET_ENDPOINT_INFO)
+        suite, asym = connection.hash, connection.asym
+        signers: dict[int, Signer] = {}
+        if suite is not None and asym is not None:
+            slots = self.config.slots
+            signers = {slot: _slot_signer(asym, slots[slot].private_key, suite) for slot in connection.chains}
+        return answer_endpoint_info(
+            ask,
+            request,
+            ep_info=self.config.endpoint_info,
+            flags=connection.negotiated.responder_flags,
+            signers=signers,
+            hashes=suite,
+            vca=bytes(self.transcript.vca),
+            random=lambda size: random_bytes(self.config.random, size),
+        )
+
+    def _encapsulated_ask(self, message: Message, code: Code, session: Session | None) -> bytes:
+        """GET_ENCAPSULATED_REQUEST / DELIVER_ENCAPSULATED_RESPONSE of an established 1.3 connection
+        (outside sessions) or session: the armed `ask_endpoint_info`, else NoPendingRequests (libspdm
+        from 1.3, libspdm_rsp_encap_response.c)."""
+        session_id = None if session is None else session.session_id
+        if code == Code.GET_ENCAPSULATED_REQUEST and session_id not in self._asks and None in self._asks:
+            self._asks[session_id] = self._asks.pop(None)  # an ask for any conversation: this one's now
+        ask = self._asks.get(session_id)
+        if ask is None and code == Code.GET_ENCAPSULATED_REQUEST:
+            raise ProtocolError(ErrorCode.NoPendingRequests, "no encapsulated request is pending")
+        connection = self._connection
+        if ask is None or connection is None:
+            raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")
+        padding = self.config.transport_padding if session is None else 0
+        if isinstance(message, GetEncapsulatedRequest):
+            return ask.encapsulated_request(message.version, lambda size: random_bytes(self.config.random, size))
+        deliver = expect(message, DeliverEncapsulatedResponse)
+        vca = bytes(self.transcript.vca)
+        ack, self.requester_endpoint_info = ask.delivered(deliver, connection.negotiated, vca, padding)
+        del self._asks[session_id]
+        return ack
 
     # --- vendor-defined ------------------------------------------------------------------
 
@@ -984,6 +1061,7 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.GET_KEY_PAIR_INFO: Responder._get_key_pair_info,
     Code.SET_KEY_PAIR_INFO: Responder._set_key_pair_info,
     Code.GET_MEASUREMENT_EXTENSION_LOG: Responder._get_measurement_extension_log,
+    Code.GET_ENDPOINT_INFO: Responder._get_endpoint_info,
 }
 """The responder's own handlers; the session requests (`SESSION_REQUESTS`) are the session table's."""
 
@@ -1058,6 +1136,10 @@ def _defined(version: int, struct: AlgStruct) -> int:
     if struct.alg_type == AlgType.REQ_BASE_ASYM_ALG:
         return defined_asym_bits(version, struct.alg_supported)
     return struct.alg_supported
+
+
+def _slot_signer(asym: AsymSuite, key: SigningKey, suite: HashSuite) -> Signer:
+    return lambda signed: asym.sign(key, signed, suite)
 
 
 def _suite(bit: int) -> AsymSuite | None:

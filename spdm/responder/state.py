@@ -77,6 +77,7 @@ _AFTER_NEGOTIATION = (
     Code.GET_KEY_PAIR_INFO,
     Code.SET_KEY_PAIR_INFO,
     Code.GET_MEASUREMENT_EXTENSION_LOG,
+    Code.GET_ENDPOINT_INFO,
 )
 
 # What an established session serves; none of it changes the session's state but END_SESSION.
@@ -92,6 +93,7 @@ _IN_ESTABLISHED_SESSION = (
     Code.GET_KEY_PAIR_INFO,
     Code.SET_KEY_PAIR_INFO,
     Code.GET_MEASUREMENT_EXTENSION_LOG,
+    Code.GET_ENDPOINT_INFO,
 )
 
 
@@ -178,6 +180,7 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.GET_KEY_PAIR_INFO: F.GET_KEY_PAIR_INFO_CAP,
     Code.SET_KEY_PAIR_INFO: F.SET_KEY_PAIR_INFO_CAP,
     Code.GET_MEASUREMENT_EXTENSION_LOG: F.MEL_CAP,
+    Code.GET_ENDPOINT_INFO: F.EP_INFO_CAP_MASK,
     Code.CHUNK_SEND: F.CHUNK_CAP,
     Code.CHUNK_GET: F.CHUNK_CAP,
 }

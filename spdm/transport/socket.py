@@ -36,11 +36,11 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from types import TracebackType
 
-from spdm.errors import TransportError
+from spdm.errors import SpdmError, TransportError
 from spdm.transport.doe import MAX_OBJECT_BYTES
 
 __all__ = [
@@ -292,9 +292,14 @@ class SocketServer:
     back in a NORMAL reply, and None (object discarded) as an empty one. The server answers TEST,
     CONTINUE and SHUTDOWN like spdm_responder_emu and UNKNOWN to any other command. SHUTDOWN or
     `stop()` ends `serve_forever`. Port 0 binds an ephemeral port: read it from `port`.
-    `max_response` (e.g. `QEMU_MAX_RESPONSE_BYTES`) turns a larger answer into a discard instead
-    of a reply the client cannot read; `idle_timeout` drops a client silent for that long (None:
-    never, as QEMU may idle between requests); `send_timeout` bounds writing one reply.
+    `out_of_band` handles spdm-emu's out-of-band commands (OOB_ENCAP_KEY_UPDATE,
+    OOB_ENCAP_ENDPOINT_INFO: the emulated platform tells the device to ask something of the requester
+    through encapsulated requests): its handler is called with the payload and the command is echoed
+    back with an empty payload, as spdm_responder_emu does; a handler that raises `SpdmError`, or a
+    command without one, gets UNKNOWN. `max_response` (e.g. `QEMU_MAX_RESPONSE_BYTES`) turns a
+    larger answer into a discard instead of a reply the client cannot read; `idle_timeout` drops a
+    client silent for that long (None: never, as QEMU may idle between requests); `send_timeout`
+    bounds writing one reply.
     """
 
     def __init__(
@@ -308,8 +313,10 @@ class SocketServer:
         max_response: int | None = None,
         idle_timeout: float | None = None,
         send_timeout: float | None = 10.0,
+        out_of_band: Mapping[Command, Callable[[bytes], None]] | None = None,
     ) -> None:
         self._respond_object = respond_object
+        self._out_of_band = {int(command): handler for command, handler in (out_of_band or {}).items()}
         self._transport_type = transport_type
         self._max_payload = max_payload
         self._max_response = max_response
@@ -519,6 +526,14 @@ class SocketServer:
         if command == Command.TEST:
             return Command.TEST, SERVER_HELLO
         if command in (Command.CONTINUE, Command.SHUTDOWN):
+            return Command(command), b""
+        handler = self._out_of_band.get(command)
+        if handler is not None:
+            try:
+                handler(payload)
+            except SpdmError as exc:
+                _log.warning("client %s: %s refused: %s", peer, _command_name(command), exc)
+                return Command.UNKNOWN, b""
             return Command(command), b""
         _log.warning("client %s: unsupported command %s", peer, _command_name(command))
         return Command.UNKNOWN, b""

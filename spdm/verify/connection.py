@@ -3,7 +3,8 @@
 A passive replay of the capture: VCA is followed to learn the algorithms, the transcripts are
 rebuilt from the exact bytes on the wire, each certificate chain is checked against its DIGESTS
 digest and validated to the slot's trust anchor (at the capture's own time), every
-CHALLENGE_AUTH and signed MEASUREMENTS signature is verified over its transcript, and every
+CHALLENGE_AUTH, signed MEASUREMENTS and signed ENDPOINT_INFO signature is verified over its
+transcript (the requester's ENDPOINT_INFO too, with its chain when it is given), and every
 measurement extension log is put together and checked against the measurements (`spdm.verify.mel`).
 Each check is one `Check`; a capture verifies when every check passed.
 
@@ -31,7 +32,7 @@ from spdm._checks import (
 from spdm.capture import CapturedMessage, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, load_certificate, verify_chain
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
-from spdm.errors import SpdmError
+from spdm.errors import DecodeError, SpdmError
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
@@ -43,6 +44,7 @@ from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities,
 from spdm.negotiated import Negotiated
 from spdm.transcript import ConnectionTranscript
 from spdm.verify.check import Check
+from spdm.verify.endpoint_info import EndpointInfoSignature, EndpointInfoWatch
 from spdm.verify.mel import MelChecks
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
@@ -72,9 +74,13 @@ class CaptureVerification:
 class _Verifier:
     """The requester's checks, applied to request/response pairs as they went by."""
 
-    def __init__(self, trust_anchors: Mapping[int, bytes], policy: ChainPolicy) -> None:
+    def __init__(
+        self, trust_anchors: Mapping[int, bytes], policy: ChainPolicy, requester_certificates: tuple[bytes, ...] = ()
+    ) -> None:
         self.anchors = trust_anchors
         self.policy = policy
+        self.requester_certificates = requester_certificates
+        self.endpoint_info = EndpointInfoWatch()
         self.result = CaptureVerification()
         self.transcript = ConnectionTranscript()
         self.negotiated: Negotiated | None = None
@@ -96,6 +102,11 @@ class _Verifier:
         ask, answer = request.message, response.message
         if ask is None or answer is None:
             return
+        if self.negotiated is not None:
+            labels = (*self.transcript.vca_labels, request.index)
+            self.watch(self.endpoint_info, self.negotiated, ask, request.data, request.index, labels)
+            labels = (*labels, response.index)
+            self.watch(self.endpoint_info, self.negotiated, answer, response.data, response.index, labels)
         if isinstance(answer, ErrorResponse):
             self.transcript.after_error(answer.error_code)
             return
@@ -257,9 +268,58 @@ class _Verifier:
         slot = (ask.slot_id_param or 0) & 0xF
         self.signature(self.negotiated, record, "MEASUREMENTS signature over L1/L2", slot, digest, answer.signature)
 
-    def signature(
-        self, negotiated: Negotiated, record: int, name: str, slot: int, signed: SignatureInput, signature: bytes
+    def watch(
+        self,
+        watch: EndpointInfoWatch,
+        negotiated: Negotiated,
+        msg: Message,
+        data: bytes,
+        record: int,
+        labels: tuple[object, ...],
     ) -> None:
+        """The next message of an ENDPOINT_INFO conversation; its signature checked, if it carries one
+        (`labels`: the records it covers)."""
+        try:
+            found = watch.observe(msg, data, negotiated, bytes(self.transcript.vca))
+        except DecodeError as error:
+            self.fail(record, "encapsulated ENDPOINT_INFO decodes", error)
+            return
+        if found is None:
+            return
+        if found.slot is not None:
+            self.signature(negotiated, record, found.name, found.slot, found.signed, found.signature, labels)
+        else:
+            self.requester_signature(negotiated, record, found, labels)
+
+    def requester_signature(
+        self, negotiated: Negotiated, record: int, found: EndpointInfoSignature, labels: tuple[object, ...]
+    ) -> None:
+        """A signature by the requester's leaf key (its chain given with the secrets: it never crosses the wire)."""
+        if not self.requester_certificates:
+            self.check(record, found.name, "not checked: the requester's certificates are not given")
+            return
+        try:
+            key = load_certificate(self.requester_certificates[-1]).public_key()
+            hashes = hash_suite(negotiated.base_hash_algo)
+            asym_suite(negotiated.req_base_asym_alg).verify(key, found.signed, found.signature, hashes)
+        except _CERTIFICATE_ERRORS as error:
+            self.fail(record, found.name, error)
+            return
+        self.check(record, found.name, "by the requester's leaf as given")
+        self.result.covered.update(int(label) for label in labels if isinstance(label, int))
+
+    def signature(
+        self,
+        negotiated: Negotiated,
+        record: int,
+        name: str,
+        slot: int,
+        signed: SignatureInput,
+        signature: bytes,
+        labels: tuple[object, ...] | None = None,
+    ) -> None:
+        """A signature by the leaf key of the responder's `slot`; `labels` the records it covers (by
+        default what the connection transcript last signed)."""
         verified = self.verified.get(slot)
         detail = ""
         if verified is not None:
@@ -283,7 +343,8 @@ class _Verifier:
             self.fail(record, name, error)
             return
         self.check(record, name, detail)
-        self.result.covered.update(int(label) for label in self.transcript.signed_labels if isinstance(label, int))
+        covered = self.transcript.signed_labels if labels is None else labels
+        self.result.covered.update(int(label) for label in covered if isinstance(label, int))
 
 
 class _SessionChecks:
@@ -295,6 +356,8 @@ class _SessionChecks:
         """Each session's L1/L2 and the GET_MEASUREMENTS that awaits its answer."""
         self.requests: dict[int, Message] = {}
         """Each session's request that awaits its answer."""
+        self.endpoint_info: dict[int, EndpointInfoWatch] = {}
+        """Each session's GET_ENDPOINT_INFO exchanges (IL: the connection's A, then the exchange)."""
 
     def record(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
         self.verifier.result.checks.extend(record.checks)
@@ -321,6 +384,10 @@ class _SessionChecks:
                     found = self.verifier.mel.pair(ask, msg, record.index, replayer.negotiated, record.session)
                     self.verifier.result.checks.extend(found)
             self._measurements(record, msg, data, replayer)
+            if replayer.negotiated is not None:
+                watch = self.endpoint_info.setdefault(record.session, EndpointInfoWatch())
+                labels = (*self.verifier.transcript.vca_labels, record.index)
+                self.verifier.watch(watch, replayer.negotiated, msg, data, record.index, labels)
 
     def _measurements(self, record: ReplayRecord, msg: Message, data: bytes, replayer: SessionReplayer) -> None:
         """In-session L1/L2: each session keeps its own M, under the connection's reset rules."""
@@ -377,7 +444,8 @@ def verify_capture(
     number, key updates, and signed measurements inside sessions. Without them, secured records
     are counted in `skipped_secured`.
     """
-    verifier = _Verifier(trust_anchors, policy or ChainPolicy())
+    requester = () if secrets is None else secrets.requester_certificates
+    verifier = _Verifier(trust_anchors, policy or ChainPolicy(), requester)
     sessions = _SessionChecks(verifier) if secrets is not None else None
     replayer = SessionReplayer(secrets) if secrets is not None else None
     pending: CapturedMessage | None = None

@@ -680,12 +680,7 @@ def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[M
         payload = msg.payload
     if not payload:
         return msg, direction
-    negotiated = flow.negotiated
-    context = None
-    if negotiated is not None:
-        requester_sent = isinstance(msg, DeliverEncapsulatedResponse)
-        context = negotiated.requester_response_context() if requester_sent else negotiated.codec_context()
-    return decode(payload, context), direction
+    return decode(payload, flow.carried_context(msg)), direction
 
 
 def _portions_for(portions: ChainPortions | None, request: GetCertificate) -> ChainPortions:

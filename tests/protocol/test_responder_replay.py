@@ -27,6 +27,7 @@ from spdm.crypto import SignatureScheme, SigningKey, asym_suite
 from spdm.measurements import StaticMeasurements
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.endpoint_info import EndpointInfo
 from spdm.messages.measurements import MeasurementBlock, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, Version
 from spdm.responder import Responder, ResponderConfig, SlotIdentity
@@ -107,6 +108,7 @@ def config_for(capture: Capture, *, padding: int = 3) -> ResponderConfig:
         assert size == 32
         return nonces.popleft()
 
+    ep_info = next((rsp.message.ep_info for _, rsp in capture.pairs if isinstance(rsp.message, EndpointInfo)), None)
     key = sample_key(capture.sample_keys)
     slots = {
         0: SlotIdentity(
@@ -128,6 +130,7 @@ def config_for(capture: Capture, *, padding: int = 3) -> ResponderConfig:
         measurement_hash_priority=(algorithms.measurement_hash_algo,),
         slots=slots,
         measurements=StaticMeasurements(tuple(blocks.values())),
+        endpoint_info=ep_info,  # the device's EPInfo, where the capture asked for it
         random=random,
         transport_padding=padding,
     )

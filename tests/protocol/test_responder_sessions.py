@@ -598,7 +598,7 @@ def test_config_checks(overrides: dict[str, object], message: str) -> None:
 
 def test_connection_only_default_is_unchanged() -> None:
     plain = demo_config()
-    assert plain.capabilities == DEFAULT_CAPABILITIES
+    assert plain.capabilities == DEFAULT_CAPABILITIES | F.EP_INFO_CAP_SIG  # the 1.3 endpoint info, no session
     assert not plain.capabilities & (F.KEY_EX_CAP | F.PSK_CAP_MASK | F.MAC_CAP)
     peer = Peer(Responder(plain))
     peer.vca()

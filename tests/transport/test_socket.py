@@ -209,6 +209,24 @@ def test_unknown_command_is_answered_and_the_connection_kept(server: SocketServe
         assert recv_frame(sock) == (Command.TEST, PCI_DOE, SERVER_HELLO)
 
 
+def test_out_of_band_commands_reach_their_handler() -> None:
+    """spdm_requester_emu's OOB_ENCAP_ENDPOINT_INFO: the handler runs, the command is echoed; a refusal is UNKNOWN."""
+    seen: list[bytes] = []
+
+    def refuse(payload: bytes) -> None:
+        raise TransportError("nothing to ask")
+
+    handlers = {Command.OOB_ENCAP_ENDPOINT_INFO: seen.append, Command.OOB_ENCAP_KEY_UPDATE: refuse}
+    with SocketServer(DoeMailboxResponder(fake_respond), port=0, out_of_band=handlers).start() as running:
+        with raw_client(running.port) as sock:
+            sock.sendall(frame(Command.OOB_ENCAP_ENDPOINT_INFO))
+            assert recv_frame(sock) == (Command.OOB_ENCAP_ENDPOINT_INFO, PCI_DOE, b"")
+            sock.sendall(frame(Command.OOB_ENCAP_KEY_UPDATE, b"\x01\x00\x00\x00"))
+            assert recv_frame(sock) == (Command.UNKNOWN, PCI_DOE, b"")
+        assert_serves(running)
+    assert seen == [b""]
+
+
 # --- bad clients -----------------------------------------------------------------------------
 
 

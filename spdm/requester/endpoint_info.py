@@ -1,0 +1,68 @@
+"""GET_ENDPOINT_INFO (SPDM 1.3), the one rule for the connection and for its sessions.
+
+The two differ only in how the request travels; the request, the checks of the answer and the
+signature over IL (`spdm.transcript.endpoint_info_digest`: A, then this one exchange, the same in a
+session) with the slot's verified leaf key are the same. The responder must set an EP_INFO_CAP bit,
+and EP_INFO_CAP_SIG for a signed request (libspdm_req_get_endpoint_info.c refuses the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from spdm.certs import VerifiedChain
+from spdm.crypto import asym_suite, hash_suite
+from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
+from spdm.errors import NegotiationError, VerificationError
+from spdm.messages.codes import CapabilityFlags
+from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
+from spdm.negotiated import Negotiated
+from spdm.requester.events import Steps
+
+__all__ = ["EndpointInfoResult", "get_endpoint_info"]
+
+_NONCE_SIZE = 32
+_SLOT_COUNT = 8
+
+
+def get_endpoint_info(
+    exchange: Callable[[GetEndpointInfo, bool], Steps[tuple[EndpointInfo, bytes, bytes]]],
+    *,
+    negotiated: Negotiated,
+    vca: bytes,
+    verified: Mapping[int, VerifiedChain],
+    random: Callable[[int], bytes],
+    signed: bool,
+    slot: int,
+) -> Steps[EndpointInfoResult]:
+    """GET_ENDPOINT_INFO (DeviceClassIdentifier); a signed answer is checked with `slot`'s verified
+    chain over IL, A being `vca`. `exchange(request, signature_requested)` sends the request."""
+    if negotiated.version < 0x13:
+        version = negotiated.version
+        raise NegotiationError(f"GET_ENDPOINT_INFO needs SPDM 1.3; the connection runs {version >> 4}.{version & 0xF}")
+    flag = CapabilityFlags.EP_INFO_CAP_SIG if signed else CapabilityFlags.EP_INFO_CAP_MASK
+    if not negotiated.responder_flags & flag:
+        raise NegotiationError(f"the device does not set {'EP_INFO_CAP_SIG' if signed else 'EP_INFO_CAP'}")
+    if not 0 <= slot < _SLOT_COUNT:
+        raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xF, are not supported)")
+    chain = verified.get(slot)
+    if signed and chain is None:
+        raise VerificationError(f"slot {slot}: verify the certificate chain before signed endpoint info")
+    nonce = random(_NONCE_SIZE) if signed else None
+    ask = GetEndpointInfo(
+        version=negotiated.version,
+        slot_param=slot if signed else 0,
+        request_attributes=SIGNATURE_REQUESTED if signed else 0,
+        nonce=nonce,
+    )
+    answer, request, response = yield from exchange(ask, signed)
+    return check_endpoint_info(
+        answer,
+        response,
+        request=ask,
+        request_bytes=request,
+        key=None if chain is None else chain.leaf_public_key,
+        asym=asym_suite(negotiated.base_asym_algo) if signed else None,
+        hashes=hash_suite(negotiated.base_hash_algo),
+        vca=vca,
+    )

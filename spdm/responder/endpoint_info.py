@@ -1,0 +1,127 @@
+"""The responder asks the requester for its endpoint info (SPDM 1.3) through encapsulated requests.
+
+`Responder.ask_endpoint_info` arms one `EndpointInfoAsk`, outside sessions or in an established
+session; the requester's next GET_ENCAPSULATED_REQUEST there gets ENCAPSULATED_REQUEST carrying
+GET_ENDPOINT_INFO (signature requested, with a nonce, when the requester offered EP_INFO_CAP_SIG, as
+libspdm_rsp_encap_get_endpoint_info.c asks), and its DELIVER_ENCAPSULATED_RESPONSE is checked
+(`spdm.endpoint_info.check_endpoint_info`: the slot, the signature over IL with the requester's leaf
+key) and acknowledged with ENCAPSULATED_RESPONSE_ACK, PayloadType 0. A bad answer is refused with
+ERROR InvalidResponseCode and the ask stays armed; a good one disarms it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from spdm.crypto import asym_suite, hash_suite
+from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
+from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
+from spdm.messages import decode_prefix, encode
+from spdm.messages.codes import CapabilityFlags as F
+from spdm.messages.codes import ErrorCode
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
+from spdm.negotiated import Negotiated
+from spdm.responder._common import invalid_request, unexpected
+from spdm.responder.config import ResponderConfig
+from spdm.responder.sessions import Session
+
+__all__ = ["EndpointInfoAsk"]
+
+_NONCE_SIZE = 32
+_REQUEST_ID = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class EndpointInfoAsk:
+    """One GET_ENDPOINT_INFO the responder asks; `sent` is the encapsulated request once it went out."""
+
+    slot: int
+    signed: bool
+    requester_key: PublicKeyTypes | None
+    sent: tuple[GetEndpointInfo, bytes] | None = None
+
+    @classmethod
+    def arm(cls, negotiated: Negotiated | None, config: ResponderConfig, session: Session | None) -> EndpointInfoAsk:
+        """The ask for this connection (1.3, ENCAP_CAP both ways, the requester's EP_INFO_CAP), or `NegotiationError`.
+
+        Signed when the requester set EP_INFO_CAP_SIG, by the slot whose chain the session's mutual
+        authentication read, else `config.requester_slot`, checked with `config.requester_chain`.
+        """
+        if negotiated is None or negotiated.version < 0x13:
+            raise NegotiationError("asking for endpoint info needs an SPDM 1.3 connection")
+        if not negotiated.both(F.ENCAP_CAP) or not negotiated.requester_flags & F.EP_INFO_CAP_MASK:
+            raise NegotiationError("asking for endpoint info needs ENCAP_CAP both ways and the requester's EP_INFO_CAP")
+        signed = bool(negotiated.requester_flags & F.EP_INFO_CAP_SIG)
+        if session is not None and session.requester_key is not None:
+            return cls(slot=session.req_slot_id, signed=signed, requester_key=session.requester_key)
+        key = None
+        if config.requester_chain:
+            key = x509.load_der_x509_certificate(config.requester_chain[-1]).public_key()
+        if signed and key is None:
+            raise NegotiationError("the requester signs its endpoint info: give its certificates (requester_chain)")
+        return cls(slot=config.requester_slot, signed=signed, requester_key=key)
+
+    def encapsulated_request(self, version: int, random: Callable[[int], bytes]) -> bytes:
+        """ENCAPSULATED_REQUEST with the GET_ENDPOINT_INFO (a fresh nonce each time it is asked for)."""
+        ask = GetEndpointInfo(
+            version=version,
+            slot_param=self.slot,
+            request_attributes=SIGNATURE_REQUESTED if self.signed else 0,
+            nonce=random(_NONCE_SIZE) if self.signed else None,
+        )
+        embedded = encode(ask)
+        self.sent = (ask, embedded)
+        return encode(EncapsulatedRequest(version=version, request_id=_REQUEST_ID, payload=embedded))
+
+    def delivered(
+        self, deliver: DeliverEncapsulatedResponse, negotiated: Negotiated, vca: bytes, padding: int
+    ) -> tuple[bytes, EndpointInfoResult]:
+        """The ACK to the requester's answer, and what it told; `ProtocolError` when the answer is bad."""
+        if self.sent is None:
+            raise unexpected("DELIVER_ENCAPSULATED_RESPONSE before the encapsulated GET_ENDPOINT_INFO was sent")
+        if deliver.request_id != _REQUEST_ID:
+            raise invalid_request(f"RequestID {deliver.request_id}, the pending encapsulated request is {_REQUEST_ID}")
+        ask, embedded = self.sent
+        context = replace(
+            negotiated.codec_context(signature_requested=self.signed), signature_size=negotiated.req_signature_size
+        )
+        try:
+            answer, size = decode_prefix(deliver.payload, context)
+        except DecodeError as error:
+            raise _bad(f"the encapsulated answer does not decode: {error}") from None
+        tail = deliver.payload[size:]
+        if not isinstance(answer, EndpointInfo) or answer.version != ask.version or len(tail) > padding or any(tail):
+            raise _bad(f"{answer.name} (version 0x{answer.version:02x}) answers the encapsulated GET_ENDPOINT_INFO")
+        asym = asym_suite(negotiated.req_base_asym_alg) if self.signed else None
+        try:
+            result = check_endpoint_info(
+                answer,
+                deliver.payload[:size],
+                request=ask,
+                request_bytes=embedded,
+                key=self.requester_key,
+                asym=asym,
+                hashes=hash_suite(negotiated.base_hash_algo),
+                vca=vca,
+                requester_signs=True,
+            )
+        except SpdmError as error:
+            raise _bad(f"the requester's ENDPOINT_INFO: {error}") from None
+        ack = EncapsulatedResponseAck(
+            version=deliver.version,
+            request_id=0,
+            payload_type=0,
+            ack_request_id=deliver.request_id,
+            reserved=bytes(3),
+            payload=b"",
+        )
+        return encode(ack), result
+
+
+def _bad(reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.InvalidResponseCode, reason)
