@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
-from spdm.errors import NegotiationError
+from spdm.errors import NegotiationError, ProtocolError
+from spdm.events import DMTF_EVENT_GROUP, check_groups
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
 from spdm.messages.codes import (
@@ -32,6 +33,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementHashAlgo,
 )
+from spdm.messages.events import EventGroup
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
     MAX_CT_EXPONENT,
@@ -250,6 +252,9 @@ class ResponderConfig:
       name); by default a fresh key is drawn for every KEY_EXCHANGE.
     - `clock`: the time certificate validity is checked at (the requester's chain).
     - `secured_transport`: the framing of secured messages (`spdm.session.PCI_DOE` or `MCTP`).
+    - `event_groups`: the event groups (and their types) SUPPORTED_EVENT_TYPES lists and requesters
+      may subscribe to, served with EVENT_CAP (SPDM 1.3); by default the DMTF group with its four
+      types (`spdm.events.DMTF_EVENT_GROUP`). Events are raised with `Responder.raise_event`.
     - `on_dhe_secret(session_id, secret)`: told each DHE session's shared secret once its
       KEY_EXCHANGE_RSP is built (sessions in capture order), for a capture's secrets sidecar
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
@@ -284,6 +289,7 @@ class ResponderConfig:
     clock: Callable[[], datetime.datetime] = _utc_now
     secured_transport: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
+    event_groups: tuple[EventGroup, ...] = (DMTF_EVENT_GROUP,)
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
@@ -331,11 +337,13 @@ class ResponderConfig:
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         self._check_sessions()
+        self._check_events()
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
         object.__setattr__(self, "psks", MappingProxyType({bytes(k): bytes(v) for k, v in self.psks.items()}))
         anchors = {slot: bytes(der) for slot, der in self.requester_trust_anchors.items()}
         object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
         object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
+        object.__setattr__(self, "event_groups", tuple(self.event_groups))
 
     def _check_certificate_model(self) -> None:
         """ALIAS_CERT_CAP says every slot's chain ends in alias certificates; without it none does."""
@@ -349,6 +357,14 @@ class ResponderConfig:
                 raise ValueError(f"ALIAS_CERT_CAP: slot {slot} has no alias certificates (alias_certificates)")
             if identity.alias_certificates and not alias:
                 raise ValueError(f"slot {slot} ends in alias certificates but capabilities lack ALIAS_CERT_CAP")
+
+    def _check_events(self) -> None:
+        try:
+            check_groups(self.event_groups, "event_groups")
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from None
+        if self.capabilities & F.EVENT_CAP and not self.event_groups:
+            raise ValueError("EVENT_CAP needs at least one event group (event_groups)")
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():

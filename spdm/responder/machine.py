@@ -49,6 +49,7 @@ from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite, select_algorithm
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
+from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests
@@ -122,7 +123,13 @@ _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
 _MAX_EXT_ALGS = {0x10: 8, 0x11: 20}
 _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
-_ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
+_ENCAPSULATING = frozenset(
+    {
+        SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
+        SessionState.EXPECT_ENCAPSULATED_RESPONSE,
+        SessionState.EXPECT_EVENT_ACK,
+    }
+)
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
 _OWN_VERSION_CODES = frozenset({Code.GET_VERSION, Code.RESPOND_IF_READY})
 """Header checks: these two codes expect another version than the negotiated one (see `_check_version`)."""
@@ -224,6 +231,34 @@ class Responder:
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
         self._vendor[(standard_id, bytes(vendor_id))] = handler
+
+    def raise_event(
+        self,
+        event_type_id: int,
+        detail: bytes = b"",
+        *,
+        group: GroupId = (DMTF_REGISTRY, b""),
+        session_id: int | None = None,
+    ) -> dict[int, int]:
+        """An event happened on the device (SPDM 1.3): it waits as SEND_EVENT in each established
+        session subscribed to it (only session `session_id` when given) until the requester fetches
+        it (GET_ENCAPSULATED_REQUEST) and acknowledges it (`spdm.responder.events`). Returns the
+        EventInstanceID it got in each session, by SessionID; empty when no session subscribed.
+
+        The event must be of a type `config.event_groups` lists (`group`: its standards-vendor
+        header, DMTF by default) with a detail its type allows (`spdm.events.check_event`);
+        EventLost is the responder's own. Otherwise ValueError.
+        """
+        key = (group[0], bytes(group[1]))
+        if event_type_id not in supported_types(self.config.event_groups).get(key, frozenset()):
+            raise ValueError(f"event type {event_type_id} of group {key[0]:#x} is not in config.event_groups")
+        if key == (DMTF_REGISTRY, b"") and event_type_id == DmtfEventType.EVENT_LOST:
+            raise ValueError("EventLost is raised by the responder itself when events are lost")
+        try:
+            check_event(key[0], key[1], event_type_id, bytes(detail))
+        except ProtocolError as error:
+            raise ValueError(str(error)) from None
+        return self._sessions.raise_event(key, event_type_id, bytes(detail), session_id)
 
     def answer_busy(self, count: int = 1) -> None:
         """Answer the next `count` requests with ERROR Busy (requester retry testing)."""

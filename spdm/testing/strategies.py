@@ -1509,14 +1509,16 @@ def supported_event_types(context: CodecContext | None = None) -> SearchStrategy
 
 @_memo
 def subscribe_event_types(context: CodecContext | None = None) -> SearchStrategy[SubscribeEventTypes]:
-    """Subscription lists up to 0xFFFF bytes, the empty one (unsubscribe) included."""
-    return st.builds(
+    """Subscription lists up to 0xFFFF bytes with one or more groups, or the bare header (unsubscribe)."""
+    subscribing = st.builds(
         SubscribeEventTypes,
         version=_versions(0x13),
-        group_count=_usual((0, 1)),
+        group_count=st.integers(min_value=1, max_value=_U8),
         param2=_reserved(),
         subscribe_list=_blob(_U16),
     )
+    unsubscribing = st.builds(SubscribeEventTypes, version=_versions(0x13), param2=_reserved())
+    return st.one_of(subscribing, unsubscribing)
 
 
 @_memo

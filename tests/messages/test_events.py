@@ -20,7 +20,7 @@ from spdm.messages.events import (
 # one group, four bytes of SupportedEventGroupsList
 SUPPORTED = bytes.fromhex("13620100" + "04000000" + "01020304")
 SUBSCRIBE = bytes.fromhex("13f00100" + "02000000" + "aabb")
-UNSUBSCRIBE = bytes.fromhex("13f00000" + "00000000")
+UNSUBSCRIBE = bytes.fromhex("13f00000")  # the bare header, as libspdm sends and takes it
 
 EXAMPLES = {
     "get_supported_event_types": bytes.fromhex("13e20000"),
@@ -51,9 +51,10 @@ def test_fields() -> None:
     [
         (SUPPORTED[:-1], "SUPPORTED_EVENT_TYPES", "groups", "truncated"),
         (SUBSCRIBE + b"\x00", "SUBSCRIBE_EVENT_TYPES", "", "trailing"),
-        (UNSUBSCRIBE[:7], "SUBSCRIBE_EVENT_TYPES", "_subscribe_length", "truncated"),
+        (SUBSCRIBE[:7], "SUBSCRIBE_EVENT_TYPES", "_subscribe_length", "truncated"),
+        (UNSUBSCRIBE + bytes(4), "SUBSCRIBE_EVENT_TYPES", "", "trailing"),
     ],
-    ids=["groups_short", "subscribe_trailing", "subscribe_truncated"],
+    ids=["groups_short", "subscribe_trailing", "subscribe_truncated", "unsubscribe_with_length"],
 )
 def test_rejected(data: bytes, message: str, field: str, reason: str) -> None:
     with pytest.raises(DecodeError) as caught:
