@@ -149,6 +149,12 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mutual-auth", action="store_true", help="offer mutual authentication with the identity below")
     p.add_argument("--req-cert-chain", help="the requester's certificates, root first (DER or PEM)")
     p.add_argument("--req-key", help="the requester leaf's private key (PEM)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="inside the session (SPDM 1.3, the device's EVENT_CAP): list the device's event types, subscribe "
+        "to them all and fetch the events waiting (GET_ENCAPSULATED_REQUEST, EVENT_ACK)",
+    )
     p.add_argument("--get-csr", metavar="FILE", help="then ask for the device's CSR (GET_CSR), write it to FILE (DER)")
     p.add_argument(
         "--set-certificate",
