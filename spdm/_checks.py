@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
+from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
@@ -18,10 +19,11 @@ from spdm.messages.codes import (
 )
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection
 
 __all__ = [
     "check_measurements",
+    "check_requester_context",
     "check_responder_flags",
     "check_selection",
     "check_summary_hash",
@@ -75,6 +77,13 @@ def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: 
         chosen_format = chosen.other_params_selection & OtherParams.OPAQUE_DATA_FMT_MASK
         if chosen_format and (not _one_bit(chosen_format) or not chosen_format & offer.other_params_support):
             raise NegotiationError(f"ALGORITHMS: OtherParamsSelection 0x{chosen_format:x} is not one offered format")
+    if negotiated.version >= 0x13:
+        check_multi_key_connection(negotiated.requester_flags, negotiated.requester_multi_key)
+        expected_mel = mel_specification_selection(negotiated.responder_flags, offer.mel_specification or 0)
+        if negotiated.mel_specification != expected_mel:
+            raise NegotiationError(
+                f"ALGORITHMS: MELspecificationSel 0x{negotiated.mel_specification:02x}, expected 0x{expected_mel:02x}"
+            )
     if not _one_bit(chosen.base_hash_sel) or not chosen.base_hash_sel & offer.base_hash_algo:
         raise NegotiationError(f"ALGORITHMS: BaseHashSel 0x{chosen.base_hash_sel:x} is not one offered hash")
     if not _one_bit(chosen.base_asym_sel) or not chosen.base_asym_sel & offer.base_asym_algo:
@@ -95,6 +104,12 @@ def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: 
         ):
             name = AlgType(struct.alg_type).name if struct.alg_type in AlgType._value2member_map_ else struct.alg_type
             raise NegotiationError(f"ALGORITHMS: AlgStruct {name} selects 0x{struct.alg_supported:x}, not offered")
+
+
+def check_requester_context(asked: bytes | None, answer: ChallengeAuth | Measurements) -> None:
+    """1.3 CHALLENGE_AUTH and MEASUREMENTS echo the request's RequesterContext."""
+    if answer.requester_context != asked:
+        raise invalid_response(f"{answer.name} does not echo the request's RequesterContext")
 
 
 def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: Negotiated) -> None:

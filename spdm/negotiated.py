@@ -14,6 +14,7 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
+    MeasurementSpecification,
     OtherParams,
     asym_signature_size,
     dhe_exchange_size,
@@ -22,7 +23,42 @@ from spdm.messages.codes import (
 from spdm.messages.context import CodecContext
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 
-__all__ = ["Negotiated"]
+__all__ = ["Negotiated", "check_multi_key_connection", "mel_specification_selection", "multi_key_connection"]
+
+
+def multi_key_connection(flags: int, *, willing: bool) -> bool:
+    """Whether the side whose capability `flags` these are uses its key pairs as a multi-key
+    connection (1.3): never without MULTI_KEY_CAP, always with MULTI_KEY_CAP_ONLY, and with
+    MULTI_KEY_CAP_NEG when the other side is `willing`. The requester decides it for the responder
+    (NEGOTIATE_ALGORITHMS' MULTI_KEY_CONN), the responder for the requester (ALGORITHMS'), the same
+    way (libspdm_req_negotiate_algorithms.c, libspdm_rsp_algorithms.c). Both bits set is reserved:
+    `NegotiationError`."""
+    caps = flags & CapabilityFlags.MULTI_KEY_CAP_MASK
+    if caps == CapabilityFlags.MULTI_KEY_CAP_MASK:
+        raise NegotiationError("MULTI_KEY_CAP 11b is reserved")
+    if caps == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+        return True
+    return bool(caps) and willing
+
+
+def check_multi_key_connection(own_flags: int, connection: bool) -> None:
+    """The other side's MULTI_KEY_CONN for our key pairs must fit our own MULTI_KEY_CAP: a side
+    with MULTI_KEY_CAP_ONLY has no other kind of connection, and one without MULTI_KEY_CAP has no
+    multi-key one (libspdm refuses both in the same two places). `NegotiationError` otherwise."""
+    caps = own_flags & CapabilityFlags.MULTI_KEY_CAP_MASK
+    if not connection and caps == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+        raise NegotiationError("MULTI_KEY_CONN is clear, yet this side has MULTI_KEY_CAP_ONLY")
+    if connection and not caps:
+        raise NegotiationError("MULTI_KEY_CONN is set, yet this side has no MULTI_KEY_CAP")
+
+
+def mel_specification_selection(responder_flags: int, offered: int) -> int:
+    """ALGORITHMS MELspecificationSel (1.3): DMTF when the responder has MEL_CAP and the requester
+    offered it, else 0. The responder answers with it and the requester accepts nothing else
+    (libspdm_rsp_algorithms.c, libspdm_req_negotiate_algorithms.c)."""
+    if responder_flags & CapabilityFlags.MEL_CAP and offered & MeasurementSpecification.DMTF:
+        return int(MeasurementSpecification.DMTF)
+    return 0
 
 
 def _size(table: Callable[[int], int], value: int) -> int | None:
@@ -59,7 +95,12 @@ class Negotiated:
     """The 1.2 transfer sizes of GET_CAPABILITIES and CAPABILITIES (None before 1.2)."""
     responder_multi_key: bool = False
     """1.3 ResponderMultiKeyConn: NEGOTIATE_ALGORITHMS OtherParamsSupport MULTI_KEY_CONN (libspdm's
-    multi_key_conn_rsp; ALGORITHMS' bit is the requester's). The responder's DIGESTS then carry key pair fields."""
+    multi_key_conn_rsp). The responder's DIGESTS then carry key pair fields."""
+    requester_multi_key: bool = False
+    """1.3 RequesterMultiKeyConn: ALGORITHMS OtherParamsSelection MULTI_KEY_CONN (libspdm's
+    multi_key_conn_req). The requester's encapsulated DIGESTS then carry key pair fields."""
+    mel_specification: int = 0
+    """1.3 ALGORITHMS MELspecificationSel (0: no measurement extension log)."""
     # decode contexts by (summary hash requested, signature requested), made once
     _contexts: dict[tuple[bool, bool], CodecContext] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -100,6 +141,8 @@ class Negotiated:
             responder_multi_key=version >= 0x13
             and offer is not None
             and offer.other_params_support & OtherParams.MULTI_KEY_CONN != 0,
+            requester_multi_key=version >= 0x13 and algorithms.other_params_selection & OtherParams.MULTI_KEY_CONN != 0,
+            mel_specification=algorithms.mel_specification_sel or 0,
         )
 
     def both(self, flag: int) -> bool:

@@ -188,7 +188,7 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
         assert first.returncode == 0, first.stderr
         assert first.stderr == ""
         assert "CN=DMTF libspdm ECP384 responder cert" in first.stdout
-        assert "SPDM version 1.2\n" in first.stdout
+        assert "SPDM version 1.3\n" in first.stdout
         capped = _spdm(
             "requester",
             "--connect",

@@ -29,8 +29,9 @@ __all__ = [
     "versions_up_to",
 ]
 
-SPDM_VERSIONS = (0x10, 0x11, 0x12)
+SPDM_VERSIONS = (0x10, 0x11, 0x12, 0x13)
 """The SPDMVersion bytes this library speaks, in both roles."""
+
 
 def versions_up_to(highest: int | None) -> tuple[int, ...]:
     """The versions of `SPDM_VERSIONS` up to `highest` (all for None); `ValueError` unless `highest` is one of them."""
@@ -115,8 +116,7 @@ def _transfer_sizes() -> list[c.Construct]:
         "max_spdm_msg_size" / c.If(from_12, c.Int32ul),
         require(
             of(
-                lambda version, transfer, largest: version < 0x12
-                or MIN_DATA_TRANSFER_SIZE <= transfer <= largest,
+                lambda version, transfer, largest: version < 0x12 or MIN_DATA_TRANSFER_SIZE <= transfer <= largest,
                 "version",
                 "data_transfer_size",
                 "max_spdm_msg_size",
@@ -306,7 +306,7 @@ class NegotiateAlgorithms(Message):
     "measurement_hash_algo" / c.Int32ul,
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
-    "reserved2" / c.IfThenElse(_FROM_13, c.Bytes(11), c.Bytes(12)),
+    "reserved2" / c.IfThenElse(_FROM_13, c.BytesInteger(11, swapped=True), c.BytesInteger(12, swapped=True)),
     "mel_specification_sel" / c.If(_FROM_13, c.Int8ul),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
@@ -324,7 +324,8 @@ class Algorithms(Message):
 
     `other_params_selection` (1.2: one opaque data format; 1.3: MULTI_KEY_CONN) is reserved before 1.2.
     At 1.3 spdm_algorithms_response_t takes the last byte of `reserved2` (then 11 bytes) for
-    `mel_specification_sel` (``None`` before 1.3)."""
+    `mel_specification_sel` (``None`` before 1.3); `reserved2` is a little-endian integer so that its
+    default, 0, fits either size."""
 
     version: int = 0x11
     param2: int = 0
@@ -333,7 +334,7 @@ class Algorithms(Message):
     measurement_hash_algo: int
     base_asym_sel: int
     base_hash_sel: int
-    reserved2: bytes = bytes(12)
+    reserved2: int = 0
     mel_specification_sel: int | None = None
     reserved3: int = 0
     ext_asym: tuple[ExtAlg, ...] = ()

@@ -84,6 +84,9 @@ class RequesterConfig:
     opaque data, a vendor payload, and the sessions held open at once. `versions` are the SPDM
     versions it accepts (the highest common one is used); `data_transfer_size` and
     `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without CHUNK_CAP).
+    At 1.3, `mel_specification` is the measurement extension log format it offers (DMTF; 0 for
+    none), and `multi_key` whether it takes a device with MULTI_KEY_CAP_NEG as a multi-key
+    connection (one with MULTI_KEY_CAP_ONLY always is).
 
     Injected: `clock` (the time certificates are checked at), `random(n)` (nonces, and see
     below) and `sleep(seconds)`, which the blocking `Requester` waits with when the device
@@ -123,6 +126,8 @@ class RequesterConfig:
     base_hash_algo: int = _ALL_HASH
     measurement_specification: int = MeasurementSpecification.DMTF
     alg_structs: tuple[AlgStruct, ...] = ()
+    mel_specification: int = MeasurementSpecification.DMTF
+    multi_key: bool = True
     trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
     chain_policy: ChainPolicy = field(default_factory=ChainPolicy)
     certificate_portion: int = _DEFAULT_PORTION
@@ -175,6 +180,8 @@ class RequesterConfig:
         base_hash_algo: int = _ALL_HASH,
         measurement_specification: int = MeasurementSpecification.DMTF,
         alg_structs: tuple[AlgStruct, ...] = (),
+        mel_specification: int = MeasurementSpecification.DMTF,
+        multi_key: bool = True,
         trust_anchors: Mapping[int, bytes] | None = None,
         chain_policy: ChainPolicy | None = None,
         certificate_portion: int = _DEFAULT_PORTION,
@@ -219,6 +226,8 @@ class RequesterConfig:
             base_hash_algo=base_hash_algo,
             measurement_specification=measurement_specification,
             alg_structs=alg_structs,
+            mel_specification=mel_specification,
+            multi_key=multi_key,
             trust_anchors=trust_anchors or {},
             chain_policy=chain_policy or ChainPolicy(),
             certificate_portion=certificate_portion,

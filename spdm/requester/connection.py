@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from spdm._checks import (
+    check_requester_context,
     check_responder_flags,
     check_selection,
     check_summary_hash,
@@ -44,7 +45,7 @@ from spdm.errors import NegotiationError, PeerError, ProtocolError, Verification
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.codes import AlgType, CapabilityFlags, ErrorCode, OtherParams, SummaryHashType, defined_asym_bits
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.negotiation import (
@@ -58,7 +59,7 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.opaque import version_list_opaque
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, multi_key_connection
 from spdm.requester.channel import Channel
 from spdm.requester.config import RequesterConfig
 from spdm.requester.encapsulated import basic_mutual_authentication
@@ -208,16 +209,27 @@ class Connection:
             else s
             for s in structs
         )
+        other_params, mel = 0, None
+        if self.version >= 0x12:
+            other_params = OtherParams.OPAQUE_DATA_FMT_1
+        if self.version >= 0x13:
+            mel = cfg.mel_specification
+            try:
+                if multi_key_connection(capabilities.flags, willing=cfg.multi_key):
+                    other_params |= OtherParams.MULTI_KEY_CONN
+            except NegotiationError as error:
+                raise NegotiationError(f"CAPABILITIES: {error}") from None
         offer = NegotiateAlgorithms(
             version=self.version,
-            other_params_support=OtherParams.OPAQUE_DATA_FMT_1 if self.version >= 0x12 else 0,
+            other_params_support=other_params,
             measurement_specification=cfg.measurement_specification,
             base_asym_algo=defined_asym_bits(self.version, cfg.base_asym_algo),
             base_hash_algo=cfg.base_hash_algo,
             alg_structs=structs,
+            mel_specification=mel,
         )
         chosen, request, response = yield from self._transact(offer, Algorithms)
-        negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen)
+        negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen, offer)
         check_selection(offer, chosen, negotiated)
         self.transcript.add_vca(request, response)
         self.transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
@@ -296,8 +308,15 @@ class Connection:
         if verified is None:
             raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
         nonce = self.config.draw_random(_NONCE_SIZE)
-        ask = Challenge(version=self.version, slot_id=slot, summary_hash_type=summary_hash_type, nonce=nonce)
+        ask = Challenge(
+            version=self.version,
+            slot_id=slot,
+            summary_hash_type=summary_hash_type,
+            nonce=nonce,
+            requester_context=self.config.draw_random(REQUESTER_CONTEXT_SIZE) if self.version >= 0x13 else None,
+        )
         answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
+        check_requester_context(ask.requester_context, answer)
         if answer.slot_id != slot:
             raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
         if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):

@@ -173,6 +173,7 @@ class EncapsulatedAnswers:
             slot_mask=slot_mask(self._slots()),
             cert_chain_hash=hashes.digest(chain),
             nonce=self.config.draw_random(_NONCE_SIZE),
+            requester_context=request.requester_context,
             signature=bytes(suite.signature_size),
         )
         unsigned = encode(auth)[: -suite.signature_size]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from spdm._checks import check_measurements
+from spdm._checks import check_measurements, check_requester_context
 from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
@@ -54,8 +55,10 @@ def get_measurements(
         operation=operation,
         nonce=nonce,
         slot_id_param=slot if signed and version >= 0x11 else None,
+        requester_context=random(REQUESTER_CONTEXT_SIZE) if version >= 0x13 else None,
     )
     answer, request, response = yield from transact(ask, signed)
+    check_requester_context(ask.requester_context, answer)
     check_measurements(ask, answer, negotiated)
     if answer.signature is not None and chain is not None:
         signed_part = response[: len(response) - len(answer.signature)]

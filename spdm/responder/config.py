@@ -220,7 +220,7 @@ def _spki(key: PublicKeyTypes) -> bytes:
 class ResponderConfig:
     """What the device is and supports. Priorities are bit values, most preferred first.
 
-    - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12) listed in VERSION.
+    - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12, 0x13) listed in VERSION.
     - `data_transfer_size`, `max_spdm_msg_size`: the 1.2 CAPABILITIES sizes (equal without CHUNK_CAP).
     - `capabilities`: the CAPABILITIES flags (a raw u32, so a replay may advertise bits this
       responder does not serve yet); each version's CAPABILITIES shows only the bits it defines.
@@ -234,6 +234,8 @@ class ResponderConfig:
       (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
       vendor payloads and the requester's chain read through encapsulated requests.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.
+    - `multi_key`: at 1.3, whether a requester with MULTI_KEY_CAP_NEG gets a multi-key connection
+      (ALGORITHMS MULTI_KEY_CONN; one with MULTI_KEY_CAP_ONLY always does).
 
     Sessions (in effect only with the session bits in `capabilities`, e.g. `session_capabilities()`):
 
@@ -278,6 +280,7 @@ class ResponderConfig:
     transport_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
     certificate_portion: int = 0xFFFF
+    multi_key: bool = True
     psks: Mapping[bytes, bytes] = field(default_factory=dict)
     heartbeat_period: int = 0
     mutual_auth: MutualAuth | None = None

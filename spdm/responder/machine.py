@@ -81,7 +81,7 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, multi_key_connection
 from spdm.responder._common import (
     Connection,
     SessionTerms,
@@ -588,7 +588,7 @@ class Responder:
             raise ProtocolError(ErrorCode.UnexpectedRequest, "NEGOTIATE_ALGORITHMS before CAPABILITIES")
         _check_offer(offer)
         answer = self._select(offer, requester.flags or 0)
-        negotiated = Negotiated.from_vca(offer.version, requester, capabilities, answer)
+        negotiated = Negotiated.from_vca(offer.version, requester, capabilities, answer, offer)
         connection = self._settle(negotiated)
         self.transcript.before_request(Code.NEGOTIATE_ALGORITHMS)
         response = encode(answer)
@@ -636,10 +636,22 @@ class Responder:
         for flags, alg_type in required:
             if both & flags and not chosen.get(alg_type):
                 raise invalid_request(f"no common {AlgType(alg_type).name} algorithm")
+        other_params, mel = 0, None
+        if version >= 0x12:
+            other_params = select_opaque_data_format(offer)
+        if version >= 0x13:
+            mel = mel_specification_selection(ours, offer.mel_specification or 0)
+            try:
+                check_multi_key_connection(ours, offer.other_params_support & OtherParams.MULTI_KEY_CONN != 0)
+                if multi_key_connection(requester_flags, willing=config.multi_key):
+                    other_params |= OtherParams.MULTI_KEY_CONN
+            except NegotiationError as error:
+                raise invalid_request(str(error)) from None
         return Algorithms(
             version=offer.version,
-            other_params_selection=select_opaque_data_format(offer) if offer.version >= 0x12 else 0,
+            other_params_selection=other_params,
             measurement_specification_sel=spec,
+            mel_specification_sel=mel,
             measurement_hash_algo=measurement_hash,
             base_asym_sel=asym,
             base_hash_sel=base_hash,
@@ -774,6 +786,7 @@ class Responder:
                 cert_chain_hash=suite.digest(chain),
                 nonce=self._nonce(),
                 measurement_summary_hash=summary,
+                requester_context=ask.requester_context,
                 signature=b"",
             )
         )
@@ -828,6 +841,7 @@ class Responder:
                 slot_param=slot if signed and ask.version >= 0x11 else 0,
                 blocks=chosen,
                 nonce=self._nonce(),
+                requester_context=ask.requester_context,
                 signature=None,
             )
         )
@@ -886,7 +900,11 @@ class Responder:
         padding = self.config.transport_padding if session is None else 0
         installed = certified_identity(
             unpadded_chain(ask.cert_chain, padding),
-            identity, hash_suite=suite, asym=asym, limits=self.config.limits, now=self.config.clock()
+            identity,
+            hash_suite=suite,
+            asym=asym,
+            limits=self.config.limits,
+            now=self.config.clock(),
         )
         if session is None:
             self.transcript.before_request(Code.SET_CERTIFICATE)

@@ -541,7 +541,7 @@ def _algorithms(draw: st.DrawFn) -> Algorithms:
         measurement_hash_algo=draw(_bitmask(8, 0xFFFFFFFF)),
         base_asym_sel=draw(_bitmask(12, 0xFFFFFFFF)),
         base_hash_sel=draw(_bitmask(7, 0xFFFFFFFF)),
-        reserved2=draw(_reserved_bytes(11 if ver >= 0x13 else 12)),
+        reserved2=draw(_reserved((1 << (88 if ver >= 0x13 else 96)) - 1)),
         mel_specification_sel=draw(_usual((0, 1))) if ver >= 0x13 else None,
         reserved3=draw(_reserved(_U16)),
         ext_asym=ext_asym,
@@ -662,6 +662,7 @@ def _summary_hash(context: CodecContext, hash_size: int) -> SearchStrategy[bytes
 @_memo
 def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
     hash_size = _size(context, "hash_size", ChallengeAuth)
+    signature_size = _size(context, "signature_size", ChallengeAuth)  # a missing size fails here, not when drawn
     return _versions_13().flatmap(
         lambda ver: st.builds(
             ChallengeAuth,
@@ -673,7 +674,7 @@ def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
             measurement_summary_hash=_summary_hash(context, hash_size),
             opaque_data=opaque_data(),
             requester_context=_requester_context(ver),
-            signature=_fixed(_size(context, "signature_size", ChallengeAuth)),
+            signature=_fixed(signature_size),
         )
     )
 

@@ -91,7 +91,7 @@ def test_one_loop_authenticates_several_devices_at_once(devices: list[Device]) -
         results.extend(await main())
 
     _run(collect())
-    assert [version for version, _ in results] == [0x12] * DEVICES
+    assert [version for version, _ in results] == [0x13] * DEVICES
     assert len({chain for _, chain in results}) == DEVICES  # three devices, three identities
 
 
@@ -99,7 +99,7 @@ async def _exercise(session: AsyncSession) -> None:
     """What `spdm requester --session` does, through the async API."""
     async with session:
         await session.heartbeat()
-        assert isinstance(await session.send(Heartbeat(version=0x12)), HeartbeatAck)
+        assert isinstance(await session.send(Heartbeat(version=0x13)), HeartbeatAck)
         assert not await session.key_update()
         assert await session.key_update(all_keys=True)
         measured = await session.get_measurements(0xFF)

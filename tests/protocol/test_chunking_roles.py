@@ -176,7 +176,7 @@ def _unchanged(responder: Responder) -> None:
 
 def _send(seq_no: int, chunk: bytes, *, handle: int = 0, size: int | None = None, last: bool = False) -> ChunkSend:
     return ChunkSend(
-        version=0x12,
+        version=0x13,
         attributes=LAST_CHUNK if last else 0,
         handle=handle,
         chunk_seq_no=seq_no,
@@ -191,7 +191,9 @@ def _early_error(answer: Any, code: int = ErrorCode.InvalidRequest) -> None:
     assert isinstance(error, ErrorResponse) and error.error_code == code
 
 
-LARGE = encode(GetMeasurements(version=0x12, attributes=0, operation=0)) + bytes(60)  # trailing bytes: refused whole
+LARGE = encode(GetMeasurements(version=0x13, attributes=0, operation=0, requester_context=bytes(8))) + bytes(
+    60
+)  # trailing bytes: refused whole
 
 
 @pytest.mark.parametrize(
@@ -215,14 +217,14 @@ def test_a_bad_chunk_send_sequence_is_refused_in_its_ack(negotiated_responder: R
         assert isinstance(answer, ChunkSendAck) and not answer.early_error_detected and not answer.response
     _early_error(_ask(negotiated_responder, bad))
     _unchanged(negotiated_responder)
-    served = _ask(negotiated_responder, GetDigests(version=0x12))  # the connection goes on
+    served = _ask(negotiated_responder, GetDigests(version=0x13))  # the connection goes on
     assert isinstance(served, ErrorResponse) and isinstance(served.extended_data, LargeResponse)
 
 
 def test_a_chunked_request_is_served_whole_and_may_not_be_interrupted(negotiated_responder: Responder) -> None:
-    large = encode(GetDigests(version=0x12)) + bytes(48)  # served as it came: the trailing bytes are refused
+    large = encode(GetDigests(version=0x13)) + bytes(48)  # served as it came: the trailing bytes are refused
     assert isinstance(_ask(negotiated_responder, _send(0, large[:48], size=len(large))), ChunkSendAck)
-    interrupted = _ask(negotiated_responder, GetDigests(version=0x12))
+    interrupted = _ask(negotiated_responder, GetDigests(version=0x13))
     assert isinstance(interrupted, ErrorResponse) and interrupted.error_code == ErrorCode.UnexpectedRequest
     answer = _ask(negotiated_responder, _send(1, large[48:], last=True))
     assert isinstance(answer, ChunkSendAck) and not answer.early_error_detected
@@ -232,7 +234,7 @@ def test_a_chunked_request_is_served_whole_and_may_not_be_interrupted(negotiated
 
 
 def test_a_chunk_request_may_not_carry_a_chunk_request(negotiated_responder: Responder) -> None:
-    inner = encode(ChunkGet(version=0x12, handle=0, chunk_seq_no=0)) + bytes(60)
+    inner = encode(ChunkGet(version=0x13, handle=0, chunk_seq_no=0)) + bytes(60)
     assert isinstance(_ask(negotiated_responder, _send(0, inner[:48], size=len(inner))), ChunkSendAck)
     _early_error(_ask(negotiated_responder, _send(1, inner[48:], last=True)))
     _unchanged(negotiated_responder)
@@ -240,22 +242,22 @@ def test_a_chunk_request_may_not_carry_a_chunk_request(negotiated_responder: Res
 
 def test_chunk_get_rules(negotiated_responder: Responder) -> None:
     responder = negotiated_responder
-    nothing = _ask(responder, ChunkGet(version=0x12, handle=1, chunk_seq_no=0))
+    nothing = _ask(responder, ChunkGet(version=0x13, handle=1, chunk_seq_no=0))
     assert isinstance(nothing, ErrorResponse) and nothing.error_code == ErrorCode.UnexpectedRequest
-    announce = _ask(responder, GetCertificate(version=0x12, offset=0, length=0x400))
+    announce = _ask(responder, GetCertificate(version=0x13, offset=0, length=0x400))
     assert isinstance(announce.extended_data, LargeResponse)
     handle = announce.extended_data.handle
     for handle_change, seq_no in ((1, 0), (0, 1)):
-        refused = _ask(responder, ChunkGet(version=0x12, handle=handle + handle_change, chunk_seq_no=seq_no))
+        refused = _ask(responder, ChunkGet(version=0x13, handle=handle + handle_change, chunk_seq_no=seq_no))
         assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
         assert responder._large.buffered > 0
-    other = _ask(responder, GetDigests(version=0x12))
+    other = _ask(responder, GetDigests(version=0x13))
     assert isinstance(other, ErrorResponse) and other.error_code == ErrorCode.UnexpectedRequest
-    first = _ask(responder, ChunkGet(version=0x12, handle=handle, chunk_seq_no=0))
+    first = _ask(responder, ChunkGet(version=0x13, handle=handle, chunk_seq_no=0))
     assert isinstance(first, ChunkResponse) and first.large_message_size is not None
     assert isinstance(_ask(responder, GetVersion()), Version)
     assert responder._large.buffered == 0 and responder.state is State.EXPECT_GET_CAPABILITIES
-    after = _ask(responder, ChunkGet(version=0x12, handle=handle, chunk_seq_no=1))
+    after = _ask(responder, ChunkGet(version=0x13, handle=handle, chunk_seq_no=1))
     assert isinstance(after, ErrorResponse)
 
 
@@ -267,7 +269,7 @@ def test_chunk_requests_need_chunk_cap_on_both_sides() -> None:
         capabilities=RequesterConfig.with_sessions().capabilities,
     )
     Requester(LoopbackTransport(responder.respond), requester_config).init_connection()
-    for request in (ChunkGet(version=0x12, handle=0, chunk_seq_no=0), _send(0, LARGE[:48], size=len(LARGE))):
+    for request in (ChunkGet(version=0x13, handle=0, chunk_seq_no=0), _send(0, LARGE[:48], size=len(LARGE))):
         answer = _ask(responder, request)
         assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnsupportedRequest
         assert answer.error_data == request.code
@@ -302,8 +304,8 @@ def test_a_sessions_large_response_is_not_served_in_the_clear() -> None:
     def respond(request: bytes, session_id: int | None = None) -> bytes:
         response = responder.respond(request, session_id)
         if session_id is not None and responder._large.buffered and not refusals:
-            refusals.append(decode(responder.respond(encode(ChunkGet(version=0x12, handle=0, chunk_seq_no=0)))))
-            refusals.append(decode(responder.respond(encode(GetDigests(version=0x12)))))
+            refusals.append(decode(responder.respond(encode(ChunkGet(version=0x13, handle=0, chunk_seq_no=0)))))
+            refusals.append(decode(responder.respond(encode(GetDigests(version=0x13)))))
         return response
 
     requester = Requester(LoopbackTransport(respond), _requester_config(config.slots[0].certificates[0], 64))

@@ -170,7 +170,7 @@ def test_a_tampered_response_is_rejected(target: str) -> None:
             return bytes(response)
 
     requester.transport = Tamper()
-    with pytest.raises((VerificationError, NegotiationError, PeerError, DecodeError)):
+    with pytest.raises((VerificationError, NegotiationError, PeerError, DecodeError, ProtocolError)):
         requester.authenticate(0)
 
 

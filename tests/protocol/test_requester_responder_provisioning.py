@@ -216,7 +216,9 @@ def test_a_garbled_chain_is_invalid_request(cut: int) -> None:
     responder = Responder(_config())
     requester = _connect(responder)
     data = NEW0.spdm_chain(SHA384).to_bytes()
-    answer = decode(responder.respond(encode(SetCertificate(slot_param=0, cert_chain=data[:-cut]))))
+    answer = decode(
+        responder.respond(encode(SetCertificate(version=requester.version, slot_param=0, cert_chain=data[:-cut])))
+    )
     assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.InvalidRequest
     _unchanged(responder, requester)
 

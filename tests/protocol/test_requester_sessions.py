@@ -139,7 +139,7 @@ def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str
     assert (session.measurement_summary_hash is not None) == (kind == "dhe")
     with session:
         session.heartbeat()
-        assert isinstance(session.send(Heartbeat(version=0x12)), HeartbeatAck)
+        assert isinstance(session.send(Heartbeat(version=requester.version)), HeartbeatAck)
         assert session.sequence_numbers == (2, 2)
         assert not session.key_update()
         assert session.sequence_numbers == (1, 4)  # new request key; the response key went on
@@ -160,8 +160,11 @@ def test_measurements_through_send_keep_the_sessions_l1l2_in_step(requester_chai
     `get_measurements` after them verifies over what the responder signed."""
     requester, _, _ = _pair(requester_chain)
     requester.authenticate(0)
-    unsigned = GetMeasurements(version=0x12, operation=1)
-    signed = GetMeasurements(version=0x12, attributes=1, operation=1, nonce=bytes(32), slot_id_param=0)
+    context = bytes(8)
+    unsigned = GetMeasurements(version=0x13, operation=1, requester_context=context)
+    signed = GetMeasurements(
+        version=0x13, attributes=1, operation=1, nonce=bytes(32), slot_id_param=0, requester_context=context
+    )
     with requester.key_exchange(0) as session:
         session.send(unsigned)
         assert session.get_measurements(2).signed  # over the unsigned pair and itself

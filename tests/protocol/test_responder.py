@@ -91,7 +91,7 @@ def ready(peer: Peer) -> Peer:
 
 def test_version_lists_the_configured_versions(peer: Peer, config: ResponderConfig) -> None:
     answer = peer.expect(GetVersion(), Version)
-    assert answer.response == bytes.fromhex("10040000 0003 0010 0011 0012".replace(" ", ""))
+    assert answer.response == bytes.fromhex("10040000 0004 0010 0011 0012 0013".replace(" ", ""))
     only = Peer(Responder(dataclasses.replace(config, versions=(0x11,))))
     assert only.expect(GetVersion(), Version).response == bytes.fromhex("100400000001" + "0011")
 
@@ -295,7 +295,7 @@ def test_wrong_version_bytes(peer: Peer) -> None:
     error = peer.expect_error(GetVersion(version=0x11), E.VersionMismatch, 0)
     assert error.version == 0x10
     peer.get_version()
-    too_new = GetCapabilities(version=0x13, data_transfer_size=0x1200, max_spdm_msg_size=0x1200)
+    too_new = GetCapabilities(version=0x14, data_transfer_size=0x1200, max_spdm_msg_size=0x1200)
     peer.expect_error(too_new, E.VersionMismatch, 0)
     peer.expect_error(GetCapabilities(version=0x01), E.VersionMismatch, 0)
     assert peer.responder.state is State.EXPECT_GET_CAPABILITIES
@@ -604,7 +604,7 @@ def test_config_is_checked(config: ResponderConfig) -> None:
     with pytest.raises(ValueError):
         ResponderConfig(slots={0: slot})  # MEAS_CAP without measurements
     with pytest.raises(ValueError):
-        dataclasses.replace(config, versions=(0x13,))
+        dataclasses.replace(config, versions=(0x14,))
     with pytest.raises(ValueError):
         dataclasses.replace(config, slots={8: slot})
     with pytest.raises(ValueError):

@@ -131,7 +131,7 @@ def test_discovery_comes_from_the_cache_filtered_by_policy() -> None:
     vendor = DoeTransport(mediator.client("vendor-tool"))
     with pytest.raises(TransportError, match="does not list CMA/SPDM"):
         vendor.exchange(bytes.fromhex("10840000"))
-    assert Requester(transport, requester_config(config)).init_connection().version == 0x12
+    assert Requester(transport, requester_config(config)).init_connection().version == 0x13
 
 
 def test_client_discovery_never_reaches_the_mailbox() -> None:
@@ -342,7 +342,7 @@ def test_many_clients_share_one_mailbox() -> None:
             for _ in range(rounds // 10):
                 with handle.hold():
                     negotiated = requester.init_connection()  # GET_VERSION, CAPABILITIES, ALGORITHMS
-                    assert negotiated.version == 0x12
+                    assert negotiated.version == 0x13
                     assert set(requester.get_digests()) == {0}
                 done += 4
             counts[name] = done
