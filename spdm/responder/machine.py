@@ -435,7 +435,7 @@ class Responder:
         """A request of `session`: sealed (`clear` False) or the in-the-clear handshake (`clear` True)."""
         if code in NEVER_IN_SESSION:
             raise unexpected(f"{code.name} inside a session")
-        if session.in_the_clear and not clear and code in CLEAR_HANDSHAKE:
+        if session.in_the_clear and session.handshaking and not clear and code in CLEAR_HANDSHAKE:
             raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
         targets = SESSION_TRANSITIONS.get((session.state, code))
         if targets is None:

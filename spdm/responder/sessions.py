@@ -151,7 +151,7 @@ class Session:
 
     @property
     def handshaking(self) -> bool:
-        return self.state not in (SessionState.ESTABLISHED, SessionState.ENDED)
+        return self.state not in (SessionState.ESTABLISHED, SessionState.EXPECT_EVENT_ACK, SessionState.ENDED)
 
     def open(self, record: bytes) -> bytes:
         """The SPDM message of a record from the requester; raises (and changes nothing) when it does

@@ -31,6 +31,7 @@ from spdm.messages.events import (
 )
 from spdm.requester import Operation, Requester, RequesterConfig, Session
 from spdm.requester.encapsulated import EncapsulatedAnswers
+from spdm.requester.event_recipient import EventInbox
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.responder.events import MAX_PENDING_EVENTS
 from spdm.testing import MemoryDoeLink
@@ -48,13 +49,16 @@ def _config(**changes: Any) -> ResponderConfig:
     return dataclasses.replace(config, **changes)
 
 
+def _requester_config(config: ResponderConfig) -> RequesterConfig:
+    """A requester that can open sessions and fetch the responder's encapsulated requests (ENCAP_CAP)."""
+    sessions = RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]})
+    return dataclasses.replace(sessions, capabilities=sessions.capabilities | F.ENCAP_CAP)
+
+
 def _pair(config: ResponderConfig | None = None) -> tuple[Requester, Responder, Session]:
     config = config or _config()
     responder = Responder(config)
-    requester = Requester(
-        DoeTransport(MemoryDoeLink(responder.respond)),
-        RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]}),
-    )
+    requester = Requester(DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config))
     requester.authenticate(0)
     return requester, responder, requester.key_exchange(0)
 
@@ -62,7 +66,11 @@ def _pair(config: ResponderConfig | None = None) -> tuple[Requester, Responder, 
 def _raw(requester: Requester, session: Session, request: Message) -> Message:
     """One request of the session outside its own methods (the bytes a misbehaving requester sends)."""
     operation: Operation[Any] = Operation(session.core._transact(request, Message))
-    return requester._run(operation)[0]  # type: ignore[no-any-return]
+    try:
+        return requester._run(operation)[0]  # type: ignore[no-any-return]
+    except PeerError as error:
+        assert isinstance(error.response, ErrorResponse)
+        return error.response
 
 
 def test_subscribe_raise_fetch_acknowledge() -> None:
@@ -142,9 +150,7 @@ def test_the_async_session() -> None:
             return responder.respond(request, session_id)
 
     async def main() -> tuple[Event, ...]:
-        requester = AsyncRequester(
-            Loopback(), RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]})
-        )
+        requester = AsyncRequester(Loopback(), _requester_config(config))
         await requester.authenticate(0)
         async with await requester.key_exchange(0) as session:
             await session.subscribe_event_types(*await session.get_supported_event_types())
@@ -228,12 +234,11 @@ def test_a_refused_send_event_comes_again_with_the_same_ids(monkeypatch: pytest.
     _, responder, session = _pair()
     session.subscribe_event_types(DMTF_EVENT_GROUP)
     responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x01")
-    inbox = session.core._inbox
 
-    def refuse(request: SendEvent) -> None:
+    def refuse(inbox: EventInbox, request: SendEvent) -> None:
         raise ProtocolError(ErrorCode.Busy, "not now")
 
-    monkeypatch.setattr(inbox, "deliver", refuse, raising=False)
+    monkeypatch.setattr(EventInbox, "deliver", refuse)
     assert session.poll_events() == ()
     monkeypatch.undo()
     assert [e.event_instance_id for e in session.poll_events()] == [0]
@@ -286,3 +291,18 @@ def test_the_requester_refuses_a_malformed_send_event(events: tuple[Event, ...])
     fine = (Event(event_instance_id=5, event_type_id=4, event_detail=b"\x01"),)
     assert isinstance(decode(answers.answer(encode(SendEvent(events=fine)), 0x13)), EventAck)
     assert inbox.take() == fine
+
+
+def test_no_events_on_a_1_2_connection() -> None:
+    """EVENT_CAP is a 1.3 flag: a 1.2 CAPABILITIES cannot show it, so the requests are unsupported."""
+    config = _config()
+    responder = Responder(config)
+    settings = dataclasses.replace(_requester_config(config), versions=(0x10, 0x11, 0x12))
+    requester = Requester(DoeTransport(MemoryDoeLink(responder.respond)), settings)
+    requester.authenticate(0)
+    session = requester.key_exchange(0)
+    with pytest.raises(NegotiationError, match=r"SPDM 1\.3"):
+        session.get_supported_event_types()
+    answer = _raw(requester, session, GetSupportedEventTypes(version=0x12))
+    assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnsupportedRequest
+    assert session.poll_events() == ()  # UnexpectedRequest before 1.3: nothing pending
