@@ -125,6 +125,11 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="serve GET_CSR and SET_CERTIFICATE (CSR_CAP, SET_CERT_CAP; SPDM 1.2): a requester may install "
         "a new chain for the slot's key (slot 0 in the clear, any slot inside a session)",
     )
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="serve SPDM 1.3 events (EVENT_CAP): requesters may subscribe to the DMTF event group in a session",
+    )
     _transfer_argument(p, "requester")
     _recording_arguments(p)
 

@@ -189,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
             identities=identities,
             on_dhe_secret=reveal,
         )
+    if args.events:  # the responder's SEND_EVENT comes as an encapsulated request
+        config = replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP)
     config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_response_bytes))
     host, port = args.connect or ("127.0.0.1", DEFAULT_PORT)
     try:

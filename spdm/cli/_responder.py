@@ -37,7 +37,8 @@ def _requester_chain(args: argparse.Namespace) -> tuple[bytes, ...]:
 def _identity(args: argparse.Namespace) -> ResponderConfig:
     """The configuration `spdm responder` serves: every session capability, the demo identity or the
     given one, the session options (PSK, mutual authentication and the requester's identity) and,
-    with --provisioning, GET_CSR and SET_CERTIFICATE; with --data-transfer-size, chunking."""
+    with --provisioning, GET_CSR and SET_CERTIFICATE; with --events, EVENT_CAP; with --data-transfer-size,
+    chunking."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
@@ -51,7 +52,9 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     demo = args.cert_chain is None and args.key is None
     if not demo and (args.cert_chain is None or args.key is None):
         raise Usage("--cert-chain and --key go together")
-    config = demo_config(sessions=True, psks={} if args.psk is None else {args.psk_hint: args.psk})
+    config = demo_config(
+        sessions=True, psks={} if args.psk is None else {args.psk_hint: args.psk}, events=args.events
+    )
     try:
         if not demo:
             certificates, key = load_identity(args.cert_chain, args.key, "responder")

@@ -405,19 +405,28 @@ class ResponderConfig:
 
 
 def demo_config(
-    *, sessions: bool = False, psks: Mapping[bytes, bytes] | None = None, provisioning: bool = False
+    *,
+    sessions: bool = False,
+    psks: Mapping[bytes, bytes] | None = None,
+    provisioning: bool = False,
+    events: bool = False,
 ) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
     key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
-    (`PROVISIONING_CAPABILITIES`). Any other field is one `dataclasses.replace` away, e.g.
+    (`PROVISIONING_CAPABILITIES`); `events` adds EVENT_CAP (SPDM 1.3, in sessions only: it needs
+    `sessions`), serving the DMTF event group. Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
+    if events and not sessions:
+        raise ValueError("events exist only inside sessions: demo_config(events=True) needs sessions=True")
     chain = demo_chain()
     capabilities = DEFAULT_CAPABILITIES
     if sessions:
         capabilities |= session_capabilities(psk=bool(psks))
+    if events:
+        capabilities |= F.EVENT_CAP
     if provisioning:
         capabilities |= PROVISIONING_CAPABILITIES
     return ResponderConfig(

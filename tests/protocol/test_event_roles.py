@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from spdm import cli
 from spdm.aio import AsyncRequester, AsyncTransport
 from spdm.errors import ErrorCode, NegotiationError, PeerError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
@@ -35,8 +37,9 @@ from spdm.requester.event_recipient import EventInbox
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.responder.events import MAX_PENDING_EVENTS
 from spdm.testing import MemoryDoeLink
-from spdm.transport.doe import DoeTransport
+from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
+from spdm.transport.socket import SocketServer
 
 F = CapabilityFlags
 DOE_PADDING = 3
@@ -306,3 +309,59 @@ def test_no_events_on_a_1_2_connection() -> None:
     answer = _raw(requester, session, GetSupportedEventTypes(version=0x12))
     assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnsupportedRequest
     assert session.poll_events() == ()  # UnexpectedRequest before 1.3: nothing pending
+
+
+# --- the command line, a capture of it, and the capture checked --------------------------------
+
+
+def test_cli_events_recorded_verified_and_dumped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`spdm requester --events` against a device that raises CertificateChanged once it has a
+    subscriber; the recording verifies (the event messages checked as their recipient checks them)
+    and `spdm dump` shows the exchange."""
+    config = demo_config(sessions=True, events=True)
+    config = dataclasses.replace(config, transport_padding=DOE_PADDING)
+    responder = Responder(config)
+    raised: dict[int, int] = {}
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        response = responder.respond(request, session_id)
+        if not raised:  # the first answer after the subscription: the device notices a change
+            raised.update(responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x01"))
+        return response
+
+    root = tmp_path / "root.der"
+    root.write_bytes(config.slots[0].certificates[0])
+    pcap, secrets = tmp_path / "events.pcap", tmp_path / "secrets.json"
+    server = SocketServer(DoeMailboxResponder(respond), host="127.0.0.1", port=0).start()
+    try:
+        base = ["requester", "--connect", f"127.0.0.1:{server.port}", "--root-cert", str(root)]
+        run = [*base, "--exe-mode", "continue", "--session", "dhe", "--events", "--pcap", str(pcap)]
+        assert cli.main([*run, "--secrets", str(secrets)]) == 0, capsys.readouterr().err
+    finally:
+        server.stop(timeout=2)
+    out = capsys.readouterr().out
+    assert (
+        "event group 0x00 version 1: EVENT_LOST, MEASUREMENT_CHANGED, MEASUREMENT_PRE_UPDATE, CERTIFICATE_CHANGED"
+        in out
+    )
+    assert "events waiting: 1, acknowledged" in out and "#0 CERTIFICATE_CHANGED: 01" in out
+    assert cli.main(["verify", str(pcap), "--root-cert", str(root), "--secrets", str(secrets)]) == 0
+    verified = capsys.readouterr().out
+    for name in ("SUPPORTED_EVENT_TYPES", "SUBSCRIBE_EVENT_TYPES", "SEND_EVENT"):
+        assert f"{name} well formed" in verified
+    assert "EventInstanceID 0..0" in verified and "FAIL" not in verified
+    assert cli.main(["dump", str(pcap), "--secrets", str(secrets)]) == 0
+    dumped = capsys.readouterr().out
+    for name in ("GET_SUPPORTED_EVENT_TYPES", "SUPPORTED_EVENT_TYPES", "SUBSCRIBE_EVENT_TYPES_ACK"):
+        assert f") {name} (" in dumped
+    shown = "ENCAPSULATED_REQUEST (request_id=0x1, param2=0x0, payload=13f1000001000000000000000000000000000400010001)"
+    assert f"{shown} / SPDM(1.3) SEND_EVENT (param1=0x0, param2=0x0, events=[{{event_instance_id=0x0, " in dumped
+    assert (
+        "DELIVER_ENCAPSULATED_RESPONSE (request_id=0x1, param2=0x0, payload=13710000) / SPDM(1.3) EVENT_ACK" in dumped
+    )
+
+
+def test_cli_events_need_a_session(tmp_path: Path) -> None:
+    root = tmp_path / "root.der"
+    root.write_bytes(b"not read before the usage check")
+    assert cli.main(["requester", "--connect", "127.0.0.1:1", "--root-cert", str(root), "--events"]) == 2
