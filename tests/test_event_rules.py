@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spdm.errors import DecodeError, ErrorCode, ProtocolError
 from spdm.events import (
@@ -16,8 +18,15 @@ from spdm.events import (
 )
 from spdm.messages import decode, encode
 from spdm.messages._codec import decode_record, encode_record, encode_records
-from spdm.messages.events import Event, EventGroup, EventLostDetail, EventTypeEntry, SendEvent
-from spdm.responder.events import MAX_PENDING_EVENTS, SessionEvents
+from spdm.messages.events import (
+    Event,
+    EventGroup,
+    EventLostDetail,
+    EventTypeEntry,
+    SendEvent,
+    SubscribeEventTypes,
+)
+from spdm.responder.events import MAX_PENDING_EVENTS, SessionEvents, subscribe
 
 DMTF = (0, b"")
 # libspdm's generate_dmtf_event_group(attributes=0, all four types): SVH 00 00, EventTypeCount 4,
@@ -210,3 +219,31 @@ def test_a_new_subscription_drops_waiting_events_and_sends_one_run() -> None:
     events.acknowledged()
     events.subscribe({})
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") is None
+
+
+# --- any subscription list: acknowledged, or refused with nothing changed -----------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(min_value=1, max_value=3),
+    data=st.one_of(
+        st.binary(max_size=64),
+        st.lists(st.sampled_from([DMTF_ALL_BYTES, DMTF_GROUP_BYTES, encode_record(PCISIG, "g")]), max_size=3).map(
+            b"".join
+        ),
+    ),
+)
+def test_any_subscribe_list_is_taken_whole_or_refused(count: int, data: bytes) -> None:
+    events = SessionEvents()
+    events.subscribe({DMTF: frozenset({DmtfEventType.CERTIFICATE_CHANGED})})
+    before = dict(events.subscribed)
+    ask = SubscribeEventTypes(group_count=count, subscribe_list=data)
+    try:
+        answer = subscribe(events, (DMTF_EVENT_GROUP,), ask)
+    except ProtocolError as error:
+        assert error.error_code == ErrorCode.InvalidRequest
+        assert events.subscribed == before
+    else:
+        assert answer == bytes.fromhex("13700000")
+        assert set(events.subscribed) <= {DMTF}
