@@ -408,7 +408,7 @@ class SessionCore:
         each SEND_EVENT, () when none was waiting.
 
         The responder cannot send them by itself (on DOE the device never initiates): poll when the
-        transport signals it, or from time to time.
+        transport signals it, or from time to time. Needs ENCAP_CAP on both sides (NegotiationError).
         """
         return Operation(self._poll_events())
 
