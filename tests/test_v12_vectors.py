@@ -132,6 +132,7 @@ def test_any_altered_covered_byte_fails_verification(libspdm_v12_v13_vectors: Pa
         ("s_conn_rsassa3072_sha256_v12", "rsa3072"),
         ("v_chunk_dts256_ecdsap384_v12", "ecp384"),  # CHUNK_GET for CERTIFICATE and MEASUREMENTS
         ("v3_chunk_dts64_dhe_psk_ecdsap384_v12", "ecp384"),  # and for DIGESTS and CHALLENGE_AUTH
+        ("y_conn_ecdsap384_sha384_v13", "ecp384"),  # 1.3: RequesterContext, MELspecification, MULTI_KEY_CONN
     ],
 )
 def test_requester_reproduces_libspdm_requests(libspdm_v12_v13_vectors: Path, capture: str, algorithm: str) -> None:
@@ -140,7 +141,13 @@ def test_requester_reproduces_libspdm_requests(libspdm_v12_v13_vectors: Path, ca
     items = items[: sessions[0]] if sessions else items  # the chunking captures go on with sessions
     get_caps = next(i.message for i in items if isinstance(i.message, GetCapabilities))
     offer = next(i.message for i in items if isinstance(i.message, NegotiateAlgorithms))
-    nonces = [i.message.nonce for i in items if isinstance(i.message, (Challenge, GetMeasurements)) and i.message.nonce]
+    drawn = [
+        value
+        for i in items
+        if isinstance(i.message, (Challenge, GetMeasurements))
+        for value in (i.message.nonce, i.message.requester_context)
+        if value
+    ]  # in the order the requester draws them: each nonce, then (1.3) its RequesterContext
     root = (libspdm_v12_v13_vectors / "../libspdm/sample_key" / algorithm / "ca.cert.der").read_bytes()
     assert get_caps.flags is not None and get_caps.data_transfer_size is not None
     assert get_caps.max_spdm_msg_size is not None
@@ -153,12 +160,12 @@ def test_requester_reproduces_libspdm_requests(libspdm_v12_v13_vectors: Path, ca
         alg_structs=offer.alg_structs,
         trust_anchors={0: root},
         certificate_portion=0xFFFF,
-        random=recorded_random(nonces),
+        random=recorded_random(drawn),
         clock=lambda: datetime(2026, 12, 7, tzinfo=timezone.utc),
     )
     transport = ReplayTransport.from_messages(items)
     requester = Requester(transport, config)
-    assert requester.init_connection().version == 0x12
+    assert requester.init_connection().version == (0x13 if capture in DECODED_13 else 0x12)
     digests = requester.get_digests()
     chain = requester.get_certificate(0)
     requester.get_certificate(1)

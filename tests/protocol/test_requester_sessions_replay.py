@@ -40,7 +40,7 @@ from spdm.crypto import DheSuite, SignatureInput, asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
 from spdm.flow import Direction
 from spdm.messages import Message, decode_prefix
-from spdm.messages.certificates import GetCertificate
+from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams, SummaryHashType
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse
@@ -132,8 +132,8 @@ class Capture:
                 drawn.append(message.random_data if isinstance(message, KeyExchange) else message.requester_context)
             elif isinstance(message, KeyUpdate):
                 drawn.append(bytes([message.tag]))
-            elif isinstance(message, (Challenge, GetMeasurements)) and message.nonce is not None:
-                drawn.append(message.nonce)
+            elif isinstance(message, (Challenge, GetMeasurements)):
+                drawn.extend(value for value in (message.nonce, message.requester_context) if value is not None)
         return drawn
 
 
@@ -309,7 +309,13 @@ def test_dhe_session_records_are_libspdms_over_mctp(libspdm_vectors: Path, libsp
 
 
 def _replay_dhe(
-    vectors: Path, keys: Path, name: str, requester_slots: tuple[int, ...], *, all_keys: bool = False
+    vectors: Path,
+    keys: Path,
+    name: str,
+    requester_slots: tuple[int, ...],
+    *,
+    all_keys: bool = False,
+    certificates_in_session: bool = False,
 ) -> None:
     capture = _capture(vectors, name)
     identities = {}
@@ -336,6 +342,13 @@ def _replay_dhe(
                 assert session.key_update(all_keys=all_keys) == all_keys  # UpdateKey: only the request key
             measured = session.get_measurements(0xFF)
             assert measured.signed and measured.slot == slot and len(measured.blocks) == 8
+            if certificates_in_session:  # spdm-emu at 1.3 also asks DIGESTS and the slot's chain inside
+                digests = session.send(GetDigests(version=requester.version))
+                assert isinstance(digests, Digests) and digests.digests == tuple(requester.digests.values())
+                portion = session.send(
+                    GetCertificate(version=requester.version, slot_param=slot, offset=0, length=0xFFFF)
+                )
+                assert isinstance(portion, Certificate) and portion.portion == requester.chains[slot]
             # END_SESSION with bit 0, as spdm-emu sends it (the context manager would send 0)
             session.close(clear_negotiated_state=True)
     assert transport.done(), "the capture holds records the requester did not send"
@@ -505,3 +518,16 @@ def test_mutual_authentication_is_refused_without_an_identity(libspdm_vectors: P
     with pytest.raises(NegotiationError, match="no requester identity"):
         requester.key_exchange(0, summary_hash_type=0xFF)
     assert not requester.sessions
+
+
+def test_dhe_session_records_are_libspdms_at_13(libspdm_vectors: Path, libspdm_v12_v13_vectors: Path) -> None:
+    """z_: the t_ flow at 1.3: the "dmtf-spdm-v1.3.*" signing prefix, "spdm1.3 " labels, MELspecification
+    and MULTI_KEY_CONN in VCA, RequesterContext in the in-session GET_MEASUREMENTS."""
+    _replay_dhe(
+        libspdm_v12_v13_vectors,
+        libspdm_vectors,
+        "z_dhe_secp384_aes256gcm_v13",
+        (),
+        all_keys=True,
+        certificates_in_session=True,
+    )
