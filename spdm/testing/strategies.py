@@ -43,6 +43,9 @@ from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, Re
 from spdm.messages.events import (
     Event,
     EventAck,
+    EventGroup,
+    EventLostDetail,
+    EventTypeEntry,
     GetSupportedEventTypes,
     SendEvent,
     SubscribeEventTypes,
@@ -122,6 +125,8 @@ __all__ = [
     "error_response",
     "event",
     "event_ack",
+    "event_group",
+    "event_lost_detail",
     "ext_alg",
     "finish",
     "finish_rsp",
@@ -1543,6 +1548,28 @@ def event() -> SearchStrategy[Event]:
         svh_vendor_id=_blob(_U8, typical=2),
         event_type_id=_usual((1, 2, 3, 4)),
         event_detail=_blob(_U16),
+    )
+
+
+@_memo
+def event_group() -> SearchStrategy[EventGroup]:
+    """An event group of SupportedEventGroupsList or SubscribeList, with a few event types."""
+    entry = st.builds(EventTypeEntry, event_type_id=_usual((1, 2, 3, 4), _U16), reserved=_reserved(_U16))
+    return st.builds(
+        EventGroup,
+        svh_id=_usual((0, 3, 0xB)),
+        svh_vendor_id=_blob(_U8, typical=2),
+        event_group_ver=_usual((1,), _U16),
+        attributes=_usual((0, 1), _U32),
+        event_types=_tuples(entry, 4),
+    )
+
+
+@_memo
+def event_lost_detail() -> SearchStrategy[EventLostDetail]:
+    """The EventDetail of a DMTF EventLost."""
+    return st.builds(
+        EventLostDetail, last_acked_event_instance_id=_uint(_U32), last_lost_event_instance_id=_uint(_U32)
     )
 
 
