@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spdm import cli
 from spdm.aio import AsyncRequester, AsyncTransport
@@ -34,9 +36,10 @@ from spdm.messages.events import (
 from spdm.requester import Operation, Requester, RequesterConfig, Session
 from spdm.requester.encapsulated import EncapsulatedAnswers
 from spdm.requester.event_recipient import EventInbox
-from spdm.responder import Responder, ResponderConfig, demo_config
+from spdm.responder import Responder, ResponderConfig, SessionState, demo_config
 from spdm.responder.events import MAX_PENDING_EVENTS
 from spdm.testing import MemoryDoeLink
+from spdm.testing.strategies import mutations
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketServer
@@ -365,3 +368,49 @@ def test_cli_events_need_a_session(tmp_path: Path) -> None:
     root = tmp_path / "root.der"
     root.write_bytes(b"not read before the usage check")
     assert cli.main(["requester", "--connect", "127.0.0.1:1", "--root-cert", str(root), "--events"]) == 2
+
+
+# --- mutated event requests inside a live session -----------------------------------------------
+
+_SEEDS = (
+    encode(GetSupportedEventTypes()),
+    encode(SubscribeEventTypes(group_count=1, subscribe_list=encode_records((DMTF_EVENT_GROUP,), "l"))),
+    encode(SubscribeEventTypes()),
+    encode(GetEncapsulatedRequest(version=0x13)),
+    encode(DeliverEncapsulatedResponse(version=0x13, request_id=1, payload=encode(EventAck()))),
+)
+
+
+@pytest.fixture(scope="module")
+def live() -> tuple[Requester, Responder, Session]:
+    requester, responder, session = _pair()
+    session.subscribe_event_types(DMTF_EVENT_GROUP)
+    return requester, responder, session
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.sampled_from(_SEEDS).flatmap(mutations))
+def test_mutated_event_requests_are_answered_and_leave_the_session_usable(
+    live: tuple[Requester, Responder, Session], data: bytes
+) -> None:
+    """Whatever the bytes, the answer is one message; an ERROR changes no subscription, and the
+    session still carries events afterwards."""
+    requester, responder, session = live
+    sid = session.session_id
+    before = dict(responder._sessions.get(sid).events.subscribed)  # type: ignore[union-attr]
+    operation: Operation[Any] = Operation(session.core._carry(data, 5.0, None))
+    answer = requester._run(operation)[0]  # one SPDM message, inside the session
+    if isinstance(answer, ErrorResponse):
+        assert responder._sessions.get(sid).events.subscribed == before  # type: ignore[union-attr]
+    state = responder.sessions.get(sid)
+    if state is not SessionState.ESTABLISHED:  # a mutated GET_ENCAPSULATED_REQUEST took the events out
+        assert state is SessionState.EXPECT_EVENT_ACK
+        pending = responder._sessions.get(sid).events.request_id  # type: ignore[union-attr]
+        _raw(
+            requester,
+            session,
+            DeliverEncapsulatedResponse(version=0x13, request_id=pending, payload=encode(EventAck())),
+        )
+    session.subscribe_event_types(DMTF_EVENT_GROUP)
+    assert set(responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x01")) == {sid}
+    assert [e.event_type_id for e in session.poll_events()] == [DmtfEventType.CERTIFICATE_CHANGED]
