@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
+from spdm.messages.certificates import Digests
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
@@ -26,6 +27,7 @@ __all__ = [
     "check_requester_context",
     "check_responder_flags",
     "check_selection",
+    "check_slot_masks",
     "check_summary_hash",
     "check_transfer_sizes",
     "invalid_response",
@@ -110,6 +112,13 @@ def check_requester_context(asked: bytes | None, answer: ChallengeAuth | Measure
     """1.3 CHALLENGE_AUTH and MEASUREMENTS echo the request's RequesterContext."""
     if answer.requester_context != asked:
         raise invalid_response(f"{answer.name} does not echo the request's RequesterContext")
+
+
+def check_slot_masks(answer: Digests) -> None:
+    """1.3 DIGESTS: every provisioned slot (Param2) is a supported one (Param1), as libspdm_req_get_digests.c checks."""
+    if answer.version >= 0x13 and answer.supported_slot_mask & answer.slot_mask != answer.slot_mask:
+        provisioned, supported = answer.slot_mask, answer.supported_slot_mask
+        raise invalid_response(f"DIGESTS: provisioned slots 0x{provisioned:02x} outside supported 0x{supported:02x}")
 
 
 def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: Negotiated) -> None:

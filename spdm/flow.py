@@ -76,9 +76,10 @@ def _cut_carrier_padding(
     payload = carrier.payload
     if isinstance(carrier, EncapsulatedResponseAck) and carrier.payload_type != 1:
         return carrier, size
-    context = negotiated.codec_context()
     if isinstance(carrier, DeliverEncapsulatedResponse):
-        context = replace(context, signature_size=context.req_signature_size)
+        context = negotiated.requester_response_context()
+    else:
+        context = negotiated.codec_context()
     try:
         _, length = decode_prefix(payload, context)
     except DecodeError:

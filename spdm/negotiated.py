@@ -7,7 +7,7 @@ so no module keeps its own copy of "the hash size".
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spdm.certs import CertModel
 from spdm.errors import NegotiationError
@@ -199,6 +199,12 @@ class Negotiated:
         if context is None:
             context = self._contexts[key] = self._codec_context(*key)
         return context
+
+    def requester_response_context(self) -> CodecContext:
+        """The decode context of the requester's answers to encapsulated requests: its signatures are
+        ReqBaseAsymAlg's, and its DIGESTS carry key pair fields on its own multi-key connection
+        (RequesterMultiKeyConn)."""
+        return replace(self.codec_context(), signature_size=self.req_signature_size, multi_key=self.requester_multi_key)
 
     def _codec_context(self, summary_requested: bool, signature_requested: bool) -> CodecContext:
         return CodecContext(

@@ -30,7 +30,7 @@ from spdm.errors import NegotiationError
 from spdm.messages.codes import Code, ErrorCode
 from spdm.signing import SignatureInput, SigningContext, signature_input
 
-__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript"]
+__all__ = ["DROPS_UNFINISHED_AUTHENTICATION", "ConnectionTranscript", "HashObject", "Transcript", "multi_key_digests"]
 
 HashFactory = Callable[[], HashObject]
 
@@ -86,6 +86,15 @@ class Transcript:
         return state.digest()
 
 
+def multi_key_digests(first_digests: bytes, multi_key: bool) -> bytes:
+    """What a 1.3 session transcript takes of a side's DIGESTS on that side's multi-key connection:
+    the first one (the responder's first of the connection, libspdm's message D, before Hash(Ct);
+    the requester's first of the session's encapsulated flow, message EncapD, before Hash(CM));
+    nothing otherwise (libspdm_append_message_d, libspdm_append_message_encap_d and the TH
+    computations in libspdm_com_crypto_service_session.c)."""
+    return first_digests if multi_key else b""
+
+
 class ConnectionTranscript:
     """A, B, C and M of one connection, for either role."""
 
@@ -100,11 +109,13 @@ class ConnectionTranscript:
         self._m1m2: Transcript | None = None
         self._l1l2: Transcript | None = None
         self.authenticated = False
+        self._first_digests = b""
 
     def restart(self) -> None:
         """GET_VERSION: everything starts again."""
         self.vca.clear()
         self.vca_labels.clear()
+        self._first_digests = b""
         self._suite = None
         self._vca_hash = None
         self._m1m2 = self._l1l2 = None
@@ -190,8 +201,15 @@ class ConnectionTranscript:
         return self._m1m2
 
     def add_certificate_exchange(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
-        """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair."""
+        """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair. The connection's first
+        DIGESTS is also kept whole: see `message_d`."""
         self._m1m2_transcript().append(request, response, labels=labels)
+        if not self._first_digests and len(response) > 1 and response[1] == Code.DIGESTS:
+            self._first_digests = bytes(response)
+
+    def message_d(self, responder_multi_key: bool) -> bytes:
+        """What a session transcript holds between A and Hash(Ct): see `multi_key_digests`."""
+        return multi_key_digests(self._first_digests, responder_multi_key)
 
     def challenge_digest(
         self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()

@@ -35,6 +35,7 @@ from spdm._checks import (
     check_requester_context,
     check_responder_flags,
     check_selection,
+    check_slot_masks,
     check_summary_hash,
     check_transfer_sizes,
     invalid_response,
@@ -245,6 +246,7 @@ class Connection:
     def _get_digests(self) -> Steps[dict[int, bytes]]:
         self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
+        check_slot_masks(answer)
         self.transcript.add_certificate_exchange(request, response)
         self.digests = answer.by_slot()
         return dict(self.digests)
@@ -521,6 +523,7 @@ class Connection:
                 self._transact,
                 negotiated=negotiated,
                 vca_hash=self.transcript.vca_hash,
+                message_d=self.transcript.message_d(negotiated.responder_multi_key),
                 version_offer=self._version_offers[negotiated.general_opaque_data],
                 slot=slot,
                 chain=self.chains[slot],
@@ -566,6 +569,7 @@ class Connection:
                 aead_suite(negotiated.aead_suite),
                 psk,
                 spdm_version=negotiated.version,
+                psk=True,
             )
         return self._psk_schedule
 

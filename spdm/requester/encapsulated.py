@@ -69,7 +69,8 @@ class EncapsulatedAnswers:
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
     `send_event` takes the events of an encapsulated SEND_EVENT (SPDM 1.3), which is then
     acknowledged, or refuses them with a `ProtocolError`; without it SEND_EVENT is unsupported.
-    `answered` counts the requests answered (an ERROR is an answer too).
+    `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
+    DIGESTS answered (1.3 multi-key: `spdm.transcript.multi_key_digests`).
     """
 
     negotiated: Negotiated
@@ -79,6 +80,7 @@ class EncapsulatedAnswers:
     key_update: Callable[[KeyUpdate], None] | None = None
     send_event: Callable[[SendEvent], None] | None = None
     answered: int = 0
+    first_digests: bytes = b""
     _mut: Transcript | None = None
     _chains: dict[int, bytes] = field(default_factory=dict)
 
@@ -118,6 +120,8 @@ class EncapsulatedAnswers:
             return self._event_ack(request, self.send_event)
         if isinstance(request, GetDigests):
             response = self._digests(request)
+            if response[1] == Code.DIGESTS:
+                self.first_digests = self.first_digests or response
         elif isinstance(request, GetCertificate):
             response = self._certificate(request)
         elif isinstance(request, Challenge):
@@ -148,7 +152,9 @@ class EncapsulatedAnswers:
             return _error(request.version, ErrorCode.UnsupportedRequest, request.code)
         hashes = self._hash
         digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
-        return encode(Digests(version=request.version, slot_mask=slot_mask(slots), digests=digests))
+        mask = slot_mask(slots)  # every slot the requester has holds its chain: 1.3 SupportedSlotMask is the same
+        supported = mask if request.version >= 0x13 else 0
+        return encode(Digests(version=request.version, param1=supported, slot_mask=mask, digests=digests))
 
     def _certificate(self, request: GetCertificate) -> bytes:
         chain = self._chain(request.slot_id)

@@ -203,6 +203,7 @@ def key_exchange(
     *,
     negotiated: Negotiated,
     vca_hash: Callable[[], HashObject],
+    message_d: bytes,
     version_offer: bytes,
     slot: int,
     chain: bytes,
@@ -211,7 +212,8 @@ def key_exchange(
 ) -> Steps[SessionCore]:
     """KEY_EXCHANGE with the responder's `slot` (its `chain`, validated as `verified`), (mutual
     authentication,) FINISH: see `spdm.requester.connection.Connection.key_exchange`. `version_offer`
-    is the OpaqueData offering the configured secured-message versions."""
+    is the OpaqueData offering the configured secured-message versions; `message_d` what the session
+    transcript holds before Hash(Ct) (`ConnectionTranscript.message_d`)."""
     check_key_exchange(negotiated)
     config = link.channel.config
     hashes = hash_suite(negotiated.base_hash_algo)
@@ -237,7 +239,11 @@ def key_exchange(
     )
     session_id = _session_id(link, answer.rsp_session_id, ask.req_session_id, "KEY_EXCHANGE_RSP")
     transcript = SessionTranscript(
-        hashes, vca_hash(), responder_chain_hash=hashes.digest(chain), spdm_version=negotiated.version
+        hashes,
+        vca_hash(),
+        responder_chain_hash=hashes.digest(chain),
+        spdm_version=negotiated.version,
+        message_d=message_d,
     )
     transcript.add_exchange_request(request)
     digests = transcript.add_key_exchange_rsp(response, answer)

@@ -64,7 +64,7 @@ from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
 from spdm.session.transcript import SessionTranscript, Signer
-from spdm.transcript import ConnectionTranscript
+from spdm.transcript import ConnectionTranscript, multi_key_digests
 
 __all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
 
@@ -535,6 +535,7 @@ class SessionCore:
         if schedule is None or handshake is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
         identity: RequesterIdentity | None = None
+        encap_d = b""
         if self.mut_auth_requested:
             if self.mut_auth_requested != MutAuthRequest.MUT_AUTH_REQUESTED:
                 answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=0)
@@ -545,13 +546,16 @@ class SessionCore:
                     implicit_digests=self.mut_auth_requested == MutAuthRequest.WITH_GET_DIGESTS,
                     slot=requester_slot,
                 )
+                encap_d = multi_key_digests(answers.first_digests, negotiated.requester_multi_key)
             identity = config.identities.get(requester_slot if requester_slot is not None else -1)
             if identity is None or requester_slot is None:
                 raise NegotiationError(
                     f"the responder asks for the requester's slot {requester_slot}, which holds no identity"
                 )
             self.requester_slot = requester_slot
-            self._transcript.add_requester_chain_hash(hashes.digest(identity.chain_bytes(hashes)))
+            self._transcript.add_requester_chain_hash(
+                hashes.digest(identity.chain_bytes(hashes)), requester_digests=encap_d
+            )
         req_asym = asym_suite(negotiated.req_base_asym_alg) if identity is not None else None
         template = Finish(
             version=self._version,

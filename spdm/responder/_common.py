@@ -95,7 +95,10 @@ def session_terms(
         heartbeat_period=heartbeat_period if negotiated.both(CapabilityFlags.HBEAT_CAP) else 0,
         psk_with_context=negotiated.responder_has(CapabilityFlags.PSK_CAP_WITH_CONTEXT),
         psk_schedules=MappingProxyType(
-            {hint: KeySchedule(suite, aead, psk, spdm_version=negotiated.version) for hint, psk in psks.items()}
+            {
+                hint: KeySchedule(suite, aead, psk, spdm_version=negotiated.version, psk=True)
+                for hint, psk in psks.items()
+            }
         ),
     )
 

@@ -52,7 +52,7 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
-from spdm.messages.certificates import Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkSend
 from spdm.messages.codes import (
@@ -740,7 +740,10 @@ class Responder:
         if session is None:
             self.transcript.before_request(Code.GET_DIGESTS)
         digests = tuple(suite.digest(chain) for _, chain in sorted(connection.chains.items()))
-        response = encode(Digests(version=message.version, slot_mask=connection.slot_mask, digests=digests))
+        supported = slot_mask(self.config.slots) if message.version >= 0x13 else 0  # 1.3 SupportedSlotMask
+        response = encode(
+            Digests(version=message.version, param1=supported, slot_mask=connection.slot_mask, digests=digests)
+        )
         if session is None:  # B holds only what travels outside sessions
             self.transcript.add_certificate_exchange(request, response)
         return response

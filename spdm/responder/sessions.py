@@ -75,7 +75,7 @@ from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, joined_session_id, session_id_of
 from spdm.session.transcript import SessionTranscript
-from spdm.transcript import ConnectionTranscript
+from spdm.transcript import ConnectionTranscript, multi_key_digests
 
 __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 
@@ -135,6 +135,8 @@ class Session:
     requester_chain: bytes | None = None
     """CM: the requester's chain in SPDM slot format, once known (mutual authentication)."""
     requester_key: PublicKeyTypes | None = None
+    requester_digests: bytes = b""
+    """The requester's first DIGESTS of the encapsulated flow (1.3 multi-key: `multi_key_digests`)."""
     encapsulated: EncapsulatedFlow | None = None
     data: DataSecrets | None = None
     enter_data_phase: bool = False
@@ -442,7 +444,11 @@ class SessionTable:
             )
         )
         th = SessionTranscript(
-            suite, transcript.vca_hash(), responder_chain_hash=suite.digest(chain), spdm_version=negotiated.version
+            suite,
+            transcript.vca_hash(),
+            responder_chain_hash=suite.digest(chain),
+            spdm_version=negotiated.version,
+            message_d=transcript.message_d(negotiated.responder_multi_key),
         )
         th.add_exchange_request(request)
         schedule = KeySchedule(suite, terms.aead, shared_secret, spdm_version=negotiated.version)
@@ -611,7 +617,8 @@ class SessionTable:
             chain, key = session.requester_chain, session.requester_key
             if chain is None or key is None or connection is None:
                 raise unexpected("the requester's certificate chain is not known")
-            th.add_requester_chain_hash(suite.digest(chain))
+            encap_d = multi_key_digests(session.requester_digests, connection.negotiated.requester_multi_key)
+            th.add_requester_chain_hash(suite.digest(chain), requester_digests=encap_d)
             signer = key, connection.negotiated.req_base_asym_alg
         digests = th.add_finish(request, ask)
         if signer is not None:
@@ -697,9 +704,10 @@ class SessionTable:
             raise invalid_request(f"RequestID {ask.request_id}, the pending encapsulated request is {flow.request_id}")
         # In the clear, the DOE object's DW padding ends the carrier and so the embedded response.
         padding = self.config.transport_padding if session.in_the_clear else 0
-        inner = _encapsulated_response(ask.payload, connection.negotiated, padding)
+        inner, exact = _encapsulated_response(ask.payload, connection.negotiated, padding)
         if flow.expecting == "digests":
             self._after_digests(flow, inner)
+            session.requester_digests = session.requester_digests or exact
         elif self._after_certificate(flow, inner, session, connection.negotiated):
             # The chain is in and valid: the flow is done (PayloadType 2 names a slot other than 0, as libspdm).
             session.encapsulated = None
@@ -879,10 +887,10 @@ class SessionTable:
         return encode(EndSessionAck(version=ask.version))
 
 
-def _encapsulated_response(payload: bytes, negotiated: Negotiated, padding: int) -> Message:
-    """The requester's embedded response: exactly one SPDM message of the negotiated version."""
+def _encapsulated_response(payload: bytes, negotiated: Negotiated, padding: int) -> tuple[Message, bytes]:
+    """The requester's embedded response, exactly one SPDM message of the negotiated version, and its bytes."""
     try:
-        inner, size = decode_prefix(payload, negotiated.codec_context())
+        inner, size = decode_prefix(payload, negotiated.requester_response_context())
     except DecodeError as error:
         raise _fail_response(f"the encapsulated response does not decode: {error}") from None
     tail = payload[size:]
@@ -892,7 +900,7 @@ def _encapsulated_response(payload: bytes, negotiated: Negotiated, padding: int)
         raise _fail_response(f"the requester answered the encapsulated request with ERROR 0x{inner.error_code:02x}")
     if inner.version != negotiated.version:
         raise _fail_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")
-    return inner
+    return inner, bytes(payload[:size])
 
 
 _HANDLERS: Mapping[Code, _Handler] = {

@@ -7,7 +7,7 @@ pass Hash(TH1) and Hash(TH2) from `spdm.session.transcript`.
 
 Derivation (HKDF per RFC 5869 with the negotiated hash)::
 
-    HandshakeSecret = HKDF-Extract(0^H, DHE secret or PSK)
+    HandshakeSecret = HKDF-Extract(Salt_0, DHE secret or PSK)   Salt_0 = 0^H (1.3 PSK: 0xFF^H)
     {req,rsp}_hs    = HKDF-Expand(HandshakeSecret, bin_str1/2 with Hash(TH1), H)
     MasterSecret    = HKDF-Extract(HKDF-Expand(HandshakeSecret, bin_str0, H), 0^H)
     {req,rsp}_data  = HKDF-Expand(MasterSecret, bin_str3/4 with Hash(TH2), H)
@@ -49,6 +49,7 @@ __all__ = [
     "bin_str",
     "check_verify_data",
     "expand_label",
+    "salt_0",
     "verify_data",
     "version_label",
 ]
@@ -91,6 +92,13 @@ def expand_label(
 ) -> bytes:
     """HKDF-Expand(secret, bin_str(length, label, context), length): every derivation step of the schedule."""
     return hkdf_expand(hash_suite, secret, bin_str(length, label, context, spdm_version=spdm_version), length)
+
+
+def salt_0(hash_suite: HashSuite, spdm_version: int, *, psk: bool) -> bytes:
+    """The salt HandshakeSecret is extracted with: H zero bytes, except for a PSK from 1.3, where it
+    is H bytes of 0xFF (DSP0274 1.3 "Key schedule"; libspdm_crypt_key_schedule.c and the sample
+    device's libspdm_psk_handshake_secret_hkdf_expand)."""
+    return bytes([0xFF if psk and spdm_version >= 0x13 else 0]) * hash_suite.size
 
 
 def verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: bytes) -> bytes:
@@ -150,13 +158,18 @@ class KeySchedule:
         "spdm_version",
     )
 
-    def __init__(self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int) -> None:
-        """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or the PSK."""
+    def __init__(
+        self, hash_suite: HashSuite, aead: AeadSuite, shared_secret: bytes, *, spdm_version: int, psk: bool = False
+    ) -> None:
+        """`shared_secret` is the DHE secret (ECDH X coordinate, or the left-padded FFDHE value) or,
+        with `psk`, the PSK."""
         version_label(spdm_version)  # a version byte that names no SPDM version fails here, not at the first key
         self.hash_suite = hash_suite
         self.aead = aead
         self.spdm_version = spdm_version
-        self.handshake_secret = hkdf_extract(hash_suite, bytes(hash_suite.size), bytes(shared_secret))
+        self.handshake_secret = hkdf_extract(
+            hash_suite, salt_0(hash_suite, spdm_version, psk=psk), bytes(shared_secret)
+        )
         self._master_secret: bytes | None = None
 
     @property

@@ -87,10 +87,12 @@ class SessionTranscript:
         *,
         responder_chain_hash: bytes | None = None,
         spdm_version: int | None = None,
+        message_d: bytes = b"",
     ) -> None:
         """`vca` is A, or a running hash of A that this transcript continues (`ConnectionTranscript.vca_hash`);
         `responder_chain_hash` is Hash(Ct) of the slot KEY_EXCHANGE named, None for a PSK session;
-        `spdm_version` says what its signatures cover (`spdm.signing`), and is needed unless PSK."""
+        `spdm_version` says what its signatures cover (`spdm.signing`), and is needed unless PSK;
+        `message_d` goes before Hash(Ct) (1.3 multi-key: `ConnectionTranscript.message_d`)."""
         if responder_chain_hash is not None and spdm_version is None:
             raise ValueError("a certificate-based session transcript needs its SPDM version (for its signatures)")
         self.hash_suite = hash_suite
@@ -105,7 +107,10 @@ class SessionTranscript:
             self._hash = vca
         if responder_chain_hash is not None:
             self._check_size(responder_chain_hash, "Hash(Ct)")
+            self._hash.update(bytes(message_d))
             self._hash.update(bytes(responder_chain_hash))
+        elif message_d:
+            raise ValueError("a PSK session transcript has no message D")
         self._requester_chain_hashed = False
         self.th1: bytes | None = None
         self.th2: bytes | None = None
@@ -156,13 +161,17 @@ class SessionTranscript:
         """KEY_EXCHANGE or PSK_EXCHANGE, exact bytes (sent or received)."""
         self._hash.update(request)
 
-    def add_requester_chain_hash(self, requester_chain_hash: bytes) -> None:
-        """Hash(CM): under mutual authentication, after KEY_EXCHANGE_RSP and before FINISH."""
+    def add_requester_chain_hash(self, requester_chain_hash: bytes, *, requester_digests: bytes = b"") -> None:
+        """Hash(CM): under mutual authentication, after KEY_EXCHANGE_RSP and before FINISH. On the
+        requester's 1.3 multi-key connection the requester's first DIGESTS of the session's
+        encapsulated flow (`requester_digests`, libspdm's message EncapD) goes just before it
+        (libspdm_append_message_encap_d, libspdm_calculate_th_for_finish)."""
         if self.psk:
             raise ValueError("a PSK session transcript has no requester certificate chain")
         if self._requester_chain_hashed:
             raise ValueError("Hash(CM) is already in the transcript")
         self._check_size(requester_chain_hash, "Hash(CM)")
+        self._hash.update(bytes(requester_digests))
         self._hash.update(bytes(requester_chain_hash))
         self._requester_chain_hashed = True
 

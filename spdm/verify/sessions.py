@@ -54,6 +54,7 @@ from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
+from spdm.transcript import multi_key_digests
 from spdm.verify.check import Check
 
 __all__ = [
@@ -88,6 +89,7 @@ _CLEAR_HANDSHAKE = (
     EncapsulatedResponseAck,
 )
 """The handshake messages of a HANDSHAKE_IN_THE_CLEAR session, which travel outside it."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaySecrets:
@@ -161,6 +163,8 @@ class ReplayedSession:
     """(record index, direction whose key changed, its new keys) for every KEY_UPDATE applied."""
     requester_chains: dict[int, bytes] = field(default_factory=dict)
     """CM by the requester's slot, read from encapsulated CERTIFICATE portions."""
+    requester_digests: bytes = b""
+    """The requester's first encapsulated DIGESTS (1.3 multi-key: `spdm.transcript.multi_key_digests`)."""
     _requester_portions: ChainPortions | None = None
     _pending_get_certificate: GetCertificate | None = None
     _key_update: SentKeyUpdate | None = None
@@ -194,6 +198,8 @@ class SessionReplayer:
         self._vca = bytearray()
         self._vca_request: bytes | None = None
         self._digests: dict[int, bytes] = {}
+        self._first_digests = b""
+        """The connection's first DIGESTS (1.3 multi-key: `spdm.transcript.multi_key_digests`)."""
         self._chains: dict[int, bytes] = {}
         self._portions: ChainPortions | None = None
         self._get_certificate: GetCertificate | None = None
@@ -251,6 +257,7 @@ class SessionReplayer:
             self._exchange = None
         elif isinstance(msg, Digests):
             self._digests.update(msg.by_slot())
+            self._first_digests = self._first_digests or bytes(item.data)
         elif isinstance(msg, GetCertificate):
             self._get_certificate = msg
             self._portions = _portions_for(self._portions, msg)
@@ -273,6 +280,7 @@ class SessionReplayer:
         """GET_VERSION: a new connection; sessions and everything learnt are gone."""
         self._vca.clear()
         self._digests.clear()
+        self._first_digests = b""
         self._chains.clear()
         self._portions = None
         self._active.clear()
@@ -326,7 +334,11 @@ class SessionReplayer:
                 detail = "" if same else "chain hash differs"
                 checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
             transcript = SessionTranscript(
-                hashes, bytes(self._vca), responder_chain_hash=chain_hash, spdm_version=negotiated.version
+                hashes,
+                bytes(self._vca),
+                responder_chain_hash=chain_hash,
+                spdm_version=negotiated.version,
+                message_d=multi_key_digests(self._first_digests, negotiated.responder_multi_key),
             )
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
@@ -361,7 +373,9 @@ class SessionReplayer:
         if secret is None:
             error = MissingSecretError(f"no {'PSK' if session.psk else 'DHE secret'} for session {ordinal}")
             return self._record(item, ordinal, session_id, msg, checks, error)
-        schedule = session.schedule = KeySchedule(hashes, aead, secret, spdm_version=negotiated.version)
+        schedule = session.schedule = KeySchedule(
+            hashes, aead, secret, spdm_version=negotiated.version, psk=session.psk
+        )
         handshake = session.handshake = schedule.handshake(digests.th1)
         verify_data = msg.responder_verify_data
         if verify_data is not None:
@@ -503,6 +517,8 @@ class SessionReplayer:
                     session._key_update = None
             elif isinstance(inner, (SendEvent, SupportedEventTypes, SubscribeEventTypes)):
                 checks.append(_event_check(index, inner))
+            elif isinstance(inner, Digests) and isinstance(msg, DeliverEncapsulatedResponse):
+                session.requester_digests = session.requester_digests or bytes(msg.payload)
             elif isinstance(inner, GetCertificate):
                 session._pending_get_certificate = inner
                 session._requester_portions = _portions_for(session._requester_portions, inner)
@@ -535,7 +551,12 @@ class SessionReplayer:
                 requester_chain = self._requester_chain(session, msg.req_slot_id)
                 if requester_chain is None:
                     raise MissingSecretError("mutual authentication needs the requester's certificate chain")
-                session.transcript.add_requester_chain_hash(session.hash_suite.digest(requester_chain))
+                negotiated = self._flow.negotiated
+                multi_key = negotiated is not None and negotiated.requester_multi_key
+                session.transcript.add_requester_chain_hash(
+                    session.hash_suite.digest(requester_chain),
+                    requester_digests=multi_key_digests(session.requester_digests, multi_key),
+                )
             digests = session.transcript.add_finish(data, msg)
             negotiated = self._flow.negotiated
             if digests.signed is not None and msg.signature is not None and requester_chain is not None:
@@ -667,7 +688,10 @@ def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[M
     if not payload:
         return msg, direction
     negotiated = flow.negotiated
-    context = None if negotiated is None else negotiated.codec_context()
+    context = None
+    if negotiated is not None:
+        requester_sent = isinstance(msg, DeliverEncapsulatedResponse)
+        context = negotiated.requester_response_context() if requester_sent else negotiated.codec_context()
     return decode(payload, context), direction
 
 

@@ -248,7 +248,7 @@ class SessionPeer:
         transcript = SessionTranscript.for_psk(suite, bytes(self.peer.transcript.vca))
         transcript.add_exchange_request(request)
         digests = transcript.add_psk_exchange_rsp(response, answer)
-        schedule = KeySchedule(suite, aead_suite(negotiated.aead_suite), psk, spdm_version=negotiated.version)
+        schedule = KeySchedule(suite, aead_suite(negotiated.aead_suite), psk, spdm_version=negotiated.version, psk=True)
         handshake = schedule.handshake(digests.th1)
         schedule.check_verify_data(handshake.response_finished_key, digests.th1, answer.responder_verify_data)
         with_context = bool(negotiated.responder_flags & F.PSK_CAP_WITH_CONTEXT)

@@ -118,3 +118,13 @@ def test_key_update_and_traffic_keys_shape() -> None:
     assert updated.key != data.request.key
     with pytest.raises(ValueError):
         schedule.handshake(bytes(32))
+
+
+@pytest.mark.parametrize(
+    ("version", "psk", "salt_byte"), [(0x13, True, 0xFF), (0x13, False, 0x00), (0x12, True, 0x00), (0x11, True, 0x00)]
+)
+def test_handshake_secret_salt_is_all_ones_only_for_a_13_psk(version: int, psk: bool, salt_byte: int) -> None:
+    """DSP0274 1.3 (libspdm_crypt_key_schedule.c): a PSK's HandshakeSecret is extracted with 0xFF bytes as salt."""
+    secret = b"\x42" * 16
+    schedule = KeySchedule(SHA_384, AES_256, secret, spdm_version=version, psk=psk)
+    assert schedule.handshake_secret == hmac.digest(bytes([salt_byte]) * 48, secret, "sha384")
