@@ -32,6 +32,7 @@ from spdm.errors import SpdmError, TransportError
 from spdm.measurements import ReferenceValues
 from spdm.messages import Message
 from spdm.messages.codes import KeyPairOperation, SummaryHashType
+from spdm.messages.events import Event, EventGroup
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
@@ -322,7 +323,8 @@ class AsyncSession(SessionView):
     """One established session of an `AsyncRequester`: `spdm.requester.Session` with coroutines
     (`send`, `heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`,
     `get_measurement_extension_log`, `get_endpoint_info`, `get_csr`, `set_certificate`, `get_key_pair_info`,
-    `set_key_pair_info`, `close`, and ``async with``)."""
+    `set_key_pair_info`, `get_supported_event_types`, `subscribe_event_types`, `poll_events`, `close`,
+    and ``async with``)."""
 
     __slots__ = ("_run",)
 
@@ -345,6 +347,18 @@ class AsyncSession(SessionView):
     async def serve_encapsulated_requests(self) -> int:
         """Answer the responder's pending encapsulated requests (its own KEY_UPDATE among them); how many."""
         return await self._run(self.core.serve_encapsulated_requests())
+
+    async def get_supported_event_types(self) -> tuple[EventGroup, ...]:
+        """The event groups (and types) the responder can notify (SPDM 1.3)."""
+        return await self._run(self.core.get_supported_event_types())
+
+    async def subscribe_event_types(self, *groups: EventGroup) -> None:
+        """Subscribe to the events of `groups`, replacing the subscription; none unsubscribes."""
+        await self._run(self.core.subscribe_event_types(*groups))
+
+    async def poll_events(self) -> tuple[Event, ...]:
+        """Fetch and acknowledge the responder's waiting events."""
+        return await self._run(self.core.poll_events())
 
     async def get_measurements(
         self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None

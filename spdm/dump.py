@@ -10,7 +10,8 @@ from typing import Any, TextIO
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.errors import DecodeError
 from spdm.mel import MelPortions
-from spdm.messages import Message
+from spdm.messages import CodecContext, Message, decode_prefix
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
@@ -28,13 +29,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[str, Any]:
+def describe(
+    item: CapturedMessage, opened: ReplayRecord | None = None, context: CodecContext | None = None
+) -> dict[str, Any]:
     """One record as a JSON-ready object: index, direction, transport, code, fields.
 
     `opened` is the session replay's view of a secured record: its decrypted message is shown
     (with the session ID and the keys that protected it) instead of the ciphertext's header.
     A chunk message is shown as it is; the one that completes a large message (or a CHUNK_SEND_ACK
-    that carries a response) adds `carried`: that message's code, version and fields.
+    that carries a response) adds `carried`: that message's code, version and fields. So does an
+    encapsulated-flow message for the request or response it carries (SEND_EVENT, EVENT_ACK,
+    GET_DIGESTS...), when that decodes under `context` (the connection's negotiation).
     """
     out: dict[str, Any] = {
         "index": item.index,
@@ -51,8 +56,9 @@ def describe(item: CapturedMessage, opened: ReplayRecord | None = None) -> dict[
         out["keys"] = opened.keys
     if message is not None:
         out.update(_message(message))
-        if carried is not None:
-            out["carried"] = {"code": carried.message.name, **_message(carried.message)}
+        inner = carried.message if carried is not None else _embedded(message, context)
+        if inner is not None:
+            out["carried"] = {"code": inner.name, **_message(inner)}
     elif item.details:
         out["fields"] = _plain(item.details)
     error = item.error or (opened.error if opened is not None else None)
@@ -92,6 +98,19 @@ class _MelReads:
             record["mel"] = _plain(decode_mel(log))
         except DecodeError as error:
             record["mel_error"] = str(error)
+
+
+def _embedded(message: Message, context: CodecContext | None) -> Message | None:
+    """The message an encapsulated-flow message carries, if it decodes (only zero padding after it)."""
+    if not isinstance(message, (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)):
+        return None
+    if isinstance(message, EncapsulatedResponseAck) and message.payload_type != 1:
+        return None
+    try:
+        inner, size = decode_prefix(message.payload, context)
+    except DecodeError:
+        return None
+    return None if any(message.payload[size:]) else inner
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -170,7 +189,8 @@ def run(
     try:
         for item in messages(pcap):
             opened = replayer.feed(item) if replayer is not None and item.error is None else None
-            record = describe(item, opened)
+            negotiated = None if replayer is None else replayer.negotiated
+            record = describe(item, opened, None if negotiated is None else negotiated.codec_context())
             _add_mel(mel, record, item, opened)
             out.write((json.dumps(record) if as_json else _text(record, item)) + "\n")
             if "error" in record or "mel_error" in record:

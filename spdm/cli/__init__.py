@@ -140,6 +140,11 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         help="serve the demo measurement extension log (MEL_CAP; SPDM 1.3) and the hash-extended "
         "measurement block it extends",
     )
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="serve SPDM 1.3 events (EVENT_CAP): requesters may subscribe to the DMTF event group in a session",
+    )
     _transfer_argument(p, "requester")
     _recording_arguments(p)
 
@@ -169,6 +174,12 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="then read the measurement extension log (SPDM 1.3; also inside the session with --session) "
         "and check it against the measurements",
+    )
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="inside the session (SPDM 1.3, the device's EVENT_CAP): list the device's event types, subscribe "
+        "to them all and fetch the events waiting (GET_ENCAPSULATED_REQUEST, EVENT_ACK)",
     )
     p.add_argument("--get-csr", metavar="FILE", help="then ask for the device's CSR (GET_CSR), write it to FILE (DER)")
     p.add_argument(

@@ -22,9 +22,11 @@ from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
 from spdm.cli._transfer import transfer_settings
 from spdm.errors import DecodeError, SpdmError, VerificationError
+from spdm.events import DMTF_DETAIL_SIZES, DMTF_REGISTRY, DmtfEventType
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.negotiation import versions_up_to
+from spdm.negotiated import Negotiated
 from spdm.requester import MeasurementResult, Requester, RequesterConfig, RequesterIdentity, Session
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
@@ -147,9 +149,39 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
             print_measurements(measured, sys.stdout, indent="  ")
         if args.mel:
             _read_mel(session, measured, indent="  ")
+        if args.events:
+            _events(session, negotiated)
         _provision(session, args, requester)
     print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
     print("result: session completed")
+
+
+def _events(session: Session, negotiated: Negotiated) -> None:
+    """--events: the device's event groups, a subscription to all of them, the events waiting."""
+    if negotiated.version < 0x13 or not negotiated.responder_has(CapabilityFlags.EVENT_CAP):
+        print("  events: none offered (the device did not set EVENT_CAP at SPDM 1.3)")
+        return
+    groups = session.get_supported_event_types()
+    for group in groups:
+        types = ", ".join(_event_type_name(group.svh_id, entry.event_type_id) for entry in group.event_types)
+        vendor = f" VendorID {group.svh_vendor_id.hex()}" if group.svh_vendor_id else ""
+        print(f"  event group 0x{group.svh_id:02x}{vendor} version {group.event_group_ver}: {types}")
+    session.subscribe_event_types(*groups)
+    print(f"  SUBSCRIBE_EVENT_TYPES: subscribed to {len(groups)} event group(s)")
+    if not negotiated.both(CapabilityFlags.ENCAP_CAP):
+        print("  events: not fetched (no ENCAP_CAP on both sides)")
+        return
+    events = session.poll_events()
+    print(f"  events waiting: {len(events)}, acknowledged")
+    for event in events:
+        name = _event_type_name(event.svh_id, event.event_type_id)
+        print(f"    #{event.event_instance_id} {name}: {event.event_detail.hex() or '-'}")
+
+
+def _event_type_name(svh_id: int, event_type_id: int) -> str:
+    if svh_id == DMTF_REGISTRY and event_type_id in DMTF_DETAIL_SIZES:
+        return DmtfEventType(event_type_id).name
+    return f"type {event_type_id}"
 
 
 def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdentity]:
@@ -176,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     if args.session is None:
         if args.psk is not None:
             raise Usage("--psk goes with --session psk")
+        if args.events:
+            raise Usage("--events needs --session (events exist only inside a session)")
     elif args.session == "psk" and args.psk is None:
         raise Usage("--session psk needs --psk")
     chain = identities[0].certificates if identities else ()
@@ -192,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
             identities=identities,
             on_dhe_secret=reveal,
         )
+    if args.events:  # the responder's SEND_EVENT comes as an encapsulated request
+        config = replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP)
     config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_response_bytes))
     host, port = args.connect or ("127.0.0.1", DEFAULT_PORT)
     try:

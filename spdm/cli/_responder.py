@@ -46,7 +46,7 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     """The configuration `spdm responder` serves: every session capability, the demo identity or the
     given one, the session options (PSK, mutual authentication and the requester's identity) and,
     with --provisioning, GET_CSR and SET_CERTIFICATE; with --key-pairs, the 1.3 key-pair requests and
-    multi-key connections; with --data-transfer-size, chunking."""
+    multi-key connections; with --events, EVENT_CAP; with --data-transfer-size, chunking."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
@@ -60,7 +60,12 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     demo = args.cert_chain is None and args.key is None
     if not demo and (args.cert_chain is None or args.key is None):
         raise Usage("--cert-chain and --key go together")
-    config = demo_config(sessions=True, psks={} if args.psk is None else {args.psk_hint: args.psk}, mel=args.mel)
+    config = demo_config(
+        sessions=True,
+        psks={} if args.psk is None else {args.psk_hint: args.psk},
+        mel=args.mel,
+        events=args.events,
+    )
     try:
         if not demo:
             certificates, key = load_identity(args.cert_chain, args.key, "responder")

@@ -29,8 +29,10 @@ __all__ = [
     "decode_as",
     "decode_prefix",
     "decode_record",
+    "decode_records",
     "encode",
     "encode_record",
+    "encode_records",
     "layout_fields",
     "message",
     "negotiated_bytes",
@@ -235,6 +237,30 @@ def decode_record(cls: type[R], data: bytes, name: str, context: CodecContext | 
     if size != len(data):
         raise DecodeError(name, "", f"{len(data) - size} trailing bytes after the end")
     return cast(R, obj)
+
+
+def decode_records(cls: type[R], data: bytes, count: int, name: str) -> tuple[R, ...]:
+    """Decode `data` as exactly `count` consecutive `cls` (a list whose count the message keeps elsewhere)."""
+    data = bytes(data)
+    found: list[R] = []
+    offset = 0
+    for index in range(count):
+        if offset == len(data):
+            raise DecodeError(name, "", f"{count} entries announced, the data ends after {index}")
+        try:
+            obj, offset = cls.layout.parse_at(data, offset, len(data), None, "(parsing)")
+        except c.ConstructError as error:
+            field, reason = _split(error)
+            raise DecodeError(name, f"[{index}]{'.' + field if field else ''}", reason) from None
+        found.append(cast(R, obj))
+    if offset != len(data):
+        raise DecodeError(name, "", f"{len(data) - offset} trailing bytes after {count} entries")
+    return tuple(found)
+
+
+def encode_records(objs: tuple[Record, ...], name: str) -> bytes:
+    """The bytes of consecutive structures (the inverse of `decode_records`)."""
+    return b"".join(encode_record(obj, name) for obj in objs)
 
 
 def encode_record(obj: Record, name: str) -> bytes:

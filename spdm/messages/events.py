@@ -9,6 +9,12 @@ themselves stay bytes. SEND_EVENT's list has no length of its own: it is EventCo
 read whole (spdm_send_event_request_t; the event layout as libspdm_com_event.c reads it:
 EventInstanceID u32, four reserved bytes, the standards-vendor header (ID, VendorIDLen, VendorID),
 EventTypeID u16, EventDetailLen u16, EventDetail).
+
+The event group of SupportedEventGroupsList and SubscribeList (`EventGroup`) is read as libspdm's
+unit tests build it (unit_test/spdm_unit_test_common/event_support.c `generate_dmtf_event_group`):
+the standards-vendor header naming the group, EventTypeCount u16, EventGroupVer u16, Attributes
+u32, then EventTypeCount event types of EventTypeID u16 and two reserved bytes each. libspdm itself
+hands both lists to its integrator as bytes.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._codec import Message, Record, message, record
-from spdm.messages._layout import field, length_of
+from spdm.messages._layout import field, length_of, of, require, when
 from spdm.messages.codes import Code
 
 __all__ = [
     "Event",
     "EventAck",
+    "EventGroup",
+    "EventLostDetail",
+    "EventTypeEntry",
     "GetSupportedEventTypes",
     "SendEvent",
     "SubscribeEventTypes",
@@ -59,16 +68,30 @@ class SupportedEventTypes(Message):
     groups: bytes
 
 
+_SUBSCRIBING = when("group_count", ">=", 1)
+
+
+def _list_length(length: int | None) -> int:
+    return length or 0
+
+
+def _unsubscribe_is_empty(group_count: int, subscribe_list: bytes) -> bool:
+    return group_count >= 1 or not subscribe_list
+
+
 @message(
     Code.SUBSCRIBE_EVENT_TYPES,
     "group_count" / c.Int8ul,
     "param2" / c.Int8ul,
-    "_subscribe_length" / c.Rebuild(c.Int32ul, length_of("subscribe_list")),
-    "subscribe_list" / c.Bytes(field("_subscribe_length")),
+    "_subscribe_length" / c.Rebuild(c.If(_SUBSCRIBING, c.Int32ul), length_of("subscribe_list")),
+    "subscribe_list" / c.Bytes(of(_list_length, "_subscribe_length")),
+    require(of(_unsubscribe_is_empty, "group_count", "subscribe_list"), "a SubscribeList with no group"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeEventTypes(Message):
-    """`subscribe_list` names the event types of `group_count` groups; empty (and no groups) unsubscribes."""
+    """`subscribe_list` names the event types of `group_count` groups. With no group the request is
+    the bare header, which unsubscribes (libspdm_req_subscribe_event_types.c sends 4 bytes and
+    libspdm_rsp_subscribe_event_types_ack.c takes no more)."""
 
     version: int = 0x13
     group_count: int = 0
@@ -133,3 +156,45 @@ class SendEvent(Message):
     param1: int = 0
     param2: int = 0
     events: tuple[Event, ...]
+
+
+@record("event_type_id" / c.Int16ul, "reserved" / c.Int16ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventTypeEntry(Record):
+    """One event type of an event group."""
+
+    event_type_id: int
+    reserved: int = 0
+
+
+@record(
+    "svh_id" / c.Int8ul,
+    "_vendor_id_length" / c.Rebuild(c.Int8ul, length_of("svh_vendor_id")),
+    "svh_vendor_id" / c.Bytes(field("_vendor_id_length")),
+    "_event_type_count" / c.Rebuild(c.Int16ul, length_of("event_types")),
+    "event_group_ver" / c.Int16ul,
+    "attributes" / c.Int32ul,
+    "event_types" / c.Array(field("_event_type_count"), EventTypeEntry.layout),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventGroup(Record):
+    """An event group (named by its standards-vendor header) and event types of it.
+
+    In SUBSCRIBE_EVENT_TYPES, `attributes` bit 0 subscribes to every type of the group (the list
+    is then empty); in SUPPORTED_EVENT_TYPES it is reserved.
+    """
+
+    svh_id: int
+    svh_vendor_id: bytes = b""
+    event_group_ver: int = 1
+    attributes: int = 0
+    event_types: tuple[EventTypeEntry, ...] = ()
+
+
+@record("last_acked_event_instance_id" / c.Int32ul, "last_lost_event_instance_id" / c.Int32ul)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventLostDetail(Record):
+    """EventDetail of the DMTF EventLost event (spdm.h `spdm_dmtf_event_type_event_lost_t`)."""
+
+    last_acked_event_instance_id: int
+    last_lost_event_instance_id: int

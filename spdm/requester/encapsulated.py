@@ -7,8 +7,8 @@ DELIVER_ENCAPSULATED_RESPONSE from `RequesterConfig.identities`, until the ACK s
 mutual authentication, outside any session after a CHALLENGE_AUTH that asked for basic mutual
 authentication, and when the requester asks for pending requests (`Connection` and `Session`
 `serve_encapsulated_requests`), where the responder may also ask for a KEY_UPDATE of its own key
-(in a session) or for the requester's endpoint info (1.3, signed with the identity of the slot it
-names, as libspdm_req_encap_endpoint_info.c does).
+(in a session), for the requester's endpoint info (1.3, signed with the identity of the slot it
+names, as libspdm_req_encap_endpoint_info.c does), or send its events (SEND_EVENT, 1.3, in a session).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from spdm.messages.encapsulated import (
 )
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
+from spdm.messages.events import EventAck, SendEvent
 from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
@@ -45,6 +46,7 @@ from spdm.transcript import Transcript
 __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
 
 _MAX_ENCAPSULATED_REQUESTS = 16
+_IDLE = frozenset({ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests})
 _NONCE_SIZE = 32
 
 
@@ -70,6 +72,8 @@ class EncapsulatedAnswers:
     `vca` being A), mut_B being the encapsulated digest/certificate exchanges answered so far.
     `key_update` applies an encapsulated KEY_UPDATE to the session's keys, or refuses it with a
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
+    `send_event` takes the events of an encapsulated SEND_EVENT (SPDM 1.3), which is then
+    acknowledged, or refuses them with a `ProtocolError`; without it SEND_EVENT is unsupported.
     `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
     DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`). A 1.3 GET_ENDPOINT_INFO is
     answered from `config.endpoint_info` when the requester offered EP_INFO_CAP; its signature covers
@@ -81,6 +85,7 @@ class EncapsulatedAnswers:
     max_padding: int
     vca: bytes = b""
     key_update: Callable[[KeyUpdate], None] | None = None
+    send_event: Callable[[SendEvent], None] | None = None
     answered: int = 0
     first_digests: bytes = b""
     _mut: Transcript | None = None
@@ -118,6 +123,8 @@ class EncapsulatedAnswers:
             return _error(version, ErrorCode.VersionMismatch)
         if isinstance(request, KeyUpdate) and self.key_update is not None:
             return self._key_update_ack(request, self.key_update)
+        if isinstance(request, SendEvent) and self.send_event is not None:
+            return self._event_ack(request, self.send_event)
         if isinstance(request, GetDigests):
             response = self._digests(request)
             if response[1] == Code.DIGESTS:
@@ -140,6 +147,13 @@ class EncapsulatedAnswers:
         except ProtocolError as error:
             return _error(request.version, error.error_code, error.error_data)
         return encode(KeyUpdateAck(version=request.version, operation=request.operation, tag=request.tag))
+
+    def _event_ack(self, request: SendEvent, take: Callable[[SendEvent], None]) -> bytes:
+        try:
+            take(request)
+        except ProtocolError as error:
+            return _error(request.version, error.error_code, error.error_data)
+        return encode(EventAck(version=request.version))
 
     def _digests(self, request: GetDigests) -> bytes:
         slots = self._slots()
@@ -231,16 +245,16 @@ def run_encapsulated(
     DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
     ReqSlotNumber when it names one, else `slot`).
 
-    With `may_be_idle` (the requester asked on its own) an ERROR UnexpectedRequest (before 1.3) or
-    NoPendingRequests (1.3, libspdm_rsp_encap_response.c) to GET_ENCAPSULATED_REQUEST means the
-    responder has nothing pending and ends the flow at once."""
+    With `may_be_idle` (the requester asked on its own) an ERROR NoPendingRequests (1.3) or
+    UnexpectedRequest (before) to GET_ENCAPSULATED_REQUEST means the responder has nothing pending
+    and ends the flow at once (libspdm_rsp_encap_response.c)."""
     if implicit_digests:
         request_id, payload = 0, encode(GetDigests(version=version))
     else:
         try:
             encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         except PeerError as error:
-            if may_be_idle and error.error_code in (ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests):
+            if may_be_idle and error.error_code in _IDLE:
                 return slot
             raise
         if not encapsulated.payload:

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.codes import KeyPairOperation
+from spdm.messages.events import Event, EventGroup
 from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Operation
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
@@ -41,7 +42,8 @@ class Session(SessionView):
     request (application messages, VENDOR_DEFINED, GET_MEASUREMENTS...) and returns the decoded
     response (an ERROR raises `PeerError`); `heartbeat`, `key_update`,
     `serve_encapsulated_requests`, `get_measurements`, `get_measurement_extension_log`, `get_endpoint_info`,
-    `get_csr`, `set_certificate`, `get_key_pair_info`, `set_key_pair_info` and `close` are
+    `get_csr`, `set_certificate`, `get_key_pair_info`, `set_key_pair_info`, the SPDM 1.3 events
+    (`get_supported_event_types`, `subscribe_event_types`, `poll_events`) and `close` are
     the session's own operations. As a context
     manager the session ends (END_SESSION) on exit. After `close`, a teardown
     (`SessionDecryptError`, ERROR DecryptError) or a new GET_VERSION on the connection, every call
@@ -75,6 +77,19 @@ class Session(SessionView):
         """Answer the responder's pending encapsulated requests (its own KEY_UPDATE among them); how
         many were answered (see `SessionCore.serve_encapsulated_requests`)."""
         return self._run(self.core.serve_encapsulated_requests())
+
+    def get_supported_event_types(self) -> tuple[EventGroup, ...]:
+        """The event groups (and types) the responder can notify (SPDM 1.3; `SessionCore.get_supported_event_types`)."""
+        return self._run(self.core.get_supported_event_types())
+
+    def subscribe_event_types(self, *groups: EventGroup) -> None:
+        """Subscribe to the events of `groups`, replacing the subscription; none unsubscribes (see
+        `SessionCore.subscribe_event_types`)."""
+        self._run(self.core.subscribe_event_types(*groups))
+
+    def poll_events(self) -> tuple[Event, ...]:
+        """Fetch and acknowledge the responder's waiting events (see `SessionCore.poll_events`)."""
+        return self._run(self.core.poll_events())
 
     def get_measurements(
         self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None

@@ -2,7 +2,8 @@
 the drivers' sessions (`spdm.requester.Session`, `spdm.aio.AsyncSession`) share.
 
 A session holds its keys, sequence numbers, transcripts and phase; each operation (`send`,
-`heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, `close`) is an
+`heartbeat`, `key_update`, `serve_encapsulated_requests`, `get_measurements`, the 1.3 events
+`get_supported_event_types`, `subscribe_event_types`, `poll_events`, `close`) is an
 `Operation` that seals its request,
 opens the response and applies the session's rules. Of its connection it holds only a
 `SessionLink`: the channel requests travel, the table of open sessions it leaves when it closes,
@@ -53,6 +54,7 @@ from spdm.messages.codes import (
 from spdm.messages.context import CodecContext
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse
+from spdm.messages.events import Event, EventGroup
 from spdm.messages.key_exchange import Finish, FinishRsp
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.messages.psk import PskFinish, PskFinishRsp
@@ -62,6 +64,7 @@ from spdm.requester.channel import Channel
 from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
 from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
 from spdm.requester.errors import SessionClosedError, SessionDecryptError
+from spdm.requester.event_recipient import EventInbox, get_supported_event_types, subscribe_event_types
 from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
 from spdm.requester.key_pairs import (
@@ -85,6 +88,7 @@ from spdm.transcript import ConnectionTranscript, message_d
 __all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 SessionPhase = Literal["handshake", "established", "closed"]
 
 F = CapabilityFlags
@@ -199,6 +203,7 @@ class SessionCore:
         self._pending_update: SentKeyUpdate | None = None
         # the responder's encapsulated KEY_UPDATE awaiting VerifyNewKey
         self._answered_update: AnsweredKeyUpdate | None = None
+        self._inbox = EventInbox(negotiated)
 
     # --- state ------------------------------------------------------------------------------
 
@@ -400,11 +405,42 @@ class SessionCore:
             max_padding=0,
             vca=bytes(self._link.transcript.vca),
             key_update=self._answer_key_update,
+            send_event=self._inbox.deliver,
         )
         yield from run_encapsulated(
             self._transact, answers, version=self._version, implicit_digests=False, slot=None, may_be_idle=True
         )
         return answers.answered
+
+    def get_supported_event_types(self) -> Operation[tuple[EventGroup, ...]]:
+        """GET_SUPPORTED_EVENT_TYPES (SPDM 1.3, the responder's EVENT_CAP): the event groups the
+        responder can notify, each with its event types."""
+        return Operation(self._established(get_supported_event_types(self._transact, self._negotiated)))
+
+    def subscribe_event_types(self, *groups: EventGroup) -> Operation[None]:
+        """SUBSCRIBE_EVENT_TYPES: from now on the responder keeps the events of `groups` for this
+        session (an entry from `get_supported_event_types` takes the types it lists;
+        `spdm.events.subscribe_all` every type of its group). No group unsubscribes from all."""
+        return Operation(self._established(subscribe_event_types(self._transact, self._negotiated, groups)))
+
+    def poll_events(self) -> Operation[tuple[Event, ...]]:
+        """The responder's events: GET_ENCAPSULATED_REQUEST, each SEND_EVENT answered with EVENT_ACK
+        (and any other encapsulated request as `serve_encapsulated_requests` answers it); the
+        operation returns the events received since the last poll, in EventInstanceID order within
+        each SEND_EVENT, () when none was waiting.
+
+        The responder cannot send them by itself (on DOE the device never initiates): poll when the
+        transport signals it, or from time to time. Needs ENCAP_CAP on both sides (NegotiationError).
+        """
+        return Operation(self._poll_events())
+
+    def _poll_events(self) -> Steps[tuple[Event, ...]]:
+        yield from self._serve_encapsulated_requests()
+        return self._inbox.take()
+
+    def _established(self, steps: Steps[T]) -> Steps[T]:
+        self._require("established")
+        return (yield from steps)
 
     def _answer_key_update(self, request: KeyUpdate) -> None:
         """The responder's encapsulated KEY_UPDATE: the keys change now, before the ACK is delivered."""

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
 from spdm.endpoint_info import MAX_EP_INFO_BYTES
-from spdm.errors import NegotiationError
+from spdm.errors import NegotiationError, ProtocolError
+from spdm.events import DMTF_EVENT_GROUP, check_groups
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
 from spdm.messages.codes import (
@@ -34,6 +35,7 @@ from spdm.messages.codes import (
     KeyUsage,
     MeasurementHashAlgo,
 )
+from spdm.messages.events import EventGroup
 from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
@@ -279,6 +281,9 @@ class ResponderConfig:
       name); by default a fresh key is drawn for every KEY_EXCHANGE.
     - `clock`: the time certificate validity is checked at (the requester's chain).
     - `secured_transport`: the framing of secured messages (`spdm.session.PCI_DOE` or `MCTP`).
+    - `event_groups`: the event groups (and their types) SUPPORTED_EVENT_TYPES lists and requesters
+      may subscribe to, served with EVENT_CAP (SPDM 1.3); by default the DMTF group with its four
+      types (`spdm.events.DMTF_EVENT_GROUP`). Events are raised with `Responder.raise_event`.
     - `on_dhe_secret(session_id, secret)`: told each DHE session's shared secret once its
       KEY_EXCHANGE_RSP is built (sessions in capture order), for a capture's secrets sidecar
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
@@ -317,6 +322,7 @@ class ResponderConfig:
     secured_transport: SecuredTransport = PCI_DOE
     on_dhe_secret: Callable[[int, bytes], None] | None = None
     endpoint_info: bytes | None = None
+    event_groups: tuple[EventGroup, ...] = (DMTF_EVENT_GROUP,)
 
     def __post_init__(self) -> None:
         if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
@@ -370,11 +376,13 @@ class ResponderConfig:
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         self._check_sessions()
+        self._check_events()
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
         object.__setattr__(self, "psks", MappingProxyType({bytes(k): bytes(v) for k, v in self.psks.items()}))
         anchors = {slot: bytes(der) for slot, der in self.requester_trust_anchors.items()}
         object.__setattr__(self, "requester_trust_anchors", MappingProxyType(anchors))
         object.__setattr__(self, "requester_chain", tuple(bytes(der) for der in self.requester_chain))
+        object.__setattr__(self, "event_groups", tuple(self.event_groups))
 
     def _check_certificate_model(self) -> None:
         """ALIAS_CERT_CAP says every slot's chain ends in alias certificates; without it none does."""
@@ -401,6 +409,14 @@ class ResponderConfig:
             if len(self.endpoint_info) > MAX_EP_INFO_BYTES:
                 raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
             object.__setattr__(self, "endpoint_info", bytes(self.endpoint_info))
+
+    def _check_events(self) -> None:
+        try:
+            check_groups(self.event_groups, "event_groups")
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from None
+        if self.capabilities & F.EVENT_CAP and not self.event_groups:
+            raise ValueError("EVENT_CAP needs at least one event group (event_groups)")
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():
@@ -443,20 +459,26 @@ def demo_config(
     psks: Mapping[bytes, bytes] | None = None,
     provisioning: bool = False,
     mel: bool = False,
+    events: bool = False,
 ) -> ResponderConfig:
     """A ready device: ECDSA P-384 in slot 0 (a chain generated once per process) and demo measurements.
 
     `sessions` adds every session capability (`session_capabilities`; PSK only when `psks` holds a
     key) and a 60-second heartbeat period; `provisioning` adds GET_CSR and SET_CERTIFICATE
     (`PROVISIONING_CAPABILITIES`); `mel` the demo's measurement extension log (SPDM 1.3, MEL_CAP), which
-    its measurements' hash-extended block agrees with. At SPDM 1.3 it serves signed endpoint info
+    its measurements' hash-extended block agrees with; `events` adds EVENT_CAP (SPDM 1.3, in sessions
+    only: it needs `sessions`), serving the DMTF event group. At SPDM 1.3 it serves signed endpoint info
     (EP_INFO_CAP_SIG, `DEMO_ENDPOINT_INFO`). Any other field is one `dataclasses.replace` away, e.g.
     ``replace(demo_config(), transport_padding=3)`` for DOE.
     """
+    if events and not sessions:
+        raise ValueError("events exist only inside sessions: demo_config(events=True) needs sessions=True")
     chain = demo_chain()
     capabilities = DEFAULT_CAPABILITIES | F.EP_INFO_CAP_SIG
     if sessions:
         capabilities |= session_capabilities(psk=bool(psks))
+    if events:
+        capabilities |= F.EVENT_CAP
     if provisioning:
         capabilities |= PROVISIONING_CAPABILITIES
     log = demo_mel() if mel else None

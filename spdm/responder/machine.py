@@ -50,6 +50,7 @@ from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, hash_suite, select_algorithm
 from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
+from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests, slot_mask
@@ -131,7 +132,13 @@ _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
 _MAX_EXT_ALGS = {0x10: 8, 0x11: 20}
 _COUNT_OPERATION = 0x00
 _ALL_OPERATION = 0xFF
-_ENCAPSULATING = frozenset({SessionState.EXPECT_GET_ENCAPSULATED_REQUEST, SessionState.EXPECT_ENCAPSULATED_RESPONSE})
+_ENCAPSULATING = frozenset(
+    {
+        SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
+        SessionState.EXPECT_ENCAPSULATED_RESPONSE,
+        SessionState.EXPECT_EVENT_ACK,
+    }
+)
 _ENCAPSULATED_CODES = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
 _OWN_VERSION_CODES = frozenset({Code.GET_VERSION, Code.RESPOND_IF_READY})
 """Header checks: these two codes expect another version than the negotiated one (see `_check_version`)."""
@@ -254,6 +261,34 @@ class Responder:
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
         self._vendor[(standard_id, bytes(vendor_id))] = handler
+
+    def raise_event(
+        self,
+        event_type_id: int,
+        detail: bytes = b"",
+        *,
+        group: GroupId = (DMTF_REGISTRY, b""),
+        session_id: int | None = None,
+    ) -> dict[int, int]:
+        """An event happened on the device (SPDM 1.3): it waits as SEND_EVENT in each established
+        session subscribed to it (only session `session_id` when given) until the requester fetches
+        it (GET_ENCAPSULATED_REQUEST) and acknowledges it (`spdm.responder.events`). Returns the
+        EventInstanceID it got in each session, by SessionID; empty when no session subscribed.
+
+        The event must be of a type `config.event_groups` lists (`group`: its standards-vendor
+        header, DMTF by default) with a detail its type allows (`spdm.events.check_event`);
+        EventLost is the responder's own. Otherwise ValueError.
+        """
+        key = (group[0], bytes(group[1]))
+        if event_type_id not in supported_types(self.config.event_groups).get(key, frozenset()):
+            raise ValueError(f"event type {event_type_id} of group {key[0]:#x} is not in config.event_groups")
+        if key == (DMTF_REGISTRY, b"") and event_type_id == DmtfEventType.EVENT_LOST:
+            raise ValueError("EventLost is raised by the responder itself when events are lost")
+        try:
+            check_event(key[0], key[1], event_type_id, bytes(detail))
+        except ProtocolError as error:
+            raise ValueError(str(error)) from None
+        return self._sessions.raise_event(key, event_type_id, bytes(detail), session_id)
 
     def answer_busy(self, count: int = 1) -> None:
         """Answer the next `count` requests with ERROR Busy (requester retry testing)."""
@@ -438,7 +473,7 @@ class Responder:
         if session.in_the_clear and session.handshaking and not clear and code in CLEAR_HANDSHAKE:
             raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
         targets = SESSION_TRANSITIONS.get((session.state, code))
-        asking = session.state is SessionState.ESTABLISHED and code in _ENCAPSULATED_CODES and not clear
+        asking = session.state is SessionState.ESTABLISHED and not clear and self._asked(session.session_id, code)
         if targets is None and not asking:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
                 raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
@@ -999,6 +1034,14 @@ class Responder:
             vca=bytes(self.transcript.vca),
             random=lambda size: random_bytes(self.config.random, size),
         )
+
+    def _asked(self, session_id: int, code: Code) -> bool:
+        """Whether an encapsulated request of an established session belongs to an armed
+        `ask_endpoint_info` (this session's, or one for any conversation); else it is the session's
+        own encapsulated flow (its events)."""
+        if code not in _ENCAPSULATED_CODES:
+            return False
+        return session_id in self._asks or (code == Code.GET_ENCAPSULATED_REQUEST and None in self._asks)
 
     def _encapsulated_ask(self, message: Message, code: Code, session: Session | None) -> bytes:
         """GET_ENCAPSULATED_REQUEST / DELIVER_ENCAPSULATED_RESPONSE of an established 1.3 connection

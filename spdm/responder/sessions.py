@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
@@ -53,6 +53,7 @@ from spdm.messages.encapsulated import (
     GetEncapsulatedRequest,
 )
 from spdm.messages.error import ErrorResponse
+from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.opaque import decode_opaque, secured_message_versions, version_selection_opaque
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
@@ -68,6 +69,7 @@ from spdm.responder._common import (
     unexpected,
 )
 from spdm.responder.config import ResponderConfig
+from spdm.responder.events import SessionEvents, subscribe, supported_event_types
 from spdm.responder.key_pairs import check_key_usage
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
@@ -147,10 +149,12 @@ class Session:
     measurements: ConnectionTranscript | None = None
     """The session's own L1/L2 (only its M part is used), from its first GET_MEASUREMENTS on: until
     then there is nothing for a request or an ERROR to restart."""
+    events: SessionEvents = field(default_factory=SessionEvents)
+    """The session's event subscription and the events waiting for it (SPDM 1.3)."""
 
     @property
     def handshaking(self) -> bool:
-        return self.state not in (SessionState.ESTABLISHED, SessionState.ENDED)
+        return self.state not in (SessionState.ESTABLISHED, SessionState.EXPECT_EVENT_ACK, SessionState.ENDED)
 
     def open(self, record: bytes) -> bytes:
         """The SPDM message of a record from the requester; raises (and changes nothing) when it does
@@ -675,6 +679,8 @@ class SessionTable:
         ask = expect(message, GetEncapsulatedRequest)
         if session is None:
             raise unexpected("GET_ENCAPSULATED_REQUEST with no encapsulated request pending")
+        if session.state is SessionState.ESTABLISHED:
+            return self._send_event(ask, session)
         flow = EncapsulatedFlow(request_id=1)
         session.encapsulated = flow
         embedded = encode(GetDigests(version=ask.version))
@@ -689,6 +695,8 @@ class SessionTable:
         transcript: ConnectionTranscript,
     ) -> bytes:
         ask = expect(message, DeliverEncapsulatedResponse)
+        if session is not None and connection is not None and session.state is SessionState.EXPECT_EVENT_ACK:
+            return self._event_ack(ask, session, connection.negotiated)
         flow = None if session is None else session.encapsulated
         if session is None or flow is None or connection is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")
@@ -765,6 +773,77 @@ class SessionTable:
                 return anchor
         raise VerificationError(f"no trust anchor is configured for requester slot {slot}")
 
+    # --- events (SPDM 1.3; the rules are spdm.events', the queue spdm.responder.events') -----
+
+    def _supported_event_types(
+        self,
+        message: Message,
+        request: bytes,
+        session: Session | None,
+        connection: Connection | None,
+        transcript: ConnectionTranscript,
+    ) -> bytes:
+        ask = expect(message, GetSupportedEventTypes)
+        return supported_event_types(self.config.event_groups, ask.version)
+
+    def _subscribe_event_types(
+        self,
+        message: Message,
+        request: bytes,
+        session: Session | None,
+        connection: Connection | None,
+        transcript: ConnectionTranscript,
+    ) -> bytes:
+        ask = expect(message, SubscribeEventTypes)
+        if session is None:
+            raise unexpected("SUBSCRIBE_EVENT_TYPES outside a session")
+        return subscribe(session.events, self.config.event_groups, ask)
+
+    def _send_event(self, ask: GetEncapsulatedRequest, session: Session) -> bytes:
+        """The waiting events as an encapsulated SEND_EVENT; none waiting is NoPendingRequests
+        (UnexpectedRequest before 1.3, as libspdm_rsp_encap_response.c answers)."""
+        send = session.events.send_event(ask.version)
+        if send is None:
+            if ask.version >= 0x13:
+                raise ProtocolError(ErrorCode.NoPendingRequests, "no event or request is pending")
+            raise unexpected("GET_ENCAPSULATED_REQUEST with no encapsulated request pending")
+        request_id = session.events.request_id
+        return encode(EncapsulatedRequest(version=ask.version, request_id=request_id, payload=encode(send)))
+
+    def _event_ack(self, ask: DeliverEncapsulatedResponse, session: Session, negotiated: Negotiated) -> bytes:
+        """EVENT_ACK delivers the SEND_EVENT's events; an ERROR leaves them waiting. Either ends the flow."""
+        events = session.events
+        if ask.request_id != events.request_id:
+            raise invalid_request(f"RequestID {ask.request_id}, the pending SEND_EVENT is {events.request_id}")
+        try:
+            inner, size = decode_prefix(ask.payload, negotiated.codec_context())
+        except DecodeError as error:
+            raise _fail_response(f"the encapsulated response does not decode: {error}") from None
+        if size != len(ask.payload) or inner.version != negotiated.version:
+            raise _fail_response(f"the encapsulated {inner.name} is not one message of the negotiated version")
+        if isinstance(inner, EventAck):
+            events.acknowledged()
+        elif isinstance(inner, ErrorResponse):
+            events.refused()
+        else:
+            raise _fail_response(f"{inner.name} answers SEND_EVENT")
+        return _response_ack(ask, 0)
+
+    def raise_event(
+        self, group: tuple[int, bytes], event_type_id: int, detail: bytes, session_id: int | None
+    ) -> dict[int, int]:
+        """Queue an event in each established session subscribed to it (`session_id`: that one only);
+        the EventInstanceID it got in each, by SessionID."""
+        queued: dict[int, int] = {}
+        for session in self:
+            if session_id is not None and session.session_id != session_id:
+                continue
+            if session.state in (SessionState.ESTABLISHED, SessionState.EXPECT_EVENT_ACK):
+                instance_id = session.events.queue(group, event_type_id, detail)
+                if instance_id is not None:
+                    queued[session.session_id] = instance_id
+        return queued
+
     # --- in-session control ---------------------------------------------------------------
 
     def _heartbeat(
@@ -836,6 +915,8 @@ _HANDLERS: Mapping[Code, _Handler] = {
     Code.HEARTBEAT: SessionTable._heartbeat,
     Code.KEY_UPDATE: SessionTable._key_update,
     Code.END_SESSION: SessionTable._end_session,
+    Code.GET_SUPPORTED_EVENT_TYPES: SessionTable._supported_event_types,
+    Code.SUBSCRIBE_EVENT_TYPES: SessionTable._subscribe_event_types,
 }
 
 SESSION_REQUESTS: frozenset[Code] = frozenset(_HANDLERS)

@@ -58,6 +58,7 @@ class SessionState(enum.Enum):
     EXPECT_FINISH = "handshake: expect FINISH"
     EXPECT_PSK_FINISH = "handshake: expect PSK_FINISH"
     ESTABLISHED = "established: expect in-session requests"
+    EXPECT_EVENT_ACK = "established: expect DELIVER_ENCAPSULATED_RESPONSE (EVENT_ACK to SEND_EVENT)"
     ENDED = "ended: END_SESSION_ACK sent, the session is freed"
 
 
@@ -94,6 +95,8 @@ _IN_ESTABLISHED_SESSION = (
     Code.SET_KEY_PAIR_INFO,
     Code.GET_MEASUREMENT_EXTENSION_LOG,
     Code.GET_ENDPOINT_INFO,
+    Code.GET_SUPPORTED_EVENT_TYPES,
+    Code.SUBSCRIBE_EVENT_TYPES,
 )
 
 
@@ -120,6 +123,9 @@ def _build_session() -> dict[tuple[SessionState, Code], tuple[SessionState, ...]
         (s.EXPECT_FINISH, Code.FINISH): (s.ESTABLISHED,),
         (s.EXPECT_PSK_FINISH, Code.PSK_FINISH): (s.ESTABLISHED,),
         (s.ESTABLISHED, Code.END_SESSION): (s.ENDED,),
+        # the Notifier's SEND_EVENT, fetched by the requester (spdm.responder.events)
+        (s.ESTABLISHED, Code.GET_ENCAPSULATED_REQUEST): (s.EXPECT_EVENT_ACK,),
+        (s.EXPECT_EVENT_ACK, Code.DELIVER_ENCAPSULATED_RESPONSE): (s.ESTABLISHED,),
     }
     for code in _IN_ESTABLISHED_SESSION:
         table[(s.ESTABLISHED, code)] = (s.ESTABLISHED,)
@@ -135,6 +141,7 @@ SESSION_TRANSITIONS: Mapping[tuple[SessionState, Code], tuple[SessionState, ...]
 SESSION_ONLY: frozenset[Code] = frozenset(
     {Code.FINISH, Code.PSK_FINISH, Code.HEARTBEAT, Code.KEY_UPDATE, Code.END_SESSION}
     | {Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
+    | {Code.GET_SUPPORTED_EVENT_TYPES, Code.SUBSCRIBE_EVENT_TYPES}
 )
 """Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are refused (SessionRequired
 from 1.2)."""
@@ -183,6 +190,8 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
     Code.GET_ENDPOINT_INFO: F.EP_INFO_CAP_MASK,
     Code.CHUNK_SEND: F.CHUNK_CAP,
     Code.CHUNK_GET: F.CHUNK_CAP,
+    Code.GET_SUPPORTED_EVENT_TYPES: F.EVENT_CAP,
+    Code.SUBSCRIBE_EVENT_TYPES: F.EVENT_CAP,
 }
 """The responder capability a request needs: without it the request is unsupported, whatever the state."""
 

@@ -43,6 +43,9 @@ from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, Re
 from spdm.messages.events import (
     Event,
     EventAck,
+    EventGroup,
+    EventLostDetail,
+    EventTypeEntry,
     GetSupportedEventTypes,
     SendEvent,
     SubscribeEventTypes,
@@ -122,6 +125,8 @@ __all__ = [
     "error_response",
     "event",
     "event_ack",
+    "event_group",
+    "event_lost_detail",
     "ext_alg",
     "finish",
     "finish_rsp",
@@ -1530,14 +1535,16 @@ def supported_event_types(context: CodecContext | None = None) -> SearchStrategy
 
 @_memo
 def subscribe_event_types(context: CodecContext | None = None) -> SearchStrategy[SubscribeEventTypes]:
-    """Subscription lists up to 0xFFFF bytes, the empty one (unsubscribe) included."""
-    return st.builds(
+    """Subscription lists up to 0xFFFF bytes with one or more groups, or the bare header (unsubscribe)."""
+    subscribing = st.builds(
         SubscribeEventTypes,
         version=_versions(0x13),
-        group_count=_usual((0, 1)),
+        group_count=st.integers(min_value=1, max_value=_U8),
         param2=_reserved(),
         subscribe_list=_blob(_U16),
     )
+    unsubscribing = st.builds(SubscribeEventTypes, version=_versions(0x13), param2=_reserved())
+    return st.one_of(subscribing, unsubscribing)
 
 
 @_memo
@@ -1561,6 +1568,28 @@ def event() -> SearchStrategy[Event]:
         svh_vendor_id=_blob(_U8, typical=2),
         event_type_id=_usual((1, 2, 3, 4)),
         event_detail=_blob(_U16),
+    )
+
+
+@_memo
+def event_group() -> SearchStrategy[EventGroup]:
+    """An event group of SupportedEventGroupsList or SubscribeList, with a few event types."""
+    entry = st.builds(EventTypeEntry, event_type_id=_usual((1, 2, 3, 4), _U16), reserved=_reserved(_U16))
+    return st.builds(
+        EventGroup,
+        svh_id=_usual((0, 3, 0xB)),
+        svh_vendor_id=_blob(_U8, typical=2),
+        event_group_ver=_usual((1,), _U16),
+        attributes=_usual((0, 1), _U32),
+        event_types=_tuples(entry, 4),
+    )
+
+
+@_memo
+def event_lost_detail() -> SearchStrategy[EventLostDetail]:
+    """The EventDetail of a DMTF EventLost."""
+    return st.builds(
+        EventLostDetail, last_acked_event_instance_id=_uint(_U32), last_lost_event_instance_id=_uint(_U32)
     )
 
 

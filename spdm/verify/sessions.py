@@ -33,6 +33,7 @@ from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
 from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
+from spdm.events import decode_groups, received_events
 from spdm.flow import Carried, Direction, FlowDecoder, stands_for
 from spdm.messages import Message, decode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
@@ -44,6 +45,7 @@ from spdm.messages.encapsulated import (
     GetEncapsulatedRequest,
 )
 from spdm.messages.error import ErrorResponse
+from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
@@ -512,6 +514,8 @@ class SessionReplayer:
                 if session._key_update is not None:
                     session._key_update.refused()
                     session._key_update = None
+            elif isinstance(inner, (SendEvent, SupportedEventTypes, SubscribeEventTypes)):
+                checks.append(_event_check(index, inner))
             elif isinstance(inner, Digests) and isinstance(msg, DeliverEncapsulatedResponse):
                 multi_key = self._flow.negotiated is not None and self._flow.negotiated.requester_multi_key
                 session.requester_digests = message_d(session.requester_digests, msg.payload, multi_key=multi_key)
@@ -741,3 +745,20 @@ def _check_signature(
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         return Check(record=record, name=name, ok=False, detail=f"the leaf certificate does not load: {error}")
     return Check(record=record, name=name, ok=True)
+
+
+def _event_check(index: int, msg: SendEvent | SupportedEventTypes | SubscribeEventTypes) -> Check:
+    """An event message (SPDM 1.3) as its recipient checks it (`spdm.events`): SEND_EVENT's events,
+    the event group lists of SUPPORTED_EVENT_TYPES and SUBSCRIBE_EVENT_TYPES."""
+    try:
+        if isinstance(msg, SendEvent):
+            events = received_events(msg)
+            ids = f"{events[0].event_instance_id}..{events[-1].event_instance_id}"
+            detail = f"{len(events)} event(s), EventInstanceID {ids}"
+        elif isinstance(msg, SupportedEventTypes):
+            detail = f"{len(decode_groups(msg.groups, msg.group_count, 'SupportedEventGroupsList'))} event group(s)"
+        else:
+            detail = f"{len(decode_groups(msg.subscribe_list, msg.group_count, 'SubscribeList'))} event group(s)"
+    except ProtocolError as error:
+        return Check(record=index, name=f"{msg.name} well formed", ok=False, detail=str(error))
+    return Check(record=index, name=f"{msg.name} well formed", ok=True, detail=detail)

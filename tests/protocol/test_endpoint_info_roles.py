@@ -22,6 +22,7 @@ from spdm.aio import AsyncDoeTransport, AsyncRequester, ThreadedDoeLink
 from spdm.capture import CaptureWriter, RecordingLink, read_pcap
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, VerificationError
+from spdm.events import DmtfEventType
 from spdm.messages import decode, encode
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
@@ -284,6 +285,24 @@ def test_the_responder_asks_in_a_session() -> None:
         assert session.serve_encapsulated_requests() == 1
     result = responder.requester_endpoint_info
     assert result is not None and result.signed and result.ep_info == REQUESTER_EP_INFO
+
+
+def test_an_ask_and_the_sessions_events_share_its_encapsulated_flow() -> None:
+    """In an established session an armed ask goes first; the session's events wait for the next fetch."""
+    config = _responder_config()
+    responder = Responder(dataclasses.replace(config, capabilities=config.capabilities | F.EVENT_CAP))
+    requester_config = _requester_config()
+    requester_config = dataclasses.replace(requester_config, capabilities=requester_config.capabilities | F.ENCAP_CAP)
+    requester = _verified(_connect(responder, requester_config), 0)
+    with requester.key_exchange(slot=0) as session:
+        session.subscribe_event_types(*session.get_supported_event_types())
+        assert responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x01") == {session.session_id: 0}
+        responder.ask_endpoint_info(session.session_id)
+        assert session.serve_encapsulated_requests() == 1
+        assert [event.event_type_id for event in session.poll_events()] == [DmtfEventType.CERTIFICATE_CHANGED]
+        assert session.poll_events() == ()
+    result = responder.requester_endpoint_info
+    assert result is not None and result.ep_info == REQUESTER_EP_INFO
 
 
 def test_an_unsigned_ask_when_the_requester_cannot_sign() -> None:
