@@ -49,11 +49,13 @@ class EndpointInfoWatch:
         """The exact signed GET_ENDPOINT_INFO that awaits its ENDPOINT_INFO."""
         self._encapsulated: bytes | None = None
         """The exact encapsulated request the requester must answer next."""
+        self._request_id = 0
+        """Its RequestID, which the DELIVER_ENCAPSULATED_RESPONSE answering it carries."""
 
     def observe(self, msg: Message, data: bytes, negotiated: Negotiated, vca: bytes) -> EndpointInfoSignature | None:
         """Take note of the next message of the conversation; the signature it carries, if any. A delivered
         answer to a signed encapsulated GET_ENDPOINT_INFO that is no well-formed ENDPOINT_INFO (padding
-        aside) raises `DecodeError`."""
+        aside), or that carries another RequestID, raises `DecodeError`."""
         if msg.code.is_request:
             found = self._delivered(msg, negotiated, vca) if isinstance(msg, DeliverEncapsulatedResponse) else None
             self._request = data if isinstance(msg, GetEndpointInfo) and msg.signature_requested else None
@@ -62,7 +64,7 @@ class EndpointInfoWatch:
             return found
         request, self._request = self._request, None
         if isinstance(msg, EncapsulatedRequest) or (isinstance(msg, EncapsulatedResponseAck) and msg.payload_type == 1):
-            self._encapsulated = msg.payload
+            self._encapsulated, self._request_id = msg.payload, msg.request_id
         elif isinstance(msg, EndpointInfo) and msg.signature is not None and request is not None:
             hashes = hash_suite(negotiated.base_hash_algo)
             unsigned = data[: len(data) - len(msg.signature)]
@@ -82,6 +84,10 @@ class EndpointInfoWatch:
             return None
         if not isinstance(asked, GetEndpointInfo) or not asked.signature_requested or request is None:
             return None
+        if deliver.request_id != self._request_id:
+            raise DecodeError(
+                deliver.name, "request_id", f"RequestID {deliver.request_id}, the request's is {self._request_id}"
+            )
         context = replace(
             negotiated.codec_context(signature_requested=True), signature_size=negotiated.req_signature_size
         )
