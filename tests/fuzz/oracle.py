@@ -27,6 +27,7 @@ from spdm.errors import SpdmError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.codes import Code
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
@@ -105,7 +106,7 @@ def _response_context(negotiated: Negotiated | None, request: Message | None) ->
     summary = 0
     if isinstance(request, (Challenge, KeyExchange, PskExchange)):
         summary = request.summary_hash_type
-    signed = isinstance(request, GetMeasurements) and request.signature_requested
+    signed = isinstance(request, (GetMeasurements, GetEndpointInfo)) and request.signature_requested
     return negotiated.codec_context(summary_hash_type=summary, signature_requested=signed)
 
 
@@ -173,6 +174,14 @@ class Checked:
         code = request[1]
         assert answer.code == code & 0x7F, f"{code_name(code)} answered with {answer.name}"
         assert answer.version == (0x10 if code == Code.GET_VERSION else request[0]), answer
+        if code == Code.FINISH:  # HANDSHAKE_IN_THE_CLEAR: it finishes one session, the connection stays
+            assert (after.state, after.negotiated) == (before.state, before.negotiated), "FINISH moved the connection"
+            moved = {k for k in before.sessions if after.sessions.get(k) != before.sessions[k]}
+            assert set(after.sessions) == set(before.sessions) and len(moved) == 1, "FINISH did not finish one session"
+            (finished,) = moved
+            assert before.sessions[finished].state is SessionState.EXPECT_FINISH
+            assert after.sessions[finished].state is SessionState.ESTABLISHED
+            return Answer(request, response, answer, sealed=False)
         assert after.state is TRANSITIONS[(before.state, Code(code))], (before.state, code_name(code), after.state)
         if code == Code.GET_VERSION:
             assert not after.sessions, "GET_VERSION left sessions behind"
