@@ -7,7 +7,8 @@ Each process cycles through scenarios (fresh connection, after GET_VERSION, afte
 negotiated at 1.1 and at 1.2 (with the 1.2 requests: GET_CSR, SET_CERTIFICATE, CHUNK_SEND,
 CHUNK_GET), a DHE and a PSK handshake awaiting FINISH / PSK_FINISH, established DHE and PSK
 sessions, tampered secured records; and at 1.3 (`campaign13`): a multi-key connection with every 1.3
-capability, a DHE session with an event waiting, one awaiting its EVENT_ACK, a PSK session), picks a
+capability (also with the responder's GET_ENDPOINT_INFO armed), a DHE session with an event
+waiting (also with the ask armed), one awaiting its EVENT_ACK, a PSK session), picks a
 valid request of the scenario, mutates it (bit flips, byte values, boundary values in 1- to 4-byte
 fields, truncation, insertion, deletion, appended bytes) and sends it; in-session requests are
 sealed with the session's current request key (so the responder opens them and parses the mutated
@@ -261,9 +262,9 @@ def _session(kind: str, *, tamper: bool = False) -> Scenario:
     return Scenario(name, checked, seeds, lambda: responder.sessions.get(sid) is expected, sid, tamper)
 
 
-def _negotiated_13() -> Scenario:
-    checked, seeds, still = negotiated_13()
-    return Scenario("negotiated-1.3", checked, seeds, still)
+def _negotiated_13(*, asked: bool = False) -> Scenario:
+    checked, seeds, still = negotiated_13(asked=asked)
+    return Scenario("negotiated-1.3-asked" if asked else "negotiated-1.3", checked, seeds, still)
 
 
 def _session_13(kind: str) -> Scenario:
@@ -285,7 +286,9 @@ BUILDERS: list[Callable[[], Scenario]] = [
 ]
 BUILDERS_13: list[Callable[[], Scenario]] = [
     _negotiated_13,
+    lambda: _negotiated_13(asked=True),
     lambda: _session_13("dhe-events"),
+    lambda: _session_13("dhe-asked"),
     lambda: _session_13("dhe-event-ack"),
     lambda: _session_13("psk"),
 ]

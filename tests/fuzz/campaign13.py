@@ -41,14 +41,24 @@ _BASE = demo_config(sessions=True, psks={PSK_HINT: PSK}, provisioning=True, mel=
 CONFIG_13: ResponderConfig = replace(
     _BASE, capabilities=_BASE.capabilities | KEY_PAIR_CAPABILITIES, key_pairs=key_pairs_for_slots(_BASE.slots)
 )
+REQUESTER_EP_INFO = b"fuzzed requester"
 MEASUREMENT_CHANGED = bytes(32)  # a DMTF MeasurementChanged detail: no index set
 
 
-def _requester(checked: Checked) -> Requester:
+def requester_config() -> RequesterConfig:
+    """The model requester: sessions (DHE, and PSK with the responder's key), multi-key, and the 1.3
+    capabilities that let the responder send it encapsulated requests."""
     anchors = {0: CONFIG_13.slots[0].certificates[0]}
-    config = RequesterConfig.with_sessions(trust_anchors=anchors, psk=PSK, psk_hint=PSK_HINT, multi_key=True)
-    config = replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP)  # to fetch events
-    return Requester(LoopbackTransport(checked.respond), config)
+    config = RequesterConfig.with_sessions(
+        trust_anchors=anchors, psk=PSK, psk_hint=PSK_HINT, multi_key=True, sleep=lambda _: None
+    )
+    # ENCAP_CAP to fetch events; EP_INFO_CAP_NO_SIG to answer the responder's GET_ENDPOINT_INFO
+    asked = CapabilityFlags.ENCAP_CAP | CapabilityFlags.EP_INFO_CAP_NO_SIG
+    return replace(config, capabilities=config.capabilities | asked, endpoint_info=REQUESTER_EP_INFO)
+
+
+def _requester(checked: Checked) -> Requester:
+    return Requester(LoopbackTransport(checked.respond), requester_config())
 
 
 def _connect(checked: Checked) -> Requester:
@@ -92,6 +102,8 @@ def seeds() -> tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, bytes], ...
     recorder = _Recorder(Responder(CONFIG_13))
     requester = _connect(recorder)
     requester.authenticate()
+    recorder.responder.ask_endpoint_info()
+    requester.serve_encapsulated_requests()  # GET_ENCAPSULATED_REQUEST, DELIVER_ENCAPSULATED_RESPONSE (ENDPOINT_INFO)
     requester.get_measurement_extension_log()
     requester.get_endpoint_info(signed=True)
     requester.get_endpoint_info(signed=False)
@@ -99,6 +111,8 @@ def seeds() -> tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, bytes], ...
     requester.set_key_pair_info(1, KeyPairOperation.CHANGE, key_usage=KeyUsage.KEY_EXCHANGE, slots=(0,))
     session = _event_session(recorder, requester)
     session.poll_events()
+    recorder.responder.ask_endpoint_info(session.session_id)
+    session.serve_encapsulated_requests()
     session.get_measurements(signed=True)
     session.get_measurement_extension_log()
     session.get_endpoint_info(signed=True)
@@ -122,11 +136,14 @@ def seeds() -> tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, bytes], ...
     return tuple(clear + stray), tuple(dict.fromkeys(sealed + clear + stray))
 
 
-def negotiated_13() -> tuple[Checked, list[tuple[str, bytes]], Callable[[], bool]]:
-    """A 1.3 multi-key connection after DIGESTS; mutated clear 1.3 requests."""
+def negotiated_13(*, asked: bool = False) -> tuple[Checked, list[tuple[str, bytes]], Callable[[], bool]]:
+    """A 1.3 multi-key connection after DIGESTS (`asked`: with the responder's GET_ENDPOINT_INFO armed for
+    the requester's next GET_ENCAPSULATED_REQUEST); mutated clear 1.3 requests."""
     checked = Checked(Responder(CONFIG_13))
     _connect(checked)
     responder = checked.responder
+    if asked:
+        responder.ask_endpoint_info()
 
     def still() -> bool:
         return responder.state in (State.NEGOTIATED, State.AUTHENTICATED) and len(responder.sessions) < 3
@@ -136,12 +153,15 @@ def negotiated_13() -> tuple[Checked, list[tuple[str, bytes]], Callable[[], bool
 
 def session_13(kind: str) -> tuple[Checked, list[tuple[str, bytes]], Callable[[], bool], int]:
     """An established 1.3 session: DHE with a subscription and an event waiting ("dhe-events"), the
-    same with the event fetched and its EVENT_ACK awaited ("dhe-event-ack"), or PSK ("psk")."""
+    same with the event fetched and its EVENT_ACK awaited ("dhe-event-ack"), the same with the
+    responder's GET_ENDPOINT_INFO armed too, which goes first ("dhe-asked"), or PSK ("psk")."""
     checked = Checked(Responder(CONFIG_13))
     requester = _connect(checked)
     session = requester.psk_exchange() if kind == "psk" else _event_session(checked, requester)
     sid = session.session_id
     responder = checked.responder
+    if kind == "dhe-asked":
+        responder.ask_endpoint_info(sid)
     if kind == "dhe-event-ack":
         ask = next(data for label, data in seeds()[1] if label == "GET_ENCAPSULATED_REQUEST")
         checked.respond(seal(checked, sid, ask), sid)

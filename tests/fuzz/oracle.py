@@ -40,6 +40,7 @@ from spdm.session.secured import DirectionState
 __all__ = ["Answer", "Checked", "Snapshot", "code_name", "shadow", "snapshot"]
 
 _EXCHANGES = frozenset({Code.KEY_EXCHANGE, Code.PSK_EXCHANGE})
+_ENCAPSULATED = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
 _FIRST_STATES = frozenset(
     {
         SessionState.EXPECT_FINISH,
@@ -182,7 +183,10 @@ class Checked:
             assert before.sessions[finished].state is SessionState.EXPECT_FINISH
             assert after.sessions[finished].state is SessionState.ESTABLISHED
             return Answer(request, response, answer, sealed=False)
-        assert after.state is TRANSITIONS[(before.state, Code(code))], (before.state, code_name(code), after.state)
+        if code in _ENCAPSULATED:  # the responder's GET_ENDPOINT_INFO asked outside sessions: the connection stays
+            assert after.state is before.state, (before.state, code_name(code), after.state)
+        else:
+            assert after.state is TRANSITIONS[(before.state, Code(code))], (before.state, code_name(code), after.state)
         if code == Code.GET_VERSION:
             assert not after.sessions, "GET_VERSION left sessions behind"
         elif code in _EXCHANGES:
@@ -248,7 +252,9 @@ class Checked:
         code = plain[1]
         assert answer.code == code & 0x7F, f"{code_name(code)} answered with {answer.name}"
         assert answer.version == plain[0], answer
-        targets = SESSION_TRANSITIONS[(old.state, Code(code))]
+        targets = SESSION_TRANSITIONS.get((old.state, Code(code)), ())
+        if code in _ENCAPSULATED and old.state is SessionState.ESTABLISHED:
+            targets = (*targets, SessionState.ESTABLISHED)  # the responder's armed GET_ENDPOINT_INFO (Responder._asked)
         state = SessionState.ENDED if new is None else new.state
         assert state in targets, (old.state, code_name(code), state)
         return Answer(plain, opened, answer, sealed=True)

@@ -19,21 +19,17 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from campaign13 import CONFIG_13 as CAMPAIGN_CONFIG_13
-from campaign13 import MEASUREMENT_CHANGED
+from campaign13 import MEASUREMENT_CHANGED, requester_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import shadow
-from session_peer import PSK as PSK_13
-from session_peer import PSK_HINT
 
 from spdm.errors import SpdmError
 from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
-from spdm.messages.codes import CapabilityFlags
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.testing.strategies import mutations
@@ -214,10 +210,7 @@ CONFIG_13 = CAMPAIGN_CONFIG_13
 
 
 def _requester_13(transport: Transport) -> Requester:
-    config = RequesterConfig.with_sessions(
-        trust_anchors={0: CONFIG_13.slots[0].certificates[0]}, psk=PSK_13, psk_hint=PSK_HINT, sleep=lambda _: None
-    )
-    return Requester(transport, replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP))
+    return Requester(transport, requester_config())
 
 
 def _endpoint_info(result: Any) -> tuple[object, ...]:
@@ -231,6 +224,9 @@ def _key_pair(result: Any) -> tuple[object, ...]:
 def connection_13_flow(transport: Transport) -> tuple[tuple[object, ...], tuple[object, ...]]:
     requester = _requester_13(transport)
     result = requester.authenticate(summary_hash_type=0xFF)
+    assert isinstance(transport, MutatingTransport)
+    transport.responder.ask_endpoint_info()
+    served = requester.serve_encapsulated_requests()  # the responder's GET_ENDPOINT_INFO, in the clear
     assert result.measurements is not None
     verified = (
         result.negotiated,
@@ -241,6 +237,7 @@ def connection_13_flow(transport: Transport) -> tuple[tuple[object, ...], tuple[
         _endpoint_info(requester.get_endpoint_info(signed=True)),
     )
     unauthenticated = (
+        served,
         requester.get_measurement_extension_log().raw,
         _key_pair(requester.get_key_pair_info(1)),
         _endpoint_info(requester.get_endpoint_info(signed=False)),
@@ -257,10 +254,13 @@ def events_13_flow(transport: Transport) -> tuple[tuple[object, ...], tuple[obje
     session.subscribe_event_types(subscribe_all(DMTF_EVENT_GROUP))
     transport.responder.raise_event(DmtfEventType.MEASUREMENT_CHANGED, MEASUREMENT_CHANGED)
     events = session.poll_events()
+    transport.responder.ask_endpoint_info(session.session_id)
+    served = session.serve_encapsulated_requests()  # ENCAPSULATED_REQUEST carrying GET_ENDPOINT_INFO
     verified = (requester.negotiated, _endpoint_info(session.get_endpoint_info(signed=True)))
     device_word = (
         groups,
         events,
+        served,
         session.get_measurement_extension_log().raw,
         _key_pair(session.get_key_pair_info(1)),
     )

@@ -81,7 +81,7 @@ class Responder13Machine(RuleBasedStateMachine):
         assert result.measurements is not None and result.measurements.signed
 
     @precondition(_connected)
-    @rule(what=st.sampled_from(["mel", "signed-info", "info", "key-pair"]))
+    @rule(what=st.sampled_from(["mel", "asked", "signed-info", "info", "key-pair"]))
     def read(self, what: str) -> None:
         requester = self.requester
         assert requester is not None
@@ -89,6 +89,9 @@ class Responder13Machine(RuleBasedStateMachine):
             assert requester.get_measurement_extension_log().log.entries
         elif what == "key-pair":
             assert requester.get_key_pair_info(1).key_pair_id == 1  # the one key pair: slot 0's
+        elif what == "asked":  # the responder's GET_ENDPOINT_INFO, encapsulated in the clear
+            self.device.responder.ask_endpoint_info()
+            assert requester.serve_encapsulated_requests() == 1
         else:
             assert requester.get_endpoint_info(signed=what == "signed-info").signed is (what == "signed-info")
 
@@ -100,7 +103,10 @@ class Responder13Machine(RuleBasedStateMachine):
         self.sessions[session.session_id] = session
 
     @precondition(_has_session)
-    @rule(data=st.data(), what=st.sampled_from(["events", "signed-info", "mel", "key-pair", "heartbeat", "update"]))
+    @rule(
+        data=st.data(),
+        what=st.sampled_from(["events", "asked", "signed-info", "mel", "key-pair", "heartbeat", "update"]),
+    )
     def in_session(self, data: st.DataObject, what: str) -> None:
         session = self.sessions[data.draw(st.sampled_from(self._live()))]
         if what == "events":
@@ -109,6 +115,9 @@ class Responder13Machine(RuleBasedStateMachine):
                 DmtfEventType.MEASUREMENT_CHANGED, MEASUREMENT_CHANGED, session_id=session.session_id
             )
             assert raised and len(session.poll_events()) >= 1
+        elif what == "asked":
+            self.device.responder.ask_endpoint_info(session.session_id)
+            assert session.serve_encapsulated_requests() == 1
         elif what == "signed-info":
             assert session.get_endpoint_info(signed=True).signed
         elif what == "mel":
@@ -231,7 +240,7 @@ def test_every_13_request_code_in_every_connection_state(state: State) -> None:
     assert answered > 256
 
 
-@pytest.mark.parametrize("kind", ["dhe-events", "dhe-event-ack", "psk"])
+@pytest.mark.parametrize("kind", ["dhe-events", "dhe-event-ack", "dhe-asked", "psk"])
 def test_every_13_request_code_in_every_session_state(kind: str) -> None:
     """Session state x code at 1.3, sealed with the session's keys: likewise, and a refused request
     leaves the session where it was."""
