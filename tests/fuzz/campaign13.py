@@ -1,6 +1,7 @@
 """The SPDM 1.3 scenarios of the responder campaign (`campaign.py`): a responder at 1.3 with every 1.3
-capability (MEL_CAP, EP_INFO_CAP_SIG, GET/SET_KEY_PAIR_INFO_CAP, MULTI_KEY_CAP negotiated, EVENT_CAP,
-CSR and SET_CERTIFICATE), driven by the library's own `Requester` through the oracle.
+capability (MEL_CAP with a log read in two portions, EP_INFO_CAP_SIG, GET/SET_KEY_PAIR_INFO_CAP,
+MULTI_KEY_CAP negotiated, EVENT_CAP, CSR and SET_CERTIFICATE), driven by the library's own `Requester`
+through the oracle.
 
 Valid 1.3 requests are not written out by hand: a full 1.3 flow is run once per process against a
 responder of its own (connection, multi-key DIGESTS, CHALLENGE and signed MEASUREMENTS with
@@ -24,6 +25,8 @@ from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
 from spdm.messages import encode
 from spdm.messages.codes import CapabilityFlags, Code, KeyPairOperation, KeyUsage
 from spdm.messages.events import EventAck
+from spdm.messages.measurements import DmtfMeasurement
+from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import GetVersion
 from spdm.requester import Requester, RequesterConfig, Session
 from spdm.responder import (
@@ -35,11 +38,33 @@ from spdm.responder import (
     demo_config,
     key_pairs_for_slots,
 )
+from spdm.responder.demo import demo_measurements, demo_mel
 from spdm.transport.loopback import LoopbackTransport
 
+
+def _large_mel() -> MelLog:
+    """The demo's log and three 2000-byte entries more: over the requester's largest portion, so it
+    is read in two GET_MEASUREMENT_EXTENSION_LOG portions."""
+    demo = demo_mel()
+    more = tuple(
+        replace(
+            demo.entries[0],
+            mel_index=len(demo.entries) + n,
+            measurement=DmtfMeasurement(value_type=0x80, value=bytes([n]) * 2000),
+        )
+        for n in range(1, 4)
+    )
+    return MelLog(entries=demo.entries + more)
+
+
 _BASE = demo_config(sessions=True, psks={PSK_HINT: PSK}, provisioning=True, mel=True, events=True)
+_MEL = _large_mel()
 CONFIG_13: ResponderConfig = replace(
-    _BASE, capabilities=_BASE.capabilities | KEY_PAIR_CAPABILITIES, key_pairs=key_pairs_for_slots(_BASE.slots)
+    _BASE,
+    capabilities=_BASE.capabilities | KEY_PAIR_CAPABILITIES,
+    key_pairs=key_pairs_for_slots(_BASE.slots),
+    measurement_extension_log=_MEL,
+    measurements=demo_measurements(_MEL),
 )
 REQUESTER_EP_INFO = b"fuzzed requester"
 MEASUREMENT_CHANGED = bytes(32)  # a DMTF MeasurementChanged detail: no index set
