@@ -34,6 +34,7 @@ from spdm.messages.measurements import GetMeasurements
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 from spdm.responder import Responder, ResponderConfig
+from spdm.responder.events import SessionEvents
 from spdm.responder.state import SESSION_TRANSITIONS, TRANSITIONS, SessionState, State
 from spdm.session.secured import DirectionState
 
@@ -56,6 +57,8 @@ class SessionView:
     state: SessionState
     request: tuple[int, object]
     response: tuple[int, object]
+    events: tuple[object, ...]
+    """SPDM 1.3: the subscription, the waiting events and where their acknowledgement stands."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,15 @@ class Snapshot:
     state: State
     negotiated: Negotiated | None
     sessions: dict[int, SessionView]
+    key_pairs: tuple[object, ...]
+    """SPDM 1.3: the key pairs as SET_KEY_PAIR_INFO left them."""
+    asks: dict[int | None, tuple[object, ...]]
+    """SPDM 1.3: the responder's armed GET_ENDPOINT_INFO asks and whether each went out."""
+
+
+def _events(events: SessionEvents) -> tuple[object, ...]:
+    subscribed = tuple(sorted(events.subscribed.items()))
+    return (subscribed, tuple(events.pending), events.next_id, events.last_acked, events.in_flight, events.request_id)
 
 
 def snapshot(responder: Responder) -> Snapshot:
@@ -71,10 +83,13 @@ def snapshot(responder: Responder) -> Snapshot:
             state=s.state,
             request=(s.channel.request.sequence_number, s.channel.request.keys),
             response=(s.channel.response.sequence_number, s.channel.response.keys),
+            events=_events(s.events),
         )
         for s in responder._sessions
     }
-    return Snapshot(responder.state, responder.negotiated, sessions)
+    key_pairs = tuple(responder._key_pairs.key_pairs)
+    asks = {k: (a.slot, a.signed, a.sent) for k, a in responder._asks.items()}
+    return Snapshot(responder.state, responder.negotiated, sessions, key_pairs, asks)
 
 
 def shadow(direction: DirectionState, sequence_number: int | None = None) -> DirectionState:
@@ -247,6 +262,8 @@ class Checked:
         assert {k: v for k, v in after.sessions.items() if k != session_id} == others, "another session moved"
         if isinstance(answer, ErrorResponse):
             assert new is not None and new.state is old.state, "a sealed ERROR changed the session's state"
+            assert new.events == old.events, "a sealed ERROR changed the session's events"
+            assert (after.key_pairs, after.asks) == (before.key_pairs, before.asks), "a sealed ERROR changed 1.3 state"
             assert new.response[0] == old.response[0] + 1 and new.response[1] == old.response[1]
             return Answer(plain, opened, answer, sealed=True)
         code = plain[1]
