@@ -50,10 +50,10 @@ from spdm.capture import (
 )
 from spdm.certs import load_certificates
 from spdm.crypto import DheSuite, asym_suite, hash_suite
-from spdm.errors import DecodeError, EncodeError
+from spdm.errors import DecodeError, EncodeError, PeerError
 from spdm.messages import Message
 from spdm.messages.challenge import Challenge
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, ErrorCode
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CertificateInfo, ErrorCode
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
@@ -61,7 +61,7 @@ from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.psk import PskExchange
 from spdm.messages.session_control import KeyUpdate
-from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity
+from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity, encapsulated
 from spdm.responder import Responder, demo_config
 from spdm.testing.replay import (
     MctpReplayTransport,
@@ -348,6 +348,19 @@ def test_the_requester_states_its_key_on_a_multi_key_connection() -> None:
     assert digests[:2] == b"\x13\x01" and len(digests) == 4 + 48 + 4
     assert digests[-4:] == bytes.fromhex("01010f00")
     assert len(certificates) == 2 and all(c[:2] == b"\x13\x02" and c[3] == 0x01 for c in certificates)
+
+
+@pytest.mark.parametrize("model", [CertificateInfo.NONE, CertificateInfo.GENERIC_CERT])
+def test_the_responder_refuses_a_requester_chain_of_a_model_libspdm_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: CertificateInfo
+) -> None:
+    """The multi-key mutual-authentication vector with the requester stating model None (with a chain)
+    or GenericCert for its slot 0: our responder ends the handshake with ERROR InvalidResponseCode, as
+    libspdm's does (libspdm_rsp_encap_get_certificate.c)."""
+    monkeypatch.setattr(encapsulated, "_CERT_MODEL", model)
+    with pytest.raises(PeerError) as refused:
+        generate.generate(tmp_path, ["dhe_mutauth_multikey_p384_sha384_v13"])
+    assert refused.value.error_code == ErrorCode.InvalidResponseCode
 
 
 # --- tampering ----------------------------------------------------------------------------------
