@@ -225,6 +225,29 @@ def _alg_structs() -> c.Construct:
     return "alg_structs" / c.Array(field("_alg_struct_count"), AlgStruct.layout)
 
 
+def _offer_body(*reserved3_and_mel: c.Construct) -> list[c.Construct]:
+    """What NEGOTIATE_ALGORITHMS offers after its Length, which CAPABILITIES' 1.3 Supported Algorithms
+    block lists the same way: the measurement specification to the AlgStructs, with the fields
+    between the ext counts and the ext algs (ReservedU16, or at 1.3 Reserved and MELspecification)."""
+    return [
+        "measurement_specification" / c.Int8ul,
+        "other_params_support" / c.Int8ul,
+        "base_asym_algo" / c.Int32ul,
+        "base_hash_algo" / c.Int32ul,
+        "reserved2" / c.Bytes(12),
+        "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
+        "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
+        require(
+            of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
+            "ExtAsymCount + ExtHashCount over 20",
+        ),
+        *reserved3_and_mel,
+        "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
+        "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
+        _alg_structs(),
+    ]
+
+
 def _lists_algorithms(version: int, param1: int) -> bool:
     return version >= 0x13 and bool(param1 & SUPPORTED_ALGORITHMS)
 
@@ -233,22 +256,7 @@ def _lists_algorithms(version: int, param1: int) -> bool:
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(28), *_LENGTH_FIELDS)),
-    "measurement_specification" / c.Int8ul,
-    "other_params_support" / c.Int8ul,
-    "base_asym_algo" / c.Int32ul,
-    "base_hash_algo" / c.Int32ul,
-    "reserved2" / c.Bytes(12),
-    "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
-    "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
-    require(
-        of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
-        "ExtAsymCount + ExtHashCount over 20",
-    ),
-    "reserved3" / c.Int8ul,
-    "mel_specification" / c.Int8ul,
-    "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
-    "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
-    _alg_structs(),
+    *_offer_body("reserved3" / c.Int8ul, "mel_specification" / c.Int8ul),
     require(
         of(lambda length, *fields: length == _algorithms_length(28)(*fields), "length", *_LENGTH_FIELDS),
         "Length does not match the block size",
@@ -312,22 +320,9 @@ class Capabilities(Message):
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(32), *_LENGTH_FIELDS)),
-    "measurement_specification" / c.Int8ul,
-    "other_params_support" / c.Int8ul,
-    "base_asym_algo" / c.Int32ul,
-    "base_hash_algo" / c.Int32ul,
-    "reserved2" / c.Bytes(12),
-    "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
-    "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
-    require(
-        of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
-        "ExtAsymCount + ExtHashCount over 20",
+    *_offer_body(
+        "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul), "mel_specification" / c.If(_FROM_13, c.Int8ul)
     ),
-    "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul),
-    "mel_specification" / c.If(_FROM_13, c.Int8ul),
-    "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
-    "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
-    _alg_structs(),
     *_length_rules(32),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
