@@ -50,16 +50,18 @@ from spdm.capture import (
 )
 from spdm.certs import load_certificates
 from spdm.crypto import DheSuite, asym_suite, hash_suite
-from spdm.errors import DecodeError, EncodeError
+from spdm.errors import DecodeError, EncodeError, PeerError
 from spdm.messages import Message
 from spdm.messages.challenge import Challenge
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, ErrorCode
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CertificateInfo, ErrorCode
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.psk import PskExchange
 from spdm.messages.session_control import KeyUpdate
-from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity
+from spdm.requester import DheKeyShare, Requester, RequesterConfig, RequesterIdentity, encapsulated
 from spdm.responder import Responder, demo_config
 from spdm.testing.replay import (
     MctpReplayTransport,
@@ -190,7 +192,7 @@ def test_the_set_covers_the_matrix() -> None:
     transports = {entry["transport"] for entry in ENTRIES.values()}
     assert transports == {"pci-doe", "mctp"}
     versions = {entry["spdm_version"] for entry in ENTRIES.values()}
-    assert versions == {"1.0", "1.1", "1.2"}
+    assert versions == {"1.0", "1.1", "1.2", "1.3"}
 
 
 # --- verify, dump, sidecar ----------------------------------------------------------------------
@@ -266,7 +268,9 @@ def test_the_secrets_sidecar_matches_the_manifest(name: str) -> None:
 def _draws(vector: Vector) -> list[bytes]:
     """The requester's random draws, read back from the capture in the order it made them.
 
-    A request repeated after ERROR Busy draws nothing new; nor do the flow's raw requests.
+    A request repeated after ERROR Busy draws nothing new; nor do the flow's raw requests. From 1.3
+    CHALLENGE and GET_MEASUREMENTS draw a RequesterContext after the nonce; a signed GET_ENDPOINT_INFO
+    draws a nonce.
     """
     raw = {bytes.fromhex(step["request"]) for step in vector.entry["flow"] if step["op"] == "raw"}
     drawn: list[bytes] = []
@@ -283,8 +287,8 @@ def _draws(vector: Vector) -> list[bytes]:
             drawn.append(message.random_data if isinstance(message, KeyExchange) else message.requester_context)
         elif isinstance(message, KeyUpdate):
             drawn.append(bytes([message.tag]))
-        elif isinstance(message, (Challenge, GetMeasurements)) and message.nonce is not None:
-            drawn.append(message.nonce)
+        elif isinstance(message, (Challenge, GetMeasurements, GetEndpointInfo)):
+            drawn += [value for value in (message.nonce, getattr(message, "requester_context", None)) if value]
     return drawn
 
 
@@ -334,6 +338,29 @@ def test_the_requester_sends_the_recorded_requests(name: str) -> None:
     assert transport.done(), "the capture holds requests the requester did not send"
     assert [f"0x{s.session_id:08x}" for s in sessions] == [s["session_id"] for s in vector.entry["sessions"]]
     assert all(session.closed for session in sessions)
+
+
+def test_the_requester_states_its_key_on_a_multi_key_connection() -> None:
+    """Its encapsulated DIGESTS ends with KeyPairID 1, CertificateInfo DeviceCert and the four SPDM usages
+    (KeyUsageMask 0x000f), and each CERTIFICATE portion names DeviceCert in Param2, as libspdm's requester."""
+    answers = [m.payload for m in _vector("dhe_mutauth_multikey_p384_sha384_v13").plain(DeliverEncapsulatedResponse)]
+    digests, *certificates = answers
+    assert digests[:2] == b"\x13\x01" and len(digests) == 4 + 48 + 4
+    assert digests[-4:] == bytes.fromhex("01010f00")
+    assert len(certificates) == 2 and all(c[:2] == b"\x13\x02" and c[3] == 0x01 for c in certificates)
+
+
+@pytest.mark.parametrize("model", [CertificateInfo.NONE, CertificateInfo.GENERIC_CERT])
+def test_the_responder_refuses_a_requester_chain_of_a_model_libspdm_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: CertificateInfo
+) -> None:
+    """The multi-key mutual-authentication vector with the requester stating model None (with a chain)
+    or GenericCert for its slot 0: our responder ends the handshake with ERROR InvalidResponseCode, as
+    libspdm's does (libspdm_rsp_encap_get_certificate.c)."""
+    monkeypatch.setattr(encapsulated, "_CERT_MODEL", model)
+    with pytest.raises(PeerError) as refused:
+        generate.generate(tmp_path, ["dhe_mutauth_multikey_p384_sha384_v13"])
+    assert refused.value.error_code == ErrorCode.InvalidResponseCode
 
 
 # --- tampering ----------------------------------------------------------------------------------
@@ -398,6 +425,8 @@ REGENERATED = [
     "csr_setcert_p384_sha384_v12",
     "chunk_dts256_p384_sha384_v12",
     "chunk_dts64_dhe_psk_p384_sha384_v12",
+    "dhe_mutauth_multikey_p384_sha384_v13",
+    "mel_epinfo_keypair_events_p256_sha256_v13",
 ]
 
 

@@ -42,8 +42,13 @@ LANDED = (
 )
 """The 1.2 captures, every part of them implemented."""
 
-DECODED_13 = ("y_conn_ecdsap384_sha384_v13", "z_dhe_secp384_aes256gcm_v13")
-"""The 1.3 captures whose clear messages the codecs cover (1.3 fields of the 1.2 messages)."""
+DECODED_13 = (
+    "x2_csr_setcert_multikey_ecdsap384_v13",
+    "y2_mel_epinfo_keypairinfo_multikey_v13",
+    "y_conn_ecdsap384_sha384_v13",
+    "z_dhe_secp384_aes256gcm_v13",
+)
+"""The 1.3 captures, every part of them implemented: multi-key, MEL, endpoint info, key pairs."""
 
 
 def _entry(vectors: Path, capture: str) -> dict[str, Any]:
@@ -97,12 +102,16 @@ def test_verifies_with_the_manifest_secrets(libspdm_v12_v13_vectors: Path, captu
     assert result.ok, result.first_failure
     assert result.skipped_secured == 0
     names = {check.name for check in result.checks}
-    if capture.startswith(("r_", "s_", "y_")):  # 1.3: RequesterContext covered as it is on the wire
+    if capture.startswith(("r_", "s_", "y")):  # 1.3: RequesterContext covered as it is on the wire
         assert {"CHALLENGE_AUTH signature over M1/M2 (A, B, C)", "MEASUREMENTS signature over L1/L2"} <= names
-    if capture.startswith(("t", "v", "w_", "x_", "z_")):
+    if capture.startswith(("t", "v", "w_", "x", "y2_", "z_")):
         assert {"KEY_EXCHANGE_RSP signature", "ResponderVerifyData", "RequesterVerifyData"} <= names
     if capture.startswith("u_"):
         assert {"ResponderVerifyData", "RequesterVerifyData"} <= names
+
+
+_CARRIER_HEADER = 4
+"""SPDMVersion, code, RequestID and Param2 of DELIVER_ENCAPSULATED_RESPONSE, before the embedded response."""
 
 
 @pytest.mark.parametrize(
@@ -116,27 +125,31 @@ def test_verifies_with_the_manifest_secrets(libspdm_v12_v13_vectors: Path, captu
     ],
 )
 def test_any_altered_covered_byte_fails_verification(libspdm_v12_v13_vectors: Path, capture: str) -> None:
+    """In y2_ the requester's encapsulated ENDPOINT_INFO (record 35) is covered by its signature, not
+    the DELIVER_ENCAPSULATED_RESPONSE header around it; of that header the version, code and RequestID
+    must still agree with the request it answers (`spdm verify` fails the pair otherwise), and only
+    Param2 (Reserved) is left out."""
     pcap = read_pcap(libspdm_v12_v13_vectors / capture / "requester.pcap")
-    anchors = _anchors(libspdm_v12_v13_vectors, capture)
-    secrets = _secrets(libspdm_v12_v13_vectors, capture)  # the sessions are replayed: their records are covered too
+    anchors, secrets = _anchors(libspdm_v12_v13_vectors, capture), _secrets(libspdm_v12_v13_vectors, capture)
     baseline = verify_capture(pcap, anchors, secrets=secrets)
     assert baseline.ok
-    items = {item.index: item.message for item in messages(pcap)}
-    sizes = {item.index: len(item.data) for item in messages(pcap)}
+    items = {item.index: item for item in messages(pcap)}
     tried = 0
     for index in sorted(baseline.covered):
         record = pcap.records[index - 1]
-        # Param2 of DELIVER_ENCAPSULATED_RESPONSE is Reserved and outside IL (only the carried ENDPOINT_INFO is signed)
-        reserved = {3} if isinstance(items[index], DeliverEncapsulatedResponse) else set()
-        for position in sorted({0, 1, 2, 3, sizes[index] // 2, sizes[index] - 1} - reserved):
+        positions = {0, 1, 2, 3}
+        start = 0
+        if isinstance(items[index].message, DeliverEncapsulatedResponse):
+            positions, start = {0, 1, 2}, _CARRIER_HEADER  # not 3: Param2, Reserved and in nothing signed
+        size = len(items[index].data) - start
+        for position in sorted(positions | {start + offset for offset in {0, 1, 3, size // 2, size - 1}}):
             data = bytearray(record.data)
             data[HEADER_SIZE + position] ^= 0x01
             records = list(pcap.records)
             records[index - 1] = PcapRecord(index=index, timestamp=record.timestamp, data=bytes(data))
             altered = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
-            assert not verify_capture(altered, anchors, secrets=secrets).ok, (
-                f"record {index} byte {position} altered, still verifies"
-            )
+            result = verify_capture(altered, anchors, secrets=secrets)
+            assert not result.ok, f"record {index} byte {position} altered, still verifies"
             tried += 1
     assert tried > 50
 

@@ -28,6 +28,7 @@ import functools
 import hashlib
 import itertools
 import json
+import operator
 import re
 import shutil
 import sys
@@ -51,10 +52,12 @@ from spdm.capture import (
     read_pcap,
 )
 from spdm.certs import SPDM_REQUESTER_AUTH_OID
-from spdm.crypto import DheSuite, SigningKey
+from spdm.crypto import DheSuite, SigningKey, hash_suite
 from spdm.crypto.dhe import FfdheSuite
 from spdm.errors import PeerError, TransportError
+from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
 from spdm.measurements import StaticMeasurements
+from spdm.mel import hash_extended_block
 from spdm.messages.codes import (
     AeadAlgorithm,
     BaseAsymAlgo,
@@ -68,14 +71,17 @@ from spdm.messages.codes import (
     MeasurementValueType,
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
+from spdm.messages.mel import MelEntry, MelLog
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
 from spdm.requester import Requester, RequesterConfig, RequesterIdentity, Session
 from spdm.responder import (
     DEFAULT_CAPABILITIES,
+    KEY_PAIR_CAPABILITIES,
     PROVISIONING_CAPABILITIES,
     Responder,
     ResponderConfig,
     SlotIdentity,
+    key_pairs_for_slots,
     session_capabilities,
 )
 from spdm.session.secured import MCTP, PCI_DOE, SecuredTransport
@@ -338,8 +344,33 @@ def _identity(asym: int, hash_algo: int, role: str, name: str | None = None) -> 
     return _Identity(certificates=chain.certificates_der, leaf_key=keys[-1])
 
 
-def _measurements(meas_hash: int) -> StaticMeasurements:
-    """Four digests (of the measurement hash) and a raw manifest."""
+_MEL_INDEX = 0x11
+"""The hash-extended measurement block the 1.3 vectors' measurement extension log extends (libspdm's sample index)."""
+
+ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "07") + b"vectors"
+"""The EPInfo of the 1.3 vectors' responder: one DMTF device class identifier element with a 7-byte subordinate ID."""
+
+EVENT_DETAIL = hashlib.sha256(b"pyspdm vectors measurement changed").digest()
+"""The EventDetail (32 bytes) of the MeasurementChanged event the events vector raises."""
+
+
+def _mel() -> MelLog:
+    """Three raw entries, all extended into block `_MEL_INDEX`."""
+    values = (b"pyspdm vectors boot ROM", b"pyspdm vectors firmware", b"1.3.0")
+    return MelLog(
+        entries=tuple(
+            MelEntry(
+                mel_index=number,
+                meas_index=_MEL_INDEX,
+                measurement=DmtfMeasurement(value_type=0x80 | MeasurementValueType.INFORMATIONAL, value=value),
+            )
+            for number, value in enumerate(values, start=1)
+        )
+    )
+
+
+def _measurements(meas_hash: int, mel: MelLog | None = None) -> StaticMeasurements:
+    """Four digests (of the measurement hash) and a raw manifest; with `mel`, the block it extends."""
     name = {
         MeasurementHashAlgo.SHA_256: "sha256",
         MeasurementHashAlgo.SHA_384: "sha384",
@@ -365,6 +396,8 @@ def _measurements(meas_hash: int) -> StaticMeasurements:
         value_type=0x80 | MeasurementValueType.MEASUREMENT_MANIFEST, value=b"pyspdm vectors manifest v1"
     )
     blocks.append(MeasurementBlock(index=5, specification=MeasurementSpecification.DMTF, measurement=manifest))
+    if mel is not None:
+        blocks.append(hash_extended_block(mel, _MEL_INDEX, hash_suite(_BASE_HASH[meas_hash])))
     return StaticMeasurements(tuple(blocks))
 
 
@@ -375,13 +408,18 @@ _MEAS_HASH = {
     BaseHashAlgo.SHA_384: MeasurementHashAlgo.SHA_384,
     BaseHashAlgo.SHA_512: MeasurementHashAlgo.SHA_512,
 }
+_BASE_HASH = {meas: base for base, meas in _MEAS_HASH.items()}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VectorSpec:
     """One vector: who the two sides are and what the requester does (`flow`, see `run_flow`).
     `versions` are the responder's, `requester_versions` what the requester offers; with `chunk`
-    both sides set CHUNK_CAP, so a message over `data_transfer_size` travels in chunks."""
+    both sides set CHUNK_CAP, so a message over `data_transfer_size` travels in chunks. SPDM 1.3:
+    `mel` serves a measurement extension log (MEL_CAP), `endpoint_info` signed endpoint info
+    (EP_INFO_CAP_SIG), `events` EVENT_CAP, `key_pairs` GET_/SET_KEY_PAIR_INFO of slot 0's key
+    (`key_pairs_for_slots`), and with `multi_key` both sides set MULTI_KEY_CAP_NEG (a multi-key
+    connection)."""
 
     name: str
     description: str
@@ -406,6 +444,11 @@ class VectorSpec:
     certificate_portion: int = 0x400
     provisioning: bool = False
     chunk: bool = False
+    mel: bool = False
+    endpoint_info: bool = False
+    events: bool = False
+    key_pairs: bool = False
+    multi_key: bool = False
 
 
 _VCA_CERT: tuple[Mapping[str, Any], ...] = (
@@ -464,6 +507,11 @@ _SPDM_12: Mapping[str, Any] = {
     "max_spdm_msg_size": 0x1200,
 }
 """Both sides offer 1.0 to 1.2 and state libspdm's 1.2 DataTransferSize (MaxSPDMmsgSize the same: no chunking)."""
+
+
+_V13 = (*_V12, 0x13)
+_SPDM_13: Mapping[str, Any] = {**_SPDM_12, "versions": _V13, "requester_versions": _V13}
+"""Both sides offer 1.0 to 1.3, with the 1.2 sizes."""
 
 
 def _chunked(data_transfer_size: int) -> Mapping[str, Any]:
@@ -954,6 +1002,78 @@ SPECS: tuple[VectorSpec, ...] = (
             {"op": "end_session"},
         ),
     ),
+    # --- SPDM 1.3 -----------------------------------------------------------------------------
+    VectorSpec(
+        name="conn_ecdsap384_sha384_v13",
+        description="1.3 connection: VCA with MELspecification (the responder has MEL_CAP), DIGESTS, CERTIFICATE, "
+        "CHALLENGE (all-measurements summary) and signed MEASUREMENTS, both with a RequesterContext",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_13,
+        mel=True,
+        flow=_connection(),
+    ),
+    VectorSpec(
+        name="dhe_mutauth_multikey_p384_sha384_v13",
+        description="1.3 multi-key connection (MULTI_KEY_CAP_NEG both sides: DIGESTS with KeyPairID, "
+        "CertificateInfo and KeyUsageMask, the CERTIFICATE model in Param2, both ways), then a DHE session with "
+        "encapsulated mutual authentication: the TH holds message D and the requester's encapsulated DIGESTS; "
+        "HEARTBEAT, KEY_UPDATE, signed MEASUREMENTS, END_SESSION",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_13,
+        sessions=True,
+        multi_key=True,
+        key_pairs=True,
+        mutual_auth="encapsulated",
+        req_asym=_A.ECDSA_P384,
+        flow=(*_VCA_CERT, *_dhe_session()),
+    ),
+    VectorSpec(
+        name="psk_context_sha384_aes256gcm_v13",
+        description="1.3 PSK session (the 1.3 key schedule's 0xFF salt): PSK_EXCHANGE with a hint and a responder "
+        "context, PSK_FINISH, HEARTBEAT, KEY_UPDATE, signed and unsigned MEASUREMENTS in the session, END_SESSION",
+        asym=_A.ECDSA_P384,
+        hash=_H.SHA_384,
+        **_SPDM_13,
+        sessions=True,
+        psk=True,
+        flow=(*_VCA_CERT, *_psk_session(summary=0xFF)),
+    ),
+    VectorSpec(
+        name="mel_epinfo_keypair_events_p256_sha256_v13",
+        description="the 1.3-only exchanges on a multi-key connection: GET_MEASUREMENT_EXTENSION_LOG, signed "
+        "GET_ENDPOINT_INFO and GET_KEY_PAIR_INFO in the clear, then in a DHE session GET_SUPPORTED_EVENT_TYPES, "
+        "SUBSCRIBE_EVENT_TYPES (all DMTF types), a MeasurementChanged event fetched as SEND_EVENT and answered "
+        "EVENT_ACK (GET_ENCAPSULATED_REQUEST, DELIVER_ENCAPSULATED_RESPONSE), the MEL, endpoint info and key-pair "
+        "info again, END_SESSION",
+        asym=_A.ECDSA_P256,
+        hash=_H.SHA_256,
+        dhe=_D.SECP_256_R1,
+        aead=_E.AES_128_GCM,
+        **_SPDM_13,
+        sessions=True,
+        mel=True,
+        endpoint_info=True,
+        events=True,
+        key_pairs=True,
+        multi_key=True,
+        flow=(
+            *_VCA_CERT,
+            {"op": "get_measurement_extension_log"},
+            {"op": "get_endpoint_info", "signed": True, "slot": 0},
+            {"op": "get_key_pair_info", "key_pair_id": 1},
+            {"op": "key_exchange", "slot": 0, "summary": 0},
+            {"op": "session_get_supported_event_types"},
+            {"op": "session_subscribe_events"},
+            {"op": "responder", "event": "MEASUREMENT_CHANGED"},
+            {"op": "session_poll_events"},
+            {"op": "session_get_measurement_extension_log"},
+            {"op": "session_get_endpoint_info", "signed": True, "slot": 0},
+            {"op": "session_get_key_pair_info", "key_pair_id": 1},
+            {"op": "end_session"},
+        ),
+    ),
 )
 
 
@@ -973,7 +1093,13 @@ def _requester_settings(spec: VectorSpec) -> dict[str, Any]:
         "identity_slots": [0] if spec.mutual_auth else [],
         "secured_framing": "mctp-unpadded" if spec.transport == "mctp" else "pci-doe",
         "chunk": spec.chunk,
-    }
+    } | ({"capabilities_13": _requester_flags_13(spec)} if spec.multi_key or spec.events else {})
+
+
+def _requester_flags_13(spec: VectorSpec) -> list[str]:
+    """The requester's SPDM 1.3 additions by name: MULTI_KEY_CAP_NEG, and ENCAP_CAP to take events."""
+    chosen = ((spec.multi_key, _F.MULTI_KEY_CAP_NEG), (spec.events, _F.ENCAP_CAP))
+    return [str(flag.name) for wanted, flag in chosen if wanted]
 
 
 def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterConfig:
@@ -993,9 +1119,8 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
         fields["psk_hint"] = bytes.fromhex(settings["psk_hint"])
     fields.update(injected)
     config = RequesterConfig.with_sessions(**fields) if settings["sessions"] else RequesterConfig(**fields)
-    if settings["chunk"]:
-        return dataclasses.replace(config, capabilities=config.capabilities | _F.CHUNK_CAP)
-    return config
+    extra = sum(_F[name] for name in settings.get("capabilities_13", ())) | (_F.CHUNK_CAP if settings["chunk"] else 0)
+    return dataclasses.replace(config, capabilities=config.capabilities | extra) if extra else config
 
 
 def _expect_error(name: str | None, run: Callable[[], object]) -> None:
@@ -1024,6 +1149,17 @@ def _provisioned_chain(asym: int, hash_algo: int) -> tuple[bytes, ...]:
     return _identity(asym, hash_algo, "responder", name="pyspdm vectors responder, provisioned").certificates
 
 
+_OPS_13: Mapping[str, Callable[[Any, Mapping[str, Any]], object]] = {
+    "get_measurement_extension_log": lambda on, step: on.get_measurement_extension_log(),
+    "get_endpoint_info": lambda on, step: on.get_endpoint_info(signed=step["signed"], slot=step["slot"]),
+    "get_key_pair_info": lambda on, step: on.get_key_pair_info(step["key_pair_id"]),
+    "get_supported_event_types": lambda on, step: on.get_supported_event_types(),
+    "subscribe_events": lambda on, step: on.subscribe_event_types(subscribe_all(DMTF_EVENT_GROUP)),
+    "poll_events": lambda on, step: on.poll_events(),
+}
+"""SPDM 1.3 steps, each on the requester or (``session_`` prefix) on the last session opened."""
+
+
 def run_flow(
     requester: Requester, flow: Sequence[Mapping[str, Any]], responder: Responder | None = None
 ) -> list[Session]:
@@ -1038,6 +1174,8 @@ def run_flow(
                 responder.answer_busy(step["busy"])
             if responder is not None and step.get("not_ready"):
                 responder.answer_not_ready(step["not_ready"])
+            if responder is not None and step.get("event"):
+                responder.raise_event(DmtfEventType[step["event"]], EVENT_DETAIL)
         elif op == "raw":
             _raw_exchange(requester, bytes.fromhex(step["request"]), error)
         elif op == "init_connection":
@@ -1070,6 +1208,8 @@ def run_flow(
         elif op in ("set_certificate", "session_set_certificate"):
             chain = _provisioned_chain(BaseAsymAlgo[step["asym"]], BaseHashAlgo[step["hash"]])
             (sessions[-1] if op == "session_set_certificate" else requester).set_certificate(step["slot"], chain)
+        elif op.removeprefix("session_") in _OPS_13:
+            _OPS_13[op.removeprefix("session_")](sessions[-1] if op.startswith("session_") else requester, step)
         elif op == "end_session":
             sessions[-1].close()
         else:
@@ -1110,6 +1250,9 @@ def _responder_config(
         capabilities |= PROVISIONING_CAPABILITIES
     if spec.chunk:
         capabilities |= _F.CHUNK_CAP
+    capabilities |= _capabilities_13(spec)
+    mel = _mel() if spec.mel else None
+    slots = {0: SlotIdentity(certificates=identity.certificates, private_key=_deterministic(identity.leaf_key))}
     settings: dict[str, Any] = {
         "versions": spec.versions,
         "capabilities": capabilities,
@@ -1121,8 +1264,11 @@ def _responder_config(
         "dhe_priority": (spec.dhe,),
         "aead_priority": (spec.aead,),
         "req_base_asym_priority": (spec.req_asym,),
-        "slots": {0: SlotIdentity(certificates=identity.certificates, private_key=_deterministic(identity.leaf_key))},
-        "measurements": _measurements(_MEAS_HASH[spec.hash]),
+        "slots": slots,
+        "measurements": _measurements(_MEAS_HASH[spec.hash], mel),
+        "measurement_extension_log": mel,
+        "endpoint_info": ENDPOINT_INFO if spec.endpoint_info else None,
+        "key_pairs": key_pairs_for_slots(slots) if spec.key_pairs else (),
         "random": SeededRandom(f"{spec.name}/responder"),
         "transport_padding": _DOE_PADDING if spec.transport == "pci-doe" else _NO_PADDING,
         "heartbeat_period": 30 if spec.sessions else 0,
@@ -1139,6 +1285,18 @@ def _responder_config(
         if spec.mutual_auth == "basic":
             settings["requester_chain"] = requester.certificates
     return ResponderConfig(**settings)
+
+
+def _capabilities_13(spec: VectorSpec) -> int:
+    """The responder's SPDM 1.3 capability flags the spec asks for."""
+    chosen = (
+        (spec.mel, _F.MEL_CAP),
+        (spec.endpoint_info, _F.EP_INFO_CAP_SIG),
+        (spec.events, _F.EVENT_CAP),
+        (spec.key_pairs, KEY_PAIR_CAPABILITIES),
+        (spec.multi_key, _F.MULTI_KEY_CAP_NEG),
+    )
+    return functools.reduce(operator.or_, (flag for wanted, flag in chosen if wanted), 0)
 
 
 def _timestamps() -> Callable[[], float]:

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_CT_EXPONENT",
     "MIN_DATA_TRANSFER_SIZE",
     "SPDM_VERSIONS",
+    "SUPPORTED_ALGORITHMS",
     "AlgStruct",
     "Algorithms",
     "Capabilities",
@@ -24,6 +25,7 @@ __all__ = [
     "GetCapabilities",
     "GetVersion",
     "NegotiateAlgorithms",
+    "SupportedAlgorithms",
     "Version",
     "VersionNumber",
     "versions_up_to",
@@ -47,7 +49,8 @@ MAX_CT_EXPONENT = 31
 """The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""
 
 _MAX_EXT_ALGS = 20
-_SUPPORTED_ALGORITHMS = 0x01  # 1.3 GET_CAPABILITIES/CAPABILITIES Param1 bit 0
+SUPPORTED_ALGORITHMS = 0x01
+"""1.3 GET_CAPABILITIES / CAPABILITIES Param1 bit 0: the supported algorithms are asked for / listed."""
 _FROM_13 = when("version", ">=", 0x13)
 _MAX_ALGORITHMS_LENGTH = {0x10: 0x40}
 _MAX_ALGORITHMS_LENGTH_DEFAULT = 0x80
@@ -158,37 +161,8 @@ class GetCapabilities(Message):
 
     @property
     def supported_algorithms_requested(self) -> bool:
-        """1.3 Param1 bit 0 (SPDM_GET_CAPABILITIES_REQUEST_PARAM1_SUPPORTED_ALGORITHMS)."""
-        return self.version >= 0x13 and bool(self.param1 & _SUPPORTED_ALGORITHMS)
-
-
-@message(
-    Code.CAPABILITIES,
-    "param1" / c.Int8ul,
-    "param2" / c.Int8ul,
-    "reserved" / c.Int8ul,
-    "ct_exponent" / c.Int8ul,
-    "reserved2" / c.Int16ul,
-    "flags" / c.Int32ul,
-    *_transfer_sizes(),
-)
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Capabilities(Message):
-    """The 1.2 sizes are ``None`` before 1.2."""
-
-    version: int = 0x11
-    param1: int = 0
-    param2: int = 0
-    reserved: int = 0
-    ct_exponent: int = 0
-    reserved2: int = 0
-    flags: int = 0
-    data_transfer_size: int | None = None
-    max_spdm_msg_size: int | None = None
-
-    @property
-    def capabilities(self) -> CapabilityFlags:
-        return CapabilityFlags(self.flags)
+        """1.3 Param1 bit 0 (SPDM_GET_CAPABILITIES_REQUEST_PARAM1SUPPORTED_ALGORITHMS)."""
+        return self.version >= 0x13 and bool(self.param1 & SUPPORTED_ALGORITHMS)
 
 
 @record("registry_id" / c.Int8ul, "reserved" / c.Int8ul, "algorithm_id" / c.Int16ul)
@@ -251,27 +225,104 @@ def _alg_structs() -> c.Construct:
     return "alg_structs" / c.Array(field("_alg_struct_count"), AlgStruct.layout)
 
 
+def _offer_body(*reserved3_and_mel: c.Construct) -> list[c.Construct]:
+    """What NEGOTIATE_ALGORITHMS offers after its Length, which CAPABILITIES' 1.3 Supported Algorithms
+    block lists the same way: the measurement specification to the AlgStructs, with the fields
+    between the ext counts and the ext algs (ReservedU16, or at 1.3 Reserved and MELspecification)."""
+    return [
+        "measurement_specification" / c.Int8ul,
+        "other_params_support" / c.Int8ul,
+        "base_asym_algo" / c.Int32ul,
+        "base_hash_algo" / c.Int32ul,
+        "reserved2" / c.Bytes(12),
+        "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
+        "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
+        require(
+            of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
+            "ExtAsymCount + ExtHashCount over 20",
+        ),
+        *reserved3_and_mel,
+        "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
+        "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
+        _alg_structs(),
+    ]
+
+
+def _lists_algorithms(version: int, param1: int) -> bool:
+    return version >= 0x13 and bool(param1 & SUPPORTED_ALGORITHMS)
+
+
+@record(
+    "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
+    "param2" / c.Int8ul,
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(28), *_LENGTH_FIELDS)),
+    *_offer_body("reserved3" / c.Int8ul, "mel_specification" / c.Int8ul),
+    require(
+        of(lambda length, *fields: length == _algorithms_length(28)(*fields), "length", *_LENGTH_FIELDS),
+        "Length does not match the block size",
+        field="length",
+    ),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportedAlgorithms(Record):
+    """The 1.3 CAPABILITIES Supported Algorithms block (spdm_supported_algorithms_block_t): what
+    NEGOTIATE_ALGORITHMS would offer, laid out as its body (Param1 the AlgStruct count, Length the
+    whole block), listed by a responder whose requester asked and both have CHUNK_CAP
+    (libspdm_rsp_capabilities.c). 1.4's PQC field is the first 4 bytes of `reserved2` here."""
+
+    param2: int = 0
+    measurement_specification: int = 0
+    other_params_support: int = 0
+    base_asym_algo: int = 0
+    base_hash_algo: int = 0
+    reserved2: bytes = bytes(12)
+    reserved3: int = 0
+    mel_specification: int = 0
+    ext_asym: tuple[ExtAlg, ...] = ()
+    ext_hash: tuple[ExtAlg, ...] = ()
+    alg_structs: tuple[AlgStruct, ...] = ()
+
+
+@message(
+    Code.CAPABILITIES,
+    "param1" / c.Int8ul,
+    "param2" / c.Int8ul,
+    "reserved" / c.Int8ul,
+    "ct_exponent" / c.Int8ul,
+    "reserved2" / c.Int16ul,
+    "flags" / c.Int32ul,
+    *_transfer_sizes(),
+    "supported_algorithms" / c.If(of(_lists_algorithms, "version", "param1"), SupportedAlgorithms.layout),
+)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities(Message):
+    """The 1.2 sizes are ``None`` before 1.2; `supported_algorithms` is there exactly when a 1.3
+    response sets Param1 bit 0 (it answers a GET_CAPABILITIES that asked, from a CHUNK_CAP pair)."""
+
+    version: int = 0x11
+    param1: int = 0
+    param2: int = 0
+    reserved: int = 0
+    ct_exponent: int = 0
+    reserved2: int = 0
+    flags: int = 0
+    data_transfer_size: int | None = None
+    max_spdm_msg_size: int | None = None
+    supported_algorithms: SupportedAlgorithms | None = None
+
+    @property
+    def capabilities(self) -> CapabilityFlags:
+        return CapabilityFlags(self.flags)
+
+
 @message(
     Code.NEGOTIATE_ALGORITHMS,
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(32), *_LENGTH_FIELDS)),
-    "measurement_specification" / c.Int8ul,
-    "other_params_support" / c.Int8ul,
-    "base_asym_algo" / c.Int32ul,
-    "base_hash_algo" / c.Int32ul,
-    "reserved2" / c.Bytes(12),
-    "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
-    "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
-    require(
-        of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
-        "ExtAsymCount + ExtHashCount over 20",
+    *_offer_body(
+        "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul), "mel_specification" / c.If(_FROM_13, c.Int8ul)
     ),
-    "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul),
-    "mel_specification" / c.If(_FROM_13, c.Int8ul),
-    "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
-    "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
-    _alg_structs(),
     *_length_rules(32),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ names, as libspdm_req_encap_endpoint_info.c does), or send its events (SEND_EVEN
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spdm._checks import invalid_response
 from spdm.certs import certificate_portion
@@ -24,7 +24,7 @@ from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
+from spdm.messages.codes import CapabilityFlags, CertificateInfo, Code, ErrorCode
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -57,6 +57,11 @@ def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, w
     if len(tail) > max_padding or any(tail):
         raise DecodeError(what, "payload", f"{len(tail)} bytes follow the embedded {message.name}")
     return message, bytes(payload[:size])
+
+
+_CERT_MODEL = CertificateInfo.DEVICE_CERT
+"""The model of the requester's chains on its multi-key connection (DIGESTS CertificateInfo, CERTIFICATE
+Param2): a requester identity is a device certificate chain, as spdm-emu's requester states it."""
 
 
 def _error(version: int, code: int, data: int = 0) -> bytes:
@@ -163,16 +168,28 @@ class EncapsulatedAnswers:
         digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
         mask = slot_mask(slots)  # every slot the requester has holds its chain: 1.3 SupportedSlotMask is the same
         supported = mask if request.version >= 0x13 else 0
-        return encode(Digests(version=request.version, param1=supported, slot_mask=mask, digests=digests))
+        answer = Digests(version=request.version, param1=supported, slot_mask=mask, digests=digests)
+        if self.negotiated.requester_multi_key:
+            identities = [self.config.identities[slot] for slot in slots]
+            answer = replace(
+                answer,
+                key_pair_ids=tuple(identity.key_pair_id for identity in identities),
+                certificate_infos=(_CERT_MODEL,) * len(slots),
+                key_usage_masks=tuple(identity.key_usage for identity in identities),
+            )
+        return encode(answer)
 
     def _certificate(self, request: GetCertificate) -> bytes:
         chain = self._chain(request.slot_id)
         if chain is None:
             return _error(request.version, ErrorCode.InvalidRequest)
         try:
-            return encode(certificate_portion(chain, request))
+            answer = certificate_portion(chain, request)
         except ValueError:
             return _error(request.version, ErrorCode.InvalidRequest)
+        if self.negotiated.requester_multi_key:
+            answer = replace(answer, param2=_CERT_MODEL)
+        return encode(answer)
 
     def _endpoint_info(self, request: GetEndpointInfo, exact: bytes) -> bytes:
         negotiated = self.negotiated

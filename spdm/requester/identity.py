@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from spdm.certs import CertChain
 from spdm.crypto import ASYM_SUITES, AsymSuite, HashSuite, SignatureInput, SigningKey
 from spdm.errors import EncodeError, NegotiationError
+from spdm.messages.codes import KeyUsage
 
 __all__ = ["DheKeyShare", "RequesterIdentity"]
 
@@ -40,15 +41,26 @@ class RequesterIdentity:
     (an HSM, a capture replay); the algorithm is the negotiated ReqBaseAsymAlg, and `sign` signs the
     `SignatureInput`'s digest (RSA, ECDSA: Hash(transcript) in 1.0/1.1, Hash(M') from 1.2) or its
     message M' (EdDSA), as `AsymSuite.signed_bytes` picks.
+
+    On a 1.3 connection where the responder made the requester multi-key (MULTI_KEY_CONN), the
+    encapsulated DIGESTS states for its slot `key_pair_id` (1..255; give each key its own), the
+    device certificate model and `key_usage` (`KeyUsage` bits, by default the four SPDM usages, as
+    spdm-emu's requester states them).
     """
 
     certificates: tuple[bytes, ...]
     private_key: SigningKey | None = None
     sign: Callable[[SignatureInput], bytes] | None = None
+    key_pair_id: int = 1
+    key_usage: int = KeyUsage.ALL_SPDM
 
     def __post_init__(self) -> None:
         if not self.certificates:
             raise ValueError("a requester identity needs its certificate chain (root first, leaf last)")
+        if not 1 <= self.key_pair_id <= 0xFF:
+            raise ValueError(f"key_pair_id {self.key_pair_id}: a KeyPairID is 1..255")
+        if not self.key_usage & KeyUsage.ALL_SPDM or self.key_usage & ~KeyUsage.DEFINED:
+            raise ValueError(f"key_usage 0x{self.key_usage:x}: give KeyUsage bits, one SPDM usage at least")
         if self.private_key is None and self.sign is None:
             raise ValueError("a requester identity needs a private_key or a sign callable")
         if self.private_key is not None:

@@ -77,12 +77,14 @@ from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measur
 from spdm.messages.mel import GetMeasurementExtensionLog, encode_mel
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
+    SUPPORTED_ALGORITHMS,
     Algorithms,
     AlgStruct,
     Capabilities,
     GetCapabilities,
     GetVersion,
     NegotiateAlgorithms,
+    SupportedAlgorithms,
     Version,
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
@@ -595,14 +597,21 @@ class Responder:
                 check_transfer_sizes(ask, requester_flags)
             except NegotiationError as error:
                 raise invalid_request(str(error)) from None
+        listing = ask.supported_algorithms_requested
+        if listing and not requester_flags & F.CHUNK_CAP:
+            raise invalid_request("Param1 asks for the supported algorithms from a requester without CHUNK_CAP")
         self.transcript.before_request(Code.GET_CAPABILITIES)
         from_12 = version >= 0x12
+        flags = self.config.capabilities & DEFINED_RESPONDER_FLAGS[version]
+        listed = self._supported_algorithms() if listing and flags & F.CHUNK_CAP else None
         answer = Capabilities(
             version=version,
+            param1=0 if listed is None else SUPPORTED_ALGORITHMS,
             ct_exponent=self.config.ct_exponent,
-            flags=self.config.capabilities & DEFINED_RESPONDER_FLAGS[version],
+            flags=flags,
             data_transfer_size=self.config.data_transfer_size if from_12 else None,
             max_spdm_msg_size=self.config.max_spdm_msg_size if from_12 else None,
+            supported_algorithms=listed,
         )
         response = encode(answer)
         self.transcript.add_vca(request, response)
@@ -618,6 +627,25 @@ class Responder:
         )
         self._capabilities = answer
         return response
+
+    def _supported_algorithms(self) -> SupportedAlgorithms:
+        """What this responder could select, listed in a 1.3 CAPABILITIES whose requester asked (both
+        with CHUNK_CAP, as libspdm_rsp_capabilities.c): every priority's bits, each AlgStruct it has."""
+        config = self.config
+        ours = config.capabilities
+        structs = tuple(
+            AlgStruct(alg_type=alg_type, alg_supported=_bits(self._priority(alg_type)))
+            for alg_type in (AlgType.DHE, AlgType.AEAD, AlgType.REQ_BASE_ASYM_ALG, AlgType.KEY_SCHEDULE)
+            if self._priority(alg_type)
+        )
+        return SupportedAlgorithms(
+            measurement_specification=MeasurementSpecification.DMTF if ours & F.MEAS_CAP_MASK else 0,
+            other_params_support=OtherParams.OPAQUE_DATA_FMT_1,
+            base_asym_algo=_bits(self._signable(config.base_asym_priority)),
+            base_hash_algo=_bits(config.base_hash_priority),
+            mel_specification=MeasurementSpecification.DMTF if ours & F.MEL_CAP else 0,
+            alg_structs=structs,
+        )
 
     def _negotiate_algorithms(self, message: Message, request: bytes, session: Session | None) -> bytes:
         offer = expect(message, NegotiateAlgorithms)
@@ -1144,6 +1172,14 @@ def _check_requester_flags(flags: int) -> None:
     for broken, reason in rules:
         if broken:
             raise invalid_request(f"GET_CAPABILITIES: {reason}")
+
+
+def _bits(priority: tuple[int, ...]) -> int:
+    """The algorithms of a priority list as one bitmask."""
+    mask = 0
+    for bit in priority:
+        mask |= bit
+    return mask
 
 
 def select_opaque_data_format(offer: NegotiateAlgorithms) -> int:

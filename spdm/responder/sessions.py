@@ -39,6 +39,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from spdm._checks import CERT_MODEL_MASK, check_certificate_info
 from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, ChainPortions, verify_chain
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
@@ -98,13 +99,15 @@ class EncapsulatedFlow:
 
     `request_id` is the RequestID of the request the requester must answer next; `expecting`
     what that request was; `slot`, `digest` the requester slot being fetched and its digest from
-    DIGESTS; `asked` the GET_CERTIFICATE awaiting its CERTIFICATE and `portions` the chain so far.
+    DIGESTS, `cert_model` its certificate model there (1.3 multi-key; None otherwise); `asked` the
+    GET_CERTIFICATE awaiting its CERTIFICATE and `portions` the chain so far.
     """
 
     request_id: int
     expecting: Literal["digests", "certificate"] = "digests"
     slot: int = 0
     digest: bytes = b""
+    cert_model: int | None = None
     asked: GetCertificate | None = None
     portions: ChainPortions | None = None
 
@@ -733,6 +736,8 @@ class SessionTable:
             raise _fail_response("the requester's DIGESTS lists no certificate slot")
         slot = self.config.requester_slot if self.config.requester_slot in digests else min(digests)
         flow.expecting, flow.slot, flow.digest = "certificate", slot, digests[slot]
+        models = dict(zip(digests, inner.certificate_infos or (), strict=False))
+        flow.cert_model = models[slot] & CERT_MODEL_MASK if slot in models else None
         flow.portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
 
     def _after_certificate(
@@ -743,6 +748,11 @@ class SessionTable:
             raise _fail_response(f"{inner.name} answers the encapsulated GET_CERTIFICATE")
         if flow.portions is None or flow.asked is None:
             raise SpdmError("the encapsulated flow reads no chain")
+        if inner.version >= 0x13:  # the requester's model, as a requester checks a responder's
+            try:
+                check_certificate_info(inner, negotiated.requester_multi_key, flow.cert_model)
+            except ProtocolError as error:
+                raise _fail_response(f"the requester's {error}") from None
         try:
             chain = flow.portions.add(flow.asked, inner)
         except ValueError as error:

@@ -65,6 +65,7 @@ from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, Measure
 from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, MelEntry, MelLog
 from spdm.messages.negotiation import (
     MIN_DATA_TRANSFER_SIZE,
+    SUPPORTED_ALGORITHMS,
     Algorithms,
     AlgStruct,
     Capabilities,
@@ -72,6 +73,7 @@ from spdm.messages.negotiation import (
     GetCapabilities,
     GetVersion,
     NegotiateAlgorithms,
+    SupportedAlgorithms,
     Version,
 )
 from spdm.messages.opaque import (
@@ -176,6 +178,7 @@ __all__ = [
     "strategy_for",
     "subscribe_event_types",
     "subscribe_event_types_ack",
+    "supported_algorithms",
     "supported_event_types",
     "supported_version_list",
     "vendor_defined_request",
@@ -443,12 +446,15 @@ def get_capabilities(context: CodecContext | None = None) -> SearchStrategy[GetC
 @_memo
 @st.composite
 def _capabilities(draw: st.DrawFn) -> Capabilities:
-    return Capabilities(**draw(_capability_fields(draw(_versions()))))
+    fields = draw(_capability_fields(draw(_versions())))
+    listed = fields["version"] >= 0x13 and fields["param1"] & SUPPORTED_ALGORITHMS
+    return Capabilities(**fields, supported_algorithms=draw(supported_algorithms()) if listed else None)
 
 
 @_memo
 def capabilities(context: CodecContext | None = None) -> SearchStrategy[Capabilities]:
-    """Any version's answer (1.2: with the transfer sizes)."""
+    """Any version's answer (1.2: with the transfer sizes; 1.3: with the supported algorithms when
+    Param1 bit 0 says so)."""
     return _capabilities()
 
 
@@ -520,6 +526,30 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
         reserved2=draw(_reserved_bytes(12)),
         reserved3=draw(_reserved(_U8 if ver >= 0x13 else _U16)),
         mel_specification=draw(_usual((0, 1))) if ver >= 0x13 else None,
+        ext_asym=ext_asym,
+        ext_hash=ext_hash,
+        alg_structs=draw(_alg_structs(budget)),
+    )
+
+
+@_memo
+@st.composite
+def supported_algorithms(draw: st.DrawFn) -> SupportedAlgorithms:
+    """A 1.3 Supported Algorithms block, within NEGOTIATE_ALGORITHMS' bound on ext algs and AlgStructs."""
+    budget = (_algorithms_bound(0x13) - 32) // 4
+    ext_asym = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS, budget), typical=2))
+    budget -= len(ext_asym)
+    ext_hash = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS - len(ext_asym), budget), typical=2))
+    budget -= len(ext_hash)
+    return SupportedAlgorithms(
+        param2=draw(_reserved()),
+        measurement_specification=draw(_usual((0, 1))),
+        other_params_support=draw(_usual((0, 2, 0x12))),
+        base_asym_algo=draw(_bitmask(12, 0xFFFFFFFF)),
+        base_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
+        reserved2=draw(_reserved_bytes(12)),
+        reserved3=draw(_reserved()),
+        mel_specification=draw(_usual((0, 1))),
         ext_asym=ext_asym,
         ext_hash=ext_hash,
         alg_structs=draw(_alg_structs(budget)),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spdm import cli
@@ -19,7 +19,7 @@ from spdm.errors import ErrorCode, NegotiationError, PeerError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
 from spdm.messages import Message, decode, encode
 from spdm.messages._codec import decode_record, encode_records
-from spdm.messages.codes import CapabilityFlags
+from spdm.messages.codes import CapabilityFlags, Code
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck, GetEncapsulatedRequest
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import (
@@ -394,7 +394,9 @@ def test_mutated_event_requests_are_answered_and_leave_the_session_usable(
     live: tuple[Requester, Responder, Session], data: bytes
 ) -> None:
     """Whatever the bytes, the answer is one message; an ERROR changes no subscription, and the
-    session still carries events afterwards."""
+    session still carries events afterwards. Mutations into END_SESSION are left out: a well-formed
+    one ends the one live session the examples share (found: 13ec0100)."""
+    assume(data[1:2] != bytes([Code.END_SESSION]))
     requester, responder, session = live
     sid = session.session_id
     before = dict(responder._sessions.get(sid).events.subscribed)  # type: ignore[union-attr]

@@ -35,6 +35,7 @@ from spdm.messages.codes import (
     ErrorCode,
     KeyScheduleAlgo,
     KeyUpdateOperation,
+    KeyUsage,
 )
 from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import (
@@ -251,6 +252,10 @@ def test_preset_capabilities_and_structs(requester_chain: Any) -> None:
         RequesterIdentity(certificates=requester_chain.certificates_der, private_key=other.leaf_key)
     with pytest.raises(ValueError, match="private_key or a sign"):
         RequesterIdentity(certificates=requester_chain.certificates_der)
+    key = requester_chain.leaf_key
+    for bad in ({"key_pair_id": 0}, {"key_pair_id": 256}, {"key_usage": 1 << 4}, {"key_usage": KeyUsage.VENDOR_KEY}):
+        with pytest.raises(ValueError, match=r"^key_(pair_id|usage) "):
+            RequesterIdentity(certificates=requester_chain.certificates_der, private_key=key, **bad)
 
 
 def test_with_sessions_takes_every_field_with_its_default() -> None:

@@ -42,8 +42,9 @@ from spdm.flow import Direction
 from spdm.messages import Message, decode_prefix
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, OtherParams, SummaryHashType
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, OtherParams, SummaryHashType
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse
+from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.key_exchange import Finish, KeyExchange, KeyExchangeRsp
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, SPDM_VERSIONS, GetCapabilities, NegotiateAlgorithms
@@ -103,8 +104,9 @@ class Capture:
                 yield seen.carried.message
 
     def delivered(self, message: DeliverEncapsulatedResponse) -> Message:
-        """The requester's answer to an encapsulated request (signed with ReqBaseAsymAlg)."""
-        context = self.negotiated.codec_context()
+        """The requester's answer to an encapsulated request (signed with ReqBaseAsymAlg; every encapsulated
+        GET_ENDPOINT_INFO of the captures, y2_'s, asks for a signature)."""
+        context = self.negotiated.codec_context(signature_requested=message.payload[1] == Code.ENDPOINT_INFO)
         requester_context = dataclasses.replace(context, signature_size=context.req_signature_size)
         return decode_prefix(message.payload, requester_context)[0]
 
@@ -120,13 +122,14 @@ class Capture:
         return signatures
 
     def randoms(self) -> list[bytes]:
-        """The requester's random draws in the order it makes them."""
+        """The requester's random draws in the order it makes them (the nonces of its encapsulated
+        CHALLENGE_AUTH and signed ENDPOINT_INFO answers among them)."""
         drawn: list[bytes] = []
         for message in self.exchanged():
-            if isinstance(message, DeliverEncapsulatedResponse) and isinstance(
-                answer := self.delivered(message), ChallengeAuth
-            ):
-                drawn.append(answer.nonce)
+            if isinstance(message, DeliverEncapsulatedResponse):
+                answer = self.delivered(message)
+                if isinstance(answer, (ChallengeAuth, EndpointInfo)) and answer.nonce is not None:
+                    drawn.append(answer.nonce)
             elif isinstance(message, (KeyExchange, PskExchange)):
                 drawn.append(message.req_session_id.to_bytes(2, "little"))
                 drawn.append(message.random_data if isinstance(message, KeyExchange) else message.requester_context)
@@ -134,6 +137,8 @@ class Capture:
                 drawn.append(bytes([message.tag]))
             elif isinstance(message, (Challenge, GetMeasurements)):
                 drawn.extend(value for value in (message.nonce, message.requester_context) if value is not None)
+            elif isinstance(message, GetEndpointInfo) and message.nonce is not None:
+                drawn.append(message.nonce)
         return drawn
 
 
