@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from spdm.certs import CertModel
-from spdm.errors import NegotiationError
+from spdm.errors import NegotiationError, ProtocolError
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
     CertificateInfo,
+    ErrorCode,
     MeasurementSpecification,
     OtherParams,
     asym_signature_size,
@@ -22,7 +23,7 @@ from spdm.messages.codes import (
     hash_size,
 )
 from spdm.messages.context import CodecContext
-from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.messages.negotiation import SPDM_VERSIONS, Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 
 __all__ = ["Negotiated", "check_multi_key_connection", "mel_specification_selection", "multi_key_connection"]
 
@@ -119,7 +120,10 @@ class Negotiated:
         """Collect the negotiated state from the messages of VCA: the one way every side builds it
         (the requester from what it sent and received, the responder from what it received and
         answered, a verifier and a flow decoder from what went by). Without the `offer`, the
-        responder has no multi-key connection."""
+        responder has no multi-key connection. A `version` that is no SPDM version raises
+        `ProtocolError` VersionMismatch (a captured ALGORITHMS may carry any)."""
+        if version not in SPDM_VERSIONS:
+            raise ProtocolError(ErrorCode.VersionMismatch, f"ALGORITHMS at version 0x{version:02x}, no SPDM version")
         return cls(
             version=version,
             requester_flags=request.flags or 0,

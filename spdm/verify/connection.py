@@ -282,7 +282,7 @@ class _Verifier:
         try:
             found = watch.observe(msg, data, negotiated, bytes(self.transcript.vca))
         except DecodeError as error:
-            self.fail(record, "encapsulated ENDPOINT_INFO decodes", error)
+            self.fail(record, "encapsulated ENDPOINT_INFO decodes and answers its request", error)
             return
         if found is None:
             return
@@ -430,6 +430,20 @@ _HANDLERS = {
 }
 
 
+def _mismatch(request: Message, response: Message, verifier: _Verifier) -> str | None:
+    """Why a non-ERROR response does not answer its request (None when it does): it carries the request's
+    code less bit 7 and its version, which after negotiation is the negotiated one."""
+    if isinstance(response, ErrorResponse):
+        return None
+    if response.code != request.code & 0x7F:
+        return f"{request.name} answered by {response.name}"
+    negotiated = verifier.negotiated
+    spoken = request.version if negotiated is None or request.name == "GET_VERSION" else negotiated.version
+    if request.version != spoken or response.version != spoken:
+        return f"{request.name} 0x{request.version:02x} answered at 0x{response.version:02x}, spoken 0x{spoken:02x}"
+    return None
+
+
 def verify_capture(
     pcap: Pcap,
     trust_anchors: Mapping[int, bytes],
@@ -488,6 +502,15 @@ def verify_capture(
             not_ready = True
             continue  # the request stays pending: RESPOND_IF_READY fetches its answer
         not_ready = False
+        asked = pending.message
+        wrong = None if asked is None or isinstance(asked, RespondIfReady) else _mismatch(asked, item.message, verifier)
+        if wrong is not None:
+            # an answer of another kind (ENCAPSULATED_RESPONSE_ACK for GET_ENCAPSULATED_REQUEST) would pair with
+            # the wrong handler and leave what it carries unchecked; a pair at another version is no exchange
+            # of this connection (a responder answers that with ERROR VersionMismatch)
+            verifier.fail(item.index, "the response answers its request at the negotiated version", ValueError(wrong))
+            pending = None
+            continue
         if isinstance(pending.message, RespondIfReady) and not isinstance(item.message, ErrorResponse):
             # a RESPOND_IF_READY no ResponseNotReady asked for: its answer would pair with nothing
             # and go unchecked (a responder must refuse it with an ERROR)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from spdm.crypto import hash_suite
 from spdm.errors import DecodeError
 from spdm.messages import Message, decode, decode_prefix
+from spdm.messages.codes import Code
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -49,11 +50,14 @@ class EndpointInfoWatch:
         """The exact signed GET_ENDPOINT_INFO that awaits its ENDPOINT_INFO."""
         self._encapsulated: bytes | None = None
         """The exact encapsulated request the requester must answer next."""
+        self._request_id = 0
+        """Its RequestID, which the DELIVER_ENCAPSULATED_RESPONSE answering it carries."""
 
     def observe(self, msg: Message, data: bytes, negotiated: Negotiated, vca: bytes) -> EndpointInfoSignature | None:
         """Take note of the next message of the conversation; the signature it carries, if any. A delivered
         answer to a signed encapsulated GET_ENDPOINT_INFO that is no well-formed ENDPOINT_INFO (padding
-        aside) raises `DecodeError`."""
+        aside), that answers a malformed encapsulated request or not its code, or under another
+        RequestID, raises `DecodeError`."""
         if msg.code.is_request:
             found = self._delivered(msg, negotiated, vca) if isinstance(msg, DeliverEncapsulatedResponse) else None
             self._request = data if isinstance(msg, GetEndpointInfo) and msg.signature_requested else None
@@ -62,7 +66,7 @@ class EndpointInfoWatch:
             return found
         request, self._request = self._request, None
         if isinstance(msg, EncapsulatedRequest) or (isinstance(msg, EncapsulatedResponseAck) and msg.payload_type == 1):
-            self._encapsulated = msg.payload
+            self._encapsulated, self._request_id = msg.payload, msg.request_id
         elif isinstance(msg, EndpointInfo) and msg.signature is not None and request is not None:
             hashes = hash_suite(negotiated.base_hash_algo)
             unsigned = data[: len(data) - len(msg.signature)]
@@ -76,11 +80,20 @@ class EndpointInfoWatch:
     ) -> EndpointInfoSignature | None:
         """The requester's answer to a signed encapsulated GET_ENDPOINT_INFO, read with ReqBaseAsymAlg's size."""
         request, self._encapsulated = self._encapsulated, None
-        try:
-            asked = decode(request, negotiated.codec_context()) if request else None
-        except DecodeError:
+        if request is None:
             return None
-        if not isinstance(asked, GetEndpointInfo) or not asked.signature_requested or request is None:
+        try:
+            asked = decode(request, negotiated.codec_context())
+        except DecodeError as error:  # what the requester answered cannot be checked: fail, do not skip it
+            reason = f"it answers an encapsulated request that is malformed: {error}"
+            raise DecodeError(deliver.name, "payload", reason) from None
+        if deliver.payload[1:2] not in (bytes([asked.code & 0x7F]), bytes([Code.ERROR])):
+            raise DecodeError(deliver.name, "payload", f"its payload does not answer the encapsulated {asked.name}")
+        if deliver.request_id != self._request_id:
+            raise DecodeError(
+                deliver.name, "request_id", f"RequestID {deliver.request_id}, the request's is {self._request_id}"
+            )
+        if not isinstance(asked, GetEndpointInfo) or not asked.signature_requested:
             return None
         context = replace(
             negotiated.codec_context(signature_requested=True), signature_size=negotiated.req_signature_size

@@ -1,17 +1,20 @@
 """A long responder fuzzing campaign outside pytest: mutated requests in every state, each answer
 checked by the oracle (`oracle.Checked`: never raises, decodes, only allowed transitions).
 
-    python tests/fuzz/campaign.py --inputs 1000000 --processes 2 [--seed N]
+    python tests/fuzz/campaign.py --inputs 1000000 --processes 2 [--seed N] [--scenarios all|1.3|before-1.3]
 
-Each process cycles through scenarios (fresh connection, after GET_VERSION, after
-GET_CAPABILITIES, negotiated at 1.1 and at 1.2 (with the 1.2 requests: GET_CSR, SET_CERTIFICATE,
-CHUNK_SEND, CHUNK_GET), a DHE and a PSK handshake awaiting FINISH / PSK_FINISH, established DHE and
-PSK sessions, tampered secured records), picks a valid request of the scenario, mutates it
-(bit flips, byte values, boundary values in 1- to 4-byte fields, truncation, insertion, deletion,
-appended bytes) and sends it; in-session requests are sealed with the session's current request key
-(so the responder opens them and parses the mutated message). A scenario is rebuilt whenever a
-mutation moved it elsewhere. It prints the inputs per message type, the failures (each with its
-scenario and hex reproducer) and the wall time, and exits non-zero on any failure.
+Each process cycles through scenarios (fresh connection, after GET_VERSION, after GET_CAPABILITIES,
+negotiated at 1.1 and at 1.2 (with the 1.2 requests: GET_CSR, SET_CERTIFICATE, CHUNK_SEND,
+CHUNK_GET), a DHE and a PSK handshake awaiting FINISH / PSK_FINISH, established DHE and PSK
+sessions, tampered secured records; and at 1.3 (`campaign13`): a multi-key connection with every 1.3
+capability (also with the responder's GET_ENDPOINT_INFO armed), a DHE session with an event
+waiting (also with the ask armed), one awaiting its EVENT_ACK, a PSK session), picks a
+valid request of the scenario, mutates it (bit flips, byte values, boundary values in 1- to 4-byte
+fields, truncation, insertion, deletion, appended bytes) and sends it; in-session requests are
+sealed with the session's current request key (so the responder opens them and parses the mutated
+message). A scenario is rebuilt whenever a mutation moved it elsewhere. It prints the inputs per
+message type, the failures (each with its scenario and hex reproducer) and the wall time, and exits
+non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "protocol")]
 
+from campaign13 import negotiated_13, session_13  # noqa: E402
 from oracle import Checked, shadow  # noqa: E402
 from responder_peer import NONCE, Peer  # noqa: E402
 from session_peer import PSK, PSK_HINT, SESSION_REQUESTER_FLAGS, SessionPeer, session_offer  # noqa: E402
@@ -258,6 +262,16 @@ def _session(kind: str, *, tamper: bool = False) -> Scenario:
     return Scenario(name, checked, seeds, lambda: responder.sessions.get(sid) is expected, sid, tamper)
 
 
+def _negotiated_13(*, asked: bool = False) -> Scenario:
+    checked, seeds, still = negotiated_13(asked=asked)
+    return Scenario("negotiated-1.3-asked" if asked else "negotiated-1.3", checked, seeds, still)
+
+
+def _session_13(kind: str) -> Scenario:
+    checked, seeds, still, sid = session_13(kind)
+    return Scenario(f"{kind}-1.3", checked, seeds, still, sid)
+
+
 BUILDERS: list[Callable[[], Scenario]] = [
     lambda: _fresh(0),
     lambda: _fresh(1),
@@ -270,6 +284,15 @@ BUILDERS: list[Callable[[], Scenario]] = [
     lambda: _session("psk"),
     lambda: _session("dhe", tamper=True),
 ]
+BUILDERS_13: list[Callable[[], Scenario]] = [
+    _negotiated_13,
+    lambda: _negotiated_13(asked=True),
+    lambda: _session_13("dhe-events"),
+    lambda: _session_13("dhe-asked"),
+    lambda: _session_13("dhe-event-ack"),
+    lambda: _session_13("psk"),
+]
+SCENARIOS = {"all": BUILDERS + BUILDERS_13, "1.3": BUILDERS_13, "before-1.3": BUILDERS}
 
 
 def _one(scenario: Scenario, rng: random.Random) -> tuple[str, bytes]:
@@ -293,15 +316,15 @@ def _one(scenario: Scenario, rng: random.Random) -> tuple[str, bytes]:
     return label, data
 
 
-def work(args: tuple[int, int, int]) -> tuple[collections.Counter[str], collections.Counter[str], list[str], int]:
-    inputs, seed, per_scenario = args
+def work(args: tuple[int, int, int, str]) -> tuple[collections.Counter[str], collections.Counter[str], list[str], int]:
+    inputs, seed, per_scenario, which = args
     rng = random.Random(seed)
     counts: collections.Counter[str] = collections.Counter()
     accepted: collections.Counter[str] = collections.Counter()
     failures: list[str] = []
     done = rebuilt = 0
     while done < inputs:
-        for build in BUILDERS:
+        for build in SCENARIOS[which]:
             scenario = build()
             rebuilt += 1
             for _ in range(min(per_scenario, inputs - done)):
@@ -329,12 +352,15 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=100_000, help="responder inputs in total")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scenarios", choices=sorted(SCENARIOS), default="all", help="which scenarios to cycle through"
+    )
     parser.add_argument("--per-scenario", type=int, default=2000, help="inputs before moving to the next scenario")
     options = parser.parse_args()
     start = time.monotonic()
     shares = [options.inputs // options.processes] * options.processes
     shares[0] += options.inputs - sum(shares)
-    jobs = [(share, options.seed * 1000 + i, options.per_scenario) for i, share in enumerate(shares)]
+    jobs = [(share, options.seed * 1000 + i, options.per_scenario, options.scenarios) for i, share in enumerate(shares)]
     if options.processes > 1:
         with multiprocessing.Pool(options.processes) as pool:
             results = pool.map(work, jobs)

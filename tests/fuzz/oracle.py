@@ -27,18 +27,21 @@ from spdm.errors import SpdmError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.codes import Code
+from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.key_exchange import KeyExchange
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 from spdm.responder import Responder, ResponderConfig
+from spdm.responder.events import SessionEvents
 from spdm.responder.state import SESSION_TRANSITIONS, TRANSITIONS, SessionState, State
 from spdm.session.secured import DirectionState
 
 __all__ = ["Answer", "Checked", "Snapshot", "code_name", "shadow", "snapshot"]
 
 _EXCHANGES = frozenset({Code.KEY_EXCHANGE, Code.PSK_EXCHANGE})
+_ENCAPSULATED = frozenset({Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE})
 _FIRST_STATES = frozenset(
     {
         SessionState.EXPECT_FINISH,
@@ -54,6 +57,8 @@ class SessionView:
     state: SessionState
     request: tuple[int, object]
     response: tuple[int, object]
+    events: tuple[object, ...]
+    """SPDM 1.3: the subscription, the waiting events and where their acknowledgement stands."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,15 @@ class Snapshot:
     state: State
     negotiated: Negotiated | None
     sessions: dict[int, SessionView]
+    key_pairs: tuple[object, ...]
+    """SPDM 1.3: the key pairs as SET_KEY_PAIR_INFO left them."""
+    asks: dict[int | None, tuple[object, ...]]
+    """SPDM 1.3: the responder's armed GET_ENDPOINT_INFO asks and whether each went out."""
+
+
+def _events(events: SessionEvents) -> tuple[object, ...]:
+    subscribed = tuple(sorted(events.subscribed.items()))
+    return (subscribed, tuple(events.pending), events.next_id, events.last_acked, events.in_flight, events.request_id)
 
 
 def snapshot(responder: Responder) -> Snapshot:
@@ -69,10 +83,13 @@ def snapshot(responder: Responder) -> Snapshot:
             state=s.state,
             request=(s.channel.request.sequence_number, s.channel.request.keys),
             response=(s.channel.response.sequence_number, s.channel.response.keys),
+            events=_events(s.events),
         )
         for s in responder._sessions
     }
-    return Snapshot(responder.state, responder.negotiated, sessions)
+    key_pairs = tuple(responder._key_pairs.key_pairs)
+    asks = {k: (a.slot, a.signed, a.sent) for k, a in responder._asks.items()}
+    return Snapshot(responder.state, responder.negotiated, sessions, key_pairs, asks)
 
 
 def shadow(direction: DirectionState, sequence_number: int | None = None) -> DirectionState:
@@ -105,7 +122,7 @@ def _response_context(negotiated: Negotiated | None, request: Message | None) ->
     summary = 0
     if isinstance(request, (Challenge, KeyExchange, PskExchange)):
         summary = request.summary_hash_type
-    signed = isinstance(request, GetMeasurements) and request.signature_requested
+    signed = isinstance(request, (GetMeasurements, GetEndpointInfo)) and request.signature_requested
     return negotiated.codec_context(summary_hash_type=summary, signature_requested=signed)
 
 
@@ -173,7 +190,18 @@ class Checked:
         code = request[1]
         assert answer.code == code & 0x7F, f"{code_name(code)} answered with {answer.name}"
         assert answer.version == (0x10 if code == Code.GET_VERSION else request[0]), answer
-        assert after.state is TRANSITIONS[(before.state, Code(code))], (before.state, code_name(code), after.state)
+        if code == Code.FINISH:  # HANDSHAKE_IN_THE_CLEAR: it finishes one session, the connection stays
+            assert (after.state, after.negotiated) == (before.state, before.negotiated), "FINISH moved the connection"
+            moved = {k for k in before.sessions if after.sessions.get(k) != before.sessions[k]}
+            assert set(after.sessions) == set(before.sessions) and len(moved) == 1, "FINISH did not finish one session"
+            (finished,) = moved
+            assert before.sessions[finished].state is SessionState.EXPECT_FINISH
+            assert after.sessions[finished].state is SessionState.ESTABLISHED
+            return Answer(request, response, answer, sealed=False)
+        if code in _ENCAPSULATED:  # the responder's GET_ENDPOINT_INFO asked outside sessions: the connection stays
+            assert after.state is before.state, (before.state, code_name(code), after.state)
+        else:
+            assert after.state is TRANSITIONS[(before.state, Code(code))], (before.state, code_name(code), after.state)
         if code == Code.GET_VERSION:
             assert not after.sessions, "GET_VERSION left sessions behind"
         elif code in _EXCHANGES:
@@ -234,12 +262,16 @@ class Checked:
         assert {k: v for k, v in after.sessions.items() if k != session_id} == others, "another session moved"
         if isinstance(answer, ErrorResponse):
             assert new is not None and new.state is old.state, "a sealed ERROR changed the session's state"
+            assert new.events == old.events, "a sealed ERROR changed the session's events"
+            assert (after.key_pairs, after.asks) == (before.key_pairs, before.asks), "a sealed ERROR changed 1.3 state"
             assert new.response[0] == old.response[0] + 1 and new.response[1] == old.response[1]
             return Answer(plain, opened, answer, sealed=True)
         code = plain[1]
         assert answer.code == code & 0x7F, f"{code_name(code)} answered with {answer.name}"
         assert answer.version == plain[0], answer
-        targets = SESSION_TRANSITIONS[(old.state, Code(code))]
+        targets = SESSION_TRANSITIONS.get((old.state, Code(code)), ())
+        if code in _ENCAPSULATED and old.state is SessionState.ESTABLISHED:
+            targets = (*targets, SessionState.ESTABLISHED)  # the responder's armed GET_ENDPOINT_INFO (Responder._asked)
         state = SessionState.ENDED if new is None else new.state
         assert state in targets, (old.state, code_name(code), state)
         return Answer(plain, opened, answer, sealed=True)

@@ -74,8 +74,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OWN_VECTORS = ROOT / "vectors"
 LIBSPDM_VECTORS = ROOT.parent / "shared" / "vectors" / "libspdm"
 LIBSPDM_V12_V13_VECTORS = ROOT.parent / "shared" / "vectors" / "libspdm-v12-v13"
-SPOKEN_VERSIONS = ("1.0", "1.1", "1.2")
-"""The SPDM versions of the captures walked (1.3 ones join with 1.3)."""
+SPOKEN_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+"""The SPDM versions of the captures walked: every one the library speaks."""
 
 DOE_HEADER = 8
 MCTP_PACKET_HEADER = 4  # the record's bytes before the MCTP message type byte

@@ -22,11 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from campaign13 import CONFIG_13 as CAMPAIGN_CONFIG_13
+from campaign13 import MEASUREMENT_CHANGED, requester_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import shadow
 
 from spdm.errors import SpdmError
+from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.testing.strategies import mutations
@@ -168,26 +171,23 @@ def _xor(data: bytes, index: int, mask: int) -> bytes:
     return data[:index] + bytes([data[index] ^ mask]) + data[index + 1 :] if data else data
 
 
+def _mutation(data: st.DataObject) -> Mutate:
+    """The one change to make: `mutations` of the answer, or one byte XOR a mask."""
+    if data.draw(st.sampled_from(["mutations", "xor"]), label="how") == "xor":
+        index = data.draw(st.integers(0, 0xFFFF), label="byte")
+        mask = data.draw(st.integers(1, 255), label="mask")
+        return lambda blob: _xor(blob, index, mask)
+    return lambda blob: data.draw(mutations(blob), label="mutated")
+
+
 @pytest.mark.parametrize("name", sorted(FLOWS))
 @settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_one_mutated_response(name: str, data: st.DataObject) -> None:
     expected, count = reference(name)
     target = data.draw(st.integers(0, count - 1), label="response")
-    how = data.draw(st.sampled_from(["mutations", "xor"]), label="how")
+    mutate = _mutation(data)
     inner = data.draw(st.booleans(), label="inside the record")
-    if how == "xor":
-        index = data.draw(st.integers(0, 0xFFFF), label="byte")
-        mask = data.draw(st.integers(1, 255), label="mask")
-
-        def mutate(blob: bytes) -> bytes:
-            return _xor(blob, index, mask)
-
-    else:
-
-        def mutate(blob: bytes) -> bytes:
-            return data.draw(mutations(blob), label="mutated")
-
     transport = MutatingTransport(Responder(CONFIG), target, mutate, inner)
     try:
         results = FLOWS[name](transport)
@@ -197,3 +197,101 @@ def test_one_mutated_response(name: str, data: st.DataObject) -> None:
     assert results[:-1] == expected[:-1], "a mutated response changed what the requester reports as verified"
     if not inner:  # a record mutated on the way never opens: even unsigned data must be the device's
         assert results[-1] == expected[-1], "a mutated record's content was accepted"
+
+
+# --- SPDM 1.3 -------------------------------------------------------------------------------------
+# The same rule for the 1.3 flows, whose answers are partly authenticated: what a signature, MAC or AEAD
+# tag covers (the multi-key connection and its authentication, signed ENDPOINT_INFO) must come out exactly
+# as unmutated; what nothing covers in the clear (the MEL portions, KEY_PAIR_INFO) only has to be refused
+# with a typed error when malformed; in a session a mutated record never opens, so when the mutation was
+# not resealed inside the record everything must come out exactly, the events of SEND_EVENT included.
+
+CONFIG_13 = CAMPAIGN_CONFIG_13
+
+
+def _requester_13(transport: Transport) -> Requester:
+    return Requester(transport, requester_config())
+
+
+def _endpoint_info(result: Any) -> tuple[object, ...]:
+    return (result.ep_info, result.signed, result.slot)
+
+
+def _key_pair(result: Any) -> tuple[object, ...]:
+    return (result.key_pair_id, result.current_key_usage, result.current_asym_algo, result.assoc_cert_slot_mask)
+
+
+def connection_13_flow(transport: Transport) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    requester = _requester_13(transport)
+    result = requester.authenticate(summary_hash_type=0xFF)
+    assert isinstance(transport, MutatingTransport)
+    transport.responder.ask_endpoint_info()
+    served = requester.serve_encapsulated_requests()  # the responder's GET_ENDPOINT_INFO, in the clear
+    assert result.measurements is not None
+    verified = (
+        result.negotiated,
+        dict(result.digests),
+        dict(requester.connection.slot_keys),
+        result.chain_bytes,
+        _measurements(result.measurements),
+        _endpoint_info(requester.get_endpoint_info(signed=True)),
+    )
+    unauthenticated = (
+        served,
+        requester.get_measurement_extension_log().raw,
+        _key_pair(requester.get_key_pair_info(1)),
+        _endpoint_info(requester.get_endpoint_info(signed=False)),
+    )
+    return verified, unauthenticated
+
+
+def events_13_flow(transport: Transport) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    assert isinstance(transport, MutatingTransport)
+    requester = _requester_13(transport)
+    requester.init_connection()
+    session = requester.key_exchange(0)
+    groups = session.get_supported_event_types()
+    session.subscribe_event_types(subscribe_all(DMTF_EVENT_GROUP))
+    transport.responder.raise_event(DmtfEventType.MEASUREMENT_CHANGED, MEASUREMENT_CHANGED)
+    events = session.poll_events()
+    transport.responder.ask_endpoint_info(session.session_id)
+    served = session.serve_encapsulated_requests()  # ENCAPSULATED_REQUEST carrying GET_ENDPOINT_INFO
+    verified = (requester.negotiated, _endpoint_info(session.get_endpoint_info(signed=True)))
+    device_word = (
+        groups,
+        events,
+        served,
+        session.get_measurement_extension_log().raw,
+        _key_pair(session.get_key_pair_info(1)),
+    )
+    session.close()
+    return verified, device_word
+
+
+FLOWS_13 = {"connection-1.3": connection_13_flow, "events-1.3": events_13_flow}
+
+
+@functools.cache
+def reference_13(name: str) -> tuple[tuple[tuple[object, ...], tuple[object, ...]], int]:
+    transport = MutatingTransport(Responder(CONFIG_13))
+    results = FLOWS_13[name](transport)
+    return results, transport.count
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS_13))
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_one_mutated_13_response(name: str, data: st.DataObject) -> None:
+    (verified, device_word), count = reference_13(name)
+    target = data.draw(st.integers(0, count - 1), label="response")
+    mutate = _mutation(data)
+    inner = data.draw(st.booleans(), label="inside the record")
+    transport = MutatingTransport(Responder(CONFIG_13), target, mutate, inner)
+    try:
+        got, got_word = FLOWS_13[name](transport)
+    except SpdmError:
+        return  # a typed refusal
+    assert transport.hit is not None
+    assert got == verified, "a mutated response changed what the requester reports as verified"
+    if name == "events-1.3" and not inner:
+        assert got_word == device_word, "a mutated record's content was accepted"

@@ -119,6 +119,9 @@ _REGRESSIONS = [
     # DOE vendor ID 0x0001 -> 0x0000 in the last signed MEASUREMENTS: likewise, and its signature check vanished
     ("conn_ecdsap256_sha256", 22, 0),
     ("conn_ecdsap256_sha256", 24, 1),
+    # ENCAPSULATED_REQUEST's code turned into ENCAPSULATED_RESPONSE_ACK's: the requester's signed encapsulated
+    # ENDPOINT_INFO that followed went unchecked while verify passed (now: "the response answers its request")
+    ("libspdm-v12/y2_mel_epinfo_keypairinfo_multikey_v13", 34, 9),
 ]
 
 
@@ -127,6 +130,25 @@ def test_campaign_findings_are_rejected(name: str, index: int, position: int) ->
     if name not in _VECTORS:
         vectors_absent(f"{name} absent")
     assert mutate(name, index, position, 0x01) == (REJECTED, "")
+
+
+# Findings of the campaign with mask 0xff (vector, record, byte)
+_REGRESSIONS_FF = [
+    # ALGORITHMS at version 0x13 ^ 0xff: the session replay built its transcript's signing prefix for "SPDM 14.12" and
+    # verify raised ValueError (now spdm/negotiated.py: Negotiated.from_vca refuses a version that is no SPDM version)
+    ("libspdm-v12/x2_csr_setcert_multikey_ecdsap384_v13", 12, 8),
+    ("libspdm-v12/z_dhe_secp384_aes256gcm_v13", 12, 8),
+    # the code of the GET_ENDPOINT_INFO that ENCAPSULATED_REQUEST carries, altered: the requester's signed answer
+    # went unchecked while verify passed (now spdm/verify/endpoint_info.py: the delivered answer must answer it)
+    ("libspdm-v12/y2_mel_epinfo_keypairinfo_multikey_v13", 34, 13),
+]
+
+
+@pytest.mark.parametrize(("name", "index", "position"), _REGRESSIONS_FF)
+def test_campaign_findings_with_mask_ff_are_rejected(name: str, index: int, position: int) -> None:
+    if name not in _VECTORS:
+        vectors_absent(f"{name} absent")
+    assert mutate(name, index, position, 0xFF) == (REJECTED, "")
 
 
 def test_an_own_mctp_secured_response_with_another_message_type_is_rejected() -> None:
