@@ -93,6 +93,11 @@ def _sizes(ctx: CodecContext | None) -> tuple[int, int]:
     return ctx.hash_size, ctx.signature_size
 
 
+def _requester_context_size(data: bytes) -> int:
+    """1.3 CHALLENGE_AUTH and MEASUREMENTS carry the 8-byte RequesterContext after OpaqueData."""
+    return 8 if data[0] >= 0x13 else 0
+
+
 def challenge_auth(data: bytes, ctx: CodecContext | None) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     hash_size, signature_size = _sizes(ctx)
     assert ctx is not None
@@ -109,6 +114,7 @@ def challenge_auth(data: bytes, ctx: CodecContext | None) -> tuple[bytes, bytes,
         raise Malformed("OpaqueLength over 1024")
     offset += 2
     opaque, offset = data[offset : offset + opaque_length], offset + opaque_length
+    offset += _requester_context_size(data)
     signature, offset = data[offset : offset + signature_size], offset + signature_size
     _end(data, offset)
     return chain_hash, nonce, summary, opaque, signature
@@ -149,7 +155,7 @@ def measurements(data: bytes, ctx: CodecContext | None) -> tuple[list[tuple[int,
     (opaque_length,) = _U16.unpack_from(data, offset)
     if opaque_length > 1024:
         raise Malformed("OpaqueLength over 1024")
-    offset += 2 + opaque_length
+    offset += 2 + opaque_length + _requester_context_size(data)
     signature_size = 0
     if ctx.signature_requested:
         if ctx.signature_size is None:
@@ -202,6 +208,7 @@ def encode_challenge_auth(m: Any) -> bytes:
             _bytes(m.nonce, 32),
             summary,
             _opaque(m.opaque_data),
+            b"" if m.requester_context is None else _bytes(m.requester_context, 8),
             _bytes(m.signature),
         )
     )
@@ -221,7 +228,15 @@ def encode_measurements(m: Any) -> bytes:
     head = _MEASUREMENTS.pack(m.version, 0x60, m.total_indices, m.slot_param, len(blocks))
     signature = b"" if m.signature is None else _bytes(m.signature)
     return b"".join(
-        (head, len(record).to_bytes(3, "little"), record, _bytes(m.nonce, 32), _opaque(m.opaque_data), signature)
+        (
+            head,
+            len(record).to_bytes(3, "little"),
+            record,
+            _bytes(m.nonce, 32),
+            _opaque(m.opaque_data),
+            b"" if m.requester_context is None else _bytes(m.requester_context, 8),
+            signature,
+        )
     )
 
 
