@@ -374,7 +374,6 @@ class AsyncSession(SessionView):
         """GET_ENDPOINT_INFO in the session."""
         return await self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
 
-
     async def get_csr(
         self,
         requester_info: bytes = b"",

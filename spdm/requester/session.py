@@ -105,7 +105,6 @@ class Session(SessionView):
         """GET_ENDPOINT_INFO in the session (see `SessionCore.get_endpoint_info`)."""
         return self._run(self.core.get_endpoint_info(signed=signed, slot=slot))
 
-
     def get_csr(
         self,
         requester_info: bytes = b"",

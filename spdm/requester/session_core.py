@@ -521,7 +521,6 @@ class SessionCore:
     def _endpoint_info_exchange(self, ask: GetEndpointInfo, signed: bool) -> Steps[tuple[EndpointInfo, bytes, bytes]]:
         return self._transact(ask, EndpointInfo, signature_requested=signed)
 
-
     def _get_measurement_extension_log(self) -> Steps[MelResult]:
         self._require("established")
         config = self._link.channel.config

@@ -967,7 +967,6 @@ class Responder:
             self.transcript.before_request(Code.GET_CSR)
         return encode(Csr(version=ask.version, csr=csr))
 
-
     def _set_certificate(self, message: Message, request: bytes, session: Session | None) -> bytes:
         """Install a chain into a slot that holds a key pair, after `certified_identity`'s checks.
 
