@@ -86,6 +86,20 @@ def test_both_roles_negotiate_13_by_default() -> None:
     assert not result.negotiated.requester_multi_key and not result.negotiated.responder_multi_key
 
 
+def test_both_roles_hold_the_negotiated_values_as_plain_ints() -> None:
+    """The responder answers with its config's enum members; what it keeps of them is the wire value,
+    equal to what the requester decoded."""
+    responder = _responder()
+    requester_view = _requester(responder).init_connection()
+    responder_view = responder.negotiated
+    assert responder_view is not None and responder_view == requester_view
+    for view in (requester_view, responder_view):
+        for field in dataclasses.fields(view):
+            value = getattr(view, field.name)
+            if field.name != "_contexts" and not isinstance(value, bool) and value is not None:
+                assert type(value) is int, field.name
+
+
 @pytest.mark.parametrize("mel_cap", [True, False])
 def test_mel_specification_is_selected_only_with_mel_cap(mel_cap: bool) -> None:
     caps = demo_config().capabilities
