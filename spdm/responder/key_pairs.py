@@ -155,6 +155,10 @@ class KeyPairTable:
     def _require(self, negotiated: Negotiated, code: Code, key_pair_id: int) -> KeyPair:
         if negotiated.version < 0x13:
             raise unsupported(code, f"{code.name} needs SPDM 1.3")
+        return self._key_pair(key_pair_id)
+
+    def _key_pair(self, key_pair_id: int) -> KeyPair:
+        """The key pair a request names (InvalidRequest unless 1..TotalKeyPairs)."""
         if not 1 <= key_pair_id <= len(self.key_pairs):
             raise invalid_request(f"KeyPairID {key_pair_id} is not 1..{len(self.key_pairs)}")
         return self.key_pairs[key_pair_id - 1]
@@ -228,8 +232,7 @@ class KeyPairTable:
             if key_pair_id or model:
                 raise invalid_request("a KeyPairID or certificate model outside a multi-key connection")
             return
-        if not 1 <= key_pair_id <= len(self.key_pairs):
-            raise invalid_request(f"KeyPairID {key_pair_id} is not 1..{len(self.key_pairs)}")
+        self._key_pair(key_pair_id)
         if model_required and not CertificateInfo.DEVICE_CERT <= model <= CertificateInfo.GENERIC_CERT:
             raise invalid_request(f"certificate model {model} is not DeviceCert, AliasCert or GenericCert")
 
