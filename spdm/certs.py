@@ -264,14 +264,19 @@ class ChainPortions(Portions):
 def certificate_portion(chain: bytes, request: GetCertificate, max_portion: int = _MAX_LENGTH) -> Certificate:
     """The CERTIFICATE that answers `request` from a slot's `chain`: the portion at Offset, at most the
     asked Length and `max_portion` bytes, and what remains after it. An Offset that is not inside the
-    chain is a `ValueError` (the caller's InvalidRequest)."""
-    if request.offset >= len(chain):
-        raise ValueError(f"Offset {request.offset} is past the {len(chain)}-byte chain of slot {request.slot_id}")
-    portion = chain[request.offset : request.offset + min(request.length, max_portion)]
+    chain is a `ValueError` (the caller's InvalidRequest).
+
+    A 1.3 request with SlotSizeRequested asks for the chain's size alone: Offset and Length are
+    ignored, and the answer is an empty portion with the whole chain as RemainderLength (DSP0274 1.3
+    GET_CERTIFICATE; libspdm_rsp_certificate.c reads it as Offset 0, Length 0)."""
+    offset, length = (0, 0) if request.slot_size_requested else (request.offset, request.length)
+    if offset >= len(chain):
+        raise ValueError(f"Offset {offset} is past the {len(chain)}-byte chain of slot {request.slot_id}")
+    portion = chain[offset : offset + min(length, max_portion)]
     return Certificate(
         version=request.version,
         slot_param=request.slot_id,
-        remainder_length=len(chain) - request.offset - len(portion),
+        remainder_length=len(chain) - offset - len(portion),
         portion=portion,
     )
 

@@ -57,6 +57,7 @@ def offer(
         base_asym_algo=asym,
         base_hash_algo=hashes,
         alg_structs=structs,
+        mel_specification=0 if version >= 0x13 else None,
     )
 
 
@@ -185,7 +186,10 @@ class Peer:
                 return chain
 
     def challenge(self, slot: int = 0, summary: int = 0) -> ChallengeAuth:
-        ask = Challenge(version=self.version, slot_id=slot, summary_hash_type=summary, nonce=NONCE)
+        context = bytes(8) if self.version >= 0x13 else None  # 1.3 RequesterContext
+        ask = Challenge(
+            version=self.version, slot_id=slot, summary_hash_type=summary, nonce=NONCE, requester_context=context
+        )
         got = self.expect(ask, ChallengeAuth, summary=summary)
         answer = got.message
         assert isinstance(answer, ChallengeAuth)

@@ -154,6 +154,25 @@ def test_certificate_portions(ready: Peer, config: ResponderConfig) -> None:
     limited.full_flow()
 
 
+@pytest.mark.parametrize("version", [0x12, 0x13])
+def test_slot_size_requested(config: ResponderConfig, version: int) -> None:
+    """From 1.3, SlotSizeRequested (Param2 bit 0) asks for the chain's size alone, whatever Offset and
+    Length say; before 1.3 the bit is reserved and the request is an ordinary one. Either way the
+    exchange is part of B, as libspdm logs it: the CHALLENGE signature that follows covers it."""
+    peer = Peer(Responder(config), version=version)
+    peer.vca(offer(version, structs=LIBSPDM_STRUCTS))
+    chain = peer.certificate(0)
+    got = peer.expect(GetCertificate(version=version, param2=1, offset=3, length=16), Certificate)
+    peer.transcript.add_certificate_exchange(got.request, got.response)
+    answer = got.message
+    assert isinstance(answer, Certificate)
+    if version >= 0x13:
+        assert (answer.portion, answer.remainder_length) == (b"", len(chain))
+    else:
+        assert (answer.portion, answer.remainder_length) == (chain[3:19], len(chain) - 19)
+    peer.challenge(0)
+
+
 def test_challenge_summary_hashes(ready: Peer, config: ResponderConfig) -> None:
     negotiated = ready.negotiated
     assert negotiated is not None and config.measurements is not None
