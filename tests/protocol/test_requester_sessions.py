@@ -72,7 +72,7 @@ from spdm.requester import (
     SessionDecryptError,
     session_alg_structs,
 )
-from spdm.requester.encapsulated import basic_mutual_authentication
+from spdm.requester.encapsulated import EncapsulatedAnswers, basic_mutual_authentication
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.session import KeySchedule, SecuredSession
 from spdm.session.key_update import SentKeyUpdate
@@ -258,6 +258,25 @@ def test_preset_capabilities_and_structs(requester_chain: Any) -> None:
             RequesterIdentity(certificates=requester_chain.certificates_der, private_key=key, **bad)
 
 
+def test_the_encapsulated_certificate_answers_slot_size_requested(requester_chain: Any) -> None:
+    """The requester's encapsulated CERTIFICATE follows the responder's rule (libspdm_req_encap_certificate.c):
+    from 1.3, SlotSizeRequested gets an empty portion and the whole chain as RemainderLength."""
+    identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
+    requester = Requester(
+        LoopbackTransport(Responder(demo_config(sessions=True)).respond),
+        RequesterConfig.with_sessions(identities={0: identity}),
+    )
+    negotiated = requester.init_connection()
+    assert negotiated.version == 0x13
+    chain = identity.chain_bytes(hash_suite(negotiated.base_hash_algo))
+    answers = EncapsulatedAnswers(negotiated=negotiated, config=requester.config, max_padding=0)
+    for param2, portion, remainder in ((1, b"", len(chain)), (0, chain[5:21], len(chain) - 21)):
+        request = GetCertificate(version=0x13, param2=param2, offset=5, length=16)
+        answer = decode(answers.answer(encode(request), 0x13), negotiated.codec_context())
+        assert isinstance(answer, Certificate)
+        assert (answer.portion, answer.remainder_length) == (portion, remainder)
+
+
 def test_with_sessions_takes_every_field_with_its_default() -> None:
     """`with_sessions` spells out the constructor's fields as typed keywords: the same names, in the
     same order, with the same defaults (None standing for a field's default factory)."""
@@ -441,7 +460,6 @@ class ScriptedResponder:
             assert channel.request.keys is not None
             channel.rekey_request(schedule.update(channel.request.keys))
         return sealed
-
 
     def _encapsulated(
         self,
