@@ -320,7 +320,10 @@ class RequesterSession:
             self.measurements.before_request(data[1])
         response = self.peer.raw(self.seal(data), self.session_id)
         assert response[:4] == self.session_id.to_bytes(4, "little"), f"a clear answer: {response.hex()}"
-        return self.channel.open(response)
+        answer = self.channel.open(response)
+        if answer[1] != Code.ERROR:  # an accepted request follows the connection's B and C reset rule
+            self.peer.peer.transcript.before_session_request(data[1])
+        return answer
 
     def request(self, message: Message | bytes, **context: object) -> Message:
         return self.peer.decode(self.send(message), **context)
@@ -328,7 +331,11 @@ class RequesterSession:
     def handshake_request(self, message: Message | bytes) -> Message:
         """A handshake request: in the clear if the handshake is, else under the handshake keys."""
         if self.in_the_clear:
-            return self.peer.decode(self.peer.raw(message if isinstance(message, bytes) else encode(message)))
+            data = message if isinstance(message, bytes) else encode(message)
+            answer = self.peer.decode(self.peer.raw(data))
+            if not isinstance(answer, ErrorResponse):
+                self.peer.peer.transcript.before_request(data[1])
+            return answer
         return self.request(message)
 
     def expect_error(self, message: Message | bytes, code: int, data: int | None = None) -> ErrorResponse:

@@ -68,14 +68,25 @@ def test_a_session_request_drops_b_until_authentication_completes(code: int) -> 
 def test_in_session_requests_drop_b_on_the_responder_too() -> None:
     """Found on unifying the two definitions: the responder applied the rule to requests in the clear
     only, the requester (and libspdm's responder) to those inside a session as well. A GET_DIGESTS in
-    the clear, then HEARTBEAT in a session before any CHALLENGE: CHALLENGE_AUTH must sign A || C alone."""
+    the clear, then HEARTBEAT in a session before any CHALLENGE: CHALLENGE_AUTH must sign A || C alone.
+    The test requester (`session_peer`) applies the rule to every request its session sends."""
     peer = peer_for()
     session = established(peer)
     peer.peer.digests()
     peer.peer.certificate(0)
     session.heartbeat()
-    peer.peer.transcript.before_session_request(Code.HEARTBEAT)  # the requester's side of the rule
     peer.peer.challenge(0)  # verifies over the requester's transcript
+
+
+def test_finish_drops_the_b_read_during_the_handshake() -> None:
+    """Found by the stateful fuzzer (dev profile): KEY_EXCHANGE, then GET_DIGESTS and GET_CERTIFICATE in
+    the clear while the handshake is open, then FINISH. FINISH drops that B too, before any CHALLENGE."""
+    peer = peer_for()
+    session = peer.key_exchange()
+    peer.peer.digests()
+    peer.peer.certificate(0)
+    session.finish()
+    peer.peer.challenge(0)
 
 
 # --- a chain from CERTIFICATE portions ---------------------------------------------------------------
