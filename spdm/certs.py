@@ -46,10 +46,10 @@ from spdm._lenient_leaf import (
     children,
     verify_signature,
 )
-from spdm._portions import Portions
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import DecodeError, EncodeError, VerificationError
 from spdm.messages.certificates import Certificate, GetCertificate
+from spdm.portions import Portions
 
 __all__ = [
     "CMA_IDENTITY_OID",
@@ -244,7 +244,7 @@ class ChainPortions(Portions):
     request with the CERTIFICATE that answered it: it returns the whole chain in slot format (what
     DIGESTS hashes) once RemainderLength is 0, else None. A portion that breaks a rule raises
     `ValueError` saying which, and changes nothing: the response names the slot asked for, and the
-    request the slot being read; the rules of every portioned read (`spdm._portions.Portions`) hold,
+    request the slot being read; the rules of every portioned read (`spdm.portions.Portions`) hold,
     the chain's size at most `max_size` (the 16-bit Length field's 65535 unless a limit says less).
     """
 

@@ -30,7 +30,7 @@ import enum
 from collections.abc import Iterable, Mapping
 
 from spdm.errors import DecodeError, ErrorCode, ProtocolError
-from spdm.messages._codec import decode_records
+from spdm.messages.codec import decode_records
 from spdm.messages.events import Event, EventGroup, EventTypeEntry, SendEvent
 
 __all__ = [

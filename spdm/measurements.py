@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from spdm.errors import DecodeError, ProtocolError
-from spdm.messages._codec import encode_record
+from spdm.messages.codec import encode_record
 from spdm.messages.codes import ErrorCode, MeasurementValueType, SummaryHashType
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 

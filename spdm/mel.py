@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from spdm._portions import Portions
 from spdm.crypto.hashes import HashSuite
 from spdm.errors import VerificationError
-from spdm.messages._codec import encode_record
+from spdm.messages.codec import encode_record
 from spdm.messages.codes import MeasurementSpecification, MeasurementValueType
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
 from spdm.messages.mel import (
@@ -29,6 +28,7 @@ from spdm.messages.mel import (
     MelEntry,
     MelLog,
 )
+from spdm.portions import Portions
 
 __all__ = ["MelPortions", "check_mel", "hash_extended_block", "mel_portion"]
 
@@ -41,7 +41,7 @@ class MelPortions(Portions):
     The one place every side reads a MEL from portions: the requester's loop, `spdm verify` and
     `spdm dump`. Send GET_MEASUREMENT_EXTENSION_LOG at `offset` and give `add` each request with
     the response that answered it: it returns the whole log's bytes once RemainderLength is 0,
-    else None. A portion that breaks a rule of every portioned read (`spdm._portions.Portions`:
+    else None. A portion that breaks a rule of every portioned read (`spdm.portions.Portions`:
     Offset where the log stands, PortionLength 1..Length, as libspdm's requester checks in
     libspdm_req_get_measurement_extension_log.c; one size, at most `max_size`) raises `ValueError`
     saying which, and changes nothing.

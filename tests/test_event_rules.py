@@ -17,7 +17,7 @@ from spdm.events import (
     subscription,
 )
 from spdm.messages import decode, encode
-from spdm.messages._codec import decode_record, encode_record, encode_records
+from spdm.messages.codec import decode_record, encode_record, encode_records
 from spdm.messages.events import (
     Event,
     EventGroup,

@@ -7,6 +7,7 @@ for want of a command on PATH.
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata
 import subprocess
 import sys
@@ -145,7 +146,7 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
     """Imports go downward: no cycle, directly or through others. Imports inside functions and
     under TYPE_CHECKING count, so moving an import there does not hide a cycle."""
     graph = _import_graph()
-    assert "spdm.messages._codec" in graph["spdm.messages"]  # a package's re-exports are its edges
+    assert "spdm.messages.codec" in graph["spdm.messages"]  # a package's re-exports are its edges
     assert not graph["spdm.errors"]  # the bottom: every module may import it
     cycles = _cycles(graph)
     for importer, imported in sorted(KNOWN_CYCLES):
@@ -154,3 +155,27 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
     allowed = {module: graph[module] - {b for a, b in KNOWN_CYCLES if a == module} for module in graph}
     report = [", ".join(f"{m} -> {sorted(allowed[m] & set(c))}" for m in c) for c in _cycles(allowed)]
     assert not report, "import cycles:\n" + "\n".join(report)
+
+
+def _private(module: str) -> bool:
+    return any(part.startswith("_") for part in module.split("."))
+
+
+def test_public_objects_name_public_modules() -> None:
+    """What a public module exports (and every base class of it) says it comes from a public
+    module: reprs, tracebacks and help() show no private path a user could not import."""
+    private: list[str] = []
+    for module in sorted(_modules()):
+        if _private(module):
+            continue
+        namespace = importlib.import_module(module)
+        for name in getattr(namespace, "__all__", ()):
+            obj = getattr(namespace, name)
+            if isinstance(obj, type):
+                shown = [base for base in obj.__mro__ if base.__module__.startswith("spdm")]
+            elif callable(obj) and getattr(obj, "__module__", "").startswith("spdm"):
+                shown = [obj]
+            else:
+                continue
+            private += [f"{module}.{name}: {o.__module__}.{o.__qualname__}" for o in shown if _private(o.__module__)]
+    assert not private, "\n".join(private)

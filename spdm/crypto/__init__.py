@@ -8,13 +8,13 @@ the key schedule's primitives. Nothing here knows about messages or transcripts.
 
 from __future__ import annotations
 
-from spdm.crypto._select import select_algorithm
 from spdm.crypto.aead import AEAD_SUITES, AeadCipher, AeadSuite, aead_suite
 from spdm.crypto.asym import ASYM_SUITES, AsymSuite, SignatureInput, SignatureScheme, SigningKey, asym_suite
 from spdm.crypto.dhe import DHE_SUITES, DhePrivateKey, DheSuite, dhe_suite
 from spdm.crypto.ffdhe import FfdhePrivateKey, ffdhe_backend_name
 from spdm.crypto.hashes import HASH_SUITES, HashObject, HashSuite, hash_suite, measurement_hash_suite
 from spdm.crypto.kdf import hkdf_expand, hkdf_extract
+from spdm.crypto.selection import select_algorithm
 
 __all__ = [
     "AEAD_SUITES",

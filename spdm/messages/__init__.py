@@ -1,4 +1,4 @@
-"""SPDM 1.0/1.1 message codecs: `decode` bytes into typed messages and `encode` them back.
+"""SPDM message codecs (1.0 to 1.3): `decode` bytes into typed messages and `encode` them back.
 
 `encode(decode(b)) == b` for every well-formed message. Malformed input raises
 `spdm.errors.DecodeError` naming the message and field, and nothing else.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from spdm.messages._codec import FAMILIES, Message, Record, decode, decode_as, decode_prefix, encode, registry
+from spdm.messages.codec import FAMILIES, Message, Record, decode, decode_as, decode_prefix, encode, registry
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import field, length_of, of, present_when
+from spdm.messages._layout import field, length_of, negotiated_bytes, of, present_when, require
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["SLOT_COUNT", "Certificate", "Digests", "GetCertificate", "GetDigests", "slot_ids", "slot_mask"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message
 from spdm.messages._layout import when
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = [

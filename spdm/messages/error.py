@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import of, when
+from spdm.messages._layout import of, require, when
+from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, ErrorCode
 
 __all__ = ["ErrorResponse", "LargeResponse", "RespondIfReady", "ResponseNotReady", "ResponseTooLarge"]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message, negotiated_bytes, require
-from spdm.messages._layout import absent_when, field, length_of, of, when
+from spdm.messages._layout import absent_when, field, length_of, negotiated_bytes, of, require, when
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]

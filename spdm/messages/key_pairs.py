@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import field, length_of, of
+from spdm.messages._layout import field, length_of, of, require
+from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code
 
 __all__ = [

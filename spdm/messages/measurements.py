@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, Record, message, negotiated_bytes, record, require
-from spdm.messages._layout import exactly, field, length_of, of, when
+from spdm.messages._layout import exactly, field, length_of, negotiated_bytes, of, require, when
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
+from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, MeasurementSpecification
 
 __all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]

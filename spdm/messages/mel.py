@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, Record, decode_record, encode_record, message, record, require
-from spdm.messages._layout import exactly, field, length_of, of
+from spdm.messages._layout import exactly, field, length_of, of, require
+from spdm.messages.codec import Message, Record, decode_record, encode_record, message, record
 from spdm.messages.codes import Code
 from spdm.messages.measurements import DmtfMeasurement
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import construct as c
 
-from spdm.messages._codec import Message, Record, message, record, require
-from spdm.messages._layout import field, length_of, of, when
+from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [

@@ -21,8 +21,8 @@ from typing import TypeVar
 import construct as c
 
 from spdm.errors import DecodeError
-from spdm.messages._codec import Record, decode_record, encode_record, record, require
-from spdm.messages._layout import field, length_of, of, when
+from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages.codec import Record, decode_record, encode_record, record
 
 __all__ = [
     "GeneralOpaqueTable",

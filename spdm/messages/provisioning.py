@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message, require
-from spdm.messages._layout import field, length_of, of, when
+from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["Csr", "GetCsr", "SetCertificate", "SetCertificateRsp"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["EndSession", "EndSessionAck", "Heartbeat", "HeartbeatAck", "KeyUpdate", "KeyUpdateAck"]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._codec import Message, message
 from spdm.messages._layout import field, length_of
+from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["VendorDefinedRequest", "VendorDefinedResponse"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from spdm._checks import invalid_response
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.events import decode_groups, received_events
-from spdm.messages._codec import encode_records
+from spdm.messages.codec import encode_records
 from spdm.messages.codes import CapabilityFlags, ErrorCode
 from spdm.messages.events import (
     Event,

@@ -30,7 +30,7 @@ from spdm.events import (
     subscription,
 )
 from spdm.messages import encode
-from spdm.messages._codec import encode_record, encode_records
+from spdm.messages.codec import encode_record, encode_records
 from spdm.messages.events import (
     Event,
     EventGroup,

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from spdm.errors import DecodeError, EncodeError, TransportError
-from spdm.transport._doe_regs import DOE_CAPABILITY_ID, DoeControl, DoeRegister, DoeStatus
 from spdm.transport.doe import (
     HEADER_SIZE,
     MAX_OBJECT_DWORDS,
@@ -53,6 +52,7 @@ from spdm.transport.doe import (
     encode_object,
     read_header,
 )
+from spdm.transport.doe_regs import DOE_CAPABILITY_ID, DoeControl, DoeRegister, DoeStatus
 
 __all__ = [
     "DEFAULT_TIMEOUT",

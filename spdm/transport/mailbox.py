@@ -45,15 +45,6 @@ import threading
 from collections.abc import Callable
 
 from spdm.errors import DecodeError, SpdmError
-from spdm.transport._doe_regs import (
-    CAPABILITY_SIZE,
-    DOE_CAPABILITY_ID,
-    INTERRUPT_MESSAGE_NUMBER_MASK,
-    INTERRUPT_SUPPORT,
-    DoeControl,
-    DoeRegister,
-    DoeStatus,
-)
 from spdm.transport.base import Respond
 from spdm.transport.doe import (
     HEADER_SIZE,
@@ -65,6 +56,15 @@ from spdm.transport.doe import (
     encode_discovery_response,
     encode_object,
     read_header,
+)
+from spdm.transport.doe_regs import (
+    CAPABILITY_SIZE,
+    DOE_CAPABILITY_ID,
+    INTERRUPT_MESSAGE_NUMBER_MASK,
+    INTERRUPT_SUPPORT,
+    DoeControl,
+    DoeRegister,
+    DoeStatus,
 )
 
 __all__ = [

@@ -13,7 +13,7 @@ import pytest
 import spdm.messages as m
 from spdm.errors import DecodeError, EncodeError
 from spdm.messages import Code
-from spdm.messages._codec import FAMILIES, layout_fields
+from spdm.messages.codec import FAMILIES, layout_fields
 from spdm.messages.negotiation import AlgStruct, GetVersion, NegotiateAlgorithms, Version
 
 # NEGOTIATE_ALGORITHMS as libspdm sends it (capture a_conn_ecdsap384_sha384_v11, record 11)
@@ -37,7 +37,7 @@ def test_a_family_is_imported_when_its_first_message_is_decoded() -> None:
     probe = """
 import sys
 import spdm.messages
-from spdm.messages._codec import FAMILIES
+from spdm.messages.codec import FAMILIES
 
 def families():
     return sorted(name for name in FAMILIES if f"spdm.messages.{name}" in sys.modules)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from spdm.errors import DecodeError
 from spdm.messages import decode, encode
-from spdm.messages._codec import decode_record, decode_records, encode_record, encode_records
+from spdm.messages.codec import decode_record, decode_records, encode_record, encode_records
 from spdm.messages.events import (
     Event,
     EventAck,

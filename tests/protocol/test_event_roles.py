@@ -18,7 +18,7 @@ from spdm.aio import AsyncRequester, AsyncTransport
 from spdm.errors import DecodeError, ErrorCode, NegotiationError, PeerError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
 from spdm.messages import CodecContext, Message, decode, encode
-from spdm.messages._codec import decode_record, encode_records
+from spdm.messages.codec import decode_record, encode_records
 from spdm.messages.codes import CapabilityFlags, Code
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck, GetEncapsulatedRequest
 from spdm.messages.error import ErrorResponse

@@ -17,12 +17,11 @@ from typing import Any, ClassVar, NoReturn, TypeVar, cast
 import construct as c
 
 from spdm.errors import DecodeError, EncodeError
-from spdm.messages._layout import Layout, negotiated_bytes, require
+from spdm.messages._layout import Layout
 from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
 
 __all__ = [
-    "Layout",
     "Message",
     "Record",
     "decode",
@@ -35,10 +34,8 @@ __all__ = [
     "encode_records",
     "layout_fields",
     "message",
-    "negotiated_bytes",
     "record",
     "registry",
-    "require",
 ]
 
 
