@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import operator
+import os
 import struct
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ import construct as c
 from spdm.messages.context import CodecContext
 
 __all__ = [
+    "SOURCE_DIR_VARIABLE",
     "Context",
     "FieldRef",
     "Generator",
@@ -319,17 +321,43 @@ class Source:
         return namespace[name]
 
 
+SOURCE_DIR_VARIABLE = "SPDM_CODEC_SOURCE_DIR"
+"""When this environment variable names a directory, each generated function is written there as a
+file and compiled under its path, so that coverage measures the generated code line by line."""
+
+
 def _register(filename: str, text: str) -> str:
     """Put `text` in `linecache` under `filename`, or under ``filename #2``, ... when another text
-    holds that name; return the name used. (The ``<...>`` form, as attrs names its generated
-    methods, tells tools such as coverage that no file on disk holds the source.)"""
+    holds that name; return the name to compile under: that name (the ``<...>`` form, as attrs names
+    its generated methods), or the path of the file `_write_source` made of it."""
     lines = text.splitlines(keepends=True)
     used, number = filename, 1
     while used in linecache.cache and linecache.getlines(used) != lines:
         number += 1
         used = f"{filename[:-1]} #{number}>"
     linecache.cache[used] = (len(text), None, lines, used)  # no mtime: checkcache() keeps it
-    return used
+    directory = os.environ.get(SOURCE_DIR_VARIABLE)
+    return _write_source(directory, used, text) if directory else used
+
+
+def _write_source(directory: str, name: str, text: str) -> str:
+    """`text` as a file of `directory` named after `name` (``parse-spdm.messages.psk.PskExchange.py``
+    for ``<spdm generated parse spdm.messages.psk.PskExchange>``); a file that already holds it is
+    left as it is, any other is replaced whole, so concurrent processes never see a partial one."""
+    stem = "-".join(name[1:-1].replace("#", "").split()[2:])
+    path = os.path.join(os.path.abspath(directory), f"{stem}.py")
+    try:
+        with open(path, encoding="utf-8") as existing:
+            if existing.read() == text:
+                return path
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(partial, path)
+    return path
 
 
 class Generator:
@@ -353,7 +381,8 @@ class Generator:
         """The generated function for instances of `klass` (fields `names`).
 
         Its source shows in tracebacks under ``<spdm generated parse MODULE.CLASS LABEL>``
-        (`label` tells apart the layouts of one class).
+        (`label` tells apart the layouts of one class), or, with ``SPDM_CODEC_SOURCE_DIR`` set,
+        under the path of the file ``parse-MODULE.CLASS-LABEL.py`` in that directory.
         """
         generator = cls(plan, keep_context=False)
         generator.generate(klass, names)

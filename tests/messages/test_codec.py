@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import linecache
+import os
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +121,15 @@ def test_encode_rejects_out_of_range_and_foreign_objects() -> None:
         m.encode(AlgStruct(alg_type=2, alg_supported=1))  # type: ignore[arg-type]
 
 
+def _generated_name(function: str, target: str) -> str:
+    """The name `function` ("parse" or "build") of `target` ("MODULE.CLASS LABEL") is compiled under:
+    its ``<...>`` name, or its file when the suite runs with SPDM_CODEC_SOURCE_DIR (for coverage)."""
+    directory = os.environ.get("SPDM_CODEC_SOURCE_DIR")
+    if directory:
+        return os.path.join(os.path.abspath(directory), f"{function}-{target.replace(' ', '-')}.py")
+    return f"<spdm generated {function} {target}>"
+
+
 def _generated_frame(error: BaseException, filename: str) -> str:
     """The source line `linecache` gives for the frame of `filename` in `error`'s traceback."""
     frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)]
@@ -131,13 +143,59 @@ def test_tracebacks_through_generated_functions_show_the_generated_line() -> Non
         m.encode(GetVersion(param1="one"))  # type: ignore[arg-type]
     error = built.value.__context__  # the construct error the boundary turned into EncodeError
     assert error is not None
-    line = _generated_frame(error, "<spdm generated build spdm.messages.negotiation.GetVersion>")
+    line = _generated_frame(error, _generated_name("build", "spdm.messages.negotiation.GetVersion"))
     assert line.endswith(".misfit([f_version, 132, f_param1, f_param2], path)")
 
     with pytest.raises(DecodeError) as parsed:
         m.decode_as(Version, bytes.fromhex("108400000000"))
     error = parsed.value.__context__
     assert error is not None
-    line = _generated_frame(error, "<spdm generated parse spdm.messages.negotiation.Version>")
+    line = _generated_frame(error, _generated_name("parse", "spdm.messages.negotiation.Version"))
     assert line == "raise _const_error(4, f__code, path + ' -> _code')"
-    assert GetVersion.open_layout.parser().__code__.co_filename.endswith("GetVersion open>")
+    open_parser = _generated_name("parse", "spdm.messages.negotiation.GetVersion open")
+    assert GetVersion.open_layout.parser().__code__.co_filename == open_parser
+
+
+_TRACED_DECODE = """
+import linecache, sys, traceback
+from spdm.messages import decode_as, encode
+from spdm.messages.negotiation import GetVersion, Version
+executed = set()
+def trace(frame, event, arg):
+    if frame.f_code.co_filename.endswith("parse-spdm.messages.negotiation.Version.py"):
+        if event == "line":
+            executed.add(frame.f_lineno)
+        return trace
+    return None
+sys.settrace(trace)
+decode_as(Version, bytes.fromhex("10040000000200100011"))
+sys.settrace(None)
+parser = Version.layout.parser().__code__.co_filename
+print(parser)
+print(sorted(executed))
+print(linecache.getlines("<spdm generated parse spdm.messages.negotiation.Version>") == open(parser).readlines())
+try:
+    encode(GetVersion(param1="one"))
+except Exception as error:
+    print("".join(traceback.format_exception(error.__context__)))
+"""
+
+
+def test_the_generated_functions_are_real_files_under_spdm_codec_source_dir(tmp_path: Path) -> None:
+    """With SPDM_CODEC_SOURCE_DIR set, what tracebacks and line tracers (coverage) see is a file on disk."""
+    env = {**os.environ, "SPDM_CODEC_SOURCE_DIR": str(tmp_path)}
+    for _ in range(2):  # the second process finds the files it would write and leaves them as they are
+        run = subprocess.run(
+            [sys.executable, "-c", _TRACED_DECODE], env=env, capture_output=True, text=True, check=True
+        )
+        parser, executed, same, shown = run.stdout.split("\n", 3)
+        assert parser == str(tmp_path / "parse-spdm.messages.negotiation.Version.py")
+        assert len(json.loads(executed)) > 10  # the lines a decode ran, in the file
+        assert same == "True"
+        builder = tmp_path / "build-spdm.messages.negotiation.GetVersion.py"
+        assert f'File "{builder}", line ' in shown
+        assert ".misfit([f_version, 132, f_param1, f_param2], path)" in shown
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "build-spdm.messages.negotiation.GetVersion.py",
+        "parse-spdm.messages.negotiation.Version.py",
+    ]
