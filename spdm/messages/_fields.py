@@ -345,14 +345,15 @@ def _write_source(directory: str, name: str, text: str) -> str:
     for ``<spdm generated parse spdm.messages.psk.PskExchange>``); a file that already holds it is
     left as it is, any other is replaced whole, so concurrent processes never see a partial one."""
     stem = "-".join(name[1:-1].replace("#", "").split()[2:])
-    path = os.path.join(os.path.abspath(directory), f"{stem}.py")
+    directory = os.path.abspath(directory)
+    path = os.path.join(directory, f"{stem}.py")
     try:
         with open(path, encoding="utf-8") as existing:
             if existing.read() == text:
                 return path
     except FileNotFoundError:
         pass
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(directory, exist_ok=True)
     partial = f"{path}.{os.getpid()}.tmp"
     with open(partial, "w", encoding="utf-8") as file:
         file.write(text)
