@@ -23,7 +23,13 @@ from spdm.messages.codes import (
     measurement_hash_size,
 )
 from spdm.messages.key_pairs import KeyPairInfo
-from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.measurements import (
+    ALL_MEASUREMENTS,
+    DmtfMeasurement,
+    GetMeasurements,
+    MeasurementBlock,
+    Measurements,
+)
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection
 
@@ -43,7 +49,8 @@ __all__ = [
 
 
 def invalid_response(reason: str) -> ProtocolError:
-    """A response that breaks the protocol (the requester's side of InvalidResponseCode)."""
+    """A response that breaks the protocol: InvalidResponseCode (the requester's, and the responder's
+    for a requester's encapsulated response)."""
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
 
 
@@ -71,8 +78,8 @@ def check_responder_flags(flags: int, version: int) -> None:
 def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: int) -> None:
     """1.2: without CHUNK_CAP a side's largest message is one transfer, so its two sizes are equal
     (the codec already bounds DataTransferSize by 42 and by MaxSPDMmsgSize; libspdm checks the same
-    in libspdm_req_get_capabilities.c and libspdm_rsp_capabilities.c)."""
-    if flags & CapabilityFlags.CHUNK_CAP:
+    in libspdm_req_get_capabilities.c and libspdm_rsp_capabilities.c). Before 1.2 there are no sizes."""
+    if capabilities.version < 0x12 or flags & CapabilityFlags.CHUNK_CAP:
         return
     if capabilities.data_transfer_size != capabilities.max_spdm_msg_size:
         raise NegotiationError(
@@ -136,9 +143,9 @@ def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: N
         raise invalid_response("MEASUREMENTS repeats an index")
     if ask.operation == 0 and indices:
         raise invalid_response("MEASUREMENTS returns blocks for a count request")
-    if 0 < ask.operation < 0xFF and indices != [ask.operation]:
+    if 0 < ask.operation < ALL_MEASUREMENTS and indices != [ask.operation]:
         raise invalid_response(f"MEASUREMENTS for index {ask.operation} returns {indices}")
-    if ask.signature_requested and negotiated.version >= 0x11 and answer.slot_param & 0xF != (ask.slot_id_param or 0):
+    if ask.signature_requested and answer.slot_id != ask.slot_id:
         raise invalid_response("MEASUREMENTS names another slot")
     size = _measurement_digest_size(negotiated.measurement_hash_algo)
     for block in answer.blocks:
@@ -220,7 +227,8 @@ def check_key_pair_info(answer: KeyPairInfo, key_pair_id: int, *, settable: bool
 def check_certificate_info(answer: Certificate, multi_key: bool, digests_model: int | None) -> None:
     """A 1.3 CERTIFICATE's CertificateInfo (Param2) as libspdm_req_get_certificate.c accepts it: on a
     multi-key connection a defined model, not GenericCert in slot 0, no chain with model None, and the
-    model DIGESTS gave the slot (`digests_model`, when it gave one); otherwise no model at all."""
+    model DIGESTS gave the slot (`digests_model`, when it gave one); otherwise no model at all. Before
+    1.3 every CERTIFICATE passes: Param2 is reserved (no model) and no connection is multi-key."""
     model = answer.certificate_model
     slot = answer.slot_id
     if not multi_key:

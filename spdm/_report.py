@@ -112,11 +112,10 @@ def print_session(session: SessionView, n: Negotiated, out: TextIO) -> None:
         out.write(f"  heartbeat period: {session.heartbeat_period} s\n")
 
 
-def print_measurements(measured: MeasurementResult, out: TextIO, *, indent: str = "") -> None:
-    """The blocks of one measurement read and whether its signature verified."""
+def print_measurements(measured: MeasurementResult, out: TextIO, *, indent: str) -> None:
+    """The blocks of one measurement read in a session and whether its signature verified."""
     status = "signature verified" if measured.signed else "unsigned"
-    where = "measurements in the session" if indent else "measurements"
-    out.write(f"{indent}{where}: {len(measured.blocks)} blocks, {status}\n")
+    out.write(f"{indent}measurements in the session: {len(measured.blocks)} blocks, {status}\n")
     for block in measured.blocks:
         out.write(indent + _block_line(block, None) + "\n")
 

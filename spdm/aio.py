@@ -33,6 +33,7 @@ from spdm.measurements import ReferenceValues
 from spdm.messages import Message
 from spdm.messages.codes import KeyPairOperation, SummaryHashType
 from spdm.messages.events import Event, EventGroup
+from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
@@ -361,7 +362,7 @@ class AsyncSession(SessionView):
         return await self._run(self.core.poll_events())
 
     async def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2."""
         return await self._run(self.core.get_measurements(operation, signed=signed, slot=slot))
@@ -490,7 +491,7 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         return await self._run(self.connection.challenge(slot, summary_hash_type))
 
     async def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return await self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
@@ -553,7 +554,7 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         self,
         slot: int | None = None,
         *,
-        measurements: int | None = 0xFF,
+        measurements: int | None = ALL_MEASUREMENTS,
         summary_hash_type: int = SummaryHashType.NONE,
         reference: ReferenceValues | None = None,
     ) -> AuthenticationResult:

@@ -32,7 +32,7 @@ from spdm.errors import DecodeError, EncodeError, ProtocolError
 from spdm.flow import Carried, Direction, FlowDecoder, direction_of, stands_for
 from spdm.messages import Message
 from spdm.transport import doe, mctp
-from spdm.transport.base import Transport
+from spdm.transport.base import Transport, is_secured_answer
 from spdm.transport.doe import DoeLink
 
 __all__ = [
@@ -429,9 +429,6 @@ def exchanged(item: CapturedMessage) -> CapturedMessage | None:
 RespondObject = Callable[[bytes], "bytes | None"]
 """What `spdm.transport.socket.SocketServer` serves: one transport object in, its answer (or None) out."""
 
-_SESSION_ID_SIZE = 4
-_SECURED_MIN = 6  # SessionID and Length: the least a secured message holds
-
 
 class CaptureWriter:
     """A pcap file written as the exchange happens, in the format spdm-emu writes.
@@ -542,11 +539,6 @@ class RecordingLink:
         self._link.close()
 
 
-def _is_secured_answer(request: bytes, response: bytes) -> bool:
-    """Whether the answer to a secured request is a record of its session (not a clear ERROR)."""
-    return len(response) > _SECURED_MIN and response[:_SESSION_ID_SIZE] == request[:_SESSION_ID_SIZE]
-
-
 class RecordingTransport(Transport):
     """Any unpadded `Transport` (a loopback, an MCTP binding), its messages recorded as spdm-emu frames them.
 
@@ -574,7 +566,7 @@ class RecordingTransport(Transport):
         secured = session_id is not None
         self._writer.write(self._frame(bytes(request), secured))
         response = self._transport.exchange(request, session_id=session_id, timeout=timeout)
-        self._writer.write(self._frame(bytes(response), secured and _is_secured_answer(request, response)))
+        self._writer.write(self._frame(bytes(response), secured and is_secured_answer(request, response)))
         return response
 
     def _frame(self, message: bytes, secured: bool) -> bytes:

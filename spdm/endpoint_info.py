@@ -31,6 +31,7 @@ from spdm._checks import invalid_response
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import ProtocolError
 from spdm.messages import encode
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.endpoint_info import DEVICE_CLASS_IDENTIFIER, EndpointInfo, GetEndpointInfo
 from spdm.signing import SignatureInput
@@ -45,7 +46,6 @@ Signer = Callable[[SignatureInput], bytes]
 """Signs what a slot's key signs, returning the signature bytes."""
 
 _NONCE_SIZE = 32
-_SLOT_COUNT = 8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +90,7 @@ def answer_endpoint_info(
             ErrorCode.UnsupportedRequest, "no EP_INFO_CAP_SIG: nothing to sign with", Code.GET_ENDPOINT_INFO
         )
     slot = ask.slot_id
-    signer = signers.get(slot) if slot < _SLOT_COUNT else None
+    signer = signers.get(slot) if slot < SLOT_COUNT else None
     if signer is None or hashes is None:
         raise ProtocolError(ErrorCode.InvalidRequest, f"slot {slot} holds no key to sign ENDPOINT_INFO with")
     nonce = random(_NONCE_SIZE)

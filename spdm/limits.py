@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from spdm.errors import ProtocolError
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.mel import MAX_MEL_SIZE, MEL_HEADER_SIZE
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -55,9 +56,11 @@ _MIN_MESSAGE = 4  # the SPDM header
 class Limits:
     """Configurable resource bounds (defaults in brackets); each must be within the wire format's own range.
 
-    - `max_request_bytes` [4096]: the largest request a responder reads (the whole SPDM message,
-      before transport padding; a secured record may add its framing). Longer is InvalidRequest.
-    - `max_response_bytes` [69632 = 68 KiB]: the largest response a requester decodes.
+    - `max_request_bytes` [4608, `DEFAULT_TRANSFER_SIZE`]: the largest request a responder reads (the
+      whole SPDM message, before transport padding; a secured record may add its framing). Longer is
+      InvalidRequest. A responder advertises at most this as MaxSPDMmsgSize (`ResponderConfig` checks).
+    - `max_response_bytes` [69632 = 68 KiB]: the largest response a requester decodes; a requester
+      advertises at most this as MaxSPDMmsgSize (`RequesterConfig` checks).
     - `max_measurement_record_bytes` [65535]: MeasurementRecordLength a requester accepts.
     - `max_measurement_blocks` [255]: NumberOfBlocks a requester accepts.
     - `max_chain_bytes` [65535]: the certificate chain size (from PortionLength + RemainderLength)
@@ -74,7 +77,7 @@ class Limits:
     - `max_requester_sessions` [64]: the sessions one requester holds open at once.
     """
 
-    max_request_bytes: int = 4096
+    max_request_bytes: int = DEFAULT_TRANSFER_SIZE
     max_response_bytes: int = 0x11000
     max_measurement_record_bytes: int = 0xFFFF
     max_measurement_blocks: int = MAX_MEASUREMENT_BLOCKS

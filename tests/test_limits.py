@@ -7,6 +7,11 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+from asn1crypto import csr as asn1_csr
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from spdm.errors import PeerError, ProtocolError
 from spdm.limits import DEFAULT_LIMITS, Limits
@@ -14,6 +19,8 @@ from spdm.measurements import StaticMeasurements
 from spdm.messages import decode, encode
 from spdm.messages.codes import BaseAsymAlgo, ErrorCode, MeasurementValueType
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
+from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
+from spdm.messages.provisioning import GetCsr
 from spdm.messages.vendor import VendorDefinedRequest
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, SlotIdentity, demo_config
@@ -59,7 +66,7 @@ def _vendor_responder(answer_size: int, **config: object) -> Responder:
 
 def test_defaults_and_ranges() -> None:
     limits = Limits()
-    assert limits.max_request_bytes == 4096 and limits.max_sessions == 4 and limits.max_opaque_bytes == 1024
+    assert limits.max_request_bytes == 4608 and limits.max_sessions == 4 and limits.max_opaque_bytes == 1024
     assert limits.max_chain_bytes == 0xFFFF and limits.max_measurement_blocks == 255
     with pytest.raises(dataclasses.FrozenInstanceError):
         limits.max_sessions = 5  # type: ignore[misc]
@@ -85,7 +92,8 @@ def test_responder_config_has_one_source_of_truth() -> None:
     config = demo_config()
     assert config.limits == DEFAULT_LIMITS
     assert not {"max_sessions", "max_request_size"} & {f.name for f in dataclasses.fields(config)}
-    short = dataclasses.replace(config, limits=Limits(max_sessions=2, max_request_bytes=512))
+    sizes = {"data_transfer_size": 512, "max_spdm_msg_size": 512}
+    short = dataclasses.replace(config, limits=Limits(max_sessions=2, max_request_bytes=512), **sizes)
     assert short.limits.max_sessions == 2 and short.limits.max_request_bytes == 512
     with pytest.raises(ValueError, match="limits"):
         dataclasses.replace(config, limits=4)
@@ -96,16 +104,49 @@ def test_responder_config_has_one_source_of_truth() -> None:
 
 def test_responder_max_request_bytes() -> None:
     limit = 100
-    responder = _vendor_responder(1, limits=Limits(max_request_bytes=limit))
+    responder = _vendor_responder(
+        1, limits=Limits(max_request_bytes=limit), data_transfer_size=limit, max_spdm_msg_size=limit
+    )
     requester = _requester(responder)
     assert requester.vendor_defined(*VENDOR, b"\x00" * (limit - _HEADER)) == b"\xa5"
     _peer_error(lambda: requester.vendor_defined(*VENDOR, b"\x00" * (limit - _HEADER + 1)), E.InvalidRequest)
 
 
+def test_responder_takes_the_request_size_it_advertises() -> None:
+    """The default responder advertises MaxSPDMmsgSize 4608 at 1.2 and reads a GET_CSR of 4097..4608 bytes."""
+    config = dataclasses.replace(demo_config(provisioning=True), versions=(0x10, 0x11, 0x12))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "many names")])
+    )
+    names = [x509.DNSName(f"device-{n:04d}.example") for n in range(200)]
+    builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    der = builder.sign(config.slots[0].private_key, hashes.SHA384()).public_bytes(Encoding.DER)  # type: ignore[arg-type]
+    info = bytes(asn1_csr.CertificationRequest.load(der)["certification_request_info"].dump())
+    assert 4096 < len(encode(GetCsr(requester_info=info))) <= DEFAULT_TRANSFER_SIZE
+    requester = _requester(Responder(config), trust_anchors={0: config.slots[0].certificates[0]})
+    assert requester.negotiated.responder_max_spdm_msg_size == DEFAULT_TRANSFER_SIZE
+    csr = x509.load_der_x509_csr(requester.get_csr(info))
+    assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value == x509.SubjectAlternativeName(
+        names
+    )
+
+
+def test_configs_refuse_a_max_spdm_msg_size_their_limits_refuse() -> None:
+    """Each role advertises as MaxSPDMmsgSize at most the largest message its limits let it read."""
+    with pytest.raises(ValueError, match=r"max_spdm_msg_size 4608 is over limits\.max_request_bytes 4096"):
+        dataclasses.replace(demo_config(), limits=Limits(max_request_bytes=4096))
+    with pytest.raises(ValueError, match=r"max_spdm_msg_size 4097 is over limits\.max_response_bytes 4096"):
+        RequesterConfig(max_spdm_msg_size=4097, limits=Limits(max_response_bytes=4096))
+    fits = RequesterConfig(data_transfer_size=4096, max_spdm_msg_size=4096, limits=Limits(max_response_bytes=4096))
+    assert fits.max_spdm_msg_size == 4096
+
+
 def test_requester_max_response_bytes() -> None:
     limit = 100
     for size, ok in ((limit - _HEADER, True), (limit - _HEADER + 1, False)):
-        requester = _requester(_vendor_responder(size), Limits(max_response_bytes=limit))
+        # SPDM 1.1: no MaxSPDMmsgSize on the wire, so the responder sends the oversized answer
+        sizes = {"data_transfer_size": limit, "max_spdm_msg_size": limit, "versions": (0x11,)}
+        requester = _requester(_vendor_responder(size), Limits(max_response_bytes=limit), **sizes)
         if ok:
             assert len(requester.vendor_defined(*VENDOR, b"")) == size
         else:

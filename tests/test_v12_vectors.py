@@ -15,6 +15,7 @@ from spdm_dump_listing import assert_dump_matches_spdm_dump
 
 from spdm.capture import Pcap, PcapRecord, messages, read_pcap
 from spdm.certs import split_der
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages import encode
 from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkSend
@@ -184,6 +185,8 @@ def test_requester_reproduces_libspdm_requests(libspdm_v12_v13_vectors: Path, ca
         capabilities=get_caps.flags,
         data_transfer_size=get_caps.data_transfer_size,
         max_spdm_msg_size=get_caps.max_spdm_msg_size,
+        # libspdm's requester states MaxSPDMmsgSize 0x28000: reading that much, as it does
+        limits=Limits(max_response_bytes=max(DEFAULT_LIMITS.max_response_bytes, get_caps.max_spdm_msg_size)),
         base_asym_algo=offer.base_asym_algo,
         base_hash_algo=offer.base_hash_algo,
         alg_structs=offer.alg_structs,

@@ -56,6 +56,7 @@ from spdm.crypto import DheSuite, SigningKey, hash_suite
 from spdm.crypto.dhe import FfdheSuite
 from spdm.errors import PeerError, TransportError
 from spdm.events import DMTF_EVENT_GROUP, DmtfEventType, subscribe_all
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import StaticMeasurements
 from spdm.mel import hash_extended_block
 from spdm.messages.codes import (
@@ -1096,6 +1097,15 @@ def _requester_settings(spec: VectorSpec) -> dict[str, Any]:
     } | ({"capabilities_13": _requester_flags_13(spec)} if spec.multi_key or spec.events else {})
 
 
+def _limits(max_spdm_msg_size: int) -> Limits:
+    """The default limits, raised to read the MaxSPDMmsgSize a side states (libspdm's 0x28000 when chunked)."""
+    return dataclasses.replace(
+        DEFAULT_LIMITS,
+        max_request_bytes=max(DEFAULT_LIMITS.max_request_bytes, max_spdm_msg_size),
+        max_response_bytes=max(DEFAULT_LIMITS.max_response_bytes, max_spdm_msg_size),
+    )
+
+
 def _requester_flags_13(spec: VectorSpec) -> list[str]:
     """The requester's SPDM 1.3 additions by name: MULTI_KEY_CAP_NEG, and ENCAP_CAP to take events."""
     chosen = ((spec.multi_key, _F.MULTI_KEY_CAP_NEG), (spec.events, _F.ENCAP_CAP))
@@ -1109,6 +1119,7 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
         "versions": tuple(settings["versions"]),
         "data_transfer_size": settings["data_transfer_size"],
         "max_spdm_msg_size": settings["max_spdm_msg_size"],
+        "limits": _limits(settings["max_spdm_msg_size"]),
         "certificate_portion": settings["certificate_portion"],
         "secured_transport": FRAMINGS[settings["secured_framing"]],
         "clock": lambda: CLOCK,
@@ -1258,6 +1269,7 @@ def _responder_config(
         "capabilities": capabilities,
         "data_transfer_size": spec.data_transfer_size,
         "max_spdm_msg_size": spec.max_spdm_msg_size,
+        "limits": _limits(spec.max_spdm_msg_size),
         "base_asym_priority": (spec.asym,),
         "base_hash_priority": (spec.hash,),
         "measurement_hash_priority": (_MEAS_HASH[spec.hash],),

@@ -224,7 +224,7 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """The parser for `argv`: every subcommand is listed, but only the one `argv` names gets its
     options (the top level has none but --help, so that is the first word): `spdm --help` is then
     quick, and one subcommand's options never cost the others."""
-    parser = argparse.ArgumentParser(prog="spdm", description="DMTF SPDM 1.1 / PCIe CMA tools")
+    parser = argparse.ArgumentParser(prog="spdm", description="DMTF SPDM 1.0-1.3 / PCIe CMA tools")
     commands = parser.add_subparsers(dest="command", required=True)
     chosen = argv[0] if argv else None
     for name, (summary, declare) in _SUBCOMMANDS.items():

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from spdm.cli._common import DOE_PADDING
 from spdm.cli._requester import run_requester
+from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.requester import RequesterConfig
 from spdm.responder import Responder, demo_config
 from spdm.transport.doe import DoeMailboxResponder
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = argparse.Namespace(
             slot=0,
-            measurements=0xFF,
+            measurements=ALL_MEASUREMENTS,
             reference=None,
             get_csr=None,
             set_certificate=[],

@@ -25,15 +25,15 @@ from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.events import DMTF_DETAIL_SIZES, DMTF_REGISTRY, DmtfEventType
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
+from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.messages.negotiation import versions_up_to
 from spdm.negotiated import Negotiated
 from spdm.requester import MeasurementResult, Requester, RequesterConfig, RequesterIdentity, Session
+from spdm.requester.event_recipient import offers_events
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
 __all__ = ["run", "run_requester"]
-
-_ALL_MEASUREMENTS = 0xFF
 
 
 def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
 def _read_mel(target: Requester | Session, measured: MeasurementResult | None, *, indent: str = "") -> None:
     """--mel: read the log, print it, and check it against `measured` when that read every block."""
     mel = target.get_measurement_extension_log()
-    checked = mel.check(measured) if measured is not None and measured.operation == _ALL_MEASUREMENTS else None
+    checked = mel.check(measured) if measured is not None and measured.operation == ALL_MEASUREMENTS else None
     print_mel(mel, checked, sys.stdout, indent=indent)
 
 
@@ -145,7 +145,8 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
         cap = negotiated.responder_measurement_cap
         measured = None
         if cap:
-            measured = session.get_measurements(0xFF, signed=cap == 2 and slot in requester.verified, slot=slot)
+            signed = cap == 2 and slot in requester.verified
+            measured = session.get_measurements(ALL_MEASUREMENTS, signed=signed, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
         if args.mel:
             _read_mel(session, measured, indent="  ")
@@ -158,7 +159,7 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
 
 def _events(session: Session, negotiated: Negotiated) -> None:
     """--events: the device's event groups, a subscription to all of them, the events waiting."""
-    if negotiated.version < 0x13 or not negotiated.responder_has(CapabilityFlags.EVENT_CAP):
+    if not offers_events(negotiated):
         print("  events: none offered (the device did not set EVENT_CAP at SPDM 1.3)")
         return
     groups = session.get_supported_event_types()

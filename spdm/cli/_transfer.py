@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TypedDict
 
+from spdm.cli._common import Usage
 from spdm.messages.codes import CapabilityFlags
 
 __all__ = ["TransferSettings", "transfer_settings"]
@@ -21,12 +22,15 @@ class TransferSettings(TypedDict, total=False):
 def transfer_settings(args: argparse.Namespace, capabilities: int, largest: int) -> TransferSettings:
     """The configuration changes --data-transfer-size asks for: CHUNK_CAP, that DataTransferSize, and
     as MaxSPDMmsgSize `largest` (the largest message the side's limits take), which chunking makes
-    reachable; none without the option."""
+    reachable; none without the option. A DataTransferSize over `largest` is a `Usage` error: the
+    side would advertise messages it refuses."""
     size: int | None = args.data_transfer_size
     if size is None:
         return TransferSettings()
+    if size > largest:
+        raise Usage(f"--data-transfer-size {size} is over {largest}, the largest message the limits take")
     return TransferSettings(
         capabilities=capabilities | CapabilityFlags.CHUNK_CAP,
         data_transfer_size=size,
-        max_spdm_msg_size=max(size, largest),
+        max_spdm_msg_size=largest,
     )

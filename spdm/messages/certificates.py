@@ -74,6 +74,29 @@ class Digests(Message):
     certificate_infos: tuple[int, ...] | None = None
     key_usage_masks: tuple[int, ...] | None = None
 
+    @classmethod
+    def for_version(
+        cls,
+        version: int,
+        *,
+        supported_slot_mask: int,
+        slot_mask: int,
+        digests: tuple[bytes, ...],
+        key_pair_ids: tuple[int, ...] | None = None,
+        certificate_infos: tuple[int, ...] | None = None,
+        key_usage_masks: tuple[int, ...] | None = None,
+    ) -> Digests:
+        """DIGESTS at `version`: `supported_slot_mask` goes in Param1 from 1.3 only (reserved, 0, before)."""
+        return cls(
+            version=version,
+            param1=supported_slot_mask if version >= 0x13 else 0,
+            slot_mask=slot_mask,
+            digests=digests,
+            key_pair_ids=key_pair_ids,
+            certificate_infos=certificate_infos,
+            key_usage_masks=key_usage_masks,
+        )
+
     @property
     def supported_slot_mask(self) -> int:
         """1.3 SupportedSlotMask (Param1; reserved before 1.3): the slots that exist, provisioned or not."""

@@ -11,7 +11,10 @@ from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, MeasurementSpecification
 
-__all__ = ["DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
+__all__ = ["ALL_MEASUREMENTS", "DmtfMeasurement", "GetMeasurements", "MeasurementBlock", "Measurements"]
+
+ALL_MEASUREMENTS = 0xFF
+"""GET_MEASUREMENTS MeasurementOperation for every measurement block (0 asks for the count, 1..0xFE for one index)."""
 
 _NONCE_SIZE = 32
 _MAX_OPAQUE_LENGTH = 1024
@@ -110,6 +113,33 @@ class GetMeasurements(Message):
     slot_id_param: int | None = None
     requester_context: bytes | None = None
 
+    @classmethod
+    def for_version(
+        cls,
+        version: int,
+        *,
+        operation: int,
+        nonce: bytes | None = None,
+        slot: int = 0,
+        requester_context: bytes | None = None,
+    ) -> GetMeasurements:
+        """GET_MEASUREMENTS at `version`, signed with `slot`'s key when it carries a `nonce`: SlotIDParam
+        goes in from 1.1 only (a signed 1.0 request has none, and slot 0 signs)."""
+        attributes = _SIGNATURE_REQUESTED if nonce is not None else 0
+        return cls(
+            version=version,
+            attributes=attributes,
+            operation=operation,
+            nonce=nonce,
+            slot_id_param=slot if _has_slot_id_param(attributes, version) else None,
+            requester_context=requester_context,
+        )
+
+    @property
+    def slot_id(self) -> int:
+        """The slot whose key signs the answer: SlotIDParam bits [3:0], 0 without SlotIDParam (1.0)."""
+        return (self.slot_id_param or 0) & 0xF
+
     @property
     def signature_requested(self) -> bool:
         return bool(self.attributes & _SIGNATURE_REQUESTED)
@@ -151,6 +181,11 @@ class Measurements(Message):
     opaque_data: bytes = b""
     requester_context: bytes | None = None
     signature: bytes | None = None
+
+    @property
+    def slot_id(self) -> int:
+        """1.1 SlotIDParam echoed in Param2 bits [3:0] by a signed answer (reserved in 1.0: 0)."""
+        return self.slot_param & 0xF if self.version >= 0x11 else 0
 
     @property
     def content_changed(self) -> int:

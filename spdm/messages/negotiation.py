@@ -28,11 +28,25 @@ __all__ = [
     "SupportedAlgorithms",
     "Version",
     "VersionNumber",
+    "has_alg_structs",
+    "max_extended_algorithms",
     "versions_up_to",
 ]
 
 SPDM_VERSIONS = (0x10, 0x11, 0x12, 0x13)
 """The SPDMVersion bytes this library speaks, in both roles."""
+
+
+def has_alg_structs(version: int) -> bool:
+    """NEGOTIATE_ALGORITHMS and ALGORITHMS carry AlgStructs (DHE, AEAD, ReqBaseAsymAlg, KeySchedule) from
+    SPDM 1.1; SPDM 1.0 has none."""
+    return version >= 0x11
+
+
+def max_extended_algorithms(version: int) -> int:
+    """How many extended algorithms one NEGOTIATE_ALGORITHMS may offer in all (ExtAsym, ExtHash and
+    every AlgStruct's AlgExternal): 8 in SPDM 1.0, 20 from 1.1 (DSP0274, NEGOTIATE_ALGORITHMS)."""
+    return 8 if version < 0x11 else 20
 
 
 def versions_up_to(highest: int | None) -> tuple[int, ...]:
@@ -48,7 +62,9 @@ def versions_up_to(highest: int | None) -> tuple[int, ...]:
 MAX_CT_EXPONENT = 31
 """The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""
 
-_MAX_EXT_ALGS = 20
+_MAX_EXT_ASYM_PLUS_HASH = 20
+"""The codec's bound on ExtAsymCount + ExtHashCount, whatever the version (`max_extended_algorithms`
+is the per-version bound on every extended algorithm of an offer)."""
 SUPPORTED_ALGORITHMS = 0x01
 """1.3 GET_CAPABILITIES / CAPABILITIES Param1 bit 0: the supported algorithms are asked for / listed."""
 _FROM_13 = when("version", ">=", 0x13)
@@ -238,7 +254,7 @@ def _offer_body(*reserved3_and_mel: c.Construct) -> list[c.Construct]:
         "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
         "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
         require(
-            of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ALGS, "_ext_asym_count", "_ext_hash_count"),
+            of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ASYM_PLUS_HASH, "_ext_asym_count", "_ext_hash_count"),
             "ExtAsymCount + ExtHashCount over 20",
         ),
         *reserved3_and_mel,

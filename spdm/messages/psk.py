@@ -15,9 +15,10 @@ from spdm.messages._layout import field, length_of, negotiated_bytes, require, w
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
+__all__ = ["MAX_PSK_HINT_SIZE", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
 
-_MAX_PSK_HINT_LENGTH = 32
+MAX_PSK_HINT_SIZE = 32
+"""The longest PSKHint either side takes (libspdm's limit, as the module docstring says)."""
 _MAX_CONTEXT_LENGTH = 1024
 _MAX_OPAQUE_LENGTH = 1024
 
@@ -30,7 +31,7 @@ _MAX_OPAQUE_LENGTH = 1024
     "_psk_hint_length" / c.Rebuild(c.Int16ul, length_of("psk_hint")),
     "_context_length" / c.Rebuild(c.Int16ul, length_of("requester_context")),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(when("_psk_hint_length", "<=", _MAX_PSK_HINT_LENGTH), "PSKHintLength over 32", field="psk_hint"),
+    require(when("_psk_hint_length", "<=", MAX_PSK_HINT_SIZE), "PSKHintLength over 32", field="psk_hint"),
     require(
         when("_context_length", "<=", _MAX_CONTEXT_LENGTH),
         "RequesterContextLength over 1024",

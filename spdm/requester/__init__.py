@@ -1,8 +1,9 @@
 """The SPDM requester: authenticate a device, read its signed measurements, open sessions.
 
 Layers, bottom to top: `events` (what an operation asks of its driver), `config`, `identity`,
-`results` and `errors` (plain values), `channel` (how every request travels), `measurements`, `mel`,
-`provisioning`, `key_pairs` and `encapsulated` (rules shared by the connection and its sessions), `session_core` and
+`results` and `errors` (plain values), `channel` (how every request travels), `support` (which
+requests the connection allows), `measurements`, `mel`, `provisioning`, `key_pairs` and
+`encapsulated` (rules shared by the connection and its sessions), `session_core` and
 `handshake` (a session without I/O), `connection` (the sans-IO requester, `Connection`), and the
 blocking driver: `Requester` (`driver`) with its `Session` (`session`). The asyncio driver is
 `spdm.aio`.

@@ -84,7 +84,8 @@ class RequesterConfig:
     response may make the requester hold: its size, a measurement record, a certificate chain,
     opaque data, a vendor payload, and the sessions held open at once. `versions` are the SPDM
     versions it accepts (the highest common one is used); `data_transfer_size` and
-    `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without CHUNK_CAP).
+    `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without CHUNK_CAP;
+    `max_spdm_msg_size` at most `limits.max_response_bytes`, since the requester takes what it advertises).
     At 1.3, `mel_specification` is the measurement extension log format it offers (DMTF; 0 for
     none), and `multi_key` whether it takes a device with MULTI_KEY_CAP_NEG as a multi-key
     connection (one with MULTI_KEY_CAP_ONLY always is).
@@ -157,6 +158,11 @@ class RequesterConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+        if self.max_spdm_msg_size > self.limits.max_response_bytes:  # the requester takes what it advertises
+            raise ValueError(
+                f"max_spdm_msg_size {self.max_spdm_msg_size} is over limits.max_response_bytes "
+                f"{self.limits.max_response_bytes}, the largest response the requester reads"
+            )
         if self.endpoint_info is not None and len(self.endpoint_info) > MAX_EP_INFO_BYTES:
             raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
         if not 0 <= self.session_policy <= 0xFF:

@@ -60,7 +60,7 @@ from spdm.messages.codes import (
     defined_asym_bits,
 )
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
-from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, Measurements
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
     Algorithms,
@@ -69,6 +69,7 @@ from spdm.messages.negotiation import (
     GetVersion,
     NegotiateAlgorithms,
     Version,
+    has_alg_structs,
 )
 from spdm.messages.opaque import version_list_opaque
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
@@ -99,6 +100,7 @@ from spdm.requester.results import (
     SetCertificateResult,
 )
 from spdm.requester.session_core import SessionCore, SessionLink, SessionView
+from spdm.requester.support import require_support
 from spdm.session.keys import KeySchedule
 from spdm.transcript import ConnectionTranscript
 
@@ -167,10 +169,6 @@ class Connection:
     def _require_negotiated(self) -> Negotiated:
         return self.channel.require_negotiated()
 
-    def _require_responder(self, flag: CapabilityFlags, what: str) -> None:
-        if not self._require_negotiated().responder_has(flag):
-            raise NegotiationError(f"the device does not set {flag.name}: no {what}")
-
     def _transact(
         self, request: Message, expect: type[M], *, summary_hash_type: int = 0, signature_requested: bool = False
     ) -> Steps[tuple[M, bytes, bytes]]:
@@ -231,8 +229,7 @@ class Connection:
             ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
         answer, request, response = yield from self._transact(ask, Capabilities)
         check_responder_flags(answer.flags, self.version)
-        if self.version >= 0x12:
-            check_transfer_sizes(answer, answer.flags)
+        check_transfer_sizes(answer, answer.flags)
         if answer.ct_exponent > MAX_CT_EXPONENT:
             raise NegotiationError(f"CTExponent {answer.ct_exponent} is over {MAX_CT_EXPONENT}")
         self.transcript.add_vca(request, response)
@@ -240,7 +237,7 @@ class Connection:
 
     def _negotiate_algorithms(self, asked: GetCapabilities, capabilities: Capabilities) -> Steps[Negotiated]:
         cfg = self.config
-        structs = cfg.alg_structs if self.version >= 0x11 else ()
+        structs = cfg.alg_structs if has_alg_structs(self.version) else ()
         structs = tuple(
             replace(s, alg_supported=defined_asym_bits(self.version, s.alg_supported))
             if s.alg_type == AlgType.REQ_BASE_ASYM_ALG
@@ -281,7 +278,7 @@ class Connection:
         return Operation(self._get_digests())
 
     def _get_digests(self) -> Steps[dict[int, bytes]]:
-        self._require_responder(CapabilityFlags.CERT_CAP, "GET_DIGESTS")
+        require_support(self._require_negotiated(), "GET_DIGESTS", version=0x10, flag=CapabilityFlags.CERT_CAP)
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
         check_slot_masks(answer)
         self.transcript.add_digests(request, response, multi_key=self._require_negotiated().responder_multi_key)
@@ -296,7 +293,7 @@ class Connection:
         return Operation(self._get_certificate(slot))
 
     def _get_certificate(self, slot: int) -> Steps[bytes]:
-        self._require_responder(CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        require_support(self._require_negotiated(), "GET_CERTIFICATE", version=0x10, flag=CapabilityFlags.CERT_CAP)
         if not 0 <= slot <= 7:
             raise ValueError(f"slot {slot} is not 0..7")
         portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
@@ -306,10 +303,9 @@ class Connection:
                 version=self.version, slot_param=slot, offset=portions.offset, length=self.config.certificate_portion
             )
             answer, request, response = yield from self._transact(ask, Certificate)
-            if self.version >= 0x13:
-                known = self.slot_keys.get(slot)
-                multi_key = self._require_negotiated().responder_multi_key
-                check_certificate_info(answer, multi_key, None if known is None else known.cert_model)
+            known = self.slot_keys.get(slot)
+            multi_key = self._require_negotiated().responder_multi_key
+            check_certificate_info(answer, multi_key, None if known is None else known.cert_model)
             try:
                 data = portions.add(ask, answer)
             except ValueError as error:
@@ -357,7 +353,7 @@ class Connection:
         return choose_slot(self._require_negotiated(), self.slot_keys, usage, slot)
 
     def _challenge(self, slot: int, summary_hash_type: int) -> Steps[ChallengeResult]:
-        self._require_responder(CapabilityFlags.CHAL_CAP, "CHALLENGE")
+        require_support(self._require_negotiated(), "CHALLENGE", version=0x10, flag=CapabilityFlags.CHAL_CAP)
         verified = self.verified.get(slot)
         if verified is None:
             raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
@@ -398,7 +394,7 @@ class Connection:
     # --- measurements --------------------------------------------------------------------
 
     def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> Operation[MeasurementResult]:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0).
 
@@ -573,7 +569,7 @@ class Connection:
         self,
         slot: int | None = None,
         *,
-        measurements: int | None = 0xFF,
+        measurements: int | None = ALL_MEASUREMENTS,
         summary_hash_type: int = SummaryHashType.NONE,
         reference: ReferenceValues | None = None,
     ) -> Operation[AuthenticationResult]:
@@ -617,7 +613,7 @@ class Connection:
                 summary_hash_type == SummaryHashType.ALL
                 and summary is not None
                 and result.signed
-                and measurements == 0xFF
+                and measurements == ALL_MEASUREMENTS
             ):
                 check_summary_hash(summary, result.blocks, self.hash)
         verdict = appraise(result.blocks, reference) if reference is not None and result is not None else None

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import KeyPairOperation, SummaryHashType
+from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.connection import Connection, ConnectionView
@@ -87,7 +88,7 @@ class Requester(ConnectionView[Session]):
         return self._run(self.connection.challenge(slot, summary_hash_type))
 
     def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> MeasurementResult:
         """GET_MEASUREMENTS of one index (1..0xFE), all (0xFF) or just the count (0)."""
         return self._run(self.connection.get_measurements(operation, signed=signed, slot=slot))
@@ -151,7 +152,7 @@ class Requester(ConnectionView[Session]):
         self,
         slot: int | None = None,
         *,
-        measurements: int | None = 0xFF,
+        measurements: int | None = ALL_MEASUREMENTS,
         summary_hash_type: int = SummaryHashType.NONE,
         reference: ReferenceValues | None = None,
     ) -> AuthenticationResult:

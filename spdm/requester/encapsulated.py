@@ -50,12 +50,13 @@ _IDLE = frozenset({ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests})
 _NONCE_SIZE = 32
 
 
-def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int, what: str) -> tuple[Message, bytes]:
-    """A message carried inside an encapsulated one, with up to `max_padding` zero bytes after it."""
+def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int) -> tuple[Message, bytes]:
+    """The encapsulated request an ENCAPSULATED_REQUEST or ENCAPSULATED_RESPONSE_ACK carries, with up to
+    `max_padding` zero bytes after it."""
     message, size = decode_prefix(payload, negotiated.codec_context())
     tail = payload[size:]
     if len(tail) > max_padding or any(tail):
-        raise DecodeError(what, "payload", f"{len(tail)} bytes follow the embedded {message.name}")
+        raise DecodeError("ENCAPSULATED_REQUEST", "payload", f"{len(tail)} bytes follow the embedded {message.name}")
     return message, bytes(payload[:size])
 
 
@@ -121,7 +122,7 @@ class EncapsulatedAnswers:
         """The response (SPDM bytes) to one encapsulated request."""
         self.answered += 1
         try:
-            request, exact = _decode_embedded(payload, self.negotiated, self.max_padding, "ENCAPSULATED_REQUEST")
+            request, exact = _decode_embedded(payload, self.negotiated, self.max_padding)
         except DecodeError:
             return _error(version, ErrorCode.InvalidRequest)
         if request.version != version:
@@ -167,8 +168,7 @@ class EncapsulatedAnswers:
         hashes = self._hash
         digests = tuple(hashes.digest(self._chain(slot) or b"") for slot in slots)
         mask = slot_mask(slots)  # every slot the requester has holds its chain: 1.3 SupportedSlotMask is the same
-        supported = mask if request.version >= 0x13 else 0
-        answer = Digests(version=request.version, param1=supported, slot_mask=mask, digests=digests)
+        answer = Digests.for_version(request.version, supported_slot_mask=mask, slot_mask=mask, digests=digests)
         if self.negotiated.requester_multi_key:
             identities = [self.config.identities[slot] for slot in slots]
             answer = replace(

@@ -13,16 +13,17 @@ from collections.abc import Callable, Mapping
 from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
-from spdm.errors import NegotiationError, VerificationError
+from spdm.errors import VerificationError
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
+from spdm.requester.support import require_support
 
 __all__ = ["EndpointInfoResult", "get_endpoint_info"]
 
 _NONCE_SIZE = 32
-_SLOT_COUNT = 8
 
 
 def get_endpoint_info(
@@ -37,13 +38,9 @@ def get_endpoint_info(
 ) -> Steps[EndpointInfoResult]:
     """GET_ENDPOINT_INFO (DeviceClassIdentifier); a signed answer is checked with `slot`'s verified
     chain over IL, A being `vca`. `exchange(request, signature_requested)` sends the request."""
-    if negotiated.version < 0x13:
-        version = negotiated.version
-        raise NegotiationError(f"GET_ENDPOINT_INFO needs SPDM 1.3; the connection runs {version >> 4}.{version & 0xF}")
     flag = CapabilityFlags.EP_INFO_CAP_SIG if signed else CapabilityFlags.EP_INFO_CAP_MASK
-    if not negotiated.responder_flags & flag:
-        raise NegotiationError(f"the device does not set {'EP_INFO_CAP_SIG' if signed else 'EP_INFO_CAP'}")
-    if not 0 <= slot < _SLOT_COUNT:
+    require_support(negotiated, "GET_ENDPOINT_INFO", version=0x13, flag=flag)
+    if not 0 <= slot < SLOT_COUNT:
         raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xF, are not supported)")
     chain = verified.get(slot)
     if signed and chain is None:

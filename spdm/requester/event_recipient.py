@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from spdm._checks import invalid_response
-from spdm.errors import NegotiationError, ProtocolError
+from spdm.errors import ProtocolError
 from spdm.events import decode_groups, received_events
 from spdm.messages.codec import encode_records
 from spdm.messages.codes import CapabilityFlags, ErrorCode
@@ -29,22 +29,21 @@ from spdm.messages.events import (
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.events import Steps
+from spdm.requester.support import require_support, supports
 
-__all__ = ["EventInbox", "get_supported_event_types", "subscribe_event_types"]
+__all__ = ["EventInbox", "get_supported_event_types", "offers_events", "subscribe_event_types"]
 
 _FIRST_VERSION = 0x13
 
 
-def _require_events(negotiated: Negotiated) -> None:
-    if negotiated.version < _FIRST_VERSION:
-        raise NegotiationError(f"events need SPDM 1.3; the connection is 0x{negotiated.version:02x}")
-    if not negotiated.responder_has(CapabilityFlags.EVENT_CAP):
-        raise NegotiationError("the responder did not set EVENT_CAP: it sends no events")
+def offers_events(negotiated: Negotiated) -> bool:
+    """The connection runs SPDM 1.3 and the responder set EVENT_CAP: it has events to subscribe to."""
+    return supports(negotiated, version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
 
 
 def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Steps[tuple[EventGroup, ...]]:
     """GET_SUPPORTED_EVENT_TYPES: the event groups the responder supports, each with its event types."""
-    _require_events(negotiated)
+    require_support(negotiated, "GET_SUPPORTED_EVENT_TYPES", version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
     answer, _, _ = yield from transact(GetSupportedEventTypes(version=negotiated.version), SupportedEventTypes)
     if answer.group_count == 0 or not answer.groups:
         raise invalid_response("SUPPORTED_EVENT_TYPES lists no event group")
@@ -57,7 +56,7 @@ def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Ste
 def subscribe_event_types(transact: Transact, negotiated: Negotiated, groups: Iterable[EventGroup]) -> Steps[None]:
     """SUBSCRIBE_EVENT_TYPES for `groups` (none: unsubscribe from everything); the subscription
     replaces the previous one."""
-    _require_events(negotiated)
+    require_support(negotiated, "SUBSCRIBE_EVENT_TYPES", version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
     chosen = tuple(groups)
     if len(chosen) > 0xFF:
         raise ValueError(f"{len(chosen)} event groups: SubscribeEventGroupCount is one byte")

@@ -35,6 +35,7 @@ from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
 from spdm.requester.identity import DheKeyShare
 from spdm.requester.session_core import SessionCore, SessionLink
+from spdm.requester.support import require_support
 from spdm.session.keys import KeySchedule
 from spdm.session.secured import joined_session_id
 from spdm.session.transcript import SessionTranscript
@@ -100,10 +101,7 @@ def _new_req_session_id(open_sessions: Collection[int], config: RequesterConfig)
 
 
 def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
-    if negotiated.version < 0x11:
-        raise NegotiationError(
-            f"{handshake} needs SPDM 1.1; the connection runs {negotiated.version >> 4}.{negotiated.version & 0xF}"
-        )
+    require_support(negotiated, handshake, version=0x11)
     if not negotiated.both(F.MAC_CAP):
         # DSP0277 secured messages are always authenticated: MAC_CAP on both sides (libspdm requires it too)
         raise NegotiationError(f"{handshake}: MAC_CAP is not set by both sides, so no secured message can be sent")
@@ -249,8 +247,8 @@ def key_exchange(
         config.on_dhe_secret(session_id, secret)
     schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), secret, spdm_version=negotiated.version)
     handshake = schedule.handshake(digests.th1)
-    in_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
-    if not in_clear:
+    in_the_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
+    if not in_the_clear:
         if answer.responder_verify_data is None:
             raise invalid_response("KEY_EXCHANGE_RSP carries no ResponderVerifyData")
         schedule.check_verify_data(handshake.response_finished_key, digests.th1, answer.responder_verify_data)
@@ -267,7 +265,7 @@ def key_exchange(
         measurement_summary_hash=answer.measurement_summary_hash,
         secured_message_version=secured_version,
         mut_auth_requested=answer.mut_auth_requested,
-        in_clear=in_clear,
+        in_the_clear=in_the_clear,
     )
     return (yield from _establish(link, session, session.finish(requester_slot)))
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from spdm._checks import CERT_MODEL_MASK, check_key_pair_info, check_multi_key_digests
-from spdm.errors import NegotiationError, PeerError
+from spdm.errors import PeerError
 from spdm.messages.certificates import Digests, slot_ids, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
@@ -33,6 +33,7 @@ from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.errors import KeyUsageError
 from spdm.requester.events import Steps
+from spdm.requester.support import require_support
 
 __all__ = [
     "KeyPairInfoResult",
@@ -130,14 +131,6 @@ def _names(usage: KeyUsage) -> str:
 _USAGE_BITS = (KeyUsage.KEY_EXCHANGE, KeyUsage.CHALLENGE, KeyUsage.MEASUREMENT, KeyUsage.ENDPOINT_INFO)
 
 
-def _require(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
-    if negotiated.version < 0x13:
-        version = negotiated.version
-        raise NegotiationError(f"{what} needs SPDM 1.3; the connection runs {version >> 4}.{version & 0xF}")
-    if not negotiated.responder_has(flag):
-        raise NegotiationError(f"the device does not set {flag.name}: no {what}")
-
-
 def _check_key_pair_id(key_pair_id: int) -> None:
     if not 1 <= key_pair_id <= 0xFF:
         raise ValueError(f"KeyPairID {key_pair_id} is not 1..255")
@@ -145,7 +138,7 @@ def _check_key_pair_id(key_pair_id: int) -> None:
 
 def get_key_pair_info(transact: Transact, negotiated: Negotiated, key_pair_id: int) -> Steps[KeyPairInfoResult]:
     """GET_KEY_PAIR_INFO of `key_pair_id` (1..TotalKeyPairs)."""
-    _require(negotiated, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, "GET_KEY_PAIR_INFO")
+    require_support(negotiated, "GET_KEY_PAIR_INFO", version=0x13, flag=CapabilityFlags.GET_KEY_PAIR_INFO_CAP)
     _check_key_pair_id(key_pair_id)
     ask = GetKeyPairInfo(version=negotiated.version, key_pair_id=key_pair_id)
     answer, _, _ = yield from transact(ask, KeyPairInfo)
@@ -180,7 +173,7 @@ def set_key_pair_info(
 ) -> Steps[SetKeyPairInfoResult]:
     """SET_KEY_PAIR_INFO: change (0 leaves usage and algorithm as they are; the slots are set as
     given), erase (no settings) or generate key pair `key_pair_id`."""
-    _require(negotiated, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, "SET_KEY_PAIR_INFO")
+    require_support(negotiated, "SET_KEY_PAIR_INFO", version=0x13, flag=CapabilityFlags.SET_KEY_PAIR_INFO_CAP)
     _check_key_pair_id(key_pair_id)
     operation = KeyPairOperation(operation)
     mask = slot_mask(slots)

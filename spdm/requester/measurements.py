@@ -49,12 +49,11 @@ def get_measurements(
         raise VerificationError(f"slot {slot}: verify the certificate chain before signed measurements")
     nonce = random(_NONCE_SIZE) if signed else None
     version = negotiated.version
-    ask = GetMeasurements(
-        version=version,
-        attributes=1 if signed else 0,
+    ask = GetMeasurements.for_version(
+        version,
         operation=operation,
         nonce=nonce,
-        slot_id_param=slot if signed and version >= 0x11 else None,
+        slot=slot,
         requester_context=random(REQUESTER_CONTEXT_SIZE) if version >= 0x13 else None,
     )
     answer, request, response = yield from transact(ask, signed)

@@ -19,6 +19,7 @@ from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
 from spdm.requester.results import MelResult
+from spdm.requester.support import require_support
 
 __all__ = ["get_measurement_extension_log"]
 
@@ -28,11 +29,7 @@ def get_measurement_extension_log(
 ) -> Steps[MelResult]:
     """The device's whole MEL, parsed (see the module docstring for the rules)."""
     version = negotiated.version
-    if version < 0x13:
-        running = f"{version >> 4}.{version & 0xF}"
-        raise NegotiationError(f"GET_MEASUREMENT_EXTENSION_LOG needs SPDM 1.3; the connection runs {running}")
-    if not negotiated.responder_has(CapabilityFlags.MEL_CAP):
-        raise NegotiationError("the device does not set MEL_CAP: no measurement extension log")
+    require_support(negotiated, "GET_MEASUREMENT_EXTENSION_LOG", version=0x13, flag=CapabilityFlags.MEL_CAP)
     if negotiated.mel_specification != MeasurementSpecification.DMTF:  # the one MEL format (0x01)
         raise NegotiationError("ALGORITHMS selected no MEL format (MELspecificationSel is not DMTF)")
     limits = config.limits

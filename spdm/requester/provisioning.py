@@ -21,29 +21,21 @@ from cryptography import x509
 from spdm._checks import invalid_response
 from spdm.certs import CertChain
 from spdm.crypto import hash_suite
-from spdm.errors import NegotiationError, PeerError, VerificationError
+from spdm.errors import PeerError, VerificationError
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, CertificateInfo, ErrorCode
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.events import Steps
 from spdm.requester.results import SetCertificateResult
+from spdm.requester.support import require_support
 
 __all__ = ["ChainSource", "get_csr", "set_certificate"]
 
 ChainSource = Sequence[bytes] | CertChain
 """What `set_certificate` installs: DER certificates, root first and leaf last (RootHash is taken over
 the first), or a `CertChain` already in the slot format of the negotiated hash."""
-
-_SLOT_COUNT = 8
-
-
-def _require(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
-    if negotiated.version < 0x12:
-        version = negotiated.version
-        raise NegotiationError(f"{what} needs SPDM 1.2; the connection runs {version >> 4}.{version & 0xF}")
-    if not negotiated.responder_has(flag):
-        raise NegotiationError(f"the device does not set {flag.name}: no {what}")
 
 
 def _key_pair_fields(negotiated: Negotiated, key_pair_id: int, cert_model: int | None) -> tuple[int, int]:
@@ -70,7 +62,7 @@ def get_csr(
     cert_model: int | None = None,
 ) -> Steps[bytes]:
     """GET_CSR: the device's DER CSR, checked to parse and to be signed by the key it names."""
-    _require(negotiated, CapabilityFlags.CSR_CAP, "GET_CSR")
+    require_support(negotiated, "GET_CSR", version=0x12, flag=CapabilityFlags.CSR_CAP)
     key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)
     ask = GetCsr(
         version=negotiated.version,
@@ -108,8 +100,8 @@ def set_certificate(
     cert_model: int | None = None,
 ) -> Steps[SetCertificateResult]:
     """SET_CERTIFICATE of `chain` into `slot`; ResetRequired is the result's `reset_required`."""
-    _require(negotiated, CapabilityFlags.SET_CERT_CAP, "SET_CERTIFICATE")
-    if not 0 <= slot < _SLOT_COUNT:
+    require_support(negotiated, "SET_CERTIFICATE", version=0x12, flag=CapabilityFlags.SET_CERT_CAP)
+    if not 0 <= slot < SLOT_COUNT:
         raise ValueError(f"slot {slot} is not 0..7")
     key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)
     ask = SetCertificate(

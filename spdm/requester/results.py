@@ -10,13 +10,11 @@ from spdm.crypto import measurement_hash_suite
 from spdm.errors import VerificationError
 from spdm.measurements import Appraisal
 from spdm.mel import check_mel
-from spdm.messages.measurements import MeasurementBlock
+from spdm.messages.measurements import ALL_MEASUREMENTS, MeasurementBlock
 from spdm.messages.mel import MelLog
 from spdm.negotiated import Negotiated
 
 __all__ = ["AuthenticationResult", "ChallengeResult", "MeasurementResult", "MelResult", "SetCertificateResult"]
-
-_ALL_MEASUREMENTS = 0xFF
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +59,7 @@ class MelResult:
         against a read of every block (GET_MEASUREMENTS 0xFF); `VerificationError` names the first that
         does not agree. Read the log and the measurements together: a device that extends one more
         entry between the two reads fails the check."""
-        if measurements.operation != _ALL_MEASUREMENTS:
+        if measurements.operation != ALL_MEASUREMENTS:
             raise VerificationError("the MEL is checked against every measurement block (GET_MEASUREMENTS 0xFF)")
         suite = measurement_hash_suite(self.measurement_hash_algo)
         if suite is None:

@@ -16,6 +16,7 @@ from spdm.errors import SpdmError
 from spdm.messages import Message
 from spdm.messages.codes import KeyPairOperation
 from spdm.messages.events import Event, EventGroup
+from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.requester.endpoint_info import EndpointInfoResult
 from spdm.requester.events import Operation
 from spdm.requester.key_pairs import KeyPairInfoResult, SetKeyPairInfoResult
@@ -92,7 +93,7 @@ class Session(SessionView):
         return self._run(self.core.poll_events())
 
     def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> MeasurementResult:
         """GET_MEASUREMENTS in the session, over its own L1/L2 (see `SessionCore.get_measurements`)."""
         return self._run(self.core.get_measurements(operation, signed=signed, slot=slot))

@@ -56,7 +56,7 @@ from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import Event, EventGroup
 from spdm.messages.key_exchange import Finish, FinishRsp
-from spdm.messages.measurements import GetMeasurements, Measurements
+from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, Measurements
 from spdm.messages.psk import PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
@@ -164,7 +164,7 @@ class SessionCore:
         measurement_summary_hash: bytes | None,
         secured_message_version: int,
         mut_auth_requested: int = 0,
-        in_clear: bool = False,
+        in_the_clear: bool = False,
     ) -> None:
         self.session_id = session_id
         self.psk = psk
@@ -182,7 +182,7 @@ class SessionCore:
         self._schedule: KeySchedule | None = schedule
         self._handshake: HandshakeSecrets | None = handshake
         self._transcript = transcript
-        self._in_clear = in_clear
+        self._in_the_clear = in_the_clear
         self._phase: SessionPhase = "handshake"
         # the decode context of its responses (all but a signed MEASUREMENTS): the connection's
         # negotiation cannot change under a live session (GET_VERSION discards it first)
@@ -241,7 +241,7 @@ class SessionCore:
         self._answered_update = None
         self._link.sessions.pop(self.session_id, None)
 
-    def _require(self, phase: SessionPhase) -> None:
+    def _require_phase(self, phase: SessionPhase) -> None:
         if self._phase == "closed":
             raise SessionClosedError(self.session_id, self.closed_reason or "closed")
         if self._phase != phase:
@@ -281,7 +281,7 @@ class SessionCore:
         if secured is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "closed")
         channel = self._link.channel
-        if self._in_clear and self._phase == "handshake":
+        if self._in_the_clear and self._phase == "handshake":
             return (yield from channel.clear(data, timeout, codec))
         raw = yield from send(secured.request.seal(data), session_id=self.session_id, timeout=timeout)
         if not self._is_record(raw):
@@ -328,7 +328,7 @@ class SessionCore:
     def _send(self, request: Message) -> Steps[Message]:
         if request.code in _RESERVED_REQUESTS:
             raise ValueError(f"{request.name} is not sent through Session.send: use the session's own methods")
-        self._require("established")
+        self._require_phase("established")
         signed = isinstance(request, GetMeasurements) and request.signature_requested
         response, data, exact = yield from self._transact(request, Message, signature_requested=signed)
         if isinstance(response, Measurements):
@@ -343,7 +343,7 @@ class SessionCore:
         return Operation(self._heartbeat())
 
     def _heartbeat(self) -> Steps[None]:
-        self._require("established")
+        self._require_phase("established")
         self._require_both(F.HBEAT_CAP, "HEARTBEAT")
         yield from self._transact(Heartbeat(version=self._version), HeartbeatAck)
 
@@ -358,7 +358,7 @@ class SessionCore:
         return Operation(self._key_update(all_keys))
 
     def _key_update(self, all_keys: bool) -> Steps[bool]:
-        self._require("established")
+        self._require_phase("established")
         self._require_both(F.KEY_UPD_CAP, "KEY_UPDATE")
         secured, schedule = self._secured, self._schedule
         if secured is None or schedule is None or secured.request.keys is None or secured.response.keys is None:
@@ -397,7 +397,7 @@ class SessionCore:
         return Operation(self._serve_encapsulated_requests())
 
     def _serve_encapsulated_requests(self) -> Steps[int]:
-        self._require("established")
+        self._require_phase("established")
         self._require_both(F.ENCAP_CAP, "encapsulated requests")
         answers = EncapsulatedAnswers(
             negotiated=self._negotiated,
@@ -439,7 +439,7 @@ class SessionCore:
         return self._inbox.take()
 
     def _established(self, steps: Steps[T]) -> Steps[T]:
-        self._require("established")
+        self._require_phase("established")
         return (yield from steps)
 
     def _answer_key_update(self, request: KeyUpdate) -> None:
@@ -457,7 +457,7 @@ class SessionCore:
         )
 
     def get_measurements(
-        self, operation: int = 0xFF, *, signed: bool = True, slot: int | None = None
+        self, operation: int = ALL_MEASUREMENTS, *, signed: bool = True, slot: int | None = None
     ) -> Operation[MeasurementResult]:
         """GET_MEASUREMENTS in the session: the session keeps its own L1/L2 transcript.
 
@@ -472,7 +472,7 @@ class SessionCore:
         return Operation(self._get_measurements(operation, signed, slot or 0))
 
     def _get_measurements(self, operation: int, signed: bool, slot: int) -> Steps[MeasurementResult]:
-        self._require("established")
+        self._require_phase("established")
         return (
             yield from get_measurements(
                 self._measurement_exchange,
@@ -505,7 +505,7 @@ class SessionCore:
         return Operation(self._get_endpoint_info(signed, (self.slot or 0) if slot is None else slot))
 
     def _get_endpoint_info(self, signed: bool, slot: int) -> Steps[EndpointInfoResult]:
-        self._require("established")
+        self._require_phase("established")
         return (
             yield from get_endpoint_info(
                 self._endpoint_info_exchange,
@@ -522,7 +522,7 @@ class SessionCore:
         return self._transact(ask, EndpointInfo, signature_requested=signed)
 
     def _get_measurement_extension_log(self) -> Steps[MelResult]:
-        self._require("established")
+        self._require_phase("established")
         config = self._link.channel.config
         return (yield from get_measurement_extension_log(self._transact, self._negotiated, config))
 
@@ -538,7 +538,7 @@ class SessionCore:
         return Operation(self._get_csr(requester_info, opaque_data, key_pair_id, cert_model))
 
     def _get_csr(self, requester_info: bytes, opaque_data: bytes, key_pair_id: int, model: int | None) -> Steps[bytes]:
-        self._require("established")
+        self._require_phase("established")
         return (yield from get_csr(self._transact, self._negotiated, requester_info, opaque_data, key_pair_id, model))
 
     def set_certificate(
@@ -551,7 +551,7 @@ class SessionCore:
     def _set_certificate(
         self, slot: int, chain: ChainSource, key_pair_id: int, cert_model: int | None
     ) -> Steps[SetCertificateResult]:
-        self._require("established")
+        self._require_phase("established")
         result = yield from set_certificate(self._transact, self._negotiated, slot, chain, key_pair_id, cert_model)
         self._link.forget_slot(slot)
         return result
@@ -561,7 +561,7 @@ class SessionCore:
         return Operation(self._get_key_pair_info(key_pair_id))
 
     def _get_key_pair_info(self, key_pair_id: int) -> Steps[KeyPairInfoResult]:
-        self._require("established")
+        self._require_phase("established")
         return (yield from get_key_pair_info(self._transact, self._negotiated, key_pair_id))
 
     def set_key_pair_info(
@@ -579,7 +579,7 @@ class SessionCore:
     def _set_key_pair_info(
         self, key_pair_id: int, operation: KeyPairOperation, key_usage: int, asym_algo: int, slots: tuple[int, ...]
     ) -> Steps[SetKeyPairInfoResult]:
-        self._require("established")
+        self._require_phase("established")
         return (
             yield from set_key_pair_info(
                 self._transact,
@@ -678,7 +678,7 @@ class SessionCore:
         ask = replace(template, signature=data[4:verify_at] or None, requester_verify_data=data[verify_at:])
         answer, _, response = yield from self._transact(ask, FinishRsp, data=data)
         verify_digest = self._transcript.add_finish_rsp(response, answer)
-        if self._in_clear:
+        if self._in_the_clear:
             if verify_digest is None or answer.responder_verify_data is None:
                 raise invalid_response(
                     "FINISH_RSP carries no ResponderVerifyData although the handshake is in the clear"
@@ -695,8 +695,7 @@ class SessionCore:
         schedule, handshake, transcript = self._schedule, self._handshake, self._transcript
         if schedule is None or handshake is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no handshake")
-        if not self._negotiated.responder_has(F.PSK_CAP_WITH_CONTEXT):
-            transcript.mark_th2()
+        if transcript.mark_th2_after_psk_exchange(self._negotiated.responder_flags) is not None:
             self._enter_data_phase()
             return
         header = encode(PskFinish(version=self._version, requester_verify_data=bytes(schedule.hash_suite.size)))[:4]

@@ -1,4 +1,5 @@
-"""What the responder's connection and its session table share: the settled connection and the refusals.
+"""What the responder's connection and its session table share: the settled connection, the refusals
+and the encapsulated responses they take.
 
 `spdm.responder.machine` serves the connection (VCA, certificates, CHALLENGE, measurements,
 vendor requests) and hands session requests to `spdm.responder.sessions.SessionTable`; both read
@@ -13,20 +14,26 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar
 
+from spdm._checks import invalid_response
 from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
-from spdm.errors import NegotiationError, ProtocolError
-from spdm.messages import CodecContext, Message
+from spdm.errors import DecodeError, NegotiationError, ProtocolError
+from spdm.messages import CodecContext, Message, decode_prefix, encode
 from spdm.messages.certificates import slot_mask
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck
 from spdm.negotiated import Negotiated
 from spdm.session.keys import KeySchedule
+from spdm.session.transcript import psk_finish_follows
 
 __all__ = [
     "Connection",
     "SessionTerms",
+    "embedded_response",
     "expect",
     "invalid_request",
     "random_bytes",
+    "refuse_public_key_slot",
+    "response_ack",
     "session_terms",
     "unexpected",
     "unsupported",
@@ -93,7 +100,7 @@ def session_terms(
         encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
         in_the_clear=negotiated.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
         heartbeat_period=heartbeat_period if negotiated.both(CapabilityFlags.HBEAT_CAP) else 0,
-        psk_with_context=negotiated.responder_has(CapabilityFlags.PSK_CAP_WITH_CONTEXT),
+        psk_with_context=psk_finish_follows(negotiated.responder_flags),
         psk_schedules=MappingProxyType(
             {
                 hint: KeySchedule(suite, aead, psk, spdm_version=negotiated.version, psk=True)
@@ -115,11 +122,56 @@ def unsupported(code: int, reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.UnsupportedRequest, reason, code)
 
 
+def refuse_public_key_slot(slot: int, public_key_slot: int = 0xFF) -> None:
+    """A SlotID naming the pre-provisioned public key (0xFF; 0xF in GET_MEASUREMENTS' 4-bit field) is
+    InvalidRequest: this responder has none (no PUB_KEY_ID_CAP)."""
+    if slot == public_key_slot:
+        raise invalid_request(f"slot 0x{slot:X}: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+
+
 def expect(message: Message, cls: type[M]) -> M:
     """Narrow a decoded request to its class (the header's code chose the class, so this holds)."""
     if not isinstance(message, cls):
         raise invalid_request(f"{message.name} where {cls.name} was expected")
     return message
+
+
+def embedded_response(
+    deliver: DeliverEncapsulatedResponse, negotiated: Negotiated, padding: int, *, signature_requested: bool = False
+) -> tuple[Message, bytes]:
+    """The requester's response carried in DELIVER_ENCAPSULATED_RESPONSE, and its bytes: one SPDM message
+    of the negotiated version, followed by at most `padding` zero bytes (the transport's, in the clear);
+    anything else is InvalidResponseCode. `signature_requested`: the request asked for a signature."""
+    payload = deliver.payload
+    context = negotiated.requester_response_context(signature_requested=signature_requested)
+    try:
+        inner, size = decode_prefix(payload, context)
+    except DecodeError as error:
+        raise invalid_response(f"the encapsulated response does not decode: {error}") from None
+    tail = payload[size:]
+    if any(tail) or len(tail) > padding:
+        raise invalid_response(f"{len(tail)} bytes follow the encapsulated {inner.name}")
+    if inner.version != negotiated.version:
+        raise invalid_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")
+    return inner, bytes(payload[:size])
+
+
+def response_ack(
+    deliver: DeliverEncapsulatedResponse, request_id: int = 0, payload_type: int = 0, payload: bytes = b""
+) -> bytes:
+    """ENCAPSULATED_RESPONSE_ACK to `deliver`; from 1.2 it names the RequestID it acknowledges
+    (AckRequestID, then 3 reserved bytes)."""
+    from_12 = deliver.version >= 0x12
+    return encode(
+        EncapsulatedResponseAck(
+            version=deliver.version,
+            request_id=request_id,
+            payload_type=payload_type,
+            ack_request_id=deliver.request_id if from_12 else None,
+            reserved=bytes(3) if from_12 else None,
+            payload=payload,
+        )
+    )
 
 
 def random_bytes(source: Callable[[int], bytes], size: int) -> bytes:

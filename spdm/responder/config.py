@@ -44,6 +44,7 @@ from spdm.messages.negotiation import (
     SPDM_VERSIONS,
     Capabilities,
 )
+from spdm.messages.psk import MAX_PSK_HINT_SIZE
 from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
 from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
@@ -97,7 +98,6 @@ KEY_PAIR_CAPABILITIES = int(F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP | 
 asks for them (MULTI_KEY_CAP "negotiated"); the key pairs are `ResponderConfig.key_pairs`
 (`key_pairs_for_slots`; with none every KeyPairID is refused)."""
 
-MAX_PSK_HINT_SIZE = 32
 DEMO_HEARTBEAT_PERIOD = 60
 DEMO_ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "03") + b"pys"
 """The demo device's EPInfo (DSP0274 1.3 device class identifier): one identifier element, DMTF
@@ -240,7 +240,8 @@ class ResponderConfig:
     """What the device is and supports. Priorities are bit values, most preferred first.
 
     - `versions`: SPDMVersion bytes (0x10, 0x11, 0x12, 0x13) listed in VERSION.
-    - `data_transfer_size`, `max_spdm_msg_size`: the 1.2 CAPABILITIES sizes (equal without CHUNK_CAP).
+    - `data_transfer_size`, `max_spdm_msg_size`: the 1.2 CAPABILITIES sizes (equal without CHUNK_CAP);
+      `max_spdm_msg_size` is at most `limits.max_request_bytes` (the responder takes what it advertises).
     - `capabilities`: the CAPABILITIES flags (a raw u32, so a replay may advertise bits this
       responder does not serve yet); each version's CAPABILITIES shows only the bits it defines.
     - `slots`: populated certificate slots (0..7). BaseAsymAlgo is chosen among what the
@@ -373,6 +374,11 @@ class ResponderConfig:
             raise ValueError(f"transport_padding {self.transport_padding} is out of range")
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
+        if self.max_spdm_msg_size > self.limits.max_request_bytes:  # the responder takes what it advertises
+            raise ValueError(
+                f"max_spdm_msg_size {self.max_spdm_msg_size} is over limits.max_request_bytes "
+                f"{self.limits.max_request_bytes}, the largest request the responder reads"
+            )
         if not 1 <= self.certificate_portion <= 0xFFFF:
             raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         self._check_sessions()

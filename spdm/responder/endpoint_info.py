@@ -12,21 +12,21 @@ ERROR InvalidResponseCode and the ask stays armed; a good one disarms it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from spdm._checks import invalid_response
 from spdm.crypto import asym_suite, hash_suite
 from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
-from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
-from spdm.messages import decode_prefix, encode
+from spdm.errors import NegotiationError, SpdmError
+from spdm.messages import encode
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.codes import ErrorCode
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
-from spdm.responder._common import invalid_request, unexpected
+from spdm.responder._common import embedded_response, invalid_request, response_ack, unexpected
 from spdm.responder.config import ResponderConfig
 from spdm.responder.sessions import Session
 
@@ -58,7 +58,7 @@ class EndpointInfoAsk:
             raise NegotiationError("asking for endpoint info needs ENCAP_CAP both ways and the requester's EP_INFO_CAP")
         signed = bool(negotiated.requester_flags & F.EP_INFO_CAP_SIG)
         if session is not None and session.requester_key is not None:
-            return cls(slot=session.req_slot_id, signed=signed, requester_key=session.requester_key)
+            return cls(slot=session.requester_slot, signed=signed, requester_key=session.requester_key)
         key = None
         if config.requester_chain:
             key = x509.load_der_x509_certificate(config.requester_chain[-1]).public_key()
@@ -87,21 +87,14 @@ class EndpointInfoAsk:
         if deliver.request_id != _REQUEST_ID:
             raise invalid_request(f"RequestID {deliver.request_id}, the pending encapsulated request is {_REQUEST_ID}")
         ask, embedded = self.sent
-        context = replace(
-            negotiated.codec_context(signature_requested=self.signed), signature_size=negotiated.req_signature_size
-        )
-        try:
-            answer, size = decode_prefix(deliver.payload, context)
-        except DecodeError as error:
-            raise _bad(f"the encapsulated answer does not decode: {error}") from None
-        tail = deliver.payload[size:]
-        if not isinstance(answer, EndpointInfo) or answer.version != ask.version or len(tail) > padding or any(tail):
-            raise _bad(f"{answer.name} (version 0x{answer.version:02x}) answers the encapsulated GET_ENDPOINT_INFO")
+        answer, exact = embedded_response(deliver, negotiated, padding, signature_requested=self.signed)
+        if not isinstance(answer, EndpointInfo):
+            raise invalid_response(f"{answer.name} answers the encapsulated GET_ENDPOINT_INFO")
         asym = asym_suite(negotiated.req_base_asym_alg) if self.signed else None
         try:
             result = check_endpoint_info(
                 answer,
-                deliver.payload[:size],
+                exact,
                 request=ask,
                 request_bytes=embedded,
                 key=self.requester_key,
@@ -111,17 +104,5 @@ class EndpointInfoAsk:
                 requester_signs=True,
             )
         except SpdmError as error:
-            raise _bad(f"the requester's ENDPOINT_INFO: {error}") from None
-        ack = EncapsulatedResponseAck(
-            version=deliver.version,
-            request_id=0,
-            payload_type=0,
-            ack_request_id=deliver.request_id,
-            reserved=bytes(3),
-            payload=b"",
-        )
-        return encode(ack), result
-
-
-def _bad(reason: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.InvalidResponseCode, reason)
+            raise invalid_response(f"the requester's ENDPOINT_INFO: {error}") from None
+        return response_ack(deliver), result

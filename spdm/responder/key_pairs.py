@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm.errors import ErrorCode, ProtocolError
-from spdm.messages.certificates import SLOT_COUNT, slot_mask
+from spdm.messages.certificates import SLOT_COUNT, slot_ids, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
     CertificateInfo,
@@ -247,8 +247,8 @@ class KeyPairTable:
             return usable
         if ask.cert_model != negotiated.certificate_info:
             raise invalid_request(f"a CSR for certificate model {ask.cert_model}, not the device's")
-        backing = self.key_pairs[ask.key_pair_id - 1].assoc_cert_slot_mask
-        slots = [slot for slot in usable if backing >> slot & 1]
+        backed = slot_ids(self.key_pairs[ask.key_pair_id - 1].assoc_cert_slot_mask)
+        slots = [slot for slot in usable if slot in backed]
         if not slots:
             raise invalid_request(f"key pair {ask.key_pair_id} backs no slot whose key signs the negotiated algorithm")
         return slots
@@ -270,7 +270,7 @@ class KeyPairTable:
         the negotiated algorithm, 0 for none (key_pair.c `libspdm_get_key_pair_id_by_slot`)."""
         algo = key_pair_asym_algo(base_asym_algo)
         for key_pair_id, pair in enumerate(self.key_pairs, start=1):
-            if pair.assoc_cert_slot_mask >> slot & 1 and algo and pair.current_asym_algo == algo:
+            if slot in slot_ids(pair.assoc_cert_slot_mask) and algo and pair.current_asym_algo == algo:
                 return key_pair_id
         return 0
 

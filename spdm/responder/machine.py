@@ -1,4 +1,4 @@
-"""The SPDM 1.0/1.1 responder: a bytes-in, bytes-out state machine that a device emulator embeds.
+"""The SPDM 1.0-1.3 responder: a bytes-in, bytes-out state machine that a device emulator embeds.
 
 `Responder.respond(request, session_id=None)` is the only entry point. It never raises on any
 input and always answers: with one SPDM message for a clear request, with a secured message for
@@ -73,7 +73,7 @@ from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsula
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.key_pairs import GetKeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
-from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import GetMeasurementExtensionLog, encode_mel
 from spdm.messages.negotiation import (
     MAX_CT_EXPONENT,
@@ -86,6 +86,8 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     SupportedAlgorithms,
     Version,
+    has_alg_structs,
+    max_extended_algorithms,
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
@@ -96,6 +98,7 @@ from spdm.responder._common import (
     expect,
     invalid_request,
     random_bytes,
+    refuse_public_key_slot,
     session_terms,
     unexpected,
     unsupported,
@@ -127,13 +130,9 @@ _log = logging.getLogger(__name__)
 
 F = CapabilityFlags
 
-# Capability bits each version defines (libspdm SPDM_GET_CAPABILITIES_*_FLAGS_1x_MASK).
 _NONCE_SIZE = 32
-_PUBLIC_KEY_SLOT = 0xFF
 _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
-_MAX_EXT_ALGS = {0x10: 8, 0x11: 20}
 _COUNT_OPERATION = 0x00
-_ALL_OPERATION = 0xFF
 _ENCAPSULATING = frozenset(
     {
         SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
@@ -592,11 +591,10 @@ class Responder:
                 raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & DEFINED_REQUESTER_FLAGS[version]
             _check_requester_flags(requester_flags)
-        if version >= 0x12:
-            try:
-                check_transfer_sizes(ask, requester_flags)
-            except NegotiationError as error:
-                raise invalid_request(str(error)) from None
+        try:
+            check_transfer_sizes(ask, requester_flags)
+        except NegotiationError as error:
+            raise invalid_request(str(error)) from None
         listing = ask.supported_algorithms_requested
         if listing and not requester_flags & F.CHUNK_CAP:
             raise invalid_request("Param1 asks for the supported algorithms from a requester without CHUNK_CAP")
@@ -811,9 +809,12 @@ class Responder:
         if negotiated.responder_multi_key:  # each slot's key pair, model and usages (1.3)
             usages = {slot: self._slots.current[slot].key_usage for slot in connection.chains}
             key_fields = digests_key_fields(self._key_pairs, negotiated, usages, negotiated.certificate_info)
-        supported = slot_mask(self._slots.current) if message.version >= 0x13 else 0  # 1.3 SupportedSlotMask
-        answer = Digests(
-            version=message.version, param1=supported, slot_mask=connection.slot_mask, digests=digests, **key_fields
+        answer = Digests.for_version(
+            message.version,
+            supported_slot_mask=slot_mask(self._slots.current),
+            slot_mask=connection.slot_mask,
+            digests=digests,
+            **key_fields,
         )
         response = encode(answer)
         if session is None:  # B (and D) hold only what travels outside sessions
@@ -844,8 +845,7 @@ class Responder:
         ask = expect(message, Challenge)
         connection, suite, asym = self._suites()
         slot = ask.slot_id
-        if slot == _PUBLIC_KEY_SLOT:
-            raise invalid_request("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+        refuse_public_key_slot(slot)
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
@@ -904,9 +904,8 @@ class Responder:
         chosen = self._blocks(blocks, ask.operation)
         slot = 0
         if signed:
-            slot = (ask.slot_id_param or 0) & 0xF if ask.version >= 0x11 else 0
-            if slot == _MEASUREMENT_PUBLIC_KEY_SLOT:
-                raise invalid_request("slot 0xF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+            slot = ask.slot_id
+            refuse_public_key_slot(slot, _MEASUREMENT_PUBLIC_KEY_SLOT)
             if slot not in connection.chains:
                 raise invalid_request(f"slot {slot} holds no certificate chain")
             usage = self._slots.current[slot].key_usage
@@ -918,7 +917,7 @@ class Responder:
             Measurements(
                 version=ask.version,
                 total_indices=len(blocks) if ask.operation == _COUNT_OPERATION else 0,
-                slot_param=slot if signed and ask.version >= 0x11 else 0,
+                slot_param=slot if signed else 0,  # the SlotIDParam echoed (none in 1.0: slot 0)
                 blocks=chosen,
                 nonce=self._nonce(),
                 requester_context=ask.requester_context,
@@ -936,7 +935,7 @@ class Responder:
     def _blocks(blocks: tuple[MeasurementBlock, ...], operation: int) -> tuple[MeasurementBlock, ...]:
         if operation == _COUNT_OPERATION:
             return ()
-        if operation == _ALL_OPERATION:
+        if operation == ALL_MEASUREMENTS:
             return blocks
         chosen = tuple(block for block in blocks if block.index == operation)
         if not chosen:
@@ -1194,9 +1193,9 @@ def _check_offer(offer: NegotiateAlgorithms) -> None:
     """What the codec does not check: AlgStruct types and order, empty offers, the ext-alg budget per version."""
     version = offer.version
     ext_total = len(offer.ext_asym) + len(offer.ext_hash) + sum(len(s.ext) for s in offer.alg_structs)
-    if ext_total > _MAX_EXT_ALGS.get(version, _MAX_EXT_ALGS[0x11]):
+    if ext_total > max_extended_algorithms(version):
         raise invalid_request(f"{ext_total} extended algorithms is over the limit for version 0x{version:02x}")
-    if version < 0x11 and offer.alg_structs:
+    if offer.alg_structs and not has_alg_structs(version):
         raise invalid_request("SPDM 1.0 has no AlgStructs")
     previous = 0
     for struct in offer.alg_structs:

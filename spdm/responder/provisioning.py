@@ -39,6 +39,7 @@ from spdm.crypto import AsymSuite, HashSuite, SignatureScheme, SigningKey
 from spdm.errors import DecodeError, ProtocolError, VerificationError
 from spdm.limits import Limits
 from spdm.messages.codes import ErrorCode
+from spdm.responder._common import invalid_request
 from spdm.responder.config import SlotIdentity
 
 __all__ = ["SlotTable", "build_csr", "certified_identity", "unpadded_chain"]
@@ -64,10 +65,6 @@ class SlotTable:
         self.pending.clear()
 
 
-def _refuse(reason: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.InvalidRequest, reason)
-
-
 def _spki(key: x509.Certificate | x509.CertificateSigningRequest | SigningKey) -> bytes:
     public_key = key.public_key()
     return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
@@ -80,9 +77,9 @@ def _requester_info(data: bytes, key: SigningKey) -> x509.CertificateSigningRequ
         parsed = x509.load_der_x509_csr(bytes(parser.emit(*_SEQUENCE, data + _PLACEHOLDER_SIGNATURE)))
         spki = _spki(parsed)
     except (ValueError, x509.InvalidVersion) as error:
-        raise _refuse(f"RequesterInfo is not a DER CertificationRequestInfo: {error}") from None
+        raise invalid_request(f"RequesterInfo is not a DER CertificationRequestInfo: {error}") from None
     if spki != _spki(key):
-        raise _refuse("RequesterInfo's subjectPKInfo is not the device's public key")
+        raise invalid_request("RequesterInfo's subjectPKInfo is not the device's public key")
     return parsed
 
 
@@ -111,7 +108,7 @@ def build_csr(
                 if attribute.oid != _EXTENSION_REQUEST:
                     builder = builder.add_attribute(attribute.oid, attribute.value)
         except ValueError as error:
-            raise _refuse(f"RequesterInfo's attributes cannot be copied: {error}") from None
+            raise invalid_request(f"RequesterInfo's attributes cannot be copied: {error}") from None
     else:
         builder = builder.subject_name(subject)
     algorithm = _signing_hash(hash_suite)
@@ -158,11 +155,12 @@ def certified_identity(
     device key that signed them.
     """
     if len(data) > limits.max_chain_bytes:
-        raise _refuse(f"a {len(data)}-byte certificate chain is over the {limits.max_chain_bytes} bytes allowed")
+        limit = limits.max_chain_bytes
+        raise invalid_request(f"a {len(data)}-byte certificate chain is over the {limit} bytes allowed")
     try:
         chain = CertChain.from_bytes(data, hash_suite.size)
     except DecodeError as error:
-        raise _refuse(f"CertChain: {error}") from None
+        raise invalid_request(f"CertChain: {error}") from None
     policy = ChainPolicy(max_chain_bytes=limits.max_chain_bytes, expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
     model = CertModel.ALIAS if identity.alias_certificates else CertModel.DEVICE
     anchor = chain.certificates[0]
@@ -170,14 +168,14 @@ def certified_identity(
     try:
         check(chain, model=model, set_certificate=True)
     except (VerificationError, ValueError) as error:
-        raise _refuse(f"CertChain: {error}") from None
+        raise invalid_request(f"CertChain: {error}") from None
     served = (*chain.certificates, *identity.alias_chain)
     if identity.alias_certificates:
         try:
             check(CertChain.build(served, hash_suite), model=model)
         except VerificationError as error:
-            raise _refuse(f"CertChain, the device's alias certificates appended: {error}") from None
+            raise invalid_request(f"CertChain, the device's alias certificates appended: {error}") from None
     try:
         return replace(identity, certificates=served, root_certificate=None)
     except ValueError as error:
-        raise _refuse(f"CertChain: {error}") from None
+        raise invalid_request(f"CertChain: {error}") from None

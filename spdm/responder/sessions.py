@@ -39,20 +39,15 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._checks import CERT_MODEL_MASK, check_certificate_info
+from spdm._checks import CERT_MODEL_MASK, check_certificate_info, invalid_response
 from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, ChainPortions, verify_chain
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
 from spdm.measurements import summary_hash
-from spdm.messages import Message, decode_prefix, encode
+from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest, SummaryHashType
-from spdm.messages.encapsulated import (
-    DeliverEncapsulatedResponse,
-    EncapsulatedRequest,
-    EncapsulatedResponseAck,
-    GetEncapsulatedRequest,
-)
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, GetEncapsulatedRequest
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
@@ -63,9 +58,12 @@ from spdm.negotiated import Negotiated
 from spdm.responder._common import (
     Connection,
     SessionTerms,
+    embedded_response,
     expect,
     invalid_request,
     random_bytes,
+    refuse_public_key_slot,
+    response_ack,
     session_terms,
     unexpected,
 )
@@ -85,7 +83,6 @@ F = CapabilityFlags
 
 _RANDOM_SIZE = 32
 _PSK_CONTEXT_SIZE = 64  # libspdm's LIBSPDM_PSK_CONTEXT_LENGTH
-_PUBLIC_KEY_SLOT = 0xFF
 _MAX_RSP_SESSION_ID = 0xFFFF
 _ENCAP_CERTIFICATE_LENGTH = 0x400  # libspdm's default certificate block
 _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
@@ -134,8 +131,11 @@ class Session:
     channel: SecuredSession
     heartbeat_period: int
     secured_message_version: int | None
-    mut_auth: int = 0
-    req_slot_id: int = 0
+    mut_auth_requested: int = 0
+    """KEY_EXCHANGE_RSP's MutAuthRequested (0: no mutual authentication)."""
+    requester_slot: int = 0
+    """The requester slot FINISH is signed with: KEY_EXCHANGE_RSP's ReqSlotIDParam, or the slot the
+    encapsulated flow read."""
     requester_chain: bytes | None = None
     """CM: the requester's chain in SPDM slot format, once known (mutual authentication)."""
     requester_key: PublicKeyTypes | None = None
@@ -203,28 +203,6 @@ def _select_secured_version(opaque: bytes, ours: tuple[int, ...], general: bool)
         listed = ", ".join(f"0x{v:04x}" for v in offered)
         raise invalid_request(f"no common secured-message version: the requester offers {listed}")
     return max(common)
-
-
-def _response_ack(
-    ask: DeliverEncapsulatedResponse, request_id: int, payload_type: int = 0, payload: bytes = b""
-) -> bytes:
-    """ENCAPSULATED_RESPONSE_ACK to `ask`; from 1.2 it names the RequestID it acknowledges."""
-    from_12 = ask.version >= 0x12
-    return encode(
-        EncapsulatedResponseAck(
-            version=ask.version,
-            request_id=request_id,
-            payload_type=payload_type,
-            ack_request_id=ask.request_id if from_12 else None,
-            reserved=bytes(3) if from_12 else None,
-            payload=payload,
-        )
-    )
-
-
-def _fail_response(reason: str) -> ProtocolError:
-    """A bad encapsulated response: the requester answered the encapsulated request wrongly."""
-    return ProtocolError(ErrorCode.InvalidResponseCode, reason)
 
 
 def _decrypt_error(reason: str) -> ProtocolError:
@@ -411,8 +389,7 @@ class SessionTable:
         if asym is None:
             raise invalid_request("no signature algorithm was negotiated")
         slot = ask.slot_id
-        if slot == _PUBLIC_KEY_SLOT:
-            raise invalid_request("slot 0xFF: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+        refuse_public_key_slot(slot)
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
@@ -476,8 +453,8 @@ class SessionTable:
             channel=self._channel(terms, session_id, handshake),
             heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,
-            mut_auth=mut_auth,
-            req_slot_id=req_slot_param,
+            mut_auth_requested=mut_auth,
+            requester_slot=req_slot_param,
             requester_chain=None if requester is None else requester[0],
             requester_key=None if requester is None else requester[1],
         )
@@ -587,9 +564,8 @@ class SessionTable:
             heartbeat_period=terms.heartbeat_period,
             secured_message_version=version,
         )
-        if not with_context:
+        if th.mark_th2_after_psk_exchange(connection.negotiated.responder_flags) is not None:
             # PSK_CAP 01b: no PSK_FINISH; the session is established with TH2 = TH1 || verify data.
-            th.mark_th2()
             established.derive_data_keys()
             established.switch_to_data_keys()
         self._sessions[session_id] = established
@@ -608,16 +584,17 @@ class SessionTable:
         ask = expect(message, Finish)
         if session is None:
             raise unexpected("FINISH outside a session")
-        if ask.signature_included != bool(session.mut_auth):
+        if ask.signature_included != bool(session.mut_auth_requested):
             raise invalid_request(
-                f"FINISH SignatureIncluded={int(ask.signature_included)} but MutAuthRequested=0x{session.mut_auth:02x}"
+                f"FINISH SignatureIncluded={int(ask.signature_included)} "
+                f"but MutAuthRequested=0x{session.mut_auth_requested:02x}"
             )
         suite = session.transcript.hash_suite
         th = session.transcript.copy()  # kept only once FINISH verifies
         signer: tuple[PublicKeyTypes, int] | None = None  # the requester's key and ReqBaseAsymAlg
-        if session.mut_auth:
-            if ask.req_slot_id != session.req_slot_id:
-                raise invalid_request(f"FINISH names requester slot {ask.req_slot_id}, not {session.req_slot_id}")
+        if session.mut_auth_requested:
+            if ask.req_slot_id != session.requester_slot:
+                raise invalid_request(f"FINISH names requester slot {ask.req_slot_id}, not {session.requester_slot}")
             chain, key = session.requester_chain, session.requester_key
             if chain is None or key is None or connection is None:
                 raise unexpected("the requester's certificate chain is not known")
@@ -707,7 +684,10 @@ class SessionTable:
             raise invalid_request(f"RequestID {ask.request_id}, the pending encapsulated request is {flow.request_id}")
         # In the clear, the DOE object's DW padding ends the carrier and so the embedded response.
         padding = self.config.transport_padding if session.in_the_clear else 0
-        inner, exact = _encapsulated_response(ask.payload, connection.negotiated, padding)
+        inner, exact = embedded_response(ask, connection.negotiated, padding)
+        if isinstance(inner, ErrorResponse):
+            code = inner.error_code
+            raise invalid_response(f"the requester answered the encapsulated request with ERROR 0x{code:02x}")
         if flow.expecting == "digests":
             self._after_digests(flow, inner)
             session.requester_digests = message_d(
@@ -717,23 +697,23 @@ class SessionTable:
             # The chain is in and valid: the flow is done (PayloadType 2 names a slot other than 0, as libspdm).
             session.encapsulated = None
             session.chosen = SessionState.EXPECT_FINISH
-            if session.req_slot_id:
-                return _response_ack(ask, 0, _PAYLOAD_REQ_SLOT, bytes([session.req_slot_id]))
-            return _response_ack(ask, 0)
+            if session.requester_slot:
+                return response_ack(ask, 0, _PAYLOAD_REQ_SLOT, bytes([session.requester_slot]))
+            return response_ack(ask)
         if flow.portions is None:
             raise SpdmError("the encapsulated flow reads no chain")
         flow.asked = GetCertificate(
             version=ask.version, slot_param=flow.slot, offset=flow.portions.offset, length=_ENCAP_CERTIFICATE_LENGTH
         )
-        return _response_ack(ask, flow.next_request_id(), _PAYLOAD_PRESENT, encode(flow.asked))
+        return response_ack(ask, flow.next_request_id(), _PAYLOAD_PRESENT, encode(flow.asked))
 
     def _after_digests(self, flow: EncapsulatedFlow, inner: Message) -> None:
         """The requester's DIGESTS: the slot to read next (the configured one when listed, else the first)."""
         if not isinstance(inner, Digests):
-            raise _fail_response(f"{inner.name} answers the encapsulated GET_DIGESTS")
+            raise invalid_response(f"{inner.name} answers the encapsulated GET_DIGESTS")
         digests = inner.by_slot()
         if not digests:
-            raise _fail_response("the requester's DIGESTS lists no certificate slot")
+            raise invalid_response("the requester's DIGESTS lists no certificate slot")
         slot = self.config.requester_slot if self.config.requester_slot in digests else min(digests)
         flow.expecting, flow.slot, flow.digest = "certificate", slot, digests[slot]
         models = dict(zip(digests, inner.certificate_infos or (), strict=False))
@@ -745,32 +725,32 @@ class SessionTable:
     ) -> bool:
         """A CERTIFICATE portion taken; True once the chain is complete and valid (the session then has CM)."""
         if not isinstance(inner, Certificate):
-            raise _fail_response(f"{inner.name} answers the encapsulated GET_CERTIFICATE")
+            raise invalid_response(f"{inner.name} answers the encapsulated GET_CERTIFICATE")
         if flow.portions is None or flow.asked is None:
             raise SpdmError("the encapsulated flow reads no chain")
         if inner.version >= 0x13:  # the requester's model, as a requester checks a responder's
             try:
                 check_certificate_info(inner, negotiated.requester_multi_key, flow.cert_model)
             except ProtocolError as error:
-                raise _fail_response(f"the requester's {error}") from None
+                raise invalid_response(f"the requester's {error}") from None
         try:
             chain = flow.portions.add(flow.asked, inner)
         except ValueError as error:
-            raise _fail_response(f"the requester's CERTIFICATE: {error}") from None
+            raise invalid_response(f"the requester's CERTIFICATE: {error}") from None
         if chain is None:
             return False
         suite = session.transcript.hash_suite
         if not hmac.compare_digest(suite.digest(chain), flow.digest):
-            raise _fail_response(f"the chain of slot {flow.slot} does not match its digest in DIGESTS")
+            raise invalid_response(f"the chain of slot {flow.slot} does not match its digest in DIGESTS")
         try:
             parsed = CertChain.from_bytes(chain, suite.size)
             anchor = self._requester_anchor(parsed, flow.slot, suite)
             key = self._verify_requester_chain(parsed, anchor, suite, negotiated)
         except (SpdmError, ValueError) as error:
-            raise _fail_response(f"the requester's chain does not validate: {error}") from None
+            raise invalid_response(f"the requester's chain does not validate: {error}") from None
         session.requester_chain = chain
         session.requester_key = key
-        session.req_slot_id = flow.slot
+        session.requester_slot = flow.slot
         return True
 
     def _requester_anchor(self, chain: CertChain, slot: int, suite: HashSuite) -> bytes:
@@ -825,19 +805,14 @@ class SessionTable:
         events = session.events
         if ask.request_id != events.request_id:
             raise invalid_request(f"RequestID {ask.request_id}, the pending SEND_EVENT is {events.request_id}")
-        try:
-            inner, size = decode_prefix(ask.payload, negotiated.codec_context())
-        except DecodeError as error:
-            raise _fail_response(f"the encapsulated response does not decode: {error}") from None
-        if size != len(ask.payload) or inner.version != negotiated.version:
-            raise _fail_response(f"the encapsulated {inner.name} is not one message of the negotiated version")
+        inner, _ = embedded_response(ask, negotiated, 0)  # inside the session: no transport padding
         if isinstance(inner, EventAck):
             events.acknowledged()
         elif isinstance(inner, ErrorResponse):
             events.refused()
         else:
-            raise _fail_response(f"{inner.name} answers SEND_EVENT")
-        return _response_ack(ask, 0)
+            raise invalid_response(f"{inner.name} answers SEND_EVENT")
+        return response_ack(ask)
 
     def raise_event(
         self, group: tuple[int, bytes], event_type_id: int, detail: bytes, session_id: int | None
@@ -897,22 +872,6 @@ class SessionTable:
         if session is None:
             raise unexpected("END_SESSION outside a session")
         return encode(EndSessionAck(version=ask.version))
-
-
-def _encapsulated_response(payload: bytes, negotiated: Negotiated, padding: int) -> tuple[Message, bytes]:
-    """The requester's embedded response, exactly one SPDM message of the negotiated version, and its bytes."""
-    try:
-        inner, size = decode_prefix(payload, negotiated.requester_response_context())
-    except DecodeError as error:
-        raise _fail_response(f"the encapsulated response does not decode: {error}") from None
-    tail = payload[size:]
-    if any(tail) or len(tail) > padding:
-        raise _fail_response(f"{len(tail)} bytes follow the encapsulated {inner.name}")
-    if isinstance(inner, ErrorResponse):
-        raise _fail_response(f"the requester answered the encapsulated request with ERROR 0x{inner.error_code:02x}")
-    if inner.version != negotiated.version:
-        raise _fail_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")
-    return inner, bytes(payload[:size])
 
 
 _HANDLERS: Mapping[Code, _Handler] = {

@@ -13,7 +13,8 @@ DHE (certificate-based)::
 
 PSK: no Hash(Ct) and no Hash(CM); TH1 = A || PSK_EXCHANGE || PSK_EXCHANGE_RSP without its verify
 data; TH2 = TH1 || ResponderVerifyData || PSK_FINISH || PSK_FINISH_RSP, or just TH1 || verify data
-when the responder has no PSK context (no PSK_FINISH: `mark_th2` right after PSK_EXCHANGE_RSP).
+when the responder has no PSK context (no PSK_FINISH, `psk_finish_follows`: every side calls
+`mark_th2_after_psk_exchange` right after PSK_EXCHANGE_RSP).
 
 `SessionTranscript` hashes incrementally over the exact message bytes (never transport padding,
 never re-encoded objects). Each handshake message has two methods, used by every side:
@@ -41,18 +42,26 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from spdm.crypto.hashes import HashObject, HashSuite
+from spdm.messages.codes import CapabilityFlags
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish
 from spdm.session.keys import HandshakeSecrets, KeySchedule, verify_data
 from spdm.signing import SignatureInput, SigningContext, signature_input
 
-__all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript", "Signer"]
+__all__ = ["ExchangeDigests", "FinishDigests", "SessionTranscript", "Signer", "psk_finish_follows"]
 
 _HEADER_SIZE = 4
 _RAW = (bytes, bytearray, memoryview)  # A itself, not a running hash of it
 
 Signer = Callable[[SignatureInput], bytes]
 """Signs what a transcript's signature covers with the negotiated algorithm: -> the SPDM wire signature."""
+
+
+def psk_finish_follows(responder_flags: int) -> bool:
+    """Whether PSK_FINISH follows PSK_EXCHANGE_RSP: only when the responder has PSK context (PSK_CAP 10b,
+    which also makes it send a ResponderContext); with PSK_CAP 01b the handshake ends with PSK_EXCHANGE_RSP
+    (DSP0274 1.1 "PSK_EXCHANGE request and PSK_EXCHANGE_RSP response")."""
+    return responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT != 0
 
 
 class ExchangeDigests(NamedTuple):
@@ -145,10 +154,17 @@ class SessionTranscript:
         return self.th1
 
     def mark_th2(self) -> bytes:
-        """Record Hash(TH2) = the digest now: after the last handshake message, or right after
-        PSK_EXCHANGE_RSP when the responder has no PSK context (no PSK_FINISH follows)."""
+        """Record Hash(TH2) = the digest now: after the last handshake message."""
         self.th2 = self._hash.copy().digest()
         return self.th2
+
+    def mark_th2_after_psk_exchange(self, responder_flags: int) -> bytes | None:
+        """Right after PSK_EXCHANGE_RSP: Hash(TH2) = TH1 || ResponderVerifyData, marked and returned, when
+        no PSK_FINISH follows (`psk_finish_follows` the negotiated responder flags); else None, and
+        PSK_FINISH_RSP marks it."""
+        if not self.psk:
+            raise ValueError("PSK_EXCHANGE_RSP in a certificate-based session transcript")
+        return None if psk_finish_follows(responder_flags) else self.mark_th2()
 
     # --- what both sides add --------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ from spdm.messages.opaque import (
     encode_opaque,
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
-from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.messages.psk import MAX_PSK_HINT_SIZE, PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import (
     EndSession,
     EndSessionAck,
@@ -216,7 +216,6 @@ DHE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
 # codec bounds (see each message module)
 _MAX_OPAQUE = 1024
 _MAX_EXTENDED_ERROR_DATA = 32
-_MAX_PSK_HINT = 32
 _MAX_PSK_CONTEXT = 1024
 _MAX_EXT_ALGS = 20
 _MAX_ALG_STRUCT_EXTS = 15
@@ -1085,7 +1084,7 @@ def psk_exchange(context: CodecContext | None = None) -> SearchStrategy[PskExcha
         summary_hash_type=_summary_hash_type(),
         session_policy=_usual((0, 1)),
         req_session_id=_uint(_U16),
-        psk_hint=_blob(_MAX_PSK_HINT, typical=16),
+        psk_hint=_blob(MAX_PSK_HINT_SIZE, typical=16),
         requester_context=_blob(_MAX_PSK_CONTEXT),
         opaque_data=opaque_data(),
     )

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import ClassVar, TypeVar
 
-__all__ = ["Respond", "Transport", "check_session_prefix"]
+__all__ = ["Respond", "Transport", "check_session_prefix", "is_secured_answer"]
 
 Respond = Callable[[bytes, "int | None"], bytes]
 """A responder's entry point, `respond(request, session_id) -> response`: what servers are handed."""
 
 _T = TypeVar("_T", bound="Transport")
+
+_SECURED_HEADER_SIZE = 6  # SessionID and Length: the least a secured message holds (DSP0277)
 
 
 class Transport(ABC):
@@ -63,3 +65,10 @@ def check_session_prefix(request: bytes, session_id: int) -> None:
         raise ValueError(f"session_id must be a 32-bit unsigned integer, got {session_id!r}")
     if request[:4] != session_id.to_bytes(4, "little"):  # also when fewer than 4 bytes came
         raise ValueError(f"a secured message must start with its session ID {session_id:#010x} (little-endian)")
+
+
+def is_secured_answer(request: bytes, response: bytes) -> bool:
+    """Whether the answer to the secured `request` is a record of its session: the same session ID,
+    and longer than a bare header. A clear SPDM ERROR (4 bytes; a record the responder could not
+    open) never is, whatever its bytes, and travels as clear SPDM."""
+    return len(response) > _SECURED_HEADER_SIZE and response[:4] == request[:4]

@@ -28,7 +28,7 @@ from enum import IntEnum
 from typing import NamedTuple, NoReturn, Protocol
 
 from spdm.errors import DecodeError, EncodeError, TransportError
-from spdm.transport.base import Respond, Transport, check_session_prefix
+from spdm.transport.base import Respond, Transport, check_session_prefix, is_secured_answer
 
 __all__ = [
     "CMA_PROTOCOLS",
@@ -424,17 +424,6 @@ class DoeTransport(Transport):
 # --- CMA/SPDM over DOE: the device side -------------------------------------------------------
 
 
-_SECURED_HEADER_SIZE = 6  # SessionID and Length: the least a DOE secured message holds
-
-
-def _is_secured_answer(request: bytes, response: bytes) -> bool:
-    """Whether `response` to the secured `request` is itself secured: same session ID, and longer than a bare header.
-
-    A clear SPDM ERROR (4 bytes) never is, whatever its bytes.
-    """
-    return len(response) > _SECURED_HEADER_SIZE and response[:4] == request[:4]
-
-
 class DoeMailboxResponder:
     """A DOE instance around an SPDM `respond(request, session_id)` callable: object in, object out.
 
@@ -481,7 +470,7 @@ class DoeMailboxResponder:
         response = self._respond(obj.payload, session_id)
         if not response:
             return None
-        if object_type == DoeType.SECURED_CMA_SPDM and not _is_secured_answer(obj.payload, response):
+        if object_type == DoeType.SECURED_CMA_SPDM and not is_secured_answer(obj.payload, response):
             object_type = DoeType.CMA_SPDM
         return encode_object(object_type, response)
 

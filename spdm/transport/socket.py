@@ -392,8 +392,6 @@ class SocketServer:
         self._thread.start()
         return self
 
-    serve_in_thread = start
-
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the server thread to end (after SHUTDOWN or `stop()`); True if it has."""
         if self._thread is None:

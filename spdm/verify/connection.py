@@ -265,7 +265,7 @@ class _Verifier:
             return
         signed = rsp[: len(rsp) - len(answer.signature)]
         digest = self.transcript.measurements_digest(req, signed, labels=labels)
-        slot = (ask.slot_id_param or 0) & 0xF
+        slot = ask.slot_id
         self.signature(self.negotiated, record, "MEASUREMENTS signature over L1/L2", slot, digest, answer.signature)
 
     def watch(

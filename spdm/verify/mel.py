@@ -12,14 +12,12 @@ from spdm.crypto import measurement_hash_suite
 from spdm.errors import SpdmError
 from spdm.mel import MelPortions, check_mel
 from spdm.messages import Message
-from spdm.messages.measurements import GetMeasurements, MeasurementBlock, Measurements
+from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.negotiated import Negotiated
 from spdm.verify.check import Check
 
 __all__ = ["MelChecks"]
-
-_ALL_MEASUREMENTS = 0xFF
 
 
 class MelChecks:
@@ -41,7 +39,7 @@ class MelChecks:
     ) -> list[Check]:
         """The checks one request/response pair completes (none for other messages, or mid-read)."""
         if isinstance(ask, GetMeasurements) and isinstance(answer, Measurements):
-            if ask.operation == _ALL_MEASUREMENTS:
+            if ask.operation == ALL_MEASUREMENTS:
                 self.blocks = (record, answer.blocks)
             return []
         if not isinstance(ask, GetMeasurementExtensionLog) or not isinstance(answer, MeasurementExtensionLog):

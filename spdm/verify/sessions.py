@@ -4,9 +4,10 @@ A passive observer of one connection (`spdm.capture.messages` gives the records)
 DHE shared secrets (in session order) or the PSK can follow each session exactly as both peers
 did: build TH1/TH2, derive every key, check the responder's KEY_EXCHANGE_RSP signature and verify
 data, the requester's FINISH signature and verify data, follow KEY_UPDATE, and open every record.
-It goes through the same rules as the requester and the responder: `SessionTranscript` for TH1
-and TH2, `KeySchedule`, `SentKeyUpdate` for KEY_UPDATE (an observer sees what the initiator sees)
-and `ChainPortions` for chains read from CERTIFICATE portions.
+It goes through the same rules as the requester and the responder: `ConnectionTranscript` for A
+and D (a request answered ERROR ResponseNotReady pairs with the answer RESPOND_IF_READY fetches),
+`SessionTranscript` for TH1 and TH2, `KeySchedule`, `SentKeyUpdate` for KEY_UPDATE (an observer
+sees what the initiator sees) and `ChainPortions` for chains read from CERTIFICATE portions.
 `SessionReplayer.feed` takes the records one by one and returns a `ReplayRecord` for each one that
 belongs to a session (the clear exchange messages and every secured record), with the checks made
 on it; `replayed.sessions` keeps each session's transcript hashes and secrets.
@@ -19,6 +20,7 @@ and nothing else changes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from spdm.certs import CertChain, ChainPortions, load_certificate
 from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import SignatureInput, asym_suite
 from spdm.crypto.hashes import HashSuite, hash_suite
-from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
+from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
 from spdm.events import decode_groups, received_events
 from spdm.flow import Carried, Direction, FlowDecoder, stands_for
 from spdm.messages import Message, decode
@@ -44,9 +46,10 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
-from spdm.messages.error import ErrorResponse
+from spdm.messages.error import ErrorResponse, RespondIfReady
 from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.negotiation import Algorithms
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
@@ -54,7 +57,7 @@ from spdm.session.key_update import Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
 from spdm.session.transcript import SessionTranscript
-from spdm.transcript import message_d
+from spdm.transcript import ConnectionTranscript, message_d
 from spdm.verify.check import Check
 
 __all__ = [
@@ -72,7 +75,6 @@ KeyPhase = Literal["clear", "handshake", "data"]
 _SIDE: Mapping[Direction, Sender] = {Direction.REQUEST: "request", Direction.RESPONSE: "response"}
 _DIRECTION: Mapping[Sender, Direction] = {"request": Direction.REQUEST, "response": Direction.RESPONSE}
 
-_VCA_REQUESTS = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
 _VCA_RESPONSES = frozenset({Code.VERSION, Code.CAPABILITIES, Code.ALGORITHMS})
 
 
@@ -195,9 +197,11 @@ class SessionReplayer:
         self.secrets = secrets
         self.sessions: list[ReplayedSession] = []
         self._flow = FlowDecoder()
-        self._vca = bytearray()
-        self._message_d = b""
-        self._vca_request: bytes | None = None
+        self._transcript = ConnectionTranscript()
+        """A and D, which every session transcript starts from, kept as the requester keeps them."""
+        self._request: bytes | None = None
+        """The request in the clear that awaits its answer (still after ERROR ResponseNotReady)."""
+        self._not_ready = False
         self._digests: dict[int, bytes] = {}
         self._chains: dict[int, bytes] = {}
         self._portions: ChainPortions | None = None
@@ -242,22 +246,12 @@ class SessionReplayer:
 
     def _clear(self, item: CapturedMessage, msg: Message) -> ReplayRecord | None:
         self._flow.observe(msg)
-        code = msg.code
-        if code in _VCA_REQUESTS:
-            if code == Code.GET_VERSION:
-                self._restart()
-            self._vca_request = item.data
-        elif code in _VCA_RESPONSES:
-            if self._vca_request is not None:
-                self._vca += self._vca_request + item.data
-            self._vca_request = None
-        elif isinstance(msg, ErrorResponse):
-            self._vca_request = None
-            self._exchange = None
+        self._follow_transcript(item, msg)
+        if isinstance(msg, ErrorResponse):
+            if msg.error_code != ErrorCode.ResponseNotReady:  # else RESPOND_IF_READY fetches the exchange's answer
+                self._exchange = None
         elif isinstance(msg, Digests):
             self._digests.update(msg.by_slot())
-            multi_key = self._flow.negotiated is not None and self._flow.negotiated.responder_multi_key
-            self._message_d = message_d(self._message_d, item.data, multi_key=multi_key)
         elif isinstance(msg, GetCertificate):
             self._get_certificate = msg
             self._portions = _portions_for(self._portions, msg)
@@ -276,10 +270,39 @@ class SessionReplayer:
                 return self._record(item, session.ordinal, session.session_id, msg, checks)
         return None
 
+    def _follow_transcript(self, item: CapturedMessage, msg: Message) -> None:
+        """The connection transcript's rules for a message in the clear, as the requester applies them: a
+        request pairs with its final answer, which after ERROR ResponseNotReady is the one RESPOND_IF_READY
+        fetches (`verify_capture` pairs them the same way); VCA pairs make A, the first DIGESTS D."""
+        if msg.code.is_request:
+            if isinstance(msg, RespondIfReady) and self._not_ready:
+                return
+            if msg.code == Code.GET_VERSION:
+                self._restart()
+            self._transcript.before_request(msg.code)
+            self._request, self._not_ready = item.data, False
+            return
+        if isinstance(msg, ErrorResponse) and msg.error_code == ErrorCode.ResponseNotReady:
+            self._not_ready = True
+            return
+        request, self._request, self._not_ready = self._request, None, False
+        negotiated = self._flow.negotiated
+        if request is None:
+            return
+        if isinstance(msg, ErrorResponse):
+            self._transcript.after_error(msg.error_code)
+        elif msg.code in _VCA_RESPONSES:
+            self._transcript.add_vca(request, item.data)
+            if isinstance(msg, Algorithms) and negotiated is not None:
+                # no known hash: no session to replay here; `_start` reports it if a session begins
+                with contextlib.suppress(NegotiationError):
+                    self._transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
+        elif isinstance(msg, Digests) and negotiated is not None:
+            self._transcript.add_digests(request, item.data, multi_key=negotiated.responder_multi_key)
+
     def _restart(self) -> None:
-        """GET_VERSION: a new connection; sessions and everything learnt are gone."""
-        self._vca.clear()
-        self._message_d = b""
+        """GET_VERSION: a new connection; sessions and everything learnt are gone (the transcript
+        restarts with `before_request`)."""
         self._digests.clear()
         self._chains.clear()
         self._portions = None
@@ -335,7 +358,7 @@ class SessionReplayer:
                 checks.append(Check(record=item.index, name="Hash(Ct) = DIGESTS", ok=same, detail=detail))
             transcript = SessionTranscript(
                 hashes,
-                bytes(self._vca) + self._message_d,
+                self._transcript.key_exchange_hash(),
                 responder_chain_hash=chain_hash,
                 spdm_version=negotiated.version,
             )
@@ -361,7 +384,7 @@ class SessionReplayer:
                 ordinal, session_id, False, request.slot_id, msg.mut_auth_requested, hashes, aead, transcript
             )
         elif isinstance(msg, PskExchangeRsp) and isinstance(request, PskExchange):
-            transcript = SessionTranscript.for_psk(hashes, bytes(self._vca))
+            transcript = SessionTranscript(hashes, self._transcript.vca_hash())  # PSK: no Hash(Ct)
             transcript.add_exchange_request(request_data)
             digests = transcript.add_psk_exchange_rsp(item.data, msg)
             secret = self.secrets.psk
@@ -390,8 +413,9 @@ class SessionReplayer:
             transport=secured_transport(item.transport),
             encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
         )
-        if session.psk and not negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT:
-            self._enter_data_phase(session, session.transcript.mark_th2())
+        th2 = session.transcript.mark_th2_after_psk_exchange(negotiated.responder_flags) if session.psk else None
+        if th2 is not None:
+            self._enter_data_phase(session, th2)
         return self._record(item, ordinal, session_id, msg, checks)
 
     def _new_session(

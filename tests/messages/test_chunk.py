@@ -242,12 +242,15 @@ def test_chunk_sends_of_key_exchange_and_psk_exchange(libspdm_v12_v13_vectors: P
 def test_chunk_get_follows_the_large_response_handle(libspdm_v12_v13_vectors: Path) -> None:
     for name in (DTS256, DTS64):
         pending = None
+        followed = 0
         for index, msg, _ in _messages(libspdm_v12_v13_vectors / name):
             if isinstance(msg, ErrorResponse):
                 assert isinstance(msg.extended_data, LargeResponse), index
                 pending = msg.extended_data.handle
             elif isinstance(msg, ChunkGet):
                 assert msg.handle == pending, index
+                followed += 1
+        assert followed, f"{name}: no CHUNK_GET"
 
 
 def test_dump_names_the_chunk_messages(libspdm_v12_v13_vectors: Path) -> None:

@@ -119,6 +119,25 @@ def test_get_measurements_v10_has_no_slot_id_param() -> None:
     assert msg.nonce is not None and len(msg.nonce) == 32
 
 
+def test_get_measurements_for_version_carries_slot_id_param_from_11_when_signed() -> None:
+    """The codec's rule builds the request: SlotIDParam only in a signed request from 1.1, and the
+    slot that signs reads back as `slot_id` (slot 0 for 1.0, which has no SlotIDParam)."""
+    v10 = decode_as(GetMeasurements, GET_MEASUREMENTS_V10)
+    assert v10.slot_id == 0
+    assert encode(GetMeasurements.for_version(0x10, operation=0xFF, nonce=v10.nonce, slot=3)) == GET_MEASUREMENTS_V10
+    signed = GetMeasurements.for_version(0x11, operation=0xFE, nonce=bytes(32), slot=3)
+    assert (signed.attributes, signed.slot_id_param, signed.slot_id) == (1, 3, 3)
+    assert decode(encode(signed)) == signed
+    unsigned = GetMeasurements.for_version(0x12, operation=0, slot=3)
+    assert (unsigned.attributes, unsigned.nonce, unsigned.slot_id_param, unsigned.slot_id) == (0, None, None, 0)
+
+
+def test_measurements_slot_id_is_param2_from_11() -> None:
+    nonce = bytes(32)
+    assert Measurements(version=0x11, slot_param=0x23, nonce=nonce).slot_id == 3
+    assert Measurements(version=0x10, slot_param=0x03, nonce=nonce).slot_id == 0  # reserved in 1.0
+
+
 def test_measurements_count_still_carries_nonce_and_opaque_length() -> None:
     msg = decode(MEASUREMENTS_COUNT, UNSIGNED)
     assert isinstance(msg, Measurements)

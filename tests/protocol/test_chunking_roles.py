@@ -201,7 +201,7 @@ LARGE = encode(GetMeasurements(version=0x13, attributes=0, operation=0, requeste
     [
         pytest.param([_send(1, LARGE[:48])], id="first chunk not ChunkSeqNo 0"),
         pytest.param([_send(0, LARGE[:48], size=0x10000)], id="LargeMessageSize over MaxSPDMmsgSize"),
-        pytest.param([_send(0, LARGE[:48], size=4097)], id="LargeMessageSize over the request limit"),
+        pytest.param([_send(0, LARGE[:48], size=4609)], id="LargeMessageSize one over MaxSPDMmsgSize (the limit)"),
         pytest.param([_send(0, LARGE[:49], size=len(LARGE))], id="chunk message over DataTransferSize"),
         pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(2, LARGE[48:], last=True)], id="skipped seq"),
         pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(0, LARGE[:48], size=len(LARGE))], id="repeated"),
@@ -331,3 +331,16 @@ def test_cli_requester_chunks_with_data_transfer_size(tmp_path: Path, capsys: py
         assert "is not a DataTransferSize (42 or more)" in capsys.readouterr().err
     finally:
         server.stop(timeout=2)
+
+
+def test_cli_data_transfer_size_over_the_limits_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DataTransferSize over the largest message the side's limits take would advertise what it refuses."""
+    root = tmp_path / "root.der"
+    root.write_bytes(demo_config().slots[0].certificates[0])
+    argv = ["requester", "--connect", "127.0.0.1:1", "--root-cert", str(root), "--data-transfer-size", "69633"]
+    assert cli.main(argv) == 2
+    assert "--data-transfer-size 69633 is over 69632, the largest message the limits take" in capsys.readouterr().err
+    assert cli.main(["responder", "--listen", "127.0.0.1:1", "--data-transfer-size", "4609"]) == 2
+    assert "--data-transfer-size 4609 is over 4608" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from test_responder_replay import config_for, load, padded
 
 from spdm.capture import Pcap, PcapRecord, messages, read_pcap
 from spdm.certs import load_certificates, split_der
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.certificates import Certificate, Digests
 from spdm.messages.codes import CertificateInfo, KeyPairAsymAlgo, KeyPairOperation, KeyUsage
 from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
@@ -131,6 +132,8 @@ def test_key_pair_requests_are_libspdms(libspdm_v12_v13_vectors: Path) -> None:
         capabilities=caps.flags,
         data_transfer_size=caps.data_transfer_size,
         max_spdm_msg_size=caps.max_spdm_msg_size,
+        # spdm-emu's requester states MaxSPDMmsgSize 0x28000: reading that much, as it does
+        limits=Limits(max_response_bytes=max(DEFAULT_LIMITS.max_response_bytes, caps.max_spdm_msg_size)),
         base_asym_algo=offer.base_asym_algo,
         base_hash_algo=offer.base_hash_algo,
         alg_structs=offer.alg_structs,

@@ -39,6 +39,7 @@ from spdm.certs import load_certificates
 from spdm.crypto import DheSuite, SignatureInput, asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
 from spdm.flow import Direction
+from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages import Message, decode_prefix
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
@@ -205,6 +206,8 @@ def _config(capture: Capture, vectors: Path, **extra: Any) -> RequesterConfig:
         "capabilities": caps.flags,
         "data_transfer_size": caps.data_transfer_size or DEFAULT_TRANSFER_SIZE,
         "max_spdm_msg_size": caps.max_spdm_msg_size or DEFAULT_TRANSFER_SIZE,
+        # libspdm's requester states MaxSPDMmsgSize 0x28000 from 1.2: reading that much, as it does
+        "limits": Limits(max_response_bytes=max(DEFAULT_LIMITS.max_response_bytes, caps.max_spdm_msg_size or 0)),
         "base_asym_algo": offer.base_asym_algo,
         "base_hash_algo": offer.base_hash_algo,
         "alg_structs": offer.alg_structs,

@@ -4,13 +4,29 @@ the requests that drop unfinished B and C (`spdm.transcript`), a chain read from
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from responder_peer import Peer, offer
 from test_responder_sessions import established, peer_for
 
 from spdm.certs import ChainPortions
 from spdm.crypto import hash_suite
+from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, slot_ids, slot_mask
-from spdm.messages.codes import BaseHashAlgo, Code
+from spdm.messages.codes import AlgType, BaseHashAlgo, Code, DheGroup, ErrorCode
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse
+from spdm.messages.error import ErrorResponse
+from spdm.messages.negotiation import (
+    Algorithms,
+    AlgStruct,
+    ExtAlg,
+    NegotiateAlgorithms,
+    has_alg_structs,
+    max_extended_algorithms,
+)
+from spdm.responder import Responder, demo_config
+from spdm.responder._common import response_ack
 from spdm.transcript import DROPS_UNFINISHED_AUTHENTICATION, ConnectionTranscript
 
 # --- B and C ---------------------------------------------------------------------------------------
@@ -156,3 +172,43 @@ def test_the_responder_negotiates_with_from_vca() -> None:
     requester's is of what it sent and received: the two are equal."""
     peer = peer_for()
     assert peer.responder.negotiated == peer.negotiated
+
+
+# --- NEGOTIATE_ALGORITHMS per version (`spdm.messages.negotiation`) ---------------------------------
+
+
+def _offer_answer(version: int, algorithms: NegotiateAlgorithms) -> Message:
+    peer = Peer(Responder(demo_config()), version)
+    peer.get_version()
+    peer.capabilities()
+    return peer.exchange(algorithms).message
+
+
+def test_alg_structs_and_the_extended_algorithm_budget_follow_the_version() -> None:
+    """SPDM 1.0 has no AlgStructs; from 1.1 an offer holds at most 20 extended algorithms in all
+    (ExtAsym, ExtHash and AlgExternal), 20 of them ExtAsym + ExtHash at most (the codec's bound)."""
+    assert not has_alg_structs(0x10) and has_alg_structs(0x11) and has_alg_structs(0x13)
+    assert (max_extended_algorithms(0x10), max_extended_algorithms(0x11), max_extended_algorithms(0x13)) == (8, 20, 20)
+    dhe = AlgStruct(alg_type=AlgType.DHE, alg_supported=DheGroup.SECP_384_R1)
+    refused = _offer_answer(0x10, offer(0x10, structs=(dhe,)))
+    assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+    ext = tuple(ExtAlg(registry_id=0, algorithm_id=n) for n in range(10))
+    twenty = replace(offer(0x11, structs=(dhe,)), ext_asym=ext, ext_hash=ext)
+    assert isinstance(_offer_answer(0x11, twenty), Algorithms)
+    one_more = replace(twenty, alg_structs=(replace(dhe, ext=ext[:1]),))
+    refused = _offer_answer(0x11, one_more)
+    assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+
+
+def test_digests_states_supported_slot_mask_from_1_3() -> None:
+    """SupportedSlotMask is DIGESTS Param1 from 1.3 (reserved before): the one rule both roles build with."""
+    for version, param1 in ((0x12, 0), (0x13, 0x03)):
+        answer = Digests.for_version(version, supported_slot_mask=0x03, slot_mask=0x01, digests=(bytes(48),))
+        assert (answer.param1, answer.supported_slot_mask) == (param1, param1)
+
+
+def test_encapsulated_response_ack_names_the_request_it_acknowledges_from_1_2() -> None:
+    """AckRequestID and 3 reserved bytes follow PayloadType from 1.2 only."""
+    for version, tail in ((0x11, b""), (0x12, bytes([7, 0, 0, 0]))):
+        ack = response_ack(DeliverEncapsulatedResponse(version=version, request_id=7, payload=b""))
+        assert ack == bytes([version, Code.ENCAPSULATED_RESPONSE_ACK, 0, 0]) + tail

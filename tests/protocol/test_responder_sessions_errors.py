@@ -127,7 +127,7 @@ def test_unknown_and_mismatched_session_ids() -> None:
 
 
 def test_oversized_record() -> None:
-    peer = peer_for(limits=Limits(max_request_bytes=400))
+    peer = peer_for(limits=Limits(max_request_bytes=400), data_transfer_size=400, max_spdm_msg_size=400)
     session = established(peer)
     session.expect_clear_error(session.session_id.to_bytes(4, "little") + bytes(500), E.InvalidRequest)
     session.heartbeat()

@@ -22,8 +22,8 @@ _HASHES = {"SHA_256": BaseHashAlgo.SHA_256, "SHA_384": BaseHashAlgo.SHA_384, "SH
 _AEADS = {name.name: name for name in AeadAlgorithm}
 
 
-def test_bin_str_example_from_the_notes() -> None:
-    """SPDM_NOTES section 5: bin_str5 for AES-256-GCM."""
+def test_bin_str5_of_an_aes_256_gcm_key() -> None:
+    """DSP0274 1.1 "Key schedule": bin_str5 = BinConcat(32, "spdm1.1 ", "key") for AES-256-GCM."""
     assert bin_str(32, LABEL_KEY, spdm_version=0x11) == bytes.fromhex("2000 7370646d312e3120 6b6579")
 
 

@@ -1,24 +1,43 @@
 """The replayer's failure paths: missing or wrong secrets, a damaged record in the middle of a
-capture, and libspdm's fallback to the old key when an UpdateAllKeys answer does not use the new one."""
+capture, and libspdm's fallback to the old key when an UpdateAllKeys answer does not use the new one;
+and a request answered ResponseNotReady, which pairs with the answer RESPOND_IF_READY fetches."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import pytest
 from session_vectors import captured, manifest, secrets
 from vectors_required import vectors_absent
 
-from spdm.capture import CapturedMessage
+from spdm.capture import (
+    LINKTYPE_PCI_DOE,
+    CapturedMessage,
+    CaptureWriter,
+    RecordingTransport,
+    messages,
+    read_pcap,
+)
 from spdm.crypto import aead_suite, hash_suite
 from spdm.errors import ProtocolError, VerificationError
 from spdm.flow import Direction
 from spdm.messages import encode
-from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, ErrorCode, KeyUpdateOperation
+from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, Code, ErrorCode, KeyUpdateOperation
 from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, demo_config
 from spdm.session import KeySchedule, SecuredSession, SessionTranscript
-from spdm.verify import MissingSecretError, ReplayedSession, ReplayRecord, SessionReplayer
+from spdm.transport.loopback import LoopbackTransport
+from spdm.verify import (
+    MissingSecretError,
+    ReplayedSession,
+    ReplayRecord,
+    ReplaySecrets,
+    SessionReplayer,
+    verify_capture,
+)
 
 
 def _first_dhe_capture(vectors: Path) -> str:
@@ -47,12 +66,13 @@ def test_wrong_dhe_secret(libspdm_vectors: Path) -> None:
     real = secrets(libspdm_vectors, name)
     wrong = tuple(bytes(len(secret)) for secret in real.dhe_secrets)
     records = _run(SessionReplayer(dataclasses.replace(real, dhe_secrets=wrong)), list(captured(libspdm_vectors, name)))
-    for record in records:
-        if record.message is not None and record.message.name == "KEY_EXCHANGE_RSP":
-            verdicts = {check.name: check.ok for check in record.checks}
-            assert verdicts["KEY_EXCHANGE_RSP signature"] and not verdicts["ResponderVerifyData"]
-        if record.secured:
-            assert isinstance(record.error, VerificationError)
+    exchange = [r for r in records if r.message is not None and r.message.name == "KEY_EXCHANGE_RSP"]
+    secured = [r for r in records if r.secured]
+    assert exchange and secured
+    for record in exchange:
+        verdicts = {check.name: check.ok for check in record.checks}
+        assert verdicts["KEY_EXCHANGE_RSP signature"] and not verdicts["ResponderVerifyData"]
+    assert all(isinstance(record.error, VerificationError) for record in secured)
 
 
 def test_a_damaged_record_is_reported_and_the_replay_goes_on(libspdm_vectors: Path) -> None:
@@ -115,3 +135,50 @@ def test_update_all_keys_answer_under_the_old_key_falls_back() -> None:
     assert channel.request.keys == schedule.update(keys.request)
     with pytest.raises(VerificationError):
         SessionReplayer._open(session, Direction.RESPONSE, b"\x07\x00\x00\x00\x12\x00" + bytes(18))
+
+
+_PSK = bytes(range(32))
+
+
+@pytest.mark.parametrize(
+    ("not_ready", "psk"),
+    [
+        (Code.GET_CAPABILITIES, False),
+        (Code.NEGOTIATE_ALGORITHMS, True),
+        (Code.KEY_EXCHANGE, False),
+        (Code.PSK_EXCHANGE, True),
+    ],
+    ids=("GET_CAPABILITIES-DHE", "NEGOTIATE_ALGORITHMS-PSK", "KEY_EXCHANGE", "PSK_EXCHANGE"),
+)
+def test_a_request_answered_response_not_ready_pairs_with_its_final_answer(not_ready: Code, psk: bool) -> None:
+    """Our responder answers one request ERROR ResponseNotReady and our requester fetches the answer
+    with RESPOND_IF_READY: both keep the request and that answer (in A for a VCA request), so the
+    replay must too, or every check of the session after it fails."""
+    config = demo_config(sessions=True, psks={b"": _PSK})
+    responder = Responder(config)
+    root = config.slots[0].certificates[0]
+
+    def respond(request: bytes, session_id: int | None) -> bytes:
+        if request[1] == not_ready and session_id is None:
+            responder.answer_not_ready(1)
+        return responder.respond(request, session_id)
+
+    dhe_secrets: list[bytes] = []
+    buffer = io.BytesIO()
+    writer = CaptureWriter(buffer, link_type=LINKTYPE_PCI_DOE, clock=lambda: 1_800_000_000.0)
+    requester_config = RequesterConfig.with_sessions(
+        trust_anchors={0: root}, psk=_PSK, on_dhe_secret=lambda _, secret: dhe_secrets.append(secret)
+    )
+    requester = Requester(RecordingTransport(LoopbackTransport(respond), writer), requester_config)
+    requester.init_connection()
+    with requester.psk_exchange() if psk else requester.key_exchange(0) as session:
+        session.get_measurements(signed=False)
+    writer.close()
+    pcap = read_pcap(buffer.getvalue())
+    assert any(item.message is not None and item.message.code == Code.RESPOND_IF_READY for item in messages(pcap))
+
+    result = verify_capture(pcap, {0: root}, secrets=ReplaySecrets(dhe_secrets=tuple(dhe_secrets), psk=_PSK))
+    assert result.ok, result.first_failure
+    session_check = "ResponderVerifyData" if psk else "KEY_EXCHANGE_RSP signature"
+    assert any(check.name == session_check for check in result.checks)
+    assert any(check.name.startswith("secured record opens: MEASUREMENTS") for check in result.checks)

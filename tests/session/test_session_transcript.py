@@ -11,7 +11,7 @@ import pytest
 from spdm.crypto import SignatureInput, aead_suite, hash_suite
 from spdm.errors import NegotiationError
 from spdm.messages import encode
-from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo
+from spdm.messages.codes import AeadAlgorithm, BaseHashAlgo, CapabilityFlags
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchangeRsp
 from spdm.messages.psk import PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.session import KeySchedule, SessionTranscript
@@ -99,6 +99,23 @@ def test_psk_with_and_without_psk_finish() -> None:
     assert transcript.th2 == _h(A, request, rsp, finish, b"\x11\x67\x00\x00")
     with pytest.raises(ValueError):
         transcript.add_requester_chain_hash(CM)
+
+
+@pytest.mark.parametrize("with_context", [True, False])
+def test_th2_after_psk_exchange_rsp_follows_the_responders_psk_cap(with_context: bool) -> None:
+    """PSK_CAP 10b: PSK_FINISH follows and TH2 waits for its response; 01b: TH2 = TH1 || verify data at once."""
+    rsp_msg = PskExchangeRsp(rsp_session_id=1, responder_verify_data=bytes([6] * 32))
+    rsp = encode(rsp_msg)
+    request = b"\x11\xe6" + bytes(30)
+    transcript = SessionTranscript.for_psk(SHA_256, A)
+    transcript.add_exchange_request(request)
+    transcript.add_psk_exchange_rsp(rsp, rsp_msg)
+    flags = CapabilityFlags.PSK_CAP_WITH_CONTEXT if with_context else CapabilityFlags.PSK_CAP_NO_CONTEXT
+    th2 = transcript.mark_th2_after_psk_exchange(int(flags))
+    assert (th2, transcript.th2) == ((None, None) if with_context else (_h(A, request, rsp),) * 2)
+    dhe = SessionTranscript(SHA_256, A, responder_chain_hash=CT, spdm_version=0x11)
+    with pytest.raises(ValueError):
+        dhe.mark_th2_after_psk_exchange(int(flags))
 
 
 def test_exact_bytes_only() -> None:
