@@ -18,6 +18,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from spdm import responder
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -179,3 +181,11 @@ def test_public_objects_name_public_modules() -> None:
                 continue
             private += [f"{module}.{name}: {o.__module__}.{o.__qualname__}" for o in shown if _private(o.__module__)]
     assert not private, "\n".join(private)
+
+
+def test_the_readme_state_diagrams_are_the_responders() -> None:
+    """The README shows `state_diagram()` and `session_state_diagram()` as they print, so a state or
+    request added to the responder's tables cannot leave the documented diagrams behind."""
+    readme = (ROOT / "README.md").read_text()
+    for diagram in (responder.state_diagram(), responder.session_state_diagram()):
+        assert f"```mermaid\n{diagram.rstrip()}\n```" in readme
