@@ -179,4 +179,5 @@ def print_authentication(result: AuthenticationResult, out: TextIO) -> None:
             f"appraisal: {len(a.matched)} matched, {len(a.mismatched)} mismatched, "
             f"{len(a.missing)} missing, {len(a.unexpected)} unexpected\n"
         )
-    out.write("result: authenticated\n")
+    appraised = result.appraisal is None or result.appraisal.ok
+    out.write("result: authenticated" + ("\n" if appraised else "; measurements do not match the reference\n"))

@@ -230,6 +230,7 @@ def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Pa
             "continue",
         )
         assert second.returncode == 1 and "MISMATCH" in second.stdout
+        assert second.stdout.rstrip().endswith("result: authenticated; measurements do not match the reference")
         # the wrong root: exit 1; then shut the responder down
         wrong = _spdm(
             "requester",

@@ -16,9 +16,22 @@ from spdm.messages._layout import of, require, when
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, ErrorCode
 
-__all__ = ["ErrorResponse", "LargeResponse", "RespondIfReady", "ResponseNotReady", "ResponseTooLarge"]
+__all__ = [
+    "NEVER_NOT_READY",
+    "ErrorResponse",
+    "LargeResponse",
+    "RespondIfReady",
+    "ResponseNotReady",
+    "ResponseTooLarge",
+]
 
 _MAX_EXTENDED_DATA = 32
+
+NEVER_NOT_READY: frozenset[int] = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
+"""The requests a responder shall not answer with ERROR ResponseNotReady (DSP0274, in each one's
+section). libspdm's requester refuses that answer to them: libspdm_req_get_version.c outright,
+libspdm_req_get_capabilities.c and libspdm_req_negotiate_algorithms.c through
+libspdm_handle_simple_error_response (LIBSPDM_STATUS_NOT_READY_PEER)."""
 
 
 @record(

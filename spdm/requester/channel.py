@@ -33,7 +33,7 @@ from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
-from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import NEVER_NOT_READY, ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps, send, wait
@@ -234,6 +234,8 @@ class Channel:
         raise invalid_response(f"the large response did not end within {MAX_CHUNKS} chunks")
 
     def _respond_if_ready(self, request: Message, error: ErrorResponse) -> Steps[bytes]:
+        if request.code in NEVER_NOT_READY:
+            raise invalid_response(f"{request.name} answered ResponseNotReady, which DSP0274 does not allow")
         extended = error.extended_data
         if not isinstance(extended, ResponseNotReady) or extended.request_code != request.code:
             raise invalid_response("ResponseNotReady names another request")

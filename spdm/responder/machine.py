@@ -71,7 +71,7 @@ from spdm.messages.codes import (
 )
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
 from spdm.messages.endpoint_info import GetEndpointInfo
-from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
+from spdm.messages.error import NEVER_NOT_READY, ErrorResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
 from spdm.messages.key_pairs import GetKeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import GetMeasurementExtensionLog, encode_mel
@@ -296,7 +296,9 @@ class Responder:
         self._busy = max(count, 0)
 
     def answer_not_ready(self, count: int = 1, *, rd_exponent: int = 1, rdtm: int = 2) -> None:
-        """Answer the next `count` requests with ERROR ResponseNotReady and keep each for RESPOND_IF_READY.
+        """Answer the next `count` requests with ERROR ResponseNotReady and keep each for RESPOND_IF_READY;
+        GET_VERSION, GET_CAPABILITIES and NEGOTIATE_ALGORITHMS, which may not be answered so
+        (`NEVER_NOT_READY`), are served as usual and do not count.
 
         A RESPOND_IF_READY with the right RequestCode and Token while the count lasts is told
         ResponseNotReady again (same token). RDTM defaults to 2: libspdm's requester refuses 1.
@@ -396,7 +398,7 @@ class Responder:
             return self._respond_if_ready(request, session)
         if code in CHUNK_REQUESTS:
             return self._chunk(request, session)
-        if self._not_ready:
+        if self._not_ready and code not in NEVER_NOT_READY:
             self._not_ready -= 1
             self._pending = _Pending(request, code, self._token, None if session is None else session.session_id)
             self._token = (self._token + 1) & 0xFF

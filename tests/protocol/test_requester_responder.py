@@ -14,6 +14,7 @@ from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError,
 from spdm.messages import decode_prefix, encode
 from spdm.messages.certificates import Certificate
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode, SummaryHashType
+from spdm.messages.error import ErrorResponse, ResponseNotReady
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.testing import MemoryDoeLink
@@ -115,6 +116,29 @@ def test_response_not_ready_waits_then_asks_respond_if_ready() -> None:
     assert 0 in digests
     assert slept == [(1 << 10) / 1e6]
     assert requester.authenticate(0).challenge.slot == 0
+
+
+@pytest.mark.parametrize("refused", [Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS])
+def test_response_not_ready_to_a_vca_request_is_refused(refused: Code) -> None:
+    """DSP0274 forbids ResponseNotReady to the VCA requests; libspdm's requester refuses it, and so
+    do we, without a RESPOND_IF_READY or a wait."""
+    rsp, req = _pair(BaseAsymAlgo.ECDSA_P256, BaseHashAlgo.SHA_256)
+    responder = Responder(rsp)
+    sent: list[int] = []
+    slept: list[float] = []
+
+    def respond(request: bytes, session_id: int | None) -> bytes:
+        sent.append(request[1])
+        if request[1] != refused:
+            return responder.respond(request, session_id)
+        not_ready = ResponseNotReady(rd_exponent=1, request_code=refused, token=0, rdtm=2)
+        return encode(ErrorResponse(version=request[0], error_code=ErrorCode.ResponseNotReady, extended_data=not_ready))
+
+    config = RequesterConfig(trust_anchors=req.trust_anchors, sleep=slept.append)
+    with pytest.raises(ProtocolError, match="ResponseNotReady") as caught:
+        Requester(LoopbackTransport(respond), config).init_connection()
+    assert caught.value.error_code == ErrorCode.InvalidResponseCode
+    assert sent[-1] == refused and Code.RESPOND_IF_READY not in sent and slept == []
 
 
 def test_request_resynch_restarts_the_flow_once() -> None:

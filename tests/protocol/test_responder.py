@@ -572,13 +572,14 @@ def test_not_ready_keeps_the_measurement_transcript(ready: Peer) -> None:
     ready.verify(0, ready.transcript.measurements_digest(encode(ask), unsigned), answer.signature)
 
 
-def test_not_ready_on_get_version(peer: Peer) -> None:
+def test_vca_requests_are_never_answered_not_ready(peer: Peer) -> None:
+    """DSP0274 forbids ResponseNotReady to GET_VERSION, GET_CAPABILITIES and NEGOTIATE_ALGORITHMS: the
+    knob serves them as usual and answers the first request after them."""
     peer.responder.answer_not_ready(1)
-    pending = _not_ready(peer.expect_error(GetVersion(), E.ResponseNotReady))
-    assert pending.request_code == Code.GET_VERSION
-    got = peer.exchange(RespondIfReady(version=0x10, request_code=Code.GET_VERSION, token=pending.token))
-    assert isinstance(got.message, Version)
-    assert peer.responder.state is State.EXPECT_GET_CAPABILITIES
+    peer.vca()
+    assert peer.responder.state is State.NEGOTIATED
+    pending = _not_ready(peer.expect_error(GetDigests(version=0x11), E.ResponseNotReady))
+    assert pending.request_code == Code.GET_DIGESTS
 
 
 def test_not_ready_then_an_error_in_the_real_answer(ready: Peer) -> None:
