@@ -47,7 +47,7 @@ from spdm.crypto import AsymSuite, HashSuite, aead_suite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
@@ -294,8 +294,8 @@ class Connection:
 
     def _get_certificate(self, slot: int) -> Steps[bytes]:
         require_support(self._require_negotiated(), "GET_CERTIFICATE", version=0x10, flag=CapabilityFlags.CERT_CAP)
-        if not 0 <= slot <= 7:
-            raise ValueError(f"slot {slot} is not 0..7")
+        if not 0 <= slot < SLOT_COUNT:
+            raise ValueError(f"slot {slot} is not 0..{SLOT_COUNT - 1}")
         portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
         data: bytes | None = None
         while data is None:
@@ -648,8 +648,9 @@ class Connection:
         return Operation(self._key_exchange(slot, summary_hash_type, fetch_certificate))
 
     def _key_exchange(self, asked: int | None, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
-        if asked is not None and not 0 <= asked <= 7:
-            raise ValueError(f"slot {asked} is not 0..7 (provisioned public keys, slot 0xFF, are not supported)")
+        if asked is not None and not 0 <= asked < SLOT_COUNT:
+            last = SLOT_COUNT - 1
+            raise ValueError(f"slot {asked} is not 0..{last} (provisioned public keys, slot 0xFF, are not supported)")
         negotiated = self._require_negotiated()
         check_key_exchange(negotiated)
         self._check_session_room()

@@ -25,6 +25,7 @@ from spdm.errors import NegotiationError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, check_groups
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import (
     AeadAlgorithm,
     BaseAsymAlgo,
@@ -69,7 +70,6 @@ __all__ = [
 F = CapabilityFlags
 
 SUPPORTED_VERSIONS = frozenset(SPDM_VERSIONS)
-SLOT_COUNT = 8
 
 DEFAULT_CAPABILITIES = int(F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP)
 """Certificates, CHALLENGE and signed fresh measurements: a 1.1 device without sessions."""
