@@ -257,6 +257,24 @@ def test_a_version_this_library_does_not_speak_is_a_usage_error(command: str) ->
     assert "is not MAJOR.MINOR" in _spdm(command, "--version", "12", *extra).stderr
 
 
+@pytest.mark.parametrize("command", ["requester", "responder"])
+@pytest.mark.parametrize(
+    ("psk", "hint", "refusal"),
+    [("", "", "a pre-shared key must not be empty"), ("00", "00" * 33, "a PSKHint is at most 32 bytes, got 33")],
+)
+def test_an_unusable_psk_is_a_usage_error(
+    libspdm_vectors: Path, command: str, psk: str, hint: str, refusal: str
+) -> None:
+    """Refused by the configuration, reported in one line with exit status 2 (no traceback), before any connection."""
+    root = str(libspdm_vectors / "sample_key/ecp384/ca.cert.der")
+    where = ["--connect", f"127.0.0.1:{_free_port()}", "--root-cert", root, "--session", "psk"]
+    if command == "responder":
+        where = ["--listen", f"127.0.0.1:{_free_port()}"]
+    result = _spdm(command, *where, "--psk", psk, "--psk-hint", hint)
+    assert result.returncode == 2
+    assert result.stderr == f"spdm {command}: {refusal}\n"
+
+
 def test_requester_exit_2_when_nothing_listens(libspdm_vectors: Path) -> None:
     result = _spdm(
         "requester",

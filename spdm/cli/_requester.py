@@ -216,17 +216,20 @@ def run(args: argparse.Namespace) -> int:
     chain = identities[0].certificates if identities else ()
     log = secrets_log(args, psk=args.psk, requester_chain=chain)
     reveal = None if log is None else log.add_dhe_secret
-    if args.session is None:
-        config = RequesterConfig(versions=versions, trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
-    else:
-        config = RequesterConfig.with_sessions(
-            versions=versions,
-            trust_anchors={args.slot: anchor},
-            psk=args.psk,
-            psk_hint=args.psk_hint,
-            identities=identities,
-            on_dhe_secret=reveal,
-        )
+    try:
+        if args.session is None:
+            config = RequesterConfig(versions=versions, trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
+        else:
+            config = RequesterConfig.with_sessions(
+                versions=versions,
+                trust_anchors={args.slot: anchor},
+                psk=args.psk,
+                psk_hint=args.psk_hint,
+                identities=identities,
+                on_dhe_secret=reveal,
+            )
+    except ValueError as error:  # a value the options gave that no configuration takes (an empty PSK)
+        raise Usage(str(error)) from None
     if args.events:  # the responder's SEND_EVENT comes as an encapsulated request
         config = replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP)
     config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_response_bytes))

@@ -60,13 +60,13 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     demo = args.cert_chain is None and args.key is None
     if not demo and (args.cert_chain is None or args.key is None):
         raise Usage("--cert-chain and --key go together")
-    config = demo_config(
-        sessions=True,
-        psks={} if args.psk is None else {args.psk_hint: args.psk},
-        mel=args.mel,
-        events=args.events,
-    )
     try:
+        config = demo_config(
+            sessions=True,
+            psks={} if args.psk is None else {args.psk_hint: args.psk},
+            mel=args.mel,
+            events=args.events,
+        )
         if not demo:
             certificates, key = load_identity(args.cert_chain, args.key, "responder")
             config = replace(config, slots={0: SlotIdentity(certificates=certificates, private_key=key)})

@@ -28,6 +28,7 @@ __all__ = [
     "SupportedAlgorithms",
     "Version",
     "VersionNumber",
+    "check_versions",
     "has_alg_structs",
     "max_extended_algorithms",
     "versions_up_to",
@@ -35,6 +36,13 @@ __all__ = [
 
 SPDM_VERSIONS = (0x10, 0x11, 0x12, 0x13)
 """The SPDMVersion bytes this library speaks, in both roles."""
+
+
+def check_versions(versions: tuple[int, ...]) -> None:
+    """`ValueError` unless `versions` (a configuration's) lists one or more of `SPDM_VERSIONS`."""
+    if not versions or not set(versions) <= set(SPDM_VERSIONS):
+        listed = ", ".join(f"0x{v:02x}" for v in SPDM_VERSIONS)
+        raise ValueError(f"versions {versions!r}: give one or more of {listed}")
 
 
 def has_alg_structs(version: int) -> bool:

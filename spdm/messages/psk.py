@@ -15,11 +15,20 @@ from spdm.messages._layout import field, length_of, negotiated_bytes, require, w
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["MAX_PSK_HINT_SIZE", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp"]
+__all__ = ["MAX_PSK_HINT_SIZE", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp", "check_psk"]
 
 MAX_PSK_HINT_SIZE = 32
 """The longest PSKHint either side takes (libspdm's limit, as the module docstring says)."""
 _MAX_CONTEXT_LENGTH = 1024
+
+
+def check_psk(hint: bytes, psk: bytes) -> None:
+    """`ValueError` unless a configured PSK can be used: its PSKHint fits `MAX_PSK_HINT_SIZE` and the key
+    is not empty."""
+    if len(hint) > MAX_PSK_HINT_SIZE:
+        raise ValueError(f"a PSKHint is at most {MAX_PSK_HINT_SIZE} bytes, got {len(hint)}")
+    if not psk:
+        raise ValueError("a pre-shared key must not be empty")
 _MAX_OPAQUE_LENGTH = 1024
 
 

@@ -19,9 +19,23 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementSpecification,
 )
-from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE, MIN_DATA_TRANSFER_SIZE, SPDM_VERSIONS, AlgStruct
+from spdm.messages.negotiation import (
+    DEFAULT_TRANSFER_SIZE,
+    MAX_CT_EXPONENT,
+    MIN_DATA_TRANSFER_SIZE,
+    SPDM_VERSIONS,
+    AlgStruct,
+    check_versions,
+)
+from spdm.messages.psk import check_psk
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
-from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, PaddingSource, SecuredTransport
+from spdm.session.secured import (
+    PCI_DOE,
+    SECURED_MESSAGE_VERSIONS,
+    PaddingSource,
+    SecuredTransport,
+    check_secured_message_versions,
+)
 
 __all__ = [
     "MUTUAL_AUTH_CAPABILITIES",
@@ -156,6 +170,16 @@ class RequesterConfig:
     endpoint_info: bytes | None = None
 
     def __post_init__(self) -> None:
+        check_versions(self.versions)
+        if not 0 <= self.capabilities <= 0xFFFF_FFFF:
+            raise ValueError(f"capabilities 0x{self.capabilities:x} is not a u32")
+        if not 0 <= self.ct_exponent <= MAX_CT_EXPONENT:
+            raise ValueError(f"ct_exponent {self.ct_exponent} is over {MAX_CT_EXPONENT}")
+        if self.psk is not None:
+            check_psk(self.psk_hint, self.psk)
+        check_secured_message_versions(self.secured_message_versions)
+        if not 1 <= self.certificate_portion <= 0xFFFF:
+            raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
         if self.max_spdm_msg_size > self.limits.max_response_bytes:  # the requester takes what it advertises

@@ -44,11 +44,12 @@ from spdm.messages.negotiation import (
     MIN_DATA_TRANSFER_SIZE,
     SPDM_VERSIONS,
     Capabilities,
+    check_versions,
 )
-from spdm.messages.psk import MAX_PSK_HINT_SIZE
+from spdm.messages.psk import MAX_PSK_HINT_SIZE, check_psk
 from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
 from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
-from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport
+from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport, check_secured_message_versions
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -326,9 +327,7 @@ class ResponderConfig:
     event_groups: tuple[EventGroup, ...] = (DMTF_EVENT_GROUP,)
 
     def __post_init__(self) -> None:
-        if not self.versions or not set(self.versions) <= SUPPORTED_VERSIONS:
-            listed = ", ".join(f"0x{v:02x}" for v in SPDM_VERSIONS)
-            raise ValueError(f"versions {self.versions!r}: give one or more of {listed}")
+        check_versions(self.versions)
         sizes = Capabilities(
             version=0x12,
             data_transfer_size=self.data_transfer_size,
@@ -426,14 +425,10 @@ class ResponderConfig:
 
     def _check_sessions(self) -> None:
         for hint, key in self.psks.items():
-            if len(hint) > MAX_PSK_HINT_SIZE:
-                raise ValueError(f"a PSKHint is at most {MAX_PSK_HINT_SIZE} bytes, got {len(hint)}")
-            if not key:
-                raise ValueError("a pre-shared key must not be empty")
+            check_psk(hint, key)
         if not 0 <= self.heartbeat_period <= 0xFF:
             raise ValueError(f"heartbeat_period {self.heartbeat_period} is not within 0..255 seconds")
-        if not self.secured_message_versions or any(not 0 < v <= 0xFFFF for v in self.secured_message_versions):
-            raise ValueError(f"secured_message_versions {self.secured_message_versions!r}: give u16 version entries")
+        check_secured_message_versions(self.secured_message_versions)
         if not 0 <= self.requester_slot < SLOT_COUNT:
             raise ValueError(f"requester_slot {self.requester_slot}: slot numbers are 0..7")
         if any(not 0 <= slot < SLOT_COUNT for slot in self.requester_trust_anchors):

@@ -48,6 +48,7 @@ __all__ = [
     "SecuredSessions",
     "SecuredTransport",
     "SequenceNumberExhausted",
+    "check_secured_message_versions",
     "joined_session_id",
     "random_padding",
     "secured_transport",
@@ -59,6 +60,14 @@ _NAME = "SECURED_MESSAGE"
 SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
 """The DSP0277 versions (version number entries: 0x1100 is 1.1) both roles offer and select among by
 default, as libspdm does (it selects 1.2 even at SPDM 1.1)."""
+
+
+
+def check_secured_message_versions(versions: tuple[int, ...]) -> None:
+    """`ValueError` unless `versions` (a configuration's) lists one or more u16 version number entries."""
+    if not versions or any(not 0 < v <= 0xFFFF for v in versions):
+        raise ValueError(f"secured_message_versions {versions!r}: give u16 version entries")
+
 
 MAX_SEQUENCE_NUMBER = (1 << 64) - 1
 """A context refuses to seal or open at this sequence number (libspdm's limit): a KEY_UPDATE or a new session is due."""

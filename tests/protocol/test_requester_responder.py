@@ -168,10 +168,31 @@ def test_wrong_root_is_a_verification_error() -> None:
 
 
 def test_no_common_version() -> None:
-    responder, _, _ = _loopback()
-    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(versions=(0x14,)))
+    rsp, _ = _pair(BaseAsymAlgo.ECDSA_P256, BaseHashAlgo.SHA_256)
+    responder = Responder(dataclasses.replace(rsp, versions=(0x10, 0x11)))
+    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig(versions=(0x12, 0x13)))
     with pytest.raises(NegotiationError, match="no common SPDM version"):
         requester.init_connection()
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"versions": (0x14,)}, "versions"),
+        ({"versions": ()}, "versions"),
+        ({"capabilities": 1 << 32}, "not a u32"),
+        ({"ct_exponent": 32}, "ct_exponent 32"),
+        ({"psk": b""}, "must not be empty"),
+        ({"psk": b"key", "psk_hint": bytes(33)}, "PSKHint is at most 32"),
+        ({"secured_message_versions": (0x10000,)}, "secured_message_versions"),
+        ({"certificate_portion": 0}, "certificate_portion 0"),
+    ],
+)
+def test_requester_config_refuses_what_the_responder_config_refuses(settings: dict[str, object], refusal: str) -> None:
+    """A requester's configuration is checked as a responder's is: a value no SPDM message can carry
+    is a ValueError when the configuration is made, not a failure at the wire."""
+    with pytest.raises(ValueError, match=refusal):
+        RequesterConfig(**settings)  # type: ignore[arg-type]
 
 
 def test_no_common_algorithm() -> None:
