@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import construct as c
 
@@ -21,6 +21,7 @@ __all__ = [
     "AlgStruct",
     "Algorithms",
     "Capabilities",
+    "CapabilitySettings",
     "ExtAlg",
     "GetCapabilities",
     "GetVersion",
@@ -28,7 +29,7 @@ __all__ = [
     "SupportedAlgorithms",
     "Version",
     "VersionNumber",
-    "check_versions",
+    "check_capability_settings",
     "has_alg_structs",
     "max_extended_algorithms",
     "versions_up_to",
@@ -36,13 +37,6 @@ __all__ = [
 
 SPDM_VERSIONS = (0x10, 0x11, 0x12, 0x13)
 """The SPDMVersion bytes this library speaks, in both roles."""
-
-
-def check_versions(versions: tuple[int, ...]) -> None:
-    """`ValueError` unless `versions` (a configuration's) lists one or more of `SPDM_VERSIONS`."""
-    if not versions or not set(versions) <= set(SPDM_VERSIONS):
-        listed = ", ".join(f"0x{v:02x}" for v in SPDM_VERSIONS)
-        raise ValueError(f"versions {versions!r}: give one or more of {listed}")
 
 
 def has_alg_structs(version: int) -> bool:
@@ -128,6 +122,41 @@ class Version(Message):
 
 MIN_DATA_TRANSFER_SIZE = 42
 """The smallest DataTransferSize 1.2 allows (DSP0274 1.2 "GET_CAPABILITIES": MinDataTransferSize)."""
+
+
+class CapabilitySettings(Protocol):
+    """What a configuration of either role states in VERSION and CAPABILITIES."""
+
+    @property
+    def versions(self) -> tuple[int, ...]: ...
+    @property
+    def capabilities(self) -> int: ...
+    @property
+    def ct_exponent(self) -> int: ...
+    @property
+    def data_transfer_size(self) -> int: ...
+    @property
+    def max_spdm_msg_size(self) -> int: ...
+
+
+def check_capability_settings(settings: CapabilitySettings) -> None:
+    """`ValueError` unless `settings` fit VERSION and CAPABILITIES: one or more of `SPDM_VERSIONS`,
+    Flags a u32, CTExponent at most `MAX_CT_EXPONENT`, and MinDataTransferSize <= DataTransferSize
+    <= MaxSPDMmsgSize (a u32)."""
+    versions = settings.versions
+    transfer, largest = settings.data_transfer_size, settings.max_spdm_msg_size
+    if not versions or not set(versions) <= set(SPDM_VERSIONS):
+        listed = ", ".join(f"0x{v:02x}" for v in SPDM_VERSIONS)
+        raise ValueError(f"versions {versions!r}: give one or more of {listed}")
+    if not 0 <= settings.capabilities <= 0xFFFF_FFFF:
+        raise ValueError(f"capabilities 0x{settings.capabilities:x} is not a u32")
+    if not 0 <= settings.ct_exponent <= MAX_CT_EXPONENT:
+        raise ValueError(f"ct_exponent {settings.ct_exponent} is over {MAX_CT_EXPONENT}")
+    if not MIN_DATA_TRANSFER_SIZE <= transfer <= largest <= 0xFFFF_FFFF:
+        raise ValueError(
+            f"data_transfer_size {transfer} and max_spdm_msg_size {largest}: "
+            f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
+        )
 
 DEFAULT_TRANSFER_SIZE = 0x1200
 """DataTransferSize and MaxSPDMmsgSize both roles state by default (libspdm's LIBSPDM_DATA_TRANSFER_SIZE)."""

@@ -20,6 +20,7 @@ __all__ = ["MAX_PSK_HINT_SIZE", "PskExchange", "PskExchangeRsp", "PskFinish", "P
 MAX_PSK_HINT_SIZE = 32
 """The longest PSKHint either side takes (libspdm's limit, as the module docstring says)."""
 _MAX_CONTEXT_LENGTH = 1024
+_MAX_OPAQUE_LENGTH = 1024
 
 
 def check_psk(hint: bytes, psk: bytes) -> None:
@@ -29,7 +30,6 @@ def check_psk(hint: bytes, psk: bytes) -> None:
         raise ValueError(f"a PSKHint is at most {MAX_PSK_HINT_SIZE} bytes, got {len(hint)}")
     if not psk:
         raise ValueError("a pre-shared key must not be empty")
-_MAX_OPAQUE_LENGTH = 1024
 
 
 @message(

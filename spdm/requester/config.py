@@ -21,11 +21,9 @@ from spdm.messages.codes import (
 )
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
-    MAX_CT_EXPONENT,
-    MIN_DATA_TRANSFER_SIZE,
     SPDM_VERSIONS,
     AlgStruct,
-    check_versions,
+    check_capability_settings,
 )
 from spdm.messages.psk import check_psk
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
@@ -170,11 +168,6 @@ class RequesterConfig:
     endpoint_info: bytes | None = None
 
     def __post_init__(self) -> None:
-        check_versions(self.versions)
-        if not 0 <= self.capabilities <= 0xFFFF_FFFF:
-            raise ValueError(f"capabilities 0x{self.capabilities:x} is not a u32")
-        if not 0 <= self.ct_exponent <= MAX_CT_EXPONENT:
-            raise ValueError(f"ct_exponent {self.ct_exponent} is over {MAX_CT_EXPONENT}")
         if self.psk is not None:
             check_psk(self.psk_hint, self.psk)
         check_secured_message_versions(self.secured_message_versions)
@@ -187,15 +180,11 @@ class RequesterConfig:
                 f"max_spdm_msg_size {self.max_spdm_msg_size} is over limits.max_response_bytes "
                 f"{self.limits.max_response_bytes}, the largest response the requester reads"
             )
+        check_capability_settings(self)
         if self.endpoint_info is not None and len(self.endpoint_info) > MAX_EP_INFO_BYTES:
             raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
         if not 0 <= self.session_policy <= 0xFF:
             raise ValueError(f"session_policy {self.session_policy} is not a u8")
-        if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
-            raise ValueError(
-                f"data_transfer_size {self.data_transfer_size} and max_spdm_msg_size {self.max_spdm_msg_size}: "
-                f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
-            )
 
     def draw_random(self, size: int) -> bytes:
         """`random(size)`, refused unless it returns exactly `size` bytes."""

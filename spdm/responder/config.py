@@ -40,11 +40,9 @@ from spdm.messages.events import EventGroup
 from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
-    MAX_CT_EXPONENT,
-    MIN_DATA_TRANSFER_SIZE,
     SPDM_VERSIONS,
     Capabilities,
-    check_versions,
+    check_capability_settings,
 )
 from spdm.messages.psk import MAX_PSK_HINT_SIZE, check_psk
 from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
@@ -327,29 +325,17 @@ class ResponderConfig:
     event_groups: tuple[EventGroup, ...] = (DMTF_EVENT_GROUP,)
 
     def __post_init__(self) -> None:
-        check_versions(self.versions)
+        check_capability_settings(self)
         sizes = Capabilities(
             version=0x12,
             data_transfer_size=self.data_transfer_size,
             max_spdm_msg_size=self.max_spdm_msg_size,
         )
-        if not MIN_DATA_TRANSFER_SIZE <= self.data_transfer_size <= self.max_spdm_msg_size <= 0xFFFF_FFFF:
-            raise ValueError(
-                f"data_transfer_size {self.data_transfer_size} and max_spdm_msg_size {self.max_spdm_msg_size}: "
-                f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
-            )
         try:
             check_transfer_sizes(sizes, self.capabilities)
-        except NegotiationError as exc:
-            raise ValueError(str(exc)) from None
-        if not 0 <= self.capabilities <= 0xFFFF_FFFF:
-            raise ValueError(f"capabilities 0x{self.capabilities:x} is not a u32")
-        try:
             check_responder_flags(self.capabilities, max(self.versions))
         except NegotiationError as exc:
             raise ValueError(str(exc)) from None
-        if not 0 <= self.ct_exponent <= MAX_CT_EXPONENT:
-            raise ValueError(f"ct_exponent {self.ct_exponent} is over {MAX_CT_EXPONENT}")
         if any(not 0 <= slot < SLOT_COUNT for slot in self.slots):
             raise ValueError(f"slots {sorted(self.slots)}: slot numbers are 0..7")
         signs = self.capabilities & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG)

@@ -62,7 +62,6 @@ SECURED_MESSAGE_VERSIONS = (0x1000, 0x1100, 0x1200)
 default, as libspdm does (it selects 1.2 even at SPDM 1.1)."""
 
 
-
 def check_secured_message_versions(versions: tuple[int, ...]) -> None:
     """`ValueError` unless `versions` (a configuration's) lists one or more u16 version number entries."""
     if not versions or any(not 0 < v <= 0xFFFF for v in versions):
