@@ -1,5 +1,5 @@
 """Responder throughput over the spdm-emu socket protocol on 127.0.0.1: a `SocketServer` serving
-`DoeMailboxResponder(Responder(replace(demo_config(), transport_padding=3)))` in a thread, and one `SocketLink`
+`DoeMailboxResponder(Responder(replace(demo_config(), max_padding=3)))` in a thread, and one `SocketLink`
 client replaying GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS, GET_DIGESTS (DOE objects
 recorded from a real requester) for a bounded time. Loopback only.
 
@@ -40,7 +40,7 @@ class _Recording:
 
 def measure(seconds: float = SECONDS) -> dict[str, float]:
     """Requests answered per second (each a round trip over TCP), and the mean round-trip time."""
-    config = replace(demo_config(), transport_padding=3)
+    config = replace(demo_config(), max_padding=3)
     server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
     try:
         link = SocketLink("127.0.0.1", server.port)

@@ -50,6 +50,7 @@ from spdm.requester.results import (
 )
 from spdm.requester.session_core import SessionCore, SessionView
 from spdm.transport.doe import (
+    MAX_DW_PADDING,
     DoeLink,
     discovery_walk,
     encode_discovery_request,
@@ -130,7 +131,7 @@ class AsyncDoeTransport(AsyncTransport):
     DW padding (`max_padding`): the requester decodes by SPDM lengths.
     """
 
-    max_padding = 3
+    max_padding = MAX_DW_PADDING
 
     def __init__(self, link: AsyncDoeLink, *, discovery_version: int = 0) -> None:
         encode_discovery_request(0, discovery_version)  # range check, now rather than at first use

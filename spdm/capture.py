@@ -381,6 +381,7 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
     if entry is None:
         raise DecodeError(_PCAP, "link_type", f"{pcap.link_type} is neither PCI DOE nor MCTP")
     transport, unwrap = entry
+    max_padding = doe.MAX_DW_PADDING if transport == "pci-doe" else 0
     flow = FlowDecoder()
     discovery_next = Direction.REQUEST
     last = Direction.RESPONSE
@@ -397,7 +398,7 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
         try:
             if kind == "spdm":
                 direction = last = direction_of(payload)
-                msg, exact = flow.decode(payload, padded=transport == "pci-doe")
+                msg, exact = flow.decode(payload, max_padding=max_padding)
                 yield item(kind=kind, direction=direction, data=exact, message=msg, carried=flow.carried)
                 continue
             details = None

@@ -31,21 +31,18 @@ from spdm._checks import invalid_response
 from spdm.crypto import AsymSuite, HashSuite
 from spdm.errors import ProtocolError
 from spdm.messages import encode
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.endpoint_info import DEVICE_CLASS_IDENTIFIER, EndpointInfo, GetEndpointInfo
 from spdm.signing import SignatureInput
 from spdm.transcript import endpoint_info_digest
 
-__all__ = ["MAX_EP_INFO_BYTES", "EndpointInfoResult", "Signer", "answer_endpoint_info", "check_endpoint_info"]
-
-MAX_EP_INFO_BYTES = 1024
-"""The largest EPInfo an endpoint serves (libspdm's LIBSPDM_MAX_ENDPOINT_INFO_LENGTH, as the codec bounds it)."""
+__all__ = ["EndpointInfoResult", "Signer", "answer_endpoint_info", "check_endpoint_info"]
 
 Signer = Callable[[SignatureInput], bytes]
 """Signs what a slot's key signs, returning the signature bytes."""
 
-_NONCE_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +90,7 @@ def answer_endpoint_info(
     signer = signers.get(slot) if slot < SLOT_COUNT else None
     if signer is None or hashes is None:
         raise ProtocolError(ErrorCode.InvalidRequest, f"slot {slot} holds no key to sign ENDPOINT_INFO with")
-    nonce = random(_NONCE_SIZE)
+    nonce = random(NONCE_SIZE)
     unsigned = encode(EndpointInfo(version=ask.version, slot_param=slot, nonce=nonce, ep_info=ep_info))
     signed = endpoint_info_digest(hashes, ask.version, vca, request, unsigned, requester_signs=requester_signs)
     return unsigned + signer(signed)

@@ -20,6 +20,7 @@ from spdm.errors import DecodeError, ErrorCode, ProtocolError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
+from spdm.messages.codec import is_padding
 from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.endpoint_info import GetEndpointInfo
@@ -33,7 +34,6 @@ from spdm.negotiated import Negotiated
 
 __all__ = ["Carried", "Direction", "FlowDecoder", "direction_of", "stands_for"]
 
-_DOE_DW = 4
 _CHAIN_LENGTH_SIZE = 2
 
 
@@ -151,17 +151,17 @@ class FlowDecoder:
         signed = isinstance(asked, GetEndpointInfo) and asked.signature_requested
         return self.negotiated.requester_response_context(signature_requested=signed)
 
-    def decode(self, data: bytes, *, padded: bool = False) -> tuple[Message, bytes]:
+    def decode(self, data: bytes, *, max_padding: int = 0) -> tuple[Message, bytes]:
         """Decode one message and follow it; return it and its exact bytes.
 
-        With `padded`, `data` may end in DOE padding (under one DWORD of zeros) after the
-        message; the message's own fields say where it ends.
+        With `max_padding`, `data` may end in that many zero bytes of transport padding after the
+        message (DOE: 3); the message's own fields say where it ends.
         """
         ctx = self.context(direction_of(data))
-        if padded:
+        if max_padding:
             msg, size = self._cut_padding(*decode_prefix(data, ctx))
             tail = data[size:]
-            if len(tail) >= _DOE_DW or any(tail):
+            if not is_padding(tail, max_padding):
                 raise DecodeError(msg.name, "", f"{len(tail)} bytes after the message are not DOE padding")
         else:
             msg = decode(data, ctx)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from spdm.errors import ProtocolError
+from spdm.messages.bounds import MAX_OPAQUE_LENGTH
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.mel import MAX_MEL_SIZE, MEL_HEADER_SIZE
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
@@ -35,8 +36,6 @@ __all__ = [
     "Limits",
 ]
 
-MAX_OPAQUE_LENGTH = 1024
-"""The codec's bound on OpaqueLength (SPDM 1.1): `Limits.max_opaque_bytes` cannot exceed it."""
 MAX_MEASUREMENT_RECORD_LENGTH = 0xFF_FFFF
 """MeasurementRecordLength is a u24."""
 MAX_MEASUREMENT_BLOCKS = 0xFF

@@ -145,7 +145,7 @@ def _vector(name: str) -> Vector:
     secrets = ReplaySecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=None if entry["psk"] is None else bytes.fromhex(entry["psk"]),
-        requester_certificates=load_certificates(VECTORS / chain)
+        requester_chain=load_certificates(VECTORS / chain)
         if chain and not entry.get("requester_chain_on_wire")
         else (),
     )
@@ -531,7 +531,7 @@ def test_recording_transport_frames_as_spdm_emu(link_type: int) -> None:
 
 
 def test_a_socket_server_tap_and_a_recording_link_write_the_same_objects(tmp_path: Path) -> None:
-    config = dataclasses.replace(demo_config(sessions=True), transport_padding=3)
+    config = dataclasses.replace(demo_config(sessions=True), max_padding=3)
     anchor = config.slots[0].certificates[0]
     server_log = SecretsLog(tmp_path / "server.json")
     responder = Responder(dataclasses.replace(config, on_dhe_secret=server_log.add_dhe_secret))

@@ -38,7 +38,7 @@ def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
     return ReplaySecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=bytes.fromhex(entry["psk"]),
-        requester_certificates=split_der((vectors / chain).read_bytes()) if chain else (),
+        requester_chain=split_der((vectors / chain).read_bytes()) if chain else (),
     )
 
 

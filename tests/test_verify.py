@@ -57,6 +57,24 @@ def test_connection_signatures_are_checked(libspdm_vectors: Path, capture: str) 
     assert set(range(7, 21)) <= result.covered  # VCA, DIGESTS, CERTIFICATE, CHALLENGE, CHALLENGE_AUTH
 
 
+def test_a_chain_without_its_trust_anchor_is_not_checked(libspdm_vectors: Path) -> None:
+    """b_conn reads the chains of slots 0 and 1; with slot 0's root alone, slot 1's validation is a
+    check not made: no failure, and no pass either."""
+    capture = "b_conn_ecdsap256_sha256_v11"
+    pcap = read_pcap(libspdm_vectors / capture / "requester.pcap")
+    result = verify_capture(pcap, {0: _root(libspdm_vectors, capture)})
+    skipped = [check for check in result.checks if not check.checked]
+    assert [(check.record, check.name) for check in skipped] == [
+        (18, "slot 1 certificate chain validates to its trust anchor")
+    ]
+    assert skipped[0].ok and not skipped[0].passed
+    assert str(skipped[0]).startswith("skip record 18: ")
+    assert result.ok
+
+    anchors = _anchors(libspdm_vectors, capture)
+    assert all(check.checked for check in verify_capture(pcap, anchors).checks)
+
+
 def _positions(size: int, spread: int) -> list[int]:
     """The header, the last byte, and `spread` evenly spaced bytes of a message."""
     return sorted({0, 1, 2, 3, size - 1} | {size * k // spread for k in range(spread)})
@@ -94,7 +112,15 @@ def test_cli_verify_statuses(libspdm_vectors: Path, tmp_path: Path, capsys: pyte
     assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root]) == 0
     out = capsys.readouterr().out
     assert "ok   record 20: CHALLENGE_AUTH signature over M1/M2 (A, B, C)" in out
-    assert "verified:" in out
+    # the capture also reads slot 1, whose root is not given: that validation is not made, and says so
+    assert "skip record 18: slot 1 certificate chain validates to its trust anchor: no trust anchor for this" in out
+    assert "verified: 10 checks passed, 1 not checked" in out
+
+    slot_root = f"1={libspdm_vectors / 'sample_key/ecp256/ca1.cert.der'}"
+    assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root, "--slot-root", slot_root]) == 0
+    out = capsys.readouterr().out
+    assert "ok   record 18: slot 1 certificate chain validates to its trust anchor" in out
+    assert "verified: 11 checks passed\n" in out
 
     wrong_root = str(libspdm_vectors / "sample_key/ecp384/ca.cert.der")
     assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", wrong_root]) == 1
@@ -121,7 +147,7 @@ def _session_secrets(vectors: Path, capture: str) -> ReplaySecrets:
     return ReplaySecrets(
         dhe_secrets=tuple(bytes.fromhex(str(s)) for s in entry["dhe_secrets"]),  # type: ignore[attr-defined]
         psk=bytes.fromhex(str(entry["psk"])),
-        requester_certificates=split_der((vectors / str(chain)).read_bytes()) if chain else (),
+        requester_chain=split_der((vectors / str(chain)).read_bytes()) if chain else (),
     )
 
 

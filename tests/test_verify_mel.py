@@ -74,6 +74,20 @@ def test_altered_mel_fails(
     assert failure in str(failed[0])
 
 
+def test_a_log_read_before_the_measurements_is_not_checked_against_them() -> None:
+    """Our 1.3 vector reads the MEL (record 20) before any MEASUREMENTS of all blocks: the log parses,
+    and its binding is a check not made (no failure, no pass)."""
+    folder = Path(__file__).resolve().parents[1] / "vectors" / "mel_epinfo_keypair_events_p256_sha256_v13"
+    result = verify_capture(read_pcap(folder / "requester.pcap"), {0: (folder / "root.der").read_bytes()})
+    checks = [c for c in result.checks if "measurement extension log" in c.name]
+    assert [(c.record, c.ok, c.checked) for c in checks] == [(20, True, True), (20, True, False)]
+    assert str(checks[1]) == (
+        "skip record 20: the measurement extension log is consistent with the measurements it extends: "
+        "no MEASUREMENTS of all blocks before it"
+    )
+    assert result.ok
+
+
 def test_dump_shows_the_log(libspdm_v12_v13_vectors: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert dump.run(libspdm_v12_v13_vectors / Y2 / "requester.pcap", as_json=True, out=out, err=err) == 0
@@ -98,11 +112,15 @@ def test_dump_names_a_log_that_does_not_parse(y2: tuple[Pcap, dict[int, bytes]],
     assert f"record {_MEL_RECORD} did not decode: MEASUREMENT_EXTENSION_LOG_DMTF" in err.getvalue()
 
 
-def _recorded_exchange(log: MelLog | None = None) -> tuple[Pcap, dict[int, bytes], ReplaySecrets]:
+def _recorded_exchange(
+    log: MelLog | None = None, *, not_ready_in_session: bool = False
+) -> tuple[Pcap, dict[int, bytes], ReplaySecrets]:
     """Our requester reading the demo MEL from our responder (1.3), in the clear and in a DHE
     session, recorded as a DOE pcap, with the root and the session's secret. `log` is served instead
-    of the demo's (its measurements unchanged)."""
-    config = dataclasses.replace(demo_config(sessions=True, mel=True), transport_padding=3)
+    of the demo's (its measurements unchanged); with `not_ready_in_session` the responder answers the
+    session's GET_MEASUREMENT_EXTENSION_LOG ERROR ResponseNotReady first, and the requester fetches
+    the log with RESPOND_IF_READY."""
+    config = dataclasses.replace(demo_config(sessions=True, mel=True), max_padding=3)
     if log is not None:
         config = dataclasses.replace(config, measurement_extension_log=log)
     responder = Responder(config)
@@ -118,6 +136,8 @@ def _recorded_exchange(log: MelLog | None = None) -> tuple[Pcap, dict[int, bytes
     requester.get_measurement_extension_log()
     with requester.key_exchange(0) as session:
         session.get_measurements(0xFF)
+        if not_ready_in_session:
+            responder.answer_not_ready(1)
         session.get_measurement_extension_log()
     return read_pcap(buffer.getvalue()), {0: root}, ReplaySecrets(dhe_secrets=tuple(secrets))
 
@@ -129,6 +149,17 @@ def test_own_capture_mel_checked_in_the_clear_and_in_the_session() -> None:
     consistent = [c for c in result.checks if c.name.endswith("consistent with the measurements it extends")]
     assert [c.detail.split(", ")[1] for c in consistent] == ["hash-extended indices 0x11"] * 2
     assert consistent[0].record < consistent[1].record
+
+
+def test_a_log_fetched_with_respond_if_ready_in_a_session_is_checked() -> None:
+    """Inside a session too, a request answered ResponseNotReady pairs with the answer RESPOND_IF_READY
+    fetches: the log read that way is checked against the session's measurements."""
+    pcap, anchors, secrets = _recorded_exchange(not_ready_in_session=True)
+    result = verify_capture(pcap, anchors, secrets=secrets)
+    assert result.ok, result.first_failure
+    assert any(c.name == "secured record opens: RESPOND_IF_READY under data keys" for c in result.checks)
+    consistent = [c for c in result.checks if c.name.endswith("consistent with the measurements it extends")]
+    assert [(c.passed, c.detail.split(", ")[1]) for c in consistent] == [(True, "hash-extended indices 0x11")] * 2
 
 
 def test_own_capture_inconsistent_mel_fails_in_the_session_too() -> None:

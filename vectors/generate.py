@@ -88,12 +88,12 @@ from spdm.responder import (
 from spdm.session.secured import MCTP, PCI_DOE, SecuredTransport
 from spdm.testing.pki import make_chain
 from spdm.transport.base import Transport
-from spdm.transport.doe import DoeMailboxResponder, DoeTransport
+from spdm.transport.doe import MAX_DW_PADDING, DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 
 __all__ = [
     "CLOCK",
-    "FRAMINGS",
+    "SECURED_TRANSPORTS",
     "SPECS",
     "VECTORS",
     "DeterministicEcKey",
@@ -120,12 +120,10 @@ MCTP_UNPADDED = dataclasses.replace(MCTP, name="mctp", max_random_padding=0)
 """MCTP secured-message framing without random padding: DSP0277 makes padding optional, and
 libspdm's 1..32 random bytes would make the files irreproducible."""
 
-FRAMINGS: Mapping[str, SecuredTransport] = {"pci-doe": PCI_DOE, "mctp-unpadded": MCTP_UNPADDED}
-"""Secured-message framings by the name a manifest's requester settings use."""
+SECURED_TRANSPORTS: Mapping[str, SecuredTransport] = {"pci-doe": PCI_DOE, "mctp-unpadded": MCTP_UNPADDED}
+"""Secured-message framings by the name a manifest's requester settings give as `secured_transport`."""
 
 _F = CapabilityFlags
-_NO_PADDING = 0
-_DOE_PADDING = 3
 
 
 # --- determinism ------------------------------------------------------------------------------
@@ -1092,7 +1090,7 @@ def _requester_settings(spec: VectorSpec) -> dict[str, Any]:
         "psk": PSK.hex() if spec.psk else None,
         "psk_hint": spec.psk_hint.hex() if spec.psk else "",
         "identity_slots": [0] if spec.mutual_auth else [],
-        "secured_framing": "mctp-unpadded" if spec.transport == "mctp" else "pci-doe",
+        "secured_transport": "mctp-unpadded" if spec.transport == "mctp" else "pci-doe",
         "chunk": spec.chunk,
     } | ({"capabilities_13": _requester_flags_13(spec)} if spec.multi_key or spec.events else {})
 
@@ -1121,7 +1119,7 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
         "max_spdm_msg_size": settings["max_spdm_msg_size"],
         "limits": _limits(settings["max_spdm_msg_size"]),
         "certificate_portion": settings["certificate_portion"],
-        "secured_transport": FRAMINGS[settings["secured_framing"]],
+        "secured_transport": SECURED_TRANSPORTS[settings["secured_transport"]],
         "clock": lambda: CLOCK,
         "sleep": lambda seconds: None,
     }
@@ -1282,7 +1280,7 @@ def _responder_config(
         "endpoint_info": ENDPOINT_INFO if spec.endpoint_info else None,
         "key_pairs": key_pairs_for_slots(slots) if spec.key_pairs else (),
         "random": SeededRandom(f"{spec.name}/responder"),
-        "transport_padding": _DOE_PADDING if spec.transport == "pci-doe" else _NO_PADDING,
+        "max_padding": MAX_DW_PADDING if spec.transport == "pci-doe" else 0,
         "heartbeat_period": 30 if spec.sessions else 0,
         "dhe_private_value": _dhe_values(f"{spec.name}/responder"),
         "clock": lambda: CLOCK,

@@ -5,13 +5,11 @@ Standard library only: `spdm --help` imports this, and nothing heavier.
 
 from __future__ import annotations
 
-__all__ = ["DOE_PADDING", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "read_file"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "read_file"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-DOE_PADDING = 3
-"""Responders pad SPDM messages to whole DOE DWORDs with up to this many bytes (spdm-emu does too)."""
 
 
 class Usage(Exception):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from spdm.cli._common import DOE_PADDING
 from spdm.cli._requester import run_requester
 from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.requester import RequesterConfig
 from spdm.responder import Responder, demo_config
-from spdm.transport.doe import DoeMailboxResponder
+from spdm.transport.doe import MAX_DW_PADDING, DoeMailboxResponder
 from spdm.transport.socket import SocketLink, SocketServer
 
 __all__ = ["run"]
@@ -18,7 +17,7 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     del args  # `spdm demo` takes no options
-    config = replace(demo_config(), transport_padding=DOE_PADDING)
+    config = replace(demo_config(), max_padding=MAX_DW_PADDING)
     responder = Responder(config)
     server = SocketServer(DoeMailboxResponder(responder.respond), host="127.0.0.1", port=0).start()
     print(f"demo responder on 127.0.0.1:{server.port}; authenticating it over PCI DOE")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spdm.capture import tap_objects
 from spdm.certs import load_certificates
-from spdm.cli._common import DOE_PADDING, EXIT_OK, Usage, read_file
+from spdm.cli._common import EXIT_OK, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
 from spdm.cli._transfer import transfer_settings
@@ -26,7 +26,7 @@ from spdm.responder import (
     demo_config,
     key_pairs_for_slots,
 )
-from spdm.transport.doe import DoeMailboxResponder
+from spdm.transport.doe import MAX_DW_PADDING, DoeMailboxResponder
 from spdm.transport.socket import DEFAULT_PORT, Command, RespondObject, SocketServer
 
 __all__ = ["run"]
@@ -73,7 +73,7 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
         config = replace(
             config,
             versions=versions_up_to(args.version),
-            transport_padding=DOE_PADDING,
+            max_padding=MAX_DW_PADDING,
             requester_trust_anchors=anchors,
             requester_chain=chain,
             mutual_auth=args.mutual_auth,

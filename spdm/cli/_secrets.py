@@ -25,7 +25,7 @@ def replay_secrets(args: argparse.Namespace) -> ReplaySecrets | None:
             raise Usage(f"unusable --req-cert-chain: {error}") from None
     if args.psk is None and not args.dhe_secret and not requester:
         return None
-    return ReplaySecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_certificates=requester)
+    return ReplaySecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_chain=requester)
 
 
 def _sidecar_secrets(args: argparse.Namespace) -> ReplaySecrets:
@@ -35,6 +35,4 @@ def _sidecar_secrets(args: argparse.Namespace) -> ReplaySecrets:
         sidecar = CaptureSecrets.from_json(read_file(args.secrets, "secrets file"))
     except DecodeError as error:
         raise Usage(f"unusable --secrets {args.secrets}: {error}") from None
-    return ReplaySecrets(
-        dhe_secrets=sidecar.dhe_secrets, psk=sidecar.psk, requester_certificates=sidecar.requester_chain
-    )
+    return ReplaySecrets(dhe_secrets=sidecar.dhe_secrets, psk=sidecar.psk, requester_chain=sidecar.requester_chain)

@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if result.skipped_secured:
         print(f"skipped: {result.skipped_secured} secured records (session traffic is not checked here)")
     if result.ok:
-        print(f"verified: {sum(c.ok for c in result.checks)} checks passed")
+        passed = sum(c.passed for c in result.checks)
+        skipped = sum(not c.checked for c in result.checks)
+        print(f"verified: {passed} checks passed" + (f", {skipped} not checked" if skipped else ""))
         return EXIT_OK
     failure = result.first_failure
     print(f"FAILED: {failure if failure else 'nothing in the capture could be checked'}", file=sys.stderr)

@@ -13,10 +13,21 @@ from spdm.messages._layout import field, length_of, negotiated_bytes, of, presen
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["SLOT_COUNT", "Certificate", "Digests", "GetCertificate", "GetDigests", "slot_ids", "slot_mask"]
+__all__ = [
+    "SLOT_COUNT",
+    "SLOT_ID_MASK",
+    "Certificate",
+    "Digests",
+    "GetCertificate",
+    "GetDigests",
+    "slot_ids",
+    "slot_mask",
+]
 
 SLOT_COUNT = 8
 """Certificate slots 0..7: bit n of a slot mask stands for slot n."""
+SLOT_ID_MASK = 0x0F
+"""SlotID is bits [3:0] of the byte that carries it; the high bits hold other attributes."""
 
 
 def slot_ids(mask: int) -> tuple[int, ...]:
@@ -124,7 +135,7 @@ class GetCertificate(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & 0xF
+        return self.slot_param & SLOT_ID_MASK
 
     @property
     def slot_size_requested(self) -> bool:
@@ -152,7 +163,7 @@ class Certificate(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & 0xF
+        return self.slot_param & SLOT_ID_MASK
 
     @property
     def certificate_model(self) -> int:

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, negotiated_bytes, require, when
+from spdm.messages._layout import field, length_of, negotiated_bytes, when
+from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
+from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
 __all__ = ["REQUESTER_CONTEXT_SIZE", "Challenge", "ChallengeAuth"]
 
-_NONCE_SIZE = 32
-_MAX_OPAQUE_LENGTH = 1024
 REQUESTER_CONTEXT_SIZE = 8
 """SPDM_REQ_CONTEXT_SIZE: the RequesterContext of 1.3 CHALLENGE and GET_MEASUREMENTS, echoed by their responses."""
 _FROM_13 = when("version", ">=", 0x13)
@@ -23,7 +23,7 @@ _FROM_13 = when("version", ">=", 0x13)
     Code.CHALLENGE,
     "slot_id" / c.Int8ul,
     "summary_hash_type" / c.Int8ul,
-    "nonce" / c.Bytes(_NONCE_SIZE),
+    "nonce" / c.Bytes(NONCE_SIZE),
     "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,10 +42,10 @@ class Challenge(Message):
     "attributes" / c.Int8ul,
     "slot_mask" / c.Int8ul,
     "cert_chain_hash" / negotiated_bytes("hash_size"),
-    "nonce" / c.Bytes(_NONCE_SIZE),
+    "nonce" / c.Bytes(NONCE_SIZE),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
+    opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
     "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size"),
@@ -67,7 +67,7 @@ class ChallengeAuth(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.attributes & 0xF
+        return self.attributes & SLOT_ID_MASK
 
     @property
     def basic_mut_auth_requested(self) -> bool:

@@ -32,6 +32,7 @@ __all__ = [
     "encode",
     "encode_record",
     "encode_records",
+    "is_padding",
     "layout_fields",
     "message",
     "record",
@@ -291,7 +292,7 @@ def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Mes
     """Decode the SPDM message at the start of `data`; return it and its length.
 
     For transports that pad (DOE pads to DWORDs): the message's own fields say where it ends,
-    and the caller decides what the bytes after it may be.
+    and the caller decides what the bytes after it may be (`is_padding`).
     """
     data = bytes(data)
     if len(data) < 4:
@@ -299,6 +300,12 @@ def decode_prefix(data: bytes, context: CodecContext | None = None) -> tuple[Mes
     cls = message_class(data[1])
     obj, size = _parse(cls.name, cls.open_layout, data, context)
     return cast(Message, obj), size
+
+
+def is_padding(tail: bytes, max_padding: int) -> bool:
+    """Whether the bytes after a decoded message are transport padding: at most `max_padding`
+    zero bytes (DOE pads each object to whole DWORDs, so up to 3)."""
+    return len(tail) <= max_padding and not any(tail)
 
 
 def encode(msg: Message) -> bytes:

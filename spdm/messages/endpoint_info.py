@@ -16,18 +16,32 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._layout import field, length_of, negotiated_bytes, of, present_when, require, when
+from spdm.messages.bounds import NONCE_SIZE
+from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["DEVICE_CLASS_IDENTIFIER", "SIGNATURE_REQUESTED", "EndpointInfo", "GetEndpointInfo"]
+__all__ = [
+    "DEVICE_CLASS_IDENTIFIER",
+    "MAX_EP_INFO_LENGTH",
+    "SIGNATURE_REQUESTED",
+    "EndpointInfo",
+    "GetEndpointInfo",
+    "check_ep_info",
+]
 
 DEVICE_CLASS_IDENTIFIER = 0x01
 """SubCode (Param1) of GET_ENDPOINT_INFO: the device class identifier."""
 SIGNATURE_REQUESTED = 0x01
 """RequestAttributes bit 0 of GET_ENDPOINT_INFO: sign the ENDPOINT_INFO response."""
-_NONCE_SIZE = 32
-_SLOT_ID_MASK = 0x0F
-_MAX_EP_INFO_LENGTH = 1024
+MAX_EP_INFO_LENGTH = 1024
+"""The largest EPInfo an endpoint serves or reads (libspdm's LIBSPDM_MAX_ENDPOINT_INFO_LENGTH)."""
+
+
+def check_ep_info(ep_info: bytes) -> None:
+    """`ValueError` unless a configured EPInfo fits ENDPOINT_INFO's EPInfoLen bound."""
+    if len(ep_info) > MAX_EP_INFO_LENGTH:
+        raise ValueError(f"endpoint_info has {len(ep_info)} bytes, at most {MAX_EP_INFO_LENGTH}")
 
 
 def _nonce_present(attributes: int, nonce: bytes | None) -> bool:
@@ -40,7 +54,7 @@ def _nonce_present(attributes: int, nonce: bytes | None) -> bool:
     "slot_param" / c.Int8ul,
     "request_attributes" / c.Int8ul,
     "reserved" / c.Int24ul,
-    "nonce" / c.If(when("request_attributes", "&", SIGNATURE_REQUESTED), c.Bytes(_NONCE_SIZE)),
+    "nonce" / c.If(when("request_attributes", "&", SIGNATURE_REQUESTED), c.Bytes(NONCE_SIZE)),
     require(
         of(_nonce_present, "request_attributes", "nonce"),
         "Nonce must be present exactly when a signature is requested",
@@ -60,7 +74,7 @@ class GetEndpointInfo(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & _SLOT_ID_MASK
+        return self.slot_param & SLOT_ID_MASK
 
     @property
     def signature_requested(self) -> bool:
@@ -72,9 +86,9 @@ class GetEndpointInfo(Message):
     "param1" / c.Int8ul,
     "slot_param" / c.Int8ul,
     "reserved" / c.Int32ul,
-    "nonce" / present_when("signature_requested", c.Bytes(_NONCE_SIZE)),
+    "nonce" / present_when("signature_requested", c.Bytes(NONCE_SIZE)),
     "_ep_info_length" / c.Rebuild(c.Int32ul, length_of("ep_info")),
-    require(when("_ep_info_length", "<=", _MAX_EP_INFO_LENGTH), "EPInfoLen over 1024", field="ep_info"),
+    require(when("_ep_info_length", "<=", MAX_EP_INFO_LENGTH), f"EPInfoLen over {MAX_EP_INFO_LENGTH}", field="ep_info"),
     "ep_info" / c.Bytes(field("_ep_info_length")),
     "signature" / negotiated_bytes("signature_size", "signature_requested"),
 )
@@ -92,4 +106,4 @@ class EndpointInfo(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & _SLOT_ID_MASK
+        return self.slot_param & SLOT_ID_MASK

@@ -17,6 +17,7 @@ from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, ErrorCode
 
 __all__ = [
+    "MAX_EXTENDED_ERROR_DATA",
     "NEVER_NOT_READY",
     "ErrorResponse",
     "LargeResponse",
@@ -25,7 +26,8 @@ __all__ = [
     "ResponseTooLarge",
 ]
 
-_MAX_EXTENDED_DATA = 32
+MAX_EXTENDED_ERROR_DATA = 32
+"""The longest ExtendedErrorData an ERROR carries."""
 
 NEVER_NOT_READY: frozenset[int] = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
 """The requests a responder shall not answer with ERROR ResponseNotReady (DSP0274, in each one's
@@ -67,7 +69,7 @@ class ResponseTooLarge(Record):
 
 
 def _within_bound(extended_data: Record | bytes) -> bool:
-    return not isinstance(extended_data, bytes) or len(extended_data) <= _MAX_EXTENDED_DATA
+    return not isinstance(extended_data, bytes) or len(extended_data) <= MAX_EXTENDED_ERROR_DATA
 
 
 @message(

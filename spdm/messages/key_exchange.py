@@ -7,22 +7,21 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._layout import absent_when, field, length_of, negotiated_bytes, of, require, when
+from spdm.messages.bounds import opaque_length_bound
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
+__all__ = ["RANDOM_SIZE", "Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
 
-_RANDOM_SIZE = 32
-_MAX_OPAQUE_LENGTH = 1024
+RANDOM_SIZE = 32
+"""RandomData of KEY_EXCHANGE and KEY_EXCHANGE_RSP."""
 
 
 def _opaque_data() -> list[c.Construct]:
-    """OpaqueDataLength (derived, at most 1024) and the OpaqueData it counts."""
+    """OpaqueDataLength (derived, bounded) and the OpaqueData it counts."""
     return [
         "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-        require(
-            when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"
-        ),
+        opaque_length_bound(),
         "opaque_data" / c.Bytes(field("_opaque_length")),
     ]
 
@@ -34,7 +33,7 @@ def _opaque_data() -> list[c.Construct]:
     "req_session_id" / c.Int16ul,
     "session_policy" / c.Int8ul,
     "reserved" / c.Int8ul,
-    "random_data" / c.Bytes(_RANDOM_SIZE),
+    "random_data" / c.Bytes(RANDOM_SIZE),
     "exchange_data" / negotiated_bytes("dhe_size"),
     *_opaque_data(),
 )
@@ -61,7 +60,7 @@ class KeyExchange(Message):
     "rsp_session_id" / c.Int16ul,
     "mut_auth_requested" / c.Int8ul,
     "req_slot_id_param" / c.Int8ul,
-    "random_data" / c.Bytes(_RANDOM_SIZE),
+    "random_data" / c.Bytes(RANDOM_SIZE),
     "exchange_data" / negotiated_bytes("dhe_size"),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     *_opaque_data(),

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._layout import exactly, field, length_of, negotiated_bytes, of, require, when
+from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
+from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, MeasurementSpecification
@@ -16,8 +18,6 @@ __all__ = ["ALL_MEASUREMENTS", "DmtfMeasurement", "GetMeasurements", "Measuremen
 ALL_MEASUREMENTS = 0xFF
 """GET_MEASUREMENTS MeasurementOperation for every measurement block (0 asks for the count, 1..0xFE for one index)."""
 
-_NONCE_SIZE = 32
-_MAX_OPAQUE_LENGTH = 1024
 _SIGNATURE_REQUESTED = 0x01
 _RAW_BIT_STREAM_REQUESTED = 0x02  # 1.2
 _CONTENT_CHANGED_SHIFT = 4  # 1.2: MEASUREMENTS Param2 bits [5:4]
@@ -82,7 +82,7 @@ def _has_slot_id_param(attributes: int, version: int) -> bool:
     Code.GET_MEASUREMENTS,
     "attributes" / c.Int8ul,
     "operation" / c.Int8ul,
-    "nonce" / c.If(when("attributes", "&", _SIGNATURE_REQUESTED), c.Bytes(_NONCE_SIZE)),
+    "nonce" / c.If(when("attributes", "&", _SIGNATURE_REQUESTED), c.Bytes(NONCE_SIZE)),
     "slot_id_param" / c.If(of(_has_slot_id_param, "attributes", "version"), c.Int8ul),
     require(
         of(lambda attributes, nonce: nonce is None or _signature_requested(attributes), "attributes", "nonce"),
@@ -138,7 +138,7 @@ class GetMeasurements(Message):
     @property
     def slot_id(self) -> int:
         """The slot whose key signs the answer: SlotIDParam bits [3:0], 0 without SlotIDParam (1.0)."""
-        return (self.slot_id_param or 0) & 0xF
+        return (self.slot_id_param or 0) & SLOT_ID_MASK
 
     @property
     def signature_requested(self) -> bool:
@@ -161,9 +161,9 @@ def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     "_block_count" / c.Rebuild(c.Int8ul, length_of("blocks")),
     "_record_length" / c.Rebuild(c.Int24ul, of(_record_length, "blocks")),
     "blocks" / exactly(field("_record_length"), c.Array(field("_block_count"), MeasurementBlock.layout)),
-    "nonce" / c.Bytes(_NONCE_SIZE),
+    "nonce" / c.Bytes(NONCE_SIZE),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueLength over 1024", field="opaque_data"),
+    opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
     "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size", "signature_requested"),
@@ -185,7 +185,7 @@ class Measurements(Message):
     @property
     def slot_id(self) -> int:
         """1.1 SlotIDParam echoed in Param2 bits [3:0] by a signed answer (reserved in 1.0: 0)."""
-        return self.slot_param & 0xF if self.version >= 0x11 else 0
+        return self.slot_param & SLOT_ID_MASK if self.version >= 0x11 else 0
 
     @property
     def content_changed(self) -> int:

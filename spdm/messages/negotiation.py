@@ -15,6 +15,7 @@ from spdm.messages.codes import CapabilityFlags, Code
 __all__ = [
     "DEFAULT_TRANSFER_SIZE",
     "MAX_CT_EXPONENT",
+    "MAX_EXT_ASYM_PLUS_HASH",
     "MIN_DATA_TRANSFER_SIZE",
     "SPDM_VERSIONS",
     "SUPPORTED_ALGORITHMS",
@@ -31,6 +32,7 @@ __all__ = [
     "VersionNumber",
     "check_capability_settings",
     "has_alg_structs",
+    "max_algorithms_length",
     "max_extended_algorithms",
     "versions_up_to",
 ]
@@ -51,6 +53,11 @@ def max_extended_algorithms(version: int) -> int:
     return 8 if version < 0x11 else 20
 
 
+def max_algorithms_length(version: int) -> int:
+    """The largest Length of a NEGOTIATE_ALGORITHMS: 0x40 in SPDM 1.0, 0x80 from 1.1 (DSP0274, NEGOTIATE_ALGORITHMS)."""
+    return 0x40 if version < 0x11 else 0x80
+
+
 def versions_up_to(highest: int | None) -> tuple[int, ...]:
     """The versions of `SPDM_VERSIONS` up to `highest` (all for None); `ValueError` unless `highest` is one of them."""
     if highest is None:
@@ -64,14 +71,12 @@ def versions_up_to(highest: int | None) -> tuple[int, ...]:
 MAX_CT_EXPONENT = 31
 """The largest CTExponent either side may state (CT = 2^CTExponent us); libspdm refuses more."""
 
-_MAX_EXT_ASYM_PLUS_HASH = 20
+MAX_EXT_ASYM_PLUS_HASH = 20
 """The codec's bound on ExtAsymCount + ExtHashCount, whatever the version (`max_extended_algorithms`
 is the per-version bound on every extended algorithm of an offer)."""
 SUPPORTED_ALGORITHMS = 0x01
 """1.3 GET_CAPABILITIES / CAPABILITIES Param1 bit 0: the supported algorithms are asked for / listed."""
 _FROM_13 = when("version", ">=", 0x13)
-_MAX_ALGORITHMS_LENGTH = {0x10: 0x40}
-_MAX_ALGORITHMS_LENGTH_DEFAULT = 0x80
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,8 +270,7 @@ def _length_rules(fixed: int) -> list[c.Construct]:
         return bool(length == expected(*fields))
 
     def within(version: int, length: int) -> bool:
-        bound = _MAX_ALGORITHMS_LENGTH.get(version, _MAX_ALGORITHMS_LENGTH_DEFAULT)
-        return bool(length <= bound)
+        return length <= max_algorithms_length(version)
 
     return [
         require(of(matches, "length", *_LENGTH_FIELDS), "Length does not match the message size", field="length"),
@@ -291,7 +295,7 @@ def _offer_body(*reserved3_and_mel: c.Construct) -> list[c.Construct]:
         "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
         "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
         require(
-            of(lambda asym, hash_: asym + hash_ <= _MAX_EXT_ASYM_PLUS_HASH, "_ext_asym_count", "_ext_hash_count"),
+            of(lambda asym, hash_: asym + hash_ <= MAX_EXT_ASYM_PLUS_HASH, "_ext_asym_count", "_ext_hash_count"),
             "ExtAsymCount + ExtHashCount over 20",
         ),
         *reserved3_and_mel,

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages._layout import field, length_of, of, require
+from spdm.messages.bounds import opaque_length_bound
+from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["Csr", "GetCsr", "SetCertificate", "SetCertificateRsp"]
+__all__ = ["Csr", "GetCsr", "SetCertificate", "SetCertificateRsp", "erases_slot"]
 
-_MAX_OPAQUE_LENGTH = 1024
-_SLOT_ID_MASK = 0x0F
 _ERASE = 0x80
 
 
@@ -35,7 +35,7 @@ _ERASE = 0x80
     "param2" / c.Int8ul,
     "_requester_info_length" / c.Rebuild(c.Int16ul, length_of("requester_info")),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
-    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"),
+    opaque_length_bound(),
     "requester_info" / c.Bytes(field("_requester_info_length")),
     "opaque_data" / c.Bytes(field("_opaque_length")),
 )
@@ -89,9 +89,13 @@ class Csr(Message):
     csr: bytes
 
 
+def erases_slot(version: int, slot_param: int) -> bool:
+    """A SET_CERTIFICATE that erases its slot (1.3, Param1 bit 7) and so carries no chain."""
+    return version >= 0x13 and bool(slot_param & _ERASE)
+
+
 def _chain_present(version: int, slot_param: int, cert_chain: bytes) -> bool:
-    erasing = version >= 0x13 and bool(slot_param & _ERASE)
-    return bool(cert_chain) != erasing
+    return bool(cert_chain) != erases_slot(version, slot_param)
 
 
 @message(
@@ -116,7 +120,7 @@ class SetCertificate(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & _SLOT_ID_MASK
+        return self.slot_param & SLOT_ID_MASK
 
     @property
     def cert_model(self) -> int:
@@ -145,4 +149,4 @@ class SetCertificateRsp(Message):
 
     @property
     def slot_id(self) -> int:
-        return self.slot_param & _SLOT_ID_MASK
+        return self.slot_param & SLOT_ID_MASK

@@ -12,15 +12,24 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._layout import field, length_of, negotiated_bytes, require, when
+from spdm.messages.bounds import opaque_length_bound
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["MAX_PSK_HINT_SIZE", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp", "check_psk"]
+__all__ = [
+    "MAX_PSK_CONTEXT_LENGTH",
+    "MAX_PSK_HINT_SIZE",
+    "PskExchange",
+    "PskExchangeRsp",
+    "PskFinish",
+    "PskFinishRsp",
+    "check_psk",
+]
 
 MAX_PSK_HINT_SIZE = 32
 """The longest PSKHint either side takes (libspdm's limit, as the module docstring says)."""
-_MAX_CONTEXT_LENGTH = 1024
-_MAX_OPAQUE_LENGTH = 1024
+MAX_PSK_CONTEXT_LENGTH = 1024
+"""The longest RequesterContext or ResponderContext either message carries."""
 
 
 def check_psk(hint: bytes, psk: bytes) -> None:
@@ -42,11 +51,11 @@ def check_psk(hint: bytes, psk: bytes) -> None:
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(when("_psk_hint_length", "<=", MAX_PSK_HINT_SIZE), "PSKHintLength over 32", field="psk_hint"),
     require(
-        when("_context_length", "<=", _MAX_CONTEXT_LENGTH),
+        when("_context_length", "<=", MAX_PSK_CONTEXT_LENGTH),
         "RequesterContextLength over 1024",
         field="requester_context",
     ),
-    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"),
+    opaque_length_bound(),
     "psk_hint" / c.Bytes(field("_psk_hint_length")),
     "requester_context" / c.Bytes(field("_context_length")),
     "opaque_data" / c.Bytes(field("_opaque_length")),
@@ -74,11 +83,11 @@ class PskExchange(Message):
     "_context_length" / c.Rebuild(c.Int16ul, length_of("responder_context")),
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     require(
-        when("_context_length", "<=", _MAX_CONTEXT_LENGTH),
+        when("_context_length", "<=", MAX_PSK_CONTEXT_LENGTH),
         "ResponderContextLength over 1024",
         field="responder_context",
     ),
-    require(when("_opaque_length", "<=", _MAX_OPAQUE_LENGTH), "OpaqueDataLength over 1024", field="opaque_data"),
+    opaque_length_bound(),
     "measurement_summary_hash" / negotiated_bytes("hash_size", "measurement_summary_hash"),
     "responder_context" / c.Bytes(field("_context_length")),
     "opaque_data" / c.Bytes(field("_opaque_length")),

@@ -31,6 +31,7 @@ from spdm.chunking import MAX_CHUNKS, ChunkAssembly, chunks, transfer_size
 from spdm.errors import NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
 from spdm.messages.error import NEVER_NOT_READY, ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady
@@ -252,7 +253,7 @@ class Channel:
         message, size = decode_prefix(raw, codec)
         if size != len(raw):
             tail = raw[size:]
-            if len(tail) > max_padding or any(tail):
+            if not is_padding(tail, max_padding):
                 raise invalid_response(f"{message.name} is followed by {len(tail)} unexpected bytes")
             raw = raw[:size]
         limits.check_response_opaque(message)

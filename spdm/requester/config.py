@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 
 from spdm.certs import ChainPolicy
 from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
-from spdm.endpoint_info import MAX_EP_INFO_BYTES
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
     AlgType,
@@ -19,6 +18,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     MeasurementSpecification,
 )
+from spdm.messages.endpoint_info import check_ep_info
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
     SPDM_VERSIONS,
@@ -181,8 +181,8 @@ class RequesterConfig:
                 f"{self.limits.max_response_bytes}, the largest response the requester reads"
             )
         check_capability_settings(self)
-        if self.endpoint_info is not None and len(self.endpoint_info) > MAX_EP_INFO_BYTES:
-            raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
+        if self.endpoint_info is not None:
+            check_ep_info(self.endpoint_info)
         if not 0 <= self.session_policy <= 0xFF:
             raise ValueError(f"session_policy {self.session_policy} is not a u8")
 

@@ -47,6 +47,7 @@ from spdm.crypto import AsymSuite, HashSuite, aead_suite, asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.codes import (
@@ -108,7 +109,6 @@ __all__ = ["Connection", "ConnectionView"]
 
 M = TypeVar("M", bound=Message)
 
-_NONCE_SIZE = 32
 
 
 class Connection:
@@ -357,7 +357,7 @@ class Connection:
         verified = self.verified.get(slot)
         if verified is None:
             raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
-        nonce = self.config.draw_random(_NONCE_SIZE)
+        nonce = self.config.draw_random(NONCE_SIZE)
         ask = Challenge(
             version=self.version,
             slot_id=slot,

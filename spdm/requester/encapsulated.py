@@ -22,8 +22,10 @@ from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.endpoint_info import Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import CapabilityFlags, CertificateInfo, Code, ErrorCode
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
@@ -47,7 +49,6 @@ __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulat
 
 _MAX_ENCAPSULATED_REQUESTS = 16
 _IDLE = frozenset({ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests})
-_NONCE_SIZE = 32
 
 
 def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int) -> tuple[Message, bytes]:
@@ -55,7 +56,7 @@ def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int) -
     `max_padding` zero bytes after it."""
     message, size = decode_prefix(payload, negotiated.codec_context())
     tail = payload[size:]
-    if len(tail) > max_padding or any(tail):
+    if not is_padding(tail, max_padding):
         raise DecodeError("ENCAPSULATED_REQUEST", "payload", f"{len(tail)} bytes follow the embedded {message.name}")
     return message, bytes(payload[:size])
 
@@ -230,7 +231,7 @@ class EncapsulatedAnswers:
             attributes=request.slot_id & 0xF,
             slot_mask=slot_mask(self._slots()),
             cert_chain_hash=hashes.digest(chain),
-            nonce=self.config.draw_random(_NONCE_SIZE),
+            nonce=self.config.draw_random(NONCE_SIZE),
             requester_context=request.requester_context,
             signature=bytes(suite.signature_size),
         )

@@ -14,6 +14,7 @@ from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
 from spdm.errors import VerificationError
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
@@ -23,7 +24,6 @@ from spdm.requester.support import require_support
 
 __all__ = ["EndpointInfoResult", "get_endpoint_info"]
 
-_NONCE_SIZE = 32
 
 
 def get_endpoint_info(
@@ -45,7 +45,7 @@ def get_endpoint_info(
     chain = verified.get(slot)
     if signed and chain is None:
         raise VerificationError(f"slot {slot}: verify the certificate chain before signed endpoint info")
-    nonce = random(_NONCE_SIZE) if signed else None
+    nonce = random(NONCE_SIZE) if signed else None
     ask = GetEndpointInfo(
         version=negotiated.version,
         slot_param=slot if signed else 0,

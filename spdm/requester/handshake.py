@@ -27,7 +27,7 @@ from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolErro
 from spdm.messages import Message
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, MutAuthRequest
-from spdm.messages.key_exchange import KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import RANDOM_SIZE, KeyExchange, KeyExchangeRsp
 from spdm.messages.opaque import decode_opaque, selected_secured_message_version
 from spdm.messages.psk import PskExchange, PskExchangeRsp
 from spdm.negotiated import Negotiated
@@ -45,7 +45,6 @@ __all__ = ["ExchangeTransact", "check_key_exchange", "key_exchange", "psk_exchan
 
 M = TypeVar("M", bound=Message)
 F = CapabilityFlags
-_RANDOM_SIZE = 32
 _PSK_CONTEXT_SIZE = 64  # libspdm's RequesterContext size (at least 32)
 _SESSION_ID_ATTEMPTS = 64
 _MUT_AUTH_VALUES = (
@@ -221,7 +220,7 @@ def key_exchange(
         session_policy=_session_policy(config, negotiated),
         slot_id=slot,
         req_session_id=_new_req_session_id(link.sessions, config),
-        random_data=config.draw_random(_RANDOM_SIZE),
+        random_data=config.draw_random(RANDOM_SIZE),
         exchange_data=share.exchange_data,
         opaque_data=version_offer,
     )

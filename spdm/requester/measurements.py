@@ -13,6 +13,7 @@ from spdm._checks import check_measurements, check_requester_context
 from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.negotiated import Negotiated
@@ -22,7 +23,6 @@ from spdm.transcript import ConnectionTranscript
 
 __all__ = ["get_measurements"]
 
-_NONCE_SIZE = 32
 
 
 def get_measurements(
@@ -47,7 +47,7 @@ def get_measurements(
     chain = verified.get(slot)
     if signed and chain is None:
         raise VerificationError(f"slot {slot}: verify the certificate chain before signed measurements")
-    nonce = random(_NONCE_SIZE) if signed else None
+    nonce = random(NONCE_SIZE) if signed else None
     version = negotiated.version
     ask = GetMeasurements.for_version(
         version,

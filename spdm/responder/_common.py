@@ -19,6 +19,7 @@ from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError
 from spdm.messages import CodecContext, Message, decode_prefix, encode
 from spdm.messages.certificates import slot_mask
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck
 from spdm.negotiated import Negotiated
@@ -149,7 +150,7 @@ def embedded_response(
     except DecodeError as error:
         raise invalid_response(f"the encapsulated response does not decode: {error}") from None
     tail = payload[size:]
-    if any(tail) or len(tail) > padding:
+    if not is_padding(tail, padding):
         raise invalid_response(f"{len(tail)} bytes follow the encapsulated {inner.name}")
     if inner.version != negotiated.version:
         raise invalid_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")

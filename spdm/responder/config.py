@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm._checks import check_responder_flags, check_transfer_sizes
 from spdm.crypto import DheSuite, SigningKey
-from spdm.endpoint_info import MAX_EP_INFO_BYTES
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, check_groups
 from spdm.limits import DEFAULT_LIMITS, Limits
@@ -36,6 +35,7 @@ from spdm.messages.codes import (
     KeyUsage,
     MeasurementHashAlgo,
 )
+from spdm.messages.endpoint_info import check_ep_info
 from spdm.messages.events import EventGroup
 from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import (
@@ -250,7 +250,7 @@ class ResponderConfig:
       GET_KEY_PAIR_INFO reports and SET_KEY_PAIR_INFO changes (GET_/SET_KEY_PAIR_INFO_CAP), and
       whose slot association gives a multi-key DIGESTS its KeyPairIDs.
     - `random`: the source of the 32-byte nonces of CHALLENGE_AUTH and MEASUREMENTS.
-    - `transport_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
+    - `max_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
       (`max_request_bytes`, longer is InvalidRequest before anything is read), the live sessions
       (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
@@ -305,7 +305,7 @@ class ResponderConfig:
     key_pairs: tuple[KeyPair, ...] = ()
     measurements: MeasurementProvider | None = None
     random: Callable[[int], bytes] = os.urandom
-    transport_padding: int = 0
+    max_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
     certificate_portion: int = 0xFFFF
     measurement_extension_log: MelLog | None = None
@@ -355,8 +355,8 @@ class ResponderConfig:
         if self.measurement_extension_log is not None and not self.capabilities & F.MEL_CAP:
             raise ValueError("measurement_extension_log is served only with MEL_CAP in capabilities")
         self._check_endpoint_info()
-        if not 0 <= self.transport_padding <= 0xFF:
-            raise ValueError(f"transport_padding {self.transport_padding} is out of range")
+        if not 0 <= self.max_padding <= 0xFF:
+            raise ValueError(f"max_padding {self.max_padding} is out of range")
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
         if self.max_spdm_msg_size > self.limits.max_request_bytes:  # the responder takes what it advertises
@@ -397,8 +397,7 @@ class ResponderConfig:
         if ep_info == F.EP_INFO_CAP_SIG and not self.slots:
             raise ValueError("EP_INFO_CAP_SIG needs a slot to sign with")
         if self.endpoint_info is not None:
-            if len(self.endpoint_info) > MAX_EP_INFO_BYTES:
-                raise ValueError(f"endpoint_info has {len(self.endpoint_info)} bytes, at most {MAX_EP_INFO_BYTES}")
+            check_ep_info(self.endpoint_info)
             object.__setattr__(self, "endpoint_info", bytes(self.endpoint_info))
 
     def _check_events(self) -> None:
@@ -456,7 +455,7 @@ def demo_config(
     its measurements' hash-extended block agrees with; `events` adds EVENT_CAP (SPDM 1.3, in sessions
     only: it needs `sessions`), serving the DMTF event group. At SPDM 1.3 it serves signed endpoint info
     (EP_INFO_CAP_SIG, `DEMO_ENDPOINT_INFO`). Any other field is one `dataclasses.replace` away, e.g.
-    ``replace(demo_config(), transport_padding=3)`` for DOE.
+    ``replace(demo_config(), max_padding=3)`` for DOE.
     """
     if events and not sessions:
         raise ValueError("events exist only inside sessions: demo_config(events=True) needs sessions=True")

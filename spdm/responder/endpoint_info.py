@@ -22,6 +22,7 @@ from spdm.crypto import asym_suite, hash_suite
 from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
 from spdm.errors import NegotiationError, SpdmError
 from spdm.messages import encode
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
@@ -32,7 +33,6 @@ from spdm.responder.sessions import Session
 
 __all__ = ["EndpointInfoAsk"]
 
-_NONCE_SIZE = 32
 _REQUEST_ID = 1
 
 
@@ -72,7 +72,7 @@ class EndpointInfoAsk:
             version=version,
             slot_param=self.slot,
             request_attributes=SIGNATURE_REQUESTED if self.signed else 0,
-            nonce=random(_NONCE_SIZE) if self.signed else None,
+            nonce=random(NONCE_SIZE) if self.signed else None,
         )
         embedded = encode(ask)
         self.sent = (ask, embedded)

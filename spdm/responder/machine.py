@@ -53,9 +53,11 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
+from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkSend
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import (
     DEFINED_REQUESTER_FLAGS,
     DEFINED_RESPONDER_FLAGS,
@@ -130,7 +132,6 @@ _log = logging.getLogger(__name__)
 
 F = CapabilityFlags
 
-_NONCE_SIZE = 32
 _MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
 _COUNT_OPERATION = 0x00
 _ENCAPSULATING = frozenset(
@@ -446,7 +447,7 @@ class Responder:
                 return response
         connection = self._connection
         if code in _ENCAPSULATED_CODES and connection is not None and connection.negotiated.version >= 0x13:
-            message, _ = self._decode(request, self.config.transport_padding)
+            message, _ = self._decode(request, self.config.max_padding)
             self.transcript.before_request(code)
             return self._encapsulated_ask(message, code, None)
         target = TRANSITIONS.get((self._state, code))
@@ -458,7 +459,7 @@ class Responder:
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         if code == Code.GET_CAPABILITIES:  # in order and of a supported version: its errors answer in it, as libspdm's
             self._reply_version = request[0]
-        message, exact = self._decode(request, self.config.transport_padding)
+        message, exact = self._decode(request, self.config.max_padding)
         response = self._handle(code, message, exact, None)
         self._set_state(target)
         return response
@@ -481,7 +482,7 @@ class Responder:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
                 raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
             raise unexpected(f"{code.name} in session state {session.state.name}")
-        message, exact = self._decode(request, self.config.transport_padding if clear else 0)
+        message, exact = self._decode(request, self.config.max_padding if clear else 0)
         if clear:
             self.transcript.before_request(code)
         else:  # the connection's B and C still follow libspdm's reset rule (spdm.transcript)
@@ -517,7 +518,7 @@ class Responder:
             raise invalid_request(str(exc)) from None
         if size != len(request):
             tail = request[size:]
-            if len(tail) > padding or any(tail):
+            if not is_padding(tail, padding):
                 raise invalid_request(f"{message.name}: {len(tail)} bytes follow the message")
             request = request[:size]
         self.config.limits.check_request_opaque(message)
@@ -531,7 +532,7 @@ class Responder:
         if negotiated is None:
             raise unexpected("a chunk request before the connection is negotiated")
         session_id = None if session is None else session.session_id
-        message, _ = self._decode(request, self.config.transport_padding if session is None else 0)
+        message, _ = self._decode(request, self.config.max_padding if session is None else 0)
         if isinstance(message, ChunkGet):
             return self._large.chunk_get(message, session_id)
 
@@ -558,7 +559,7 @@ class Responder:
         session_id = None if session is None else session.session_id
         if pending is None or pending.session_id != session_id:
             raise unexpected("RESPOND_IF_READY with no request pending")
-        padding = self.config.transport_padding if session is None else 0
+        padding = self.config.max_padding if session is None else 0
         message = expect(self._decode(request, padding)[0], RespondIfReady)
         if message.request_code != pending.code or message.token != pending.token:
             raise invalid_request(
@@ -889,7 +890,7 @@ class Responder:
         return self.config.measurements
 
     def _nonce(self) -> bytes:
-        return random_bytes(self.config.random, _NONCE_SIZE)
+        return random_bytes(self.config.random, NONCE_SIZE)
 
     # --- measurements --------------------------------------------------------------------
 
@@ -986,7 +987,7 @@ class Responder:
         identity = self._slots.current.get(slot)
         if identity is None:
             raise invalid_request(f"slot {slot} holds no key pair")
-        padding = self.config.transport_padding if session is None else 0
+        padding = self.config.max_padding if session is None else 0
         installed = certified_identity(
             unpadded_chain(ask.cert_chain, padding),
             identity,
@@ -1084,7 +1085,7 @@ class Responder:
         connection = self._connection
         if ask is None or connection is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")
-        padding = self.config.transport_padding if session is None else 0
+        padding = self.config.max_padding if session is None else 0
         if isinstance(message, GetEncapsulatedRequest):
             return ask.encapsulated_request(message.version, lambda size: random_bytes(self.config.random, size))
         deliver = expect(message, DeliverEncapsulatedResponse)

@@ -38,6 +38,7 @@ from spdm.certs import (
 from spdm.crypto import AsymSuite, HashSuite, SignatureScheme, SigningKey
 from spdm.errors import DecodeError, ProtocolError, VerificationError
 from spdm.limits import Limits
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import ErrorCode
 from spdm.responder._common import invalid_request
 from spdm.responder.config import SlotIdentity
@@ -127,7 +128,7 @@ def unpadded_chain(data: bytes, padding: int) -> bytes:
     own Length says (DOE pads requests to whole DWORDs); only `padding` zero bytes may follow it."""
     length = int.from_bytes(data[:2], "little")
     tail = data[length:]
-    if len(data) < 2 or len(tail) > padding or any(tail):
+    if len(data) < 2 or not is_padding(tail, padding):
         return data  # not padding: the chain format check names the mismatch
     return data[:length]
 

@@ -50,7 +50,7 @@ from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutA
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, GetEncapsulatedRequest
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
-from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.opaque import decode_opaque, secured_message_versions, version_selection_opaque
 from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
@@ -81,7 +81,6 @@ __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 
 F = CapabilityFlags
 
-_RANDOM_SIZE = 32
 _PSK_CONTEXT_SIZE = 64  # libspdm's LIBSPDM_PSK_CONTEXT_LENGTH
 _MAX_RSP_SESSION_ID = 0xFFFF
 _ENCAP_CERTIFICATE_LENGTH = 0x400  # libspdm's default certificate block
@@ -417,7 +416,7 @@ class SessionTable:
                 rsp_session_id=session_id >> 16,
                 mut_auth_requested=mut_auth,
                 req_slot_id_param=req_slot_param,
-                random_data=random_bytes(self.config.random, _RANDOM_SIZE),
+                random_data=random_bytes(self.config.random, RANDOM_SIZE),
                 exchange_data=dhe.public_bytes(private_key),
                 measurement_summary_hash=summary,
                 opaque_data=b"" if version is None else self._version_selections[version, general],
@@ -683,7 +682,7 @@ class SessionTable:
         if ask.request_id != flow.request_id:
             raise invalid_request(f"RequestID {ask.request_id}, the pending encapsulated request is {flow.request_id}")
         # In the clear, the DOE object's DW padding ends the carrier and so the embedded response.
-        padding = self.config.transport_padding if session.in_the_clear else 0
+        padding = self.config.max_padding if session.in_the_clear else 0
         inner, exact = embedded_response(ask, connection.negotiated, padding)
         if isinstance(inner, ErrorResponse):
             code = inner.error_code

@@ -30,7 +30,7 @@ from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
 
-from spdm.crypto.aead import AeadSuite
+from spdm.crypto.aead import AEAD_TAG_SIZE, AeadSuite
 from spdm.errors import DecodeError, EncodeError, ProtocolError, VerificationError
 from spdm.messages.codes import ErrorCode
 from spdm.session.keys import TrafficKeys
@@ -78,8 +78,7 @@ Role = Literal["requester", "responder"]
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_MAC_SIZE = 16
-_SIMPLE_OVERHEAD = 2 + _MAC_SIZE  # AppDataLength and MAC around the message
+_SIMPLE_OVERHEAD = 2 + AEAD_TAG_SIZE  # AppDataLength and MAC around the message
 _MAX_SIMPLE_APP_SIZE = 0xFFFF - _SIMPLE_OVERHEAD
 _DOE_HEADER = struct.Struct("<IH")
 _DOE_HEADER_SIZE = _DOE_HEADER.size
@@ -370,7 +369,7 @@ class DirectionState:
                 raise EncodeError(
                     _NAME, "RandomData", f"{len(padding)} bytes of padding; {transport.name} allows 1..{maximum}"
                 )
-        length = (2 + size + len(padding) if encrypt else size) + _MAC_SIZE
+        length = (2 + size + len(padding) if encrypt else size) + AEAD_TAG_SIZE
         if length > 0xFFFF:
             raise EncodeError(_NAME, "Length", f"{size} bytes of application data do not fit a secured message")
         if transport.sequence_number_size:
@@ -435,7 +434,7 @@ class DirectionState:
                 f"secured message for session 0x{session_id:08x}, expected 0x{framing.session_id:08x}",
             )
         encrypt = framing.encrypt
-        if length < (_MAC_SIZE + 2 if encrypt else _MAC_SIZE):
+        if length < (AEAD_TAG_SIZE + 2 if encrypt else AEAD_TAG_SIZE):
             raise DecodeError(_NAME, "Length", f"{length} bytes cannot hold the record's fixed fields and MAC")
         end = header_size + length
         if total != end:
@@ -457,7 +456,7 @@ class DirectionState:
             if encrypt:
                 plaintext = self._cipher.decrypt(nonce, data[header_size:end], data[:header_size])
             else:
-                mac_at = end - _MAC_SIZE
+                mac_at = end - AEAD_TAG_SIZE
                 self._cipher.decrypt(nonce, data[mac_at:end], data[:mac_at])
         except InvalidTag:
             raise VerificationError(f"secured message: the {framing.aead.name} tag does not verify") from None
@@ -469,7 +468,7 @@ class DirectionState:
                 )
             source, start, stop = plaintext, 2, 2 + size
         else:
-            source, start, stop = data, header_size, end - _MAC_SIZE
+            source, start, stop = data, header_size, end - AEAD_TAG_SIZE
         prefix = transport.message_type
         if prefix:
             if source[start : start + len(prefix)] != prefix or stop - start < len(prefix):
@@ -536,19 +535,21 @@ class SecuredSession:
 
     @property
     def outbound(self) -> DirectionState:
+        """The direction this side seals with: the requester's requests, the responder's responses."""
         return self.request if self.role == "requester" else self.response
 
     @property
     def inbound(self) -> DirectionState:
+        """The direction this side opens: the peer's."""
         return self.response if self.role == "requester" else self.request
 
     def seal(self, app_message: bytes) -> bytes:
-        """A record from this side (`outbound`, chosen inline: this is the data path)."""
-        return (self.request if self.role == "requester" else self.response).seal(app_message)
+        """A record from this side."""
+        return self.outbound.seal(app_message)
 
     def open(self, data: bytes) -> bytes:
-        """A record from the peer (`inbound`, chosen inline)."""
-        return (self.response if self.role == "requester" else self.request).open(data)
+        """A record from the peer."""
+        return self.inbound.open(data)
 
     def rekey(self, request: TrafficKeys, response: TrafficKeys) -> None:
         """Both directions at once: the switch from handshake to data keys."""

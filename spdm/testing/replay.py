@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from spdm.capture import CapturedMessage
 from spdm.crypto import AsymSuite, DheSuite, HashSuite, SignatureInput
 from spdm.errors import SpdmError, VerificationError
+from spdm.messages.codec import is_padding
 from spdm.requester import DheKeyShare
 from spdm.transport.base import Transport
 
@@ -98,7 +99,7 @@ class ReplayTransport(Transport):
         data = recorded.data
         slack = 0 if recorded.message is not None else self.max_padding
         padding = data[len(request) :]
-        return data[: len(request)] == request and len(padding) <= slack and not any(padding)
+        return data[: len(request)] == request and is_padding(padding, slack)
 
     def done(self) -> bool:
         """True when every recorded request was sent."""

@@ -29,6 +29,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
+from spdm.messages.bounds import MAX_OPAQUE_LENGTH, NONCE_SIZE
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
@@ -39,7 +40,14 @@ from spdm.messages.encapsulated import (
     GetEncapsulatedRequest,
 )
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
-from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady, ResponseTooLarge
+from spdm.messages.error import (
+    MAX_EXTENDED_ERROR_DATA,
+    ErrorResponse,
+    LargeResponse,
+    RespondIfReady,
+    ResponseNotReady,
+    ResponseTooLarge,
+)
 from spdm.messages.events import (
     Event,
     EventAck,
@@ -52,7 +60,7 @@ from spdm.messages.events import (
     SubscribeEventTypesAck,
     SupportedEventTypes,
 )
-from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.key_pairs import (
     ERASE,
     GetKeyPairInfo,
@@ -64,6 +72,7 @@ from spdm.messages.key_pairs import (
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, MelEntry, MelLog
 from spdm.messages.negotiation import (
+    MAX_EXT_ASYM_PLUS_HASH,
     MIN_DATA_TRANSFER_SIZE,
     SUPPORTED_ALGORITHMS,
     Algorithms,
@@ -75,6 +84,7 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     SupportedAlgorithms,
     Version,
+    max_algorithms_length,
 )
 from spdm.messages.opaque import (
     OpaqueElement,
@@ -83,8 +93,15 @@ from spdm.messages.opaque import (
     VersionSelection,
     encode_opaque,
 )
-from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
-from spdm.messages.psk import MAX_PSK_HINT_SIZE, PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp, erases_slot
+from spdm.messages.psk import (
+    MAX_PSK_CONTEXT_LENGTH,
+    MAX_PSK_HINT_SIZE,
+    PskExchange,
+    PskExchangeRsp,
+    PskFinish,
+    PskFinishRsp,
+)
 from spdm.messages.session_control import (
     EndSession,
     EndSessionAck,
@@ -214,13 +231,7 @@ DHE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
 """ExchangeData sizes D of every SPDM 1.1 DHE group."""
 
 # codec bounds (see each message module)
-_MAX_OPAQUE = 1024
-_MAX_EXTENDED_ERROR_DATA = 32
-_MAX_PSK_CONTEXT = 1024
-_MAX_EXT_ALGS = 20
 _MAX_ALG_STRUCT_EXTS = 15
-_NONCE = 32
-_RANDOM = 32
 _U8, _U16 = 0xFF, 0xFFFF
 
 # variable fields are usually at most this long; the maximal size is drawn on purpose
@@ -497,10 +508,6 @@ def _alg_structs(draw: st.DrawFn, budget: int) -> tuple[AlgStruct, ...]:
     return tuple(structs)
 
 
-def _algorithms_bound(ver: int) -> int:
-    return 0x40 if ver == 0x10 else 0x80
-
-
 @_memo
 def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
     return st.one_of(st.just(bytes(size)), _fixed(size))
@@ -510,10 +517,10 @@ def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
 @st.composite
 def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
     ver = draw(_versions_13())
-    budget = (_algorithms_bound(ver) - 32) // 4
-    ext_asym = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS, budget), typical=2))
+    budget = (max_algorithms_length(ver) - 32) // 4
+    ext_asym = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH, budget), typical=2))
     budget -= len(ext_asym)
-    ext_hash = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS - len(ext_asym), budget), typical=2))
+    ext_hash = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH - len(ext_asym), budget), typical=2))
     budget -= len(ext_hash)
     return NegotiateAlgorithms(
         version=ver,
@@ -535,10 +542,10 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
 @st.composite
 def supported_algorithms(draw: st.DrawFn) -> SupportedAlgorithms:
     """A 1.3 Supported Algorithms block, within NEGOTIATE_ALGORITHMS' bound on ext algs and AlgStructs."""
-    budget = (_algorithms_bound(0x13) - 32) // 4
-    ext_asym = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS, budget), typical=2))
+    budget = (max_algorithms_length(0x13) - 32) // 4
+    ext_asym = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH, budget), typical=2))
     budget -= len(ext_asym)
-    ext_hash = draw(_tuples(ext_alg(), min(_MAX_EXT_ALGS - len(ext_asym), budget), typical=2))
+    ext_hash = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH - len(ext_asym), budget), typical=2))
     budget -= len(ext_hash)
     return SupportedAlgorithms(
         param2=draw(_reserved()),
@@ -565,7 +572,7 @@ def negotiate_algorithms(context: CodecContext | None = None) -> SearchStrategy[
 @st.composite
 def _algorithms(draw: st.DrawFn) -> Algorithms:
     ver = draw(_versions_13())
-    budget = (_algorithms_bound(ver) - 36) // 4
+    budget = (max_algorithms_length(ver) - 36) // 4
     ext_asym = draw(_tuples(ext_alg(), min(1, budget)))
     ext_hash = draw(_tuples(ext_alg(), min(1, budget - len(ext_asym))))
     budget -= len(ext_asym) + len(ext_hash)
@@ -679,7 +686,7 @@ def _challenge(draw: st.DrawFn) -> Challenge:
         version=ver,
         slot_id=draw(_usual((0, 1, 7, 0xFF))),
         summary_hash_type=draw(_summary_hash_type()),
-        nonce=draw(_fixed(_NONCE)),
+        nonce=draw(_fixed(NONCE_SIZE)),
         requester_context=draw(_requester_context(ver)),
     )
 
@@ -706,7 +713,7 @@ def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
             attributes=_usual((0x00, 0x01, 0x80)),
             slot_mask=_usual((0x01, 0xFF)),
             cert_chain_hash=_fixed(hash_size),
-            nonce=_fixed(_NONCE),
+            nonce=_fixed(NONCE_SIZE),
             measurement_summary_hash=_summary_hash(context, hash_size),
             opaque_data=opaque_data(),
             requester_context=_requester_context(ver),
@@ -735,7 +742,7 @@ def _get_measurements(draw: st.DrawFn) -> GetMeasurements:
         version=ver,
         attributes=attributes,
         operation=draw(_usual((0x00, 0x01, 0xFE, 0xFF))),
-        nonce=draw(_fixed(_NONCE)) if signed else None,
+        nonce=draw(_fixed(NONCE_SIZE)) if signed else None,
         slot_id_param=draw(_slot_param()) if signed and ver >= 0x11 else None,
         requester_context=draw(_requester_context(ver)),
     )
@@ -800,7 +807,7 @@ def _measurements(context: CodecContext) -> SearchStrategy[Measurements]:
             total_indices=_usual((0, 8)),
             slot_param=_slot_param(),
             blocks=_measurement_blocks(),
-            nonce=_fixed(_NONCE),
+            nonce=_fixed(NONCE_SIZE),
             opaque_data=opaque_data(),
             requester_context=_requester_context(ver),
             signature=signature,
@@ -853,7 +860,7 @@ def _error_response(draw: st.DrawFn) -> ErrorResponse:
     elif error_code == ErrorCode.ResponseTooLarge:
         extended = draw(response_too_large())
     else:
-        extended = draw(_blob(_MAX_EXTENDED_ERROR_DATA, typical=8))
+        extended = draw(_blob(MAX_EXTENDED_ERROR_DATA, typical=8))
     return ErrorResponse(
         version=draw(_versions()), error_code=error_code, error_data=draw(_uint(_U8)), extended_data=extended
     )
@@ -967,7 +974,7 @@ def opaque_table() -> SearchStrategy[OpaqueTable]:
 
 
 @_memo
-def opaque_data(max_size: int = _MAX_OPAQUE) -> SearchStrategy[bytes]:
+def opaque_data(max_size: int = MAX_OPAQUE_LENGTH) -> SearchStrategy[bytes]:
     """A message's OpaqueData: an encoded `opaque_table` or any bytes, at most `max_size` long."""
     tables = _opaque_table(6, 64).map(encode_opaque).filter(lambda data: len(data) <= max_size)
     return st.one_of(_blob(max_size), tables)
@@ -987,7 +994,7 @@ def _key_exchange(context: CodecContext) -> SearchStrategy[KeyExchange]:
         req_session_id=_uint(_U16),
         session_policy=_usual((0, 1)),
         reserved=_reserved(),
-        random_data=_fixed(_RANDOM),
+        random_data=_fixed(RANDOM_SIZE),
         exchange_data=_fixed(_size(context, "dhe_size", KeyExchange)),
         opaque_data=opaque_data(),
     )
@@ -1010,7 +1017,7 @@ def _key_exchange_rsp(context: CodecContext) -> SearchStrategy[KeyExchangeRsp]:
         rsp_session_id=_uint(_U16),
         mut_auth_requested=_usual((0x00, 0x01, 0x03, 0x05)),
         req_slot_id_param=_usual((0x00, 0x01, 0x0F)),
-        random_data=_fixed(_RANDOM),
+        random_data=_fixed(RANDOM_SIZE),
         exchange_data=_fixed(_size(context, "dhe_size", KeyExchangeRsp)),
         measurement_summary_hash=_summary_hash(context, hash_size),
         opaque_data=opaque_data(),
@@ -1085,7 +1092,7 @@ def psk_exchange(context: CodecContext | None = None) -> SearchStrategy[PskExcha
         session_policy=_usual((0, 1)),
         req_session_id=_uint(_U16),
         psk_hint=_blob(MAX_PSK_HINT_SIZE, typical=16),
-        requester_context=_blob(_MAX_PSK_CONTEXT),
+        requester_context=_blob(MAX_PSK_CONTEXT_LENGTH),
         opaque_data=opaque_data(),
     )
 
@@ -1101,7 +1108,7 @@ def _psk_exchange_rsp(context: CodecContext) -> SearchStrategy[PskExchangeRsp]:
         rsp_session_id=_uint(_U16),
         reserved=_reserved(_U16),
         measurement_summary_hash=_summary_hash(context, hash_size),
-        responder_context=_blob(_MAX_PSK_CONTEXT),
+        responder_context=_blob(MAX_PSK_CONTEXT_LENGTH),
         opaque_data=opaque_data(),
         responder_verify_data=_fixed(hash_size),
     )
@@ -1354,15 +1361,12 @@ def csr(context: CodecContext | None = None) -> SearchStrategy[Csr]:
     )
 
 
-_ERASE = 0x80
-
-
 @_memo
 @st.composite
 def _set_certificate(draw: st.DrawFn) -> SetCertificate:
     ver = draw(_versions(0x12))
     slot_param = draw(_usual((0x00, 0x01, 0x07, 0x10, 0x14, 0x80, 0x83)))
-    erasing = ver >= 0x13 and bool(slot_param & _ERASE)
+    erasing = erases_slot(ver, slot_param)
     return SetCertificate(
         version=ver,
         slot_param=slot_param,
@@ -1397,7 +1401,7 @@ def _get_endpoint_info(draw: st.DrawFn) -> GetEndpointInfo:
         slot_param=draw(_slot_param()),
         request_attributes=attributes,
         reserved=draw(_reserved(0xFFFFFF)),
-        nonce=draw(_fixed(_NONCE)) if attributes & SIGNATURE_REQUESTED else None,
+        nonce=draw(_fixed(NONCE_SIZE)) if attributes & SIGNATURE_REQUESTED else None,
     )
 
 
@@ -1416,7 +1420,7 @@ def _endpoint_info(context: CodecContext) -> SearchStrategy[EndpointInfo]:
         param1=_reserved(),
         slot_param=_slot_param(),
         reserved=_reserved(0xFFFFFFFF),
-        nonce=_fixed(_NONCE) if signed else st.none(),
+        nonce=_fixed(NONCE_SIZE) if signed else st.none(),
         ep_info=_blob(1024),
         signature=_fixed(_size(context, "signature_size", EndpointInfo)) if signed else st.none(),
     )

@@ -34,6 +34,7 @@ __all__ = [
     "CMA_PROTOCOLS",
     "HEADER_DWORDS",
     "HEADER_SIZE",
+    "MAX_DW_PADDING",
     "MAX_OBJECT_BYTES",
     "MAX_OBJECT_DWORDS",
     "MAX_PAYLOAD_BYTES",
@@ -70,6 +71,8 @@ HEADER_DWORDS = 2
 HEADER_SIZE = 4 * HEADER_DWORDS
 MAX_OBJECT_BYTES = 4 * MAX_OBJECT_DWORDS
 MAX_PAYLOAD_BYTES = MAX_OBJECT_BYTES - HEADER_SIZE
+MAX_DW_PADDING = 3
+"""An object is whole DWORDs: up to this many zero bytes follow the SPDM message in it."""
 
 
 class DoeType(IntEnum):
@@ -375,7 +378,7 @@ class DoeTransport(Transport):
     and, unlike a secured response, does not start with the session ID.
     """
 
-    max_padding = 3
+    max_padding = MAX_DW_PADDING
 
     def __init__(self, link: DoeLink, *, discovery_version: int = 0) -> None:
         encode_discovery_request(0, discovery_version)  # range check, now rather than at first use

@@ -11,6 +11,7 @@ Each check is one `Check`; a capture verifies when every check passed.
 A verifier is a requester that reads the responses instead of asking for them: it goes through the
 requester's rules (`ConnectionTranscript` and its reset rules, `ChainPortions`, `Negotiated.from_vca`,
 the requester's response checks in `spdm._checks`), and `spdm.verify.sessions` replays the sessions.
+Both pair each request with its final answer by one rule (`spdm.verify.pairing`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from spdm.errors import DecodeError, SpdmError
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.codes import CapabilityFlags
 from spdm.messages.error import ErrorResponse, RespondIfReady
 from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo
 from spdm.messages.measurements import GetMeasurements, Measurements
@@ -46,6 +47,7 @@ from spdm.transcript import ConnectionTranscript
 from spdm.verify.check import Check
 from spdm.verify.endpoint_info import EndpointInfoSignature, EndpointInfoWatch
 from spdm.verify.mel import MelChecks
+from spdm.verify.pairing import RequestPairing
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
@@ -56,7 +58,8 @@ _CERTIFICATE_ERRORS = (SpdmError, ValueError, UnsupportedAlgorithm, x509.Invalid
 
 @dataclass(slots=True)
 class CaptureVerification:
-    """All checks of one capture; `covered` holds the records some verified signature covers."""
+    """All checks of one capture; `covered` holds the records some verified signature covers. It verifies
+    (`ok`) when no check failed and at least one was made."""
 
     checks: list[Check] = field(default_factory=list)
     covered: set[int] = field(default_factory=set)
@@ -64,7 +67,7 @@ class CaptureVerification:
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.checks) and any(c.ok for c in self.checks)
+        return all(c.ok for c in self.checks) and any(c.passed for c in self.checks)
 
     @property
     def first_failure(self) -> Check | None:
@@ -75,11 +78,14 @@ class _Verifier:
     """The requester's checks, applied to request/response pairs as they went by."""
 
     def __init__(
-        self, trust_anchors: Mapping[int, bytes], policy: ChainPolicy, requester_certificates: tuple[bytes, ...] = ()
+        self,
+        trust_anchors: Mapping[int, bytes],
+        chain_policy: ChainPolicy,
+        requester_chain: tuple[bytes, ...] = (),
     ) -> None:
         self.anchors = trust_anchors
-        self.policy = policy
-        self.requester_certificates = requester_certificates
+        self.chain_policy = chain_policy
+        self.requester_chain = requester_chain
         self.endpoint_info = EndpointInfoWatch()
         self.result = CaptureVerification()
         self.transcript = ConnectionTranscript()
@@ -94,6 +100,9 @@ class _Verifier:
 
     def check(self, record: int, name: str, detail: str = "") -> None:
         self.result.checks.append(Check(record=record, name=name, ok=True, detail=detail))
+
+    def not_checked(self, record: int, name: str, why: str) -> None:
+        self.result.checks.append(Check.not_checked(record, name, why))
 
     def fail(self, record: int, name: str, error: Exception) -> None:
         self.result.checks.append(Check(record=record, name=name, ok=False, detail=str(error)))
@@ -211,7 +220,7 @@ class _Verifier:
         anchor = self.anchors.get(slot)
         name = f"slot {slot} certificate chain validates to its trust anchor"
         if anchor is None:
-            self.check(record, name, "not checked: no trust anchor for this slot")
+            self.not_checked(record, name, "no trust anchor for this slot")
             return
         try:
             self.verified[slot] = verify_chain(
@@ -220,7 +229,7 @@ class _Verifier:
                 hash_suite=suite,
                 asym_suite=asym_suite(self.negotiated.base_asym_algo),
                 now=now,
-                policy=self.policy,
+                policy=self.chain_policy,
                 model=self.negotiated.certificate_model,
             )
             self.check(record, name)
@@ -295,11 +304,11 @@ class _Verifier:
         self, negotiated: Negotiated, record: int, found: EndpointInfoSignature, labels: tuple[object, ...]
     ) -> None:
         """A signature by the requester's leaf key (its chain given with the secrets: it never crosses the wire)."""
-        if not self.requester_certificates:
-            self.check(record, found.name, "not checked: the requester's certificates are not given")
+        if not self.requester_chain:
+            self.not_checked(record, found.name, "the requester's certificate chain is not given")
             return
         try:
-            key = load_certificate(self.requester_certificates[-1]).public_key()
+            key = load_certificate(self.requester_chain[-1]).public_key()
             hashes = hash_suite(negotiated.base_hash_algo)
             asym_suite(negotiated.req_base_asym_alg).verify(key, found.signed, found.signature, hashes)
         except _CERTIFICATE_ERRORS as error:
@@ -352,16 +361,16 @@ class _SessionChecks:
 
     def __init__(self, verifier: _Verifier) -> None:
         self.verifier = verifier
-        self.measurements: dict[int, tuple[ConnectionTranscript, bytes | None]] = {}
-        """Each session's L1/L2 and the GET_MEASUREMENTS that awaits its answer."""
-        self.requests: dict[int, Message] = {}
-        """Each session's request that awaits its answer."""
+        self.measurements: dict[int, ConnectionTranscript] = {}
+        """Each session's L1/L2."""
+        self.pairings: dict[int, RequestPairing[tuple[Message, bytes]]] = {}
+        """Each session's request that awaits its answer (still after ResponseNotReady)."""
         self.endpoint_info: dict[int, EndpointInfoWatch] = {}
         """Each session's GET_ENDPOINT_INFO exchanges (IL: the connection's A, then the exchange)."""
 
     def record(self, record: ReplayRecord, replayer: SessionReplayer) -> None:
         self.verifier.result.checks.extend(record.checks)
-        if any(check.ok for check in record.checks):
+        if any(check.passed for check in record.checks):
             self.verifier.result.covered.add(record.index)
         if record.error is not None:
             self.verifier.fail(record.index, "session record opens and decodes", record.error)
@@ -373,43 +382,48 @@ class _SessionChecks:
         seen = record.exchanged
         if seen is not None and record.secured:
             msg, data = seen
+            pairing = self.pairings.setdefault(record.session, RequestPairing())
+            asked = None
             if msg.code.is_request:
                 # the connection's reset rule for a request inside a session (B and C, before authentication)
                 self.verifier.transcript.before_session_request(msg.code)
-                if not isinstance(msg, RespondIfReady):
-                    self.requests[record.session] = msg
+                pairing.request(msg, (msg, data))
             else:
-                ask = self.requests.pop(record.session, None)
-                if ask is not None:
-                    found = self.verifier.mel.pair(ask, msg, record.index, replayer.negotiated, record.session)
+                asked = pairing.response(msg)
+                if asked is not None:
+                    found = self.verifier.mel.pair(asked[0], msg, record.index, replayer.negotiated, record.session)
                     self.verifier.result.checks.extend(found)
-            self._measurements(record, msg, data, replayer)
+            self._measurements(record, msg, data, asked, replayer)
             if replayer.negotiated is not None:
                 watch = self.endpoint_info.setdefault(record.session, EndpointInfoWatch())
                 labels = (*self.verifier.transcript.vca_labels, record.index)
                 self.verifier.watch(watch, replayer.negotiated, msg, data, record.index, labels)
 
-    def _measurements(self, record: ReplayRecord, msg: Message, data: bytes, replayer: SessionReplayer) -> None:
-        """In-session L1/L2: each session keeps its own M, under the connection's reset rules."""
+    def _measurements(
+        self,
+        record: ReplayRecord,
+        msg: Message,
+        data: bytes,
+        asked: tuple[Message, bytes] | None,
+        replayer: SessionReplayer,
+    ) -> None:
+        """In-session L1/L2: each session keeps its own M, under the connection's reset rules. `asked` is
+        the request a response answers."""
         negotiated = replayer.negotiated
         if negotiated is None:
             return
         if record.session not in self.measurements:
-            session_transcript = self.verifier.transcript.for_session()
-            self.measurements[record.session] = (session_transcript, None)
-        transcript, request = self.measurements[record.session]
+            self.measurements[record.session] = self.verifier.transcript.for_session()
+        transcript = self.measurements[record.session]
         if msg.code.is_request:
             transcript.before_request(msg.code)
-            if not isinstance(msg, RespondIfReady):  # RESPOND_IF_READY fetches the pending request's answer
-                pending = data if isinstance(msg, GetMeasurements) else None
-                self.measurements[record.session] = (transcript, pending)
             return
         if isinstance(msg, ErrorResponse):
             transcript.after_error(msg.error_code)
             return
-        if not isinstance(msg, Measurements) or request is None:
+        if not isinstance(msg, Measurements) or asked is None or not isinstance(asked[0], GetMeasurements):
             return
-        self.measurements[record.session] = (transcript, None)
+        request = asked[1]
         if msg.signature is None:
             transcript.add_measurements(request, data)
             return
@@ -448,22 +462,22 @@ def verify_capture(
     pcap: Pcap,
     trust_anchors: Mapping[int, bytes],
     *,
-    policy: ChainPolicy | None = None,
+    chain_policy: ChainPolicy | None = None,
     secrets: ReplaySecrets | None = None,
 ) -> CaptureVerification:
-    """Run every check the capture allows; certificates are judged at each record's own time.
+    """Run every check the capture allows; certificates are judged at each record's own time, under
+    `chain_policy` (the default `ChainPolicy()` when None).
 
     With `secrets` (the PSK, the DHE secrets in session order) the sessions are replayed too:
     KEY_EXCHANGE_RSP signatures, verify data, every secured record's AEAD tag and sequence
     number, key updates, and signed measurements inside sessions. Without them, secured records
     are counted in `skipped_secured`.
     """
-    requester = () if secrets is None else secrets.requester_certificates
-    verifier = _Verifier(trust_anchors, policy or ChainPolicy(), requester)
+    requester = () if secrets is None else secrets.requester_chain
+    verifier = _Verifier(trust_anchors, chain_policy or ChainPolicy(), requester)
     sessions = _SessionChecks(verifier) if secrets is not None else None
     replayer = SessionReplayer(secrets) if secrets is not None else None
-    pending: CapturedMessage | None = None
-    not_ready = False  # the pending request was answered ResponseNotReady
+    pairing: RequestPairing[CapturedMessage] = RequestPairing()
     for item in messages(pcap):
         if item.error is not None:
             verifier.fail(item.index, "record decodes", item.error)
@@ -488,20 +502,17 @@ def verify_capture(
         if item.kind != "spdm" or item.message is None:
             continue
         if item.message.code.is_request:
-            if not (isinstance(item.message, RespondIfReady) and pending is not None and not_ready):
-                pending = item
-                if item.message.name == "GET_VERSION":
-                    verifier.transcript.restart()
-                    verifier.mel.restart()
-                    verifier.negotiated = None
+            if pairing.request(item.message, item) and item.message.name == "GET_VERSION":
+                verifier.transcript.restart()
+                verifier.mel.restart()
+                verifier.negotiated = None
             continue
-        if pending is None:
+        if pairing.pending is None:
             verifier.fail(item.index, "response follows a request", ValueError("no request before it"))
             continue
-        if isinstance(item.message, ErrorResponse) and item.message.error_code == ErrorCode.ResponseNotReady:
-            not_ready = True
-            continue  # the request stays pending: RESPOND_IF_READY fetches its answer
-        not_ready = False
+        pending = pairing.response(item.message)
+        if pending is None:
+            continue  # ResponseNotReady: the request stays pending, RESPOND_IF_READY fetches its answer
         asked = pending.message
         wrong = None if asked is None or isinstance(asked, RespondIfReady) else _mismatch(asked, item.message, verifier)
         if wrong is not None:
@@ -509,18 +520,15 @@ def verify_capture(
             # the wrong handler and leave what it carries unchecked; a pair at another version is no exchange
             # of this connection (a responder answers that with ERROR VersionMismatch)
             verifier.fail(item.index, "the response answers its request at the negotiated version", ValueError(wrong))
-            pending = None
             continue
         if isinstance(pending.message, RespondIfReady) and not isinstance(item.message, ErrorResponse):
             # a RESPOND_IF_READY no ResponseNotReady asked for: its answer would pair with nothing
             # and go unchecked (a responder must refuse it with an ERROR)
             name = "only an ERROR answers a RESPOND_IF_READY that no ResponseNotReady asked for"
             verifier.fail(item.index, name, ValueError(f"answered by {item.message.name}"))
-            pending = None
             continue
         if pending.message is not None and pending.message.name == "GET_VERSION":
             verifier.transcript.add_vca(pending.data, item.data, labels=(pending.index, item.index))
         else:
             verifier.pair(pending, item, datetime.fromtimestamp(item.timestamp, timezone.utc))
-        pending = None
     return verifier.result

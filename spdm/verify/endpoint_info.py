@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from spdm.crypto import hash_suite
 from spdm.errors import DecodeError
 from spdm.messages import Message, decode, decode_prefix
+from spdm.messages.codec import is_padding
 from spdm.messages.codes import Code
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
@@ -26,10 +27,9 @@ from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
 from spdm.signing import SignatureInput
 from spdm.transcript import endpoint_info_digest
+from spdm.transport.doe import MAX_DW_PADDING
 
 __all__ = ["EndpointInfoSignature", "EndpointInfoWatch"]
-
-_DOE_DW = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +100,7 @@ class EndpointInfoWatch:
         )
         answer, size = decode_prefix(deliver.payload, context)
         tail = deliver.payload[size:]
-        if not isinstance(answer, EndpointInfo) or answer.signature is None or len(tail) >= _DOE_DW or any(tail):
+        if not isinstance(answer, EndpointInfo) or answer.signature is None or not is_padding(tail, MAX_DW_PADDING):
             raise DecodeError(
                 answer.name, "payload", "the answer to a signed GET_ENDPOINT_INFO is no signed ENDPOINT_INFO"
             )

@@ -3,7 +3,7 @@
 The portions of each read are put back together by the requester's rule (`spdm.mel.MelPortions`);
 the whole log must parse (DMTF format) and is checked with `spdm.mel.check_mel` against the last
 MEASUREMENTS of every block (GET_MEASUREMENTS 0xFF) the capture showed before it, in the clear or
-in any session of the connection. Without one, the log is parsed but its binding is not checked (said so).
+in any session of the connection. Without one, the log is parsed and its binding is `Check.not_checked`.
 """
 
 from __future__ import annotations
@@ -64,9 +64,7 @@ class MelChecks:
         checks = [Check(record=record, name=name, detail=f"{len(parsed.entries)} entries, {len(log)} bytes", ok=True)]
         name = "the measurement extension log is consistent with the measurements it extends"
         if self.blocks is None or negotiated is None:
-            checks.append(
-                Check(record=record, name=name, ok=True, detail="not checked: no MEASUREMENTS of all blocks before it")
-            )
+            checks.append(Check.not_checked(record, name, "no MEASUREMENTS of all blocks before it"))
             return checks
         measured, blocks = self.blocks
         try:

@@ -5,9 +5,10 @@ DHE shared secrets (in session order) or the PSK can follow each session exactly
 did: build TH1/TH2, derive every key, check the responder's KEY_EXCHANGE_RSP signature and verify
 data, the requester's FINISH signature and verify data, follow KEY_UPDATE, and open every record.
 It goes through the same rules as the requester and the responder: `ConnectionTranscript` for A
-and D (a request answered ERROR ResponseNotReady pairs with the answer RESPOND_IF_READY fetches),
-`SessionTranscript` for TH1 and TH2, `KeySchedule`, `SentKeyUpdate` for KEY_UPDATE (an observer
-sees what the initiator sees) and `ChainPortions` for chains read from CERTIFICATE portions.
+and D (`RequestPairing`: a request answered ERROR ResponseNotReady pairs with the answer
+RESPOND_IF_READY fetches), `SessionTranscript` for TH1 and TH2, `KeySchedule`, `SentKeyUpdate` for
+KEY_UPDATE (an observer sees what the initiator sees) and `ChainPortions` for chains read from
+CERTIFICATE portions.
 `SessionReplayer.feed` takes the records one by one and returns a `ReplayRecord` for each one that
 belongs to a session (the clear exchange messages and every secured record), with the checks made
 on it; `replayed.sessions` keeps each session's transcript hashes and secrets.
@@ -46,7 +47,7 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
-from spdm.messages.error import ErrorResponse, RespondIfReady
+from spdm.messages.error import ErrorResponse
 from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.negotiation import Algorithms
@@ -59,6 +60,7 @@ from spdm.session.secured import DirectionState, SecuredSession, joined_session_
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import ConnectionTranscript, message_d
 from spdm.verify.check import Check
+from spdm.verify.pairing import RequestPairing
 
 __all__ = [
     "KeyPhase",
@@ -98,14 +100,14 @@ class ReplaySecrets:
     """What an observer must be told.
 
     `dhe_secrets` are the DHE shared secrets of the DHE sessions in capture order; `psk` the PSK
-    of PSK sessions. `requester_certificates` (DER, root first) is the requester's chain for
+    of PSK sessions. `requester_chain` (DER, root first) is the requester's chain for
     mutual authentication when it never crossed the wire; `responder_chains` (slot -> chain in
     SPDM slot format) stands in for chains the capture did not fetch.
     """
 
     dhe_secrets: tuple[bytes, ...] = ()
     psk: bytes | None = None
-    requester_certificates: tuple[bytes, ...] = ()
+    requester_chain: tuple[bytes, ...] = ()
     responder_chains: Mapping[int, bytes] = field(default_factory=dict)
 
 
@@ -199,9 +201,8 @@ class SessionReplayer:
         self._flow = FlowDecoder()
         self._transcript = ConnectionTranscript()
         """A and D, which every session transcript starts from, kept as the requester keeps them."""
-        self._request: bytes | None = None
-        """The request in the clear that awaits its answer (still after ERROR ResponseNotReady)."""
-        self._not_ready = False
+        self._pairing: RequestPairing[bytes] = RequestPairing()
+        """The request in the clear that awaits its answer, by its bytes."""
         self._digests: dict[int, bytes] = {}
         self._chains: dict[int, bytes] = {}
         self._portions: ChainPortions | None = None
@@ -273,19 +274,14 @@ class SessionReplayer:
     def _follow_transcript(self, item: CapturedMessage, msg: Message) -> None:
         """The connection transcript's rules for a message in the clear, as the requester applies them: a
         request pairs with its final answer, which after ERROR ResponseNotReady is the one RESPOND_IF_READY
-        fetches (`verify_capture` pairs them the same way); VCA pairs make A, the first DIGESTS D."""
+        fetches (`RequestPairing`, as `verify_capture` pairs them); VCA pairs make A, the first DIGESTS D."""
         if msg.code.is_request:
-            if isinstance(msg, RespondIfReady) and self._not_ready:
-                return
-            if msg.code == Code.GET_VERSION:
-                self._restart()
-            self._transcript.before_request(msg.code)
-            self._request, self._not_ready = item.data, False
+            if self._pairing.request(msg, item.data):
+                if msg.code == Code.GET_VERSION:
+                    self._restart()
+                self._transcript.before_request(msg.code)
             return
-        if isinstance(msg, ErrorResponse) and msg.error_code == ErrorCode.ResponseNotReady:
-            self._not_ready = True
-            return
-        request, self._request, self._not_ready = self._request, None, False
+        request = self._pairing.response(msg)
         negotiated = self._flow.negotiated
         if request is None:
             return
@@ -365,8 +361,9 @@ class SessionReplayer:
             transcript.add_exchange_request(request_data)
             digests = transcript.add_key_exchange_rsp(item.data, msg)
             if chain is None:
-                unchecked = f"not checked: the capture holds no complete certificate chain of slot {request.slot_id}"
-                checks.append(Check(record=item.index, name="KEY_EXCHANGE_RSP signature", ok=False, detail=unchecked))
+                # the responder's chain belongs in the capture (or the secrets): a responder never authenticated fails
+                lacking = f"no complete certificate chain of slot {request.slot_id} in the capture to verify it with"
+                checks.append(Check(record=item.index, name="KEY_EXCHANGE_RSP signature", ok=False, detail=lacking))
             elif digests.signed is not None:
                 checks.append(
                     _check_signature(
@@ -631,8 +628,8 @@ class SessionReplayer:
         chain = session.requester_chains.get(slot_id & 0xF)
         if chain is None and session.requester_chains:
             chain = next(iter(session.requester_chains.values()))
-        if chain is None and self.secrets.requester_certificates:
-            chain = CertChain.build(self.secrets.requester_certificates, session.hash_suite).to_bytes()
+        if chain is None and self.secrets.requester_chain:
+            chain = CertChain.build(self.secrets.requester_chain, session.hash_suite).to_bytes()
         return chain
 
     @staticmethod

@@ -103,7 +103,7 @@ def _own_vectors() -> list[Vector]:
         secrets = ReplaySecrets(
             dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
             psk=None if entry["psk"] is None else bytes.fromhex(entry["psk"]),
-            requester_certificates=load_certificates(OWN_VECTORS / chain)
+            requester_chain=load_certificates(OWN_VECTORS / chain)
             if chain and not entry.get("requester_chain_on_wire")
             else (),
         )
@@ -123,7 +123,7 @@ def _libspdm_vectors(folder: Path, prefix: str) -> list[Vector]:
         secrets = ReplaySecrets(
             dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
             psk=None if entry.get("psk") is None else bytes.fromhex(entry["psk"]),
-            requester_certificates=split_der((folder / chain).read_bytes()) if chain else (),
+            requester_chain=split_der((folder / chain).read_bytes()) if chain else (),
         )
         root = folder / entry["root_cert"]
         anchors = {0: root.read_bytes()}

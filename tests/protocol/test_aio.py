@@ -128,7 +128,7 @@ def test_dhe_and_psk_sessions_over_the_socket(devices: list[Device]) -> None:
 
 
 def _responder(**changes: Any) -> Responder:
-    return Responder(replace(demo_config(sessions=True, psks={HINT: PSK}), transport_padding=DOE_PADDING, **changes))
+    return Responder(replace(demo_config(sessions=True, psks={HINT: PSK}), max_padding=DOE_PADDING, **changes))
 
 
 def test_through_an_in_process_doe_mailbox() -> None:

@@ -50,7 +50,7 @@ def _config(chain: IssuedChain = DEVICE, **changes: Any) -> ResponderConfig:
         "capabilities": ALIAS_CAPABILITIES,
         "slots": {0: _identity(chain)},
         "base_hash_priority": (BaseHashAlgo.SHA_384,),
-        "transport_padding": 3,
+        "max_padding": 3,
         **changes,
     }
     return dataclasses.replace(demo_config(), **settings)

@@ -42,7 +42,7 @@ CHUNK = int(CapabilityFlags.CHUNK_CAP)
 def _responder_config(dts: int, *, padding: int = 3, **changes: Any) -> ResponderConfig:
     base = demo_config(sessions=True, psks={HINT: PSK}, provisioning=True)
     return dataclasses.replace(
-        base, capabilities=base.capabilities | CHUNK, data_transfer_size=dts, transport_padding=padding, **changes
+        base, capabilities=base.capabilities | CHUNK, data_transfer_size=dts, max_padding=padding, **changes
     )
 
 

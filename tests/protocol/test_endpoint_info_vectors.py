@@ -157,14 +157,21 @@ def test_spdm_verify_checks_both_directions(y2: Path) -> None:
     anchor = (y2.parents[1] / "libspdm" / "sample_key" / "ecp384" / "ca.cert.der").read_bytes()
     requester = tuple(load_certificates((y2 / "req_slot0_certchain_raw.der").read_bytes()))
     pcap = read_pcap(y2 / "requester.pcap")
-    result = verify_capture(pcap, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_certificates=requester))
+    result = verify_capture(pcap, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_chain=requester))
     named = {(c.record, c.name.split(" over")[0]): c for c in result.checks if "ENDPOINT_INFO" in c.name}
     assert set(named) == {
         (32, "ENDPOINT_INFO signature"),
         (35, "encapsulated ENDPOINT_INFO signature by the requester"),
     }
-    assert all(check.ok for check in named.values())
+    assert all(check.passed for check in named.values())
     assert {31, 32, 35} <= result.covered
+
+    # without the requester's chain (it never crosses the wire) its signature is a check not made
+    result = verify_capture(pcap, {0: anchor, 4: anchor})
+    unsigned = next(c for c in result.checks if c.record == 35 and "ENDPOINT_INFO" in c.name)
+    assert unsigned.ok and not unsigned.checked
+    assert unsigned.detail == "the requester's certificate chain is not given"
+    assert 35 not in result.covered
 
 
 def test_spdm_verify_fails_a_tampered_signature(y2: Path) -> None:
@@ -179,7 +186,7 @@ def test_spdm_verify_fails_a_tampered_signature(y2: Path) -> None:
         records[index - 1] = replace(record, data=bytes(data))
         tampered = replace(pcap, records=tuple(records))
         result = verify_capture(
-            tampered, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_certificates=requester)
+            tampered, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_chain=requester)
         )
         failed = [c for c in result.checks if not c.ok]
         assert failed and failed[0].record == index and "ENDPOINT_INFO" in failed[0].name

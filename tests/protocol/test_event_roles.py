@@ -51,7 +51,7 @@ CHANGED = bytes([0b110]) + bytes(31)  # measurement indices 1 and 2 changed
 
 def _config(**changes: Any) -> ResponderConfig:
     config = demo_config(sessions=True)
-    config = dataclasses.replace(config, capabilities=config.capabilities | F.EVENT_CAP, transport_padding=DOE_PADDING)
+    config = dataclasses.replace(config, capabilities=config.capabilities | F.EVENT_CAP, max_padding=DOE_PADDING)
     return dataclasses.replace(config, **changes)
 
 
@@ -229,7 +229,7 @@ def test_events_outside_a_session_are_session_required() -> None:
 
 def test_a_responder_without_event_cap() -> None:
     config = demo_config(sessions=True)
-    requester, _, session = _pair(dataclasses.replace(config, transport_padding=DOE_PADDING))
+    requester, _, session = _pair(dataclasses.replace(config, max_padding=DOE_PADDING))
     with pytest.raises(NegotiationError, match="EVENT_CAP"):
         session.get_supported_event_types()
     answer = _raw(requester, session, GetSupportedEventTypes())
@@ -335,7 +335,7 @@ def test_cli_events_recorded_verified_and_dumped(tmp_path: Path, capsys: pytest.
     subscriber; the recording verifies (the event messages checked as their recipient checks them)
     and `spdm dump` shows the exchange."""
     config = demo_config(sessions=True, events=True)
-    config = dataclasses.replace(config, transport_padding=DOE_PADDING)
+    config = dataclasses.replace(config, max_padding=DOE_PADDING)
     responder = Responder(config)
     raised: dict[int, int] = {}
 

@@ -80,7 +80,7 @@ def _device(**changes: Any) -> ResponderConfig:
         "slots": slots,
         "key_pairs": key_pairs_for_slots(slots),
         "base_hash_priority": (BaseHashAlgo.SHA_384,),
-        "transport_padding": 3,
+        "max_padding": 3,
         **changes,
     }
     return dataclasses.replace(base, **settings)

@@ -35,7 +35,7 @@ def _pair(asym: int, hash_algo: int, **responder: object) -> tuple[ResponderConf
         slots={0: identity},
         base_asym_priority=(asym,),
         base_hash_priority=(hash_algo,),
-        transport_padding=_DOE_PADDING,
+        max_padding=_DOE_PADDING,
         **responder,  # type: ignore[arg-type]
     )
     req = RequesterConfig(trust_anchors={0: chain.root_der})

@@ -42,7 +42,7 @@ _VCA = (Code.GET_CAPABILITIES, Code.CAPABILITIES, Code.NEGOTIATE_ALGORITHMS, Cod
 
 
 def _config(**changes: Any) -> ResponderConfig:
-    return dataclasses.replace(demo_config(sessions=True, mel=True), transport_padding=3, **changes)
+    return dataclasses.replace(demo_config(sessions=True, mel=True), max_padding=3, **changes)
 
 
 def _requester(responder: Responder, **changes: Any) -> Requester:
@@ -120,7 +120,7 @@ def test_an_inconsistent_log_fails_the_check() -> None:
 
 
 def test_no_mel_cap_no_request() -> None:
-    responder = Responder(dataclasses.replace(demo_config(), transport_padding=3))
+    responder = Responder(dataclasses.replace(demo_config(), max_padding=3))
     requester = _requester(responder)
     requester.init_connection()
     with pytest.raises(NegotiationError, match="MEL_CAP"):

@@ -55,7 +55,7 @@ def _config(**changes: Any) -> ResponderConfig:
     settings: dict[str, Any] = {
         "slots": {0: _identity(SLOT0), 1: _identity(SLOT1)},
         "base_hash_priority": (BaseHashAlgo.SHA_384,),
-        "transport_padding": 3,
+        "max_padding": 3,
         **changes,
     }
     return dataclasses.replace(base, **settings)

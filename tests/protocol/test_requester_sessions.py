@@ -102,7 +102,7 @@ def _pair(
         if mutual == "basic":
             extra["requester_chain"] = requester_chain.certificates_der
     responder_config = dataclasses.replace(
-        demo_config(sessions=True, psks={HINT: PSK}), transport_padding=DOE_PADDING, **extra
+        demo_config(sessions=True, psks={HINT: PSK}), max_padding=DOE_PADDING, **extra
     )
     if not in_the_clear:
         responder_config = dataclasses.replace(
@@ -703,7 +703,7 @@ def served(requester_chain: Any, tmp_path: Path) -> Iterator[tuple[int, Path, Pa
     """Our responder (sessions, PSK, encapsulated mutual auth) on 127.0.0.1, and the files the CLI reads."""
     config = dataclasses.replace(
         demo_config(sessions=True, psks={HINT: PSK}),
-        transport_padding=DOE_PADDING,
+        max_padding=DOE_PADDING,
         mutual_auth="encapsulated",
         requester_trust_anchors={0: requester_chain.root_der},
     )

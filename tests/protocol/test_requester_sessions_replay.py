@@ -155,7 +155,7 @@ def _capture(vectors: Path, name: str) -> Capture:
     secrets = ReplaySecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=PSK,
-        requester_certificates=load_certificates(vectors / chain) if chain else (),
+        requester_chain=load_certificates(vectors / chain) if chain else (),
     )
     replayer = SessionReplayer(secrets)
     records, paddings = [], []

@@ -231,7 +231,7 @@ def test_get_version_restarts_the_connection(ready: Peer) -> None:
 
 
 def test_transport_padding(config: ResponderConfig) -> None:
-    responder = Responder(dataclasses.replace(config, transport_padding=3))
+    responder = Responder(dataclasses.replace(config, max_padding=3))
     assert decode(responder.respond(encode(GetVersion()) + bytes(3))).code == Code.VERSION
     assert error_of(responder.respond(encode(GetVersion()) + bytes(4))).error_code == E.InvalidRequest
     assert error_of(responder.respond(encode(GetVersion()) + b"\x00\x01")).error_code == E.InvalidRequest

@@ -30,7 +30,7 @@ from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.responder.state import TRANSITIONS, State
 from spdm.testing.strategies import mutations
 
-CONFIG: ResponderConfig = dataclasses.replace(demo_config(), transport_padding=3)
+CONFIG: ResponderConfig = dataclasses.replace(demo_config(), max_padding=3)
 
 FLAGS = int(CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP)
 VALID_11 = (

@@ -132,7 +132,7 @@ def config_for(capture: Capture, *, padding: int = 3) -> ResponderConfig:
         measurements=StaticMeasurements(tuple(blocks.values())),
         endpoint_info=ep_info,  # the device's EPInfo, where the capture asked for it
         random=random,
-        transport_padding=padding,
+        max_padding=padding,
     )
 
 

@@ -533,7 +533,7 @@ def test_session_state_tables() -> None:
 
 def test_secured_messages_over_doe() -> None:
     """Type-2 objects carry records both ways; a record that does not open draws a type-1 ERROR."""
-    responder = Responder(config(transport_padding=3))
+    responder = Responder(config(max_padding=3))
     peer = SessionPeer(responder)
     session = established(peer)
     device = DoeMailboxResponder(responder.respond)
@@ -678,7 +678,7 @@ def test_with_the_requester(dhe: int) -> None:
     from spdm.requester import Requester, RequesterConfig, RequesterIdentity, session_alg_structs
 
     responder_config = config(
-        transport_padding=3, mutual_auth="encapsulated", requester_trust_anchors={0: REQUESTER.root_der}
+        max_padding=3, mutual_auth="encapsulated", requester_trust_anchors={0: REQUESTER.root_der}
     )
     structs = tuple(
         AlgStruct(alg_type=s.alg_type, alg_supported=dhe) if s.alg_type == AlgType.DHE else s

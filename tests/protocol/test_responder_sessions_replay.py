@@ -92,7 +92,7 @@ def config_for(vectors: Path, name: str) -> ResponderConfig:
         },
         measurements=blocks_of(vectors, measurements_from),
         random=random,
-        transport_padding=3,
+        max_padding=3,
         psks={PSK_HINT: PSK},
         heartbeat_period=exchange.heartbeat_period,
     )

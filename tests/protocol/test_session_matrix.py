@@ -28,7 +28,7 @@ def _requester(dhe: int, aead: int, hashes: int) -> Requester:
         base_hash_priority=(hashes,),
         dhe_priority=(dhe,),
         aead_priority=(aead,),
-        transport_padding=3,
+        max_padding=3,
     )
     settings = RequesterConfig.with_sessions(trust_anchors={0: chain.root_der}, psk=PSK, psk_hint=HINT)
     return Requester(DoeTransport(MemoryDoeLink(Responder(config).respond)), settings)

@@ -39,7 +39,7 @@ def secrets(vectors: Path, name: str) -> ReplaySecrets:
     return ReplaySecrets(
         dhe_secrets=tuple(bytes.fromhex(secret) for secret in item["dhe_secrets"]),
         psk=bytes.fromhex(item["psk"]) if item.get("psk") else None,
-        requester_certificates=load_certificates(vectors / chain) if chain else (),
+        requester_chain=load_certificates(vectors / chain) if chain else (),
     )
 
 

@@ -172,8 +172,19 @@ def test_a_request_answered_response_not_ready_pairs_with_its_final_answer(not_r
     pcap = read_pcap(buffer.getvalue())
     assert any(item.message is not None and item.message.code == Code.RESPOND_IF_READY for item in messages(pcap))
 
-    result = verify_capture(pcap, {0: root}, secrets=ReplaySecrets(dhe_secrets=tuple(dhe_secrets), psk=_PSK))
+    replay_secrets = ReplaySecrets(dhe_secrets=tuple(dhe_secrets), psk=_PSK)
+    result = verify_capture(pcap, {0: root}, secrets=replay_secrets)
     assert result.ok, result.first_failure
     session_check = "ResponderVerifyData" if psk else "KEY_EXCHANGE_RSP signature"
     assert any(check.name == session_check for check in result.checks)
     assert any(check.name.startswith("secured record opens: MEASUREMENTS") for check in result.checks)
+
+    # the session was closed (END_SESSION, END_SESSION_ACK); cut before its ACK, it is still open
+    replayer = SessionReplayer(replay_secrets)
+    last = list(replayer.run(pcap))[-1]
+    assert last.message is not None and last.message.code == Code.END_SESSION_ACK
+    assert last.index == len(pcap.records)
+    assert [session.ended for session in replayer.sessions] == [True]
+    replayer = SessionReplayer(replay_secrets)
+    list(replayer.run(dataclasses.replace(pcap, records=pcap.records[:-1])))
+    assert [session.ended for session in replayer.sessions] == [False]

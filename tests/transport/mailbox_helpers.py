@@ -124,7 +124,7 @@ def demo_cdat(count: int = 6) -> bytes:
 
 
 def spdm_device() -> tuple[Responder, ResponderConfig]:
-    config = dataclasses.replace(demo_config(sessions=True), transport_padding=3)
+    config = dataclasses.replace(demo_config(sessions=True), max_padding=3)
     return Responder(config), config
 
 
