@@ -31,7 +31,7 @@ from spdm.messages.measurements import (
     Measurements,
 )
 from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
-from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection
+from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, required_selections
 
 __all__ = [
     "check_certificate_info",
@@ -56,6 +56,10 @@ def invalid_response(reason: str) -> ProtocolError:
 
 def _one_bit(value: int) -> bool:
     return value != 0 and value & (value - 1) == 0
+
+
+def _one_offered(selected: int, offered: int) -> bool:
+    return _one_bit(selected) and selected & offered != 0
 
 
 def check_responder_flags(flags: int, version: int) -> None:
@@ -89,7 +93,8 @@ def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: in
 
 
 def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
-    """Every selection is one bit (or none where allowed) among what was offered."""
+    """Every selection is one bit among what was offered, or none where the capabilities allow it
+    (`required_selections`)."""
     if negotiated.version >= 0x12:
         chosen_format = chosen.other_params_selection & OtherParams.OPAQUE_DATA_FMT_MASK
         if chosen_format and (not _one_bit(chosen_format) or not chosen_format & offer.other_params_support):
@@ -101,9 +106,10 @@ def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: 
             raise NegotiationError(
                 f"ALGORITHMS: MELspecificationSel 0x{negotiated.mel_specification:02x}, expected 0x{expected_mel:02x}"
             )
-    if not _one_bit(chosen.base_hash_sel) or not chosen.base_hash_sel & offer.base_hash_algo:
+    required = required_selections(negotiated.requester_flags, negotiated.responder_flags)
+    if (chosen.base_hash_sel or required.base_hash) and not _one_offered(chosen.base_hash_sel, offer.base_hash_algo):
         raise NegotiationError(f"ALGORITHMS: BaseHashSel 0x{chosen.base_hash_sel:x} is not one offered hash")
-    if not _one_bit(chosen.base_asym_sel) or not chosen.base_asym_sel & offer.base_asym_algo:
+    if (chosen.base_asym_sel or required.base_asym) and not _one_offered(chosen.base_asym_sel, offer.base_asym_algo):
         raise NegotiationError(f"ALGORITHMS: BaseAsymSel 0x{chosen.base_asym_sel:x} is not one offered algorithm")
     if negotiated.responder_measurement_cap:
         if not _one_bit(chosen.measurement_hash_algo):
@@ -116,11 +122,14 @@ def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: 
         if struct.alg_type <= previous:
             raise NegotiationError("ALGORITHMS: AlgStruct types are not in increasing order")
         previous = struct.alg_type
-        if struct.alg_supported and (
-            not _one_bit(struct.alg_supported) or not struct.alg_supported & offered.get(struct.alg_type, 0)
-        ):
+        if struct.alg_supported and not _one_offered(struct.alg_supported, offered.get(struct.alg_type, 0)):
             name = AlgType(struct.alg_type).name if struct.alg_type in AlgType._value2member_map_ else struct.alg_type
             raise NegotiationError(f"ALGORITHMS: AlgStruct {name} selects 0x{struct.alg_supported:x}, not offered")
+    selected = {s.alg_type for s in chosen.alg_structs if s.alg_supported}
+    missing = sorted(required.alg_structs - selected)
+    if missing:
+        name = AlgType(missing[0]).name
+        raise NegotiationError(f"ALGORITHMS: no {name} selected, yet both sides' capabilities need one")
 
 
 def check_requester_context(asked: bytes | None, answer: ChallengeAuth | Measurements) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from spdm.certs import CertModel
+from spdm.crypto import HashSuite, hash_suite
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.messages.codes import (
     AlgType,
@@ -25,7 +26,63 @@ from spdm.messages.codes import (
 from spdm.messages.context import CodecContext
 from spdm.messages.negotiation import SPDM_VERSIONS, Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
 
-__all__ = ["Negotiated", "check_multi_key_connection", "mel_specification_selection", "multi_key_connection"]
+__all__ = [
+    "SIGNING_CAPABILITIES",
+    "Negotiated",
+    "RequiredSelections",
+    "check_multi_key_connection",
+    "mel_specification_selection",
+    "multi_key_connection",
+    "required_selections",
+    "uses_alg_struct",
+]
+
+_F = CapabilityFlags
+_ALG_STRUCT_USERS: dict[int, tuple[int, ...]] = {
+    AlgType.DHE: (_F.KEY_EX_CAP,),
+    AlgType.AEAD: (_F.ENCRYPT_CAP, _F.MAC_CAP),
+    AlgType.REQ_BASE_ASYM_ALG: (_F.MUT_AUTH_CAP,),
+    AlgType.KEY_SCHEDULE: (_F.KEY_EX_CAP, _F.PSK_CAP_MASK),
+}
+"""The capabilities that use each AlgStruct type (PSK_CAP_MASK: PSK with or without context)."""
+SIGNING_CAPABILITIES = _F.CERT_CAP | _F.CHAL_CAP | _F.MEAS_CAP_SIG
+"""The responder capabilities that sign with BaseAsymAlgo (and hash with BaseHashAlgo): a responder
+with any of them needs a slot to sign with."""
+
+
+def uses_alg_struct(flags: int, alg_type: int) -> bool:
+    """Whether a side with capability `flags` uses AlgStruct `alg_type`: a responder answers the types
+    it uses (libspdm_rsp_algorithms.c)."""
+    return any(flags & users for users in _ALG_STRUCT_USERS.get(alg_type, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredSelections:
+    """What ALGORITHMS must select (not zero), given both sides' capabilities."""
+
+    base_hash: bool
+    base_asym: bool
+    alg_structs: frozenset[int]
+
+
+def required_selections(requester_flags: int, responder_flags: int) -> RequiredSelections:
+    """DSP0274 NEGOTIATE_ALGORITHMS, as libspdm's responder and requester both apply it
+    (libspdm_rsp_algorithms.c, libspdm_req_negotiate_algorithms.c): a hash when the responder signs
+    (CERT_CAP, CHAL_CAP, MEAS_CAP with signatures) or both sides set KEY_EX_CAP or PSK_CAP; a
+    signature algorithm when the responder signs or both set KEY_EX_CAP; each AlgStruct type when
+    both sides set a capability that uses it. Any other selection may be zero."""
+
+    def both(flags: int) -> bool:
+        return bool(requester_flags & flags and responder_flags & flags)
+
+    signs = bool(responder_flags & SIGNING_CAPABILITIES)
+    return RequiredSelections(
+        base_hash=signs or both(_F.KEY_EX_CAP) or both(_F.PSK_CAP_MASK),
+        base_asym=signs or both(_F.KEY_EX_CAP),
+        alg_structs=frozenset(
+            alg_type for alg_type, users in _ALG_STRUCT_USERS.items() if any(both(flags) for flags in users)
+        ),
+    )
 
 
 def multi_key_connection(flags: int, *, willing: bool) -> bool:
@@ -189,6 +246,12 @@ class Negotiated:
     def responder_measurement_cap(self) -> int:
         """MEAS_CAP: 0 none, 1 without signature, 2 with signature."""
         return (self.responder_flags & int(CapabilityFlags.MEAS_CAP_MASK)) >> 3
+
+    @property
+    def base_hash_suite(self) -> HashSuite | None:
+        """The selected hash's suite, which every transcript hashes with; None when ALGORITHMS selected
+        none (only a responder that neither signs nor holds sessions may: `required_selections`)."""
+        return hash_suite(self.base_hash_algo) if self.base_hash_algo else None
 
     @property
     def hash_size(self) -> int | None:

@@ -164,8 +164,11 @@ class ConnectionTranscript:
         self.vca_labels.extend(labels)
         self._vca_hash = None
 
-    def set_hash(self, suite: HashSuite, version: int) -> None:
-        """ALGORITHMS chose the hash (and VERSION the version): B, C and M can be hashed from now on."""
+    def set_hash(self, suite: HashSuite | None, version: int) -> None:
+        """ALGORITHMS chose the hash (and VERSION the version): B, C and M can be hashed from now on.
+        None: ALGORITHMS selected no hash, which only a responder that neither signs nor holds sessions
+        may do (`spdm.negotiated.required_selections`); nothing is signed over B, C or M then, so
+        they are not kept."""
         self._suite = suite
         self.version = version
         self._vca_hash = None
@@ -254,7 +257,8 @@ class ConnectionTranscript:
 
     def add_certificate_exchange(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
         """B: a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE pair."""
-        self._m1m2_transcript().append(request, response, labels=labels)
+        if self._suite is not None:
+            self._m1m2_transcript().append(request, response, labels=labels)
 
     def challenge_digest(
         self, challenge: bytes, auth_without_signature: bytes, *, labels: tuple[object, ...] = ()
@@ -281,7 +285,8 @@ class ConnectionTranscript:
 
     def add_measurements(self, request: bytes, response: bytes, *, labels: tuple[object, ...] = ()) -> None:
         """M: an unsigned GET_MEASUREMENTS/MEASUREMENTS pair."""
-        self._l1l2_transcript().append(request, response, labels=labels)
+        if self._suite is not None:
+            self._l1l2_transcript().append(request, response, labels=labels)
 
     def measurements_digest(
         self, request: bytes, response_without_signature: bytes, *, labels: tuple[object, ...] = ()

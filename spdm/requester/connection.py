@@ -267,7 +267,7 @@ class Connection:
         negotiated = Negotiated.from_vca(self.version, asked, capabilities, chosen, offer)
         check_selection(offer, chosen, negotiated)
         self.transcript.add_vca(request, response)
-        self.transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
+        self.transcript.set_hash(negotiated.base_hash_suite, negotiated.version)
         self.channel.negotiated = negotiated
         return negotiated
 

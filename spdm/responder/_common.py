@@ -17,10 +17,11 @@ from typing import TypeVar
 from spdm._checks import invalid_response
 from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError
+from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import CodecContext, Message, decode_prefix, encode
 from spdm.messages.certificates import slot_mask
 from spdm.messages.codec import is_padding
-from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo
+from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, SummaryHashType
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck
 from spdm.negotiated import Negotiated
 from spdm.session.keys import KeySchedule
@@ -32,6 +33,7 @@ __all__ = [
     "embedded_response",
     "expect",
     "invalid_request",
+    "measurement_summary",
     "random_bytes",
     "refuse_public_key_slot",
     "response_ack",
@@ -128,6 +130,28 @@ def refuse_public_key_slot(slot: int, public_key_slot: int = 0xFF) -> None:
     InvalidRequest: this responder has none (no PUB_KEY_ID_CAP)."""
     if slot == public_key_slot:
         raise invalid_request(f"slot 0x{slot:X}: no pre-provisioned public key (PUB_KEY_ID_CAP)")
+
+
+def measurement_summary(
+    provider: MeasurementProvider | None, negotiated: Negotiated, summary_type: int, digest: Callable[[bytes], bytes]
+) -> bytes | None:
+    """The MeasurementSummaryHash CHALLENGE_AUTH, KEY_EXCHANGE_RSP and PSK_EXCHANGE_RSP carry (None for
+    type NONE). A reserved type is InvalidRequest, and so is a summary asked of a connection with no
+    measurements: the responder's MEAS_CAP, a measurement specification and a measurement hash must
+    all have been negotiated (libspdm_rsp_challenge_auth.c, libspdm_rsp_key_exchange.c,
+    libspdm_rsp_psk_exchange.c)."""
+    if summary_type == SummaryHashType.NONE:
+        return None
+    if summary_type not in (SummaryHashType.TCB, SummaryHashType.ALL):
+        raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
+    if (
+        provider is None
+        or not negotiated.responder_measurement_cap
+        or not negotiated.measurement_hash_algo
+        or not negotiated.measurement_specification
+    ):
+        raise invalid_request("a measurement summary hash was asked of a device without measurements")
+    return summary_hash(provider, summary_type, digest)
 
 
 def expect(message: Message, cls: type[M]) -> M:

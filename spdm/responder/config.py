@@ -45,6 +45,7 @@ from spdm.messages.negotiation import (
     check_capability_settings,
 )
 from spdm.messages.psk import MAX_PSK_HINT_SIZE, check_psk
+from spdm.negotiated import SIGNING_CAPABILITIES
 from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
 from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport, check_secured_message_versions
@@ -338,8 +339,7 @@ class ResponderConfig:
             raise ValueError(str(exc)) from None
         if any(not 0 <= slot < SLOT_COUNT for slot in self.slots):
             raise ValueError(f"slots {sorted(self.slots)}: slot numbers are 0..7")
-        signs = self.capabilities & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG)
-        if signs and not self.slots:
+        if self.capabilities & SIGNING_CAPABILITIES and not self.slots:
             raise ValueError("CERT_CAP, CHAL_CAP and signed measurements need at least one slot")
         if self.capabilities & F.MEAS_CAP_MASK:
             if self.measurements is None:

@@ -47,11 +47,10 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from spdm._checks import check_transfer_sizes
 from spdm.certs import CertChain, certificate_portion
-from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, hash_suite, select_algorithm
+from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, select_algorithm
 from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
-from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests, slot_mask
@@ -68,7 +67,6 @@ from spdm.messages.codes import (
     KeyUsage,
     MeasurementSpecification,
     OtherParams,
-    SummaryHashType,
     defined_asym_bits,
 )
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, GetEncapsulatedRequest
@@ -93,12 +91,20 @@ from spdm.messages.negotiation import (
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
-from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, multi_key_connection
+from spdm.negotiated import (
+    Negotiated,
+    check_multi_key_connection,
+    mel_specification_selection,
+    multi_key_connection,
+    required_selections,
+    uses_alg_struct,
+)
 from spdm.responder._common import (
     Connection,
     SessionTerms,
     expect,
     invalid_request,
+    measurement_summary,
     random_bytes,
     refuse_public_key_slot,
     session_terms,
@@ -660,8 +666,7 @@ class Responder:
         self.transcript.before_request(Code.NEGOTIATE_ALGORITHMS)
         response = encode(answer)
         self.transcript.add_vca(request, response)
-        if connection.hash is not None:
-            self.transcript.set_hash(connection.hash, negotiated.version)
+        self.transcript.set_hash(connection.hash, negotiated.version)
         self._connection = connection
         self._served = _served_codes(negotiated.responder_flags, negotiated.requester_flags)
         return response
@@ -670,7 +675,6 @@ class Responder:
         """ALGORITHMS for `offer`: each selection by priority among what both sides can do."""
         config = self.config
         ours = config.capabilities
-        both = ours & requester_flags
         version = offer.version
         asym = select_algorithm(
             defined_asym_bits(version, offer.base_asym_algo), self._signable(config.base_asym_priority)
@@ -682,26 +686,19 @@ class Responder:
             if not spec:
                 raise invalid_request(f"MeasurementSpecification 0x{offer.measurement_specification:02x} has no DMTF")
             measurement_hash = config.measurement_hash_priority[0]
-        hashes = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_MASK) or both & (F.KEY_EX_CAP | F.PSK_CAP_MASK)
-        if hashes and not base_hash:
+        required = required_selections(requester_flags, ours)
+        if required.base_hash and not base_hash:
             raise invalid_request(f"no common hash in BaseHashAlgo 0x{offer.base_hash_algo:x}")
-        signs = ours & (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG) or both & F.KEY_EX_CAP
-        if signs and not asym:
+        if required.base_asym and not asym:
             raise invalid_request(f"no common signature algorithm in BaseAsymAlgo 0x{offer.base_asym_algo:x}")
         structs = tuple(
             AlgStruct(alg_type=s.alg_type, alg_supported=self._choose(s.alg_type, _defined(version, s)))
             for s in offer.alg_structs
-            if self._needs(s.alg_type)
+            if uses_alg_struct(ours, s.alg_type)
         )
         chosen = {s.alg_type: s.alg_supported for s in structs}
-        required = (
-            (F.KEY_EX_CAP, AlgType.DHE),
-            (F.ENCRYPT_CAP | F.MAC_CAP, AlgType.AEAD),
-            (F.MUT_AUTH_CAP, AlgType.REQ_BASE_ASYM_ALG),
-            (F.KEY_EX_CAP | F.PSK_CAP_MASK, AlgType.KEY_SCHEDULE),
-        )
-        for flags, alg_type in required:
-            if both & flags and not chosen.get(alg_type):
+        for alg_type in sorted(required.alg_structs):
+            if not chosen.get(alg_type):
                 raise invalid_request(f"no common {AlgType(alg_type).name} algorithm")
         other_params, mel = 0, None
         if version >= 0x12:
@@ -753,18 +750,8 @@ class Responder:
                 return fitting
         return select_algorithm(offered, priority)
 
-    def _needs(self, alg_type: int) -> bool:
-        """Whether our capabilities use an AlgStruct type; libspdm answers each one the requester sent."""
-        needed_by = {
-            AlgType.DHE: F.KEY_EX_CAP,
-            AlgType.AEAD: F.ENCRYPT_CAP | F.MAC_CAP,
-            AlgType.REQ_BASE_ASYM_ALG: F.MUT_AUTH_CAP,
-            AlgType.KEY_SCHEDULE: F.KEY_EX_CAP | F.PSK_CAP_MASK,
-        }
-        return bool(self.config.capabilities & needed_by[AlgType(alg_type)])
-
     def _settle(self, negotiated: Negotiated) -> Connection:
-        suite = hash_suite(negotiated.base_hash_algo) if negotiated.base_hash_algo else None
+        suite = negotiated.base_hash_suite
         asym = asym_suite(negotiated.base_asym_algo) if negotiated.base_asym_algo else None
         chains = self._chains(suite, asym)
         sessions: SessionTerms | None
@@ -853,12 +840,9 @@ class Responder:
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
         check_key_usage(connection.negotiated, self._slots.current[slot].key_usage, slot, KeyUsage.CHALLENGE)
-        summary_type = ask.summary_hash_type
-        if summary_type not in (SummaryHashType.NONE, SummaryHashType.TCB, SummaryHashType.ALL):
-            raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
-        provider = self._measurement_provider(summary_type)
+        negotiated = connection.negotiated
+        summary = measurement_summary(self.config.measurements, negotiated, ask.summary_hash_type, suite.digest)
         self.transcript.before_request(Code.CHALLENGE)
-        summary = summary_hash(provider, summary_type, suite.digest) if provider is not None else None
         unsigned = encode(
             ChallengeAuth(
                 version=ask.version,
@@ -875,19 +859,6 @@ class Responder:
         signature = asym.sign(self.config.slots[slot].private_key, digest, suite)
         self.transcript.challenge_done()
         return unsigned + signature
-
-    def _measurement_provider(self, summary_type: int) -> MeasurementProvider | None:
-        """The provider whose summary hash CHALLENGE_AUTH carries; None when the field is absent.
-
-        Without MEAS_CAP the field is absent (DSP0274 1.1; libspdm answers InvalidRequest); with
-        MEAS_CAP but no measurement specification negotiated, libspdm's InvalidRequest.
-        """
-        if summary_type == SummaryHashType.NONE or not self.config.capabilities & F.MEAS_CAP_MASK:
-            return None
-        connection = self._connection
-        if connection is None or not connection.negotiated.measurement_hash_algo:
-            raise invalid_request("a measurement summary hash, but no measurement algorithm was negotiated")
-        return self.config.measurements
 
     def _nonce(self) -> bytes:
         return random_bytes(self.config.random, NONCE_SIZE)

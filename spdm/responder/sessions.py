@@ -43,10 +43,9 @@ from spdm._checks import CERT_MODEL_MASK, check_certificate_info, invalid_respon
 from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, ChainPortions, verify_chain
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
-from spdm.measurements import summary_hash
 from spdm.messages import Message, encode
 from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest, SummaryHashType
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, GetEncapsulatedRequest
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
@@ -61,6 +60,7 @@ from spdm.responder._common import (
     embedded_response,
     expect,
     invalid_request,
+    measurement_summary,
     random_bytes,
     refuse_public_key_slot,
     response_ack,
@@ -323,21 +323,8 @@ class SessionTable:
         return connection, terms
 
     def _session_summary(self, connection: Connection, suite: HashSuite, summary_type: int) -> bytes | None:
-        """The MeasurementSummaryHash of KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP (libspdm's checks)."""
-        if summary_type == SummaryHashType.NONE:
-            return None
-        if summary_type not in (SummaryHashType.TCB, SummaryHashType.ALL):
-            raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is reserved")
-        negotiated = connection.negotiated
-        provider = self.config.measurements
-        if (
-            provider is None
-            or not negotiated.responder_measurement_cap
-            or not negotiated.measurement_hash_algo
-            or not negotiated.measurement_specification
-        ):
-            raise invalid_request("a measurement summary hash was asked of a device without measurements")
-        return summary_hash(provider, summary_type, suite.digest)
+        """The MeasurementSummaryHash of KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP."""
+        return measurement_summary(self.config.measurements, connection.negotiated, summary_type, suite.digest)
 
     def _allocate_session_id(self, req_session_id: int) -> int:
         """SessionID = RspSessionID << 16 | ReqSessionID, with libspdm's RspSessionIDs: 0xFFFF, 0xFFFE, ..."""

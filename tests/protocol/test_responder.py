@@ -185,10 +185,13 @@ def test_challenge_summary_hashes(ready: Peer, config: ResponderConfig) -> None:
     assert ready.challenge(0, summary=0).measurement_summary_hash is None
 
 
-def test_challenge_without_meas_cap_has_no_summary_hash(config: ResponderConfig) -> None:
+def test_challenge_without_meas_cap_refuses_a_summary_hash(config: ResponderConfig) -> None:
+    """A summary hash asked of a device without measurements is InvalidRequest, for CHALLENGE as for
+    KEY_EXCHANGE and PSK_EXCHANGE (one rule; libspdm_rsp_challenge_auth.c refuses it the same way)."""
     peer = Peer(Responder(dataclasses.replace(config, capabilities=F.CERT_CAP | F.CHAL_CAP, measurements=None)))
     peer.vca()
-    assert peer.challenge(0, summary=0xFF).measurement_summary_hash is None
+    peer.expect_error(Challenge(version=0x11, summary_hash_type=0xFF, nonce=NONCE), E.InvalidRequest, 0)
+    assert peer.challenge(0, summary=0).measurement_summary_hash is None
     peer.expect_error(GetMeasurements(version=0x11, operation=0), E.UnsupportedRequest, Code.GET_MEASUREMENTS)
 
 
