@@ -13,6 +13,7 @@ from spdm.mel import MelPortions
 from spdm.messages import CodecContext, Message, decode_prefix
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
+from spdm.portions import continued
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["describe", "run"]
@@ -79,8 +80,7 @@ class _MelReads:
     def add(self, record: dict[str, Any], message: Message, session: int | None) -> None:
         if isinstance(message, GetMeasurementExtensionLog):
             self.asked[session] = message
-            if message.offset == 0 or session not in self.portions:
-                self.portions[session] = MelPortions()
+            self.portions[session] = continued(self.portions.get(session), message.offset, MelPortions)
             return
         ask = self.asked.pop(session, None)
         if ask is None or not isinstance(message, MeasurementExtensionLog):

@@ -4,7 +4,12 @@ the RemainderLength after it (DSP0274 "GET_CERTIFICATE", 1.3 "GET_MEASUREMENT_EX
 
 from __future__ import annotations
 
-__all__ = ["Portions"]
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["Portions", "continued"]
+
+P = TypeVar("P", bound="Portions")
 
 
 class Portions:
@@ -54,3 +59,11 @@ class Portions:
             return bytes(self._data + portion)
         self._data += portion
         return None
+
+
+def continued(reading: P | None, offset: int, start: Callable[[], P]) -> P:
+    """The read a request at `offset` belongs to, for one who follows reads from outside (`spdm verify`,
+    the session replay, `spdm dump`): a new one (`start()`) at Offset 0, where the requester starts
+    every read, or when none is in progress; else the read in progress, whose rules then judge the
+    request (a request of another slot, or at another Offset, breaks it)."""
+    return start() if reading is None or offset == 0 else reading

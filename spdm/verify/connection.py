@@ -8,52 +8,41 @@ transcript (the requester's ENDPOINT_INFO too, with its chain when it is given),
 measurement extension log is put together and checked against the measurements (`spdm.verify.mel`).
 Each check is one `Check`; a capture verifies when every check passed.
 
-A verifier is a requester that reads the responses instead of asking for them: it goes through the
-requester's rules (`ConnectionTranscript` and its reset rules, `ChainPortions`, `Negotiated.from_vca`,
-the requester's response checks in `spdm._checks`), and `spdm.verify.sessions` replays the sessions.
-Both pair each request with its final answer by one rule (`spdm.verify.pairing`).
+A verifier is a requester that reads the responses instead of asking for them: it follows the
+connection in the clear with `spdm.verify.follower.ConnectionFollower` (the pairing of requests and
+answers, the transcripts and their reset rules, VCA, DIGESTS, the chains and their validation), which
+`spdm.verify.sessions` replays the sessions over, and adds the requester's response checks in
+`spdm._checks` and the signatures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-
-from spdm._checks import (
-    check_key_pair_info,
-    check_measurements,
-    check_multi_key_digests,
-    check_responder_flags,
-    check_selection,
-)
-from spdm.capture import CapturedMessage, Pcap, exchanged, messages
-from spdm.certs import CertChain, ChainPolicy, ChainPortions, VerifiedChain, load_certificate, verify_chain
+from spdm._checks import check_key_pair_info, check_measurements, check_multi_key_digests, check_responder_flags
+from spdm.capture import Pcap, exchanged, messages
+from spdm.certs import ChainPolicy, load_certificate
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.errors import DecodeError, SpdmError
 from spdm.messages import Message
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import Digests, GetDigests
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.error import ErrorResponse, RespondIfReady
+from spdm.messages.codes import CapabilityFlags, Code
+from spdm.messages.error import ErrorResponse
 from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo
 from spdm.messages.measurements import GetMeasurements, Measurements
-from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.messages.negotiation import Capabilities, GetCapabilities
 from spdm.negotiated import Negotiated
 from spdm.transcript import ConnectionTranscript
 from spdm.verify.check import Check
 from spdm.verify.endpoint_info import EndpointInfoSignature, EndpointInfoWatch
+from spdm.verify.follower import CERTIFICATE_ERRORS, ConnectionFollower, Followed
 from spdm.verify.mel import MelChecks
 from spdm.verify.pairing import RequestPairing
 from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
-
-# what parsing a tampered certificate can raise besides SpdmError: a failed check, never a crash
-_CERTIFICATE_ERRORS = (SpdmError, ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
 
 
 @dataclass(slots=True)
@@ -75,28 +64,19 @@ class CaptureVerification:
 
 
 class _Verifier:
-    """The requester's checks, applied to request/response pairs as they went by."""
+    """The requester's checks, applied to the exchanges `follower` took as they went by."""
 
-    def __init__(
-        self,
-        trust_anchors: Mapping[int, bytes],
-        chain_policy: ChainPolicy,
-        requester_chain: tuple[bytes, ...] = (),
-    ) -> None:
-        self.anchors = trust_anchors
-        self.chain_policy = chain_policy
+    def __init__(self, follower: ConnectionFollower, requester_chain: tuple[bytes, ...] = ()) -> None:
+        self.follower = follower
+        self.transcript = follower.transcript
         self.requester_chain = requester_chain
         self.endpoint_info = EndpointInfoWatch()
         self.result = CaptureVerification()
-        self.transcript = ConnectionTranscript()
-        self.negotiated: Negotiated | None = None
-        self.get_caps: GetCapabilities | None = None
-        self.caps: Capabilities | None = None
-        self.digests: dict[int, bytes] = {}
-        self.portions: dict[int, ChainPortions] = {}
-        self.chains: dict[int, bytes] = {}
-        self.verified: dict[int, VerifiedChain] = {}
         self.mel = MelChecks()
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self.follower.negotiated
 
     def check(self, record: int, name: str, detail: str = "") -> None:
         self.result.checks.append(Check(record=record, name=name, ok=True, detail=detail))
@@ -107,7 +87,12 @@ class _Verifier:
     def fail(self, record: int, name: str, error: Exception) -> None:
         self.result.checks.append(Check(record=record, name=name, ok=False, detail=str(error)))
 
-    def pair(self, request: CapturedMessage, response: CapturedMessage, now: datetime) -> None:
+    def take(self, followed: Followed) -> None:
+        """The checks of one message in the clear, once the follower took it (and its exchange, if it ended one)."""
+        self.result.checks.extend(followed.checks)
+        request, response = followed.request, followed.response
+        if request is None or response is None:
+            return
         ask, answer = request.message, response.message
         if ask is None or answer is None:
             return
@@ -117,55 +102,32 @@ class _Verifier:
             labels = (*labels, response.index)
             self.watch(self.endpoint_info, self.negotiated, answer, response.data, response.index, labels)
         if isinstance(answer, ErrorResponse):
-            self.transcript.after_error(answer.error_code)
             return
-        labels = (request.index, response.index)
-        if not isinstance(ask, RespondIfReady):
-            self.transcript.before_request(ask.code)
         handler = _HANDLERS.get(type(ask))
         if handler is not None:
-            handler(self, ask, answer, request.data, response.data, labels, now)
+            handler(self, ask, answer, request.data, response.data, (request.index, response.index))
         self.result.checks.extend(self.mel.pair(ask, answer, response.index, self.negotiated))
 
     # --- VCA -----------------------------------------------------------------------------
 
-    def vca(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+    def capabilities(
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]
     ) -> None:
-        self.transcript.add_vca(req, rsp, labels=labels)
-        record = labels[1]
+        """CAPABILITIES as the requester checks it (the follower takes A and the outcome of VCA)."""
         if isinstance(answer, Capabilities) and isinstance(ask, GetCapabilities):
-            self.get_caps, self.caps = ask, answer
             try:
                 check_responder_flags(answer.flags, answer.version)
-                self.check(record, "CAPABILITIES flags are consistent")
+                self.check(labels[1], "CAPABILITIES flags are consistent")
             except SpdmError as error:
-                self.fail(record, "CAPABILITIES flags are consistent", error)
-        elif isinstance(answer, Algorithms) and isinstance(ask, NegotiateAlgorithms):
-            negotiated = Negotiated.from_vca(
-                answer.version,
-                self.get_caps or GetCapabilities(version=answer.version),
-                self.caps or Capabilities(version=answer.version),
-                answer,
-                ask,
-            )
-            try:
-                check_selection(ask, answer, negotiated)
-                self.transcript.set_hash(hash_suite(negotiated.base_hash_algo), negotiated.version)
-                self.negotiated = negotiated
-                self.check(record, "ALGORITHMS selects one offered algorithm of each kind")
-            except SpdmError as error:
-                self.fail(record, "ALGORITHMS selects one offered algorithm of each kind", error)
+                self.fail(labels[1], "CAPABILITIES flags are consistent", error)
 
     # --- certificates --------------------------------------------------------------------
 
     def digests_(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]
     ) -> None:
         if not isinstance(answer, Digests) or self.negotiated is None:
             return
-        self.transcript.add_digests(req, rsp, multi_key=self.negotiated.responder_multi_key, labels=labels)
-        self.digests = answer.by_slot()
         if answer.key_pair_ids is not None:
             name = "DIGESTS multi-key fields (KeyPairID, CertificateInfo, KeyUsageMask)"
             try:
@@ -175,7 +137,7 @@ class _Verifier:
                 self.fail(labels[1], name, error)
 
     def key_pair_info(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]
     ) -> None:
         """KEY_PAIR_INFO as a requester accepts it (1.3; nothing signs it, so this is all there is to check)."""
         if not isinstance(ask, GetKeyPairInfo) or not isinstance(answer, KeyPairInfo) or self.negotiated is None:
@@ -188,58 +150,10 @@ class _Verifier:
         except SpdmError as error:
             self.fail(labels[1], name, error)
 
-    def certificate(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
-    ) -> None:
-        if not isinstance(ask, GetCertificate) or not isinstance(answer, Certificate) or self.negotiated is None:
-            return
-        self.transcript.add_certificate_exchange(req, rsp, labels=labels)
-        record = labels[1]
-        slot = ask.slot_id
-        portions = self.portions.get(slot)
-        if portions is None or ask.offset == 0:
-            portions = self.portions[slot] = ChainPortions(slot)
-        try:
-            chain = portions.add(ask, answer)
-        except ValueError as error:
-            del self.portions[slot]
-            self.fail(record, f"slot {slot} certificate portions make one chain", error)
-            return
-        if chain is None:
-            return
-        del self.portions[slot]
-        self.chains[slot] = chain
-        self.verified.pop(slot, None)
-        suite = hash_suite(self.negotiated.base_hash_algo)
-        name = f"slot {slot} certificate chain matches its DIGESTS digest"
-        if slot in self.digests:
-            if suite.digest(chain) == self.digests[slot]:
-                self.check(record, name)
-            else:
-                self.fail(record, name, ValueError("digest mismatch"))
-        anchor = self.anchors.get(slot)
-        name = f"slot {slot} certificate chain validates to its trust anchor"
-        if anchor is None:
-            self.not_checked(record, name, "no trust anchor for this slot")
-            return
-        try:
-            self.verified[slot] = verify_chain(
-                CertChain.from_bytes(chain, suite.size),
-                trust_anchor=anchor,
-                hash_suite=suite,
-                asym_suite=asym_suite(self.negotiated.base_asym_algo),
-                now=now,
-                policy=self.chain_policy,
-                model=self.negotiated.certificate_model,
-            )
-            self.check(record, name)
-        except _CERTIFICATE_ERRORS as error:
-            self.fail(record, name, error)
-
     # --- challenge and measurements ------------------------------------------------------
 
     def challenge(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]
     ) -> None:
         if not isinstance(ask, Challenge) or not isinstance(answer, ChallengeAuth) or self.negotiated is None:
             return
@@ -249,7 +163,7 @@ class _Verifier:
         digest = self.transcript.challenge_digest(req, signed, labels=labels)
         slot = answer.slot_id
         name = f"CHALLENGE_AUTH CertChainHash is the hash of slot {slot}'s chain"
-        chain = self.chains.get(slot)
+        chain = self.follower.chains.get(slot)
         if chain is not None and suite.digest(chain) == answer.cert_chain_hash:
             self.check(record, name)
         else:
@@ -260,7 +174,7 @@ class _Verifier:
         self.transcript.challenge_done()
 
     def measurements(
-        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int], now: datetime
+        self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]
     ) -> None:
         if not isinstance(ask, GetMeasurements) or not isinstance(answer, Measurements) or self.negotiated is None:
             return
@@ -311,7 +225,7 @@ class _Verifier:
             key = load_certificate(self.requester_chain[-1]).public_key()
             hashes = hash_suite(negotiated.base_hash_algo)
             asym_suite(negotiated.req_base_asym_alg).verify(key, found.signed, found.signature, hashes)
-        except _CERTIFICATE_ERRORS as error:
+        except CERTIFICATE_ERRORS as error:
             self.fail(record, found.name, error)
             return
         self.check(record, found.name, "by the requester's leaf as given")
@@ -329,29 +243,10 @@ class _Verifier:
     ) -> None:
         """A signature by the leaf key of the responder's `slot`; `labels` the records it covers (by
         default what the connection transcript last signed)."""
-        verified = self.verified.get(slot)
-        detail = ""
-        if verified is not None:
-            key = verified.leaf_public_key
-        elif slot not in self.anchors and slot in self.chains:
-            # no trust anchor for this slot: the signature is still checked, against the chain's leaf
-            try:
-                size = hash_suite(negotiated.base_hash_algo).size
-                leaf = CertChain.from_bytes(self.chains[slot], size).leaf
-                key = load_certificate(leaf).public_key()
-            except _CERTIFICATE_ERRORS as error:
-                self.fail(record, name, error)
-                return
-            detail = f"by the slot {slot} leaf; that chain was not validated (no trust anchor for the slot)"
-        else:
-            self.fail(record, name, ValueError(f"slot {slot} has no validated certificate chain"))
+        check = self.follower.signature_check(negotiated, record, name, slot, signed, signature)
+        self.result.checks.append(check)
+        if not check.ok:
             return
-        try:
-            asym_suite(negotiated.base_asym_algo).verify(key, signed, signature, hash_suite(negotiated.base_hash_algo))
-        except SpdmError as error:
-            self.fail(record, name, error)
-            return
-        self.check(record, name, detail)
         covered = self.transcript.signed_labels if labels is None else labels
         self.result.covered.update(int(label) for label in covered if isinstance(label, int))
 
@@ -434,28 +329,12 @@ class _SessionChecks:
 
 
 _HANDLERS = {
-    GetCapabilities: _Verifier.vca,
-    NegotiateAlgorithms: _Verifier.vca,
+    GetCapabilities: _Verifier.capabilities,
     GetDigests: _Verifier.digests_,
-    GetCertificate: _Verifier.certificate,
     Challenge: _Verifier.challenge,
     GetMeasurements: _Verifier.measurements,
     GetKeyPairInfo: _Verifier.key_pair_info,
 }
-
-
-def _mismatch(request: Message, response: Message, verifier: _Verifier) -> str | None:
-    """Why a non-ERROR response does not answer its request (None when it does): it carries the request's
-    code less bit 7 and its version, which after negotiation is the negotiated one."""
-    if isinstance(response, ErrorResponse):
-        return None
-    if response.code != request.code & 0x7F:
-        return f"{request.name} answered by {response.name}"
-    negotiated = verifier.negotiated
-    spoken = request.version if negotiated is None or request.name == "GET_VERSION" else negotiated.version
-    if request.version != spoken or response.version != spoken:
-        return f"{request.name} 0x{request.version:02x} answered at 0x{response.version:02x}, spoken 0x{spoken:02x}"
-    return None
 
 
 def verify_capture(
@@ -474,61 +353,41 @@ def verify_capture(
     are counted in `skipped_secured`.
     """
     requester = () if secrets is None else secrets.requester_chain
-    verifier = _Verifier(trust_anchors, chain_policy or ChainPolicy(), requester)
+    stand_ins = None if secrets is None else secrets.responder_chains
+    follower = ConnectionFollower(trust_anchors, chain_policy, stand_ins)
+    verifier = _Verifier(follower, requester)
     sessions = _SessionChecks(verifier) if secrets is not None else None
-    replayer = SessionReplayer(secrets) if secrets is not None else None
-    pairing: RequestPairing[CapturedMessage] = RequestPairing()
+    replayer = SessionReplayer(secrets, follower) if secrets is not None else None
     for item in messages(pcap):
         if item.error is not None:
             verifier.fail(item.index, "record decodes", item.error)
             continue
-        if replayer is not None and sessions is not None:
-            record = replayer.feed(item)
-            if record is not None:
-                sessions.record(record, replayer)
         if item.kind == "other":
             # a foreign DOE object / MCTP message type: an SPDM capture carries none, and a record
             # whose framing was altered must not silently drop out of the transcripts
             verifier.fail(item.index, "record carries SPDM", ValueError("foreign DOE vendor/type or MCTP message type"))
             continue
         if item.kind == "secured":
-            if replayer is None:
+            if replayer is None or sessions is None:
                 verifier.result.skipped_secured += 1
+                continue
+            record = replayer.feed(item)
+            if record is not None:
+                sessions.record(record, replayer)
             continue
         seen = exchanged(item)
-        if seen is None:
-            continue  # the rest of a large-message transfer
-        item = seen
-        if item.kind != "spdm" or item.message is None:
+        if seen is None or seen.kind != "spdm" or seen.message is None:
+            continue  # the rest of a large-message transfer, or DOE discovery
+        if seen.message.code == Code.GET_VERSION:
+            verifier.mel.restart()
+        try:
+            followed = follower.follow(seen)
+        except SpdmError as error:
+            verifier.fail(seen.index, "the message follows the connection", error)
             continue
-        if item.message.code.is_request:
-            if pairing.request(item.message, item) and item.message.name == "GET_VERSION":
-                verifier.transcript.restart()
-                verifier.mel.restart()
-                verifier.negotiated = None
-            continue
-        if pairing.pending is None:
-            verifier.fail(item.index, "response follows a request", ValueError("no request before it"))
-            continue
-        pending = pairing.response(item.message)
-        if pending is None:
-            continue  # ResponseNotReady: the request stays pending, RESPOND_IF_READY fetches its answer
-        asked = pending.message
-        wrong = None if asked is None or isinstance(asked, RespondIfReady) else _mismatch(asked, item.message, verifier)
-        if wrong is not None:
-            # an answer of another kind (ENCAPSULATED_RESPONSE_ACK for GET_ENCAPSULATED_REQUEST) would pair with
-            # the wrong handler and leave what it carries unchecked; a pair at another version is no exchange
-            # of this connection (a responder answers that with ERROR VersionMismatch)
-            verifier.fail(item.index, "the response answers its request at the negotiated version", ValueError(wrong))
-            continue
-        if isinstance(pending.message, RespondIfReady) and not isinstance(item.message, ErrorResponse):
-            # a RESPOND_IF_READY no ResponseNotReady asked for: its answer would pair with nothing
-            # and go unchecked (a responder must refuse it with an ERROR)
-            name = "only an ERROR answers a RESPOND_IF_READY that no ResponseNotReady asked for"
-            verifier.fail(item.index, name, ValueError(f"answered by {item.message.name}"))
-            continue
-        if pending.message is not None and pending.message.name == "GET_VERSION":
-            verifier.transcript.add_vca(pending.data, item.data, labels=(pending.index, item.index))
-        else:
-            verifier.pair(pending, item, datetime.fromtimestamp(item.timestamp, timezone.utc))
+        if replayer is not None and sessions is not None:
+            record = replayer.clear(seen, followed)
+            if record is not None:
+                sessions.record(record, replayer)
+        verifier.take(followed)
     return verifier.result

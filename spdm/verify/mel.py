@@ -15,6 +15,7 @@ from spdm.messages import Message
 from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.negotiated import Negotiated
+from spdm.portions import continued
 from spdm.verify.check import Check
 
 __all__ = ["MelChecks"]
@@ -44,9 +45,7 @@ class MelChecks:
             return []
         if not isinstance(ask, GetMeasurementExtensionLog) or not isinstance(answer, MeasurementExtensionLog):
             return []
-        portions = self.portions.get(session)
-        if portions is None or ask.offset == 0:
-            portions = self.portions[session] = MelPortions()
+        portions = self.portions[session] = continued(self.portions.get(session), ask.offset, MelPortions)
         name = "MEASUREMENT_EXTENSION_LOG portions make one log"
         try:
             log = portions.add(ask, answer)
