@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from spdm.crypto import HashSuite
 from spdm.errors import NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.certificates import Certificate, Digests, slot_ids
+from spdm.messages.certificates import CERT_MODEL_MASK, CERT_MODELS, Certificate, Digests, slot_ids
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
@@ -190,7 +190,7 @@ def check_multi_key_digests(answer: Digests) -> None:
     slots, infos, usages = slot_ids(answer.slot_mask), answer.certificate_infos, answer.key_usage_masks
     for slot, digest, info, usage in zip(slots, answer.digests, infos, usages, strict=True):
         model = info & CERT_MODEL_MASK
-        if model > CertificateInfo.GENERIC_CERT:
+        if model != CertificateInfo.NONE and model not in CERT_MODELS:
             raise invalid_response(f"DIGESTS: slot {slot} has certificate model {model}")
         if slot == 0 and model == CertificateInfo.GENERIC_CERT:
             raise invalid_response("DIGESTS: slot 0 holds a generic certificate")
@@ -198,10 +198,6 @@ def check_multi_key_digests(answer: Digests) -> None:
             raise invalid_response(f"DIGESTS: slot 0's KeyUsageMask 0x{usage:04x} allows no SPDM usage")
         if model == CertificateInfo.NONE and any(digest):
             raise invalid_response(f"DIGESTS: slot {slot} has no certificate model but a digest")
-
-
-CERT_MODEL_MASK = 0x7
-"""CertificateInfo bits [2:0], the model (SPDM_CERTIFICATE_INFO_CERT_MODEL_MASK)."""
 
 
 def check_key_pair_info(answer: KeyPairInfo, key_pair_id: int, *, settable: bool) -> None:
@@ -245,7 +241,7 @@ def check_certificate_info(answer: Certificate, multi_key: bool, digests_model: 
             raise invalid_response(f"CERTIFICATE of slot {slot}: model {model} outside a multi-key connection")
         return
     refusals = (
-        (model > CertificateInfo.GENERIC_CERT, f"certificate model {model} is not defined"),
+        (model != CertificateInfo.NONE and model not in CERT_MODELS, f"certificate model {model} is not defined"),
         (slot == 0 and model == CertificateInfo.GENERIC_CERT, "slot 0 holds a generic certificate"),
         (model == CertificateInfo.NONE and bool(answer.portion), "a chain with no certificate model"),
         (digests_model not in (None, model), f"certificate model {model}, DIGESTS said {digests_model}"),

@@ -19,6 +19,7 @@ from spdm.messages.codes import (
     MutAuthRequest,
 )
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
+from spdm.messages.negotiation import VersionNumber, version_text
 from spdm.negotiated import Negotiated
 from spdm.requester import AuthenticationResult, KeyPairInfoResult, MeasurementResult, MelResult
 from spdm.requester.session_core import SessionView
@@ -76,7 +77,7 @@ def _block_line(block: MeasurementBlock, appraisal: Appraisal | None) -> str:
 
 def print_negotiated(n: Negotiated, out: TextIO) -> None:
     """Version, both sides' capabilities and the selected algorithms."""
-    out.write(f"SPDM version {n.version >> 4}.{n.version & 0xF}\n")
+    out.write(f"SPDM version {version_text(n.version)}\n")
     out.write(f"requester capabilities: {_flags(n.requester_flags)}\n")
     out.write(f"responder capabilities: {_flags(n.responder_flags)} (CTExponent {n.responder_ct_exponent})\n")
     out.write(
@@ -99,10 +100,10 @@ _MUT_AUTH_KINDS: dict[int, str] = {
 def print_session(session: SessionView, n: Negotiated, out: TextIO) -> None:
     """What the handshake established (a blocking or an asyncio session alike)."""
     kind = "PSK" if session.psk else f"DHE {_enum_name(DheGroup, n.dhe_group)}, responder slot {session.slot}"
-    version = session.secured_message_version
+    version = version_text(VersionNumber(value=session.secured_message_version).major_minor)
     protection = "encrypted and authenticated" if session.encrypted else "authenticated only"
     out.write(
-        f"session 0x{session.session_id:08x}: {kind}; secured messages DSP0277 {version >> 12}.{version >> 8 & 0xF}, "
+        f"session 0x{session.session_id:08x}: {kind}; secured messages DSP0277 {version}, "
         f"{_enum_name(AeadAlgorithm, n.aead_suite)} ({protection})\n"
     )
     if session.mut_auth_requested:

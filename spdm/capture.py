@@ -22,8 +22,8 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
@@ -31,6 +31,8 @@ from typing import BinaryIO, Literal
 from spdm.errors import DecodeError, EncodeError, ProtocolError
 from spdm.flow import Carried, Direction, FlowDecoder, direction_of, stands_for
 from spdm.messages import Message
+from spdm.messages.certificates import SLOT_COUNT
+from spdm.session.secured import secured_transport
 from spdm.transport import doe, mctp
 from spdm.transport.base import Transport, is_secured_answer
 from spdm.transport.doe import DoeLink
@@ -255,7 +257,7 @@ def _split_timestamp(number: int, timestamp: float) -> tuple[int, int]:
 # --- transport unwrapping -------------------------------------------------------------------
 
 _DOE_KINDS: dict[tuple[int, int], FrameKind] = {
-    (doe.PCI_SIG_VENDOR_ID, doe.DoeType.DISCOVERY): "discovery",
+    doe.DISCOVERY_PROTOCOL: "discovery",
     (doe.PCI_SIG_VENDOR_ID, doe.DoeType.CMA_SPDM): "spdm",
     (doe.PCI_SIG_VENDOR_ID, doe.DoeType.SECURED_CMA_SPDM): "secured",
 }
@@ -312,7 +314,6 @@ def _frames(records: Iterable[PcapRecord], transport: TransportName, unwrap: _Un
 
 # --- messages -------------------------------------------------------------------------------
 
-_SECURED_HEADER = {"pci-doe": struct.Struct("<IH"), "mctp": struct.Struct("<IHH")}
 _OTHER_CODES: dict[FrameKind, str] = {
     "discovery": "DOE_DISCOVERY",
     "secured": "SECURED_MESSAGE",
@@ -361,11 +362,12 @@ def _discovery(payload: bytes, direction: Direction) -> dict[str, int]:
 
 
 def _secured(payload: bytes, transport: TransportName) -> dict[str, int]:
-    header = _SECURED_HEADER[transport]
+    framing = secured_transport(transport)
+    header = framing.header
     if len(payload) < header.size:
         raise DecodeError("SECURED_MESSAGE", "header", f"truncated: {len(payload)} bytes, need {header.size}")
     fields = header.unpack_from(payload)
-    if transport == "mctp":
+    if framing.sequence_number_size:
         return {"session_id": fields[0], "sequence_number": fields[1], "length": fields[2]}
     return {"session_id": fields[0], "length": fields[1]}
 
@@ -603,18 +605,22 @@ def tap_objects(respond_object: RespondObject, writer: CaptureWriter) -> Respond
 # --- the secrets sidecar --------------------------------------------------------------------
 
 _SIDECAR = "SECRETS"
-_SIDECAR_KEYS = frozenset({"psk", "psk_hint", "dhe_secrets", "session_ids", "requester_chain"})
+_SIDECAR_KEYS = frozenset({"psk", "psk_hint", "dhe_secrets", "session_ids", "requester_chain", "responder_chains"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaptureSecrets:
-    """What an observer needs to open a capture's sessions: the sidecar JSON a recording writes.
+    """What an observer needs to open a capture's sessions: what the replay takes, and the sidecar
+    JSON a recording writes.
 
     `dhe_secrets` are the DHE shared secrets in session order (with the SessionID of each in
     `session_ids`, for people), `psk`/`psk_hint` the pre-shared key of PSK sessions,
     `requester_chain` the requester's certificates (DER, root first) when mutual authentication
-    used a chain that never crossed the wire. These are the arguments of `spdm verify`/`spdm dump`
-    (`--psk`, `--dhe-secret`, `--req-cert-chain`) and of DMTF's spdm_dump (`--psk`, `--dhe_secret`).
+    used a chain that never crossed the wire. `responder_chains` (slot -> chain in SPDM slot
+    format) stands in for chains the capture did not fetch (taken, and validated, as if read when
+    VCA completes: `spdm.verify.follower.ConnectionFollower`); the sidecar lists it only when given.
+    These are the arguments of `spdm verify`/`spdm dump` (`--psk`, `--dhe-secret`,
+    `--req-cert-chain`) and of DMTF's spdm_dump (`--psk`, `--dhe_secret`).
     Anyone holding them can decrypt the capture.
     """
 
@@ -623,15 +629,19 @@ class CaptureSecrets:
     dhe_secrets: tuple[bytes, ...] = ()
     session_ids: tuple[int, ...] = ()
     requester_chain: tuple[bytes, ...] = ()
+    responder_chains: Mapping[int, bytes] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        document = {
+        document: dict[str, object] = {
             "psk": None if self.psk is None else self.psk.hex(),
             "psk_hint": self.psk_hint.hex(),
             "dhe_secrets": [secret.hex() for secret in self.dhe_secrets],
             "session_ids": list(self.session_ids),
             "requester_chain": [certificate.hex() for certificate in self.requester_chain],
         }
+        if self.responder_chains:
+            chains = sorted(self.responder_chains.items())
+            document["responder_chains"] = {str(slot): chain.hex() for slot, chain in chains}
         return json.dumps(document, indent=2) + "\n"
 
     @classmethod
@@ -655,6 +665,7 @@ class CaptureSecrets:
             dhe_secrets=_hex_list("dhe_secrets", document.get("dhe_secrets", [])),
             session_ids=tuple(session_ids),
             requester_chain=_hex_list("requester_chain", document.get("requester_chain", [])),
+            responder_chains=_slot_chains(document.get("responder_chains", {})),
         )
 
     @classmethod
@@ -676,6 +687,13 @@ def _hex_list(field: str, value: object) -> tuple[bytes, ...]:
     if not isinstance(value, list):
         raise DecodeError(_SIDECAR, field, "must be a list of hex strings")
     return tuple(_hex_field(field, item) for item in value)
+
+
+def _slot_chains(value: object) -> dict[int, bytes]:
+    slots = [str(slot) for slot in range(SLOT_COUNT)]
+    if not isinstance(value, dict) or not set(value) <= set(slots):
+        raise DecodeError(_SIDECAR, "responder_chains", f"must map slots {slots[0]} to {slots[-1]} to hex strings")
+    return {int(slot): _hex_field("responder_chains", chain) for slot, chain in value.items()}
 
 
 class SecretsLog:

@@ -53,6 +53,8 @@ from spdm.portions import Portions
 
 __all__ = [
     "CMA_IDENTITY_OID",
+    "DEFAULT_CERTIFICATE_PORTION",
+    "MAX_CERTIFICATE_PORTION",
     "MAX_CHAIN_CERTIFICATES",
     "SPDM_EKU_OIDS",
     "SPDM_EXTENSION_OID",
@@ -67,6 +69,7 @@ __all__ = [
     "VerifiedChain",
     "X509SigningHash",
     "certificate_portion",
+    "check_certificate_portion",
     "load_certificate",
     "load_certificates",
     "split_der",
@@ -261,7 +264,22 @@ class ChainPortions(Portions):
         return self.take(request.offset, request.length, response.portion, response.remainder_length)
 
 
-def certificate_portion(chain: bytes, request: GetCertificate, max_portion: int = _MAX_LENGTH) -> Certificate:
+DEFAULT_CERTIFICATE_PORTION = 0x400
+"""The Length a GET_CERTIFICATE asks by default, the requester's and the responder's encapsulated one:
+libspdm's certificate block (LIBSPDM_MAX_CERT_CHAIN_BLOCK_LEN, 1024)."""
+MAX_CERTIFICATE_PORTION = 0xFFFF
+"""The largest Length a GET_CERTIFICATE can ask and a CERTIFICATE carry (both are 16-bit fields)."""
+
+
+def check_certificate_portion(length: int) -> None:
+    """`ValueError` unless `length` (a `certificate_portion` setting) is a Length a portion can have."""
+    if not 1 <= length <= MAX_CERTIFICATE_PORTION:
+        raise ValueError(f"certificate_portion {length} is not within 1..0x{MAX_CERTIFICATE_PORTION:X}")
+
+
+def certificate_portion(
+    chain: bytes, request: GetCertificate, max_portion: int = MAX_CERTIFICATE_PORTION
+) -> Certificate:
     """The CERTIFICATE that answers `request` from a slot's `chain`: the portion at Offset, at most the
     asked Length and `max_portion` bytes, and what remains after it. An Offset that is not inside the
     chain is a `ValueError` (the caller's InvalidRequest).
@@ -990,3 +1008,13 @@ def verify_chain(
         cma_identity=identity,
         spdm_ekus=ekus,
     )
+
+
+def chain_end(data: bytes) -> int:
+    """Where SET_CERTIFICATE's CertChain ends in `data`, the rest of the message: where its 2-byte Length
+    says; 0 when only zero bytes are left (no chain, 1.3's Erase: they are the transport's padding); the
+    end of `data` when the Length runs past it (the chain's format check names the mismatch)."""
+    if not any(data):
+        return 0
+    length = int.from_bytes(data[:2], "little")  # the chain header's Length (u16), then Reserved
+    return min(length, len(data))

@@ -7,14 +7,15 @@ import json
 import os
 from typing import Any, TextIO
 
-from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.capture import CapturedMessage, CaptureSecrets, messages, read_pcap
 from spdm.errors import DecodeError
 from spdm.mel import MelPortions
-from spdm.messages import CodecContext, Message, decode_prefix
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages import CodecContext, Message
+from spdm.messages.encapsulated import embedded_message, embedded_payload
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
+from spdm.messages.negotiation import version_text
 from spdm.portions import continued
-from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify.sessions import ReplayRecord, SessionReplayer
 
 __all__ = ["describe", "run"]
 
@@ -40,7 +41,7 @@ def describe(
     A chunk message is shown as it is; the one that completes a large message (or a CHUNK_SEND_ACK
     that carries a response) adds `carried`: that message's code, version and fields. So does an
     encapsulated-flow message for the request or response it carries (SEND_EVENT, EVENT_ACK,
-    GET_DIGESTS...), when that decodes under `context` (the connection's negotiation).
+    GET_DIGESTS...), when that decodes under `context` (`FlowDecoder.carried_context`).
     """
     out: dict[str, Any] = {
         "index": item.index,
@@ -101,21 +102,20 @@ class _MelReads:
 
 
 def _embedded(message: Message, context: CodecContext | None) -> Message | None:
-    """The message an encapsulated-flow message carries, if it decodes (only zero padding after it)."""
-    if not isinstance(message, (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)):
-        return None
-    if isinstance(message, EncapsulatedResponseAck) and message.payload_type != 1:
+    """The message an encapsulated-flow message carries, if it is one message (`embedded_message`: the
+    capture's padding is already cut, and a secured record has none)."""
+    payload = embedded_payload(message)
+    if payload is None:
         return None
     try:
-        inner, size = decode_prefix(message.payload, context)
+        return embedded_message(payload, context, 0)[0]
     except DecodeError:
         return None
-    return None if any(message.payload[size:]) else inner
 
 
 def _message(message: Message) -> dict[str, Any]:
     return {
-        "version": f"{message.version >> 4}.{message.version & 0xF}",
+        "version": version_text(message.version),
         "fields": {k: v for k, v in _plain(message).items() if k != "version"},
     }
 
@@ -168,8 +168,21 @@ def _add_mel(reads: _MelReads, record: dict[str, Any], item: CapturedMessage, op
         reads.add(record, shown, session)
 
 
+def _carried_context(
+    replayer: SessionReplayer | None, item: CapturedMessage, opened: ReplayRecord | None
+) -> CodecContext | None:
+    """The decode context of what the record's message carries, as the connection followed so far
+    has it (`FlowDecoder.carried_context`: DELIVER_ENCAPSULATED_RESPONSE holds the requester's answer)."""
+    if replayer is None:
+        return None
+    shown = item.message
+    if opened is not None and opened.secured and opened.message is not None:
+        shown = opened.message
+    return None if shown is None else replayer.connection.flow.carried_context(shown)
+
+
 def run(
-    path: str | os.PathLike[str], *, as_json: bool, out: TextIO, err: TextIO, secrets: ReplaySecrets | None = None
+    path: str | os.PathLike[str], *, as_json: bool, out: TextIO, err: TextIO, secrets: CaptureSecrets | None = None
 ) -> int:
     """Print every record of the capture at `path`; return the exit code.
 
@@ -189,8 +202,7 @@ def run(
     try:
         for item in messages(pcap):
             opened = replayer.feed(item) if replayer is not None and item.error is None else None
-            negotiated = None if replayer is None else replayer.negotiated
-            record = describe(item, opened, None if negotiated is None else negotiated.codec_context())
+            record = describe(item, opened, _carried_context(replayer, item, opened))
             _add_mel(mel, record, item, opened)
             out.write((json.dumps(record) if as_json else _text(record, item)) + "\n")
             if "error" in record or "mel_error" in record:

@@ -15,14 +15,22 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from spdm.certs import chain_end
 from spdm.chunking import ChunkAssembly
 from spdm.errors import DecodeError, ErrorCode, ProtocolError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codec import is_padding
+from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    embedded_message,
+    embedded_payload,
+)
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady
 from spdm.messages.key_exchange import KeyExchange
@@ -33,9 +41,6 @@ from spdm.messages.psk import PskExchange
 from spdm.negotiated import Negotiated
 
 __all__ = ["Carried", "Direction", "FlowDecoder", "direction_of", "stands_for"]
-
-_CHAIN_LENGTH_SIZE = 2
-
 
 class Direction(enum.Enum):
     REQUEST = "request"
@@ -52,12 +57,10 @@ class Direction(enum.Enum):
 
 def _cut_chain_padding(request: SetCertificate, size: int) -> tuple[SetCertificate, int]:
     """SET_CERTIFICATE's chain runs to the end of the message: DOE padding is told from it by the
-    chain's own Length (no chain at all, a 1.3 Erase, leaves only padding)."""
+    chain's own Length (`spdm.certs.chain_end`)."""
     chain = request.cert_chain
-    length = int.from_bytes(chain[:_CHAIN_LENGTH_SIZE], "little") if any(chain) else 0
-    if length > len(chain):
-        return request, size
-    return replace(request, cert_chain=chain[:length]), size - len(chain) + length
+    end = chain_end(chain)
+    return replace(request, cert_chain=chain[:end]), size - len(chain) + end
 
 
 _CARRIERS = (DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck)
@@ -68,26 +71,27 @@ def _cut_carrier_padding(
     carrier: DeliverEncapsulatedResponse | EncapsulatedRequest | EncapsulatedResponseAck,
     size: int,
     context: CodecContext,
+    max_padding: int,
 ) -> tuple[Message, int]:
     """An encapsulated carrier's payload runs to the end of the message: DOE padding is told from it
     by the carried message's own fields, decoded under `context` (`FlowDecoder.carried_context`). A
-    payload that is no message (ENCAPSULATED_RESPONSE_ACK with PayloadType other than 1) or does not
-    decode is left whole, for the encapsulated flow to judge."""
-    payload = carrier.payload
-    if isinstance(carrier, EncapsulatedResponseAck) and carrier.payload_type != 1:
+    payload that is no message (ENCAPSULATED_RESPONSE_ACK with PayloadType other than PRESENT) or not one
+    message then padding is left whole, for the encapsulated flow to judge."""
+    payload = embedded_payload(carrier)
+    if payload is None:
         return carrier, size
     try:
-        _, length = decode_prefix(payload, context)
+        _, exact = embedded_message(payload, context, max_padding)
     except DecodeError:
         return carrier, size
-    return replace(carrier, payload=payload[:length]), size - len(payload) + length
+    return replace(carrier, payload=exact), size - len(payload) + len(exact)
 
 
 def direction_of(data: bytes) -> Direction:
-    """Requests have bit 7 of the RequestResponseCode set."""
+    """Which way a message travels, by its RequestResponseCode (`Code.marks_request`)."""
     if len(data) < 2:
         raise DecodeError("SPDM", "header", f"truncated: {len(data)} bytes, a message has at least 4")
-    return Direction.REQUEST if data[1] & 0x80 else Direction.RESPONSE
+    return Direction.REQUEST if Code.marks_request(data[1]) else Direction.RESPONSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +163,7 @@ class FlowDecoder:
         """
         ctx = self.context(direction_of(data))
         if max_padding:
-            msg, size = self._cut_padding(*decode_prefix(data, ctx))
+            msg, size = self._cut_padding(*decode_prefix(data, ctx), max_padding)
             tail = data[size:]
             if not is_padding(tail, max_padding):
                 raise DecodeError(msg.name, "", f"{len(tail)} bytes after the message are not DOE padding")
@@ -169,26 +173,26 @@ class FlowDecoder:
         self.observe(msg)
         return msg, bytes(data[:size])
 
-    def _cut_padding(self, msg: Message, size: int) -> tuple[Message, int]:
-        """`msg` (decoded from `size` bytes) without the DOE padding its last field read in, where that
-        field runs to the end of the message; the message's own fields, or those of the message it
-        carries, say where it ends."""
+    def _cut_padding(self, msg: Message, size: int, max_padding: int) -> tuple[Message, int]:
+        """`msg` (decoded from `size` bytes) without the DOE padding (at most `max_padding` bytes) its last
+        field read in, where that field runs to the end of the message; the message's own fields, or
+        those of the message it carries, say where it ends."""
         if isinstance(msg, ChunkSendAck):
-            return self._cut_ack_padding(msg, size)
+            return self._cut_ack_padding(msg, size, max_padding)
         if isinstance(msg, SetCertificate):
             return _cut_chain_padding(msg, size)
         context = self.carried_context(msg)
         if isinstance(msg, _CARRIERS) and context is not None:
-            return _cut_carrier_padding(msg, size, context)
+            return _cut_carrier_padding(msg, size, context, max_padding)
         return msg, size
 
-    def _cut_ack_padding(self, ack: ChunkSendAck, size: int) -> tuple[ChunkSendAck, int]:
+    def _cut_ack_padding(self, ack: ChunkSendAck, size: int, max_padding: int) -> tuple[ChunkSendAck, int]:
         """A CHUNK_SEND_ACK's response runs to the end of the message: DOE padding is told from it by
         the response's own fields (it answers the large request), padding it carries cut the same way."""
         response = ack.response
         if not any(response):
             return replace(ack, response=b""), size - len(response)
-        _, length = self._cut_padding(*decode_prefix(response, self.context(Direction.RESPONSE)))
+        _, length = self._cut_padding(*decode_prefix(response, self.context(Direction.RESPONSE)), max_padding)
         return replace(ack, response=response[:length]), size - len(response) + length
 
     def observe(self, msg: Message) -> None:
@@ -270,8 +274,9 @@ class FlowDecoder:
             )
         if msg.code.is_request and not isinstance(msg, (RespondIfReady, ChunkSend, ChunkGet)):
             self._request = msg
-        if isinstance(msg, EncapsulatedRequest) or (isinstance(msg, EncapsulatedResponseAck) and msg.payload_type == 1):
+        payload = embedded_payload(msg)
+        if payload is not None and not isinstance(msg, DeliverEncapsulatedResponse):
             try:
-                self._encapsulated = decode_prefix(msg.payload, self.carried_context(msg))[0]
+                self._encapsulated = embedded_message(payload, self.carried_context(msg), 0)[0]
             except DecodeError:
                 self._encapsulated = None

@@ -248,6 +248,11 @@ class Negotiated:
         return (self.responder_flags & int(CapabilityFlags.MEAS_CAP_MASK)) >> 3
 
     @property
+    def signs_measurements(self) -> bool:
+        """MEAS_CAP 10b: the responder signs MEASUREMENTS (11b is reserved, refused at CAPABILITIES)."""
+        return self.responder_has(CapabilityFlags.MEAS_CAP_SIG)
+
+    @property
     def base_hash_suite(self) -> HashSuite | None:
         """The selected hash's suite, which every transcript hashes with; None when ALGORITHMS selected
         none (only a responder that neither signs nor holds sessions may: `required_selections`)."""

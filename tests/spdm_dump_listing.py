@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from spdm import dump
-from spdm.verify.sessions import ReplaySecrets
+from spdm.capture import CaptureSecrets
 
 # "27 (1795698820) PCI_DOE(1, 2) REQ->RSP SecuredSPDM(0xffffffff) SPDM(11, 0xe5) SPDM_FINISH (..."
 _LINE = re.compile(
@@ -43,7 +43,7 @@ def spdm_dump_rows(folder: Path) -> list[dict[str, str | None]]:
     return rows
 
 
-def assert_dump_matches_spdm_dump(folder: Path, secrets: ReplaySecrets) -> None:
+def assert_dump_matches_spdm_dump(folder: Path, secrets: CaptureSecrets) -> None:
     """`spdm dump --json` of the folder's requester.pcap lists the same records as spdm_dump: index, kind,
     direction, message name (secured ones decrypted with `secrets`) and session."""
     out, err = io.StringIO(), io.StringIO()

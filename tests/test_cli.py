@@ -15,7 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from spdm import cli
 from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.measurements import ALL_MEASUREMENTS
+from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE, SPDM_VERSIONS, version_text
 from spdm.testing.pki import cached_key, make_chain
 from spdm.transport.socket import DEFAULT_PORT
 
@@ -368,3 +371,11 @@ def test_key_pairs_over_a_real_socket(libspdm_vectors: Path) -> None:
 
 def _pem(der: bytes) -> bytes:
     return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+def test_the_clis_literals_are_the_librarys_constants() -> None:
+    """`spdm --help` imports no protocol module, so the CLI states these itself: they must stay the library's."""
+    assert cli._SLOT_COUNT == SLOT_COUNT
+    assert cli._ALL_MEASUREMENTS == ALL_MEASUREMENTS
+    assert cli._MIN_DATA_TRANSFER_SIZE == MIN_DATA_TRANSFER_SIZE
+    assert all(cli._version_byte(version_text(version)) == version for version in SPDM_VERSIONS)

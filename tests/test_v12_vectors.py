@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from spdm_dump_listing import assert_dump_matches_spdm_dump
 
-from spdm.capture import Pcap, PcapRecord, messages, read_pcap
+from spdm.capture import CaptureSecrets, Pcap, PcapRecord, messages, read_pcap
 from spdm.certs import split_der
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages import encode
@@ -28,7 +28,6 @@ from spdm.requester import Requester, RequesterConfig
 from spdm.testing.replay import ReplayTransport, recorded_random
 from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 LANDED = (
     "r_conn_ecdsap384_sha384_v12",
@@ -58,10 +57,10 @@ def _entry(vectors: Path, capture: str) -> dict[str, Any]:
     return entry
 
 
-def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
+def _secrets(vectors: Path, capture: str) -> CaptureSecrets:
     entry = _entry(vectors, capture)
     chain = entry.get("requester_chain")
-    return ReplaySecrets(
+    return CaptureSecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=bytes.fromhex(entry["psk"]),
         requester_chain=split_der((vectors / chain).read_bytes()) if chain else (),

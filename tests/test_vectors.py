@@ -10,10 +10,9 @@ from pathlib import Path
 from spdm_dump_listing import assert_dump_matches_spdm_dump
 
 from spdm import dump
-from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.capture import CapturedMessage, CaptureSecrets, messages, read_pcap
 from spdm.certs import split_der
 from spdm.messages import encode
-from spdm.verify.sessions import ReplaySecrets
 
 
 def _captured(folder: Path) -> list[CapturedMessage]:
@@ -31,11 +30,11 @@ def test_every_spdm_message_decodes_and_reencodes_exactly(libspdm_vectors: Path,
         assert encode(item.message) == item.data, f"record {item.index} ({item.code}) re-encodes differently"
 
 
-def _secrets(vectors: Path, capture: str) -> ReplaySecrets:
+def _secrets(vectors: Path, capture: str) -> CaptureSecrets:
     """The session secrets the manifest gives for a capture."""
     entry = next(e for e in json.loads((vectors / "manifest.json").read_text())["vectors"] if e["name"] == capture)
     chain = entry.get("requester_chain")
-    return ReplaySecrets(
+    return CaptureSecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=bytes.fromhex(entry["psk"]),
         requester_chain=split_der((vectors / chain).read_bytes()) if chain else (),

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from spdm import cli
-from spdm.capture import Pcap, PcapRecord, read_pcap
+from spdm.capture import CaptureSecrets, Pcap, PcapRecord, read_pcap
 from spdm.certs import split_der
 from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 
 def _manifest(vectors: Path) -> dict[str, dict[str, object]]:
@@ -141,10 +140,10 @@ _SESSIONS = [
 ]
 
 
-def _session_secrets(vectors: Path, capture: str) -> ReplaySecrets:
+def _session_secrets(vectors: Path, capture: str) -> CaptureSecrets:
     entry = _manifest(vectors)[capture]
     chain = entry.get("requester_chain")
-    return ReplaySecrets(
+    return CaptureSecrets(
         dhe_secrets=tuple(bytes.fromhex(str(s)) for s in entry["dhe_secrets"]),  # type: ignore[attr-defined]
         psk=bytes.fromhex(str(entry["psk"])),
         requester_chain=split_der((vectors / str(chain)).read_bytes()) if chain else (),

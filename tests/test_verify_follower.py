@@ -13,6 +13,7 @@ import pytest
 
 from spdm.capture import (
     LINKTYPE_PCI_DOE,
+    CaptureSecrets,
     CaptureWriter,
     Pcap,
     PcapRecord,
@@ -28,7 +29,7 @@ from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, demo_config
 from spdm.testing.pki import make_chain
 from spdm.transport.loopback import LoopbackTransport
-from spdm.verify import ReplaySecrets, SessionReplayer, verify_capture
+from spdm.verify import SessionReplayer, verify_capture
 
 _CLOCK = 1_800_000_000.0
 
@@ -37,7 +38,7 @@ Steps = Callable[[Requester, Responder], None]
 Respond = Callable[[Responder, bytes, int | None], bytes]
 
 
-def _recorded(steps: Steps, respond: Respond | None = None) -> tuple[Pcap, bytes, ReplaySecrets]:
+def _recorded(steps: Steps, respond: Respond | None = None) -> tuple[Pcap, bytes, CaptureSecrets]:
     """Our requester and responder (demo identity, sessions) running `steps`, recorded as a DOE pcap;
     the slot 0 root and the sessions' secrets. `respond` stands in for the responder's `respond`."""
     config = demo_config(sessions=True)
@@ -58,7 +59,7 @@ def _recorded(steps: Steps, respond: Respond | None = None) -> tuple[Pcap, bytes
     requester = Requester(RecordingTransport(LoopbackTransport(answer), writer), requester_config)
     steps(requester, responder)
     writer.close()
-    return read_pcap(buffer.getvalue()), root, ReplaySecrets(dhe_secrets=tuple(secrets))
+    return read_pcap(buffer.getvalue()), root, CaptureSecrets(dhe_secrets=tuple(secrets))
 
 
 def _index(pcap: Pcap, code: Code, nth: int = 0) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spdm import dump
-from spdm.capture import CaptureWriter, Pcap, PcapRecord, RecordingLink, read_pcap, write_pcap
+from spdm.capture import CaptureSecrets, CaptureWriter, Pcap, PcapRecord, RecordingLink, read_pcap, write_pcap
 from spdm.messages.mel import MelLog
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, demo_config
@@ -21,7 +21,6 @@ from spdm.testing import MemoryDoeLink
 from spdm.transport.doe import HEADER_SIZE, DoeTransport
 from spdm.verify import verify_capture
 from spdm.verify.check import Check
-from spdm.verify.sessions import ReplaySecrets
 
 Y2 = "y2_mel_epinfo_keypairinfo_multikey_v13"
 _MEL_RECORD = 30
@@ -114,7 +113,7 @@ def test_dump_names_a_log_that_does_not_parse(y2: tuple[Pcap, dict[int, bytes]],
 
 def _recorded_exchange(
     log: MelLog | None = None, *, not_ready_in_session: bool = False
-) -> tuple[Pcap, dict[int, bytes], ReplaySecrets]:
+) -> tuple[Pcap, dict[int, bytes], CaptureSecrets]:
     """Our requester reading the demo MEL from our responder (1.3), in the clear and in a DHE
     session, recorded as a DOE pcap, with the root and the session's secret. `log` is served instead
     of the demo's (its measurements unchanged); with `not_ready_in_session` the responder answers the
@@ -139,7 +138,7 @@ def _recorded_exchange(
         if not_ready_in_session:
             responder.answer_not_ready(1)
         session.get_measurement_extension_log()
-    return read_pcap(buffer.getvalue()), {0: root}, ReplaySecrets(dhe_secrets=tuple(secrets))
+    return read_pcap(buffer.getvalue()), {0: root}, CaptureSecrets(dhe_secrets=tuple(secrets))
 
 
 def test_own_capture_mel_checked_in_the_clear_and_in_the_session() -> None:

@@ -31,6 +31,10 @@ _COMMANDS = {
 _DEFAULT_ADDRESS = "127.0.0.1:2323 (spdm-emu's port)"
 _MIN_DATA_TRANSFER_SIZE = 42
 """DSP0274 1.2 MinDataTransferSize (spdm.messages.negotiation has it too; --help does not import it)."""
+_SLOT_COUNT = 8
+"""Certificate slots 0..7 (spdm.messages.certificates.SLOT_COUNT; --help does not import it)."""
+_ALL_MEASUREMENTS = 0xFF
+"""GET_MEASUREMENTS "all measurements" (spdm.messages.measurements.ALL_MEASUREMENTS; --help does not import it)."""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -42,14 +46,14 @@ def _address(text: str) -> tuple[str, int]:
 
 def _measurement_choice(text: str) -> int | None:
     if text == "all":
-        return 0xFF
+        return _ALL_MEASUREMENTS
     if text == "none":
         return None
     try:
         index = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: use all, none or an index 1..254") from None
-    if not 1 <= index <= 0xFE:
+    if not 1 <= index < _ALL_MEASUREMENTS:
         raise argparse.ArgumentTypeError(f"index {index} is not within 1..254")
     return index
 
@@ -68,7 +72,8 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _version_byte(text: str) -> int:
-    """`--version 1.1` as the SPDMVersion byte 0x11 (which versions exist is the subcommand's check)."""
+    """`--version 1.1` as the SPDMVersion byte 0x11 (which versions exist is the subcommand's check): the
+    inverse of `spdm.messages.negotiation.version_text`, which --help does not import."""
     major, _, minor = text.partition(".")
     if not (major.isdigit() and minor.isdigit() and int(major) < 16 and int(minor) < 16):
         raise argparse.ArgumentTypeError(f"{text!r} is not MAJOR.MINOR (such as 1.2)")
@@ -154,8 +159,8 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transport", choices=["doe"], default="doe")
     _version_argument(p)
     p.add_argument("--root-cert", required=True, help="DER root certificate of the slot")
-    p.add_argument("--slot", type=int, default=0, choices=range(8))
-    p.add_argument("--measurements", type=_measurement_choice, default=0xFF, metavar="all|N|none")
+    p.add_argument("--slot", type=int, default=0, choices=range(_SLOT_COUNT))
+    p.add_argument("--measurements", type=_measurement_choice, default=_ALL_MEASUREMENTS, metavar="all|N|none")
     p.add_argument("--reference", help="reference values (JSON) to appraise the measurements against")
     p.add_argument("--exe-mode", choices=["shutdown", "continue"], default="shutdown")
     p.add_argument(
@@ -236,8 +241,8 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def _slot_file(text: str) -> tuple[int, str]:
     slot, _, path = text.partition("=")
-    if not slot.isdigit() or int(slot) > 7 or not path:
-        raise argparse.ArgumentTypeError(f"{text!r} is not SLOT=FILE with SLOT 0..7")
+    if not slot.isdigit() or int(slot) >= _SLOT_COUNT or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SLOT=FILE with SLOT 0..{_SLOT_COUNT - 1}")
     return int(slot), path
 
 

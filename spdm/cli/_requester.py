@@ -25,6 +25,7 @@ from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.events import DMTF_DETAIL_SIZES, DMTF_REGISTRY, DmtfEventType
 from spdm.measurements import ReferenceValues
 from spdm.messages.codes import CapabilityFlags
+from spdm.messages.key_pairs import MAX_KEY_PAIRS
 from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.messages.negotiation import versions_up_to
 from spdm.negotiated import Negotiated
@@ -74,7 +75,7 @@ def _psk_preamble(requester: Requester, slot: int) -> None:
     """VCA, and the slot's chain (validated) when the device signs measurements: PSK replaces CHALLENGE."""
     negotiated = requester.init_connection()
     print_negotiated(negotiated, sys.stdout)
-    signs = negotiated.responder_flags & CapabilityFlags.CERT_CAP and negotiated.responder_measurement_cap == 2
+    signs = negotiated.responder_flags & CapabilityFlags.CERT_CAP and negotiated.signs_measurements
     if signs and slot in requester.get_digests():
         requester.get_certificate(slot)
         chain = requester.verify_certificate(slot)
@@ -99,8 +100,8 @@ def _provision(target: Requester | Session, args: argparse.Namespace, requester:
     session, printing each step; on a multi-key connection GET_CSR is for the key pair of --slot and
     SET_CERTIFICATE names the slot's key pair."""
     for key_pair_id in args.key_pair_info:
-        if not 1 <= key_pair_id <= 0xFF:
-            raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..255")
+        if not 1 <= key_pair_id <= MAX_KEY_PAIRS:
+            raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..{MAX_KEY_PAIRS}")
         print_key_pair_info(target.get_key_pair_info(key_pair_id), sys.stdout)
     if args.endpoint_info is not None:
         info = target.get_endpoint_info(signed=args.endpoint_info == "signed", slot=args.slot)
@@ -142,10 +143,9 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
             both = session.key_update(all_keys=True)
             kept = "both keys updated" if both else "the responder kept its key"
             print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
-        cap = negotiated.responder_measurement_cap
         measured = None
-        if cap:
-            signed = cap == 2 and slot in requester.verified
+        if negotiated.responder_measurement_cap:
+            signed = negotiated.signs_measurements and slot in requester.verified
             measured = session.get_measurements(ALL_MEASUREMENTS, signed=signed, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
         if args.mel:

@@ -8,12 +8,11 @@ from spdm.capture import CaptureSecrets
 from spdm.certs import load_certificates
 from spdm.cli._common import Usage, read_file
 from spdm.errors import DecodeError, SpdmError
-from spdm.verify.sessions import ReplaySecrets
 
 __all__ = ["replay_secrets"]
 
 
-def replay_secrets(args: argparse.Namespace) -> ReplaySecrets | None:
+def replay_secrets(args: argparse.Namespace) -> CaptureSecrets | None:
     """The session secrets given on the command line or in a sidecar file; None when there are none."""
     if args.secrets is not None:
         return _sidecar_secrets(args)
@@ -25,14 +24,13 @@ def replay_secrets(args: argparse.Namespace) -> ReplaySecrets | None:
             raise Usage(f"unusable --req-cert-chain: {error}") from None
     if args.psk is None and not args.dhe_secret and not requester:
         return None
-    return ReplaySecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_chain=requester)
+    return CaptureSecrets(dhe_secrets=tuple(args.dhe_secret), psk=args.psk, requester_chain=requester)
 
 
-def _sidecar_secrets(args: argparse.Namespace) -> ReplaySecrets:
+def _sidecar_secrets(args: argparse.Namespace) -> CaptureSecrets:
     if args.psk is not None or args.dhe_secret or args.req_cert_chain is not None:
         raise Usage("--secrets replaces --psk, --dhe-secret and --req-cert-chain: give one or the other")
     try:
-        sidecar = CaptureSecrets.from_json(read_file(args.secrets, "secrets file"))
+        return CaptureSecrets.from_json(read_file(args.secrets, "secrets file"))
     except DecodeError as error:
         raise Usage(f"unusable --secrets {args.secrets}: {error}") from None
-    return ReplaySecrets(dhe_secrets=sidecar.dhe_secrets, psk=sidecar.psk, requester_chain=sidecar.requester_chain)

@@ -9,6 +9,7 @@ from spdm.capture import read_pcap
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, Usage, read_file
 from spdm.cli._secrets import replay_secrets
 from spdm.errors import DecodeError
+from spdm.messages.certificates import SLOT_COUNT
 from spdm.verify import verify_capture
 
 __all__ = ["run"]
@@ -18,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     anchors = {0: read_file(args.root_cert, "root certificate")}
     for item in args.slot_root:
         slot, _, path = item.partition("=")
-        if not slot.isdigit() or not 0 <= int(slot) <= 7 or not path:
-            raise Usage(f"--slot-root {item!r}: use N=FILE with N in 0..7")
+        if not slot.isdigit() or not 0 <= int(slot) < SLOT_COUNT or not path:
+            raise Usage(f"--slot-root {item!r}: use N=FILE with N in 0..{SLOT_COUNT - 1}")
         anchors[int(slot)] = read_file(path, "root certificate")
     try:
         pcap = read_pcap(args.capture)

@@ -11,9 +11,12 @@ import construct as c
 
 from spdm.messages._layout import field, length_of, negotiated_bytes, of, present_when, require
 from spdm.messages.codec import Message, message
-from spdm.messages.codes import Code
+from spdm.messages.codes import CertificateInfo, Code
 
 __all__ = [
+    "CERT_MODELS",
+    "CERT_MODEL_MASK",
+    "PUBLIC_KEY_SLOT",
     "SLOT_COUNT",
     "SLOT_ID_MASK",
     "Certificate",
@@ -28,6 +31,10 @@ SLOT_COUNT = 8
 """Certificate slots 0..7: bit n of a slot mask stands for slot n."""
 SLOT_ID_MASK = 0x0F
 """SlotID is bits [3:0] of the byte that carries it; the high bits hold other attributes."""
+PUBLIC_KEY_SLOT = 0xFF
+"""The SlotID naming the pre-provisioned public key (PUB_KEY_ID_CAP) instead of a slot; a 4-bit
+SlotID field (GET_MEASUREMENTS' SlotIDParam, KEY_EXCHANGE_RSP's ReqSlotIDParam, GET_ENDPOINT_INFO's
+SlotID) holds its low nibble, `PUBLIC_KEY_SLOT & SLOT_ID_MASK` (0xF)."""
 
 
 def slot_ids(mask: int) -> tuple[int, ...]:
@@ -54,7 +61,11 @@ class GetDigests(Message):
 
 
 _SLOT_COUNT_OF_MASK = of(lambda slot_mask: int(slot_mask).bit_count(), "slot_mask")
-_CERT_MODEL_MASK = 0x7  # SPDM_CERTIFICATE_INFO_CERT_MODEL_MASK
+CERT_MODEL_MASK = 0x7
+"""The certificate model's bits: CertificateInfo [2:0] (SPDM_CERTIFICATE_INFO_CERT_MODEL_MASK), and
+the 3-bit model fields of GET_CSR and SET_CERTIFICATE."""
+CERT_MODELS = frozenset({CertificateInfo.DEVICE_CERT, CertificateInfo.ALIAS_CERT, CertificateInfo.GENERIC_CERT})
+"""The models a certificate may have: DeviceCert, AliasCert or GenericCert (0 names none, 4..7 are reserved)."""
 
 
 @message(
@@ -169,4 +180,4 @@ class Certificate(Message):
     def certificate_model(self) -> int:
         """1.3 CertificateInfo CertModel (Param2 bits [2:0]; reserved before 1.3): 0 none, 1 device,
         2 alias, 3 generic (SPDM_CERTIFICATE_INFO_CERT_MODEL_*)."""
-        return self.param2 & _CERT_MODEL_MASK if self.version >= 0x13 else 0
+        return self.param2 & CERT_MODEL_MASK if self.version >= 0x13 else 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from spdm.errors import ErrorCode, NegotiationError
 
 __all__ = [
     "DEFINED_REQUESTER_FLAGS",
     "DEFINED_RESPONDER_FLAGS",
+    "REQUEST_NEEDS",
     "AeadAlgorithm",
     "AlgType",
     "BaseAsymAlgo",
@@ -35,6 +37,7 @@ __all__ = [
     "MeasurementValueType",
     "MutAuthRequest",
     "OtherParams",
+    "RequestNeeds",
     "SummaryHashType",
     "asym_signature_size",
     "defined_asym_bits",
@@ -43,6 +46,10 @@ __all__ = [
     "key_pair_asym_algo",
     "measurement_hash_size",
 ]
+
+
+_REQUEST_BIT = 0x80
+"""Bit 7 of RequestResponseCode: set in every request's code, clear in every response's."""
 
 
 class Code(enum.IntEnum):
@@ -107,9 +114,20 @@ class Code(enum.IntEnum):
     VENDOR_DEFINED_REQUEST = 0xFE
     RESPOND_IF_READY = 0xFF
 
+    @staticmethod
+    def marks_request(code: int) -> bool:
+        """Whether a RequestResponseCode, known or not, is a request's: bit 7 set (DSP0274 "SPDM request
+        codes"; responses have it clear)."""
+        return bool(code & _REQUEST_BIT)
+
     @property
     def is_request(self) -> bool:
-        return bool(self & 0x80)
+        return Code.marks_request(self)
+
+    @property
+    def response_code(self) -> Code:
+        """The code of the response to this request: the request's with bit 7 cleared (an ERROR aside)."""
+        return Code(self & ~_REQUEST_BIT)
 
 
 class CapabilityFlags(enum.IntFlag):
@@ -158,6 +176,53 @@ DEFINED_RESPONDER_FLAGS = {0x10: 0x0000_003F, 0x11: 0x0001_FFFF, 0x12: 0x003F_FF
 """The CAPABILITIES flags each version defines (the rest are reserved and sent as zero)."""
 DEFINED_REQUESTER_FLAGS = {0x11: 0x0001_FFC6, 0x12: 0x0003_FFC6, 0x13: 0x8EC3_FFC6}
 """The GET_CAPABILITIES flags each version defines for a requester (1.0 has no requester flags)."""
+
+
+class RequestNeeds(NamedTuple):
+    """What a request needs: the SPDM version that defines it, the responder's capability (some bit
+    of it), for a session feature the requester's too (in effect only when both sides set it), and
+    the responder's capability for a signed answer."""
+
+    version: int
+    responder: CapabilityFlags = CapabilityFlags(0)
+    requester: CapabilityFlags = CapabilityFlags(0)
+    signed: CapabilityFlags = CapabilityFlags(0)
+
+
+_F = CapabilityFlags
+REQUEST_NEEDS: Mapping[Code, RequestNeeds] = {
+    Code.GET_VERSION: RequestNeeds(0x10),
+    Code.GET_CAPABILITIES: RequestNeeds(0x10),
+    Code.NEGOTIATE_ALGORITHMS: RequestNeeds(0x10),
+    Code.GET_DIGESTS: RequestNeeds(0x10, _F.CERT_CAP),
+    Code.GET_CERTIFICATE: RequestNeeds(0x10, _F.CERT_CAP),
+    Code.CHALLENGE: RequestNeeds(0x10, _F.CHAL_CAP),
+    Code.GET_MEASUREMENTS: RequestNeeds(0x10, _F.MEAS_CAP_MASK, signed=_F.MEAS_CAP_SIG),
+    Code.VENDOR_DEFINED_REQUEST: RequestNeeds(0x10),
+    Code.RESPOND_IF_READY: RequestNeeds(0x10),
+    Code.KEY_EXCHANGE: RequestNeeds(0x11, _F.KEY_EX_CAP, _F.KEY_EX_CAP),
+    Code.FINISH: RequestNeeds(0x11, _F.KEY_EX_CAP, _F.KEY_EX_CAP),
+    Code.PSK_EXCHANGE: RequestNeeds(0x11, _F.PSK_CAP_MASK, _F.PSK_CAP_MASK),
+    Code.PSK_FINISH: RequestNeeds(0x11, _F.PSK_CAP_WITH_CONTEXT, _F.PSK_CAP_MASK),
+    Code.HEARTBEAT: RequestNeeds(0x11, _F.HBEAT_CAP, _F.HBEAT_CAP),
+    Code.KEY_UPDATE: RequestNeeds(0x11, _F.KEY_UPD_CAP, _F.KEY_UPD_CAP),
+    Code.GET_ENCAPSULATED_REQUEST: RequestNeeds(0x11, _F.ENCAP_CAP, _F.ENCAP_CAP),
+    Code.DELIVER_ENCAPSULATED_RESPONSE: RequestNeeds(0x11, _F.ENCAP_CAP, _F.ENCAP_CAP),
+    Code.END_SESSION: RequestNeeds(0x11, _F.KEY_EX_CAP | _F.PSK_CAP_MASK, _F.KEY_EX_CAP | _F.PSK_CAP_MASK),
+    Code.GET_CSR: RequestNeeds(0x12, _F.CSR_CAP),
+    Code.SET_CERTIFICATE: RequestNeeds(0x12, _F.SET_CERT_CAP),
+    Code.CHUNK_SEND: RequestNeeds(0x12, _F.CHUNK_CAP, _F.CHUNK_CAP),
+    Code.CHUNK_GET: RequestNeeds(0x12, _F.CHUNK_CAP, _F.CHUNK_CAP),
+    Code.GET_KEY_PAIR_INFO: RequestNeeds(0x13, _F.GET_KEY_PAIR_INFO_CAP),
+    Code.SET_KEY_PAIR_INFO: RequestNeeds(0x13, _F.SET_KEY_PAIR_INFO_CAP),
+    Code.GET_MEASUREMENT_EXTENSION_LOG: RequestNeeds(0x13, _F.MEL_CAP),
+    Code.GET_ENDPOINT_INFO: RequestNeeds(0x13, _F.EP_INFO_CAP_MASK, signed=_F.EP_INFO_CAP_SIG),
+    Code.GET_SUPPORTED_EVENT_TYPES: RequestNeeds(0x13, _F.EVENT_CAP),
+    Code.SUBSCRIBE_EVENT_TYPES: RequestNeeds(0x13, _F.EVENT_CAP),
+}
+"""Each request a requester sends (DSP0274's request codes table and each request's capability
+requirements): the responder serves it only with these (`spdm.responder.state.CAPABILITY_OF`), the
+requester refuses to send it without them (`spdm.requester.support.require_support`)."""
 
 
 class BaseAsymAlgo(enum.IntFlag):

@@ -6,26 +6,44 @@ and three reserved bytes before its payload (DSP0274 1.2 "ENCAPSULATED_RESPONSE_
 
 Each payload is the rest of the message, kept as bytes: an embedded SPDM message (decode it with
 `spdm.messages.decode`), or the 1-byte ReqSlotID when ENCAPSULATED_RESPONSE_ACK's PayloadType is
-2. The payload's end is the message's end, so a transport that pads (DOE outside a session) must
-strip its padding before these are decoded.
+2. The payload's end is the message's end, so the transport's padding (DOE outside a session) may
+follow the embedded message: `embedded_message` tells it from the message.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import construct as c
 
+from spdm.errors import DecodeError
 from spdm.messages._layout import when
-from spdm.messages.codec import Message, message
+from spdm.messages.codec import Message, decode_prefix, is_padding, message
 from spdm.messages.codes import Code
+from spdm.messages.context import CodecContext
 
 __all__ = [
     "DeliverEncapsulatedResponse",
     "EncapsulatedRequest",
     "EncapsulatedResponseAck",
     "GetEncapsulatedRequest",
+    "PayloadType",
+    "embedded_message",
+    "embedded_payload",
 ]
+
+
+class PayloadType(enum.IntEnum):
+    """ENCAPSULATED_RESPONSE_ACK's Param2: what its payload is (DSP0274 "ENCAPSULATED_RESPONSE_ACK";
+    libspdm SPDM_ENCAPSULATED_RESPONSE_ACK_RESPONSE_PAYLOAD_TYPE_*)."""
+
+    ABSENT = 0
+    """No payload: the encapsulated flow is done."""
+    PRESENT = 1
+    """The next encapsulated request."""
+    REQ_SLOT_NUMBER = 2
+    """The 1-byte ReqSlotNumber the requester signs FINISH with: the flow is done."""
 
 
 @message(Code.GET_ENCAPSULATED_REQUEST, "param1" / c.Int8ul, "param2" / c.Int8ul)
@@ -88,3 +106,24 @@ class EncapsulatedResponseAck(Message):
     ack_request_id: int | None = None
     reserved: bytes | None = None
     payload: bytes = b""
+
+
+def embedded_payload(carrier: Message) -> bytes | None:
+    """The payload of an encapsulated-flow message that carries an SPDM message (ENCAPSULATED_REQUEST,
+    DELIVER_ENCAPSULATED_RESPONSE, ENCAPSULATED_RESPONSE_ACK with PayloadType PRESENT); None for any other."""
+    if isinstance(carrier, (EncapsulatedRequest, DeliverEncapsulatedResponse)) or (
+        isinstance(carrier, EncapsulatedResponseAck) and carrier.payload_type == PayloadType.PRESENT
+    ):
+        return carrier.payload
+    return None
+
+
+def embedded_message(payload: bytes, context: CodecContext | None, max_padding: int) -> tuple[Message, bytes]:
+    """The one SPDM message an encapsulated carrier's payload holds, decoded under `context`, and its exact
+    bytes. The payload runs to the end of the carrier, so the transport's padding may follow the message:
+    at most `max_padding` zero bytes (none in a session); anything else is a `DecodeError`."""
+    embedded, size = decode_prefix(payload, context)
+    tail = payload[size:]
+    if not is_padding(tail, max_padding):
+        raise DecodeError(embedded.name, "", f"{len(tail)} bytes follow the embedded {embedded.name}")
+    return embedded, bytes(payload[:size])

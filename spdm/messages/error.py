@@ -18,6 +18,7 @@ from spdm.messages.codes import Code, ErrorCode
 
 __all__ = [
     "MAX_EXTENDED_ERROR_DATA",
+    "MAX_RD_EXPONENT",
     "NEVER_NOT_READY",
     "ErrorResponse",
     "LargeResponse",
@@ -28,6 +29,10 @@ __all__ = [
 
 MAX_EXTENDED_ERROR_DATA = 32
 """The longest ExtendedErrorData an ERROR carries."""
+MAX_RD_EXPONENT = 31
+"""The largest ResponseNotReady RDExponent a requester waits for (2^31 us, about 36 minutes):
+libspdm's LIBSPDM_MAX_RDT_EXPONENT, checked in libspdm_req_handle_error_response.c. DSP0274 makes
+the field a byte and bounds it no further, so a responder may send any value."""
 
 NEVER_NOT_READY: frozenset[int] = frozenset({Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS})
 """The requests a responder shall not answer with ERROR ResponseNotReady (DSP0274, in each one's

@@ -8,6 +8,7 @@ import construct as c
 
 from spdm.messages._layout import absent_when, field, length_of, negotiated_bytes, of, require, when
 from spdm.messages.bounds import opaque_length_bound
+from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
@@ -85,6 +86,11 @@ class KeyExchangeRsp(Message):
     opaque_data: bytes = b""
     signature: bytes
     responder_verify_data: bytes | None = None
+
+    @property
+    def req_slot_id(self) -> int:
+        """The requester's slot for mutual authentication: ReqSlotIDParam bits [3:0]."""
+        return self.req_slot_id_param & SLOT_ID_MASK
 
 
 @message(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.messages._layout import field, length_of, of, require
+from spdm.messages.certificates import CERT_MODELS
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code
 
@@ -22,11 +23,13 @@ __all__ = [
     "CHANGE",
     "ERASE",
     "GENERATE",
+    "MAX_KEY_PAIRS",
     "GetKeyPairInfo",
     "KeyPairInfo",
     "KeyPairSettings",
     "SetKeyPairInfo",
     "SetKeyPairInfoAck",
+    "wrong_key_pair_fields",
 ]
 
 CHANGE = 0
@@ -35,6 +38,23 @@ ERASE = 1
 """SET_KEY_PAIR_INFO Operation: erase the key pair (the request carries no settings)."""
 GENERATE = 2
 """SET_KEY_PAIR_INFO Operation: generate a new key pair with the settings given."""
+MAX_KEY_PAIRS = 0xFF
+"""KeyPairID is one byte and 0 names none: key pairs are 1..MAX_KEY_PAIRS."""
+
+
+def wrong_key_pair_fields(multi_key: bool, key_pair_id: int, cert_model: int, *, model_required: bool) -> str | None:
+    """What is wrong with the KeyPairID and certificate model of a 1.3 GET_CSR or SET_CERTIFICATE, or
+    None: on a multi-key connection they name a key pair and (`model_required`) a defined model,
+    otherwise both are 0 (libspdm_req_get_csr.c, libspdm_rsp_csr.c, libspdm_rsp_set_certificate_rsp.c)."""
+    if not multi_key:
+        if key_pair_id or cert_model:
+            return f"KeyPairID {key_pair_id} and certificate model {cert_model}: both need a 1.3 multi-key connection"
+        return None
+    if not 1 <= key_pair_id <= MAX_KEY_PAIRS:
+        return f"a multi-key connection names the key pair: KeyPairID {key_pair_id} is not 1..{MAX_KEY_PAIRS}"
+    if model_required and cert_model not in CERT_MODELS:
+        return f"certificate model {cert_model} is not DeviceCert, AliasCert or GenericCert"
+    return None
 
 
 @message(Code.GET_KEY_PAIR_INFO, "param1" / c.Int8ul, "param2" / c.Int8ul, "key_pair_id" / c.Int8ul)

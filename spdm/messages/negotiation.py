@@ -34,6 +34,7 @@ __all__ = [
     "has_alg_structs",
     "max_algorithms_length",
     "max_extended_algorithms",
+    "version_text",
     "versions_up_to",
 ]
 
@@ -58,13 +59,18 @@ def max_algorithms_length(version: int) -> int:
     return 0x40 if version < 0x11 else 0x80
 
 
+def version_text(version: int) -> str:
+    """An SPDMVersion byte as DSP0274 writes it, Major.Minor: 0x12 is "1.2"."""
+    return f"{version >> 4}.{version & 0xF}"
+
+
 def versions_up_to(highest: int | None) -> tuple[int, ...]:
     """The versions of `SPDM_VERSIONS` up to `highest` (all for None); `ValueError` unless `highest` is one of them."""
     if highest is None:
         return SPDM_VERSIONS
     if highest not in SPDM_VERSIONS:
-        listed = ", ".join(f"{v >> 4}.{v & 0xF}" for v in SPDM_VERSIONS)
-        raise ValueError(f"SPDM {highest >> 4}.{highest & 0xF} is not one of {listed}")
+        listed = ", ".join(version_text(v) for v in SPDM_VERSIONS)
+        raise ValueError(f"SPDM {version_text(highest)} is not one of {listed}")
     return tuple(v for v in SPDM_VERSIONS if v <= highest)
 
 

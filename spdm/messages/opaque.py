@@ -32,6 +32,7 @@ __all__ = [
     "VersionSelection",
     "decode_opaque",
     "encode_opaque",
+    "has_secured_message_version",
     "secured_message_versions",
     "selected_secured_message_version",
     "version_list_opaque",
@@ -185,6 +186,12 @@ def selected_secured_message_version(table: Table) -> int:
     """The secured-message version a KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP selects."""
     data = _sm_data(table, _SM_DATA_ID_VERSION_SELECTION, "VersionSelection")
     return _element_data(VersionSelection, data).selected_version
+
+
+def has_secured_message_version(versions: Iterable[int], version: int) -> bool:
+    """`versions` hold `version`, version number entries compared on major.minor alone (update and
+    alpha may differ), as libspdm_com_opaque_data.c compares them (libspdm_get_version_from_version_number)."""
+    return any(v >> 8 == version >> 8 for v in versions)
 
 
 def version_list_opaque(versions: Iterable[int], *, general: bool = False) -> bytes:

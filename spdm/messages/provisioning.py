@@ -20,7 +20,7 @@ import construct as c
 
 from spdm.messages._layout import field, length_of, of, require
 from spdm.messages.bounds import opaque_length_bound
-from spdm.messages.certificates import SLOT_ID_MASK
+from spdm.messages.certificates import CERT_MODEL_MASK, SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
@@ -57,7 +57,7 @@ class GetCsr(Message):
     @property
     def cert_model(self) -> int:
         """1.3: RequestAttributes bits [2:0], the certificate model the CSR is for."""
-        return self.param2 & 0x07
+        return self.param2 & CERT_MODEL_MASK
 
     @property
     def csr_tracking_tag(self) -> int:
@@ -125,7 +125,7 @@ class SetCertificate(Message):
     @property
     def cert_model(self) -> int:
         """1.3: SetCertModel, Param1 bits [6:4]."""
-        return self.slot_param >> 4 & 0x07
+        return self.slot_param >> 4 & CERT_MODEL_MASK
 
     @property
     def erase(self) -> bool:

@@ -19,6 +19,7 @@ from spdm.messages.codes import Code
 __all__ = [
     "MAX_PSK_CONTEXT_LENGTH",
     "MAX_PSK_HINT_SIZE",
+    "PSK_CONTEXT_SIZE",
     "PskExchange",
     "PskExchangeRsp",
     "PskFinish",
@@ -28,6 +29,9 @@ __all__ = [
 
 MAX_PSK_HINT_SIZE = 32
 """The longest PSKHint either side takes (libspdm's limit, as the module docstring says)."""
+PSK_CONTEXT_SIZE = 64
+"""The RequesterContext and ResponderContext both roles send: libspdm's LIBSPDM_PSK_CONTEXT_LENGTH
+(LIBSPDM_MAX_HASH_SIZE in spdm_lib_config.h; libspdm_req_psk_exchange.c wants at least 32)."""
 MAX_PSK_CONTEXT_LENGTH = 1024
 """The longest RequesterContext or ResponderContext either message carries."""
 

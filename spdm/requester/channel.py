@@ -34,7 +34,14 @@ from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codec import is_padding
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.context import CodecContext
-from spdm.messages.error import NEVER_NOT_READY, ErrorResponse, LargeResponse, RespondIfReady, ResponseNotReady
+from spdm.messages.error import (
+    MAX_RD_EXPONENT,
+    NEVER_NOT_READY,
+    ErrorResponse,
+    LargeResponse,
+    RespondIfReady,
+    ResponseNotReady,
+)
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps, send, wait
@@ -240,8 +247,8 @@ class Channel:
         extended = error.extended_data
         if not isinstance(extended, ResponseNotReady) or extended.request_code != request.code:
             raise invalid_response("ResponseNotReady names another request")
-        if extended.rd_exponent > 31:
-            raise invalid_response(f"RDExponent {extended.rd_exponent} is over 31")
+        if extended.rd_exponent > MAX_RD_EXPONENT:
+            raise invalid_response(f"RDExponent {extended.rd_exponent} is over {MAX_RD_EXPONENT}")
         yield from wait((1 << extended.rd_exponent) / 1e6)
         return encode(RespondIfReady(version=request.version, request_code=request.code, token=extended.token))
 
@@ -262,7 +269,7 @@ class Channel:
 
 def _answering(request: Message, response: Message, expect: type[M]) -> M:
     """`response` as the answer to `request`: its response code, of the `expect` kind, at its version."""
-    if response.code != request.code & 0x7F or not isinstance(response, expect):
+    if response.code != request.code.response_code or not isinstance(response, expect):
         raise invalid_response(f"{request.name} was answered with {response.name}")
     if response.version != request.version:
         raise ProtocolError(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from spdm.certs import ChainPolicy
+from spdm.certs import DEFAULT_CERTIFICATE_PORTION, ChainPolicy, check_certificate_portion
 from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
@@ -65,7 +65,6 @@ _ALL_ASYM = sum(suite.bit for suite in ASYM_SUITES if suite.scheme is not Signat
 _ALL_HASH = sum(suite.bit for suite in HASH_SUITES)
 _ALL_DHE = sum(suite.bit for suite in DHE_SUITES)
 _ALL_AEAD = sum(suite.bit for suite in AEAD_SUITES)
-_DEFAULT_PORTION = 0x400
 _DEFAULT_RETRIES = 3
 _DEFAULT_RTT = 1.0
 
@@ -147,7 +146,7 @@ class RequesterConfig:
     multi_key: bool = True
     trust_anchors: Mapping[int, bytes] = field(default_factory=dict)
     chain_policy: ChainPolicy = field(default_factory=ChainPolicy)
-    certificate_portion: int = _DEFAULT_PORTION
+    certificate_portion: int = DEFAULT_CERTIFICATE_PORTION
     busy_retries: int = _DEFAULT_RETRIES
     not_ready_retries: int = _DEFAULT_RETRIES
     rtt: float = _DEFAULT_RTT
@@ -171,8 +170,7 @@ class RequesterConfig:
         if self.psk is not None:
             check_psk(self.psk_hint, self.psk)
         check_secured_message_versions(self.secured_message_versions)
-        if not 1 <= self.certificate_portion <= 0xFFFF:
-            raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
+        check_certificate_portion(self.certificate_portion)
         if not isinstance(self.limits, Limits):
             raise ValueError(f"limits {self.limits!r} is not a spdm.limits.Limits")
         if self.max_spdm_msg_size > self.limits.max_response_bytes:  # the requester takes what it advertises
@@ -210,7 +208,7 @@ class RequesterConfig:
         multi_key: bool = True,
         trust_anchors: Mapping[int, bytes] | None = None,
         chain_policy: ChainPolicy | None = None,
-        certificate_portion: int = _DEFAULT_PORTION,
+        certificate_portion: int = DEFAULT_CERTIFICATE_PORTION,
         busy_retries: int = _DEFAULT_RETRIES,
         not_ready_retries: int = _DEFAULT_RETRIES,
         rtt: float = _DEFAULT_RTT,

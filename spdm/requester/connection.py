@@ -48,11 +48,12 @@ from spdm.errors import NegotiationError, PeerError, ProtocolError, Verification
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
+    Code,
     ErrorCode,
     KeyPairOperation,
     KeyUsage,
@@ -278,7 +279,7 @@ class Connection:
         return Operation(self._get_digests())
 
     def _get_digests(self) -> Steps[dict[int, bytes]]:
-        require_support(self._require_negotiated(), "GET_DIGESTS", version=0x10, flag=CapabilityFlags.CERT_CAP)
+        require_support(self._require_negotiated(), Code.GET_DIGESTS)
         answer, request, response = yield from self._transact(GetDigests(version=self.version), Digests)
         check_slot_masks(answer)
         self.transcript.add_digests(request, response, multi_key=self._require_negotiated().responder_multi_key)
@@ -293,7 +294,7 @@ class Connection:
         return Operation(self._get_certificate(slot))
 
     def _get_certificate(self, slot: int) -> Steps[bytes]:
-        require_support(self._require_negotiated(), "GET_CERTIFICATE", version=0x10, flag=CapabilityFlags.CERT_CAP)
+        require_support(self._require_negotiated(), Code.GET_CERTIFICATE)
         if not 0 <= slot < SLOT_COUNT:
             raise ValueError(f"slot {slot} is not 0..{SLOT_COUNT - 1}")
         portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
@@ -353,7 +354,7 @@ class Connection:
         return choose_slot(self._require_negotiated(), self.slot_keys, usage, slot)
 
     def _challenge(self, slot: int, summary_hash_type: int) -> Steps[ChallengeResult]:
-        require_support(self._require_negotiated(), "CHALLENGE", version=0x10, flag=CapabilityFlags.CHAL_CAP)
+        require_support(self._require_negotiated(), Code.CHALLENGE)
         verified = self.verified.get(slot)
         if verified is None:
             raise VerificationError(f"slot {slot}: verify the certificate chain before CHALLENGE")
@@ -455,8 +456,7 @@ class Connection:
 
     def _serve_encapsulated_requests(self) -> Steps[int]:
         negotiated = self._require_negotiated()
-        if not negotiated.both(CapabilityFlags.ENCAP_CAP):
-            raise NegotiationError("ENCAP_CAP is not set by both sides: no encapsulated requests")
+        require_support(negotiated, Code.GET_ENCAPSULATED_REQUEST)
         answers = EncapsulatedAnswers(
             negotiated=negotiated,
             config=self.config,
@@ -596,7 +596,7 @@ class Connection:
     ) -> Steps[AuthenticationResult]:
         negotiated = yield from self._init_connection()
         digests = yield from self._get_digests()
-        signed_measurements = measurements is not None and negotiated.responder_measurement_cap == 2
+        signed_measurements = measurements is not None and negotiated.signs_measurements
         usage = KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT if signed_measurements else KeyUsage.CHALLENGE
         slot = self._slot_for(usage, asked)
         if slot not in digests:
@@ -606,8 +606,7 @@ class Connection:
         challenge = yield from self._challenge(slot, summary_hash_type)
         result = None
         if measurements is not None and negotiated.responder_measurement_cap:
-            signed = negotiated.responder_measurement_cap == 2
-            result = yield from self._get_measurements(measurements, signed, slot)
+            result = yield from self._get_measurements(measurements, negotiated.signs_measurements, slot)
             summary = challenge.measurement_summary_hash
             if (
                 summary_hash_type == SummaryHashType.ALL
@@ -649,8 +648,8 @@ class Connection:
 
     def _key_exchange(self, asked: int | None, summary_hash_type: int, fetch_certificate: bool) -> Steps[SessionCore]:
         if asked is not None and not 0 <= asked < SLOT_COUNT:
-            last = SLOT_COUNT - 1
-            raise ValueError(f"slot {asked} is not 0..{last} (provisioned public keys, slot 0xFF, are not supported)")
+            unsupported = f"provisioned public keys, slot 0x{PUBLIC_KEY_SLOT:X}, are not supported"
+            raise ValueError(f"slot {asked} is not 0..{SLOT_COUNT - 1} ({unsupported})")
         negotiated = self._require_negotiated()
         check_key_exchange(negotiated)
         self._check_session_room()

@@ -21,17 +21,18 @@ from spdm.certs import certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.endpoint_info import Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError
-from spdm.messages import Message, decode_prefix, encode
+from spdm.messages import encode
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.certificates import SLOT_COUNT, Digests, GetCertificate, GetDigests, slot_mask
+from spdm.messages.certificates import SLOT_COUNT, SLOT_ID_MASK, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codec import is_padding
 from spdm.messages.codes import CapabilityFlags, CertificateInfo, Code, ErrorCode
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
+    PayloadType,
+    embedded_message,
 )
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
@@ -49,16 +50,6 @@ __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulat
 
 _MAX_ENCAPSULATED_REQUESTS = 16
 _IDLE = frozenset({ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests})
-
-
-def _decode_embedded(payload: bytes, negotiated: Negotiated, max_padding: int) -> tuple[Message, bytes]:
-    """The encapsulated request an ENCAPSULATED_REQUEST or ENCAPSULATED_RESPONSE_ACK carries, with up to
-    `max_padding` zero bytes after it."""
-    message, size = decode_prefix(payload, negotiated.codec_context())
-    tail = payload[size:]
-    if not is_padding(tail, max_padding):
-        raise DecodeError("ENCAPSULATED_REQUEST", "payload", f"{len(tail)} bytes follow the embedded {message.name}")
-    return message, bytes(payload[:size])
 
 
 _CERT_MODEL = CertificateInfo.DEVICE_CERT
@@ -123,7 +114,7 @@ class EncapsulatedAnswers:
         """The response (SPDM bytes) to one encapsulated request."""
         self.answered += 1
         try:
-            request, exact = _decode_embedded(payload, self.negotiated, self.max_padding)
+            request, exact = embedded_message(payload, self.negotiated.codec_context(), self.max_padding)
         except DecodeError:
             return _error(version, ErrorCode.InvalidRequest)
         if request.version != version:
@@ -228,7 +219,7 @@ class EncapsulatedAnswers:
         suite = asym_suite(negotiated.req_base_asym_alg)
         auth = ChallengeAuth(
             version=request.version,
-            attributes=request.slot_id & 0xF,
+            attributes=request.slot_id & SLOT_ID_MASK,
             slot_mask=slot_mask(self._slots()),
             cert_chain_hash=hashes.digest(chain),
             nonce=self.config.draw_random(NONCE_SIZE),
@@ -287,15 +278,15 @@ def run_encapsulated(
             raise invalid_response(
                 f"ENCAPSULATED_RESPONSE_ACK acknowledges RequestID {ack.ack_request_id}, not {request_id}"
             )
-        if ack.payload_type == 0:
+        if ack.payload_type == PayloadType.ABSENT:
             return slot
-        if ack.payload_type == 2:
+        if ack.payload_type == PayloadType.REQ_SLOT_NUMBER:
             if not ack.payload:
                 raise invalid_response("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
             if ack.payload[0] >= SLOT_COUNT:
                 raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
             return ack.payload[0]
-        if ack.payload_type != 1 or not ack.payload:
+        if ack.payload_type != PayloadType.PRESENT or not ack.payload:
             raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
         request_id, payload = ack.request_id, ack.payload
     raise invalid_response(f"more than {_MAX_ENCAPSULATED_REQUESTS} encapsulated requests")

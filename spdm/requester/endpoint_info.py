@@ -15,8 +15,8 @@ from spdm.crypto import asym_suite, hash_suite
 from spdm.endpoint_info import EndpointInfoResult, check_endpoint_info
 from spdm.errors import VerificationError
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.certificates import SLOT_COUNT
-from spdm.messages.codes import CapabilityFlags
+from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, SLOT_ID_MASK
+from spdm.messages.codes import Code
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
@@ -38,10 +38,10 @@ def get_endpoint_info(
 ) -> Steps[EndpointInfoResult]:
     """GET_ENDPOINT_INFO (DeviceClassIdentifier); a signed answer is checked with `slot`'s verified
     chain over IL, A being `vca`. `exchange(request, signature_requested)` sends the request."""
-    flag = CapabilityFlags.EP_INFO_CAP_SIG if signed else CapabilityFlags.EP_INFO_CAP_MASK
-    require_support(negotiated, "GET_ENDPOINT_INFO", version=0x13, flag=flag)
+    require_support(negotiated, Code.GET_ENDPOINT_INFO, signed=signed)
     if not 0 <= slot < SLOT_COUNT:
-        raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0xF, are not supported)")
+        nibble = PUBLIC_KEY_SLOT & SLOT_ID_MASK
+        raise ValueError(f"slot {slot} is not 0..7 (provisioned public keys, slot 0x{nibble:X}, are not supported)")
     chain = verified.get(slot)
     if signed and chain is None:
         raise VerificationError(f"slot {slot}: verify the certificate chain before signed endpoint info")

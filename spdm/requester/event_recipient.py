@@ -16,7 +16,7 @@ from spdm._checks import invalid_response
 from spdm.errors import ProtocolError
 from spdm.events import decode_groups, received_events
 from spdm.messages.codec import encode_records
-from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.events import (
     Event,
     EventGroup,
@@ -33,17 +33,15 @@ from spdm.requester.support import require_support, supports
 
 __all__ = ["EventInbox", "get_supported_event_types", "offers_events", "subscribe_event_types"]
 
-_FIRST_VERSION = 0x13
-
 
 def offers_events(negotiated: Negotiated) -> bool:
     """The connection runs SPDM 1.3 and the responder set EVENT_CAP: it has events to subscribe to."""
-    return supports(negotiated, version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
+    return supports(negotiated, Code.GET_SUPPORTED_EVENT_TYPES)
 
 
 def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Steps[tuple[EventGroup, ...]]:
     """GET_SUPPORTED_EVENT_TYPES: the event groups the responder supports, each with its event types."""
-    require_support(negotiated, "GET_SUPPORTED_EVENT_TYPES", version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
+    require_support(negotiated, Code.GET_SUPPORTED_EVENT_TYPES)
     answer, _, _ = yield from transact(GetSupportedEventTypes(version=negotiated.version), SupportedEventTypes)
     if answer.group_count == 0 or not answer.groups:
         raise invalid_response("SUPPORTED_EVENT_TYPES lists no event group")
@@ -56,7 +54,7 @@ def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Ste
 def subscribe_event_types(transact: Transact, negotiated: Negotiated, groups: Iterable[EventGroup]) -> Steps[None]:
     """SUBSCRIBE_EVENT_TYPES for `groups` (none: unsubscribe from everything); the subscription
     replaces the previous one."""
-    require_support(negotiated, "SUBSCRIBE_EVENT_TYPES", version=_FIRST_VERSION, flag=CapabilityFlags.EVENT_CAP)
+    require_support(negotiated, Code.SUBSCRIBE_EVENT_TYPES)
     chosen = tuple(groups)
     if len(chosen) > 0xFF:
         raise ValueError(f"{len(chosen)} event groups: SubscribeEventGroupCount is one byte")

@@ -25,19 +25,20 @@ from spdm.certs import VerifiedChain
 from spdm.crypto import DhePrivateKey, DheSuite, aead_suite, asym_suite, dhe_suite, hash_suite
 from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import Message
-from spdm.messages.certificates import SLOT_COUNT
-from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, MutAuthRequest
+from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, SLOT_ID_MASK
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyScheduleAlgo, MutAuthRequest
 from spdm.messages.key_exchange import RANDOM_SIZE, KeyExchange, KeyExchangeRsp
-from spdm.messages.opaque import decode_opaque, selected_secured_message_version
-from spdm.messages.psk import PskExchange, PskExchangeRsp
+from spdm.messages.negotiation import VersionNumber, version_text
+from spdm.messages.opaque import decode_opaque, has_secured_message_version, selected_secured_message_version
+from spdm.messages.psk import PSK_CONTEXT_SIZE, PskExchange, PskExchangeRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
 from spdm.requester.identity import DheKeyShare
 from spdm.requester.session_core import SessionCore, SessionLink
-from spdm.requester.support import require_support
+from spdm.requester.support import require_support, require_version
 from spdm.session.keys import KeySchedule
-from spdm.session.secured import joined_session_id
+from spdm.session.secured import joined_session_id, session_id_halves
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import HashObject
 
@@ -45,7 +46,6 @@ __all__ = ["ExchangeTransact", "check_key_exchange", "key_exchange", "psk_exchan
 
 M = TypeVar("M", bound=Message)
 F = CapabilityFlags
-_PSK_CONTEXT_SIZE = 64  # libspdm's RequesterContext size (at least 32)
 _SESSION_ID_ATTEMPTS = 64
 _MUT_AUTH_VALUES = (
     MutAuthRequest.MUT_AUTH_REQUESTED,
@@ -91,7 +91,7 @@ def _key_share(config: RequesterConfig, suite: DheSuite) -> DheKeyShare:
 
 def _new_req_session_id(open_sessions: Collection[int], config: RequesterConfig) -> int:
     """A fresh ReqSessionID: non-zero and not the requester half of any open session."""
-    used = {session_id & 0xFFFF for session_id in open_sessions}
+    used = {session_id_halves(session_id)[1] for session_id in open_sessions}
     for _ in range(_SESSION_ID_ATTEMPTS):
         value = int.from_bytes(config.draw_random(2), "little")
         if value and value not in used:
@@ -99,13 +99,15 @@ def _new_req_session_id(open_sessions: Collection[int], config: RequesterConfig)
     raise ProtocolError(ErrorCode.SessionLimitExceeded, "no free ReqSessionID could be drawn")
 
 
-def _require_session_caps(negotiated: Negotiated, handshake: str) -> None:
-    require_support(negotiated, handshake, version=0x11)
+def _require_session_caps(negotiated: Negotiated, handshake: Code) -> None:
+    """What any session needs, then what `handshake` needs (`require_support`)."""
+    require_version(negotiated, handshake)
     if not negotiated.both(F.MAC_CAP):
         # DSP0277 secured messages are always authenticated: MAC_CAP on both sides (libspdm requires it too)
-        raise NegotiationError(f"{handshake}: MAC_CAP is not set by both sides, so no secured message can be sent")
+        raise NegotiationError(f"{handshake.name}: MAC_CAP is not set by both sides, so no secured message can be sent")
     if negotiated.aead_suite == 0 or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
-        raise NegotiationError(f"{handshake}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
+        raise NegotiationError(f"{handshake.name}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
+    require_support(negotiated, handshake)
 
 
 def _selected_version(opaque: bytes, offered: tuple[int, ...], negotiated: Negotiated, what: str) -> int:
@@ -116,9 +118,10 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], negotiated: Negot
         version = selected_secured_message_version(decode_opaque(opaque, general=negotiated.general_opaque_data))
     except DecodeError as error:
         raise invalid_response(f"{what}: {error}") from None
-    if version >> 8 not in {v >> 8 for v in offered}:
+    if not has_secured_message_version(offered, version):
         raise NegotiationError(
-            f"{what} selects secured-message version {version >> 12}.{version >> 8 & 0xF}, which was not offered"
+            f"{what} selects secured-message version {version_text(VersionNumber(value=version).major_minor)}, "
+            "which was not offered"
         )
     return version
 
@@ -131,7 +134,7 @@ def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
 def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: KeyExchangeRsp) -> int | None:
     """MutAuthRequested and SlotIDParam as libspdm checks them; the requester slot to start from."""
     mut = answer.mut_auth_requested
-    slot_param = answer.req_slot_id_param & 0xF
+    slot_param = answer.req_slot_id
     if mut == 0:
         if slot_param:
             raise invalid_response(
@@ -147,9 +150,9 @@ def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: Key
     if negotiated.req_base_asym_alg == 0:
         raise NegotiationError("mutual authentication without a negotiated ReqBaseAsymAlg")
     if mut == MutAuthRequest.MUT_AUTH_REQUESTED:
-        if slot_param == 0xF:
+        if slot_param == PUBLIC_KEY_SLOT & SLOT_ID_MASK:
             raise NegotiationError(
-                "the responder asks for a provisioned requester public key (slot 0xF): not supported"
+                f"the responder asks for a provisioned requester public key (slot 0x{slot_param:X}): not supported"
             )
         if slot_param >= SLOT_COUNT:
             raise invalid_response(f"KEY_EXCHANGE_RSP names requester slot {slot_param}")
@@ -161,9 +164,7 @@ def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: Key
 
 def check_key_exchange(negotiated: Negotiated) -> None:
     """`NegotiationError` unless the connection can run KEY_EXCHANGE."""
-    _require_session_caps(negotiated, "KEY_EXCHANGE")
-    if not negotiated.both(F.KEY_EX_CAP):
-        raise NegotiationError("KEY_EX_CAP is not set by both sides: no KEY_EXCHANGE")
+    _require_session_caps(negotiated, Code.KEY_EXCHANGE)
     if negotiated.dhe_group == 0:
         raise NegotiationError("KEY_EXCHANGE: ALGORITHMS selected no DHE group")
 
@@ -283,9 +284,7 @@ def psk_exchange(
     `spdm.requester.connection.Connection.psk_exchange`. `version_offer` is the OpaqueData offering
     the configured secured-message versions; `psk_schedule()` the key schedule of the PSK, which
     every PSK session of the negotiation shares."""
-    _require_session_caps(negotiated, "PSK_EXCHANGE")
-    if not negotiated.requester_has(F.PSK_CAP_MASK) or not negotiated.responder_has(F.PSK_CAP_MASK):
-        raise NegotiationError("PSK_CAP is not set by both sides: no PSK_EXCHANGE")
+    _require_session_caps(negotiated, Code.PSK_EXCHANGE)
     config = link.channel.config
     schedule = psk_schedule()
     ask = PskExchange(
@@ -294,7 +293,7 @@ def psk_exchange(
         session_policy=_session_policy(config, negotiated),
         req_session_id=_new_req_session_id(link.sessions, config),
         psk_hint=config.psk_hint,
-        requester_context=config.draw_random(_PSK_CONTEXT_SIZE),
+        requester_context=config.draw_random(PSK_CONTEXT_SIZE),
         opaque_data=version_offer,
     )
     answer, request, response = yield from transact(ask, PskExchangeRsp, summary_hash_type=summary_hash_type)

@@ -16,6 +16,7 @@ from spdm.certs import CertChain
 from spdm.crypto import ASYM_SUITES, AsymSuite, HashSuite, SignatureInput, SigningKey
 from spdm.errors import EncodeError, NegotiationError
 from spdm.messages.codes import KeyUsage
+from spdm.messages.key_pairs import MAX_KEY_PAIRS
 
 __all__ = ["DheKeyShare", "RequesterIdentity"]
 
@@ -57,8 +58,8 @@ class RequesterIdentity:
     def __post_init__(self) -> None:
         if not self.certificates:
             raise ValueError("a requester identity needs its certificate chain (root first, leaf last)")
-        if not 1 <= self.key_pair_id <= 0xFF:
-            raise ValueError(f"key_pair_id {self.key_pair_id}: a KeyPairID is 1..255")
+        if not 1 <= self.key_pair_id <= MAX_KEY_PAIRS:
+            raise ValueError(f"key_pair_id {self.key_pair_id}: a KeyPairID is 1..{MAX_KEY_PAIRS}")
         if not self.key_usage & KeyUsage.ALL_SPDM or self.key_usage & ~KeyUsage.DEFINED:
             raise ValueError(f"key_usage 0x{self.key_usage:x}: give KeyUsage bits, one SPDM usage at least")
         if self.private_key is None and self.sign is None:

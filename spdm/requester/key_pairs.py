@@ -16,19 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from spdm._checks import CERT_MODEL_MASK, check_key_pair_info, check_multi_key_digests
+from spdm._checks import check_key_pair_info, check_multi_key_digests
 from spdm.errors import PeerError
-from spdm.messages.certificates import Digests, slot_ids, slot_mask
+from spdm.messages.certificates import CERT_MODEL_MASK, Digests, slot_ids, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
     CertificateInfo,
+    Code,
     ErrorCode,
     KeyPairAsymAlgo,
     KeyPairCapability,
     KeyPairOperation,
     KeyUsage,
 )
-from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo, KeyPairSettings, SetKeyPairInfo, SetKeyPairInfoAck
+from spdm.messages.key_pairs import (
+    MAX_KEY_PAIRS,
+    GetKeyPairInfo,
+    KeyPairInfo,
+    KeyPairSettings,
+    SetKeyPairInfo,
+    SetKeyPairInfoAck,
+)
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.errors import KeyUsageError
@@ -132,13 +140,13 @@ _USAGE_BITS = (KeyUsage.KEY_EXCHANGE, KeyUsage.CHALLENGE, KeyUsage.MEASUREMENT, 
 
 
 def _check_key_pair_id(key_pair_id: int) -> None:
-    if not 1 <= key_pair_id <= 0xFF:
-        raise ValueError(f"KeyPairID {key_pair_id} is not 1..255")
+    if not 1 <= key_pair_id <= MAX_KEY_PAIRS:
+        raise ValueError(f"KeyPairID {key_pair_id} is not 1..{MAX_KEY_PAIRS}")
 
 
 def get_key_pair_info(transact: Transact, negotiated: Negotiated, key_pair_id: int) -> Steps[KeyPairInfoResult]:
     """GET_KEY_PAIR_INFO of `key_pair_id` (1..TotalKeyPairs)."""
-    require_support(negotiated, "GET_KEY_PAIR_INFO", version=0x13, flag=CapabilityFlags.GET_KEY_PAIR_INFO_CAP)
+    require_support(negotiated, Code.GET_KEY_PAIR_INFO)
     _check_key_pair_id(key_pair_id)
     ask = GetKeyPairInfo(version=negotiated.version, key_pair_id=key_pair_id)
     answer, _, _ = yield from transact(ask, KeyPairInfo)
@@ -173,7 +181,7 @@ def set_key_pair_info(
 ) -> Steps[SetKeyPairInfoResult]:
     """SET_KEY_PAIR_INFO: change (0 leaves usage and algorithm as they are; the slots are set as
     given), erase (no settings) or generate key pair `key_pair_id`."""
-    require_support(negotiated, "SET_KEY_PAIR_INFO", version=0x13, flag=CapabilityFlags.SET_KEY_PAIR_INFO_CAP)
+    require_support(negotiated, Code.SET_KEY_PAIR_INFO)
     _check_key_pair_id(key_pair_id)
     operation = KeyPairOperation(operation)
     mask = slot_mask(slots)

@@ -12,13 +12,15 @@ from collections.abc import Callable, Mapping
 from spdm._checks import check_measurements, check_requester_context
 from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
-from spdm.errors import NegotiationError, VerificationError
+from spdm.errors import VerificationError
 from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
+from spdm.messages.codes import Code
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.negotiated import Negotiated
 from spdm.requester.events import Steps
 from spdm.requester.results import MeasurementResult
+from spdm.requester.support import require_support
 from spdm.transcript import ConnectionTranscript
 
 __all__ = ["get_measurements"]
@@ -41,9 +43,7 @@ def get_measurements(
     `transact(request, signature_requested)` sends the request; a signed answer is checked with
     the verified chain of `slot` over `transcript`'s L1/L2.
     """
-    cap = negotiated.responder_measurement_cap
-    if cap == 0 or (signed and cap != 2):
-        raise NegotiationError("the device does not offer " + ("signed " if signed else "") + "measurements")
+    require_support(negotiated, Code.GET_MEASUREMENTS, signed=signed)
     chain = verified.get(slot)
     if signed and chain is None:
         raise VerificationError(f"slot {slot}: verify the certificate chain before signed measurements")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from spdm._checks import invalid_response
 from spdm.errors import DecodeError, NegotiationError
 from spdm.mel import MelPortions
-from spdm.messages.codes import CapabilityFlags, MeasurementSpecification
+from spdm.messages.codes import Code, MeasurementSpecification
 from spdm.messages.mel import PORTION_HEADER_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, decode_mel
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
@@ -29,7 +29,7 @@ def get_measurement_extension_log(
 ) -> Steps[MelResult]:
     """The device's whole MEL, parsed (see the module docstring for the rules)."""
     version = negotiated.version
-    require_support(negotiated, "GET_MEASUREMENT_EXTENSION_LOG", version=0x13, flag=CapabilityFlags.MEL_CAP)
+    require_support(negotiated, Code.GET_MEASUREMENT_EXTENSION_LOG)
     if negotiated.mel_specification != MeasurementSpecification.DMTF:  # the one MEL format (0x01)
         raise NegotiationError("ALGORITHMS selected no MEL format (MELspecificationSel is not DMTF)")
     limits = config.limits

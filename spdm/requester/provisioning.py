@@ -23,7 +23,8 @@ from spdm.certs import CertChain
 from spdm.crypto import hash_suite
 from spdm.errors import PeerError, VerificationError
 from spdm.messages.certificates import SLOT_COUNT
-from spdm.messages.codes import CapabilityFlags, CertificateInfo, ErrorCode
+from spdm.messages.codes import Code, ErrorCode
+from spdm.messages.key_pairs import wrong_key_pair_fields
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
@@ -40,16 +41,12 @@ the first), or a `CertChain` already in the slot format of the negotiated hash."
 
 def _key_pair_fields(negotiated: Negotiated, key_pair_id: int, cert_model: int | None) -> tuple[int, int]:
     """The 1.3 KeyPairID and certificate model a GET_CSR or SET_CERTIFICATE carries (see the module)."""
-    if not negotiated.responder_multi_key:
-        if key_pair_id or cert_model:
-            raise ValueError("a KeyPairID and a certificate model need a 1.3 multi-key connection")
-        return 0, 0
-    if not 1 <= key_pair_id <= 0xFF:
-        raise ValueError(f"a multi-key connection names the key pair: KeyPairID {key_pair_id} is not 1..255")
+    multi_key = negotiated.responder_multi_key
     if cert_model is None:
-        cert_model = negotiated.certificate_info
-    if not CertificateInfo.DEVICE_CERT <= cert_model <= CertificateInfo.GENERIC_CERT:
-        raise ValueError(f"certificate model {cert_model} is not DeviceCert, AliasCert or GenericCert")
+        cert_model = negotiated.certificate_info if multi_key else 0
+    wrong = wrong_key_pair_fields(multi_key, key_pair_id, cert_model, model_required=True)
+    if wrong is not None:
+        raise ValueError(wrong)
     return key_pair_id, int(cert_model)
 
 
@@ -62,7 +59,7 @@ def get_csr(
     cert_model: int | None = None,
 ) -> Steps[bytes]:
     """GET_CSR: the device's DER CSR, checked to parse and to be signed by the key it names."""
-    require_support(negotiated, "GET_CSR", version=0x12, flag=CapabilityFlags.CSR_CAP)
+    require_support(negotiated, Code.GET_CSR)
     key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)
     ask = GetCsr(
         version=negotiated.version,
@@ -100,7 +97,7 @@ def set_certificate(
     cert_model: int | None = None,
 ) -> Steps[SetCertificateResult]:
     """SET_CERTIFICATE of `chain` into `slot`; ResetRequired is the result's `reset_required`."""
-    require_support(negotiated, "SET_CERTIFICATE", version=0x12, flag=CapabilityFlags.SET_CERT_CAP)
+    require_support(negotiated, Code.SET_CERTIFICATE)
     if not 0 <= slot < SLOT_COUNT:
         raise ValueError(f"slot {slot} is not 0..7")
     key_pair_id, model = _key_pair_fields(negotiated, key_pair_id, cert_model)

@@ -79,6 +79,7 @@ from spdm.requester.measurements import get_measurements
 from spdm.requester.mel import get_measurement_extension_log
 from spdm.requester.provisioning import ChainSource, get_csr, set_certificate
 from spdm.requester.results import MeasurementResult, MelResult, SetCertificateResult
+from spdm.requester.support import require_support, supports
 from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key_update
 from spdm.session.keys import HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, session_id_of
@@ -247,10 +248,6 @@ class SessionCore:
         if self._phase != phase:
             raise ProtocolError(ErrorCode.UnexpectedRequest, f"session 0x{self.session_id:08x} is in its {self._phase}")
 
-    def _require_both(self, flag: CapabilityFlags, what: str) -> None:
-        if not self._negotiated.both(flag):
-            raise NegotiationError(f"{flag.name} is not set by both sides: no {what}")
-
     # --- carrying messages ------------------------------------------------------------------
 
     def _transact(
@@ -344,7 +341,7 @@ class SessionCore:
 
     def _heartbeat(self) -> Steps[None]:
         self._require_phase("established")
-        self._require_both(F.HBEAT_CAP, "HEARTBEAT")
+        require_support(self._negotiated, Code.HEARTBEAT)
         yield from self._transact(Heartbeat(version=self._version), HeartbeatAck)
 
     def key_update(self, all_keys: bool = False) -> Operation[bool]:
@@ -359,7 +356,7 @@ class SessionCore:
 
     def _key_update(self, all_keys: bool) -> Steps[bool]:
         self._require_phase("established")
-        self._require_both(F.KEY_UPD_CAP, "KEY_UPDATE")
+        require_support(self._negotiated, Code.KEY_UPDATE)
         secured, schedule = self._secured, self._schedule
         if secured is None or schedule is None or secured.request.keys is None or secured.response.keys is None:
             raise SessionClosedError(self.session_id, self.closed_reason or "no keys")
@@ -398,7 +395,7 @@ class SessionCore:
 
     def _serve_encapsulated_requests(self) -> Steps[int]:
         self._require_phase("established")
-        self._require_both(F.ENCAP_CAP, "encapsulated requests")
+        require_support(self._negotiated, Code.GET_ENCAPSULATED_REQUEST)
         answers = EncapsulatedAnswers(
             negotiated=self._negotiated,
             config=self._link.channel.config,
@@ -445,7 +442,7 @@ class SessionCore:
     def _answer_key_update(self, request: KeyUpdate) -> None:
         """The responder's encapsulated KEY_UPDATE: the keys change now, before the ACK is delivered."""
         secured, schedule = self._secured, self._schedule
-        if not self._negotiated.both(F.KEY_UPD_CAP):
+        if not supports(self._negotiated, Code.KEY_UPDATE):
             raise ProtocolError(ErrorCode.UnsupportedRequest, "KEY_UPD_CAP is not set by both sides", request.code)
         if secured is None or schedule is None:
             raise ProtocolError(ErrorCode.InvalidRequest, "the session has no keys")

@@ -9,25 +9,45 @@ responder need not answer a request its version does not define or its CAPABILIT
 from __future__ import annotations
 
 from spdm.errors import NegotiationError
-from spdm.messages.codes import CapabilityFlags
+from spdm.messages.codes import REQUEST_NEEDS, Code
+from spdm.messages.negotiation import version_text
 from spdm.negotiated import Negotiated
 
-__all__ = ["require_support", "supports"]
+__all__ = ["require_support", "require_version", "supports"]
 
 
-def supports(negotiated: Negotiated, *, version: int, flag: CapabilityFlags | None = None) -> bool:
-    """The connection runs SPDM `version` or later and the responder set (some bit of) `flag`."""
-    return negotiated.version >= version and (flag is None or negotiated.responder_has(flag))
+def supports(negotiated: Negotiated, code: Code, *, signed: bool = False) -> bool:
+    """The connection may carry `code`: see `require_support`."""
+    return _missing(negotiated, code, signed) is None
 
 
-def require_support(negotiated: Negotiated, what: str, *, version: int, flag: CapabilityFlags | None = None) -> None:
-    """`NegotiationError`, naming what is missing, unless `supports(negotiated, version=, flag=)`."""
+def require_version(negotiated: Negotiated, code: Code) -> None:
+    """`NegotiationError` unless the connection runs the SPDM version that defines `code`."""
+    version = REQUEST_NEEDS[code].version
     if negotiated.version < version:
-        running = _dotted(negotiated.version)
-        raise NegotiationError(f"{what} needs SPDM {_dotted(version)}; the connection runs {running}")
-    if flag is not None and not negotiated.responder_has(flag):
-        raise NegotiationError(f"{what} needs the responder's {flag.name}, which the device does not set")
+        running = version_text(negotiated.version)
+        raise NegotiationError(f"{code.name} needs SPDM {version_text(version)}; the connection runs {running}")
 
 
-def _dotted(version: int) -> str:
-    return f"{version >> 4}.{version & 0xF}"
+def require_support(negotiated: Negotiated, code: Code, *, signed: bool = False) -> None:
+    """`NegotiationError`, naming what is missing, unless the connection may carry `code`
+    (`spdm.messages.codes.REQUEST_NEEDS`): its version, the responder's capability, the requester's
+    for a session feature and, `signed`, the responder's capability to sign the answer."""
+    require_version(negotiated, code)
+    missing = _missing(negotiated, code, signed)
+    if missing is not None:
+        raise NegotiationError(f"{code.name} needs {missing}")
+
+
+def _missing(negotiated: Negotiated, code: Code, signed: bool) -> str | None:
+    needs = REQUEST_NEEDS[code]
+    if negotiated.version < needs.version:
+        return f"SPDM {version_text(needs.version)}"
+    if needs.responder and not negotiated.responder_has(needs.responder):
+        return f"the responder's {needs.responder.name}, which the device does not set"
+    if needs.requester and not negotiated.requester_has(needs.requester):
+        return f"the requester's {needs.requester.name}, which this requester does not set"
+    if signed and not negotiated.responder_has(needs.signed):
+        return f"the responder's {needs.signed.name} to sign, which the device does not set"
+    return None
+

@@ -18,11 +18,15 @@ from spdm._checks import invalid_response
 from spdm.crypto import AeadSuite, AsymSuite, HashSuite, aead_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError
 from spdm.measurements import MeasurementProvider, summary_hash
-from spdm.messages import CodecContext, Message, decode_prefix, encode
-from spdm.messages.certificates import slot_mask
-from spdm.messages.codec import is_padding
+from spdm.messages import CodecContext, Message, encode
+from spdm.messages.certificates import PUBLIC_KEY_SLOT, slot_mask
 from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, SummaryHashType
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedResponseAck
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedResponseAck,
+    PayloadType,
+    embedded_message,
+)
 from spdm.negotiated import Negotiated
 from spdm.session.keys import KeySchedule
 from spdm.session.transcript import psk_finish_follows
@@ -30,10 +34,12 @@ from spdm.session.transcript import psk_finish_follows
 __all__ = [
     "Connection",
     "SessionTerms",
+    "check_request_id",
     "embedded_response",
     "expect",
     "invalid_request",
     "measurement_summary",
+    "next_request_id",
     "random_bytes",
     "refuse_public_key_slot",
     "response_ack",
@@ -125,9 +131,9 @@ def unsupported(code: int, reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.UnsupportedRequest, reason, code)
 
 
-def refuse_public_key_slot(slot: int, public_key_slot: int = 0xFF) -> None:
-    """A SlotID naming the pre-provisioned public key (0xFF; 0xF in GET_MEASUREMENTS' 4-bit field) is
-    InvalidRequest: this responder has none (no PUB_KEY_ID_CAP)."""
+def refuse_public_key_slot(slot: int, public_key_slot: int = PUBLIC_KEY_SLOT) -> None:
+    """A SlotID naming the pre-provisioned public key (`PUBLIC_KEY_SLOT`; its nibble in GET_MEASUREMENTS'
+    4-bit field) is InvalidRequest: this responder has none (no PUB_KEY_ID_CAP)."""
     if slot == public_key_slot:
         raise invalid_request(f"slot 0x{slot:X}: no pre-provisioned public key (PUB_KEY_ID_CAP)")
 
@@ -167,22 +173,34 @@ def embedded_response(
     """The requester's response carried in DELIVER_ENCAPSULATED_RESPONSE, and its bytes: one SPDM message
     of the negotiated version, followed by at most `padding` zero bytes (the transport's, in the clear);
     anything else is InvalidResponseCode. `signature_requested`: the request asked for a signature."""
-    payload = deliver.payload
     context = negotiated.requester_response_context(signature_requested=signature_requested)
     try:
-        inner, size = decode_prefix(payload, context)
+        inner, exact = embedded_message(deliver.payload, context, padding)
     except DecodeError as error:
-        raise invalid_response(f"the encapsulated response does not decode: {error}") from None
-    tail = payload[size:]
-    if not is_padding(tail, padding):
-        raise invalid_response(f"{len(tail)} bytes follow the encapsulated {inner.name}")
+        raise invalid_response(f"the encapsulated response is not one message: {error}") from None
     if inner.version != negotiated.version:
         raise invalid_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")
-    return inner, bytes(payload[:size])
+    return inner, exact
+
+
+def next_request_id(request_id: int) -> int:
+    """The RequestID of the encapsulated request after `request_id` (each request gets the next, as in
+    libspdm_rsp_encap_response.c): 1..255, wrapping past 0, which an ACK that carries no request has."""
+    return (request_id + 1) & 0xFF or 1
+
+
+def check_request_id(deliver: DeliverEncapsulatedResponse, pending: int, what: str) -> None:
+    """DELIVER_ENCAPSULATED_RESPONSE must carry the RequestID of the pending encapsulated request (`what`
+    it is); another is InvalidRequest."""
+    if deliver.request_id != pending:
+        raise invalid_request(f"RequestID {deliver.request_id}, the pending {what} is {pending}")
 
 
 def response_ack(
-    deliver: DeliverEncapsulatedResponse, request_id: int = 0, payload_type: int = 0, payload: bytes = b""
+    deliver: DeliverEncapsulatedResponse,
+    request_id: int = 0,
+    payload_type: PayloadType = PayloadType.ABSENT,
+    payload: bytes = b"",
 ) -> bytes:
     """ENCAPSULATED_RESPONSE_ACK to `deliver`; from 1.2 it names the RequestID it acknowledges
     (AckRequestID, then 3 reserved bytes)."""

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from spdm._checks import check_responder_flags, check_transfer_sizes
+from spdm.certs import MAX_CERTIFICATE_PORTION, check_certificate_portion
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.events import DMTF_EVENT_GROUP, check_groups
@@ -37,6 +38,7 @@ from spdm.messages.codes import (
 )
 from spdm.messages.endpoint_info import check_ep_info
 from spdm.messages.events import EventGroup
+from spdm.messages.key_pairs import MAX_KEY_PAIRS
 from spdm.messages.mel import MelLog
 from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
@@ -47,7 +49,7 @@ from spdm.messages.negotiation import (
 from spdm.messages.psk import MAX_PSK_HINT_SIZE, check_psk
 from spdm.negotiated import SIGNING_CAPABILITIES
 from spdm.responder.demo import demo_chain, demo_measurements, demo_mel
-from spdm.responder.key_pairs import MAX_KEY_PAIRS, KeyPair
+from spdm.responder.key_pairs import KeyPair
 from spdm.session.secured import PCI_DOE, SECURED_MESSAGE_VERSIONS, SecuredTransport, check_secured_message_versions
 
 __all__ = [
@@ -308,7 +310,7 @@ class ResponderConfig:
     random: Callable[[int], bytes] = os.urandom
     max_padding: int = 0
     limits: Limits = DEFAULT_LIMITS
-    certificate_portion: int = 0xFFFF
+    certificate_portion: int = MAX_CERTIFICATE_PORTION
     measurement_extension_log: MelLog | None = None
     multi_key: bool = True
     psks: Mapping[bytes, bytes] = field(default_factory=dict)
@@ -364,8 +366,7 @@ class ResponderConfig:
                 f"max_spdm_msg_size {self.max_spdm_msg_size} is over limits.max_request_bytes "
                 f"{self.limits.max_request_bytes}, the largest request the responder reads"
             )
-        if not 1 <= self.certificate_portion <= 0xFFFF:
-            raise ValueError(f"certificate_portion {self.certificate_portion} is not within 1..0xFFFF")
+        check_certificate_portion(self.certificate_portion)
         self._check_sessions()
         self._check_events()
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))

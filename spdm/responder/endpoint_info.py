@@ -27,7 +27,7 @@ from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
-from spdm.responder._common import embedded_response, invalid_request, response_ack, unexpected
+from spdm.responder._common import check_request_id, embedded_response, response_ack, unexpected
 from spdm.responder.config import ResponderConfig
 from spdm.responder.sessions import Session
 
@@ -84,8 +84,7 @@ class EndpointInfoAsk:
         """The ACK to the requester's answer, and what it told; `ProtocolError` when the answer is bad."""
         if self.sent is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE before the encapsulated GET_ENDPOINT_INFO was sent")
-        if deliver.request_id != _REQUEST_ID:
-            raise invalid_request(f"RequestID {deliver.request_id}, the pending encapsulated request is {_REQUEST_ID}")
+        check_request_id(deliver, _REQUEST_ID, "encapsulated request")
         ask, embedded = self.sent
         answer, exact = embedded_response(deliver, negotiated, padding, signature_requested=self.signed)
         if not isinstance(answer, EndpointInfo):

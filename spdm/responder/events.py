@@ -40,6 +40,7 @@ from spdm.messages.events import (
     SubscribeEventTypesAck,
     SupportedEventTypes,
 )
+from spdm.responder._common import next_request_id
 
 __all__ = ["MAX_PENDING_EVENTS", "SessionEvents", "subscribe", "supported_event_types"]
 
@@ -128,7 +129,7 @@ class SessionEvents:
         while run < len(ids) and ids[run] == ids[run - 1] + 1:
             run += 1
         self.in_flight = run
-        self.request_id = (self.request_id + 1) & 0xFF or 1
+        self.request_id = next_request_id(self.request_id)
         return SendEvent(version=version, events=tuple(self.pending[:run]))
 
     def acknowledged(self) -> None:

@@ -26,7 +26,6 @@ from spdm.errors import ErrorCode, ProtocolError
 from spdm.messages.certificates import SLOT_COUNT, slot_ids, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
-    CertificateInfo,
     Code,
     KeyPairAsymAlgo,
     KeyPairCapability,
@@ -34,15 +33,13 @@ from spdm.messages.codes import (
     KeyUsage,
     key_pair_asym_algo,
 )
-from spdm.messages.key_pairs import KeyPairInfo, SetKeyPairInfo
+from spdm.messages.key_pairs import KeyPairInfo, SetKeyPairInfo, wrong_key_pair_fields
 from spdm.messages.provisioning import GetCsr, SetCertificate
 from spdm.negotiated import Negotiated
 from spdm.responder._common import invalid_request, unsupported
 
-__all__ = ["MAX_KEY_PAIRS", "KeyPair", "KeyPairTable", "check_key_usage", "key_pair_algo", "key_pairs_for_slots"]
+__all__ = ["KeyPair", "KeyPairTable", "check_key_usage", "key_pair_algo", "key_pairs_for_slots"]
 
-MAX_KEY_PAIRS = 0xFF
-"""KeyPairID is one byte and 0 names none."""
 _MAX_PUBLIC_KEY_INFO = 0xFFFF
 
 
@@ -228,13 +225,11 @@ class KeyPairTable:
         """KeyPairID and the certificate model of a 1.3 GET_CSR or SET_CERTIFICATE: named on a multi-key
         connection (a key pair of the table, a defined model), 0 otherwise (libspdm_rsp_csr.c,
         libspdm_rsp_set_certificate_rsp.c)."""
-        if not negotiated.responder_multi_key:
-            if key_pair_id or model:
-                raise invalid_request("a KeyPairID or certificate model outside a multi-key connection")
-            return
-        self._key_pair(key_pair_id)
-        if model_required and not CertificateInfo.DEVICE_CERT <= model <= CertificateInfo.GENERIC_CERT:
-            raise invalid_request(f"certificate model {model} is not DeviceCert, AliasCert or GenericCert")
+        wrong = wrong_key_pair_fields(negotiated.responder_multi_key, key_pair_id, model, model_required=model_required)
+        if wrong is not None:
+            raise invalid_request(wrong)
+        if negotiated.responder_multi_key:
+            self._key_pair(key_pair_id)
 
     def csr_slots(self, negotiated: Negotiated, ask: GetCsr, usable: list[int], *, reset_cap: bool) -> list[int]:
         """A 1.3 GET_CSR's checks (libspdm_rsp_csr.c), then the slots whose key the CSR may be for: on a

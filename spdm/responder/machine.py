@@ -53,7 +53,7 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
 from spdm.events import DMTF_REGISTRY, DmtfEventType, GroupId, check_event, supported_types
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.certificates import Digests, GetCertificate, GetDigests, slot_mask
+from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_ID_MASK, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkSend
 from spdm.messages.codec import is_padding
@@ -138,7 +138,6 @@ _log = logging.getLogger(__name__)
 
 F = CapabilityFlags
 
-_MEASUREMENT_PUBLIC_KEY_SLOT = 0xF
 _COUNT_OPERATION = 0x00
 _ENCAPSULATING = frozenset(
     {
@@ -309,6 +308,8 @@ class Responder:
 
         A RESPOND_IF_READY with the right RequestCode and Token while the count lasts is told
         ResponseNotReady again (same token). RDTM defaults to 2: libspdm's requester refuses 1.
+        `rd_exponent` may be any byte, as on the wire: over `spdm.messages.error.MAX_RD_EXPONENT` (what
+        libspdm's requester waits for) it tests a requester's refusal.
         """
         if not (0 <= rd_exponent <= 0xFF and 0 <= rdtm <= 0xFF):
             raise ValueError("rd_exponent and rdtm are bytes")
@@ -879,7 +880,7 @@ class Responder:
         slot = 0
         if signed:
             slot = ask.slot_id
-            refuse_public_key_slot(slot, _MEASUREMENT_PUBLIC_KEY_SLOT)
+            refuse_public_key_slot(slot, PUBLIC_KEY_SLOT & SLOT_ID_MASK)
             if slot not in connection.chains:
                 raise invalid_request(f"slot {slot} holds no certificate chain")
             usage = self._slots.current[slot].key_usage

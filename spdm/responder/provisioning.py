@@ -32,6 +32,7 @@ from spdm.certs import (
     CertModel,
     ChainPolicy,
     X509SigningHash,
+    chain_end,
     verify_chain,
     x509_signing_hash,
 )
@@ -124,13 +125,12 @@ def build_csr(
 
 
 def unpadded_chain(data: bytes, padding: int) -> bytes:
-    """SET_CERTIFICATE's CertChain without the transport's padding: the message ends where the chain's
-    own Length says (DOE pads requests to whole DWORDs); only `padding` zero bytes may follow it."""
-    length = int.from_bytes(data[:2], "little")
-    tail = data[length:]
-    if len(data) < 2 or not is_padding(tail, padding):
+    """SET_CERTIFICATE's CertChain without the transport's padding: the message ends where the chain
+    ends (`spdm.certs.chain_end`; DOE pads requests to whole DWORDs); only `padding` zero bytes may follow it."""
+    end = chain_end(data)
+    if not is_padding(data[end:], padding):
         return data  # not padding: the chain format check names the mismatch
-    return data[:length]
+    return data[:end]
 
 
 def certified_identity(

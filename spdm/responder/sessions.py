@@ -39,28 +39,47 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._checks import CERT_MODEL_MASK, check_certificate_info, invalid_response
-from spdm.certs import SPDM_REQUESTER_AUTH_OID, CertChain, ChainPolicy, ChainPortions, verify_chain
+from spdm._checks import check_certificate_info, invalid_response
+from spdm.certs import (
+    DEFAULT_CERTIFICATE_PORTION,
+    SPDM_REQUESTER_AUTH_OID,
+    CertChain,
+    ChainPolicy,
+    ChainPortions,
+    verify_chain,
+)
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
 from spdm.messages import Message, encode
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import CERT_MODEL_MASK, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, GetEncapsulatedRequest
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    GetEncapsulatedRequest,
+    PayloadType,
+)
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
 from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
-from spdm.messages.opaque import decode_opaque, secured_message_versions, version_selection_opaque
-from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
+from spdm.messages.opaque import (
+    decode_opaque,
+    has_secured_message_version,
+    secured_message_versions,
+    version_selection_opaque,
+)
+from spdm.messages.psk import PSK_CONTEXT_SIZE, PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.responder._common import (
     Connection,
     SessionTerms,
+    check_request_id,
     embedded_response,
     expect,
     invalid_request,
     measurement_summary,
+    next_request_id,
     random_bytes,
     refuse_public_key_slot,
     response_ack,
@@ -73,7 +92,7 @@ from spdm.responder.key_pairs import check_key_usage
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
-from spdm.session.secured import SecuredSession, joined_session_id, session_id_of
+from spdm.session.secured import SecuredSession, joined_session_id, session_id_halves, session_id_of
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import ConnectionTranscript, message_d
 
@@ -81,12 +100,8 @@ __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 
 F = CapabilityFlags
 
-_PSK_CONTEXT_SIZE = 64  # libspdm's LIBSPDM_PSK_CONTEXT_LENGTH
 _MAX_RSP_SESSION_ID = 0xFFFF
-_ENCAP_CERTIFICATE_LENGTH = 0x400  # libspdm's default certificate block
 _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
-_PAYLOAD_PRESENT = 1
-_PAYLOAD_REQ_SLOT = 2
 
 
 @dataclass(slots=True, kw_only=True)
@@ -108,8 +123,8 @@ class EncapsulatedFlow:
     portions: ChainPortions | None = None
 
     def next_request_id(self) -> int:
-        """RequestID of the next encapsulated request: 1..255, wrapping past 0."""
-        self.request_id = (self.request_id + 1) & 0xFF or 1
+        """RequestID of the next encapsulated request (`next_request_id`)."""
+        self.request_id = next_request_id(self.request_id)
         return self.request_id
 
 
@@ -196,8 +211,7 @@ def _select_secured_version(opaque: bytes, ours: tuple[int, ...], general: bool)
         offered = secured_message_versions(decode_opaque(opaque, general=general))
     except DecodeError as error:
         raise invalid_request(f"OpaqueData: {error}") from None
-    offered_major_minor = {o >> 8 for o in offered}
-    common = [v for v in ours if v >> 8 in offered_major_minor]
+    common = [v for v in ours if has_secured_message_version(offered, v)]
     if not common:
         listed = ", ".join(f"0x{v:04x}" for v in offered)
         raise invalid_request(f"no common secured-message version: the requester offers {listed}")
@@ -331,7 +345,7 @@ class SessionTable:
         limit = self.config.limits.max_sessions
         if len(self._sessions) >= limit:
             raise ProtocolError(ErrorCode.SessionLimitExceeded, f"{len(self._sessions)} sessions are open already")
-        used = {session_id >> 16 for session_id in self._sessions}
+        used = {session_id_halves(session_id)[0] for session_id in self._sessions}
         for index in range(limit):
             rsp_session_id = _MAX_RSP_SESSION_ID - index
             if rsp_session_id not in used:
@@ -400,7 +414,7 @@ class SessionTable:
             KeyExchangeRsp(
                 version=ask.version,
                 heartbeat_period=terms.heartbeat_period,
-                rsp_session_id=session_id >> 16,
+                rsp_session_id=session_id_halves(session_id)[0],
                 mut_auth_requested=mut_auth,
                 req_slot_id_param=req_slot_param,
                 random_data=random_bytes(self.config.random, RANDOM_SIZE),
@@ -527,9 +541,9 @@ class SessionTable:
             PskExchangeRsp(
                 version=ask.version,
                 heartbeat_period=terms.heartbeat_period,
-                rsp_session_id=session_id >> 16,
+                rsp_session_id=session_id_halves(session_id)[0],
                 measurement_summary_hash=summary,
-                responder_context=random_bytes(self.config.random, _PSK_CONTEXT_SIZE) if with_context else b"",
+                responder_context=random_bytes(self.config.random, PSK_CONTEXT_SIZE) if with_context else b"",
                 opaque_data=b"" if version is None else self._version_selections[version, general],
                 responder_verify_data=b"",
             )
@@ -666,8 +680,7 @@ class SessionTable:
         flow = None if session is None else session.encapsulated
         if session is None or flow is None or connection is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")
-        if ask.request_id != flow.request_id:
-            raise invalid_request(f"RequestID {ask.request_id}, the pending encapsulated request is {flow.request_id}")
+        check_request_id(ask, flow.request_id, "encapsulated request")
         # In the clear, the DOE object's DW padding ends the carrier and so the embedded response.
         padding = self.config.max_padding if session.in_the_clear else 0
         inner, exact = embedded_response(ask, connection.negotiated, padding)
@@ -680,18 +693,18 @@ class SessionTable:
                 session.requester_digests, exact, multi_key=connection.negotiated.requester_multi_key
             )
         elif self._after_certificate(flow, inner, session, connection.negotiated):
-            # The chain is in and valid: the flow is done (PayloadType 2 names a slot other than 0, as libspdm).
+            # The chain is in and valid: the flow is done (REQ_SLOT_NUMBER names a slot other than 0, as libspdm).
             session.encapsulated = None
             session.chosen = SessionState.EXPECT_FINISH
             if session.requester_slot:
-                return response_ack(ask, 0, _PAYLOAD_REQ_SLOT, bytes([session.requester_slot]))
+                return response_ack(ask, 0, PayloadType.REQ_SLOT_NUMBER, bytes([session.requester_slot]))
             return response_ack(ask)
         if flow.portions is None:
             raise SpdmError("the encapsulated flow reads no chain")
         flow.asked = GetCertificate(
-            version=ask.version, slot_param=flow.slot, offset=flow.portions.offset, length=_ENCAP_CERTIFICATE_LENGTH
+            version=ask.version, slot_param=flow.slot, offset=flow.portions.offset, length=DEFAULT_CERTIFICATE_PORTION
         )
-        return response_ack(ask, flow.next_request_id(), _PAYLOAD_PRESENT, encode(flow.asked))
+        return response_ack(ask, flow.next_request_id(), PayloadType.PRESENT, encode(flow.asked))
 
     def _after_digests(self, flow: EncapsulatedFlow, inner: Message) -> None:
         """The requester's DIGESTS: the slot to read next (the configured one when listed, else the first)."""
@@ -789,8 +802,7 @@ class SessionTable:
     def _event_ack(self, ask: DeliverEncapsulatedResponse, session: Session, negotiated: Negotiated) -> bytes:
         """EVENT_ACK delivers the SEND_EVENT's events; an ERROR leaves them waiting. Either ends the flow."""
         events = session.events
-        if ask.request_id != events.request_id:
-            raise invalid_request(f"RequestID {ask.request_id}, the pending SEND_EVENT is {events.request_id}")
+        check_request_id(ask, events.request_id, "SEND_EVENT")
         inner, _ = embedded_response(ask, negotiated, 0)  # inside the session: no transport padding
         if isinstance(inner, EventAck):
             events.acknowledged()

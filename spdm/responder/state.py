@@ -12,7 +12,7 @@ Where a request may travel: `SESSION_ONLY` requests need a session (outside one 
 SessionRequired once a 1.2 or later connection is negotiated, else UnexpectedRequest),
 `NEVER_IN_SESSION` ones must not come inside one (UnexpectedRequest there),
 and the handshake of a session negotiated HANDSHAKE_IN_THE_CLEAR (FINISH and the encapsulated
-mutual-authentication flow) travels in the clear, `CLEAR_HANDSHAKE`.
+mutual-authentication flow) travels in the clear, `CLEAR_HANDSHAKE` (`spdm.session.secured`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from spdm.messages.codes import CapabilityFlags, Code
+from spdm.messages.codes import REQUEST_NEEDS, CapabilityFlags, Code
+from spdm.session.secured import CLEAR_HANDSHAKE
 
 __all__ = [
     "CAPABILITY_OF",
@@ -36,8 +37,6 @@ __all__ = [
     "session_state_diagram",
     "state_diagram",
 ]
-
-F = CapabilityFlags
 
 
 class State(enum.Enum):
@@ -146,11 +145,6 @@ SESSION_ONLY: frozenset[Code] = frozenset(
 """Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are refused (SessionRequired
 from 1.2)."""
 
-CLEAR_HANDSHAKE: frozenset[Code] = frozenset(
-    {Code.FINISH, Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
-)
-"""The handshake requests of a session that negotiated HANDSHAKE_IN_THE_CLEAR, which travel in the clear."""
-
 NEVER_IN_SESSION: frozenset[Code] = frozenset(
     {
         Code.GET_VERSION,
@@ -169,44 +163,13 @@ HANDLED: frozenset[Code] = (
 """Every request this responder implements; any other code is an UnsupportedRequest."""
 
 CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
-    Code.GET_DIGESTS: F.CERT_CAP,
-    Code.GET_CERTIFICATE: F.CERT_CAP,
-    Code.CHALLENGE: F.CHAL_CAP,
-    Code.GET_MEASUREMENTS: F.MEAS_CAP_MASK,
-    Code.KEY_EXCHANGE: F.KEY_EX_CAP,
-    Code.FINISH: F.KEY_EX_CAP,
-    Code.PSK_EXCHANGE: F.PSK_CAP_MASK,
-    Code.PSK_FINISH: F.PSK_CAP_WITH_CONTEXT,
-    Code.HEARTBEAT: F.HBEAT_CAP,
-    Code.KEY_UPDATE: F.KEY_UPD_CAP,
-    Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
-    Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
-    Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
-    Code.GET_CSR: F.CSR_CAP,
-    Code.SET_CERTIFICATE: F.SET_CERT_CAP,
-    Code.GET_KEY_PAIR_INFO: F.GET_KEY_PAIR_INFO_CAP,
-    Code.SET_KEY_PAIR_INFO: F.SET_KEY_PAIR_INFO_CAP,
-    Code.GET_MEASUREMENT_EXTENSION_LOG: F.MEL_CAP,
-    Code.GET_ENDPOINT_INFO: F.EP_INFO_CAP_MASK,
-    Code.CHUNK_SEND: F.CHUNK_CAP,
-    Code.CHUNK_GET: F.CHUNK_CAP,
-    Code.GET_SUPPORTED_EVENT_TYPES: F.EVENT_CAP,
-    Code.SUBSCRIBE_EVENT_TYPES: F.EVENT_CAP,
+    code: needs.responder for code, needs in REQUEST_NEEDS.items() if needs.responder
 }
-"""The responder capability a request needs: without it the request is unsupported, whatever the state."""
+"""The responder capability a request needs (`REQUEST_NEEDS`): without it the request is unsupported,
+whatever the state."""
 
 REQUESTER_CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
-    Code.KEY_EXCHANGE: F.KEY_EX_CAP,
-    Code.FINISH: F.KEY_EX_CAP,
-    Code.PSK_EXCHANGE: F.PSK_CAP_MASK,
-    Code.PSK_FINISH: F.PSK_CAP_MASK,
-    Code.HEARTBEAT: F.HBEAT_CAP,
-    Code.KEY_UPDATE: F.KEY_UPD_CAP,
-    Code.GET_ENCAPSULATED_REQUEST: F.ENCAP_CAP,
-    Code.DELIVER_ENCAPSULATED_RESPONSE: F.ENCAP_CAP,
-    Code.END_SESSION: F.KEY_EX_CAP | F.PSK_CAP_MASK,
-    Code.CHUNK_SEND: F.CHUNK_CAP,
-    Code.CHUNK_GET: F.CHUNK_CAP,
+    code: needs.requester for code, needs in REQUEST_NEEDS.items() if needs.requester
 }
 """Session requests also need the requester's capability (a feature is in effect only when both set it)."""
 

@@ -32,12 +32,20 @@ from spdm.messages.codes import KeyUpdateOperation
 from spdm.session.keys import KeySchedule, TrafficKeys
 from spdm.session.secured import DirectionState, SecuredSession
 
-__all__ = ["AnsweredKeyUpdate", "Sender", "SentKeyUpdate", "answer_key_update", "next_keys"]
+__all__ = [
+    "KEY_CHANGING_OPERATIONS",
+    "AnsweredKeyUpdate",
+    "Sender",
+    "SentKeyUpdate",
+    "answer_key_update",
+    "next_keys",
+]
 
 Sender = Literal["request", "response"]
 """The direction KEY_UPDATE travels in: "request" for the requester's, "response" for an encapsulated one."""
 
-_UPDATES = (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS)
+KEY_CHANGING_OPERATIONS = frozenset({KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS})
+"""The KEY_UPDATE operations that change keys; VerifyNewKey only shows the new key works (DSP0274 "KEY_UPDATE")."""
 
 
 def next_keys(schedule: KeySchedule, state: DirectionState) -> TrafficKeys:
@@ -52,7 +60,7 @@ def _opposite(sender: Sender) -> Sender:
 
 
 def _check_operation(operation: int) -> None:
-    if operation not in _UPDATES:
+    if operation not in KEY_CHANGING_OPERATIONS:
         raise ValueError(f"KeyOperation {operation} is not UpdateKey or UpdateAllKeys")
 
 
@@ -176,7 +184,7 @@ def answer_key_update(
     """The answerer's step for one KEY_UPDATE: UpdateKey / UpdateAllKeys start an update (one at a
     time), VerifyNewKey ends the pending one. Returns the update now awaiting VerifyNewKey (None
     once it ended); anything else raises `ProtocolError` InvalidRequest and changes no key."""
-    if operation in _UPDATES:
+    if operation in KEY_CHANGING_OPERATIONS:
         if pending is not None:
             raise ProtocolError(ErrorCode.InvalidRequest, "a key update is already waiting for VerifyNewKey")
         return AnsweredKeyUpdate(channel, schedule, operation, sender=sender)

@@ -25,17 +25,19 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
 
 from spdm.crypto.aead import AEAD_TAG_SIZE, AeadSuite
 from spdm.errors import DecodeError, EncodeError, ProtocolError, VerificationError
-from spdm.messages.codes import ErrorCode
+from spdm.messages.codes import Code, ErrorCode
 from spdm.session.keys import TrafficKeys
+from spdm.transport.mctp import MCTP_TYPE_SPDM
 
 __all__ = [
+    "CLEAR_HANDSHAKE",
     "MAX_SEQUENCE_NUMBER",
     "MCTP",
     "PCI_DOE",
@@ -52,7 +54,9 @@ __all__ = [
     "joined_session_id",
     "random_padding",
     "secured_transport",
+    "session_id_halves",
     "session_id_of",
+    "travels_in_the_clear",
 ]
 
 _NAME = "SECURED_MESSAGE"
@@ -68,6 +72,22 @@ def check_secured_message_versions(versions: tuple[int, ...]) -> None:
         raise ValueError(f"secured_message_versions {versions!r}: give u16 version entries")
 
 
+CLEAR_HANDSHAKE: frozenset[Code] = frozenset(
+    {Code.FINISH, Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
+)
+"""The handshake requests of a session that negotiated HANDSHAKE_IN_THE_CLEAR, which travel in the clear
+(DSP0274 "HANDSHAKE_IN_THE_CLEAR_CAP": FINISH and the encapsulated mutual-authentication flow)."""
+
+
+_CLEAR_HANDSHAKE_MESSAGES = CLEAR_HANDSHAKE | {request.response_code for request in CLEAR_HANDSHAKE}
+
+
+def travels_in_the_clear(code: Code) -> bool:
+    """Whether a message of a HANDSHAKE_IN_THE_CLEAR session's handshake travels in the clear: the
+    requests of `CLEAR_HANDSHAKE` and their responses."""
+    return code in _CLEAR_HANDSHAKE_MESSAGES
+
+
 MAX_SEQUENCE_NUMBER = (1 << 64) - 1
 """A context refuses to seal or open at this sequence number (libspdm's limit): a KEY_UPDATE or a new session is due."""
 
@@ -80,9 +100,6 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _SIMPLE_OVERHEAD = 2 + AEAD_TAG_SIZE  # AppDataLength and MAC around the message
 _MAX_SIMPLE_APP_SIZE = 0xFFFF - _SIMPLE_OVERHEAD
-_DOE_HEADER = struct.Struct("<IH")
-_DOE_HEADER_SIZE = _DOE_HEADER.size
-_MIN_SIMPLE_RECORD = _DOE_HEADER_SIZE + _SIMPLE_OVERHEAD  # a DOE record of an empty message
 
 
 class SequenceNumberExhausted(ProtocolError):
@@ -96,6 +113,10 @@ class SequenceNumberExhausted(ProtocolError):
         )
 
 
+_SEQUENCE_NUMBER_FORMATS = {0: "", 2: "H"}
+"""The sequence number in a secured-message header, by its size N (DSP0277 "Secured Messages")."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecuredTransport:
     """How a transport frames secured messages.
@@ -104,7 +125,7 @@ class SecuredTransport:
     bytes before the SPDM message inside AppData, `max_random_padding` the most random bytes a
     sender adds (at least one when non-zero), `alignment` the transport's padding granularity:
     `open` accepts only zero bytes up to the next multiple of it after the record (DOE objects
-    are whole DWORDs).
+    are whole DWORDs). `header` follows from N: SessionID u32, the sequence number's low N bytes, Length u16.
     """
 
     name: str
@@ -112,14 +133,15 @@ class SecuredTransport:
     message_type: bytes
     max_random_padding: int
     alignment: int
-    header: struct.Struct
+    header: struct.Struct = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        expected = {0: "<IH", 2: "<IHH"}.get(self.sequence_number_size)
-        if expected is None or self.header.format != expected:
+        sequence = _SEQUENCE_NUMBER_FORMATS.get(self.sequence_number_size)
+        if sequence is None:
             raise ValueError("a secured-message header carries 0 or 2 bytes of sequence number")
         if self.alignment < 1 or not 0 <= self.max_random_padding <= 0xFF:
             raise ValueError("alignment must be at least 1 and random padding at most 255 bytes")
+        object.__setattr__(self, "header", struct.Struct(f"<I{sequence}H"))
 
     @property
     def header_size(self) -> int:
@@ -127,23 +149,19 @@ class SecuredTransport:
         return self.header.size
 
 
-PCI_DOE = SecuredTransport(
-    name="pci-doe",
-    sequence_number_size=0,
-    message_type=b"",
-    max_random_padding=0,
-    alignment=4,
-    header=struct.Struct("<IH"),
-)
+PCI_DOE = SecuredTransport(name="pci-doe", sequence_number_size=0, message_type=b"", max_random_padding=0, alignment=4)
 MCTP = SecuredTransport(
     name="mctp",
     sequence_number_size=2,
-    message_type=b"\x05",
+    message_type=bytes([MCTP_TYPE_SPDM]),
     max_random_padding=32,
     alignment=1,
-    header=struct.Struct("<IHH"),
 )
 SECURED_TRANSPORTS: dict[str, SecuredTransport] = {PCI_DOE.name: PCI_DOE, MCTP.name: MCTP}
+
+_DOE_HEADER = PCI_DOE.header
+_DOE_HEADER_SIZE = _DOE_HEADER.size
+_MIN_SIMPLE_RECORD = _DOE_HEADER_SIZE + _SIMPLE_OVERHEAD  # a DOE record of an empty message
 
 
 def secured_transport(name: str) -> SecuredTransport:
@@ -187,6 +205,11 @@ def random_padding(maximum: int = 32) -> PaddingSource:
 def joined_session_id(rsp_session_id: int, req_session_id: int) -> int:
     """SessionID = RspSessionID << 16 | ReqSessionID: the two halves KEY_EXCHANGE(_RSP) and PSK_EXCHANGE(_RSP) carry."""
     return rsp_session_id << 16 | req_session_id
+
+
+def session_id_halves(session_id: int) -> tuple[int, int]:
+    """(RspSessionID, ReqSessionID) of a SessionID: `joined_session_id` undone."""
+    return session_id >> 16, session_id & 0xFFFF
 
 
 def session_id_of(data: bytes) -> int:

@@ -24,6 +24,7 @@ from spdm.errors import SpdmError, VerificationError
 from spdm.messages.codec import is_padding
 from spdm.requester import DheKeyShare
 from spdm.transport.base import Transport
+from spdm.transport.doe import MAX_DW_PADDING
 
 __all__ = [
     "MctpReplayTransport",
@@ -53,7 +54,7 @@ class ReplayTransport(Transport):
     makes the response handed back from the recorded one (to test what a tampered answer does).
     """
 
-    max_padding: ClassVar[int] = 3
+    max_padding: ClassVar[int] = MAX_DW_PADDING
 
     def __init__(
         self,

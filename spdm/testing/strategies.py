@@ -30,14 +30,16 @@ from hypothesis.strategies import SearchStrategy
 
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.bounds import MAX_OPAQUE_LENGTH, NONCE_SIZE
-from spdm.messages.certificates import Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, DheGroup, asym_signature_size, dhe_exchange_size, hash_size
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
+    PayloadType,
 )
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.messages.error import (
@@ -223,12 +225,12 @@ def _memo(build: Callable[P, T]) -> Callable[P, T]:
     return cast("Callable[P, T]", functools.cache(build))
 
 
-HASH_SIZES: tuple[int, ...] = (32, 48, 64)
-"""Digest sizes H of every SPDM 1.1 BaseHashAlgo."""
-SIGNATURE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
-"""Signature sizes S of every SPDM 1.1 BaseAsymAlgo (and ReqBaseAsymAlg)."""
-DHE_SIZES: tuple[int, ...] = (64, 96, 132, 256, 384, 512)
-"""ExchangeData sizes D of every SPDM 1.1 DHE group."""
+HASH_SIZES: tuple[int, ...] = tuple(sorted({hash_size(algo) for algo in BaseHashAlgo}))
+"""Digest sizes H of every BaseHashAlgo."""
+SIGNATURE_SIZES: tuple[int, ...] = tuple(sorted({asym_signature_size(algo) for algo in BaseAsymAlgo}))
+"""Signature sizes S of every BaseAsymAlgo (and ReqBaseAsymAlg)."""
+DHE_SIZES: tuple[int, ...] = tuple(sorted({dhe_exchange_size(group) for group in DheGroup}))
+"""ExchangeData sizes D of every DHE group."""
 
 # codec bounds (see each message module)
 _MAX_ALG_STRUCT_EXTS = 15
@@ -359,7 +361,7 @@ def _with_context(
 
 @_memo
 def contexts() -> SearchStrategy[CodecContext]:
-    """Negotiation contexts with realistic sizes (every SPDM 1.1 algorithm's) and every presence flag."""
+    """Negotiation contexts with realistic sizes (every algorithm's) and every presence flag."""
     return st.builds(
         CodecContext,
         hash_size=st.sampled_from(HASH_SIZES),
@@ -641,7 +643,7 @@ def digests(context: CodecContext | None = None) -> SearchStrategy[Digests]:
 
 @_memo
 def _slot_param() -> SearchStrategy[int]:
-    return _usual(tuple(range(8)))
+    return _usual(tuple(range(SLOT_COUNT)))
 
 
 @_memo
@@ -1241,13 +1243,13 @@ def deliver_encapsulated_response(
 @_memo
 @st.composite
 def _encapsulated_response_ack(draw: st.DrawFn, context: CodecContext | None) -> EncapsulatedResponseAck:
-    payload_type = draw(_usual((0, 1, 2)))
+    payload_type = draw(_usual(tuple(PayloadType)))
     payload: bytes
-    if payload_type == 0:
+    if payload_type == PayloadType.ABSENT:
         payload = b""
-    elif payload_type == 1:
+    elif payload_type == PayloadType.PRESENT:
         payload = draw(_encapsulated_requests(context))
-    elif payload_type == 2:
+    elif payload_type == PayloadType.REQ_SLOT_NUMBER:
         payload = bytes([draw(_slot_param())])
     else:
         payload = draw(_blob(_U16))

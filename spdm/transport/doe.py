@@ -22,7 +22,7 @@ SPDM payloads to a responder's `respond` callable; transports never import the r
 from __future__ import annotations
 
 import struct
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple, NoReturn, Protocol
@@ -32,6 +32,7 @@ from spdm.transport.base import Respond, Transport, check_session_prefix, is_sec
 
 __all__ = [
     "CMA_PROTOCOLS",
+    "DISCOVERY_PROTOCOL",
     "HEADER_DWORDS",
     "HEADER_SIZE",
     "MAX_DW_PADDING",
@@ -51,6 +52,7 @@ __all__ = [
     "decode_discovery_response",
     "decode_header",
     "decode_object",
+    "discovery_response_object",
     "discovery_walk",
     "encode_discovery_request",
     "encode_discovery_response",
@@ -276,10 +278,28 @@ def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
     return DiscoveryResponse(vendor_id=dw & 0xFFFF, object_type=(dw >> 16) & 0xFF, next_index=dw >> 24)
 
 
+def discovery_response_object(table: Sequence[tuple[int, int]], index: int) -> bytes:
+    """The discovery response object of a DOE instance that lists `table` ((vendor ID, type) by
+    index), to a request for `index`.
+
+    Next Index is 0 after the last entry (PCIe r6.0, DOE Discovery). An index past the table gets
+    vendor FFFFh and type FFh, as QEMU's hw/pci/pcie_doe.c answers, with Next Index 0: no entry
+    follows it (QEMU answers Index + 1 there).
+    """
+    if index >= len(table):
+        return encode_object(DoeType.DISCOVERY, encode_discovery_response(0xFFFF, 0xFF, 0))
+    vendor_id, object_type = table[index]
+    next_index = index + 1 if index + 1 < len(table) else 0
+    return encode_object(DoeType.DISCOVERY, encode_discovery_response(vendor_id, object_type, next_index))
+
+
 # --- CMA/SPDM over DOE: the requester side --------------------------------------------------------
 
+DISCOVERY_PROTOCOL: tuple[int, int] = (PCI_SIG_VENDOR_ID, DoeType.DISCOVERY)
+"""(vendor ID, type) of DOE discovery, entry 0 of every instance's discovery table."""
+
 CMA_PROTOCOLS: tuple[tuple[int, int], ...] = (
-    (PCI_SIG_VENDOR_ID, DoeType.DISCOVERY),
+    DISCOVERY_PROTOCOL,
     (PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM),
     (PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM),
 )
@@ -482,10 +502,4 @@ class DoeMailboxResponder:
             index = decode_discovery_request(payload).index
         except DecodeError:
             return None
-        table = self._protocols
-        if index < len(table):
-            vendor_id, object_type = table[index]
-            next_index = index + 1 if index + 1 < len(table) else 0
-        else:
-            vendor_id, object_type, next_index = 0xFFFF, 0xFF, 0
-        return encode_object(DoeType.DISCOVERY, encode_discovery_response(vendor_id, object_type, next_index))
+        return discovery_response_object(self._protocols, index)

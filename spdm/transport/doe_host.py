@@ -39,16 +39,15 @@ from typing import Protocol
 
 from spdm.errors import DecodeError, EncodeError, TransportError
 from spdm.transport.doe import (
+    DISCOVERY_PROTOCOL,
     HEADER_SIZE,
     MAX_OBJECT_DWORDS,
-    PCI_SIG_VENDOR_ID,
     DoeLink,
-    DoeType,
     decode_discovery_request,
     decode_object,
+    discovery_response_object,
     discovery_walk,
     encode_discovery_request,
-    encode_discovery_response,
     encode_object,
     read_header,
 )
@@ -65,8 +64,6 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds a DOE instance has to answer, and to complete an Abort (PCIe r6.0 §6.30.2)."""
-
-_DISCOVERY = (PCI_SIG_VENDOR_ID, int(DoeType.DISCOVERY))
 
 _LENGTH = 0x0003_FFFF
 
@@ -93,19 +90,14 @@ def check_request_object(obj: bytes) -> tuple[int, int]:
 def answer_discovery(table: tuple[tuple[int, int], ...], obj: bytes) -> bytes:
     """The discovery response object to the request object `obj`, from a cached `table`.
 
-    What a driver that already walked discovery answers instead of asking the device again; an
-    index past the table gets FFFF:FF, as QEMU answers.
+    What a driver that already walked discovery answers instead of asking the device again
+    (`discovery_response_object`).
     """
     try:
         index = decode_discovery_request(obj[HEADER_SIZE : HEADER_SIZE + 4]).index
     except DecodeError as exc:
         raise TransportError(f"DOE discovery request: {exc}") from exc
-    if index < len(table):
-        vendor_id, object_type = table[index]
-        next_index = index + 1 if index + 1 < len(table) else 0
-    else:
-        vendor_id, object_type, next_index = 0xFFFF, 0xFF, 0
-    return encode_object(DoeType.DISCOVERY, encode_discovery_response(vendor_id, object_type, next_index))
+    return discovery_response_object(table, index)
 
 
 def exchange_payload(
@@ -177,7 +169,7 @@ class DoeHostLink:
             discovery_version = 2 if self._capability_version >= 2 else 0
         encode_discovery_request(0, discovery_version)  # range check
         self._discovery_version = discovery_version
-        self._protocols: tuple[tuple[int, int], ...] = (_DISCOVERY,)
+        self._protocols: tuple[tuple[int, int], ...] = (DISCOVERY_PROTOCOL,)
         with self._locked():
             self._abort()
             self._protocols = self._discover()
@@ -216,7 +208,7 @@ class DoeHostLink:
         """
         self._check_open()
         key = check_request_object(obj)
-        if key == _DISCOVERY:
+        if key == DISCOVERY_PROTOCOL:
             return answer_discovery(self._protocols, obj)
         if key not in self._protocols:
             listed = ", ".join(f"{vendor:04x}:{kind:02x}" for vendor, kind in self._protocols)

@@ -47,13 +47,14 @@ from collections.abc import Callable
 from spdm.errors import DecodeError, SpdmError
 from spdm.transport.base import Respond
 from spdm.transport.doe import (
+    DISCOVERY_PROTOCOL,
     HEADER_SIZE,
     MAX_OBJECT_DWORDS,
     PCI_SIG_VENDOR_ID,
     DoeMailboxResponder,
     DoeType,
     decode_discovery_request,
-    encode_discovery_response,
+    discovery_response_object,
     encode_object,
     read_header,
 )
@@ -90,7 +91,6 @@ DEFAULT_MAILBOX_DWORDS = 4096
 """Default size of each mailbox (16 KiB): far above any SPDM 1.1 message this library sends."""
 
 _MAX_PROTOCOLS = 256  # the discovery index is 8 bits wide
-_DISCOVERY = (PCI_SIG_VENDOR_ID, int(DoeType.DISCOVERY))
 _U32 = 0xFFFF_FFFF
 
 
@@ -154,7 +154,7 @@ class DoeMailbox:
         self._strict = error_on_idle_access
         self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
-        self._table: tuple[tuple[int, int], ...] = (_DISCOVERY,)
+        self._table: tuple[tuple[int, int], ...] = (DISCOVERY_PROTOCOL,)
         self._routes: dict[tuple[int, int], ObjectHandler] = {}
         self._write: list[int] = []
         self._write_count = 0
@@ -186,7 +186,7 @@ class DoeMailbox:
         object_type = int(_check_range("object_type", object_type, 0, 0xFF))
         key = (vendor_id, object_type)
         with self._lock:
-            if key == _DISCOVERY or key in self._routes:
+            if key == DISCOVERY_PROTOCOL or key in self._routes:
                 raise ValueError(f"protocol {vendor_id:04x}:{object_type:02x} is already hosted")
             if len(self._table) >= _MAX_PROTOCOLS:
                 raise ValueError(f"a DOE instance lists at most {_MAX_PROTOCOLS} protocols (8-bit discovery index)")
@@ -352,7 +352,7 @@ class DoeMailbox:
             self._discard()
             return None
         key = (vendor_id, object_type)
-        handler = self._discovery if key == _DISCOVERY else self._routes.get(key)
+        handler = self._discovery if key == DISCOVERY_PROTOCOL else self._routes.get(key)
         if handler is None:
             self._set_error()
             return None
@@ -448,11 +448,4 @@ class DoeMailbox:
         except DecodeError:
             return None
         self._discovery_version = request.version
-        table = self._table
-        index = request.index
-        if index < len(table):
-            vendor_id, object_type = table[index]
-            next_index = index + 1 if index + 1 < len(table) else 0
-        else:  # past the table: QEMU's answer
-            vendor_id, object_type, next_index = 0xFFFF, 0xFF, 0
-        return encode_object(DoeType.DISCOVERY, encode_discovery_response(vendor_id, object_type, next_index))
+        return discovery_response_object(self._table, request.index)

@@ -44,7 +44,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from spdm.errors import TransportError
-from spdm.transport.doe import PCI_SIG_VENDOR_ID, DoeType
+from spdm.transport.doe import CMA_PROTOCOLS, DISCOVERY_PROTOCOL, PCI_SIG_VENDOR_ID, DoeType
 from spdm.transport.doe_host import answer_discovery, check_request_object
 
 __all__ = [
@@ -56,11 +56,7 @@ __all__ = [
     "SharedLink",
 ]
 
-_DISCOVERY = (PCI_SIG_VENDOR_ID, int(DoeType.DISCOVERY))
-
-CMA_GROUP: frozenset[tuple[int, int]] = frozenset(
-    {(PCI_SIG_VENDOR_ID, int(DoeType.CMA_SPDM)), (PCI_SIG_VENDOR_ID, int(DoeType.SECURED_CMA_SPDM))}
-)
+CMA_GROUP: frozenset[tuple[int, int]] = frozenset(CMA_PROTOCOLS) - {DISCOVERY_PROTOCOL}
 """CMA/SPDM and secured CMA/SPDM: one SPDM connection in the device, hence one conversation."""
 
 
@@ -207,8 +203,8 @@ class MediatedLink:
         self._mediator = mediator
         self._name = name
         allowed = mediator.allowed(name)
-        visible = dict.fromkeys(key for key in mediator.protocols if key != _DISCOVERY and key in allowed)
-        self._protocols: tuple[tuple[int, int], ...] = (_DISCOVERY, *visible)
+        visible = dict.fromkeys(key for key in mediator.protocols if key != DISCOVERY_PROTOCOL and key in allowed)
+        self._protocols: tuple[tuple[int, int], ...] = (DISCOVERY_PROTOCOL, *visible)
         self._closed = False
 
     @property
@@ -228,7 +224,7 @@ class MediatedLink:
         """
         self._check_open()
         key = check_request_object(obj)
-        if key == _DISCOVERY:
+        if key == DISCOVERY_PROTOCOL:
             return answer_discovery(self._protocols, obj)
         self._check_allowed(key)
         return self._mediator._exchange(key, obj, timeout)

@@ -12,7 +12,6 @@ from spdm.verify.sessions import (
     MissingSecretError,
     ReplayedSession,
     ReplayRecord,
-    ReplaySecrets,
     SessionReplayer,
     replay,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "KeyPhase",
     "MissingSecretError",
     "ReplayRecord",
-    "ReplaySecrets",
     "ReplayedSession",
     "SessionReplayer",
     "replay",

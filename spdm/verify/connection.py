@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spdm._checks import check_key_pair_info, check_measurements, check_multi_key_digests, check_responder_flags
-from spdm.capture import Pcap, exchanged, messages
+from spdm.capture import CaptureSecrets, Pcap, exchanged, messages
 from spdm.certs import ChainPolicy, load_certificate
 from spdm.crypto import SignatureInput, asym_suite, hash_suite
 from spdm.errors import DecodeError, SpdmError
@@ -40,7 +40,7 @@ from spdm.verify.endpoint_info import EndpointInfoSignature, EndpointInfoWatch
 from spdm.verify.follower import CERTIFICATE_ERRORS, ConnectionFollower, Followed
 from spdm.verify.mel import MelChecks
 from spdm.verify.pairing import RequestPairing
-from spdm.verify.sessions import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify.sessions import ReplayRecord, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
 
@@ -342,7 +342,7 @@ def verify_capture(
     trust_anchors: Mapping[int, bytes],
     *,
     chain_policy: ChainPolicy | None = None,
-    secrets: ReplaySecrets | None = None,
+    secrets: CaptureSecrets | None = None,
 ) -> CaptureVerification:
     """Run every check the capture allows; certificates are judged at each record's own time, under
     `chain_policy` (the default `ChainPolicy()` when None).

@@ -10,24 +10,24 @@ signature to check; the caller holds the keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from spdm.crypto import hash_suite
 from spdm.errors import DecodeError
-from spdm.messages import Message, decode, decode_prefix
-from spdm.messages.codec import is_padding
+from spdm.messages import Message
 from spdm.messages.codes import Code
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
+    embedded_message,
+    embedded_payload,
 )
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
 from spdm.signing import SignatureInput
 from spdm.transcript import endpoint_info_digest
-from spdm.transport.doe import MAX_DW_PADDING
 
 __all__ = ["EndpointInfoSignature", "EndpointInfoWatch"]
 
@@ -55,9 +55,10 @@ class EndpointInfoWatch:
 
     def observe(self, msg: Message, data: bytes, negotiated: Negotiated, vca: bytes) -> EndpointInfoSignature | None:
         """Take note of the next message of the conversation; the signature it carries, if any. A delivered
-        answer to a signed encapsulated GET_ENDPOINT_INFO that is no well-formed ENDPOINT_INFO (padding
-        aside), that answers a malformed encapsulated request or not its code, or under another
-        RequestID, raises `DecodeError`."""
+        answer to a signed encapsulated GET_ENDPOINT_INFO that is not one well-formed ENDPOINT_INFO
+        (`embedded_message`: the capture's padding is already cut, and a secured record has none), that
+        answers a malformed encapsulated request or not its code, or under another RequestID, raises
+        `DecodeError`."""
         if msg.code.is_request:
             found = self._delivered(msg, negotiated, vca) if isinstance(msg, DeliverEncapsulatedResponse) else None
             self._request = data if isinstance(msg, GetEndpointInfo) and msg.signature_requested else None
@@ -65,8 +66,9 @@ class EndpointInfoWatch:
                 self._encapsulated = None
             return found
         request, self._request = self._request, None
-        if isinstance(msg, EncapsulatedRequest) or (isinstance(msg, EncapsulatedResponseAck) and msg.payload_type == 1):
-            self._encapsulated, self._request_id = msg.payload, msg.request_id
+        payload = embedded_payload(msg)
+        if payload is not None and isinstance(msg, (EncapsulatedRequest, EncapsulatedResponseAck)):
+            self._encapsulated, self._request_id = payload, msg.request_id
         elif isinstance(msg, EndpointInfo) and msg.signature is not None and request is not None:
             hashes = hash_suite(negotiated.base_hash_algo)
             unsigned = data[: len(data) - len(msg.signature)]
@@ -83,11 +85,11 @@ class EndpointInfoWatch:
         if request is None:
             return None
         try:
-            asked = decode(request, negotiated.codec_context())
+            asked, _ = embedded_message(request, negotiated.codec_context(), 0)
         except DecodeError as error:  # what the requester answered cannot be checked: fail, do not skip it
             reason = f"it answers an encapsulated request that is malformed: {error}"
             raise DecodeError(deliver.name, "payload", reason) from None
-        if deliver.payload[1:2] not in (bytes([asked.code & 0x7F]), bytes([Code.ERROR])):
+        if deliver.payload[1:2] not in (bytes([asked.code.response_code]), bytes([Code.ERROR])):
             raise DecodeError(deliver.name, "payload", f"its payload does not answer the encapsulated {asked.name}")
         if deliver.request_id != self._request_id:
             raise DecodeError(
@@ -95,16 +97,12 @@ class EndpointInfoWatch:
             )
         if not isinstance(asked, GetEndpointInfo) or not asked.signature_requested:
             return None
-        context = replace(
-            negotiated.codec_context(signature_requested=True), signature_size=negotiated.req_signature_size
-        )
-        answer, size = decode_prefix(deliver.payload, context)
-        tail = deliver.payload[size:]
-        if not isinstance(answer, EndpointInfo) or answer.signature is None or not is_padding(tail, MAX_DW_PADDING):
+        context = negotiated.requester_response_context(signature_requested=True)
+        answer, exact = embedded_message(deliver.payload, context, 0)
+        if not isinstance(answer, EndpointInfo) or answer.signature is None:
             raise DecodeError(
                 answer.name, "payload", "the answer to a signed GET_ENDPOINT_INFO is no signed ENDPOINT_INFO"
             )
-        exact = deliver.payload[:size]
         hashes = hash_suite(negotiated.base_hash_algo)
         unsigned = exact[: len(exact) - len(answer.signature)]
         signed = endpoint_info_digest(hashes, negotiated.version, vca, request, unsigned, requester_signs=True)

@@ -132,7 +132,7 @@ class ConnectionFollower:
         code less bit 7 and its version, which after negotiation is the negotiated one."""
         if isinstance(response, ErrorResponse):
             return None
-        if response.code != request.code & 0x7F:
+        if response.code != request.code.response_code:
             return f"{request.name} answered by {response.name}"
         negotiated = self.negotiated
         spoken = request.version if negotiated is None or request.name == "GET_VERSION" else negotiated.version

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from spdm.capture import CapturedMessage, Pcap, exchanged, messages
+from spdm.capture import CapturedMessage, CaptureSecrets, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPortions, load_certificate
 from spdm.crypto.aead import AeadSuite, aead_suite
 from spdm.crypto.asym import SignatureInput, asym_suite
@@ -35,15 +35,10 @@ from spdm.crypto.hashes import HashSuite, hash_suite
 from spdm.errors import DecodeError, ProtocolError, SpdmError, VerificationError
 from spdm.events import decode_groups, received_events
 from spdm.flow import Carried, Direction, FlowDecoder, stands_for
-from spdm.messages import Message, decode
+from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
-from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyUpdateOperation
-from spdm.messages.encapsulated import (
-    DeliverEncapsulatedResponse,
-    EncapsulatedRequest,
-    EncapsulatedResponseAck,
-    GetEncapsulatedRequest,
-)
+from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse, embedded_message, embedded_payload
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
@@ -52,9 +47,16 @@ from spdm.messages.psk import PskExchange, PskExchangeRsp, PskFinish, PskFinishR
 from spdm.messages.session_control import EndSessionAck, KeyUpdate, KeyUpdateAck
 from spdm.negotiated import Negotiated
 from spdm.portions import continued
-from spdm.session.key_update import Sender, SentKeyUpdate
+from spdm.session.key_update import KEY_CHANGING_OPERATIONS, Sender, SentKeyUpdate
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule, TrafficKeys
-from spdm.session.secured import DirectionState, SecuredSession, joined_session_id, secured_transport, session_id_of
+from spdm.session.secured import (
+    DirectionState,
+    SecuredSession,
+    joined_session_id,
+    secured_transport,
+    session_id_of,
+    travels_in_the_clear,
+)
 from spdm.session.transcript import SessionTranscript
 from spdm.transcript import message_d
 from spdm.verify.check import Check
@@ -64,7 +66,6 @@ __all__ = [
     "KeyPhase",
     "MissingSecretError",
     "ReplayRecord",
-    "ReplaySecrets",
     "ReplayedSession",
     "SessionReplayer",
     "replay",
@@ -78,34 +79,6 @@ _DIRECTION: Mapping[Sender, Direction] = {"request": Direction.REQUEST, "respons
 
 class MissingSecretError(SpdmError):
     """The replay lacks what a session needs: a DHE secret, the PSK, or a certificate chain."""
-
-
-_CLEAR_HANDSHAKE = (
-    Finish,
-    FinishRsp,
-    GetEncapsulatedRequest,
-    EncapsulatedRequest,
-    DeliverEncapsulatedResponse,
-    EncapsulatedResponseAck,
-)
-"""The handshake messages of a HANDSHAKE_IN_THE_CLEAR session, which travel outside it."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReplaySecrets:
-    """What an observer must be told.
-
-    `dhe_secrets` are the DHE shared secrets of the DHE sessions in capture order; `psk` the PSK
-    of PSK sessions. `requester_chain` (DER, root first) is the requester's chain for
-    mutual authentication when it never crossed the wire; `responder_chains` (slot -> chain in
-    SPDM slot format) stands in for chains the capture did not fetch (taken, and validated, as if
-    read when VCA completes: `ConnectionFollower`).
-    """
-
-    dhe_secrets: tuple[bytes, ...] = ()
-    psk: bytes | None = None
-    requester_chain: tuple[bytes, ...] = ()
-    responder_chains: Mapping[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +169,7 @@ class SessionReplayer:
     chains are used unvalidated and said so); `spdm verify` passes the one it follows the capture with.
     """
 
-    def __init__(self, secrets: ReplaySecrets, connection: ConnectionFollower | None = None) -> None:
+    def __init__(self, secrets: CaptureSecrets, connection: ConnectionFollower | None = None) -> None:
         self.secrets = secrets
         self.sessions: list[ReplayedSession] = []
         self.connection = connection or ConnectionFollower(stand_in_chains=secrets.responder_chains)
@@ -257,7 +230,7 @@ class SessionReplayer:
             return self._record(item, len(self.sessions), None, msg)
         elif isinstance(msg, (KeyExchangeRsp, PskExchangeRsp)):
             return self._start(item, msg, followed.request)
-        elif isinstance(msg, _CLEAR_HANDSHAKE):
+        elif travels_in_the_clear(msg.code):
             session = next((s for s in self._active.values() if s.phase == "handshake"), None)
             if session is not None:  # HANDSHAKE_IN_THE_CLEAR: FINISH and the encapsulated flow travel in the clear
                 direction = Direction.REQUEST if msg.code.is_request else Direction.RESPONSE
@@ -598,7 +571,7 @@ class SessionReplayer:
         channel, schedule = session.channel, session.schedule
         if channel is None or schedule is None:
             return
-        if msg.operation not in (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS):
+        if msg.operation not in KEY_CHANGING_OPERATIONS:
             return
         if session._key_update is not None:  # the earlier one was never answered
             session._key_update.refused()
@@ -618,7 +591,7 @@ class SessionReplayer:
         session.key_updates.append((index, _DIRECTION[update.sender], keys))
 
 
-def replay(pcap: Pcap, secrets: ReplaySecrets) -> Iterator[ReplayRecord]:
+def replay(pcap: Pcap, secrets: CaptureSecrets) -> Iterator[ReplayRecord]:
     """Every session record of `pcap`, opened and checked with `secrets`."""
     return SessionReplayer(secrets).run(pcap)
 
@@ -658,14 +631,10 @@ def _secured_record(
 
 def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[Message, Direction]:
     """The message an encapsulated carrier holds (and the direction it travels), else `msg` itself."""
-    payload = b""
-    if isinstance(msg, (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)) and (
-        not isinstance(msg, EncapsulatedResponseAck) or msg.payload_type == 1
-    ):
-        payload = msg.payload
+    payload = embedded_payload(msg)
     if not payload:
         return msg, direction
-    return decode(payload, flow.carried_context(msg)), direction
+    return embedded_message(payload, flow.carried_context(msg), 0)[0], direction
 
 
 def _check_mac(

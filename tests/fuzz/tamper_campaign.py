@@ -65,10 +65,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from spdm.capture import Direction, Pcap, PcapRecord, frames, messages, read_pcap
+from spdm.capture import CaptureSecrets, Direction, Pcap, PcapRecord, frames, messages, read_pcap
 from spdm.certs import load_certificates, split_der
 from spdm.verify import CaptureVerification, verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_VECTORS = ROOT / "vectors"
@@ -91,7 +90,7 @@ class Vector:
     name: str
     path: Path
     anchors: dict[int, bytes]
-    secrets: ReplaySecrets
+    secrets: CaptureSecrets
 
 
 def _own_vectors() -> list[Vector]:
@@ -100,7 +99,7 @@ def _own_vectors() -> list[Vector]:
     found = []
     for entry in json.loads((OWN_VECTORS / "manifest.json").read_text())["vectors"]:
         chain = entry.get("requester_chain")
-        secrets = ReplaySecrets(
+        secrets = CaptureSecrets(
             dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
             psk=None if entry["psk"] is None else bytes.fromhex(entry["psk"]),
             requester_chain=load_certificates(OWN_VECTORS / chain)
@@ -120,7 +119,7 @@ def _libspdm_vectors(folder: Path, prefix: str) -> list[Vector]:
         if not entry.get("spdm_version", "1.1").startswith(SPOKEN_VERSIONS):
             continue
         chain = entry.get("requester_chain")
-        secrets = ReplaySecrets(
+        secrets = CaptureSecrets(
             dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
             psk=None if entry.get("psk") is None else bytes.fromhex(entry["psk"]),
             requester_chain=split_der((folder / chain).read_bytes()) if chain else (),

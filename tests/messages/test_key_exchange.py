@@ -205,6 +205,8 @@ def test_mutual_auth_requests() -> None:
     assert isinstance(without_encap, KeyExchangeRsp) and isinstance(with_encap, KeyExchangeRsp)
     assert (without_encap.mut_auth_requested, without_encap.req_slot_id_param) == (0x01, 0)
     assert (with_encap.mut_auth_requested, with_encap.req_slot_id_param) == (0x02, 0)
+    reserved_high_bits = dataclasses.replace(with_encap, req_slot_id_param=0xF3)
+    assert reserved_high_bits.req_slot_id == 3
 
 
 @pytest.mark.parametrize("data", [MUTUAL_FINISH, ENCAP_FINISH], ids=["without_encap", "with_encap"])

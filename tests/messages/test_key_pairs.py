@@ -22,6 +22,7 @@ from spdm.messages.key_pairs import (
     KeyPairSettings,
     SetKeyPairInfo,
     SetKeyPairInfoAck,
+    wrong_key_pair_fields,
 )
 
 GET_KEY_PAIR_INFO = bytes.fromhex("13fc000002")
@@ -106,3 +107,24 @@ def test_capture_records(libspdm_v12_v13_vectors: Path) -> None:
     assert isinstance(info, KeyPairInfo) and (info.total_key_pairs, info.public_key_info) == (0x18, RSA_ALGORITHM)
     assert change == SetKeyPairInfo(key_pair_id=1, desired=KeyPairSettings())
     assert erase == SetKeyPairInfo(operation=ERASE, key_pair_id=1)
+
+
+@pytest.mark.parametrize(
+    ("multi_key", "key_pair_id", "model", "model_required", "wrong"),
+    [
+        (False, 0, 0, True, None),
+        (False, 1, 0, True, "need a 1.3 multi-key connection"),
+        (False, 0, 1, False, "need a 1.3 multi-key connection"),
+        (True, 0, 1, True, "KeyPairID 0 is not 1..255"),
+        (True, 1, 0, True, "model 0 is not DeviceCert"),
+        (True, 1, 4, True, "model 4 is not DeviceCert"),
+        (True, 1, 0, False, None),
+        (True, 255, 3, True, None),
+    ],
+)
+def test_key_pair_fields_of_get_csr_and_set_certificate(
+    multi_key: bool, key_pair_id: int, model: int, model_required: bool, wrong: str | None
+) -> None:
+    """The one rule both roles apply to GET_CSR's and SET_CERTIFICATE's KeyPairID and model."""
+    found = wrong_key_pair_fields(multi_key, key_pair_id, model, model_required=model_required)
+    assert found is None if wrong is None else found is not None and wrong in found

@@ -16,6 +16,7 @@ from spdm.messages.opaque import (
     VersionSelection,
     decode_opaque,
     encode_opaque,
+    has_secured_message_version,
     secured_message_versions,
     selected_secured_message_version,
     version_list_opaque,
@@ -169,3 +170,10 @@ def test_decoding_raises_only_decode_error(data: bytes) -> None:
     for query in (secured_message_versions, selected_secured_message_version):
         with contextlib.suppress(DecodeError):
             query(table)
+
+
+def test_secured_message_versions_match_on_major_minor() -> None:
+    """The update and alpha nibbles of a version number entry take no part in the match."""
+    assert has_secured_message_version((0x1000, 0x1100), 0x1105)
+    assert not has_secured_message_version((0x1000, 0x1100), 0x1200)
+    assert not has_secured_message_version((), 0x1100)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spdm.capture import messages, read_pcap
+from spdm.capture import CaptureSecrets, messages, read_pcap
 from spdm.messages import Message, encode
 from spdm.messages.codes import KeyPairAsymAlgo, KeyPairCapability, KeyUsage
 from spdm.negotiated import Negotiated
 from spdm.responder import KeyPair
-from spdm.verify import ReplaySecrets, SessionReplayer
+from spdm.verify import SessionReplayer
 
 Y2 = "y2_mel_epinfo_keypairinfo_multikey_v13"
 
@@ -54,7 +54,7 @@ def libspdm_sample_key_pairs() -> tuple[KeyPair, ...]:
 def y2_records(vectors: Path) -> tuple[Negotiated, list[tuple[int, Message, bytes]]]:
     """y2's negotiation and every clear or decrypted message with its record index and exact SPDM bytes."""
     entry = next(e for e in json.loads((vectors / "manifest.json").read_text())["vectors"] if e["name"] == Y2)
-    replayer = SessionReplayer(ReplaySecrets(dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"])))
+    replayer = SessionReplayer(CaptureSecrets(dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"])))
     seen = []
     for item in messages(read_pcap(vectors / Y2 / "requester.pcap")):
         record = replayer.feed(item)

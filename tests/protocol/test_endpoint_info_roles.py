@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from spdm.aio import AsyncDoeTransport, AsyncRequester, ThreadedDoeLink
-from spdm.capture import CaptureWriter, RecordingLink, read_pcap
+from spdm.capture import CaptureSecrets, CaptureWriter, RecordingLink, read_pcap
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, VerificationError
 from spdm.events import DmtfEventType
@@ -33,7 +33,6 @@ from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import IssuedChain, cached_key, make_chain
 from spdm.transport.doe import DoeTransport
 from spdm.verify import verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 F = CapabilityFlags
 P384 = BaseAsymAlgo.ECDSA_P384
@@ -373,7 +372,7 @@ def test_spdm_verify_checks_our_own_capture_both_ways(tmp_path: Path) -> None:
             responder.ask_endpoint_info(session.session_id)
             session.serve_encapsulated_requests()
     pcap = read_pcap(buffer.getvalue())
-    replay = ReplaySecrets(dhe_secrets=tuple(secrets), requester_chain=REQUESTER.certificates_der)
+    replay = CaptureSecrets(dhe_secrets=tuple(secrets), requester_chain=REQUESTER.certificates_der)
     result = verify_capture(pcap, {0: SLOT0.root_der}, secrets=replay)
     assert result.ok, result.first_failure
     signatures = [check for check in result.checks if "ENDPOINT_INFO signature" in check.name]

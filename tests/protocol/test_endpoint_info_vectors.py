@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm.capture import messages, read_pcap
+from spdm.capture import CaptureSecrets, messages, read_pcap
 from spdm.certs import CertChain, load_certificate, load_certificates
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import VerificationError
@@ -30,7 +30,6 @@ from spdm.requester.encapsulated import EncapsulatedAnswers
 from spdm.testing.replay import recorded_random, recorded_signer
 from spdm.transcript import endpoint_info_digest
 from spdm.verify import verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 FOLDER = "y2_mel_epinfo_keypairinfo_multikey_v13"
 SHA384 = hash_suite(BaseHashAlgo.SHA_384)
@@ -157,7 +156,7 @@ def test_spdm_verify_checks_both_directions(y2: Path) -> None:
     anchor = (y2.parents[1] / "libspdm" / "sample_key" / "ecp384" / "ca.cert.der").read_bytes()
     requester = tuple(load_certificates((y2 / "req_slot0_certchain_raw.der").read_bytes()))
     pcap = read_pcap(y2 / "requester.pcap")
-    result = verify_capture(pcap, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_chain=requester))
+    result = verify_capture(pcap, {0: anchor, 4: anchor}, secrets=CaptureSecrets(requester_chain=requester))
     named = {(c.record, c.name.split(" over")[0]): c for c in result.checks if "ENDPOINT_INFO" in c.name}
     assert set(named) == {
         (32, "ENDPOINT_INFO signature"),
@@ -186,7 +185,7 @@ def test_spdm_verify_fails_a_tampered_signature(y2: Path) -> None:
         records[index - 1] = replace(record, data=bytes(data))
         tampered = replace(pcap, records=tuple(records))
         result = verify_capture(
-            tampered, {0: anchor, 4: anchor}, secrets=ReplaySecrets(requester_chain=requester)
+            tampered, {0: anchor, 4: anchor}, secrets=CaptureSecrets(requester_chain=requester)
         )
         failed = [c for c in result.checks if not c.ok]
         assert failed and failed[0].record == index and "ENDPOINT_INFO" in failed[0].name

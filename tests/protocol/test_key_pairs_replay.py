@@ -18,7 +18,7 @@ from key_pair_fixtures import Y2, libspdm_sample_key_pairs
 from test_requester_sessions_replay import _capture, _config, _key_shares
 from test_responder_replay import config_for, load, padded
 
-from spdm.capture import Pcap, PcapRecord, messages, read_pcap
+from spdm.capture import CaptureSecrets, Pcap, PcapRecord, messages, read_pcap
 from spdm.certs import load_certificates, split_der
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.certificates import Certificate, Digests
@@ -30,7 +30,6 @@ from spdm.responder import Responder, ResponderConfig, SlotIdentity
 from spdm.testing.replay import ReplayTransport
 from spdm.transport.doe import HEADER_SIZE
 from spdm.verify import verify_capture
-from spdm.verify.sessions import ReplaySecrets
 
 X2 = "x2_csr_setcert_multikey_ecdsap384_v13"
 
@@ -101,7 +100,7 @@ def test_multi_key_provisioning_records_are_libspdms(libspdm_vectors: Path, libs
 
 def test_x2_verifies_with_the_manifest_secrets(libspdm_v12_v13_vectors: Path) -> None:
     capture = _capture(libspdm_v12_v13_vectors, X2)
-    secrets = ReplaySecrets(dhe_secrets=tuple(bytes.fromhex(s) for s in capture.entry["dhe_secrets"]))
+    secrets = CaptureSecrets(dhe_secrets=tuple(bytes.fromhex(s) for s in capture.entry["dhe_secrets"]))
     result = verify_capture(
         read_pcap(libspdm_v12_v13_vectors / X2 / "requester.pcap"), _anchors(libspdm_v12_v13_vectors), secrets=secrets
     )

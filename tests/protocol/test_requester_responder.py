@@ -14,7 +14,7 @@ from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError,
 from spdm.messages import decode_prefix, encode
 from spdm.messages.certificates import Certificate
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode, SummaryHashType
-from spdm.messages.error import ErrorResponse, ResponseNotReady
+from spdm.messages.error import MAX_RD_EXPONENT, ErrorResponse, ResponseNotReady
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
 from spdm.testing import MemoryDoeLink
@@ -116,6 +116,18 @@ def test_response_not_ready_waits_then_asks_respond_if_ready() -> None:
     assert 0 in digests
     assert slept == [(1 << 10) / 1e6]
     assert requester.authenticate(0).challenge.slot == 0
+
+
+def test_response_not_ready_longer_than_libspdm_waits_is_refused() -> None:
+    """RDExponent is a byte on the wire; like libspdm's requester, ours waits 2^MAX_RD_EXPONENT us at most."""
+    responder, requester, slept = _loopback()
+    requester.init_connection()
+    responder.answer_not_ready(1, rd_exponent=MAX_RD_EXPONENT)
+    requester.get_digests()
+    responder.answer_not_ready(1, rd_exponent=MAX_RD_EXPONENT + 1)
+    with pytest.raises(ProtocolError, match=f"RDExponent {MAX_RD_EXPONENT + 1} is over {MAX_RD_EXPONENT}"):
+        requester.get_digests()
+    assert slept == [(1 << MAX_RD_EXPONENT) / 1e6]
 
 
 @pytest.mark.parametrize("refused", [Code.GET_VERSION, Code.GET_CAPABILITIES, Code.NEGOTIATE_ALGORITHMS])

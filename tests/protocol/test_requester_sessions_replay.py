@@ -34,7 +34,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.capture import CapturedMessage, CaptureSecrets, messages, read_pcap
 from spdm.certs import load_certificates
 from spdm.crypto import DheSuite, SignatureInput, asym_suite, hash_suite
 from spdm.errors import NegotiationError, VerificationError
@@ -70,7 +70,7 @@ from spdm.testing.replay import (
     recorded_random,
     recorded_signer,
 )
-from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify import ReplayRecord, SessionReplayer
 
 PSK = bytes.fromhex("5465737450736b4461746100")
 PSK_HINT = bytes.fromhex("5465737450736b48696e7400")
@@ -152,7 +152,7 @@ def _capture(vectors: Path, name: str) -> Capture:
     entry = _manifest(vectors)[name]
     items = tuple(messages(read_pcap(vectors / name / "requester.pcap")))
     chain = entry.get("requester_chain")
-    secrets = ReplaySecrets(
+    secrets = CaptureSecrets(
         dhe_secrets=tuple(bytes.fromhex(s) for s in entry["dhe_secrets"]),
         psk=PSK,
         requester_chain=load_certificates(vectors / chain) if chain else (),

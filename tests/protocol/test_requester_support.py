@@ -14,8 +14,8 @@ from spdm._checks import check_certificate_info, check_transfer_sizes
 from spdm.errors import NegotiationError, ProtocolError
 from spdm.messages import decode, encode
 from spdm.messages.certificates import Certificate
+from spdm.messages.codes import REQUEST_NEEDS, Code, KeyPairOperation
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.codes import KeyPairOperation
 from spdm.messages.negotiation import Capabilities
 from spdm.negotiated import Negotiated
 from spdm.requester import Requester, RequesterConfig
@@ -25,9 +25,10 @@ from spdm.requester.handshake import check_key_exchange
 from spdm.requester.key_pairs import get_key_pair_info, set_key_pair_info
 from spdm.requester.mel import get_measurement_extension_log
 from spdm.requester.provisioning import get_csr, set_certificate
+from spdm.requester.support import require_support, supports
 from spdm.responder import Responder, demo_config
 from spdm.testing import MemoryDoeLink
-from spdm.transport.doe import DoeTransport
+from spdm.transport.doe import MAX_DW_PADDING, DoeTransport
 
 
 def _unsent(*_: Any, **__: Any) -> Any:
@@ -89,6 +90,31 @@ def test_a_connection_request_without_the_flag_is_refused_in_the_same_format() -
     refused = r"^CHALLENGE needs the responder's CHAL_CAP, which the device does not set$"
     with pytest.raises(NegotiationError, match=refused):
         requester.challenge(0)
+
+
+@pytest.mark.parametrize("code", sorted(code for code, needs in REQUEST_NEEDS.items() if needs.requester))
+def test_a_session_feature_needs_the_requesters_flag_too(code: Code) -> None:
+    """The same table the responder serves by: a session feature is in effect only when both set it."""
+    flag = REQUEST_NEEDS[code].requester
+    negotiated = Negotiated(version=0x13, responder_flags=0xFFFF_FFFF, requester_flags=0xFFFF_FFFF & ~flag)
+    assert not supports(negotiated, code)
+    refused = f"^{code.name} needs the requester's {flag.name}, which this requester does not set$"
+    with pytest.raises(NegotiationError, match=refused.replace("|", r"\|")):
+        require_support(negotiated, code)
+    assert supports(dataclasses.replace(negotiated, requester_flags=0xFFFF_FFFF), code)
+
+
+def test_a_session_without_heartbeat_on_the_requesters_side_sends_none() -> None:
+    config = demo_config(sessions=True)
+    assert config.capabilities & F.HBEAT_CAP
+    responder = Responder(dataclasses.replace(config, max_padding=MAX_DW_PADDING))
+    sessions = RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]})
+    without = dataclasses.replace(sessions, capabilities=sessions.capabilities & ~F.HBEAT_CAP)
+    requester = Requester(DoeTransport(MemoryDoeLink(responder.respond)), without)
+    requester.init_connection()
+    session = requester.key_exchange(0)
+    with pytest.raises(NegotiationError, match=r"^HEARTBEAT needs the requester's HBEAT_CAP"):
+        session.heartbeat()
 
 
 @pytest.mark.parametrize(

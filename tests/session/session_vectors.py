@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spdm.capture import CapturedMessage, messages, read_pcap
+from spdm.capture import CapturedMessage, CaptureSecrets, messages, read_pcap
 from spdm.certs import load_certificates
-from spdm.verify import ReplayRecord, ReplaySecrets, SessionReplayer
+from spdm.verify import ReplayRecord, SessionReplayer
 
 _RECORD = re.compile(r"^(\d+) \(\d+\) ")
 _HEX_LINE = re.compile(r"^    [0-9a-f]{4}: ((?:[0-9a-f]{2} ?)+)$")
@@ -32,11 +32,11 @@ def entry(vectors: Path, name: str) -> Mapping[str, Any]:
     return found
 
 
-def secrets(vectors: Path, name: str) -> ReplaySecrets:
+def secrets(vectors: Path, name: str) -> CaptureSecrets:
     """What the manifest says an observer needs: DHE secrets in session order, the PSK, the requester chain."""
     item = entry(vectors, name)
     chain = item.get("requester_chain")
-    return ReplaySecrets(
+    return CaptureSecrets(
         dhe_secrets=tuple(bytes.fromhex(secret) for secret in item["dhe_secrets"]),
         psk=bytes.fromhex(item["psk"]) if item.get("psk") else None,
         requester_chain=load_certificates(vectors / chain) if chain else (),

@@ -25,6 +25,7 @@ from spdm.session import (
     secured_transport,
     session_id_of,
 )
+from spdm.session.secured import joined_session_id, session_id_halves
 
 AES_256 = aead_suite(AeadAlgorithm.AES_256_GCM)
 KEY = bytes(range(32))
@@ -312,3 +313,10 @@ def test_an_observer_can_skip_a_lost_record() -> None:
     exhausted, _ = _pair(sequence_number=MAX_SEQUENCE_NUMBER)
     with pytest.raises(SequenceNumberExhausted):
         exhausted.skip()
+
+
+def test_session_id_halves_undo_the_join() -> None:
+    """RspSessionID is the high half and ReqSessionID the low one (DSP0274 KEY_EXCHANGE_RSP)."""
+    session_id = joined_session_id(0xFFFE, 0x0102)
+    assert session_id == 0xFFFE_0102
+    assert session_id_halves(session_id) == (0xFFFE, 0x0102)

@@ -15,6 +15,7 @@ from vectors_required import vectors_absent
 from spdm.capture import (
     LINKTYPE_PCI_DOE,
     CapturedMessage,
+    CaptureSecrets,
     CaptureWriter,
     RecordingTransport,
     messages,
@@ -34,7 +35,6 @@ from spdm.verify import (
     MissingSecretError,
     ReplayedSession,
     ReplayRecord,
-    ReplaySecrets,
     SessionReplayer,
     verify_capture,
 )
@@ -172,7 +172,7 @@ def test_a_request_answered_response_not_ready_pairs_with_its_final_answer(not_r
     pcap = read_pcap(buffer.getvalue())
     assert any(item.message is not None and item.message.code == Code.RESPOND_IF_READY for item in messages(pcap))
 
-    replay_secrets = ReplaySecrets(dhe_secrets=tuple(dhe_secrets), psk=_PSK)
+    replay_secrets = CaptureSecrets(dhe_secrets=tuple(dhe_secrets), psk=_PSK)
     result = verify_capture(pcap, {0: root}, secrets=replay_secrets)
     assert result.ok, result.first_failure
     session_check = "ResponderVerifyData" if psk else "KEY_EXCHANGE_RSP signature"

@@ -15,10 +15,12 @@ from spdm.transport.doe import (
     DoeTransport,
     DoeType,
     decode_object,
+    discovery_response_object,
     encode_discovery_request,
     encode_discovery_response,
     encode_object,
 )
+from spdm.transport.doe_host import answer_discovery
 
 GET_VERSION = bytes.fromhex("10840000")
 VERSION = bytes.fromhex("10040000000200100011")  # 10 bytes: 2 bytes of DW padding over DOE
@@ -172,6 +174,13 @@ def test_discovery_answers() -> None:
     plain = DoeMailboxResponder(fake_respond, secured=False)
     assert plain(discovery(1)) == discovery_answer(1, 1, 0)
     assert plain(discovery(2)) == discovery_answer(0xFFFF, 0xFF, 0)
+
+
+def test_a_host_answers_discovery_from_its_cached_table_as_the_device_does() -> None:
+    device = DoeMailboxResponder(fake_respond)
+    for index in (0, 1, 2, 3, 255):
+        answer = discovery_response_object(CMA_PROTOCOLS, index)
+        assert answer_discovery(CMA_PROTOCOLS, discovery(index)) == device(discovery(index)) == answer
 
 
 def test_spdm_payload_is_passed_with_its_padding() -> None:
