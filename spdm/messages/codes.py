@@ -125,9 +125,9 @@ class Code(enum.IntEnum):
         return Code.marks_request(self)
 
     @property
-    def response_code(self) -> Code:
+    def response_code(self) -> int:
         """The code of the response to this request: the request's with bit 7 cleared (an ERROR aside)."""
-        return Code(self & ~_REQUEST_BIT)
+        return self & ~_REQUEST_BIT
 
 
 class CapabilityFlags(enum.IntFlag):
