@@ -30,7 +30,16 @@ from spdm.messages.measurements import (
     MeasurementBlock,
     Measurements,
 )
-from spdm.messages.negotiation import Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.messages.negotiation import (
+    Algorithms,
+    Capabilities,
+    GetCapabilities,
+    NegotiateAlgorithms,
+    has_mel_specification,
+    has_multi_key_conn,
+    has_other_params,
+    has_transfer_sizes,
+)
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, required_selections
 
 __all__ = [
@@ -83,7 +92,7 @@ def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: in
     """1.2: without CHUNK_CAP a side's largest message is one transfer, so its two sizes are equal
     (the codec already bounds DataTransferSize by 42 and by MaxSPDMmsgSize; libspdm checks the same
     in libspdm_req_get_capabilities.c and libspdm_rsp_capabilities.c). Before 1.2 there are no sizes."""
-    if capabilities.version < 0x12 or flags & CapabilityFlags.CHUNK_CAP:
+    if not has_transfer_sizes(capabilities.version) or flags & CapabilityFlags.CHUNK_CAP:
         return
     if capabilities.data_transfer_size != capabilities.max_spdm_msg_size:
         raise NegotiationError(
@@ -95,12 +104,13 @@ def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: in
 def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
     """Every selection is one bit among what was offered, or none where the capabilities allow it
     (`required_selections`)."""
-    if negotiated.version >= 0x12:
+    if has_other_params(negotiated.version):
         chosen_format = chosen.other_params_selection & OtherParams.OPAQUE_DATA_FMT_MASK
         if chosen_format and (not _one_bit(chosen_format) or not chosen_format & offer.other_params_support):
             raise NegotiationError(f"ALGORITHMS: OtherParamsSelection 0x{chosen_format:x} is not one offered format")
-    if negotiated.version >= 0x13:
+    if has_multi_key_conn(negotiated.version):
         check_multi_key_connection(negotiated.requester_flags, negotiated.requester_multi_key)
+    if has_mel_specification(negotiated.version):
         expected_mel = mel_specification_selection(negotiated.responder_flags, offer.mel_specification or 0)
         if negotiated.mel_specification != expected_mel:
             raise NegotiationError(

@@ -17,6 +17,7 @@ from spdm.messages.codes import (
     CapabilityFlags,
     CertificateInfo,
     ErrorCode,
+    KeyScheduleAlgo,
     MeasurementSpecification,
     OtherParams,
     asym_signature_size,
@@ -24,7 +25,15 @@ from spdm.messages.codes import (
     hash_size,
 )
 from spdm.messages.context import CodecContext
-from spdm.messages.negotiation import SPDM_VERSIONS, Algorithms, Capabilities, GetCapabilities, NegotiateAlgorithms
+from spdm.messages.negotiation import (
+    SPDM_VERSIONS,
+    Algorithms,
+    Capabilities,
+    GetCapabilities,
+    NegotiateAlgorithms,
+    has_multi_key_conn,
+    has_other_params,
+)
 
 __all__ = [
     "SIGNING_CAPABILITIES",
@@ -198,15 +207,16 @@ class Negotiated:
             aead_suite=int(algorithms.selected(AlgType.AEAD)),
             req_base_asym_alg=int(algorithms.selected(AlgType.REQ_BASE_ASYM_ALG)),
             key_schedule=int(algorithms.selected(AlgType.KEY_SCHEDULE)),
-            other_params=int(algorithms.other_params_selection) if version >= 0x12 else 0,
+            other_params=int(algorithms.other_params_selection) if has_other_params(version) else 0,
             requester_data_transfer_size=request.data_transfer_size,
             requester_max_spdm_msg_size=request.max_spdm_msg_size,
             responder_data_transfer_size=response.data_transfer_size,
             responder_max_spdm_msg_size=response.max_spdm_msg_size,
-            responder_multi_key=version >= 0x13
+            responder_multi_key=has_multi_key_conn(version)
             and offer is not None
             and offer.other_params_support & OtherParams.MULTI_KEY_CONN != 0,
-            requester_multi_key=version >= 0x13 and algorithms.other_params_selection & OtherParams.MULTI_KEY_CONN != 0,
+            requester_multi_key=has_multi_key_conn(version)
+            and algorithms.other_params_selection & OtherParams.MULTI_KEY_CONN != 0,
             mel_specification=algorithms.mel_specification_sel or 0,
         )
 
@@ -224,10 +234,37 @@ class Negotiated:
         """The responder set some bit of `flag` (PSK_CAP_MASK: PSK with or without context)."""
         return self.responder_flags & int(flag) != 0
 
+    def session_refusal(self) -> str | None:
+        """Why this connection can hold no session, or None when it can: DSP0277 secured messages always
+        carry a MAC, so both sides set MAC_CAP (libspdm requires it too), and ALGORITHMS selected an AEAD
+        suite and the SPDM key schedule. The requester raises it (NegotiationError) before asking for a
+        session; the responder answers a session request with it (InvalidRequest)."""
+        if not self.both(CapabilityFlags.MAC_CAP):
+            return "MAC_CAP is not set by both sides, so no secured message can be sent"
+        if not self.aead_suite or self.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
+            return "ALGORITHMS selected no AEAD suite or no SPDM key schedule"
+        return None
+
+    @property
+    def encrypts_records(self) -> bool:
+        """Both sides set ENCRYPT_CAP: secured records are encrypted (else MAC-only)."""
+        return self.both(CapabilityFlags.ENCRYPT_CAP)
+
+    @property
+    def handshake_in_the_clear(self) -> bool:
+        """Both sides set HANDSHAKE_IN_THE_CLEAR_CAP: FINISH (and the encapsulated flow) travel in the
+        clear, and ResponderVerifyData moves from KEY_EXCHANGE_RSP to FINISH_RSP."""
+        return self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP)
+
+    @property
+    def heartbeats(self) -> bool:
+        """Both sides set HBEAT_CAP: *_EXCHANGE_RSP may carry a HeartbeatPeriod (else it is 0)."""
+        return self.both(CapabilityFlags.HBEAT_CAP)
+
     @property
     def general_opaque_data(self) -> bool:
         """OpaqueData fields use the 1.2 general format (OpaqueDataFmt1 selected), not DSP0277 1.1's."""
-        return self.version >= 0x12 and self.other_params & int(OtherParams.OPAQUE_DATA_FMT_1) != 0
+        return has_other_params(self.version) and self.other_params & int(OtherParams.OPAQUE_DATA_FMT_1) != 0
 
     @property
     def certificate_model(self) -> CertModel:
@@ -297,6 +334,6 @@ class Negotiated:
             dhe_size=self.dhe_size,
             measurement_summary_hash=summary_requested and self.responder_measurement_cap != 0,
             signature_requested=signature_requested,
-            handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+            handshake_in_the_clear=self.handshake_in_the_clear,
             multi_key=self.responder_multi_key,
         )

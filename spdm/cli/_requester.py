@@ -134,7 +134,7 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
     session = requester.key_exchange(slot) if mode == "dhe" else requester.psk_exchange()
     print_session(session, negotiated, sys.stdout)
     with session:
-        if negotiated.both(CapabilityFlags.HBEAT_CAP):
+        if negotiated.heartbeats:
             session.heartbeat()
             print("  heartbeat: acknowledged")
         if negotiated.both(CapabilityFlags.KEY_UPD_CAP):

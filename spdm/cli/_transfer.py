@@ -7,6 +7,7 @@ from typing import TypedDict
 
 from spdm.cli._common import Usage
 from spdm.messages.codes import CapabilityFlags
+from spdm.messages.negotiation import transfer_sizes_fit
 
 __all__ = ["TransferSettings", "transfer_settings"]
 
@@ -27,7 +28,7 @@ def transfer_settings(args: argparse.Namespace, capabilities: int, largest: int)
     size: int | None = args.data_transfer_size
     if size is None:
         return TransferSettings()
-    if size > largest:
+    if not transfer_sizes_fit(size, largest):  # the option's parser already refused a size under 42
         raise Usage(f"--data-transfer-size {size} is over {largest}, the largest message the limits take")
     return TransferSettings(
         capabilities=capabilities | CapabilityFlags.CHUNK_CAP,

@@ -6,17 +6,24 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, negotiated_bytes, when
+from spdm.messages._layout import field, length_of, negotiated_bytes, of
 from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
 from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["REQUESTER_CONTEXT_SIZE", "Challenge", "ChallengeAuth"]
+__all__ = ["REQUESTER_CONTEXT_SIZE", "Challenge", "ChallengeAuth", "has_requester_context"]
 
 REQUESTER_CONTEXT_SIZE = 8
 """SPDM_REQ_CONTEXT_SIZE: the RequesterContext of 1.3 CHALLENGE and GET_MEASUREMENTS, echoed by their responses."""
-_FROM_13 = when("version", ">=", 0x13)
+
+
+def has_requester_context(version: int) -> bool:
+    """CHALLENGE, GET_MEASUREMENTS and their responses carry a RequesterContext from SPDM 1.3."""
+    return version >= 0x13
+
+
+_REQUESTER_CONTEXT = of(has_requester_context, "version")
 
 
 @message(
@@ -24,7 +31,7 @@ _FROM_13 = when("version", ">=", 0x13)
     "slot_id" / c.Int8ul,
     "summary_hash_type" / c.Int8ul,
     "nonce" / c.Bytes(NONCE_SIZE),
-    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Challenge(Message):
@@ -47,7 +54,7 @@ class Challenge(Message):
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
-    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.errors import DecodeError
-from spdm.messages._layout import when
+from spdm.messages._layout import of
 from spdm.messages.codec import Message, decode_prefix, is_padding, message
 from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
@@ -31,6 +31,7 @@ __all__ = [
     "PayloadType",
     "embedded_message",
     "embedded_payload",
+    "has_ack_request_id",
 ]
 
 
@@ -44,6 +45,14 @@ class PayloadType(enum.IntEnum):
     """The next encapsulated request."""
     REQ_SLOT_NUMBER = 2
     """The 1-byte ReqSlotNumber the requester signs FINISH with: the flow is done."""
+
+
+def has_ack_request_id(version: int) -> bool:
+    """ENCAPSULATED_RESPONSE_ACK carries AckRequestID and 3 reserved bytes from SPDM 1.2."""
+    return version >= 0x12
+
+
+_ACK_REQUEST_ID = of(has_ack_request_id, "version")
 
 
 @message(Code.GET_ENCAPSULATED_REQUEST, "param1" / c.Int8ul, "param2" / c.Int8ul)
@@ -90,8 +99,8 @@ class DeliverEncapsulatedResponse(Message):
     Code.ENCAPSULATED_RESPONSE_ACK,
     "request_id" / c.Int8ul,
     "payload_type" / c.Int8ul,
-    "ack_request_id" / c.If(when("version", ">=", 0x12), c.Int8ul),
-    "reserved" / c.If(when("version", ">=", 0x12), c.Bytes(3)),
+    "ack_request_id" / c.If(_ACK_REQUEST_ID, c.Int8ul),
+    "reserved" / c.If(_ACK_REQUEST_ID, c.Bytes(3)),
     "payload" / c.GreedyBytes,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

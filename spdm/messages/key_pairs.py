@@ -24,6 +24,7 @@ __all__ = [
     "ERASE",
     "GENERATE",
     "MAX_KEY_PAIRS",
+    "MAX_PUBLIC_KEY_INFO_LENGTH",
     "GetKeyPairInfo",
     "KeyPairInfo",
     "KeyPairSettings",
@@ -40,6 +41,8 @@ GENERATE = 2
 """SET_KEY_PAIR_INFO Operation: generate a new key pair with the settings given."""
 MAX_KEY_PAIRS = 0xFF
 """KeyPairID is one byte and 0 names none: key pairs are 1..MAX_KEY_PAIRS."""
+MAX_PUBLIC_KEY_INFO_LENGTH = 0xFFFF
+"""KEY_PAIR_INFO's PublicKeyInfoLen is a u16: the longest PublicKeyInfo a key pair can have."""
 
 
 def wrong_key_pair_fields(multi_key: bool, key_pair_id: int, cert_model: int, *, model_required: bool) -> str | None:

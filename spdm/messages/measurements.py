@@ -9,7 +9,7 @@ import construct as c
 from spdm.messages._layout import exactly, field, length_of, negotiated_bytes, of, require, when
 from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
 from spdm.messages.certificates import SLOT_ID_MASK
-from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, has_requester_context
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, MeasurementSpecification
 
@@ -21,7 +21,7 @@ ALL_MEASUREMENTS = 0xFF
 _SIGNATURE_REQUESTED = 0x01
 _RAW_BIT_STREAM_REQUESTED = 0x02  # 1.2
 _CONTENT_CHANGED_SHIFT = 4  # 1.2: MEASUREMENTS Param2 bits [5:4]
-_FROM_13 = when("version", ">=", 0x13)
+_REQUESTER_CONTEXT = of(has_requester_context, "version")
 
 
 @record(
@@ -99,7 +99,7 @@ def _has_slot_id_param(attributes: int, version: int) -> bool:
         "SlotIDParam present without SignatureRequested or before SPDM 1.1",
         field="slot_id_param",
     ),
-    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetMeasurements(Message):
@@ -165,7 +165,7 @@ def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
-    "requester_context" / c.If(_FROM_13, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
     "signature" / negotiated_bytes("signature_size", "signature_requested"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

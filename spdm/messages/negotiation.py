@@ -13,12 +13,16 @@ from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import CapabilityFlags, Code
 
 __all__ = [
+    "ALGORITHMS_FIXED_SIZE",
     "DEFAULT_TRANSFER_SIZE",
+    "MAX_ALG_STRUCT_EXTS",
     "MAX_CT_EXPONENT",
     "MAX_EXT_ASYM_PLUS_HASH",
     "MIN_DATA_TRANSFER_SIZE",
+    "NEGOTIATE_ALGORITHMS_FIXED_SIZE",
     "SPDM_VERSIONS",
     "SUPPORTED_ALGORITHMS",
+    "SUPPORTED_ALGORITHMS_FIXED_SIZE",
     "AlgStruct",
     "Algorithms",
     "Capabilities",
@@ -32,8 +36,14 @@ __all__ = [
     "VersionNumber",
     "check_capability_settings",
     "has_alg_structs",
+    "has_mel_specification",
+    "has_multi_key_conn",
+    "has_other_params",
+    "has_requester_capabilities",
+    "has_transfer_sizes",
     "max_algorithms_length",
     "max_extended_algorithms",
+    "transfer_sizes_fit",
     "version_text",
     "versions_up_to",
 ]
@@ -46,6 +56,33 @@ def has_alg_structs(version: int) -> bool:
     """NEGOTIATE_ALGORITHMS and ALGORITHMS carry AlgStructs (DHE, AEAD, ReqBaseAsymAlg, KeySchedule) from
     SPDM 1.1; SPDM 1.0 has none."""
     return version >= 0x11
+
+
+def has_requester_capabilities(version: int) -> bool:
+    """GET_CAPABILITIES carries the requester's CTExponent and Flags (and the reserved bytes around them)
+    from SPDM 1.1; the 1.0 request is the header alone. CAPABILITIES carries them at every version."""
+    return version >= 0x11
+
+
+def has_transfer_sizes(version: int) -> bool:
+    """GET_CAPABILITIES and CAPABILITIES carry DataTransferSize and MaxSPDMmsgSize from SPDM 1.2."""
+    return version >= 0x12
+
+
+def has_other_params(version: int) -> bool:
+    """NEGOTIATE_ALGORITHMS' OtherParamsSupport and ALGORITHMS' OtherParamsSelection (the opaque data
+    format) are defined from SPDM 1.2; before, the byte is reserved."""
+    return version >= 0x12
+
+
+def has_mel_specification(version: int) -> bool:
+    """NEGOTIATE_ALGORITHMS' MELspecification and ALGORITHMS' MELspecificationSel exist from SPDM 1.3."""
+    return version >= 0x13
+
+
+def has_multi_key_conn(version: int) -> bool:
+    """OtherParams' MULTI_KEY_CONN (a multi-key connection) is defined from SPDM 1.3."""
+    return version >= 0x13
 
 
 def max_extended_algorithms(version: int) -> int:
@@ -82,7 +119,9 @@ MAX_EXT_ASYM_PLUS_HASH = 20
 is the per-version bound on every extended algorithm of an offer)."""
 SUPPORTED_ALGORITHMS = 0x01
 """1.3 GET_CAPABILITIES / CAPABILITIES Param1 bit 0: the supported algorithms are asked for / listed."""
-_FROM_13 = when("version", ">=", 0x13)
+_REQUESTER_CAPABILITIES = of(has_requester_capabilities, "version")
+_TRANSFER_SIZES = of(has_transfer_sizes, "version")
+_MEL_SPECIFICATION = of(has_mel_specification, "version")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +174,13 @@ MIN_DATA_TRANSFER_SIZE = 42
 """The smallest DataTransferSize 1.2 allows (DSP0274 1.2 "GET_CAPABILITIES": MinDataTransferSize)."""
 
 
+def transfer_sizes_fit(data_transfer_size: int, max_spdm_msg_size: int) -> bool:
+    """MinDataTransferSize <= DataTransferSize <= MaxSPDMmsgSize: a side's largest message is no smaller
+    than one transfer (DSP0274 1.2 "GET_CAPABILITIES request"; libspdm_rsp_capabilities.c and
+    libspdm_req_get_capabilities.c refuse the rest)."""
+    return MIN_DATA_TRANSFER_SIZE <= data_transfer_size <= max_spdm_msg_size
+
+
 class CapabilitySettings(Protocol):
     """What a configuration of either role states in VERSION and CAPABILITIES."""
 
@@ -163,7 +209,7 @@ def check_capability_settings(settings: CapabilitySettings) -> None:
         raise ValueError(f"capabilities 0x{settings.capabilities:x} is not a u32")
     if not 0 <= settings.ct_exponent <= MAX_CT_EXPONENT:
         raise ValueError(f"ct_exponent {settings.ct_exponent} is over {MAX_CT_EXPONENT}")
-    if not MIN_DATA_TRANSFER_SIZE <= transfer <= largest <= 0xFFFF_FFFF:
+    if not transfer_sizes_fit(transfer, largest) or largest > 0xFFFF_FFFF:
         raise ValueError(
             f"data_transfer_size {transfer} and max_spdm_msg_size {largest}: "
             f"{MIN_DATA_TRANSFER_SIZE} <= data_transfer_size <= max_spdm_msg_size"
@@ -174,16 +220,15 @@ DEFAULT_TRANSFER_SIZE = 0x1200
 
 
 def _transfer_sizes() -> list[c.Construct]:
-    """DataTransferSize and MaxSPDMmsgSize (from 1.2): at least 42 bytes each, and the largest
-    message no smaller than one transfer (DSP0274 1.2 "GET_CAPABILITIES request"; libspdm refuses
-    the same in libspdm_rsp_capabilities.c and libspdm_req_get_capabilities.c)."""
-    from_12 = when("version", ">=", 0x12)
+    """DataTransferSize and MaxSPDMmsgSize (from 1.2), which must fit (`transfer_sizes_fit`)."""
     return [
-        "data_transfer_size" / c.If(from_12, c.Int32ul),
-        "max_spdm_msg_size" / c.If(from_12, c.Int32ul),
+        "data_transfer_size" / c.If(_TRANSFER_SIZES, c.Int32ul),
+        "max_spdm_msg_size" / c.If(_TRANSFER_SIZES, c.Int32ul),
         require(
             of(
-                lambda version, transfer, largest: version < 0x12 or MIN_DATA_TRANSFER_SIZE <= transfer <= largest,
+                lambda version, transfer, largest: (
+                    not has_transfer_sizes(version) or transfer_sizes_fit(transfer, largest)
+                ),
                 "version",
                 "data_transfer_size",
                 "max_spdm_msg_size",
@@ -198,10 +243,10 @@ def _transfer_sizes() -> list[c.Construct]:
     Code.GET_CAPABILITIES,
     "param1" / c.Int8ul,
     "param2" / c.Int8ul,
-    "reserved" / c.If(when("version", ">=", 0x11), c.Int8ul),
-    "ct_exponent" / c.If(when("version", ">=", 0x11), c.Int8ul),
-    "reserved2" / c.If(when("version", ">=", 0x11), c.Int16ul),
-    "flags" / c.If(when("version", ">=", 0x11), c.Int32ul),
+    "reserved" / c.If(_REQUESTER_CAPABILITIES, c.Int8ul),
+    "ct_exponent" / c.If(_REQUESTER_CAPABILITIES, c.Int8ul),
+    "reserved2" / c.If(_REQUESTER_CAPABILITIES, c.Int16ul),
+    "flags" / c.If(_REQUESTER_CAPABILITIES, c.Int32ul),
     *_transfer_sizes(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,12 +284,16 @@ class ExtAlg(Record):
     algorithm_id: int
 
 
+MAX_ALG_STRUCT_EXTS = 0xF
+"""ExtAlgCount, the low 4 bits of an AlgStruct's AlgCount: at most 15 extended algorithms per AlgStruct."""
+
+
 @record(
     "alg_type" / c.Int8ul,
     "_alg_count" / c.Rebuild(c.Int8ul, of(lambda ext: 0x20 | len(ext), "ext")),
     require(of(lambda count: count >> 4 == 2, "_alg_count"), "FixedAlgCount is not 2", field="alg_count"),
     "alg_supported" / c.Int16ul,
-    "ext" / c.Array(of(lambda count: count & 0xF, "_alg_count"), ExtAlg.layout),
+    "ext" / c.Array(of(lambda count: count & MAX_ALG_STRUCT_EXTS, "_alg_count"), ExtAlg.layout),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgStruct(Record):
@@ -256,6 +305,13 @@ class AlgStruct(Record):
 
 
 _LENGTH_FIELDS = ("ext_asym", "ext_hash", "alg_structs")
+NEGOTIATE_ALGORITHMS_FIXED_SIZE = 32
+"""The bytes of NEGOTIATE_ALGORITHMS besides its ext algs and AlgStructs, which its Length counts too."""
+ALGORITHMS_FIXED_SIZE = 36
+"""The bytes of ALGORITHMS besides its ext algs and AlgStructs, which its Length counts too."""
+SUPPORTED_ALGORITHMS_FIXED_SIZE = 28
+"""The bytes of 1.3 CAPABILITIES' Supported Algorithms block besides its ext algs and AlgStructs (its Length
+counts them all); its offer is bounded as NEGOTIATE_ALGORITHMS' is."""
 
 
 def _algorithms_length(fixed: int) -> Callable[..., int]:
@@ -318,10 +374,14 @@ def _lists_algorithms(version: int, param1: int) -> bool:
 @record(
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(28), *_LENGTH_FIELDS)),
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(SUPPORTED_ALGORITHMS_FIXED_SIZE), *_LENGTH_FIELDS)),
     *_offer_body("reserved3" / c.Int8ul, "mel_specification" / c.Int8ul),
     require(
-        of(lambda length, *fields: length == _algorithms_length(28)(*fields), "length", *_LENGTH_FIELDS),
+        of(
+            lambda length, *fields: length == _algorithms_length(SUPPORTED_ALGORITHMS_FIXED_SIZE)(*fields),
+            "length",
+            *_LENGTH_FIELDS,
+        ),
         "Length does not match the block size",
         field="length",
     ),
@@ -382,11 +442,12 @@ class Capabilities(Message):
     Code.NEGOTIATE_ALGORITHMS,
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(32), *_LENGTH_FIELDS)),
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(NEGOTIATE_ALGORITHMS_FIXED_SIZE), *_LENGTH_FIELDS)),
     *_offer_body(
-        "reserved3" / c.IfThenElse(_FROM_13, c.Int8ul, c.Int16ul), "mel_specification" / c.If(_FROM_13, c.Int8ul)
+        "reserved3" / c.IfThenElse(_MEL_SPECIFICATION, c.Int8ul, c.Int16ul),
+        "mel_specification" / c.If(_MEL_SPECIFICATION, c.Int8ul),
     ),
-    *_length_rules(32),
+    *_length_rules(NEGOTIATE_ALGORITHMS_FIXED_SIZE),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NegotiateAlgorithms(Message):
@@ -414,14 +475,14 @@ class NegotiateAlgorithms(Message):
     Code.ALGORITHMS,
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(36), *_LENGTH_FIELDS)),
+    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(ALGORITHMS_FIXED_SIZE), *_LENGTH_FIELDS)),
     "measurement_specification_sel" / c.Int8ul,
     "other_params_selection" / c.Int8ul,
     "measurement_hash_algo" / c.Int32ul,
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
-    "reserved2" / c.IfThenElse(_FROM_13, c.BytesInteger(11, swapped=True), c.BytesInteger(12, swapped=True)),
-    "mel_specification_sel" / c.If(_FROM_13, c.Int8ul),
+    "reserved2" / c.IfThenElse(_MEL_SPECIFICATION, c.BytesInteger(11, swapped=True), c.BytesInteger(12, swapped=True)),
+    "mel_specification_sel" / c.If(_MEL_SPECIFICATION, c.Int8ul),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(when("_ext_asym_count", "<=", 1), "ExtAsymSelCount over 1", field="ext_asym"),
@@ -430,7 +491,7 @@ class NegotiateAlgorithms(Message):
     "ext_asym" / c.Array(field("_ext_asym_count"), ExtAlg.layout),
     "ext_hash" / c.Array(field("_ext_hash_count"), ExtAlg.layout),
     _alg_structs(),
-    *_length_rules(36),
+    *_length_rules(ALGORITHMS_FIXED_SIZE),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Algorithms(Message):

@@ -49,7 +49,7 @@ from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, has_requester_context
 from spdm.messages.codes import (
     AlgType,
     CapabilityFlags,
@@ -72,6 +72,11 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     Version,
     has_alg_structs,
+    has_mel_specification,
+    has_multi_key_conn,
+    has_other_params,
+    has_requester_capabilities,
+    has_transfer_sizes,
 )
 from spdm.messages.opaque import version_list_opaque
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
@@ -216,7 +221,7 @@ class Connection:
 
     def _exchange_capabilities(self) -> Steps[tuple[GetCapabilities, Capabilities]]:
         cfg = self.config
-        if self.version >= 0x12:
+        if has_transfer_sizes(self.version):
             ask = GetCapabilities(
                 version=self.version,
                 ct_exponent=cfg.ct_exponent,
@@ -224,7 +229,7 @@ class Connection:
                 data_transfer_size=cfg.data_transfer_size,
                 max_spdm_msg_size=cfg.max_spdm_msg_size,
             )
-        elif self.version >= 0x11:
+        elif has_requester_capabilities(self.version):
             ask = GetCapabilities(version=self.version, ct_exponent=cfg.ct_exponent, flags=cfg.capabilities)
         else:
             ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
@@ -246,10 +251,11 @@ class Connection:
             for s in structs
         )
         other_params, mel = 0, None
-        if self.version >= 0x12:
+        if has_other_params(self.version):
             other_params = OtherParams.OPAQUE_DATA_FMT_1
-        if self.version >= 0x13:
+        if has_mel_specification(self.version):
             mel = cfg.mel_specification
+        if has_multi_key_conn(self.version):
             try:
                 if multi_key_connection(capabilities.flags, willing=cfg.multi_key):
                     other_params |= OtherParams.MULTI_KEY_CONN
@@ -364,7 +370,9 @@ class Connection:
             slot_id=slot,
             summary_hash_type=summary_hash_type,
             nonce=nonce,
-            requester_context=self.config.draw_random(REQUESTER_CONTEXT_SIZE) if self.version >= 0x13 else None,
+            requester_context=(
+                self.config.draw_random(REQUESTER_CONTEXT_SIZE) if has_requester_context(self.version) else None
+            ),
         )
         answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
         check_requester_context(ask.requester_context, answer)

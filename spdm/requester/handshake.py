@@ -26,7 +26,7 @@ from spdm.crypto import DhePrivateKey, DheSuite, aead_suite, asym_suite, dhe_sui
 from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import Message
 from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, SLOT_ID_MASK
-from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyScheduleAlgo, MutAuthRequest
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, MutAuthRequest
 from spdm.messages.key_exchange import RANDOM_SIZE, KeyExchange, KeyExchangeRsp
 from spdm.messages.negotiation import VersionNumber, version_text
 from spdm.messages.opaque import decode_opaque, has_secured_message_version, selected_secured_message_version
@@ -102,11 +102,9 @@ def _new_req_session_id(open_sessions: Collection[int], config: RequesterConfig)
 def _require_session_caps(negotiated: Negotiated, handshake: Code) -> None:
     """What any session needs, then what `handshake` needs (`require_support`)."""
     require_version(negotiated, handshake)
-    if not negotiated.both(F.MAC_CAP):
-        # DSP0277 secured messages are always authenticated: MAC_CAP on both sides (libspdm requires it too)
-        raise NegotiationError(f"{handshake.name}: MAC_CAP is not set by both sides, so no secured message can be sent")
-    if negotiated.aead_suite == 0 or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
-        raise NegotiationError(f"{handshake.name}: ALGORITHMS selected no AEAD suite or no SPDM key schedule")
+    refusal = negotiated.session_refusal()
+    if refusal is not None:
+        raise NegotiationError(f"{handshake.name}: {refusal}")
     require_support(negotiated, handshake)
 
 
@@ -127,7 +125,7 @@ def _selected_version(opaque: bytes, offered: tuple[int, ...], negotiated: Negot
 
 
 def _check_heartbeat(negotiated: Negotiated, period: int, what: str) -> None:
-    if period and not negotiated.both(F.HBEAT_CAP):
+    if period and not negotiated.heartbeats:
         raise invalid_response(f"{what} sets HeartbeatPeriod {period} without HBEAT_CAP on both sides")
 
 
@@ -247,7 +245,7 @@ def key_exchange(
         config.on_dhe_secret(session_id, secret)
     schedule = KeySchedule(hashes, aead_suite(negotiated.aead_suite), secret, spdm_version=negotiated.version)
     handshake = schedule.handshake(digests.th1)
-    in_the_clear = negotiated.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)
+    in_the_clear = negotiated.handshake_in_the_clear
     if not in_the_clear:
         if answer.responder_verify_data is None:
             raise invalid_response("KEY_EXCHANGE_RSP carries no ResponderVerifyData")

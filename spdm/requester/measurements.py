@@ -14,7 +14,7 @@ from spdm.certs import VerifiedChain
 from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import VerificationError
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, has_requester_context
 from spdm.messages.codes import Code
 from spdm.messages.measurements import GetMeasurements, Measurements
 from spdm.negotiated import Negotiated
@@ -54,7 +54,7 @@ def get_measurements(
         operation=operation,
         nonce=nonce,
         slot=slot,
-        requester_context=random(REQUESTER_CONTEXT_SIZE) if version >= 0x13 else None,
+        requester_context=random(REQUESTER_CONTEXT_SIZE) if has_requester_context(version) else None,
     )
     answer, request, response = yield from transact(ask, signed)
     check_requester_context(ask.requester_context, answer)

@@ -175,7 +175,7 @@ class SessionCore:
         self.heartbeat_period = heartbeat_period
         self.measurement_summary_hash = measurement_summary_hash
         self.secured_message_version = secured_message_version
-        self.encrypted = negotiated.both(F.ENCRYPT_CAP)
+        self.encrypted = negotiated.encrypts_records
         self.closed_reason: str | None = None
         self._link = link
         self._negotiated = negotiated

@@ -20,12 +20,13 @@ from spdm.errors import DecodeError, NegotiationError, ProtocolError
 from spdm.measurements import MeasurementProvider, summary_hash
 from spdm.messages import CodecContext, Message, encode
 from spdm.messages.certificates import PUBLIC_KEY_SLOT, slot_mask
-from spdm.messages.codes import CapabilityFlags, ErrorCode, KeyScheduleAlgo, SummaryHashType
+from spdm.messages.codes import ErrorCode, SummaryHashType
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedResponseAck,
     PayloadType,
     embedded_message,
+    has_ack_request_id,
 )
 from spdm.negotiated import Negotiated
 from spdm.session.keys import KeySchedule
@@ -94,11 +95,9 @@ def session_terms(
     of a session request when it can hold none."""
     if suite is None:
         raise unexpected("no hash algorithm was negotiated")
-    if not negotiated.aead_suite or negotiated.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
-        raise invalid_request("no AEAD or key schedule was negotiated")
-    if not negotiated.both(CapabilityFlags.MAC_CAP):
-        # DSP0277 secured messages always carry a MAC (libspdm answers InvalidRequest too).
-        raise invalid_request("a session needs MAC_CAP on both sides")
+    refusal = negotiated.session_refusal()
+    if refusal is not None:  # libspdm answers InvalidRequest too
+        raise invalid_request(refusal)
     try:
         aead = aead_suite(negotiated.aead_suite)
     except NegotiationError as error:
@@ -106,9 +105,9 @@ def session_terms(
     return SessionTerms(
         hash=suite,
         aead=aead,
-        encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
-        in_the_clear=negotiated.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
-        heartbeat_period=heartbeat_period if negotiated.both(CapabilityFlags.HBEAT_CAP) else 0,
+        encrypt=negotiated.encrypts_records,
+        in_the_clear=negotiated.handshake_in_the_clear,
+        heartbeat_period=heartbeat_period if negotiated.heartbeats else 0,
         psk_with_context=psk_finish_follows(negotiated.responder_flags),
         psk_schedules=MappingProxyType(
             {
@@ -204,14 +203,14 @@ def response_ack(
 ) -> bytes:
     """ENCAPSULATED_RESPONSE_ACK to `deliver`; from 1.2 it names the RequestID it acknowledges
     (AckRequestID, then 3 reserved bytes)."""
-    from_12 = deliver.version >= 0x12
+    acks = has_ack_request_id(deliver.version)
     return encode(
         EncapsulatedResponseAck(
             version=deliver.version,
             request_id=request_id,
             payload_type=payload_type,
-            ack_request_id=deliver.request_id if from_12 else None,
-            reserved=bytes(3) if from_12 else None,
+            ack_request_id=deliver.request_id if acks else None,
+            reserved=bytes(3) if acks else None,
             payload=payload,
         )
     )

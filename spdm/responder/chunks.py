@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from spdm.chunking import ChunkAssembly, chunks, transfer_size
 from spdm.errors import ProtocolError
 from spdm.limits import Limits
-from spdm.messages import encode
+from spdm.messages import decode, encode
 from spdm.messages.chunk import EARLY_ERROR_DETECTED, ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.error import ErrorResponse, LargeResponse, ResponseTooLarge
@@ -30,8 +30,6 @@ from spdm.responder._common import invalid_request, unexpected
 __all__ = ["CHUNK_REQUESTS", "LargeMessages", "TooLarge"]
 
 CHUNK_REQUESTS = frozenset({Code.CHUNK_SEND, Code.CHUNK_GET})
-_ACK_HEADER = 6
-"""SPDMVersion to ChunkSeqNo of CHUNK_SEND_ACK: what precedes the response it carries."""
 
 
 class TooLarge(ProtocolError):
@@ -98,7 +96,8 @@ class LargeMessages:
         size = transfer_size(negotiated)
         if size is None or len(response) <= size:
             return response
-        large = response[_ACK_HEADER:] if response[1] == Code.CHUNK_SEND_ACK else response
+        ack = decode(response) if response[1] == Code.CHUNK_SEND_ACK else None
+        large = ack.response if isinstance(ack, ChunkSendAck) else response
         self._handle = (self._handle + 1) & 0xFF
         parts = chunks(large, kind=ChunkResponse, handle=self._handle, data_transfer_size=size)
         self._outgoing = _Outgoing(parts, 0, session_id)

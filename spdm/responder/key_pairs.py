@@ -8,7 +8,9 @@ libspdm's sample device's (os_stub/spdm_device_secret_lib_sample/key_pair.c
 `libspdm_write_key_pair_info`): a change sets the usage and the algorithm when given (0 keeps
 them) and the slot mask always, an erase clears all three, a generation sets all three. Every
 refusal leaves the table as it was. The table describes key pairs; the keys that sign are the
-slots' (`SlotIdentity`), so a generation records the new settings but makes no key.
+slots' (`SlotIdentity`), so a generation records the new settings but makes no key. The requests
+reach the table only from 1.3: their capabilities are checked before (`spdm.responder.state.CAPABILITY_OF`),
+and an earlier CAPABILITIES cannot carry them (`DEFINED_RESPONDER_FLAGS`).
 """
 
 from __future__ import annotations
@@ -26,21 +28,19 @@ from spdm.errors import ErrorCode, ProtocolError
 from spdm.messages.certificates import SLOT_COUNT, slot_ids, slot_mask
 from spdm.messages.codes import (
     CapabilityFlags,
-    Code,
     KeyPairAsymAlgo,
     KeyPairCapability,
     KeyPairOperation,
     KeyUsage,
     key_pair_asym_algo,
 )
-from spdm.messages.key_pairs import KeyPairInfo, SetKeyPairInfo, wrong_key_pair_fields
+from spdm.messages.key_pairs import MAX_PUBLIC_KEY_INFO_LENGTH, KeyPairInfo, SetKeyPairInfo, wrong_key_pair_fields
 from spdm.messages.provisioning import GetCsr, SetCertificate
 from spdm.negotiated import Negotiated
-from spdm.responder._common import invalid_request, unsupported
+from spdm.responder._common import invalid_request
 
 __all__ = ["KeyPair", "KeyPairTable", "check_key_usage", "key_pair_algo", "key_pairs_for_slots"]
 
-_MAX_PUBLIC_KEY_INFO = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +71,7 @@ class KeyPair:
             raise ValueError("current_asym_algo is one bit of asym_algo_capabilities, or 0")
         if not 0 <= self.assoc_cert_slot_mask < 1 << SLOT_COUNT:
             raise ValueError(f"assoc_cert_slot_mask 0x{self.assoc_cert_slot_mask:x} is not a slot mask")
-        if len(self.public_key_info) > _MAX_PUBLIC_KEY_INFO:
+        if len(self.public_key_info) > MAX_PUBLIC_KEY_INFO_LENGTH:
             raise ValueError("public_key_info is longer than PublicKeyInfoLen can say")
 
 
@@ -149,11 +149,6 @@ class KeyPairTable:
     def __init__(self, key_pairs: tuple[KeyPair, ...]) -> None:
         self.key_pairs = list(key_pairs)
 
-    def _require(self, negotiated: Negotiated, code: Code, key_pair_id: int) -> KeyPair:
-        if negotiated.version < 0x13:
-            raise unsupported(code, f"{code.name} needs SPDM 1.3")
-        return self._key_pair(key_pair_id)
-
     def _key_pair(self, key_pair_id: int) -> KeyPair:
         """The key pair a request names (InvalidRequest unless 1..TotalKeyPairs)."""
         if not 1 <= key_pair_id <= len(self.key_pairs):
@@ -162,7 +157,7 @@ class KeyPairTable:
 
     def info(self, negotiated: Negotiated, key_pair_id: int) -> KeyPairInfo:
         """KEY_PAIR_INFO; without SET_KEY_PAIR_INFO_CAP its Capabilities are 0 (nothing may be set)."""
-        pair = self._require(negotiated, Code.GET_KEY_PAIR_INFO, key_pair_id)
+        pair = self._key_pair(key_pair_id)
         settable = negotiated.responder_has(CapabilityFlags.SET_KEY_PAIR_INFO_CAP)
         return KeyPairInfo(
             version=negotiated.version,
@@ -177,9 +172,9 @@ class KeyPairTable:
             public_key_info=pair.public_key_info,
         )
 
-    def apply(self, negotiated: Negotiated, ask: SetKeyPairInfo) -> None:
+    def apply(self, ask: SetKeyPairInfo) -> None:
         """SET_KEY_PAIR_INFO, checked in libspdm's order; the table changes only if every check passes."""
-        pair = self._require(negotiated, Code.SET_KEY_PAIR_INFO, ask.key_pair_id)
+        pair = self._key_pair(ask.key_pair_id)
         operation = ask.operation
         desired = ask.desired
         usage = desired.key_usage if desired is not None else 0

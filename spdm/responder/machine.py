@@ -87,6 +87,11 @@ from spdm.messages.negotiation import (
     SupportedAlgorithms,
     Version,
     has_alg_structs,
+    has_mel_specification,
+    has_multi_key_conn,
+    has_other_params,
+    has_requester_capabilities,
+    has_transfer_sizes,
     max_extended_algorithms,
 )
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
@@ -596,7 +601,7 @@ class Responder:
         version = ask.version
         self._reply_version = version
         requester_flags = 0
-        if version >= 0x11:
+        if has_requester_capabilities(version):
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
                 raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & DEFINED_REQUESTER_FLAGS[version]
@@ -609,7 +614,7 @@ class Responder:
         if listing and not requester_flags & F.CHUNK_CAP:
             raise invalid_request("Param1 asks for the supported algorithms from a requester without CHUNK_CAP")
         self.transcript.before_request(Code.GET_CAPABILITIES)
-        from_12 = version >= 0x12
+        sizes = has_transfer_sizes(version)
         flags = self.config.capabilities & DEFINED_RESPONDER_FLAGS[version]
         listed = self._supported_algorithms() if listing and flags & F.CHUNK_CAP else None
         answer = Capabilities(
@@ -617,8 +622,8 @@ class Responder:
             param1=0 if listed is None else SUPPORTED_ALGORITHMS,
             ct_exponent=self.config.ct_exponent,
             flags=flags,
-            data_transfer_size=self.config.data_transfer_size if from_12 else None,
-            max_spdm_msg_size=self.config.max_spdm_msg_size if from_12 else None,
+            data_transfer_size=self.config.data_transfer_size if sizes else None,
+            max_spdm_msg_size=self.config.max_spdm_msg_size if sizes else None,
             supported_algorithms=listed,
         )
         response = encode(answer)
@@ -702,10 +707,11 @@ class Responder:
             if not chosen.get(alg_type):
                 raise invalid_request(f"no common {AlgType(alg_type).name} algorithm")
         other_params, mel = 0, None
-        if version >= 0x12:
+        if has_other_params(version):
             other_params = select_opaque_data_format(offer)
-        if version >= 0x13:
+        if has_mel_specification(version):
             mel = mel_specification_selection(ours, offer.mel_specification or 0)
+        if has_multi_key_conn(version):
             try:
                 check_multi_key_connection(ours, offer.other_params_support & OtherParams.MULTI_KEY_CONN != 0)
                 if multi_key_connection(requester_flags, willing=config.multi_key):
@@ -989,8 +995,8 @@ class Responder:
 
     def _set_key_pair_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
         ask = expect(message, SetKeyPairInfo)
-        connection, _, _ = self._suites()
-        self._key_pairs.apply(connection.negotiated, ask)
+        self._suites()  # as GET_KEY_PAIR_INFO: only once the hash and signature algorithm are negotiated
+        self._key_pairs.apply(ask)
         if session is None:
             self.transcript.before_request(Code.SET_KEY_PAIR_INFO)
         return encode(SetKeyPairInfoAck(version=ask.version))
@@ -1016,8 +1022,8 @@ class Responder:
         the asked slot's key when the request asks, in the clear or in a session alike."""
         ask = expect(message, GetEndpointInfo)
         connection = self._connection
-        if connection is None or connection.negotiated.version < 0x13 or self.config.endpoint_info is None:
-            raise unsupported(Code.GET_ENDPOINT_INFO, "GET_ENDPOINT_INFO needs SPDM 1.3 and EP_INFO_CAP")
+        if connection is None or self.config.endpoint_info is None:
+            raise unsupported(Code.GET_ENDPOINT_INFO, "GET_ENDPOINT_INFO needs EP_INFO_CAP and an endpoint info")
         if session is None:
             self.transcript.before_request(Code.GET_ENDPOINT_INFO)
         suite, asym = connection.hash, connection.asym

@@ -1,21 +1,21 @@
 """GET_MEASUREMENT_EXTENSION_LOG (SPDM 1.3): which portion of the configured log answers, or which ERROR.
 
-As libspdm_rsp_measurement_extension_log.c answers: a connection below 1.3 is UnsupportedRequest;
-one that negotiated no MEL format or no measurement hash is UnexpectedRequest; an Offset not
-inside the log is InvalidRequest. Length is cut to what one response may carry (without chunking
-the DataTransferSize in effect, ours and the requester's, less the 12-byte header; with it the
-requester's MaxSPDMmsgSize less the header) and to the end of the log. MEL_CAP itself is checked
-before (`spdm.responder.state.CAPABILITY_OF`), so the request is UnsupportedRequest without it.
+As libspdm_rsp_measurement_extension_log.c answers: a connection that negotiated no MEL format or
+no measurement hash is UnexpectedRequest; an Offset not inside the log is InvalidRequest. Length
+is cut to what one response may carry (without chunking the DataTransferSize in effect, ours and
+the requester's, less the 12-byte header; with it the requester's MaxSPDMmsgSize less the header)
+and to the end of the log. MEL_CAP itself is checked before (`spdm.responder.state.CAPABILITY_OF`):
+the request is UnsupportedRequest without it, and so below 1.3, whose CAPABILITIES cannot carry
+MEL_CAP (`DEFINED_RESPONDER_FLAGS`).
 """
 
 from __future__ import annotations
 
 from spdm.chunking import transfer_size
 from spdm.mel import mel_portion
-from spdm.messages.codes import Code
 from spdm.messages.mel import PORTION_HEADER_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.negotiated import Negotiated
-from spdm.responder._common import invalid_request, unexpected, unsupported
+from spdm.responder._common import invalid_request, unexpected
 
 __all__ = ["answer_mel"]
 
@@ -26,8 +26,6 @@ def answer_mel(
     """The portion of `log` that answers `ask`; `ProtocolError` (the ERROR to answer) otherwise.
 
     `data_transfer_size` is this responder's own DataTransferSize."""
-    if negotiated.version < 0x13:
-        raise unsupported(Code.GET_MEASUREMENT_EXTENSION_LOG, "GET_MEASUREMENT_EXTENSION_LOG needs SPDM 1.3")
     if not negotiated.mel_specification or not negotiated.measurement_hash_algo:
         raise unexpected("no MEL format or measurement hash was negotiated")
     if transfer_size(negotiated) is not None and negotiated.requester_max_spdm_msg_size is not None:

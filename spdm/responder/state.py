@@ -21,6 +21,7 @@ import enum
 from collections.abc import Mapping
 
 from spdm.messages.codes import REQUEST_NEEDS, CapabilityFlags, Code
+from spdm.responder.chunks import CHUNK_REQUESTS
 from spdm.session.secured import CLEAR_HANDSHAKE
 
 __all__ = [
@@ -159,7 +160,7 @@ NEVER_IN_SESSION: frozenset[Code] = frozenset(
 
 HANDLED: frozenset[Code] = (
     frozenset(code for _, code in TRANSITIONS) | frozenset(code for _, code in SESSION_TRANSITIONS)
-) | {Code.RESPOND_IF_READY, Code.CHUNK_SEND, Code.CHUNK_GET}
+) | {Code.RESPOND_IF_READY, *CHUNK_REQUESTS}
 """Every request this responder implements; any other code is an UnsupportedRequest."""
 
 CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {

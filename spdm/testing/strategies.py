@@ -31,7 +31,7 @@ from hypothesis.strategies import SearchStrategy
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.bounds import MAX_OPAQUE_LENGTH, NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
-from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth
+from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, has_requester_context
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, DheGroup, asym_signature_size, dhe_exchange_size, hash_size
 from spdm.messages.encapsulated import (
@@ -40,6 +40,7 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
     PayloadType,
+    has_ack_request_id,
 )
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.messages.error import (
@@ -74,8 +75,11 @@ from spdm.messages.key_pairs import (
 from spdm.messages.measurements import DmtfMeasurement, GetMeasurements, MeasurementBlock, Measurements
 from spdm.messages.mel import MAX_MEL_SIZE, GetMeasurementExtensionLog, MeasurementExtensionLog, MelEntry, MelLog
 from spdm.messages.negotiation import (
+    ALGORITHMS_FIXED_SIZE,
+    MAX_ALG_STRUCT_EXTS,
     MAX_EXT_ASYM_PLUS_HASH,
     MIN_DATA_TRANSFER_SIZE,
+    NEGOTIATE_ALGORITHMS_FIXED_SIZE,
     SUPPORTED_ALGORITHMS,
     Algorithms,
     AlgStruct,
@@ -86,6 +90,9 @@ from spdm.messages.negotiation import (
     NegotiateAlgorithms,
     SupportedAlgorithms,
     Version,
+    has_mel_specification,
+    has_requester_capabilities,
+    has_transfer_sizes,
     max_algorithms_length,
 )
 from spdm.messages.opaque import (
@@ -233,7 +240,6 @@ DHE_SIZES: tuple[int, ...] = tuple(sorted({dhe_exchange_size(group) for group in
 """ExchangeData sizes D of every DHE group."""
 
 # codec bounds (see each message module)
-_MAX_ALG_STRUCT_EXTS = 15
 _U8, _U16 = 0xFF, 0xFFFF
 
 # variable fields are usually at most this long; the maximal size is drawn on purpose
@@ -288,7 +294,7 @@ def _versions_13() -> SearchStrategy[int]:
 
 @_memo
 def _requester_context(version: int) -> SearchStrategy[bytes | None]:
-    return _fixed(REQUESTER_CONTEXT_SIZE) if version >= 0x13 else st.none()
+    return _fixed(REQUESTER_CONTEXT_SIZE) if has_requester_context(version) else st.none()
 
 
 @_memo
@@ -408,7 +414,7 @@ _CAPABILITY_BITS = 32
 @st.composite
 def _transfer_sizes(draw: st.DrawFn, version: int) -> dict[str, int | None]:
     """DataTransferSize and MaxSPDMmsgSize from 1.2 (42 <= DataTransferSize <= MaxSPDMmsgSize), else ``None``."""
-    if version < 0x12:
+    if not has_transfer_sizes(version):
         return {"data_transfer_size": None, "max_spdm_msg_size": None}
     transfer = draw(st.one_of(st.sampled_from((MIN_DATA_TRANSFER_SIZE, 0x1200)), _uint(0xFFFFFFFF)))
     transfer = max(transfer, MIN_DATA_TRANSFER_SIZE)
@@ -436,7 +442,7 @@ def _capability_fields(draw: st.DrawFn, version: int) -> dict[str, Any]:
 @st.composite
 def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
     ver = draw(_versions())
-    if ver < 0x11:
+    if not has_requester_capabilities(ver):
         return GetCapabilities(
             version=ver,
             param1=draw(_reserved()),
@@ -494,7 +500,7 @@ def _alg_struct(max_ext: int) -> SearchStrategy[AlgStruct]:
 @_memo
 def alg_struct() -> SearchStrategy[AlgStruct]:
     """An AlgStruct with 0 to 15 extended algorithms."""
-    return _alg_struct(_MAX_ALG_STRUCT_EXTS)
+    return _alg_struct(MAX_ALG_STRUCT_EXTS)
 
 
 @_memo
@@ -505,7 +511,7 @@ def _alg_structs(draw: st.DrawFn, budget: int) -> tuple[AlgStruct, ...]:
     structs, used = [], 0
     for i in range(count):
         spare = budget - used - (count - i)  # units left once every remaining struct has its own
-        structs.append(draw(_alg_struct(min(_MAX_ALG_STRUCT_EXTS, spare))))
+        structs.append(draw(_alg_struct(min(MAX_ALG_STRUCT_EXTS, spare))))
         used += 1 + len(structs[-1].ext)
     return tuple(structs)
 
@@ -519,7 +525,7 @@ def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
 @st.composite
 def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
     ver = draw(_versions_13())
-    budget = (max_algorithms_length(ver) - 32) // 4
+    budget = (max_algorithms_length(ver) - NEGOTIATE_ALGORITHMS_FIXED_SIZE) // 4
     ext_asym = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH, budget), typical=2))
     budget -= len(ext_asym)
     ext_hash = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH - len(ext_asym), budget), typical=2))
@@ -532,8 +538,8 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
         base_asym_algo=draw(_bitmask(12, 0xFFFFFFFF)),
         base_hash_algo=draw(_bitmask(7, 0xFFFFFFFF)),
         reserved2=draw(_reserved_bytes(12)),
-        reserved3=draw(_reserved(_U8 if ver >= 0x13 else _U16)),
-        mel_specification=draw(_usual((0, 1))) if ver >= 0x13 else None,
+        reserved3=draw(_reserved(_U8 if has_mel_specification(ver) else _U16)),
+        mel_specification=draw(_usual((0, 1))) if has_mel_specification(ver) else None,
         ext_asym=ext_asym,
         ext_hash=ext_hash,
         alg_structs=draw(_alg_structs(budget)),
@@ -544,7 +550,7 @@ def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
 @st.composite
 def supported_algorithms(draw: st.DrawFn) -> SupportedAlgorithms:
     """A 1.3 Supported Algorithms block, within NEGOTIATE_ALGORITHMS' bound on ext algs and AlgStructs."""
-    budget = (max_algorithms_length(0x13) - 32) // 4
+    budget = (max_algorithms_length(0x13) - NEGOTIATE_ALGORITHMS_FIXED_SIZE) // 4
     ext_asym = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH, budget), typical=2))
     budget -= len(ext_asym)
     ext_hash = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH - len(ext_asym), budget), typical=2))
@@ -574,7 +580,7 @@ def negotiate_algorithms(context: CodecContext | None = None) -> SearchStrategy[
 @st.composite
 def _algorithms(draw: st.DrawFn) -> Algorithms:
     ver = draw(_versions_13())
-    budget = (max_algorithms_length(ver) - 36) // 4
+    budget = (max_algorithms_length(ver) - ALGORITHMS_FIXED_SIZE) // 4
     ext_asym = draw(_tuples(ext_alg(), min(1, budget)))
     ext_hash = draw(_tuples(ext_alg(), min(1, budget - len(ext_asym))))
     budget -= len(ext_asym) + len(ext_hash)
@@ -586,8 +592,8 @@ def _algorithms(draw: st.DrawFn) -> Algorithms:
         measurement_hash_algo=draw(_bitmask(8, 0xFFFFFFFF)),
         base_asym_sel=draw(_bitmask(12, 0xFFFFFFFF)),
         base_hash_sel=draw(_bitmask(7, 0xFFFFFFFF)),
-        reserved2=draw(_reserved((1 << (88 if ver >= 0x13 else 96)) - 1)),
-        mel_specification_sel=draw(_usual((0, 1))) if ver >= 0x13 else None,
+        reserved2=draw(_reserved((1 << (88 if has_mel_specification(ver) else 96)) - 1)),
+        mel_specification_sel=draw(_usual((0, 1))) if has_mel_specification(ver) else None,
         reserved3=draw(_reserved(_U16)),
         ext_asym=ext_asym,
         ext_hash=ext_hash,
@@ -1258,8 +1264,8 @@ def _encapsulated_response_ack(draw: st.DrawFn, context: CodecContext | None) ->
         version=version,
         request_id=draw(_uint(_U8)),
         payload_type=payload_type,
-        ack_request_id=draw(_uint(_U8)) if version >= 0x12 else None,
-        reserved=draw(_reserved_bytes(3)) if version >= 0x12 else None,
+        ack_request_id=draw(_uint(_U8)) if has_ack_request_id(version) else None,
+        reserved=draw(_reserved_bytes(3)) if has_ack_request_id(version) else None,
         payload=payload,
     )
 

@@ -58,6 +58,7 @@ __all__ = [
     "encode_discovery_response",
     "encode_object",
     "expect_type",
+    "is_protocol",
     "read_header",
     "spdm_request_object",
     "spdm_response_payload",
@@ -88,6 +89,8 @@ class DoeType(IntEnum):
 _HEADER = struct.Struct("<II")
 _DWORD = struct.Struct("<I")
 
+_VENDOR_ID_BITS = 16
+_OBJECT_TYPE_BITS = 8
 _DW0_RESERVED = 0xFF00_0000
 _DW1_LENGTH = 0x0003_FFFF
 _DW1_RESERVED = 0xFFFC_0000
@@ -147,13 +150,22 @@ def _uint(message: str, field: str, value: int, bits: int) -> int:
     return value
 
 
+def is_protocol(vendor_id: object, object_type: object) -> bool:
+    """Whether (vendor ID, data object type) fit the header's 16-bit and 8-bit fields: what a mailbox
+    may host and a mediator's policy may name."""
+    return all(
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << bits
+        for value, bits in ((vendor_id, _VENDOR_ID_BITS), (object_type, _OBJECT_TYPE_BITS))
+    )
+
+
 # --- data objects ---------------------------------------------------------------------------
 
 
 def encode_object(object_type: int, payload: bytes, vendor_id: int = PCI_SIG_VENDOR_ID) -> bytes:
     """One whole data object: header, `payload`, and zero padding up to a DW boundary."""
-    _uint(_DOE, "vendor_id", vendor_id, 16)
-    _uint(_DOE, "object_type", object_type, 8)
+    _uint(_DOE, "vendor_id", vendor_id, _VENDOR_ID_BITS)
+    _uint(_DOE, "object_type", object_type, _OBJECT_TYPE_BITS)
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise EncodeError(_DOE, "payload", f"must be bytes, got {type(payload).__name__}")
     size = len(payload)
@@ -266,8 +278,8 @@ def decode_discovery_request(payload: bytes) -> DiscoveryRequest:
 
 def encode_discovery_response(vendor_id: int, object_type: int, next_index: int) -> bytes:
     """Response payload (1 DW)."""
-    _uint(_DISCOVERY_RESPONSE, "vendor_id", vendor_id, 16)
-    _uint(_DISCOVERY_RESPONSE, "object_type", object_type, 8)
+    _uint(_DISCOVERY_RESPONSE, "vendor_id", vendor_id, _VENDOR_ID_BITS)
+    _uint(_DISCOVERY_RESPONSE, "object_type", object_type, _OBJECT_TYPE_BITS)
     _uint(_DISCOVERY_RESPONSE, "next_index", next_index, 8)
     return _DWORD.pack(vendor_id | object_type << 16 | next_index << 24)
 

@@ -16,7 +16,8 @@ that drives any `RegisterInterface` (``read32(offset)`` / ``write32(offset, valu
 * a response longer than ``max_response_dwords`` is drained (read and acknowledged to its end, so
   the mailbox stays in step) and refused;
 * on Error, timeout or a malformed answer: Abort (write Abort, poll until Busy and Error clear
-  within ``timeout``), then raise `TransportError`. An Abort that does not complete marks the
+  within ``timeout``), then raise `TransportError`; a malformed header is refused as soon as its
+  two DW are read, the Abort discarding the rest. An Abort that does not complete marks the
   mailbox dead: every later call fails at once.
 
 One deliberate departure: Linux aborts when it finds Busy set before writing anything (another
@@ -65,8 +66,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 1.0
 """Seconds a DOE instance has to answer, and to complete an Abort (PCIe r6.0 §6.30.2)."""
 
-_LENGTH = 0x0003_FFFF
-
 
 class RegisterInterface(Protocol):
     """DWORD access to one DOE capability, offsets relative to its start (or to `base`)."""
@@ -79,12 +78,10 @@ class RegisterInterface(Protocol):
 def check_request_object(obj: bytes) -> tuple[int, int]:
     """(vendor ID, type) of a request object that is whole and exactly as long as its header says."""
     try:
-        vendor_id, object_type, length_dw = read_header(obj)
+        request = decode_object(obj)
     except DecodeError as exc:
         raise TransportError(f"request object: {exc}") from exc
-    if 4 * length_dw != len(obj):
-        raise TransportError(f"request object: header says {length_dw} DW, object has {len(obj)} bytes")
-    return vendor_id, object_type
+    return request.vendor_id, request.object_type
 
 
 def answer_discovery(table: tuple[tuple[int, int], ...], obj: bytes) -> bytes:
@@ -309,16 +306,18 @@ class DoeHostLink:
         return value
 
     def _receive(self) -> bytes:
-        dw0 = self._next_dword()
-        dw1 = self._next_dword()
-        length = (dw1 & _LENGTH) or MAX_OBJECT_DWORDS
-        if length < 2 or dw1 & ~_LENGTH:
-            raise TransportError(f"DOE response header DW1 {dw1:#010x} is malformed")
+        """The response, DW by DW; its header is checked (`read_header`) before the rest is read,
+        as `pci_doe_recv_resp` in Linux drivers/pci/doe.c checks it."""
+        header = struct.pack("<2I", self._next_dword(), self._next_dword())
+        try:
+            length = read_header(header)[2]
+        except DecodeError as exc:
+            raise TransportError(f"DOE response: {exc}") from exc
         if length > self._max_response:
             for _ in range(length - 2):  # drain: read and acknowledge the rest, at most 2^18 DW
                 self._next_dword()
             raise TransportError(f"DOE response of {length} DW exceeds this link's {self._max_response}-DW limit")
-        dwords = [dw0, dw1]
+        dwords: list[int] = []
         last = length - 3
         for index in range(length - 2):
             value = self._read(DoeRegister.READ_MAILBOX)
@@ -328,12 +327,7 @@ class DoeHostLink:
             dwords.append(value)
         if self._read(DoeRegister.STATUS) & DoeStatus.ERROR:
             raise TransportError("the DOE instance set Error while the response was read")
-        response = struct.pack(f"<{length}I", *dwords)
-        try:
-            read_header(response)
-        except DecodeError as exc:
-            raise TransportError(f"DOE response: {exc}") from exc
-        return response
+        return header + struct.pack(f"<{length - 2}I", *dwords)
 
     def _abort(self) -> None:
         self._write(DoeRegister.CONTROL, DoeControl.ABORT)

@@ -54,9 +54,10 @@ from spdm.transport.doe import (
     DoeMailboxResponder,
     DoeType,
     decode_discovery_request,
+    decode_object,
     discovery_response_object,
     encode_object,
-    read_header,
+    is_protocol,
 )
 from spdm.transport.doe_regs import (
     CAPABILITY_SIZE,
@@ -182,8 +183,9 @@ class DoeMailbox:
 
     def register_object_handler(self, vendor_id: int, object_type: int, handler: ObjectHandler) -> None:
         """Host a protocol at the object level (the handler builds whole response objects)."""
-        vendor_id = int(_check_range("vendor_id", vendor_id, 0, 0xFFFF))
-        object_type = int(_check_range("object_type", object_type, 0, 0xFF))
+        if not is_protocol(vendor_id, object_type):
+            raise ValueError(f"vendor_id and object_type must fit 16 and 8 bits, got {vendor_id!r}, {object_type!r}")
+        vendor_id, object_type = int(vendor_id), int(object_type)
         key = (vendor_id, object_type)
         with self._lock:
             if key == DISCOVERY_PROTOCOL or key in self._routes:
@@ -339,19 +341,16 @@ class DoeMailbox:
         dwords, count = self._write, self._write_count
         self._write = []
         self._write_count = 0
-        if count < 2 or count != len(dwords):
+        if count != len(dwords):
             self._discard()
             return None
         obj = struct.pack(f"<{count}I", *dwords)
         try:
-            vendor_id, object_type, length_dw = read_header(obj)
+            request = decode_object(obj)
         except DecodeError:
             self._discard()
             return None
-        if length_dw != count:
-            self._discard()
-            return None
-        key = (vendor_id, object_type)
+        key = (request.vendor_id, request.object_type)
         handler = self._discovery if key == DISCOVERY_PROTOCOL else self._routes.get(key)
         if handler is None:
             self._set_error()
@@ -426,13 +425,11 @@ class DoeMailbox:
     def _publish(self, response: bytes) -> bool:
         """Put `response` in the read mailbox; False if it is no valid object or does not fit."""
         size = len(response)
-        if size % 4 or size < HEADER_SIZE or size // 4 > self._read_capacity:
+        if size // 4 > self._read_capacity:
             return False
         try:
-            length_dw = read_header(response)[2]
+            decode_object(response)
         except DecodeError:
-            return False
-        if 4 * length_dw != size:
             return False
         self._read = struct.unpack(f"<{size // 4}I", response)
         self._read_index = 0

@@ -44,7 +44,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from spdm.errors import TransportError
-from spdm.transport.doe import CMA_PROTOCOLS, DISCOVERY_PROTOCOL, PCI_SIG_VENDOR_ID, DoeType
+from spdm.transport.doe import CMA_PROTOCOLS, DISCOVERY_PROTOCOL, PCI_SIG_VENDOR_ID, DoeType, is_protocol
 from spdm.transport.doe_host import answer_discovery, check_request_object
 
 __all__ = [
@@ -86,12 +86,7 @@ def _name(key: tuple[int, int]) -> str:
 
 
 def _protocol(pair: object) -> tuple[int, int]:
-    if (
-        not isinstance(pair, tuple)
-        or len(pair) != 2
-        or not all(isinstance(part, int) and not isinstance(part, bool) for part in pair)
-        or not (0 <= pair[0] <= 0xFFFF and 0 <= pair[1] <= 0xFF)
-    ):
+    if not isinstance(pair, tuple) or len(pair) != 2 or not is_protocol(*pair):
         raise ValueError(f"a protocol is a (vendor ID, object type) pair of ints, got {pair!r}")
     return int(pair[0]), int(pair[1])
 

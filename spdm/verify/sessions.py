@@ -37,7 +37,7 @@ from spdm.events import decode_groups, received_events
 from spdm.flow import Carried, Direction, FlowDecoder, stands_for
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
-from spdm.messages.codes import CapabilityFlags, ErrorCode
+from spdm.messages.codes import ErrorCode
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, embedded_message, embedded_payload
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
@@ -339,7 +339,7 @@ class SessionReplayer:
             request=handshake.request,
             response=handshake.response,
             transport=secured_transport(item.transport),
-            encrypt=negotiated.both(CapabilityFlags.ENCRYPT_CAP),
+            encrypt=negotiated.encrypts_records,
         )
         th2 = session.transcript.mark_th2_after_psk_exchange(negotiated.responder_flags) if session.psk else None
         if th2 is not None:

@@ -11,9 +11,10 @@ import pytest
 from key_pair_fixtures import libspdm_sample_key_pairs, y2_records
 
 from spdm._checks import check_certificate_info, check_key_pair_info
-from spdm.errors import ErrorCode, ProtocolError
-from spdm.messages import encode
+from spdm.errors import ErrorCode, PeerError, ProtocolError
+from spdm.messages import decode, encode
 from spdm.messages.certificates import Certificate, Digests
+from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.codes import (
     CertificateInfo,
     KeyPairAsymAlgo,
@@ -21,12 +22,16 @@ from spdm.messages.codes import (
     KeyPairOperation,
     KeyUsage,
 )
+from spdm.messages.error import ErrorResponse
 from spdm.messages.key_pairs import GetKeyPairInfo, KeyPairInfo, KeyPairSettings, SetKeyPairInfo, SetKeyPairInfoAck
+from spdm.messages.mel import GetMeasurementExtensionLog
 from spdm.negotiated import Negotiated
-from spdm.requester import KeyUsageError, SlotKey
+from spdm.requester import KeyUsageError, Requester, RequesterConfig, SlotKey
 from spdm.requester.key_pairs import choose_slot, slot_keys
-from spdm.responder import KeyPair, demo_config, key_pairs_for_slots
+from spdm.responder import KeyPair, Responder, demo_config, key_pairs_for_slots
 from spdm.responder.key_pairs import KeyPairTable
+from spdm.testing import MemoryDoeLink
+from spdm.transport.doe import DoeTransport
 
 
 @pytest.fixture
@@ -61,7 +66,7 @@ def test_the_table_answers_as_libspdms_sample_device(y2: tuple[Negotiated, list[
             assert encode(table.info(negotiated, ask.key_pair_id)) == recorded
         else:
             assert isinstance(ask, SetKeyPairInfo)
-            table.apply(negotiated, ask)
+            table.apply(ask)
             assert encode(SetKeyPairInfoAck(version=ask.version)) == recorded
         answered += 1
     assert answered == 5
@@ -124,41 +129,59 @@ ALL = KeyPairCapability.DEFINED
         (_limited(ALL, 1), _set(KeyPairOperation.GENERATE, key_usage=1), ErrorCode.OperationFailed),
     ],
 )
-def test_refused_settings_change_nothing(
-    y2: tuple[Negotiated, list[tuple[int, object, bytes]]],
-    table: KeyPairTable,
-    request_: SetKeyPairInfo,
-    error_code: int,
-) -> None:
-    negotiated, _ = y2
+def test_refused_settings_change_nothing(table: KeyPairTable, request_: SetKeyPairInfo, error_code: int) -> None:
     before = list(table.key_pairs)
     with pytest.raises(ProtocolError) as raised:
-        table.apply(negotiated, request_)
+        table.apply(request_)
     assert raised.value.error_code == error_code
     assert table.key_pairs == before
 
 
-def test_change_erase_and_generate(y2: tuple[Negotiated, list[tuple[int, object, bytes]]]) -> None:
-    negotiated, _ = y2
+def test_change_erase_and_generate() -> None:
     table = _limited(ALL, 1)
-    table.apply(negotiated, _set(0, key_usage=KeyUsage.MEASUREMENT))  # usage given, algorithm kept, slots as given
+    table.apply(_set(0, key_usage=KeyUsage.MEASUREMENT))  # usage given, algorithm kept, slots as given
     assert table.key_pairs[0].current_key_usage == KeyUsage.MEASUREMENT
     assert table.key_pairs[0].current_asym_algo == KeyPairAsymAlgo.ECC384
     assert table.key_pairs[0].assoc_cert_slot_mask == 0
-    table.apply(negotiated, _set(KeyPairOperation.ERASE))
+    table.apply(_set(KeyPairOperation.ERASE))
     assert (table.key_pairs[0].current_key_usage, table.key_pairs[0].current_asym_algo) == (0, 0)
     generate = _set(KeyPairOperation.GENERATE, key_usage=KeyUsage.KEY_EXCHANGE, asym_algo=KeyPairAsymAlgo.ECC256)
-    table.apply(negotiated, generate)
+    table.apply(generate)
     assert table.key_pairs[0].current_asym_algo == KeyPairAsymAlgo.ECC256
 
 
-def test_key_pair_requests_need_spdm_13(y2: tuple[Negotiated, list[tuple[int, object, bytes]]]) -> None:
-    negotiated, _ = y2
-    older = dataclasses.replace(negotiated, version=0x12)
-    for call in (lambda: _table().info(older, 1), lambda: _table().apply(older, _set(0))):
-        with pytest.raises(ProtocolError) as raised:
-            call()
-        assert raised.value.error_code == ErrorCode.UnsupportedRequest
+_ONLY_13 = (
+    GetKeyPairInfo(key_pair_id=1),
+    SetKeyPairInfo(operation=KeyPairOperation.ERASE, key_pair_id=1),
+    GetMeasurementExtensionLog(length=64),
+)
+
+
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12])
+def test_13_requests_below_13_are_unsupported_before_their_handlers(version: int) -> None:
+    """GET_KEY_PAIR_INFO, SET_KEY_PAIR_INFO and GET_MEASUREMENT_EXTENSION_LOG need capabilities that
+    CAPABILITIES carries from 1.3 only (`DEFINED_RESPONDER_FLAGS`), so below 1.3 the responder refuses
+    them by `REQUEST_NEEDS` (`CAPABILITY_OF`), in the clear and in a session, from a device that has
+    them all: the key-pair table and the MEL answer need no version check of their own."""
+    config = demo_config(sessions=True, mel=True)
+    flags = config.capabilities | F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP
+    config = dataclasses.replace(config, capabilities=flags, key_pairs=key_pairs_for_slots(config.slots), max_padding=3)
+    responder = Responder(config)
+    settings = RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]})
+    requester = Requester(
+        DoeTransport(MemoryDoeLink(responder.respond)), dataclasses.replace(settings, versions=(version,))
+    )
+    requester.authenticate(0, measurements=None)
+    for ask in _ONLY_13:
+        refused = ErrorResponse(version=version, error_code=ErrorCode.UnsupportedRequest, error_data=ask.code)
+        assert decode(responder.respond(encode(dataclasses.replace(ask, version=version)))) == refused
+    if version < 0x11:
+        return
+    with requester.key_exchange(0) as session:
+        for ask in _ONLY_13:
+            with pytest.raises(PeerError) as caught:
+                session.send(dataclasses.replace(ask, version=version))
+            assert (caught.value.error_code, caught.value.error_data) == (ErrorCode.UnsupportedRequest, ask.code)
 
 
 def test_a_table_for_the_slots_describes_their_keys() -> None:

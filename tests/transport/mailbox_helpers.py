@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from spdm.cdat import build_cdat, dslbis, dsmas
 from spdm.requester import RequesterConfig
 from spdm.responder import Responder, ResponderConfig, demo_config
+from spdm.transport.doe import read_header
 from spdm.transport.doe_host import RegisterInterface
 from spdm.transport.mailbox import DoeControl, DoeMailbox, DoeRegister, DoeStatus
 
@@ -59,7 +60,7 @@ def read_object(registers: RegisterInterface) -> bytes:
     for _ in range(2):
         values.append(registers.read32(READ))
         registers.write32(READ, 0)
-    length = values[1] & 0x3FFFF
+    length = read_header(struct.pack("<2I", *values))[2]
     for _ in range(length - 2):
         values.append(registers.read32(READ))
         registers.write32(READ, 0)

@@ -4,6 +4,8 @@ reads, draining, abort on failure), timeouts on a fake clock, and a dead mailbox
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from mailbox_helpers import (
     ABORT,
@@ -295,6 +297,54 @@ def test_a_type_1_answer_to_a_secured_request_comes_through() -> None:
     assert answer.object_type == DoeType.CMA_SPDM
     with pytest.raises(TransportError, match="the answer is 0001:01"):
         exchange_payload(link, 1, DoeType.SECURED_CMA_SPDM, secured)
+
+
+class CorruptedHeader:
+    """Registers that change header DW `index` of the next response as it is read (a faulty device),
+    and note how many response DWs the host had read when it wrote Abort."""
+
+    def __init__(self, mailbox: DoeMailbox, index: int, corrupt: Callable[[int], int]) -> None:
+        self.mailbox = mailbox
+        self.index = index
+        self.corrupt = corrupt
+        self.armed = False
+        self.read = 0
+        self.read_before_abort: int | None = None
+
+    def read32(self, offset: int) -> int:
+        value = self.mailbox.read32(offset)
+        if self.armed and offset == READ:
+            if self.read == self.index:
+                value = self.corrupt(value)
+            self.read += 1
+        return value
+
+    def write32(self, offset: int, value: int) -> None:
+        if self.armed and offset == CONTROL and value & ABORT:
+            self.read_before_abort = self.read
+            self.armed = False
+        self.mailbox.write32(offset, value)
+
+
+@pytest.mark.parametrize(
+    ("index", "corrupt"),
+    [
+        pytest.param(0, lambda dw: dw | 1 << 24, id="dw0-reserved"),
+        pytest.param(1, lambda dw: dw | 1 << 18, id="dw1-reserved"),
+        pytest.param(1, lambda dw: 1, id="length-1"),
+    ],
+)
+def test_a_malformed_response_header_is_refused_before_the_rest(index: int, corrupt: Callable[[int], int]) -> None:
+    """As Linux's pci_doe_recv_resp: the header is checked once read, and the Abort discards the rest."""
+    mailbox = echo_mailbox()
+    registers = CorruptedHeader(mailbox, index, corrupt)
+    link = DoeHostLink(registers)
+    registers.armed = True
+    with pytest.raises(TransportError, match="DOE response"):
+        exchange_payload(link, *ECHO, b"a longer request")  # a 7-DW answer
+    assert registers.read_before_abort == 2
+    assert status(mailbox) == 0
+    assert exchange_payload(link, *ECHO, b"pong") == b"echopong"
 
 
 # --- failure modes of the mailbox itself --------------------------------------------------------------
