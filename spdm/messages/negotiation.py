@@ -371,17 +371,16 @@ def _lists_algorithms(version: int, param1: int) -> bool:
     return version >= 0x13 and bool(param1 & SUPPORTED_ALGORITHMS)
 
 
+_SUPPORTED_ALGORITHMS_LENGTH = _algorithms_length(SUPPORTED_ALGORITHMS_FIXED_SIZE)
+
+
 @record(
     "_alg_struct_count" / c.Rebuild(c.Int8ul, length_of("alg_structs")),
     "param2" / c.Int8ul,
-    "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(SUPPORTED_ALGORITHMS_FIXED_SIZE), *_LENGTH_FIELDS)),
+    "length" / c.Rebuild(c.Int16ul, of(_SUPPORTED_ALGORITHMS_LENGTH, *_LENGTH_FIELDS)),
     *_offer_body("reserved3" / c.Int8ul, "mel_specification" / c.Int8ul),
     require(
-        of(
-            lambda length, *fields: length == _algorithms_length(SUPPORTED_ALGORITHMS_FIXED_SIZE)(*fields),
-            "length",
-            *_LENGTH_FIELDS,
-        ),
+        of(lambda length, *fields: length == _SUPPORTED_ALGORITHMS_LENGTH(*fields), "length", *_LENGTH_FIELDS),
         "Length does not match the block size",
         field="length",
     ),
