@@ -59,6 +59,8 @@ __all__ = [
     "encode_object",
     "expect_type",
     "is_protocol",
+    "read_discovery_request",
+    "read_discovery_response",
     "read_header",
     "spdm_request_object",
     "spdm_response_payload",
@@ -261,6 +263,13 @@ def _one_dword(message: str, payload: bytes) -> int:
     return value
 
 
+def _first_dword(message: str, payload: bytes) -> int:
+    if len(payload) < 4:
+        raise DecodeError(message, "length", f"payload must be at least 1 DW (4 bytes), got {len(payload)}")
+    value: int = _DWORD.unpack_from(payload)[0]
+    return value
+
+
 def encode_discovery_request(index: int, version: int = 0) -> bytes:
     """Request payload (1 DW); `version` is 2 when the DOE capability version is 2 or later."""
     _uint(_DISCOVERY_REQUEST, "index", index, 8)
@@ -268,12 +277,28 @@ def encode_discovery_request(index: int, version: int = 0) -> bytes:
     return _DWORD.pack(index | version << 8)
 
 
+def read_discovery_request(payload: bytes) -> DiscoveryRequest:
+    """The request a DOE instance answers: at least 1 DW, Index and Version from the first; the
+    reserved bits [31:16] and any further DWs are ignored.
+
+    As QEMU's hw/pci/pcie_doe.c (pcie_doe_discovery) and libspdm's libspdm_doe_pcidoe.c
+    (libspdm_pci_doe_decode_discovery_request) answer it; the device, the mailbox model and a
+    host's cache all read requests with this.
+    """
+    dw = _first_dword(_DISCOVERY_REQUEST, payload)
+    return DiscoveryRequest(index=dw & 0xFF, version=(dw >> 8) & 0xFF)
+
+
 def decode_discovery_request(payload: bytes) -> DiscoveryRequest:
-    """Request payload (1 DW); bits [31:16] are reserved and must be 0."""
+    """Request payload, strictly: exactly 1 DW with bits [31:16] (reserved) 0.
+
+    For checking a captured request as sent; an instance answering one uses
+    `read_discovery_request`.
+    """
     dw = _one_dword(_DISCOVERY_REQUEST, payload)
     if dw & _DISCOVERY_REQUEST_RESERVED:
         raise DecodeError(_DISCOVERY_REQUEST, "reserved", f"bits [31:16] must be 0, got DW = {dw:#010x}")
-    return DiscoveryRequest(index=dw & 0xFF, version=(dw >> 8) & 0xFF)
+    return read_discovery_request(payload)
 
 
 def encode_discovery_response(vendor_id: int, object_type: int, next_index: int) -> bytes:
@@ -284,10 +309,23 @@ def encode_discovery_response(vendor_id: int, object_type: int, next_index: int)
     return _DWORD.pack(vendor_id | object_type << 16 | next_index << 24)
 
 
-def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
-    """Response payload (1 DW)."""
-    dw = _one_dword(_DISCOVERY_RESPONSE, payload)
+def read_discovery_response(payload: bytes) -> DiscoveryResponse:
+    """The response a host reads: at least 1 DW, the entry from the first; further DWs are ignored.
+
+    As Linux drivers/pci/doe.c does (pci_doe_discovery reads 1 DW, pci_doe_recv_resp discards
+    the excess); `discovery_walk` reads responses with this.
+    """
+    dw = _first_dword(_DISCOVERY_RESPONSE, payload)
     return DiscoveryResponse(vendor_id=dw & 0xFFFF, object_type=(dw >> 16) & 0xFF, next_index=dw >> 24)
+
+
+def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
+    """Response payload, strictly: exactly 1 DW.
+
+    For checking a captured response as sent; a host reading one uses `read_discovery_response`.
+    """
+    _one_dword(_DISCOVERY_RESPONSE, payload)
+    return read_discovery_response(payload)
 
 
 def discovery_response_object(table: Sequence[tuple[int, int]], index: int) -> bytes:
@@ -353,15 +391,17 @@ def _unwrap(data: bytes, object_type: int, what: str) -> bytes:
 
 def discovery_walk(version: int = 0) -> Generator[bytes, bytes, tuple[tuple[int, int], ...]]:
     """DOE discovery as a generator: it yields each request object, is sent each response object,
-    and returns the (vendor ID, type) pairs the instance lists, by index. `TransportError` for a
-    response that is not a discovery object or does not move the index forward."""
+    and returns the (vendor ID, type) pairs the instance lists, by index. Each response is read
+    by `read_discovery_response` (DWs after the first are ignored). `TransportError` for a
+    response that is not a discovery object, is shorter than 1 DW or does not move the index
+    forward."""
     found: list[tuple[int, int]] = []
     index = 0
     while True:  # ends: the index strictly increases and is 8 bits wide
         response = yield encode_object(DoeType.DISCOVERY, encode_discovery_request(index, version))
         payload = _unwrap(response, DoeType.DISCOVERY, "DOE discovery")
         try:
-            entry = decode_discovery_response(payload)
+            entry = read_discovery_response(payload)
         except DecodeError as exc:
             raise TransportError(f"DOE discovery index {index}: {exc}") from exc
         found.append((entry.vendor_id, entry.object_type))
@@ -463,7 +503,8 @@ class DoeMailboxResponder:
     """A DOE instance around an SPDM `respond(request, session_id)` callable: object in, object out.
 
     * Discovery (type 0) is answered here from `CMA_PROTOCOLS` (without the secured type when
-      `secured` is false); an index past the table gets FFFF:FF with next index 0, as QEMU answers.
+      `secured` is false), to any request `read_discovery_request` reads; an index past the table
+      gets FFFF:FF with next index 0, as QEMU answers.
     * A type-1 payload goes to `respond(payload, None)`; a type-2 payload, whole, to
       `respond(payload, session_id)` with the session ID read from its first 4 bytes (LE).
       The answer goes back in an object of the same type, zero-padded to a DW, except a clear
@@ -511,7 +552,7 @@ class DoeMailboxResponder:
 
     def _discovery(self, payload: bytes) -> bytes | None:
         try:
-            index = decode_discovery_request(payload).index
+            index = read_discovery_request(payload).index
         except DecodeError:
             return None
         return discovery_response_object(self._protocols, index)

@@ -44,12 +44,12 @@ from spdm.transport.doe import (
     HEADER_SIZE,
     MAX_OBJECT_DWORDS,
     DoeLink,
-    decode_discovery_request,
     decode_object,
     discovery_response_object,
     discovery_walk,
     encode_discovery_request,
     encode_object,
+    read_discovery_request,
     read_header,
 )
 from spdm.transport.doe_regs import DOE_CAPABILITY_ID, DoeControl, DoeRegister, DoeStatus
@@ -88,10 +88,10 @@ def answer_discovery(table: tuple[tuple[int, int], ...], obj: bytes) -> bytes:
     """The discovery response object to the request object `obj`, from a cached `table`.
 
     What a driver that already walked discovery answers instead of asking the device again
-    (`discovery_response_object`).
+    (`discovery_response_object`), to any request a device answers (`read_discovery_request`).
     """
     try:
-        index = decode_discovery_request(obj[HEADER_SIZE : HEADER_SIZE + 4]).index
+        index = read_discovery_request(obj[HEADER_SIZE:]).index
     except DecodeError as exc:
         raise TransportError(f"DOE discovery request: {exc}") from exc
     return discovery_response_object(table, index)

@@ -11,7 +11,8 @@ The rules it keeps, and where they come from:
 
 * An object whose DW count does not match its header's Length is silently discarded (PCIe
   §6.30.1, quoted in QEMU ``hw/pci/pcie_doe.c``); so is one shorter than its protocol needs
-  (discovery without its DW), while extra DWs are ignored (the DOE ECN as quoted on qemu-devel).
+  (discovery without its DW), while extra DWs and the request's reserved bits are ignored
+  (`read_discovery_request`; the DOE ECN as quoted on qemu-devel).
   A handler returning None discards too. Discarding leaves Ready and Error clear: the host
   times out, as Linux ``drivers/pci/doe.c`` does, after 1 s.
 * Error is set when the instance "is unable to provide a response" (the Error bit's definition,
@@ -53,11 +54,11 @@ from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
     DoeMailboxResponder,
     DoeType,
-    decode_discovery_request,
     decode_object,
     discovery_response_object,
     encode_object,
     is_protocol,
+    read_discovery_request,
 )
 from spdm.transport.doe_regs import (
     CAPABILITY_SIZE,
@@ -437,11 +438,8 @@ class DoeMailbox:
         return True
 
     def _discovery(self, obj: bytes) -> bytes | None:
-        payload = obj[HEADER_SIZE : HEADER_SIZE + 4]  # extra DWs are ignored
-        if len(payload) < 4:
-            return None
         try:
-            request = decode_discovery_request(payload)
+            request = read_discovery_request(obj[HEADER_SIZE:])
         except DecodeError:
             return None
         self._discovery_version = request.version

@@ -298,8 +298,9 @@ class SocketServer:
     back with an empty payload, as spdm_responder_emu does; a handler that raises `SpdmError`, or a
     command without one, gets UNKNOWN. `max_response` (e.g. `QEMU_MAX_RESPONSE_BYTES`) turns a
     larger answer into a discard instead of a reply the client cannot read; `idle_timeout` drops a
-    client silent for that long (None: never, as QEMU may idle between requests); `send_timeout`
-    bounds writing one reply.
+    client silent for that long between messages, or that has not sent a whole message (header
+    and payload) that long after its first byte (None: never, as QEMU may idle between requests);
+    `send_timeout` bounds writing one reply.
     """
 
     def __init__(
@@ -458,17 +459,18 @@ class SocketServer:
             _log.info("client %s connected", peer)
             return conn, peer
 
-    def _read_exact(self, conn: socket.socket, size: int, *, idle: bool) -> bytes | None:
-        """`size` bytes from the client; None on `stop()`. Raises `_PeerClosed` or `TimeoutError`."""
+    def _read_exact(self, conn: socket.socket, size: int, deadline: float | None) -> bytes | None:
+        """`size` bytes from the client by `deadline` (`time.monotonic()`; None: no bound); None on
+        `stop()`. Raises `_PeerClosed` or `TimeoutError`."""
         buffer = bytearray(size)
         view = memoryview(buffer)
         received = 0
         while received < size:
-            ready = self._wait_readable(conn, self._idle_timeout if idle and not received else None)
+            ready = self._wait_readable(conn, None if deadline is None else max(deadline - time.monotonic(), 0.0))
             if ready is None:
                 return None
             if not ready:
-                raise TimeoutError(f"idle for {self._idle_timeout} s")
+                raise TimeoutError(f"the message did not arrive whole within {self._idle_timeout} s")
             count = conn.recv_into(view[received:])
             if count == 0:
                 raise _PeerClosed(received, size)
@@ -480,7 +482,15 @@ class SocketServer:
         while True:
             in_message = False
             try:
-                header = self._read_exact(conn, HEADER_SIZE, idle=True)
+                ready = self._wait_readable(conn, self._idle_timeout)
+                if ready is None:
+                    return False
+                if not ready:
+                    raise TimeoutError(f"idle for {self._idle_timeout} s")
+                # From its first byte, the whole message has one deadline: a client that stalls
+                # in the middle of one is dropped like a silent one, and the next is served.
+                deadline = None if self._idle_timeout is None else time.monotonic() + self._idle_timeout
+                header = self._read_exact(conn, HEADER_SIZE, deadline)
                 if header is None:
                     return False
                 in_message = True
@@ -493,7 +503,7 @@ class SocketServer:
                         "client %s: transport type %d, serving %d; closing", peer, transport_type, self._transport_type
                     )
                     return True
-                payload = self._read_exact(conn, size, idle=False)
+                payload = self._read_exact(conn, size, deadline)
                 if payload is None:
                     return False
             except _PeerClosed as exc:

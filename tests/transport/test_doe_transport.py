@@ -120,7 +120,7 @@ def test_bad_response_objects(response: bytes, match: str) -> None:
 @pytest.mark.parametrize(
     ("answer", "match"),
     [
-        (encode_object(DoeType.DISCOVERY, b"\x01\x00\x00\x01\x00\x00\x00\x00"), "exactly 1 DW"),
+        (encode_object(DoeType.DISCOVERY, b""), "at least 1 DW"),
         (encode_object(DoeType.CMA_SPDM, b"\x01\x00\x00\x01"), "object_type"),
         (discovery_answer(1, 0, 0)[:-4], "length"),
     ],
@@ -219,7 +219,6 @@ def test_secured_payload_and_session_id() -> None:
         pytest.param(encode_object(3, GET_VERSION), id="type-3"),
         pytest.param(encode_object(DoeType.CMA_SPDM, b""), id="empty-spdm"),
         pytest.param(encode_object(DoeType.SECURED_CMA_SPDM, SECURED[:4]), id="session-id-only"),
-        pytest.param(encode_object(DoeType.DISCOVERY, b"\0\0\x01\0"), id="discovery-reserved"),
         pytest.param(encode_object(DoeType.DISCOVERY, b""), id="discovery-empty"),
         pytest.param(b"", id="nothing"),
     ],
