@@ -47,6 +47,7 @@ __all__ = [
     "check_key_pair_info",
     "check_measurements",
     "check_multi_key_digests",
+    "check_opaque_data",
     "check_requester_context",
     "check_responder_flags",
     "check_selection",
@@ -63,6 +64,12 @@ def invalid_response(reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
 
 
+_MAX_REGISTRY_ID = 0xB
+"""The last registry DSP0274 defines (DMTF DSP), as libspdm's SPDM_REGISTRY_ID_MAX."""
+_ALG_TYPES = frozenset(AlgType)
+"""The AlgTypes an AlgStruct may carry (DHE, AEAD, ReqBaseAsymAlg, KeySchedule)."""
+
+
 def _one_bit(value: int) -> bool:
     return value != 0 and value & (value - 1) == 0
 
@@ -72,20 +79,96 @@ def _one_offered(selected: int, offered: int) -> bool:
 
 
 def check_responder_flags(flags: int, version: int) -> None:
-    """The 1.0/1.1 rules for a responder's CAPABILITIES flags."""
+    """A responder's CAPABILITIES flags as libspdm_req_get_capabilities.c (validate_responder_capability)
+    accepts them at `version`: each rule from the version that brings it, on the flags as sent."""
+    reason = _responder_flags_refusal(flags, version)
+    if reason is not None:
+        raise NegotiationError(f"CAPABILITIES: {reason}")
+
+
+def _responder_flags_refusal(flags: int, version: int) -> str | None:
+    """The first rule `flags` break at `version`, or None."""
     f = CapabilityFlags
     meas = flags & f.MEAS_CAP_MASK
+    signed_meas = meas == f.MEAS_CAP_SIG
+    cert, chal = bool(flags & f.CERT_CAP), bool(flags & f.CHAL_CAP)
     if meas == f.MEAS_CAP_MASK:
-        raise NegotiationError("CAPABILITIES: MEAS_CAP 11b is reserved")
+        return "MEAS_CAP 11b is reserved"
     if flags & f.MEAS_FRESH_CAP and not meas:
-        raise NegotiationError("CAPABILITIES: MEAS_FRESH_CAP without MEAS_CAP")
-    if version >= 0x11:
-        if flags & f.PSK_CAP_MASK == f.PSK_CAP_MASK:
-            raise NegotiationError("CAPABILITIES: PSK_CAP 11b is reserved")
-        if flags & f.CERT_CAP and flags & f.PUB_KEY_ID_CAP:
-            raise NegotiationError("CAPABILITIES: CERT_CAP and PUB_KEY_ID_CAP together")
-        if flags & (f.KEY_EX_CAP | f.PSK_CAP_MASK) and not flags & (f.MAC_CAP | f.ENCRYPT_CAP):
-            raise NegotiationError("CAPABILITIES: KEY_EX_CAP/PSK_CAP without MAC_CAP or ENCRYPT_CAP")
+        return "MEAS_FRESH_CAP without MEAS_CAP"
+    if version == 0x10:
+        if signed_meas and not cert:
+            return "signed measurements without CERT_CAP"
+        if not signed_meas and cert != chal:
+            return "CERT_CAP and CHAL_CAP differ, measurements unsigned (SPDM 1.0)"
+        return None
+    key_ex, psk = bool(flags & f.KEY_EX_CAP), flags & f.PSK_CAP_MASK
+    sessions = key_ex or bool(psk)
+    key = cert or bool(flags & f.PUB_KEY_ID_CAP)
+    mut_auth, set_cert, csr = bool(flags & f.MUT_AUTH_CAP), bool(flags & f.SET_CERT_CAP), bool(flags & f.CSR_CAP)
+    ep_info, multi_key = flags & f.EP_INFO_CAP_MASK, flags & f.MULTI_KEY_CAP_MASK
+    signs_ep_info = version >= 0x13 and bool(ep_info & f.EP_INFO_CAP_SIG)
+    session_only = f.ENCRYPT_CAP | f.MAC_CAP | f.HANDSHAKE_IN_THE_CLEAR_CAP | f.HBEAT_CAP | f.KEY_UPD_CAP
+    key_pair_info = f.GET_KEY_PAIR_INFO_CAP | f.SET_KEY_PAIR_INFO_CAP
+    rules = (
+        (0x11, psk == f.PSK_CAP_MASK, "PSK_CAP 11b is reserved"),
+        (
+            0x11,
+            sessions and not flags & (f.MAC_CAP | f.ENCRYPT_CAP),
+            "KEY_EX_CAP/PSK_CAP without MAC_CAP or ENCRYPT_CAP",
+        ),
+        (
+            0x11,
+            not sessions and bool(flags & session_only),
+            "ENCRYPT_CAP, MAC_CAP, HANDSHAKE_IN_THE_CLEAR_CAP, HBEAT_CAP or KEY_UPD_CAP without KEY_EX_CAP or PSK_CAP",
+        ),
+        (0x13, not sessions and bool(flags & f.EVENT_CAP), "EVENT_CAP without KEY_EX_CAP or PSK_CAP"),
+        (
+            0x11,
+            bool(psk) and not key_ex and bool(flags & f.HANDSHAKE_IN_THE_CLEAR_CAP),
+            "HANDSHAKE_IN_THE_CLEAR_CAP with PSK_CAP but no KEY_EX_CAP",
+        ),
+        (0x11, cert and bool(flags & f.PUB_KEY_ID_CAP), "CERT_CAP and PUB_KEY_ID_CAP together"),
+        (
+            0x11,
+            key and not (chal or key_ex or signed_meas or signs_ep_info),
+            "CERT_CAP or PUB_KEY_ID_CAP, yet nothing uses the key (CHAL_CAP, KEY_EX_CAP, signed measurements, "
+            "from 1.3 signed endpoint info)",
+        ),
+        (
+            0x11,
+            not key and (chal or key_ex or signed_meas or mut_auth),
+            "CHAL_CAP, KEY_EX_CAP, signed measurements or MUT_AUTH_CAP without CERT_CAP or PUB_KEY_ID_CAP",
+        ),
+        (0x13, not key and ep_info == f.EP_INFO_CAP_SIG, "signed EP_INFO_CAP without CERT_CAP or PUB_KEY_ID_CAP"),
+        (0x11, mut_auth and not (key_ex or chal), "MUT_AUTH_CAP without KEY_EX_CAP or CHAL_CAP"),
+        (0x12, not cert and bool(flags & f.ALIAS_CERT_CAP), "ALIAS_CERT_CAP without CERT_CAP"),
+        (0x12, not cert and set_cert, "SET_CERT_CAP without CERT_CAP"),
+        (0x12, csr and not set_cert, "CSR_CAP without SET_CERT_CAP"),
+        (
+            0x12,
+            bool(flags & f.CERT_INSTALL_RESET_CAP) and not (csr or set_cert),
+            "CERT_INSTALL_RESET_CAP without CSR_CAP or SET_CERT_CAP",
+        ),
+        (0x13, ep_info == f.EP_INFO_CAP_MASK, "EP_INFO_CAP 11b is reserved"),
+        (0x13, multi_key == f.MULTI_KEY_CAP_MASK, "MULTI_KEY_CAP 11b is reserved"),
+        (
+            0x13,
+            bool(multi_key) and not (cert and flags & f.GET_KEY_PAIR_INFO_CAP),
+            "MULTI_KEY_CAP without CERT_CAP and GET_KEY_PAIR_INFO_CAP",
+        ),
+        (
+            0x13,
+            bool(flags & f.PUB_KEY_ID_CAP) and bool(multi_key or flags & key_pair_info),
+            "PUB_KEY_ID_CAP with MULTI_KEY_CAP, GET_KEY_PAIR_INFO_CAP or SET_KEY_PAIR_INFO_CAP",
+        ),
+    )
+    for since, broken, reason in rules:
+        if version >= since and broken:
+            return reason
+    if version == 0x11 and mut_auth and not flags & f.ENCAP_CAP:
+        return "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"
+    return None
 
 
 def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: int) -> None:
@@ -103,7 +186,13 @@ def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: in
 
 def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
     """Every selection is one bit among what was offered, or none where the capabilities allow it
-    (`required_selections`)."""
+    (`required_selections`); no extended algorithm (none is offered) and only the defined AlgTypes,
+    as libspdm_req_negotiate_algorithms.c checks."""
+    if chosen.ext_asym or chosen.ext_hash:
+        raise NegotiationError(
+            f"ALGORITHMS: ExtAsymSelCount {len(chosen.ext_asym)}, ExtHashSelCount {len(chosen.ext_hash)}: "
+            "no extended algorithm was offered"
+        )
     if has_other_params(negotiated.version):
         chosen_format = chosen.other_params_selection & OtherParams.OPAQUE_DATA_FMT_MASK
         if chosen_format and (not _one_bit(chosen_format) or not chosen_format & offer.other_params_support):
@@ -121,25 +210,48 @@ def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: 
         raise NegotiationError(f"ALGORITHMS: BaseHashSel 0x{chosen.base_hash_sel:x} is not one offered hash")
     if (chosen.base_asym_sel or required.base_asym) and not _one_offered(chosen.base_asym_sel, offer.base_asym_algo):
         raise NegotiationError(f"ALGORITHMS: BaseAsymSel 0x{chosen.base_asym_sel:x} is not one offered algorithm")
-    if negotiated.responder_measurement_cap:
-        if not _one_bit(chosen.measurement_hash_algo):
-            raise NegotiationError(f"ALGORITHMS: MeasurementHashAlgo 0x{chosen.measurement_hash_algo:x} is not one bit")
-        if chosen.measurement_specification_sel != MeasurementSpecification.DMTF:
-            raise NegotiationError("ALGORITHMS: the measurement specification is not DMTF")
+    _check_measurement_selection(offer, chosen, negotiated)
     offered = {s.alg_type: s.alg_supported for s in offer.alg_structs}
     previous = 0
     for struct in chosen.alg_structs:
+        if struct.alg_type not in _ALG_TYPES:
+            raise NegotiationError(f"ALGORITHMS: AlgStruct AlgType {struct.alg_type} is not defined")
+        if struct.ext:
+            name = AlgType(struct.alg_type).name
+            raise NegotiationError(f"ALGORITHMS: AlgStruct {name} has ExtAlgCount {len(struct.ext)}")
         if struct.alg_type <= previous:
             raise NegotiationError("ALGORITHMS: AlgStruct types are not in increasing order")
         previous = struct.alg_type
         if struct.alg_supported and not _one_offered(struct.alg_supported, offered.get(struct.alg_type, 0)):
-            name = AlgType(struct.alg_type).name if struct.alg_type in AlgType._value2member_map_ else struct.alg_type
+            name = AlgType(struct.alg_type).name
             raise NegotiationError(f"ALGORITHMS: AlgStruct {name} selects 0x{struct.alg_supported:x}, not offered")
     selected = {s.alg_type for s in chosen.alg_structs if s.alg_supported}
     missing = sorted(required.alg_structs - selected)
     if missing:
         name = AlgType(missing[0]).name
         raise NegotiationError(f"ALGORITHMS: no {name} selected, yet both sides' capabilities need one")
+
+
+def _check_measurement_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
+    """MeasurementSpecificationSel is DMTF when the responder has MEAS_CAP and a specification was
+    offered, else 0 (libspdm_req_negotiate_algorithms.c); MeasurementHashAlgo is one known algorithm
+    then, 0 without MEAS_CAP (DSP0274 ALGORITHMS), and never more than one bit."""
+    spec, algo = chosen.measurement_specification_sel, chosen.measurement_hash_algo
+    measures = bool(negotiated.responder_measurement_cap)
+    if algo and not _one_bit(algo):
+        raise NegotiationError(f"ALGORITHMS: MeasurementHashAlgo 0x{algo:x} is not one bit")
+    if measures and offer.measurement_specification:
+        if spec != MeasurementSpecification.DMTF:
+            raise NegotiationError("ALGORITHMS: the measurement specification is not DMTF")
+        try:
+            measurement_hash_size(algo)
+        except NegotiationError as error:
+            raise NegotiationError(f"ALGORITHMS: {error}, yet the responder has MEAS_CAP") from None
+    elif spec:
+        why = "no measurement specification offered" if measures else "no MEAS_CAP"
+        raise NegotiationError(f"ALGORITHMS: MeasurementSpecificationSel 0x{spec:02x} with {why}")
+    if algo and not measures:
+        raise NegotiationError(f"ALGORITHMS: MeasurementHashAlgo 0x{algo:x} without MEAS_CAP")
 
 
 def check_requester_context(asked: bytes | None, answer: ChallengeAuth | Measurements) -> None:
@@ -155,13 +267,56 @@ def check_slot_masks(answer: Digests) -> None:
         raise invalid_response(f"DIGESTS: provisioned slots 0x{provisioned:02x} outside supported 0x{supported:02x}")
 
 
+def check_opaque_data(answer: ChallengeAuth | Measurements, negotiated: Negotiated) -> None:
+    """From 1.2 with OpaqueDataFmt1, non-empty OpaqueData is a general opaque data table as
+    libspdm_com_opaque_data.c (libspdm_process_general_opaque_data_check) accepts it: whole DWORDs,
+    TotalElements at least 1, each element within the data with a defined registry ID and zero
+    AlignPadding; what follows the last element is not looked at."""
+    opaque = answer.opaque_data
+    if not opaque or not negotiated.general_opaque_data:
+        return
+    reason = _general_opaque_refusal(opaque)
+    if reason is not None:
+        raise invalid_response(f"{answer.name} OpaqueData is not a general opaque data table: {reason}")
+
+
+def _general_opaque_refusal(opaque: bytes) -> str | None:
+    """Why `opaque` (not empty) is no general opaque data table, or None: a header of TotalElements
+    and 3 reserved bytes, then each element: RegistryID, VendorIDLen, VendorID, OpaqueElementDataLen
+    (2 bytes), the data, AlignPadding to a DWORD."""
+    if len(opaque) % 4:
+        return f"{len(opaque)} bytes, not whole DWORDs"
+    if opaque[0] == 0:
+        return "TotalElements is 0"
+    at = 4
+    for index in range(opaque[0]):
+        if at + 4 > len(opaque):
+            return f"element {index} is beyond the data"
+        registry_id, vendor_length = opaque[at], opaque[at + 1]
+        if registry_id > _MAX_REGISTRY_ID:
+            return f"element {index} has registry ID {registry_id}"
+        length_at = at + 2 + vendor_length
+        data_end = length_at + 2 + int.from_bytes(opaque[length_at : length_at + 2], "little")
+        padded_end = data_end + -data_end % 4
+        if padded_end > len(opaque):
+            return f"element {index} is beyond the data"
+        if any(opaque[data_end:padded_end]):
+            return f"element {index} has AlignPadding that is not zero"
+        at = padded_end
+    return None
+
+
 def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: Negotiated) -> None:
-    """The blocks answer the question, and DMTF digests have the negotiated measurement hash size."""
+    """The blocks answer the question (libspdm_req_get_measurements.c: "all" returns 1 to 254
+    blocks), DMTF digests have the negotiated measurement hash size and the OpaqueData is well formed
+    (`check_opaque_data`)."""
     indices = [b.index for b in answer.blocks]
     if len(set(indices)) != len(indices):
         raise invalid_response("MEASUREMENTS repeats an index")
     if ask.operation == 0 and indices:
         raise invalid_response("MEASUREMENTS returns blocks for a count request")
+    if ask.operation == ALL_MEASUREMENTS and not 0 < len(indices) < 0xFF:
+        raise invalid_response(f"MEASUREMENTS of all measurements with NumberOfBlocks {len(indices)}")
     if 0 < ask.operation < ALL_MEASUREMENTS and indices != [ask.operation]:
         raise invalid_response(f"MEASUREMENTS for index {ask.operation} returns {indices}")
     if ask.signature_requested and answer.slot_id != ask.slot_id:
@@ -173,6 +328,7 @@ def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: N
             raise VerificationError(
                 f"measurement {block.index}: a {len(value.value)}-byte digest for a {size}-byte measurement hash"
             )
+    check_opaque_data(answer, negotiated)
 
 
 def _measurement_digest_size(algo: int) -> int:

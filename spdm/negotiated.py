@@ -236,11 +236,15 @@ class Negotiated:
 
     def session_refusal(self) -> str | None:
         """Why this connection can hold no session, or None when it can: DSP0277 secured messages always
-        carry a MAC, so both sides set MAC_CAP (libspdm requires it too), and ALGORITHMS selected an AEAD
-        suite and the SPDM key schedule. The requester raises it (NegotiationError) before asking for a
-        session; the responder answers a session request with it (InvalidRequest)."""
+        carry a MAC, so both sides set MAC_CAP (libspdm requires it too); from 1.2 ALGORITHMS selected
+        OpaqueDataFmt1 (libspdm_rsp_key_exchange.c, libspdm_rsp_psk_exchange_rsp.c and both requester
+        files refuse a session without it); and ALGORITHMS selected an AEAD suite and the SPDM key
+        schedule. The requester raises it (NegotiationError) before asking for a session; the responder
+        answers a session request with it (InvalidRequest)."""
         if not self.both(CapabilityFlags.MAC_CAP):
             return "MAC_CAP is not set by both sides, so no secured message can be sent"
+        if has_other_params(self.version) and not self.general_opaque_data:
+            return "ALGORITHMS selected no OpaqueDataFmt1, which a session's OpaqueData needs from SPDM 1.2"
         if not self.aead_suite or self.key_schedule != KeyScheduleAlgo.SPDM_KEY_SCHEDULE:
             return "ALGORITHMS selected no AEAD suite or no SPDM key schedule"
         return None

@@ -247,6 +247,8 @@ class Channel:
         extended = error.extended_data
         if not isinstance(extended, ResponseNotReady) or extended.request_code != request.code:
             raise invalid_response("ResponseNotReady names another request")
+        if extended.rdtm <= 1:  # as libspdm_req_handle_error_response.c refuses it
+            raise invalid_response(f"ResponseNotReady with RDTM {extended.rdtm}: it must be over 1")
         if extended.rd_exponent > MAX_RD_EXPONENT:
             raise invalid_response(f"RDExponent {extended.rd_exponent} is over {MAX_RD_EXPONENT}")
         yield from wait((1 << extended.rd_exponent) / 1e6)

@@ -117,14 +117,15 @@ class RequesterConfig:
       `dhe_key_share(suite)` replaces the whole ephemeral key agreement (a key held elsewhere, a
       capture replay). By default a fresh key is drawn for every KEY_EXCHANGE.
     * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
-      KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1) and nonces.
+      KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1), nonces and,
+      without `secured_padding`, the random padding of MCTP secured records.
     * `session_policy`: KEY_EXCHANGE's and PSK_EXCHANGE's SessionPolicy from 1.2 (bit 0,
       TerminationPolicy: end the session when the device's runtime firmware is updated; libspdm's
       emulator sets it); 0 by default.
     * `secured_transport`: how the transport frames secured messages (PCI DOE by default).
     * `secured_padding()` returns the random padding of each secured record the requester sends
-      when the framing has some (MCTP: 1..32 bytes, as libspdm); None draws it from the OS. Set it
-      to reproduce recorded records (a capture replay).
+      when the framing has some (MCTP: 1..32 bytes, as libspdm); None draws it from `random`
+      (`spdm.session.random_padding`). Set it to reproduce recorded records (a capture replay).
     * `on_dhe_secret(session_id, secret)` is told each DHE session's shared secret as KEY_EXCHANGE_RSP
       arrives (sessions in capture order): what a capture's secrets sidecar needs
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.

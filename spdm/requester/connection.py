@@ -34,6 +34,7 @@ from typing import Generic, TypeVar
 
 from spdm._checks import (
     check_certificate_info,
+    check_opaque_data,
     check_requester_context,
     check_responder_flags,
     check_selection,
@@ -376,6 +377,7 @@ class Connection:
         )
         answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
         check_requester_context(ask.requester_context, answer)
+        check_opaque_data(answer, self._require_negotiated())
         if answer.slot_id != slot:
             raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
         if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
@@ -459,7 +461,8 @@ class Connection:
     def serve_encapsulated_requests(self) -> Operation[int]:
         """GET_ENCAPSULATED_REQUEST outside any session, then each of the responder's requests answered
         (from 1.3 its GET_ENDPOINT_INFO, with `config.endpoint_info`) until it is done; how many were
-        answered (0 when the responder had none pending and answered ERROR UnexpectedRequest)."""
+        answered (0 when the responder had none pending: ERROR NoPendingRequests from 1.3, UnexpectedRequest
+        before)."""
         return Operation(self._serve_encapsulated_requests())
 
     def _serve_encapsulated_requests(self) -> Steps[int]:
@@ -525,9 +528,10 @@ class Connection:
         """SET_CERTIFICATE: install `chain` (DER certificates root first, or a `CertChain`) into `slot`.
 
         The device checks the chain and that its leaf certifies the slot's key; an ERROR raises
-        `PeerError`, except ResetRequired: the result's `reset_required`. The connection then forgets
-        what it held of the slot (`digests`, `chains`, `verified`, `slot_keys`): fetch and verify it
-        again. On a 1.3 multi-key connection `key_pair_id` (required) and `cert_model` are as for `get_csr`.
+        `PeerError`, except ResetRequired (from 1.3 only with CERT_INSTALL_RESET_CAP): the result's
+        `reset_required`. The connection then forgets what it held of the slot (`digests`, `chains`,
+        `verified`, `slot_keys`): fetch and verify it again. On a 1.3 multi-key connection
+        `key_pair_id` (required) and `cert_model` are as for `get_csr`.
         """
         return Operation(self._set_certificate(slot, chain, key_pair_id, cert_model))
 

@@ -49,7 +49,6 @@ from spdm.transcript import Transcript
 __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
 
 _MAX_ENCAPSULATED_REQUESTS = 16
-_IDLE = frozenset({ErrorCode.UnexpectedRequest, ErrorCode.NoPendingRequests})
 
 
 _CERT_MODEL = CertificateInfo.DEVICE_CERT
@@ -241,6 +240,11 @@ def _identity_signer(identity: RequesterIdentity, suite: AsymSuite, hashes: Hash
     return lambda signed: identity.signature(suite, signed, hashes)
 
 
+def _idle_error(version: int) -> ErrorCode:
+    """The ERROR a responder with nothing pending answers GET_ENCAPSULATED_REQUEST with."""
+    return ErrorCode.NoPendingRequests if version >= 0x13 else ErrorCode.UnexpectedRequest
+
+
 def run_encapsulated(
     transact: Transact,
     answers: EncapsulatedAnswers,
@@ -256,14 +260,15 @@ def run_encapsulated(
 
     With `may_be_idle` (the requester asked on its own) an ERROR NoPendingRequests (1.3) or
     UnexpectedRequest (before) to GET_ENCAPSULATED_REQUEST means the responder has nothing pending
-    and ends the flow at once (libspdm_rsp_encap_response.c)."""
+    and ends the flow at once (libspdm_rsp_encap_response.c); each only at its versions, as
+    libspdm_req_encap_request.c accepts them."""
     if implicit_digests:
         request_id, payload = 0, encode(GetDigests(version=version))
     else:
         try:
             encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         except PeerError as error:
-            if may_be_idle and error.error_code in _IDLE:
+            if may_be_idle and error.error_code == _idle_error(version):
                 return slot
             raise
         if not encapsulated.payload:

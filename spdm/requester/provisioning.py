@@ -4,7 +4,8 @@ Both requests need SPDM 1.2 and the responder's capability (CSR_CAP, SET_CERT_CA
 be a DER PKCS #10 request whose signature verifies (it proves the device holds the key it asks a
 certificate for). ERROR ResetRequired to SET_CERTIFICATE is an answer, not a failure: the chain
 is stored and takes effect once the device resets, so it comes back as
-`SetCertificateResult(reset_required=True)`.
+`SetCertificateResult(reset_required=True)`; from 1.3 only a responder with CERT_INSTALL_RESET_CAP
+may answer so (any other raises `PeerError`).
 
 SPDM 1.3 names the key pair and the certificate model in both requests. On a multi-key connection
 (the responder's MULTI_KEY_CONN) the KeyPairID must be given (1..255) and the model is one of
@@ -17,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from spdm._checks import invalid_response
 from spdm.certs import CertChain
 from spdm.crypto import hash_suite
 from spdm.errors import PeerError, VerificationError
 from spdm.messages.certificates import SLOT_COUNT
-from spdm.messages.codes import Code, ErrorCode
+from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.key_pairs import wrong_key_pair_fields
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.negotiated import Negotiated
@@ -72,11 +74,17 @@ def get_csr(
     try:
         request = x509.load_der_x509_csr(answer.csr)
         signed = request.is_signature_valid
-    except ValueError as error:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         raise invalid_response(f"CSR is not a DER PKCS #10 request: {error}") from None
     if not signed:
         raise VerificationError("the CSR's signature does not verify with the public key it names")
     return answer.csr
+
+
+def _may_require_reset(negotiated: Negotiated) -> bool:
+    """ResetRequired is an answer at 1.2, and from 1.3 only from a responder with CERT_INSTALL_RESET_CAP
+    (1.2.0 did not define the flag), as libspdm_req_handle_error_response.c accepts it."""
+    return negotiated.version < 0x13 or negotiated.responder_has(CapabilityFlags.CERT_INSTALL_RESET_CAP)
 
 
 def _slot_format(chain: ChainSource, negotiated: Negotiated) -> bytes:
@@ -110,7 +118,7 @@ def set_certificate(
     try:
         answer, _, _ = yield from transact(ask, SetCertificateRsp)
     except PeerError as error:
-        if error.error_code != ErrorCode.ResetRequired:
+        if error.error_code != ErrorCode.ResetRequired or not _may_require_reset(negotiated):
             raise
         return SetCertificateResult(slot=slot, reset_required=True)
     if answer.slot_id != slot:

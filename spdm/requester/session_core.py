@@ -28,7 +28,9 @@ libspdm's captures):
   `libspdm_get_encap_response_key_update`). An encapsulated UpdateAllKeys is InvalidRequest, as
   libspdm's requester answers it (libspdm_req_encap_key_update_ack.c): a responder updates its own key.
 * A response that does not open tears the session down (`SessionDecryptError`), as libspdm frees
-  a session on a decrypt failure; so does an ERROR DecryptError from the responder.
+  a session on a decrypt failure; so does an ERROR DecryptError from the responder. Any other
+  answer in the clear (InvalidSession and DecryptError are the only ones a responder sends for a
+  record) counts as a response that does not open.
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ __all__ = ["SessionCore", "SessionLink", "SessionPhase", "SessionView"]
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 SessionPhase = Literal["handshake", "established", "closed"]
+
+# The ERRORs a responder answers in the clear to a record it cannot open (DSP0277 secured messages:
+# no such session, or framing, sequence number or tag); no other answer to a record travels in the clear
+_UNOPENED_RECORD_ERRORS = frozenset({ErrorCode.InvalidSession, ErrorCode.DecryptError})
 
 F = CapabilityFlags
 # Requests that change the session's state: only through their own methods
@@ -197,6 +203,7 @@ class SessionCore:
             transport=link.channel.config.secured_transport,
             encrypt=self.encrypted,
             padding=link.channel.config.secured_padding,
+            random=link.channel.config.draw_random,
         )
         # the session's own L1/L2 (only the M part of the transcript is used), under the connection's reset
         # rules, from its first GET_MEASUREMENTS on: until then there is nothing for a request or an ERROR to restart
@@ -299,13 +306,18 @@ class SessionCore:
             return False
 
     def _clear_answer(self, raw: bytes, codec: CodecContext | None) -> tuple[Message, bytes]:
-        """A response that is not a record of this session: only an ERROR in the clear is understood."""
+        """A response that is not a record of this session: only the ERROR a responder answers a
+        record it cannot open with (InvalidSession, DecryptError) is understood. Anything else in
+        the clear is unauthenticated, so it is taken as a record that does not open: a forged
+        Busy, ResponseNotReady or LargeResponse must not make the requester resend, wait or fetch
+        chunks (libspdm_req_send_receive.c libspdm_receive_response fails when a secured message
+        was expected and the answer is not one)."""
         channel = self._link.channel
         try:
             message, exact = channel.decode(raw, codec, channel.max_padding)
         except DecodeError:
             message = None
-        if isinstance(message, ErrorResponse):
+        if isinstance(message, ErrorResponse) and message.error_code in _UNOPENED_RECORD_ERRORS:
             return message, exact
         self.discard("the responder answered a secured request with something else than a record of the session")
         raise SessionDecryptError(self.session_id, "the response is not a secured message of this session")

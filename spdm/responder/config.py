@@ -27,6 +27,7 @@ from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import (
+    DEFINED_RESPONDER_FLAGS,
     AeadAlgorithm,
     BaseAsymAlgo,
     BaseHashAlgo,
@@ -45,6 +46,7 @@ from spdm.messages.negotiation import (
     SPDM_VERSIONS,
     Capabilities,
     check_capability_settings,
+    version_text,
 )
 from spdm.messages.psk import MAX_PSK_HINT_SIZE, check_psk
 from spdm.negotiated import SIGNING_CAPABILITIES
@@ -252,7 +254,8 @@ class ResponderConfig:
     - `key_pairs`: the device's key pairs (SPDM 1.3 `KeyPair`, KeyPairID = position + 1), which
       GET_KEY_PAIR_INFO reports and SET_KEY_PAIR_INFO changes (GET_/SET_KEY_PAIR_INFO_CAP), and
       whose slot association gives a multi-key DIGESTS its KeyPairIDs.
-    - `random`: the source of the 32-byte nonces of CHALLENGE_AUTH and MEASUREMENTS.
+    - `random`: the source of every random draw: the 32-byte nonces of CHALLENGE_AUTH and
+      MEASUREMENTS, the sessions' RandomData and contexts, MCTP secured records' random padding.
     - `max_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
       (`max_request_bytes`, longer is InvalidRequest before anything is read), the live sessions
@@ -336,9 +339,13 @@ class ResponderConfig:
         )
         try:
             check_transfer_sizes(sizes, self.capabilities)
-            check_responder_flags(self.capabilities, max(self.versions))
         except NegotiationError as exc:
             raise ValueError(str(exc)) from None
+        for version in sorted(self.versions):  # the flags each version's CAPABILITIES carries
+            try:
+                check_responder_flags(self.capabilities & DEFINED_RESPONDER_FLAGS[version], version)
+            except NegotiationError as exc:
+                raise ValueError(f"{exc} at SPDM {version_text(version)}: a requester refuses it") from None
         if any(not 0 <= slot < SLOT_COUNT for slot in self.slots):
             raise ValueError(f"slots {sorted(self.slots)}: slot numbers are 0..7")
         if self.capabilities & SIGNING_CAPABILITIES and not self.slots:

@@ -12,8 +12,8 @@ request goes through the same steps (header first, then permission, then body, a
 3. permission: outside a session the (state, code) pair must be in
    `spdm.responder.state.TRANSITIONS`; inside one, the (session state, code) pair in
    `SESSION_TRANSITIONS` (connection requests such as GET_VERSION or CHALLENGE never are);
-   else UnexpectedRequest (RequestInFlight while the encapsulated flow runs; SessionRequired for a
-   session request outside a session of a 1.2 or later connection);
+   else UnexpectedRequest (RequestInFlight while the encapsulated flow runs; for a session request
+   outside a session `SESSION_REQUIRED` says: SessionRequired from 1.2, Unspecified at 1.1);
 4. the body: a malformed one (truncated, trailing bytes beyond the transport's zero padding, bad
    counts) is InvalidRequest; inside a session no padding is allowed;
 5. the handler, which raises `ProtocolError` for what it refuses. `respond` turns any
@@ -94,6 +94,7 @@ from spdm.messages.negotiation import (
     has_transfer_sizes,
     max_extended_algorithms,
 )
+from spdm.messages.opaque import decode_opaque
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import (
@@ -130,6 +131,7 @@ from spdm.responder.state import (
     NEVER_IN_SESSION,
     REQUESTER_CAPABILITY_OF,
     SESSION_ONLY,
+    SESSION_REQUIRED,
     SESSION_TRANSITIONS,
     TRANSITIONS,
     SessionState,
@@ -464,9 +466,9 @@ class Responder:
             return self._encapsulated_ask(message, code, None)
         target = TRANSITIONS.get((self._state, code))
         if target is None:
-            if code in SESSION_ONLY and self._connection is not None and self._connection.negotiated.version >= 0x12:
-                # 1.2 names the error (libspdm_rsp_finish_rsp.c, _heartbeat.c, _key_update_ack.c, _end_session_ack.c)
-                raise ProtocolError(ErrorCode.SessionRequired, f"{code.name} outside a session")
+            if code in SESSION_REQUIRED and connection is not None:
+                error = ErrorCode.SessionRequired if connection.negotiated.version >= 0x12 else ErrorCode.Unspecified
+                raise ProtocolError(error, f"{code.name} outside a session")
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         if code == Code.GET_CAPABILITIES:  # in order and of a supported version: its errors answer in it, as libspdm's
@@ -543,6 +545,8 @@ class Responder:
         negotiated = self.negotiated
         if negotiated is None:
             raise unexpected("a chunk request before the connection is negotiated")
+        if not negotiated.requester_has(F.CHUNK_CAP):
+            raise unexpected("a chunk request from a requester without CHUNK_CAP")
         session_id = None if session is None else session.session_id
         message, _ = self._decode(request, self.config.max_padding if session is None else 0)
         if isinstance(message, ChunkGet):
@@ -570,7 +574,8 @@ class Responder:
         pending = self._pending
         session_id = None if session is None else session.session_id
         if pending is None or pending.session_id != session_id:
-            raise unexpected("RESPOND_IF_READY with no request pending")
+            # libspdm_rsp_respond_if_ready.c: a RequestCode other than the pending one's (none) is InvalidRequest
+            raise invalid_request("RESPOND_IF_READY with no request pending")
         padding = self.config.max_padding if session is None else 0
         message = expect(self._decode(request, padding)[0], RespondIfReady)
         if message.request_code != pending.code or message.token != pending.token:
@@ -605,7 +610,7 @@ class Responder:
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
                 raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & DEFINED_REQUESTER_FLAGS[version]
-            _check_requester_flags(requester_flags)
+            _check_requester_flags(version, requester_flags)
         try:
             check_transfer_sizes(ask, requester_flags)
         except NegotiationError as error:
@@ -934,6 +939,11 @@ class Responder:
         negotiated = connection.negotiated
         if ask.opaque_data and not negotiated.other_params & OtherParams.OPAQUE_DATA_FMT_MASK:
             raise invalid_request("OpaqueData, but no opaque data format was negotiated")
+        if ask.opaque_data and negotiated.general_opaque_data:
+            try:  # libspdm_rsp_csr.c refuses the same (libspdm_process_general_opaque_data_check)
+                decode_opaque(ask.opaque_data, general=True)
+            except DecodeError as error:
+                raise invalid_request(f"OpaqueData is not a general opaque data table: {error}") from None
         usable = sorted(connection.chains)
         if ask.version >= 0x13:
             reset = bool(self.config.capabilities & F.CERT_INSTALL_RESET_CAP)
@@ -1130,23 +1140,34 @@ def _served_codes(ours: int, theirs: int | None) -> Mapping[int, Code]:
     return served
 
 
-def _check_requester_flags(flags: int) -> None:
-    """The 1.1 rules for a requester's flags (libspdm_check_request_flag_compatibility)."""
+def _check_requester_flags(version: int, flags: int) -> None:
+    """A requester's flags, checked per version as libspdm_rsp_capabilities.c
+    (libspdm_check_request_flag_compatibility) checks them: MUT_AUTH_CAP needs ENCAP_CAP at 1.1
+    only, and 1.3 adds the rules of EP_INFO_CAP, EVENT_CAP and MULTI_KEY_CAP. `flags` holds only
+    the bits `version` defines (`DEFINED_REQUESTER_FLAGS`), so those three are zero before 1.3."""
     cert, chal = flags & F.CERT_CAP, flags & F.CHAL_CAP
     secure = flags & (F.ENCRYPT_CAP | F.MAC_CAP)
     key_ex, psk = flags & F.KEY_EX_CAP, flags & F.PSK_CAP_MASK
     pub_key_id, mut_auth = flags & F.PUB_KEY_ID_CAP, flags & F.MUT_AUTH_CAP
-    session_only = F.ENCRYPT_CAP | F.MAC_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP | F.HBEAT_CAP | F.KEY_UPD_CAP
+    ep_info, multi_key = flags & F.EP_INFO_CAP_MASK, flags & F.MULTI_KEY_CAP_MASK
+    session_only = F.ENCRYPT_CAP | F.MAC_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP | F.HBEAT_CAP | F.KEY_UPD_CAP | F.EVENT_CAP
     rules = (
         (psk == F.PSK_CAP_MASK or psk == F.PSK_CAP_WITH_CONTEXT, "PSK_CAP 10b and 11b are reserved for a requester"),
         (bool(key_ex or psk) and not secure, "KEY_EX_CAP/PSK_CAP without ENCRYPT_CAP or MAC_CAP"),
         (not (key_ex or psk) and bool(flags & session_only), "session capabilities without KEY_EX_CAP or PSK_CAP"),
         (not key_ex and bool(psk) and bool(flags & F.HANDSHAKE_IN_THE_CLEAR_CAP), "PSK only, handshake in the clear"),
         (bool(cert and pub_key_id), "CERT_CAP and PUB_KEY_ID_CAP together"),
-        (bool(cert or pub_key_id) and not (chal or key_ex), "a certificate or key, no CHAL_CAP or KEY_EX_CAP"),
+        (  # 1.3: a key that only signs ENDPOINT_INFO needs neither
+            bool(cert or pub_key_id) and not (chal or key_ex) and ep_info != F.EP_INFO_CAP_SIG,
+            "a certificate or key, no CHAL_CAP, KEY_EX_CAP or EP_INFO_CAP_SIG",
+        ),
         (not (cert or pub_key_id) and bool(chal or mut_auth), "CHAL_CAP or MUT_AUTH_CAP without a certificate or key"),
+        (not (cert or pub_key_id) and ep_info == F.EP_INFO_CAP_SIG, "EP_INFO_CAP_SIG without a certificate or key"),
         (bool(mut_auth) and not (key_ex or chal), "MUT_AUTH_CAP without KEY_EX_CAP or CHAL_CAP"),
-        (bool(mut_auth) and not flags & F.ENCAP_CAP, "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"),
+        (version == 0x11 and bool(mut_auth) and not flags & F.ENCAP_CAP, "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"),
+        (ep_info == F.EP_INFO_CAP_MASK, "EP_INFO_CAP 11b is reserved"),
+        (multi_key == F.MULTI_KEY_CAP_MASK, "MULTI_KEY_CAP 11b is reserved"),
+        (bool(multi_key) and bool(pub_key_id or not cert), "MULTI_KEY_CAP without CERT_CAP, or with PUB_KEY_ID_CAP"),
     )
     for broken, reason in rules:
         if broken:

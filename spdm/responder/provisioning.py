@@ -143,7 +143,9 @@ def certified_identity(
     now: datetime.datetime,
 ) -> SlotIdentity:
     """The slot `identity` with the certificates of SET_CERTIFICATE's CertChain, once the chain is
-    shown fit; InvalidRequest naming the first rule it breaks.
+    shown fit. A chain over the size limit, or whose Length cannot hold its header and RootHash or
+    runs past the request, is InvalidRequest; certificates that do not parse, validate or certify
+    the slot's key are Unspecified (libspdm_rsp_set_certificate_rsp.c answers both so).
 
     The chain must be in the SPDM format under the negotiated hash (Length, RootHash), start at its
     root (RootHash = Hash(first certificate): the responder keeps no other root), validate from that
@@ -161,6 +163,8 @@ def certified_identity(
     try:
         chain = CertChain.from_bytes(data, hash_suite.size)
     except DecodeError as error:
+        if error.field.startswith("certificates"):
+            raise _unfit(f"CertChain: {error}") from None
         raise invalid_request(f"CertChain: {error}") from None
     policy = ChainPolicy(max_chain_bytes=limits.max_chain_bytes, expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
     model = CertModel.ALIAS if identity.alias_certificates else CertModel.DEVICE
@@ -169,14 +173,19 @@ def certified_identity(
     try:
         check(chain, model=model, set_certificate=True)
     except (VerificationError, ValueError) as error:
-        raise invalid_request(f"CertChain: {error}") from None
+        raise _unfit(f"CertChain: {error}") from None
     served = (*chain.certificates, *identity.alias_chain)
     if identity.alias_certificates:
         try:
             check(CertChain.build(served, hash_suite), model=model)
         except VerificationError as error:
-            raise invalid_request(f"CertChain, the device's alias certificates appended: {error}") from None
+            raise _unfit(f"CertChain, the device's alias certificates appended: {error}") from None
     try:
         return replace(identity, certificates=served, root_certificate=None)
     except ValueError as error:
-        raise invalid_request(f"CertChain: {error}") from None
+        raise _unfit(f"CertChain: {error}") from None
+
+
+def _unfit(reason: str) -> ProtocolError:
+    """A chain whose certificates libspdm cannot take: Unspecified, not InvalidRequest."""
+    return ProtocolError(ErrorCode.Unspecified, reason)

@@ -50,6 +50,7 @@ from spdm.certs import (
 )
 from spdm.crypto import DhePrivateKey, DheSuite, HashSuite, asym_suite, dhe_suite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError, VerificationError
+from spdm.events import supported_types
 from spdm.messages import Message, encode
 from spdm.messages.certificates import CERT_MODEL_MASK, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, KeyUsage, MutAuthRequest
@@ -102,6 +103,8 @@ F = CapabilityFlags
 
 _MAX_RSP_SESSION_ID = 0xFFFF
 _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
+_EVENT_ALL_POLICY = 0x02
+"""KEY_EXCHANGE SessionPolicy bit 1 (SPDM 1.3 EventAllPolicy): the session subscribes to every event."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -362,6 +365,8 @@ class SessionTable:
             raise ProtocolError(ErrorCode.Unspecified, f"the configured DHE private value: {error}") from None
 
     def _channel(self, terms: SessionTerms, session_id: int, handshake: HandshakeSecrets) -> SecuredSession:
+        """The session's records; MCTP's random padding comes from the configured `random`, like every draw."""
+        source = self.config.random
         return SecuredSession.from_keys(
             role="responder",
             session_id=session_id,
@@ -370,6 +375,7 @@ class SessionTable:
             response=handshake.response,
             transport=self.config.secured_transport,
             encrypt=terms.encrypt,
+            random=lambda size: random_bytes(source, size),
         )
 
     # --- KEY_EXCHANGE ----------------------------------------------------------------------
@@ -394,6 +400,7 @@ class SessionTable:
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
         check_key_usage(negotiated, self.config.slots[slot].key_usage, slot, KeyUsage.KEY_EXCHANGE)
+        events = self._policy_events(ask, negotiated)
         summary = self._session_summary(connection, suite, ask.summary_hash_type)
         general = negotiated.general_opaque_data
         version = _select_secured_version(ask.opaque_data, self.config.secured_message_versions, general)
@@ -405,8 +412,8 @@ class SessionTable:
         private_key = self._dhe_key(dhe)
         try:
             shared_secret = dhe.shared_secret(private_key, ask.exchange_data)
-        except VerificationError as error:
-            raise invalid_request(f"ExchangeData: {error}") from None
+        except VerificationError as error:  # libspdm_rsp_key_exchange.c: the DHE computation failed
+            raise ProtocolError(ErrorCode.Unspecified, f"ExchangeData: {error}") from None
         mut_auth, req_slot_param, requester = self._mutual_auth_request(negotiated, suite)
 
         transcript.before_request(Code.KEY_EXCHANGE)
@@ -457,10 +464,22 @@ class SessionTable:
             requester_slot=req_slot_param,
             requester_chain=None if requester is None else requester[0],
             requester_key=None if requester is None else requester[1],
+            events=events,
         )
         if self.config.on_dhe_secret is not None:
             self.config.on_dhe_secret(session_id, shared_secret)
         return response
+
+    def _policy_events(self, ask: KeyExchange, negotiated: Negotiated) -> SessionEvents:
+        """The new session's events: subscribed to every supported event type under 1.3's EventAllPolicy,
+        which a responder without EVENT_CAP refuses (libspdm_rsp_key_exchange.c; PSK_EXCHANGE's
+        SessionPolicy subscribes to nothing there, libspdm_rsp_psk_exchange_rsp.c)."""
+        events = SessionEvents()
+        if ask.version >= 0x13 and ask.session_policy & _EVENT_ALL_POLICY:
+            if not negotiated.responder_has(F.EVENT_CAP):
+                raise invalid_request("SessionPolicy EventAllPolicy, but this responder has no EVENT_CAP")
+            events.subscribe(supported_types(self.config.event_groups))
+        return events
 
     def _mutual_auth_request(
         self, negotiated: Negotiated, suite: HashSuite

@@ -8,8 +8,9 @@ successful answer may lead to, the usual one first (DELIVER_ENCAPSULATED_RESPONS
 for more or ends the encapsulated flow). An ERROR answer never changes any state. The tables also
 draw the README's diagrams (`state_diagram`, `session_state_diagram`).
 
-Where a request may travel: `SESSION_ONLY` requests need a session (outside one they are
-SessionRequired once a 1.2 or later connection is negotiated, else UnexpectedRequest),
+Where a request may travel: `SESSION_ONLY` requests need a session (outside one, before 1.3, the
+encapsulated flow's are UnexpectedRequest; the others, `SESSION_REQUIRED`, are SessionRequired once a
+1.2 or later connection is negotiated and Unspecified on a 1.1 one),
 `NEVER_IN_SESSION` ones must not come inside one (UnexpectedRequest there),
 and the handshake of a session negotiated HANDSHAKE_IN_THE_CLEAR (FINISH and the encapsulated
 mutual-authentication flow) travels in the clear, `CLEAR_HANDSHAKE` (`spdm.session.secured`).
@@ -31,6 +32,7 @@ __all__ = [
     "NEVER_IN_SESSION",
     "REQUESTER_CAPABILITY_OF",
     "SESSION_ONLY",
+    "SESSION_REQUIRED",
     "SESSION_TRANSITIONS",
     "TRANSITIONS",
     "SessionState",
@@ -143,8 +145,14 @@ SESSION_ONLY: frozenset[Code] = frozenset(
     | {Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
     | {Code.GET_SUPPORTED_EVENT_TYPES, Code.SUBSCRIBE_EVENT_TYPES}
 )
-"""Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are refused (SessionRequired
-from 1.2)."""
+"""Requests that belong to a session: outside one (bar `CLEAR_HANDSHAKE`) they are refused."""
+
+SESSION_REQUIRED: frozenset[Code] = SESSION_ONLY - {Code.GET_ENCAPSULATED_REQUEST, Code.DELIVER_ENCAPSULATED_RESPONSE}
+"""The session requests refused outside a session for want of one: SessionRequired from 1.2, Unspecified
+before (1.1 has no SessionRequired; libspdm_rsp_finish_rsp.c, _psk_finish_rsp.c, _heartbeat.c,
+_key_update_ack.c, _end_session_ack.c). Before 1.3 the encapsulated flow's requests outside a session are
+out of order instead, UnexpectedRequest (libspdm_rsp_encap_response.c: no encapsulated flow is running);
+from 1.3 the responder serves them there (`Responder._encapsulated_ask`)."""
 
 NEVER_IN_SESSION: frozenset[Code] = frozenset(
     {
@@ -170,9 +178,11 @@ CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
 whatever the state."""
 
 REQUESTER_CAPABILITY_OF: Mapping[Code, CapabilityFlags] = {
-    code: needs.requester for code, needs in REQUEST_NEEDS.items() if needs.requester
+    code: needs.requester for code, needs in REQUEST_NEEDS.items() if needs.requester and code not in CHUNK_REQUESTS
 }
-"""Session requests also need the requester's capability (a feature is in effect only when both set it)."""
+"""Session requests also need the requester's capability (a feature is in effect only when both set it).
+A chunk request from a requester without CHUNK_CAP is out of order instead, UnexpectedRequest (the
+responder's chunk handling refuses it, as libspdm_rsp_chunk_send_ack.c and _chunk_response.c do)."""
 
 
 def state_diagram() -> str:

@@ -7,7 +7,8 @@ PCI DOE, 2 for MCTP::
     AUTH only  SessionID u32 | Seq[N] | Length u16 | AppData | MAC[16]      (MAC over everything before it)
 
 AppData is the SPDM message itself over DOE and 0x05 (the MCTP type of SPDM) then the message over
-MCTP, where the sender also adds 1..32 random padding bytes (libspdm's choice; injectable here).
+MCTP, where the sender also adds 1..32 random padding bytes (libspdm's choice), drawn from the
+injected random source (`random_padding`) or given by a padding source.
 
 The nonce is the direction's IV with the 64-bit sequence number XORed in little-endian at the low
 indices (libspdm's default and the rule of DSP0277 1.2; confirmed against every libspdm capture).
@@ -172,32 +173,22 @@ def secured_transport(name: str) -> SecuredTransport:
         raise ValueError(f"no secured-message framing for transport {name!r}") from None
 
 
-_PADDING_POOL_SIZE = 4096
-
-
 def _no_padding() -> bytes:
     """The padding source of a framing without random padding (PCI DOE): never asked for bytes."""
     return b""
 
 
-def random_padding(maximum: int = 32) -> PaddingSource:
-    """A padding source like libspdm's: (random % maximum) + 1 random bytes per record.
-
-    The bytes come from a pool of OS randomness refilled 4 KiB at a time, which keeps a system
-    call off almost every record.
-    """
+def random_padding(maximum: int = 32, random: Callable[[int], bytes] = os.urandom) -> PaddingSource:
+    """A padding source that draws each record's padding from `random` as libspdm does
+    (libspdm_secmes_encode_decode.c libspdm_encode_secured_message): a 4-byte little-endian count,
+    then (count % maximum) + 1 random bytes. A role passes its configured `random`, so that a
+    fixed source gives the same records every run."""
     if not 1 <= maximum <= 255:
         raise ValueError(f"random padding of 1..{maximum} bytes is not supported")
-    pool = b""
-    offset = 0
 
     def pad() -> bytes:
-        nonlocal pool, offset
-        if offset + 1 + maximum > len(pool):
-            pool, offset = os.urandom(_PADDING_POOL_SIZE), 0
-        start = offset + 1
-        offset = start + pool[offset] % maximum + 1
-        return pool[start:offset]
+        count = int.from_bytes(random(4), "little") % maximum + 1
+        return bytes(random(count))
 
     return pad
 
@@ -250,7 +241,9 @@ class DirectionState:
 
     The same object seals (the sender's copy) or opens (the receiver's, or an observer's).
     `encrypt` False is AUTH-only (MAC_CAP without ENCRYPT_CAP). `keys` keeps the `TrafficKeys`
-    it was made from, which KEY_UPDATE derives the next ones from.
+    it was made from, which KEY_UPDATE derives the next ones from. `padding` gives each sealed
+    record's random padding when the framing has some; without it the padding is drawn from
+    `random` (`random_padding`).
     """
 
     __slots__ = ("_cipher", "_framing", "_iv", "_padding", "_sequence_number", "keys")
@@ -265,6 +258,7 @@ class DirectionState:
         transport: SecuredTransport = PCI_DOE,
         encrypt: bool = True,
         padding: PaddingSource | None = None,
+        random: Callable[[int], bytes] = os.urandom,
         sequence_number: int = 0,
         keys: TrafficKeys | None = None,
     ) -> None:
@@ -273,7 +267,7 @@ class DirectionState:
             raise ValueError(f"a sequence number is 64 bits, got {sequence_number}")
         if padding is None:
             maximum = transport.max_random_padding
-            padding = random_padding(maximum) if maximum else _no_padding
+            padding = random_padding(maximum, random) if maximum else _no_padding
         self._padding = padding
         self._set_keys(key, iv, keys, sequence_number)
 
@@ -299,6 +293,7 @@ class DirectionState:
         transport: SecuredTransport = PCI_DOE,
         encrypt: bool = True,
         padding: PaddingSource | None = None,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> DirectionState:
         """A fresh context (sequence number 0) for a direction's handshake or data keys."""
         return cls(
@@ -309,6 +304,7 @@ class DirectionState:
             transport=transport,
             encrypt=encrypt,
             padding=padding,
+            random=random,
             keys=keys,
         )
 
@@ -542,8 +538,10 @@ class SecuredSession:
         transport: SecuredTransport = PCI_DOE,
         encrypt: bool = True,
         padding: PaddingSource | None = None,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> SecuredSession:
-        """Contexts for a key pair (handshake or data) at sequence number 0; both directions share the framing."""
+        """Contexts for a key pair (handshake or data) at sequence number 0; both directions share
+        the framing and the padding source (`padding`, else drawn from `random`)."""
         first = DirectionState(
             session_id=session_id,
             aead=aead,
@@ -552,6 +550,7 @@ class SecuredSession:
             transport=transport,
             encrypt=encrypt,
             padding=padding,
+            random=random,
             keys=request,
         )
         return cls(role=role, request=first, response=first.rekeyed(response))

@@ -262,6 +262,7 @@ def test_chunk_get_rules(negotiated_responder: Responder) -> None:
 
 
 def test_chunk_requests_need_chunk_cap_on_both_sides() -> None:
+    """From a requester without CHUNK_CAP they are out of order (libspdm_rsp_chunk_send_ack.c, _chunk_response.c)."""
     config = _responder_config(0x1200, padding=0)
     responder = Responder(config)
     requester_config = dataclasses.replace(
@@ -271,8 +272,8 @@ def test_chunk_requests_need_chunk_cap_on_both_sides() -> None:
     Requester(LoopbackTransport(responder.respond), requester_config).init_connection()
     for request in (ChunkGet(version=0x13, handle=0, chunk_seq_no=0), _send(0, LARGE[:48], size=len(LARGE))):
         answer = _ask(responder, request)
-        assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnsupportedRequest
-        assert answer.error_data == request.code
+        assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.UnexpectedRequest
+        assert answer.error_data == 0
 
 
 # --- a responder that breaks the rules, seen by our requester ------------------------------------------

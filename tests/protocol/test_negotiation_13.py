@@ -147,7 +147,7 @@ def test_the_responder_refuses_multi_key_conn_it_cannot_make() -> None:
 
 
 def test_a_multi_key_only_responder_refuses_a_requester_without_it() -> None:
-    responder = _responder(capabilities=demo_config().capabilities | F.MULTI_KEY_CAP_ONLY)
+    responder = _responder(capabilities=demo_config().capabilities | F.MULTI_KEY_CAP_ONLY | F.GET_KEY_PAIR_INFO_CAP)
     refused = _vca(responder, _offer())
     assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
     unwilling = _requester(responder, multi_key=False).init_connection()

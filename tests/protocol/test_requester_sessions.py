@@ -658,7 +658,7 @@ def test_busy_inside_a_session_resends_under_a_new_sequence_number() -> None:
 def test_response_not_ready_inside_a_session() -> None:
     requester, responder, slept = _scripted()
     session = requester.psk_exchange()
-    not_ready = ResponseNotReady(rd_exponent=3, request_code=Code.HEARTBEAT, token=7, rdtm=1)
+    not_ready = ResponseNotReady(rd_exponent=3, request_code=Code.HEARTBEAT, token=7, rdtm=2)
     responder.errors = [ErrorResponse(error_code=ErrorCode.ResponseNotReady, extended_data=not_ready)]
     session.heartbeat()
     last, sequence = responder.seen[-1]
@@ -781,7 +781,8 @@ def test_cli_requester_session_usage_errors(tmp_path: Path, extra: list[str]) ->
 class EncapsulatingResponder(ScriptedResponder):
     """Asks the requester for its digests, its chain (in 0x200-byte portions) and a CHALLENGE_AUTH."""
 
-    FLAGS = ScriptedResponder.FLAGS | F.MUT_AUTH_CAP | F.ENCAP_CAP
+    # MUT_AUTH_CAP needs a certificate and CHAL_CAP or KEY_EX_CAP (libspdm_req_get_capabilities.c)
+    FLAGS = ScriptedResponder.FLAGS | F.CERT_CAP | F.CHAL_CAP | F.MUT_AUTH_CAP | F.ENCAP_CAP
 
     def __init__(self) -> None:
         super().__init__()

@@ -310,7 +310,8 @@ def test_out_of_order(peer: Peer) -> None:
 
 
 def test_respond_if_ready_without_a_pending_request(ready: Peer) -> None:
-    ready.expect_error(RespondIfReady(version=0x11, request_code=Code.GET_DIGESTS, token=0), E.UnexpectedRequest)
+    """libspdm_rsp_respond_if_ready.c: a RequestCode that is not the pending one's is InvalidRequest."""
+    ready.expect_error(RespondIfReady(version=0x11, request_code=Code.GET_DIGESTS, token=0), E.InvalidRequest)
     ready.full_flow()
 
 
@@ -547,7 +548,7 @@ def test_response_not_ready_and_respond_if_ready(ready: Peer) -> None:
     # the right one gets the real answer, recorded as if it came at once
     got = ready.expect(RespondIfReady(version=0x11, request_code=Code.GET_DIGESTS, token=0), Digests)
     ready.transcript.add_certificate_exchange(encode(GetDigests(version=0x11)), got.response)
-    ready.expect_error(RespondIfReady(version=0x11, request_code=Code.GET_DIGESTS, token=0), E.UnexpectedRequest)
+    ready.expect_error(RespondIfReady(version=0x11, request_code=Code.GET_DIGESTS, token=0), E.InvalidRequest)
     ready.certificate(0)
     ready.challenge()  # M1/M2 covers the DIGESTS fetched through RESPOND_IF_READY
     # tokens advance; a repeated ResponseNotReady keeps the token
@@ -760,10 +761,10 @@ def test_a_malformed_12_get_capabilities_is_answered_at_12(config: ResponderConf
     peer.capabilities()
 
 
-@pytest.mark.parametrize(("version", "expected"), [(0x11, E.UnexpectedRequest), (0x12, E.SessionRequired)])
+@pytest.mark.parametrize(("version", "expected"), [(0x11, E.Unspecified), (0x12, E.SessionRequired)])
 def test_a_session_request_in_the_clear(version: int, expected: int) -> None:
     """Found by SPDM-Responder-Validator cases 9.11, 12.4, 13.5 and 16.4: from 1.2 a session request
-    outside a session is SessionRequired (libspdm_rsp_heartbeat.c and the others), before it UnexpectedRequest."""
+    outside a session is SessionRequired (libspdm_rsp_heartbeat.c and the others), before it Unspecified."""
     peer = Peer(Responder(demo_config(sessions=True)), version=version)
     peer.vca(offer(version, structs=LIBSPDM_STRUCTS), flags=SESSION_FLAGS)
     for request in (

@@ -489,8 +489,8 @@ def test_not_ready_and_busy_inside_a_session() -> None:
     assert not isinstance(extended, bytes) and extended.request_code == Code.HEARTBEAT
     ready = bytes([0x11, Code.RESPOND_IF_READY, Code.HEARTBEAT, extended.token])
     # Asked for outside the session, or in another one, nothing is pending.
-    assert decode(peer.raw(ready)) == ErrorResponse(version=0x11, error_code=E.UnexpectedRequest, error_data=0)
-    other.expect_error(ready, E.UnexpectedRequest)
+    assert decode(peer.raw(ready)) == ErrorResponse(version=0x11, error_code=E.InvalidRequest, error_data=0)
+    other.expect_error(ready, E.InvalidRequest)
     assert session.request(ready).code == Code.HEARTBEAT_ACK
 
 
