@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from spdm.crypto import HashSuite
-from spdm.errors import NegotiationError, ProtocolError, VerificationError
+from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
 from spdm.messages.certificates import CERT_MODEL_MASK, CERT_MODELS, Certificate, Digests, slot_ids
 from spdm.messages.challenge import ChallengeAuth
@@ -40,6 +40,7 @@ from spdm.messages.negotiation import (
     has_other_params,
     has_transfer_sizes,
 )
+from spdm.messages.opaque import check_general_opaque_data
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, required_selections
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "check_summary_hash",
     "check_transfer_sizes",
     "invalid_response",
+    "requester_flags_refusal",
 ]
 
 
@@ -64,8 +66,6 @@ def invalid_response(reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.InvalidResponseCode, reason)
 
 
-_MAX_REGISTRY_ID = 0xB
-"""The last registry DSP0274 defines (DMTF DSP), as libspdm's SPDM_REGISTRY_ID_MAX."""
 _ALG_TYPES = frozenset(AlgType)
 """The AlgTypes an AlgStruct may carry (DHE, AEAD, ReqBaseAsymAlg, KeySchedule)."""
 
@@ -76,6 +76,39 @@ def _one_bit(value: int) -> bool:
 
 def _one_offered(selected: int, offered: int) -> bool:
     return _one_bit(selected) and selected & offered != 0
+
+
+def requester_flags_refusal(flags: int, version: int) -> str | None:
+    """Why a requester's flags break a rule at `version`, or None: checked as libspdm_rsp_capabilities.c
+    (libspdm_check_request_flag_compatibility) checks them: MUT_AUTH_CAP needs ENCAP_CAP at 1.1
+    only, and 1.3 adds the rules of EP_INFO_CAP, EVENT_CAP and MULTI_KEY_CAP. `flags` holds only
+    the bits `version` defines (`DEFINED_REQUESTER_FLAGS`), so those three are zero before 1.3."""
+    f = CapabilityFlags
+    cert, chal = flags & f.CERT_CAP, flags & f.CHAL_CAP
+    secure = flags & (f.ENCRYPT_CAP | f.MAC_CAP)
+    key_ex, psk = flags & f.KEY_EX_CAP, flags & f.PSK_CAP_MASK
+    pub_key_id, mut_auth = flags & f.PUB_KEY_ID_CAP, flags & f.MUT_AUTH_CAP
+    ep_info, multi_key = flags & f.EP_INFO_CAP_MASK, flags & f.MULTI_KEY_CAP_MASK
+    session_only = f.ENCRYPT_CAP | f.MAC_CAP | f.HANDSHAKE_IN_THE_CLEAR_CAP | f.HBEAT_CAP | f.KEY_UPD_CAP | f.EVENT_CAP
+    rules = (
+        (psk == f.PSK_CAP_MASK or psk == f.PSK_CAP_WITH_CONTEXT, "PSK_CAP 10b and 11b are reserved for a requester"),
+        (bool(key_ex or psk) and not secure, "KEY_EX_CAP/PSK_CAP without ENCRYPT_CAP or MAC_CAP"),
+        (not (key_ex or psk) and bool(flags & session_only), "session capabilities without KEY_EX_CAP or PSK_CAP"),
+        (not key_ex and bool(psk) and bool(flags & f.HANDSHAKE_IN_THE_CLEAR_CAP), "PSK only, handshake in the clear"),
+        (bool(cert and pub_key_id), "CERT_CAP and PUB_KEY_ID_CAP together"),
+        (  # 1.3: a key that only signs ENDPOINT_INFO needs neither
+            bool(cert or pub_key_id) and not (chal or key_ex) and ep_info != f.EP_INFO_CAP_SIG,
+            "a certificate or key, no CHAL_CAP, KEY_EX_CAP or EP_INFO_CAP_SIG",
+        ),
+        (not (cert or pub_key_id) and bool(chal or mut_auth), "CHAL_CAP or MUT_AUTH_CAP without a certificate or key"),
+        (not (cert or pub_key_id) and ep_info == f.EP_INFO_CAP_SIG, "EP_INFO_CAP_SIG without a certificate or key"),
+        (bool(mut_auth) and not (key_ex or chal), "MUT_AUTH_CAP without KEY_EX_CAP or CHAL_CAP"),
+        (version == 0x11 and bool(mut_auth) and not flags & f.ENCAP_CAP, "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"),
+        (ep_info == f.EP_INFO_CAP_MASK, "EP_INFO_CAP 11b is reserved"),
+        (multi_key == f.MULTI_KEY_CAP_MASK, "MULTI_KEY_CAP 11b is reserved"),
+        (bool(multi_key) and bool(pub_key_id or not cert), "MULTI_KEY_CAP without CERT_CAP, or with PUB_KEY_ID_CAP"),
+    )
+    return next((reason for broken, reason in rules if broken), None)
 
 
 def check_responder_flags(flags: int, version: int) -> None:
@@ -268,42 +301,15 @@ def check_slot_masks(answer: Digests) -> None:
 
 
 def check_opaque_data(answer: ChallengeAuth | Measurements, negotiated: Negotiated) -> None:
-    """From 1.2 with OpaqueDataFmt1, non-empty OpaqueData is a general opaque data table as
-    libspdm_com_opaque_data.c (libspdm_process_general_opaque_data_check) accepts it: whole DWORDs,
-    TotalElements at least 1, each element within the data with a defined registry ID and zero
-    AlignPadding; what follows the last element is not looked at."""
+    """From 1.2 with OpaqueDataFmt1, non-empty OpaqueData is a general opaque data table
+    (`spdm.messages.opaque.check_general_opaque_data`, libspdm's rule)."""
     opaque = answer.opaque_data
     if not opaque or not negotiated.general_opaque_data:
         return
-    reason = _general_opaque_refusal(opaque)
-    if reason is not None:
-        raise invalid_response(f"{answer.name} OpaqueData is not a general opaque data table: {reason}")
-
-
-def _general_opaque_refusal(opaque: bytes) -> str | None:
-    """Why `opaque` (not empty) is no general opaque data table, or None: a header of TotalElements
-    and 3 reserved bytes, then each element: RegistryID, VendorIDLen, VendorID, OpaqueElementDataLen
-    (2 bytes), the data, AlignPadding to a DWORD."""
-    if len(opaque) % 4:
-        return f"{len(opaque)} bytes, not whole DWORDs"
-    if opaque[0] == 0:
-        return "TotalElements is 0"
-    at = 4
-    for index in range(opaque[0]):
-        if at + 4 > len(opaque):
-            return f"element {index} is beyond the data"
-        registry_id, vendor_length = opaque[at], opaque[at + 1]
-        if registry_id > _MAX_REGISTRY_ID:
-            return f"element {index} has registry ID {registry_id}"
-        length_at = at + 2 + vendor_length
-        data_end = length_at + 2 + int.from_bytes(opaque[length_at : length_at + 2], "little")
-        padded_end = data_end + -data_end % 4
-        if padded_end > len(opaque):
-            return f"element {index} is beyond the data"
-        if any(opaque[data_end:padded_end]):
-            return f"element {index} has AlignPadding that is not zero"
-        at = padded_end
-    return None
+    try:
+        check_general_opaque_data(opaque)
+    except DecodeError as error:
+        raise invalid_response(f"{answer.name} OpaqueData is not a general opaque data table: {error}") from None
 
 
 def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: Negotiated) -> None:

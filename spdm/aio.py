@@ -391,7 +391,8 @@ class AsyncSession(SessionView):
     async def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
     ) -> SetCertificateResult:
-        """SET_CERTIFICATE in the session (any slot); ResetRequired is `reset_required`."""
+        """SET_CERTIFICATE in the session (any slot); ResetRequired is `reset_required` (from 1.3 only
+        with CERT_INSTALL_RESET_CAP)."""
         return await self._run(self.core.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model))
 
     async def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:
@@ -528,7 +529,8 @@ class AsyncRequester(ConnectionView[AsyncSession]):
     async def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
     ) -> SetCertificateResult:
-        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required`."""
+        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required` (from 1.3
+        only with CERT_INSTALL_RESET_CAP)."""
         operation = self.connection.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model)
         return await self._run(operation)
 

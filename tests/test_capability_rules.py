@@ -106,3 +106,14 @@ def test_a_configuration_is_checked_at_each_of_its_versions() -> None:
 def test_a_configuration_libspdm_would_refuse_is_refused(capabilities: int, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         dataclasses.replace(demo_config(), capabilities=capabilities)
+
+
+def test_a_requester_configuration_a_responder_refuses_is_refused() -> None:
+    """The rule our responder answers GET_CAPABILITIES by (libspdm_check_request_flag_compatibility)
+    also checks a requester's configuration, at each version it offers."""
+    flags = F.CERT_CAP | F.CHAL_CAP | F.MUT_AUTH_CAP
+    with pytest.raises(ValueError, match=r"MUT_AUTH_CAP without ENCAP_CAP \(SPDM 1.1\) at SPDM 1.1"):
+        RequesterConfig(versions=(0x11, 0x12), capabilities=flags)
+    assert RequesterConfig(versions=(0x12,), capabilities=flags).capabilities == flags
+    with pytest.raises(ValueError, match=r"KEY_EX_CAP/PSK_CAP without ENCRYPT_CAP or MAC_CAP at SPDM 1\.2"):
+        RequesterConfig(versions=(0x12,), capabilities=F.KEY_EX_CAP)

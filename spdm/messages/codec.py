@@ -28,6 +28,7 @@ __all__ = [
     "decode_as",
     "decode_prefix",
     "decode_record",
+    "decode_record_prefix",
     "decode_records",
     "encode",
     "encode_record",
@@ -235,6 +236,13 @@ def decode_record(cls: type[R], data: bytes, name: str, context: CodecContext | 
     if size != len(data):
         raise DecodeError(name, "", f"{len(data) - size} trailing bytes after the end")
     return cast(R, obj)
+
+
+def decode_record_prefix(cls: type[R], data: bytes, name: str) -> tuple[R, int]:
+    """One `cls` at the start of `data`, and the bytes it takes: what follows is the caller's to read
+    or to ignore (a general opaque data table, whose elements end before the OpaqueData may)."""
+    obj, size = _parse(name, cls.layout, bytes(data), None)
+    return cast(R, obj), size
 
 
 def decode_records(cls: type[R], data: bytes, count: int, name: str) -> tuple[R, ...]:

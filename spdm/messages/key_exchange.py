@@ -12,10 +12,19 @@ from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["RANDOM_SIZE", "Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp"]
+__all__ = ["EVENT_ALL_POLICY", "RANDOM_SIZE", "Finish", "FinishRsp", "KeyExchange", "KeyExchangeRsp", "asks_all_events"]
 
 RANDOM_SIZE = 32
 """RandomData of KEY_EXCHANGE and KEY_EXCHANGE_RSP."""
+EVENT_ALL_POLICY = 0x02
+"""KEY_EXCHANGE SessionPolicy bit 1 (SPDM 1.3 EventAllPolicy): the session subscribes to every event."""
+
+
+def asks_all_events(version: int, session_policy: int) -> bool:
+    """A KEY_EXCHANGE of `version` with `session_policy` sets EventAllPolicy (reserved before 1.3), which
+    needs the responder's EVENT_CAP (libspdm_rsp_key_exchange.c refuses it, libspdm_req_key_exchange.c
+    asserts it; PSK_EXCHANGE's SessionPolicy has no such bit there)."""
+    return version >= 0x13 and bool(session_policy & EVENT_ALL_POLICY)
 
 
 def _opaque_data() -> list[c.Construct]:
@@ -41,7 +50,7 @@ def _opaque_data() -> list[c.Construct]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyExchange(Message):
     """`slot_id` 0xFF names a provisioned public key; `opaque_data` holds the DSP0277 version offer;
-    `session_policy` (1.2: bit 0 TerminationPolicy) is reserved before 1.2."""
+    `session_policy` (1.2: bit 0 TerminationPolicy; 1.3: bit 1 `EVENT_ALL_POLICY`) is reserved before 1.2."""
 
     version: int = 0x11
     summary_hash_type: int = 0

@@ -22,14 +22,16 @@ import construct as c
 
 from spdm.errors import DecodeError
 from spdm.messages._layout import field, length_of, of, require, when
-from spdm.messages.codec import Record, decode_record, encode_record, record
+from spdm.messages.codec import Record, decode_record, decode_record_prefix, encode_record, record
 
 __all__ = [
+    "MAX_REGISTRY_ID",
     "GeneralOpaqueTable",
     "OpaqueElement",
     "OpaqueTable",
     "SupportedVersionList",
     "VersionSelection",
+    "check_general_opaque_data",
     "decode_opaque",
     "encode_opaque",
     "has_secured_message_version",
@@ -46,6 +48,8 @@ _SM_DATA_VERSION = 1
 _SM_DATA_ID_VERSION_SELECTION = 0
 _SM_DATA_ID_SUPPORTED_VERSION_LIST = 1
 _REGISTRY_DMTF = 0
+MAX_REGISTRY_ID = 0x0B
+"""The last standards body DSP0274 defines an ID for (DMTF DSP), libspdm's SPDM_REGISTRY_ID_MAX."""
 
 R = TypeVar("R", bound=Record)
 
@@ -97,11 +101,11 @@ class OpaqueTable(Record):
     "_total_elements" / c.Rebuild(c.Int8ul, length_of("elements")),
     "reserved" / c.Bytes(3),
     "elements" / c.Array(field("_total_elements"), OpaqueElement.layout),
-    c.Terminated,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GeneralOpaqueTable(Record):
-    """The whole OpaqueData in the 1.2 general format (OpaqueDataFmt1): a count, then the elements."""
+    """OpaqueData in the 1.2 general format (OpaqueDataFmt1): a count, then the elements
+    (`decode_opaque` takes it as the whole OpaqueData, `check_general_opaque_data` as its start)."""
 
     reserved: bytes = bytes(3)
     elements: tuple[OpaqueElement, ...] = ()
@@ -153,6 +157,21 @@ def decode_opaque(data: bytes, *, general: bool = False) -> Table:
     if general:
         return decode_record(GeneralOpaqueTable, data, _NAME)
     return decode_record(OpaqueTable, data, _NAME)
+
+
+def check_general_opaque_data(data: bytes) -> None:
+    """Non-empty OpaqueData of GET_CSR, CHALLENGE_AUTH or MEASUREMENTS in the general format, as
+    libspdm_com_opaque_data.c (libspdm_process_general_opaque_data_check) accepts it: whole DWORDs,
+    at least one element, each of a defined registry and with zero AlignPadding. DWORDs after the
+    last element are not read. `DecodeError` names what is wrong."""
+    if len(data) % 4:
+        raise DecodeError(_NAME, "", f"{len(data)} bytes, not whole DWORDs")
+    table, _ = decode_record_prefix(GeneralOpaqueTable, data, _NAME)
+    if not table.elements:
+        raise DecodeError(_NAME, "TotalElements", "no elements")
+    for index, element in enumerate(table.elements):
+        if element.registry_id > MAX_REGISTRY_ID:
+            raise DecodeError(_NAME, f"elements[{index}].registry_id", f"{element.registry_id} names no registry")
 
 
 def encode_opaque(table: Table) -> bytes:

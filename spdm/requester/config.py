@@ -9,10 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from spdm._checks import requester_flags_refusal
 from spdm.certs import DEFAULT_CERTIFICATE_PORTION, ChainPolicy, check_certificate_portion
 from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.codes import (
+    DEFINED_REQUESTER_FLAGS,
     AlgType,
     CapabilityFlags,
     KeyScheduleAlgo,
@@ -24,6 +26,7 @@ from spdm.messages.negotiation import (
     SPDM_VERSIONS,
     AlgStruct,
     check_capability_settings,
+    version_text,
 )
 from spdm.messages.psk import check_psk
 from spdm.requester.identity import DheKeyShare, RequesterIdentity
@@ -180,6 +183,10 @@ class RequesterConfig:
                 f"{self.limits.max_response_bytes}, the largest response the requester reads"
             )
         check_capability_settings(self)
+        for version in sorted(self.versions):  # the flags each version's GET_CAPABILITIES carries (from 1.1)
+            refusal = requester_flags_refusal(self.capabilities & DEFINED_REQUESTER_FLAGS.get(version, 0), version)
+            if refusal is not None:
+                raise ValueError(f"capabilities: {refusal} at SPDM {version_text(version)}: a responder refuses it")
         if self.endpoint_info is not None:
             check_ep_info(self.endpoint_info)
         if not 0 <= self.session_policy <= 0xFF:

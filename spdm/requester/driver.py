@@ -125,8 +125,8 @@ class Requester(ConnectionView[Session]):
     def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
     ) -> SetCertificateResult:
-        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required` (see
-        `Connection.set_certificate`)."""
+        """SET_CERTIFICATE: install `chain` into `slot`; ResetRequired is `reset_required` (from 1.3
+        only with CERT_INSTALL_RESET_CAP; see `Connection.set_certificate`)."""
         return self._run(self.connection.set_certificate(slot, chain, key_pair_id=key_pair_id, cert_model=cert_model))
 
     def get_key_pair_info(self, key_pair_id: int) -> KeyPairInfoResult:

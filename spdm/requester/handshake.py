@@ -27,7 +27,7 @@ from spdm.errors import DecodeError, EncodeError, NegotiationError, ProtocolErro
 from spdm.messages import Message
 from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, SLOT_ID_MASK
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode, MutAuthRequest
-from spdm.messages.key_exchange import RANDOM_SIZE, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import RANDOM_SIZE, KeyExchange, KeyExchangeRsp, asks_all_events
 from spdm.messages.negotiation import VersionNumber, version_text
 from spdm.messages.opaque import decode_opaque, has_secured_message_version, selected_secured_message_version
 from spdm.messages.psk import PSK_CONTEXT_SIZE, PskExchange, PskExchangeRsp
@@ -212,11 +212,14 @@ def key_exchange(
     config = link.channel.config
     hashes = hash_suite(negotiated.base_hash_algo)
     suite = dhe_suite(negotiated.dhe_group)
+    policy = _session_policy(config, negotiated)
+    if asks_all_events(negotiated.version, policy) and not negotiated.responder_has(CapabilityFlags.EVENT_CAP):
+        raise NegotiationError("KEY_EXCHANGE: SessionPolicy EventAllPolicy, but the responder has no EVENT_CAP")
     share = _key_share(config, suite)
     ask = KeyExchange(
         version=negotiated.version,
         summary_hash_type=summary_hash_type,
-        session_policy=_session_policy(config, negotiated),
+        session_policy=policy,
         slot_id=slot,
         req_session_id=_new_req_session_id(link.sessions, config),
         random_data=config.draw_random(RANDOM_SIZE),

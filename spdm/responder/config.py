@@ -355,8 +355,6 @@ class ResponderConfig:
                 raise ValueError("MEAS_CAP needs a measurement provider")
             if not self.measurement_hash_priority:
                 raise ValueError("MEAS_CAP needs a measurement hash")
-        if self.capabilities & F.CERT_INSTALL_RESET_CAP and not self.capabilities & PROVISIONING_CAPABILITIES:
-            raise ValueError("CERT_INSTALL_RESET_CAP needs CSR_CAP or SET_CERT_CAP")
         self._check_certificate_model()
         if len(self.key_pairs) > MAX_KEY_PAIRS:
             raise ValueError(f"{len(self.key_pairs)} key pairs: KeyPairIDs go up to {MAX_KEY_PAIRS}")

@@ -45,7 +45,7 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._checks import check_transfer_sizes
+from spdm._checks import check_transfer_sizes, requester_flags_refusal
 from spdm.certs import CertChain, certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, select_algorithm
 from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
@@ -94,7 +94,7 @@ from spdm.messages.negotiation import (
     has_transfer_sizes,
     max_extended_algorithms,
 )
-from spdm.messages.opaque import decode_opaque
+from spdm.messages.opaque import check_general_opaque_data
 from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import (
@@ -610,7 +610,9 @@ class Responder:
             if (ask.ct_exponent or 0) > MAX_CT_EXPONENT:
                 raise invalid_request(f"CTExponent {ask.ct_exponent} is over {MAX_CT_EXPONENT}")
             requester_flags = (ask.flags or 0) & DEFINED_REQUESTER_FLAGS[version]
-            _check_requester_flags(version, requester_flags)
+            refusal = requester_flags_refusal(requester_flags, version)
+            if refusal is not None:
+                raise invalid_request(f"GET_CAPABILITIES: {refusal}")
         try:
             check_transfer_sizes(ask, requester_flags)
         except NegotiationError as error:
@@ -941,7 +943,7 @@ class Responder:
             raise invalid_request("OpaqueData, but no opaque data format was negotiated")
         if ask.opaque_data and negotiated.general_opaque_data:
             try:  # libspdm_rsp_csr.c refuses the same (libspdm_process_general_opaque_data_check)
-                decode_opaque(ask.opaque_data, general=True)
+                check_general_opaque_data(ask.opaque_data)
             except DecodeError as error:
                 raise invalid_request(f"OpaqueData is not a general opaque data table: {error}") from None
         usable = sorted(connection.chains)
@@ -1025,6 +1027,7 @@ class Responder:
         if session is None:
             self.transcript.before_request(Code.GET_MEASUREMENT_EXTENSION_LOG)
         return encode(answer)
+
     # --- endpoint info (SPDM 1.3) ---------------------------------------------------------
 
     def _get_endpoint_info(self, message: Message, request: bytes, session: Session | None) -> bytes:
@@ -1138,40 +1141,6 @@ def _served_codes(ours: int, theirs: int | None) -> Mapping[int, Code]:
         if (not needed or ours & needed) and (not required or theirs is None or theirs & required):
             served[code] = code
     return served
-
-
-def _check_requester_flags(version: int, flags: int) -> None:
-    """A requester's flags, checked per version as libspdm_rsp_capabilities.c
-    (libspdm_check_request_flag_compatibility) checks them: MUT_AUTH_CAP needs ENCAP_CAP at 1.1
-    only, and 1.3 adds the rules of EP_INFO_CAP, EVENT_CAP and MULTI_KEY_CAP. `flags` holds only
-    the bits `version` defines (`DEFINED_REQUESTER_FLAGS`), so those three are zero before 1.3."""
-    cert, chal = flags & F.CERT_CAP, flags & F.CHAL_CAP
-    secure = flags & (F.ENCRYPT_CAP | F.MAC_CAP)
-    key_ex, psk = flags & F.KEY_EX_CAP, flags & F.PSK_CAP_MASK
-    pub_key_id, mut_auth = flags & F.PUB_KEY_ID_CAP, flags & F.MUT_AUTH_CAP
-    ep_info, multi_key = flags & F.EP_INFO_CAP_MASK, flags & F.MULTI_KEY_CAP_MASK
-    session_only = F.ENCRYPT_CAP | F.MAC_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP | F.HBEAT_CAP | F.KEY_UPD_CAP | F.EVENT_CAP
-    rules = (
-        (psk == F.PSK_CAP_MASK or psk == F.PSK_CAP_WITH_CONTEXT, "PSK_CAP 10b and 11b are reserved for a requester"),
-        (bool(key_ex or psk) and not secure, "KEY_EX_CAP/PSK_CAP without ENCRYPT_CAP or MAC_CAP"),
-        (not (key_ex or psk) and bool(flags & session_only), "session capabilities without KEY_EX_CAP or PSK_CAP"),
-        (not key_ex and bool(psk) and bool(flags & F.HANDSHAKE_IN_THE_CLEAR_CAP), "PSK only, handshake in the clear"),
-        (bool(cert and pub_key_id), "CERT_CAP and PUB_KEY_ID_CAP together"),
-        (  # 1.3: a key that only signs ENDPOINT_INFO needs neither
-            bool(cert or pub_key_id) and not (chal or key_ex) and ep_info != F.EP_INFO_CAP_SIG,
-            "a certificate or key, no CHAL_CAP, KEY_EX_CAP or EP_INFO_CAP_SIG",
-        ),
-        (not (cert or pub_key_id) and bool(chal or mut_auth), "CHAL_CAP or MUT_AUTH_CAP without a certificate or key"),
-        (not (cert or pub_key_id) and ep_info == F.EP_INFO_CAP_SIG, "EP_INFO_CAP_SIG without a certificate or key"),
-        (bool(mut_auth) and not (key_ex or chal), "MUT_AUTH_CAP without KEY_EX_CAP or CHAL_CAP"),
-        (version == 0x11 and bool(mut_auth) and not flags & F.ENCAP_CAP, "MUT_AUTH_CAP without ENCAP_CAP (SPDM 1.1)"),
-        (ep_info == F.EP_INFO_CAP_MASK, "EP_INFO_CAP 11b is reserved"),
-        (multi_key == F.MULTI_KEY_CAP_MASK, "MULTI_KEY_CAP 11b is reserved"),
-        (bool(multi_key) and bool(pub_key_id or not cert), "MULTI_KEY_CAP without CERT_CAP, or with PUB_KEY_ID_CAP"),
-    )
-    for broken, reason in rules:
-        if broken:
-            raise invalid_request(f"GET_CAPABILITIES: {reason}")
 
 
 def _bits(priority: tuple[int, ...]) -> int:

@@ -52,6 +52,7 @@ _EXTENSION_REQUEST = x509.ObjectIdentifier("1.2.840.113549.1.9.14")
 _PLACEHOLDER_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + b"\x03\x01\x00"
 _SEQUENCE = (0, 1, 16)
 
+
 class SlotTable:
     """The responder's certificate slots as they stand: `current` (what GET_DIGESTS, GET_CERTIFICATE,
     CHALLENGE and the sessions serve) and `pending` (chains installed under CERT_INSTALL_RESET_CAP,

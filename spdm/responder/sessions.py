@@ -62,7 +62,7 @@ from spdm.messages.encapsulated import (
 )
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, GetSupportedEventTypes, SubscribeEventTypes
-from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp, asks_all_events
 from spdm.messages.opaque import (
     decode_opaque,
     has_secured_message_version,
@@ -103,8 +103,6 @@ F = CapabilityFlags
 
 _MAX_RSP_SESSION_ID = 0xFFFF
 _RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
-_EVENT_ALL_POLICY = 0x02
-"""KEY_EXCHANGE SessionPolicy bit 1 (SPDM 1.3 EventAllPolicy): the session subscribes to every event."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -475,7 +473,7 @@ class SessionTable:
         which a responder without EVENT_CAP refuses (libspdm_rsp_key_exchange.c; PSK_EXCHANGE's
         SessionPolicy subscribes to nothing there, libspdm_rsp_psk_exchange_rsp.c)."""
         events = SessionEvents()
-        if ask.version >= 0x13 and ask.session_policy & _EVENT_ALL_POLICY:
+        if asks_all_events(ask.version, ask.session_policy):
             if not negotiated.responder_has(F.EVENT_CAP):
                 raise invalid_request("SessionPolicy EventAllPolicy, but this responder has no EVENT_CAP")
             events.subscribe(supported_types(self.config.event_groups))

@@ -14,7 +14,7 @@ import pytest
 
 from spdm.capture import CapturedMessage, messages, read_pcap
 from spdm.messages.challenge import Challenge
-from spdm.messages.codes import CapabilityFlags, SummaryHashType
+from spdm.messages.codes import SummaryHashType
 from spdm.messages.measurements import GetMeasurements
 from spdm.messages.negotiation import NegotiateAlgorithms
 from spdm.requester import Requester, RequesterConfig
@@ -33,7 +33,7 @@ def _config(items: list[CapturedMessage], root: bytes, **extra: object) -> Reque
     offer = next(i.message for i in items if isinstance(i.message, NegotiateAlgorithms))
     return RequesterConfig(
         versions=(0x10, 0x11),
-        capabilities=getattr(get_caps, "flags", None) or CapabilityFlags.CERT_CAP,
+        capabilities=getattr(get_caps, "flags", None) or 0,  # a 1.0 GET_CAPABILITIES carries none
         base_asym_algo=offer.base_asym_algo,
         base_hash_algo=offer.base_hash_algo,
         alg_structs=offer.alg_structs,

@@ -215,11 +215,11 @@ def test_reset_required_from_1_3_needs_cert_install_reset_cap(version: int, rese
 _TABLE = version_list_opaque((0x1100,), general=True)  # TotalElements 1, one 12-byte element
 _REFUSED_OPAQUE = [
     (b"\x01\x02\x03", "not whole DWORDs"),
-    (bytes(4), "TotalElements is 0"),
-    (bytes([2]) + _TABLE[1:], "element 1 is beyond the data"),
-    (_TABLE[:4] + b"\x0c" + _TABLE[5:], "registry ID 12"),
-    (_TABLE[:-1] + b"\x01", "AlignPadding that is not zero"),
-    (_TABLE[:6] + b"\x09\x00" + _TABLE[8:], "element 0 is beyond the data"),  # OpaqueElementDataLen 9
+    (bytes(4), "TotalElements: no elements"),
+    (bytes([2]) + _TABLE[1:], "elements.registry_id: truncated"),
+    (_TABLE[:4] + b"\x0c" + _TABLE[5:], "12 names no registry"),
+    (_TABLE[:-1] + b"\x01", "AlignPadding is not zero"),
+    (_TABLE[:6] + b"\x09\x00" + _TABLE[8:], "elements.data: truncated"),  # OpaqueElementDataLen 9
 ]
 _ACCEPTED_OPAQUE = [
     _TABLE,

@@ -344,3 +344,25 @@ def test_chunk_requests_from_a_requester_without_chunk_cap_are_unexpected(versio
     for message in (ChunkGet(version=version, handle=1, chunk_seq_no=0), chunk_send):
         assert _error(responder.respond(encode(message))) == E.UnexpectedRequest, message.name
     _digests_work(responder, version)
+
+
+def test_our_requester_does_not_ask_all_events_of_a_responder_without_event_cap() -> None:
+    """libspdm_req_key_exchange.c asserts EventAllPolicy only with the responder's EVENT_CAP: ours refuses
+    before sending, where the responder would answer InvalidRequest."""
+    config = demo_config(sessions=True)
+    responder = Responder(config)
+    sent: list[bytes] = []
+
+    def respond(request: bytes, session_id: int | None) -> bytes:
+        sent.append(request)
+        return responder.respond(request, session_id)
+
+    requester_config = dataclasses.replace(
+        RequesterConfig.with_sessions(trust_anchors={0: config.slots[0].certificates[0]}), session_policy=0x02
+    )
+    requester = Requester(LoopbackTransport(respond), requester_config)
+    requester.authenticate(0)
+    before = len(sent)
+    with pytest.raises(NegotiationError, match="EventAllPolicy, but the responder has no EVENT_CAP"):
+        requester.key_exchange(0)
+    assert len(sent) == before
