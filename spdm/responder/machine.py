@@ -467,8 +467,7 @@ class Responder:
         target = TRANSITIONS.get((self._state, code))
         if target is None:
             if code in SESSION_REQUIRED and connection is not None:
-                error = ErrorCode.SessionRequired if connection.negotiated.version >= 0x12 else ErrorCode.Unspecified
-                raise ProtocolError(error, f"{code.name} outside a session")
+                raise _session_required(connection.negotiated.version, f"{code.name} outside a session")
             where = " outside a session" if code in SESSION_ONLY else ""
             raise unexpected(f"{code.name}{where} in state {self._state.name}")
         if code == Code.GET_CAPABILITIES:  # in order and of a supported version: its errors answer in it, as libspdm's
@@ -489,7 +488,10 @@ class Responder:
         if code in NEVER_IN_SESSION:
             raise unexpected(f"{code.name} inside a session")
         if session.in_the_clear and session.handshaking and not clear and code in CLEAR_HANDSHAKE:
-            raise unexpected(f"{code.name} of a session whose handshake is in the clear, sent inside the session")
+            why = f"{code.name} of a session whose handshake is in the clear, sent inside the session"
+            if code == Code.FINISH and self._connection is not None:  # libspdm_rsp_finish_rsp.c
+                raise _session_required(self._connection.negotiated.version, why)
+            raise unexpected(why)
         targets = SESSION_TRANSITIONS.get((session.state, code))
         asking = session.state is SessionState.ESTABLISHED and not clear and self._asked(session.session_id, code)
         if targets is None and not asking:
@@ -1141,6 +1143,13 @@ def _served_codes(ours: int, theirs: int | None) -> Mapping[int, Code]:
         if (not needed or ours & needed) and (not required or theirs is None or theirs & required):
             served[code] = code
     return served
+
+
+def _session_required(version: int, reason: str) -> ProtocolError:
+    """A session request where a session is required and there is none, or FINISH sealed where its
+    handshake travels in the clear: SessionRequired from 1.2, Unspecified at 1.1 (libspdm_rsp_finish_rsp.c,
+    _heartbeat.c, _key_update_ack.c, _end_session_ack.c)."""
+    return ProtocolError(ErrorCode.SessionRequired if version >= 0x12 else ErrorCode.Unspecified, reason)
 
 
 def _bits(priority: tuple[int, ...]) -> int:
