@@ -5,12 +5,18 @@ is not a new request, and any other request starts afresh."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
-from spdm.capture import read_pcap
+import pytest
+
+from spdm.capture import LINKTYPE_PCI_DOE, CaptureSecrets, CaptureWriter, RecordingTransport, read_pcap
 from spdm.messages.certificates import Digests, GetCertificate, GetDigests
 from spdm.messages.codes import Code, ErrorCode
 from spdm.messages.error import ErrorResponse, RespondIfReady, ResponseNotReady
+from spdm.requester import Requester, RequesterConfig
+from spdm.responder import Responder, demo_config
+from spdm.transport.loopback import LoopbackTransport
 from spdm.verify import verify_capture
 from spdm.verify.pairing import RequestPairing
 
@@ -62,3 +68,27 @@ def test_verify_refuses_a_respond_if_ready_after_a_new_request() -> None:
     assert failure is not None and failure.record == 23
     assert failure.name == "only an ERROR answers a RESPOND_IF_READY that no ResponseNotReady asked for"
 
+
+
+@pytest.mark.parametrize("all_keys", [False, True], ids=["update-key", "update-all-keys"])
+def test_a_key_update_answered_response_not_ready_stays_in_flight(all_keys: bool) -> None:
+    """libspdm's responder may answer KEY_UPDATE ResponseNotReady (libspdm_rsp_key_update_ack.c); the
+    KEY_UPDATE_ACK RESPOND_IF_READY fetches then completes the update, which the replay must follow."""
+    psk, hint = b"pairing psk value", b"hint"
+    config = demo_config(sessions=True, psks={hint: psk})
+    responder = Responder(config)
+    root = config.slots[0].certificates[0]
+    out = io.BytesIO()
+    recording = RecordingTransport(LoopbackTransport(responder.respond), CaptureWriter(out, link_type=LINKTYPE_PCI_DOE))
+    waits: list[float] = []
+    settings = RequesterConfig.with_sessions(trust_anchors={0: root}, psk=psk, psk_hint=hint, sleep=waits.append)
+    requester = Requester(recording, settings)
+    requester.init_connection()
+    session = requester.psk_exchange()
+    responder.answer_not_ready(1)
+    session.key_update(all_keys=all_keys)
+    assert len(waits) == 1  # the KEY_UPDATE was answered ResponseNotReady
+    session.heartbeat()
+    session.close()
+    report = verify_capture(read_pcap(out.getvalue()), {0: root}, secrets=CaptureSecrets(psk=psk))
+    assert report.ok, report.first_failure

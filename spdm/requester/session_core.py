@@ -348,12 +348,15 @@ class SessionCore:
         return response
 
     def heartbeat(self) -> Operation[None]:
-        """HEARTBEAT: keeps the session alive (the responder's watchdog is twice `heartbeat_period`)."""
+        """HEARTBEAT: keeps the session alive (the responder's watchdog is twice `heartbeat_period`);
+        `NegotiationError` when the period is 0 (the responder asked for no heartbeats)."""
         return Operation(self._heartbeat())
 
     def _heartbeat(self) -> Steps[None]:
         self._require_phase("established")
         require_support(self._negotiated, Code.HEARTBEAT)
+        if not self.heartbeat_period:  # libspdm_req_heartbeat.c does not send it; libspdm_rsp_heartbeat.c refuses it
+            raise NegotiationError("HEARTBEAT: the session's HeartbeatPeriod is 0, the responder expects none")
         yield from self._transact(Heartbeat(version=self._version), HeartbeatAck)
 
     def key_update(self, all_keys: bool = False) -> Operation[bool]:

@@ -22,10 +22,11 @@ replay go through the same ones. In order:
   the data keys (from TH2) take over once FINISH_RSP / PSK_FINISH_RSP is out. A FINISH that does
   not verify is refused and leaves the transcript as it was.
 
-A record that does not open (unknown session, framing, stale or replayed sequence number, bad
-tag) is answered in the clear (ERROR InvalidSession or DecryptError) and changes nothing: no
-sequence number moves, no session ends. A refused request inside a session is answered inside
-it, under the session's current response key.
+A record that does not open is answered in the clear: an unknown session with ERROR InvalidSession,
+which changes nothing; framing, a stale or replayed sequence number or a bad tag with ERROR
+DecryptError, which ends that session (libspdm frees it, and a requester drops its own on that
+answer). A refused request inside a session is answered inside it, under the session's current
+response key.
 """
 
 from __future__ import annotations
@@ -175,8 +176,9 @@ class Session:
         return self.state not in (SessionState.ESTABLISHED, SessionState.EXPECT_EVENT_ACK, SessionState.ENDED)
 
     def open(self, record: bytes) -> bytes:
-        """The SPDM message of a record from the requester; raises (and changes nothing) when it does
-        not open. While a KEY_UPDATE awaits VerifyNewKey, its rules say which keys open it."""
+        """The SPDM message of a record from the requester; raises (and changes no key or sequence
+        number) when it does not open. While a KEY_UPDATE awaits VerifyNewKey, its rules say which keys
+        open it."""
         if self.key_update is not None:
             return self.key_update.open(record)
         return self.channel.request.open(record)
@@ -295,6 +297,9 @@ class SessionTable:
         try:
             message = session.open(record)
         except (DecodeError, VerificationError, ProtocolError) as error:
+            # the session ends with DecryptError, on both sides (libspdm_rsp_receive_send.c frees it, and
+            # a requester that receives DecryptError drops its own: libspdm_req_handle_error_response.c)
+            self._sessions.pop(session_id, None)
             raise _decrypt_error(f"session 0x{session_id:08x}: {error}") from None
         return session, message
 

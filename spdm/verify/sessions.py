@@ -463,7 +463,8 @@ class SessionReplayer:
             elif isinstance(inner, KeyUpdateAck):
                 self._key_update_ack(session, index)
             elif isinstance(inner, ErrorResponse):
-                if session._key_update is not None:
+                # ResponseNotReady defers the answer (RESPOND_IF_READY fetches the ACK): the update stays in flight
+                if session._key_update is not None and inner.error_code != ErrorCode.ResponseNotReady:
                     session._key_update.refused()
                     session._key_update = None
             elif isinstance(inner, (SendEvent, SupportedEventTypes, SubscribeEventTypes)):

@@ -11,9 +11,10 @@ every request it checks, independently of any model:
 * it answers what was asked: the request's code and version (or ERROR);
 * the state moves only along the tables: an ERROR (clear or sealed) changes neither the
   connection nor any session's state; a clear ERROR (a record that did not open) changes no
-  sequence number or key either; a sealed one moves only its own session's numbers by one; a
-  success moves the connection as `TRANSITIONS` says and its session as `SESSION_TRANSITIONS` says,
-  and touches no other session (GET_VERSION ends them all; *_EXCHANGE adds exactly one).
+  sequence number or key either, except that DecryptError ends that record's session; a sealed
+  one moves only its own session's numbers by one; a success moves the connection as
+  `TRANSITIONS` says and its session as `SESSION_TRANSITIONS` says, and touches no other session
+  (GET_VERSION ends them all; *_EXCHANGE adds exactly one).
 
 `Checked.counts` counts inputs per label (the request's code name, or "raw").
 """
@@ -21,9 +22,10 @@ every request it checks, independently of any model:
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass
 
-from spdm.errors import SpdmError
+from spdm.errors import ErrorCode, SpdmError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
 from spdm.messages.codes import Code
@@ -240,10 +242,15 @@ class Checked:
         before: Snapshot,
         after: Snapshot,
     ) -> Answer:
-        if len(response) == 4:  # a record that did not open: a clear ERROR, nothing changed
+        if len(response) == 4:  # a record that did not open: a clear ERROR
             error = decode(response)
             assert isinstance(error, ErrorResponse), error
-            assert after == before, "a record that did not open changed the state"
+            if error.error_code == ErrorCode.DecryptError:  # it ends its session (as libspdm), nothing else
+                assert session_id in before.sessions, "DecryptError for a session that is not open"
+                before = dataclasses.replace(
+                    before, sessions={k: v for k, v in before.sessions.items() if k != session_id}
+                )
+            assert after == before, "a record that did not open changed more than its session's end"
             return Answer(plain, response, error, sealed=False)
         assert plain is not None, "a record the responder's keys do not open was answered in the session"
         assert int.from_bytes(response[:4], "little") == session_id, "a sealed answer names another session"

@@ -5,10 +5,11 @@ tests/protocol (`Peer`, `SessionPeer`, whose every signature and verify data is 
 by the oracle (`oracle.Checked`), which checks each answer: `respond` never raises, the answer
 decodes (secured ones after opening them with the responder's response keys), it answers the
 request, and states move only along the transition tables (an ERROR moves nothing; a record that
-does not open moves no sequence number). Rules: reconnect (VCA), digests, certificate portions,
-CHALLENGE, measurements, KEY_EXCHANGE/FINISH, PSK_EXCHANGE/PSK_FINISH, HEARTBEAT, KEY_UPDATE,
-END_SESSION, in-session measurements; requests out of order, with a wrong version or an unknown
-code; `mutations` of valid requests in the clear and inside a live session (correctly sealed);
+does not open moves no sequence number, and DecryptError ends its session). Rules: reconnect
+(VCA), digests, certificate portions, CHALLENGE, measurements, KEY_EXCHANGE/FINISH,
+PSK_EXCHANGE/PSK_FINISH, HEARTBEAT, KEY_UPDATE, END_SESSION, in-session measurements; requests
+out of order, with a wrong version or an unknown code; `mutations` of valid requests in the clear
+and inside a live session (correctly sealed);
 tampered, replayed and misaddressed secured records. Teardown: a fresh, fully checked flow
 (GET_VERSION, authentication, a DHE and a PSK session) still succeeds on the same responder.
 """
@@ -24,6 +25,7 @@ from oracle import Checked, shadow
 from responder_peer import NONCE
 from session_peer import PSK, PSK_HINT, RequesterSession, SessionPeer, session_offer
 
+from spdm.errors import ErrorCode
 from spdm.messages import Message, encode
 from spdm.messages.certificates import GetCertificate, GetDigests
 from spdm.messages.challenge import Challenge
@@ -234,7 +236,8 @@ class ResponderMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.device.responder.sessions))
     @rule(data=st.data(), how=st.sampled_from(["mutate", "replay", "other-session", "no-session"]))
     def tampered_record(self, data: st.DataObject, how: str) -> None:
-        """A record that must not open: an ERROR in the clear, and no session moves (the oracle checks)."""
+        """A record that must not open: an ERROR in the clear; DecryptError ends its session and nothing
+        else moves (the oracle checks)."""
         responder = self.device.responder
         session_id = data.draw(st.sampled_from(sorted(responder.sessions)))
         live = responder._sessions.get(session_id)
@@ -259,6 +262,8 @@ class ResponderMachine(RuleBasedStateMachine):
             response = self.device.respond(record, data.draw(st.integers(0, 0xFFFF_FFFF)))
         if how != "no-session" or len(response) == 4:
             assert len(response) == 4 and response[1] == Code.ERROR, response.hex()
+            if response[2] == ErrorCode.DecryptError:  # the session ended with it
+                self.sessions.pop(session_id, None)
         else:  # the draw hit the very session: it served a valid heartbeat
             self.sessions.pop(session_id, None)
 

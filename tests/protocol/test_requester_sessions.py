@@ -355,6 +355,7 @@ class ScriptedResponder:
 
     FLAGS = F.ENCRYPT_CAP | F.MAC_CAP | F.PSK_CAP_NO_CONTEXT | F.HBEAT_CAP | F.KEY_UPD_CAP | F.ENCAP_CAP
     SESSION_ID = 0xBEEF0000
+    HEARTBEAT_PERIOD = 5
 
     def __init__(self) -> None:
         self.hash = hash_suite(BaseHashAlgo.SHA_256)
@@ -421,6 +422,7 @@ class ScriptedResponder:
         ask = decode(request, self.context)
         assert isinstance(ask, PskExchange) and ask.psk_hint == HINT
         answer = PskExchangeRsp(
+            heartbeat_period=self.HEARTBEAT_PERIOD,
             rsp_session_id=self.SESSION_ID >> 16,
             opaque_data=version_selection_opaque(0x1100),
             responder_verify_data=bytes(32),
@@ -503,7 +505,8 @@ def test_psk_without_context_needs_no_psk_finish() -> None:
     requester, responder, _ = _scripted()
     with requester.psk_exchange() as session:
         assert session.session_id >> 16 == ScriptedResponder.SESSION_ID >> 16
-        assert session.heartbeat_period == 0 and session.secured_message_version == 0x1100
+        assert session.heartbeat_period == ScriptedResponder.HEARTBEAT_PERIOD
+        assert session.secured_message_version == 0x1100
         session.heartbeat()
     assert [type(m).__name__ for m, _ in responder.seen] == ["Heartbeat", "EndSession"]
 

@@ -532,26 +532,31 @@ def test_session_state_tables() -> None:
 
 
 def test_secured_messages_over_doe() -> None:
-    """Type-2 objects carry records both ways; a record that does not open draws a type-1 ERROR."""
+    """Type-2 objects carry records both ways; a record that does not open draws a type-1 ERROR (and
+    ends its session)."""
     responder = Responder(config(max_padding=3))
     peer = SessionPeer(responder)
     session = established(peer)
     device = DoeMailboxResponder(responder.respond)
     record = session.seal(Heartbeat(version=0x11))
+    answered = decode_object(device(encode_object(DoeType.SECURED_CMA_SPDM, record)) or b"")
+    assert answered.object_type == DoeType.SECURED_CMA_SPDM
+    assert session.peer.decode(session.channel.open(answered.payload)).code == Code.HEARTBEAT_ACK
+    record = session.seal(Heartbeat(version=0x11))
     tampered = record[:-1] + bytes([record[-1] ^ 1])
     refused = decode_object(device(encode_object(DoeType.SECURED_CMA_SPDM, tampered)) or b"")
     assert refused.object_type == DoeType.CMA_SPDM
     assert decode(refused.payload) == ErrorResponse(version=0x11, error_code=E.DecryptError, error_data=0)
-    answered = decode_object(device(encode_object(DoeType.SECURED_CMA_SPDM, record)) or b"")
-    assert answered.object_type == DoeType.SECURED_CMA_SPDM
-    assert session.peer.decode(session.channel.open(answered.payload)).code == Code.HEARTBEAT_ACK
     # The host side hands the clear ERROR over as it came.
+    session = established(peer)
     transport = DoeTransport(MemoryDoeLink(device=device))
+    record = session.seal(Heartbeat(version=0x11))
+    response = transport.exchange(record, session_id=session.session_id)
+    assert session.peer.decode(session.channel.open(response)).code == Code.HEARTBEAT_ACK
     record = session.seal(Heartbeat(version=0x11))
     clear = transport.exchange(record[:-1] + bytes([record[-1] ^ 1]), session_id=session.session_id)
     assert clear == encode(ErrorResponse(version=0x11, error_code=E.DecryptError, error_data=0))
-    response = transport.exchange(record, session_id=session.session_id)
-    assert session.peer.decode(session.channel.open(response)).code == Code.HEARTBEAT_ACK
+    assert responder.sessions == {}
 
 
 def test_mctp_framing() -> None:

@@ -82,17 +82,32 @@ def tampered(record: bytes) -> list[bytes]:
     ]
 
 
-def test_a_record_that_does_not_open_changes_nothing() -> None:
+def test_a_record_that_does_not_open_ends_its_session() -> None:
+    """DecryptError ends the session on both sides (libspdm_rsp_receive_send.c frees it; a requester
+    drops its own on that answer), so a requester's sessions never pile up on the responder. Other
+    sessions go on, and the one that ended answers InvalidSession from then on."""
+    peer = peer_for()
+    bystander = established(peer)
+    for bad in tampered(established(peer).seal(HEARTBEAT)):
+        session = established(peer)
+        record = session.seal(HEARTBEAT)
+        bad = session.session_id.to_bytes(4, "little") + bad[4:]
+        session.expect_clear_error(bad, E.DecryptError)
+        assert session.session_id not in peer.responder.sessions
+        session.expect_clear_error(record, E.InvalidSession)
+    assert set(peer.responder.sessions) >= {bystander.session_id}
+    exercise(bystander)
+
+
+def test_doe_padding_after_a_record_is_fine_and_a_replay_ends_the_session() -> None:
     peer = peer_for()
     session = established(peer)
     record = session.seal(HEARTBEAT)
-    for bad in tampered(record):
-        session.expect_clear_error(bad, E.DecryptError)
-    assert peer.responder.sessions == {session.session_id: S.ESTABLISHED}
     response = peer.raw(record + bytes(-len(record) % 4), session.session_id)  # DOE padding is fine
     assert peer.decode(session.channel.open(response)).code == Code.HEARTBEAT_ACK
     session.expect_clear_error(record, E.DecryptError)  # replayed
-    exercise(session)
+    assert peer.responder.sessions == {}
+    exercise(established(peer))
 
 
 def test_a_record_that_does_not_open_leaves_the_measurement_transcript() -> None:
@@ -105,8 +120,8 @@ def test_a_record_that_does_not_open_leaves_the_measurement_transcript() -> None
     record = session.seal(HEARTBEAT)
     unknown = session.session_id ^ 0x0000_0001
     session.expect_clear_error(unknown.to_bytes(4, "little") + record[4:], E.InvalidSession, session_id=unknown)
-    for bad in tampered(record):
-        session.expect_clear_error(bad, E.DecryptError)
+    session.expect_clear_error(tampered(record)[2], E.DecryptError)  # the session ends with it
+    session.expect_clear_error(record, E.InvalidSession)
     peer.peer.measurements(0xFF, signed=True)  # verifies over the unsigned exchange and this one
 
 
@@ -118,12 +133,13 @@ def test_unknown_and_mismatched_session_ids() -> None:
     unknown = 0x1234_5678
     session.expect_clear_error(unknown.to_bytes(4, "little") + record[4:], E.InvalidSession, session_id=unknown)
     session.expect_clear_error(record[:3], E.InvalidSession)
-    # The other session's ID on this session's record: it does not open there.
-    forged = other.session_id.to_bytes(4, "little") + record[4:]
-    other.expect_clear_error(forged, E.DecryptError)
     session.expect_clear_error(b"", E.InvalidSession)
     assert peer.decode(session.channel.open(peer.raw(record, session.session_id))).code == Code.HEARTBEAT_ACK
-    other.heartbeat()
+    # The other session's ID on this session's record: it does not open there, and that session ends.
+    forged = other.session_id.to_bytes(4, "little") + record[4:]
+    other.expect_clear_error(forged, E.DecryptError)
+    assert list(peer.responder.sessions) == [session.session_id]
+    session.heartbeat()
 
 
 def test_oversized_record() -> None:
@@ -140,7 +156,7 @@ def test_old_key_after_key_update_is_refused() -> None:
     session.key_update(KeyUpdateOperation.UPDATE_KEY)
     stale = DirectionState.from_keys(old.keys, session_id=session.session_id, aead=old.aead)  # type: ignore[arg-type]
     session.expect_clear_error(stale.seal(encode(HEARTBEAT)), E.DecryptError)
-    session.heartbeat()
+    assert peer.responder.sessions == {}
 
 
 def test_old_request_key_still_opens_until_verify_new_key() -> None:
@@ -180,9 +196,11 @@ def test_sequence_number_exhausted() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=80), st.sampled_from([0, 1, 2]))
-def test_random_records_never_disturb_a_session(data: bytes, prefix: int) -> None:
+def test_random_records_end_at_most_their_own_session(data: bytes, prefix: int) -> None:
+    """A random record naming a session gets a 4-byte clear ERROR; DecryptError ends that session and
+    nothing else, any other answer changes nothing."""
     peer = FUZZ_PEER
-    session = FUZZ_SESSION
+    session = established(peer)
     session_id = session.session_id
     record = data
     if prefix == 1:
@@ -193,7 +211,12 @@ def test_random_records_never_disturb_a_session(data: bytes, prefix: int) -> Non
     answer = decode(response)
     assert isinstance(answer, ErrorResponse) and len(response) == 4
     assert answer.error_code in (E.InvalidSession, E.DecryptError, E.InvalidRequest)
-    session.heartbeat()
+    if answer.error_code == E.DecryptError:
+        assert session_id not in peer.responder.sessions
+    else:
+        session.heartbeat()
+        session.end_session()
+    FUZZ_SESSION.heartbeat()
 
 
 FUZZ_PEER = peer_for()
