@@ -1,8 +1,10 @@
 """A leaf certificate that spells out DER DEFAULT values: its canonical form, and its signature checked by hand.
 
-DER forbids encoding a DEFAULT value and `cryptography` refuses such a certificate, but OpenSSL,
-mbedtls (hence libspdm) and Linux accept one, and devices ship leaves whose basicConstraints is
-``SEQUENCE { BOOLEAN FALSE }``. `canonical_form` drops exactly two kinds of encoded DEFAULT, cA
+DER forbids encoding a DEFAULT value and `cryptography` refuses such a certificate, but OpenSSL and
+Linux accept one, and devices ship leaves whose basicConstraints is ``SEQUENCE { BOOLEAN FALSE }``.
+libspdm accepts critical FALSE but refuses such a basicConstraints (mbedtls parses and verifies the
+leaf; libspdm_verify_leaf_cert_basic_constraints then wants the bytes of an empty SEQUENCE): this
+is a deliberate leniency beyond libspdm. `canonical_form` drops exactly two kinds of encoded DEFAULT, cA
 FALSE in basicConstraints and critical FALSE in an Extension, and changes nothing else, so the
 library can read the fields. The signature covers the original tbsCertificate, so
 `verify_signature` checks it over those bytes with the algorithms the library's verifier permits;

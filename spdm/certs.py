@@ -9,8 +9,8 @@ exact bytes. `ChainPortions` reassembles them from the CERTIFICATE responses tha
 Validation is `cryptography.x509.verification` (path building, signatures, validity, critical
 extensions, CA constraints) with extension policies fitted to device certificates rather than
 web PKI; this module adds only what that library does not know: the SPDM order of the chain,
-RootHash, the leaf's fit to the negotiated algorithm, SPDM EKUs and the PCIe CMA identity in
-SubjectAltName.
+RootHash, the leaf's fit to the negotiated algorithm, libspdm's leaf rules (by version and
+certificate model), SPDM EKUs and extension, and the PCIe CMA identity in SubjectAltName.
 """
 
 from __future__ import annotations
@@ -404,14 +404,15 @@ def _spdm_cert_oids(certificate: x509.Certificate) -> frozenset[str]:
         raise VerificationError(f"the SPDM extension {SPDM_EXTENSION_OID} is not id-spdm-cert-oids: {exc}") from None
 
 
-def _check_alias_leaf(index: int, leaf: x509.Certificate) -> None:
-    """An alias certificate does not claim the hardware identity (libspdm_verify_leaf_cert_spdm_extension)."""
+def _check_spdm_extension(index: int, leaf: x509.Certificate, *, alias: bool) -> None:
+    """The leaf's SPDM extension is well formed, and an alias certificate (`alias`) does not claim the
+    hardware identity (libspdm_verify_leaf_cert_spdm_extension)."""
     where = _describe(index, leaf)
     try:
         oids = _spdm_cert_oids(leaf)
     except VerificationError as exc:
         raise VerificationError(f"{where}: {exc}") from None
-    if SPDM_HARDWARE_IDENTITY_OID in oids:
+    if alias and SPDM_HARDWARE_IDENTITY_OID in oids:
         raise VerificationError(
             f"{where}: is the leaf of the alias certificate model (ALIAS_CERT_CAP) but its SPDM extension names "
             f"the hardware identity OID {SPDM_HARDWARE_IDENTITY_OID}, which only the device certificate may"
@@ -425,19 +426,25 @@ def _check_alias_leaf(index: int, leaf: x509.Certificate) -> None:
 class ChainPolicy:
     """What a chain must satisfy beyond signatures and validity.
 
-    `max_depth` bounds the certificates in the slot (root included when present); `max_chain_bytes`
-    the slot buffer. `require_cma_identity`: the leaf must name a PCIe CMA identity.
-    `expected_spdm_eku` (`SPDM_RESPONDER_AUTH_OID` or `SPDM_REQUESTER_AUTH_OID`): when the leaf lists
-    SPDM EKUs at all, it must list this one (libspdm's rule; a leaf without SPDM EKUs passes).
+    `max_depth` bounds the certificates in the slot (root included when present; libspdm bounds only
+    the size, this bound is deliberately stricter); `max_chain_bytes` the slot buffer.
+    `require_cma_identity`: the leaf must name a PCIe CMA identity.
+    `expected_spdm_eku` says whose chain it is: a responder's (`SPDM_RESPONDER_AUTH_OID`, the
+    default: the requester and `spdm verify` check responders) or a requester's
+    (`SPDM_REQUESTER_AUTH_OID`, the responder's mutual authentication). When the leaf lists SPDM
+    EKUs at all, it must list this one (libspdm_verify_leaf_cert_spdm_eku, is_requester_cert; a
+    leaf without SPDM EKUs passes); None drops the rule, which libspdm always applies.
     """
 
     max_depth: int = 8
     max_chain_bytes: int = _MAX_LENGTH
     require_cma_identity: bool = False
-    expected_spdm_eku: str | None = None
+    expected_spdm_eku: str | None = SPDM_RESPONDER_AUTH_OID
 
 
 _DEFAULT_POLICY = ChainPolicy()
+_BASIC_CONSTRAINTS_REQUIRED = 0x13
+"""The SPDM version from which a leaf must state basicConstraints (libspdm_x509_certificate_check)."""
 
 
 class CertModel(enum.Enum):
@@ -458,9 +465,9 @@ class CertModel(enum.Enum):
 class VerifiedChain:
     """A chain that validated: its parsed certificates (slot order, leaf last) and what the leaf says.
 
-    A leaf that spells out cA FALSE or critical FALSE (accepted, as OpenSSL, mbedtls and Linux do)
-    is here in canonical DER without them: `leaf` then differs from the slot's bytes, which its
-    signature covers.
+    A leaf that spells out cA FALSE or critical FALSE (accepted, as OpenSSL and Linux do; libspdm
+    refuses the first, `spdm._lenient_leaf`) is here in canonical DER without them: `leaf` then
+    differs from the slot's bytes, which its signature covers.
     """
 
     certificates: tuple[x509.Certificate, ...]
@@ -492,12 +499,14 @@ class _Recorder:
         *,
         ends_in_device_ca: bool = False,
         set_certificate: bool = False,
+        version: int,
     ) -> None:
         self.positions = positions
         self.anchor = anchor
         self.expected_eku = expected_eku
         self.ends_in_device_ca = ends_in_device_ca
         self.set_certificate = set_certificate
+        self.version = version
         self.failure: str | None = None
 
     def _fail(self, certificate: x509.Certificate, rule: str) -> None:
@@ -530,6 +539,8 @@ class _Recorder:
     ) -> None:
         if value is None and self.set_certificate:
             self._fail(certificate, "ends a chain for SET_CERTIFICATE but has no basicConstraints (cA FALSE)")
+        if value is None and self.version >= _BASIC_CONSTRAINTS_REQUIRED:
+            self._fail(certificate, "is the leaf but has no basicConstraints (cA FALSE), which SPDM 1.3 requires")
         if value is not None and value.ca:
             self._fail(certificate, "is the leaf but basicConstraints asserts CA")
 
@@ -541,7 +552,9 @@ class _Recorder:
             self._fail(certificate, f"is the device certificate the alias model installs, a CA, but {stated}")
 
     def leaf_key_usage(self, policy: x509v.Policy, certificate: x509.Certificate, value: x509.KeyUsage | None) -> None:
-        if value is not None and not value.digital_signature:
+        if value is None:
+            self._fail(certificate, "is the leaf but has no keyUsage (digitalSignature)")
+        elif not value.digital_signature:
             self._fail(certificate, "is the leaf but its keyUsage lacks digitalSignature")
 
     def leaf_eku(
@@ -894,17 +907,22 @@ def verify_chain(
     policy: ChainPolicy = _DEFAULT_POLICY,
     model: CertModel = CertModel.DEVICE,
     set_certificate: bool = False,
+    version: int = 0x12,
 ) -> VerifiedChain:
     """Validate a slot's chain against that slot's trust anchor (its DER root); `VerificationError` names the failure.
 
     Checks: RootHash = Hash(trust anchor); the chain starts at the anchor (is it, or was issued by
     it) and each certificate issues the next; every signature and validity period at `now`; CA
-    basicConstraints on every issuer and not on the leaf (a leaf without basicConstraints passes,
-    as libspdm's ``end_requester_without_basic_constraint`` sample has none); digitalSignature on
-    the leaf when keyUsage is present; unknown critical extensions; the leaf key fits `asym_suite`;
-    the bounds and identity rules of `policy`. A leaf may spell out the DEFAULT values cA FALSE and
-    critical FALSE, which DER forbids but devices ship; it passes the same checks, read in
-    canonical form, its signature checked over the original bytes.
+    basicConstraints on every issuer and not on the leaf; keyUsage with digitalSignature on the
+    leaf; a well-formed SPDM extension on the leaf; unknown critical extensions; the leaf key fits
+    `asym_suite`; the bounds, identity and SPDM EKU (whose chain it is) rules of `policy`. A leaf
+    may spell out the DEFAULT values cA FALSE and critical FALSE, which DER forbids but devices
+    ship; it passes the same checks, read in canonical form, its signature checked over the
+    original bytes.
+
+    `version` is the negotiated SPDM version (0x12, the default, for 1.2): from 1.3 the leaf must
+    state basicConstraints; before, a leaf without it passes, as libspdm's
+    ``end_requester_without_basic_constraint`` sample has none (libspdm_x509_certificate_check).
 
     `model` is the responder's certificate model (`CertModel`), `set_certificate` marks the chain a
     SET_CERTIFICATE installs; together they say what the last certificate is (libspdm's rules,
@@ -912,9 +930,11 @@ def verify_chain(
 
     - an alias certificate (alias model) must not name the hardware identity OID in its SPDM
       extension: that identifies the device, whose certificate is the CA above it;
-    - the end of a chain for SET_CERTIFICATE must state basicConstraints: cA FALSE in the device
-      model; in the alias model the chain ends in the device certificate, which must assert CA, and
-      whose key need not fit `asym_suite` (the device's alias certificates carry the signing key).
+    - the end of a chain for SET_CERTIFICATE must state basicConstraints at every version
+      (libspdm_verify_set_cert_leaf_cert_basic_constraints refuses its absence before 1.3 too): cA
+      FALSE in the device model; in the alias model the chain ends in the device certificate, which
+      must assert CA, whose key need not fit `asym_suite` (the device's alias certificates carry the
+      signing key), and whose keyUsage and SPDM extension are not checked (libspdm skips them).
     """
     now = _utc(now)
     count = len(chain.certificates)
@@ -969,6 +989,7 @@ def verify_chain(
         policy.expected_spdm_eku,
         ends_in_device_ca=ends_in_device_ca,
         set_certificate=set_certificate,
+        version=version,
     )
     validation = _Validation(
         anchor=anchor,
@@ -986,8 +1007,8 @@ def verify_chain(
     public_key = leaf.public_key()  # parsed by _load already
     if not ends_in_device_ca and not asym_suite.accepts(public_key):
         raise VerificationError(f"{_describe(count - 1, leaf)}: its public key cannot verify {asym_suite.name}")
-    if model is CertModel.ALIAS and not set_certificate:
-        _check_alias_leaf(count - 1, leaf)
+    if not ends_in_device_ca:
+        _check_spdm_extension(count - 1, leaf, alias=model is CertModel.ALIAS)
 
     try:
         identity: CmaIdentity | None = _cma_identity(leaf)

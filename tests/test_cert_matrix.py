@@ -47,6 +47,7 @@ class Case:
     anchor: bytes
     asym: AsymSuite = P384
     policy: ChainPolicy = DEFAULT_POLICY
+    version: int = 0x12
 
 
 def _pki(**knobs: object) -> IssuedChain:
@@ -120,6 +121,19 @@ DEFECTS: dict[str, tuple[Callable[[], Case], str]] = {
         lambda: _from(_pki(leaf_key_usage=key_usage(key_agreement=True))),
         "is the leaf but its keyUsage lacks digitalSignature",
     ),
+    "no keyUsage on the leaf": (lambda: _from(_pki(leaf_key_usage=None)), LEAF + "is the leaf but has no keyUsage"),
+    "no basicConstraints on a 1.3 leaf": (
+        lambda: _from(_pki(leaf_basic_constraints=False), version=0x13),
+        LEAF + "is the leaf but has no basicConstraints (cA FALSE), which SPDM 1.3 requires",
+    ),
+    "the requester's SPDM EKU alone on a responder's leaf": (
+        lambda: _from(_pki(extended_key_usages=[SPDM_REQUESTER_AUTH_OID])),
+        LEAF + f"lists SPDM EKUs ['{SPDM_REQUESTER_AUTH_OID}'] but not {SPDM_RESPONDER_AUTH_OID}",
+    ),
+    "malformed SPDM extension": (
+        lambda: _from(_pki(malformed_spdm_extension=True)),
+        LEAF + "the SPDM extension 1.3.6.1.4.1.412.274.6 is not id-spdm-cert-oids",
+    ),
     "public key of another algorithm": (
         lambda: _from(_pki(), asym=asym_suite(BaseAsymAlgo.ECDSA_P256)),
         LEAF + "its public key cannot verify ECDSA_P256",
@@ -139,11 +153,15 @@ DEFECTS: dict[str, tuple[Callable[[], Case], str]] = {
 ACCEPTED: dict[str, Callable[[], Case]] = {
     "healthy": lambda: _from(_pki()),
     "cA=FALSE (DER: the DEFAULT omitted)": lambda: _from(_pki(leaf_is_ca=False, leaf_basic_constraints=True)),
-    "no basicConstraints on the leaf": lambda: _from(_pki(leaf_basic_constraints=False)),
+    "no basicConstraints on a 1.2 leaf": lambda: _from(_pki(leaf_basic_constraints=False)),
     "SPDM responder EKU": lambda: _from(
         _pki(spdm_eku=True), policy=ChainPolicy(expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
     ),
-    "SPDM EKU, no role expected": lambda: _from(_pki(spdm_eku=True)),
+    "SPDM responder EKU, the default policy": lambda: _from(_pki(spdm_eku=True)),
+    "both SPDM EKUs": lambda: _from(_pki(spdm_eku=True, extended_key_usages=[SPDM_REQUESTER_AUTH_OID])),
+    "SPDM requester EKU, no role expected": lambda: _from(
+        _pki(extended_key_usages=[SPDM_REQUESTER_AUTH_OID]), policy=ChainPolicy(expected_spdm_eku=None)
+    ),
     "with the CMA SAN, required": lambda: _from(_pki(cma_identity=CMA), policy=ChainPolicy(require_cma_identity=True)),
     "with the CMA SAN, not required": lambda: _from(_pki(cma_identity=CMA)),
     "without the CMA SAN": lambda: _from(_pki()),
@@ -158,6 +176,7 @@ def _validate(case: Case) -> VerifiedChain:
         asym_suite=case.asym,
         now=NOW,
         policy=case.policy,
+        version=case.version,
     )
 
 
@@ -220,6 +239,7 @@ def _with_intermediate_key(key: SigningKey) -> list[SigningKey]:
 
 LENIENT_ACCEPTED: dict[str, Callable[[], Case]] = {
     "cA FALSE spelled out": lambda: _from(_explicit()),
+    "cA FALSE spelled out at 1.3": lambda: _from(_explicit(), version=0x13),
     "critical FALSE spelled out": lambda: _from(_pki(explicit_critical_false=(LEAF_INDEX,))),
     "both spelled out": lambda: _from(_explicit(explicit_critical_false=(LEAF_INDEX,))),
     "issued by the trust anchor": lambda: _from(_explicit(depth=2)),
@@ -258,6 +278,11 @@ LENIENT_DEFECTS: dict[str, tuple[Callable[[], Case], str]] = {
     "keyUsage without digitalSignature": (
         lambda: _from(_explicit(leaf_key_usage=key_usage(key_agreement=True))),
         LEAF + DEFECTS["keyUsage without digitalSignature"][1],
+    ),
+    "no keyUsage": (lambda: _from(_explicit(leaf_key_usage=None)), DEFECTS["no keyUsage on the leaf"][1]),
+    "malformed SPDM extension": (
+        lambda: _from(_explicit(malformed_spdm_extension=True)),
+        DEFECTS["malformed SPDM extension"][1],
     ),
     "unsupported critical extension": (
         lambda: _from(_explicit(unknown_critical_extension=True)),

@@ -7,6 +7,7 @@ import datetime
 import json
 import re
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from spdm.certs import (
     SPDM_REQUESTER_AUTH_OID,
     SPDM_RESPONDER_AUTH_OID,
     CertChain,
+    CertModel,
     ChainPolicy,
     CmaIdentity,
     VerifiedChain,
@@ -83,6 +85,7 @@ def _verify(
     hashes: HashSuite = SHA_256,
     now: datetime.datetime = NOW,
     policy: ChainPolicy | None = None,
+    version: int = 0x12,
 ) -> VerifiedChain:
     return verify_chain(
         pki.spdm_chain(hashes),
@@ -91,6 +94,7 @@ def _verify(
         asym_suite=asym,
         now=now,
         policy=policy or ChainPolicy(),
+        version=version,
     )
 
 
@@ -101,9 +105,10 @@ def _reject(
     asym: AsymSuite = P256,
     now: datetime.datetime = NOW,
     policy: ChainPolicy | None = None,
+    version: int = 0x12,
 ) -> None:
     with pytest.raises(VerificationError, match=pattern):
-        _verify(pki, asym=asym, now=now, policy=policy)
+        _verify(pki, asym=asym, now=now, policy=policy, version=version)
 
 
 def _sample_chain(folder: Path, bundle: str, hashes: HashSuite) -> tuple[CertChain, bytes]:
@@ -174,6 +179,20 @@ def test_sample_leaf_variants(libspdm_vectors: Path, leaf: str, eku: str | None,
             verify_chain(
                 chain, trust_anchor=certificates[0], hash_suite=SHA_256, asym_suite=P256, now=SAMPLES_NOW, policy=policy
             )
+
+
+def test_sample_leaf_without_basic_constraints_is_refused_from_1_3(libspdm_vectors: Path) -> None:
+    """libspdm's own test (test_spdm_crypt.c): "basic_constraint is mandatory in SPDM 1.3"."""
+    folder = libspdm_vectors / "sample_key" / "ecp256"
+    names = ("ca.cert.der", "inter.cert.der", "end_requester_without_basic_constraint.cert.der")
+    certificates = [(folder / name).read_bytes() for name in names]
+    chain = CertChain.build(certificates, SHA_256)
+    check = partial(
+        verify_chain, chain, trust_anchor=certificates[0], hash_suite=SHA_256, asym_suite=P256, now=SAMPLES_NOW
+    )
+    check(version=0x12)
+    with pytest.raises(VerificationError, match=r"certificate 2 \(.*\): is the leaf but has no basicConstraints"):
+        check(version=0x13)
 
 
 def test_sample_spdm_ekus_are_reported(libspdm_vectors: Path) -> None:
@@ -359,9 +378,27 @@ def test_ca_flag_on_the_leaf() -> None:
     )
 
 
-def test_leaf_without_basic_constraints_or_key_usage_is_accepted() -> None:
-    _verify(make_chain(BaseAsymAlgo.ECDSA_P256, leaf_basic_constraints=False))
-    _verify(make_chain(BaseAsymAlgo.ECDSA_P256, leaf_key_usage=None))
+def test_leaf_without_basic_constraints_is_accepted_before_1_3_only() -> None:
+    """libspdm_x509_certificate_check: basicConstraints is mandatory on the leaf from SPDM 1.3."""
+    pki = make_chain(BaseAsymAlgo.ECDSA_P256, leaf_basic_constraints=False)
+    for version in (0x10, 0x11, 0x12):
+        _verify(pki, version=version)
+    _reject(
+        pki, LEAF + r": is the leaf but has no basicConstraints \(cA FALSE\), which SPDM 1.3 requires", version=0x13
+    )
+    _verify(make_chain(BaseAsymAlgo.ECDSA_P256), version=0x13)
+
+
+def test_leaf_spelling_out_ca_false_is_still_accepted_at_1_3() -> None:
+    """libspdm refuses it (its basicConstraints is not the empty SEQUENCE); accepted on purpose, as OpenSSL does."""
+    _verify(make_chain(BaseAsymAlgo.ECDSA_P256, leaf_explicit_ca_false=True), version=0x13)
+
+
+def test_leaf_without_key_usage_is_refused() -> None:
+    """libspdm_x509_common_certificate_check step 9: keyUsage with digitalSignature is mandatory on the leaf."""
+    pki = make_chain(BaseAsymAlgo.ECDSA_P256, leaf_key_usage=None)
+    _reject(pki, LEAF + r": is the leaf but has no keyUsage \(digitalSignature\)")
+    _reject(pki, LEAF + r": is the leaf but has no keyUsage", version=0x13)
 
 
 def test_intermediate_that_is_not_a_ca() -> None:
@@ -426,10 +463,63 @@ def test_spdm_eku_role() -> None:
     pki = make_chain(BaseAsymAlgo.ECDSA_P256, spdm_eku=True)
     verified = _verify(pki, policy=ChainPolicy(expected_spdm_eku=SPDM_RESPONDER_AUTH_OID))
     assert verified.spdm_ekus == {SPDM_RESPONDER_AUTH_OID}
+    assert _verify(pki).spdm_ekus == {SPDM_RESPONDER_AUTH_OID}
     _reject(
         pki,
         LEAF + r": lists SPDM EKUs \['1.3.6.1.4.1.412.274.3'\] but not 1.3.6.1.4.1.412.274.4",
         policy=ChainPolicy(expected_spdm_eku=SPDM_REQUESTER_AUTH_OID),
+    )
+
+
+def test_a_chain_is_a_responders_unless_the_policy_says_otherwise() -> None:
+    """libspdm_verify_peer_cert_chain_buffer_integrity: the requester checks the responder's chain with
+    is_requester_cert false, and libspdm_verify_leaf_cert_spdm_eku refuses a leaf with the requester's EKU alone."""
+    requester_only = make_chain(BaseAsymAlgo.ECDSA_P256, extended_key_usages=[SPDM_REQUESTER_AUTH_OID])
+    _reject(requester_only, LEAF + r": lists SPDM EKUs \['1.3.6.1.4.1.412.274.4'\] but not 1.3.6.1.4.1.412.274.3")
+    _verify(requester_only, policy=ChainPolicy(expected_spdm_eku=SPDM_REQUESTER_AUTH_OID))
+    _verify(requester_only, policy=ChainPolicy(expected_spdm_eku=None))
+    both = make_chain(BaseAsymAlgo.ECDSA_P256, spdm_eku=True, extended_key_usages=[SPDM_REQUESTER_AUTH_OID])
+    assert _verify(both).spdm_ekus == {SPDM_RESPONDER_AUTH_OID, SPDM_REQUESTER_AUTH_OID}
+
+
+# --- the SPDM extension (id-spdm-cert-oids) -------------------------------------------------------
+
+MALFORMED_EXTENSION = r": the SPDM extension 1.3.6.1.4.1.412.274.6 is not id-spdm-cert-oids"
+
+
+@pytest.mark.parametrize("version", [0x12, 0x13])
+def test_a_malformed_spdm_extension_on_the_leaf_is_refused(version: int) -> None:
+    """libspdm_verify_leaf_cert_spdm_extension parses the extension on every leaf (step 11), the device
+    model's included, whether the chain is a responder's or a requester's."""
+    pki = make_chain(BaseAsymAlgo.ECDSA_P256, malformed_spdm_extension=True)
+    _reject(pki, LEAF + MALFORMED_EXTENSION, version=version)
+    _reject(pki, LEAF + MALFORMED_EXTENSION, policy=ChainPolicy(expected_spdm_eku=SPDM_REQUESTER_AUTH_OID))
+    with pytest.raises(VerificationError, match=LEAF + MALFORMED_EXTENSION):
+        verify_chain(
+            pki.spdm_chain(SHA_256),
+            trust_anchor=pki.root_der,
+            hash_suite=SHA_256,
+            asym_suite=P256,
+            now=NOW,
+            set_certificate=True,
+            version=version,
+        )
+
+
+def test_the_alias_models_set_certificate_does_not_check_the_device_certificates_key_usage() -> None:
+    """libspdm_x509_common_certificate_check skips step 9 for the device certificate an alias-model
+    SET_CERTIFICATE ends in: DSP0274 does not say what its keyUsage holds."""
+    pki = make_chain(BaseAsymAlgo.ECDSA_P256, alias=True, intermediate_key_usage=None)
+    device_chain = CertChain.build(pki.certificates_der[:-1], SHA_256)
+    verify_chain(
+        device_chain,
+        trust_anchor=pki.root_der,
+        hash_suite=SHA_256,
+        asym_suite=P256,
+        now=NOW,
+        model=CertModel.ALIAS,
+        set_certificate=True,
+        version=0x13,
     )
 
 

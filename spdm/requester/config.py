@@ -92,7 +92,9 @@ class RequesterConfig:
     """What the requester offers and how it checks the device.
 
     `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per
-    device: each requester instance has its own). `certificate_portion` is the Length asked per
+    device: each requester instance has its own); `chain_policy` is what the responder's chain must
+    satisfy besides (`spdm.certs.ChainPolicy`: by default the responder's SPDM EKU, as libspdm's
+    requester checks it). `certificate_portion` is the Length asked per
     GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
     CT/ST1 time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a
     response may make the requester hold: its size, a measurement record, a certificate chain,

@@ -334,6 +334,7 @@ class Connection:
         data = self.chains.get(slot)
         if data is None:
             raise VerificationError(f"slot {slot}: no certificate chain fetched")
+        negotiated = self._require_negotiated()
         verified = verify_chain(
             CertChain.from_bytes(data, self.hash.size),
             trust_anchor=anchor,
@@ -341,7 +342,8 @@ class Connection:
             asym_suite=self.asym,
             now=self.config.clock(),
             policy=self.config.chain_policy,
-            model=self._require_negotiated().certificate_model,
+            model=negotiated.certificate_model,
+            version=negotiated.version,
         )
         self.verified[slot] = verified
         return verified

@@ -23,9 +23,9 @@ SPDM 1.2 large messages go around these steps (`spdm.responder.chunks`): CHUNK_S
 put back together and the request then takes them whole, and a response too large for the
 requester's DataTransferSize is kept for CHUNK_GET.
 
-A refusal inside a session is sealed in it. A record that does not open at all (unknown
-SessionID: InvalidSession; framing, replay or tag: DecryptError) gets a 4-byte ERROR in the
-clear and changes nothing. The sessions are a component, `spdm.responder.sessions.SessionTable`:
+A refusal inside a session is sealed in it. A record that does not open at all gets a 4-byte
+ERROR in the clear: an unknown SessionID InvalidSession (nothing changes); framing, replay or a
+bad tag DecryptError, which ends that session. The sessions are a component, `spdm.responder.sessions.SessionTable`:
 the responder hands it each session request with the settled connection and the connection
 transcript, and it opens and seals the records.
 
@@ -987,6 +987,7 @@ class Responder:
             asym=asym,
             limits=self.config.limits,
             now=self.config.clock(),
+            version=ask.version,
         )
         if session is None:
             self.transcript.before_request(Code.SET_CERTIFICATE)

@@ -142,6 +142,7 @@ def certified_identity(
     asym: AsymSuite,
     limits: Limits,
     now: datetime.datetime,
+    version: int,
 ) -> SlotIdentity:
     """The slot `identity` with the certificates of SET_CERTIFICATE's CertChain, once the chain is
     shown fit. A chain over the size limit, or whose Length cannot hold its header and RootHash or
@@ -150,8 +151,8 @@ def certified_identity(
 
     The chain must be in the SPDM format under the negotiated hash (Length, RootHash), start at its
     root (RootHash = Hash(first certificate): the responder keeps no other root), validate from that
-    root at `now` (`spdm.certs.verify_chain` with the SET_CERTIFICATE rules), and its leaf must
-    certify the slot's key pair.
+    root at `now` (`spdm.certs.verify_chain` with the SET_CERTIFICATE rules at the negotiated
+    `version`, 1.2 unless given), and its leaf must certify the slot's key pair.
 
     In the alias model (the slot holds alias certificates) the chain ends in the device certificate,
     a CA; the slot's alias certificates are appended, and the whole chain must then validate as
@@ -170,7 +171,15 @@ def certified_identity(
     policy = ChainPolicy(max_chain_bytes=limits.max_chain_bytes, expected_spdm_eku=SPDM_RESPONDER_AUTH_OID)
     model = CertModel.ALIAS if identity.alias_certificates else CertModel.DEVICE
     anchor = chain.certificates[0]
-    check = partial(verify_chain, trust_anchor=anchor, hash_suite=hash_suite, asym_suite=asym, now=now, policy=policy)
+    check = partial(
+        verify_chain,
+        trust_anchor=anchor,
+        hash_suite=hash_suite,
+        asym_suite=asym,
+        now=now,
+        policy=policy,
+        version=version,
+    )
     try:
         check(chain, model=model, set_certificate=True)
     except (VerificationError, ValueError) as error:

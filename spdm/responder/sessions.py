@@ -533,6 +533,7 @@ class SessionTable:
             asym_suite=asym_suite(negotiated.req_base_asym_alg),
             now=self.config.clock(),
             policy=ChainPolicy(expected_spdm_eku=SPDM_REQUESTER_AUTH_OID),
+            version=negotiated.version,
         )
         return verified.leaf_public_key
 

@@ -146,6 +146,7 @@ def make_chain(
     spdm_eku: bool = False,
     extended_key_usages: Sequence[str] = (),
     spdm_extension_oids: Sequence[str] = (),
+    malformed_spdm_extension: bool = False,
     alias: bool = False,
     wrong_issuer_key: bool = False,
     self_signed_leaf: bool = False,
@@ -167,7 +168,8 @@ def make_chain(
       `explicit_critical_false` (the positions, root 0, whose subjectKeyIdentifier has critical FALSE
       written out the same way),
       `wrong_issuer_key` (leaf signed by a stranger, names intact),
-      `self_signed_leaf`, `unknown_critical_extension` (on the leaf).
+      `self_signed_leaf`, `unknown_critical_extension` (on the leaf), `malformed_spdm_extension`
+      (the leaf's SPDM extension holds an INTEGER where an id-spdm-cert-oid SEQUENCE belongs).
     - Root constraints: `root_path_length` (its pathLenConstraint), `root_name_constraints`.
     - Extras: `cma_identity` (the PCIe CMA SubjectAltName string, OID 2.23.147), `spdm_eku` (the
       SPDM responder-auth EKU), `extended_key_usages` (any further dotted EKU OIDs),
@@ -245,6 +247,9 @@ def make_chain(
             )
             if spdm_extension_oids:
                 builder = builder.add_extension(_spdm_extension(spdm_extension_oids), critical=False)
+            if malformed_spdm_extension:
+                malformed = x509.UnrecognizedExtension(x509.ObjectIdentifier(SPDM_EXTENSION_OID), _NOT_AN_ENTRY)
+                builder = builder.add_extension(malformed, critical=False)
         der = _sign(builder, signer, algorithm)
         if index in explicit_critical_false:
             der = _spell_out_critical_false(der, signer, algorithm)
@@ -288,6 +293,10 @@ def _leaf_extensions(
         unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier(UNKNOWN_EXTENSION_OID), b"\x05\x00")
         builder = builder.add_extension(unknown, critical=True)
     return builder
+
+
+_NOT_AN_ENTRY = bytes.fromhex("3003020101")
+"""SEQUENCE { INTEGER 1 }: id-spdm-cert-oids with an entry that is not SEQUENCE { id OID, value OPTIONAL }."""
 
 
 def _spdm_extension(oids: Sequence[str]) -> x509.UnrecognizedExtension:

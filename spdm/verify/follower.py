@@ -225,6 +225,7 @@ class ConnectionFollower:
                 now=datetime.fromtimestamp(item.timestamp, timezone.utc),
                 policy=self.chain_policy,
                 model=negotiated.certificate_model,
+                version=negotiated.version,
             )
         except CERTIFICATE_ERRORS as error:
             checks.append(Check(record=record, name=name, ok=False, detail=str(error)))

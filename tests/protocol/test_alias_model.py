@@ -142,6 +142,7 @@ def _install(certificates: tuple[bytes, ...]) -> SlotIdentity:
         asym=asym_suite(P384),
         limits=DEFAULT_LIMITS,
         now=NOW,
+        version=0x12,
     )
 
 
