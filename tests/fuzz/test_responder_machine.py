@@ -230,6 +230,7 @@ class ResponderMachine(RuleBasedStateMachine):
         elif mutated[1] in _HARMLESS_IN_SESSION:
             session.channel.open(response)
             session.measurements.before_request(mutated[1])
+            session.peer.peer.transcript.before_session_request(mutated[1])  # as `SessionPeer.send`: B and C reset
         else:
             del self.sessions[session.session_id]  # keys, transcript or state moved: forget it
 
