@@ -313,14 +313,19 @@ def check_opaque_data(answer: ChallengeAuth | Measurements, negotiated: Negotiat
 
 
 def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: Negotiated) -> None:
-    """The blocks answer the question (libspdm_req_get_measurements.c: "all" returns 1 to 254
-    blocks), DMTF digests have the negotiated measurement hash size and the OpaqueData is well formed
-    (`check_opaque_data`)."""
+    """The answer as libspdm_req_get_measurements.c checks it: a count of 1 to 254; "all" returns 1
+    to 254 blocks; each block has an index of 1 to 254, once, and the negotiated
+    MeasurementSpecification; DMTF digests have the negotiated measurement hash size; an unsigned
+    answer from 1.2 reports no content change; the OpaqueData is well formed (`check_opaque_data`)."""
     indices = [b.index for b in answer.blocks]
     if len(set(indices)) != len(indices):
         raise invalid_response("MEASUREMENTS repeats an index")
     if ask.operation == 0 and indices:
         raise invalid_response("MEASUREMENTS returns blocks for a count request")
+    if ask.operation == 0 and not 0 < answer.total_indices < ALL_MEASUREMENTS:
+        raise invalid_response(f"MEASUREMENTS counts {answer.total_indices} measurements: 1 to 254 is a count")
+    if not ask.signature_requested and answer.content_changed:
+        raise invalid_response("an unsigned MEASUREMENTS reports a content change (only a signed one may)")
     if ask.operation == ALL_MEASUREMENTS and not 0 < len(indices) < 0xFF:
         raise invalid_response(f"MEASUREMENTS of all measurements with NumberOfBlocks {len(indices)}")
     if 0 < ask.operation < ALL_MEASUREMENTS and indices != [ask.operation]:
@@ -329,6 +334,13 @@ def check_measurements(ask: GetMeasurements, answer: Measurements, negotiated: N
         raise invalid_response("MEASUREMENTS names another slot")
     size = _measurement_digest_size(negotiated.measurement_hash_algo)
     for block in answer.blocks:
+        if not 0 < block.index < ALL_MEASUREMENTS:
+            raise invalid_response(f"MEASUREMENTS block index {block.index}: a block index is 1 to 254")
+        if block.specification != negotiated.measurement_specification:
+            raise invalid_response(
+                f"MEASUREMENTS block {block.index} has MeasurementSpecification 0x{block.specification:02x},"
+                f" not the negotiated 0x{negotiated.measurement_specification:02x}"
+            )
         value = block.measurement
         if isinstance(value, DmtfMeasurement) and not value.is_raw_bit_stream and size and len(value.value) != size:
             raise VerificationError(

@@ -19,7 +19,7 @@ from typing import Protocol
 from spdm.errors import DecodeError, ProtocolError
 from spdm.messages.codec import encode_record
 from spdm.messages.codes import ErrorCode, MeasurementValueType, SummaryHashType
-from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
+from spdm.messages.measurements import ALL_MEASUREMENTS, DmtfMeasurement, MeasurementBlock
 
 __all__ = [
     "Appraisal",
@@ -104,15 +104,19 @@ class ReferenceValues:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReferenceValues:
-        """Read a reference file: ``{"measurements": {"1": "hex" or ["hex", ...], ...}}``."""
+        """Read a reference file: ``{"measurements": {"1": "hex" or ["hex", ...], ...}}``, each key a
+        measurement index of 1 to 254."""
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
             entries = document["measurements"]
             allowed = {}
             for key, value in entries.items():
+                index = int(key, 0)
+                if not 0 < index < ALL_MEASUREMENTS:
+                    raise ValueError(f"measurement index {key!r}: an index is 1 to 254")
                 values = [value] if isinstance(value, str) else list(value)
-                allowed[int(key, 0)] = frozenset(bytes.fromhex(v) for v in values)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                allowed[index] = frozenset(bytes.fromhex(v) for v in values)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             raise DecodeError("REFERENCE_VALUES", "", f"{path}: {error}") from None
         return cls(allowed)
 

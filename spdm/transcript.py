@@ -246,8 +246,12 @@ class ConnectionTranscript:
         libspdm keeps M on both sides then (`libspdm_rsp_measurements.c` resets M for every
         other ERROR, never for the NOT_READY response state).
         """
-        if error_code == ErrorCode.ResponseNotReady:
-            return
+        if error_code != ErrorCode.ResponseNotReady:
+            self.restart_measurements()
+
+    def restart_measurements(self) -> None:
+        """M starts again: after an ERROR, after a signed MEASUREMENTS, and when the requester
+        refuses an answer (libspdm_req_get_measurements.c resets M on every failure)."""
         self._l1l2 = None
 
     def _m1m2_transcript(self) -> Transcript:

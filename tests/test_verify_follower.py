@@ -23,10 +23,10 @@ from spdm.capture import (
 )
 from spdm.errors import PeerError
 from spdm.messages import encode
-from spdm.messages.codes import BaseAsymAlgo, Code, ErrorCode
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode
 from spdm.messages.error import ErrorResponse
 from spdm.requester import Requester, RequesterConfig
-from spdm.responder import Responder, demo_config
+from spdm.responder import Responder, SlotIdentity, demo_config
 from spdm.testing.pki import make_chain
 from spdm.transport.loopback import LoopbackTransport
 from spdm.verify import SessionReplayer, verify_capture
@@ -190,3 +190,31 @@ def test_sessions_after_a_refused_algorithms_are_not_replayed() -> None:
     replayer = SessionReplayer(secrets)
     list(replayer.run(refused))
     assert replayer.negotiated is None and not replayer.sessions
+
+
+@pytest.mark.parametrize("slot", [0, 1])
+def test_an_in_session_measurements_signature_is_checked_with_the_slot_it_asked(slot: int) -> None:
+    """A signed GET_MEASUREMENTS inside a session names its own SlotID, which need not be the slot
+    KEY_EXCHANGE used: `spdm verify` checks the signature with the slot the request named, as the
+    requester did."""
+    base = demo_config(sessions=True)
+    other = make_chain(BaseAsymAlgo.ECDSA_P384, hash_algo=BaseHashAlgo.SHA_384)
+    slots = {**base.slots, 1: SlotIdentity(certificates=other.certificates_der, private_key=other.leaf_key)}
+    responder = Responder(dataclasses.replace(base, slots=slots))
+    anchors = {0: base.slots[0].certificates[0], 1: other.root_der}
+    secrets: list[bytes] = []
+    buffer = io.BytesIO()
+    writer = CaptureWriter(buffer, link_type=LINKTYPE_PCI_DOE, clock=lambda: _CLOCK)
+    config = RequesterConfig.with_sessions(trust_anchors=anchors, on_dhe_secret=lambda _, s: secrets.append(s))
+    requester = Requester(RecordingTransport(LoopbackTransport(responder.respond), writer), config)
+    requester.init_connection()
+    for each in (0, 1):
+        requester.get_certificate(each)
+        requester.verify_certificate(each)
+    with requester.key_exchange(0) as session:
+        assert session.get_measurements(signed=True, slot=slot).signed
+    writer.close()
+    result = verify_capture(read_pcap(buffer.getvalue()), anchors, secrets=CaptureSecrets(dhe_secrets=tuple(secrets)))
+    check = next(c for c in result.checks if c.name == "in-session MEASUREMENTS signature over L1/L2")
+    assert check.ok, check.detail
+    assert result.ok

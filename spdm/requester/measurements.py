@@ -26,7 +26,6 @@ from spdm.transcript import ConnectionTranscript
 __all__ = ["get_measurements"]
 
 
-
 def get_measurements(
     transact: Callable[[GetMeasurements, bool], Steps[tuple[Measurements, bytes, bytes]]],
     transcript: ConnectionTranscript,
@@ -56,16 +55,20 @@ def get_measurements(
         slot=slot,
         requester_context=random(REQUESTER_CONTEXT_SIZE) if has_requester_context(version) else None,
     )
-    answer, request, response = yield from transact(ask, signed)
-    check_requester_context(ask.requester_context, answer)
-    check_measurements(ask, answer, negotiated)
-    if answer.signature is not None and chain is not None:
-        signed_part = response[: len(response) - len(answer.signature)]
-        digest = transcript.measurements_digest(request, signed_part)
-        hashes = hash_suite(negotiated.base_hash_algo)
-        asym_suite(negotiated.base_asym_algo).verify(chain.leaf_public_key, digest, answer.signature, hashes)
-    else:
-        transcript.add_measurements(request, response)
+    try:
+        answer, request, response = yield from transact(ask, signed)
+        check_requester_context(ask.requester_context, answer)
+        check_measurements(ask, answer, negotiated)
+        if answer.signature is not None and chain is not None:
+            signed_part = response[: len(response) - len(answer.signature)]
+            digest = transcript.measurements_digest(request, signed_part)
+            hashes = hash_suite(negotiated.base_hash_algo)
+            asym_suite(negotiated.base_asym_algo).verify(chain.leaf_public_key, digest, answer.signature, hashes)
+        else:
+            transcript.add_measurements(request, response)
+    except BaseException:  # whatever failed, the responder's M and ours no longer agree
+        transcript.restart_measurements()
+        raise
     return MeasurementResult(
         operation=operation,
         blocks=answer.blocks,
@@ -75,4 +78,5 @@ def get_measurements(
         requester_nonce=nonce,
         responder_nonce=answer.nonce,
         opaque_data=answer.opaque_data,
+        content_changed=answer.content_changed,
     )

@@ -42,6 +42,9 @@ class MeasurementResult:
     requester_nonce: bytes | None
     responder_nonce: bytes
     opaque_data: bytes
+    content_changed: int = 0
+    """A signed answer's MeasurementContentChanged from 1.2 (Param2 bits 5:4): 0 no detection,
+    1 the measurements changed during this L1/L2 transcript, 2 they did not."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -178,18 +178,36 @@ class _Verifier:
     ) -> None:
         if not isinstance(ask, GetMeasurements) or not isinstance(answer, Measurements) or self.negotiated is None:
             return
-        record = labels[1]
+        self.measurement_answer(self.transcript, self.negotiated, ask, answer, (req, rsp), labels, "")
+
+    def measurement_answer(
+        self,
+        transcript: ConnectionTranscript,
+        negotiated: Negotiated,
+        ask: GetMeasurements,
+        answer: Measurements,
+        exact: tuple[bytes, bytes],
+        labels: tuple[int, ...],
+        where: str,
+    ) -> None:
+        """A MEASUREMENTS as the requester takes it (`spdm.requester.measurements`), in the clear or
+        in a session (`where`): checked, then added to M or its signature checked over L1/L2 with the
+        slot the request named; a refused answer restarts M, as libspdm's requester does."""
+        request, response = exact
+        record = labels[-1]
         try:
-            check_measurements(ask, answer, self.negotiated)
+            check_measurements(ask, answer, negotiated)
         except SpdmError as error:
-            self.fail(record, "MEASUREMENTS answers the request", error)
-        if answer.signature is None:
-            self.transcript.add_measurements(req, rsp, labels=labels)
+            self.fail(record, f"{where}MEASUREMENTS answers the request", error)
+            transcript.restart_measurements()
             return
-        signed = rsp[: len(rsp) - len(answer.signature)]
-        digest = self.transcript.measurements_digest(req, signed, labels=labels)
-        slot = ask.slot_id
-        self.signature(self.negotiated, record, "MEASUREMENTS signature over L1/L2", slot, digest, answer.signature)
+        if answer.signature is None:
+            transcript.add_measurements(request, response, labels=labels)
+            return
+        signed = response[: len(response) - len(answer.signature)]
+        digest = transcript.measurements_digest(request, signed, labels=labels)
+        name = f"{where}MEASUREMENTS signature over L1/L2"
+        self.signature(negotiated, record, name, ask.slot_id, digest, answer.signature)
 
     def watch(
         self,
@@ -318,14 +336,9 @@ class _SessionChecks:
             return
         if not isinstance(msg, Measurements) or asked is None or not isinstance(asked[0], GetMeasurements):
             return
-        request = asked[1]
-        if msg.signature is None:
-            transcript.add_measurements(request, data)
-            return
-        digest = transcript.measurements_digest(request, data[: len(data) - len(msg.signature)])
-        slot = replayer.sessions[record.session].slot_id or 0
-        name = "in-session MEASUREMENTS signature over L1/L2"
-        self.verifier.signature(negotiated, record.index, name, slot, digest, msg.signature)
+        self.verifier.measurement_answer(
+            transcript, negotiated, asked[0], msg, (asked[1], data), (record.index,), "in-session "
+        )
 
 
 _HANDLERS = {

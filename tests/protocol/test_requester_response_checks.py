@@ -1,6 +1,7 @@
 """Responses libspdm's requester refuses, refused by ours too: our requester against our responder,
 one response rewritten on the way (GET_CSR, ALGORITHMS, SET_CERTIFICATE's ResetRequired, OpaqueData
-of CHALLENGE_AUTH and MEASUREMENTS, "all measurements" with no block, ResponseNotReady's RDTM, the
+of CHALLENGE_AUTH and MEASUREMENTS, "all measurements" with no block, MEASUREMENTS' counts, blocks and
+ContentChanged (and L1/L2 restarting after a refused answer), ResponseNotReady's RDTM, the
 "nothing pending" answer to GET_ENCAPSULATED_REQUEST)."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.measurements import StaticMeasurements
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
@@ -294,6 +295,96 @@ def test_all_measurements_in_255_blocks_is_refused() -> None:
     requester.init_connection()
     with pytest.raises(ProtocolError, match="NumberOfBlocks 255"):
         requester.get_measurements(signed=False)
+
+
+# --- MEASUREMENTS: what libspdm_req_get_measurements.c refuses ----------------------------------
+
+_FIRST_BLOCK = 8  # the first block of a MEASUREMENTS: after the header, NumberOfBlocks and MeasurementRecordLength
+
+
+def _byte_set(code: int, offset: int, value: int) -> Rewrite:
+    """Sets one byte of every `code` response (unsigned answers only: no signature to break)."""
+    return lambda request, response: (
+        response[:offset] + bytes([value]) + response[offset + 1 :] if response[1] == code else None
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "reason"),
+    [
+        (_FIRST_BLOCK, 0x00, "block index 0: a block index is 1 to 254"),
+        (_FIRST_BLOCK, 0xFF, "block index 255: a block index is 1 to 254"),
+        (_FIRST_BLOCK + 1, 0x00, "MeasurementSpecification 0x00, not the negotiated 0x01"),
+        (_FIRST_BLOCK + 1, 0x02, "MeasurementSpecification 0x02, not the negotiated 0x01"),
+        (_FIRST_BLOCK + 1, 0x03, "MeasurementSpecification 0x03, not the negotiated 0x01"),
+    ],
+    ids=["index 0", "index 0xFF", "specification 0", "specification 2", "specification 3"],
+)
+def test_measurement_blocks_are_checked_as_libspdm_checks_them(offset: int, value: int, reason: str) -> None:
+    requester, _ = _requester(demo_config(), _byte_set(Code.MEASUREMENTS, offset, value))
+    requester.init_connection()
+    with pytest.raises(ProtocolError, match=reason) as refused:
+        requester.get_measurements(signed=False)
+    assert refused.value.error_code == ErrorCode.InvalidResponseCode
+
+
+@pytest.mark.parametrize("total", [0, 0xFF])
+def test_a_count_of_0_or_255_measurements_is_refused(total: int) -> None:
+    requester, _ = _requester(demo_config(), _byte_set(Code.MEASUREMENTS, 2, total))
+    requester.init_connection()
+    with pytest.raises(ProtocolError, match=f"MEASUREMENTS counts {total} measurements"):
+        requester.get_measurements(0, signed=False)
+
+
+def test_a_count_of_1_to_254_is_the_result() -> None:
+    requester, _ = _requester(demo_config(), _byte_set(Code.MEASUREMENTS, 2, 0xFE))
+    requester.init_connection()
+    assert requester.get_measurements(0, signed=False).total_indices == 0xFE
+
+
+@pytest.mark.parametrize(("version", "param2"), [(0x12, 0x10), (0x12, 0x20), (0x13, 0x20)])
+def test_an_unsigned_answer_reports_no_content_change(version: int, param2: int) -> None:
+    requester, _ = _requester(demo_config(), _byte_set(Code.MEASUREMENTS, 3, param2), versions=(version,))
+    requester.init_connection()
+    with pytest.raises(ProtocolError, match="an unsigned MEASUREMENTS reports a content change"):
+        requester.get_measurements(signed=False)
+
+
+def test_param2_of_an_unsigned_1_1_answer_is_not_read() -> None:
+    requester, _ = _requester(demo_config(), _byte_set(Code.MEASUREMENTS, 3, 0x30), versions=(0x11,))
+    requester.init_connection()
+    assert requester.get_measurements(signed=False).content_changed == 0
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda response: response[:_FIRST_BLOCK] + response[_FIRST_BLOCK + 4 :],  # a block cut: does not decode
+        lambda response: response[:-1] + bytes([response[-1] ^ 1]),  # a signature that does not verify
+        lambda response: response[:2] + b"\x05" + response[3:],  # the answer of another slot
+    ],
+    ids=["undecodable", "bad signature", "other slot"],
+)
+def test_a_refused_measurements_answer_restarts_l1_l2(spoil: Callable[[bytes], bytes]) -> None:
+    """libspdm_req_get_measurements.c resets M on every failure: the responder restarted its M when it
+    signed, so the next signed read must start from an empty L1/L2 on both sides."""
+    armed = [False]
+
+    def rewrite(request: bytes, response: bytes) -> bytes | None:
+        if response[1] != Code.MEASUREMENTS or not armed[0]:
+            return None
+        armed[0] = False
+        return spoil(response)
+
+    requester, _ = _requester(demo_config(), rewrite)
+    requester.init_connection()
+    requester.get_certificate(0)
+    requester.verify_certificate(0)
+    requester.get_measurements(1, signed=False)  # M now holds an unsigned pair
+    armed[0] = True
+    with pytest.raises((ProtocolError, VerificationError, DecodeError)):
+        requester.get_measurements(signed=True)
+    assert requester.get_measurements(signed=True).signed
 
 
 # --- ResponseNotReady ----------------------------------------------------------------------------
