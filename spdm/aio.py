@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
@@ -138,10 +139,12 @@ class AsyncDoeTransport(AsyncTransport):
         self.link = link
         self._discovery_version = discovery_version
         self._protocols: tuple[tuple[int, int], ...] | None = None
+        self._closed = False
 
     async def protocols(self) -> tuple[tuple[int, int], ...]:
         """The (vendor ID, type) pairs the instance lists, by index; discovered on first use."""
         if self._protocols is None:
+            self._check_open()
             self._protocols = await self._discover()
         return self._protocols
 
@@ -156,11 +159,18 @@ class AsyncDoeTransport(AsyncTransport):
                 return protocols
 
     async def exchange(self, request: bytes, *, session_id: int | None = None, timeout: float | None = None) -> bytes:
+        self._check_open()
         obj = spdm_request_object(request, session_id, await self.protocols())
         return spdm_response_payload(obj, await self.link.exchange_object(obj, timeout=timeout))
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError("DOE transport is closed")
+
     async def close(self) -> None:
-        await self.link.close()
+        if not self._closed:
+            self._closed = True
+            await self.link.close()
 
 
 class AsyncSocketLink:
@@ -295,13 +305,22 @@ class AsyncSocketLink:
 
 class ThreadedDoeLink:
     """An `AsyncDoeLink` over a blocking `DoeLink`: each exchange runs in a worker thread, so the
-    event loop stays free while a register-level driver polls its mailbox."""
+    event loop stays free while a register-level driver polls its mailbox.
+
+    Cancelling the awaiting task does not stop its thread: the exchange runs on and takes its own
+    response, and the next exchange waits for it, so no answer goes to the wrong request.
+    """
 
     def __init__(self, link: DoeLink) -> None:
         self.link = link
+        self._turn = threading.Lock()
 
     async def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
-        return await asyncio.to_thread(self.link.exchange_object, obj, timeout=timeout)
+        return await asyncio.to_thread(self._exchange, obj, timeout)
+
+    def _exchange(self, obj: bytes, timeout: float | None) -> bytes:
+        with self._turn:
+            return self.link.exchange_object(obj, timeout=timeout)
 
     async def close(self) -> None:
         self.link.close()

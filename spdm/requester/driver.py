@@ -9,6 +9,7 @@ asked, how every answer is checked) are the connection's; see its module for the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -43,30 +44,34 @@ class Requester(ConnectionView[Session]):
 
     Besides the steps below it exposes the connection's state (`negotiated`, `version`,
     `digests`, `chains`, `verified`, `sessions`, `transcript`, `config`) and the sans-IO
-    `connection` itself.
+    `connection` itself. Threads may share it (a heartbeat timer beside the main flow): each
+    call, on the connection or on one of its sessions, waits for the one before it to end, since
+    SPDM allows one outstanding request and each record takes the next sequence number.
     """
 
     def __init__(self, transport: Transport, config: RequesterConfig | None = None) -> None:
         super().__init__(Connection(config, max_padding=transport.max_padding))
         self.transport = transport
+        self._turn = threading.Lock()
 
     def _run(self, operation: Operation[T]) -> T:
-        """Run `operation` to its end over the transport."""
-        event = operation.next_event()
-        while not isinstance(event, Done):
-            try:
-                if isinstance(event, Wait):
-                    self.config.sleep(event.seconds)
-                    response = None
-                else:
-                    response = self.transport.exchange(
-                        event.request, session_id=event.session_id, timeout=event.timeout
-                    )
-            except BaseException as error:
-                event = operation.fail(error)
-                continue
-            event = operation.resume() if response is None else operation.receive(response)
-        return event.result
+        """Run `operation` to its end over the transport, when no other operation of the connection runs."""
+        with self._turn:
+            event = operation.next_event()
+            while not isinstance(event, Done):
+                try:
+                    if isinstance(event, Wait):
+                        self.config.sleep(event.seconds)
+                        response = None
+                    else:
+                        response = self.transport.exchange(
+                            event.request, session_id=event.session_id, timeout=event.timeout
+                        )
+                except BaseException as error:
+                    event = operation.fail(error)
+                    continue
+                event = operation.resume() if response is None else operation.receive(response)
+            return event.result
 
     def _session(self, core: SessionCore) -> Session:
         return self._adopt(Session(core, self._run))

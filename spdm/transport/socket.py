@@ -255,6 +255,9 @@ class SocketLink:
         except OSError as exc:
             self.close()
             raise TransportError(f"{what}: {exc}") from exc
+        except BaseException:  # interrupted (Ctrl-C, a signal handler): the reply may still come, out of step
+            self.close()
+            raise
         if reply == Command.UNKNOWN:
             raise TransportError(f"{self._peer} does not support the {command.name} command")
         if reply != command:

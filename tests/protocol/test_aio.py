@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ PSK = bytes.fromhex("5ec7e75ec7e75ec7e75ec7e75ec7e75e")
 HINT = b"aio-hint"
 DEVICES = 3
 DOE_PADDING = 3
+WAIT = 5.0  # seconds: the most a held exchange waits
 
 
 @dataclass(frozen=True)
@@ -271,5 +273,60 @@ def test_a_secured_type_the_mailbox_does_not_list_is_refused() -> None:
         with pytest.raises(TransportError, match=r"does not list secured CMA/SPDM \(0001:02\)"):
             await requester.psk_exchange()
         assert not requester.sessions and not requester.connection.sessions
+
+    _run(main())
+
+
+class _HeldLink:
+    """A blocking `DoeLink` that echoes each object; the object `held` waits for `release`."""
+
+    def __init__(self, held: bytes) -> None:
+        self.held = held
+        self.release = threading.Event()
+        self.log: list[tuple[str, bytes]] = []
+
+    def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+        self.log.append(("in", obj))
+        if obj == self.held:
+            self.release.wait(WAIT)
+        self.log.append(("out", obj))
+        return obj
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_cancelled_threaded_exchange_ends_before_the_next_begins() -> None:
+    """Cancelling the task does not stop the worker thread: the next exchange on the link waits until
+    the abandoned one has taken its own response, so it cannot take it instead."""
+    blocking = _HeldLink(b"first")
+
+    async def main() -> None:
+        link = ThreadedDoeLink(blocking)
+        first = asyncio.create_task(link.exchange_object(b"first"))
+        while not blocking.log:
+            await asyncio.sleep(0.001)
+        first.cancel()
+        second = asyncio.create_task(link.exchange_object(b"second"))
+        await asyncio.sleep(0.05)
+        assert blocking.log == [("in", b"first")]
+        blocking.release.set()
+        assert await second == b"second"
+
+    _run(main())
+    assert blocking.log == [("in", b"first"), ("out", b"first"), ("in", b"second"), ("out", b"second")]
+
+
+def test_a_closed_doe_transport_refuses_to_exchange() -> None:
+    """As the blocking `DoeTransport`: after `close`, whatever its link would still do."""
+    responder = _responder()
+
+    async def main() -> None:
+        transport = AsyncDoeTransport(ThreadedDoeLink(MemoryDoeLink(responder.respond)))
+        requester = AsyncRequester(transport, _config(responder.config.slots[0].certificates[0]))
+        await requester.init_connection()
+        await transport.close()
+        with pytest.raises(TransportError, match="DOE transport is closed"):
+            await requester.get_digests()
 
     _run(main())

@@ -400,3 +400,25 @@ def test_shutdown_reports_a_missing_acknowledgement() -> None:
         with pytest.raises(TransportError, match="SHUTDOWN reply"):
             link.shutdown()
         assert link.closed
+
+
+class _Interrupted(BaseException):
+    """Stands for Ctrl-C or an exception a signal handler raises while the reply is awaited."""
+
+
+def test_an_interrupted_round_trip_closes_the_link(server: SocketServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply of an interrupted round trip may still arrive: a link that stayed open would hand it
+    to the next request, so the link closes (as `spdm.aio.AsyncSocketLink` does on cancellation)."""
+    link = link_to(server)
+
+    def interrupted(sock: socket.socket, size: int, what: str, deadline: float | None) -> bytes:
+        raise _Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SocketLink, "_recv_exact", staticmethod(interrupted))
+        with pytest.raises(_Interrupted):
+            link.exchange_object(GET_VERSION_OBJECT)
+    assert link.closed
+    with pytest.raises(TransportError, match="is closed"):
+        link.exchange_object(GET_VERSION_OBJECT)
+    assert_serves(server)
