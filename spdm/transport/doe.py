@@ -11,7 +11,8 @@ Layout (little-endian DWORDs)::
     DW2.. payload, zero-padded to a whole DW
 
 Decoding keeps the padding: only the SPDM layer knows the true message length, from its own
-fields.
+fields. A live host or device reads an object's fields and ignores the reserved bits
+(`read_header`, `read_object`); a capture is checked strictly (`decode_header`, `decode_object`).
 
 On top of the codecs sit the two ends of the CMA/SPDM binding: `DoeTransport` (requester side:
 discovery, then SPDM in type-1 and secured messages in type-2 objects, over any `DoeLink` that
@@ -62,6 +63,7 @@ __all__ = [
     "read_discovery_request",
     "read_discovery_response",
     "read_header",
+    "read_object",
     "spdm_request_object",
     "spdm_response_payload",
 ]
@@ -184,10 +186,36 @@ def encode_object(object_type: int, payload: bytes, vendor_id: int = PCI_SIG_VEN
 
 
 def read_header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
-    """(vendor ID, object type, length in DW) of the header at `offset`, checked on its own.
+    """(vendor ID, object type, length in DW) of the header at `offset`, as a live host or device
+    reads it: the fields alone, the reserved bits (DW0 [31:24], DW1 [31:18]) ignored; a Length
+    of 1, shorter than the header itself, is refused.
 
-    The data path's form of `decode_header`: the same checks, a plain tuple.
+    As Linux drivers/pci/doe.c (pci_doe_recv_resp takes vendor ID, type and Length by their
+    masks) and QEMU hw/pci/pcie_doe.c (pcie_doe_get_obj_len masks Length) read it; the host
+    driver and the mailbox model read with this. A capture is checked by `decode_header`.
     """
+    try:
+        vendor_id, object_type, _, dw1 = _unpack_header(data, offset)
+    except struct.error:
+        _header_too_short(data, offset)
+    length_dw = dw1 & _DW1_LENGTH
+    if length_dw == 1 or offset < 0:
+        _bad_length(length_dw, offset)
+    return vendor_id, object_type, length_dw or MAX_OBJECT_DWORDS
+
+
+def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
+    """The header at `offset`, checked strictly on its own: reserved bits 0, minimum length.
+
+    It does not look at what follows, so a mailbox reader can decode the first two DW and learn
+    how many more to collect; `decode_object` checks a whole object. As libspdm's
+    libspdm_doe_pcidoe.c checks; `read_header` is the lenient reading of a live peer.
+    """
+    return DoeHeader(*_checked_header(data, offset))
+
+
+def _checked_header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
+    """`decode_header` as a plain tuple, for the data path."""
     try:
         vendor_id, object_type, reserved, dw1 = _unpack_header(data, offset)
     except struct.error:
@@ -195,15 +223,6 @@ def read_header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
     if reserved or dw1 & _DW1_RESERVED or dw1 == 1 or offset < 0:
         _bad_header(data, offset)
     return vendor_id, object_type, dw1 or MAX_OBJECT_DWORDS
-
-
-def decode_header(data: bytes, offset: int = 0) -> DoeHeader:
-    """The header at `offset`, checked on its own (reserved bits, minimum length).
-
-    It does not look at what follows, so a mailbox reader can decode the first two DW and learn
-    how many more to collect; `decode_object` checks a whole object.
-    """
-    return DoeHeader(*read_header(data, offset))
 
 
 _unpack_header = struct.Struct("<HBBI").unpack_from
@@ -224,12 +243,28 @@ def _bad_header(data: bytes, offset: int) -> NoReturn:
         raise DecodeError(_DOE, "reserved", f"DW0 bits [31:24] must be 0, got {dw0 >> 24:#04x}")
     if dw1 & _DW1_RESERVED:
         raise DecodeError(_DOE, "reserved", f"DW1 bits [31:18] must be 0, got DW1 = {dw1:#010x}")
-    raise DecodeError(_DOE, "length", f"{dw1} DW is less than the {HEADER_DWORDS}-DW header")
+    _bad_length(dw1, offset)
+
+
+def _bad_length(length_dw: int, offset: int) -> NoReturn:
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    raise DecodeError(_DOE, "length", f"{length_dw} DW is less than the {HEADER_DWORDS}-DW header")
 
 
 def decode_object(data: bytes) -> DataObject:
-    """Exactly one data object: `data` must be whole DWs and match the header's length."""
-    vendor_id, object_type, length_dw = read_header(data)
+    """Exactly one data object, checked strictly: `data` must be whole DWs and match the header's
+    length, and the header's reserved bits must be 0 (`decode_header`)."""
+    return _whole_object(data, *_checked_header(data))
+
+
+def read_object(data: bytes) -> DataObject:
+    """Exactly one data object as a live host or device reads it: whole DWs matching the header's
+    length, the header read by `read_header` (reserved bits ignored)."""
+    return _whole_object(data, *read_header(data))
+
+
+def _whole_object(data: bytes, vendor_id: int, object_type: int, length_dw: int) -> DataObject:
     size = len(data)
     if size % 4:
         raise DecodeError(_DOE, "length", f"{size} bytes is not a whole number of DW")

@@ -9,16 +9,19 @@ that drives any `RegisterInterface` (``read32(offset)`` / ``write32(offset, valu
   (DiscoveryVersion 2 when the capability version is 2 or more, as Linux sends since PCIe 6.1);
   later discovery requests (`DoeTransport` walks it too) are answered from that cache, and
   objects of a protocol discovery did not list are refused with `TransportError`;
-* per object: wait (bounded) for Busy to clear; if Error is set, Abort first; write the DWs to the
-  Write Data Mailbox, then Go; poll Status every ``timeout / 128`` until Data Object Ready or
-  Error, for at most ``timeout`` (1 s, PCIe §6.30.2); read the answer DW by DW, writing the Read
-  Data Mailbox after each; check Ready before the last acknowledgement and Error after it;
+* per object: wait (bounded) for Busy to clear; if Error or Data Object Ready (an answer nobody
+  read) is set, Abort first; write the DWs to the Write Data Mailbox, then Go; poll Status every
+  ``timeout / 128`` until Data Object Ready or Error, for at most ``timeout`` (1 s, PCIe
+  §6.30.2); read the answer DW by DW, writing the Read Data Mailbox after each; check Ready
+  before the last acknowledgement and Error after it;
 * a response longer than ``max_response_dwords`` is drained (read and acknowledged to its end, so
   the mailbox stays in step) and refused;
 * on Error, timeout or a malformed answer: Abort (write Abort, poll until Busy and Error clear
-  within ``timeout``), then raise `TransportError`; a malformed header is refused as soon as its
-  two DW are read, the Abort discarding the rest. An Abort that does not complete marks the
-  mailbox dead: every later call fails at once.
+  within ``timeout``), then raise `TransportError`; a malformed header (a Length below 2; its
+  reserved bits are ignored) is refused as soon as its two DW are read, the Abort discarding the
+  rest. Any other exception mid-exchange (the register accessor's OSError, KeyboardInterrupt)
+  aborts too, then propagates. An Abort that does not complete marks the mailbox dead: every
+  later call fails at once.
 
 One deliberate departure: Linux aborts when it finds Busy set before writing anything (another
 agent's exchange in progress). Here that raises `TransportError` without an Abort, because an
@@ -262,18 +265,28 @@ class DoeHostLink:
             except TransportError as abort_failure:
                 raise TransportError(f"{exc}; {abort_failure}") from exc
             raise
+        except BaseException:
+            # An accessor's OSError, a KeyboardInterrupt in a poll: the exchange is cut off all the
+            # same, and Linux ends every failure with pci_doe_abort. Best effort: what the caller
+            # sees is the original exception; an unread answer left by a failed abort is aborted
+            # before the next Go (`_prepare`), and one that did not complete marks the link dead.
+            with contextlib.suppress(TransportError, OSError):
+                self._abort()
+            raise
 
     def _polls(self, timeout: float) -> range:
         """How many times a wait of `timeout` may poll: the bound that holds even if the clock stalls."""
         return range(math.ceil(timeout / self._poll) + 2)
 
     def _prepare(self) -> None:
-        """Busy must clear before writing (bounded wait, no Abort); a stale Error is aborted first."""
+        """Busy must clear before writing (bounded wait, no Abort); a stale Error or an unread
+        answer (Data Object Ready) left by an exchange cut off is aborted first, or a device that
+        appends to its read mailbox, as QEMU's hw/pci/pcie_doe.c does, would hand it to this one."""
         start = self._clock()
         for _ in self._polls(self._timeout):
             status = self._read(DoeRegister.STATUS)
             if not status & DoeStatus.BUSY:
-                if status & DoeStatus.ERROR:
+                if status & (DoeStatus.ERROR | DoeStatus.DATA_OBJECT_READY):
                     self._abort()
                 return
             if self._clock() - start >= self._timeout:
@@ -306,11 +319,12 @@ class DoeHostLink:
         return value
 
     def _receive(self) -> bytes:
-        """The response, DW by DW; its header is checked (`read_header`) before the rest is read,
-        as `pci_doe_recv_resp` in Linux drivers/pci/doe.c checks it."""
+        """The response, DW by DW; its header is read (`read_header`: the fields alone, reserved bits
+        ignored) before the rest, as `pci_doe_recv_resp` in Linux drivers/pci/doe.c reads it. The
+        object returned carries those fields only, its reserved bits 0."""
         header = struct.pack("<2I", self._next_dword(), self._next_dword())
         try:
-            length = read_header(header)[2]
+            vendor_id, object_type, length = read_header(header)
         except DecodeError as exc:
             raise TransportError(f"DOE response: {exc}") from exc
         if length > self._max_response:
@@ -327,7 +341,7 @@ class DoeHostLink:
             dwords.append(value)
         if self._read(DoeRegister.STATUS) & DoeStatus.ERROR:
             raise TransportError("the DOE instance set Error while the response was read")
-        return header + struct.pack(f"<{length - 2}I", *dwords)
+        return encode_object(object_type, struct.pack(f"<{length - 2}I", *dwords), vendor_id)
 
     def _abort(self) -> None:
         self._write(DoeRegister.CONTROL, DoeControl.ABORT)

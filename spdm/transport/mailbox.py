@@ -12,7 +12,9 @@ The rules it keeps, and where they come from:
 * An object whose DW count does not match its header's Length is silently discarded (PCIe
   §6.30.1, quoted in QEMU ``hw/pci/pcie_doe.c``); so is one shorter than its protocol needs
   (discovery without its DW), while extra DWs and the request's reserved bits are ignored
-  (`read_discovery_request`; the DOE ECN as quoted on qemu-devel).
+  (`read_discovery_request`; the DOE ECN as quoted on qemu-devel). The header's reserved bits are
+  ignored too (`read_object`; QEMU ignores DW1's, masking Length), and handlers get the object
+  with them cleared.
   A handler returning None discards too. Discarding leaves Ready and Error clear: the host
   times out, as Linux ``drivers/pci/doe.c`` does, after 1 s.
 * Error is set when the instance "is unable to provide a response" (the Error bit's definition,
@@ -24,8 +26,11 @@ The rules it keeps, and where they come from:
   Error (QEMU sets Error on the advance past the end). PCIe itself says such reads return 0 and
   such writes have no effect; ``error_on_idle_access=False`` gives exactly that.
 * Abort (Control bit 0) empties both mailboxes, drops a request being processed (its late answer
-  is thrown away) and clears Busy, Error and Ready; it leaves Interrupt Status alone, which
-  software clears by writing 1 (Lukas Wunner's reading of PCIe §6.30.2 on linux-pci).
+  is thrown away) and clears Error and Ready; it leaves Interrupt Status alone, which software
+  clears by writing 1 (Lukas Wunner's reading of PCIe §6.30.2 on linux-pci). Busy clears at
+  once, or, while a handler is still running the aborted request, when it returns: no second
+  request runs beside it (a responder is not reentrant). Linux ``drivers/pci/doe.c``
+  (`pci_doe_abort`) polls until Busy clears.
 * Busy is set from Go until the answer is ready (or discarded); writes to the write mailbox while
   Busy are dropped, Go while Busy is ignored.
 * With interrupt support advertised and Interrupt Enable set, Ready set, Error set and Busy
@@ -59,6 +64,7 @@ from spdm.transport.doe import (
     encode_object,
     is_protocol,
     read_discovery_request,
+    read_object,
 )
 from spdm.transport.doe_regs import (
     CAPABILITY_SIZE,
@@ -96,7 +102,7 @@ _MAX_PROTOCOLS = 256  # the discovery index is 8 bits wide
 _U32 = 0xFFFF_FFFF
 
 
-_Job = tuple[int, ObjectHandler, bytes]  # (generation, handler, request object)
+_Job = tuple[ObjectHandler, bytes]  # (handler, request object)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> int:
@@ -164,8 +170,9 @@ class DoeMailbox:
         self._read_index = 0
         self._busy = self._ready = self._error = False
         self._interrupt_enable = self._interrupt_status = self._irq_level = False
-        self._generation = 0
         self._pending: _Job | None = None
+        self._handling = False  # a handler is running the request (Busy stays set until it returns)
+        self._aborting = False  # ... and that request was aborted: its answer is thrown away
         self._unsent_interrupts = 0
         self._interrupts = 0
         self._discarded = 0
@@ -280,8 +287,9 @@ class DoeMailbox:
         """Process the latched request (deferred mode); False when there was none."""
         with self._lock:
             job, self._pending = self._pending, None
-        if job is None:
-            return False
+            if job is None:
+                return False
+            self._handling = True
         self._run(job)
         return True
 
@@ -324,13 +332,16 @@ class DoeMailbox:
         return self._go() if value & DoeControl.GO else None
 
     def _abort(self) -> None:
-        self._generation += 1  # a request still being processed will not publish its answer
         self._pending = None
-        self._busy = self._ready = self._error = False
+        self._ready = self._error = False
         self._write = []
         self._write_count = 0
         self._read = ()
         self._read_index = 0
+        if self._handling:  # Busy clears when the handler returns (`_complete`)
+            self._aborting = True
+            return
+        self._busy = False
         self._event()  # abort handling done: Busy is clear
 
     def _go(self) -> _Job | None:
@@ -345,9 +356,8 @@ class DoeMailbox:
         if count != len(dwords):
             self._discard()
             return None
-        obj = struct.pack(f"<{count}I", *dwords)
         try:
-            request = decode_object(obj)
+            request = read_object(struct.pack(f"<{count}I", *dwords))
         except DecodeError:
             self._discard()
             return None
@@ -357,11 +367,11 @@ class DoeMailbox:
             self._set_error()
             return None
         self._busy = True
-        self._generation += 1
-        job = (self._generation, handler, obj)
+        job = (handler, encode_object(request.object_type, request.payload, request.vendor_id))
         if self._deferred:
             self._pending = job
             return None
+        self._handling = True
         return job
 
     def _discard(self) -> None:
@@ -397,7 +407,7 @@ class DoeMailbox:
     # --- processing (lock released) --------------------------------------------------------
 
     def _run(self, job: _Job) -> None:
-        generation, handler, obj = job
+        handler, obj = job
         response: bytes | None = None
         failed = True
         try:
@@ -407,15 +417,16 @@ class DoeMailbox:
             response = None  # the instance could not provide a response: Error, below
         finally:  # also when the handler raised something else, which then propagates
             with self._lock:
-                self._complete(generation, response, failed)
+                self._complete(response, failed)
                 notify = self._take_interrupts()
             self._send_interrupts(notify)
 
-    def _complete(self, generation: int, response: bytes | None, failed: bool) -> None:
-        if generation != self._generation or not self._busy:
-            return  # aborted meanwhile
-        self._busy = False
-        if failed or (response is not None and not self._publish(response)):
+    def _complete(self, response: bytes | None, failed: bool) -> None:
+        self._handling = self._busy = False
+        if self._aborting:  # the late answer to an aborted request: dropped, and the abort is done
+            self._aborting = False
+            self._event()
+        elif failed or (response is not None and not self._publish(response)):
             self._set_error()
         elif response is None:
             self._discard()

@@ -24,7 +24,9 @@ Who may use a mailbox, and how can they share it? This module's answer, as code:
   (a CDAT read between two SPDM messages disturbs nothing), but an SPDM connection is state in
   the device shared by types 1 and 2: `hold` reserves a protocol group for one client's whole
   sequence (VCA, authentication, a session), so another client's GET_VERSION cannot reset it
-  half-way; other protocol groups go on meanwhile.
+  half-way; other protocol groups go on meanwhile. A hold belongs to the client's handle, not to
+  a thread: the handle's own exchanges pass from any thread (an asyncio requester runs them in
+  worker threads), another handle waits even when it runs in the holder's thread.
 * **An abort never cuts another client's exchange.** `MediatedLink.abort` waits until the mailbox
   is idle between exchanges, then aborts; the host link aborts on its own only inside the failing
   exchange. Busy found set before writing (someone outside the mediator) is reported, not
@@ -125,11 +127,11 @@ class DoeMediator:
                 if key in group_of:
                     raise ValueError(f"protocol {_name(key)} is in two groups")
                 group_of[key] = members
-        self._conversations: dict[tuple[int, int], threading.RLock] = {}
-        shared: dict[frozenset[tuple[int, int]], threading.RLock] = {}
+        self._conversations: dict[tuple[int, int], _Conversation] = {}
+        shared: dict[frozenset[tuple[int, int]], _Conversation] = {}
         for key in self._protocols:
             group = group_of.get(key, frozenset({key}))
-            self._conversations[key] = shared.setdefault(group, threading.RLock())
+            self._conversations[key] = shared.setdefault(group, _Conversation())
         self._mailbox = threading.Lock()
         self._closed = False
 
@@ -164,10 +166,10 @@ class DoeMediator:
         if self._closed:
             raise TransportError("the DOE mediator is closed")
 
-    def _exchange(self, key: tuple[int, int], obj: bytes, timeout: float | None) -> bytes:
+    def _exchange(self, client: MediatedLink, key: tuple[int, int], obj: bytes, timeout: float | None) -> bytes:
         deadline = time.monotonic() + self._wait
         with (
-            _acquire(self._conversations[key], deadline, f"protocol {_name(key)} is held by another client"),
+            self._conversations[key].held(client, deadline, f"protocol {_name(key)} is held by another client"),
             _acquire(self._mailbox, deadline, "the DOE mailbox stayed busy with other clients' exchanges"),
         ):
             self._check_open()
@@ -180,7 +182,7 @@ class DoeMediator:
 
 
 @contextlib.contextmanager
-def _acquire(lock: threading.Lock | threading.RLock, deadline: float, reason: str) -> Iterator[None]:
+def _acquire(lock: threading.Lock, deadline: float, reason: str) -> Iterator[None]:
     """Hold `lock`, waited for until `deadline` (monotonic seconds) at most."""
     wait = deadline - time.monotonic()
     if not lock.acquire(timeout=max(wait, 0.0)):
@@ -189,6 +191,37 @@ def _acquire(lock: threading.Lock | threading.RLock, deadline: float, reason: st
         yield
     finally:
         lock.release()
+
+
+class _Conversation:
+    """One protocol group's conversation: which client handle has it, and how many times over.
+
+    Owned by a handle, not by a thread (as a lock would be): two handles in one thread must not
+    pass through each other's hold, and one handle's exchanges may come from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._owner: MediatedLink | None = None
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def held(self, client: MediatedLink, deadline: float, reason: str) -> Iterator[None]:
+        """Keep the conversation to `client` for the block, waited for until `deadline` at most."""
+        wait = max(deadline - time.monotonic(), 0.0)
+        with self._turn:
+            if not self._turn.wait_for(lambda: self._owner in (None, client), timeout=wait):
+                raise MailboxBusy(f"{reason} (waited {wait:.3f} s)")
+            self._owner = client
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner = None
+                    self._turn.notify_all()
 
 
 class MediatedLink:
@@ -222,21 +255,23 @@ class MediatedLink:
         if key == DISCOVERY_PROTOCOL:
             return answer_discovery(self._protocols, obj)
         self._check_allowed(key)
-        return self._mediator._exchange(key, obj, timeout)
+        return self._mediator._exchange(self, key, obj, timeout)
 
     @contextlib.contextmanager
     def hold(self, vendor_id: int = PCI_SIG_VENDOR_ID, object_type: int = DoeType.CMA_SPDM) -> Iterator[None]:
         """Keep a protocol's conversation (its whole group) to this client for the `with` block.
 
-        Other clients' objects of the group wait (bounded); other protocols go on. Reentrant
-        within one thread; hold one group at a time (nested holds of two groups by two clients in
-        opposite orders would only end by `MailboxBusy`).
+        The hold is this handle's, from whatever thread: its own exchanges pass (also from an
+        asyncio requester's worker threads), and it may be taken again inside the block. Every
+        other handle's objects of the group wait (bounded), even in this thread; other protocols
+        go on. Hold one group at a time (nested holds of two groups by two clients in opposite
+        orders would only end by `MailboxBusy`).
         """
         self._check_open()
         key = _protocol((vendor_id, int(object_type)))
         self._check_allowed(key)
-        lock = self._mediator._conversations[key]
-        with _acquire(lock, time.monotonic() + self._mediator.wait_timeout, f"protocol {_name(key)} is held"):
+        conversation = self._mediator._conversations[key]
+        with conversation.held(self, time.monotonic() + self._mediator.wait_timeout, f"protocol {_name(key)} is held"):
             yield
 
     def abort(self) -> None:

@@ -29,6 +29,8 @@ from spdm.transport.doe import (
     encode_discovery_response,
     encode_object,
     expect_type,
+    read_header,
+    read_object,
 )
 
 # GET_VERSION in a CMA/SPDM object, as spdm-emu sends it (record 7 of every DOE capture).
@@ -176,6 +178,40 @@ def test_decode_malformed(hex_data: str, field: str) -> None:
     _decode_error(bytes.fromhex(hex_data), field)
 
 
+@pytest.mark.parametrize(
+    "hex_header",
+    ["01000101 03000000", "010001ff 03000000", "01000100 03000400", "01000100 03000080", "010001ff 0300fcff"],
+    ids=["dw0-bit-24", "dw0-byte", "dw1-bit-18", "dw1-bit-31", "all-reserved"],
+)
+def test_a_live_reader_ignores_reserved_bits_a_capture_check_refuses_them(hex_header: str) -> None:
+    """`read_header` / `read_object` read the fields alone, as Linux's pci_doe_recv_resp and
+    QEMU's pcie_doe_get_obj_len do; `decode_header` / `decode_object` check a capture as libspdm's
+    libspdm_doe_pcidoe.c does."""
+    data = bytes.fromhex(hex_header) + bytes.fromhex("10840000")
+    assert read_header(data) == (1, 1, 3)
+    assert read_object(data) == decode_object(GET_VERSION_OBJECT)
+    _decode_error(data, "reserved")
+    with pytest.raises(DecodeError, match="reserved"):
+        decode_header(data)
+
+
+@pytest.mark.parametrize(
+    ("hex_data", "field"),
+    [
+        ("010001ff 01000400 10840000", "length"),  # Length 1 under reserved bits: shorter than the header
+        ("01000100 00000400 10840000", "length"),  # Length 0 (2^18 DW) under a reserved bit, 3 DW held
+        ("01000100 030000", "header"),
+        ("01000100 04000000 10840000", "length"),
+    ],
+)
+def test_a_live_reader_still_refuses_a_bad_length(hex_data: str, field: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        read_object(bytes.fromhex(hex_data))
+    assert (info.value.message, info.value.field) == ("DOE", field)
+    with pytest.raises(ValueError):
+        read_header(GET_VERSION_OBJECT, offset=-1)
+
+
 def test_decode_reason_is_explicit() -> None:
     error = _decode_error(bytes.fromhex("01000100 04000000 10840000"), "length")
     assert "4 DW" in error.reason and "12 bytes" in error.reason
@@ -222,6 +258,7 @@ def test_fuzz_decode_raises_only_decode_error(data: bytes) -> None:
 @given(st.binary(min_size=8, max_size=8), st.binary(max_size=24))
 def test_fuzz_headers_raise_only_decode_error(header: bytes, rest: bytes) -> None:
     try:
+        read_object(header + rest)
         obj = decode_object(header + rest)
     except DecodeError:
         return

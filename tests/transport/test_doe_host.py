@@ -4,6 +4,8 @@ reads, draining, abort on failure), timeouts on a fake clock, and a dead mailbox
 
 from __future__ import annotations
 
+import errno
+import struct
 from collections.abc import Callable
 
 import pytest
@@ -14,13 +16,16 @@ from mailbox_helpers import (
     ECHO,
     ERROR,
     GET_VERSION,
+    GO,
     INT_EN,
     READ,
     READY,
     STATUS,
+    WRITE,
     CountingRegisters,
     FakeClock,
     demo_cdat,
+    dwords,
     echo,
     requester_config,
     send,
@@ -31,7 +36,16 @@ from mailbox_helpers import (
 from spdm.cdat import CXL_TABLE_ACCESS, CXL_VENDOR_ID, CdatResponder, read_cdat
 from spdm.errors import DecodeError, TransportError
 from spdm.requester import Requester
-from spdm.transport.doe import CMA_PROTOCOLS, DoeTransport, DoeType, decode_object, encode_object
+from spdm.transport.doe import (
+    CMA_PROTOCOLS,
+    DISCOVERY_PROTOCOL,
+    DoeTransport,
+    DoeType,
+    decode_object,
+    discovery_response_object,
+    encode_object,
+    read_discovery_request,
+)
 from spdm.transport.doe_host import DoeHostLink, RegisterInterface, exchange_payload
 from spdm.transport.mailbox import DoeMailbox
 
@@ -326,18 +340,10 @@ class CorruptedHeader:
         self.mailbox.write32(offset, value)
 
 
-@pytest.mark.parametrize(
-    ("index", "corrupt"),
-    [
-        pytest.param(0, lambda dw: dw | 1 << 24, id="dw0-reserved"),
-        pytest.param(1, lambda dw: dw | 1 << 18, id="dw1-reserved"),
-        pytest.param(1, lambda dw: 1, id="length-1"),
-    ],
-)
-def test_a_malformed_response_header_is_refused_before_the_rest(index: int, corrupt: Callable[[int], int]) -> None:
+def test_a_malformed_response_header_is_refused_before_the_rest() -> None:
     """As Linux's pci_doe_recv_resp: the header is checked once read, and the Abort discards the rest."""
     mailbox = echo_mailbox()
-    registers = CorruptedHeader(mailbox, index, corrupt)
+    registers = CorruptedHeader(mailbox, 1, lambda dw: 1)  # Length 1: shorter than the header
     link = DoeHostLink(registers)
     registers.armed = True
     with pytest.raises(TransportError, match="DOE response"):
@@ -345,6 +351,139 @@ def test_a_malformed_response_header_is_refused_before_the_rest(index: int, corr
     assert registers.read_before_abort == 2
     assert status(mailbox) == 0
     assert exchange_payload(link, *ECHO, b"pong") == b"echopong"
+
+
+@pytest.mark.parametrize(
+    ("index", "corrupt"),
+    [
+        pytest.param(0, lambda dw: dw | 0xFF << 24, id="dw0-reserved"),
+        pytest.param(1, lambda dw: dw | 1 << 18, id="dw1-bit-18"),
+        pytest.param(1, lambda dw: dw | 1 << 31, id="dw1-bit-31"),
+    ],
+)
+def test_reserved_bits_of_a_response_header_are_ignored(index: int, corrupt: Callable[[int], int]) -> None:
+    """As Linux's pci_doe_recv_resp, which takes vendor ID, type and Length by their masks: the
+    answer comes through, handed on with its reserved bits 0."""
+    mailbox = echo_mailbox()
+    registers = CorruptedHeader(mailbox, index, corrupt)
+    link = DoeHostLink(registers)
+    registers.armed = True
+    assert link.exchange_object(echo_object(b"a longer request")) == echo_object(b"echoa longer request")
+    assert registers.read_before_abort is None
+    assert exchange_payload(link, *ECHO, b"pong") == b"echopong"
+
+
+# --- an exchange cut off by something other than the DOE instance ------------------------------------
+
+
+class QemuLikeMailbox:
+    """The registers of QEMU's hw/pci/pcie_doe.c, where it matters here: Go while an answer is
+    still unread appends the new answer behind it, Data Object Ready staying set
+    (pcie_doe_set_rsp); Abort empties both mailboxes. It hosts discovery and `ECHO`."""
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+        self.unread: list[int] = []
+        self.index = 0
+        self.error = False
+
+    def read32(self, offset: int) -> int:
+        if offset == 0x00:
+            return 0x0001_002E  # DOE capability, version 1
+        if offset == STATUS:
+            return (READY if self.unread else 0) | (ERROR if self.error else 0)
+        if offset == READ and self.unread and not self.error:
+            return self.unread[self.index]
+        return 0
+
+    def write32(self, offset: int, value: int) -> None:
+        if offset == CONTROL and value & ABORT:
+            self.written, self.unread, self.index, self.error = [], [], 0, False
+        elif offset == CONTROL and value & GO and not self.error:
+            self.unread += dwords(self.answer(struct.pack(f"<{len(self.written)}I", *self.written)))
+            self.written = []
+        elif offset == WRITE:
+            self.written.append(value)
+        elif offset == READ:
+            self.index += 1
+            if self.index == len(self.unread):
+                self.unread, self.index = [], 0
+            elif self.index > len(self.unread):
+                self.error = True
+
+    @staticmethod
+    def answer(obj: bytes) -> bytes:
+        request = decode_object(obj)
+        if (request.vendor_id, request.object_type) == DISCOVERY_PROTOCOL:
+            return discovery_response_object((DISCOVERY_PROTOCOL, ECHO), read_discovery_request(request.payload).index)
+        return echo_object(echo(request.payload))
+
+
+class Outage:
+    """Registers whose accessor fails (OSError, as a config-space access can) `count` times in a
+    row, starting right after the next Go."""
+
+    def __init__(self, target: RegisterInterface, count: int) -> None:
+        self.target = target
+        self.count = count
+        self.armed = False
+        self.failing = 0
+
+    def read32(self, offset: int) -> int:
+        self._fail()
+        return self.target.read32(offset)
+
+    def write32(self, offset: int, value: int) -> None:
+        self._fail()
+        self.target.write32(offset, value)
+        if self.armed and offset == CONTROL and value & GO:
+            self.armed = False
+            self.failing = self.count
+
+    def _fail(self) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise OSError(errno.EIO, "config space access failed")
+
+
+@pytest.mark.parametrize("device", [echo_mailbox, QemuLikeMailbox], ids=["model", "qemu-like"])
+@pytest.mark.parametrize("count", [1, 2], ids=["abort-after", "abort-before-next-go"])
+def test_an_exchange_cut_off_by_the_accessor_leaves_no_stale_answer(
+    device: Callable[[], RegisterInterface], count: int
+) -> None:
+    """The status read after Go fails: the OSError propagates, and the answer the device gave
+    meanwhile never reaches a later request. With one failure the exchange's own Abort removes
+    it; with two that Abort fails as well, and the next exchange finds Data Object Ready set and
+    aborts before its Go (QEMU would otherwise append, and hand each request the previous answer)."""
+    mailbox = device()
+    registers = Outage(mailbox, count)
+    link = DoeHostLink(registers)
+    assert exchange_payload(link, *ECHO, b"one!") == b"echoone!"
+    registers.armed = True
+    with pytest.raises(OSError, match="config space access failed"):
+        exchange_payload(link, *ECHO, b"two!")
+    assert status(mailbox) == (READY if count == 2 else 0)
+    assert exchange_payload(link, *ECHO, b"3rd!") == b"echo3rd!"
+    assert exchange_payload(link, *ECHO, b"4th!") == b"echo4th!"
+    assert not link.dead
+
+
+def test_an_interrupt_while_polling_aborts_the_exchange() -> None:
+    mailbox = echo_mailbox(deferred=True)
+    clock = FakeClock()
+    link = fake_link(mailbox, clock)
+    interrupted: list[bool] = []
+
+    def control_c() -> None:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+
+    clock.on_sleep.extend((control_c, mailbox.step))
+    with pytest.raises(KeyboardInterrupt):
+        exchange_payload(link, *ECHO, b"two!")
+    assert status(mailbox) == 0 and not mailbox.pending  # aborted before it propagated
+    assert exchange_payload(link, *ECHO, b"3rd!") == b"echo3rd!"
 
 
 # --- failure modes of the mailbox itself --------------------------------------------------------------

@@ -4,6 +4,7 @@ SPDM conversations, and many threads hammering one mailbox with mixed protocols.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 import threading
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import pytest
 from mailbox_helpers import (
     ECHO,
+    GET_VERSION,
     CountingRegisters,
     demo_cdat,
     echo,
@@ -21,6 +23,7 @@ from mailbox_helpers import (
     status,
 )
 
+from spdm.aio import AsyncDoeTransport, AsyncRequester, ThreadedDoeLink
 from spdm.cdat import (
     CXL_TABLE_ACCESS,
     CXL_VENDOR_ID,
@@ -284,6 +287,41 @@ def test_hold_keeps_an_spdm_conversation_and_lets_other_protocols_through() -> N
     assert tool_transport.exchange(bytes.fromhex("10840000"))[:2] == b"\x10\x04"
     with pytest.raises(DoeAccessDenied), tool.hold(*CDAT):
         pass
+
+
+def test_a_hold_belongs_to_its_handle_not_to_its_thread() -> None:
+    """Two clients in one thread (any asyncio program): the other's GET_VERSION waits out its
+    bound instead of resetting the held connection."""
+    mediator, _, config = mediated(wait_timeout=0.05)
+    kernel, tool, second_kernel = mediator.client("kernel"), mediator.client("user-tool"), mediator.client("kernel")
+    kernel_spdm = Requester(DoeTransport(kernel), requester_config(config))
+    tool_transport = DoeTransport(tool)
+    with kernel.hold():
+        kernel_spdm.init_connection()
+        with pytest.raises(MailboxBusy, match=r"protocol 0001:01 is held by another client \(waited 0\.050 s\)"):
+            tool_transport.exchange(GET_VERSION)
+        with pytest.raises(MailboxBusy, match="protocol 0001:01 is held"), second_kernel.hold():
+            pass
+        with kernel.hold():  # taken again by its owner
+            assert set(kernel_spdm.get_digests()) == {0}  # still our connection
+    assert tool_transport.exchange(GET_VERSION)[:2] == b"\x10\x04"  # released
+
+
+def test_a_holders_exchanges_pass_from_worker_threads() -> None:
+    """An `AsyncRequester` over `ThreadedDoeLink`: the hold is taken on the event loop's thread,
+    the exchanges run in worker threads, and they are the holder's own."""
+    mediator, _, config = mediated(wait_timeout=0.05)
+    kernel, tool = mediator.client("kernel"), mediator.client("user-tool")
+
+    async def conversation() -> None:
+        requester = AsyncRequester(AsyncDoeTransport(ThreadedDoeLink(kernel)), requester_config(config))
+        with kernel.hold():
+            assert (await requester.init_connection()).version == 0x13
+            with pytest.raises(MailboxBusy, match="held by another client"):
+                await asyncio.to_thread(DoeTransport(tool).exchange, GET_VERSION)
+            assert set(await requester.get_digests()) == {0}
+
+    asyncio.run(conversation())
 
 
 def test_a_failed_exchange_aborts_only_itself() -> None:
