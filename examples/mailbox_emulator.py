@@ -47,7 +47,7 @@ def main() -> None:
     started = time.perf_counter()
 
     # The device: an SPDM responder (DOE pads to a DWORD: 3 bytes of padding allowed) and a CDAT.
-    config = replace(demo_config(sessions=True), transport_padding=3)
+    config = replace(demo_config(sessions=True), max_padding=3)
     table = build_cdat(
         [
             dsmas(handle=0, dpa_base=0, dpa_length=1 << 30),
