@@ -11,6 +11,11 @@ chunk message fills the DataTransferSize, the first one 4 bytes less for its Lar
 `ProtocolError`: InvalidRequest for CHUNK_SEND (what libspdm_rsp_chunk_send_ack.c answers, inside
 a CHUNK_SEND_ACK with EarlyErrorDetected), InvalidResponseCode for CHUNK_RESPONSE (the requester's
 code for a response that breaks the protocol). As in libspdm, a refusal ends the transfer.
+
+Chunking is in force from CAPABILITIES on, as in libspdm (connection state AFTER_CAPABILITIES):
+`capabilities_in_force` is what it goes by until ALGORITHMS. A transfer in progress is not
+interrupted (`interrupts`), and a request travels whole only within the responder's
+DataTransferSize (`whole_request_limit`, `request_refusal`).
 """
 
 from __future__ import annotations
@@ -20,22 +25,67 @@ from typing import Generic, TypeVar
 from spdm.errors import EncodeError, ErrorCode, ProtocolError
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.messages.chunk import LAST_CHUNK, ChunkResponse, ChunkSend
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE
+from spdm.messages.codes import CapabilityFlags, Code
+from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE, Capabilities, GetCapabilities
 from spdm.negotiated import Negotiated
 
-__all__ = ["CHUNK_HEADER", "MAX_CHUNKS", "Chunk", "ChunkAssembly", "chunk_message_size", "chunks", "transfer_size"]
+__all__ = [
+    "CHUNK_HEADER",
+    "FIRST_CHUNK_HEADER",
+    "MAX_CHUNKS",
+    "Chunk",
+    "ChunkAssembly",
+    "capabilities_in_force",
+    "chunk_message_size",
+    "chunks",
+    "interrupts",
+    "request_refusal",
+    "transfer_size",
+    "whole_request_limit",
+]
 
 CHUNK_HEADER = 12
 """SPDMVersion to ChunkSize: the bytes of every CHUNK_SEND and CHUNK_RESPONSE before its chunk."""
 _LARGE_MESSAGE_SIZE = 4
-_SPDM_HEADER = 4
+FIRST_CHUNK_HEADER = CHUNK_HEADER + _LARGE_MESSAGE_SIZE
+"""The bytes of the first chunk message (ChunkSeqNo 0) before its chunk: LargeMessageSize too."""
+_SEND_ACK_HEADER = 6
+"""SPDMVersion to ChunkSeqNo: the bytes of a CHUNK_SEND_ACK before the response it carries."""
 MAX_CHUNKS = 0x1_0000
 """ChunkSeqNo is a u16 up to SPDM 1.3, and must not wrap."""
 
 Chunk = TypeVar("Chunk", ChunkSend, ChunkResponse)
 
+_MIN_FIRST_CHUNK = MIN_DATA_TRANSFER_SIZE - FIRST_CHUNK_HEADER
+_MIN_CHUNK = MIN_DATA_TRANSFER_SIZE - CHUNK_HEADER
+"""Every chunk but the last fills at least MinDataTransferSize (libspdm refuses less in both roles)."""
+
 _REFUSAL = {ChunkSend: ErrorCode.InvalidRequest, ChunkResponse: ErrorCode.InvalidResponseCode}
+_CONTINUES = {ChunkSend: Code.CHUNK_SEND, ChunkResponse: Code.CHUNK_GET}
+
+
+def interrupts(kind: type[ChunkSend] | type[ChunkResponse], code: int) -> bool:
+    """Whether a request (its `code`) would interrupt an unfinished transfer of `kind` chunks: any
+    request but the transfer's own (CHUNK_SEND, CHUNK_GET) and GET_VERSION, which ends every transfer
+    instead. DSP0274 1.2 "CHUNK_SEND request": a transfer is not interrupted; the responder answers
+    UnexpectedRequest and the transfer goes on (libspdm_rsp_receive_send.c). The responder refuses by
+    it, `spdm verify` expects that refusal by it."""
+    return code not in (_CONTINUES[kind], Code.GET_VERSION)
+
+
+def capabilities_in_force(request: GetCapabilities, response: Capabilities | None = None) -> Negotiated:
+    """The connection as chunking sees it between CAPABILITIES and ALGORITHMS: the version, both
+    sides' flags and transfer sizes, nothing selected yet (libspdm chunks from CAPABILITIES on).
+    Without `response`, only the requester's side: what a chunked CAPABILITIES is received with."""
+    return Negotiated(
+        version=request.version,
+        requester_flags=int(request.flags or 0),
+        responder_flags=0 if response is None else int(response.flags),
+        requester_data_transfer_size=request.data_transfer_size,
+        requester_max_spdm_msg_size=request.max_spdm_msg_size,
+        responder_data_transfer_size=None if response is None else response.data_transfer_size,
+        responder_max_spdm_msg_size=None if response is None else response.max_spdm_msg_size,
+    )
 
 
 def transfer_size(negotiated: Negotiated) -> int | None:
@@ -48,6 +98,26 @@ def transfer_size(negotiated: Negotiated) -> int | None:
     return min(theirs, ours)
 
 
+def whole_request_limit(negotiated: Negotiated) -> int | None:
+    """The largest request that travels whole (not in CHUNK_SEND): the responder's DataTransferSize;
+    None before 1.2. The requester sends none larger (libspdm_req_send_receive.c), the responder takes
+    none larger (libspdm_rsp_receive_send.c trims a request to it, so a larger one does not parse)."""
+    return negotiated.responder_data_transfer_size
+
+
+def request_refusal(negotiated: Negotiated, size: int) -> str | None:
+    """Why a request of `size` bytes cannot be sent, whole or in chunks, or None: over the responder's
+    MaxSPDMmsgSize, or over its DataTransferSize when the connection does not chunk
+    (libspdm_req_send_receive.c libspdm_send_spdm_request: PEER_BUFFER_TOO_SMALL, before sending)."""
+    limit = negotiated.responder_max_spdm_msg_size
+    if limit is not None and size > limit:
+        return f"a {size}-byte request is over the responder's MaxSPDMmsgSize {limit}"
+    whole = whole_request_limit(negotiated)
+    if transfer_size(negotiated) is None and whole is not None and size > whole:
+        return f"a {size}-byte request is over the responder's DataTransferSize {whole}, without chunking"
+    return None
+
+
 def chunk_message_size(chunk: ChunkSend | ChunkResponse) -> int:
     """The encoded size of a chunk message (what must fit in the receiver's DataTransferSize)."""
     first = _LARGE_MESSAGE_SIZE if chunk.large_message_size is not None else 0
@@ -58,16 +128,18 @@ def chunks(message: bytes, *, kind: type[Chunk], handle: int, data_transfer_size
     """`message` as the chunk messages of one transfer, each at most `data_transfer_size` bytes.
 
     `data_transfer_size` is the smaller of the receiver's DataTransferSize and the sender's own;
-    the chunks carry the message's SPDMVersion. An `EncodeError` when the message is shorter than
-    an SPDM header, the size is under MinDataTransferSize or the message needs more than 65536 chunks.
+    the chunks carry the message's SPDMVersion. An `EncodeError` when the size is under
+    MinDataTransferSize, the message fits the first chunk (a transfer of one chunk, which every
+    receiver refuses) or needs more than 65536 chunks.
     """
-    if len(message) < _SPDM_HEADER:
-        raise EncodeError(kind.name, "chunk", f"{len(message)} bytes are not an SPDM message")
     if data_transfer_size < MIN_DATA_TRANSFER_SIZE:
         reason = f"DataTransferSize {data_transfer_size} is under the minimum {MIN_DATA_TRANSFER_SIZE}"
         raise EncodeError(kind.name, "chunk", reason)
-    first: int = data_transfer_size - CHUNK_HEADER - _LARGE_MESSAGE_SIZE
+    first: int = data_transfer_size - FIRST_CHUNK_HEADER
     rest: int = data_transfer_size - CHUNK_HEADER
+    if len(message) <= first:
+        reason = f"{len(message)} bytes fit one chunk at DataTransferSize {data_transfer_size}: no large message"
+        raise EncodeError(kind.name, "chunk", reason)
     starts: range = range(first, len(message), rest)
     count = 1 + len(starts)
     if count > MAX_CHUNKS:
@@ -93,7 +165,8 @@ class ChunkAssembly(Generic[Chunk]):
     it takes (its MaxSPDMmsgSize, or a smaller `spdm.limits.Limits` bound). `handle` is the one
     ERROR(LargeResponse) announced; None takes it from the first chunk (CHUNK_SEND). `version` is the
     connection's: every chunk carries it (a chunk's header is in no transcript, so nothing else
-    would notice another). Nothing is
+    would notice another). `answers_chunks`: the large response answers a request sent in chunks
+    (see `_first`). Nothing is
     buffered before LargeMessageSize is checked against `max_message_size`, and the buffer grows
     only by chunks that passed every check.
     """
@@ -106,9 +179,11 @@ class ChunkAssembly(Generic[Chunk]):
         max_message_size: int,
         handle: int | None = None,
         version: int | None = None,
+        answers_chunks: bool = False,
     ) -> None:
         self.kind: type[Chunk] = kind
         self.version = version
+        self.answers_chunks = answers_chunks
         self.data_transfer_size = data_transfer_size
         self.max_message_size = max_message_size
         self.handle = handle
@@ -120,7 +195,13 @@ class ChunkAssembly(Generic[Chunk]):
 
     @classmethod
     def receiving(
-        cls, kind: type[Chunk], negotiated: Negotiated, *, limits: Limits = DEFAULT_LIMITS, handle: int | None = None
+        cls,
+        kind: type[Chunk],
+        negotiated: Negotiated,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        handle: int | None = None,
+        answers_chunks: bool = False,
     ) -> ChunkAssembly[Chunk]:
         """The transfer as its receiver bounds it: the responder receives CHUNK_SEND, the requester
         CHUNK_RESPONSE; its DataTransferSize, and the smaller of its MaxSPDMmsgSize and its role's
@@ -142,6 +223,7 @@ class ChunkAssembly(Generic[Chunk]):
             max_message_size=bounded,
             handle=handle,
             version=negotiated.version,
+            answers_chunks=answers_chunks,
         )
 
     @property
@@ -160,8 +242,9 @@ class ChunkAssembly(Generic[Chunk]):
         Raises `ProtocolError` (InvalidRequest for CHUNK_SEND, InvalidResponseCode for
         CHUNK_RESPONSE) for a chunk of the wrong kind, version or handle, out of sequence, with
         LargeMessageSize missing from the first chunk or present in a later one, over the
-        DataTransferSize, over `max_message_size` or LargeMessageSize, or flagged last before the
-        message is complete; and for any chunk after the transfer is over. The refusal ends it.
+        DataTransferSize, over `max_message_size` or LargeMessageSize, under the sizes every chunk
+        but the last fills, or flagged last before the message is complete or on the first chunk;
+        and for any chunk after the transfer is over. The refusal ends it.
         """
         try:
             self._total = self._check(chunk)
@@ -193,14 +276,11 @@ class ChunkAssembly(Generic[Chunk]):
         if size > self.data_transfer_size:
             raise refuse(f"a {size}-byte chunk message is over the DataTransferSize {self.data_transfer_size}")
         if chunk.chunk_seq_no == 0:
-            if chunk.large_message_size is None:
-                raise refuse("the first chunk has no LargeMessageSize")
-            if chunk.large_message_size > self.max_message_size:
-                limit = self.max_message_size
-                raise refuse(f"LargeMessageSize {chunk.large_message_size} is over the {limit} bytes allowed")
-            total: int = chunk.large_message_size
+            total: int = self._first(chunk)
         elif chunk.large_message_size is not None:
             raise refuse("LargeMessageSize in a chunk after the first")
+        elif not chunk.last_chunk and len(chunk.chunk) < _MIN_CHUNK:
+            raise refuse(f"ChunkSize {len(chunk.chunk)} of a chunk before the last is under {_MIN_CHUNK}")
         else:
             total = self._total
         if self.received + len(chunk.chunk) > total:
@@ -208,6 +288,31 @@ class ChunkAssembly(Generic[Chunk]):
         if chunk.last_chunk and self.received + len(chunk.chunk) != total:
             raise refuse(f"the last chunk ends the message at {self.received + len(chunk.chunk)} of {total} bytes")
         return total
+
+    def _first(self, chunk: Chunk) -> int:
+        """The first chunk's LargeMessageSize, if it may open the transfer. As libspdm refuses
+        (libspdm_rsp_chunk_send_ack.c, libspdm_req_handle_error_response.c): a message that would
+        fit one transfer (LargeMessageSize at most MinDataTransferSize, or for a response to a request
+        sent in chunks at most that less the CHUNK_SEND_ACK header, whose wrapping alone may have made
+        it large), a first chunk that does not fill MinDataTransferSize or is flagged last, and more
+        than `MAX_CHUNKS` chunks at the receiver's DataTransferSize."""
+        refuse = self._refusal
+        size = chunk.large_message_size
+        if size is None:
+            raise refuse("the first chunk has no LargeMessageSize")
+        if size > self.max_message_size:
+            raise refuse(f"LargeMessageSize {size} is over the {self.max_message_size} bytes allowed")
+        most = (self.data_transfer_size - CHUNK_HEADER) * MAX_CHUNKS - _LARGE_MESSAGE_SIZE
+        if size > most:
+            raise refuse(f"LargeMessageSize {size} needs more than {MAX_CHUNKS} chunks of the DataTransferSize")
+        least = MIN_DATA_TRANSFER_SIZE - (_SEND_ACK_HEADER if self.answers_chunks else 0)
+        if size <= least:
+            raise refuse(f"LargeMessageSize {size} is no large message (at most {least})")
+        if chunk.last_chunk:
+            raise refuse("the first chunk is flagged last: the message is no large message")
+        if len(chunk.chunk) < _MIN_FIRST_CHUNK:
+            raise refuse(f"the first ChunkSize {len(chunk.chunk)} is under {_MIN_FIRST_CHUNK}")
+        return size
 
     def _refusal(self, reason: str) -> ProtocolError:
         return ProtocolError(_REFUSAL[self.kind], f"{self.kind.name}: {reason}")

@@ -8,6 +8,8 @@ It follows SPDM 1.2 large-message transfers too (through `spdm.chunking`): the c
 that completes a large request or response, and the CHUNK_SEND_ACK that carries the answer to a
 large request, leave in `FlowDecoder.carried` the message they carried, which is what the
 exchange (its transcripts, its checks) is made of: `stands_for` says what each message is to it.
+A request that would interrupt a transfer (`spdm.chunking.interrupts`) and the ERROR
+UnexpectedRequest the responder must answer it with stand for nothing: the transfer goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from spdm.certs import chain_end
-from spdm.chunking import ChunkAssembly
+from spdm.chunking import ChunkAssembly, capabilities_in_force, interrupts
 from spdm.errors import DecodeError, ErrorCode, ProtocolError
 from spdm.messages import Message, decode, decode_prefix
 from spdm.messages.challenge import Challenge
@@ -96,18 +98,24 @@ def direction_of(data: bytes) -> Direction:
 
 @dataclass(frozen=True, slots=True)
 class Carried:
-    """A message that travelled inside chunk messages, and its exact bytes."""
+    """What a message stood for instead of itself: the message that travelled inside chunk messages
+    and its exact bytes, or (`message` None) nothing: a request that would interrupt a chunk
+    transfer, and the refusal that answers it."""
 
-    message: Message
-    data: bytes
+    message: Message | None
+    data: bytes = b""
+
+
+_ASIDE = Carried(None)
 
 
 def stands_for(message: Message, data: bytes, carried: Carried | None) -> tuple[Message, bytes] | None:
     """What a message is to the exchange: the message it carried, if any (`FlowDecoder.carried`);
     nothing for the rest of a transfer (chunk messages, ERROR(LargeResponse)), which libspdm keeps
-    out of every transcript; else the message itself."""
+    out of every transcript, and for a request that would interrupt one and its refusal; else the
+    message itself."""
     if carried is not None:
-        return carried.message, carried.data
+        return None if carried.message is None else (carried.message, carried.data)
     if isinstance(message, (ChunkSend, ChunkSendAck, ChunkGet, ChunkResponse)) or (
         isinstance(message, ErrorResponse) and message.error_code == ErrorCode.LargeResponse
     ):
@@ -125,6 +133,10 @@ class FlowDecoder:
         self._request: Message | None = None
         self._large_request: ChunkAssembly[ChunkSend] | None = None
         self._large_response: ChunkAssembly[ChunkResponse] | None = None
+        self._answers_chunks = False
+        """The last request was a CHUNK_SEND: a large response answers a request sent in chunks."""
+        self._interrupting: Message | None = None
+        """A request that would interrupt a transfer, whose refusal comes next."""
         self.carried: Carried | None = None
         """What the message last decoded or observed carried (see `stands_for`)."""
         self._encapsulated: Message | None = None
@@ -198,22 +210,51 @@ class FlowDecoder:
     def observe(self, msg: Message) -> None:
         """Take note of a message that went by (decoded here or elsewhere).
 
-        A chunk that breaks `spdm.chunking`'s rules raises its `ProtocolError`; a large message
+        A chunk that breaks `spdm.chunking`'s rules raises its `ProtocolError`, and so does an answer
+        other than ERROR UnexpectedRequest to a request that would interrupt a transfer; a large message
         that does not decode, its `DecodeError`.
         """
         self.carried = None
+        if self._set_aside(msg):
+            self.carried = _ASIDE
+            return
         carried = self._follow_transfer(msg)
         self._note(msg)
-        if carried is not None:
+        if carried is not None and carried.message is not None:
             self._note(carried.message)
         self.carried = carried
 
+    def _set_aside(self, msg: Message) -> bool:
+        """Whether `msg` is a request that would interrupt an unfinished transfer, or the refusal that
+        must answer it (DSP0274 1.2: UnexpectedRequest, and the transfer goes on; libspdm_rsp_receive_send.c)."""
+        asked, self._interrupting = self._interrupting, None
+        if asked is not None:
+            if isinstance(msg, ErrorResponse) and msg.error_code == ErrorCode.UnexpectedRequest:
+                return True
+            reason = f"{msg.name} answers {asked.name}, which would interrupt a chunk transfer"
+            raise ProtocolError(ErrorCode.InvalidResponseCode, f"{reason}: only ERROR UnexpectedRequest may")
+        transfers = (self._large_response, self._large_request)
+        if msg.code.is_request and any(
+            transfer is not None and not transfer.done and interrupts(transfer.kind, msg.code) for transfer in transfers
+        ):
+            self._interrupting = msg
+            return True
+        return False
+
     def _follow_transfer(self, msg: Message) -> Carried | None:
-        """The large message a chunk message completes, or the response a CHUNK_SEND_ACK carries."""
-        self._end_cut_transfers(msg)
+        """The large message a chunk message completes, or the response a CHUNK_SEND_ACK carries;
+        GET_VERSION ends every transfer, an EarlyErrorDetected the large request's."""
+        if isinstance(msg, GetVersion):
+            self._large_request = self._large_response = None
+        if msg.code.is_request:
+            self._answers_chunks = isinstance(msg, ChunkSend)
         if isinstance(msg, ErrorResponse) and isinstance(msg.extended_data, LargeResponse):
-            negotiated = self._chunking(msg)
-            self._large_response = ChunkAssembly.receiving(ChunkResponse, negotiated, handle=msg.extended_data.handle)
+            self._large_response = ChunkAssembly.receiving(
+                ChunkResponse,
+                self._chunking(msg),
+                handle=msg.extended_data.handle,
+                answers_chunks=self._answers_chunks,
+            )
         elif isinstance(msg, ChunkSend):
             if self._large_request is None or self._large_request.done:
                 self._large_request = ChunkAssembly.receiving(ChunkSend, self._chunking(msg))
@@ -223,33 +264,22 @@ class FlowDecoder:
                 reason = "CHUNK_RESPONSE with no ERROR(LargeResponse) before it"
                 raise ProtocolError(ErrorCode.InvalidResponseCode, reason)
             return self._carried(self._large_response.add(msg), Direction.RESPONSE)
-        elif isinstance(msg, ChunkSendAck) and msg.response:
-            return self._carried(msg.response, Direction.RESPONSE)
+        elif isinstance(msg, ChunkSendAck):
+            if msg.early_error_detected:
+                self._large_request = None
+            if msg.response:
+                return self._carried(msg.response, Direction.RESPONSE)
         return None
 
-    def _end_cut_transfers(self, msg: Message) -> None:
-        """A new request (GET_VERSION aside, which restarts everything) while a transfer is unfinished:
-        the large message it was carrying never arrived whole, which a requester would not accept."""
-        if not msg.code.is_request or isinstance(msg, (GetVersion, RespondIfReady)):
-            return
-        unfinished = [
-            transfer
-            for transfer, continues in ((self._large_response, ChunkGet), (self._large_request, ChunkSend))
-            if transfer is not None and not transfer.done and not isinstance(msg, continues)
-        ]
-        self._large_response = None if self._large_response in unfinished else self._large_response
-        self._large_request = None if self._large_request in unfinished else self._large_request
-        if unfinished:
-            kinds = " and ".join(transfer.kind.name for transfer in unfinished)
-            code = ErrorCode.InvalidRequest if unfinished[0].kind is ChunkSend else ErrorCode.InvalidResponseCode
-            raise ProtocolError(code, f"{msg.name} while a {kinds} transfer is unfinished (no last chunk)")
-
     def _chunking(self, msg: Message) -> Negotiated:
-        """The negotiation whose transfer sizes bound a large message."""
-        if self.negotiated is None:
-            code = ErrorCode.InvalidRequest if msg.code.is_request else ErrorCode.InvalidResponseCode
-            raise ProtocolError(code, f"{msg.name} before any negotiation")
-        return self.negotiated
+        """What bounds a large message: the negotiation, or from GET_CAPABILITIES on what the two
+        sides exchanged so far (`spdm.chunking.capabilities_in_force`: chunking starts at CAPABILITIES)."""
+        if self.negotiated is not None:
+            return self.negotiated
+        if self._get_capabilities is not None:
+            return capabilities_in_force(self._get_capabilities, self._capabilities)
+        code = ErrorCode.InvalidRequest if msg.code.is_request else ErrorCode.InvalidResponseCode
+        raise ProtocolError(code, f"{msg.name} before any negotiation")
 
     def _carried(self, large: bytes | None, direction: Direction) -> Carried | None:
         if large is None:

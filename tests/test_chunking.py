@@ -35,7 +35,7 @@ def _feed(assembly: ChunkAssembly, parts: list[ChunkSend] | list[ChunkResponse])
 
 
 @given(
-    message=st.binary(min_size=4, max_size=3000),
+    message=st.binary(min_size=601, max_size=3000),  # over every DataTransferSize drawn: a large message
     dts=st.integers(MIN_DATA_TRANSFER_SIZE, 600),
     handle=st.integers(0, 255),
     kind=st.sampled_from([ChunkSend, ChunkResponse]),
@@ -64,8 +64,9 @@ def test_chunks_fill_the_data_transfer_size() -> None:
         (MESSAGE, MIN_DATA_TRANSFER_SIZE - 1, "chunk"),
         (b"\x12", DTS, "chunk"),
         (bytes(0x1_0000 * 30 + 4), 42, "chunk_seq_no"),
+        (bytes(DTS - 16), DTS, "chunk"),
     ],
-    ids=["dts_under_minimum", "not_a_message", "over_65536_chunks"],
+    ids=["dts_under_minimum", "not_a_message", "over_65536_chunks", "fits_one_chunk"],
 )
 def test_chunks_refuses(message: bytes, dts: int, field: str) -> None:
     with pytest.raises(EncodeError) as caught:
@@ -169,3 +170,63 @@ def test_libspdm_chunks_are_ours(
             assert [encode(chunk) for chunk in ours] == recorded[start : position + 1]
             transfers += 1
     assert transfers >= 2
+
+
+# --- the sizes libspdm holds every chunk to (libspdm_rsp_chunk_send_ack.c, libspdm_req_handle_error_response.c) ---
+
+
+def _part(kind: type[ChunkSend] | type[ChunkResponse], seq_no: int, size: int, **fields: int) -> ChunkSend:
+    return kind(handle=1, chunk_seq_no=seq_no, chunk=bytes(size), **fields)  # type: ignore[return-value]
+
+
+_MOST = (DTS - CHUNK_HEADER) * 0x1_0000 - 4  # 65536 chunks at DataTransferSize 64
+_SIZE_REFUSALS = {
+    "first_chunk_flagged_last": [(0, 46, {"large_message_size": 46, "attributes": LAST_CHUNK})],
+    "no_large_message": [(0, 26, {"large_message_size": MIN_DATA_TRANSFER_SIZE})],
+    "first_chunk_under_minimum": [(0, 25, {"large_message_size": 200})],
+    "chunk_before_the_last_under_minimum": [(0, 48, {"large_message_size": 200}), (1, 29, {})],
+    "more_than_65536_chunks": [(0, 48, {"large_message_size": _MOST + 1})],
+}
+
+
+@pytest.mark.parametrize("kind", [ChunkSend, ChunkResponse], ids=["chunk_send", "chunk_response"])
+@pytest.mark.parametrize("case", list(_SIZE_REFUSALS))
+def test_chunks_under_the_minimum_sizes_or_a_transfer_of_one_chunk_are_refused(
+    kind: type[ChunkSend] | type[ChunkResponse], case: str
+) -> None:
+    *good, bad = [_part(kind, seq_no, size, **fields) for seq_no, size, fields in _SIZE_REFUSALS[case]]
+    assembly = _assembly(kind, max_message_size=_MOST + 1, handle=1)
+    _feed(assembly, good)
+    with pytest.raises(ProtocolError) as caught:
+        assembly.add(bad)
+    expected = ErrorCode.InvalidRequest if kind is ChunkSend else ErrorCode.InvalidResponseCode
+    assert caught.value.error_code == expected and assembly.done
+
+
+@pytest.mark.parametrize("kind", [ChunkSend, ChunkResponse], ids=["chunk_send", "chunk_response"])
+def test_chunks_at_the_minimum_sizes_are_taken(kind: type[ChunkSend] | type[ChunkResponse]) -> None:
+    """A 43-byte message as chunks of 26 and 17 bytes, one of 100 with a middle chunk of 30, and the
+    largest LargeMessageSize 65536 chunks hold: what libspdm takes."""
+    smallest = [_part(kind, 0, 26, large_message_size=43), _part(kind, 1, 17, attributes=LAST_CHUNK)]
+    assert _feed(_assembly(kind, handle=1), smallest) == bytes(43)
+    middle = [_part(kind, 0, 26, large_message_size=100), _part(kind, 1, 30), _part(kind, 2, 44, attributes=LAST_CHUNK)]
+    assert _feed(_assembly(kind, handle=1), middle) == bytes(100)
+    assert _assembly(kind, max_message_size=_MOST, handle=1).add(_part(kind, 0, 48, large_message_size=_MOST)) is None
+
+
+@pytest.mark.parametrize(("size", "taken"), [(37, True), (36, False)])
+def test_a_response_to_a_chunked_request_may_be_smaller(size: int, taken: bool) -> None:
+    """Its CHUNK_SEND_ACK's 6 bytes may be all that made it large: MinDataTransferSize less those is
+    the bound then (libspdm_req_handle_error_response.c response_from_chunk)."""
+    first = _part(ChunkResponse, 0, 26, large_message_size=size)
+    parts = [first, _part(ChunkResponse, 1, size - 26, attributes=LAST_CHUNK)]
+    with pytest.raises(ProtocolError):
+        _feed(_assembly(ChunkResponse, handle=1), parts)
+    answering = ChunkAssembly(
+        ChunkResponse, data_transfer_size=DTS, max_message_size=1000, handle=1, answers_chunks=True
+    )
+    if taken:
+        assert _feed(answering, parts) == bytes(size)
+    else:
+        with pytest.raises(ProtocolError, match="no large message"):
+            _feed(answering, parts)

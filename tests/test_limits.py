@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from spdm.errors import PeerError, ProtocolError
+from spdm.errors import NegotiationError, PeerError, ProtocolError
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import StaticMeasurements
 from spdm.messages import decode, encode
 from spdm.messages.codes import BaseAsymAlgo, ErrorCode, MeasurementValueType
+from spdm.messages.error import ErrorResponse
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
 from spdm.messages.negotiation import DEFAULT_TRANSFER_SIZE
 from spdm.messages.provisioning import GetCsr
@@ -109,7 +110,13 @@ def test_responder_max_request_bytes() -> None:
     )
     requester = _requester(responder)
     assert requester.vendor_defined(*VENDOR, b"\x00" * (limit - _HEADER)) == b"\xa5"
-    _peer_error(lambda: requester.vendor_defined(*VENDOR, b"\x00" * (limit - _HEADER + 1)), E.InvalidRequest)
+    with pytest.raises(NegotiationError, match="over the responder's MaxSPDMmsgSize 100"):  # not sent
+        requester.vendor_defined(*VENDOR, b"\x00" * (limit - _HEADER + 1))
+    version = requester.negotiated.version
+    payload = bytes(limit - _HEADER + 1)
+    over = VendorDefinedRequest(version=version, standard_id=VENDOR[0], vendor_id=VENDOR[1], payload=payload)
+    answer = decode(responder.respond(encode(over)))  # the responder refuses it too
+    assert isinstance(answer, ErrorResponse) and answer.error_code == E.InvalidRequest
 
 
 def test_responder_takes_the_request_size_it_advertises() -> None:

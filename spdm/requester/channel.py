@@ -8,13 +8,15 @@ times; any other ERROR raises `PeerError`; the answer must be the response to th
 request's version. Responses are decoded with the negotiated sizes, bounded by
 `RequesterConfig.limits`, and only transport padding may follow them.
 
-SPDM 1.2 chunking (both sides set CHUNK_CAP, from the exchange after ALGORITHMS) happens here too,
-under the carry, so that every request in the clear or in a session gets it and transcripts see
-only the large messages: a request larger than the smaller of the responder's DataTransferSize
+SPDM 1.2 chunking (both sides set CHUNK_CAP, from the exchange after CAPABILITIES, as libspdm) happens
+here too, under the carry, so that every request in the clear or in a session gets it and transcripts
+see only the large messages: a request larger than the smaller of the responder's DataTransferSize
 and ours goes as CHUNK_SEND (handles counted from 0 per connection, as libspdm's
 libspdm_handle_large_request), and its answer comes in the last CHUNK_SEND_ACK or as
 ERROR(LargeResponse); that ERROR is followed with CHUNK_GET until the last CHUNK_RESPONSE
-(libspdm_req_handle_error_response.c). Splitting and reassembly are `spdm.chunking`'s.
+(libspdm_req_handle_error_response.c). A request the responder cannot take (over its
+MaxSPDMmsgSize, or over its DataTransferSize without chunking) is refused with `NegotiationError`
+before anything is sent. Splitting, reassembly and those sizes are `spdm.chunking`'s.
 
 The connection and each of its sessions share one `Channel`; a session brings its own `carry`
 (seal the request, open the response) and the connection its transcript rules, so the channel
@@ -27,7 +29,14 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from spdm._checks import invalid_response
-from spdm.chunking import MAX_CHUNKS, ChunkAssembly, chunks, transfer_size
+from spdm.chunking import (
+    MAX_CHUNKS,
+    ChunkAssembly,
+    capabilities_in_force,
+    chunks,
+    request_refusal,
+    transfer_size,
+)
 from spdm.errors import NegotiationError, PeerError, ProtocolError
 from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
@@ -42,6 +51,7 @@ from spdm.messages.error import (
     RespondIfReady,
     ResponseNotReady,
 )
+from spdm.messages.negotiation import Capabilities, GetCapabilities
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps, send, wait
@@ -90,6 +100,13 @@ class Channel:
         self.negotiated: Negotiated | None = None
         self.chunk_handle = 0
         """The Handle of the next CHUNK_SEND transfer (a byte, wrapping)."""
+        self._capabilities: Negotiated | None = None
+        """From CAPABILITIES to the next GET_VERSION: what chunking goes by until ALGORITHMS."""
+
+    def _sizes(self) -> Negotiated | None:
+        """What chunking and the responder's sizes go by: the negotiated connection, or between
+        CAPABILITIES and ALGORITHMS what the two sides exchanged; None before."""
+        return self.negotiated if self.negotiated is not None else self._capabilities
 
     def require_negotiated(self) -> Negotiated:
         if self.negotiated is None:
@@ -121,8 +138,15 @@ class Channel:
 
         `data` is `request` encoded; `carry(data, timeout, codec)` moves one request and returns the
         decoded response with its exact bytes; `on_error(error_code)` is told of every ERROR answer
-        (transcript resets).
+        (transcript resets). A request the responder cannot take (`spdm.chunking.request_refusal`)
+        raises `NegotiationError`, as libspdm_send_spdm_request refuses it, before anything is sent.
         """
+        if request.code == Code.GET_VERSION:
+            self._capabilities = None
+        sizes = self._sizes()
+        refusal = None if sizes is None else request_refusal(sizes, len(data))
+        if refusal is not None:
+            raise NegotiationError(f"{request.name}: {refusal}")
         if request.code in _CRYPTO_REQUESTS:
             negotiated = self.negotiated
             wait_time = (1 << (negotiated.responder_ct_exponent if negotiated else 0)) / 1e6
@@ -132,7 +156,10 @@ class Channel:
         response, exact = yield from self._transfer(data, carry, timeout, codec)
         if isinstance(response, ErrorResponse):
             response, exact = yield from self._follow_errors(request, data, response, carry, on_error, timeout, codec)
-        return _answering(request, response, expect), data, exact
+        answer = _answering(request, response, expect)
+        if isinstance(request, GetCapabilities) and isinstance(answer, Capabilities):
+            self._capabilities = capabilities_in_force(request, answer)
+        return answer, data, exact
 
     def _follow_errors(
         self,
@@ -167,15 +194,17 @@ class Channel:
         self, data: bytes, carry: Carry, timeout: float, codec: CodecContext | None
     ) -> Steps[tuple[Message, bytes]]:
         """One request and its response, each in chunks when it is too large for one transfer."""
-        size = None if self.negotiated is None else transfer_size(self.negotiated)
-        if size is None:
+        sizes = self._sizes()
+        size = None if sizes is None else transfer_size(sizes)
+        if sizes is None or size is None:
             return (yield from carry(data, timeout, codec))
-        if len(data) > size:
+        chunked = len(data) > size
+        if chunked:
             response, exact = yield from self._send_chunks(data, size, carry, timeout, codec)
         else:
             response, exact = yield from carry(data, timeout, codec)
         if isinstance(response, ErrorResponse) and isinstance(response.extended_data, LargeResponse):
-            return (yield from self._get_chunks(response, carry, timeout, codec))
+            return (yield from self._get_chunks(response, sizes, chunked, carry, timeout, codec))
         return response, exact
 
     def _send_chunks(
@@ -221,18 +250,25 @@ class Channel:
         return self.decode(ack.response, codec, self.max_padding)
 
     def _get_chunks(
-        self, error: ErrorResponse, carry: Carry, timeout: float, codec: CodecContext | None
+        self,
+        error: ErrorResponse,
+        sizes: Negotiated,
+        answers_chunks: bool,
+        carry: Carry,
+        timeout: float,
+        codec: CodecContext | None,
     ) -> Steps[tuple[Message, bytes]]:
         """The large response ERROR(LargeResponse) announced, fetched with CHUNK_GET and put back
-        together within our MaxSPDMmsgSize and `limits`; an ERROR instead of a chunk ends it."""
-        negotiated = self.require_negotiated()
+        together within our MaxSPDMmsgSize and `limits` (`answers_chunks`: to a request sent in
+        chunks); an ERROR instead of a chunk ends it."""
         extended = error.extended_data
         if not isinstance(extended, LargeResponse):
             raise invalid_response("ERROR(LargeResponse) without its Handle")
-        limits = self.config.limits
-        assembly = ChunkAssembly.receiving(ChunkResponse, negotiated, limits=limits, handle=extended.handle)
+        assembly = ChunkAssembly.receiving(
+            ChunkResponse, sizes, limits=self.config.limits, handle=extended.handle, answers_chunks=answers_chunks
+        )
         for seq_no in range(MAX_CHUNKS):
-            ask = ChunkGet(version=negotiated.version, handle=extended.handle, chunk_seq_no=seq_no)
+            ask = ChunkGet(version=sizes.version, handle=extended.handle, chunk_seq_no=seq_no)
             response, exact = yield from carry(encode(ask), timeout, codec)
             if isinstance(response, ErrorResponse):
                 return response, exact

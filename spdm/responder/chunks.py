@@ -6,18 +6,20 @@ DataTransferSize arrives as CHUNK_SEND, is put back together and served as if it
 the last CHUNK_SEND_ACK carries its response. Both follow libspdm (libspdm_rsp_receive_send.c,
 libspdm_rsp_chunk_send_ack.c, libspdm_rsp_chunk_response.c): the large-response Handle advances
 when a transfer is announced and again when it ends, so libspdm's captures replay; a transfer is
-not interrupted (any other request but GET_VERSION is UnexpectedRequest, and the transfer goes
-on); a chunk refused by `spdm.chunking.ChunkAssembly` is answered by a CHUNK_SEND_ACK with
-EarlyErrorDetected and the ERROR, and ends its transfer. Transcripts see only the large messages:
-the handlers run on the whole request and produce the whole response, and chunks go around them.
+not interrupted (`spdm.chunking.interrupts`: UnexpectedRequest, and the transfer goes on); a chunk
+refused by `spdm.chunking.ChunkAssembly`, or one that does not decode, is answered by a
+CHUNK_SEND_ACK with EarlyErrorDetected and the ERROR, and ends its transfer. Transcripts see only
+the large messages: the handlers run on the whole request and produce the whole response, and
+chunks go around them.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spdm.chunking import ChunkAssembly, chunks, transfer_size
+from spdm.chunking import CHUNK_HEADER, FIRST_CHUNK_HEADER, ChunkAssembly, chunks, interrupts, transfer_size
 from spdm.errors import ProtocolError
 from spdm.limits import Limits
 from spdm.messages import decode, encode
@@ -30,6 +32,8 @@ from spdm.responder._common import invalid_request, unexpected
 __all__ = ["CHUNK_REQUESTS", "LargeMessages", "TooLarge"]
 
 CHUNK_REQUESTS = frozenset({Code.CHUNK_SEND, Code.CHUNK_GET})
+_SEND_IDS = struct.Struct("<BH")
+"""A CHUNK_SEND's Param2 (Handle) and ChunkSeqNo, from byte 3 (spdm_chunk_send_request_t)."""
 
 
 class TooLarge(ProtocolError):
@@ -77,12 +81,12 @@ class LargeMessages:
     def admit(self, request: bytes, session_id: int | None) -> None:
         """Refuse a request that would interrupt a transfer (UnexpectedRequest; the transfer goes on);
         GET_VERSION ends any transfer instead."""
-        code = request[1] if len(request) > 1 else None
+        code = request[1] if len(request) > 1 else -1
         if code == Code.GET_VERSION and session_id is None:
             self.clear()
-        elif self._outgoing is not None and code != Code.CHUNK_GET:
+        elif self._outgoing is not None and interrupts(ChunkResponse, code):
             raise unexpected("a request other than CHUNK_GET while a large response is being fetched")
-        elif self._incoming is not None and code != Code.CHUNK_SEND:
+        elif self._incoming is not None and interrupts(ChunkSend, code):
             raise unexpected("a request other than CHUNK_SEND while a large request is being sent")
 
     def deliver(self, response: bytes, negotiated: Negotiated | None, session_id: int | None) -> bytes:
@@ -127,22 +131,29 @@ class LargeMessages:
 
     def chunk_send(
         self,
-        request: ChunkSend,
+        request: bytes,
         negotiated: Negotiated,
         session_id: int | None,
+        read: Callable[[bytes], ChunkSend],
         serve: Callable[[bytes], bytes],
         refuse: Callable[[ProtocolError], bytes],
     ) -> bytes:
-        """The CHUNK_SEND_ACK of one chunk of a large request: empty until the last chunk, then with
-        `serve(large request)`; a refused chunk gets EarlyErrorDetected and `refuse(error)`, the ERROR."""
+        """The CHUNK_SEND_ACK of one chunk of a large request (`read` decodes it): empty until the
+        last chunk, then with `serve(large request)`; a refused chunk, or one `read` refuses, gets
+        EarlyErrorDetected and `refuse(error)`, the ERROR, and ends the transfer. As
+        libspdm_rsp_chunk_send_ack.c, a CHUNK_SEND too short for its header (and, opening a
+        transfer, its LargeMessageSize) gets a plain InvalidRequest and leaves any transfer as it was."""
         if self._incoming is not None and self._incoming_session != session_id:
             raise unexpected("CHUNK_SEND outside the session of the large request being sent")
+        header = CHUNK_HEADER if self._incoming is not None else FIRST_CHUNK_HEADER
+        if len(request) < header:
+            raise invalid_request(f"a {len(request)}-byte CHUNK_SEND has no {header}-byte header")
         if self._incoming is None:
             self._incoming = ChunkAssembly.receiving(ChunkSend, negotiated, limits=self._limits)
             self._incoming_session = session_id
         attributes, answer = 0, b""
         try:
-            large = self._incoming.add(request)
+            large = self._incoming.add(read(request))
             if large is not None and len(large) > 1 and large[1] in CHUNK_REQUESTS:
                 raise invalid_request("a large request that is itself a chunk request")
         except ProtocolError as error:
@@ -152,12 +163,9 @@ class LargeMessages:
             if large is not None:
                 self._incoming = None
                 answer = serve(large)
+        handle, seq_no = _SEND_IDS.unpack_from(request, 3)
         ack = ChunkSendAck(
-            version=request.version,
-            attributes=attributes,
-            handle=request.handle,
-            chunk_seq_no=request.chunk_seq_no,
-            response=answer,
+            version=request[0], attributes=attributes, handle=handle, chunk_seq_no=seq_no, response=answer
         )
         return encode(ack)
 

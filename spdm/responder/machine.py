@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from spdm._checks import check_transfer_sizes, requester_flags_refusal
 from spdm.certs import CertChain, certificate_portion
+from spdm.chunking import capabilities_in_force, whole_request_limit
 from spdm.crypto import AsymSuite, HashSuite, SigningKey, asym_suite, select_algorithm
 from spdm.endpoint_info import EndpointInfoResult, Signer, answer_endpoint_info
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, SpdmError
@@ -345,7 +346,7 @@ class Responder:
             try:
                 session, message = self._sessions.open_record(bytes(request), session_id)
             except ProtocolError as error:
-                return self._error(error, None, unopened=True)
+                return self._error(error, None, aside=True)
             try:  # the answer inside the session, refusals included (sealed like any answer)
                 response = self._answer(message, session)
             except ProtocolError as error:
@@ -363,11 +364,12 @@ class Responder:
 
     # --- the pipeline --------------------------------------------------------------------
 
-    def _error(self, error: ProtocolError, session: Session | None, *, unopened: bool = False) -> bytes:
+    def _error(self, error: ProtocolError, session: Session | None, *, aside: bool = False) -> bytes:
         """The one place a refusal becomes the ERROR response.
 
-        A refused request restarts the measurement transcript it belongs to; a record that did not
-        open (`unopened`) belongs to no conversation (it may be anyone's noise) and changes nothing.
+        A refused request restarts the measurement transcript it belongs to; one `aside` from the
+        conversation changes nothing: a record that did not open (it may be anyone's noise), a request
+        that would interrupt a chunk transfer (libspdm_rsp_receive_send.c refuses it before any handler).
         """
         code, data = error.error_code, error.error_data
         extended: ResponseNotReady | ResponseTooLarge | bytes = b""
@@ -377,7 +379,7 @@ class Responder:
             code, data = ErrorCode.Unspecified, 0
         _log.debug("ERROR 0x%02x (data 0x%02x): %s", code, data, error)
         transcript = self.transcript if session is None else session.measurements
-        if transcript is not None and not unopened:
+        if transcript is not None and not aside:
             transcript.after_error(code)
         return encode(
             ErrorResponse(version=self._reply_version, error_code=code, error_data=data, extended_data=extended)
@@ -385,13 +387,38 @@ class Responder:
 
     def _answer(self, request: bytes, session: Session | None) -> bytes:
         """`_dispatch` inside SPDM 1.2 chunking (`spdm.responder.chunks`): a transfer in progress
-        admits only its own chunk requests, and a response too large for one transfer is kept for
-        CHUNK_GET. Only a connection settled before the request and still in force after it chunks."""
+        admits only its own chunk requests, any other request travels whole only within our
+        DataTransferSize, and a response too large for one transfer is kept for CHUNK_GET, by the
+        sizes in force once the request is served (`_transfers`: CAPABILITIES' included)."""
         session_id = None if session is None else session.session_id
-        self._large.admit(request, session_id)
+        try:
+            self._large.admit(request, session_id)
+        except ProtocolError as error:
+            return self._error(error, session, aside=True)
+        response = self._dispatch(self._within_transfer_size(request, session), session)
+        return self._large.deliver(response, self._transfers(), session_id)
+
+    def _transfers(self) -> Negotiated | None:
+        """What chunking goes by: the negotiated connection, or from CAPABILITIES to ALGORITHMS what the
+        two sides exchanged (`spdm.chunking.capabilities_in_force`, as libspdm chunks from CAPABILITIES
+        on); None before."""
         negotiated = self.negotiated
-        response = self._dispatch(request, session)
-        return self._large.deliver(response, negotiated if self.negotiated is negotiated else None, session_id)
+        if negotiated is not None or self._requester is None or self._capabilities is None:
+            return negotiated
+        return capabilities_in_force(self._requester, self._capabilities)
+
+    def _within_transfer_size(self, request: bytes, session: Session | None) -> bytes:
+        """The request as taken: one that is no chunk request must fit our DataTransferSize
+        (`spdm.chunking.whole_request_limit`), only transport padding beyond it, which is cut; as
+        libspdm_rsp_receive_send.c trims a request to it, a longer one then does not parse. Else
+        InvalidRequest. The large request CHUNK_SEND brings is not held to it."""
+        sizes = self._transfers()
+        limit = None if sizes is None else whole_request_limit(sizes)
+        if limit is None or len(request) <= limit or request[1] in CHUNK_REQUESTS:
+            return request
+        if not is_padding(request[limit:], self.config.max_padding if session is None else 0):
+            raise invalid_request(f"a {len(request)}-byte request is over our DataTransferSize {limit}")
+        return request[:limit]
 
     def _dispatch(self, request: bytes, session: Session | None) -> bytes:
         """The header checks and test knobs, in the module docstring's order, then the request is served."""
@@ -543,16 +570,20 @@ class Responder:
     # --- CHUNK_SEND, CHUNK_GET ------------------------------------------------------------
 
     def _chunk(self, request: bytes, session: Session | None) -> bytes:
-        """A chunk of a large request, or a request for the next chunk of a large response."""
-        negotiated = self.negotiated
+        """A chunk of a large request, or a request for the next chunk of a large response (from
+        CAPABILITIES on, as libspdm_rsp_chunk_send_ack.c and libspdm_rsp_chunk_response.c)."""
+        negotiated = self._transfers()
         if negotiated is None:
-            raise unexpected("a chunk request before the connection is negotiated")
+            raise unexpected("a chunk request before CAPABILITIES")
         if not negotiated.requester_has(F.CHUNK_CAP):
             raise unexpected("a chunk request from a requester without CHUNK_CAP")
         session_id = None if session is None else session.session_id
-        message, _ = self._decode(request, self.config.max_padding if session is None else 0)
-        if isinstance(message, ChunkGet):
-            return self._large.chunk_get(message, session_id)
+        padding = self.config.max_padding if session is None else 0
+        if request[1] == Code.CHUNK_GET:
+            return self._large.chunk_get(expect(self._decode(request, padding)[0], ChunkGet), session_id)
+
+        def read(chunk: bytes) -> ChunkSend:
+            return expect(self._decode(chunk, padding)[0], ChunkSend)
 
         def serve(large: bytes) -> bytes:
             try:
@@ -560,8 +591,9 @@ class Responder:
             except ProtocolError as error:
                 return self._error(error, session)
 
-        chunk = expect(message, ChunkSend)
-        return self._large.chunk_send(chunk, negotiated, session_id, serve, lambda error: self._error(error, session))
+        return self._large.chunk_send(
+            request, negotiated, session_id, read, serve, lambda error: self._error(error, session)
+        )
 
     # --- RESPOND_IF_READY ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +18,35 @@ import pytest
 
 from spdm import cli
 from spdm.aio import AsyncRequester, open_connection
-from spdm.errors import PeerError, ProtocolError
-from spdm.messages import decode, encode
+from spdm.capture import CaptureWriter, RecordingTransport, messages, read_pcap
+from spdm.chunking import CHUNK_HEADER
+from spdm.errors import NegotiationError, PeerError, ProtocolError, VerificationError
+from spdm.messages import Message, decode, encode
 from spdm.messages.certificates import GetCertificate, GetDigests
 from spdm.messages.chunk import LAST_CHUNK, ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
-from spdm.messages.error import ErrorResponse, LargeResponse, ResponseTooLarge
+from spdm.messages.error import ErrorResponse, LargeResponse, RespondIfReady, ResponseTooLarge
 from spdm.messages.measurements import GetMeasurements
-from spdm.messages.negotiation import GetVersion, Version
+from spdm.messages.negotiation import (
+    SUPPORTED_ALGORITHMS,
+    Algorithms,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    Version,
+)
+from spdm.messages.vendor import VendorDefinedRequest
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, demo_config
 from spdm.responder.chunks import LargeMessages
 from spdm.responder.config import ResponderConfig
 from spdm.responder.state import State
 from spdm.testing import MemoryDoeLink
+from spdm.transport.base import Transport
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport
 from spdm.transport.loopback import LoopbackTransport
 from spdm.transport.socket import SocketLink, SocketServer
+from spdm.verify import verify_capture
 
 PSK, HINT = b"chunked pre-shared key", b"hint"
 CHUNK = int(CapabilityFlags.CHUNK_CAP)
@@ -208,6 +221,10 @@ LARGE = encode(GetMeasurements(version=0x13, attributes=0, operation=0, requeste
         pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(1, LARGE[48:], handle=1, last=True)], id="handle"),
         pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(1, LARGE[48:60], last=True)], id="short last"),
         pytest.param([_send(0, LARGE[:48], size=50), _send(1, LARGE[48:52], last=True)], id="more than announced"),
+        pytest.param([_send(0, LARGE[:46], size=46, last=True)], id="one chunk flagged last"),
+        pytest.param([_send(0, LARGE[:26], size=42)], id="no large message"),
+        pytest.param([_send(0, LARGE[:25], size=len(LARGE))], id="first ChunkSize under 26"),
+        pytest.param([_send(0, LARGE[:48], size=len(LARGE)), _send(1, LARGE[48:50])], id="middle ChunkSize under 30"),
     ],
 )
 def test_a_bad_chunk_send_sequence_is_refused_in_its_ack(negotiated_responder: Responder, sequence: list[Any]) -> None:
@@ -345,3 +362,298 @@ def test_cli_data_transfer_size_over_the_limits_is_a_usage_error(
     assert "--data-transfer-size 69633 is over 69632, the largest message the limits take" in capsys.readouterr().err
     assert cli.main(["responder", "--listen", "127.0.0.1:1", "--data-transfer-size", "4609"]) == 2
     assert "--data-transfer-size 4609 is over 4608" in capsys.readouterr().err
+
+
+# --- a CHUNK_SEND that does not decode, requests over the sizes the responder gave ----------------------
+
+
+def test_a_chunk_send_that_does_not_decode_is_refused_in_its_ack_and_ends_the_transfer(
+    negotiated_responder: Responder,
+) -> None:
+    """libspdm_rsp_chunk_send_ack.c: ChunkSize over the bytes that follow is EarlyErrorDetected with
+    ERROR InvalidRequest, its Handle and ChunkSeqNo read from the header, and the transfer is over."""
+    first = _ask(negotiated_responder, _send(0, LARGE[:48], size=len(LARGE), handle=5))
+    assert isinstance(first, ChunkSendAck) and not first.early_error_detected
+    malformed = bytearray(encode(_send(1, LARGE[48:], handle=5, last=True)))
+    malformed[8:12] = (100).to_bytes(4, "little")  # ChunkSize 100, 24 bytes follow
+    answer = decode(negotiated_responder.respond(bytes(malformed)))
+    _early_error(answer)
+    assert (answer.handle, answer.chunk_seq_no) == (5, 1)
+    _unchanged(negotiated_responder)
+    served = _ask(negotiated_responder, GetDigests(version=0x13))
+    assert isinstance(served, ErrorResponse) and isinstance(served.extended_data, LargeResponse)
+
+
+def test_a_chunk_send_too_short_for_its_header_is_a_plain_error_and_the_transfer_goes_on(
+    negotiated_responder: Responder,
+) -> None:
+    """libspdm_rsp_chunk_send_ack.c answers a CHUNK_SEND shorter than its header (than its header and
+    LargeMessageSize, opening a transfer) with a plain ERROR and keeps the transfer."""
+    short = encode(_send(0, LARGE[:48], size=len(LARGE)))[: CHUNK_HEADER + 3]
+    refused = decode(negotiated_responder.respond(short))
+    assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+    assert isinstance(_ask(negotiated_responder, _send(0, LARGE[:48], size=len(LARGE))), ChunkSendAck)
+    refused = decode(negotiated_responder.respond(encode(_send(1, LARGE[48:], last=True))[: CHUNK_HEADER - 1]))
+    assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+    answer = _ask(negotiated_responder, _send(1, LARGE[48:], last=True))
+    assert isinstance(answer, ChunkSendAck) and not answer.early_error_detected and answer.response
+    _unchanged(negotiated_responder)
+
+
+_VENDOR = (4, b"\x01\x02\x03\x04")
+
+
+def _vendor_request(size: int, last: int = 1) -> bytes:
+    """A VENDOR_DEFINED_REQUEST of `size` bytes (13 of them fields), its last byte `last`."""
+    payload = b"\x01" * (size - 14) + bytes([last])
+    return encode(VendorDefinedRequest(version=0x13, standard_id=_VENDOR[0], vendor_id=_VENDOR[1], payload=payload))
+
+
+@pytest.mark.parametrize(
+    ("responder_changes", "requester_chunks", "refusal"),
+    [
+        pytest.param({"max_spdm_msg_size": 300}, True, "over the responder's MaxSPDMmsgSize 300", id="MaxSPDMmsgSize"),
+        pytest.param({}, False, "over the responder's DataTransferSize 64", id="DataTransferSize without chunking"),
+    ],
+)
+def test_the_requester_refuses_a_request_the_responder_cannot_take_before_sending_it(
+    responder_changes: dict[str, int], requester_chunks: bool, refusal: str
+) -> None:
+    """libspdm_req_send_receive.c libspdm_send_spdm_request: PEER_BUFFER_TOO_SMALL, nothing sent."""
+    config = _responder_config(64, padding=0, **responder_changes)
+    responder = Responder(config)
+    responder.register_vendor_handler(*_VENDOR, lambda request: b"ok")
+    sent: list[bytes] = []
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        sent.append(request)
+        return responder.respond(request, session_id)
+
+    requester_config = _requester_config(config.slots[0].certificates[0], 64)
+    if not requester_chunks:  # without CHUNK_CAP its DataTransferSize is its MaxSPDMmsgSize
+        requester_config = dataclasses.replace(
+            _requester_config(config.slots[0].certificates[0], 0x1200, 0x1200),
+            capabilities=requester_config.capabilities & ~CHUNK,
+        )
+    requester = Requester(LoopbackTransport(respond), requester_config)
+    requester.init_connection()
+    sent.clear()
+    with pytest.raises(NegotiationError, match=refusal):
+        requester.vendor_defined(*_VENDOR, bytes(1000))
+    assert not sent and requester.connection.channel.chunk_handle == 0
+    assert requester.vendor_defined(*_VENDOR, bytes(20)) == b"ok"
+
+
+def test_a_whole_request_over_the_responders_data_transfer_size_is_invalid_request() -> None:
+    """libspdm_rsp_receive_send.c trims a request to its DataTransferSize, so a larger one does not
+    parse, trailing zeros that could be padding included; transport padding after one that fits is no
+    part of it."""
+    config = _responder_config(64, padding=3)
+    responder = Responder(config)
+    responder.register_vendor_handler(*_VENDOR, lambda request: b"ok")
+    Requester(
+        DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config.slots[0].certificates[0], 64)
+    ).init_connection()
+    fits = decode(responder.respond(_vendor_request(64) + bytes(3)))
+    assert type(fits).__name__ == "VendorDefinedResponse"
+    for request in (_vendor_request(65), _vendor_request(65, last=0), _vendor_request(1013)):
+        refused = decode(responder.respond(request))
+        assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.InvalidRequest
+
+
+# --- requests that would interrupt a transfer, as the responder and spdm verify see them ---------------------
+
+
+def _recording(responder: Responder, respond: Any = None) -> tuple[io.BytesIO, RecordingTransport]:
+    buffer = io.BytesIO()
+    return buffer, RecordingTransport(LoopbackTransport(respond or responder.respond), CaptureWriter(buffer))
+
+
+@pytest.mark.parametrize(
+    "interruption",
+    [GetDigests(version=0x13), RespondIfReady(version=0x13, request_code=Code.GET_DIGESTS, token=0)],
+    ids=["GET_DIGESTS", "RESPOND_IF_READY"],
+)
+def test_spdm_verify_follows_a_transfer_a_refused_request_did_not_interrupt(interruption: Message) -> None:
+    config = _responder_config(64, padding=0)
+    root = config.slots[0].certificates[0]
+    buffer, transport = _recording(Responder(config))
+    Requester(transport, _requester_config(root, 64)).authenticate(0)
+    announce = decode(transport.exchange(encode(GetDigests(version=0x13))))
+    assert isinstance(announce.extended_data, LargeResponse)
+    handle, seq_no, part = announce.extended_data.handle, 0, None
+    while part is None or not part.last_chunk:
+        part = decode(transport.exchange(encode(ChunkGet(version=0x13, handle=handle, chunk_seq_no=seq_no))))
+        seq_no += 1
+        if seq_no == 1:
+            refused = decode(transport.exchange(encode(interruption)))
+            assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.UnexpectedRequest
+    result = verify_capture(read_pcap(buffer.getvalue()), {0: root})
+    assert result.ok, result.first_failure
+
+
+def test_spdm_verify_refuses_any_other_answer_to_a_request_that_would_interrupt_a_transfer() -> None:
+    config = _responder_config(64, padding=0)
+    root = config.slots[0].certificates[0]
+    responder = Responder(config)
+
+    def served_anyway(request: bytes, session_id: int | None = None) -> bytes:
+        answer = responder.respond(request, session_id)
+        return encode(ErrorResponse(version=0x13, error_code=ErrorCode.Busy)) if answer[1:3] == b"\x7f\x04" else answer
+
+    buffer, transport = _recording(responder, served_anyway)
+    Requester(transport, _requester_config(root, 64)).init_connection()
+    handle = decode(transport.exchange(encode(GetDigests(version=0x13)))).extended_data.handle
+    transport.exchange(encode(ChunkGet(version=0x13, handle=handle, chunk_seq_no=0)))
+    assert decode(transport.exchange(encode(GetDigests(version=0x13)))).error_code == ErrorCode.Busy
+    failure = verify_capture(read_pcap(buffer.getvalue()), {0: root}).first_failure
+    assert failure is not None and "only ERROR UnexpectedRequest may" in failure.detail
+
+
+def test_a_refused_interruption_leaves_the_measurement_transcript_alone() -> None:
+    """The refusal comes before any handler (libspdm_rsp_receive_send.c): L1/L2 goes on, and the signed
+    MEASUREMENTS after it verifies over the unsigned one before."""
+    config = _responder_config(64, padding=0)
+    responder = Responder(config)
+    armed: list[bool] = []
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        response = responder.respond(request, session_id)
+        if armed == [True] and request[1] == Code.CHUNK_GET:
+            armed[0] = False
+            refused = decode(responder.respond(encode(GetDigests(version=0x13))))
+            assert isinstance(refused, ErrorResponse) and refused.error_code == ErrorCode.UnexpectedRequest
+        return response
+
+    requester = Requester(LoopbackTransport(respond), _requester_config(config.slots[0].certificates[0], 64))
+    requester.authenticate(0)
+    armed.append(True)
+    assert requester.get_measurements(0xFF, signed=False).blocks
+    assert armed == [False]
+    try:
+        assert requester.get_measurements(0xFF).signed
+    except VerificationError as error:
+        pytest.fail(f"L1/L2 differ: {error}")
+
+
+# --- chunking from CAPABILITIES on, down to DataTransferSize 42 ----------------------------------------------
+
+
+def _fetched(transport: Transport, request: bytes) -> tuple[bytes, int]:
+    """The answer to `request` and the chunks it came in: fetched with CHUNK_GET when ERROR(LargeResponse)
+    announces it."""
+    raw = transport.exchange(request)
+    answer = decode(raw)
+    if not isinstance(answer, ErrorResponse) or not isinstance(answer.extended_data, LargeResponse):
+        return raw, 0
+    parts: list[ChunkResponse] = []
+    while not parts or not parts[-1].last_chunk:
+        ask = ChunkGet(version=answer.version, handle=answer.extended_data.handle, chunk_seq_no=len(parts))
+        parts.append(decode(transport.exchange(encode(ask))))
+    return b"".join(part.chunk for part in parts), len(parts)
+
+
+def test_a_capabilities_listing_supported_algorithms_is_chunked_and_spdm_verify_follows_it() -> None:
+    """libspdm_rsp_capabilities.c lists them, libspdm_rsp_receive_send.c chunks the CAPABILITIES by the
+    DataTransferSize and CHUNK_CAP of the GET_CAPABILITIES just taken (and the ALGORITHMS after it)."""
+    config = _responder_config(0x1200, padding=0)
+    root = config.slots[0].certificates[0]
+    requester_config = _requester_config(root, 0x1200)
+    offers: list[bytes] = []
+    first = Responder(config)
+
+    def spy(request: bytes, session_id: int | None = None) -> bytes:
+        offers.extend([request] if request[1] == Code.NEGOTIATE_ALGORITHMS else [])
+        return first.respond(request, session_id)
+
+    Requester(LoopbackTransport(spy), requester_config).init_connection()
+    buffer, transport = _recording(Responder(config))
+    assert isinstance(decode(transport.exchange(encode(GetVersion()))), Version)
+    ask = GetCapabilities(
+        version=0x13,
+        param1=SUPPORTED_ALGORITHMS,
+        ct_exponent=requester_config.ct_exponent,
+        flags=requester_config.capabilities,
+        data_transfer_size=42,
+        max_spdm_msg_size=0x1200,
+    )
+    capabilities, chunks = _fetched(transport, encode(ask))
+    listed = decode(capabilities)
+    assert isinstance(listed, Capabilities) and listed.supported_algorithms is not None and chunks > 1
+    algorithms, chunks = _fetched(transport, offers[0])  # 52 bytes, over the requester's 42
+    assert isinstance(decode(algorithms), Algorithms) and chunks > 1
+    result = verify_capture(read_pcap(buffer.getvalue()), {0: root})
+    assert result.ok, result.first_failure
+    assert {"CAPABILITIES flags are consistent", "ALGORITHMS selects one offered algorithm of each kind"} <= {
+        check.name for check in result.checks if check.passed
+    }
+
+
+@pytest.mark.parametrize(("responder_dts", "requester_dts"), [(42, 42), (42, 4096), (4096, 42)])
+def test_our_requester_and_responder_chunk_at_the_smallest_data_transfer_size(
+    responder_dts: int, requester_dts: int, chunk_calls: Counter[tuple[str, bool]]
+) -> None:
+    """NEGOTIATE_ALGORITHMS (48 bytes) and ALGORITHMS (52) are large at 42 too: they travel in chunks,
+    as libspdm sends them (libspdm_req_send_receive.c, libspdm_rsp_receive_send.c), and spdm verify
+    follows them."""
+    config = _responder_config(responder_dts, padding=0)
+    root = config.slots[0].certificates[0]
+    buffer, transport = _recording(Responder(config))
+    _whole_flow(Requester(transport, _requester_config(root, requester_dts)))
+    assert ("chunk_send", False) in chunk_calls and ("chunk_get", False) in chunk_calls
+    result = verify_capture(read_pcap(buffer.getvalue()), {0: root})
+    assert result.ok, result.first_failure
+
+
+def test_a_small_response_to_a_chunked_request_comes_in_chunks_at_42() -> None:
+    """A 40-byte response does not fit a DataTransferSize of 42 in its CHUNK_SEND_ACK: it comes alone in
+    chunks, smaller than MinDataTransferSize, which the requester and spdm verify take
+    (libspdm_req_handle_error_response.c response_from_chunk)."""
+    config = _responder_config(42, padding=0)
+    root = config.slots[0].certificates[0]
+    responder = Responder(config)
+    responder.register_vendor_handler(*_VENDOR, lambda request: bytes(27))  # a 40-byte VENDOR_DEFINED_RESPONSE
+    buffer, transport = _recording(responder)
+    requester = Requester(transport, _requester_config(root, 42))
+    requester.init_connection()
+    assert requester.vendor_defined(*_VENDOR, bytes(100)) == bytes(27)
+    pcap = read_pcap(buffer.getvalue())
+    firsts = [item.message for item in messages(pcap) if isinstance(item.message, ChunkResponse)]
+    assert [chunk.large_message_size for chunk in firsts if chunk.chunk_seq_no == 0][-1] == 40
+    result = verify_capture(pcap, {0: root})
+    assert result.ok, result.first_failure
+
+
+def test_the_requester_refuses_chunks_under_the_minimum_size() -> None:
+    """A responder that serves a large DIGESTS in one-byte CHUNK_RESPONSEs: libspdm's requester
+    refuses a first ChunkSize under 26 (libspdm_req_handle_error_response.c), so does ours."""
+    config = _responder_config(64, padding=0)
+    responder = Responder(config)
+    whole: list[bytes] = []
+
+    def tiny_chunks(request: bytes, session_id: int | None = None) -> bytes:
+        if request[1] == Code.GET_DIGESTS and responder.negotiated is not None:
+            digests, chunks = _fetched(LoopbackTransport(responder.respond), request)
+            whole.append(digests)
+            assert chunks > 1
+            large = LargeResponse(handle=7)
+            return encode(ErrorResponse(version=0x13, error_code=ErrorCode.LargeResponse, extended_data=large))
+        if request[1] == Code.CHUNK_GET:
+            seq_no = int.from_bytes(request[4:6], "little")
+            size = len(whole[0])
+            part = ChunkResponse(
+                version=0x13,
+                attributes=LAST_CHUNK if seq_no == size - 1 else 0,
+                handle=7,
+                chunk_seq_no=seq_no,
+                large_message_size=size if seq_no == 0 else None,
+                chunk=whole[0][seq_no : seq_no + 1],
+            )
+            return encode(part)
+        return responder.respond(request, session_id)
+
+    requester = Requester(LoopbackTransport(tiny_chunks), _requester_config(config.slots[0].certificates[0], 64))
+    requester.init_connection()
+    with pytest.raises(ProtocolError, match="the first ChunkSize 1 is under 26") as raised:
+        requester.get_digests()
+    assert raised.value.error_code == ErrorCode.InvalidResponseCode
