@@ -402,9 +402,19 @@ class AsyncSession(SessionView):
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> bytes:
-        """GET_CSR in the session: the device's DER CSR."""
-        operation = self.core.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        """GET_CSR in the session: the device's DER CSR; `CsrResetRequired` when the device makes it
+        only after a reset (see `Connection.get_csr`)."""
+        operation = self.core.get_csr(
+            requester_info,
+            opaque_data,
+            key_pair_id=key_pair_id,
+            cert_model=cert_model,
+            csr_tracking_tag=csr_tracking_tag,
+            overwrite=overwrite,
+        )
         return await self._run(operation)
 
     async def set_certificate(
@@ -540,9 +550,19 @@ class AsyncRequester(ConnectionView[AsyncSession]):
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> bytes:
-        """GET_CSR: the device's DER PKCS #10 request for its key."""
-        operation = self.connection.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        """GET_CSR: the device's DER PKCS #10 request for its key; `CsrResetRequired` when the device
+        makes it only after a reset (see `Connection.get_csr`)."""
+        operation = self.connection.get_csr(
+            requester_info,
+            opaque_data,
+            key_pair_id=key_pair_id,
+            cert_model=cert_model,
+            csr_tracking_tag=csr_tracking_tag,
+            overwrite=overwrite,
+        )
         return await self._run(operation)
 
     async def set_certificate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "CsrResetRequired",
     "DecodeError",
     "EncodeError",
     "ErrorCode",
@@ -105,6 +106,16 @@ class PeerError(ProtocolError):
             name = f"0x{code:02x}"
         super().__init__(code, f"the peer answered ERROR {name} (ErrorData 0x{data:02x})", data)
         self.response = response
+
+
+class CsrResetRequired(PeerError):
+    """The device answered GET_CSR with ERROR ResetRequired: it makes the CSR once it is reset. Reset
+    it, then ask again with `csr_tracking_tag`, the tag it gave the request (ErrorData from SPDM 1.3;
+    0 before, when the request is simply sent again)."""
+
+    def __init__(self, response: object, csr_tracking_tag: int) -> None:
+        super().__init__(response)
+        self.csr_tracking_tag = csr_tracking_tag
 
 
 class VerificationError(SpdmError):

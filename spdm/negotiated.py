@@ -18,6 +18,7 @@ from spdm.messages.codes import (
     CertificateInfo,
     ErrorCode,
     KeyScheduleAlgo,
+    KeyUsage,
     MeasurementSpecification,
     OtherParams,
     asym_signature_size,
@@ -39,6 +40,7 @@ __all__ = [
     "SIGNING_CAPABILITIES",
     "Negotiated",
     "RequiredSelections",
+    "check_key_usage",
     "check_multi_key_connection",
     "mel_specification_selection",
     "multi_key_connection",
@@ -341,3 +343,17 @@ class Negotiated:
             handshake_in_the_clear=self.handshake_in_the_clear,
             multi_key=self.responder_multi_key,
         )
+
+
+def check_key_usage(
+    negotiated: Negotiated, slot_usage: int, slot: int, usage: KeyUsage, *, requester: bool = False
+) -> None:
+    """On a 1.3 multi-key connection a slot's key signs only for the usages its KeyUsageMask allows,
+    InvalidRequest otherwise. The responder's slots on its multi-key connection (libspdm_rsp_challenge_auth.c,
+    _measurements.c, _key_exchange.c, _endpoint_info.c); with `requester`, the requester's own slots on
+    the requester's multi-key connection (libspdm_req_encap_challenge_auth.c, _encap_endpoint_info.c,
+    and the slot that signs FINISH: libspdm_req_key_exchange.c, libspdm_req_encap_request.c)."""
+    multi_key = negotiated.requester_multi_key if requester else negotiated.responder_multi_key
+    if multi_key and not slot_usage & usage:
+        reason = f"slot {slot}'s KeyUsageMask 0x{slot_usage:04x} does not allow {usage.name}"
+        raise ProtocolError(ErrorCode.InvalidRequest, reason)

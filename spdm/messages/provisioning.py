@@ -24,9 +24,32 @@ from spdm.messages.certificates import CERT_MODEL_MASK, SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["Csr", "GetCsr", "SetCertificate", "SetCertificateRsp", "erases_slot"]
+__all__ = [
+    "MAX_CSR_TRACKING_TAG",
+    "Csr",
+    "GetCsr",
+    "SetCertificate",
+    "SetCertificateRsp",
+    "csr_request_attributes",
+    "erases_slot",
+]
 
 _ERASE = 0x80
+MAX_CSR_TRACKING_TAG = 7
+"""GET_CSR's CSRTrackingTag (1.3) is 3 bits: 0 asks for a CSR, 1..7 for the one a ResetRequired tagged."""
+_CSR_TRACKING_TAG_SHIFT = 3
+_OVERWRITE = 0x80
+
+
+def csr_request_attributes(cert_model: int, csr_tracking_tag: int = 0, overwrite: bool = False) -> int:
+    """GET_CSR's RequestAttributes (Param2; 1.3): the certificate model in bits [2:0], CSRTrackingTag
+    in [5:3] and Overwrite in bit 7, as `GetCsr.cert_model`, `csr_tracking_tag` and `overwrite` read
+    them; `ValueError` for a value its bits cannot hold."""
+    if not 0 <= cert_model <= CERT_MODEL_MASK:
+        raise ValueError(f"certificate model {cert_model} is not 0..{CERT_MODEL_MASK}")
+    if not 0 <= csr_tracking_tag <= MAX_CSR_TRACKING_TAG:
+        raise ValueError(f"CSRTrackingTag {csr_tracking_tag} is not 0..{MAX_CSR_TRACKING_TAG}")
+    return cert_model | csr_tracking_tag << _CSR_TRACKING_TAG_SHIFT | (_OVERWRITE if overwrite else 0)
 
 
 @message(
@@ -62,12 +85,12 @@ class GetCsr(Message):
     @property
     def csr_tracking_tag(self) -> int:
         """1.3: RequestAttributes bits [5:3], the tag of a CSR a reset completes."""
-        return self.param2 >> 3 & 0x07
+        return self.param2 >> _CSR_TRACKING_TAG_SHIFT & MAX_CSR_TRACKING_TAG
 
     @property
     def overwrite(self) -> bool:
         """1.3: RequestAttributes bit 7, drop pending CSRs."""
-        return bool(self.param2 & 0x80)
+        return bool(self.param2 & _OVERWRITE)
 
 
 @message(

@@ -53,7 +53,6 @@ from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, Certificate,
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, has_requester_context
 from spdm.messages.codes import (
     AlgType,
-    CapabilityFlags,
     Code,
     ErrorCode,
     KeyPairOperation,
@@ -84,7 +83,12 @@ from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import Negotiated, multi_key_connection
 from spdm.requester.channel import Channel
 from spdm.requester.config import RequesterConfig
-from spdm.requester.encapsulated import EncapsulatedAnswers, basic_mutual_authentication, run_encapsulated
+from spdm.requester.encapsulated import (
+    EncapsulatedAnswers,
+    basic_mutual_authentication,
+    check_mutual_authentication,
+    run_encapsulated,
+)
 from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
 from spdm.requester.events import Operation, Steps
 from spdm.requester.handshake import check_key_exchange, key_exchange, psk_exchange
@@ -378,8 +382,11 @@ class Connection:
             ),
         )
         answer, request, response = yield from self._transact(ask, ChallengeAuth, summary_hash_type=summary_hash_type)
+        negotiated = self._require_negotiated()
         check_requester_context(ask.requester_context, answer)
-        check_opaque_data(answer, self._require_negotiated())
+        check_opaque_data(answer, negotiated)
+        if answer.basic_mut_auth_requested:  # before the signature, as libspdm_req_challenge.c checks it
+            check_mutual_authentication(self.config, negotiated, "CHALLENGE_AUTH")
         if answer.slot_id != slot:
             raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
         if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
@@ -388,9 +395,7 @@ class Connection:
         digest = self.transcript.challenge_digest(request, signed)
         self.asym.verify(verified.leaf_public_key, digest, answer.signature, self.hash)
         self.transcript.challenge_done()
-        negotiated = self._require_negotiated()
-        mutual = bool(self.config.identities) and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
-        if answer.basic_mut_auth_requested and mutual:
+        if answer.basic_mut_auth_requested:
             yield from basic_mutual_authentication(
                 self._transact, negotiated, self.config, self.channel.max_padding, bytes(self.transcript.vca)
             )
@@ -401,7 +406,7 @@ class Connection:
             measurement_summary_hash=answer.measurement_summary_hash,
             opaque_data=answer.opaque_data,
             basic_mut_auth_requested=answer.basic_mut_auth_requested,
-            requester_authenticated=answer.basic_mut_auth_requested and mutual,
+            requester_authenticated=answer.basic_mut_auth_requested,
         )
 
     # --- measurements --------------------------------------------------------------------
@@ -513,6 +518,8 @@ class Connection:
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> Operation[bytes]:
         """GET_CSR: the device's DER PKCS #10 request for its key (its signature checked).
 
@@ -520,9 +527,23 @@ class Connection:
         puts in the CSR (its subjectPKInfo must be the device's key); empty lets the device choose.
         On a 1.3 multi-key connection `key_pair_id` names the key (required) and `cert_model`
         (`CertificateInfo`, default the connection's model) the certificate the CSR is for.
+        A device that makes the CSR only after a reset answers ERROR ResetRequired: `CsrResetRequired`,
+        whose `csr_tracking_tag` (1.3) this GET_CSR carries again after the reset, as `csr_tracking_tag`
+        (0..7); `overwrite` (1.3) drops the device's pending CSRs. Both need SPDM 1.3 (else ValueError).
         """
         negotiated = self._require_negotiated()
-        return Operation(get_csr(self._transact, negotiated, requester_info, opaque_data, key_pair_id, cert_model))
+        return Operation(
+            get_csr(
+                self._transact,
+                negotiated,
+                requester_info,
+                opaque_data,
+                key_pair_id,
+                cert_model,
+                csr_tracking_tag,
+                overwrite,
+            )
+        )
 
     def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None

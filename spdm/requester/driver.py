@@ -122,9 +122,19 @@ class Requester(ConnectionView[Session]):
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> bytes:
-        """GET_CSR: the device's DER PKCS #10 request for its key (see `Connection.get_csr`)."""
-        operation = self.connection.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model)
+        """GET_CSR: the device's DER PKCS #10 request for its key; `CsrResetRequired` when the device
+        makes it only after a reset (see `Connection.get_csr`)."""
+        operation = self.connection.get_csr(
+            requester_info,
+            opaque_data,
+            key_pair_id=key_pair_id,
+            cert_model=cert_model,
+            csr_tracking_tag=csr_tracking_tag,
+            overwrite=overwrite,
+        )
         return self._run(operation)
 
     def set_certificate(

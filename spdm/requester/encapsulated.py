@@ -25,7 +25,7 @@ from spdm.messages import encode
 from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_COUNT, SLOT_ID_MASK, Digests, GetCertificate, GetDigests, slot_mask
 from spdm.messages.challenge import Challenge, ChallengeAuth
-from spdm.messages.codes import CapabilityFlags, CertificateInfo, Code, ErrorCode
+from spdm.messages.codes import CapabilityFlags, CertificateInfo, Code, ErrorCode, KeyUsage, SummaryHashType
 from spdm.messages.encapsulated import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -38,7 +38,7 @@ from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import EventAck, SendEvent
 from spdm.messages.session_control import KeyUpdate, KeyUpdateAck
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, check_key_usage
 from spdm.requester.channel import Transact
 from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
@@ -46,9 +46,14 @@ from spdm.requester.identity import RequesterIdentity
 from spdm.signing import SigningContext, signature_input
 from spdm.transcript import Transcript
 
-__all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "run_encapsulated"]
+__all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "check_mutual_authentication", "run_encapsulated"]
 
-_MAX_ENCAPSULATED_REQUESTS = 16
+_MAX_REQUESTS_WITHOUT_PROGRESS = 16
+"""The encapsulated requests of one flow that read nothing new of the requester's chains (GET_DIGESTS,
+CHALLENGE, GET_ENDPOINT_INFO, KEY_UPDATE, SEND_EVENT, a portion read before, a refused request). The
+others each read at least one new chain byte, so the chains' sizes bound them: a long chain is read in
+as many portions as the responder needs (libspdm_req_encap_request.c loops until the ACK says done),
+yet a responder cannot keep the requester answering forever."""
 
 
 _CERT_MODEL = CertificateInfo.DEVICE_CERT
@@ -71,8 +76,9 @@ class EncapsulatedAnswers:
     `ProtocolError` (its code goes back in the ERROR); without it KEY_UPDATE is unsupported.
     `send_event` takes the events of an encapsulated SEND_EVENT (SPDM 1.3), which is then
     acknowledged, or refuses them with a `ProtocolError`; without it SEND_EVENT is unsupported.
-    `answered` counts the requests answered (an ERROR is an answer too); `first_digests` is the first
-    DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`). A 1.3 GET_ENDPOINT_INFO is
+    `answered` counts the requests answered (an ERROR is an answer too), `chain_bytes_read` the bytes
+    of its chains the responder has read, each counted once (the flow's progress); `first_digests` is
+    the first DIGESTS answered (1.3 multi-key EncapD: `spdm.transcript.message_d`). A 1.3 GET_ENDPOINT_INFO is
     answered from `config.endpoint_info` when the requester offered EP_INFO_CAP; its signature covers
     IL, A being `vca`.
     """
@@ -84,9 +90,12 @@ class EncapsulatedAnswers:
     key_update: Callable[[KeyUpdate], None] | None = None
     send_event: Callable[[SendEvent], None] | None = None
     answered: int = 0
+    chain_bytes_read: int = 0
     first_digests: bytes = b""
     _mut: Transcript | None = None
     _chains: dict[int, bytes] = field(default_factory=dict)
+    _read_to: dict[int, int] = field(default_factory=dict)
+    """How far into each slot's chain the responder has read."""
 
     @property
     def _hash(self) -> HashSuite:
@@ -178,6 +187,11 @@ class EncapsulatedAnswers:
             answer = certificate_portion(chain, request)
         except ValueError:
             return _error(request.version, ErrorCode.InvalidRequest)
+        if answer.portion:
+            end, before = request.offset + len(answer.portion), self._read_to.get(request.slot_id, 0)
+            if end > before:
+                self.chain_bytes_read += end - before
+                self._read_to[request.slot_id] = end
         if self.negotiated.requester_multi_key:
             answer = replace(answer, param2=_CERT_MODEL)
         return encode(answer)
@@ -193,7 +207,12 @@ class EncapsulatedAnswers:
             suite = asym_suite(negotiated.req_base_asym_alg)
             identities = self.config.identities.items()
             signers = {slot: _identity_signer(identity, suite, self._hash) for slot, identity in identities}
+        slot = request.slot_id
         try:
+            if request.signature_requested and flags & CapabilityFlags.EP_INFO_CAP_SIG and slot in signers:
+                # after the capability and slot checks, as libspdm_req_encap_endpoint_info.c orders them
+                usage = self.config.identities[slot].key_usage
+                check_key_usage(negotiated, usage, slot, KeyUsage.ENDPOINT_INFO, requester=True)
             return answer_endpoint_info(
                 request,
                 exact,
@@ -210,10 +229,16 @@ class EncapsulatedAnswers:
 
     def _challenge_auth(self, request: Challenge, exact: bytes) -> bytes:
         negotiated = self.negotiated
+        if request.summary_hash_type != SummaryHashType.NONE:  # a requester has no measurements to summarize
+            return _error(request.version, ErrorCode.InvalidRequest)  # libspdm_req_encap_challenge_auth.c
         identity = self.config.identities.get(request.slot_id)
         chain = self._chain(request.slot_id)
         if identity is None or chain is None or negotiated.req_base_asym_alg == 0:
             return _error(request.version, ErrorCode.InvalidRequest)
+        try:
+            check_key_usage(negotiated, identity.key_usage, request.slot_id, KeyUsage.CHALLENGE, requester=True)
+        except ProtocolError as error:
+            return _error(request.version, error.error_code)
         hashes = self._hash
         suite = asym_suite(negotiated.req_base_asym_alg)
         auth = ChallengeAuth(
@@ -256,7 +281,8 @@ def run_encapsulated(
 ) -> Steps[int | None]:
     """GET_ENCAPSULATED_REQUEST (or the implicit GET_DIGESTS), then each request answered with
     DELIVER_ENCAPSULATED_RESPONSE until the ACK says done; returns the requester slot (the ACK's
-    ReqSlotNumber when it names one, else `slot`).
+    ReqSlotNumber when it names one, else `slot`), which signs FINISH in a session's mutual
+    authentication (`SessionCore.finish` checks it).
 
     With `may_be_idle` (the requester asked on its own) an ERROR NoPendingRequests (1.3) or
     UnexpectedRequest (before) to GET_ENCAPSULATED_REQUEST means the responder has nothing pending
@@ -274,10 +300,14 @@ def run_encapsulated(
         if not encapsulated.payload:
             raise invalid_response("ENCAPSULATED_REQUEST carries no request")
         request_id, payload = encapsulated.request_id, encapsulated.payload
-    for _ in range(_MAX_ENCAPSULATED_REQUESTS):
+    without_progress = 0
+    while True:
+        read = answers.chain_bytes_read
         deliver = DeliverEncapsulatedResponse(
             version=version, request_id=request_id, payload=answers.answer(payload, version)
         )
+        if answers.chain_bytes_read == read:
+            without_progress += 1
         ack, _, _ = yield from transact(deliver, EncapsulatedResponseAck)
         if ack.ack_request_id is not None and ack.ack_request_id != request_id:
             raise invalid_response(
@@ -293,8 +323,24 @@ def run_encapsulated(
             return ack.payload[0]
         if ack.payload_type != PayloadType.PRESENT or not ack.payload:
             raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
+        if without_progress == _MAX_REQUESTS_WITHOUT_PROGRESS:
+            raise invalid_response(
+                f"more than {_MAX_REQUESTS_WITHOUT_PROGRESS} encapsulated requests that read nothing new of a chain"
+            )
         request_id, payload = ack.request_id, ack.payload
-    raise invalid_response(f"more than {_MAX_ENCAPSULATED_REQUESTS} encapsulated requests")
+
+
+def check_mutual_authentication(config: RequesterConfig, negotiated: Negotiated, what: str) -> None:
+    """The responder asks for mutual authentication in `what` (KEY_EXCHANGE_RSP's MutAuthRequested,
+    CHALLENGE_AUTH's BasicMutAuthReq): MUT_AUTH_CAP must be on both sides, else InvalidResponseCode
+    (libspdm_req_key_exchange.c, libspdm_req_challenge.c); then the requester needs an identity and a
+    negotiated ReqBaseAsymAlg to answer with, else `NegotiationError`."""
+    if not negotiated.both(CapabilityFlags.MUT_AUTH_CAP):
+        raise invalid_response(f"{what} asks for mutual authentication without MUT_AUTH_CAP on both sides")
+    if not config.identities:
+        raise NegotiationError("the responder asks for mutual authentication and no requester identity is configured")
+    if negotiated.req_base_asym_alg == 0:
+        raise NegotiationError("mutual authentication without a negotiated ReqBaseAsymAlg")
 
 
 def basic_mutual_authentication(

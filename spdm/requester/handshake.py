@@ -33,6 +33,7 @@ from spdm.messages.opaque import decode_opaque, has_secured_message_version, sel
 from spdm.messages.psk import PSK_CONTEXT_SIZE, PskExchange, PskExchangeRsp
 from spdm.negotiated import Negotiated
 from spdm.requester.config import RequesterConfig
+from spdm.requester.encapsulated import check_mutual_authentication
 from spdm.requester.events import Steps
 from spdm.requester.identity import DheKeyShare
 from spdm.requester.session_core import SessionCore, SessionLink
@@ -141,12 +142,7 @@ def _check_mut_auth(config: RequesterConfig, negotiated: Negotiated, answer: Key
         return None
     if mut not in _MUT_AUTH_VALUES:
         raise invalid_response(f"KEY_EXCHANGE_RSP MutAuthRequested 0x{mut:02x} is not 0x01, 0x02 or 0x04")
-    if not negotiated.both(F.MUT_AUTH_CAP):
-        raise invalid_response("KEY_EXCHANGE_RSP asks for mutual authentication without MUT_AUTH_CAP on both sides")
-    if not config.identities:
-        raise NegotiationError("the responder asks for mutual authentication and no requester identity is configured")
-    if negotiated.req_base_asym_alg == 0:
-        raise NegotiationError("mutual authentication without a negotiated ReqBaseAsymAlg")
+    check_mutual_authentication(config, negotiated, "KEY_EXCHANGE_RSP")
     if mut == MutAuthRequest.MUT_AUTH_REQUESTED:
         if slot_param == PUBLIC_KEY_SLOT & SLOT_ID_MASK:
             raise NegotiationError(

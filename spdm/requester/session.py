@@ -113,9 +113,20 @@ class Session(SessionView):
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> bytes:
-        """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
-        return self._run(self.core.get_csr(requester_info, opaque_data, key_pair_id=key_pair_id, cert_model=cert_model))
+        """GET_CSR in the session: the device's DER CSR; `CsrResetRequired` when the device makes it
+        only after a reset (see `Connection.get_csr`)."""
+        operation = self.core.get_csr(
+            requester_info,
+            opaque_data,
+            key_pair_id=key_pair_id,
+            cert_model=cert_model,
+            csr_tracking_tag=csr_tracking_tag,
+            overwrite=overwrite,
+        )
+        return self._run(operation)
 
     def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None

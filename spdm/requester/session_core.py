@@ -61,7 +61,7 @@ from spdm.messages.key_exchange import Finish, FinishRsp
 from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, Measurements
 from spdm.messages.psk import PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, check_key_usage
 from spdm.requester.channel import Channel
 from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
 from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
@@ -545,13 +545,37 @@ class SessionCore:
         *,
         key_pair_id: int = 0,
         cert_model: int | None = None,
+        csr_tracking_tag: int = 0,
+        overwrite: bool = False,
     ) -> Operation[bytes]:
-        """GET_CSR in the session: the device's DER CSR (see `Connection.get_csr`)."""
-        return Operation(self._get_csr(requester_info, opaque_data, key_pair_id, cert_model))
+        """GET_CSR in the session: the device's DER CSR; `CsrResetRequired` when the device makes it
+        only after a reset (see `Connection.get_csr`)."""
+        return Operation(
+            self._get_csr(requester_info, opaque_data, key_pair_id, cert_model, csr_tracking_tag, overwrite)
+        )
 
-    def _get_csr(self, requester_info: bytes, opaque_data: bytes, key_pair_id: int, model: int | None) -> Steps[bytes]:
+    def _get_csr(
+        self,
+        requester_info: bytes,
+        opaque_data: bytes,
+        key_pair_id: int,
+        model: int | None,
+        csr_tracking_tag: int,
+        overwrite: bool,
+    ) -> Steps[bytes]:
         self._require_phase("established")
-        return (yield from get_csr(self._transact, self._negotiated, requester_info, opaque_data, key_pair_id, model))
+        return (
+            yield from get_csr(
+                self._transact,
+                self._negotiated,
+                requester_info,
+                opaque_data,
+                key_pair_id,
+                model,
+                csr_tracking_tag,
+                overwrite,
+            )
+        )
 
     def set_certificate(
         self, slot: int, chain: ChainSource, *, key_pair_id: int = 0, cert_model: int | None = None
@@ -664,11 +688,7 @@ class SessionCore:
                     slot=requester_slot,
                 )
                 encap_d = message_d(b"", answers.first_digests, multi_key=negotiated.requester_multi_key)
-            identity = config.identities.get(requester_slot if requester_slot is not None else -1)
-            if identity is None or requester_slot is None:
-                raise NegotiationError(
-                    f"the responder asks for the requester's slot {requester_slot}, which holds no identity"
-                )
+            requester_slot, identity = _finish_identity(config.identities, negotiated, requester_slot)
             self.requester_slot = requester_slot
             self._transcript.add_requester_chain_hash(
                 hashes.digest(identity.chain_bytes(hashes)), requester_digests=encap_d
@@ -716,6 +736,23 @@ class SessionCore:
         _, _, response = yield from self._transact(ask, PskFinishRsp, data=data)
         transcript.add_finish_rsp(response)
         self._enter_data_phase()
+
+
+def _finish_identity(
+    identities: Mapping[int, RequesterIdentity], negotiated: Negotiated, slot: int | None
+) -> tuple[int, RequesterIdentity]:
+    """The requester slot that signs FINISH and its identity, whether KEY_EXCHANGE_RSP (MutAuthRequested
+    0x01) or the encapsulated flow's ENCAPSULATED_RESPONSE_ACK named it: `NegotiationError` when it holds
+    none; on the requester's multi-key connection its KeyUsageMask must allow KEY_EXCHANGE, else
+    InvalidResponseCode (libspdm_req_key_exchange.c, libspdm_req_encap_request.c)."""
+    identity = None if slot is None else identities.get(slot)
+    if identity is None or slot is None:
+        raise NegotiationError(f"the responder asks for the requester's slot {slot}, which holds no identity")
+    try:
+        check_key_usage(negotiated, identity.key_usage, slot, KeyUsage.KEY_EXCHANGE, requester=True)
+    except ProtocolError as error:
+        raise invalid_response(f"the responder names requester slot {slot} to sign FINISH: {error}") from None
+    return slot, identity
 
 
 def _signer(identity: RequesterIdentity, suite: AsymSuite, hashes: HashSuite) -> Signer:

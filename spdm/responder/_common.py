@@ -28,6 +28,7 @@ from spdm.messages.encapsulated import (
     embedded_message,
     has_ack_request_id,
 )
+from spdm.messages.error import ErrorResponse
 from spdm.negotiated import Negotiated
 from spdm.session.keys import KeySchedule
 from spdm.session.transcript import psk_finish_follows
@@ -37,10 +38,12 @@ __all__ = [
     "SessionTerms",
     "check_request_id",
     "embedded_response",
+    "ends_encapsulated_flow",
     "expect",
     "invalid_request",
     "measurement_summary",
     "next_request_id",
+    "nothing_pending",
     "random_bytes",
     "refuse_public_key_slot",
     "response_ack",
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=Message)
+_SPDM_HEADER_SIZE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,14 @@ def unexpected(reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.UnexpectedRequest, reason)
 
 
+def nothing_pending(version: int, reason: str) -> ProtocolError:
+    """GET_ENCAPSULATED_REQUEST with no encapsulated request pending, in or out of a session and its
+    handshake: NoPendingRequests from 1.3, UnexpectedRequest before (libspdm_rsp_encap_response.c)."""
+    if version >= 0x13:
+        return ProtocolError(ErrorCode.NoPendingRequests, reason)
+    return unexpected(reason)
+
+
 def unsupported(code: int, reason: str) -> ProtocolError:
     return ProtocolError(ErrorCode.UnsupportedRequest, reason, code)
 
@@ -171,7 +183,12 @@ def embedded_response(
 ) -> tuple[Message, bytes]:
     """The requester's response carried in DELIVER_ENCAPSULATED_RESPONSE, and its bytes: one SPDM message
     of the negotiated version, followed by at most `padding` zero bytes (the transport's, in the clear);
-    anything else is InvalidResponseCode. `signature_requested`: the request asked for a signature."""
+    anything else is InvalidResponseCode. `signature_requested`: the request asked for a signature.
+
+    A payload shorter than an SPDM header is a malformed request, not a response: InvalidRequest, the
+    flow still pending (libspdm_rsp_encap_response.c refuses it before reading the response)."""
+    if len(deliver.payload) < _SPDM_HEADER_SIZE:
+        raise invalid_request(f"DELIVER_ENCAPSULATED_RESPONSE carries {len(deliver.payload)} bytes, no SPDM header")
     context = negotiated.requester_response_context(signature_requested=signature_requested)
     try:
         inner, exact = embedded_message(deliver.payload, context, padding)
@@ -180,6 +197,13 @@ def embedded_response(
     if inner.version != negotiated.version:
         raise invalid_response(f"the encapsulated {inner.name} has version 0x{inner.version:02x}")
     return inner, exact
+
+
+def ends_encapsulated_flow(response: Message) -> bool:
+    """Whether the requester's encapsulated response ends the flow: ERROR ResponseNotReady, to which the
+    responder shall terminate the encapsulated request flow with an ENCAPSULATED_RESPONSE_ACK whose
+    Param2 is 0 (DSP0274, DELIVER_ENCAPSULATED_RESPONSE; libspdm_rsp_encap_response.c)."""
+    return isinstance(response, ErrorResponse) and response.error_code == ErrorCode.ResponseNotReady
 
 
 def next_request_id(request_id: int) -> int:

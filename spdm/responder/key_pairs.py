@@ -39,7 +39,7 @@ from spdm.messages.provisioning import GetCsr, SetCertificate
 from spdm.negotiated import Negotiated
 from spdm.responder._common import invalid_request
 
-__all__ = ["KeyPair", "KeyPairTable", "check_key_usage", "key_pair_algo", "key_pairs_for_slots"]
+__all__ = ["KeyPair", "KeyPairTable", "key_pair_algo", "key_pairs_for_slots"]
 
 
 
@@ -136,13 +136,6 @@ class SlotKeyHolder(Protocol):
     def key_usage(self) -> int: ...
 
 
-def check_key_usage(negotiated: Negotiated, slot_usage: int, slot: int, usage: KeyUsage) -> None:
-    """On a 1.3 multi-key connection a slot's key signs only for the usages its KeyUsageMask allows
-    (InvalidRequest otherwise: libspdm_rsp_challenge_auth.c, _measurements.c, _key_exchange.c)."""
-    if negotiated.responder_multi_key and not slot_usage & usage:
-        raise invalid_request(f"slot {slot}'s KeyUsageMask 0x{slot_usage:04x} does not allow {usage.name}")
-
-
 class KeyPairTable:
     """The device's key pairs as they stand now (`ResponderConfig.key_pairs`, as SET_KEY_PAIR_INFO changed them)."""
 
@@ -226,12 +219,17 @@ class KeyPairTable:
         if negotiated.responder_multi_key:
             self._key_pair(key_pair_id)
 
-    def csr_slots(self, negotiated: Negotiated, ask: GetCsr, usable: list[int], *, reset_cap: bool) -> list[int]:
+    def csr_slots(self, negotiated: Negotiated, ask: GetCsr, usable: list[int]) -> list[int]:
         """A 1.3 GET_CSR's checks (libspdm_rsp_csr.c), then the slots whose key the CSR may be for: on a
         multi-key connection those the named key pair backs, in the device's own certificate model
-        (this responder makes CSRs for the keys its slots hold)."""
-        if ask.csr_tracking_tag and (ask.overwrite or not reset_cap):
-            raise invalid_request("a CSRTrackingTag with Overwrite, or without CERT_INSTALL_RESET_CAP")
+        (this responder makes CSRs for the keys its slots hold).
+
+        This responder answers every GET_CSR with the CSR, never ResetRequired, so no CSR is ever
+        pending and any CSRTrackingTag names none: InvalidRequest, as libspdm_rsp_csr.c answers when
+        libspdm_gen_csr finds no pending request for the tag (and, before that, for a tag with
+        Overwrite or without CERT_INSTALL_RESET_CAP)."""
+        if ask.csr_tracking_tag:
+            raise invalid_request(f"CSRTrackingTag {ask.csr_tracking_tag} names no pending CSR")
         self._check_key_pair_fields(negotiated, ask.key_pair_id, ask.cert_model, model_required=True)
         if not negotiated.responder_multi_key:
             return usable

@@ -100,6 +100,7 @@ from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertifica
 from spdm.messages.vendor import VendorDefinedRequest, VendorDefinedResponse
 from spdm.negotiated import (
     Negotiated,
+    check_key_usage,
     check_multi_key_connection,
     mel_specification_selection,
     multi_key_connection,
@@ -112,6 +113,7 @@ from spdm.responder._common import (
     expect,
     invalid_request,
     measurement_summary,
+    nothing_pending,
     random_bytes,
     refuse_public_key_slot,
     session_terms,
@@ -121,7 +123,7 @@ from spdm.responder._common import (
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
 from spdm.responder.endpoint_info import EndpointInfoAsk
-from spdm.responder.key_pairs import KeyPairTable, check_key_usage, digests_key_fields
+from spdm.responder.key_pairs import KeyPairTable, digests_key_fields
 from spdm.responder.mel import answer_mel
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
 from spdm.responder.sessions import SESSION_REQUESTS, Session, SessionTable
@@ -524,6 +526,8 @@ class Responder:
         if targets is None and not asking:
             if session.state in _ENCAPSULATING and code not in _ENCAPSULATED_CODES:
                 raise ProtocolError(ErrorCode.RequestInFlight, f"{code.name} while the encapsulated flow is pending")
+            if code == Code.GET_ENCAPSULATED_REQUEST and session.state not in _ENCAPSULATING:
+                raise nothing_pending(request[0], f"nothing is pending in session state {session.state.name}")
             raise unexpected(f"{code.name} in session state {session.state.name}")
         message, exact = self._decode(request, self.config.max_padding if clear else 0)
         if clear:
@@ -837,6 +841,7 @@ class Responder:
     def _get_digests(self, message: Message, request: bytes, session: Session | None) -> bytes:
         expect(message, GetDigests)
         connection, suite, _ = self._suites()
+        self._slots.refuse_until_reset()
         if not connection.chains:
             raise ProtocolError(ErrorCode.Unspecified, "no slot holds a chain for the negotiated algorithm")
         if session is None:
@@ -863,6 +868,7 @@ class Responder:
         ask = expect(message, GetCertificate)
         connection, _, _ = self._suites()
         slot = ask.slot_id
+        self._slots.refuse_until_reset(slot)
         chain = connection.chains.get(slot)
         if chain is None:
             raise invalid_request(f"slot {slot} holds no certificate chain")
@@ -982,8 +988,7 @@ class Responder:
                 raise invalid_request(f"OpaqueData is not a general opaque data table: {error}") from None
         usable = sorted(connection.chains)
         if ask.version >= 0x13:
-            reset = bool(self.config.capabilities & F.CERT_INSTALL_RESET_CAP)
-            usable = self._key_pairs.csr_slots(negotiated, ask, usable, reset_cap=reset)
+            usable = self._key_pairs.csr_slots(negotiated, ask, usable)
         if not usable:
             raise ProtocolError(ErrorCode.Unspecified, "no slot holds a key for the negotiated algorithm")
         identity = self._slots.current[usable[0]]
@@ -1072,6 +1077,11 @@ class Responder:
         connection = self._connection
         if connection is None or self.config.endpoint_info is None:
             raise unsupported(Code.GET_ENDPOINT_INFO, "GET_ENDPOINT_INFO needs EP_INFO_CAP and an endpoint info")
+        flags = connection.negotiated.responder_flags
+        slot = ask.slot_id
+        if ask.signature_requested and flags & F.EP_INFO_CAP_SIG and slot in connection.chains:
+            # after the capability and slot checks, before the transcript: libspdm_rsp_endpoint_info.c's order
+            check_key_usage(connection.negotiated, self._slots.current[slot].key_usage, slot, KeyUsage.ENDPOINT_INFO)
         if session is None:
             self.transcript.before_request(Code.GET_ENDPOINT_INFO)
         suite, asym = connection.hash, connection.asym
@@ -1083,7 +1093,7 @@ class Responder:
             ask,
             request,
             ep_info=self.config.endpoint_info,
-            flags=connection.negotiated.responder_flags,
+            flags=flags,
             signers=signers,
             hashes=suite,
             vca=bytes(self.transcript.vca),
@@ -1107,7 +1117,7 @@ class Responder:
             self._asks[session_id] = self._asks.pop(None)  # an ask for any conversation: this one's now
         ask = self._asks.get(session_id)
         if ask is None and code == Code.GET_ENCAPSULATED_REQUEST:
-            raise ProtocolError(ErrorCode.NoPendingRequests, "no encapsulated request is pending")
+            raise nothing_pending(message.version, "no encapsulated request is pending")
         connection = self._connection
         if ask is None or connection is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE with no encapsulated request pending")

@@ -23,6 +23,7 @@ from functools import partial
 
 from asn1crypto import parser
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -56,7 +57,7 @@ _SEQUENCE = (0, 1, 16)
 class SlotTable:
     """The responder's certificate slots as they stand: `current` (what GET_DIGESTS, GET_CERTIFICATE,
     CHALLENGE and the sessions serve) and `pending` (chains installed under CERT_INSTALL_RESET_CAP,
-    effective after the next reset)."""
+    effective after the next reset; until then GET_DIGESTS and the slot's GET_CERTIFICATE are refused)."""
 
     def __init__(self, slots: Mapping[int, SlotIdentity]) -> None:
         self.current: dict[int, SlotIdentity] = dict(slots)
@@ -67,23 +68,52 @@ class SlotTable:
         self.current.update(self.pending)
         self.pending.clear()
 
+    def refuse_until_reset(self, slot: int | None = None) -> None:
+        """ERROR ResetRequired (ErrorData 0) while chains wait for the reset: to GET_DIGESTS while any
+        slot's does, to GET_CERTIFICATE of `slot` while its own does (libspdm_rsp_digests.c,
+        libspdm_rsp_certificate.c: cert_slot_reset_mask, set by libspdm_rsp_set_certificate_rsp.c)."""
+        if self.pending and (slot is None or slot in self.pending):
+            waiting = sorted(self.pending)
+            raise ProtocolError(ErrorCode.ResetRequired, f"new chains for slots {waiting} wait for the device reset")
+
 
 def _spki(key: x509.Certificate | x509.CertificateSigningRequest | SigningKey) -> bytes:
     public_key = key.public_key()
     return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
-def _requester_info(data: bytes, key: SigningKey) -> x509.CertificateSigningRequest:
-    """RequesterInfo read as the CertificationRequestInfo of a CSR; InvalidRequest when it is not one,
-    or names another public key than the device's."""
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+"""What the library raises on a CertificationRequestInfo it cannot read or copy (it parses the
+subject, extensions and attributes only when they are first asked for)."""
+
+
+def _requester_info(data: bytes, key: SigningKey) -> x509.CertificateSigningRequestBuilder:
+    """A CSR builder holding RequesterInfo's subject, requested extensions and other attributes, all
+    read here; InvalidRequest when RequesterInfo is not a CertificationRequestInfo whose parts can be
+    read and copied, or names another public key than the device's (libspdm_rsp_csr.c answers
+    InvalidRequest when libspdm_verify_req_info or libspdm_gen_csr fails)."""
+    builder = x509.CertificateSigningRequestBuilder()
     try:
         parsed = x509.load_der_x509_csr(bytes(parser.emit(*_SEQUENCE, data + _PLACEHOLDER_SIGNATURE)))
-        spki = _spki(parsed)
-    except (ValueError, x509.InvalidVersion) as error:
-        raise invalid_request(f"RequesterInfo is not a DER CertificationRequestInfo: {error}") from None
-    if spki != _spki(key):
-        raise invalid_request("RequesterInfo's subjectPKInfo is not the device's public key")
-    return parsed
+        if _spki(parsed) != _spki(key):
+            raise invalid_request("RequesterInfo's subjectPKInfo is not the device's public key")
+        builder = builder.subject_name(parsed.subject)
+        for extension in parsed.extensions:
+            builder = builder.add_extension(extension.value, critical=extension.critical)
+        for attribute in parsed.attributes:
+            if attribute.oid != _EXTENSION_REQUEST:
+                attribute.value.decode()  # copied as a UTF8String, so it must be UTF-8
+                builder = builder.add_attribute(attribute.oid, attribute.value)
+    except _UNREADABLE as error:
+        raise invalid_request(f"RequesterInfo is not a CertificationRequestInfo it can copy: {error}") from None
+    return builder
 
 
 def _signing_hash(suite: HashSuite) -> X509SigningHash:
@@ -100,20 +130,10 @@ def build_csr(
 
     The subject is RequesterInfo's when given, else `subject` (the device's current leaf's).
     """
-    builder = x509.CertificateSigningRequestBuilder()
     if requester_info:
-        info = _requester_info(requester_info, key)
-        builder = builder.subject_name(info.subject)
-        try:
-            for extension in info.extensions:
-                builder = builder.add_extension(extension.value, critical=extension.critical)
-            for attribute in info.attributes:
-                if attribute.oid != _EXTENSION_REQUEST:
-                    builder = builder.add_attribute(attribute.oid, attribute.value)
-        except ValueError as error:
-            raise invalid_request(f"RequesterInfo's attributes cannot be copied: {error}") from None
+        builder = _requester_info(requester_info, key)
     else:
-        builder = builder.subject_name(subject)
+        builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     algorithm = _signing_hash(hash_suite)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         request = builder.sign(key, algorithm)

@@ -40,7 +40,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from spdm._checks import check_certificate_info, invalid_response
+from spdm._checks import check_certificate_info, check_slot_masks, invalid_response
 from spdm.certs import (
     DEFAULT_CERTIFICATE_PORTION,
     SPDM_REQUESTER_AUTH_OID,
@@ -72,16 +72,18 @@ from spdm.messages.opaque import (
 )
 from spdm.messages.psk import PSK_CONTEXT_SIZE, PskExchange, PskExchangeRsp, PskFinish, PskFinishRsp
 from spdm.messages.session_control import EndSession, EndSessionAck, Heartbeat, HeartbeatAck, KeyUpdate, KeyUpdateAck
-from spdm.negotiated import Negotiated
+from spdm.negotiated import Negotiated, check_key_usage
 from spdm.responder._common import (
     Connection,
     SessionTerms,
     check_request_id,
     embedded_response,
+    ends_encapsulated_flow,
     expect,
     invalid_request,
     measurement_summary,
     next_request_id,
+    nothing_pending,
     random_bytes,
     refuse_public_key_slot,
     response_ack,
@@ -90,7 +92,6 @@ from spdm.responder._common import (
 )
 from spdm.responder.config import ResponderConfig
 from spdm.responder.events import SessionEvents, subscribe, supported_event_types
-from spdm.responder.key_pairs import check_key_usage
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
@@ -620,7 +621,8 @@ class SessionTable:
                 raise invalid_request(f"FINISH names requester slot {ask.req_slot_id}, not {session.requester_slot}")
             chain, key = session.requester_chain, session.requester_key
             if chain is None or key is None or connection is None:
-                raise unexpected("the requester's certificate chain is not known")
+                # the encapsulated flow ended without it; libspdm_rsp_finish_rsp.c then fails to verify
+                raise _decrypt_error("the FINISH signature cannot be verified: the requester's chain is not known")
             th.add_requester_chain_hash(suite.digest(chain), requester_digests=session.requester_digests)
             signer = key, connection.negotiated.req_base_asym_alg
         digests = th.add_finish(request, ask)
@@ -707,6 +709,11 @@ class SessionTable:
         # In the clear, the DOE object's DW padding ends the carrier and so the embedded response.
         padding = self.config.max_padding if session.in_the_clear else 0
         inner, exact = embedded_response(ask, connection.negotiated, padding)
+        if ends_encapsulated_flow(inner):
+            # Ended without the requester's chain: FINISH then has no key to verify (DecryptError in `_finish`).
+            session.encapsulated = None
+            session.chosen = SessionState.EXPECT_FINISH
+            return response_ack(ask)
         if isinstance(inner, ErrorResponse):
             code = inner.error_code
             raise invalid_response(f"the requester answered the encapsulated request with ERROR 0x{code:02x}")
@@ -733,6 +740,7 @@ class SessionTable:
         """The requester's DIGESTS: the slot to read next (the configured one when listed, else the first)."""
         if not isinstance(inner, Digests):
             raise invalid_response(f"{inner.name} answers the encapsulated GET_DIGESTS")
+        check_slot_masks(inner)  # libspdm_rsp_encap_get_digests.c, as our requester checks a responder's
         digests = inner.by_slot()
         if not digests:
             raise invalid_response("the requester's DIGESTS lists no certificate slot")
@@ -816,9 +824,7 @@ class SessionTable:
         (UnexpectedRequest before 1.3, as libspdm_rsp_encap_response.c answers)."""
         send = session.events.send_event(ask.version)
         if send is None:
-            if ask.version >= 0x13:
-                raise ProtocolError(ErrorCode.NoPendingRequests, "no event or request is pending")
-            raise unexpected("GET_ENCAPSULATED_REQUEST with no encapsulated request pending")
+            raise nothing_pending(ask.version, "no event or request is pending")
         request_id = session.events.request_id
         return encode(EncapsulatedRequest(version=ask.version, request_id=request_id, payload=encode(send)))
 

@@ -14,7 +14,7 @@ from v12_captures import clear_messages
 
 from spdm.errors import DecodeError, EncodeError
 from spdm.messages import Code, Message, decode, decode_as, decode_prefix, encode
-from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp
+from spdm.messages.provisioning import Csr, GetCsr, SetCertificate, SetCertificateRsp, csr_request_attributes
 
 GET_CSR_12 = bytes.fromhex("12ed000000000000")  # x_csr_setcert_ecdsap384_v12 record 29
 GET_CSR_13 = bytes.fromhex("13ed010100000000")  # x2_..._v13 record 29: KeyPairID 1, CertModel 1 (device)
@@ -73,6 +73,18 @@ def test_get_csr_fields() -> None:
         5,
         True,
     )
+
+
+def test_request_attributes_are_written_as_the_properties_read_them() -> None:
+    assert csr_request_attributes(2, 5, True) == GET_CSR_ATTRIBUTES[3]  # 0xAA: model 2, tag 5, Overwrite
+    assert csr_request_attributes(1) == GET_CSR_13[3]
+    for model, tag, overwrite in ((0, 0, False), (3, 7, False), (1, 1, True), (7, 0, True)):
+        ask = GetCsr(version=0x13, param2=csr_request_attributes(model, tag, overwrite))
+        assert (ask.cert_model, ask.csr_tracking_tag, ask.overwrite) == (model, tag, overwrite)
+    with pytest.raises(ValueError, match="CSRTrackingTag 8"):
+        csr_request_attributes(1, 8)
+    with pytest.raises(ValueError, match="certificate model 8"):
+        csr_request_attributes(8)
 
 
 def test_csr_fields() -> None:

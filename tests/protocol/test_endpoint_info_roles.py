@@ -24,11 +24,19 @@ from spdm.crypto import asym_suite, hash_suite
 from spdm.errors import NegotiationError, PeerError, VerificationError
 from spdm.events import DmtfEventType
 from spdm.messages import decode, encode
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode, KeyUsage
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.error import ErrorResponse
 from spdm.requester import EndpointInfoResult, Requester, RequesterConfig, RequesterIdentity
-from spdm.responder import DEMO_ENDPOINT_INFO, Responder, ResponderConfig, SlotIdentity, demo_config
+from spdm.responder import (
+    DEMO_ENDPOINT_INFO,
+    KEY_PAIR_CAPABILITIES,
+    Responder,
+    ResponderConfig,
+    SlotIdentity,
+    demo_config,
+    key_pairs_for_slots,
+)
 from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import IssuedChain, cached_key, make_chain
 from spdm.transport.doe import DoeTransport
@@ -227,6 +235,36 @@ def test_bad_requests_get_the_spec_error_and_change_nothing(request_bytes: bytes
     assert _error(responder.respond(request_bytes)) == expected
     assert (responder.state, bytes(responder.transcript.vca)) == (state, vca)
     assert requester.get_endpoint_info().signed
+
+
+@pytest.mark.parametrize("multi_key", [True, False])
+def test_a_slot_signs_only_if_its_key_usage_allows_it(multi_key: bool) -> None:
+    """libspdm_rsp_endpoint_info.c: on a multi-key connection a slot whose KeyUsageMask lacks
+    ENDPOINT_INFO is InvalidRequest; on another connection the mask is not consulted."""
+    slots = {
+        0: SlotIdentity(
+            certificates=SLOT0.certificates_der,
+            private_key=SLOT0.leaf_key,
+            key_usage=KeyUsage.CHALLENGE | KeyUsage.KEY_EXCHANGE,
+        ),
+        1: SlotIdentity(
+            certificates=SLOT1.certificates_der, private_key=SLOT1.leaf_key, key_usage=KeyUsage.ENDPOINT_INFO
+        ),
+    }
+    capabilities = demo_config(sessions=True).capabilities | KEY_PAIR_CAPABILITIES
+    config = _responder_config(capabilities=capabilities, slots=slots, key_pairs=key_pairs_for_slots(slots))
+    responder = Responder(config)
+    requester = _verified(_connect(responder, _requester_config(multi_key=multi_key)), 0, 1)
+    assert requester.negotiated is not None and requester.negotiated.responder_multi_key is multi_key
+    if multi_key:
+        with pytest.raises(PeerError) as refused:
+            requester.get_endpoint_info(signed=True, slot=0)
+        assert refused.value.error_code == ErrorCode.InvalidRequest
+        assert _error(responder.respond(_signed_request(0))) == (ErrorCode.InvalidRequest, 0)
+    else:
+        assert requester.get_endpoint_info(signed=True, slot=0).signed
+    assert requester.get_endpoint_info(signed=True, slot=1).signed
+    assert not requester.get_endpoint_info(signed=False).signed  # unsigned: no key, no usage
 
 
 def test_without_ep_info_sig_a_signature_is_unsupported() -> None:

@@ -18,10 +18,11 @@ from cryptography.x509.oid import NameOID
 from spdm.aio import AsyncDoeTransport, AsyncRequester, ThreadedDoeLink
 from spdm.certs import CertChain
 from spdm.crypto import SigningKey, hash_suite
-from spdm.errors import NegotiationError, PeerError, VerificationError
+from spdm.errors import CsrResetRequired, NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.limits import Limits
-from spdm.messages import decode, encode
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, ErrorCode
+from spdm.messages import decode, decode_prefix, encode
+from spdm.messages.certificates import Certificate, GetCertificate, GetDigests
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode
 from spdm.messages.error import ErrorResponse
 from spdm.messages.provisioning import GetCsr, SetCertificate
 from spdm.requester import Requester, RequesterConfig
@@ -124,6 +125,175 @@ def test_bad_requester_info_is_invalid_request(info: bytes) -> None:
     with pytest.raises(PeerError) as refused:
         _connect(Responder(_config())).get_csr(info)
     assert refused.value.error_code == ErrorCode.InvalidRequest
+
+
+def _tlv(tag: int, *content: bytes) -> bytes:
+    """One DER element (definite length, short or long form)."""
+    body = b"".join(content)
+    size = len(body)
+    if size < 0x80:
+        return bytes([tag, size]) + body
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + body
+
+
+_SEQUENCE, _SET, _OCTETS = 0x30, 0x31, 0x04
+_CN = bytes.fromhex("0603550403")  # commonName
+_BASIC_CONSTRAINTS = bytes.fromhex("0603551d13")
+_SUBJECT_ALT_NAME = bytes.fromhex("0603551d11")
+_EXTENSION_REQUEST = bytes.fromhex("06092a864886f70d01090e")
+_SOME_ATTRIBUTE = bytes.fromhex("06032a0305")  # 1.2.3.5
+_SUBJECT = _tlv(_SEQUENCE, _tlv(_SET, _tlv(_SEQUENCE, _CN, _tlv(0x0C, b"device"))))
+
+
+def _info(*attributes: bytes, subject: bytes = _SUBJECT, spki: bytes | None = None) -> bytes:
+    """A DER CertificationRequestInfo (version 0) for SLOT0's key, written byte by byte."""
+    spki = _spki(SLOT0.leaf_key) if spki is None else spki
+    return _tlv(_SEQUENCE, bytes.fromhex("020100"), subject, spki, _tlv(0xA0, *attributes))
+
+
+def _extensions(*extensions: tuple[bytes, bytes]) -> bytes:
+    """An extensionRequest attribute of (extnID, extnValue) pairs."""
+    listed = [_tlv(_SEQUENCE, oid, _tlv(_OCTETS, value)) for oid, value in extensions]
+    return _tlv(_SEQUENCE, _EXTENSION_REQUEST, _tlv(_SET, _tlv(_SEQUENCE, *listed)))
+
+
+_NOT_CA = _tlv(_SEQUENCE)  # BasicConstraints, cA FALSE
+_HOSTILE_INFOS = {
+    "duplicate-extension": _info(_extensions((_BASIC_CONSTRAINTS, _NOT_CA), (_BASIC_CONSTRAINTS, _NOT_CA))),
+    "san-x400address": _info(_extensions((_SUBJECT_ALT_NAME, _tlv(_SEQUENCE, _tlv(0xA3))))),
+    "san-edipartyname": _info(_extensions((_SUBJECT_ALT_NAME, _tlv(_SEQUENCE, _tlv(0xA5))))),
+    "subject-integer": _info(subject=_tlv(_SEQUENCE, _tlv(_SET, _tlv(_SEQUENCE, _CN, bytes.fromhex("020101"))))),
+    "subject-bit-string": _info(subject=_tlv(_SEQUENCE, _tlv(_SET, _tlv(_SEQUENCE, _CN, bytes.fromhex("03020061"))))),
+    "attribute-not-utf8": _info(_tlv(_SEQUENCE, _SOME_ATTRIBUTE, _tlv(_SET, _tlv(_OCTETS, b"\xff")))),
+    "unknown-key-algorithm": _info(spki=_tlv(_SEQUENCE, _tlv(_SEQUENCE, bytes.fromhex("06032a0304")), b"\x03\x01\x00")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_INFOS))
+def test_requester_info_the_library_cannot_read_is_invalid_request(name: str) -> None:
+    """RequesterInfo whose subject, extensions, attributes or key `cryptography` refuses (lazily, and
+    with its own exception types, some only when the CSR is signed) is ERROR InvalidRequest, as
+    libspdm_rsp_csr.c answers when libspdm_gen_csr fails; the next GET_CSR is served."""
+    responder = Responder(_config())
+    requester = _connect(responder)
+    raw = encode(GetCsr(version=requester.version, requester_info=_HOSTILE_INFOS[name]))
+    answer = decode(responder.respond(raw))
+    assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.InvalidRequest
+    assert x509.load_der_x509_csr(requester.get_csr(_info())).subject.rfc4514_string() == "CN=device"
+
+
+@pytest.mark.parametrize("tag", range(1, 8))
+def test_a_csr_tracking_tag_names_no_pending_csr(tag: int) -> None:
+    """The responder answers every GET_CSR with its CSR and so never leaves one pending: a 1.3
+    CSRTrackingTag is InvalidRequest even with CERT_INSTALL_RESET_CAP, as libspdm_rsp_csr.c answers
+    when libspdm_gen_csr finds no request pending for the tag."""
+    responder = Responder(_config(capabilities=_config().capabilities | CapabilityFlags.CERT_INSTALL_RESET_CAP))
+    requester = _connect(responder)
+    assert requester.version == 0x13
+    answer = decode(responder.respond(encode(GetCsr(version=0x13, param2=tag << 3))))
+    assert isinstance(answer, ErrorResponse) and answer.error_code == ErrorCode.InvalidRequest
+    with pytest.raises(PeerError) as refused:
+        requester.get_csr(csr_tracking_tag=tag)
+    assert refused.value.error_code == ErrorCode.InvalidRequest
+    assert x509.load_der_x509_csr(requester.get_csr(overwrite=True)).is_signature_valid
+
+
+class _CsrAfterReset:
+    """A device that makes its CSR only after a reset (libspdm's sample device with CERT_INSTALL_RESET_CAP):
+    GET_CSR without a CSRTrackingTag is answered ERROR ResetRequired giving tag `tag`; with that tag
+    (once reset) it gets our responder's CSR. Every GET_CSR received is kept in `asked`."""
+
+    def __init__(self, responder: Responder, tag: int) -> None:
+        self.responder = responder
+        self.tag = tag
+        self.asked: list[GetCsr] = []
+
+    def respond(self, request: bytes, session_id: int | None = None) -> bytes:
+        if session_id is None and request[1] == Code.GET_CSR:
+            ask, _ = decode_prefix(request)
+            assert isinstance(ask, GetCsr)
+            self.asked.append(ask)
+            if ask.version >= 0x12 and ask.csr_tracking_tag != self.tag:
+                error = ErrorResponse(version=ask.version, error_code=ErrorCode.ResetRequired, error_data=self.tag)
+                return encode(error)
+            request = encode(dataclasses.replace(ask, param2=ask.cert_model))  # the CSR made after the reset
+        return self.responder.respond(request, session_id)
+
+
+def _csr_after_reset(tag: int = 3, *, reset_cap: bool = True) -> _CsrAfterReset:
+    flags = CapabilityFlags.CERT_INSTALL_RESET_CAP if reset_cap else 0
+    return _CsrAfterReset(Responder(_config(capabilities=_config().capabilities | flags)), tag)
+
+
+def _reset_for_csr(version: int, tag: int = 3, *, reset_cap: bool = True) -> tuple[Requester, _CsrAfterReset]:
+    device = _csr_after_reset(tag, reset_cap=reset_cap)
+    config = RequesterConfig.with_sessions(trust_anchors={0: SLOT0.root_der}, versions=(version,))
+    requester = Requester(DoeTransport(MemoryDoeLink(device.respond)), config)
+    assert requester.init_connection().version == version
+    return requester, device
+
+
+def test_reset_required_to_get_csr_gives_the_tag_to_ask_again_with() -> None:
+    """1.3: ResetRequired's ErrorData is the CSRTrackingTag the device gave the request
+    (libspdm_req_get_csr.c); the GET_CSR that carries it after the reset gets the CSR."""
+    requester, device = _reset_for_csr(0x13)
+    with pytest.raises(CsrResetRequired) as reset:
+        requester.get_csr()
+    assert reset.value.error_code == ErrorCode.ResetRequired and reset.value.csr_tracking_tag == 3
+    csr = requester.get_csr(csr_tracking_tag=reset.value.csr_tracking_tag)
+    assert x509.load_der_x509_csr(csr).is_signature_valid
+    sent = [(ask.csr_tracking_tag, ask.overwrite, ask.param2) for ask in device.asked]
+    assert sent == [(0, False, 0), (3, False, 3 << 3)]
+
+
+def test_overwrite_is_sent_at_1_3() -> None:
+    requester, device = _reset_for_csr(0x13)
+    with pytest.raises(CsrResetRequired):
+        requester.get_csr(overwrite=True)
+    (ask,) = device.asked
+    assert (ask.csr_tracking_tag, ask.overwrite, ask.param2) == (0, True, 0x80)
+
+
+def test_reset_required_to_get_csr_at_1_2_has_no_tag() -> None:
+    """1.2: ResetRequired to GET_CSR is an answer (1.2.0 has no CERT_INSTALL_RESET_CAP); its ErrorData
+    is reserved, so there is no tag: ask again after the reset as before."""
+    requester, _ = _reset_for_csr(0x12, reset_cap=False)
+    with pytest.raises(CsrResetRequired) as reset:
+        requester.get_csr()
+    assert reset.value.csr_tracking_tag == 0
+
+
+def test_reset_required_to_get_csr_at_1_3_needs_cert_install_reset_cap() -> None:
+    """libspdm_req_handle_error_response.c: from 1.3 only a responder with CERT_INSTALL_RESET_CAP may answer so."""
+    requester, _ = _reset_for_csr(0x13, reset_cap=False)
+    with pytest.raises(PeerError) as refused:
+        requester.get_csr()
+    assert not isinstance(refused.value, CsrResetRequired) and refused.value.error_code == ErrorCode.ResetRequired
+
+
+def test_a_tag_beyond_3_bits_is_refused() -> None:
+    requester, _ = _reset_for_csr(0x13, tag=9)
+    with pytest.raises(ProtocolError) as refused:
+        requester.get_csr()
+    assert not isinstance(refused.value, PeerError) and refused.value.error_code == ErrorCode.InvalidResponseCode
+
+
+@pytest.mark.parametrize(
+    ("version", "arguments", "message"),
+    [
+        (0x12, {"csr_tracking_tag": 1}, "SPDM 1.3"),
+        (0x12, {"overwrite": True}, "SPDM 1.3"),
+        (0x13, {"csr_tracking_tag": 8}, "0..7"),
+        (0x13, {"csr_tracking_tag": -1}, "0..7"),
+    ],
+    ids=["tag-at-1.2", "overwrite-at-1.2", "tag-8", "tag-negative"],
+)
+def test_tag_and_overwrite_are_checked_before_sending(version: int, arguments: dict[str, Any], message: str) -> None:
+    requester, device = _reset_for_csr(version)
+    with pytest.raises(ValueError, match=message):
+        requester.get_csr(**arguments)
+    assert not device.asked
 
 
 def test_without_csr_cap_get_csr_is_unsupported() -> None:
@@ -251,20 +421,42 @@ def test_in_a_session_any_slot_with_a_key() -> None:
     assert responder.slots[0].certificates == SLOT0.certificates_der
 
 
+def _reset_required(responder: Responder, request: bytes) -> bool:
+    answer = decode(responder.respond(request))
+    return isinstance(answer, ErrorResponse) and (answer.error_code, answer.error_data) == (ErrorCode.ResetRequired, 0)
+
+
+def _certificate_request(version: int, slot: int) -> bytes:
+    return encode(GetCertificate(version=version, slot_param=slot, offset=0, length=0x100))
+
+
 def test_reset_required_then_the_chain_takes_effect_after_a_reset() -> None:
+    """Until the reset, GET_DIGESTS and the pending slot's GET_CERTIFICATE are answered ResetRequired
+    (ErrorData 0), as libspdm answers while cert_slot_reset_mask is set (libspdm_rsp_digests.c,
+    libspdm_rsp_certificate.c); another slot's GET_CERTIFICATE is served. A new GET_VERSION is no reset."""
     capabilities = _config().capabilities | CapabilityFlags.CERT_INSTALL_RESET_CAP
     responder = Responder(_config(capabilities=capabilities))
     requester = _connect(responder)
+    _authenticated(requester, 0)
     result = requester.set_certificate(0, NEW0.certificates_der)
     assert result.reset_required and result.slot == 0
     assert responder.pending_slots[0].certificates == NEW0.certificates_der
-    _authenticated(requester, 0)  # the old chain until the reset; GET_VERSION is no reset
-    requester.init_connection()
-    _authenticated(requester, 0)
+    for connection in ("this one", "after GET_VERSION"):
+        with pytest.raises(PeerError) as refused:
+            requester.get_digests()
+        assert (refused.value.error_code, refused.value.error_data) == (ErrorCode.ResetRequired, 0), connection
+        version = requester.version
+        assert _reset_required(responder, encode(GetDigests(version=version)))
+        assert _reset_required(responder, _certificate_request(version, 0))
+        other = decode_prefix(responder.respond(_certificate_request(version, 1)), requester.negotiated.codec_context())
+        assert isinstance(other[0], Certificate) and other[0].portion == SLOT1.spdm_chain(SHA384).to_bytes()[:0x100]
+        requester.init_connection()
     responder.reset()
-    fresh = _connect(responder, {0: NEW0.root_der})
-    assert _authenticated(fresh, 0).subject.rfc4514_string() == "CN=new slot 0 leaf"
     assert not responder.pending_slots
+    fresh = _connect(responder, {0: NEW0.root_der, 1: SLOT1.root_der})
+    assert _authenticated(fresh, 0).subject.rfc4514_string() == "CN=new slot 0 leaf"
+    assert fresh.digests[0] == NEW0.spdm_chain(SHA384).digest(SHA384)
+    assert _authenticated(fresh, 1).subject.rfc4514_string() == "CN=slot 1 leaf"
 
 
 def test_reset_required_inside_a_session() -> None:
@@ -273,9 +465,14 @@ def test_reset_required_inside_a_session() -> None:
     requester = _connect(responder)
     with requester.key_exchange(0) as session:
         assert session.set_certificate(1, NEW1.certificates_der).reset_required
+    assert _reset_required(responder, encode(GetDigests(version=requester.version)))
+    assert _reset_required(responder, _certificate_request(requester.version, 1))
+    requester.get_certificate(0)  # slot 0 waits for nothing
     responder.reset()
     assert not responder.sessions
     assert responder.slots[1].certificates == NEW1.certificates_der
+    requester = _connect(responder, {0: SLOT0.root_der, 1: NEW1.root_der})
+    assert _authenticated(requester, 1).subject.rfc4514_string() == "CN=new slot 1 leaf"
 
 
 def test_without_set_cert_cap_the_requester_refuses() -> None:
@@ -283,6 +480,55 @@ def test_without_set_cert_cap_the_requester_refuses() -> None:
     requester = _connect(Responder(_config(capabilities=flags)))
     with pytest.raises(NegotiationError, match="SET_CERT_CAP"):
         requester.set_certificate(0, NEW0.certificates_der)
+
+
+def test_the_asyncio_driver_asks_again_with_the_tag() -> None:
+    device = _csr_after_reset(5)
+
+    async def main() -> tuple[int, bytes]:
+        transport = AsyncDoeTransport(ThreadedDoeLink(MemoryDoeLink(device.respond)))
+        requester = AsyncRequester(transport, RequesterConfig(trust_anchors={0: SLOT0.root_der}))
+        await requester.init_connection()
+        with pytest.raises(CsrResetRequired) as reset:
+            await requester.get_csr(overwrite=True)
+        tag = reset.value.csr_tracking_tag
+        return tag, await requester.get_csr(csr_tracking_tag=tag)
+
+    tag, csr = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert tag == 5 and x509.load_der_x509_csr(csr).is_signature_valid
+    assert [ask.param2 for ask in device.asked] == [0x80, 5 << 3]
+
+
+def test_a_session_s_get_csr_takes_the_tag_and_overwrite() -> None:
+    """`Session.get_csr` and `AsyncSession.get_csr` (through `SessionCore.get_csr`) carry
+    `csr_tracking_tag` and `overwrite` as the connection's does, with the same checks: our responder
+    refuses the tag (it names no pending CSR) and answers Overwrite with a CSR, inside the session."""
+    responder = Responder(_config(capabilities=_config().capabilities | CapabilityFlags.CERT_INSTALL_RESET_CAP))
+    requester = _connect(responder)
+    _authenticated(requester, 0)
+    with requester.key_exchange(0) as session:
+        with pytest.raises(PeerError) as refused:
+            session.get_csr(csr_tracking_tag=2)
+        assert refused.value.error_code == ErrorCode.InvalidRequest
+        with pytest.raises(ValueError, match=r"0\.\.7"):
+            session.get_csr(csr_tracking_tag=8)
+        assert x509.load_der_x509_csr(session.get_csr(overwrite=True)).is_signature_valid
+
+    async def main() -> tuple[int, bytes]:
+        transport = AsyncDoeTransport(ThreadedDoeLink(MemoryDoeLink(responder.respond)))
+        anchors = {0: SLOT0.root_der}
+        requester = AsyncRequester(transport, RequesterConfig.with_sessions(trust_anchors=anchors))
+        await requester.init_connection()
+        await requester.get_digests()
+        await requester.get_certificate(0)
+        requester.verify_certificate(0)
+        async with await requester.key_exchange(0) as session:
+            with pytest.raises(PeerError) as refused:
+                await session.get_csr(csr_tracking_tag=7)
+            return refused.value.error_code, await session.get_csr(overwrite=True)
+
+    code, csr = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert code == ErrorCode.InvalidRequest and x509.load_der_x509_csr(csr).is_signature_valid
 
 
 def test_the_asyncio_driver() -> None:

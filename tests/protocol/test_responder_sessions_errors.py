@@ -39,7 +39,7 @@ from spdm.messages.encapsulated import (
     EncapsulatedResponseAck,
     GetEncapsulatedRequest,
 )
-from spdm.messages.error import ErrorResponse
+from spdm.messages.error import ErrorResponse, ResponseNotReady
 from spdm.messages.key_exchange import Finish
 from spdm.messages.negotiation import GetCapabilities, GetVersion
 from spdm.messages.opaque import version_list_opaque
@@ -489,7 +489,8 @@ def test_encapsulated_flow_refusals() -> None:
     expect(Digests(version=0x10, slot_mask=1, digests=(suite.digest(chain),)), E.InvalidResponseCode)
     expect(Digests(version=0x11, slot_mask=0, digests=()), E.InvalidResponseCode)
     expect(encode(digests) + b"\x00", E.InvalidResponseCode)
-    expect(b"\x11\x01", E.InvalidResponseCode)
+    expect(b"\x11\x01\x00", E.InvalidRequest)  # shorter than a header: a malformed request (libspdm)
+    expect(b"", E.InvalidRequest)
     ack = _deliver(session, 1, digests)
     assert isinstance(ack, EncapsulatedResponseAck) and ack.payload_type == 1
     ask = decode(ack.payload)
@@ -516,6 +517,23 @@ def test_encapsulated_flow_refusals() -> None:
     session.requester_chain = chain
     session.finish(identity=REQUESTER)
     exercise(session)
+
+
+def test_response_not_ready_ends_the_encapsulated_flow() -> None:
+    """The requester's ERROR ResponseNotReady ends the flow: ENCAPSULATED_RESPONSE_ACK with PayloadType 0
+    (libspdm_rsp_encap_response.c), the session then waits for FINISH with no requester chain to
+    verify its signature by, which it answers DecryptError (as libspdm_rsp_finish_rsp.c)."""
+    peer = mutual_peer()
+    session = peer.key_exchange()
+    _begin_encapsulated(session)
+    waiting = ResponseNotReady(rd_exponent=1, request_code=Code.GET_DIGESTS, token=7, rdtm=2)
+    not_ready = ErrorResponse(version=0x11, error_code=E.ResponseNotReady, extended_data=waiting)
+    ack = _deliver(session, 1, not_ready)
+    assert isinstance(ack, EncapsulatedResponseAck) and (ack.payload_type, ack.payload) == (0, b"")
+    assert peer.responder.sessions == {session.session_id: S.EXPECT_FINISH}
+    session.expect_error(GetEncapsulatedRequest(version=0x11), E.UnexpectedRequest)  # nothing pending (1.1)
+    session.expect_error(session.finish_request(identity=REQUESTER)[0], E.DecryptError)
+    assert peer.responder.sessions == {session.session_id: S.EXPECT_FINISH}
 
 
 def test_encapsulated_flow_refuses_an_untrusted_chain() -> None:
