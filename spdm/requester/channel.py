@@ -133,13 +133,16 @@ class Channel:
         carry: Carry,
         on_error: Callable[[int], None],
         codec: CodecContext | None,
+        before_sending: Callable[[], None],
     ) -> Steps[tuple[M, bytes, bytes]]:
         """The request/response exchange shared by the connection and its sessions.
 
         `data` is `request` encoded; `carry(data, timeout, codec)` moves one request and returns the
         decoded response with its exact bytes; `on_error(error_code)` is told of every ERROR answer
         (transcript resets). A request the responder cannot take (`spdm.chunking.request_refusal`)
-        raises `NegotiationError`, as libspdm_send_spdm_request refuses it, before anything is sent.
+        raises `NegotiationError`, as libspdm_send_spdm_request refuses it, before anything is sent
+        and before `before_sending` applies the sender's transcript rules: the responder never sees
+        it, so no transcript may move.
         """
         if request.code == Code.GET_VERSION:
             self._capabilities = None
@@ -147,6 +150,7 @@ class Channel:
         refusal = None if sizes is None else request_refusal(sizes, len(data))
         if refusal is not None:
             raise NegotiationError(f"{request.name}: {refusal}")
+        before_sending()
         if request.code in _CRYPTO_REQUESTS:
             negotiated = self.negotiated
             wait_time = (1 << (negotiated.responder_ct_exponent if negotiated else 0)) / 1e6

@@ -188,12 +188,18 @@ class Connection:
 
         `summary_hash_type` and `signature_requested` are what the request asked for: they size the response.
         """
-        self.transcript.before_request(request.code)
         channel = self.channel
         codec = channel.codec(summary_hash_type, signature_requested)
+        transcript = self.transcript
         return (
             yield from channel.exchange(
-                request, encode(request), expect, channel.clear, self.transcript.after_error, codec
+                request,
+                encode(request),
+                expect,
+                channel.clear,
+                transcript.after_error,
+                codec,
+                lambda: transcript.before_request(request.code),
             )
         )
 

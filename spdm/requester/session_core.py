@@ -264,13 +264,20 @@ class SessionCore:
 
         `data` is the request's encoding when the caller already holds it (the bytes it put in the transcript).
         """
-        code = request.code
+        data = encode(request) if data is None else data
+        codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
+        channel = self._link.channel
+        return (
+            yield from channel.exchange(
+                request, data, expect, self._carry, self._on_error, codec, lambda: self._before_sending(request.code)
+            )
+        )
+
+    def _before_sending(self, code: int) -> None:
+        """The session's M and the connection's B and C follow their reset rules for a request of the session."""
         if self._measurements is not None:
             self._measurements.before_request(code)
         self._link.transcript.before_session_request(code)
-        data = encode(request) if data is None else data
-        codec = self._negotiated.codec_context(signature_requested=True) if signature_requested else self._codec
-        return (yield from self._link.channel.exchange(request, data, expect, self._carry, self._on_error, codec))
 
     def _on_error(self, error_code: int) -> None:
         if self._measurements is not None:

@@ -444,6 +444,29 @@ def test_the_requester_refuses_a_request_the_responder_cannot_take_before_sendin
     assert requester.vendor_defined(*_VENDOR, bytes(20)) == b"ok"
 
 
+@pytest.mark.parametrize("in_session", [False, True], ids=["in the clear", "in a session"])
+def test_a_request_refused_before_sending_moves_no_transcript(in_session: bool) -> None:
+    """The responder never sees it, so L1/L2 must not restart: a signed read after unsigned ones still verifies."""
+    config = _responder_config(64, padding=0, max_spdm_msg_size=300)
+    responder = Responder(config)
+    responder.register_vendor_handler(*_VENDOR, lambda request: b"ok")
+    root = config.slots[0].certificates[0]
+    requester = Requester(LoopbackTransport(responder.respond), _requester_config(root, 64))
+    requester.authenticate(0)
+    if in_session:
+        session = requester.psk_exchange()
+        session.get_measurements(1, signed=False)
+        large = VendorDefinedRequest(version=0x13, standard_id=_VENDOR[0], vendor_id=_VENDOR[1], payload=bytes(1000))
+        with pytest.raises(NegotiationError, match="MaxSPDMmsgSize 300"):
+            session.send(large)
+        assert session.get_measurements(2, signed=True).signed
+    else:
+        requester.get_measurements(1, signed=False)
+        with pytest.raises(NegotiationError, match="MaxSPDMmsgSize 300"):
+            requester.vendor_defined(*_VENDOR, bytes(1000))
+        assert requester.get_measurements(2, signed=True).signed
+
+
 def test_a_whole_request_over_the_responders_data_transfer_size_is_invalid_request() -> None:
     """libspdm_rsp_receive_send.c trims a request to its DataTransferSize, so a larger one does not
     parse, trailing zeros that could be padding included; transport padding after one that fits is no

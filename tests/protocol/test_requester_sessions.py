@@ -859,7 +859,9 @@ def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any)
     channel = connection.channel
 
     def transact(request: Message, expect: type[Message]) -> Any:
-        return channel.exchange(request, encode(request), expect, channel.clear, lambda code: None, channel.codec())
+        return channel.exchange(
+            request, encode(request), expect, channel.clear, lambda code: None, channel.codec(), lambda: None
+        )
 
     vca = bytes(connection.transcript.vca)
     _drive(Operation(basic_mutual_authentication(transact, negotiated, config, 0, vca)), responder.respond)
