@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.errors import DecodeError
+from spdm.errors import DecodeError, ErrorCode
 from spdm.messages._layout import of
 from spdm.messages.codec import Message, decode_prefix, is_padding, message
 from spdm.messages.codes import Code
@@ -32,6 +32,7 @@ __all__ = [
     "embedded_message",
     "embedded_payload",
     "has_ack_request_id",
+    "nothing_pending_code",
 ]
 
 
@@ -45,6 +46,13 @@ class PayloadType(enum.IntEnum):
     """The next encapsulated request."""
     REQ_SLOT_NUMBER = 2
     """The 1-byte ReqSlotNumber the requester signs FINISH with: the flow is done."""
+
+
+def nothing_pending_code(version: int) -> ErrorCode:
+    """The ERROR a responder with no encapsulated request pending answers GET_ENCAPSULATED_REQUEST with,
+    in or out of a session: NoPendingRequests from 1.3, UnexpectedRequest before
+    (libspdm_rsp_encap_response.c)."""
+    return ErrorCode.NoPendingRequests if version >= 0x13 else ErrorCode.UnexpectedRequest
 
 
 def has_ack_request_id(version: int) -> bool:

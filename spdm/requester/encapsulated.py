@@ -33,6 +33,7 @@ from spdm.messages.encapsulated import (
     GetEncapsulatedRequest,
     PayloadType,
     embedded_message,
+    nothing_pending_code,
 )
 from spdm.messages.endpoint_info import GetEndpointInfo
 from spdm.messages.error import ErrorResponse
@@ -265,11 +266,6 @@ def _identity_signer(identity: RequesterIdentity, suite: AsymSuite, hashes: Hash
     return lambda signed: identity.signature(suite, signed, hashes)
 
 
-def _idle_error(version: int) -> ErrorCode:
-    """The ERROR a responder with nothing pending answers GET_ENCAPSULATED_REQUEST with."""
-    return ErrorCode.NoPendingRequests if version >= 0x13 else ErrorCode.UnexpectedRequest
-
-
 def run_encapsulated(
     transact: Transact,
     answers: EncapsulatedAnswers,
@@ -294,7 +290,7 @@ def run_encapsulated(
         try:
             encapsulated, _, _ = yield from transact(GetEncapsulatedRequest(version=version), EncapsulatedRequest)
         except PeerError as error:
-            if may_be_idle and error.error_code == _idle_error(version):
+            if may_be_idle and error.error_code == nothing_pending_code(version):
                 return slot
             raise
         if not encapsulated.payload:

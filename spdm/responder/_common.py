@@ -27,6 +27,7 @@ from spdm.messages.encapsulated import (
     PayloadType,
     embedded_message,
     has_ack_request_id,
+    nothing_pending_code,
 )
 from spdm.messages.error import ErrorResponse
 from spdm.negotiated import Negotiated
@@ -132,10 +133,8 @@ def unexpected(reason: str) -> ProtocolError:
 
 def nothing_pending(version: int, reason: str) -> ProtocolError:
     """GET_ENCAPSULATED_REQUEST with no encapsulated request pending, in or out of a session and its
-    handshake: NoPendingRequests from 1.3, UnexpectedRequest before (libspdm_rsp_encap_response.c)."""
-    if version >= 0x13:
-        return ProtocolError(ErrorCode.NoPendingRequests, reason)
-    return unexpected(reason)
+    handshake (`spdm.messages.encapsulated.nothing_pending_code`)."""
+    return ProtocolError(nothing_pending_code(version), reason)
 
 
 def unsupported(code: int, reason: str) -> ProtocolError:

@@ -27,7 +27,13 @@ from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest
 from spdm.messages.endpoint_info import SIGNATURE_REQUESTED, EndpointInfo, GetEndpointInfo
 from spdm.negotiated import Negotiated
-from spdm.responder._common import check_request_id, embedded_response, response_ack, unexpected
+from spdm.responder._common import (
+    check_request_id,
+    embedded_response,
+    ends_encapsulated_flow,
+    response_ack,
+    unexpected,
+)
 from spdm.responder.config import ResponderConfig
 from spdm.responder.sessions import Session
 
@@ -80,13 +86,16 @@ class EndpointInfoAsk:
 
     def delivered(
         self, deliver: DeliverEncapsulatedResponse, negotiated: Negotiated, vca: bytes, padding: int
-    ) -> tuple[bytes, EndpointInfoResult]:
-        """The ACK to the requester's answer, and what it told; `ProtocolError` when the answer is bad."""
+    ) -> tuple[bytes, EndpointInfoResult | None]:
+        """The ACK to the requester's answer, and what it told (None when its ResponseNotReady ended
+        the flow, `ends_encapsulated_flow`); `ProtocolError` when the answer is bad."""
         if self.sent is None:
             raise unexpected("DELIVER_ENCAPSULATED_RESPONSE before the encapsulated GET_ENDPOINT_INFO was sent")
         check_request_id(deliver, _REQUEST_ID, "encapsulated request")
         ask, embedded = self.sent
         answer, exact = embedded_response(deliver, negotiated, padding, signature_requested=self.signed)
+        if ends_encapsulated_flow(answer):
+            return response_ack(deliver), None
         if not isinstance(answer, EndpointInfo):
             raise invalid_response(f"{answer.name} answers the encapsulated GET_ENDPOINT_INFO")
         asym = asym_suite(negotiated.req_base_asym_alg) if self.signed else None

@@ -1126,7 +1126,9 @@ class Responder:
             return ask.encapsulated_request(message.version, lambda size: random_bytes(self.config.random, size))
         deliver = expect(message, DeliverEncapsulatedResponse)
         vca = bytes(self.transcript.vca)
-        ack, self.requester_endpoint_info = ask.delivered(deliver, connection.negotiated, vca, padding)
+        ack, told = ask.delivered(deliver, connection.negotiated, vca, padding)
+        if told is not None:
+            self.requester_endpoint_info = told
         del self._asks[session_id]
         return ack
 

@@ -25,8 +25,15 @@ from spdm.errors import NegotiationError, PeerError, VerificationError
 from spdm.events import DmtfEventType
 from spdm.messages import decode, encode
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode, KeyUsage
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    GetEncapsulatedRequest,
+    PayloadType,
+)
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
-from spdm.messages.error import ErrorResponse
+from spdm.messages.error import ErrorResponse, ResponseNotReady
 from spdm.requester import EndpointInfoResult, Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import (
     DEMO_ENDPOINT_INFO,
@@ -387,6 +394,24 @@ def test_a_requester_with_nothing_to_tell_answers_unsupported() -> None:
     with pytest.raises(PeerError) as refused:
         requester.serve_encapsulated_requests()
     assert refused.value.error_code == ErrorCode.InvalidResponseCode  # the responder refuses the ERROR it got
+
+
+def test_a_response_not_ready_from_the_requester_ends_the_ask() -> None:
+    """DSP0274: to an encapsulated ERROR ResponseNotReady the responder ends the flow with an
+    ENCAPSULATED_RESPONSE_ACK carrying no request (libspdm_rsp_encap_response.c); nothing was told."""
+    responder = Responder(_responder_config())
+    version = _connect(responder).negotiated.version
+    responder.ask_endpoint_info()
+    asked = decode(responder.respond(encode(GetEncapsulatedRequest(version=version))))
+    assert isinstance(asked, EncapsulatedRequest)
+    waiting = ResponseNotReady(rd_exponent=1, request_code=Code.GET_ENDPOINT_INFO, token=0, rdtm=2)
+    error = encode(ErrorResponse(version=version, error_code=ErrorCode.ResponseNotReady, extended_data=waiting))
+    deliver = DeliverEncapsulatedResponse(version=version, request_id=asked.request_id, payload=error)
+    ack = decode(responder.respond(encode(deliver)))
+    assert isinstance(ack, EncapsulatedResponseAck) and ack.payload_type == PayloadType.ABSENT
+    assert responder.requester_endpoint_info is None
+    idle = decode(responder.respond(encode(GetEncapsulatedRequest(version=version))))
+    assert isinstance(idle, ErrorResponse) and idle.error_code == ErrorCode.NoPendingRequests
 
 
 def test_spdm_verify_checks_our_own_capture_both_ways(tmp_path: Path) -> None:
