@@ -89,6 +89,16 @@ def _version_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
+
+
 def _transfer_size(text: str) -> int:
     if not text.isdigit() or not _MIN_DATA_TRANSFER_SIZE <= int(text) <= 0xFFFF_FFFF:
         raise argparse.ArgumentTypeError(f"{text!r} is not a DataTransferSize ({_MIN_DATA_TRANSFER_SIZE} or more)")
@@ -109,6 +119,13 @@ def _transfer_argument(p: argparse.ArgumentParser, peer: str) -> None:
 
 def _responder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", type=_address, metavar="HOST:PORT", help=f"default {_DEFAULT_ADDRESS}")
+    p.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="drop a client silent that long between messages, so the next can be served (default: never, "
+        "as QEMU may idle between requests; a client that stalls mid-message is dropped after 10 s)",
+    )
     p.add_argument("--transport", choices=["doe"], default="doe")
     _version_argument(p)
     p.add_argument("--cert-chain", help="certificates, root first: concatenated DER or PEM")

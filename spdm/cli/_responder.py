@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             # spdm_requester_emu's EP_INFO asks the device, out of band, to ask for its endpoint info
             oob = {Command.OOB_ENCAP_ENDPOINT_INFO: lambda _: responder.ask_endpoint_info()}
-            server = SocketServer(serve, host=host, port=port, out_of_band=oob)
+            server = SocketServer(serve, host=host, port=port, idle_timeout=args.idle_timeout, out_of_band=oob)
         except SpdmError as error:
             raise Usage(str(error)) from None
         print(f"listening on {server.host}:{server.port} (PCI DOE over the spdm-emu socket protocol)", flush=True)

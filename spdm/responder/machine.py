@@ -37,10 +37,13 @@ test_responder_sessions_replay.py for the PSK sessions, secured records included
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -187,15 +190,33 @@ class _Pending:
 
 # --- the responder ---------------------------------------------------------------------------
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _one_at_a_time(method: Callable[Concatenate[Responder, _P], _T]) -> Callable[Concatenate[Responder, _P], _T]:
+    """The device's state changes one call at a time: a server thread answers requests while the
+    emulator's own thread resets the device, raises events or arms an ask."""
+
+    @functools.wraps(method)
+    def serialized(self: Responder, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return serialized
+
 
 class Responder:
     """One device's side of one SPDM connection and its sessions: `respond(request, session_id) -> response`.
 
-    `config` says what the device is (`spdm.responder.demo_config()` is a ready one).
+    `config` says what the device is (`spdm.responder.demo_config()` is a ready one). Threads may
+    share it: each call that changes the device (`respond`, `reset`, `raise_event`, ...) waits for
+    the one before it.
     """
 
     def __init__(self, config: ResponderConfig) -> None:
         self.config = config
+        self._lock = threading.RLock()  # reentrant: a vendor handler may raise an event while a request is served
         self._vendor: dict[tuple[int, bytes], VendorHandler] = {}
         self._busy = 0
         self._not_ready = 0
@@ -247,6 +268,7 @@ class Responder:
         """Chains SET_CERTIFICATE installed under CERT_INSTALL_RESET_CAP, effective at the next `reset`."""
         return MappingProxyType(self._slots.pending)
 
+    @_one_at_a_time
     def reset(self) -> None:
         """A device reset: pending chains take their slots, and the connection and its sessions end
         (the next request must be GET_VERSION). GET_VERSION alone is not a reset."""
@@ -260,6 +282,7 @@ class Responder:
         """The live sessions (handshaking or established) by SessionID, and where each stands."""
         return self._sessions.states()
 
+    @_one_at_a_time
     def ask_endpoint_info(self, session_id: int | None = None) -> None:
         """Ask the requester for its endpoint info (SPDM 1.3) at its next GET_ENCAPSULATED_REQUEST: in
         the established session `session_id`, or (None) outside sessions or in any established one, as
@@ -275,10 +298,12 @@ class Responder:
             raise ValueError(f"no established session 0x{session_id:08x}")
         self._asks[session_id] = EndpointInfoAsk.arm(self.negotiated, self.config, session)
 
+    @_one_at_a_time
     def register_vendor_handler(self, standard_id: int, vendor_id: bytes, handler: VendorHandler) -> None:
         """Serve VENDOR_DEFINED_REQUEST for one (StandardID, VendorID); others are UnsupportedRequest."""
         self._vendor[(standard_id, bytes(vendor_id))] = handler
 
+    @_one_at_a_time
     def raise_event(
         self,
         event_type_id: int,
@@ -307,10 +332,12 @@ class Responder:
             raise ValueError(str(error)) from None
         return self._sessions.raise_event(key, event_type_id, bytes(detail), session_id)
 
+    @_one_at_a_time
     def answer_busy(self, count: int = 1) -> None:
         """Answer the next `count` requests with ERROR Busy (requester retry testing)."""
         self._busy = max(count, 0)
 
+    @_one_at_a_time
     def answer_not_ready(self, count: int = 1, *, rd_exponent: int = 1, rdtm: int = 2) -> None:
         """Answer the next `count` requests with ERROR ResponseNotReady and keep each for RESPOND_IF_READY;
         GET_VERSION, GET_CAPABILITIES and NEGOTIATE_ALGORITHMS, which may not be answered so
@@ -327,6 +354,7 @@ class Responder:
         self._rd_exponent = rd_exponent
         self._rdtm = rdtm
 
+    @_one_at_a_time
     def respond(self, request: bytes, session_id: int | None = None) -> bytes:
         """The response to one SPDM request (bytes as received, transport header removed).
 

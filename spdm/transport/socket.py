@@ -300,10 +300,11 @@ class SocketServer:
     through encapsulated requests): its handler is called with the payload and the command is echoed
     back with an empty payload, as spdm_responder_emu does; a handler that raises `SpdmError`, or a
     command without one, gets UNKNOWN. `max_response` (e.g. `QEMU_MAX_RESPONSE_BYTES`) turns a
-    larger answer into a discard instead of a reply the client cannot read; `idle_timeout` drops a
-    client silent for that long between messages, or that has not sent a whole message (header
-    and payload) that long after its first byte (None: never, as QEMU may idle between requests);
-    `send_timeout` bounds writing one reply.
+    larger answer into a discard instead of a reply the client cannot read; `message_timeout`
+    drops a client that has not sent a whole message (header and payload) that long after its first
+    byte, so one that stalls mid-message cannot keep the next client waiting (None: no bound);
+    `idle_timeout` drops a client silent that long between messages (None: never, as QEMU may idle
+    between requests); `send_timeout` bounds writing one reply.
     """
 
     def __init__(
@@ -315,6 +316,7 @@ class SocketServer:
         transport_type: int = SocketTransportType.PCI_DOE,
         max_payload: int = MAX_PAYLOAD_BYTES,
         max_response: int | None = None,
+        message_timeout: float | None = 10.0,
         idle_timeout: float | None = None,
         send_timeout: float | None = 10.0,
         out_of_band: Mapping[Command, Callable[[bytes], None]] | None = None,
@@ -324,6 +326,7 @@ class SocketServer:
         self._transport_type = transport_type
         self._max_payload = max_payload
         self._max_response = max_response
+        self._message_timeout = message_timeout
         self._idle_timeout = idle_timeout
         self._send_timeout = send_timeout
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -338,7 +341,7 @@ class SocketServer:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a signal handler may call stop() while this thread holds it
         self._running = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -473,7 +476,7 @@ class SocketServer:
             if ready is None:
                 return None
             if not ready:
-                raise TimeoutError(f"the message did not arrive whole within {self._idle_timeout} s")
+                raise TimeoutError(f"the message did not arrive whole within {self._message_timeout} s")
             count = conn.recv_into(view[received:])
             if count == 0:
                 raise _PeerClosed(received, size)
@@ -492,7 +495,7 @@ class SocketServer:
                     raise TimeoutError(f"idle for {self._idle_timeout} s")
                 # From its first byte, the whole message has one deadline: a client that stalls
                 # in the middle of one is dropped like a silent one, and the next is served.
-                deadline = None if self._idle_timeout is None else time.monotonic() + self._idle_timeout
+                deadline = None if self._message_timeout is None else time.monotonic() + self._message_timeout
                 header = self._read_exact(conn, HEADER_SIZE, deadline)
                 if header is None:
                     return False
