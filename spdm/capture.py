@@ -16,10 +16,12 @@ opens the capture's sessions, for `spdm verify`, `spdm dump` and DMTF's spdm_dum
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -98,11 +100,16 @@ _MAGICS: dict[int, tuple[Literal["<", ">"], int]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PcapRecord:
-    """One record; `index` counts from 1, as spdm_dump numbers them."""
+    """One record; `index` counts from 1, as spdm_dump numbers them.
+
+    `orig_len` is the record's length when the capture cut it short (pcap's orig_len over its
+    incl_len: spdm-emu cuts a record at the snaplen); None when `data` is the whole record.
+    """
 
     index: int
     timestamp: float
     data: bytes
+    orig_len: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,23 +143,26 @@ class Frame:
 def read_pcap(source: str | os.PathLike[str] | bytes) -> Pcap:
     """Parse a classic pcap file, given by path or as its bytes (bytes are content, not a path).
 
+    A file is read as it is parsed: the global header first, then each record once its header
+    has bounded its length, so a file that is no capture (/dev/zero) fails at its first bytes.
     A missing or unreadable file raises the `OSError`; malformed content a `DecodeError`.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _parse_pcap(bytes(source))
-    return _parse_pcap(Path(source).read_bytes())
+        return _parse_pcap(io.BytesIO(source))
+    with open(source, "rb") as file:
+        return _parse_pcap(file)
 
 
-def _parse_pcap(data: bytes) -> Pcap:
-    end = len(data)
-    if end < _GLOBAL_HEADER_SIZE:
-        raise DecodeError(_PCAP, "header", f"needs {_GLOBAL_HEADER_SIZE} bytes of global header, got {end}")
-    (magic,) = _MAGIC.unpack_from(data, 0)
+def _parse_pcap(file: BinaryIO) -> Pcap:
+    header = file.read(_GLOBAL_HEADER_SIZE)
+    if len(header) < _GLOBAL_HEADER_SIZE:
+        raise DecodeError(_PCAP, "header", f"needs {_GLOBAL_HEADER_SIZE} bytes of global header, got {len(header)}")
+    (magic,) = _MAGIC.unpack_from(header, 0)
     if magic not in _MAGICS:
         hint = " (pcapng is not supported)" if magic == _PCAPNG_MAGIC else ""
         raise DecodeError(_PCAP, "magic", f"{magic:#010x} is not a classic pcap magic{hint}")
     order, units = _MAGICS[magic]
-    _, major, minor, _zone, _sigfigs, snaplen, link_type = _GLOBAL[order].unpack_from(data, 0)
+    _, major, minor, _zone, _sigfigs, snaplen, link_type = _GLOBAL[order].unpack(header)
     if (major, minor) != _VERSION:
         raise DecodeError(_PCAP, "version", f"expected 2.4, got {major}.{minor}")
     # libpcap reads a snaplen of 0 as "no limit"; ours is MAX_RECORD_BYTES either way.
@@ -160,17 +170,15 @@ def _parse_pcap(data: bytes) -> Pcap:
     record_header = _RECORD[order]
 
     records: list[PcapRecord] = []
-    offset = _GLOBAL_HEADER_SIZE
-    while offset < end:
+    while head := file.read(_RECORD_HEADER_SIZE):
         index = len(records) + 1
-        if end - offset < _RECORD_HEADER_SIZE:
+        if len(head) < _RECORD_HEADER_SIZE:
             raise DecodeError(
                 _PCAP,
                 "record_header",
-                f"record {index}: {end - offset} bytes left, a record header needs {_RECORD_HEADER_SIZE}",
+                f"record {index}: {len(head)} bytes left, a record header needs {_RECORD_HEADER_SIZE}",
             )
-        ts_sec, ts_frac, incl_len, orig_len = record_header.unpack_from(data, offset)
-        offset += _RECORD_HEADER_SIZE
+        ts_sec, ts_frac, incl_len, orig_len = record_header.unpack(head)
         if incl_len > limit:
             raise DecodeError(
                 _PCAP,
@@ -182,17 +190,27 @@ def _parse_pcap(data: bytes) -> Pcap:
             raise DecodeError(
                 _PCAP, "orig_len", f"record {index}: {orig_len} is less than incl_len {incl_len}"
             )
-        if orig_len > incl_len:
-            raise DecodeError(
-                _PCAP, "orig_len", f"record {index}: only {incl_len} of {orig_len} bytes were captured"
-            )
-        if end - offset < incl_len:
-            raise DecodeError(_PCAP, "data", f"record {index}: needs {incl_len} bytes, {end - offset} left")
+        data = file.read(incl_len)
+        if len(data) < incl_len:
+            raise DecodeError(_PCAP, "data", f"record {index}: needs {incl_len} bytes, {len(data)} left")
         records.append(
-            PcapRecord(index=index, timestamp=ts_sec + ts_frac / units, data=data[offset : offset + incl_len])
+            PcapRecord(
+                index=index,
+                timestamp=ts_sec + ts_frac / units,
+                data=data,
+                orig_len=orig_len if orig_len > incl_len else None,
+            )
         )
-        offset += incl_len
     return Pcap(link_type=link_type, snaplen=snaplen, records=tuple(records))
+
+
+def _truncation(record: PcapRecord) -> DecodeError | None:
+    """Why a record cut short cannot be decoded (the message lies partly outside the capture); None if whole."""
+    if record.orig_len is None:
+        return None
+    return DecodeError(
+        _PCAP, "orig_len", f"record {record.index}: only {len(record.data)} of {record.orig_len} bytes were captured"
+    )
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -205,6 +223,7 @@ def write_pcap(
 ) -> None:
     """Write a classic pcap (microsecond magic, v2.4, snaplen 65536, little-endian) like spdm-emu.
 
+    A record over the snaplen is cut to it (orig_len keeps its length), as spdm-emu does.
     Everything is encoded before anything is written, so an `EncodeError` leaves no partial file.
     """
     data = _encode_pcap(link_type, records)
@@ -228,15 +247,16 @@ def _encode_header(link_type: int) -> bytes:
 
 
 def _encode_record(number: int, timestamp: float, payload: bytes) -> bytes:
-    """Record `number` (counted from 1, for messages): its 16-byte header and its data."""
+    """Record `number` (counted from 1, for messages): its 16-byte header and its data.
+
+    Data over the snaplen is cut to it, orig_len keeping its length, as spdm-emu's
+    append_pcap_packet_data (pcap.c) does: a recording never refuses what the exchange carries.
+    """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise EncodeError(_PCAP, "data", f"record {number}: must be bytes, got {type(payload).__name__}")
-    if len(payload) > PCAP_SNAPLEN:
-        raise EncodeError(
-            _PCAP, "incl_len", f"record {number}: {len(payload)} bytes exceeds the snaplen {PCAP_SNAPLEN}"
-        )
     ts_sec, ts_usec = _split_timestamp(number, timestamp)
-    return _RECORD["<"].pack(ts_sec, ts_usec, len(payload), len(payload)) + bytes(payload)
+    captured = bytes(payload[:PCAP_SNAPLEN])
+    return _RECORD["<"].pack(ts_sec, ts_usec, len(captured), len(payload)) + captured
 
 
 def _split_timestamp(number: int, timestamp: float) -> tuple[int, int]:
@@ -287,8 +307,8 @@ _UNWRAPPERS: dict[int, tuple[TransportName, _Unwrap]] = {
 def frames(pcap: Pcap) -> Iterator[Frame]:
     """Each record with its transport stripped, lazily, in file order.
 
-    An unsupported link type fails here, before iteration; a record that does not unwrap fails
-    when reached, with a `DecodeError` whose reason names the record.
+    An unsupported link type fails here, before iteration; a record that does not unwrap (or was
+    cut short) fails when reached, with a `DecodeError` whose reason names the record.
     """
     entry = _UNWRAPPERS.get(pcap.link_type)
     if entry is None:
@@ -303,6 +323,9 @@ def frames(pcap: Pcap) -> Iterator[Frame]:
 
 def _frames(records: Iterable[PcapRecord], transport: TransportName, unwrap: _Unwrap) -> Iterator[Frame]:
     for record in records:
+        truncated = _truncation(record)
+        if truncated is not None:
+            raise truncated
         try:
             kind, payload = unwrap(record.data)
         except DecodeError as exc:
@@ -391,6 +414,10 @@ def messages(pcap: Pcap) -> Iterator[CapturedMessage]:
         item = functools.partial(
             CapturedMessage, index=record.index, timestamp=record.timestamp, transport=transport
         )
+        truncated = _truncation(record)
+        if truncated is not None:
+            yield item(kind="other", direction=None, data=record.data, error=truncated)
+            continue
         try:
             kind, payload = unwrap(record.data)
         except DecodeError as error:
@@ -443,8 +470,8 @@ class CaptureWriter:
 
     `target` is a path (created or truncated, closed by `close`) or an open binary file (flushed,
     left open). `clock()` gives each record's timestamp in seconds since the epoch; inject a
-    counter for byte-reproducible files. A record over the snaplen is an `EncodeError` and is not
-    written.
+    counter for byte-reproducible files. A record over the snaplen is cut to it, as spdm-emu does
+    (`read_pcap` gives it an `orig_len`; it does not decode), so recording never changes an exchange.
     """
 
     def __init__(
@@ -649,7 +676,7 @@ class CaptureSecrets:
         """Parse a sidecar; anything malformed is a `DecodeError`."""
         try:
             document = json.loads(text)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
             raise DecodeError(_SIDECAR, "json", str(error)) from None
         if not isinstance(document, dict) or not set(document) <= _SIDECAR_KEYS:
             raise DecodeError(_SIDECAR, "keys", f"an object with keys among {sorted(_SIDECAR_KEYS)}")
@@ -700,9 +727,10 @@ class SecretsLog:
     """The secrets sidecar of a recording, kept on disk as secrets appear (written only with the user's consent).
 
     The file is rewritten whole (through a temporary file and a rename) at construction and after
-    each `add_dhe_secret`, so it is complete whenever the recording stops. `add_dhe_secret` has
-    the shape of `RequesterConfig.on_dhe_secret` / `ResponderConfig.on_dhe_secret`, and is
-    thread-safe.
+    each `add_dhe_secret`, so it is complete whenever the recording stops. It holds keys, so it is
+    readable by its owner alone (mode 0600), and the temporary file is a fresh one (`mkstemp`), never
+    a name another user could have placed first. `add_dhe_secret` has the shape of
+    `RequesterConfig.on_dhe_secret` / `ResponderConfig.on_dhe_secret`, and is thread-safe.
     """
 
     def __init__(
@@ -739,6 +767,12 @@ class SecretsLog:
             self._save()
 
     def _save(self) -> None:
-        temporary = self._path.with_name(self._path.name + ".tmp")
-        temporary.write_text(self._secrets.to_json())
-        os.replace(temporary, self._path)
+        # mkstemp creates the file with O_EXCL and mode 0600, in the sidecar's folder so the rename stays atomic
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(self._secrets.to_json())
+            os.replace(temporary, self._path)
+        except BaseException:
+            os.unlink(temporary)
+            raise

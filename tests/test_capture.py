@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import stat
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,21 @@ from spdm.capture import (
     LINKTYPE_PCI_DOE,
     MAX_RECORD_BYTES,
     PCAP_SNAPLEN,
+    CaptureSecrets,
+    CaptureWriter,
     Frame,
     Pcap,
     PcapRecord,
+    RecordingLink,
+    SecretsLog,
     frames,
     read_pcap,
+    tap_objects,
     write_pcap,
 )
 from spdm.errors import DecodeError, EncodeError
-from spdm.transport.doe import DoeType, encode_object
+from spdm.responder import Responder, demo_config
+from spdm.transport.doe import DoeMailboxResponder, DoeType, encode_object
 from spdm.transport.mctp import encode_mctp_record
 
 # The 24-byte global header spdm-emu writes (before the link type).
@@ -162,9 +171,52 @@ def test_snaplen_zero_means_no_limit_but_ours() -> None:
     assert read_pcap(_global_header(snaplen=0) + _record(bytes(70000))).records[0].data == bytes(70000)
 
 
-@pytest.mark.parametrize("orig_len", [11, 13, 0])
-def test_orig_len_must_match(orig_len: int) -> None:
+@pytest.mark.parametrize("orig_len", [11, 0])
+def test_orig_len_is_at_least_incl_len(orig_len: int) -> None:
     _error(_global_header() + _record(GET_VERSION, orig_len=orig_len), "orig_len")
+
+
+def test_a_record_cut_short_is_read_and_does_not_decode() -> None:
+    """orig_len over incl_len: spdm-emu cut the record at the snaplen. The file is read (it was refused
+    whole); the record is kept with its orig_len, and unwrapping it fails naming it."""
+    cut = GET_VERSION[:8]
+    data = _global_header() + _record(GET_VERSION) + _record(cut, orig_len=70012) + _record(GET_VERSION)
+    pcap = read_pcap(data)
+    assert [(r.data, r.orig_len) for r in pcap.records] == [(GET_VERSION, None), (cut, 70012), (GET_VERSION, None)]
+    iterator = frames(pcap)
+    assert next(iterator).index == 1
+    with pytest.raises(DecodeError) as info:
+        next(iterator)
+    assert (info.value.field, info.value.reason) == ("orig_len", "record 2: only 8 of 70012 bytes were captured")
+    decoded = list(capture.messages(pcap))
+    assert [m.code for m in decoded] == ["GET_VERSION", "OTHER", "GET_VERSION"]
+    assert decoded[1].error is not None and "only 8 of 70012 bytes" in str(decoded[1].error)
+
+
+def test_a_file_is_read_as_it_is_parsed(tmp_path: Path) -> None:
+    """Not read whole first: a stream of zeros (/dev/zero) fails on its 24-byte header, not on a
+    MemoryError. Here a pipe fed zeros until it closes: the reader takes the header and stops."""
+    fifo = tmp_path / "zeros"
+    os.mkfifo(fifo)
+    written = 0
+
+    def feed() -> None:
+        nonlocal written
+        with open(fifo, "wb") as pipe, contextlib.suppress(BrokenPipeError):
+            while written < 64 << 20:
+                pipe.write(bytes(1 << 16))
+                pipe.flush()
+                written += 1 << 16
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        with pytest.raises(DecodeError) as info:
+            read_pcap(fifo)
+    finally:
+        feeder.join(timeout=30)
+    assert info.value.field == "magic"
+    assert written < 1 << 20
 
 
 @given(st.binary(max_size=96))
@@ -216,7 +268,6 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
     [
         (-1, [], "link_type"),
         (1 << 32, [], "link_type"),
-        (292, [(0.0, bytes(PCAP_SNAPLEN + 1))], "incl_len"),
         (292, [(-1.0, b"")], "timestamp"),
         (292, [(float("nan"), b"")], "timestamp"),
         (292, [(float("inf"), b"")], "timestamp"),
@@ -232,6 +283,74 @@ def test_write_invalid(
         write_pcap(path, link_type, [(0.0, b"ok"), *records])
     assert (info.value.message, info.value.field) == ("PCAP", field)
     assert not path.exists()
+
+
+def test_a_record_over_the_snaplen_is_cut_as_spdm_emu_cuts_it() -> None:
+    """incl_len = the snaplen, orig_len = the whole length (spdm-emu's append_pcap_packet_data); it was
+    an EncodeError, which made a recorder discard the object it was recording."""
+    big = encode_object(DoeType.CMA_SPDM, bytes.fromhex("10840000") + bytes(70000))
+    data = _pcap_bytes(LINKTYPE_PCI_DOE, [(1.0, big), (2.0, GET_VERSION)])
+    assert data[24:40] == struct.pack("<IIII", 1, 0, PCAP_SNAPLEN, len(big))
+    pcap = read_pcap(data)
+    assert [(r.data, r.orig_len) for r in pcap.records] == [(big[:PCAP_SNAPLEN], len(big)), (GET_VERSION, None)]
+
+
+def test_recording_never_changes_what_the_device_answers() -> None:
+    """`tap_objects` (spdm responder --pcap) and `RecordingLink` record an object over the snaplen cut
+    short and pass the exchange on unchanged; the capture says the record does not decode."""
+    respond = DoeMailboxResponder(Responder(demo_config()).respond)
+    big = encode_object(DoeType.CMA_SPDM, bytes.fromhex("10840000") + bytes(70000))
+    answer = respond(big)
+    assert answer is not None
+    device_side, requester_side = io.BytesIO(), io.BytesIO()
+    with CaptureWriter(device_side) as writer:
+        assert tap_objects(respond, writer)(big) == answer
+
+    class Loopback:
+        def exchange_object(self, obj: bytes, *, timeout: float | None = None) -> bytes:
+            del timeout
+            response = respond(obj)
+            assert response is not None
+            return response
+
+        def close(self) -> None:
+            pass
+
+    with CaptureWriter(requester_side) as writer:
+        assert RecordingLink(Loopback(), writer).exchange_object(big) == answer
+    for recorded in (device_side, requester_side):
+        request, response = capture.messages(read_pcap(recorded.getvalue()))
+        assert request.error is not None and request.error.field == "orig_len"
+        assert response.code == "ERROR"
+
+
+# --- the secrets sidecar --------------------------------------------------------------------
+
+
+def test_a_sidecar_nested_too_deep_is_a_decode_error() -> None:
+    """RecursionError escaped (a traceback from `spdm dump --secrets`); ReferenceValues.load maps it already."""
+    with pytest.raises(DecodeError) as info:
+        CaptureSecrets.from_json("[" * 100_000 + "]" * 100_000)
+    assert (info.value.message, info.value.field) == ("SECRETS", "json")
+
+
+def test_the_sidecar_is_its_owners_alone(tmp_path: Path) -> None:
+    """It holds the PSK: mode 0600 whatever the umask, written through a fresh temporary file (it was
+    `<file>.tmp`, world-readable, and followed whatever another user had placed at that name)."""
+    sidecar = tmp_path / "secrets.json"
+    planted = tmp_path / "planted"
+    planted.write_text("someone else's file")
+    (tmp_path / "secrets.json.tmp").symlink_to(planted)
+    previous = os.umask(0o022)
+    try:
+        log = SecretsLog(sidecar, psk=b"long-term psk")
+        log.add_dhe_secret(0xFFFE_FFFE, b"\x01" * 32)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o600
+    assert CaptureSecrets.load(sidecar).psk == b"long-term psk"
+    assert planted.read_text() == "someone else's file"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["planted", "secrets.json", "secrets.json.tmp"]
 
 
 # --- frames ---------------------------------------------------------------------------------

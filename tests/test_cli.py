@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +18,16 @@ from spdm import cli
 from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.key_pairs import MAX_KEY_PAIRS
 from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.messages.negotiation import MIN_DATA_TRANSFER_SIZE, SPDM_VERSIONS, version_text
 from spdm.testing.pki import cached_key, make_chain
-from spdm.transport.socket import DEFAULT_PORT
+from spdm.transport.doe import DoeType, encode_object
+from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
 OWN_VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+ROOT_P256 = str(OWN_VECTORS / "conn_ecdsap256_sha256/root.der")
+ROOT_P384 = str(OWN_VECTORS / "conn_ecdsap384_sha384/root.der")
 
 
 def _copy_with(source: Path, target: Path, index: int, offset: int, value: int) -> None:
@@ -378,4 +383,117 @@ def test_the_clis_literals_are_the_librarys_constants() -> None:
     assert cli._SLOT_COUNT == SLOT_COUNT
     assert cli._ALL_MEASUREMENTS == ALL_MEASUREMENTS
     assert cli._MIN_DATA_TRANSFER_SIZE == MIN_DATA_TRANSFER_SIZE
+    assert cli._MAX_KEY_PAIRS == MAX_KEY_PAIRS
     assert all(cli._version_byte(version_text(version)) == version for version in SPDM_VERSIONS)
+
+
+def test_responder_pcap_cuts_an_object_over_the_snaplen(libspdm_vectors: Path, tmp_path: Path) -> None:
+    """`spdm responder --pcap` raised EncodeError on a 70,012-byte object and discarded it: the device
+    answered differently for being recorded. Now the record is cut as spdm-emu cuts it; `spdm dump` shows
+    it as a record that does not decode (exit 1), `spdm verify` fails on it (exit 1)."""
+    keys = libspdm_vectors / "sample_key" / "ecp384"
+    port, pcap = _free_port(), tmp_path / "big.pcap"
+    server = _start_responder(port, keys, "--pcap", str(pcap))
+    try:
+        big = encode_object(DoeType.CMA_SPDM, bytes.fromhex("10840000") + bytes(70000))
+        link = SocketLink("127.0.0.1", port)
+        assert link.exchange_object(big)[8:12] == bytes.fromhex("107f0100")  # ERROR InvalidRequest
+        link.shutdown()
+        assert server.wait(timeout=10) == 0
+        assert server.stderr is not None and server.stderr.read() == ""
+    finally:
+        server.kill()
+        server.wait()
+    dumped = _spdm("dump", str(pcap))
+    assert dumped.returncode == 1
+    cut = "PCAP.orig_len: record 1: only 65536 of 70012 bytes were captured"
+    assert f"1 ? pci-doe OTHER () ERROR: {cut}\n2 RSP->REQ pci-doe SPDM(1.0) ERROR" in dumped.stdout
+    assert dumped.stderr.startswith("spdm dump: record 1 did not decode: ")
+    verified = _spdm("verify", str(pcap), "--root-cert", str(keys / "ca.cert.der"))
+    assert verified.returncode == 1 and "record 1" in verified.stderr
+
+
+@pytest.mark.parametrize("command", ["dump", "verify"])
+def test_a_file_that_is_no_capture_fails_at_its_header(command: str) -> None:
+    """/dev/zero was read whole before its magic was looked at: a MemoryError traceback (exit 1)."""
+    arguments = [sys.executable, "-m", "spdm", command, "/dev/zero"]
+    if command == "verify":
+        arguments += ["--root-cert", str(OWN_VECTORS / "conn_ecdsap256_sha256/root.der")]
+    two_gib = 2 << 30
+    result = subprocess.run(
+        arguments,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (two_gib, two_gib)),
+    )
+    assert result.returncode == 2, result.stderr[-300:]
+    refusal = "PCAP.magic: 0x00000000 is not a classic pcap magic"
+    assert result.stderr == f"spdm {command}: /dev/zero is not a usable capture: {refusal}\n"
+
+
+def test_a_sidecar_nested_too_deep_is_a_usage_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = _spdm("dump", str(OWN_VECTORS / "conn_ecdsap256_sha256/requester.pcap"), "--secrets", str(deep))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"spdm dump: unusable --secrets {deep}: ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status"),
+    [
+        (["dump", str(OWN_VECTORS / "conn_ecdsap256_sha256/requester.pcap")], 0),
+        (["verify", str(OWN_VECTORS / "conn_ecdsap256_sha256/requester.pcap"), "--root-cert", ROOT_P256], 0),
+        (["verify", str(OWN_VECTORS / "conn_ecdsap256_sha256/requester.pcap"), "--root-cert", ROOT_P384], 1),
+    ],
+)
+def test_a_reader_that_goes_away_is_no_failure(
+    arguments: list[str], status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`spdm dump x | head`: exit 1 said "a record did not decode". Now 0, as `head` expects, unless the
+    command found a failure (a verification that failed stays 1)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w", buffering=1) as gone:
+        monkeypatch.setattr(sys, "stdout", gone)
+        assert cli.main(arguments) == status
+
+
+def test_json_records_with_no_message_are_as_the_readme_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record that does not unwrap, one cut short, a foreign DOE object and an SPDM message that does not
+    decode: no `fields`; `error` for the three that fail; kind `other`, code `OTHER`, direction null
+    for the first three."""
+    capture = tmp_path / "odd.pcap"
+    garbage = encode_object(DoeType.CMA_SPDM, bytes.fromhex("10840000"))[:6]
+    big = encode_object(DoeType.CMA_SPDM, bytes(70000))
+    foreign = encode_object(7, b"")
+    undecoded = encode_object(DoeType.CMA_SPDM, bytes.fromhex("10840000ff"))
+    write_pcap(capture, LINKTYPE_PCI_DOE, [(1.0, garbage), (2.0, big), (3.0, foreign), (4.0, undecoded)])
+    assert cli.main(["dump", "--json", str(capture)]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    common = {"index", "direction", "transport", "kind", "code"}
+    assert [set(row) for row in rows] == [common | {"error"}, common | {"error"}, common, common | {"error"}]
+    assert [(row["kind"], row["code"], row["direction"]) for row in rows] == [
+        ("other", "OTHER", None),
+        ("other", "OTHER", None),
+        ("other", "OTHER", None),
+        ("spdm", "UNDECODED", "request"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        (["--psk-hint", "00"], "--psk-hint goes with --psk"),
+        (["--req-root-cert", ROOT_P256], "--req-root-cert goes with --mutual-auth"),
+    ],
+)
+def test_responder_options_that_would_be_ignored_are_usage_errors(options: list[str], reason: str) -> None:
+    """They were accepted and ignored: the responder served without them."""
+    result = _spdm("responder", "--listen", f"127.0.0.1:{_free_port()}", *options, timeout=15)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"spdm responder: {reason}") and result.stderr.count("\n") == 1

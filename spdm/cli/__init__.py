@@ -1,7 +1,8 @@
 """The `spdm` command line: one subcommand per job.
 
 Exit statuses: 0 success; 1 a failed verification (or a capture record that did not decode);
-2 a protocol, connection or usage error, with a one-line reason on stderr.
+2 a protocol, connection or usage error, with a one-line reason on stderr. A reader of the output
+that goes away (`| head`) is no failure: the command stops quietly.
 
 Each subcommand lives in its own module, imported only when it runs: `spdm --help` and the
 argument parser load nothing but the standard library.
@@ -11,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 
-from spdm.cli._common import EXIT_FAILED, EXIT_USAGE, Usage
+from spdm.cli._common import EXIT_OK, EXIT_USAGE, Usage, discard_output
 
 __all__ = ["main"]
 
@@ -35,6 +35,8 @@ _SLOT_COUNT = 8
 """Certificate slots 0..7 (spdm.messages.certificates.SLOT_COUNT; --help does not import it)."""
 _ALL_MEASUREMENTS = 0xFF
 """GET_MEASUREMENTS "all measurements" (spdm.messages.measurements.ALL_MEASUREMENTS; --help does not import it)."""
+_MAX_KEY_PAIRS = 0xFF
+"""KeyPairIDs are 1..255 (spdm.messages.key_pairs.MAX_KEY_PAIRS; --help does not import it)."""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -56,6 +58,12 @@ def _measurement_choice(text: str) -> int | None:
     if not 1 <= index < _ALL_MEASUREMENTS:
         raise argparse.ArgumentTypeError(f"index {index} is not within 1..254")
     return index
+
+
+def _key_pair_id(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= _MAX_KEY_PAIRS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a KeyPairID (1..{_MAX_KEY_PAIRS})")
+    return int(text)
 
 
 def _dump_arguments(p: argparse.ArgumentParser) -> None:
@@ -221,7 +229,7 @@ def _requester_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--key-pair-info",
-        type=int,
+        type=_key_pair_id,
         action="append",
         default=[],
         metavar="ID",
@@ -304,13 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser(words).parse_args(words)
     except SystemExit as stop:
         return int(stop.code or 0)
+    status: int = EXIT_OK
     try:
-        status: int = importlib.import_module(_COMMANDS[args.command]).run(args)
-        return status
+        status = importlib.import_module(_COMMANDS[args.command]).run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in Python's flush at exit
     except Usage as problem:
         print(f"spdm {args.command}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
-        # the reader went away (`spdm dump x | head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        # the reader went away (`spdm dump x | head`): stop quietly, as Unix tools do; not a failure
+        # unless the command had found one before
+        discard_output()
+    return status

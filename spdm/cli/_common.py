@@ -5,7 +5,10 @@ Standard library only: `spdm --help` imports this, and nothing heavier.
 
 from __future__ import annotations
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "read_file"]
+import os
+import sys
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Usage", "discard_output", "read_file"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,3 +26,9 @@ def read_file(path: str, what: str) -> bytes:
             return file.read()
     except OSError as error:
         raise Usage(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def discard_output() -> None:
+    """Send what is left of standard output to the null device: its reader went away (`spdm dump x | head`),
+    and the output still buffered must not fail again when Python flushes it at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

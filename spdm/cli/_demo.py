@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from spdm.cli._requester import run_requester
+from spdm.cli._requester import Inputs, run_requester
 from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.requester import RequesterConfig
 from spdm.responder import Responder, demo_config
@@ -25,9 +25,7 @@ def run(args: argparse.Namespace) -> int:
         options = argparse.Namespace(
             slot=0,
             measurements=ALL_MEASUREMENTS,
-            reference=None,
             get_csr=None,
-            set_certificate=[],
             key_pair_info=[],
             mel=False,
             endpoint_info=None,
@@ -35,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         anchors = {0: config.slots[0].certificates[0]}
         link = SocketLink("127.0.0.1", server.port)
         try:
-            status = run_requester(link, RequesterConfig(trust_anchors=anchors), options)
+            status = run_requester(link, RequesterConfig(trust_anchors=anchors), options, Inputs())
             link.shutdown()
         finally:
             link.close()

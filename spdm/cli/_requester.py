@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spdm._report import (
@@ -15,17 +15,16 @@ from spdm._report import (
     print_negotiated,
     print_session,
 )
-from spdm.capture import RecordingLink
-from spdm.certs import load_certificates
+from spdm.capture import CaptureWriter, RecordingLink
+from spdm.certs import load_certificate, load_certificates
 from spdm.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usage, read_file
 from spdm.cli._identity import load_identity
 from spdm.cli._recording import capture_writer, secrets_log
 from spdm.cli._transfer import transfer_settings
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.events import DMTF_DETAIL_SIZES, DMTF_REGISTRY, DmtfEventType
-from spdm.measurements import ReferenceValues
+from spdm.measurements import Appraisal, ReferenceValues, appraise
 from spdm.messages.codes import CapabilityFlags
-from spdm.messages.key_pairs import MAX_KEY_PAIRS
 from spdm.messages.measurements import ALL_MEASUREMENTS
 from spdm.messages.negotiation import versions_up_to
 from spdm.negotiated import Negotiated
@@ -34,38 +33,49 @@ from spdm.requester.event_recipient import offers_events
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
-__all__ = ["run", "run_requester"]
+__all__ = ["Inputs", "run", "run_requester"]
 
 
-def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace) -> int:
-    reference = None
-    if args.reference is not None:
-        try:
-            reference = ReferenceValues.load(args.reference)
-        except DecodeError as error:
-            raise Usage(str(error)) from None
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What the options name on disk, read before connecting, so that a usage error never reaches
+    the device: the reference values and each --set-certificate chain."""
+
+    reference: ReferenceValues | None = None
+    chains: tuple[tuple[int, tuple[bytes, ...]], ...] = ()
+
+
+def run_requester(link: DoeLink, config: RequesterConfig, args: argparse.Namespace, inputs: Inputs) -> int:
+    """Authenticate (or, with --session psk, negotiate), then run what `args` asks for; every
+    measurement read, in the clear and in the session, is appraised against `inputs.reference`."""
     requester = Requester(DoeTransport(link), config)
     mode = getattr(args, "session", None)
     result = None
+    appraisals: list[Appraisal] = []
     try:
         if mode == "psk":
             _psk_preamble(requester, args.slot)
         else:
-            result = requester.authenticate(args.slot, measurements=args.measurements, reference=reference)
+            result = requester.authenticate(args.slot, measurements=args.measurements, reference=inputs.reference)
             print_authentication(result, sys.stdout)
+            if result.appraisal is not None:
+                appraisals.append(result.appraisal)
         if args.mel:
             _read_mel(requester, None if result is None else result.measurements)
         if mode is not None:
-            _run_session(requester, mode, args.slot, args)
+            appraisals += _run_session(requester, mode, args.slot, args, inputs)
         else:
-            _provision(requester, args, requester)
+            _provision(requester, args, requester, inputs)
     except VerificationError as error:
         print(f"spdm requester: verification failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (SpdmError, ValueError) as error:  # ValueError: a request the options cannot make (a KeyPairID unknown)
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if result is not None and result.appraisal is not None and not result.appraisal.ok:
+    if inputs.reference is not None and not appraisals:
+        print("spdm requester: the device reported no measurements to appraise against the reference", file=sys.stderr)
+        return EXIT_FAILED
+    if not all(appraisal.ok for appraisal in appraisals):
         print("spdm requester: measurements do not match the reference values", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
@@ -95,13 +105,11 @@ def _key_pair_of(requester: Requester, slot: int) -> int:
     return 0 if key is None else key.key_pair_id
 
 
-def _provision(target: Requester | Session, args: argparse.Namespace, requester: Requester) -> None:
+def _provision(target: Requester | Session, args: argparse.Namespace, requester: Requester, inputs: Inputs) -> None:
     """--key-pair-info, --endpoint-info, --get-csr and --set-certificate, in the clear or inside the
     session, printing each step; on a multi-key connection GET_CSR is for the key pair of --slot and
     SET_CERTIFICATE names the slot's key pair."""
     for key_pair_id in args.key_pair_info:
-        if not 1 <= key_pair_id <= MAX_KEY_PAIRS:
-            raise Usage(f"--key-pair-info {key_pair_id}: a KeyPairID is 1..{MAX_KEY_PAIRS}")
         print_key_pair_info(target.get_key_pair_info(key_pair_id), sys.stdout)
     if args.endpoint_info is not None:
         info = target.get_endpoint_info(signed=args.endpoint_info == "signed", slot=args.slot)
@@ -114,11 +122,7 @@ def _provision(target: Requester | Session, args: argparse.Namespace, requester:
         except OSError as error:
             raise Usage(f"cannot write the CSR to {args.get_csr}: {error.strerror or error}") from None
         print(f"GET_CSR: a {len(csr)}-byte CSR written to {args.get_csr}")
-    for slot, path in args.set_certificate:
-        try:
-            certificates = load_certificates(read_file(path, "certificate chain"))
-        except SpdmError as error:
-            raise Usage(f"unusable --set-certificate chain {path}: {error}") from None
+    for slot, certificates in inputs.chains:
         result = target.set_certificate(slot, certificates, key_pair_id=_key_pair_of(requester, slot))
         if result.reset_required:
             print(f"SET_CERTIFICATE: slot {slot}: ResetRequired, the chain takes effect once the device resets")
@@ -126,8 +130,11 @@ def _provision(target: Requester | Session, args: argparse.Namespace, requester:
             print(f"SET_CERTIFICATE: slot {slot}: the chain of {len(certificates)} certificates is installed")
 
 
-def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Namespace) -> None:
-    """Open the session, exercise it and end it, printing each step."""
+def _run_session(
+    requester: Requester, mode: str, slot: int, args: argparse.Namespace, inputs: Inputs
+) -> list[Appraisal]:
+    """Open the session, exercise it and end it, printing each step; the appraisal of the measurements
+    read inside it, when there is a reference and the device measures."""
     negotiated = requester.negotiated
     if negotiated is None:  # authenticate / the PSK preamble negotiated already
         raise Usage("the connection is not negotiated")
@@ -144,17 +151,31 @@ def _run_session(requester: Requester, mode: str, slot: int, args: argparse.Name
             kept = "both keys updated" if both else "the responder kept its key"
             print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
         measured = None
+        appraisals = []
         if negotiated.responder_measurement_cap:
             signed = negotiated.signs_measurements and slot in requester.verified
             measured = session.get_measurements(ALL_MEASUREMENTS, signed=signed, slot=slot)
             print_measurements(measured, sys.stdout, indent="  ")
+            if inputs.reference is not None:
+                appraisals.append(appraise(measured.blocks, inputs.reference))
+                print(f"  {_appraisal_line(appraisals[-1])}")
         if args.mel:
             _read_mel(session, measured, indent="  ")
         if args.events:
             _events(session, negotiated)
-        _provision(session, args, requester)
+        _provision(session, args, requester, inputs)
     print(f"  END_SESSION: acknowledged; session 0x{session.session_id:08x} closed")
-    print("result: session completed")
+    matches = all(appraisal.ok for appraisal in appraisals)
+    print("result: session completed" + ("" if matches else "; measurements do not match the reference"))
+    return appraisals
+
+
+def _appraisal_line(a: Appraisal) -> str:
+    """The appraisal's counts, as `print_authentication` prints them for the measurements read in the clear."""
+    return (
+        f"appraisal: {len(a.matched)} matched, {len(a.mismatched)} mismatched, "
+        f"{len(a.missing)} missing, {len(a.unexpected)} unexpected"
+    )
 
 
 def _events(session: Session, negotiated: Negotiated) -> None:
@@ -199,13 +220,8 @@ def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdenti
     return {0: identity}
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        versions = versions_up_to(args.version)
-    except ValueError as error:
-        raise Usage(str(error)) from None
-    anchor = read_file(args.root_cert, "root certificate")
-    identities = _requester_identities(args)
+def _check_options(args: argparse.Namespace) -> None:
+    """The options that contradict each other or would be ignored: each a usage error."""
     if args.session is None:
         if args.psk is not None:
             raise Usage("--psk goes with --session psk")
@@ -213,12 +229,65 @@ def run(args: argparse.Namespace) -> int:
             raise Usage("--events needs --session (events exist only inside a session)")
     elif args.session == "psk" and args.psk is None:
         raise Usage("--session psk needs --psk")
-    chain = identities[0].certificates if identities else ()
-    log = secrets_log(args, psk=args.psk, requester_chain=chain)
-    reveal = None if log is None else log.add_dhe_secret
+    if args.psk_hint and args.psk is None:
+        raise Usage("--psk-hint goes with --psk")
+    if args.reference is not None and args.measurements is None:
+        raise Usage("--reference appraises measurements: it does not go with --measurements none")
+
+
+def _trust_anchor(path: str) -> bytes:
+    """--root-cert: a DER certificate (`load_certificate` is what validating a chain parses it with)."""
+    der = read_file(path, "root certificate")
+    try:
+        load_certificate(der)
+    except ValueError as error:
+        raise Usage(f"unusable --root-cert {path}: not a DER X.509 certificate ({error})") from None
+    return der
+
+
+def _inputs(args: argparse.Namespace) -> Inputs:
+    """--reference and the --set-certificate chains, read; the --get-csr file, found writable."""
+    reference = None
+    if args.reference is not None:
+        try:
+            reference = ReferenceValues.load(args.reference)
+        except DecodeError as error:
+            raise Usage(str(error)) from None
+    chains = []
+    for slot, path in args.set_certificate:
+        try:
+            chains.append((slot, load_certificates(read_file(path, "certificate chain"))))
+        except SpdmError as error:
+            raise Usage(f"unusable --set-certificate chain {path}: {error}") from None
+    if args.get_csr is not None:
+        _check_writable(Path(args.get_csr))
+    return Inputs(reference=reference, chains=tuple(chains))
+
+
+def _check_writable(path: Path) -> None:
+    """Open `path` for appending, as writing the CSR will (a file this creates is removed again)."""
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as error:
+        raise Usage(f"cannot write the CSR to {path}: {error.strerror or error}") from None
+    if not existed:
+        path.unlink()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        versions = versions_up_to(args.version)
+    except ValueError as error:
+        raise Usage(str(error)) from None
+    _check_options(args)
+    identities = _requester_identities(args)
+    anchor = _trust_anchor(args.root_cert)
+    inputs = _inputs(args)
     try:
         if args.session is None:
-            config = RequesterConfig(versions=versions, trust_anchors={args.slot: anchor}, on_dhe_secret=reveal)
+            config = RequesterConfig(versions=versions, trust_anchors={args.slot: anchor})
         else:
             config = RequesterConfig.with_sessions(
                 versions=versions,
@@ -226,35 +295,53 @@ def run(args: argparse.Namespace) -> int:
                 psk=args.psk,
                 psk_hint=args.psk_hint,
                 identities=identities,
-                on_dhe_secret=reveal,
             )
     except ValueError as error:  # a value the options gave that no configuration takes (an empty PSK)
         raise Usage(str(error)) from None
     if args.events:  # the responder's SEND_EVENT comes as an encapsulated request
         config = replace(config, capabilities=config.capabilities | CapabilityFlags.ENCAP_CAP)
     config = replace(config, **transfer_settings(args, config.capabilities, config.limits.max_response_bytes))
+    chain = identities[0].certificates if identities else ()
+    log = secrets_log(args, psk=args.psk, requester_chain=chain)
+    if log is not None:
+        config = replace(config, on_dhe_secret=log.add_dhe_secret)
+    writer = capture_writer(args)
+    try:
+        return _exchange(args, config, inputs, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _exchange(args: argparse.Namespace, config: RequesterConfig, inputs: Inputs, writer: CaptureWriter | None) -> int:
+    """Connect, run, and end the connection with SHUTDOWN or CONTINUE whatever happened before:
+    spdm_responder_emu stops serving a client that just disconnects."""
     host, port = args.connect or ("127.0.0.1", DEFAULT_PORT)
     try:
         link = SocketLink(host, port)
     except SpdmError as error:
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
-    writer = None
     try:
-        writer = capture_writer(args)
-        recorded: DoeLink = link
-        if writer is not None:
-            recorded = RecordingLink(link, writer)
-        status = run_requester(recorded, config, args)
-        if args.exe_mode == "continue":
+        status = run_requester(link if writer is None else RecordingLink(link, writer), config, args, inputs)
+    finally:
+        ending = _end(link, args.exe_mode)
+    if ending is not None and status == EXIT_OK:  # after a failure its one line says enough
+        print(f"spdm requester: {ending}", file=sys.stderr)
+        return EXIT_USAGE
+    return status
+
+
+def _end(link: SocketLink, exe_mode: str) -> SpdmError | None:
+    """SHUTDOWN or CONTINUE, which closes the link; nothing when a failure closed it already (a
+    timeout). What went wrong is returned, not raised, so that it never hides an earlier error."""
+    if link.closed:
+        return None
+    try:
+        if exe_mode == "continue":
             link.continue_()
         else:
             link.shutdown()
     except SpdmError as error:
-        print(f"spdm requester: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        link.close()
-        if writer is not None:
-            writer.close()
-    return status
+        return error
+    return None

@@ -49,6 +49,10 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     multi-key connections; with --events, EVENT_CAP; with --data-transfer-size, chunking."""
     if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
         raise Usage("--mutual-auth encapsulated needs --req-root-cert")
+    if args.mutual_auth is None and args.req_root_cert is not None:
+        raise Usage("--req-root-cert goes with --mutual-auth (it validates the requester's chain)")
+    if args.psk_hint and args.psk is None:
+        raise Usage("--psk-hint goes with --psk")
     if args.mutual_auth == "basic" and args.req_cert_chain is None:
         raise Usage("--mutual-auth basic needs --req-cert-chain")
     anchors: dict[int, bytes] = {}

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from spdm.capture import read_pcap
-from spdm.cli._common import EXIT_FAILED, EXIT_OK, Usage, read_file
+from spdm.cli._common import EXIT_FAILED, EXIT_OK, Usage, discard_output, read_file
 from spdm.cli._secrets import replay_secrets
 from spdm.errors import DecodeError
 from spdm.messages.certificates import SLOT_COUNT
-from spdm.verify import verify_capture
+from spdm.verify import CaptureVerification, verify_capture
 
 __all__ = ["run"]
 
@@ -32,6 +32,19 @@ def run(args: argparse.Namespace) -> int:
         result = verify_capture(pcap, anchors, secrets=replay_secrets(args))
     except DecodeError as error:
         raise Usage(f"{args.capture}: {error}") from None
+    try:
+        _report(result)
+    except BrokenPipeError:  # the reader went away (`| head`): the verdict stands
+        discard_output()
+    if result.ok:
+        return EXIT_OK
+    failure = result.first_failure
+    print(f"FAILED: {failure if failure else 'nothing in the capture could be checked'}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _report(result: CaptureVerification) -> None:
+    """Every check on standard output, and the count of those that passed when none failed."""
     for check in result.checks:
         print(check)
     if result.skipped_secured:
@@ -40,7 +53,4 @@ def run(args: argparse.Namespace) -> int:
         passed = sum(c.passed for c in result.checks)
         skipped = sum(not c.checked for c in result.checks)
         print(f"verified: {passed} checks passed" + (f", {skipped} not checked" if skipped else ""))
-        return EXIT_OK
-    failure = result.first_failure
-    print(f"FAILED: {failure if failure else 'nothing in the capture could be checked'}", file=sys.stderr)
-    return EXIT_FAILED
+    sys.stdout.flush()  # a reader that went away shows here
