@@ -377,6 +377,9 @@ class Responder:
                 session, message = self._sessions.open_record(bytes(request), session_id)
             except ProtocolError as error:
                 return self._error(error, None, aside=True)
+            if len(message) >= 2:
+                # whatever its answer, as both requesters (ours and libspdm's) reset before sending
+                self.transcript.before_session_request(message[1])
             try:  # the answer inside the session, refusals included (sealed like any answer)
                 response = self._answer(message, session)
             except ProtocolError as error:
@@ -560,8 +563,8 @@ class Responder:
         message, exact = self._decode(request, self.config.max_padding if clear else 0)
         if clear:
             self.transcript.before_request(code)
-        else:  # the connection's B and C still follow libspdm's reset rule (spdm.transcript)
-            self.transcript.before_session_request(code)
+        else:  # the connection's B and C follow their reset rule (spdm.transcript) for a request reassembled
+            self.transcript.before_session_request(code)  # from chunks or fetched with RESPOND_IF_READY too
         if session.measurements is not None:
             session.measurements.before_request(code)
         if asking or targets is None:  # (targets is None only when asking: refused above otherwise)

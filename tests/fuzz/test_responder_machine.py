@@ -222,19 +222,20 @@ class ResponderMachine(RuleBasedStateMachine):
         response = self.device.respond(session.seal(mutated), session.session_id)
         answer = self.device.last
         assert answer is not None and answer.sealed, response[:4].hex()
+        # as `SessionPeer.send`: the connection's B and C follow the reset rule of a request sent in a
+        # session, whatever its answer
+        if len(mutated) >= 2:
+            session.peer.peer.transcript.before_session_request(mutated[1])
         if answer.error:
             error = answer.message
             assert isinstance(error, ErrorResponse)
             session.channel.open(response)
             session.measurements.after_error(error.error_code)
+        elif mutated[1] in _HARMLESS_IN_SESSION:
+            session.channel.open(response)
+            session.measurements.before_request(mutated[1])
         else:
-            # as `SessionPeer.send`: the connection's B and C follow the reset rule of any request served in a session
-            session.peer.peer.transcript.before_session_request(mutated[1])
-            if mutated[1] in _HARMLESS_IN_SESSION:
-                session.channel.open(response)
-                session.measurements.before_request(mutated[1])
-            else:
-                del self.sessions[session.session_id]  # keys, transcript or state moved: forget it
+            del self.sessions[session.session_id]  # keys, transcript or state moved: forget it
 
     @precondition(lambda self: bool(self.device.responder.sessions))
     @rule(data=st.data(), how=st.sampled_from(["mutate", "replay", "other-session", "no-session"]))

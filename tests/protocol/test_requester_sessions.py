@@ -873,3 +873,22 @@ def test_basic_mutual_authentication_signs_mut_b_and_mut_c(requester_chain: Any)
     # SPDM 1.1: the requester's CHALLENGE_AUTH signs Hash(mut_B || mut_C), without A
     digest = hashes.digest(b"".join(responder.mut))
     asym_suite(BaseAsymAlgo.ECDSA_P256).verify(identity.public_key(), digest, auth.signature, hashes)
+
+
+def test_a_refused_request_in_a_session_drops_unfinished_b_and_c_on_both_sides() -> None:
+    """A GET_MEASUREMENTS sent in a session drops the connection's unfinished B and C, whatever its
+    answer: the requester before sending it (as libspdm's requester), so the responder on receiving it,
+    even when it refuses it at once (a wrong version here); the CHALLENGE after it then verifies."""
+    config = demo_config(sessions=True)
+    responder = Responder(config)
+    root = config.slots[0].certificates[0]
+    requester = Requester(LoopbackTransport(responder.respond), RequesterConfig.with_sessions(trust_anchors={0: root}))
+    version = requester.init_connection().version
+    with requester.key_exchange(0) as session:
+        requester.get_digests()
+        requester.get_certificate(0)
+        requester.verify_certificate(0)  # B holds them; no CHALLENGE yet
+        with pytest.raises(PeerError) as refused:
+            session.send(GetMeasurements(version=0x11 if version != 0x11 else 0x12, operation=1))
+        assert refused.value.error_code == ErrorCode.VersionMismatch
+        assert requester.challenge(0).slot == 0
