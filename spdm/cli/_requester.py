@@ -322,8 +322,11 @@ def _exchange(args: argparse.Namespace, config: RequesterConfig, inputs: Inputs,
     except SpdmError as error:
         print(f"spdm requester: {error}", file=sys.stderr)
         return EXIT_USAGE
+    used: DoeLink = link
+    if writer is not None:
+        used = RecordingLink(link, writer)
     try:
-        status = run_requester(link if writer is None else RecordingLink(link, writer), config, args, inputs)
+        status = run_requester(used, config, args, inputs)
     finally:
         ending = _end(link, args.exe_mode)
     if ending is not None and status == EXIT_OK:  # after a failure its one line says enough

@@ -85,6 +85,7 @@ def _spki(key: x509.Certificate | x509.CertificateSigningRequest | SigningKey) -
 _UNREADABLE = (
     ValueError,
     TypeError,
+    KeyError,  # cryptography 45 on a Name attribute of an ASN.1 type it does not map (an INTEGER)
     UnsupportedAlgorithm,
     x509.InvalidVersion,
     x509.DuplicateExtension,
