@@ -3,6 +3,7 @@ both sides obey, such as the 1.2 transfer sizes) the responder."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 
 from spdm.crypto import HashSuite
@@ -361,7 +362,7 @@ def _measurement_digest_size(algo: int) -> int:
 def check_summary_hash(summary: bytes, blocks: Iterable[MeasurementBlock], suite: HashSuite) -> None:
     """With every block in hand, a summary hash over all of them (type 0xFF) must be theirs."""
     expected = suite.digest(b"".join(block_bytes(b) for b in sorted(blocks, key=lambda b: b.index)))
-    if expected != summary:
+    if not hmac.compare_digest(expected, summary):
         raise VerificationError("the measurement summary hash does not match the measurement blocks")
 
 

@@ -651,9 +651,9 @@ class CaptureSecrets:
     Anyone holding them can decrypt the capture.
     """
 
-    psk: bytes | None = None
+    psk: bytes | None = field(default=None, repr=False)
     psk_hint: bytes = b""
-    dhe_secrets: tuple[bytes, ...] = ()
+    dhe_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     session_ids: tuple[int, ...] = ()
     requester_chain: tuple[bytes, ...] = ()
     responder_chains: Mapping[int, bytes] = field(default_factory=dict)
@@ -707,7 +707,7 @@ def _hex_field(field: str, value: object) -> bytes:
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise DecodeError(_SIDECAR, field, f"{value!r} is not hex") from None
+        raise DecodeError(_SIDECAR, field, "is not a hex string") from None
 
 
 def _hex_list(field: str, value: object) -> tuple[bytes, ...]:

@@ -209,15 +209,24 @@ def read_cdat(link: DoeLink, *, timeout: float | None = None) -> bytes:
     """Read a whole CDAT through `link`, entry by entry as Linux does, and check it.
 
     Raises `TransportError` when the link fails and `DecodeError` when the answers do not make a
-    valid table (bad entry, handles that do not move forward, length or checksum wrong).
+    valid table (bad entry, handles that do not move forward, length or checksum wrong). As Linux's
+    cxl_cdat_read_table reads into a buffer of the header's Length, an entry that would take the
+    table past that Length is refused as it arrives: a device cannot make the host hold more.
     """
     parts: list[bytes] = []
+    length = CDAT_HEADER_SIZE
+    received = 0
     handle = 0
     for _ in range(LAST_ENTRY):  # handles strictly increase below 0xFFFF
         payload = exchange_payload(
             link, CXL_VENDOR_ID, CXL_TABLE_ACCESS, encode_read_entry_request(handle), timeout=timeout
         )
         next_handle, entry = decode_read_entry_response(payload, handle)
+        if handle == 0:
+            length = max(_TABLE_HEADER.unpack_from(entry)[0], CDAT_HEADER_SIZE)
+        received += len(entry)
+        if received > length:
+            raise DecodeError(_CDAT, "length", f"header says {length} bytes, entry {handle} goes past them")
         parts.append(entry)
         if next_handle == LAST_ENTRY:
             break

@@ -123,7 +123,9 @@ class RequesterConfig:
       capture replay). By default a fresh key is drawn for every KEY_EXCHANGE.
     * `random(n)` also supplies ReqSessionID (2 bytes, redrawn while zero or in use),
       KEY_EXCHANGE RandomData (32), the PSK RequesterContext (64), KEY_UPDATE tags (1), nonces and,
-      without `secured_padding`, the random padding of MCTP secured records.
+      without `secured_padding`, the random padding of MCTP secured records. Signing (mutual
+      authentication) draws its own in OpenSSL: an identity's key whose `sign` is deterministic
+      (RFC 6979 ECDSA) makes those signatures repeatable too.
     * `session_policy`: KEY_EXCHANGE's and PSK_EXCHANGE's SessionPolicy from 1.2 (bit 0,
       TerminationPolicy: end the session when the device's runtime firmware is updated; libspdm's
       emulator sets it); 0 by default.
@@ -160,7 +162,7 @@ class RequesterConfig:
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[int], bytes] = os.urandom
     secured_message_versions: tuple[int, ...] = SECURED_MESSAGE_VERSIONS
-    psk: bytes | None = None
+    psk: bytes | None = field(default=None, repr=False)
     psk_hint: bytes = b""
     identities: Mapping[int, RequesterIdentity] = field(default_factory=dict)
     dhe_private_value: Callable[[DheSuite], int] | None = None

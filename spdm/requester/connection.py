@@ -28,6 +28,7 @@ run one at a time (SPDM allows one outstanding request): start the next when the
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Generic, TypeVar
@@ -330,7 +331,7 @@ class Connection:
                 raise invalid_response(str(error)) from None
             self.transcript.add_certificate_exchange(request, response)
         digest = self.digests.get(slot)
-        if digest is not None and self.hash.digest(data) != digest:
+        if digest is not None and not hmac.compare_digest(self.hash.digest(data), digest):
             raise VerificationError(f"slot {slot}: the certificate chain does not match its DIGESTS digest")
         self.chains[slot] = data
         return data
@@ -395,7 +396,7 @@ class Connection:
             check_mutual_authentication(self.config, negotiated, "CHALLENGE_AUTH")
         if answer.slot_id != slot:
             raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
-        if answer.cert_chain_hash != self.hash.digest(self.chains[slot]):
+        if not hmac.compare_digest(answer.cert_chain_hash, self.hash.digest(self.chains[slot])):
             raise VerificationError(f"slot {slot}: CertChainHash does not match the certificate chain")
         signed = response[: len(response) - len(answer.signature)]
         digest = self.transcript.challenge_digest(request, signed)

@@ -256,6 +256,8 @@ class ResponderConfig:
       whose slot association gives a multi-key DIGESTS its KeyPairIDs.
     - `random`: the source of every random draw: the 32-byte nonces of CHALLENGE_AUTH and
       MEASUREMENTS, the sessions' RandomData and contexts, MCTP secured records' random padding.
+      Signing draws its own (OpenSSL's ECDSA nonce, RSASSA-PSS salt): for byte-identical runs, give
+      the slot a key whose `sign` is deterministic (RFC 6979 ECDSA, as vectors/generate.py does).
     - `max_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
       (`max_request_bytes`, longer is InvalidRequest before anything is read), the live sessions
@@ -316,7 +318,7 @@ class ResponderConfig:
     certificate_portion: int = MAX_CERTIFICATE_PORTION
     measurement_extension_log: MelLog | None = None
     multi_key: bool = True
-    psks: Mapping[bytes, bytes] = field(default_factory=dict)
+    psks: Mapping[bytes, bytes] = field(default_factory=dict, repr=False)
     heartbeat_period: int = 0
     mutual_auth: MutualAuth | None = None
     requester_trust_anchors: Mapping[int, bytes] = field(default_factory=dict)

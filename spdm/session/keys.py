@@ -112,12 +112,20 @@ def check_verify_data(hash_suite: HashSuite, finished_key: bytes, th_digest: byt
         raise VerificationError("the verify data (HMAC of the transcript hash) does not match")
 
 
+def _sizes(**secrets: bytes) -> str:
+    """Each secret's size only, for a repr: a log line or a traceback must not carry keys."""
+    return ", ".join(f"{name}=<{len(value)} bytes>" for name, value in secrets.items())
+
+
 class TrafficKeys(NamedTuple):
     """One direction's secret of one phase, and the AEAD key and IV derived from it."""
 
     secret: bytes
     key: bytes
     iv: bytes
+
+    def __repr__(self) -> str:
+        return f"TrafficKeys({_sizes(secret=self.secret, key=self.key, iv=self.iv)})"
 
 
 class HandshakeSecrets(NamedTuple):
@@ -127,6 +135,12 @@ class HandshakeSecrets(NamedTuple):
     response: TrafficKeys
     request_finished_key: bytes
     response_finished_key: bytes
+
+    def __repr__(self) -> str:
+        finished = _sizes(
+            request_finished_key=self.request_finished_key, response_finished_key=self.response_finished_key
+        )
+        return f"HandshakeSecrets(request={self.request!r}, response={self.response!r}, {finished})"
 
 
 class DataSecrets(NamedTuple):

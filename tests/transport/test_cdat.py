@@ -143,6 +143,24 @@ def test_read_cdat_checks_the_walk_and_the_table() -> None:
         read_cdat(scripted({**good, 1: encode_read_entry_response(LAST_ENTRY, entries[1])}))
 
 
+def test_read_cdat_refuses_an_entry_past_the_header_length_as_it_arrives() -> None:
+    """A device announcing a small table and then sending structure after structure is stopped at the
+    first entry that does not fit, not after it has made the host hold all of them."""
+    header = cdat_entries(demo_cdat(2))[0]
+    big = bytes([CdatType.DSMAS, 0]) + (0xFFFF).to_bytes(2, "little") + bytes(0xFFFF - 4)
+    asked: list[int] = []
+
+    def device(obj: bytes) -> bytes:
+        handle = decode_read_entry_request(decode_object(obj).payload)
+        asked.append(handle)
+        entry = struct.pack("<I", 16) + header[4:] if handle == 0 else big
+        return encode_object(CXL_TABLE_ACCESS, encode_read_entry_response(handle + 1, entry), CXL_VENDOR_ID)
+
+    with pytest.raises(DecodeError, match="header says 16 bytes, entry 1 goes past them"):
+        read_cdat(MemoryDoeLink(device=device))
+    assert asked == [0, 1]
+
+
 def test_read_cdat_through_a_mailbox_refuses_a_foreign_answer() -> None:
     mailbox = DoeMailbox()
     mailbox.register_object_handler(*CDAT, lambda obj: bytes.fromhex("01000100 02000000"))
