@@ -260,7 +260,8 @@ class ResponderConfig:
       the slot a key whose `sign` is deterministic (RFC 6979 ECDSA, as vectors/generate.py does).
     - `max_padding`: how many zero bytes may follow a request (DOE pads to DWORDs: 3).
     - `limits`: the resource bounds (`spdm.limits.Limits`): the largest request read
-      (`max_request_bytes`, longer is InvalidRequest before anything is read), the live sessions
+      (`max_request_bytes`, longer is InvalidRequest before it is decoded; in a session, once its
+      record is opened: the transport bounds records), the live sessions
       (`max_sessions`, handshaking ones count; one more is SessionLimitExceeded), opaque data,
       vendor payloads and the requester's chain read through encapsulated requests.
     - `certificate_portion`: the largest CERTIFICATE portion served, whatever Length asks.

@@ -104,7 +104,6 @@ __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 F = CapabilityFlags
 
 _MAX_RSP_SESSION_ID = 0xFFFF
-_RECORD_OVERHEAD = 64  # header, sequence number, AppDataLength, MCTP type, random padding, MAC
 
 
 @dataclass(slots=True, kw_only=True)
@@ -281,9 +280,13 @@ class SessionTable:
     # --- secured messages ------------------------------------------------------------------
 
     def open_record(self, record: bytes, session_id: int) -> tuple[Session, bytes]:
-        """The session of a secured record and its SPDM message; a ProtocolError (answered in the clear) if none."""
-        if len(record) > self.config.limits.max_request_bytes + _RECORD_OVERHEAD:
-            raise invalid_request(f"a {len(record)}-byte secured message is over the limit")
+        """The session of a secured record and its SPDM message; a ProtocolError (answered in the clear) if none.
+
+        A record is not refused for its size: the message it carries is, once opened, by
+        `limits.max_request_bytes` with a sealed InvalidRequest like any other refusal in the session. A
+        clear answer to an authentic record would leave the requester, which takes only InvalidSession
+        and DecryptError in the clear, dropping a session the responder keeps (libspdm answers no
+        record in the clear with anything else: libspdm_rsp_receive_send.c)."""
         try:
             record_id = session_id_of(record)
         except DecodeError as error:

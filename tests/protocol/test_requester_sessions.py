@@ -58,6 +58,7 @@ from spdm.messages.session_control import (
     KeyUpdate,
     KeyUpdateAck,
 )
+from spdm.messages.vendor import VendorDefinedRequest
 from spdm.requester import (
     MUTUAL_AUTH_CAPABILITIES,
     REQUESTER_SESSION_CAPABILITIES,
@@ -175,6 +176,19 @@ def test_measurements_through_send_keep_the_sessions_l1l2_in_step(requester_chai
         session.send(unsigned)
         session.heartbeat()
         assert session.get_measurements(2).signed  # over itself alone
+
+
+def test_an_oversized_request_in_a_session_keeps_both_roles_in_step(requester_chain: Any) -> None:
+    """At 1.1 nothing tells the requester the responder's limit: its oversized request is refused inside
+    the session, and the session goes on for both sides (a clear InvalidRequest made ours drop it)."""
+    requester, _, _ = _pair(requester_chain, versions=(0x11,))
+    requester.init_connection()
+    with requester.psk_exchange() as session:
+        oversized = VendorDefinedRequest(version=0x11, standard_id=0, vendor_id=b"", payload=bytes(8192))
+        with pytest.raises(PeerError) as refused:
+            session.send(oversized)
+        assert refused.value.error_code == ErrorCode.InvalidRequest
+        session.heartbeat()
 
 
 def test_key_exchange_fetches_an_unverified_chain(requester_chain: Any) -> None:

@@ -45,6 +45,7 @@ from spdm.messages.negotiation import GetCapabilities, GetVersion
 from spdm.messages.opaque import version_list_opaque
 from spdm.messages.psk import PskExchange, PskFinish
 from spdm.messages.session_control import EndSession, Heartbeat, KeyUpdate
+from spdm.messages.vendor import VendorDefinedRequest
 from spdm.responder import DEFAULT_CAPABILITIES, Responder, SessionState, demo_config, session_capabilities
 from spdm.session import MAX_SEQUENCE_NUMBER, DirectionState
 
@@ -142,11 +143,21 @@ def test_unknown_and_mismatched_session_ids() -> None:
     session.heartbeat()
 
 
-def test_oversized_record() -> None:
+def test_an_oversized_request_in_a_session_is_refused_inside_it() -> None:
+    """Over `max_request_bytes` once opened: a sealed InvalidRequest, and the session goes on (a clear
+    answer other than InvalidSession/DecryptError would make a requester drop it while we keep it)."""
     peer = peer_for(limits=Limits(max_request_bytes=400), data_transfer_size=400, max_spdm_msg_size=400)
     session = established(peer)
-    session.expect_clear_error(session.session_id.to_bytes(4, "little") + bytes(500), E.InvalidRequest)
+    oversized = VendorDefinedRequest(version=0x11, standard_id=0, vendor_id=b"", payload=bytes(500))
+    session.expect_error(oversized, E.InvalidRequest)
     session.heartbeat()
+
+
+def test_an_oversized_record_that_does_not_open_ends_the_session_like_any_other() -> None:
+    peer = peer_for(limits=Limits(max_request_bytes=400), data_transfer_size=400, max_spdm_msg_size=400)
+    session = established(peer)
+    session.expect_clear_error(session.session_id.to_bytes(4, "little") + bytes(500), E.DecryptError)
+    assert peer.responder.sessions == {}
 
 
 def test_old_key_after_key_update_is_refused() -> None:
