@@ -218,6 +218,15 @@ def check_transfer_sizes(capabilities: GetCapabilities | Capabilities, flags: in
         )
 
 
+def check_transfer_size_settings(message: GetCapabilities | Capabilities, flags: int) -> None:
+    """`check_transfer_sizes` of a configuration, on the (GET_)CAPABILITIES it would send at its highest
+    version: a ValueError before any peer sees it, since the peer would refuse every connection."""
+    try:
+        check_transfer_sizes(message, flags)
+    except NegotiationError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def check_selection(offer: NegotiateAlgorithms, chosen: Algorithms, negotiated: Negotiated) -> None:
     """Every selection is one bit among what was offered, or none where the capabilities allow it
     (`required_selections`); no extended algorithm (none is offered) and only the defined AlgTypes,

@@ -55,10 +55,20 @@ def _reference(path: Path, config: ResponderConfig, *, wrong: int | None = None)
 
 
 @contextlib.contextmanager
-def _serving(config: ResponderConfig, root: Path) -> Iterator[tuple[SocketServer, list[str]]]:
-    """The device on a loopback port, and the requester's arguments that reach it (its root written to `root`)."""
+def _serving(
+    config: ResponderConfig, root: Path, requests: list[bytes] | None = None
+) -> Iterator[tuple[SocketServer, list[str]]]:
+    """The device on a loopback port, and the requester's arguments that reach it (its root written to
+    `root`); each request it answers is added to `requests`."""
     root.write_bytes(config.slots[0].certificates[0])
-    server = SocketServer(DoeMailboxResponder(Responder(config).respond), host="127.0.0.1", port=0).start()
+    responder = Responder(config)
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        if requests is not None:
+            requests.append(request)
+        return responder.respond(request, session_id)
+
+    server = SocketServer(DoeMailboxResponder(respond), host="127.0.0.1", port=0).start()
     try:
         yield server, ["requester", "--connect", f"127.0.0.1:{server.port}", "--root-cert", str(root)]
     finally:
@@ -187,3 +197,90 @@ def test_a_link_a_failure_closed_is_not_ended_again(tmp_path: Path, capsys: pyte
         peer.join(timeout=5)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("spdm requester: "), err
+
+
+def _beyond_the_version(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Options whose requests need a higher SPDM version than --version allows, with the refusal."""
+    chain = tmp_path / "chain.der"
+    chain.write_bytes(b"".join(_device().slots[0].certificates))
+    return {
+        "mel at 1.2": (["--version", "1.2", "--mel"], "--mel needs SPDM 1.3 (GET_MEASUREMENT_EXTENSION_LOG)"),
+        "endpoint info at 1.2": (
+            ["--version", "1.2", "--endpoint-info", "signed"],
+            "--endpoint-info needs SPDM 1.3 (GET_ENDPOINT_INFO)",
+        ),
+        "key pair info at 1.2": (
+            ["--version", "1.2", "--key-pair-info", "1"],
+            "--key-pair-info needs SPDM 1.3 (GET_KEY_PAIR_INFO)",
+        ),
+        "events at 1.2": (
+            ["--version", "1.2", "--session", "dhe", "--events"],
+            "--events needs SPDM 1.3 (GET_SUPPORTED_EVENT_TYPES)",
+        ),
+        "CSR at 1.1": (
+            ["--version", "1.1", "--get-csr", str(tmp_path / "csr.der")],
+            "--get-csr needs SPDM 1.2 (GET_CSR)",
+        ),
+        "certificate at 1.1": (
+            ["--version", "1.1", "--set-certificate", f"0={chain}"],
+            "--set-certificate needs SPDM 1.2 (SET_CERTIFICATE)",
+        ),
+        "transfer size at 1.1": (
+            ["--version", "1.1", "--data-transfer-size", "64"],
+            "--data-transfer-size needs SPDM 1.2 (CHUNK_GET)",
+        ),
+        "DHE session at 1.0": (["--version", "1.0", "--session", "dhe"], "--session dhe needs SPDM 1.1 (KEY_EXCHANGE)"),
+        "PSK session at 1.0": (
+            ["--version", "1.0", *_SESSIONS["psk"]],
+            "--session psk needs SPDM 1.1 (PSK_EXCHANGE)",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "mel at 1.2",
+        "endpoint info at 1.2",
+        "key pair info at 1.2",
+        "events at 1.2",
+        "CSR at 1.1",
+        "certificate at 1.1",
+        "transfer size at 1.1",
+        "DHE session at 1.0",
+        "PSK session at 1.0",
+    ],
+)
+def test_an_option_the_version_rules_out_never_reaches_the_device(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each ran VCA, the certificates and CHALLENGE first, then failed (exit 2) or was dropped without a
+    word (exit 0: --data-transfer-size at 1.1, --events at 1.2)."""
+    options, reason = _beyond_the_version(tmp_path)[case]
+    version = options[1]
+    requests: list[bytes] = []
+    with _serving(_device(), tmp_path / "root.der", requests) as (_, base):
+        assert cli.main([*base, *options]) == 2
+    assert requests == []
+    assert capsys.readouterr().err == f"spdm requester: {reason}; --version {version} rules that out\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [
+        ("--events", "GET_SUPPORTED_EVENT_TYPES needs the responder's EVENT_CAP"),
+        ("--mel", "GET_MEASUREMENT_EXTENSION_LOG needs the responder's MEL_CAP"),
+        ("--key-pair-info", "GET_KEY_PAIR_INFO needs the responder's GET_KEY_PAIR_INFO_CAP"),
+    ],
+)
+def test_an_option_the_device_lacks_the_capability_for_is_refused(
+    option: str, refusal: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--events against a device without EVENT_CAP printed "events: none offered" and exited 0, where
+    --mel and --key-pair-info without their capabilities exit 2 naming it: now all three do."""
+    options = [option, "1"] if option == "--key-pair-info" else [option]
+    with _serving(_device(), tmp_path / "root.der") as (_, base):
+        assert cli.main([*base, "--exe-mode", "continue", "--session", "dhe", *options]) == 2
+    captured = capsys.readouterr()
+    assert "none offered" not in captured.out
+    assert captured.err == f"spdm requester: {refusal}, which the device does not set\n"

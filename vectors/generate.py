@@ -1115,8 +1115,6 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
     (trust_anchors, random, identities, dhe_private_value or dhe_key_share, on_dhe_secret...)."""
     fields: dict[str, Any] = {
         "versions": tuple(settings["versions"]),
-        "data_transfer_size": settings["data_transfer_size"],
-        "max_spdm_msg_size": settings["max_spdm_msg_size"],
         "limits": _limits(settings["max_spdm_msg_size"]),
         "certificate_portion": settings["certificate_portion"],
         "secured_transport": SECURED_TRANSPORTS[settings["secured_transport"]],
@@ -1129,7 +1127,12 @@ def requester_config(settings: Mapping[str, Any], **injected: Any) -> RequesterC
     fields.update(injected)
     config = RequesterConfig.with_sessions(**fields) if settings["sessions"] else RequesterConfig(**fields)
     extra = sum(_F[name] for name in settings.get("capabilities_13", ())) | (_F.CHUNK_CAP if settings["chunk"] else 0)
-    return dataclasses.replace(config, capabilities=config.capabilities | extra) if extra else config
+    return dataclasses.replace(  # the sizes with CHUNK_CAP: unequal ones without it are refused
+        config,
+        capabilities=config.capabilities | extra,
+        data_transfer_size=settings["data_transfer_size"],
+        max_spdm_msg_size=settings["max_spdm_msg_size"],
+    )
 
 
 def _expect_error(name: str | None, run: Callable[[], object]) -> None:

@@ -24,12 +24,11 @@ from spdm.cli._transfer import transfer_settings
 from spdm.errors import DecodeError, SpdmError, VerificationError
 from spdm.events import DMTF_DETAIL_SIZES, DMTF_REGISTRY, DmtfEventType
 from spdm.measurements import Appraisal, ReferenceValues, appraise
-from spdm.messages.codes import CapabilityFlags
+from spdm.messages.codes import REQUEST_NEEDS, CapabilityFlags, Code
 from spdm.messages.measurements import ALL_MEASUREMENTS
-from spdm.messages.negotiation import versions_up_to
+from spdm.messages.negotiation import version_text, versions_up_to
 from spdm.negotiated import Negotiated
 from spdm.requester import MeasurementResult, Requester, RequesterConfig, RequesterIdentity, Session
-from spdm.requester.event_recipient import offers_events
 from spdm.transport.doe import DoeLink, DoeTransport
 from spdm.transport.socket import DEFAULT_PORT, SocketLink
 
@@ -179,10 +178,8 @@ def _appraisal_line(a: Appraisal) -> str:
 
 
 def _events(session: Session, negotiated: Negotiated) -> None:
-    """--events: the device's event groups, a subscription to all of them, the events waiting."""
-    if not offers_events(negotiated):
-        print("  events: none offered (the device did not set EVENT_CAP at SPDM 1.3)")
-        return
+    """--events: the device's event groups, a subscription to all of them, the events waiting. A
+    device without EVENT_CAP is refused as GET_SUPPORTED_EVENT_TYPES is, like --mel without MEL_CAP."""
     groups = session.get_supported_event_types()
     for group in groups:
         types = ", ".join(_event_type_name(group.svh_id, entry.event_type_id) for entry in group.event_types)
@@ -220,8 +217,27 @@ def _requester_identities(args: argparse.Namespace) -> dict[int, RequesterIdenti
     return {0: identity}
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    """The options that contradict each other or would be ignored: each a usage error."""
+def _requests_of(args: argparse.Namespace) -> list[tuple[str, Code]]:
+    """Each option given that needs more than SPDM 1.0, with the request it makes (for
+    --data-transfer-size, the chunking it enables)."""
+    asked = (
+        (args.session == "dhe", "--session dhe", Code.KEY_EXCHANGE),
+        (args.session == "psk", "--session psk", Code.PSK_EXCHANGE),
+        (args.mel, "--mel", Code.GET_MEASUREMENT_EXTENSION_LOG),
+        (args.events, "--events", Code.GET_SUPPORTED_EVENT_TYPES),
+        (args.endpoint_info is not None, "--endpoint-info", Code.GET_ENDPOINT_INFO),
+        (bool(args.key_pair_info), "--key-pair-info", Code.GET_KEY_PAIR_INFO),
+        (args.get_csr is not None, "--get-csr", Code.GET_CSR),
+        (bool(args.set_certificate), "--set-certificate", Code.SET_CERTIFICATE),
+        (args.data_transfer_size is not None, "--data-transfer-size", Code.CHUNK_GET),
+    )
+    return [(option, code) for given, option, code in asked if given]
+
+
+def _check_options(args: argparse.Namespace, highest: int) -> None:
+    """The options that contradict each other or would be ignored: each a usage error. `highest` is
+    the highest SPDM version --version allows: an option whose request needs more (`REQUEST_NEEDS`)
+    would fail, or be dropped, only after authentication."""
     if args.session is None:
         if args.psk is not None:
             raise Usage("--psk goes with --session psk")
@@ -233,6 +249,13 @@ def _check_options(args: argparse.Namespace) -> None:
         raise Usage("--psk-hint goes with --psk")
     if args.reference is not None and args.measurements is None:
         raise Usage("--reference appraises measurements: it does not go with --measurements none")
+    for option, code in _requests_of(args):
+        needed = REQUEST_NEEDS[code].version
+        if needed > highest:
+            raise Usage(
+                f"{option} needs SPDM {version_text(needed)} ({code.name}); --version {version_text(highest)} "
+                "rules that out"
+            )
 
 
 def _trust_anchor(path: str) -> bytes:
@@ -281,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
         versions = versions_up_to(args.version)
     except ValueError as error:
         raise Usage(str(error)) from None
-    _check_options(args)
+    _check_options(args, max(versions))
     identities = _requester_identities(args)
     anchor = _trust_anchor(args.root_cert)
     inputs = _inputs(args)

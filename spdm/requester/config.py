@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from spdm._checks import requester_flags_refusal
+from spdm._checks import check_transfer_size_settings, requester_flags_refusal
 from spdm.certs import DEFAULT_CERTIFICATE_PORTION, ChainPolicy, check_certificate_portion
 from spdm.crypto import AEAD_SUITES, ASYM_SUITES, DHE_SUITES, HASH_SUITES, DheSuite, SignatureScheme
 from spdm.limits import DEFAULT_LIMITS, Limits
@@ -25,6 +25,7 @@ from spdm.messages.negotiation import (
     DEFAULT_TRANSFER_SIZE,
     SPDM_VERSIONS,
     AlgStruct,
+    GetCapabilities,
     check_capability_settings,
     version_text,
 )
@@ -187,6 +188,12 @@ class RequesterConfig:
                 f"{self.limits.max_response_bytes}, the largest response the requester reads"
             )
         check_capability_settings(self)
+        offer = GetCapabilities(
+            version=max(self.versions),
+            data_transfer_size=self.data_transfer_size,
+            max_spdm_msg_size=self.max_spdm_msg_size,
+        )
+        check_transfer_size_settings(offer, self.capabilities)
         for version in sorted(self.versions):  # the flags each version's GET_CAPABILITIES carries (from 1.1)
             refusal = requester_flags_refusal(self.capabilities & DEFINED_REQUESTER_FLAGS.get(version, 0), version)
             if refusal is not None:

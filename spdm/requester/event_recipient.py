@@ -29,14 +29,9 @@ from spdm.messages.events import (
 from spdm.negotiated import Negotiated
 from spdm.requester.channel import Transact
 from spdm.requester.events import Steps
-from spdm.requester.support import require_support, supports
+from spdm.requester.support import require_support
 
-__all__ = ["EventInbox", "get_supported_event_types", "offers_events", "subscribe_event_types"]
-
-
-def offers_events(negotiated: Negotiated) -> bool:
-    """The connection runs SPDM 1.3 and the responder set EVENT_CAP: it has events to subscribe to."""
-    return supports(negotiated, Code.GET_SUPPORTED_EVENT_TYPES)
+__all__ = ["EventInbox", "get_supported_event_types", "subscribe_event_types"]
 
 
 def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Steps[tuple[EventGroup, ...]]:

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from spdm._checks import check_responder_flags, check_transfer_sizes
+from spdm._checks import check_responder_flags, check_transfer_size_settings
 from spdm.certs import MAX_CERTIFICATE_PORTION, check_certificate_portion
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError, ProtocolError
@@ -336,14 +336,11 @@ class ResponderConfig:
     def __post_init__(self) -> None:
         check_capability_settings(self)
         sizes = Capabilities(
-            version=0x12,
+            version=max(self.versions),
             data_transfer_size=self.data_transfer_size,
             max_spdm_msg_size=self.max_spdm_msg_size,
         )
-        try:
-            check_transfer_sizes(sizes, self.capabilities)
-        except NegotiationError as exc:
-            raise ValueError(str(exc)) from None
+        check_transfer_size_settings(sizes, self.capabilities)
         for version in sorted(self.versions):  # the flags each version's CAPABILITIES carries
             try:
                 check_responder_flags(self.capabilities & DEFINED_RESPONDER_FLAGS[version], version)

@@ -13,7 +13,7 @@ from spdm.crypto import ASYM_SUITES, HASH_SUITES, SignatureScheme
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.messages import decode_prefix, encode
 from spdm.messages.certificates import Certificate
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode, SummaryHashType
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode, SummaryHashType
 from spdm.messages.error import MAX_RD_EXPONENT, ErrorResponse, ResponseNotReady
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, ResponderConfig, SlotIdentity, demo_config
@@ -205,6 +205,26 @@ def test_requester_config_refuses_what_the_responder_config_refuses(settings: di
     is a ValueError when the configuration is made, not a failure at the wire."""
     with pytest.raises(ValueError, match=refusal):
         RequesterConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_requester_config_refuses_transfer_sizes_a_responder_refuses() -> None:
+    """DataTransferSize 100 with MaxSPDMmsgSize 4608 and no CHUNK_CAP was accepted, and every 1.2+
+    connection then got ERROR InvalidRequest for its GET_CAPABILITIES (libspdm_rsp_capabilities.c, and
+    ours): refused now by the rule the responder's configuration and its GET_CAPABILITIES check use."""
+    unequal = "no CHUNK_CAP, yet DataTransferSize 100 is not MaxSPDMmsgSize 4608"
+    with pytest.raises(ValueError, match=f"^GET_CAPABILITIES: {unequal}$"):
+        RequesterConfig(data_transfer_size=100)
+    with pytest.raises(ValueError, match=f"^GET_CAPABILITIES: {unequal}$"):
+        RequesterConfig.with_sessions(data_transfer_size=100)
+    with pytest.raises(ValueError, match=f"^CAPABILITIES: {unequal}$"):
+        dataclasses.replace(demo_config(), data_transfer_size=100)
+    flags = CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | CapabilityFlags.CHUNK_CAP
+    chunking = RequesterConfig(capabilities=flags, data_transfer_size=100)
+    assert chunking.data_transfer_size == 100
+    before_sizes = RequesterConfig(versions=(0x10, 0x11), data_transfer_size=100)  # 1.1 states no sizes
+    rsp, _ = _pair(BaseAsymAlgo.ECDSA_P384, BaseHashAlgo.SHA_384, versions=(0x10, 0x11))
+    config = dataclasses.replace(before_sizes, trust_anchors={0: rsp.slots[0].certificates[0]})
+    assert Requester(_doe_in_memory(Responder(rsp)), config).init_connection().version == 0x11
 
 
 def test_no_common_algorithm() -> None:

@@ -20,7 +20,7 @@ from spdm.messages.negotiation import Capabilities
 from spdm.negotiated import Negotiated
 from spdm.requester import Requester, RequesterConfig
 from spdm.requester.endpoint_info import get_endpoint_info
-from spdm.requester.event_recipient import get_supported_event_types, offers_events, subscribe_event_types
+from spdm.requester.event_recipient import get_supported_event_types, subscribe_event_types
 from spdm.requester.handshake import check_key_exchange
 from spdm.requester.key_pairs import get_key_pair_info, set_key_pair_info
 from spdm.requester.mel import get_measurement_extension_log
@@ -122,9 +122,9 @@ def test_a_session_without_heartbeat_on_the_requesters_side_sends_none() -> None
     [(0x13, F.EVENT_CAP, True), (0x12, F.EVENT_CAP, False), (0x13, F.MEL_CAP, False)],
 )
 def test_events_are_offered_at_1_3_with_event_cap(version: int, flags: F, offered: bool) -> None:
-    """The predicate `spdm requester --events` asks, the same rule the event requests apply."""
+    """`supports` answers by the same rule the event requests apply."""
     negotiated = Negotiated(version=version, responder_flags=flags)
-    assert offers_events(negotiated) is offered
+    assert supports(negotiated, Code.GET_SUPPORTED_EVENT_TYPES) is offered
     if not offered:
         with pytest.raises(NegotiationError):
             next(get_supported_event_types(_unsent, negotiated))
