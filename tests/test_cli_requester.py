@@ -98,6 +98,23 @@ def test_the_measurements_read_in_the_session_are_appraised(
         assert captured.err == "spdm requester: measurements do not match the reference values\n"
 
 
+def test_a_session_step_the_device_does_not_offer_is_reported_as_not_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without HBEAT_CAP and KEY_UPD_CAP the session still completes, and the output says which steps were
+    left out rather than passing over them in silence."""
+    config = _device()
+    config = replace(
+        config, capabilities=config.capabilities & ~(CapabilityFlags.HBEAT_CAP | CapabilityFlags.KEY_UPD_CAP)
+    )
+    with _serving(config, tmp_path / "root.der") as (_, base):
+        assert cli.main([*base, *_SESSIONS["dhe"], "--exe-mode", "continue"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "  heartbeat: not sent (HBEAT_CAP is not set by both sides)\n" in out
+    assert "  key update: not sent (KEY_UPD_CAP is not set by both sides)\n" in out
+    assert "acknowledged\n  key update" not in out and out.endswith("result: session completed\n")
+
+
 @pytest.mark.parametrize("session", [None, "psk"])
 def test_a_reference_for_a_device_that_measures_nothing_fails(
     session: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]

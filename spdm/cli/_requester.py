@@ -143,12 +143,16 @@ def _run_session(
         if negotiated.heartbeats:
             session.heartbeat()
             print("  heartbeat: acknowledged")
+        else:
+            print("  heartbeat: not sent (HBEAT_CAP is not set by both sides)")
         if negotiated.both(CapabilityFlags.KEY_UPD_CAP):
             session.key_update()
             print("  key update (UpdateKey): new request key verified")
             both = session.key_update(all_keys=True)
             kept = "both keys updated" if both else "the responder kept its key"
             print(f"  key update (UpdateAllKeys): new keys verified ({kept})")
+        else:
+            print("  key update: not sent (KEY_UPD_CAP is not set by both sides)")
         measured = None
         appraisals = []
         if negotiated.responder_measurement_cap:
