@@ -25,6 +25,7 @@ from spdm.messages._fields import (
     Generator,
     LengthOf,
     NegotiatedBytes,
+    OrNothing,
     Run,
     relocate,
 )
@@ -268,6 +269,11 @@ class _Generator(Generator):
             src.add(ind, f"{target} = {value}")
         elif isinstance(sub, AbsentWhen):
             src.add(ind, f"if {self.need(value, name)} is None:")
+            src.add(ind + 1, f"{target} = b''")
+            src.add(ind, "else:")
+            self.emit(sub.subcon, value, target, ind + 1, name)
+        elif isinstance(sub, OrNothing):
+            src.add(ind, f"if {self.need(value, name)} == b'':")
             src.add(ind + 1, f"{target} = b''")
             src.add(ind, "else:")
             self.emit(sub.subcon, value, target, ind + 1, name)

@@ -26,6 +26,8 @@ __all__ = [
     "Generator",
     "LengthOf",
     "Of",
+    "OrNothing",
+    "Presence",
     "Run",
     "Source",
     "Test",
@@ -35,6 +37,8 @@ __all__ = [
     "length_of",
     "negotiated_bytes",
     "of",
+    "only_when",
+    "or_nothing",
     "packable",
     "present_when",
     "require",
@@ -133,6 +137,16 @@ def require(predicate: Callable[[Any], bool], reason: str, *, field: str | None 
     return Require(predicate, reason, field)
 
 
+class OrNothing(c.Subconstruct):  # type: ignore[misc]
+    """`subcon`, or nothing (the value ``b""``) when the data ends where it would start."""
+
+
+def or_nothing(subcon: c.Construct) -> c.Construct:
+    """`subcon` that a sender may leave out at the end of the message: decoded as ``b""`` when no
+    data is left, and ``b""`` encodes as nothing."""
+    return OrNothing(subcon)
+
+
 class Exactly(c.Subconstruct):  # type: ignore[misc]
     """`subcon` filling a region of exactly `length` bytes: no more, no less, no padding."""
 
@@ -229,6 +243,27 @@ class Test:
 def when(name: str, op: str, value: int) -> Test:
     """``this.name <op> value`` (op one of ``== <= >= &``): a condition or rule the parser inlines."""
     return Test(name, op, value)
+
+
+class Presence:
+    """The rule that field `name` is there (not ``None``) exactly when `condition` holds; builders
+    inline it, and parsers need not check it: they read the field exactly then."""
+
+    __slots__ = ("condition", "name")
+
+    def __init__(self, name: str, condition: Callable[[Any], Any]) -> None:
+        self.name = name
+        self.condition = condition
+
+    def __call__(self, this: Any) -> bool:
+        return (this[self.name] is not None) == bool(self.condition(this))
+
+
+def only_when(name: str, condition: Callable[[Any], Any], subcon: c.Construct, reason: str) -> list[c.Construct]:
+    """Field `name`, on the wire only when `condition` (on fields before it) holds, else ``None``, and
+    the rule that its value is there exactly then, failing with `reason`: encoding refuses a value the
+    wire would drop (``None`` where the field is due is refused by `subcon` itself)."""
+    return [name / c.If(condition, subcon), require(Presence(name, condition), reason, field=name)]
 
 
 class Run:
@@ -413,5 +448,7 @@ class Generator:
             return fn.source(self.locals[fn.name])
         if isinstance(fn, Of) and all(name in self.locals for name in fn.names):
             return f"{self.src.ref(fn.fn)}({', '.join(self.locals[name] for name in fn.names)})"
+        if isinstance(fn, Presence) and fn.name in self.locals:
+            return f"(({self.locals[fn.name]} is not None) == bool({self.value(fn.condition)}))"
         self.uses_context = True
         return f"{self.src.ref(fn)}(inner)"

@@ -28,6 +28,8 @@ from spdm.messages._fields import (
     Exactly,
     Generator,
     NegotiatedBytes,
+    OrNothing,
+    Presence,
     Run,
     packable,
     relocate,
@@ -112,6 +114,8 @@ class _Generator(Generator):
             if kind == RUN:
                 self.run(step)
             elif kind == CHECK:
+                if isinstance(step.predicate, Presence):  # holds as read: the field was read exactly then
+                    continue
                 src.add(1, f"if not {self.value(step.predicate)}:")
                 src.add(2, f"{src.ref(step)}.fail(path)")
             elif isinstance(step, type(c.Terminated)):
@@ -238,6 +242,13 @@ class _Generator(Generator):
             absent = f"ctx.{sub.key}" if sub.absent_if else f"ctx is None or not ctx.{sub.key}"
             src.add(ind, f"if {absent}:")
             src.add(ind + 1, f"{target} = None")
+            src.add(ind, "else:")
+            self.emit(sub.subcon, target, limit, ind + 1, name)
+            self.settle(ind + 1)
+        elif isinstance(sub, OrNothing):
+            self.settle(ind)
+            src.add(ind, f"if offset == {limit}:")
+            src.add(ind + 1, f"{target} = b''")
             src.add(ind, "else:")
             self.emit(sub.subcon, target, limit, ind + 1, name)
             self.settle(ind + 1)

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, negotiated_bytes, of
+from spdm.messages._layout import field, length_of, negotiated_bytes, of, only_when
 from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
 from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
-__all__ = ["REQUESTER_CONTEXT_SIZE", "Challenge", "ChallengeAuth", "has_requester_context"]
+__all__ = [
+    "REQUESTER_CONTEXT_SIZE",
+    "Challenge",
+    "ChallengeAuth",
+    "has_requester_context",
+    "requester_context_field",
+]
 
 REQUESTER_CONTEXT_SIZE = 8
 """SPDM_REQ_CONTEXT_SIZE: the RequesterContext of 1.3 CHALLENGE and GET_MEASUREMENTS, echoed by their responses."""
@@ -26,12 +32,22 @@ def has_requester_context(version: int) -> bool:
 _REQUESTER_CONTEXT = of(has_requester_context, "version")
 
 
+def requester_context_field() -> list[c.Construct]:
+    """RequesterContext (SPDM 1.3): in CHALLENGE, GET_MEASUREMENTS and their responses from 1.3 only."""
+    return only_when(
+        "requester_context",
+        _REQUESTER_CONTEXT,
+        c.Bytes(REQUESTER_CONTEXT_SIZE),
+        "RequesterContext present before SPDM 1.3",
+    )
+
+
 @message(
     Code.CHALLENGE,
     "slot_id" / c.Int8ul,
     "summary_hash_type" / c.Int8ul,
     "nonce" / c.Bytes(NONCE_SIZE),
-    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    *requester_context_field(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Challenge(Message):
@@ -54,7 +70,7 @@ class Challenge(Message):
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
-    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    *requester_context_field(),
     "signature" / negotiated_bytes("signature_size"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages._layout import field, length_of, of, only_when, require, when
 from spdm.messages.codec import Message, message
 from spdm.messages.codes import Code
 
@@ -26,10 +26,6 @@ LAST_CHUNK = 0x01
 """Param1 bit 0 of CHUNK_SEND and CHUNK_RESPONSE: this chunk ends the large message."""
 EARLY_ERROR_DETECTED = 0x01
 """Param1 bit 0 of CHUNK_SEND_ACK: a chunk was refused, and the ERROR follows."""
-
-
-def _large_size_present(seq_no: int, large_message_size: int | None) -> bool:
-    return (large_message_size is not None) == (seq_no == 0)
 
 
 def _chunk_within_message(chunk_size: int, large_message_size: int | None) -> bool:
@@ -44,11 +40,11 @@ def _chunk_fields() -> list[c.Construct]:
         "chunk_seq_no" / c.Int16ul,
         "reserved" / c.Int16ul,
         "_chunk_size" / c.Rebuild(c.Int32ul, length_of("chunk")),
-        "large_message_size" / c.If(when("chunk_seq_no", "==", 0), c.Int32ul),
-        require(
-            of(_large_size_present, "chunk_seq_no", "large_message_size"),
+        *only_when(
+            "large_message_size",
+            when("chunk_seq_no", "==", 0),
+            c.Int32ul,
             "LargeMessageSize must be present exactly when ChunkSeqNo is 0",
-            field="large_message_size",
         ),
         require(
             of(_chunk_within_message, "_chunk_size", "large_message_size"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import construct as c
 
 from spdm.errors import DecodeError, ErrorCode
-from spdm.messages._layout import of
+from spdm.messages._layout import of, only_when
 from spdm.messages.codec import Message, decode_prefix, is_padding, message
 from spdm.messages.codes import Code
 from spdm.messages.context import CodecContext
@@ -107,8 +107,13 @@ class DeliverEncapsulatedResponse(Message):
     Code.ENCAPSULATED_RESPONSE_ACK,
     "request_id" / c.Int8ul,
     "payload_type" / c.Int8ul,
-    "ack_request_id" / c.If(_ACK_REQUEST_ID, c.Int8ul),
-    "reserved" / c.If(_ACK_REQUEST_ID, c.Bytes(3)),
+    *only_when("ack_request_id", _ACK_REQUEST_ID, c.Int8ul, "AckRequestID present before SPDM 1.2"),
+    *only_when(
+        "reserved",
+        _ACK_REQUEST_ID,
+        c.Bytes(3),
+        "the reserved bytes after AckRequestID present before SPDM 1.2",
+    ),
     "payload" / c.GreedyBytes,
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, negotiated_bytes, of, present_when, require, when
+from spdm.messages._layout import field, length_of, negotiated_bytes, only_when, present_when, require, when
 from spdm.messages.bounds import NONCE_SIZE
 from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
@@ -44,21 +44,17 @@ def check_ep_info(ep_info: bytes) -> None:
         raise ValueError(f"endpoint_info has {len(ep_info)} bytes, at most {MAX_EP_INFO_LENGTH}")
 
 
-def _nonce_present(attributes: int, nonce: bytes | None) -> bool:
-    return (nonce is not None) == bool(attributes & SIGNATURE_REQUESTED)
-
-
 @message(
     Code.GET_ENDPOINT_INFO,
     "sub_code" / c.Int8ul,
     "slot_param" / c.Int8ul,
     "request_attributes" / c.Int8ul,
     "reserved" / c.Int24ul,
-    "nonce" / c.If(when("request_attributes", "&", SIGNATURE_REQUESTED), c.Bytes(NONCE_SIZE)),
-    require(
-        of(_nonce_present, "request_attributes", "nonce"),
+    *only_when(
+        "nonce",
+        when("request_attributes", "&", SIGNATURE_REQUESTED),
+        c.Bytes(NONCE_SIZE),
         "Nonce must be present exactly when a signature is requested",
-        field="nonce",
     ),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

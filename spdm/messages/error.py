@@ -4,6 +4,11 @@ ExtendedErrorData is typed for the codes that give it a layout: ResponseNotReady
 and from 1.2 LargeResponse (the one-byte chunk handle, spdm_error_data_large_response_t in
 libspdm's spdm.h) and ResponseTooLarge (a u32, the size of the response that did not fit: DSP0274
 1.2 "ERROR response", as libspdm_rsp_receive_send.c sends it). Other codes keep raw bytes.
+
+libspdm also sends these two without their ExtendedErrorData: ResponseTooLarge from its CHUNK_GET
+handler (libspdm_rsp_chunk_response.c, through libspdm_generate_error_response's 4-byte ERROR),
+LargeResponse when built without chunking (libspdm_rsp_receive_send.c, 0 bytes of data); their
+`extended_data` is then ``b""``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import of, require, when
+from spdm.messages._layout import of, or_nothing, require, when
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, ErrorCode
 
@@ -87,16 +92,18 @@ def _within_bound(extended_data: Record | bytes) -> bool:
         ResponseNotReady.layout,
         c.IfThenElse(
             when("error_code", "==", ErrorCode.LargeResponse),
-            LargeResponse.layout,
-            c.IfThenElse(when("error_code", "==", ErrorCode.ResponseTooLarge), ResponseTooLarge.layout, c.GreedyBytes),
+            or_nothing(LargeResponse.layout),
+            c.IfThenElse(
+                when("error_code", "==", ErrorCode.ResponseTooLarge), or_nothing(ResponseTooLarge.layout), c.GreedyBytes
+            ),
         ),
     ),
     require(of(_within_bound, "extended_data"), "ExtendedErrorData over 32 bytes", field="extended_data"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorResponse(Message):
-    """`extended_data` is the record of ResponseNotReady, LargeResponse or ResponseTooLarge, else
-    raw bytes (at most 32)."""
+    """`extended_data` is the record of ResponseNotReady, LargeResponse or ResponseTooLarge (``b""``
+    for the last two when the responder sent none), else raw bytes (at most 32)."""
 
     version: int = 0x11
     error_code: int

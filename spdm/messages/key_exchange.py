@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import absent_when, field, length_of, negotiated_bytes, of, require, when
+from spdm.messages._layout import absent_when, field, length_of, negotiated_bytes, only_when, when
 from spdm.messages.bounds import opaque_length_bound
 from spdm.messages.certificates import SLOT_ID_MASK
 from spdm.messages.codec import Message, message
@@ -106,9 +106,10 @@ class KeyExchangeRsp(Message):
     Code.FINISH,
     "attributes" / c.Int8ul,
     "req_slot_id" / c.Int8ul,
-    "signature" / c.If(when("attributes", "&", 1), negotiated_bytes("req_signature_size")),
-    require(
-        of(lambda attributes, signature: (signature is not None) == bool(attributes & 1), "attributes", "signature"),
+    *only_when(
+        "signature",
+        when("attributes", "&", 1),
+        negotiated_bytes("req_signature_size"),
         "Signature must be present exactly when SignatureIncluded (Param1 bit 0) is set",
     ),
     "requester_verify_data" / negotiated_bytes("hash_size"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, of, require
+from spdm.messages._layout import field, length_of, of, only_when
 from spdm.messages.certificates import CERT_MODELS
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code
@@ -124,20 +124,16 @@ def _has_settings(operation: int) -> bool:
     return operation != ERASE
 
 
-def _settings_present(operation: int, desired: KeyPairSettings | None) -> bool:
-    return (desired is not None) == _has_settings(operation)
-
-
 @message(
     Code.SET_KEY_PAIR_INFO,
     "operation" / c.Int8ul,
     "param2" / c.Int8ul,
     "key_pair_id" / c.Int8ul,
-    "desired" / c.If(of(_has_settings, "operation"), KeyPairSettings.layout),
-    require(
-        of(_settings_present, "operation", "desired"),
+    *only_when(
+        "desired",
+        of(_has_settings, "operation"),
+        KeyPairSettings.layout,
         "the desired settings must be present unless the key pair is erased (Operation 1)",
-        field="desired",
     ),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import construct as c
 
-from spdm.messages._layout import exactly, field, length_of, negotiated_bytes, of, require, when
+from spdm.messages._layout import exactly, field, length_of, negotiated_bytes, of, only_when, when
 from spdm.messages.bounds import NONCE_SIZE, opaque_length_bound
 from spdm.messages.certificates import SLOT_ID_MASK
-from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, has_requester_context
+from spdm.messages.challenge import requester_context_field
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import Code, MeasurementSpecification
 
@@ -21,7 +21,6 @@ ALL_MEASUREMENTS = 0xFF
 _SIGNATURE_REQUESTED = 0x01
 _RAW_BIT_STREAM_REQUESTED = 0x02  # 1.2
 _CONTENT_CHANGED_SHIFT = 4  # 1.2: MEASUREMENTS Param2 bits [5:4]
-_REQUESTER_CONTEXT = of(has_requester_context, "version")
 
 
 @record(
@@ -82,24 +81,19 @@ def _has_slot_id_param(attributes: int, version: int) -> bool:
     Code.GET_MEASUREMENTS,
     "attributes" / c.Int8ul,
     "operation" / c.Int8ul,
-    "nonce" / c.If(when("attributes", "&", _SIGNATURE_REQUESTED), c.Bytes(NONCE_SIZE)),
-    "slot_id_param" / c.If(of(_has_slot_id_param, "attributes", "version"), c.Int8ul),
-    require(
-        of(lambda attributes, nonce: nonce is None or _signature_requested(attributes), "attributes", "nonce"),
+    *only_when(
+        "nonce",
+        when("attributes", "&", _SIGNATURE_REQUESTED),
+        c.Bytes(NONCE_SIZE),
         "Nonce present without SignatureRequested",
-        field="nonce",
     ),
-    require(
-        of(
-            lambda version, attributes, slot_id_param: slot_id_param is None or _has_slot_id_param(attributes, version),
-            "version",
-            "attributes",
-            "slot_id_param",
-        ),
+    *only_when(
+        "slot_id_param",
+        of(_has_slot_id_param, "attributes", "version"),
+        c.Int8ul,
         "SlotIDParam present without SignatureRequested or before SPDM 1.1",
-        field="slot_id_param",
     ),
-    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    *requester_context_field(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetMeasurements(Message):
@@ -165,7 +159,7 @@ def _record_length(blocks: tuple[MeasurementBlock, ...]) -> int:
     "_opaque_length" / c.Rebuild(c.Int16ul, length_of("opaque_data")),
     opaque_length_bound("OpaqueLength"),
     "opaque_data" / c.Bytes(field("_opaque_length")),
-    "requester_context" / c.If(_REQUESTER_CONTEXT, c.Bytes(REQUESTER_CONTEXT_SIZE)),
+    *requester_context_field(),
     "signature" / negotiated_bytes("signature_size", "signature_requested"),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import construct as c
 
-from spdm.messages._layout import field, length_of, of, require, when
+from spdm.messages._layout import field, length_of, of, only_when, require, when
 from spdm.messages.codec import Message, Record, message, record
 from spdm.messages.codes import CapabilityFlags, Code
 
@@ -122,6 +122,7 @@ SUPPORTED_ALGORITHMS = 0x01
 _REQUESTER_CAPABILITIES = of(has_requester_capabilities, "version")
 _TRANSFER_SIZES = of(has_transfer_sizes, "version")
 _MEL_SPECIFICATION = of(has_mel_specification, "version")
+_FROM_1_1 = "CTExponent, Flags or their reserved bytes present in an SPDM 1.0 request"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,8 +223,8 @@ DEFAULT_TRANSFER_SIZE = 0x1200
 def _transfer_sizes() -> list[c.Construct]:
     """DataTransferSize and MaxSPDMmsgSize (from 1.2), which must fit (`transfer_sizes_fit`)."""
     return [
-        "data_transfer_size" / c.If(_TRANSFER_SIZES, c.Int32ul),
-        "max_spdm_msg_size" / c.If(_TRANSFER_SIZES, c.Int32ul),
+        *only_when("data_transfer_size", _TRANSFER_SIZES, c.Int32ul, "DataTransferSize present before SPDM 1.2"),
+        *only_when("max_spdm_msg_size", _TRANSFER_SIZES, c.Int32ul, "MaxSPDMmsgSize present before SPDM 1.2"),
         require(
             of(
                 lambda version, transfer, largest: (
@@ -243,26 +244,33 @@ def _transfer_sizes() -> list[c.Construct]:
     Code.GET_CAPABILITIES,
     "param1" / c.Int8ul,
     "param2" / c.Int8ul,
-    "reserved" / c.If(_REQUESTER_CAPABILITIES, c.Int8ul),
-    "ct_exponent" / c.If(_REQUESTER_CAPABILITIES, c.Int8ul),
-    "reserved2" / c.If(_REQUESTER_CAPABILITIES, c.Int16ul),
-    "flags" / c.If(_REQUESTER_CAPABILITIES, c.Int32ul),
+    *only_when("reserved", _REQUESTER_CAPABILITIES, c.Int8ul, _FROM_1_1),
+    *only_when("ct_exponent", _REQUESTER_CAPABILITIES, c.Int8ul, _FROM_1_1),
+    *only_when("reserved2", _REQUESTER_CAPABILITIES, c.Int16ul, _FROM_1_1),
+    *only_when("flags", _REQUESTER_CAPABILITIES, c.Int32ul, _FROM_1_1),
     *_transfer_sizes(),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetCapabilities(Message):
-    """The 1.0 request is the header alone: its 1.1 fields are then ``None``; so are the 1.2
-    sizes (DataTransferSize, MaxSPDMmsgSize) before 1.2."""
+    """The 1.0 request is the header alone: its 1.1 fields are then ``None``. From 1.1 they default to 0
+    (``None`` there becomes 0: the wire cannot leave them out). The 1.2 sizes (DataTransferSize,
+    MaxSPDMmsgSize) are ``None`` before 1.2 and have no default: a 1.2 request states its own."""
 
     version: int = 0x11
     param1: int = 0
     param2: int = 0
-    reserved: int | None = 0
-    ct_exponent: int | None = 0
-    reserved2: int | None = 0
-    flags: int | None = 0
+    reserved: int | None = None
+    ct_exponent: int | None = None
+    reserved2: int | None = None
+    flags: int | None = None
     data_transfer_size: int | None = None
     max_spdm_msg_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if has_requester_capabilities(self.version):
+            for name in ("reserved", "ct_exponent", "reserved2", "flags"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, 0)
 
     @property
     def capabilities(self) -> CapabilityFlags:
@@ -414,7 +422,12 @@ class SupportedAlgorithms(Record):
     "reserved2" / c.Int16ul,
     "flags" / c.Int32ul,
     *_transfer_sizes(),
-    "supported_algorithms" / c.If(of(_lists_algorithms, "version", "param1"), SupportedAlgorithms.layout),
+    *only_when(
+        "supported_algorithms",
+        of(_lists_algorithms, "version", "param1"),
+        SupportedAlgorithms.layout,
+        "Supported Algorithms present without SPDM 1.3 and Param1 bit 0",
+    ),
 )
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities(Message):
@@ -444,7 +457,7 @@ class Capabilities(Message):
     "length" / c.Rebuild(c.Int16ul, of(_algorithms_length(NEGOTIATE_ALGORITHMS_FIXED_SIZE), *_LENGTH_FIELDS)),
     *_offer_body(
         "reserved3" / c.IfThenElse(_MEL_SPECIFICATION, c.Int8ul, c.Int16ul),
-        "mel_specification" / c.If(_MEL_SPECIFICATION, c.Int8ul),
+        *only_when("mel_specification", _MEL_SPECIFICATION, c.Int8ul, "MELspecification present before SPDM 1.3"),
     ),
     *_length_rules(NEGOTIATE_ALGORITHMS_FIXED_SIZE),
 )
@@ -481,7 +494,7 @@ class NegotiateAlgorithms(Message):
     "base_asym_sel" / c.Int32ul,
     "base_hash_sel" / c.Int32ul,
     "reserved2" / c.IfThenElse(_MEL_SPECIFICATION, c.BytesInteger(11, swapped=True), c.BytesInteger(12, swapped=True)),
-    "mel_specification_sel" / c.If(_MEL_SPECIFICATION, c.Int8ul),
+    *only_when("mel_specification_sel", _MEL_SPECIFICATION, c.Int8ul, "MELspecificationSel present before SPDM 1.3"),
     "_ext_asym_count" / c.Rebuild(c.Int8ul, length_of("ext_asym")),
     "_ext_hash_count" / c.Rebuild(c.Int8ul, length_of("ext_hash")),
     require(when("_ext_asym_count", "<=", 1), "ExtAsymSelCount over 1", field="ext_asym"),

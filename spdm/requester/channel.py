@@ -207,7 +207,7 @@ class Channel:
             response, exact = yield from self._send_chunks(data, size, carry, timeout, codec)
         else:
             response, exact = yield from carry(data, timeout, codec)
-        if isinstance(response, ErrorResponse) and isinstance(response.extended_data, LargeResponse):
+        if isinstance(response, ErrorResponse) and response.error_code == ErrorCode.LargeResponse:
             return (yield from self._get_chunks(response, sizes, chunked, carry, timeout, codec))
         return response, exact
 
@@ -239,7 +239,7 @@ class Channel:
         ack = _answering(part, response, ChunkSendAck)
         if ack.early_error_detected:
             error, error_bytes = self.decode(ack.response, codec, self.max_padding)
-            if not isinstance(error, ErrorResponse) or isinstance(error.extended_data, LargeResponse):
+            if not isinstance(error, ErrorResponse) or error.error_code == ErrorCode.LargeResponse:
                 raise invalid_response(f"CHUNK_SEND_ACK with EarlyErrorDetected carries {error.name}")
             return error, error_bytes
         if ack.handle != part.handle or ack.chunk_seq_no != part.chunk_seq_no:

@@ -26,12 +26,37 @@ RESPOND_IF_READY = bytes.fromhex("11ffe005")
 LARGE_RESPONSE = bytes.fromhex("127f0f0001")
 # SPDM 1.2 ResponseTooLarge: the response would have been 0x28000 bytes
 RESPONSE_TOO_LARGE = bytes.fromhex("127f0d0000800200")
+# both without ExtendedErrorData, as libspdm sends them: ResponseTooLarge from its CHUNK_GET handler
+# (libspdm_rsp_chunk_response.c, libspdm_generate_error_response), LargeResponse when built without
+# LIBSPDM_ENABLE_CAPABILITY_CHUNK_CAP (libspdm_rsp_receive_send.c)
+RESPONSE_TOO_LARGE_NO_SIZE = bytes.fromhex("127f0d00")
+LARGE_RESPONSE_NO_HANDLE = bytes.fromhex("127f0f00")
 
 
 @pytest.mark.parametrize(
     "data",
-    [INVALID_REQUEST, NOT_READY, UNSUPPORTED, VENDOR_ERROR, RESPOND_IF_READY, LARGE_RESPONSE, RESPONSE_TOO_LARGE],
-    ids=["invalid_request", "not_ready", "unsupported", "vendor", "respond_if_ready", "large", "too_large"],
+    [
+        INVALID_REQUEST,
+        NOT_READY,
+        UNSUPPORTED,
+        VENDOR_ERROR,
+        RESPOND_IF_READY,
+        LARGE_RESPONSE,
+        RESPONSE_TOO_LARGE,
+        LARGE_RESPONSE_NO_HANDLE,
+        RESPONSE_TOO_LARGE_NO_SIZE,
+    ],
+    ids=[
+        "invalid_request",
+        "not_ready",
+        "unsupported",
+        "vendor",
+        "respond_if_ready",
+        "large",
+        "too_large",
+        "large_no_handle",
+        "too_large_no_size",
+    ],
 )
 def test_round_trip(data: bytes) -> None:
     assert encode(decode(data)) == data
@@ -69,6 +94,19 @@ def test_1_2_extended_data_records() -> None:
     assert too_large.extended_data == ResponseTooLarge(response_size=0x28000)
 
 
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(RESPONSE_TOO_LARGE_NO_SIZE, ErrorCode.ResponseTooLarge), (LARGE_RESPONSE_NO_HANDLE, ErrorCode.LargeResponse)],
+    ids=["too_large", "large"],
+)
+def test_1_2_extended_data_may_be_left_out(data: bytes, code: ErrorCode) -> None:
+    """libspdm sends both codes as the 4-byte ERROR too: no record, `extended_data` is b"" (and the
+    default ErrorResponse of either code is that ERROR)."""
+    msg = decode(data)
+    assert msg == ErrorResponse(version=0x12, error_code=code, extended_data=b"")
+    assert encode(ErrorResponse(version=0x12, error_code=code)) == data
+
+
 def test_other_codes_keep_raw_extended_data() -> None:
     msg = decode(VENDOR_ERROR)
     assert isinstance(msg, ErrorResponse)
@@ -87,9 +125,9 @@ def test_other_codes_keep_raw_extended_data() -> None:
         (NOT_READY[:4], "extended_data.rd_exponent", "truncated"),
         (VENDOR_ERROR + b"\x00", "extended_data", "ExtendedErrorData over 32 bytes"),
         (INVALID_REQUEST[:-1], "error_data", "truncated"),
-        (LARGE_RESPONSE[:-1], "extended_data.handle", "truncated"),
         (LARGE_RESPONSE + b"\x00", "", "trailing"),
         (RESPONSE_TOO_LARGE[:-1], "extended_data.response_size", "truncated"),
+        (RESPONSE_TOO_LARGE[:5], "extended_data.response_size", "truncated"),
         (RESPONSE_TOO_LARGE + b"\x00", "", "trailing"),
     ],
     ids=[
@@ -98,9 +136,9 @@ def test_other_codes_keep_raw_extended_data() -> None:
         "not_ready_empty",
         "extended_max",
         "truncated",
-        "large_empty",
         "large_trailing",
         "too_large_truncated",
+        "too_large_one_byte",
         "too_large_trailing",
     ],
 )
