@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import re
 import subprocess
 import sys
 import warnings
@@ -189,3 +190,44 @@ def test_the_readme_state_diagrams_are_the_responders() -> None:
     readme = (ROOT / "README.md").read_text()
     for diagram in (responder.state_diagram(), responder.session_state_diagram()):
         assert f"```mermaid\n{diagram.rstrip()}\n```" in readme
+
+
+def _where_cells() -> list[tuple[str, int, str]]:
+    """The cells of the rule maps' "where it lives" column (README.md, docs/*.md): (file, line, cell)."""
+    cells = []
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        header: list[str] | None = None
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            if not line.startswith("|"):
+                header = None
+                continue
+            row = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if header is None:
+                header = row
+            elif len(row) > 1 and re.search(r"where|place", header[1]) and not row[0].startswith("---"):
+                cells.append((doc.name, number, row[1]))
+    return cells
+
+
+def test_the_rule_maps_name_modules_and_names_that_exist() -> None:
+    """Each module path the rule maps give exists, and each name they cite is a name in spdm/: a rule
+    moved or renamed cannot leave its documented place behind."""
+    package = ROOT / "spdm"
+    words = {word for path in package.rglob("*.py") for word in re.findall(r"\w+", path.read_text())}
+    basenames = {path.name for path in package.rglob("*.py")}
+    cells = _where_cells()
+    assert len(cells) > 100  # the tables were found
+    stale = []
+    for doc, number, cell in cells:
+        for token in re.findall(r"`([^`]+)`", cell):
+            if re.fullmatch(r"spdm/[\w/.]*", token):
+                missing = not (ROOT / token).exists()
+            elif re.fullmatch(r"\w+\.py", token):
+                missing = token not in basenames
+            elif re.fullmatch(r"\w+(\.\w+)*(\(\))?", token):
+                missing = any(part not in words for part in token.removesuffix("()").split("."))
+            else:
+                continue
+            if missing:
+                stale.append(f"{doc}:{number}: {token}")
+    assert stale == []
