@@ -14,6 +14,7 @@ from spdm.messages.codec import Message, message
 from spdm.messages.codes import CertificateInfo, Code
 
 __all__ = [
+    "CERTIFICATE_HEADER_SIZE",
     "CERT_MODELS",
     "CERT_MODEL_MASK",
     "PUBLIC_KEY_SLOT",
@@ -29,6 +30,8 @@ __all__ = [
 
 SLOT_COUNT = 8
 """Certificate slots 0..7: bit n of a slot mask stands for slot n."""
+CERTIFICATE_HEADER_SIZE = 8
+"""What a CERTIFICATE adds to its portion: the SPDM header, PortionLength and RemainderLength."""
 SLOT_ID_MASK = 0x0F
 """SlotID is bits [3:0] of the byte that carries it; the high bits hold other attributes."""
 PUBLIC_KEY_SLOT = 0xFF

@@ -92,20 +92,19 @@ def _utc_now() -> datetime:
 class RequesterConfig:
     """What the requester offers and how it checks the device.
 
-    `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per
-    device: each requester instance has its own); `chain_policy` is what the responder's chain must
-    satisfy besides (`spdm.certs.ChainPolicy`: by default the responder's SPDM EKU, as libspdm's
-    requester checks it). `certificate_portion` is the Length asked per
-    GET_CERTIFICATE. `rtt` is the transport's round-trip allowance added to the responder's
-    CT/ST1 time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a
-    response may make the requester hold: its size, a measurement record, a certificate chain,
-    opaque data, a vendor payload, and the sessions held open at once. `versions` are the SPDM
-    versions it accepts (the highest common one is used); `data_transfer_size` and
-    `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without CHUNK_CAP;
-    `max_spdm_msg_size` at most `limits.max_response_bytes`, since the requester takes what it advertises).
-    At 1.3, `mel_specification` is the measurement extension log format it offers (DMTF; 0 for
-    none), and `multi_key` whether it takes a device with MULTI_KEY_CAP_NEG as a multi-key
-    connection (one with MULTI_KEY_CAP_ONLY always is).
+    `trust_anchors` maps a slot to the DER root certificate its chain must lead to (one store per device: each
+    requester instance has its own); `chain_policy` is what the responder's chain must satisfy besides
+    (`spdm.certs.ChainPolicy`: by default the responder's SPDM EKU, as libspdm's requester checks it).
+    `certificate_portion` is the Length asked per GET_CERTIFICATE, or less when a CERTIFICATE that long would
+    not fit `max_spdm_msg_size`. `rtt` is the transport's round-trip allowance added to the responder's CT/ST1
+    time to make each exchange's timeout. `limits` (`spdm.limits.Limits`) bounds what a response may make the
+    requester hold: its size, a measurement record, a certificate chain, opaque data, a vendor payload, and the
+    sessions held open at once. `versions` are the SPDM versions it accepts (the highest common one is used);
+    `data_transfer_size` and `max_spdm_msg_size` are the sizes its 1.2 GET_CAPABILITIES states (equal without
+    CHUNK_CAP; `max_spdm_msg_size` at most `limits.max_response_bytes`, since the requester takes what it
+    advertises). At 1.3, `mel_specification` is the measurement extension log format it offers (DMTF; 0 for
+    none), and `multi_key` whether it takes a device with MULTI_KEY_CAP_NEG as a multi-key connection (one with
+    MULTI_KEY_CAP_ONLY always is).
 
     Injected: `clock` (the time certificates are checked at), `random(n)` (nonces, and see
     below) and `sleep(seconds)`, which the blocking `Requester` waits with when the device

@@ -50,7 +50,15 @@ from spdm.errors import NegotiationError, PeerError, ProtocolError, Verification
 from spdm.measurements import ReferenceValues, appraise
 from spdm.messages import Message, encode
 from spdm.messages.bounds import NONCE_SIZE
-from spdm.messages.certificates import PUBLIC_KEY_SLOT, SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import (
+    CERTIFICATE_HEADER_SIZE,
+    PUBLIC_KEY_SLOT,
+    SLOT_COUNT,
+    Certificate,
+    Digests,
+    GetCertificate,
+    GetDigests,
+)
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, has_requester_context
 from spdm.messages.codes import (
     AlgType,
@@ -316,11 +324,13 @@ class Connection:
         if not 0 <= slot < SLOT_COUNT:
             raise ValueError(f"slot {slot} is not 0..{SLOT_COUNT - 1}")
         portions = ChainPortions(slot, max_size=self.config.limits.max_chain_bytes)
+        portion = self.config.certificate_portion
+        stated = self._require_negotiated().requester_max_spdm_msg_size  # our MaxSPDMmsgSize, from 1.2
+        if stated is not None:  # no more than a CERTIFICATE within it can carry (libspdm_req_get_certificate.c)
+            portion = min(portion, stated - CERTIFICATE_HEADER_SIZE)
         data: bytes | None = None
         while data is None:
-            ask = GetCertificate(
-                version=self.version, slot_param=slot, offset=portions.offset, length=self.config.certificate_portion
-            )
+            ask = GetCertificate(version=self.version, slot_param=slot, offset=portions.offset, length=portion)
             answer, request, response = yield from self._transact(ask, Certificate)
             known = self.slot_keys.get(slot)
             multi_key = self._require_negotiated().responder_multi_key

@@ -156,8 +156,8 @@ def test_a_response_over_the_requesters_max_message_size_is_response_too_large()
         DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config.slots[0].certificates[0], 64, 200)
     )
     requester.init_connection()
-    with pytest.raises(PeerError) as raised:
-        requester.get_certificate(0)
+    with pytest.raises(PeerError) as raised:  # every measurement block: no Length keeps it within 200 bytes
+        requester.get_measurements(0xFF, signed=False)
     error = raised.value.response
     assert isinstance(error, ErrorResponse)
     assert error.error_code == ErrorCode.ResponseTooLarge

@@ -12,7 +12,7 @@ import pytest
 from spdm.crypto import ASYM_SUITES, HASH_SUITES, SignatureScheme
 from spdm.errors import DecodeError, NegotiationError, PeerError, ProtocolError, VerificationError
 from spdm.messages import decode_prefix, encode
-from spdm.messages.certificates import Certificate
+from spdm.messages.certificates import CERTIFICATE_HEADER_SIZE, Certificate
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, Code, ErrorCode, SummaryHashType
 from spdm.messages.error import MAX_RD_EXPONENT, ErrorResponse, ResponseNotReady
 from spdm.requester import Requester, RequesterConfig
@@ -225,6 +225,27 @@ def test_requester_config_refuses_transfer_sizes_a_responder_refuses() -> None:
     rsp, _ = _pair(BaseAsymAlgo.ECDSA_P384, BaseHashAlgo.SHA_384, versions=(0x10, 0x11))
     config = dataclasses.replace(before_sizes, trust_anchors={0: rsp.slots[0].certificates[0]})
     assert Requester(_doe_in_memory(Responder(rsp)), config).init_connection().version == 0x11
+
+
+def test_a_requester_with_a_small_max_spdm_msg_size_asks_portions_that_fit_it() -> None:
+    """MaxSPDMmsgSize 1024 and the default certificate_portion (0x400): asking 0x400 bytes made the
+    responder answer ResponseTooLarge (a 1032-byte CERTIFICATE); the requester asks what fits."""
+    rsp, _ = _pair(BaseAsymAlgo.ECDSA_P384, BaseHashAlgo.SHA_384)
+    config = RequesterConfig(
+        trust_anchors={0: rsp.slots[0].certificates[0]}, data_transfer_size=1024, max_spdm_msg_size=1024
+    )
+    asked: list[int] = []
+    responder = Responder(rsp)
+
+    def respond(request: bytes, session_id: int | None = None) -> bytes:
+        if request[1] == Code.GET_CERTIFICATE:
+            asked.append(int.from_bytes(request[6:8], "little"))
+        return responder.respond(request, session_id)
+
+    assert Requester(LoopbackTransport(respond), config).authenticate(0).chain is not None
+    assert asked and set(asked) == {1024 - CERTIFICATE_HEADER_SIZE}
+    empty = Certificate(version=0x12, slot_param=0, portion=b"", remainder_length=0)
+    assert len(encode(empty)) == CERTIFICATE_HEADER_SIZE
 
 
 def test_no_common_algorithm() -> None:
