@@ -8,10 +8,10 @@ caller who needs it should use `any_message` (a `Sample` keeps the two together)
 lacks a size a message cannot do without raises `hypothesis.errors.InvalidArgument`.
 
 Every shape is produced: every negotiated size, empty and maximal lists and lengths (up to each
-codec bound), reserved fields sometimes non-zero, SPDM versions 0x10, 0x11 and 0x12 (1.1-only
-messages: 0x11 and 0x12; the messages 1.2 adds: 0x12 and 0x13; the messages 1.3 adds: 0x13), optional fields present and
-absent. Large variable fields are filled from a short repeated pattern so that drawing them stays
-cheap.
+codec bound), reserved fields sometimes non-zero, every SPDM version that defines the message
+(0x10 to 0x13; from 0x11, 0x12 or 0x13 for the messages those versions add) with the fields and
+bits of that version, optional fields present and absent. Large variable fields are filled from a
+short repeated pattern so that drawing them stays cheap.
 
 `STRATEGIES` (and `strategy_for`) maps each registered message class to its strategy;
 `mutations` turns valid wire bytes into near-valid ones for never-crash fuzzing.
@@ -30,7 +30,7 @@ from hypothesis.strategies import SearchStrategy
 
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.bounds import MAX_OPAQUE_LENGTH, NONCE_SIZE
-from spdm.messages.certificates import SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
+from spdm.messages.certificates import CERT_MODEL_MASK, SLOT_COUNT, Certificate, Digests, GetCertificate, GetDigests
 from spdm.messages.challenge import REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, has_requester_context
 from spdm.messages.chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, DheGroup, asym_signature_size, dhe_exchange_size, hash_size
@@ -63,7 +63,7 @@ from spdm.messages.events import (
     SubscribeEventTypesAck,
     SupportedEventTypes,
 )
-from spdm.messages.key_exchange import RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
+from spdm.messages.key_exchange import EVENT_ALL_POLICY, RANDOM_SIZE, Finish, FinishRsp, KeyExchange, KeyExchangeRsp
 from spdm.messages.key_pairs import (
     ERASE,
     GetKeyPairInfo,
@@ -80,6 +80,7 @@ from spdm.messages.negotiation import (
     MAX_EXT_ASYM_PLUS_HASH,
     MIN_DATA_TRANSFER_SIZE,
     NEGOTIATE_ALGORITHMS_FIXED_SIZE,
+    SPDM_VERSIONS,
     SUPPORTED_ALGORITHMS,
     Algorithms,
     AlgStruct,
@@ -244,10 +245,6 @@ _U8, _U16 = 0xFF, 0xFFFF
 
 # variable fields are usually at most this long; the maximal size is drawn on purpose
 _TYPICAL = 64
-_VERSIONS_1_0 = (0x10, 0x11, 0x12)
-_VERSIONS_1_1 = (0x11, 0x12)
-_VERSIONS_1_2 = (0x12, 0x13)
-_VERSIONS_1_3 = (0x13,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,13 +280,8 @@ def _bitmask(defined_bits: int, maximum: int) -> SearchStrategy[int]:
 
 @_memo
 def _versions(first: int = 0x10) -> SearchStrategy[int]:
-    return st.sampled_from({0x10: _VERSIONS_1_0, 0x11: _VERSIONS_1_1, 0x13: _VERSIONS_1_3}.get(first, _VERSIONS_1_2))
-
-
-@_memo
-def _versions_13() -> SearchStrategy[int]:
-    """1.0 to 1.3, for the messages whose 1.3 fields the codecs know."""
-    return st.sampled_from((*_VERSIONS_1_0, 0x13))
+    """The versions of `SPDM_VERSIONS` from `first`, the one that defines the message."""
+    return st.sampled_from(tuple(v for v in SPDM_VERSIONS if v >= first))
 
 
 @_memo
@@ -457,7 +449,8 @@ def _get_capabilities(draw: st.DrawFn) -> GetCapabilities:
 
 @_memo
 def get_capabilities(context: CodecContext | None = None) -> SearchStrategy[GetCapabilities]:
-    """1.0 requests (the header alone, 1.1 fields ``None``) and 1.1+ ones (1.2: with the transfer sizes)."""
+    """1.0 requests (the header alone, 1.1 fields ``None``) and 1.1+ ones (1.2: with the transfer sizes;
+    1.3: Param1 bit 0 asking for the supported algorithms, or not)."""
     return _get_capabilities()
 
 
@@ -524,7 +517,7 @@ def _reserved_bytes(size: int) -> SearchStrategy[bytes]:
 @_memo
 @st.composite
 def _negotiate_algorithms(draw: st.DrawFn) -> NegotiateAlgorithms:
-    ver = draw(_versions_13())
+    ver = draw(_versions())
     budget = (max_algorithms_length(ver) - NEGOTIATE_ALGORITHMS_FIXED_SIZE) // 4
     ext_asym = draw(_tuples(ext_alg(), min(MAX_EXT_ASYM_PLUS_HASH, budget), typical=2))
     budget -= len(ext_asym)
@@ -579,7 +572,7 @@ def negotiate_algorithms(context: CodecContext | None = None) -> SearchStrategy[
 @_memo
 @st.composite
 def _algorithms(draw: st.DrawFn) -> Algorithms:
-    ver = draw(_versions_13())
+    ver = draw(_versions())
     budget = (max_algorithms_length(ver) - ALGORITHMS_FIXED_SIZE) // 4
     ext_asym = draw(_tuples(ext_alg(), min(1, budget)))
     ext_hash = draw(_tuples(ext_alg(), min(1, budget - len(ext_asym))))
@@ -628,7 +621,7 @@ def _digests(context: CodecContext) -> SearchStrategy[Digests]:
         count = mask.bit_count()
         multi_key = context.multi_key
         return Digests(
-            version=draw(_versions_13()),
+            version=draw(_versions(0x13 if multi_key else 0x10)),  # a multi-key connection is 1.3's
             param1=draw(_reserved()),
             slot_mask=mask,
             digests=tuple(draw(_fixed(size)) for _ in range(count)),
@@ -643,7 +636,7 @@ def _digests(context: CodecContext) -> SearchStrategy[Digests]:
 @_memo
 def digests(context: CodecContext | None = None) -> SearchStrategy[Digests]:
     """One digest of the context's hash size per slot in the mask, from none to all eight; with the
-    context's `multi_key`, a KeyPairID, CertificateInfo and KeyUsageMask per slot too."""
+    context's `multi_key`, a 1.3 answer with a KeyPairID, CertificateInfo and KeyUsageMask per slot too."""
     return _with_context(_digests, context)
 
 
@@ -654,11 +647,12 @@ def _slot_param() -> SearchStrategy[int]:
 
 @_memo
 def get_certificate(context: CodecContext | None = None) -> SearchStrategy[GetCertificate]:
+    """Param2 bit 0 set or not: 1.3 SlotSizeRequested, reserved before."""
     return st.builds(
         GetCertificate,
         version=_versions(),
         slot_param=_slot_param(),
-        param2=_reserved(),
+        param2=_usual((0x00, 0x01)),
         offset=_usual((0, 0x400, 0x800), _U16),
         length=_usual((0x400, 0xFFFF, 0), _U16),
     )
@@ -666,12 +660,12 @@ def get_certificate(context: CodecContext | None = None) -> SearchStrategy[GetCe
 
 @_memo
 def certificate(context: CodecContext | None = None) -> SearchStrategy[Certificate]:
-    """Portions from empty to 0xFFFF bytes."""
+    """Portions from empty to 0xFFFF bytes; Param2 any 1.3 certificate model (reserved before)."""
     return st.builds(
         Certificate,
         version=_versions(),
         slot_param=_slot_param(),
-        param2=_reserved(),
+        param2=_usual(tuple(range(CERT_MODEL_MASK + 1))),
         remainder_length=_usual((0,), _U16),
         portion=_blob(_U16),
     )
@@ -689,7 +683,7 @@ def _summary_hash_type() -> SearchStrategy[int]:
 @_memo
 @st.composite
 def _challenge(draw: st.DrawFn) -> Challenge:
-    ver = draw(_versions_13())
+    ver = draw(_versions())
     return Challenge(
         version=ver,
         slot_id=draw(_usual((0, 1, 7, 0xFF))),
@@ -714,7 +708,7 @@ def _summary_hash(context: CodecContext, hash_size: int) -> SearchStrategy[bytes
 def _challenge_auth(context: CodecContext) -> SearchStrategy[ChallengeAuth]:
     hash_size = _size(context, "hash_size", ChallengeAuth)
     signature_size = _size(context, "signature_size", ChallengeAuth)  # a missing size fails here, not when drawn
-    return _versions_13().flatmap(
+    return _versions().flatmap(
         lambda ver: st.builds(
             ChallengeAuth,
             version=st.just(ver),
@@ -743,7 +737,7 @@ def challenge_auth(context: CodecContext | None = None) -> SearchStrategy[Challe
 @_memo
 @st.composite
 def _get_measurements(draw: st.DrawFn) -> GetMeasurements:
-    ver = draw(_versions_13())
+    ver = draw(_versions())
     attributes = draw(_usual((0x00, 0x01)))
     signed = bool(attributes & 0x01)
     return GetMeasurements(
@@ -808,7 +802,7 @@ def _measurements(context: CodecContext) -> SearchStrategy[Measurements]:
     signature: SearchStrategy[bytes | None] = st.none()
     if context.signature_requested:
         signature = _fixed(_size(context, "signature_size", Measurements))
-    return _versions_13().flatmap(
+    return _versions().flatmap(
         lambda ver: st.builds(
             Measurements,
             version=st.just(ver),
@@ -864,9 +858,9 @@ def _error_response(draw: st.DrawFn) -> ErrorResponse:
     if error_code == ErrorCode.ResponseNotReady:
         extended = draw(response_not_ready())
     elif error_code == ErrorCode.LargeResponse:
-        extended = draw(large_response())
+        extended = draw(st.one_of(large_response(), st.just(b"")))
     elif error_code == ErrorCode.ResponseTooLarge:
-        extended = draw(response_too_large())
+        extended = draw(st.one_of(response_too_large(), st.just(b"")))
     else:
         extended = draw(_blob(MAX_EXTENDED_ERROR_DATA, typical=8))
     return ErrorResponse(
@@ -876,8 +870,8 @@ def _error_response(draw: st.DrawFn) -> ErrorResponse:
 
 @_memo
 def error_response(context: CodecContext | None = None) -> SearchStrategy[ErrorResponse]:
-    """ResponseNotReady, LargeResponse and ResponseTooLarge with their records, other codes with 0 to
-    32 bytes of extended data."""
+    """ResponseNotReady with its record, LargeResponse and ResponseTooLarge with theirs or none (``b""``,
+    as libspdm sends them), other codes with 0 to 32 bytes of extended data."""
     return _error_response()
 
 
@@ -1000,7 +994,7 @@ def _key_exchange(context: CodecContext) -> SearchStrategy[KeyExchange]:
         summary_hash_type=_summary_hash_type(),
         slot_id=_usual((0, 1, 7, 0xFF)),
         req_session_id=_uint(_U16),
-        session_policy=_usual((0, 1)),
+        session_policy=_usual((0, 1, EVENT_ALL_POLICY)),
         reserved=_reserved(),
         random_data=_fixed(RANDOM_SIZE),
         exchange_data=_fixed(_size(context, "dhe_size", KeyExchange)),
@@ -1010,7 +1004,7 @@ def _key_exchange(context: CodecContext) -> SearchStrategy[KeyExchange]:
 
 @_memo
 def key_exchange(context: CodecContext | None = None) -> SearchStrategy[KeyExchange]:
-    """ExchangeData of the context's DHE size."""
+    """ExchangeData of the context's DHE size; SessionPolicy's 1.2 and 1.3 bits (reserved before)."""
     return _with_context(_key_exchange, context)
 
 

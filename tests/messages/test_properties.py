@@ -18,12 +18,15 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from spdm.errors import DecodeError
-from spdm.messages import Code, CodecContext, Message, decode, decode_as, decode_prefix, encode, registry
+from spdm.messages import Code, CodecContext, ErrorCode, Message, decode, decode_as, decode_prefix, encode, registry
+from spdm.messages.certificates import CERT_MODELS
 from spdm.messages.chunk import ChunkSendAck
+from spdm.messages.codes import REQUEST_NEEDS
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse, EncapsulatedRequest, EncapsulatedResponseAck
 from spdm.messages.error import ErrorResponse, LargeResponse, ResponseNotReady, ResponseTooLarge
+from spdm.messages.key_exchange import asks_all_events
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock, Measurements
-from spdm.messages.negotiation import AlgStruct, ExtAlg, NegotiateAlgorithms
+from spdm.messages.negotiation import SPDM_VERSIONS, AlgStruct, ExtAlg, NegotiateAlgorithms
 from spdm.messages.opaque import (
     OpaqueTable,
     SupportedVersionList,
@@ -223,8 +226,27 @@ SHAPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], bool]]] = {
     "VERSION 255 entries": (strategies.version(), lambda m: len(m.entries) == 255),
     "GET_CAPABILITIES 1.0": (strategies.get_capabilities(), lambda m: m.version == 0x10 and m.flags is None),
     "GET_CAPABILITIES 1.2": (strategies.get_capabilities(), lambda m: m.version == 0x12 and m.flags is not None),
+    "GET_CAPABILITIES 1.3 asking for the supported algorithms": (
+        strategies.get_capabilities(),
+        lambda m: m.supported_algorithms_requested,
+    ),
+    "CAPABILITIES 1.3 with Supported Algorithms": (
+        strategies.capabilities(),
+        lambda m: m.version == 0x13 and m.supported_algorithms is not None,
+    ),
+    "CAPABILITIES 1.3 without": (
+        strategies.capabilities(),
+        lambda m: m.version == 0x13 and m.supported_algorithms is None,
+    ),
     "DIGESTS 8 slots": (strategies.digests(), lambda m: len(m.digests) == 8),
     "DIGESTS no slot": (strategies.digests(), lambda m: not m.digests),
+    "DIGESTS 1.3 multi-key": (
+        strategies.digests(),
+        lambda m: m.version == 0x13 and m.digests and m.key_pair_ids is not None,
+    ),
+    "DIGESTS 1.3 SupportedSlotMask": (strategies.digests(), lambda m: m.supported_slot_mask != 0),
+    "GET_CERTIFICATE 1.3 SlotSizeRequested": (strategies.get_certificate(), lambda m: m.slot_size_requested),
+    "CERTIFICATE 1.3 certificate model": (strategies.certificate(), lambda m: m.certificate_model in CERT_MODELS),
     "CERTIFICATE portion 0xFFFF": (strategies.certificate(), lambda m: len(m.portion) == 0xFFFF),
     "CERTIFICATE empty portion": (strategies.certificate(), lambda m: not m.portion),
     "CHALLENGE_AUTH summary hash and 1024 opaque": (
@@ -257,6 +279,19 @@ SHAPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], bool]]] = {
     ),
     "ERROR LargeResponse": (strategies.error_response(), lambda m: isinstance(m.extended_data, LargeResponse)),
     "ERROR ResponseTooLarge": (strategies.error_response(), lambda m: isinstance(m.extended_data, ResponseTooLarge)),
+    # libspdm sends these two without their ExtendedErrorData
+    "ERROR LargeResponse without extended data": (
+        strategies.error_response(),
+        lambda m: m.error_code == ErrorCode.LargeResponse and m.extended_data == b"",
+    ),
+    "ERROR ResponseTooLarge without extended data": (
+        strategies.error_response(),
+        lambda m: m.error_code == ErrorCode.ResponseTooLarge and m.extended_data == b"",
+    ),
+    "ERROR 1.3 NoPendingRequests": (
+        strategies.error_response(),
+        lambda m: m.version == 0x13 and m.error_code == ErrorCode.NoPendingRequests,
+    ),
     "CHUNK_SEND first chunk, 0xFFFF bytes": (
         strategies.chunk_send(),
         lambda m: m.large_message_size is not None and len(m.chunk) == 0xFFFF,
@@ -292,6 +327,10 @@ SHAPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], bool]]] = {
     ),
     "KEY_EXCHANGE opaque table": (strategies.key_exchange(), lambda m: m.opaque_data[:4] == b"FTMD"),
     "KEY_EXCHANGE 512-byte exchange data": (strategies.key_exchange(), lambda m: len(m.exchange_data) == 512),
+    "KEY_EXCHANGE 1.3 EventAllPolicy": (
+        strategies.key_exchange(),
+        lambda m: asks_all_events(m.version, m.session_policy),
+    ),
     "KEY_EXCHANGE_RSP in the clear": (
         strategies.key_exchange_rsp(),
         lambda m: m.responder_verify_data is None and m.measurement_summary_hash is not None,
@@ -314,6 +353,10 @@ SHAPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], bool]]] = {
         strategies.encapsulated_response_ack(),
         lambda m: m.payload_type == 2 and len(m.payload) == 1,
     ),
+    "ENCAPSULATED_RESPONSE_ACK 1.3 AckRequestID": (
+        strategies.encapsulated_response_ack(),
+        lambda m: m.version == 0x13 and m.ack_request_id is not None,
+    ),
     "opaque table of 255 elements": (opaque_table(), lambda t: len(t.elements) == 255),
     "opaque table of no element": (opaque_table(), lambda t: not t.elements),
     "SupportedVersionList of 255": (supported_version_list(), lambda r: len(r.versions) == 255),
@@ -331,6 +374,27 @@ def test_strategies_reach_every_shape(shape: str) -> None:
     find(strategy, condition, settings=_FIND)
 
 
+def _defined_from(cls: type[Message]) -> int:
+    """The SPDM version that defines `cls`: its request's (SEND_EVENT, the responder's request, is 1.3's)."""
+    request = Code(cls.code | 0x80)
+    return 0x13 if request == Code.SEND_EVENT else REQUEST_NEEDS[request].version
+
+
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@pytest.mark.parametrize(
+    ("cls", "version"),
+    [
+        pytest.param(cls, version, id=f"{cls.name}-{version:x}")
+        for cls in CLASSES
+        for version in SPDM_VERSIONS
+        if version >= _defined_from(cls)
+    ],
+)
+def test_strategies_reach_every_version(cls: type[Message], version: int) -> None:
+    """Each message at every SPDM version that defines it, from its first to 1.3."""
+    find(STRATEGIES[cls](), lambda m: m.version == version, settings=_FIND)
+
+
 # --- never crash ----------------------------------------------------------------------------------
 
 
@@ -341,7 +405,7 @@ def test_arbitrary_bytes_raise_only_decode_error(data: bytes, context: CodecCont
 
 @pytest.mark.parametrize("code", list(Code), ids=lambda code: code.name)
 @given(
-    version=st.one_of(st.sampled_from((0x10, 0x11, 0x12)), st.integers(0, 0xFF)),
+    version=st.one_of(st.sampled_from(SPDM_VERSIONS), st.integers(0, 0xFF)),
     body=st.binary(max_size=600),
     context=any_context,
 )
