@@ -42,6 +42,7 @@ __all__ = [
     "GroupId",
     "check_event",
     "check_groups",
+    "check_notifier_groups",
     "check_svh",
     "decode_groups",
     "group_id",
@@ -160,6 +161,22 @@ def check_groups(groups: Iterable[EventGroup], name: str) -> None:
         types = [entry.event_type_id for entry in group.event_types]
         if len(set(types)) != len(types):
             raise _invalid(f"{name} names an event type of group {_describe(key)} twice")
+
+
+def check_notifier_groups(groups: Iterable[EventGroup], name: str) -> None:
+    """The event groups a Notifier supports: `check_groups`, and a DMTF group lists only the DMTF
+    types (`DmtfEventType`), since an event of another could be neither raised nor received
+    (libspdm_validate_dmtf_event_type); InvalidRequest. The Event Recipient does not hold the
+    Notifier's SUPPORTED_EVENT_TYPES to this, as libspdm_req_get_supported_event_types.c does not:
+    a type it does not know is one it need not subscribe to."""
+    groups = tuple(groups)
+    check_groups(groups, name)
+    for group in groups:
+        if group.svh_id != DMTF_REGISTRY:
+            continue
+        undefined = {entry.event_type_id for entry in group.event_types} - set(DMTF_DETAIL_SIZES)
+        if undefined:
+            raise _invalid(f"{name}: DMTF EventTypeID {min(undefined)} is not defined")
 
 
 def supported_types(groups: Iterable[EventGroup]) -> dict[GroupId, frozenset[int]]:

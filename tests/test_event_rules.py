@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spdm.errors import DecodeError, ErrorCode, ProtocolError
+from spdm.errors import DecodeError, EncodeError, ErrorCode, ProtocolError
 from spdm.events import (
     DMTF_EVENT_GROUP,
     DmtfEventType,
+    check_notifier_groups,
     decode_groups,
     received_events,
     subscribe_all,
@@ -18,6 +19,7 @@ from spdm.events import (
 )
 from spdm.messages import decode, encode
 from spdm.messages.codec import decode_record, encode_record, encode_records
+from spdm.messages.encapsulated import EncapsulatedRequest
 from spdm.messages.events import (
     Event,
     EventGroup,
@@ -144,6 +146,19 @@ def test_event_lost_detail_layout() -> None:
 # --- the responder's queue of one session --------------------------------------------------------
 
 
+def _send(events: SessionEvents, room: int | None = None) -> SendEvent | None:
+    """The SEND_EVENT of the ENCAPSULATED_REQUEST `events.send_event` builds."""
+    request = events.send_event(0x13, room)
+    if request is None:
+        return None
+    carrier = decode(request)
+    assert isinstance(carrier, EncapsulatedRequest) and carrier.request_id == events.request_id
+    assert len(request) <= (room or len(request))
+    send = decode(carrier.payload)
+    assert isinstance(send, SendEvent)
+    return send
+
+
 def _subscribed(*types: int) -> SessionEvents:
     events = SessionEvents()
     events.subscribe({DMTF: frozenset(types)})
@@ -152,25 +167,25 @@ def _subscribed(*types: int) -> SessionEvents:
 
 def test_queue_send_acknowledge() -> None:
     events = _subscribed(DmtfEventType.CERTIFICATE_CHANGED)
-    assert events.send_event(0x13) is None
+    assert _send(events) is None
     assert events.queue(DMTF, DmtfEventType.MEASUREMENT_CHANGED, bytes(32)) is None  # not subscribed
     assert [events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") for _ in range(3)] == [0, 1, 2]
-    sent = events.send_event(0x13)
+    sent = _send(events)
     assert sent is not None and [e.event_instance_id for e in sent.events] == [0, 1, 2]
     assert decode(encode(sent)) == sent
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x02") == 3  # raised while in flight
     events.acknowledged()
     assert events.last_acked == 2
-    again = events.send_event(0x13)
+    again = _send(events)
     assert again is not None and [e.event_instance_id for e in again.events] == [3]
 
 
 def test_refused_events_come_again_with_their_ids() -> None:
     events = _subscribed(DmtfEventType.CERTIFICATE_CHANGED)
     events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01")
-    first = events.send_event(0x13)
+    first = _send(events)
     events.refused()
-    second = events.send_event(0x13)
+    second = _send(events)
     assert first is not None and second is not None
     assert first.events == second.events
     assert events.request_id == 2  # a new encapsulated request each time
@@ -183,7 +198,7 @@ def test_overflow_is_one_event_lost() -> None:
     # the queue is full: the next two are lost; EventLost takes ID 32, the lost ones 33 and 34
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") == 33
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") == 34
-    sent = events.send_event(0x13)
+    sent = _send(events)
     assert sent is not None and len(sent.events) == MAX_PENDING_EVENTS + 1
     lost = sent.events[-1]
     assert (lost.event_instance_id, lost.event_type_id) == (32, DmtfEventType.EVENT_LOST)
@@ -199,7 +214,7 @@ def test_overflow_without_event_lost_subscription_skips_ids() -> None:
     events = _subscribed(DmtfEventType.CERTIFICATE_CHANGED)
     for _ in range(MAX_PENDING_EVENTS + 2):
         events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01")
-    sent = events.send_event(0x13)
+    sent = _send(events)
     assert sent is not None and [e.event_instance_id for e in sent.events] == list(range(MAX_PENDING_EVENTS))
     events.acknowledged()
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") == MAX_PENDING_EVENTS + 2
@@ -211,14 +226,52 @@ def test_a_new_subscription_drops_waiting_events_and_sends_one_run() -> None:
     events.queue(DMTF, DmtfEventType.MEASUREMENT_CHANGED, bytes(32))  # 1, dropped below
     events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x02")  # 2
     events.subscribe({DMTF: frozenset({DmtfEventType.CERTIFICATE_CHANGED})})
-    first = events.send_event(0x13)
+    first = _send(events)
     assert first is not None and [e.event_instance_id for e in first.events] == [0]
     events.acknowledged()
-    second = events.send_event(0x13)
+    second = _send(events)
     assert second is not None and [e.event_instance_id for e in second.events] == [2]
     events.acknowledged()
     events.subscribe({})
     assert events.queue(DMTF, DmtfEventType.CERTIFICATE_CHANGED, b"\x01") is None
+
+
+def test_a_send_event_carries_only_what_fits_the_room() -> None:
+    """As many events of the run as the ENCAPSULATED_REQUEST the requester takes can carry; the rest
+    go in the next one (libspdm_rsp_encap_send_event.c: the room left for the event list)."""
+    events = _subscribed(DmtfEventType.MEASUREMENT_CHANGED)
+    for _ in range(30):
+        events.queue(DMTF, DmtfEventType.MEASUREMENT_CHANGED, bytes(32))
+    three = len(encode(EncapsulatedRequest(request_id=1, payload=encode(SendEvent(events=tuple(events.pending[:3]))))))
+    first = _send(events, room=three + 45)  # one more event is 46 bytes
+    assert first is not None and [e.event_instance_id for e in first.events] == [0, 1, 2]
+    assert events.in_flight == 3
+    events.acknowledged()
+    sent: list[int] = []
+    while (more := _send(events, room=1200)) is not None:
+        sent += [e.event_instance_id for e in more.events]
+        events.acknowledged()
+    assert sent == list(range(3, 30))
+
+
+def test_a_send_event_that_does_not_build_leaves_nothing_in_flight() -> None:
+    """An event whose EventDetail is over EventDetailLen (`Responder.raise_event` refuses it) makes
+    no SEND_EVENT: EncodeError, and the queue is as it was, nothing in flight, no RequestID taken."""
+    events = SessionEvents()
+    events.subscribe({(3, b"\x86\x80"): frozenset({7})})
+    assert events.queue((3, b"\x86\x80"), 7, bytes(0x10000)) == 0
+    with pytest.raises(EncodeError):
+        events.send_event(0x13)
+    assert (events.in_flight, events.request_id, len(events.pending)) == (0, 0, 1)
+
+
+def test_a_notifier_supports_only_the_dmtf_types_there_are() -> None:
+    """ResponderConfig.event_groups may not list a DMTF type spdm.h does not define; the requester
+    takes a SUPPORTED_EVENT_TYPES that does (libspdm_req_get_supported_event_types.c checks no type)."""
+    nine = EventGroup(svh_id=0, event_types=(EventTypeEntry(event_type_id=9),))
+    assert "DMTF EventTypeID 9 is not defined" in _invalid(check_notifier_groups, (nine,), "event_groups")
+    check_notifier_groups((DMTF_EVENT_GROUP, PCISIG), "event_groups")
+    assert decode_groups(encode_record(nine, "g"), 1, "SupportedEventGroupsList") == (nine,)
 
 
 # --- any subscription list: acknowledged, or refused with nothing changed -----------------------

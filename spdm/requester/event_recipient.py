@@ -31,7 +31,11 @@ from spdm.requester.channel import Transact
 from spdm.requester.events import Steps
 from spdm.requester.support import require_support
 
-__all__ = ["EventInbox", "get_supported_event_types", "subscribe_event_types"]
+__all__ = ["MAX_POLL_FLOWS", "EventInbox", "get_supported_event_types", "subscribe_event_types"]
+
+MAX_POLL_FLOWS = 64
+"""The encapsulated flows one `poll_events` runs at most, each while the last brought new events:
+a device that keeps raising events cannot hold the requester in one poll."""
 
 
 def get_supported_event_types(transact: Transact, negotiated: Negotiated) -> Steps[tuple[EventGroup, ...]]:
@@ -76,6 +80,9 @@ class EventInbox:
         if not self._negotiated.responder_has(CapabilityFlags.EVENT_CAP):
             raise ProtocolError(ErrorCode.UnsupportedRequest, "the responder did not set EVENT_CAP", request.code)
         self._events.extend(received_events(request))
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def take(self) -> tuple[Event, ...]:
         """The events delivered since the last `take`, in the order they came."""

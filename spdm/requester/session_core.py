@@ -66,7 +66,12 @@ from spdm.requester.channel import Channel
 from spdm.requester.encapsulated import EncapsulatedAnswers, run_encapsulated
 from spdm.requester.endpoint_info import EndpointInfoResult, get_endpoint_info
 from spdm.requester.errors import SessionClosedError, SessionDecryptError
-from spdm.requester.event_recipient import EventInbox, get_supported_event_types, subscribe_event_types
+from spdm.requester.event_recipient import (
+    MAX_POLL_FLOWS,
+    EventInbox,
+    get_supported_event_types,
+    subscribe_event_types,
+)
 from spdm.requester.events import Operation, Steps, send
 from spdm.requester.identity import RequesterIdentity
 from spdm.requester.key_pairs import (
@@ -444,9 +449,12 @@ class SessionCore:
 
     def poll_events(self) -> Operation[tuple[Event, ...]]:
         """The responder's events: GET_ENCAPSULATED_REQUEST, each SEND_EVENT answered with EVENT_ACK
-        (and any other encapsulated request as `serve_encapsulated_requests` answers it); the
-        operation returns the events received since the last poll, in EventInstanceID order within
-        each SEND_EVENT, () when none was waiting.
+        (and any other encapsulated request as `serve_encapsulated_requests` answers it), asked
+        again while a flow brings new events, since a responder sends one SEND_EVENT a flow (libspdm's
+        does, ours too) and one SEND_EVENT may not carry every waiting event (a gap in their IDs, the
+        requester's MaxSPDMmsgSize); at most `MAX_POLL_FLOWS` flows, the rest waits for the next
+        poll. The operation returns the events received since the last poll, in EventInstanceID
+        order within each SEND_EVENT, () when none was waiting.
 
         The responder cannot send them by itself (on DOE the device never initiates): poll when the
         transport signals it, or from time to time. Needs ENCAP_CAP on both sides (NegotiationError).
@@ -454,7 +462,11 @@ class SessionCore:
         return Operation(self._poll_events())
 
     def _poll_events(self) -> Steps[tuple[Event, ...]]:
-        yield from self._serve_encapsulated_requests()
+        for _ in range(MAX_POLL_FLOWS):
+            received = len(self._inbox)
+            yield from self._serve_encapsulated_requests()
+            if len(self._inbox) == received:
+                break
         return self._inbox.take()
 
     def _established(self, steps: Steps[T]) -> Steps[T]:

@@ -22,7 +22,7 @@ from spdm._checks import check_responder_flags, check_transfer_size_settings
 from spdm.certs import MAX_CERTIFICATE_PORTION, check_certificate_portion
 from spdm.crypto import DheSuite, SigningKey
 from spdm.errors import NegotiationError, ProtocolError
-from spdm.events import DMTF_EVENT_GROUP, check_groups
+from spdm.events import DMTF_EVENT_GROUP, check_notifier_groups
 from spdm.limits import DEFAULT_LIMITS, Limits
 from spdm.measurements import MeasurementProvider
 from spdm.messages.certificates import SLOT_COUNT
@@ -292,7 +292,8 @@ class ResponderConfig:
     - `secured_transport`: the framing of secured messages (`spdm.session.PCI_DOE` or `MCTP`).
     - `event_groups`: the event groups (and their types) SUPPORTED_EVENT_TYPES lists and requesters
       may subscribe to, served with EVENT_CAP (SPDM 1.3); by default the DMTF group with its four
-      types (`spdm.events.DMTF_EVENT_GROUP`). Events are raised with `Responder.raise_event`.
+      types (`spdm.events.DMTF_EVENT_GROUP`), the only DMTF types there are
+      (`spdm.events.check_notifier_groups`). Events are raised with `Responder.raise_event`.
     - `on_dhe_secret(session_id, secret)`: told each DHE session's shared secret once its
       KEY_EXCHANGE_RSP is built (sessions in capture order), for a capture's secrets sidecar
       (`spdm.capture.SecretsLog`). It reveals session keys: set it only with the user's consent.
@@ -408,7 +409,7 @@ class ResponderConfig:
 
     def _check_events(self) -> None:
         try:
-            check_groups(self.event_groups, "event_groups")
+            check_notifier_groups(self.event_groups, "event_groups")
         except ProtocolError as exc:
             raise ValueError(str(exc)) from None
         if self.capabilities & F.EVENT_CAP and not self.event_groups:

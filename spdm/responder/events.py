@@ -12,7 +12,12 @@ Bounds: a session keeps at most `MAX_PENDING_EVENTS` events. One raised while th
 it still takes its EventInstanceID, and a session subscribed to EventLost gets one EventLost
 (LastAckedEventInstID, LastLostEventInstID) in the queue instead, kept up to date until it is
 sent. A SEND_EVENT carries the waiting events up to the first gap in their IDs (lost ones, or
-ones dropped by a new subscription), so each is one run as the recipient requires.
+ones dropped by a new subscription), so each is one run as the recipient requires, and only as
+many of them as fit the ENCAPSULATED_REQUEST the requester takes (`send_event_room`, as
+libspdm_rsp_encap_send_event.c gives libspdm_generate_event_list only the room left); the rest
+go in the next one. `check_sendable` refuses, when it is raised, an event that would not fit
+alone, so the first waiting event always goes and none blocks the queue. As libspdm's responder,
+each GET_ENCAPSULATED_REQUEST flow carries one SEND_EVENT: the requester asks again for the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from spdm.chunking import transfer_size
+from spdm.errors import EncodeError
 from spdm.events import (
     DMTF_REGISTRY,
     MAX_EVENT_INSTANCE_ID,
@@ -31,6 +38,7 @@ from spdm.events import (
 )
 from spdm.messages import encode
 from spdm.messages.codec import encode_record, encode_records
+from spdm.messages.encapsulated import EncapsulatedRequest
 from spdm.messages.events import (
     Event,
     EventGroup,
@@ -40,9 +48,17 @@ from spdm.messages.events import (
     SubscribeEventTypesAck,
     SupportedEventTypes,
 )
+from spdm.negotiated import Negotiated
 from spdm.responder._common import next_request_id
 
-__all__ = ["MAX_PENDING_EVENTS", "SessionEvents", "subscribe", "supported_event_types"]
+__all__ = [
+    "MAX_PENDING_EVENTS",
+    "SessionEvents",
+    "check_sendable",
+    "send_event_room",
+    "subscribe",
+    "supported_event_types",
+]
 
 MAX_PENDING_EVENTS = 32
 _EVENT_LOST = (DMTF_REGISTRY, b"", int(DmtfEventType.EVENT_LOST))
@@ -120,17 +136,28 @@ class SessionEvents:
             self.pending[index] = replace(self.pending[index], event_detail=encode_record(detail, "EventLost"))
         return lost
 
-    def send_event(self, version: int) -> SendEvent | None:
-        """The SEND_EVENT of the waiting events (up to the first gap in their IDs), or None if none wait."""
+    def send_event(self, version: int, room: int | None = None) -> bytes | None:
+        """The ENCAPSULATED_REQUEST carrying the next SEND_EVENT, or None if no event waits: the
+        waiting events up to the first gap in their IDs, as many as fit in `room` bytes (None: no
+        bound; the first always goes, `check_sendable` saw to it). Its events are in flight, and
+        its RequestID taken, only once it is built."""
         if not self.pending:
             return None
         ids = [event.event_instance_id for event in self.pending]
         run = 1
         while run < len(ids) and ids[run] == ids[run - 1] + 1:
             run += 1
-        self.in_flight = run
-        self.request_id = next_request_id(self.request_id)
-        return SendEvent(version=version, events=tuple(self.pending[:run]))
+        count, size = 1, _carrier_size(version, self.pending[:1])
+        for event in self.pending[1:run]:
+            size += len(encode_record(event, "SEND_EVENT event"))
+            if room is not None and size > room:
+                break
+            count += 1
+        request_id = next_request_id(self.request_id)
+        payload = encode(SendEvent(version=version, events=tuple(self.pending[:count])))
+        request = encode(EncapsulatedRequest(version=version, request_id=request_id, payload=payload))
+        self.in_flight, self.request_id = count, request_id
+        return request
 
     def acknowledged(self) -> None:
         """EVENT_ACK: the events of the last SEND_EVENT are delivered."""
@@ -142,6 +169,40 @@ class SessionEvents:
     def refused(self) -> None:
         """The requester answered the SEND_EVENT with ERROR: its events wait for the next one."""
         self.in_flight = 0
+
+
+def _carrier_size(version: int, events: list[Event]) -> int:
+    """The size of the ENCAPSULATED_REQUEST whose SEND_EVENT carries `events` (EncodeError if one
+    does not encode)."""
+    send = encode(SendEvent(version=version, events=tuple(events)))
+    return len(encode(EncapsulatedRequest(version=version, request_id=0, payload=send)))
+
+
+def send_event_room(negotiated: Negotiated) -> int | None:
+    """The largest ENCAPSULATED_REQUEST (carrying SEND_EVENT) the requester takes: its MaxSPDMmsgSize
+    when the connection chunks, else its DataTransferSize (the message travels whole); None
+    without 1.2 sizes."""
+    if transfer_size(negotiated) is not None:
+        return negotiated.requester_max_spdm_msg_size
+    return negotiated.requester_data_transfer_size
+
+
+def check_sendable(group: GroupId, event_type_id: int, detail: bytes, negotiated: Negotiated | None) -> None:
+    """An event to raise must encode (EventDetailLen is two bytes) and, once a connection is
+    negotiated, fit alone in a SEND_EVENT the requester takes (`send_event_room`): else ValueError,
+    since it could never be delivered and would hold back every event raised after it."""
+    svh_id, vendor_id = group
+    event = Event(
+        event_instance_id=0, svh_id=svh_id, svh_vendor_id=vendor_id, event_type_id=event_type_id, event_detail=detail
+    )
+    version = 0x13 if negotiated is None else negotiated.version
+    try:
+        size = _carrier_size(version, [event])
+    except EncodeError as error:
+        raise ValueError(f"the event does not encode: {error}") from None
+    room = None if negotiated is None else send_event_room(negotiated)
+    if room is not None and size > room:
+        raise ValueError(f"a SEND_EVENT of this event alone is {size} bytes, over the {room} the requester takes")
 
 
 def supported_event_types(groups: tuple[EventGroup, ...], version: int) -> bytes:

@@ -126,6 +126,7 @@ from spdm.responder._common import (
 from spdm.responder.chunks import CHUNK_REQUESTS, LargeMessages, TooLarge
 from spdm.responder.config import SLOT_COUNT, ResponderConfig, SlotIdentity
 from spdm.responder.endpoint_info import EndpointInfoAsk
+from spdm.responder.events import check_sendable
 from spdm.responder.key_pairs import KeyPairTable, digests_key_fields
 from spdm.responder.mel import answer_mel
 from spdm.responder.provisioning import SlotTable, build_csr, certified_identity, unpadded_chain
@@ -318,7 +319,9 @@ class Responder:
         EventInstanceID it got in each session, by SessionID; empty when no session subscribed.
 
         The event must be of a type `config.event_groups` lists (`group`: its standards-vendor
-        header, DMTF by default) with a detail its type allows (`spdm.events.check_event`);
+        header, DMTF by default) with a detail its type allows (`spdm.events.check_event`) and
+        that a SEND_EVENT of it alone can carry to the requester (`spdm.responder.events.check_sendable`:
+        EventDetailLen is two bytes, and the requester takes messages of its MaxSPDMmsgSize);
         EventLost is the responder's own. Otherwise ValueError.
         """
         key = (group[0], bytes(group[1]))
@@ -330,6 +333,7 @@ class Responder:
             check_event(key[0], key[1], event_type_id, bytes(detail))
         except ProtocolError as error:
             raise ValueError(str(error)) from None
+        check_sendable(key, event_type_id, bytes(detail), self.negotiated)
         return self._sessions.raise_event(key, event_type_id, bytes(detail), session_id)
 
     @_one_at_a_time

@@ -91,7 +91,7 @@ from spdm.responder._common import (
     unexpected,
 )
 from spdm.responder.config import ResponderConfig
-from spdm.responder.events import SessionEvents, subscribe, supported_event_types
+from spdm.responder.events import SessionEvents, send_event_room, subscribe, supported_event_types
 from spdm.responder.state import SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
@@ -688,7 +688,7 @@ class SessionTable:
         if session is None:
             raise unexpected("GET_ENCAPSULATED_REQUEST with no encapsulated request pending")
         if session.state is SessionState.ESTABLISHED:
-            return self._send_event(ask, session)
+            return self._send_event(ask, session, connection)
         flow = EncapsulatedFlow(request_id=1)
         session.encapsulated = flow
         embedded = encode(GetDigests(version=ask.version))
@@ -822,14 +822,14 @@ class SessionTable:
             raise unexpected("SUBSCRIBE_EVENT_TYPES outside a session")
         return subscribe(session.events, self.config.event_groups, ask)
 
-    def _send_event(self, ask: GetEncapsulatedRequest, session: Session) -> bytes:
-        """The waiting events as an encapsulated SEND_EVENT; none waiting is NoPendingRequests
-        (UnexpectedRequest before 1.3, as libspdm_rsp_encap_response.c answers)."""
-        send = session.events.send_event(ask.version)
-        if send is None:
+    def _send_event(self, ask: GetEncapsulatedRequest, session: Session, connection: Connection | None) -> bytes:
+        """The waiting events as an encapsulated SEND_EVENT, as many as the requester takes; none
+        waiting is NoPendingRequests (UnexpectedRequest before 1.3, as libspdm_rsp_encap_response.c answers)."""
+        room = None if connection is None else send_event_room(connection.negotiated)
+        request = session.events.send_event(ask.version, room)
+        if request is None:
             raise nothing_pending(ask.version, "no event or request is pending")
-        request_id = session.events.request_id
-        return encode(EncapsulatedRequest(version=ask.version, request_id=request_id, payload=encode(send)))
+        return request
 
     def _event_ack(self, ask: DeliverEncapsulatedResponse, session: Session, negotiated: Negotiated) -> bytes:
         """EVENT_ACK delivers the SEND_EVENT's events; an ERROR leaves them waiting. Either ends the flow."""

@@ -61,10 +61,11 @@ def _requester_config(config: ResponderConfig) -> RequesterConfig:
     return dataclasses.replace(sessions, capabilities=sessions.capabilities | F.ENCAP_CAP)
 
 
-def _pair(config: ResponderConfig | None = None) -> tuple[Requester, Responder, Session]:
+def _pair(config: ResponderConfig | None = None, **requester_changes: Any) -> tuple[Requester, Responder, Session]:
     config = config or _config()
     responder = Responder(config)
-    requester = Requester(DoeTransport(MemoryDoeLink(responder.respond)), _requester_config(config))
+    settings = dataclasses.replace(_requester_config(config), **requester_changes)
+    requester = Requester(DoeTransport(MemoryDoeLink(responder.respond)), settings)
     requester.authenticate(0)
     return requester, responder, requester.key_exchange(0)
 
@@ -158,6 +159,63 @@ def test_lost_events_are_reported_once() -> None:
     )
 
 
+def _two_runs() -> tuple[Responder, Session]:
+    """Events 0, 1 and 2 raised, then a subscription that drops event 1: 0 and 2 wait, two runs."""
+    _, responder, session = _pair()
+    session.subscribe_event_types(DMTF_EVENT_GROUP)
+    responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x01")
+    responder.raise_event(DmtfEventType.MEASUREMENT_CHANGED, CHANGED)
+    responder.raise_event(DmtfEventType.CERTIFICATE_CHANGED, b"\x02")
+    only = EventGroup(svh_id=0, event_types=(EventTypeEntry(event_type_id=DmtfEventType.CERTIFICATE_CHANGED),))
+    session.subscribe_event_types(only)
+    return responder, session
+
+
+def test_one_poll_fetches_every_run_after_a_new_subscription() -> None:
+    """Each run is a SEND_EVENT of its own flow (libspdm's responder also ends the flow at EVENT_ACK):
+    one poll asks again until nothing is pending."""
+    _, session = _two_runs()
+    assert [e.event_instance_id for e in session.poll_events()] == [0, 2]
+    assert session.poll_events() == ()
+
+
+def test_a_poll_runs_at_most_max_poll_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, session = _two_runs()
+    monkeypatch.setattr("spdm.requester.session_core.MAX_POLL_FLOWS", 1)
+    assert [e.event_instance_id for e in session.poll_events()] == [0]
+    assert [e.event_instance_id for e in session.poll_events()] == [2]
+
+
+def test_send_event_fits_the_requesters_max_spdm_msg_size() -> None:
+    """A requester without CHUNK_CAP that takes 1200-byte messages: 30 waiting events do not fit one
+    SEND_EVENT, so each carries what fits and one poll fetches them all; the session stays usable."""
+    requester, responder, session = _pair(data_transfer_size=1200, max_spdm_msg_size=1200)
+    assert not requester.config.capabilities & F.CHUNK_CAP
+    session.subscribe_event_types(DMTF_EVENT_GROUP)
+    for _ in range(30):
+        responder.raise_event(DmtfEventType.MEASUREMENT_CHANGED, CHANGED)
+    assert [e.event_instance_id for e in session.poll_events()] == list(range(30))
+    session.heartbeat()
+    session.key_update()
+    session.close()
+
+
+def test_raise_event_refuses_an_event_no_send_event_can_carry() -> None:
+    """An EventDetail over EventDetailLen (two bytes), or a SEND_EVENT of the event alone over what
+    the requester takes, is ValueError: it would hold back every event after it."""
+    vendor = EventGroup(svh_id=3, svh_vendor_id=b"\x86\x80", event_types=(EventTypeEntry(event_type_id=7),))
+    responder = Responder(_config(event_groups=(DMTF_EVENT_GROUP, vendor)))
+    with pytest.raises(ValueError, match="does not encode"):
+        responder.raise_event(7, bytes(0x10000), group=(3, b"\x86\x80"))
+    _, responder, session = _pair(_config(event_groups=(DMTF_EVENT_GROUP, vendor)))
+    session.subscribe_event_types(subscribe_all(vendor))
+    with pytest.raises(ValueError, match="over the 4608 the requester takes"):
+        responder.raise_event(7, bytes(4608), group=(3, b"\x86\x80"))
+    assert responder.raise_event(7, bytes(4000), group=(3, b"\x86\x80")) == {session.session_id: 0}
+    assert [len(e.event_detail) for e in session.poll_events()] == [4000]
+    session.heartbeat()
+
+
 def test_the_async_session() -> None:
     config = _config()
     responder = Responder(config)
@@ -246,6 +304,8 @@ def test_raise_event_checks_what_it_is_given() -> None:
         responder.raise_event(DmtfEventType.EVENT_LOST, bytes(8))
     with pytest.raises(ValueError, match="event_groups"):
         _config(event_groups=(DMTF_EVENT_GROUP, DMTF_EVENT_GROUP))
+    with pytest.raises(ValueError, match="DMTF EventTypeID 9 is not defined"):
+        _config(event_groups=(EventGroup(svh_id=0, event_types=(EventTypeEntry(event_type_id=9),)),))
 
 
 def test_a_refused_send_event_comes_again_with_the_same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
