@@ -817,7 +817,8 @@ SPECS: tuple[VectorSpec, ...] = (
         description="well-formed requests the responder refuses, then a normal connection: GET_DIGESTS before VCA "
         "(UnexpectedRequest), GET_CERTIFICATE of an empty slot and CHALLENGE of an empty slot (InvalidRequest), "
         "GET_DIGESTS at version 1.0 after 1.1 was negotiated (VersionMismatch), RESPOND_IF_READY with nothing pending "
-        "(UnexpectedRequest), HEARTBEAT to a device without HBEAT_CAP (UnsupportedRequest)",
+        "(InvalidRequest, as libspdm_rsp_respond_if_ready.c: its RequestCode is not the pending one), "
+        "HEARTBEAT to a device without HBEAT_CAP (UnsupportedRequest)",
         asym=_A.ECDSA_P256,
         hash=_H.SHA_256,
         flow=(
@@ -826,7 +827,7 @@ SPECS: tuple[VectorSpec, ...] = (
             _raw("11820300" + "0000" + "0004", ErrorCode.InvalidRequest),
             _raw("11830500" + "00" * 32, ErrorCode.InvalidRequest),
             _raw("10810000", ErrorCode.VersionMismatch),
-            _raw("11ff8100", ErrorCode.UnexpectedRequest),
+            _raw("11ff8100", ErrorCode.InvalidRequest),
             _raw("11e80000", ErrorCode.UnsupportedRequest),
             *_connection()[1:],
         ),
