@@ -66,6 +66,8 @@ by_class = pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
 
 # a trailing field that takes the rest of the message: decode_prefix cannot tell padding from it
 GREEDY_TAIL = (EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck, ChunkSendAck, SetCertificate)
+BARE_ERRORS = (ErrorCode.LargeResponse, ErrorCode.ResponseTooLarge)
+"""The ERRORs whose ExtendedErrorData record a responder may leave off (libspdm does)."""
 
 
 def _sizes_or_none(sizes: tuple[int, ...]) -> st.SearchStrategy[int | None]:
@@ -154,8 +156,19 @@ def test_decode_prefix_stops_at_the_end_of_the_message(cls: type[Message], data:
     padding = data.draw(st.binary(min_size=1, max_size=8), label="padding")
     wire = sample.wire
     padded = wire + padding
-    greedy = isinstance(sample.message, GREEDY_TAIL) or (
-        isinstance(sample.message, ErrorResponse) and isinstance(sample.message.extended_data, bytes)
+    message = sample.message
+    if isinstance(message, ErrorResponse) and message.extended_data == b"" and message.error_code in BARE_ERRORS:
+        # the record it may leave off is read from what follows, when there is enough of it (DOE pads
+        # neither the bare 4-byte ERROR nor, with zeros, the record's place)
+        try:
+            found, size = decode_prefix(padded, sample.context)
+        except DecodeError:
+            return
+        assert isinstance(found, ErrorResponse) and found.error_code == message.error_code
+        assert encode(found) == padded[:size] and size > len(wire)
+        return
+    greedy = isinstance(message, GREEDY_TAIL) or (
+        isinstance(message, ErrorResponse) and isinstance(message.extended_data, bytes)
     )
     if not greedy:
         assert decode_prefix(padded, sample.context) == (sample.message, len(wire))
