@@ -89,7 +89,7 @@ from spdm.requester.results import MeasurementResult, MelResult, SetCertificateR
 from spdm.requester.support import require_support, supports
 from spdm.session.key_update import AnsweredKeyUpdate, SentKeyUpdate, answer_key_update
 from spdm.session.keys import HandshakeSecrets, KeySchedule
-from spdm.session.secured import SecuredSession, session_id_of
+from spdm.session.secured import SecuredSession, SequenceNumberExhausted, session_id_of
 from spdm.session.transcript import SessionTranscript, Signer
 from spdm.transcript import ConnectionTranscript, message_d
 
@@ -299,7 +299,12 @@ class SessionCore:
         channel = self._link.channel
         if self._in_the_clear and self._phase == "handshake":
             return (yield from channel.clear(data, timeout, codec))
-        raw = yield from send(secured.request.seal(data), session_id=self.session_id, timeout=timeout)
+        try:
+            record = secured.request.seal(data)
+        except SequenceNumberExhausted as error:  # the session is over, as libspdm_req_send_receive.c frees it
+            self.discard(str(error))
+            raise SessionClosedError(self.session_id, str(error)) from None
+        raw = yield from send(record, session_id=self.session_id, timeout=timeout)
         if not self._is_record(raw):
             return self._clear_answer(raw, codec)
         update = self._pending_update or self._answered_update
@@ -698,7 +703,9 @@ class SessionCore:
         encap_d = b""
         if self.mut_auth_requested:
             if self.mut_auth_requested != MutAuthRequest.MUT_AUTH_REQUESTED:
-                answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=0)
+                # in the clear, an embedded request may keep the transport's padding (a CHUNK_SEND_ACK's)
+                padding = self._link.channel.max_padding if self._in_the_clear else 0
+                answers = EncapsulatedAnswers(negotiated=negotiated, config=config, max_padding=padding)
                 requester_slot = yield from run_encapsulated(
                     self._transact,
                     answers,

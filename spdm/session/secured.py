@@ -109,8 +109,8 @@ class SequenceNumberExhausted(ProtocolError):
     def __init__(self, operation: str) -> None:
         super().__init__(
             ErrorCode.DecryptError if operation == "open" else ErrorCode.Unspecified,
-            f"cannot {operation} a secured message: the sequence number reached 2^64-1; "
-            "a KEY_UPDATE or a new session is required",
+            f"cannot {operation} a secured message: the sequence number reached 2^64-1, so this key carries no "
+            "more records (a KEY_UPDATE must come before; now only a new session)",
         )
 
 

@@ -36,6 +36,7 @@ from spdm.messages.codes import (
     KeyScheduleAlgo,
     KeyUpdateOperation,
     KeyUsage,
+    MutAuthRequest,
 )
 from spdm.messages.context import CodecContext
 from spdm.messages.encapsulated import (
@@ -77,6 +78,7 @@ from spdm.requester.encapsulated import EncapsulatedAnswers, basic_mutual_authen
 from spdm.responder import Responder, ResponderConfig, demo_config
 from spdm.session import KeySchedule, SecuredSession
 from spdm.session.key_update import SentKeyUpdate
+from spdm.session.secured import MAX_SEQUENCE_NUMBER
 from spdm.testing import MemoryDoeLink
 from spdm.testing.pki import make_chain
 from spdm.transport.doe import DoeMailboxResponder, DoeTransport, DoeType, decode_object
@@ -189,6 +191,49 @@ def test_an_oversized_request_in_a_session_keeps_both_roles_in_step(requester_ch
             session.send(oversized)
         assert refused.value.error_code == ErrorCode.InvalidRequest
         session.heartbeat()
+
+
+@pytest.mark.parametrize("version", [0x12, 0x13])
+def test_mutual_authentication_in_the_clear_through_chunks(requester_chain: Any, version: int) -> None:
+    """In the clear, the last CHUNK_SEND_ACK of a chunked DELIVER_ENCAPSULATED_RESPONSE is DOE-padded and
+    its embedded GET_CERTIFICATE keeps the padding: the requester answered it InvalidRequest, and the
+    handshake failed (libspdm_req_encap_certificate.c checks only a minimum size)."""
+    chunked = {"data_transfer_size": 64, "max_spdm_msg_size": 4096}
+    responder_config = dataclasses.replace(
+        demo_config(sessions=True),
+        capabilities=demo_config(sessions=True).capabilities | F.CHUNK_CAP,
+        max_padding=DOE_PADDING,
+        mutual_auth="encapsulated",
+        requester_trust_anchors={0: requester_chain.root_der},
+        **chunked,
+    )
+    identity = RequesterIdentity(certificates=requester_chain.certificates_der, private_key=requester_chain.leaf_key)
+    plain = RequesterConfig.with_sessions(identities={0: identity})
+    config = RequesterConfig.with_sessions(
+        trust_anchors={0: responder_config.slots[0].certificates[0]},
+        identities={0: identity},
+        versions=(version,),
+        capabilities=plain.capabilities | F.CHUNK_CAP,
+        **chunked,
+    )
+    requester = Requester(DoeTransport(MemoryDoeLink(Responder(responder_config).respond)), config)
+    requester.init_connection()
+    assert requester.negotiated is not None and requester.negotiated.handshake_in_the_clear
+    with requester.key_exchange(0) as session:
+        assert session.mut_auth_requested == MutAuthRequest.WITH_ENCAP_REQUEST
+        session.heartbeat()
+
+
+def test_a_session_whose_sequence_numbers_ran_out_is_closed(requester_chain: Any) -> None:
+    """Sealing at 2^64-1 fails for good (a KEY_UPDATE would need that key too): the session is gone,
+    as libspdm_req_send_receive.c frees it, and no longer counts as open."""
+    requester, _, _ = _pair(requester_chain)
+    requester.authenticate(0)
+    session = requester.key_exchange(0)
+    session.core._secured.request._sequence_number = MAX_SEQUENCE_NUMBER  # type: ignore[union-attr]
+    with pytest.raises(SessionClosedError, match="the sequence number reached 2"):
+        session.heartbeat()
+    assert session.phase == "closed" and session.session_id not in requester.sessions
 
 
 def test_key_exchange_fetches_an_unverified_chain(requester_chain: Any) -> None:
