@@ -6,6 +6,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from spdm.crypto import HashSuite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
@@ -46,6 +49,8 @@ from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specific
 
 __all__ = [
     "check_certificate_info",
+    "check_challenge_slot",
+    "check_csr",
     "check_key_pair_info",
     "check_measurements",
     "check_multi_key_digests",
@@ -301,6 +306,24 @@ def check_requester_context(asked: bytes | None, answer: ChallengeAuth | Measure
     """1.3 CHALLENGE_AUTH and MEASUREMENTS echo the request's RequesterContext."""
     if answer.requester_context != asked:
         raise invalid_response(f"{answer.name} does not echo the request's RequesterContext")
+
+
+def check_challenge_slot(asked: int, answer: ChallengeAuth) -> None:
+    """CHALLENGE_AUTH answers for the slot CHALLENGE named: its CertChainHash and signature are that slot's."""
+    if answer.slot_id != asked:
+        raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {asked}")
+
+
+def check_csr(csr: bytes) -> None:
+    """CSR's request is a DER PKCS #10 request signed by the key it names (the device proves it holds
+    the key it asks a certificate for)."""
+    try:
+        request = x509.load_der_x509_csr(csr)
+        signed = request.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
+        raise invalid_response(f"CSR is not a DER PKCS #10 request: {error}") from None
+    if not signed:
+        raise VerificationError("the CSR's signature does not verify with the public key it names")
 
 
 def check_slot_masks(answer: Digests) -> None:

@@ -133,6 +133,15 @@ class Transcript:
         return state.digest()
 
 
+def mutual_challenge_transcript(
+    new_hash: HashFactory, version: int, vca: bytes, labels: tuple[object, ...] = ()
+) -> Transcript:
+    """M1/M2 of basic mutual authentication's encapsulated CHALLENGE, as the requester signs it: A (the
+    VCA, with its `labels`) from 1.2 and nothing before, then mut B (the encapsulated DIGESTS and
+    CERTIFICATE exchanges) and mut C (libspdm_rsp_encap_challenge.c, libspdm_req_encap_challenge_auth.c)."""
+    return Transcript(new_hash, vca, labels) if version >= 0x12 else Transcript(new_hash)
+
+
 class ConnectionTranscript:
     """A, B, C and M of one connection, for either role."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import io
 import json
 import socket
@@ -25,7 +24,6 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from own_vectors import VECTORS, generate
 
 from spdm import cli, dump
 from spdm.capture import (
@@ -76,21 +75,9 @@ from spdm.transport.socket import SocketLink, SocketServer
 from spdm.verify import ReplayRecord, SessionReplayer, verify_capture
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT / "vectors"
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pyspdm_vectors_generate", VECTORS / "generate.py")
-    if spec is None or spec.loader is None:
-        raise ImportError("vectors/generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
 
 
 def _manifest() -> list[dict[str, Any]]:

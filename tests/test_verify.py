@@ -113,13 +113,13 @@ def test_cli_verify_statuses(libspdm_vectors: Path, tmp_path: Path, capsys: pyte
     assert "ok   record 20: CHALLENGE_AUTH signature over M1/M2 (A, B, C)" in out
     # the capture also reads slot 1, whose root is not given: that validation is not made, and says so
     assert "skip record 18: slot 1 certificate chain validates to its trust anchor: no trust anchor for this" in out
-    assert "verified: 10 checks passed, 1 not checked" in out
+    assert "verified: 12 checks passed, 1 not checked" in out
 
     slot_root = f"1={libspdm_vectors / 'sample_key/ecp256/ca1.cert.der'}"
     assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", root, "--slot-root", slot_root]) == 0
     out = capsys.readouterr().out
     assert "ok   record 18: slot 1 certificate chain validates to its trust anchor" in out
-    assert "verified: 11 checks passed\n" in out
+    assert "verified: 13 checks passed\n" in out
 
     wrong_root = str(libspdm_vectors / "sample_key/ecp384/ca.cert.der")
     assert cli.main(["verify", str(folder / "requester.pcap"), "--root-cert", wrong_root]) == 1

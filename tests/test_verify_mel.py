@@ -73,6 +73,33 @@ def test_altered_mel_fails(
     assert failure in str(failed[0])
 
 
+_REMAINDER_LENGTH = 8
+
+
+def test_a_read_that_never_completes_fails(y2: tuple[Pcap, dict[int, bytes]]) -> None:
+    """RemainderLength 1 after the whole log, yet GET_ENDPOINT_INFO comes next: the read stops short,
+    and an altered entry in it goes nowhere unnoticed."""
+    pcap, anchors = y2
+    unfinished = _altered(pcap, _MEL_RECORD, _REMAINDER_LENGTH, 1)
+    unfinished = _altered(unfinished, _MEL_RECORD, _PORTION + 16 + 11, ord("X"))
+    result = verify_capture(unfinished, anchors)
+    assert not result.ok
+    assert [str(c) for c in result.checks if not c.ok] == [
+        "FAIL record 30: MEASUREMENT_EXTENSION_LOG portions make one log: "
+        "1 of its 64 bytes unread: GET_ENDPOINT_INFO follows (answered at record 32)"
+    ]
+
+
+def test_a_read_the_capture_cuts_short_is_not_checked(y2: tuple[Pcap, dict[int, bytes]]) -> None:
+    pcap, anchors = y2
+    unfinished = _altered(pcap, _MEL_RECORD, _REMAINDER_LENGTH, 1)
+    cut = Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=unfinished.records[:_MEL_RECORD])
+    checks = [c for c in verify_capture(cut, anchors).checks if c.record == _MEL_RECORD]
+    assert [str(c) for c in checks] == [
+        "skip record 30: MEASUREMENT_EXTENSION_LOG portions make one log: 1 of its 64 bytes unread: the capture ends"
+    ]
+
+
 def test_a_log_read_before_the_measurements_is_not_checked_against_them() -> None:
     """Our 1.3 vector reads the MEL (record 20) before any MEASUREMENTS of all blocks: the log parses,
     and its binding is a check not made (no failure, no pass)."""

@@ -35,6 +35,7 @@ from typing import Generic, TypeVar
 
 from spdm._checks import (
     check_certificate_info,
+    check_challenge_slot,
     check_opaque_data,
     check_requester_context,
     check_responder_flags,
@@ -404,8 +405,7 @@ class Connection:
         check_opaque_data(answer, negotiated)
         if answer.basic_mut_auth_requested:  # before the signature, as libspdm_req_challenge.c checks it
             check_mutual_authentication(self.config, negotiated, "CHALLENGE_AUTH")
-        if answer.slot_id != slot:
-            raise invalid_response(f"CHALLENGE_AUTH for slot {answer.slot_id}, asked {slot}")
+        check_challenge_slot(slot, answer)
         if not hmac.compare_digest(answer.cert_chain_hash, self.hash.digest(self.chains[slot])):
             raise VerificationError(f"slot {slot}: CertChainHash does not match the certificate chain")
         signed = response[: len(response) - len(answer.signature)]

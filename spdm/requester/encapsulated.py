@@ -45,7 +45,7 @@ from spdm.requester.config import RequesterConfig
 from spdm.requester.events import Steps
 from spdm.requester.identity import RequesterIdentity
 from spdm.signing import SigningContext, signature_input
-from spdm.transcript import Transcript
+from spdm.transcript import Transcript, mutual_challenge_transcript
 
 __all__ = ["EncapsulatedAnswers", "basic_mutual_authentication", "check_mutual_authentication", "run_encapsulated"]
 
@@ -112,7 +112,7 @@ class EncapsulatedAnswers:
 
     def _mut_transcript(self) -> Transcript:
         if self._mut is None:
-            self._mut = Transcript(self._hash.new, self.vca if self.negotiated.version >= 0x12 else b"")
+            self._mut = mutual_challenge_transcript(self._hash.new, self.negotiated.version, self.vca)
         return self._mut
 
     def _slots(self) -> list[int]:

@@ -24,13 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-
-from spdm._checks import invalid_response
+from spdm._checks import check_csr, invalid_response
 from spdm.certs import CertChain
 from spdm.crypto import hash_suite
-from spdm.errors import CsrResetRequired, PeerError, VerificationError
+from spdm.errors import CsrResetRequired, PeerError
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.key_pairs import wrong_key_pair_fields
@@ -101,13 +98,7 @@ def get_csr(
         if error.error_code != ErrorCode.ResetRequired or not _may_require_reset(negotiated):
             raise
         raise CsrResetRequired(error.response, _assigned_tag(negotiated, error.error_data)) from None
-    try:
-        request = x509.load_der_x509_csr(answer.csr)
-        signed = request.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
-        raise invalid_response(f"CSR is not a DER PKCS #10 request: {error}") from None
-    if not signed:
-        raise VerificationError("the CSR's signature does not verify with the public key it names")
+    check_csr(answer.csr)
     return answer.csr
 
 

@@ -17,11 +17,15 @@ on it; `replayed.sessions` keeps each session's transcript hashes and secrets.
 It is independent of the requester and responder, so `spdm verify` and `spdm dump` can use it on
 any capture. A record that fails to open or decode is reported in its `error` and the replay goes
 on with the next one: the failed record's sequence number is counted as used (its sender used it),
-and nothing else changes.
+and nothing else changes. FINISH and PSK_FINISH go into a copy of the session transcript that their
+FINISH_RSP keeps and an ERROR drops, as the responder's does: a FINISH retried after ERROR Busy is
+checked as the first one was. Without the requester's chain under mutual authentication, TH2 and so
+the data keys are unknown: that FINISH is not checked and the session's later records stay unopened.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -57,7 +61,7 @@ from spdm.session.secured import (
     session_id_of,
     travels_in_the_clear,
 )
-from spdm.session.transcript import SessionTranscript
+from spdm.session.transcript import FinishDigests, SessionTranscript
 from spdm.transcript import message_d
 from spdm.verify.check import Check
 from spdm.verify.follower import CERTIFICATE_ERRORS, ConnectionFollower, Followed
@@ -75,6 +79,7 @@ KeyPhase = Literal["clear", "handshake", "data"]
 
 _SIDE: Mapping[Direction, Sender] = {Direction.REQUEST: "request", Direction.RESPONSE: "response"}
 _DIRECTION: Mapping[Sender, Direction] = {"request": Direction.REQUEST, "response": Direction.RESPONSE}
+_TH2_CHECK = "TH2 (the session's data keys)"
 
 
 class MissingSecretError(SpdmError):
@@ -139,11 +144,23 @@ class ReplayedSession:
     """CM by the requester's slot, read from encapsulated CERTIFICATE portions."""
     requester_digests: bytes = b""
     """EncapD: the requester's first encapsulated DIGESTS on its multi-key connection (`spdm.transcript.message_d`)."""
+    keys_unknown: str = ""
+    """Why the replay has no data keys for this session (its TH2 is unknown), once FINISH_RSP went by."""
     _requester_portions: ChainPortions | None = None
     _pending_get_certificate: GetCertificate | None = None
     _key_update: SentKeyUpdate | None = None
     """The KEY_UPDATE in flight (until its ACK or an ERROR), and the record it came in."""
     _key_update_index: int = 0
+    _finishing: SessionTranscript | None = None
+    """The transcript with the FINISH (or PSK_FINISH) in flight: FINISH_RSP keeps it, an ERROR drops it."""
+    _finish_untaken: Check | None = None
+    """Why the FINISH in flight is in no transcript, as FINISH_RSP reports it (`_TH2_CHECK`): failed when
+    the responder must refuse it, not checked when Hash(CM) is unknown."""
+
+    @property
+    def finish_in_flight(self) -> bool:
+        """A FINISH (or PSK_FINISH) went by and neither FINISH_RSP nor an ERROR answered it yet."""
+        return self._finishing is not None or self._finish_untaken is not None
 
     @property
     def th1(self) -> bytes | None:
@@ -236,6 +253,12 @@ class SessionReplayer:
                 direction = Direction.REQUEST if msg.code.is_request else Direction.RESPONSE
                 checks = self._session_message(session, item.index, item.data, msg, direction)
                 return self._record(item, session.ordinal, session.session_id, msg, checks)
+        elif isinstance(msg, ErrorResponse):
+            # the answer to a FINISH in the clear, or to one whose record did not open
+            session = next((s for s in self._active.values() if s.finish_in_flight), None)
+            if session is not None:
+                self._session_message(session, item.index, item.data, msg, Direction.RESPONSE)
+                return self._record(item, session.ordinal, session.session_id, msg)
         return None
 
     def _record(
@@ -397,7 +420,8 @@ class SessionReplayer:
             unknown = ProtocolError(ErrorCode.InvalidSession, f"no open session 0x{session_id:08x}")
             return _secured_record(item, direction, session_id, None, error=unknown)
         if session.channel is None:
-            missing = MissingSecretError(f"session {session.ordinal} has no keys (its secret is missing)")
+            why = session.keys_unknown or "its secret is missing"
+            missing = MissingSecretError(f"session {session.ordinal} has no keys: {why}")
             return _secured_record(item, direction, session_id, session, error=missing)
         phase = session.phase
         try:
@@ -463,10 +487,9 @@ class SessionReplayer:
             elif isinstance(inner, KeyUpdateAck):
                 self._key_update_ack(session, index)
             elif isinstance(inner, ErrorResponse):
-                # ResponseNotReady defers the answer (RESPOND_IF_READY fetches the ACK): the update stays in flight
-                if session._key_update is not None and inner.error_code != ErrorCode.ResponseNotReady:
-                    session._key_update.refused()
-                    session._key_update = None
+                # ResponseNotReady defers the answer (RESPOND_IF_READY fetches it): the request stays in flight
+                if inner.error_code != ErrorCode.ResponseNotReady:
+                    self._refused(session)
             elif isinstance(inner, (SendEvent, SupportedEventTypes, SubscribeEventTypes)):
                 checks.append(_event_check(index, inner))
             elif isinstance(inner, Digests) and isinstance(msg, DeliverEncapsulatedResponse):
@@ -498,32 +521,33 @@ class SessionReplayer:
             session.requester_chains[reading.slot] = chain
         return []
 
+    @staticmethod
+    def _refused(session: ReplayedSession) -> None:
+        """An ERROR ended the request in flight: a KEY_UPDATE changes no key, and a FINISH leaves the
+        session transcript, Hash(CM) with it, as the responder drops its copy (libspdm_req_finish.c
+        resets message F), so a FINISH retried after Busy is checked as the first one."""
+        if session._key_update is not None:
+            session._key_update.refused()
+            session._key_update = None
+        session._finishing, session._finish_untaken = None, None
+
     def _finish(
         self, session: ReplayedSession, index: int, data: bytes, msg: Finish | PskFinish, checks: list[Check]
     ) -> None:
+        """FINISH or PSK_FINISH, checked and added to a copy of the session transcript that FINISH_RSP
+        keeps (`_finishing`), as the responder adds it to a copy it keeps only when it answers."""
         schedule, handshake = session.schedule, session.handshake
         if schedule is None or handshake is None:
             raise MissingSecretError(f"session {session.ordinal} has no handshake keys")
+        session._finishing, session._finish_untaken = None, None
+        transcript = session.transcript.copy()
         if isinstance(msg, PskFinish):
-            digests = session.transcript.add_psk_finish(data, msg)
+            digests = transcript.add_psk_finish(data, msg)
         else:
-            requester_chain: bytes | None = None
-            if session.mut_auth_requested:
-                requester_chain = self._requester_chain(session, msg.req_slot_id)
-                if requester_chain is None:
-                    raise MissingSecretError("mutual authentication needs the requester's certificate chain")
-                session.transcript.add_requester_chain_hash(
-                    session.hash_suite.digest(requester_chain), requester_digests=session.requester_digests
-                )
-            digests = session.transcript.add_finish(data, msg)
-            negotiated = self.negotiated
-            if digests.signed is not None and msg.signature is not None and requester_chain is not None:
-                algorithm = 0 if negotiated is None else negotiated.req_base_asym_alg
-                checks.append(
-                    _requester_signature(
-                        index, requester_chain, session.hash_suite, algorithm, digests.signed, msg.signature
-                    )
-                )
+            taken = self._add_finish(session, index, transcript, data, msg, checks)
+            if taken is None:
+                return
+            digests = taken
         checks.append(
             _check_mac(
                 index,
@@ -534,6 +558,47 @@ class SessionReplayer:
                 msg.requester_verify_data,
             )
         )
+        session._finishing = transcript
+
+    def _add_finish(
+        self,
+        session: ReplayedSession,
+        index: int,
+        transcript: SessionTranscript,
+        data: bytes,
+        msg: Finish,
+        checks: list[Check],
+    ) -> FinishDigests | None:
+        """FINISH into `transcript` (Hash(CM) first under mutual authentication) and its signature checked;
+        None when it cannot go in: a SignatureIncluded that does not match MutAuthRequested (the responder
+        refuses it, libspdm_rsp_finish_rsp.c) or an unknown requester chain (`_finish_untaken` says which)."""
+        mut_auth = session.mut_auth_requested
+        if msg.signature_included != bool(mut_auth):
+            name = "FINISH SignatureIncluded matches MutAuthRequested"
+            detail = f"SignatureIncluded={int(msg.signature_included)} but MutAuthRequested=0x{mut_auth:02x}"
+            checks.append(Check(record=index, name=name, ok=False, detail=detail))
+            if mut_auth:
+                checks.append(Check(record=index, name="FINISH signature", ok=False, detail="FINISH carries none"))
+            refused = f"FINISH_RSP answers a FINISH the responder refuses, {detail}"
+            session._finish_untaken = Check(record=index, name=_TH2_CHECK, ok=False, detail=refused)
+            return None
+        if not mut_auth:
+            return transcript.add_finish(data, msg)
+        requester_chain = self._requester_chain(session, msg.req_slot_id)
+        if requester_chain is None:
+            why = "the requester's certificate chain is not known"
+            checks.append(Check.not_checked(index, "FINISH signature and RequesterVerifyData", why))
+            session._finish_untaken = Check.not_checked(index, _TH2_CHECK, why)
+            return None
+        hashes = session.hash_suite
+        transcript.add_requester_chain_hash(hashes.digest(requester_chain), requester_digests=session.requester_digests)
+        digests = transcript.add_finish(data, msg)
+        if digests.signed is not None and msg.signature is not None:
+            algorithm = 0 if self.negotiated is None else self.negotiated.req_base_asym_alg
+            checks.append(
+                _requester_signature(index, requester_chain, hashes, algorithm, digests.signed, msg.signature)
+            )
+        return digests
 
     def _finish_rsp(
         self, session: ReplayedSession, index: int, data: bytes, msg: FinishRsp | PskFinishRsp, checks: list[Check]
@@ -541,6 +606,16 @@ class SessionReplayer:
         schedule, handshake = session.schedule, session.handshake
         if schedule is None or handshake is None:
             raise MissingSecretError(f"session {session.ordinal} has no handshake keys")
+        finishing, untaken = session._finishing, session._finish_untaken
+        session._finishing, session._finish_untaken = None, None
+        if finishing is None:
+            # TH2 is unknown: so are the data keys, and the session's records from here on stay unopened
+            if untaken is None:
+                untaken = Check(record=index, name=_TH2_CHECK, ok=False, detail="FINISH_RSP answers no FINISH")
+            checks.append(dataclasses.replace(untaken, record=index))
+            session.keys_unknown, session.phase, session.channel = untaken.detail, "data", None
+            return
+        session.transcript = finishing
         verify_digest = session.transcript.add_finish_rsp(data, msg if isinstance(msg, FinishRsp) else None)
         if verify_digest is not None and isinstance(msg, FinishRsp) and msg.responder_verify_data is not None:
             checks.append(
