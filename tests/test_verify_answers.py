@@ -175,6 +175,21 @@ def test_an_altered_requester_signature_or_chain_fails(
     assert (27, _REQUESTER_SIGNATURE) in [(at, name) for at, name, _ in _failed(result)]
 
 
+def test_an_answer_the_responder_did_not_ask_for_fails(libspdm_v12_v13_vectors: Path) -> None:
+    """The ACK before the CHALLENGE turned to PayloadType ABSENT (found by the tamper campaign): the flow
+    is over, so the DELIVER_ENCAPSULATED_RESPONSE after it answers nothing. It passed, and the requester's
+    signature check just vanished."""
+    pcap, anchors = _capture(libspdm_v12_v13_vectors, W)
+
+    def absent(message: bytearray) -> None:
+        message[3] = 0  # Param2: PayloadType
+
+    result = verify_capture(_edited(pcap, 26, absent), anchors)
+    assert not result.ok
+    name = "DELIVER_ENCAPSULATED_RESPONSE answers an encapsulated request the responder asked"
+    assert (27, name, "no encapsulated request was outstanding") in _failed(result)
+
+
 # --- KEY_EXCHANGE_RSP without the session secrets ------------------------------------------------
 
 

@@ -113,6 +113,8 @@ class _MutualAuthentication:
         """A || mut B of the flow in progress (None outside one, and once its CHALLENGE_AUTH ended it)."""
         self._asked: tuple[Message, bytes] | None = None
         """The encapsulated request the requester answers next, decoded and exact."""
+        self._outstanding = False
+        """An encapsulated request was carried and is not answered yet (decoded or not)."""
         self._reading: ChainPortions | None = None
         self.digests: dict[int, bytes] = {}
         """The requester's last encapsulated DIGESTS, by slot."""
@@ -131,6 +133,7 @@ class _MutualAuthentication:
         `EndpointInfoWatch`, which fails the answer to it."""
         payload = embedded_payload(carrier)
         self._asked = None
+        self._outstanding = payload is not None
         if payload is None:
             return
         try:
@@ -146,6 +149,10 @@ class _MutualAuthentication:
         An answer of another kind is `EndpointInfoWatch`'s to fail; an ERROR adds nothing. The signature
         covers the carried messages, not the carriers' own fields: of the records, A's alone count as covered."""
         asked, self._asked = self._asked, None
+        outstanding, self._outstanding = self._outstanding, False
+        if not outstanding:  # the responder took an answer to nothing: its flow had ended (PayloadType ABSENT)
+            name = "DELIVER_ENCAPSULATED_RESPONSE answers an encapsulated request the responder asked"
+            return [Check(record=record, name=name, ok=False, detail="no encapsulated request was outstanding")]
         mut = self._mut
         if asked is None or mut is None or not isinstance(asked[0], (GetDigests, GetCertificate, Challenge)):
             return []
@@ -396,13 +403,14 @@ class _Verifier:
         negotiated = self.negotiated
         if not isinstance(ask, DeliverEncapsulatedResponse) or negotiated is None:
             return
+        if not isinstance(answer, EncapsulatedResponseAck):  # refused: the responder took nothing
+            return
         for found in self.mutual.answer(ask, labels[0], negotiated):
             if isinstance(found, Check):
                 self.result.checks.append(found)
             else:
                 self.requester_signature(negotiated, found)
-        if isinstance(answer, EncapsulatedResponseAck):
-            self.mutual.ask(answer, negotiated)
+        self.mutual.ask(answer, negotiated)
 
     def watch(
         self,
