@@ -35,6 +35,7 @@ from spdm.messages.measurements import (
     Measurements,
 )
 from spdm.messages.negotiation import (
+    MAX_CT_EXPONENT,
     Algorithms,
     Capabilities,
     GetCapabilities,
@@ -48,6 +49,7 @@ from spdm.messages.opaque import check_general_opaque_data
 from spdm.negotiated import Negotiated, check_multi_key_connection, mel_specification_selection, required_selections
 
 __all__ = [
+    "check_capabilities",
     "check_certificate_info",
     "check_challenge_slot",
     "check_csr",
@@ -115,6 +117,18 @@ def requester_flags_refusal(flags: int, version: int) -> str | None:
         (bool(multi_key) and bool(pub_key_id or not cert), "MULTI_KEY_CAP without CERT_CAP, or with PUB_KEY_ID_CAP"),
     )
     return next((reason for broken, reason in rules if broken), None)
+
+
+def check_capabilities(asked: GetCapabilities, answer: Capabilities) -> None:
+    """CAPABILITIES as a requester takes it (libspdm_req_get_capabilities.c): flags that agree, the 1.2
+    transfer sizes, a CTExponent in range, and a 1.3 Supported Algorithms block only when the request
+    asked for one (DSP0274 1.3 "CAPABILITIES response": Param1 bit 0 answers the request's bit 0)."""
+    check_responder_flags(answer.flags, answer.version)
+    check_transfer_sizes(answer, answer.flags)
+    if answer.ct_exponent > MAX_CT_EXPONENT:
+        raise NegotiationError(f"CTExponent {answer.ct_exponent} is over {MAX_CT_EXPONENT}")
+    if answer.supported_algorithms is not None and not asked.supported_algorithms_requested:
+        raise invalid_response("CAPABILITIES lists Supported Algorithms that GET_CAPABILITIES did not ask for")
 
 
 def check_responder_flags(flags: int, version: int) -> None:

@@ -1,5 +1,5 @@
 """`spdm verify` applies the requester's response checks and checks every signature a capture shows:
-CHALLENGE_AUTH's slot and RequesterContext (a forged answer re-signed with the responder's sample
+CAPABILITIES, CHALLENGE_AUTH's slot and RequesterContext (a forged answer re-signed with the responder's sample
 key must still fail), MEASUREMENTS' RequesterContext, the requester's CHALLENGE_AUTH of basic mutual
 authentication in the clear and its chain, KEY_EXCHANGE_RSP signatures without the session
 secrets, and CSR self-signatures; on altered libspdm 1.2/1.3 captures, in memory."""
@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.serialization import load_der_private_key
 from spdm.capture import Pcap, PcapRecord, messages, read_pcap
 from spdm.crypto import asym_suite, hash_suite
 from spdm.messages.challenge import ChallengeAuth
+from spdm.messages.codec import encode_record
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 from spdm.messages.key_exchange import KeyExchangeRsp
 from spdm.messages.measurements import Measurements
+from spdm.messages.negotiation import SupportedAlgorithms
 from spdm.signing import SigningContext, signature_input
 from spdm.verify import CaptureVerification, verify_capture
 
@@ -50,6 +52,9 @@ def _edited(pcap: Pcap, record: int, edit: Edit) -> Pcap:
     message = bytearray(data)
     edit(message)
     raw[start : start + len(data)] = message
+    if len(message) != len(data):  # the DOE object's Length in DW, padding kept to a whole DW
+        raw += bytes(-len(raw) % 4)
+        raw[4:8] = (len(raw) // 4).to_bytes(4, "little")
     records = list(pcap.records)
     records[record - 1] = PcapRecord(index=record, timestamp=records[record - 1].timestamp, data=bytes(raw))
     return Pcap(link_type=pcap.link_type, snaplen=pcap.snaplen, records=tuple(records))
@@ -88,6 +93,34 @@ def test_challenge_auth_checks_pass_on_the_capture(libspdm_v12_v13_vectors: Path
     passed = {(c.record, c.name) for c in result.checks if c.passed}
     assert (20, "CHALLENGE_AUTH answers the request (slot, RequesterContext, OpaqueData)") in passed
     assert (28, "MEASUREMENTS answers the request") in passed
+
+
+_CAPABILITIES = "CAPABILITIES is valid (flags, transfer sizes, CTExponent, Supported Algorithms)"
+
+
+def _listing_supported_algorithms(message: bytearray) -> None:
+    """Param1 bit 0 and a Supported Algorithms block that GET_CAPABILITIES did not ask for."""
+    message[2] |= 1
+    message += encode_record(SupportedAlgorithms(base_asym_algo=0x80, base_hash_algo=0x02), "SupportedAlgorithms")
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda m: m.__setitem__(5, 32), "CTExponent 32 is over 31"),
+        (lambda m: m.__setitem__(10, m[10] & ~2), "DataTransferSize"),  # CHUNK_CAP cleared, sizes unequal
+        (_listing_supported_algorithms, "did not ask for"),
+    ],
+    ids=["ct_exponent", "sizes_without_chunk_cap", "unasked_supported_algorithms"],
+)
+def test_capabilities_are_checked_as_the_requester_checks_them(
+    libspdm_v12_v13_vectors: Path, edit: Edit, reason: str
+) -> None:
+    pcap, anchors = _capture(libspdm_v12_v13_vectors, Y)
+    assert (10, _CAPABILITIES) in {(c.record, c.name) for c in verify_capture(pcap, anchors).checks if c.passed}
+    failed = _failed(verify_capture(_edited(pcap, 10, edit), anchors))
+    assert failed, "an altered CAPABILITIES verified"
+    assert failed[0][:2] == (10, _CAPABILITIES) and reason in failed[0][2], failed[0]
 
 
 def test_a_challenge_auth_for_another_slot_fails(libspdm_v12_v13_vectors: Path, responder_key: Path) -> None:

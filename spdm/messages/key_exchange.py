@@ -128,6 +128,13 @@ class Finish(Message):
     def signature_included(self) -> bool:
         return bool(self.attributes & 1)
 
+    def signature_mismatch(self, mut_auth_requested: int) -> str | None:
+        """Why this FINISH contradicts KEY_EXCHANGE_RSP's MutAuthRequested, or None: it carries a
+        signature exactly when mutual authentication was requested (libspdm_rsp_finish_rsp.c)."""
+        if self.signature_included == bool(mut_auth_requested):
+            return None
+        return f"SignatureIncluded={int(self.signature_included)} but MutAuthRequested=0x{mut_auth_requested:02x}"
+
 
 @message(
     Code.FINISH_RSP,

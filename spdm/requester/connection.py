@@ -34,15 +34,14 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from spdm._checks import (
+    check_capabilities,
     check_certificate_info,
     check_challenge_slot,
     check_opaque_data,
     check_requester_context,
-    check_responder_flags,
     check_selection,
     check_slot_masks,
     check_summary_hash,
-    check_transfer_sizes,
     invalid_response,
 )
 from spdm.certs import CertChain, ChainPortions, VerifiedChain, verify_chain
@@ -74,7 +73,6 @@ from spdm.messages.codes import (
 from spdm.messages.endpoint_info import EndpointInfo, GetEndpointInfo
 from spdm.messages.measurements import ALL_MEASUREMENTS, GetMeasurements, Measurements
 from spdm.messages.negotiation import (
-    MAX_CT_EXPONENT,
     Algorithms,
     Capabilities,
     GetCapabilities,
@@ -255,10 +253,7 @@ class Connection:
         else:
             ask = GetCapabilities(version=self.version, reserved=None, ct_exponent=None, reserved2=None, flags=None)
         answer, request, response = yield from self._transact(ask, Capabilities)
-        check_responder_flags(answer.flags, self.version)
-        check_transfer_sizes(answer, answer.flags)
-        if answer.ct_exponent > MAX_CT_EXPONENT:
-            raise NegotiationError(f"CTExponent {answer.ct_exponent} is over {MAX_CT_EXPONENT}")
+        check_capabilities(ask, answer)
         self.transcript.add_vca(request, response)
         return ask, answer
 

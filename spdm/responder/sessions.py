@@ -611,11 +611,9 @@ class SessionTable:
         ask = expect(message, Finish)
         if session is None:
             raise unexpected("FINISH outside a session")
-        if ask.signature_included != bool(session.mut_auth_requested):
-            raise invalid_request(
-                f"FINISH SignatureIncluded={int(ask.signature_included)} "
-                f"but MutAuthRequested=0x{session.mut_auth_requested:02x}"
-            )
+        mismatch = ask.signature_mismatch(session.mut_auth_requested)
+        if mismatch is not None:
+            raise invalid_request(f"FINISH {mismatch}")
         suite = session.transcript.hash_suite
         th = session.transcript.copy()  # kept only once FINISH verifies
         signer: tuple[PublicKeyTypes, int] | None = None  # the requester's key and ReqBaseAsymAlg

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spdm._checks import (
+    check_capabilities,
     check_challenge_slot,
     check_csr,
     check_key_pair_info,
@@ -30,7 +31,6 @@ from spdm._checks import (
     check_multi_key_digests,
     check_opaque_data,
     check_requester_context,
-    check_responder_flags,
 )
 from spdm.capture import CaptureSecrets, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPolicy, ChainPortions, load_certificate
@@ -66,6 +66,8 @@ from spdm.verify.pairing import RequestPairing
 from spdm.verify.sessions import MissingSecretError, ReplayRecord, SessionReplayer
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
+
+_CAPABILITIES_CHECK = "CAPABILITIES is valid (flags, transfer sizes, CTExponent, Supported Algorithms)"
 
 
 @dataclass(slots=True)
@@ -281,10 +283,10 @@ class _Verifier:
         """CAPABILITIES as the requester checks it (the follower takes A and the outcome of VCA)."""
         if isinstance(answer, Capabilities) and isinstance(ask, GetCapabilities):
             try:
-                check_responder_flags(answer.flags, answer.version)
-                self.check(labels[1], "CAPABILITIES flags are consistent")
+                check_capabilities(ask, answer)
+                self.check(labels[1], _CAPABILITIES_CHECK)
             except SpdmError as error:
-                self.fail(labels[1], "CAPABILITIES flags are consistent", error)
+                self.fail(labels[1], _CAPABILITIES_CHECK, error)
 
     # --- certificates --------------------------------------------------------------------
 

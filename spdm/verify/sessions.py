@@ -573,9 +573,9 @@ class SessionReplayer:
         None when it cannot go in: a SignatureIncluded that does not match MutAuthRequested (the responder
         refuses it, libspdm_rsp_finish_rsp.c) or an unknown requester chain (`_finish_untaken` says which)."""
         mut_auth = session.mut_auth_requested
-        if msg.signature_included != bool(mut_auth):
+        detail = msg.signature_mismatch(mut_auth)
+        if detail is not None:
             name = "FINISH SignatureIncluded matches MutAuthRequested"
-            detail = f"SignatureIncluded={int(msg.signature_included)} but MutAuthRequested=0x{mut_auth:02x}"
             checks.append(Check(record=index, name=name, ok=False, detail=detail))
             if mut_auth:
                 checks.append(Check(record=index, name="FINISH signature", ok=False, detail="FINISH carries none"))

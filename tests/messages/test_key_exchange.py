@@ -332,6 +332,23 @@ def test_finish_signature_must_match_signature_included() -> None:
         m.encode(Finish(attributes=0, signature=bytes(96), requester_verify_data=bytes(48)))
 
 
+@pytest.mark.parametrize(
+    ("attributes", "mut_auth", "expected"),
+    [
+        (0, 0, None),
+        (1, 1, None),
+        (1, 2, None),
+        (1, 0, "SignatureIncluded=1 but MutAuthRequested=0x00"),
+        (0, 4, "SignatureIncluded=0 but MutAuthRequested=0x04"),
+        (0xFE, 2, "SignatureIncluded=0 but MutAuthRequested=0x02"),
+    ],
+)
+def test_finish_signature_mismatch(attributes: int, mut_auth: int, expected: str | None) -> None:
+    """The one statement of the rule the responder and `spdm verify` apply to FINISH."""
+    finish = Finish(attributes=attributes, requester_verify_data=bytes(48))
+    assert finish.signature_mismatch(mut_auth) == expected
+
+
 def test_reserved_bits_round_trip() -> None:
     msg = Finish(attributes=0xFE, req_slot_id=0xFF, requester_verify_data=bytes(48))
     data = m.encode(msg)

@@ -1,6 +1,6 @@
 """Responses libspdm's requester refuses, refused by ours too: our requester against our responder,
-one response rewritten on the way (GET_CSR, ALGORITHMS, SET_CERTIFICATE's ResetRequired, OpaqueData
-of CHALLENGE_AUTH and MEASUREMENTS, "all measurements" with no block, MEASUREMENTS' counts, blocks and
+one response rewritten on the way (GET_CSR, CAPABILITIES, ALGORITHMS, SET_CERTIFICATE's ResetRequired,
+OpaqueData of CHALLENGE_AUTH and MEASUREMENTS, "all measurements" with no block, MEASUREMENTS' counts, blocks and
 ContentChanged (and L1/L2 restarting after a refused answer), ResponseNotReady's RDTM, the
 "nothing pending" answer to GET_ENCAPSULATED_REQUEST)."""
 
@@ -17,7 +17,7 @@ from spdm.messages import Message, decode_prefix, encode
 from spdm.messages.codes import CapabilityFlags, Code, ErrorCode
 from spdm.messages.error import ErrorResponse
 from spdm.messages.measurements import DmtfMeasurement, MeasurementBlock
-from spdm.messages.negotiation import AlgStruct, ExtAlg
+from spdm.messages.negotiation import AlgStruct, ExtAlg, SupportedAlgorithms
 from spdm.messages.opaque import version_list_opaque
 from spdm.requester import Requester, RequesterConfig
 from spdm.responder import PROVISIONING_CAPABILITIES, Responder, ResponderConfig, demo_config
@@ -145,6 +145,28 @@ def test_algorithms_with_what_was_not_offered_are_refused(
     config = demo_config(sessions=True)
     requester = _rewriting(config, Code.ALGORITHMS, change, versions=(version,), **_session_offer())
     with pytest.raises(NegotiationError, match=reason):
+        requester.init_connection()
+
+
+def test_supported_algorithms_not_asked_for_are_refused() -> None:
+    """Our requester never sets GET_CAPABILITIES Param1 bit 0, so a 1.3 CAPABILITIES listing Supported
+    Algorithms answers a question nobody asked: refused before it enters VCA."""
+    listed = SupportedAlgorithms(base_asym_algo=0x80, base_hash_algo=0x02)
+    requester = _rewriting(
+        demo_config(),
+        Code.CAPABILITIES,
+        lambda c: dataclasses.replace(c, param1=c.param1 | 1, supported_algorithms=listed),
+        versions=(0x13,),
+    )
+    with pytest.raises(ProtocolError, match="Supported Algorithms that GET_CAPABILITIES did not ask for") as refused:
+        requester.init_connection()
+    assert refused.value.error_code == ErrorCode.InvalidResponseCode
+    assert requester.connection.channel.negotiated is None
+
+
+def test_a_ct_exponent_over_the_limit_is_refused() -> None:
+    requester = _rewriting(demo_config(), Code.CAPABILITIES, lambda c: dataclasses.replace(c, ct_exponent=32))
+    with pytest.raises(NegotiationError, match="CTExponent 32 is over 31"):
         requester.init_connection()
 
 
