@@ -12,7 +12,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from spdm.crypto import HashSuite
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.measurements import block_bytes
-from spdm.messages.certificates import CERT_MODEL_MASK, CERT_MODELS, Certificate, Digests, slot_ids
+from spdm.messages.certificates import CERT_MODEL_MASK, CERT_MODELS, SLOT_COUNT, Certificate, Digests, slot_ids
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codes import (
     AlgType,
@@ -26,6 +26,7 @@ from spdm.messages.codes import (
     OtherParams,
     measurement_hash_size,
 )
+from spdm.messages.encapsulated import EncapsulatedResponseAck, PayloadType
 from spdm.messages.key_pairs import KeyPairInfo
 from spdm.messages.measurements import (
     ALL_MEASUREMENTS,
@@ -53,6 +54,7 @@ __all__ = [
     "check_certificate_info",
     "check_challenge_slot",
     "check_csr",
+    "check_encapsulated_ack",
     "check_key_pair_info",
     "check_measurements",
     "check_multi_key_digests",
@@ -429,6 +431,25 @@ def check_multi_key_digests(answer: Digests) -> None:
             raise invalid_response(f"DIGESTS: slot 0's KeyUsageMask 0x{usage:04x} allows no SPDM usage")
         if model == CertificateInfo.NONE and any(digest):
             raise invalid_response(f"DIGESTS: slot {slot} has no certificate model but a digest")
+
+
+def check_encapsulated_ack(ack: EncapsulatedResponseAck, request_id: int) -> None:
+    """ENCAPSULATED_RESPONSE_ACK as libspdm_req_encap_request.c takes it after the answer to `request_id`:
+    from 1.2 it acknowledges that RequestID; PayloadType ABSENT ends the flow, REQ_SLOT_NUMBER ends it
+    naming a requester slot under 8, PRESENT carries the next request; no other PayloadType."""
+    if ack.ack_request_id is not None and ack.ack_request_id != request_id:
+        acknowledged = ack.ack_request_id
+        raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK acknowledges RequestID {acknowledged}, not {request_id}")
+    if ack.payload_type == PayloadType.ABSENT:
+        return
+    if ack.payload_type == PayloadType.REQ_SLOT_NUMBER:
+        if not ack.payload:
+            raise invalid_response("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
+        if ack.payload[0] >= SLOT_COUNT:
+            raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
+        return
+    if ack.payload_type != PayloadType.PRESENT or not ack.payload:
+        raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
 
 
 def check_key_pair_info(answer: KeyPairInfo, key_pair_id: int, *, settable: bool) -> None:

@@ -1,26 +1,33 @@
 """`spdm verify` applies the requester's response checks and checks every signature a capture shows:
-CAPABILITIES, CHALLENGE_AUTH's slot and RequesterContext (a forged answer re-signed with the responder's sample
-key must still fail), MEASUREMENTS' RequesterContext, the requester's CHALLENGE_AUTH of basic mutual
-authentication in the clear and its chain, KEY_EXCHANGE_RSP signatures without the session
-secrets, and CSR self-signatures; on altered libspdm 1.2/1.3 captures, in memory."""
+CAPABILITIES, CHALLENGE_AUTH's slot and RequesterContext (a forged answer re-signed with the
+responder's sample key must still fail), MEASUREMENTS' RequesterContext, the requester's
+CHALLENGE_AUTH of basic mutual authentication in the clear and its chain, ENCAPSULATED_RESPONSE_ACKs
+(in the clear and in a session), KEY_EXCHANGE_RSP signatures without the session secrets, and CSR
+self-signatures; on altered libspdm 1.2/1.3 captures in memory, and on one of our vectors built
+with a misbehaving responder."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_der_private_key
+from own_vectors import generate
 
-from spdm.capture import Pcap, PcapRecord, messages, read_pcap
+from spdm.capture import CaptureSecrets, Pcap, PcapRecord, messages, read_pcap
 from spdm.crypto import asym_suite, hash_suite
 from spdm.messages.challenge import ChallengeAuth
 from spdm.messages.codec import encode_record
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
+from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.key_exchange import KeyExchangeRsp
 from spdm.messages.measurements import Measurements
 from spdm.messages.negotiation import SupportedAlgorithms
+from spdm.requester import encapsulated as requester_encapsulated
+from spdm.responder import sessions as responder_sessions
 from spdm.signing import SigningContext, signature_input
 from spdm.verify import CaptureVerification, verify_capture
 
@@ -221,6 +228,59 @@ def test_an_answer_the_responder_did_not_ask_for_fails(libspdm_v12_v13_vectors: 
     assert not result.ok
     name = "DELIVER_ENCAPSULATED_RESPONSE answers an encapsulated request the responder asked"
     assert (27, name, "no encapsulated request was outstanding") in _failed(result)
+
+
+_ACK = "ENCAPSULATED_RESPONSE_ACK acknowledges the answer and carries what its PayloadType says"
+
+
+def _slot_8(message: bytearray) -> None:
+    message[3] = 2  # PayloadType REQ_SLOT_NUMBER
+    message.append(8)
+
+
+@pytest.mark.parametrize(
+    ("record", "edit", "detail"),
+    [
+        (24, lambda m: m.__setitem__(4, 0), "ENCAPSULATED_RESPONSE_ACK acknowledges RequestID 0, not 1"),
+        (26, lambda m: m.__setitem__(3, 5), "ENCAPSULATED_RESPONSE_ACK PayloadType 5 without a request"),
+        (28, _slot_8, "ENCAPSULATED_RESPONSE_ACK names requester slot 8"),
+    ],
+    ids=["ack_request_id", "payload_type", "req_slot_number"],
+)
+def test_an_ack_the_requester_refuses_fails(
+    libspdm_v12_v13_vectors: Path, record: int, edit: Edit, detail: str
+) -> None:
+    """The ACKs of basic mutual authentication in the clear, checked as libspdm_req_encap_request.c takes them."""
+    pcap, anchors = _capture(libspdm_v12_v13_vectors, W)
+    passed = {(c.record, c.name) for c in verify_capture(pcap, anchors).checks if c.passed}
+    assert {(24, _ACK), (26, _ACK), (28, _ACK)} <= passed
+    assert (record, _ACK, detail) in _failed(verify_capture(_edited(pcap, record, edit), anchors))
+
+
+def test_an_ack_in_a_session_that_acknowledges_another_answer_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our 1.2 mutual-authentication vector built with the responder's in-session ACKs naming another
+    RequestID (and our requester told to take them): verify fails each, inside the session."""
+    acked = responder_sessions.response_ack
+
+    def misacked(deliver: DeliverEncapsulatedResponse, *args: Any) -> bytes:
+        ack = bytearray(acked(deliver, *args))
+        ack[4] ^= 0x80  # AckRequestID
+        return bytes(ack)
+
+    monkeypatch.setattr(responder_sessions, "response_ack", misacked)
+    monkeypatch.setattr(requester_encapsulated, "check_encapsulated_ack", lambda ack, request_id: None)
+    name = "dhe_mutauth_encap_p384_sha384_v12"
+    generate._build(next(spec for spec in generate.SPECS if spec.name == name), tmp_path)
+    folder = tmp_path / name
+    secrets = CaptureSecrets.from_json((folder / "secrets.json").read_bytes())
+    root = (folder / "root.der").read_bytes()
+    result = verify_capture(read_pcap(folder / "requester.pcap"), {0: root}, secrets=secrets)
+    acks = [c for c in result.checks if c.name == _ACK]
+    assert len(acks) == 3 and not any(c.ok for c in acks)
+    assert all("ENCAPSULATED_RESPONSE_ACK acknowledges RequestID" in c.detail for c in acks)
+    assert {c.name for c in result.checks if not c.ok} == {_ACK}  # keys and tags hold: ACKs are in no transcript
 
 
 # --- KEY_EXCHANGE_RSP without the session secrets ------------------------------------------------

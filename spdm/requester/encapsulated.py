@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from spdm._checks import invalid_response
+from spdm._checks import check_encapsulated_ack, invalid_response
 from spdm.certs import certificate_portion
 from spdm.crypto import AsymSuite, HashSuite, asym_suite, hash_suite
 from spdm.endpoint_info import Signer, answer_endpoint_info
@@ -305,20 +305,11 @@ def run_encapsulated(
         if answers.chain_bytes_read == read:
             without_progress += 1
         ack, _, _ = yield from transact(deliver, EncapsulatedResponseAck)
-        if ack.ack_request_id is not None and ack.ack_request_id != request_id:
-            raise invalid_response(
-                f"ENCAPSULATED_RESPONSE_ACK acknowledges RequestID {ack.ack_request_id}, not {request_id}"
-            )
+        check_encapsulated_ack(ack, request_id)
         if ack.payload_type == PayloadType.ABSENT:
             return slot
         if ack.payload_type == PayloadType.REQ_SLOT_NUMBER:
-            if not ack.payload:
-                raise invalid_response("ENCAPSULATED_RESPONSE_ACK names no ReqSlotNumber")
-            if ack.payload[0] >= SLOT_COUNT:
-                raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK names requester slot {ack.payload[0]}")
             return ack.payload[0]
-        if ack.payload_type != PayloadType.PRESENT or not ack.payload:
-            raise invalid_response(f"ENCAPSULATED_RESPONSE_ACK PayloadType {ack.payload_type} without a request")
         if without_progress == _MAX_REQUESTS_WITHOUT_PROGRESS:
             raise invalid_response(
                 f"more than {_MAX_REQUESTS_WITHOUT_PROGRESS} encapsulated requests that read nothing new of a chain"

@@ -63,7 +63,7 @@ from spdm.verify.endpoint_info import EndpointInfoWatch
 from spdm.verify.follower import CERTIFICATE_ERRORS, ConnectionFollower, Followed
 from spdm.verify.mel import MelChecks
 from spdm.verify.pairing import RequestPairing
-from spdm.verify.sessions import MissingSecretError, ReplayRecord, SessionReplayer
+from spdm.verify.sessions import MissingSecretError, ReplayRecord, SessionReplayer, encapsulated_ack_check
 
 __all__ = ["CaptureVerification", "Check", "verify_capture"]
 
@@ -407,6 +407,7 @@ class _Verifier:
             return
         if not isinstance(answer, EncapsulatedResponseAck):  # refused: the responder took nothing
             return
+        self.result.checks.append(encapsulated_ack_check(labels[1], answer, ask.request_id))
         for found in self.mutual.answer(ask, labels[0], negotiated):
             if isinstance(found, Check):
                 self.result.checks.append(found)

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from spdm._checks import check_encapsulated_ack
 from spdm.capture import CapturedMessage, CaptureSecrets, Pcap, exchanged, messages
 from spdm.certs import CertChain, ChainPortions, load_certificate
 from spdm.crypto.aead import AeadSuite, aead_suite
@@ -42,7 +43,12 @@ from spdm.flow import Carried, Direction, FlowDecoder, stands_for
 from spdm.messages import Message
 from spdm.messages.certificates import Certificate, Digests, GetCertificate
 from spdm.messages.codes import ErrorCode
-from spdm.messages.encapsulated import DeliverEncapsulatedResponse, embedded_message, embedded_payload
+from spdm.messages.encapsulated import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedResponseAck,
+    embedded_message,
+    embedded_payload,
+)
 from spdm.messages.error import ErrorResponse
 from spdm.messages.events import SendEvent, SubscribeEventTypes, SupportedEventTypes
 from spdm.messages.key_exchange import Finish, FinishRsp, KeyExchange, KeyExchangeRsp
@@ -72,6 +78,7 @@ __all__ = [
     "ReplayRecord",
     "ReplayedSession",
     "SessionReplayer",
+    "encapsulated_ack_check",
     "replay",
 ]
 
@@ -148,6 +155,8 @@ class ReplayedSession:
     """Why the replay has no data keys for this session (its TH2 is unknown), once FINISH_RSP went by."""
     _requester_portions: ChainPortions | None = None
     _pending_get_certificate: GetCertificate | None = None
+    _delivered_request_id: int | None = None
+    """The RequestID of the encapsulated answer in flight, which the next ENCAPSULATED_RESPONSE_ACK acknowledges."""
     _key_update: SentKeyUpdate | None = None
     """The KEY_UPDATE in flight (until its ACK or an ERROR), and the record it came in."""
     _key_update_index: int = 0
@@ -473,6 +482,11 @@ class SessionReplayer:
         self, session: ReplayedSession, index: int, data: bytes, msg: Message, direction: Direction
     ) -> list[Check]:
         checks: list[Check] = []
+        if isinstance(msg, DeliverEncapsulatedResponse):
+            session._delivered_request_id = msg.request_id
+        elif isinstance(msg, EncapsulatedResponseAck) and session._delivered_request_id is not None:
+            checks.append(encapsulated_ack_check(index, msg, session._delivered_request_id))
+            session._delivered_request_id = None
         if isinstance(msg, (Finish, PskFinish)):
             self._finish(session, index, data, msg, checks)
         elif isinstance(msg, (FinishRsp, PskFinishRsp)):
@@ -703,6 +717,16 @@ def _secured_record(
         error=error,
         carried=carried,
     )
+
+
+def encapsulated_ack_check(record: int, ack: EncapsulatedResponseAck, request_id: int) -> Check:
+    """ENCAPSULATED_RESPONSE_ACK after the requester's answer to `request_id`, as the requester takes it."""
+    name = "ENCAPSULATED_RESPONSE_ACK acknowledges the answer and carries what its PayloadType says"
+    try:
+        check_encapsulated_ack(ack, request_id)
+    except ProtocolError as error:
+        return Check(record=record, name=name, ok=False, detail=str(error))
+    return Check(record=record, name=name, ok=True)
 
 
 def _innermost(msg: Message, direction: Direction, flow: FlowDecoder) -> tuple[Message, Direction]:
