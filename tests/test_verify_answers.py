@@ -8,6 +8,7 @@ with a misbehaving responder."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +25,16 @@ from spdm.messages.codec import encode_record
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 from spdm.messages.encapsulated import DeliverEncapsulatedResponse
 from spdm.messages.key_exchange import KeyExchangeRsp
+from spdm.messages.key_pairs import KeyPairInfo
 from spdm.messages.measurements import Measurements
 from spdm.messages.negotiation import SupportedAlgorithms
+from spdm.negotiated import Negotiated
 from spdm.requester import encapsulated as requester_encapsulated
+from spdm.requester import key_pairs as requester_key_pairs
 from spdm.responder import sessions as responder_sessions
+from spdm.responder.key_pairs import KeyPairTable
 from spdm.signing import SigningContext, signature_input
-from spdm.verify import CaptureVerification, verify_capture
+from spdm.verify import CaptureVerification, replay, verify_capture
 
 Y = "y_conn_ecdsap384_sha384_v13"  # CHALLENGE slot 0 at 19/20 (1.3: RequesterContext), signed MEASUREMENTS at 28
 W = "w_mutauth_encap_ecdsap384_v12"  # basic mutual authentication in the clear, records 21-28
@@ -281,6 +286,27 @@ def test_an_ack_in_a_session_that_acknowledges_another_answer_fails(
     assert len(acks) == 3 and not any(c.ok for c in acks)
     assert all("ENCAPSULATED_RESPONSE_ACK acknowledges RequestID" in c.detail for c in acks)
     assert {c.name for c in result.checks if not c.ok} == {_ACK}  # keys and tags hold: ACKs are in no transcript
+
+
+def test_a_key_pair_info_in_a_session_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our 1.3 vector that reads KEY_PAIR_INFO in the clear and in a session, built with the responder
+    stating TotalKeyPairs 0 (and our requester told to take it): verify fails both answers."""
+    info = KeyPairTable.info
+
+    def none_in_total(table: KeyPairTable, negotiated: Negotiated, key_pair_id: int) -> KeyPairInfo:
+        return dataclasses.replace(info(table, negotiated, key_pair_id), total_key_pairs=0)
+
+    monkeypatch.setattr(KeyPairTable, "info", none_in_total)
+    monkeypatch.setattr(requester_key_pairs, "check_key_pair_info", lambda answer, key_pair_id, settable: None)
+    name = "mel_epinfo_keypair_events_p256_sha256_v13"
+    generate._build(next(spec for spec in generate.SPECS if spec.name == name), tmp_path)
+    folder = tmp_path / name
+    secrets = CaptureSecrets.from_json((folder / "secrets.json").read_bytes())
+    root = (folder / "root.der").read_bytes()
+    result = verify_capture(read_pcap(folder / "requester.pcap"), {0: root}, secrets=secrets)
+    failed = [(record, detail) for record, name, detail in _failed(result) if name.startswith("KEY_PAIR_INFO")]
+    assert failed == [(record, "KEY_PAIR_INFO: KeyPairID 1 over TotalKeyPairs") for record in (24, 44)]
+    assert 44 in {r.index for r in replay(read_pcap(folder / "requester.pcap"), secrets) if r.secured}
 
 
 # --- KEY_EXCHANGE_RSP without the session secrets ------------------------------------------------

@@ -290,28 +290,29 @@ class _Verifier:
 
     # --- certificates --------------------------------------------------------------------
 
-    def digests_(self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]) -> None:
+    def digests_(self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, ...]) -> None:
         if not isinstance(answer, Digests) or self.negotiated is None:
             return
         if answer.key_pair_ids is not None:
             name = "DIGESTS multi-key fields (KeyPairID, CertificateInfo, KeyUsageMask)"
             try:
                 check_multi_key_digests(answer)
-                self.check(labels[1], name)
+                self.check(labels[-1], name)
             except SpdmError as error:
-                self.fail(labels[1], name, error)
+                self.fail(labels[-1], name, error)
 
-    def key_pair_info(self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, int]) -> None:
-        """KEY_PAIR_INFO as a requester accepts it (1.3; nothing signs it, so this is all there is to check)."""
+    def key_pair_info(self, ask: Message, answer: Message, req: bytes, rsp: bytes, labels: tuple[int, ...]) -> None:
+        """KEY_PAIR_INFO as a requester accepts it (1.3; nothing signs it, so this is all there is to check),
+        in the clear or in a session (`labels` ends with the answer's record)."""
         if not isinstance(ask, GetKeyPairInfo) or not isinstance(answer, KeyPairInfo) or self.negotiated is None:
             return
         name = f"KEY_PAIR_INFO of key pair {ask.key_pair_id} is well formed"
         settable = self.negotiated.responder_has(CapabilityFlags.SET_KEY_PAIR_INFO_CAP)
         try:
             check_key_pair_info(answer, ask.key_pair_id, settable=settable)
-            self.check(labels[1], name)
+            self.check(labels[-1], name)
         except SpdmError as error:
-            self.fail(labels[1], name, error)
+            self.fail(labels[-1], name, error)
 
     # --- challenge and measurements ------------------------------------------------------
 
@@ -522,6 +523,8 @@ class _SessionChecks:
                     found = self.verifier.mel.pair(asked[0], msg, record.index, replayer.negotiated, record.session)
                     self.verifier.result.checks.extend(found)
                     self.verifier.csr(asked[0], msg, asked[1], data, (record.index,))
+                    self.verifier.digests_(asked[0], msg, asked[1], data, (record.index,))
+                    self.verifier.key_pair_info(asked[0], msg, asked[1], data, (record.index,))
             self._measurements(record, msg, data, asked, replayer)
             if replayer.negotiated is not None:
                 watch = self.endpoint_info.setdefault(record.session, EndpointInfoWatch())
