@@ -262,6 +262,16 @@ def test_an_ack_the_requester_refuses_fails(
     assert (record, _ACK, detail) in _failed(verify_capture(_edited(pcap, record, edit), anchors))
 
 
+def _built_and_verified(name: str, out: Path) -> tuple[CaptureVerification, Pcap, CaptureSecrets]:
+    """Our vector `name` built into `out` (by the responder and requester as the test patched them),
+    and verified with its root and secrets."""
+    generate._build(next(spec for spec in generate.SPECS if spec.name == name), out)
+    folder = out / name
+    pcap = read_pcap(folder / "requester.pcap")
+    secrets = CaptureSecrets.from_json((folder / "secrets.json").read_bytes())
+    return verify_capture(pcap, {0: (folder / "root.der").read_bytes()}, secrets=secrets), pcap, secrets
+
+
 def test_an_ack_in_a_session_that_acknowledges_another_answer_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,12 +286,7 @@ def test_an_ack_in_a_session_that_acknowledges_another_answer_fails(
 
     monkeypatch.setattr(responder_sessions, "response_ack", misacked)
     monkeypatch.setattr(requester_encapsulated, "check_encapsulated_ack", lambda ack, request_id: None)
-    name = "dhe_mutauth_encap_p384_sha384_v12"
-    generate._build(next(spec for spec in generate.SPECS if spec.name == name), tmp_path)
-    folder = tmp_path / name
-    secrets = CaptureSecrets.from_json((folder / "secrets.json").read_bytes())
-    root = (folder / "root.der").read_bytes()
-    result = verify_capture(read_pcap(folder / "requester.pcap"), {0: root}, secrets=secrets)
+    result, _, _ = _built_and_verified("dhe_mutauth_encap_p384_sha384_v12", tmp_path)
     acks = [c for c in result.checks if c.name == _ACK]
     assert len(acks) == 3 and not any(c.ok for c in acks)
     assert all("ENCAPSULATED_RESPONSE_ACK acknowledges RequestID" in c.detail for c in acks)
@@ -298,15 +303,10 @@ def test_a_key_pair_info_in_a_session_is_checked(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(KeyPairTable, "info", none_in_total)
     monkeypatch.setattr(requester_key_pairs, "check_key_pair_info", lambda answer, key_pair_id, settable: None)
-    name = "mel_epinfo_keypair_events_p256_sha256_v13"
-    generate._build(next(spec for spec in generate.SPECS if spec.name == name), tmp_path)
-    folder = tmp_path / name
-    secrets = CaptureSecrets.from_json((folder / "secrets.json").read_bytes())
-    root = (folder / "root.der").read_bytes()
-    result = verify_capture(read_pcap(folder / "requester.pcap"), {0: root}, secrets=secrets)
+    result, pcap, secrets = _built_and_verified("mel_epinfo_keypair_events_p256_sha256_v13", tmp_path)
     failed = [(record, detail) for record, name, detail in _failed(result) if name.startswith("KEY_PAIR_INFO")]
     assert failed == [(record, "KEY_PAIR_INFO: KeyPairID 1 over TotalKeyPairs") for record in (24, 44)]
-    assert 44 in {r.index for r in replay(read_pcap(folder / "requester.pcap"), secrets) if r.secured}
+    assert 44 in {r.index for r in replay(pcap, secrets) if r.secured}
 
 
 # --- KEY_EXCHANGE_RSP without the session secrets ------------------------------------------------
