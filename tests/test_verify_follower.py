@@ -29,7 +29,7 @@ from spdm.requester import Requester, RequesterConfig
 from spdm.responder import Responder, SlotIdentity, demo_config
 from spdm.testing.pki import make_chain
 from spdm.transport.loopback import LoopbackTransport
-from spdm.verify import SessionReplayer, verify_capture
+from spdm.verify import ReplayedSession, SessionReplayer, verify_capture
 
 _CLOCK = 1_800_000_000.0
 
@@ -112,6 +112,39 @@ def test_a_request_answered_error_resets_the_transcript_as_it_was_sent() -> None
     assert certificate not in result.covered and _index(pcap, Code.CHALLENGE_AUTH) in result.covered
 
 
+def test_a_vca_response_out_of_order_fails_and_stays_out_of_a() -> None:
+    """A responder that answers a second GET_CAPABILITIES (ours and libspdm's refuse it: UnexpectedRequest)
+    would grow A without bound, and every restart of M1/M2 hashes A again: such a CAPABILITIES fails and is
+    not added to A, so the CHALLENGE_AUTH after it still verifies over the A it signed."""
+    exchanged: list[tuple[bytes, bytes]] = []  # the first GET_CAPABILITIES and its CAPABILITIES
+
+    def respond(responder: Responder, request: bytes, session_id: int | None) -> bytes:
+        if request[1] == Code.GET_CAPABILITIES and exchanged:
+            return exchanged[0][1]
+        response = responder.respond(request, session_id)
+        if request[1] == Code.GET_CAPABILITIES:
+            exchanged.append((request, response))
+        return response
+
+    def steps(requester: Requester, responder: Responder) -> None:
+        requester.init_connection()
+        for _ in range(2):
+            requester.transport.exchange(exchanged[0][0])
+        requester.get_digests()
+        requester.get_certificate(0)
+        requester.verify_certificate(0)
+        requester.challenge(0)
+
+    pcap, root, _ = _recorded(steps, respond)
+    result = verify_capture(pcap, {0: root})
+    failed = [(c.record, c.name, c.detail) for c in result.checks if not c.ok]
+    order = "VCA in order: VERSION, CAPABILITIES, ALGORITHMS"
+    detail = "CAPABILITIES where A takes nothing more: not added to A"
+    repeated = [_index(pcap, Code.CAPABILITIES, nth) for nth in (1, 2)]
+    assert failed == [(index, order, detail) for index in repeated]
+    assert next(c for c in result.checks if c.name.startswith("CHALLENGE_AUTH signature")).passed
+
+
 def test_a_new_digests_replaces_the_slots_known() -> None:
     """The slots of the last DIGESTS are the populated ones (as the requester keeps them): a slot a later
     DIGESTS no longer lists has no digest for Hash(Ct) to be compared with."""
@@ -190,6 +223,41 @@ def test_sessions_after_a_refused_algorithms_are_not_replayed() -> None:
     replayer = SessionReplayer(secrets)
     list(replayer.run(refused))
     assert replayer.negotiated is None and not replayer.sessions
+
+
+def test_an_error_in_the_clear_is_matched_to_one_session_not_searched_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ERROR in the clear may answer the last FINISH: the replay asks that one session whether its FINISH
+    is in flight instead of asking every open session, which made a capture of many sessions started and
+    many ERRORs quadratic to verify (16,000 of each: 17 s)."""
+
+    def steps(requester: Requester, responder: Responder) -> None:
+        requester.init_connection()
+        with requester.key_exchange(0):
+            pass
+        requester.transport.exchange(bytes([requester.connection.version, Code.GET_CERTIFICATE, 5, 0, 0, 0, 0x10, 0]))
+
+    pcap, root, _ = _recorded(steps)
+    exchange, error = _index(pcap, Code.KEY_EXCHANGE), _index(pcap, Code.GET_CERTIFICATE, -1)
+    started = [pcap.records[exchange - 1].data, pcap.records[exchange].data]
+    datas = [record.data for record in pcap.records]
+    for session in range(2, 42):  # 40 more sessions started (RspSessionID changed), never finished
+        response = bytearray(started[1])
+        response[8 + 4 : 8 + 6] = session.to_bytes(2, "little")
+        datas += [started[0], bytes(response)]
+    datas += [record.data for record in pcap.records[error - 1 : error + 1]] * 40
+    many = dataclasses.replace(
+        pcap, records=tuple(PcapRecord(index=i, timestamp=_CLOCK, data=d) for i, d in enumerate(datas, 1))
+    )
+    asked: list[int] = []
+    in_flight = ReplayedSession.finish_in_flight
+
+    def counted(session: ReplayedSession) -> bool:
+        asked.append(session.ordinal)
+        return bool(in_flight.fget(session))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ReplayedSession, "finish_in_flight", property(counted))
+    verify_capture(many, {0: root})
+    assert len(asked) <= 41  # at most once per ERROR in the clear (41), not once per open session
 
 
 @pytest.mark.parametrize("slot", [0, 1])

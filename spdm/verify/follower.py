@@ -42,7 +42,12 @@ __all__ = ["CERTIFICATE_ERRORS", "ConnectionFollower", "Followed"]
 CERTIFICATE_ERRORS = (SpdmError, ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
 """What parsing a tampered certificate can raise besides SpdmError: a failed check, never a crash."""
 
-_VCA_RESPONSES = frozenset({Code.VERSION, Code.CAPABILITIES, Code.ALGORITHMS})
+_VCA_AFTER = {Code.VERSION: Code.CAPABILITIES, Code.CAPABILITIES: Code.ALGORITHMS}
+"""The VCA response each one is followed by: A is one VERSION, CAPABILITIES and ALGORITHMS, in that order,
+after GET_VERSION (a responder refuses any other order: libspdm_rsp_capabilities.c and
+libspdm_rsp_algorithms.c take each only in the connection state the one before leaves)."""
+_VCA_RESPONSES = frozenset({Code.VERSION, *_VCA_AFTER.values()})
+_VCA_ORDER = "VCA in order: VERSION, CAPABILITIES, ALGORITHMS"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +87,8 @@ class ConnectionFollower:
         self.chains: dict[int, bytes] = {}
         self.verified: dict[int, VerifiedChain] = {}
         self._reading: ChainPortions | None = None
+        self._vca_next: Code | None = Code.VERSION
+        """The VCA response A takes next; None once ALGORITHMS completed it (until GET_VERSION)."""
 
     def follow(self, item: CapturedMessage) -> Followed:
         """Take the next SPDM message in the clear, as the exchange saw it (`spdm.capture.exchanged`)."""
@@ -119,6 +126,7 @@ class ConnectionFollower:
         """A request sent: the transcript's reset rules apply now, whatever the answer (GET_VERSION restarts all)."""
         self.transcript.before_request(msg.code)
         if msg.code == Code.GET_VERSION:
+            self._vca_next = Code.VERSION
             self.negotiated = None
             self.digests.clear()
             self.chains.clear()
@@ -147,6 +155,11 @@ class ConnectionFollower:
             self.transcript.after_error(msg.error_code)
             return []
         if msg.code in _VCA_RESPONSES:
+            if msg.code != self._vca_next:
+                expected = "nothing more" if self._vca_next is None else self._vca_next.name
+                detail = f"{msg.name} where A takes {expected}: not added to A"
+                return [Check(record=item.index, name=_VCA_ORDER, ok=False, detail=detail)]
+            self._vca_next = _VCA_AFTER.get(msg.code)
             self.transcript.add_vca(request.data, item.data, labels=labels)
             if isinstance(msg, Algorithms) and isinstance(asked, NegotiateAlgorithms):
                 return self._algorithms(asked, msg, item)

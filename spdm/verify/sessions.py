@@ -201,6 +201,11 @@ class SessionReplayer:
         self.connection = connection or ConnectionFollower(stand_in_chains=secrets.responder_chains)
         self._flow = self.connection.flow
         self._active: dict[int, ReplayedSession] = {}
+        self._started: ReplayedSession | None = None
+        """The session the last KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP started: a handshake in the clear is its."""
+        self._finished: ReplayedSession | None = None
+        """The session of the last FINISH or PSK_FINISH: an ERROR in the clear may answer it. These two stand
+        for scans of every open session, which made a capture of many sessions quadratic to replay."""
         self._dhe_used = 0
 
     def run(self, pcap: Pcap) -> Iterator[ReplayRecord]:
@@ -257,18 +262,25 @@ class SessionReplayer:
         elif isinstance(msg, (KeyExchangeRsp, PskExchangeRsp)):
             return self._start(item, msg, followed.request)
         elif travels_in_the_clear(msg.code):
-            session = next((s for s in self._active.values() if s.phase == "handshake"), None)
-            if session is not None:  # HANDSHAKE_IN_THE_CLEAR: FINISH and the encapsulated flow travel in the clear
+            session = self._open_session(self._started)
+            if session is not None and session.phase == "handshake":
+                # HANDSHAKE_IN_THE_CLEAR: FINISH and the encapsulated flow travel in the clear
                 direction = Direction.REQUEST if msg.code.is_request else Direction.RESPONSE
                 checks = self._session_message(session, item.index, item.data, msg, direction)
                 return self._record(item, session.ordinal, session.session_id, msg, checks)
         elif isinstance(msg, ErrorResponse):
             # the answer to a FINISH in the clear, or to one whose record did not open
-            session = next((s for s in self._active.values() if s.finish_in_flight), None)
-            if session is not None:
+            session = self._open_session(self._finished)
+            if session is not None and session.finish_in_flight:
                 self._session_message(session, item.index, item.data, msg, Direction.RESPONSE)
                 return self._record(item, session.ordinal, session.session_id, msg)
         return None
+
+    def _open_session(self, session: ReplayedSession | None) -> ReplayedSession | None:
+        """`session` if it is still open (not ended, not gone with its connection), else None."""
+        if session is None or self._active.get(session.session_id) is not session:
+            return None
+        return session
 
     def _record(
         self,
@@ -401,6 +413,7 @@ class SessionReplayer:
         )
         self.sessions.append(session)
         self._active[session_id] = session
+        self._started = session
         return session
 
     def _next_dhe_secret(self) -> bytes | None:
@@ -488,6 +501,7 @@ class SessionReplayer:
             checks.append(encapsulated_ack_check(index, msg, session._delivered_request_id))
             session._delivered_request_id = None
         if isinstance(msg, (Finish, PskFinish)):
+            self._finished = session
             self._finish(session, index, data, msg, checks)
         elif isinstance(msg, (FinishRsp, PskFinishRsp)):
             self._finish_rsp(session, index, data, msg, checks)
