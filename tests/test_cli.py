@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from spdm import cli
 from spdm.capture import LINKTYPE_PCI_DOE, read_pcap, write_pcap
+from spdm.cli import _responder
 from spdm.messages.certificates import SLOT_COUNT
 from spdm.messages.codes import BaseAsymAlgo
 from spdm.messages.key_pairs import MAX_KEY_PAIRS
@@ -182,6 +184,24 @@ def _start_responder(port: int, keys: Path, *options: str) -> subprocess.Popen[s
     assert server.stdout is not None
     assert "listening on" in server.stdout.readline()
     return server
+
+
+def test_the_demo_root_goes_to_a_new_file_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`spdm responder` writes the demo root into the temporary directory: never through a name another
+    user could have placed there first (a symlink at a predictable name would have it overwrite the
+    symlink's target)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    (tmp_path / f"spdm-demo-root-{os.getpid()}.der").symlink_to(victim)
+    config = _responder._identity(cli._parser(["responder"]).parse_args(["responder"]))
+    assert victim.read_bytes() == b"keep me"
+    written = Path(capsys.readouterr().out.split()[-1])
+    assert written.parent == tmp_path and not written.is_symlink()
+    assert written.read_bytes() == config.slots[0].certificates[0]
+    assert written.stat().st_mode & 0o077 == 0
 
 
 def test_responder_and_requester_commands_over_a_real_socket(libspdm_vectors: Path, tmp_path: Path) -> None:

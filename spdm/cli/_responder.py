@@ -7,7 +7,6 @@ import os
 import signal
 import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from spdm.capture import tap_objects
 from spdm.certs import load_certificates
@@ -91,8 +90,10 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     except ValueError as error:  # a contradiction between the options is a usage error
         raise Usage(str(error)) from None
     if demo:
-        root = Path(tempfile.gettempdir()) / f"spdm-demo-root-{os.getpid()}.der"
-        root.write_bytes(config.slots[0].certificates[0])
+        # a new file of our own (mkstemp: O_EXCL, mode 0600), never a path another user could have placed
+        handle, root = tempfile.mkstemp(prefix="spdm-demo-root-", suffix=".der")
+        with os.fdopen(handle, "wb") as file:
+            file.write(config.slots[0].certificates[0])
         print(f"demo identity: root certificate written to {root}")
     return config
 

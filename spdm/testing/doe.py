@@ -3,8 +3,9 @@
 `MemoryDoeLink` is a `DoeLink` that hands each request object, whole, to a DOE instance in the
 same process and returns its answer: no registers, no socket, no thread. Over a responder's
 `respond` it is the whole DOE path a device would see (discovery, type 1 and type 2 objects, DW
-padding)::
+padding: the responder must take up to 3 zero bytes after a message, as a DOE device does)::
 
+    responder = Responder(replace(demo_config(), max_padding=MAX_DW_PADDING))
     link = MemoryDoeLink(responder.respond)
     requester = Requester(DoeTransport(link), config)
 
