@@ -510,6 +510,7 @@ def test_json_records_with_no_message_are_as_the_readme_says(
     [
         (["--psk-hint", "00"], "--psk-hint goes with --psk"),
         (["--req-root-cert", ROOT_P256], "--req-root-cert goes with --mutual-auth"),
+        (["--mutual-auth", "digests"], "--mutual-auth digests needs --req-root-cert"),
     ],
 )
 def test_responder_options_that_would_be_ignored_are_usage_errors(options: list[str], reason: str) -> None:

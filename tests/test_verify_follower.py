@@ -21,27 +21,36 @@ from spdm.capture import (
     messages,
     read_pcap,
 )
+from spdm.certs import SPDM_REQUESTER_AUTH_OID
 from spdm.errors import PeerError
 from spdm.messages import encode
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, Code, ErrorCode
 from spdm.messages.error import ErrorResponse
-from spdm.requester import Requester, RequesterConfig
+from spdm.requester import Requester, RequesterConfig, RequesterIdentity
 from spdm.responder import Responder, SlotIdentity, demo_config
 from spdm.testing.pki import make_chain
 from spdm.transport.loopback import LoopbackTransport
 from spdm.verify import ReplayedSession, SessionReplayer, verify_capture
 
 _CLOCK = 1_800_000_000.0
+_REQUESTER = make_chain(BaseAsymAlgo.ECDSA_P256, name="verify requester", extended_key_usages=[SPDM_REQUESTER_AUTH_OID])
 
 
 Steps = Callable[[Requester, Responder], None]
 Respond = Callable[[Responder, bytes, int | None], bytes]
 
 
-def _recorded(steps: Steps, respond: Respond | None = None) -> tuple[Pcap, bytes, CaptureSecrets]:
+def _recorded(
+    steps: Steps, respond: Respond | None = None, *, mutual: str | None = None
+) -> tuple[Pcap, bytes, CaptureSecrets]:
     """Our requester and responder (demo identity, sessions) running `steps`, recorded as a DOE pcap;
-    the slot 0 root and the sessions' secrets. `respond` stands in for the responder's `respond`."""
+    the slot 0 root and the sessions' secrets. `respond` stands in for the responder's `respond`;
+    `mutual` is the responder's `mutual_auth`, the requester's identity `_REQUESTER` (its chain in the secrets)."""
     config = demo_config(sessions=True)
+    identities = {}
+    if mutual is not None:
+        config = dataclasses.replace(config, mutual_auth=mutual, requester_trust_anchors={0: _REQUESTER.root_der})
+        identities = {0: RequesterIdentity(certificates=_REQUESTER.certificates_der, private_key=_REQUESTER.leaf_key)}
     responder = Responder(config)
     root = config.slots[0].certificates[0]
     secrets: list[bytes] = []
@@ -54,12 +63,13 @@ def _recorded(steps: Steps, respond: Respond | None = None) -> tuple[Pcap, bytes
         return respond(responder, request, session_id)
 
     requester_config = RequesterConfig.with_sessions(
-        trust_anchors={0: root}, on_dhe_secret=lambda _, secret: secrets.append(secret)
+        trust_anchors={0: root}, identities=identities, on_dhe_secret=lambda _, secret: secrets.append(secret)
     )
     requester = Requester(RecordingTransport(LoopbackTransport(answer), writer), requester_config)
     steps(requester, responder)
     writer.close()
-    return read_pcap(buffer.getvalue()), root, CaptureSecrets(dhe_secrets=tuple(secrets))
+    chain = tuple(_REQUESTER.certificates_der) if mutual is not None else ()
+    return read_pcap(buffer.getvalue()), root, CaptureSecrets(dhe_secrets=tuple(secrets), requester_chain=chain)
 
 
 def _index(pcap: Pcap, code: Code, nth: int = 0) -> int:
@@ -143,6 +153,27 @@ def test_a_vca_response_out_of_order_fails_and_stays_out_of_a() -> None:
     repeated = [_index(pcap, Code.CAPABILITIES, nth) for nth in (1, 2)]
     assert failed == [(index, order, detail) for index in repeated]
     assert next(c for c in result.checks if c.name.startswith("CHALLENGE_AUTH signature")).passed
+
+
+@pytest.mark.parametrize("mutual", ["encapsulated", "digests"])
+def test_an_encapsulated_flow_of_a_handshake_in_the_clear_is_the_sessions(mutual: str) -> None:
+    """A DHE handshake in the clear with mutual authentication: its encapsulated flow is checked as the
+    session's (the requester's chain read and Hash(CM) in FINISH), not as basic mutual authentication.
+    With MutAuthRequested 0x04 the first DELIVER_ENCAPSULATED_RESPONSE answers a GET_DIGESTS no message
+    carried (RequestID 0, libspdm_req_encap_request.c): it failed as "answers nothing" (found live
+    against spdm_responder_emu --mut_auth DIGESTS)."""
+
+    def steps(requester: Requester, responder: Responder) -> None:
+        requester.init_connection()
+        with requester.key_exchange(0) as session:
+            assert session.mut_auth_requested == {"encapsulated": 0x02, "digests": 0x04}[mutual]
+
+    pcap, root, secrets = _recorded(steps, mutual=mutual)
+    result = verify_capture(pcap, {0: root}, secrets=secrets)
+    assert result.ok, result.first_failure
+    names = {c.name for c in result.checks if c.passed}
+    assert {"RequesterVerifyData", "FINISH signature"} <= names
+    assert not [c for c in result.checks if c.name.startswith(("DELIVER_ENCAPSULATED", "requester slot"))]
 
 
 def test_a_new_digests_replaces_the_slots_known() -> None:

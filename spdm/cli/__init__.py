@@ -144,8 +144,9 @@ def _responder_arguments(p: argparse.ArgumentParser) -> None:
         "--mutual-auth",
         nargs="?",
         const="encapsulated",
-        choices=["encapsulated", "basic"],
-        help="ask for mutual authentication in KEY_EXCHANGE_RSP: encapsulated (0x02, the default) or basic (0x01)",
+        choices=["encapsulated", "digests", "basic"],
+        help="ask for mutual authentication in KEY_EXCHANGE_RSP: encapsulated (0x02, the default), digests "
+        "(0x04: the requester sends its DIGESTS unasked) or basic (0x01)",
     )
     p.add_argument("--req-root-cert", help="DER root certificate of the requester's chain (mutual authentication)")
     p.add_argument(

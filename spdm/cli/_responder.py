@@ -46,8 +46,8 @@ def _identity(args: argparse.Namespace) -> ResponderConfig:
     given one, the session options (PSK, mutual authentication and the requester's identity) and,
     with --provisioning, GET_CSR and SET_CERTIFICATE; with --key-pairs, the 1.3 key-pair requests and
     multi-key connections; with --events, EVENT_CAP; with --data-transfer-size, chunking."""
-    if args.mutual_auth == "encapsulated" and args.req_root_cert is None:
-        raise Usage("--mutual-auth encapsulated needs --req-root-cert")
+    if args.mutual_auth in ("encapsulated", "digests") and args.req_root_cert is None:
+        raise Usage(f"--mutual-auth {args.mutual_auth} needs --req-root-cert")
     if args.mutual_auth is None and args.req_root_cert is not None:
         raise Usage("--req-root-cert goes with --mutual-auth (it validates the requester's chain)")
     if args.psk_hint and args.psk is None:

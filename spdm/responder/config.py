@@ -108,7 +108,7 @@ DEMO_ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "03") + b
 (SVH ID 0, no vendor ID), with one 3-byte subordinate ID, laid out as libspdm's sample device
 (os_stub/spdm_device_secret_lib_sample/endpointinfo.c) lays out its own."""
 
-MutualAuth = Literal["encapsulated", "basic"]
+MutualAuth = Literal["encapsulated", "digests", "basic"]
 """How KEY_EXCHANGE_RSP asks for mutual authentication: "encapsulated" is MutAuthRequested 0x02 (the
 requester's chain is fetched with encapsulated GET_DIGESTS/GET_CERTIFICATE inside the handshake),
 "basic" is 0x01 (the requester signs FINISH with a chain the responder knows out of band)."""
@@ -278,8 +278,10 @@ class ResponderConfig:
     - `psks`: pre-shared keys by PSKHint (b"" for PSK_EXCHANGE without a hint).
     - `heartbeat_period`: seconds, sent in KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP Param1 when both sides
       set HBEAT_CAP; 0 means no heartbeat (HEARTBEAT is then UnexpectedRequest, as libspdm answers).
-    - `mutual_auth`: None, "encapsulated" (MutAuthRequested 0x02) or "basic" (0x01); asked only of a
-      requester whose GET_CAPABILITIES set MUT_AUTH_CAP (and ENCAP_CAP for "encapsulated").
+    - `mutual_auth`: None, "encapsulated" (MutAuthRequested 0x02: the requester asks for the encapsulated
+      GET_DIGESTS), "digests" (0x04: the requester answers that GET_DIGESTS, RequestID 0, unasked) or
+      "basic" (0x01); asked only of a requester whose GET_CAPABILITIES set MUT_AUTH_CAP (and ENCAP_CAP
+      for "encapsulated" and "digests").
     - `requester_trust_anchors`: DER roots by the requester's slot, to validate its chain (0x02) or
       the out-of-band `requester_chain` (DER certificates root first, for 0x01); `requester_slot` the
       requester slot asked for (0x01: ReqSlotID; 0x02: the slot fetched, when its DIGESTS lists it).
@@ -433,15 +435,15 @@ class ResponderConfig:
         mutual = self.mutual_auth
         if mutual is None:
             return
-        if mutual not in ("encapsulated", "basic"):
-            raise ValueError(f"mutual_auth {mutual!r}: use None, 'encapsulated' or 'basic'")
+        if mutual not in ("encapsulated", "digests", "basic"):
+            raise ValueError(f"mutual_auth {mutual!r}: use None, 'encapsulated', 'digests' or 'basic'")
         if not self.capabilities & F.MUT_AUTH_CAP:
             raise ValueError("mutual_auth needs MUT_AUTH_CAP in capabilities")
-        if mutual == "encapsulated":
+        if mutual != "basic":
             if not self.capabilities & F.ENCAP_CAP:
-                raise ValueError("mutual_auth 'encapsulated' needs ENCAP_CAP in capabilities")
+                raise ValueError(f"mutual_auth {mutual!r} needs ENCAP_CAP in capabilities")
             if not self.requester_trust_anchors:
-                raise ValueError("mutual_auth 'encapsulated' needs requester_trust_anchors to validate the chain")
+                raise ValueError(f"mutual_auth {mutual!r} needs requester_trust_anchors to validate the chain")
         elif not self.requester_chain:
             raise ValueError("mutual_auth 'basic' needs the requester's certificates (requester_chain)")
 

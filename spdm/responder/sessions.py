@@ -104,6 +104,12 @@ __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 F = CapabilityFlags
 
 _MAX_RSP_SESSION_ID = 0xFFFF
+_HANDSHAKE_STATE: dict[int, SessionState] = {
+    MutAuthRequest.WITH_ENCAP_REQUEST: SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
+    MutAuthRequest.WITH_GET_DIGESTS: SessionState.EXPECT_ENCAPSULATED_RESPONSE,
+}
+"""Where a DHE handshake starts, by MutAuthRequested: the encapsulated flow first (0x02 asks for it; 0x04
+answers its GET_DIGESTS at once), else FINISH."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -454,12 +460,13 @@ class SessionTable:
             schedule=schedule,
             verify_data=not terms.in_the_clear,
         )
-        encapsulated = mut_auth == MutAuthRequest.WITH_ENCAP_REQUEST
         self._sessions[session_id] = Session(
             session_id=session_id,
             psk=False,
             in_the_clear=terms.in_the_clear,
-            state=SessionState.EXPECT_GET_ENCAPSULATED_REQUEST if encapsulated else SessionState.EXPECT_FINISH,
+            state=_HANDSHAKE_STATE.get(mut_auth, SessionState.EXPECT_FINISH),
+            # 0x04: the encapsulated GET_DIGESTS counts as asked, RequestID 0 (libspdm_init_mut_auth_encap_state)
+            encapsulated=EncapsulatedFlow(request_id=0) if mut_auth == MutAuthRequest.WITH_GET_DIGESTS else None,
             schedule=schedule,
             handshake=handshake,
             transcript=th,
@@ -500,9 +507,11 @@ class SessionTable:
         mode = self.config.mutual_auth
         if mode is None or not negotiated.both(F.MUT_AUTH_CAP) or not negotiated.req_base_asym_alg:
             return 0, 0, None
-        if mode == "encapsulated":
+        if mode != "basic":
             if not negotiated.both(F.ENCAP_CAP) or not negotiated.requester_has(F.CERT_CAP):
                 return 0, 0, None
+            if mode == "digests":
+                return MutAuthRequest.WITH_GET_DIGESTS, 0, None
             return MutAuthRequest.WITH_ENCAP_REQUEST, 0, None
         slot = self.config.requester_slot
         return MutAuthRequest.MUT_AUTH_REQUESTED, slot, self._known_requester_chain(negotiated, suite, slot)

@@ -202,6 +202,7 @@ def session_state_diagram() -> str:
     lines = [
         "stateDiagram-v2",
         f"    [*] --> {s.EXPECT_GET_ENCAPSULATED_REQUEST.name}: KEY_EXCHANGE (MutAuthRequested 0x02)",
+        f"    [*] --> {s.EXPECT_ENCAPSULATED_RESPONSE.name}: KEY_EXCHANGE (MutAuthRequested 0x04)",
         f"    [*] --> {s.EXPECT_FINISH.name}: KEY_EXCHANGE",
         f"    [*] --> {s.EXPECT_PSK_FINISH.name}: PSK_EXCHANGE (PSK with context)",
         f"    [*] --> {s.ESTABLISHED.name}: PSK_EXCHANGE (PSK without context)",

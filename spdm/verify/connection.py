@@ -256,8 +256,10 @@ class _Verifier:
     def fail(self, record: int, name: str, error: Exception) -> None:
         self.result.checks.append(Check(record=record, name=name, ok=False, detail=str(error)))
 
-    def take(self, followed: Followed) -> None:
-        """The checks of one message in the clear, once the follower took it (and its exchange, if it ended one)."""
+    def take(self, followed: Followed, *, session_handshake: bool = False) -> None:
+        """The checks of one message in the clear, once the follower took it (and its exchange, if it ended one).
+        `session_handshake`: the message belongs to a DHE handshake in the clear, whose encapsulated flow is
+        the session replay's to check (Hash(CM)), not basic mutual authentication."""
         self.result.checks.extend(followed.checks)
         request, response = followed.request, followed.response
         if request is None or response is None:
@@ -271,6 +273,8 @@ class _Verifier:
             labels = (*labels, response.index)
             self.watch(self.endpoint_info, self.negotiated, answer, response.data, response.index, labels)
         if isinstance(answer, ErrorResponse):
+            return
+        if session_handshake and isinstance(ask, (GetEncapsulatedRequest, DeliverEncapsulatedResponse)):
             return
         handler = _HANDLERS.get(type(ask))
         if handler is not None:
@@ -641,6 +645,6 @@ def verify_capture(
             sessions.without_secrets(record)
         elif record is not None:
             sessions.record(record, replayer)
-        verifier.take(followed)
+        verifier.take(followed, session_handshake=record is not None and record.session_id is not None)
     verifier.result.checks.extend(verifier.mel.finish())
     return verifier.result

@@ -127,7 +127,7 @@ def _pair(
 
 
 @pytest.mark.parametrize("in_the_clear", [True, False], ids=["in-the-clear", "encrypted-handshake"])
-@pytest.mark.parametrize("mutual", [None, "encapsulated", "basic"])
+@pytest.mark.parametrize("mutual", [None, "encapsulated", "digests", "basic"])
 @pytest.mark.parametrize("kind", ["dhe", "psk"])
 def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str | None, in_the_clear: bool) -> None:
     requester, _, _ = _pair(requester_chain, mutual=mutual, in_the_clear=in_the_clear)
@@ -136,7 +136,7 @@ def test_session_with_our_responder(requester_chain: Any, kind: str, mutual: str
     assert requester.sessions == {session.session_id: session}
     assert session.established and session.encrypted and session.secured_message_version == 0x1200
     if kind == "dhe" and mutual is not None:
-        assert session.mut_auth_requested == (0x02 if mutual == "encapsulated" else 0x01)
+        assert session.mut_auth_requested == {"encapsulated": 0x02, "digests": 0x04, "basic": 0x01}[mutual]
         assert session.requester_slot == 0
     else:
         assert session.mut_auth_requested == 0 and session.requester_slot is None
