@@ -111,7 +111,8 @@ DEMO_ENDPOINT_INFO = bytes.fromhex("01000000" + "07" + "0000" + "01" + "03") + b
 MutualAuth = Literal["encapsulated", "digests", "basic"]
 """How KEY_EXCHANGE_RSP asks for mutual authentication: "encapsulated" is MutAuthRequested 0x02 (the
 requester's chain is fetched with encapsulated GET_DIGESTS/GET_CERTIFICATE inside the handshake),
-"basic" is 0x01 (the requester signs FINISH with a chain the responder knows out of band)."""
+"digests" is 0x04 (the same flow, the requester sending its DIGESTS before it is asked), "basic" is
+0x01 (the requester signs FINISH with a chain the responder knows out of band)."""
 
 
 def session_capabilities(*, psk: bool = True, psk_context: bool = True, handshake_in_the_clear: bool = True) -> int:
@@ -284,7 +285,7 @@ class ResponderConfig:
       for "encapsulated" and "digests").
     - `requester_trust_anchors`: DER roots by the requester's slot, to validate its chain (0x02) or
       the out-of-band `requester_chain` (DER certificates root first, for 0x01); `requester_slot` the
-      requester slot asked for (0x01: ReqSlotID; 0x02: the slot fetched, when its DIGESTS lists it).
+      requester slot asked for (0x01: ReqSlotID; 0x02, 0x04: the slot fetched, when its DIGESTS lists it).
     - `secured_message_versions`: DSP0277 versions (0x1000, 0x1100, 0x1200); the highest one the
       requester's SupportedVersionList also holds is selected.
     - `dhe_private_value(suite)`: the ephemeral DHE private value (FFDHE exponent or EC scalar) of a
