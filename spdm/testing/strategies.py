@@ -24,9 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-from hypothesis.strategies import SearchStrategy
+try:
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+    from hypothesis.strategies import SearchStrategy
+except ModuleNotFoundError as missing:  # the one module of `spdm` that needs hypothesis: say how to get it
+    raise ModuleNotFoundError(
+        f"spdm.testing.strategies needs hypothesis: pip install 'pyspdm[fuzz]' ({missing})", name=missing.name
+    ) from missing
 
 from spdm.messages import Code, CodecContext, ErrorCode, Message, encode, registry
 from spdm.messages.bounds import MAX_OPAQUE_LENGTH, NONCE_SIZE

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -480,3 +482,18 @@ def test_opaque_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
 def test_opaque_mutations_raise_only_decode_error(data: st.DataObject) -> None:
     table = data.draw(opaque_table(), label="table")
     _check_opaque(data.draw(mutations(encode_opaque(table)), label="mutated"))
+
+
+def test_the_strategies_without_hypothesis_say_how_to_get_it() -> None:
+    """`spdm.testing` needs nothing beyond the runtime dependencies; its strategies need hypothesis,
+    and say which extra brings it instead of a bare ModuleNotFoundError."""
+    script = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "import spdm.testing\n"
+        "try:\n"
+        "    import spdm.testing.strategies\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error.name, error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.startswith("hypothesis spdm.testing.strategies needs hypothesis: pip install 'pyspdm[fuzz]'")
