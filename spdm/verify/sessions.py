@@ -201,8 +201,9 @@ class SessionReplayer:
         self.connection = connection or ConnectionFollower(stand_in_chains=secrets.responder_chains)
         self._flow = self.connection.flow
         self._active: dict[int, ReplayedSession] = {}
-        self._started: ReplayedSession | None = None
-        """The session the last KEY_EXCHANGE_RSP or PSK_EXCHANGE_RSP started: a handshake in the clear is its."""
+        self._handshaking: dict[int, ReplayedSession] = {}
+        """Sessions by ordinal, oldest first, that may still be in their handshake: a message of a handshake
+        in the clear belongs to the oldest open one that is (`_oldest_handshake`)."""
         self._finished: ReplayedSession | None = None
         """The session of the last FINISH or PSK_FINISH: an ERROR in the clear may answer it. These two stand
         for scans of every open session, which made a capture of many sessions quadratic to replay."""
@@ -257,13 +258,14 @@ class SessionReplayer:
     def _clear(self, item: CapturedMessage, msg: Message, followed: Followed) -> ReplayRecord | None:
         if isinstance(msg, GetVersion):
             self._active.clear()  # a new connection: its sessions are gone
+            self._handshaking.clear()
         elif isinstance(msg, (KeyExchange, PskExchange)):
             return self._record(item, len(self.sessions), None, msg)
         elif isinstance(msg, (KeyExchangeRsp, PskExchangeRsp)):
             return self._start(item, msg, followed.request)
         elif travels_in_the_clear(msg.code):
-            session = self._open_session(self._started)
-            if session is not None and session.phase == "handshake":
+            session = self._oldest_handshake()
+            if session is not None:
                 # HANDSHAKE_IN_THE_CLEAR: FINISH and the encapsulated flow travel in the clear
                 direction = Direction.REQUEST if msg.code.is_request else Direction.RESPONSE
                 checks = self._session_message(session, item.index, item.data, msg, direction)
@@ -274,6 +276,16 @@ class SessionReplayer:
             if session is not None and session.finish_in_flight:
                 self._session_message(session, item.index, item.data, msg, Direction.RESPONSE)
                 return self._record(item, session.ordinal, session.session_id, msg)
+        return None
+
+    def _oldest_handshake(self) -> ReplayedSession | None:
+        """The oldest open session still in its handshake; those ahead of it that left theirs (or closed)
+        are dropped for good, so each session is looked at a bounded number of times."""
+        while self._handshaking:
+            session = next(iter(self._handshaking.values()))
+            if self._open_session(session) is not None and session.phase == "handshake":
+                return session
+            del self._handshaking[session.ordinal]
         return None
 
     def _open_session(self, session: ReplayedSession | None) -> ReplayedSession | None:
@@ -413,7 +425,7 @@ class SessionReplayer:
         )
         self.sessions.append(session)
         self._active[session_id] = session
-        self._started = session
+        self._handshaking[ordinal] = session
         return session
 
     def _next_dhe_secret(self) -> bytes | None:
