@@ -92,7 +92,7 @@ from spdm.responder._common import (
 )
 from spdm.responder.config import ResponderConfig
 from spdm.responder.events import SessionEvents, send_event_room, subscribe, supported_event_types
-from spdm.responder.state import SessionState
+from spdm.responder.state import DHE_HANDSHAKE_START, SessionState
 from spdm.session.key_update import AnsweredKeyUpdate, answer_key_update
 from spdm.session.keys import DataSecrets, HandshakeSecrets, KeySchedule
 from spdm.session.secured import SecuredSession, joined_session_id, session_id_halves, session_id_of
@@ -104,12 +104,6 @@ __all__ = ["SESSION_REQUESTS", "EncapsulatedFlow", "Session", "SessionTable"]
 F = CapabilityFlags
 
 _MAX_RSP_SESSION_ID = 0xFFFF
-_HANDSHAKE_STATE: dict[int, SessionState] = {
-    MutAuthRequest.WITH_ENCAP_REQUEST: SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
-    MutAuthRequest.WITH_GET_DIGESTS: SessionState.EXPECT_ENCAPSULATED_RESPONSE,
-}
-"""Where a DHE handshake starts, by MutAuthRequested: the encapsulated flow first (0x02 asks for it; 0x04
-answers its GET_DIGESTS at once), else FINISH."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -464,7 +458,7 @@ class SessionTable:
             session_id=session_id,
             psk=False,
             in_the_clear=terms.in_the_clear,
-            state=_HANDSHAKE_STATE.get(mut_auth, SessionState.EXPECT_FINISH),
+            state=DHE_HANDSHAKE_START.get(mut_auth, SessionState.EXPECT_FINISH),
             # 0x04: the encapsulated GET_DIGESTS counts as asked, RequestID 0 (libspdm_init_mut_auth_encap_state)
             encapsulated=EncapsulatedFlow(request_id=0) if mut_auth == MutAuthRequest.WITH_GET_DIGESTS else None,
             schedule=schedule,

@@ -21,13 +21,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from spdm.messages.codes import REQUEST_NEEDS, CapabilityFlags, Code
+from spdm.messages.codes import REQUEST_NEEDS, CapabilityFlags, Code, MutAuthRequest
 from spdm.responder.chunks import CHUNK_REQUESTS
 from spdm.session.secured import CLEAR_HANDSHAKE
 
 __all__ = [
     "CAPABILITY_OF",
     "CLEAR_HANDSHAKE",
+    "DHE_HANDSHAKE_START",
     "HANDLED",
     "NEVER_IN_SESSION",
     "REQUESTER_CAPABILITY_OF",
@@ -137,6 +138,14 @@ def _build_session() -> dict[tuple[SessionState, Code], tuple[SessionState, ...]
 TRANSITIONS: Mapping[tuple[State, Code], State] = _build()
 """(state, request) -> the state after a successful answer. Absent pairs are out of order."""
 
+DHE_HANDSHAKE_START: Mapping[int, SessionState] = {
+    MutAuthRequest.WITH_ENCAP_REQUEST: SessionState.EXPECT_GET_ENCAPSULATED_REQUEST,
+    MutAuthRequest.WITH_GET_DIGESTS: SessionState.EXPECT_ENCAPSULATED_RESPONSE,
+}
+"""Where a KEY_EXCHANGE session starts, by the MutAuthRequested its KEY_EXCHANGE_RSP sent: the encapsulated
+flow first (0x02 waits for GET_ENCAPSULATED_REQUEST; 0x04 for the DIGESTS answering its GET_DIGESTS), any
+other value at FINISH."""
+
 SESSION_TRANSITIONS: Mapping[tuple[SessionState, Code], tuple[SessionState, ...]] = _build_session()
 """(session state, request) -> the states a successful answer may lead to, the usual one first."""
 
@@ -201,8 +210,10 @@ def session_state_diagram() -> str:
     s = SessionState
     lines = [
         "stateDiagram-v2",
-        f"    [*] --> {s.EXPECT_GET_ENCAPSULATED_REQUEST.name}: KEY_EXCHANGE (MutAuthRequested 0x02)",
-        f"    [*] --> {s.EXPECT_ENCAPSULATED_RESPONSE.name}: KEY_EXCHANGE (MutAuthRequested 0x04)",
+        *(
+            f"    [*] --> {start.name}: KEY_EXCHANGE (MutAuthRequested 0x{mut_auth:02x})"
+            for mut_auth, start in DHE_HANDSHAKE_START.items()
+        ),
         f"    [*] --> {s.EXPECT_FINISH.name}: KEY_EXCHANGE",
         f"    [*] --> {s.EXPECT_PSK_FINISH.name}: PSK_EXCHANGE (PSK with context)",
         f"    [*] --> {s.ESTABLISHED.name}: PSK_EXCHANGE (PSK without context)",

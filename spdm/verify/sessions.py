@@ -205,8 +205,8 @@ class SessionReplayer:
         """Sessions by ordinal, oldest first, that may still be in their handshake: a message of a handshake
         in the clear belongs to the oldest open one that is (`_oldest_handshake`)."""
         self._finished: ReplayedSession | None = None
-        """The session of the last FINISH or PSK_FINISH: an ERROR in the clear may answer it. These two stand
-        for scans of every open session, which made a capture of many sessions quadratic to replay."""
+        """The session of the last FINISH or PSK_FINISH: an ERROR in the clear may answer it. Neither this nor
+        `_handshaking` scans every open session, which made a capture of many sessions quadratic to replay."""
         self._dhe_used = 0
 
     def run(self, pcap: Pcap) -> Iterator[ReplayRecord]:
